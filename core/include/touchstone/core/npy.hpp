@@ -1,0 +1,42 @@
+// NumPy .npy and .npz files (spec/core.md [CORE-NPY]).
+//
+// Reading accepts what numpy.save / numpy.savez / numpy.savez_compressed write: format versions
+// 1.0, 2.0 and 3.0; little- or big-endian float16/32/64, signed and unsigned integers of 1-8
+// bytes, bool; C or Fortran order; any rank including 0-d. Every value is converted to double
+// exactly (an integer beyond 2^53 in magnitude is rejected). Malformed input of any kind is an
+// InvalidInput naming the array (or the file) and what was wrong; the parser is fuzzed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "touchstone/core/tensor.hpp"
+
+namespace touchstone {
+
+enum class NpyKind { boolean, signed_int, unsigned_int, floating };
+
+struct NpyArray {
+  NpyKind kind = NpyKind::floating;
+  int item_bytes = 8;         // bytes per element in the file
+  Tensor<double> values;      // C order
+  std::string dtype_name() const;  // "float32", "int64", "bool", ...
+};
+
+using NpyMap = std::map<std::string, NpyArray>;
+
+// `name` is used in error messages.
+NpyArray parse_npy(std::span<const std::uint8_t> bytes, const std::string& name);
+
+// Serialize as float64 ('<f8') or float32 ('<f4', values rounded to nearest), format 1.0.
+std::vector<std::uint8_t> serialize_npy(const Tensor<double>& t, bool as_float32 = false);
+
+NpyMap read_npz(const std::string& path);
+NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& name);
+
+void write_npz(const std::string& path, const std::map<std::string, Tensor<double>>& arrays);
+
+}  // namespace touchstone

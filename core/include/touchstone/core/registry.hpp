@@ -1,0 +1,111 @@
+// The algorithm registry (spec/core.md [CORE-REGISTRY]).
+//
+// Every algorithm is one Algorithm entry, found by its dotted name ("mamba.selective_scan"). An
+// entry knows its inputs and outputs (named as the peer library names them), how to build a
+// problem from default sizes or from a user's .npz, its oracle, its backends with their error
+// bounds, and the bound of an unknown implementation (for `touchstone diff`). The CLI, the
+// differential tests and the benchmarks iterate the registry: adding an algorithm is adding an
+// entry.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "touchstone/core/formats.hpp"
+#include "touchstone/core/metrics.hpp"
+#include "touchstone/core/mp.hpp"
+#include "touchstone/core/npy.hpp"
+#include "touchstone/core/tensor.hpp"
+
+namespace touchstone {
+
+struct ArraySpec {
+  std::string name;     // the peer's name: u, delta, A, ...
+  std::string shape;    // "(batch, dim, seqlen)"; alternatives separated by " | "
+  std::string meaning;
+  bool optional = false;
+};
+
+struct OptionSpec {
+  std::string name;
+  std::string meaning;
+  std::string default_value;
+};
+
+using OptionMap = std::map<std::string, std::string>;
+using Arrays = std::map<std::string, Tensor<double>>;
+using ExactArrays = std::map<std::string, Tensor<mp_real>>;
+
+// A problem of one algorithm, type-erased; made by that algorithm's entry.
+class ProblemHandle {
+ public:
+  virtual ~ProblemHandle() = default;
+  virtual std::string describe() const = 0;  // "batch=2 dim=4 ..."
+  // The narrowest of float16, bfloat16, float32, float64 that holds every input value exactly.
+  virtual Format input_format() const = 0;
+  virtual Arrays inputs() const = 0;  // in the peer's names, for writing a fixture
+};
+
+struct BackendSpec {
+  std::string name;    // "cpu-f32"
+  Format format;       // compute and output format
+  std::string order;   // the association order in one line (the bound is for it)
+  std::function<std::string()> unavailable_reason;  // empty: runs here
+  std::function<Arrays(const ProblemHandle&)> run;
+  std::function<Arrays(const ProblemHandle&)> bound;  // per-element absolute bound
+};
+
+class Algorithm {
+ public:
+  virtual ~Algorithm() = default;
+  virtual std::string name() const = 0;
+  virtual std::string summary() const = 0;
+  virtual std::string spec_ref() const = 0;  // "spec/mamba.md [MAMBA-SCAN-DEF]"
+  virtual std::vector<ArraySpec> inputs() const = 0;
+  virtual std::vector<ArraySpec> outputs() const = 0;
+  virtual std::vector<OptionSpec> options() const = 0;
+  virtual std::vector<std::string> sizes() const = 0;  // default problem sizes for `check`
+  virtual std::unique_ptr<ProblemHandle> generate(const std::string& size, Format format,
+                                                  std::uint64_t seed) const = 0;
+  // InvalidInput naming the array or option when something is missing, misshapen or mistyped.
+  virtual std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays,
+                                                     const OptionMap& options) const = 0;
+  // The oracle at (at least) `precision_bits`.
+  virtual ExactArrays reference(const ProblemHandle& p, unsigned precision_bits) const = 0;
+  virtual const std::vector<BackendSpec>& backends() const = 0;
+  // Bound for an unknown implementation computing in the usual format for `storage` and storing
+  // its outputs in `storage`, in any association order, with elementary functions within
+  // `elementary_ulps` ulps.
+  virtual Arrays any_order_bound(const ProblemHandle& p, Format storage,
+                                 double elementary_ulps) const = 0;
+};
+
+class Registry {
+ public:
+  void add(std::unique_ptr<Algorithm> algorithm);
+  // InvalidInput("algorithm", ...) listing the known names when absent.
+  const Algorithm& get(std::string_view name) const;
+  std::vector<const Algorithm*> all() const;
+  const BackendSpec& backend(const Algorithm& a, std::string_view name) const;
+
+ private:
+  std::vector<std::unique_ptr<Algorithm>> algorithms_;
+};
+
+// One output of one run judged against the oracle.
+struct OutputJudgement {
+  std::string output;
+  ErrorSummary summary;
+};
+
+// Judges every output the oracle produced that `computed` holds; an output in `computed` that
+// the algorithm does not produce is an InvalidInput naming it. `bounds` may be null.
+std::vector<OutputJudgement> judge(const Arrays& computed, const ExactArrays& exact,
+                                   const Arrays* bounds, Format format);
+
+}  // namespace touchstone
