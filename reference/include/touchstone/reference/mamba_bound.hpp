@@ -1,0 +1,71 @@
+// A-priori error bounds of selective scan implementations (spec/mamba.md
+// [MAMBA-SCAN-BOUND-MODEL] .. [MAMBA-SCAN-BOUND-EVAL]).
+//
+// For each output element the bound is a number E with |computed - exact| <= E, computed at run
+// time from the problem's inputs and a description of how the implementation computes
+// (ScanArithmetic). It is +inf where an intermediate may overflow the compute format (outside
+// the bound's domain), and NaN where an input the element depends on is NaN (the exact value is
+// NaN there, and the verdict only asks for NaN).
+#pragma once
+
+#include <string>
+
+#include "touchstone/core/formats.hpp"
+#include "touchstone/reference/mamba_problem.hpp"
+
+namespace touchstone::mamba {
+
+struct ScanArithmetic {
+  std::string name;
+  FormatInfo compute = format_info(Format::float32);  // every rounding is to this format
+  FormatInfo storage = format_info(Format::float32);  // outputs rounded once more if different
+  // [MAMBA-SCAN-BOUND-STATE] An input term (beta_s, or h0) reaches h_t through at most
+  // step_roundings * (t - s) + term_roundings roundings (h0: + initial_roundings instead).
+  double step_roundings = 1;  // may be fractional: an extra rounding every `chunk` steps
+  int term_roundings = 1;
+  int initial_roundings = 0;
+  // Underflow: at most `underflows_per_step` absolute errors of size <= eta enter the state per
+  // time step; with `forms_products` (tree orders that multiply a's together) each may be
+  // multiplied by a partial state, so it is scaled by the running state magnitude.
+  int underflows_per_step = 1;
+  bool forms_products = false;
+  // [MAMBA-SCAN-BOUND-DELTA]/[...-DISCRETIZE] roundings in exp's argument dt*A, and the maximum
+  // errors of the elementary functions in ulps of the compute format.
+  int exp_arg_roundings = 1;
+  double exp_ulps = 1, softplus_ulps = 1, silu_ulps = 1;
+  // [MAMBA-SCAN-BOUND-OUTPUT] y by a sequential fma over n (else any order, separate roundings);
+  // D u + y by one fma (else a rounded product, then a rounded sum).
+  bool fused_dot = true;
+  bool fused_skip = true;
+};
+
+// The arithmetic of each touchstone backend, and of an unknown implementation.
+ScanArithmetic arithmetic_cpu_f32();
+ScanArithmetic arithmetic_cpu_f64();
+// The CUDA kernel's chunked scan ([MAMBA-SCAN-BOUND-CUDA-F32]): `tree_depth` bounds the
+// combines that add a term to others inside one chunk, `chunk` is the chunk length (one extra
+// rounding per chunk boundary crossed). See optimized/cuda/mamba.cuh.
+ScanArithmetic arithmetic_cuda_f32(int tree_depth, int chunk);
+// [MAMBA-SCAN-BOUND-ANY] Any association order of the scan and the sums, separate roundings,
+// exp's argument with up to 3 roundings, elementary functions within `elementary_ulps`, computed
+// in float32 (storage float32/bfloat16/float16) or float64 (storage float64), outputs rounded to
+// `storage`.
+ScanArithmetic arithmetic_any_order(Format storage, Index seqlen, double elementary_ulps);
+// [MAMBA-SCAN-BOUND-ORACLE] The oracle itself (reference::selective_scan<mp_real>) at `bits`:
+// sequential, separate roundings, correctly rounded exp and log1p (MPFR).
+ScanArithmetic arithmetic_reference(unsigned bits);
+
+// The measured maximum errors of touchstone's float32 elementary functions
+// ([MAMBA-SCAN-ELEMENTARY]) and the assumed ones of glibc's binary64 functions
+// ([CORE-ASSUME-LIBM-F64]).
+inline constexpr double kExpF32Ulps = 0.939;
+inline constexpr double kSoftplusF32Ulps = 0.50001;
+inline constexpr double kSiluF32Ulps = 0.50001;
+inline constexpr double kExpF64Ulps = 1.0;
+inline constexpr double kSoftplusF64Ulps = 2.01;
+inline constexpr double kSiluF64Ulps = 2.01;
+
+SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<double>& p,
+                                                 const ScanArithmetic& m);
+
+}  // namespace touchstone::mamba

@@ -1,0 +1,250 @@
+// Evaluation of the selective scan error bounds; every formula here is derived in spec/mamba.md
+// under the ID cited next to it, and the state recurrence is proved in
+// proofs/theories/MambaScanBound.v (state_bound).
+//
+// Notation: for a quantity q the implementation computes, M(q) >= |q| bounds the exact value's
+// magnitude and E(q) >= |q_computed - q_exact| its error; u and eta are the compute format's
+// unit roundoff and underflow term. Every expression adds non-negative terms (no cancellation),
+// evaluated in double; [MAMBA-SCAN-BOUND-EVAL] covers that evaluation's own rounding with the
+// final factor (1 + slack).
+#include "touchstone/reference/mamba_bound.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace touchstone::mamba {
+
+ScanArithmetic arithmetic_cpu_f32() {
+  ScanArithmetic m;
+  m.name = "cpu-f32";
+  m.compute = m.storage = format_info(Format::float32);
+  m.exp_ulps = kExpF32Ulps;
+  m.softplus_ulps = kSoftplusF32Ulps;
+  m.silu_ulps = kSiluF32Ulps;
+  return m;
+}
+
+ScanArithmetic arithmetic_cpu_f64() {
+  ScanArithmetic m;
+  m.name = "cpu-f64";
+  m.compute = m.storage = format_info(Format::float64);
+  m.exp_ulps = kExpF64Ulps;
+  m.softplus_ulps = kSoftplusF64Ulps;
+  m.silu_ulps = kSiluF64Ulps;
+  return m;
+}
+
+ScanArithmetic arithmetic_cuda_f32(int tree_depth, int chunk) {
+  ScanArithmetic m = arithmetic_cpu_f32();
+  m.name = "cuda-f32";
+  // Each combine is (a2 a1, fma(a2, b1, b2)): per step one rounding on a term's path (its share
+  // of the a-products), plus one per chunk boundary crossed; at most tree_depth combines add it
+  // to other terms, plus the entry fma and the carry-in fma.
+  m.step_roundings = 1.0 + 1.0 / chunk;
+  m.term_roundings = tree_depth + 2;
+  m.initial_roundings = tree_depth + 2;
+  // Underflow: per step the fold's product and fma and the recompute's fma (3), plus at a
+  // thread's boundary step the product and fma of each of its <= tree_depth combines.
+  m.underflows_per_step = 2 * tree_depth + 3;
+  m.forms_products = true;
+  return m;
+}
+
+ScanArithmetic arithmetic_any_order(Format storage, Index seqlen, double elementary_ulps) {
+  ScanArithmetic m;
+  m.name = "any-order";
+  m.storage = format_info(storage);
+  m.compute = format_info(storage == Format::float64 ? Format::float64 : Format::float32);
+  const int depth = static_cast<int>(std::min<Index>(seqlen + 1, 1 << 30));
+  m.step_roundings = 2;
+  m.term_roundings = depth;
+  m.initial_roundings = depth;
+  m.underflows_per_step = 2 * depth;
+  m.forms_products = true;
+  m.exp_arg_roundings = 3;
+  m.exp_ulps = m.softplus_ulps = m.silu_ulps = elementary_ulps;
+  m.fused_dot = false;
+  m.fused_skip = false;
+  return m;
+}
+
+ScanArithmetic arithmetic_reference(unsigned bits) {
+  ScanArithmetic m;
+  m.name = "reference";
+  m.compute = m.storage = mpfr_format_info(bits);
+  // h = A_bar h + B_bar_u: a rounded product, then a rounded sum.
+  m.step_roundings = 2;
+  m.term_roundings = 1;
+  m.initial_roundings = 0;
+  m.underflows_per_step = 0;
+  // MPFR's exp and log1p are correctly rounded (half an ulp); softplus = log1p(exp(x)) is two of
+  // them (relative error < 2.01u, i.e. 1.01 ulp of 2u); silu = z / (1 + exp(-z)) three
+  // roundings after exp (< 4.01u).
+  m.exp_ulps = 0.5;
+  m.softplus_ulps = 1.01;
+  m.silu_ulps = 2.01;
+  m.fused_dot = false;
+  m.fused_skip = false;
+  return m;
+}
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kTiny = 4.9406564584124654e-324;  // 2^-1074: keeps magnitudes >= exact values
+                                                   // that underflow in double
+// log1p(e^-20) = softplus(20) - 20: the jump of the thresholded softplus at 20.
+constexpr double kThresholdJump = 2.0612e-9;
+
+// (1 + u)^k - 1 without cancellation.
+double growth(double u, double k) { return std::expm1(k * std::log1p(u)); }
+
+struct Q {  // a computed quantity: magnitude bound M, error bound E
+  double M, E;
+};
+
+// [CORE-ROUND-MUL]: x * y rounded, with exact y. The magnitude is floored at 2^-1074 so that a
+// product that underflows in this double evaluation still bounds the exact (tiny) value.
+Q mul_exact(Q x, double y, double u, double eta) {
+  const double ay = std::fabs(y);
+  return {x.M * ay + kTiny, x.E * ay + u * (x.M + x.E) * ay + eta};
+}
+
+// [MAMBA-SCAN-ELEMENTARY] error of a function evaluated within `ulps` ulps:
+// ulps * ulp(f) <= ulps * (2u |f| + 2 eta).
+double elementary_error(double ulps, double magnitude, double u, double eta) {
+  return ulps * (2 * u * magnitude + 2 * eta);
+}
+
+}  // namespace
+
+SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<double>& p,
+                                                 const ScanArithmetic& m) {
+  const auto& in = p.in();
+  const FormatInfo& cf = m.compute;
+  const FormatInfo& sf = m.storage;
+  const bool rounds_to_storage = sf.precision != cf.precision || sf.emin != cf.emin;
+  // binary64's underflow term 2^-1075 is not a double (it rounds to 0): use 2^-1074, twice it.
+  // An infinite magnitude in this double evaluation is an overflow too (the oracle's format has
+  // no overflow of its own, but a double does): compare against the smaller of the two.
+  const double u = cf.u, eta = std::max(cf.eta, kTiny),
+               fmax = std::min(cf.max_finite, std::numeric_limits<double>::max());
+  const double storage_eta = std::max(sf.eta, kTiny);
+  const Index batch = p.batch(), dim = p.dim(), N = p.dstate(), L = p.seqlen();
+  // [MAMBA-SCAN-BOUND-EVAL]
+  const double slack = std::max(std::ldexp(1.0, -20), static_cast<double>(L + N) * std::ldexp(1.0, -40));
+  // [MAMBA-SCAN-BOUND-STATE] In any association order a term is added to others at most L
+  // times (once per other leaf of the combine tree: h0 and L inputs) and at most 2(L + 1)
+  // roundings end at any one step, so these clamps hold for every model.
+  const double leaves = static_cast<double>(L) + 1;
+  // (1+u)^k - 1 is kept apart from 1: for u below 2^-53 (the oracle's own bound) 1 + it is 1.
+  const double g_step = growth(u, m.step_roundings);                          // (1+u)^k - 1
+  const double q_step = 1 + g_step;                                           // (1+u)^k
+  const double g_term = growth(u, std::min<double>(m.term_roundings, leaves));    // (1+u)^c - 1
+  const double g_init = growth(u, std::min<double>(m.initial_roundings, leaves)); // (1+u)^c0 - 1
+  const double underflows = std::min<double>(m.underflows_per_step, 2 * leaves);
+  const double g_dot = growth(u, static_cast<double>(N));
+
+  SelectiveScanResult<double> r{Tensor<double>(Shape{batch, dim, L}),
+                                Tensor<double>(Shape{batch, dim, N})};
+  std::vector<double> H(static_cast<std::size_t>(N)), G(static_cast<std::size_t>(N));
+  for (Index b = 0; b < batch; ++b) {
+    for (Index d = 0; d < dim; ++d) {
+      bool overflow = false;  // once a state may overflow, every later bound is +inf
+      double Wmax = 0;        // running max of H + G, for product underflow in tree orders
+      for (Index n = 0; n < N; ++n) {
+        const double h0 = in.h0 ? std::fabs((*in.h0)(b, d, n)) : 0.0;
+        H[n] = h0;
+        G[n] = g_init * h0;
+        Wmax = std::max(Wmax, H[n] + G[n]);
+      }
+      for (Index t = 0; t < L; ++t) {
+        // [MAMBA-SCAN-BOUND-DELTA] x = delta + delta_bias, then the thresholded softplus.
+        const double x = in.delta(b, d, t) + (in.delta_bias ? (*in.delta_bias)[d] : 0.0);
+        const double Ex = in.delta_bias ? u * std::fabs(x) : 0.0;
+        Q dt;
+        if (in.delta_softplus) {
+          // softplus(x) >= x, so this bounds the exact value on either side of the threshold.
+          const double sp = std::log1p(std::exp(std::min(x, 700.0)));
+          dt.M = std::max(x, sp) + kTiny;
+          // The implementation may take the other branch only when its x is rounded (Ex > 0)
+          // and the exact x is within that rounding of 20; `margin` covers x's own rounding in
+          // this double evaluation.
+          const double margin = in.delta_bias ? 20 * std::ldexp(1.0, -40) : 0.0;
+          double E = std::min(Ex, dt.M * std::expm1(Ex));
+          if (Ex > 0 && std::fabs(x - 20) <= Ex + margin) E += kThresholdJump;
+          if (x <= 20 + Ex + margin) E += elementary_error(m.softplus_ulps, dt.M + E, u, eta);
+          dt.E = E;
+        } else {
+          dt = {std::fabs(x), Ex};
+        }
+        const double dt_value = in.delta_softplus ? dt.M : x;  // signed estimate of exact dt
+        const double uu = in.u(b, d, t);
+        const Q du = mul_exact(dt, uu, u, eta);
+        if (dt.M + dt.E > fmax || du.M + du.E > fmax) overflow = true;
+
+        // [MAMBA-SCAN-BOUND-OUTPUT] accumulators of y = sum_n h[n] C[n].
+        double My = 0, Ey_states = 0, S = 0, F = 0;
+        for (Index n = 0; n < N; ++n) {
+          const double A = in.A(d, n);
+          // [MAMBA-SCAN-BOUND-DISCRETIZE] a = exp(dt A): argument error, then exp's own.
+          Q arg = mul_exact(dt, A, u, eta);
+          for (int k = 1; k < m.exp_arg_roundings; ++k) arg.E += u * (arg.M + arg.E) + eta;
+          const double Ma = std::exp(dt_value * A) + kTiny;
+          const double Ea1 = Ma * std::expm1(arg.E);
+          const double Ea = Ea1 + elementary_error(m.exp_ulps, Ma + Ea1, u, eta);
+          const Q beta = mul_exact(du, p.B_at(b, d, n, t), u, eta);
+          if (Ma + Ea > fmax || beta.M + beta.E > fmax) overflow = true;
+
+          // [MAMBA-SCAN-BOUND-STATE]
+          const double under = underflows * eta * (m.forms_products ? 1 + Wmax : 1.0);
+          const double Gn = q_step * (Ma + Ea) * G[n] + (g_step * Ma + q_step * Ea) * H[n] +
+                            g_term * beta.M + (1 + g_term) * beta.E + under;
+          const double Hn = Ma * H[n] + beta.M + kTiny;
+          H[n] = Hn;
+          G[n] = Gn;
+          if (Hn + Gn > fmax) overflow = true;
+
+          const double c = std::fabs(p.C_at(b, d, n, t));
+          My += Hn * c;
+          Ey_states += Gn * c;
+          S += (Hn + Gn) * c;
+          if (m.fused_dot) F = (1 + u) * F + u * S + eta;  // [MAMBA-SCAN-BOUND-DOT]
+        }
+        for (Index n = 0; n < N; ++n) Wmax = std::max(Wmax, H[n] + G[n]);
+        if (!m.fused_dot) F = g_dot * S + static_cast<double>(N) * eta * (1 + g_dot);
+        Q v{My, F + Ey_states};
+        // [MAMBA-SCAN-BOUND-OUTPUT] skip term and gate.
+        if (in.D) {
+          const double Du = std::fabs((*in.D)[d] * uu);
+          if (m.fused_skip) {
+            v = {v.M + Du, v.E + u * (v.M + v.E + Du) + eta};
+          } else {
+            const double Ep = u * Du + eta;
+            v = {v.M + Du, v.E + Ep + u * (v.M + v.E + Du + Ep)};
+          }
+        }
+        if (in.z) {
+          const double zz = (*in.z)(b, d, t);
+          const double Ms = std::fabs(zz / (1 + std::exp(-zz))) + kTiny;
+          const double Es = elementary_error(m.silu_ulps, Ms, u, eta);
+          v = {v.M * Ms, v.M * Es + v.E * Ms + v.E * Es + u * (v.M + v.E) * (Ms + Es) + eta};
+        }
+        if (v.M + v.E > fmax) overflow = true;
+        double E = v.E;
+        if (rounds_to_storage) E += sf.u * (v.M + E) + storage_eta;  // [MAMBA-SCAN-BOUND-ANY]
+        r.out(b, d, t) = overflow ? kInf : E * (1 + slack) + kTiny;
+      }
+      for (Index n = 0; n < N; ++n) {
+        double E = G[n];
+        if (rounds_to_storage) E += sf.u * (H[n] + E) + storage_eta;
+        r.last_state(b, d, n) = overflow ? kInf : E * (1 + slack) + kTiny;
+      }
+    }
+  }
+  return r;
+}
+
+}  // namespace touchstone::mamba
