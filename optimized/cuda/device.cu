@@ -1,0 +1,23 @@
+// Whether this process can run touchstone's CUDA kernels (spec/core.md [CORE-BACKENDS]).
+#include "cuda/device.cuh"
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+namespace touchstone::cuda {
+
+std::string unavailable_reason() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    // The error is not sticky (no context exists yet); clear it so that it is not reported
+    // later by an unrelated cudaGetLastError.
+    (void)cudaGetLastError();
+    return std::string("no CUDA device: ") + cudaGetErrorString(e);
+  }
+  if (count < 1) return "no CUDA device found";
+  return std::string();
+}
+
+}  // namespace touchstone::cuda

@@ -1,0 +1,44 @@
+// Selective scan on CUDA, float32 (spec/mamba.md [MAMBA-SCAN-CUDA]). Plain C++ header: the host
+// API is callable from code built without nvcc.
+//
+// Association order ([MAMBA-SCAN-BOUND-CUDA-F32] is the bound for it): one thread block per
+// (batch, channel); the sequence is cut into chunks of `chunk` = threads * items steps. Within a
+// chunk, for each state index n, each thread folds its `items` consecutive steps sequentially,
+// the block combines the thread summaries with the scan operator
+// (a1, b1) o (a2, b2) = (a2 a1, fma(a2, b1, b2)), each thread applies its exclusive prefix to
+// the state carried in from the previous chunk with one fma, then recomputes its steps
+// sequentially with h = fma(a, h, bu) exactly as the CPU backend does; y accumulates over n by
+// fma in increasing n. dt, du, exp, softplus and silu are the same code and the same operation
+// order as the CPU backend (optimized/common/elementary.hpp), so they agree bitwise.
+//
+// Details of that order (optimized/cuda/mamba.cu): a thread's summary starts from its first
+// step's (a, bu) itself, not from fma'ing it into the identity (1, 0); steps past seqlen are
+// skipped (a thread without valid steps contributes the identity). The block scan is a
+// Kogge-Stone scan in each warp, a left fold of the warp totals, and one combine of the warp's
+// prefix with the lane's; its depth is derived in mamba_shape.hpp. Thread 0's prefix is empty:
+// it continues from the carried state unchanged, so a sequence of at most `items` steps gives
+// the CPU backend's results bitwise. The carried state is the state after the chunk's last
+// valid step, as computed by the thread that owns that step.
+#pragma once
+
+#include "touchstone/reference/mamba_problem.hpp"
+
+namespace touchstone::mamba::cuda {
+
+struct ScanKernelShape {
+  int threads;     // threads per block
+  int items;       // consecutive time steps per thread
+  int chunk;       // threads * items
+  int tree_depth;  // max combines that add one term to others within a chunk (for the bound)
+  int max_dstate;  // largest dstate the kernel accepts
+};
+
+// The kernel's launch shape; the constants live in mamba_shape.hpp, shared by the kernel, the
+// stub and the bound.
+ScanKernelShape selective_scan_kernel_shape();
+
+// Throws BackendUnavailable when no device can run it, InvalidInput when dstate exceeds
+// max_dstate, std::runtime_error on a CUDA error (with the CUDA message).
+SelectiveScanResult<float> selective_scan(const SelectiveScanProblem<float>& p);
+
+}  // namespace touchstone::mamba::cuda

@@ -1,0 +1,17 @@
+// The CUDA backends of a build without nvcc: they exist, say why they cannot run, and throw.
+#include "cuda/device.cuh"
+#include "cuda/mamba.cuh"
+#include "cuda/mamba_shape.hpp"
+
+#include "touchstone/core/errors.hpp"
+
+namespace touchstone::cuda {
+std::string unavailable_reason() { return "built without CUDA (nvcc was not found at configure time)"; }
+}  // namespace touchstone::cuda
+
+namespace touchstone::mamba::cuda {
+ScanKernelShape selective_scan_kernel_shape() { return kSelectiveScanShape; }
+SelectiveScanResult<float> selective_scan(const SelectiveScanProblem<float>&) {
+  throw BackendUnavailable(touchstone::cuda::unavailable_reason());
+}
+}  // namespace touchstone::mamba::cuda
