@@ -1,0 +1,56 @@
+// The `touchstone` commands (README "Command line"; spec/core.md [CORE-CLI]).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "touchstone/core/registry.hpp"
+
+namespace touchstone::cli {
+
+// Exit codes: the verdict passed, a bound or verdict failed, the input or usage was invalid.
+inline constexpr int kExitPass = 0;
+inline constexpr int kExitFail = 1;
+inline constexpr int kExitInvalid = 2;
+
+struct CheckOptions {
+  std::vector<std::string> algorithms;  // empty: all
+  std::vector<std::string> backends;    // empty: all
+  std::vector<std::string> sizes;       // empty: the algorithm's defaults
+  std::uint64_t seed = 0;
+  unsigned precision = 256;
+  std::string json_path, html_path;
+};
+int run_list(bool json);
+int run_check(const CheckOptions& o);
+
+struct EvalOptions {
+  std::string algorithm, inputs, output;
+  unsigned precision = 256;
+  std::vector<std::string> options;  // k=v
+};
+int run_eval(const EvalOptions& o);
+
+struct DiffOptions {
+  std::string algorithm, inputs, outputs, format, json_path;
+  unsigned precision = 256;
+  double elementary_ulps = 4;
+  std::vector<std::string> options;
+};
+int run_diff(const DiffOptions& o);
+
+struct GenerateOptions {
+  std::string algorithm, size, format = "float32", output;
+  std::uint64_t seed = 0;
+};
+int run_generate(const GenerateOptions& o);
+
+struct BenchOptions {
+  std::vector<std::string> algorithms, backends;
+  std::string size = "bench";
+  int repeats = 5;
+};
+int run_bench(const BenchOptions& o);
+
+}  // namespace touchstone::cli
