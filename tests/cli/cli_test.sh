@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The command line on numpy-written files: exit codes, messages, eval/diff/generate round trips.
+# covers: CORE-CLI CORE-CLI-EXIT CORE-DIFF-VERDICT
+# Usage: cli_test.sh path/to/touchstone path/to/tests/data
+set -u
+ts=$1
+data=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+# expect CODE PATTERN -- command...: exit code and a pattern in stdout+stderr.
+expect() {
+  local code=$1 pattern=$2
+  shift 3
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [[ $rc -ne $code ]] || ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL: $* -> exit $rc (want $code), pattern '$pattern'"
+    echo "$out" | head -20
+    failures=$((failures + 1))
+  else
+    echo "ok: $*"
+  fi
+}
+
+expect 0 'mamba\.selective_scan' -- "$ts" list
+expect 0 '"algorithms"' -- "$ts" list --json
+
+# eval: the oracle's outputs as .npz and as .json with all digits.
+expect 0 'wrote' -- "$ts" eval mamba.selective_scan --inputs "$data/scan_inputs.npz" --output "$tmp/oracle.npz"
+expect 0 'wrote' -- "$ts" eval mamba.selective_scan --inputs "$data/scan_inputs_compressed.npz" \
+  --output "$tmp/oracle.json" --precision 128
+expect 0 '"precision_bits": 13[0-9]' -- cat "$tmp/oracle.json"
+expect 0 '"[-]?[0-9]\.[0-9]{38,}e[-+][0-9]+"' -- cat "$tmp/oracle.json"
+
+# diff: the PyTorch peer's float32 outputs pass; a corrupted element fails, found at its index.
+expect 0 'verdict: PASS' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_inputs.npz" \
+  --outputs "$data/scan_peer_outputs_f32.npz"
+expect 0 'baseline cpu-f32' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_inputs.npz" \
+  --outputs "$data/scan_peer_outputs_f32.npz" --json "$tmp/diff.json"
+expect 0 '"verdict": "PASS"' -- cat "$tmp/diff.json"
+expect 1 'worst at \(1, 2, 17\)' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_inputs.npz" \
+  --outputs "$data/scan_bad_outputs_f32.npz"
+# The oracle rounded to double passes as a float64 implementation; as bfloat16 too.
+expect 0 'verdict: PASS' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_inputs.npz" \
+  --outputs "$tmp/oracle.npz"
+expect 0 'verdict: PASS' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_inputs.npz" \
+  --outputs "$data/scan_peer_outputs_f32.npz" --format bfloat16
+
+# Invalid input: exit 2 with the array named.
+expect 2 'A: expected shape \(dim, dstate\)' -- "$ts" eval mamba.selective_scan \
+  --inputs "$data/scan_misshapen_A.npz" --output "$tmp/x.npz"
+expect 2 'u: expected a float array, got int64' -- "$ts" eval mamba.selective_scan \
+  --inputs "$data/scan_int_u.npz" --output "$tmp/x.npz"
+expect 2 'delta: missing' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_missing_delta.npz" \
+  --outputs "$data/scan_peer_outputs_f32.npz"
+expect 2 'cannot read as .npz' -- "$ts" eval mamba.selective_scan --inputs "$data/not_a_zip.npz" \
+  --output "$tmp/x.npz"
+expect 2 'unknown algorithm' -- "$ts" eval mamba.selective_scn --inputs "$data/scan_inputs.npz" \
+  --output "$tmp/x.npz"
+expect 2 'delta_softplus: the .npz array and --option disagree' -- "$ts" eval mamba.selective_scan \
+  --inputs "$data/scan_inputs.npz" --output "$tmp/x.npz" --option delta_softplus=0
+expect 2 'bogus: unknown option' -- "$ts" eval mamba.selective_scan --inputs "$data/scan_inputs.npz" \
+  --output "$tmp/x.npz" --option bogus=1
+expect 2 'expected a float array|not an output' -- "$ts" diff mamba.selective_scan \
+  --inputs "$data/scan_inputs.npz" --outputs "$data/scan_inputs.npz"
+expect 2 'format: expected one of' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_inputs.npz" \
+  --outputs "$data/scan_peer_outputs_f32.npz" --format fp8
+expect 2 'precision: expected between' -- "$ts" eval mamba.selective_scan \
+  --inputs "$data/scan_inputs.npz" --output "$tmp/x.npz" --precision 16
+expect 2 'output.*\.npz or \.json' -- "$ts" eval mamba.selective_scan \
+  --inputs "$data/scan_inputs.npz" --output "$tmp/x.txt"
+expect 2 'required' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_inputs.npz"
+
+# generate -> eval -> diff: the oracle's own float64 rounding passes its float64 judgement.
+expect 0 'wrote' -- "$ts" generate mamba.selective_scan --size small --format float64 --output "$tmp/gen.npz"
+expect 0 'wrote' -- "$ts" eval mamba.selective_scan --inputs "$tmp/gen.npz" --output "$tmp/gen_out.npz"
+expect 0 'verdict: PASS' -- "$ts" diff mamba.selective_scan --inputs "$tmp/gen.npz" --outputs "$tmp/gen_out.npz"
+
+# check: one size, JSON written, exit 0.
+expect 0 'PASS' -- "$ts" check mamba.selective_scan --size tiny --json "$tmp/check.json" --html "$tmp/check.html"
+expect 0 '"pass": true' -- cat "$tmp/check.json"
+expect 0 '<table>' -- cat "$tmp/check.html"
+expect 2 'size' -- "$ts" check mamba.selective_scan --size enormous
+
+if [[ $failures -ne 0 ]]; then
+  echo "$failures CLI check(s) failed"
+  exit 1
+fi
+echo "all CLI checks passed"

@@ -1,0 +1,68 @@
+// The elementary functions' error constants, on a strided sample of all float32 inputs (the full
+// sweep is the `slow` test elementary_exhaustive), and glibc's binary64 functions against MPFR.
+// covers: MAMBA-SCAN-ELEMENTARY CORE-ASSUME-LIBM-F64
+#include <gtest/gtest.h>
+
+#include "elementary_sweep.hpp"
+#include "touchstone/core/metrics.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/reference/mamba_bound.hpp"
+
+using namespace touchstone;
+using namespace touchstone::mamba;
+using namespace touchstone::mamba::testing;
+
+namespace {
+constexpr std::uint64_t kStride = 4099;  // a prime: ~1 million inputs across every binade
+constexpr double kMeasurementSlack = 0x1p-20;
+}  // namespace
+
+TEST(Elementary, ExpF32WithinItsMeasuredBound) {
+  const SweepResult r = sweep_exp(kStride);
+  EXPECT_LE(r.max_ulps + kMeasurementSlack, kExpF32Ulps) << "at " << r.worst_input;
+  EXPECT_GT(r.count, 1000000u);
+}
+
+TEST(Elementary, SoftplusF32WithinItsMeasuredBound) {
+  const SweepResult r = sweep_softplus(kStride);
+  EXPECT_LE(r.max_ulps + kMeasurementSlack, kSoftplusF32Ulps) << "at " << r.worst_input;
+}
+
+TEST(Elementary, SiluF32WithinItsMeasuredBound) {
+  const SweepResult r = sweep_silu(kStride);
+  EXPECT_LE(r.max_ulps + kMeasurementSlack, kSiluF32Ulps) << "at " << r.worst_input;
+}
+
+TEST(Elementary, SpecialValues) {
+  using namespace elementary;
+  EXPECT_EQ(exp_f32(0.0f), 1.0f);
+  EXPECT_EQ(exp_f32(-INFINITY), 0.0f);
+  EXPECT_EQ(exp_f32(INFINITY), INFINITY);
+  EXPECT_EQ(exp_f32(-200.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(exp_f32(NAN)));
+  EXPECT_TRUE(std::isnan(softplus_f32(NAN)));
+  EXPECT_TRUE(std::isnan(silu_f32(NAN)));
+  EXPECT_EQ(silu_f32(0.0f), 0.0f);
+  EXPECT_GT(exp_f32(-100.0f), 0.0f);  // subnormal, not flushed
+}
+
+TEST(LibmF64, ExpAndLog1pWithinTheAssumedUlpsAgainstMpfr) {
+  // [CORE-ASSUME-LIBM-F64] assumes glibc's binary64 exp within 1 ulp and log1p within 1 ulp
+  // (softplus_f64 and silu_f64 derive 2.01 from them). Sampled here over the ranges the backends
+  // use; a violation would invalidate the cpu-f64 bound.
+  const WorkingPrecision precision(128);
+  PhiloxStream rng(2024, "libm");
+  double worst_exp = 0, worst_log1p = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const double x = rng.next_uniform(-745.0, 709.0);
+    const mp_real e = exp(mp_real(x));
+    worst_exp = std::max(worst_exp, to_double(abs(mp_real(std::exp(x)) - e)) / ulp_in(e, Format::float64));
+    const double y = rng.next_log_uniform(-60, 0);
+    const mp_real l = log1p(mp_real(y));
+    worst_log1p = std::max(worst_log1p, to_double(abs(mp_real(std::log1p(y)) - l)) / ulp_in(l, Format::float64));
+  }
+  EXPECT_LE(worst_exp, kExpF64Ulps);
+  EXPECT_LE(worst_log1p, 1.0);
+  RecordProperty("max_exp_ulps", std::to_string(worst_exp));
+  RecordProperty("max_log1p_ulps", std::to_string(worst_log1p));
+}

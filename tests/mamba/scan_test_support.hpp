@@ -1,0 +1,90 @@
+// Shared helpers of the selective scan tests: run a backend or the oracle on a problem and judge
+// the result against a bound, with a readable failure message.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "cpu/mamba.hpp"
+#include "cuda/device.cuh"
+#include "cuda/mamba.cuh"
+#include "touchstone/core/metrics.hpp"
+#include "touchstone/reference/mamba.hpp"
+#include "touchstone/reference/mamba_bound.hpp"
+
+namespace touchstone::mamba::testing {
+
+template <class T>
+SelectiveScanResult<double> as_double(const SelectiveScanResult<T>& r) {
+  return {r.out.template cast<double>(), r.last_state.template cast<double>()};
+}
+
+struct Judged {
+  ErrorSummary out, last_state;
+  bool pass() const { return out.pass() && last_state.pass(); }
+  std::string describe(const SelectiveScanProblem<double>& p) const {
+    std::ostringstream s;
+    auto one = [&](const char* name, const ErrorSummary& e, const Shape& shape) {
+      s << name << ": failures " << e.failures << ", max err/bound " << e.max_ratio
+        << ", max ulps " << e.max_ulps << ", nan " << e.nan_expected << ", unbounded "
+        << e.unbounded;
+      if (e.worst >= 0)
+        s << "; worst at " << index_string(shape, e.worst) << " computed " << e.worst_computed
+          << " exact " << e.worst_exact << " bound " << e.worst_bound;
+      s << "\n";
+      for (const auto& f : e.first_failures)
+        s << "  failure at " << index_string(shape, f.index) << ": computed " << f.computed
+          << " exact " << f.exact << " bound " << f.bound << "\n";
+    };
+    one("out", out, Shape{p.batch(), p.dim(), p.seqlen()});
+    one("last_state", last_state, Shape{p.batch(), p.dim(), p.dstate()});
+    return s.str();
+  }
+};
+
+inline Judged judge(const SelectiveScanResult<double>& computed,
+                    const SelectiveScanResult<mp_real>& exact,
+                    const SelectiveScanResult<double>& bound, Format f) {
+  return {compare("out", computed.out, exact.out, &bound.out, f),
+          compare("last_state", computed.last_state, exact.last_state, &bound.last_state, f)};
+}
+
+// Every input of a (small) problem, for failure messages: RapidCheck shrinks failing problems
+// to a few elements, so this is short where it matters.
+inline std::string dump_problem(const SelectiveScanProblem<double>& p) {
+  std::ostringstream s;
+  s.precision(17);
+  const auto& in = p.in();
+  s << "problem: batch " << p.batch() << " dim " << p.dim() << " dstate " << p.dstate() << " seqlen "
+    << p.seqlen() << " softplus " << in.delta_softplus << "\n";
+  auto one = [&](const char* name, const Tensor<double>& t) {
+    s << "  " << name << " " << t.shape().str() << ":";
+    for (Index i = 0; i < t.count() && i < 64; ++i) s << " " << t[i];
+    s << (t.count() > 64 ? " ...\n" : "\n");
+  };
+  one("u", in.u);
+  one("delta", in.delta);
+  one("A", in.A);
+  one("B", in.B);
+  one("C", in.C);
+  if (in.D) one("D", *in.D);
+  if (in.z) one("z", *in.z);
+  if (in.delta_bias) one("delta_bias", *in.delta_bias);
+  if (in.h0) one("h0", *in.h0);
+  return s.str();
+}
+
+// Bitwise equality of two double tensors (NaN payloads aside: any NaN equals any NaN).
+inline bool same_bits(const Tensor<double>& a, const Tensor<double>& b) {
+  if (!(a.shape() == b.shape())) return false;
+  for (Index i = 0; i < a.count(); ++i) {
+    if (std::isnan(a[i]) && std::isnan(b[i])) continue;
+    if (std::memcmp(&a[i], &b[i], sizeof(double)) != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace touchstone::mamba::testing
