@@ -1,0 +1,98 @@
+// libFuzzer harness: bytes -> a selective scan problem (shapes, layouts, options and raw float32
+// bit patterns, so NaN, infinities and subnormals all occur) -> validation, both CPU backends and
+// the bound functions. Checks, beyond "no crash, no sanitizer report":
+//   - an invalid problem throws InvalidInput and nothing else ([MAMBA-SCAN-SHAPES], [...-NONFINITE]);
+//   - every bound element is >= 0, +inf, or NaN only where an input it depends on is NaN;
+//   - inside the bound's domain (finite bound), with no NaN input, every output is finite.
+// covers: MAMBA-SCAN-NONFINITE MAMBA-SCAN-BOUND-MODEL
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdlib>
+
+#include "cpu/mamba.hpp"
+#include "touchstone/core/errors.hpp"
+#include "touchstone/reference/mamba_bound.hpp"
+
+using namespace touchstone;
+using namespace touchstone::mamba;
+
+namespace {
+
+Tensor<float> raw(FuzzedDataProvider& in, Shape s) {
+  Tensor<float> t(std::move(s));
+  for (Index i = 0; i < t.count(); ++i)
+    t[i] = std::bit_cast<float>(in.ConsumeIntegral<std::uint32_t>());
+  return t;
+}
+
+bool has_nan(const SelectiveScanProblem<float>& p) {
+  const auto& in = p.in();
+  auto any = [](const Tensor<float>& t) {
+    for (Index i = 0; i < t.count(); ++i)
+      if (std::isnan(t[i])) return true;
+    return false;
+  };
+  return any(in.u) || any(in.delta) || any(in.A) || any(in.B) || any(in.C) ||
+         (in.D && any(*in.D)) || (in.z && any(*in.z)) || (in.delta_bias && any(*in.delta_bias)) ||
+         (in.h0 && any(*in.h0));
+}
+
+void check_bound(const Tensor<double>& bound, const Tensor<float>& computed, bool nan_inputs) {
+  for (Index i = 0; i < bound.count(); ++i) {
+    const double b = bound[i];
+    if (std::isnan(b) && !nan_inputs) std::abort();        // NaN bound without a NaN input
+    if (b < 0) std::abort();                               // a bound is never negative
+    if (std::isfinite(b) && !nan_inputs && !std::isfinite(computed[i])) std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  FuzzedDataProvider in(data, size);
+  // Shapes: mostly consistent, sometimes deliberately not (validation is under test too).
+  const Index batch = in.ConsumeIntegralInRange<Index>(1, 3);
+  const Index groups = in.PickValueInArray<Index>({1, 2, 4});
+  const Index dim = groups * in.ConsumeIntegralInRange<Index>(1, 3);
+  const Index N = in.ConsumeIntegralInRange<Index>(1, 9);
+  const Index L = in.ConsumeIntegralInRange<Index>(1, 20);
+  const int mistakes = in.ConsumeIntegralInRange<int>(0, 15);  // > 11: none
+  SelectiveScanInputs<float> s;
+  s.u = raw(in, mistakes == 0 ? Shape{batch, dim} : Shape{batch, dim, L});
+  s.delta = raw(in, mistakes == 1 ? Shape{batch, dim, L + 1} : Shape{batch, dim, L});
+  s.A = raw(in, mistakes == 2 ? Shape{dim + 1, N} : Shape{dim, N});
+  const int layout_B = in.ConsumeIntegralInRange<int>(0, 2), layout_C = in.ConsumeIntegralInRange<int>(0, 2);
+  auto operand = [&](int layout, bool wrong) {
+    if (layout == 0) return raw(in, Shape{dim, wrong ? N + 1 : N});
+    if (layout == 1) return raw(in, Shape{batch, N, wrong ? L + 2 : L});
+    return raw(in, Shape{batch, wrong ? 3 : groups, N, L});
+  };
+  s.B = operand(layout_B, mistakes == 3);
+  s.C = operand(layout_C, mistakes == 4);
+  if (in.ConsumeBool()) s.D = raw(in, mistakes == 5 ? Shape{dim, 1} : Shape{dim});
+  if (in.ConsumeBool()) s.z = raw(in, mistakes == 6 ? Shape{batch, dim} : Shape{batch, dim, L});
+  if (in.ConsumeBool()) s.delta_bias = raw(in, mistakes == 7 ? Shape{dim + 2} : Shape{dim});
+  if (in.ConsumeBool()) s.h0 = raw(in, mistakes == 8 ? Shape{batch, dim, N + 1} : Shape{batch, dim, N});
+  s.delta_softplus = in.ConsumeBool();
+
+  std::optional<SelectiveScanProblem<float>> p;
+  try {
+    p.emplace(std::move(s));
+  } catch (const InvalidInput&) {
+    return 0;  // the only acceptable failure
+  }
+  const bool nan_inputs = has_nan(*p);
+  const SelectiveScanProblem<double> p64 = p->cast<double>();
+  const auto r32 = cpu::selective_scan(*p, 1);
+  const auto r64 = cpu::selective_scan(p64, 2);
+  const auto b32 = selective_scan_bound(p64, arithmetic_cpu_f32());
+  check_bound(b32.out, r32.out, nan_inputs);
+  check_bound(b32.last_state, r32.last_state, nan_inputs);
+  const auto b64 = selective_scan_bound(p64, arithmetic_cpu_f64());
+  Tensor<float> out64(r64.out.shape());
+  for (Index i = 0; i < out64.count(); ++i) out64[i] = std::isfinite(r64.out[i]) ? 0.f : NAN;
+  check_bound(b64.out, out64, nan_inputs);
+  return 0;
+}
