@@ -93,6 +93,15 @@ std::string html_escape(const std::string& s) {
   return o;
 }
 
+// The named algorithms, or all of them.
+std::vector<const Algorithm*> select_algorithms(const std::vector<std::string>& names) {
+  const Registry& reg = builtin_registry();
+  if (names.empty()) return reg.all();
+  std::vector<const Algorithm*> out;
+  for (const auto& name : names) out.push_back(&reg.get(name));
+  return out;
+}
+
 }  // namespace
 
 int run_list(bool json) {
@@ -145,9 +154,7 @@ int run_list(bool json) {
 
 int run_check(const CheckOptions& o) {
   const Registry& reg = builtin_registry();
-  std::vector<const Algorithm*> algos;
-  if (o.algorithms.empty()) algos = reg.all();
-  for (const auto& name : o.algorithms) algos.push_back(&reg.get(name));
+  const std::vector<const Algorithm*> algos = select_algorithms(o.algorithms);
   for (const Algorithm* a : algos)
     for (const auto& b : o.backends) reg.backend(*a, b);  // validates the names
 
@@ -182,7 +189,12 @@ int run_check(const CheckOptions& o) {
           if (b.format != f) continue;
           if (!o.backends.empty() && !std::count(o.backends.begin(), o.backends.end(), b.name)) continue;
           progress(fmt::format("[{}/{}] {} {} {}", done, total, a->name(), size, b.name));
-          Row row{a->name(), b.name, size, problem->describe(), std::string(format_name(f))};
+          Row row;
+          row.algorithm = a->name();
+          row.backend = b.name;
+          row.size = size;
+          row.problem = problem->describe();
+          row.format = std::string(format_name(f));
           if (const std::string why = b.unavailable_reason(); !why.empty()) {
             row.verdict = "SKIP";
             row.reason = why;
@@ -417,10 +429,7 @@ int run_generate(const GenerateOptions& o) {
 }
 
 int run_bench(const BenchOptions& o) {
-  const Registry& reg = builtin_registry();
-  std::vector<const Algorithm*> algos;
-  if (o.algorithms.empty()) algos = reg.all();
-  for (const auto& name : o.algorithms) algos.push_back(&reg.get(name));
+  const std::vector<const Algorithm*> algos = select_algorithms(o.algorithms);
   fmt::print("{:<22} {:<9} {:>12} {:>12}   ({} repeats, median)\n", "algorithm", "backend",
              "median ms", "min ms", o.repeats);
   for (const Algorithm* a : algos) {

@@ -9,6 +9,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "cpu/mamba.hpp"
@@ -27,6 +28,25 @@ Tensor<float> raw(FuzzedDataProvider& in, Shape s) {
   return t;
 }
 
+void dump(const SelectiveScanProblem<float>& p) {
+  const auto& in = p.in();
+  auto one = [](const char* name, const Tensor<float>& t) {
+    std::fprintf(stderr, "%s %s:", name, t.shape().str().c_str());
+    for (Index i = 0; i < t.count(); ++i) std::fprintf(stderr, " %.9g", static_cast<double>(t[i]));
+    std::fprintf(stderr, "\n");
+  };
+  std::fprintf(stderr, "softplus %d\n", in.delta_softplus ? 1 : 0);
+  one("u", in.u);
+  one("delta", in.delta);
+  one("A", in.A);
+  one("B", in.B);
+  one("C", in.C);
+  if (in.D) one("D", *in.D);
+  if (in.z) one("z", *in.z);
+  if (in.delta_bias) one("delta_bias", *in.delta_bias);
+  if (in.h0) one("h0", *in.h0);
+}
+
 bool has_nan(const SelectiveScanProblem<float>& p) {
   const auto& in = p.in();
   auto any = [](const Tensor<float>& t) {
@@ -39,12 +59,19 @@ bool has_nan(const SelectiveScanProblem<float>& p) {
          (in.h0 && any(*in.h0));
 }
 
+[[noreturn]] void fail(const char* what, const Tensor<double>& bound, Index i, double computed) {
+  std::fprintf(stderr, "mamba_fuzz: %s at %s: bound %.17g, computed %.17g\n", what,
+               index_string(bound.shape(), i).c_str(), bound[i], computed);
+  std::abort();
+}
+
 void check_bound(const Tensor<double>& bound, const Tensor<float>& computed, bool nan_inputs) {
   for (Index i = 0; i < bound.count(); ++i) {
     const double b = bound[i];
-    if (std::isnan(b) && !nan_inputs) std::abort();        // NaN bound without a NaN input
-    if (b < 0) std::abort();                               // a bound is never negative
-    if (std::isfinite(b) && !nan_inputs && !std::isfinite(computed[i])) std::abort();
+    if (std::isnan(b) && !nan_inputs) fail("NaN bound without a NaN input", bound, i, computed[i]);
+    if (b < 0) fail("negative bound", bound, i, computed[i]);
+    if (std::isfinite(b) && !nan_inputs && !std::isfinite(computed[i]))
+      fail("non-finite output inside the bound's domain", bound, i, computed[i]);
   }
 }
 
@@ -84,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;  // the only acceptable failure
   }
   const bool nan_inputs = has_nan(*p);
+  if (std::getenv("TOUCHSTONE_FUZZ_DUMP")) dump(*p);  // triage: print the decoded problem
   const SelectiveScanProblem<double> p64 = p->cast<double>();
   const auto r32 = cpu::selective_scan(*p, 1);
   const auto r64 = cpu::selective_scan(p64, 2);

@@ -2,6 +2,7 @@
 
 #include <zip.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -13,10 +14,6 @@
 
 namespace touchstone {
 namespace {
-
-// Entries of an npz larger than this are refused before reading (a corrupt or hostile archive
-// could claim any size).
-constexpr std::uint64_t kMaxEntryBytes = std::uint64_t{1} << 36;
 
 double half_to_double(std::uint16_t h) {
   const int sign = h >> 15, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
@@ -245,12 +242,13 @@ std::vector<std::uint8_t> serialize_npy(const Tensor<double>& t, bool as_float32
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header.push_back('\n');
-  std::vector<std::uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                                   static_cast<std::uint8_t>(header.size() & 0xff),
-                                   static_cast<std::uint8_t>(header.size() >> 8)};
-  out.insert(out.end(), header.begin(), header.end());
   const int w = as_float32 ? 4 : 8;
-  out.reserve(out.size() + static_cast<std::size_t>(t.count()) * static_cast<std::size_t>(w));
+  const std::string preamble = std::string("\x93NUMPY\x01\x00", 8) +
+                               static_cast<char>(header.size() & 0xff) +
+                               static_cast<char>(header.size() >> 8) + header;
+  std::vector<std::uint8_t> out;
+  out.reserve(preamble.size() + static_cast<std::size_t>(t.count()) * static_cast<std::size_t>(w));
+  out.assign(preamble.begin(), preamble.end());
   for (Index i = 0; i < t.count(); ++i) {
     const std::uint64_t raw = as_float32 ? std::bit_cast<std::uint32_t>(static_cast<float>(t[i]))
                                          : std::bit_cast<std::uint64_t>(t[i]);
@@ -265,9 +263,10 @@ struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }
 };
 
-NpyMap read_archive(zip_t* za, const std::string& name) {
+NpyMap read_archive(zip_t* za, const std::string& name, std::uint64_t max_bytes) {
   std::unique_ptr<zip_t, ZipCloser> guard(za);
   NpyMap arrays;
+  std::uint64_t total = 0;
   const zip_int64_t n = zip_get_num_entries(za, 0);
   for (zip_int64_t i = 0; i < n; ++i) {
     zip_stat_t st;
@@ -279,18 +278,32 @@ NpyMap read_archive(zip_t* za, const std::string& name) {
     if (entry.size() < 4 || entry.substr(entry.size() - 4) != ".npy")
       throw InvalidInput(name, "entry '" + entry + "' is not a .npy array");
     const std::string key = entry.substr(0, entry.size() - 4);
-    // Deflate expands at most ~1032:1, so a larger claim is corrupt; refusing it keeps a tiny
-    // hostile archive from making us allocate gigabytes.
+    // Deflate expands at most ~1032:1, so a larger claim is corrupt.
     const bool implausible = (st.valid & ZIP_STAT_COMP_SIZE) && st.size > st.comp_size * 1100 + 4096;
-    if (st.size > kMaxEntryBytes || implausible)
-      throw InvalidInput(name, "entry '" + entry + "' claims " + std::to_string(st.size) + " bytes");
-    std::vector<std::uint8_t> data(static_cast<std::size_t>(st.size));
+    if (implausible || st.size > max_bytes - total)
+      throw InvalidInput(name, "entry '" + entry + "' claims " + std::to_string(st.size) +
+                                   " bytes (limit " + std::to_string(max_bytes - total) + ")");
     zip_file_t* f = zip_fopen_index(za, static_cast<zip_uint64_t>(i), 0);
     if (!f) throw InvalidInput(name, "cannot open entry '" + entry + "': " + zip_strerror(za));
-    const zip_int64_t got = data.empty() ? 0 : zip_fread(f, data.data(), data.size());
+    // Read in chunks: memory follows the bytes that really arrive, not the header's claim.
+    std::vector<std::uint8_t> data;
+    constexpr std::size_t kChunk = std::size_t{1} << 20;
+    for (;;) {
+      const std::size_t have = data.size();
+      if (have >= st.size) break;
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, st.size - have));
+      data.resize(have + want);
+      const zip_int64_t got = zip_fread(f, data.data() + have, want);
+      if (got <= 0) {
+        data.resize(have);
+        break;
+      }
+      data.resize(have + static_cast<std::size_t>(got));
+    }
     zip_fclose(f);
-    if (got < 0 || static_cast<std::uint64_t>(got) != st.size)
+    if (data.size() != st.size)
       throw InvalidInput(name, "entry '" + entry + "' is corrupt or truncated");
+    total += data.size();
     arrays[key] = parse_npy(data, key);
   }
   return arrays;
@@ -298,7 +311,7 @@ NpyMap read_archive(zip_t* za, const std::string& name) {
 
 }  // namespace
 
-NpyMap read_npz(const std::string& path) {
+NpyMap read_npz(const std::string& path, std::uint64_t max_bytes) {
   int err = 0;
   zip_t* za = zip_open(path.c_str(), ZIP_RDONLY, &err);
   if (!za) {
@@ -308,10 +321,11 @@ NpyMap read_npz(const std::string& path) {
     zip_error_fini(&ze);
     throw InvalidInput(path, "cannot read as .npz: " + msg);
   }
-  return read_archive(za, path);
+  return read_archive(za, path, max_bytes);
 }
 
-NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& name) {
+NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& name,
+                      std::uint64_t max_bytes) {
   zip_error_t ze;
   zip_error_init(&ze);
   zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &ze);
@@ -327,7 +341,7 @@ NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& na
     throw InvalidInput(name, "cannot read as .npz: " + msg);
   }
   zip_error_fini(&ze);
-  return read_archive(za, name);
+  return read_archive(za, name, max_bytes);
 }
 
 void write_npz(const std::string& path, const std::map<std::string, Tensor<double>>& arrays) {

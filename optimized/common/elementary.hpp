@@ -67,8 +67,9 @@ TOUCHSTONE_HD float exp_f32(float x) {
   constexpr float ln2_hi = 0.693145751953125f;        // 12 significant bits: k*ln2_hi exact
   constexpr float ln2_lo = 1.428606765330187045e-06f;  // ln2 - ln2_hi
   constexpr float shifter = 12582912.0f;               // 1.5 * 2^23: rounds to an integer
-  // Clamp first so k stays in range; the clamped tails are fixed by the selects at the end.
-  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+  // Clamp first so k stays in range, and send NaN through as 0 (converting NaN to an integer is
+  // undefined behaviour); the clamped tails and NaN are fixed by the selects at the end.
+  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : (x != x ? 0.0f : x));
   const float t = fma_f(xc, log2e, shifter);
   const float kf = t - shifter;
   float r = fma_f(-kf, ln2_hi, xc);
@@ -109,9 +110,10 @@ TOUCHSTONE_HD double double_of(std::uint64_t u) {
 }
 
 // e^x in double for x in [-110, 30], the range the float32 softplus and silu below need
-// (callers clamp). Same scheme as exp_f32 with a degree-13 Taylor polynomial (truncation
+// (callers clamp; callers also handle NaN, which is mapped to e^0 here). Same scheme as exp_f32 with a degree-13 Taylor polynomial (truncation
 // < 2^-57 relative); the result is a normal double, so one power-of-two scaling is exact.
-TOUCHSTONE_HD double exp_internal_f64(double x) {
+TOUCHSTONE_HD double exp_internal_f64(double x_in) {
+  const double x = x_in != x_in ? 0.0 : x_in;  // NaN -> 0: no NaN-to-integer conversion below
   constexpr double log2e = 1.4426950408889634074;
   constexpr double ln2_hi = 0.693147180369123816490;   // 32 significant bits: k*ln2_hi exact
   constexpr double ln2_lo = 1.90821492927058770002e-10;
@@ -193,7 +195,9 @@ TOUCHSTONE_HD float silu_f32(float z) {
   const double e = exp_internal_f64(az > 110.0 ? -110.0 : -az);
   const double e_full = az > 110.0 ? 0.0 : e;
   const double sig = (zd >= 0.0 ? 1.0 : e_full) / (1.0 + e_full);
-  const float y = static_cast<float>(zd * sig);
+  // Below -110, |silu(z)| = |z| e^z / (1 + e^z) < 2^-150 (also at z = -inf, where z * 0 would be
+  // NaN): the float32 result is -0.
+  const float y = (zd < -110.0) ? -0.0f : static_cast<float>(zd * sig);
   return z != z ? z : y;
 }
 

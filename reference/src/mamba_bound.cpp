@@ -16,24 +16,26 @@
 
 namespace touchstone::mamba {
 
-ScanArithmetic arithmetic_cpu_f32() {
+namespace {
+// The sequential fma order of the CPU backends ([MAMBA-SCAN-CPU]) in format f.
+ScanArithmetic sequential(const char* name, Format f, double exp_ulps, double softplus_ulps,
+                          double silu_ulps) {
   ScanArithmetic m;
-  m.name = "cpu-f32";
-  m.compute = m.storage = format_info(Format::float32);
-  m.exp_ulps = kExpF32Ulps;
-  m.softplus_ulps = kSoftplusF32Ulps;
-  m.silu_ulps = kSiluF32Ulps;
+  m.name = name;
+  m.compute = m.storage = format_info(f);
+  m.exp_ulps = exp_ulps;
+  m.softplus_ulps = softplus_ulps;
+  m.silu_ulps = silu_ulps;
   return m;
+}
+}  // namespace
+
+ScanArithmetic arithmetic_cpu_f32() {
+  return sequential("cpu-f32", Format::float32, kExpF32Ulps, kSoftplusF32Ulps, kSiluF32Ulps);
 }
 
 ScanArithmetic arithmetic_cpu_f64() {
-  ScanArithmetic m;
-  m.name = "cpu-f64";
-  m.compute = m.storage = format_info(Format::float64);
-  m.exp_ulps = kExpF64Ulps;
-  m.softplus_ulps = kSoftplusF64Ulps;
-  m.silu_ulps = kSiluF64Ulps;
-  return m;
+  return sequential("cpu-f64", Format::float64, kExpF64Ulps, kSoftplusF64Ulps, kSiluF64Ulps);
 }
 
 ScanArithmetic arithmetic_cuda_f32(int tree_depth, int chunk) {
@@ -216,6 +218,10 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         for (Index n = 0; n < N; ++n) Wmax = std::max(Wmax, H[n] + G[n]);
         if (!m.fused_dot) F = g_dot * S + static_cast<double>(N) * eta * (1 + g_dot);
         Q v{My, F + Ey_states};
+        // Every intermediate must stay in range, not only the output: y may overflow even when a
+        // small silu(z) brings out back (found by fuzz/mamba_fuzz.cpp). Partial sums of y are
+        // bounded by S, the products by (H + G)|C|.
+        if (S + F > fmax) overflow = true;
         // [MAMBA-SCAN-BOUND-OUTPUT] skip term and gate.
         if (in.D) {
           const double Du = std::fabs((*in.D)[d] * uu);
@@ -225,6 +231,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
             const double Ep = u * Du + eta;
             v = {v.M + Du, v.E + Ep + u * (v.M + v.E + Du + Ep)};
           }
+          if (Du > fmax || v.M + v.E > fmax) overflow = true;
         }
         if (in.z) {
           const double zz = (*in.z)(b, d, t);

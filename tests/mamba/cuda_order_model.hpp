@@ -32,7 +32,6 @@ inline SelectiveScanResult<float> cuda_order_model(const SelectiveScanProblem<fl
   const auto& in = p.in();
   const Index batch = p.batch(), dim = p.dim(), N = p.dstate(), L = p.seqlen();
   SelectiveScanResult<float> r{Tensor<float>(Shape{batch, dim, L}), Tensor<float>(Shape{batch, dim, N})};
-  const bool vB = p.B_layout().variable, vC = p.C_layout().variable;
   std::vector<float> dt(kThreads * kItems), du(dt.size()), y(dt.size()), a(dt.size()), bu(dt.size());
   std::vector<Affine> summary(kThreads), incl(kThreads), old(kThreads);
   for (Index b = 0; b < batch; ++b) {

@@ -48,10 +48,11 @@ SelectiveScanProblem<float> long_problem(Index L) {
 
 TEST(Cuda, UnavailableBackendThrowsBackendUnavailable) {
   if (touchstone::cuda::unavailable_reason().empty()) GTEST_SKIP() << "a GPU is present";
-  const SelectiveScanProblem<float> p(SelectiveScanInputs<float>{
-      Tensor<float>(Shape{1, 1, 1}, 1.f), Tensor<float>(Shape{1, 1, 1}, 1.f),
-      Tensor<float>(Shape{1, 1}, -1.f), Tensor<float>(Shape{1, 1}, 1.f),
-      Tensor<float>(Shape{1, 1}, 1.f)});
+  SelectiveScanInputs<float> in;
+  in.u = in.delta = Tensor<float>(Shape{1, 1, 1}, 1.f);
+  in.A = Tensor<float>(Shape{1, 1}, -1.f);
+  in.B = in.C = Tensor<float>(Shape{1, 1}, 1.f);
+  const SelectiveScanProblem<float> p(std::move(in));
   EXPECT_THROW(mamba::cuda::selective_scan(p), BackendUnavailable);
 }
 
@@ -87,9 +88,10 @@ TEST(Cuda, LongSequencesAcrossChunksMatchTheModel) {
 
 TEST(Cuda, RejectsDstateAbove256) {
   if (!gpu_or_skip()) GTEST_SKIP() << touchstone::cuda::unavailable_reason();
-  const SelectiveScanProblem<float> p(SelectiveScanInputs<float>{
-      Tensor<float>(Shape{1, 1, 2}, 1.f), Tensor<float>(Shape{1, 1, 2}, 1.f),
-      Tensor<float>(Shape{1, 257}, -1.f), Tensor<float>(Shape{1, 257}, 1.f),
-      Tensor<float>(Shape{1, 257}, 1.f)});
+  SelectiveScanInputs<float> in;
+  in.u = in.delta = Tensor<float>(Shape{1, 1, 2}, 1.f);
+  in.A = Tensor<float>(Shape{1, 257}, -1.f);
+  in.B = in.C = Tensor<float>(Shape{1, 257}, 1.f);
+  const SelectiveScanProblem<float> p(std::move(in));
   EXPECT_THROW(mamba::cuda::selective_scan(p), InvalidInput);
 }

@@ -59,8 +59,10 @@ inline SweepResult sweep_softplus(std::uint64_t stride) {
                20.0f, stride);
 }
 inline SweepResult sweep_silu(std::uint64_t stride) {
-  return sweep(elementary::silu_f32, [](double z) { return z / (1 + std::exp(-z)); }, -INFINITY,
-               INFINITY, stride);
+  // The limits at -inf and +inf are -0 and +inf (the formula itself gives NaN at -inf).
+  return sweep(elementary::silu_f32,
+               [](double z) { return std::isinf(z) ? (z > 0 ? z : -0.0) : z / (1 + std::exp(-z)); },
+               -INFINITY, INFINITY, stride);
 }
 
 }  // namespace touchstone::mamba::testing

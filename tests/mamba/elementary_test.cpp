@@ -43,6 +43,10 @@ TEST(Elementary, SpecialValues) {
   EXPECT_TRUE(std::isnan(softplus_f32(NAN)));
   EXPECT_TRUE(std::isnan(silu_f32(NAN)));
   EXPECT_EQ(silu_f32(0.0f), 0.0f);
+  EXPECT_EQ(silu_f32(-INFINITY), 0.0f);
+  EXPECT_TRUE(std::signbit(silu_f32(-INFINITY)));
+  EXPECT_EQ(silu_f32(INFINITY), INFINITY);
+  EXPECT_EQ(silu_f32(-200.0f), 0.0f);
   EXPECT_GT(exp_f32(-100.0f), 0.0f);  // subnormal, not flushed
 }
 

@@ -13,10 +13,6 @@ using namespace touchstone::mamba;
 using namespace touchstone::mamba::testing;
 
 namespace {
-SelectiveScanResult<mp_real> oracle(const SelectiveScanProblem<double>& p) {
-  const WorkingPrecision precision(256);
-  return reference::selective_scan<mp_real>(p);
-}
 void expect_all_backends_within_bound(const SelectiveScanProblem<double>& p) {
   const auto exact = oracle(p);
   const auto shape = mamba::cuda::selective_scan_kernel_shape();

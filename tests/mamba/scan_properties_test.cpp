@@ -19,10 +19,6 @@ using namespace touchstone::mamba::testing;
 
 namespace {
 
-SelectiveScanResult<mp_real> oracle(const SelectiveScanProblem<double>& p) {
-  const WorkingPrecision precision(256);
-  return reference::selective_scan<mp_real>(p);
-}
 
 void assert_within(const char* what, const SelectiveScanProblem<double>& p,
                    const SelectiveScanResult<double>& computed,

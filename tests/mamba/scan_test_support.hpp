@@ -17,6 +17,12 @@
 
 namespace touchstone::mamba::testing {
 
+// The oracle at 256 bits.
+inline SelectiveScanResult<mp_real> oracle(const SelectiveScanProblem<double>& p) {
+  const WorkingPrecision precision(256);
+  return reference::selective_scan<mp_real>(p);
+}
+
 template <class T>
 SelectiveScanResult<double> as_double(const SelectiveScanResult<T>& r) {
   return {r.out.template cast<double>(), r.last_state.template cast<double>()};

@@ -11,29 +11,26 @@
 
 #include "touchstone/core/mp.hpp"
 
-namespace Eigen {
+namespace touchstone::detail {
 
-template <>
-struct NumTraits<touchstone::mp_real> : GenericNumTraits<touchstone::mp_real> {
-  using Self = touchstone::mp_real;
-  using Real = Self;
-  using NonInteger = Self;
-  using Nested = Self;
+// What the two specializations share; `Self` is the scalar, `Real` its real type.
+template <class Self, class Real, bool Complex>
+struct MpNumTraits : Eigen::GenericNumTraits<Self> {
   using Literal = Self;
+  using Nested = Self;
+  using NonInteger = Self;
   enum {
-    IsComplex = 0,
+    IsComplex = Complex,
     IsInteger = 0,
     IsSigned = 1,
     RequireInitialization = 1,
-    ReadCost = HugeCost,
-    AddCost = HugeCost,
-    MulCost = HugeCost
+    ReadCost = Eigen::HugeCost,
+    AddCost = Eigen::HugeCost,
+    MulCost = Eigen::HugeCost
   };
   static Real epsilon() { return std::numeric_limits<Real>::epsilon(); }
-  static Real dummy_precision() {
-    // Eigen's fuzzy comparisons: a thousand ulps of the working precision.
-    return epsilon() * 1000;
-  }
+  // Eigen's fuzzy comparisons: a thousand ulps of the working precision.
+  static Real dummy_precision() { return epsilon() * 1000; }
   static Real highest() { return (std::numeric_limits<Real>::max)(); }
   static Real lowest() { return -(std::numeric_limits<Real>::max)(); }
   static Real infinity() { return std::numeric_limits<Real>::infinity(); }
@@ -42,30 +39,20 @@ struct NumTraits<touchstone::mp_real> : GenericNumTraits<touchstone::mp_real> {
   static int digits() { return std::numeric_limits<Real>::digits; }
 };
 
+}  // namespace touchstone::detail
+
+namespace Eigen {
+
 template <>
-struct NumTraits<touchstone::mp_complex> : GenericNumTraits<touchstone::mp_complex> {
-  using Self = touchstone::mp_complex;
+struct NumTraits<touchstone::mp_real>
+    : touchstone::detail::MpNumTraits<touchstone::mp_real, touchstone::mp_real, false> {
   using Real = touchstone::mp_real;
-  using NonInteger = Self;
-  using Nested = Self;
-  using Literal = Self;
-  enum {
-    IsComplex = 1,
-    IsInteger = 0,
-    IsSigned = 1,
-    RequireInitialization = 1,
-    ReadCost = HugeCost,
-    AddCost = HugeCost,
-    MulCost = HugeCost
-  };
-  static Real epsilon() { return NumTraits<Real>::epsilon(); }
-  static Real dummy_precision() { return NumTraits<Real>::dummy_precision(); }
-  static Real highest() { return NumTraits<Real>::highest(); }
-  static Real lowest() { return NumTraits<Real>::lowest(); }
-  static Real infinity() { return NumTraits<Real>::infinity(); }
-  static Real quiet_NaN() { return NumTraits<Real>::quiet_NaN(); }
-  static int digits10() { return NumTraits<Real>::digits10(); }
-  static int digits() { return NumTraits<Real>::digits(); }
+};
+
+template <>
+struct NumTraits<touchstone::mp_complex>
+    : touchstone::detail::MpNumTraits<touchstone::mp_complex, touchstone::mp_real, true> {
+  using Real = touchstone::mp_real;
 };
 
 }  // namespace Eigen

@@ -34,8 +34,12 @@ NpyArray parse_npy(std::span<const std::uint8_t> bytes, const std::string& name)
 // Serialize as float64 ('<f8') or float32 ('<f4', values rounded to nearest), format 1.0.
 std::vector<std::uint8_t> serialize_npy(const Tensor<double>& t, bool as_float32 = false);
 
-NpyMap read_npz(const std::string& path);
-NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& name);
+// At most `max_bytes` of decompressed .npy data are read from one archive (InvalidInput beyond):
+// a small archive can claim, and deflate can really produce, gigabytes.
+inline constexpr std::uint64_t kDefaultMaxNpzBytes = std::uint64_t{1} << 36;
+NpyMap read_npz(const std::string& path, std::uint64_t max_bytes = kDefaultMaxNpzBytes);
+NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& name,
+                      std::uint64_t max_bytes = kDefaultMaxNpzBytes);
 
 void write_npz(const std::string& path, const std::map<std::string, Tensor<double>>& arrays);
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run): install what is missing; build and run every
+# ctest label but `slow` (unit, property, differential, proofs, fuzz-replay, cuda: the cuda tests
+# skip with the reason when no GPU is present); `touchstone check`; then a clang build with
+# AddressSanitizer + UBSan that runs the unit, property and fuzz-replay tests again and each
+# libFuzzer harness for FUZZ_SECONDS (default 60) on a copy of its committed corpus.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$SECONDS
+step() { printf '\n== %s (%ds)\n' "$*" $((SECONDS - start)); }
+
+step "setup"
+scripts/setup.sh
+
+step "release build"
+scripts/build.sh release
+grep -q "TOUCHSTONE_HAVE_CUDA:INTERNAL=ON" build/CMakeCache.txt 2>/dev/null \
+  && echo "CUDA backend: built" || echo "CUDA backend: not built (nvcc not found)"
+
+step "tests (all labels but slow)"
+(cd build && ctest --output-on-failure --parallel "${JOBS:-2}" -LE slow)
+
+step "touchstone check"
+./build/touchstone check --json build/check.json
+
+step "sanitizer build (clang, ASan + UBSan, libFuzzer)"
+scripts/build.sh sanitize
+
+step "sanitizer tests (unit, property, fuzz-replay)"
+(cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure --parallel "${JOBS:-2}" -L "unit|property|fuzz-replay" -E "^(cli_test|spec_ids|spec_render)$")
+
+step "fuzzing, ${FUZZ_SECONDS:-60}s per harness"
+for fuzzer in mamba_fuzz npz_fuzz; do
+  work=$(mktemp -d)
+  cp fuzz/corpus/$fuzzer/* "$work"/
+  ./build-sanitize/fuzz/$fuzzer -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=4096 \
+    -artifact_prefix="build-sanitize/$fuzzer-" -print_final_stats=1 "$work" 2>&1 | tail -n 6
+  rm -rf "$work"
+done
+
+step "all tests passed"
