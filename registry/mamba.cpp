@@ -82,6 +82,18 @@ class ScanHandle final : public ProblemHandle {
   explicit ScanHandle(SelectiveScanProblem<double> p) : p_(std::move(p)) {}
   const SelectiveScanProblem<double>& problem() const { return p_; }
 
+  // The float32 problem of a float32 backend, made once (so that timed runs time the backend,
+  // not the conversion); InvalidInput when a value is not a float32.
+  const SelectiveScanProblem<float>& as_float32() const {
+    if (!f32_) {
+      if (input_format() == Format::float64)
+        throw InvalidInput("inputs", "values are not all float32; a float32 backend would round "
+                                     "them and answer a different problem");
+      f32_.emplace(p_.cast<float>());
+    }
+    return *f32_;
+  }
+
   std::string describe() const override {
     const auto& in = p_.in();
     auto layout = [](const GroupedOperand& g) {
@@ -100,6 +112,11 @@ class ScanHandle final : public ProblemHandle {
   }
 
   Format input_format() const override {
+    if (!format_) format_ = widest_format();
+    return *format_;
+  }
+
+  Format widest_format() const {
     Format widest = Format::float16;
     auto widen = [&](const Tensor<double>& t) {
       for (Index i = 0; i < t.count(); ++i) {
@@ -129,6 +146,9 @@ class ScanHandle final : public ProblemHandle {
 
  private:
   SelectiveScanProblem<double> p_;
+  // Caches; a handle is used from one thread at a time.
+  mutable std::optional<SelectiveScanProblem<float>> f32_;
+  mutable std::optional<Format> format_;
 };
 
 const SelectiveScanProblem<double>& problem_of(const ProblemHandle& h) {
@@ -140,13 +160,8 @@ Arrays arrays_of(const SelectiveScanResult<T>& r) {
   return {{"out", r.out.template cast<double>()}, {"last_state", r.last_state.template cast<double>()}};
 }
 
-SelectiveScanProblem<float> as_float32(const SelectiveScanProblem<double>& p) {
-  const ScanHandle h(p);
-  const Format f = h.input_format();
-  if (f == Format::float64)
-    throw InvalidInput("inputs", "values are not all float32; a float32 backend would round "
-                                 "them and answer a different problem");
-  return p.cast<float>();
+const SelectiveScanProblem<float>& float32_problem_of(const ProblemHandle& h) {
+  return dynamic_cast<const ScanHandle&>(h).as_float32();
 }
 
 bool parse_flag(const std::string& name, const std::string& value) {
@@ -168,7 +183,7 @@ class SelectiveScanEntry final : public Algorithm {
         "sequential in t; per step fma(a,h,dt*u*B); y by fma over n; fma(D,u,y)*silu(z)";
     backends_ = {
         {"cpu-f32", Format::float32, sequential, [] { return std::string(); },
-         [](const ProblemHandle& h) { return arrays_of(cpu::selective_scan(as_float32(problem_of(h)))); },
+         [](const ProblemHandle& h) { return arrays_of(cpu::selective_scan(float32_problem_of(h))); },
          bound_with(f32)},
         {"cpu-f64", Format::float64, sequential, [] { return std::string(); },
          [](const ProblemHandle& h) { return arrays_of(cpu::selective_scan(problem_of(h))); },
@@ -177,7 +192,7 @@ class SelectiveScanEntry final : public Algorithm {
          "chunks of " + std::to_string(shape.chunk) + ": per-thread sequential folds, block tree "
          "scan, sequential recompute; y and gate as cpu",
          [] { return touchstone::cuda::unavailable_reason(); },
-         [](const ProblemHandle& h) { return arrays_of(cuda::selective_scan(as_float32(problem_of(h)))); },
+         [](const ProblemHandle& h) { return arrays_of(cuda::selective_scan(float32_problem_of(h))); },
          bound_with(c32)},
     };
   }

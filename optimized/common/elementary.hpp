@@ -67,11 +67,14 @@ TOUCHSTONE_HD float exp_f32(float x) {
   constexpr float ln2_hi = 0.693145751953125f;        // 12 significant bits: k*ln2_hi exact
   constexpr float ln2_lo = 1.428606765330187045e-06f;  // ln2 - ln2_hi
   constexpr float shifter = 12582912.0f;               // 1.5 * 2^23: rounds to an integer
-  // Clamp first so k stays in range, and send NaN through as 0 (converting NaN to an integer is
-  // undefined behaviour); the clamped tails and NaN are fixed by the selects at the end.
-  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : (x != x ? 0.0f : x));
+  // Clamp first so k stays in range; the clamped tails and NaN are fixed by the selects at the
+  // end. t = xc log2e + 1.5 2^23 lies in a binade whose ulp is 1, so t is the integer k in its
+  // low mantissa bits: k is read from the bits (no float-to-int conversion, which would be
+  // undefined for NaN) and kf = t - shifter is exact.
+  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
   const float t = fma_f(xc, log2e, shifter);
   const float kf = t - shifter;
+  const auto k = static_cast<std::int32_t>(bits_of(t) - bits_of(shifter));
   float r = fma_f(-kf, ln2_hi, xc);
   r = fma_f(-kf, ln2_lo, r);
   float p = 1.0f / 5040.0f;
@@ -82,7 +85,6 @@ TOUCHSTONE_HD float exp_f32(float x) {
   p = fma_f(p, r, 0.5f);
   p = fma_f(p, r, 1.0f);
   p = fma_f(p, r, 1.0f);
-  const auto k = static_cast<std::int32_t>(kf);
   const std::int32_t k1 = k / 2;  // both halves in [-75, 65]: normal powers of two
   const std::int32_t k2 = k - k1;
   float y = (p * pow2_f(k1)) * pow2_f(k2);
@@ -110,10 +112,19 @@ TOUCHSTONE_HD double double_of(std::uint64_t u) {
 }
 
 // e^x in double for x in [-110, 30], the range the float32 softplus and silu below need
-// (callers clamp; callers also handle NaN, which is mapped to e^0 here). Same scheme as exp_f32 with a degree-13 Taylor polynomial (truncation
+// (callers clamp, and handle NaN themselves: here it gives an unspecified value). Same scheme as exp_f32 with a degree-13 Taylor polynomial (truncation
 // < 2^-57 relative); the result is a normal double, so one power-of-two scaling is exact.
-TOUCHSTONE_HD double exp_internal_f64(double x_in) {
-  const double x = x_in != x_in ? 0.0 : x_in;  // NaN -> 0: no NaN-to-integer conversion below
+TOUCHSTONE_HD std::uint64_t bits_of(double x) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<std::uint64_t>(__double_as_longlong(x));
+#else
+  std::uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+#endif
+}
+
+TOUCHSTONE_HD double exp_internal_f64(double x) {
   constexpr double log2e = 1.4426950408889634074;
   constexpr double ln2_hi = 0.693147180369123816490;   // 32 significant bits: k*ln2_hi exact
   constexpr double ln2_lo = 1.90821492927058770002e-10;
@@ -136,8 +147,10 @@ TOUCHSTONE_HD double exp_internal_f64(double x_in) {
   p = fma_d(p, r, 0.5);
   p = fma_d(p, r, 1.0);
   p = fma_d(p, r, 1.0);
-  const auto k = static_cast<std::int64_t>(kf);
-  return p * double_of(static_cast<std::uint64_t>(k + 1023) << 52);
+  // k from t's low mantissa bits, as in exp_f32 (t's binade has ulp 1): no conversion of a
+  // possible NaN to an integer.
+  const std::uint64_t k_bits = bits_of(t) - bits_of(shifter);
+  return p * double_of((k_bits + 1023) << 52);
 }
 
 // log(1 + y) in double for y in [0, 1]: w = fl(1 + y) = 2^j m with m in [sqrt(1/2), sqrt(2)),
