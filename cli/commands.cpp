@@ -347,6 +347,15 @@ int run_diff(const DiffOptions& o) {
   if (!(o.elementary_ulps >= 0 && o.elementary_ulps < 1e6))
     throw InvalidInput("--elementary-ulps", "expected a non-negative number");
 
+  // Outputs stored in a wider dtype than the format judged (bfloat16 saved as float32): say how
+  // many values are not values of the format, in case the rounding was forgotten.
+  for (const auto& [name, t] : theirs) {
+    Index off = 0;
+    for (Index i = 0; i < t.count(); ++i) off += representable_in(t[i], format) ? 0 : 1;
+    if (off)
+      fmt::print("note: {} of {} values of '{}' are not {} values (judged as given)\n", off,
+                 t.count(), name, format_name(format));
+  }
   progress("oracle...");
   const ExactArrays exact = a.reference(*problem, o.precision);
   progress_done();
