@@ -14,7 +14,7 @@ scripts/setup.sh
 
 step "release build"
 scripts/build.sh release
-grep -q "TOUCHSTONE_HAVE_CUDA:INTERNAL=ON" build/CMakeCache.txt 2>/dev/null \
+grep -q "TOUCHSTONE_CUDA_BUILT:INTERNAL=ON" build/CMakeCache.txt 2>/dev/null \
   && echo "CUDA backend: built" || echo "CUDA backend: not built (nvcc not found)"
 
 step "tests (all labels but slow)"

@@ -60,28 +60,7 @@ inline Judged judge(const SelectiveScanResult<double>& computed,
 
 // Every input of a (small) problem, for failure messages: RapidCheck shrinks failing problems
 // to a few elements, so this is short where it matters.
-inline std::string dump_problem(const SelectiveScanProblem<double>& p) {
-  std::ostringstream s;
-  s.precision(17);
-  const auto& in = p.in();
-  s << "problem: batch " << p.batch() << " dim " << p.dim() << " dstate " << p.dstate() << " seqlen "
-    << p.seqlen() << " softplus " << in.delta_softplus << "\n";
-  auto one = [&](const char* name, const Tensor<double>& t) {
-    s << "  " << name << " " << t.shape().str() << ":";
-    for (Index i = 0; i < t.count() && i < 64; ++i) s << " " << t[i];
-    s << (t.count() > 64 ? " ...\n" : "\n");
-  };
-  one("u", in.u);
-  one("delta", in.delta);
-  one("A", in.A);
-  one("B", in.B);
-  one("C", in.C);
-  if (in.D) one("D", *in.D);
-  if (in.z) one("z", *in.z);
-  if (in.delta_bias) one("delta_bias", *in.delta_bias);
-  if (in.h0) one("h0", *in.h0);
-  return s.str();
-}
+inline std::string dump_problem(const SelectiveScanProblem<double>& p) { return dump_inputs(p); }
 
 // Bitwise equality of two double tensors (NaN payloads aside: any NaN equals any NaN).
 inline bool same_bits(const Tensor<double>& a, const Tensor<double>& b) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <string>
 
@@ -172,5 +173,34 @@ struct SelectiveScanResult {
   Tensor<T> out;
   Tensor<T> last_state;
 };
+
+// Every input of a problem as text (the first `max_values` values of each array, all 17
+// significant digits), for failure messages and fuzz triage.
+template <class T>
+std::string dump_inputs(const SelectiveScanProblem<T>& p, Index max_values = 64) {
+  const auto& in = p.in();
+  std::string s = "problem: batch " + std::to_string(p.batch()) + " dim " + std::to_string(p.dim()) +
+                  " dstate " + std::to_string(p.dstate()) + " seqlen " + std::to_string(p.seqlen()) +
+                  " softplus " + (in.delta_softplus ? "1" : "0") + "\n";
+  auto one = [&](const char* name, const Tensor<T>& t) {
+    s += std::string("  ") + name + " " + t.shape().str() + ":";
+    char buf[32];
+    for (Index i = 0; i < t.count() && i < max_values; ++i) {
+      std::snprintf(buf, sizeof buf, " %.17g", static_cast<double>(t[i]));
+      s += buf;
+    }
+    s += t.count() > max_values ? " ...\n" : "\n";
+  };
+  one("u", in.u);
+  one("delta", in.delta);
+  one("A", in.A);
+  one("B", in.B);
+  one("C", in.C);
+  if (in.D) one("D", *in.D);
+  if (in.z) one("z", *in.z);
+  if (in.delta_bias) one("delta_bias", *in.delta_bias);
+  if (in.h0) one("h0", *in.h0);
+  return s;
+}
 
 }  // namespace touchstone::mamba
