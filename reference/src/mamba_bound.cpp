@@ -107,12 +107,16 @@ struct Q {  // a computed quantity: magnitude bound M, error bound E
   double M, E;
 };
 
-// [CORE-ROUND-MUL]: x * y rounded, with exact y. The magnitude is floored at 2^-1074 so that a
-// product that underflows in this double evaluation still bounds the exact (tiny) value.
-Q mul_exact(Q x, double y, double u, double eta) {
-  const double ay = std::fabs(y);
-  return {x.M * ay + kTiny, x.E * ay + u * (x.M + x.E) * ay + eta};
+// [CORE-ROUND-MUL]: x * y rounded, both operands computed with errors. The magnitude is floored
+// at 2^-1074 so that a product that underflows in this double evaluation still bounds the exact
+// (tiny) value.
+Q mul(Q x, Q y, double u, double eta) {
+  return {x.M * y.M + kTiny,
+          x.M * y.E + x.E * y.M + x.E * y.E + u * (x.M + x.E) * (y.M + y.E) + eta};
 }
+
+// The same with an exact operand y (an input).
+Q mul_exact(Q x, double y, double u, double eta) { return mul(x, {std::fabs(y), 0.0}, u, eta); }
 
 // [MAMBA-SCAN-ELEMENTARY] error of a function evaluated within `ulps` ulps:
 // ulps * ulp(f) <= ulps * (2u |f| + 2 eta).
@@ -236,8 +240,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         if (in.z) {
           const double zz = (*in.z)(b, d, t);
           const double Ms = std::fabs(zz / (1 + std::exp(-zz))) + kTiny;
-          const double Es = elementary_error(m.silu_ulps, Ms, u, eta);
-          v = {v.M * Ms, v.M * Es + v.E * Ms + v.E * Es + u * (v.M + v.E) * (Ms + Es) + eta};
+          v = mul(v, {Ms, elementary_error(m.silu_ulps, Ms, u, eta)}, u, eta);
         }
         if (v.M + v.E > fmax) overflow = true;
         double E = v.E;
