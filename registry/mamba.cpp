@@ -112,25 +112,15 @@ class ScanHandle final : public ProblemHandle {
   }
 
   Format input_format() const override {
-    if (!format_) format_ = widest_format();
+    if (!format_) {
+      const auto& in = p_.in();
+      std::vector<std::span<const double>> arrays = {in.u.values(), in.delta.values(), in.A.values(),
+                                                     in.B.values(), in.C.values()};
+      for (const auto* t : {&in.D, &in.z, &in.delta_bias, &in.h0})
+        if (*t) arrays.push_back((*t)->values());
+      format_ = narrowest_format(arrays);
+    }
     return *format_;
-  }
-
-  Format widest_format() const {
-    Format widest = Format::float16;
-    auto widen = [&](const Tensor<double>& t) {
-      for (Index i = 0; i < t.count(); ++i) {
-        const double x = t[i];
-        if (widest == Format::float64) return;
-        if (!representable_in(x, Format::float32)) widest = Format::float64;
-        else if (widest == Format::float16 && !representable_in(x, Format::float16))
-          widest = representable_in(x, Format::bfloat16) ? Format::bfloat16 : Format::float32;
-        else if (widest == Format::bfloat16 && !representable_in(x, Format::bfloat16))
-          widest = Format::float32;
-      }
-    };
-    for (const auto& [name, t] : inputs()) widen(t);
-    return widest;
   }
 
   Arrays inputs() const override {

@@ -61,4 +61,16 @@ double round_to_format(double x, Format f) {
   return r;
 }
 
+Format narrowest_format(const std::vector<std::span<const double>>& arrays) {
+  bool f16 = true, bf16 = true, f32 = true;
+  for (const auto& values : arrays)
+    for (const double x : values) {
+      if (!f32) return Format::float64;
+      f16 = f16 && representable_in(x, Format::float16);
+      bf16 = bf16 && representable_in(x, Format::bfloat16);
+      f32 = f32 && representable_in(x, Format::float32);
+    }
+  return f16 ? Format::float16 : bf16 ? Format::bfloat16 : f32 ? Format::float32 : Format::float64;
+}
+
 }  // namespace touchstone

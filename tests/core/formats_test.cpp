@@ -54,3 +54,14 @@ TEST(Formats, RepresentableIn) {
   EXPECT_FALSE(representable_in(0.1, Format::float32));
   EXPECT_TRUE(representable_in(NAN, Format::float16));
 }
+
+TEST(Formats, NarrowestFormatOfArrays) {
+  const std::vector<double> halves = {0.5, -2.0, NAN}, tenth32 = {static_cast<double>(0.1f)},
+                            tenth64 = {0.1}, big = {65536.0 * 2}, fine = {1 + std::ldexp(1.0, -9)};
+  EXPECT_EQ(narrowest_format({halves}), Format::float16);
+  EXPECT_EQ(narrowest_format({halves, big}), Format::bfloat16);    // beyond float16's range
+  EXPECT_EQ(narrowest_format({halves, fine}), Format::float16);    // 10 bits: float16, not bfloat16
+  EXPECT_EQ(narrowest_format({big, fine}), Format::float32);       // neither alone suffices
+  EXPECT_EQ(narrowest_format({halves, tenth32}), Format::float32);
+  EXPECT_EQ(narrowest_format({tenth32, tenth64}), Format::float64);
+}

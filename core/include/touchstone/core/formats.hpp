@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cmath>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace touchstone {
 
@@ -38,5 +40,10 @@ double round_to_format(double x, Format f);
 inline bool representable_in(double x, Format f) {
   return std::isnan(x) || round_to_format(x, f) == x;
 }
+
+// The narrowest format holding every value of every array exactly: float16 if all are float16
+// values, else bfloat16 if all are bfloat16 values, else float32, else float64 (NaN fits any).
+// What a problem read from a file "is", so a backend of that format can run on it unchanged.
+Format narrowest_format(const std::vector<std::span<const double>>& arrays);
 
 }  // namespace touchstone
