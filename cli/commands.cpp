@@ -93,6 +93,11 @@ std::string html_escape(const std::string& s) {
   return o;
 }
 
+// Whether `name` passes a --backend filter (an empty filter passes everything).
+bool selected(const std::vector<std::string>& filter, const std::string& name) {
+  return filter.empty() || std::find(filter.begin(), filter.end(), name) != filter.end();
+}
+
 // The named algorithms, or all of them.
 std::vector<const Algorithm*> select_algorithms(const std::vector<std::string>& names) {
   const Registry& reg = builtin_registry();
@@ -169,15 +174,14 @@ int run_check(const CheckOptions& o) {
   for (const Algorithm* a : algos) {
     const auto sizes = o.sizes.empty() ? a->sizes() : o.sizes;
     for (const auto& b : a->backends())
-      if (o.backends.empty() || std::count(o.backends.begin(), o.backends.end(), b.name))
-        total += sizes.size();
+      if (selected(o.backends, b.name)) total += sizes.size();
   }
   const auto started = std::chrono::steady_clock::now();
   for (const Algorithm* a : algos) {
     const auto sizes = o.sizes.empty() ? a->sizes() : o.sizes;
     std::vector<Format> formats;
     for (const auto& b : a->backends())
-      if ((o.backends.empty() || std::count(o.backends.begin(), o.backends.end(), b.name)) &&
+      if (selected(o.backends, b.name) &&
           std::find(formats.begin(), formats.end(), b.format) == formats.end())
         formats.push_back(b.format);
     for (const auto& size : sizes) {
@@ -186,8 +190,7 @@ int run_check(const CheckOptions& o) {
         const auto problem = a->generate(size, f, o.seed);
         const ExactArrays exact = a->reference(*problem, o.precision);
         for (const auto& b : a->backends()) {
-          if (b.format != f) continue;
-          if (!o.backends.empty() && !std::count(o.backends.begin(), o.backends.end(), b.name)) continue;
+          if (b.format != f || !selected(o.backends, b.name)) continue;
           progress(fmt::format("[{}/{}] {} {} {}", done, total, a->name(), size, b.name));
           Row row;
           row.algorithm = a->name();
@@ -431,8 +434,7 @@ int run_generate(const GenerateOptions& o) {
   if (f != Format::float32 && f != Format::float64)
     throw InvalidInput("--format", "default problems are generated in float32 or float64");
   const auto problem = a.generate(o.size, f, o.seed);
-  const Arrays in = problem->inputs();
-  write_npz(o.output, std::map<std::string, Tensor<double>>(in.begin(), in.end()));
+  write_npz(o.output, problem->inputs());
   fmt::print("wrote {} ({})\n", o.output, problem->describe());
   return kExitPass;
 }
@@ -443,7 +445,7 @@ int run_bench(const BenchOptions& o) {
              "median ms", "min ms", o.repeats);
   for (const Algorithm* a : algos) {
     for (const auto& b : a->backends()) {
-      if (!o.backends.empty() && !std::count(o.backends.begin(), o.backends.end(), b.name)) continue;
+      if (!selected(o.backends, b.name)) continue;
       if (const std::string why = b.unavailable_reason(); !why.empty()) {
         fmt::print("{:<22} {:<9} skipped: {}\n", a->name(), b.name, why);
         continue;
