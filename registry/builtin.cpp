@@ -8,6 +8,10 @@ const Registry& builtin_registry() {
     register_mamba(r);
     register_mamba_complex(r);
     register_mamba_block(r);
+    register_s4(r);
+    register_s4d(r);
+    register_dss(r);
+    register_s4_conv(r);
     return r;
   }();
   return registry;

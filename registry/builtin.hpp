@@ -11,5 +11,9 @@ const Registry& builtin_registry();
 void register_mamba(Registry& registry);
 void register_mamba_complex(Registry& registry);
 void register_mamba_block(Registry& registry);  // registry/mamba_block.cpp
+void register_s4(Registry& registry);           // registry/s4.cpp: HiPPO-DPLR kernels, Cauchy
+void register_s4d(Registry& registry);          // registry/s4d.cpp: S4D Vandermonde kernels
+void register_dss(Registry& registry);          // registry/dss.cpp: DSS kernels
+void register_s4_conv(Registry& registry);      // registry/s4_conv.cpp: convolution, scan
 
 }  // namespace touchstone

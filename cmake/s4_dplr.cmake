@@ -1,0 +1,2 @@
+# S4: HiPPO-LegS, NPLR/DPLR forms, dense SSM kernels, the Cauchy kernel and the DPLR kernel.
+target_sources(touchstone_registry PRIVATE ${PROJECT_SOURCE_DIR}/registry/s4.cpp)

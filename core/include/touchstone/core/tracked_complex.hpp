@@ -1,0 +1,137 @@
+// A-priori error bounds of complex arithmetic, in moduli (spec/core.md [CORE-TRACKED-COMPLEX]).
+//
+// A CTracked is what we know before running it about one complex quantity an implementation
+// computes: the exact value has modulus at most M, and the computed value differs from it by at
+// most E in modulus. Each operation returns the CTracked of the operation's result rounded per
+// part (real and imaginary part each rounded to the compute format) on computed operands, by the
+// rounding model [CORE-ROUND-MODEL]; the constants are Higham's (Accuracy and Stability, 2nd ed.,
+// Lemma 3.5 and section 3.6), derived again in spec/core.md. As for Tracked, every error is a sum
+// of products of non-negative doubles, whose own rounding in double a consumer covers by a final
+// (1 + slack) factor, and moduli are floored at 2^-1074 so that a value that underflows in this
+// evaluation still bounds the exact one. `overflows` reports a computed value that may leave the
+// format's range (outside the bound's domain: callers turn the bound into +inf).
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "touchstone/core/tracked.hpp"
+
+namespace touchstone {
+
+struct CTracked {
+  double M = 0;  // |exact| <= M
+  double E = 0;  // |computed - exact| <= E
+
+  static CTracked exact(double re, double im) { return {std::hypot(re, im) * (1 + 0x1p-52) + kTinyC, 0}; }
+  static CTracked exact_real(double x) { return {std::fabs(x) + kTinyC, 0}; }
+  // A bound on the computed value's modulus.
+  double computed_mag() const { return M + E; }
+  // Each part of the computed value may exceed the format's range (or the bound is NaN).
+  bool overflows(const Rounding& r) const { return !(computed_mag() <= r.max_finite); }
+
+  static constexpr double kTinyC = 4.9406564584124654e-324;
+};
+
+namespace tracked_complex_detail {
+inline double gamma(double u, double k) { return std::expm1(k * std::log1p(u)); }  // (1+u)^k - 1
+constexpr double kSqrt2 = 1.4142135623730951;  // the double above sqrt(2)
+}  // namespace tracked_complex_detail
+
+// [CORE-TRACKED-CADD] fl(x + y) per part: the propagated errors, plus u times each part of the
+// computed sum, which in modulus is at most u (|x + y| + Ex + Ey). Sums are exact on underflow.
+inline CTracked add(const CTracked& x, const CTracked& y, const Rounding& r) {
+  const double prop = x.E + y.E;
+  const double M = x.M + y.M;
+  return {M, prop + r.u * (M + prop)};
+}
+
+// [CORE-TRACKED-CMUL] fl(x * y) per part, each part a.c - b.d (or a.d + b.c) formed by two
+// products and one addition, or by a product and an fma: per part the error is at most
+// gamma_2 (|a c| + |b d|), so in modulus sqrt(2) gamma_2 |x^| |y^| (Higham Lemma 3.5), plus two
+// underflow errors per part, 2 (1 + u) eta (3 sqrt(2) eta in modulus), plus the propagated error
+// |x^ y^ - x y| <= Mx Ey + Ex My + Ex Ey.
+inline CTracked mul(const CTracked& x, const CTracked& y, const Rounding& r) {
+  using namespace tracked_complex_detail;
+  const double prop = x.M * y.E + x.E * y.M + x.E * y.E;
+  const double M = x.M * y.M + CTracked::kTinyC;
+  return {M, prop + kSqrt2 * gamma(r.u, 2) * (x.M + x.E) * (y.M + y.E) + 3 * kSqrt2 * r.eta};
+}
+
+// [CORE-TRACKED-CMUL] x times a real y, each part one product: u |x^ y^| + one underflow per part.
+inline CTracked mul_real(const CTracked& x, const Tracked& y, const Rounding& r) {
+  using namespace tracked_complex_detail;
+  const double prop = x.M * y.err + x.E * y.mag() + x.E * y.err;
+  const double M = x.M * y.mag() + CTracked::kTinyC;
+  return {M, prop + r.u * (x.M + x.E) * y.computed_mag() + kSqrt2 * r.eta};
+}
+
+// [CORE-TRACKED-CDIV] fl(x / y) by the textbook formula ((a c + b d) + i (b c - a d)) / (c^2 + d^2),
+// each part's numerator two products and an addition (or a product and an fma), the
+// denominator two squares and an addition, then one division per part. Domain: the computed
+// divisor is away from 0 (My_low > Ey) with |y^|^2 >= 2^emin / u, so that an underflowing
+// square changes the denominator by at most u^2 relative (folded into one more rounding), and
+// |x^| |y^| and |y^|^2 do not overflow; outside it E = +inf. Inside it, per part the rounding
+// error is at most gamma_6 (|a c| + |b d|) / |y^|^2, so sqrt(2) gamma_6 |x^| / |y^| in modulus
+// (spec/core.md derives it), plus the numerator products' underflow, 2 (1 + u) eta per part
+// divided by the computed denominator (>= |y^|^2 (1 - gamma_3)), and the quotient's own, eta per
+// part. Propagated: |x^/y^ - x/y| <= (Ex |y| + |x| Ey) / (|y| |y^|), with |y| >= My_low, the
+// caller's lower bound on the exact divisor's modulus, and |y^| >= My_low - Ey.
+inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const Rounding& r) {
+  using namespace tracked_complex_detail;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  const double yc_low = My_low - y.E;  // lower bound on |y^|
+  const double yc_high = y.M + y.E, xc = x.M + x.E;
+  const double min_normal = std::ldexp(r.eta, 1) / r.u;  // 2^(emin + 1) >= 2^emin
+  const double M = x.M / std::max(My_low, CTracked::kTinyC) + CTracked::kTinyC;
+  if (!(yc_low > 0) || !(yc_high * yc_high * (1 + 4 * r.u) <= r.max_finite) ||
+      !(xc * yc_high * (1 + 4 * r.u) <= r.max_finite) ||
+      !(yc_low * yc_low * (1 - 4 * r.u) >= min_normal / r.u))
+    return {M, inf};
+  const double prop = (x.E * My_low + x.M * y.E) / (My_low * yc_low) * (1 + 0x1p-50);
+  const double round = kSqrt2 * gamma(r.u, 6) * xc / yc_low;
+  const double under = kSqrt2 * (3 * r.eta / (yc_low * yc_low) + 2 * r.eta);
+  return {M, prop + round + under};
+}
+
+// [CORE-TRACKED-CSUM] A sum of k computed complex terms in an order the bound does not fix:
+// per part |computed - exact| <= sum_i E_i + gamma_(k-1) sum_i |part_i^| (Higham (4.4)), and by
+// Minkowski's inequality the parts' bounds combine to sum_i E_i + gamma_(k-1) sum_i (M_i + E_i)
+// in modulus. Accumulate terms, then `result`.
+class CTrackedSum {
+ public:
+  void add_term(const CTracked& t) {
+    M_ += t.M;
+    E_ += t.E;
+    size_ += t.computed_mag();
+    ++count_;
+  }
+  bool may_overflow(const Rounding& r) const {
+    return !(size_ * (1 + tracked_complex_detail::gamma(r.u, static_cast<double>(count_))) <= r.max_finite);
+  }
+  CTracked result(const Rounding& r) const {
+    const double g = count_ > 1 ? tracked_complex_detail::gamma(r.u, static_cast<double>(count_ - 1)) : 0.0;
+    return {M_, E_ + g * size_};
+  }
+
+ private:
+  double M_ = 0, E_ = 0, size_ = 0;
+  long long count_ = 0;
+};
+
+// [CORE-TRACKED-CEXP] e^x computed as e^(Re x^) (cos(Im x^) + i sin(Im x^)), with exp, cos and
+// sin each within `ulps` ulps and the two products rounded: `re` is the Tracked of the real part
+// of the argument (its range and error), `im_err` the error of the imaginary part's argument.
+// |e^(x^) - e^x| <= e^(hi) (expm1(E_re) + min(E_im, 2)) + the functions' and products' roundings.
+inline CTracked exp(const Tracked& re, double im_err, double ulps, const Rounding& r) {
+  using namespace tracked_complex_detail;
+  const double ehi = std::exp(re.hi) * (1 + 0x1p-48) + CTracked::kTinyC;
+  const double e_exp = ehi * std::expm1(re.err) + ulps * (2 * r.u * ehi * (1 + std::expm1(re.err)) + 2 * r.eta);
+  const double e_cs = std::min(im_err, 2.0) + ulps * (2 * r.u + 2 * kSqrt2 * r.eta);
+  const double m = ehi + e_exp;  // computed |e^Re| bound
+  // (m^)(cs^) - e^re e^(i im): propagated ehi e_cs + e_exp (1 + e_cs), then one rounding per part.
+  const double prop = ehi * e_cs + e_exp * (1 + e_cs);
+  return {ehi, prop + r.u * m * (1 + e_cs) + kSqrt2 * r.eta};
+}
+
+}  // namespace touchstone
