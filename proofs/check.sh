@@ -21,7 +21,7 @@ JOBS="${JOBS:-2}"
 # Spec IDs that must each have at least one tagged, proved theorem.
 REQUIRED_IDS="MAMBA-SCAN-OP-ASSOC MAMBA-SCAN-CHUNKED CORE-ROUND-MODEL
 MAMBA-SCAN-BOUND-STATE MAMBA-SCAN-BOUND-DOT
-S4-ID-BILINEAR-DISK S4-ID-GEN-TRUNC S4-ID-WOODBURY"
+S4-ID-BILINEAR-DISK S4-ID-GEN-TRUNC S4-ID-WOODBURY S4-ID-DFT-INV"
 
 echo "== build (make -C $HERE, -j$JOBS)"
 make -C "$HERE" -j"$JOBS" || { echo "check.sh: FAILED (build)"; exit 1; }
