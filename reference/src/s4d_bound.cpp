@@ -1,0 +1,208 @@
+// Evaluation of the S4D kernel error bounds; every step is derived in spec/s4d.md under the ID
+// cited next to it. Notation: for a complex quantity q, a CTracked {M, E} has |q_exact| <= M and
+// |q_computed - q_exact| <= E; a Tracked does the same for a real one with an interval.
+#include "touchstone/reference/s4d_bound.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "touchstone/core/tracked_complex.hpp"
+#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/reference/mamba_complex_bound.hpp"
+
+namespace touchstone::s4 {
+
+S4DArithmetic s4d_arithmetic_cpu_f32() {
+  S4DArithmetic m;
+  m.name = "cpu-f32";
+  m.compute = m.storage = format_info(Format::float32);
+  m.exp_ulps = mamba::kExpF32Ulps;
+  m.sincos_ulps = mamba::kSinCosF32Ulps;
+  return m;
+}
+
+S4DArithmetic s4d_arithmetic_cpu_f64() {
+  S4DArithmetic m;
+  m.name = "cpu-f64";
+  m.compute = m.storage = format_info(Format::float64);
+  m.exp_ulps = mamba::kExpF64Ulps;
+  m.sincos_ulps = mamba::kSinCosF64Ulps;
+  return m;
+}
+
+S4DArithmetic s4d_arithmetic_any_order(Format storage, double elementary_ulps) {
+  S4DArithmetic m;
+  m.name = "any-order";
+  m.storage = format_info(storage);
+  m.compute = format_info(storage == Format::float64 ? Format::float64 : Format::float32);
+  m.exp_ulps = m.sincos_ulps = elementary_ulps;
+  m.chunked = false;
+  return m;
+}
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kTiny = 4.9406564584124654e-324;
+constexpr double kSqrt2 = 1.4142135623730951;
+
+double gam(double u, double k) { return std::expm1(k * std::log1p(u)); }
+double min_abs(const Tracked& t) { return t.lo > 0 ? t.lo : (t.hi < 0 ? -t.hi : 0.0); }
+// A complex value from its parts' trackers: |exact| <= hypot of the magnitudes, |error| <=
+// hypot of the parts' errors (each rounded up by 2^-51 relative for the evaluation).
+CTracked from_parts(const Tracked& re, const Tracked& im) {
+  return {std::hypot(re.mag(), im.mag()) * (1 + 0x1p-51) + kTiny,
+          std::hypot(re.err, im.err) * (1 + 0x1p-51)};
+}
+bool bad(const CTracked& q, const Rounding& r) { return !(q.M + q.E <= r.max_finite); }
+
+// The per-mode quantities of [S4D-BOUND-SETUP]: A_bar, the coefficient v = C B B_bar/B, and for the
+// any-order model x (with exp(x) = A_bar, modulo 2 pi i) as a real-part tracker and an
+// imaginary-part error.
+struct Mode {
+  CTracked Abar, v;
+  Tracked x_re;
+  double x_im = 0, x_im_err = 0;
+  bool overflow = false;
+};
+
+Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m, const Rounding& r) {
+  const double u = r.u, eta = r.eta;
+  Mode md;
+  const double ar = p.A(h, n, 0), ai = p.A(h, n, 1);
+  // [S4D-BOUND-SETUP] dt: exact, or e^(log_dt) within exp_ulps.
+  const Tracked dt = p.in().log_dt ? touchstone::exp(Tracked::exact(p.in().dt[h]), m.exp_ulps, r)
+                                   : Tracked::exact(p.in().dt[h]);
+  // z = dt A, one rounding per part.
+  const Tracked zr = mul(dt, Tracked::exact(ar), r), zi = mul(dt, Tracked::exact(ai), r);
+  const CTracked z = from_parts(zr, zi);
+  const CTracked Aexact = CTracked::exact(ar, ai);
+  const double A_low = std::hypot(ar, ai) * (1 - 0x1p-50);
+  CTracked q;
+  if (p.in().disc == Discretization::zoh) {
+    // A_bar = e^(z^) = e^(zr^)(cos zi^ + i sin zi^) ([CORE-TRACKED-CEXP]).
+    md.Abar = touchstone::exp(zr, zi.err, std::max(m.exp_ulps, m.sincos_ulps), r);
+    // A_bar - 1: the real part rounded once (the imaginary part is not touched). Its exact
+    // modulus |e^z - 1| <= |z| e^(max(Re z, 0)) (integral of z e^(tz) over [0, 1]).
+    const double Mnum = std::min(md.Abar.M + 1, z.M * std::exp(std::max(zr.hi, 0.0)) * (1 + 0x1p-48)) + kTiny;
+    const CTracked num{Mnum, md.Abar.E + u * (Mnum + md.Abar.E)};
+    // q = (A_bar - 1) / A ([CORE-TRACKED-CDIV]).
+    q = div(num, Aexact, A_low, r);
+    md.x_re = zr;
+    md.x_im = std::fabs(ai) * dt.mag();
+    md.x_im_err = zi.err;
+  } else {
+    // hz = z / 2 per part (exact but for underflow); n1 = 1 + hz, d1 = 1 - hz, the real parts
+    // rounded once.
+    const CTracked hz{z.M * 0.5 + kTiny, z.E * 0.5 + kSqrt2 * eta};
+    const double M1 = 1 + hz.M;
+    const CTracked n1{M1, hz.E + u * (M1 + hz.E)}, d1 = n1;
+    // A lower bound on the exact |1 - dt A / 2| from the intervals of its parts.
+    const Tracked dre = tracked_detail::interval_add(
+        Tracked::exact(1), tracked_detail::interval_mul(dt, Tracked::exact(-0.5 * ar)));
+    const Tracked dim = tracked_detail::interval_mul(dt, Tracked::exact(-0.5 * ai));
+    const double d_low = std::sqrt(min_abs(dre) * min_abs(dre) + min_abs(dim) * min_abs(dim)) * (1 - 0x1p-50);
+    md.Abar = div(n1, d1, d_low, r);
+    q = div(CTracked{dt.mag(), dt.err}, d1, d_low, r);
+    // x = Log(A_bar): |A_bar| in [|n1|_low / |d1|_high, |n1|_high / |d1|_low].
+    const Tracked nre = tracked_detail::interval_add(
+        Tracked::exact(1), tracked_detail::interval_mul(dt, Tracked::exact(0.5 * ar)));
+    const double n_low = std::sqrt(min_abs(nre) * min_abs(nre) + min_abs(dim) * min_abs(dim)) * (1 - 0x1p-50);
+    const double n_high = std::hypot(nre.mag(), dim.mag()) * (1 + 0x1p-50);
+    const double d_high = std::hypot(dre.mag(), dim.mag()) * (1 + 0x1p-50);
+    const double a_low = n_low / d_high * (1 - 0x1p-50), a_high = n_high / std::max(d_low, kTiny) * (1 + 0x1p-50);
+    // [S4D-BOUND-ANY] The computed log of the computed A_bar: log is 1/|w|-Lipschitz on the
+    // segment from A_bar to A_bar^ (moduli >= a_low - E), modulo 2 pi i (which exp(l x) does not
+    // see), plus the log's own error within `ulps` per part.
+    const double lip_err = a_low > md.Abar.E ? md.Abar.E / (a_low - md.Abar.E) : kInf;
+    const double x_mag = std::max(std::fabs(std::log(std::max(a_low, kTiny))), std::fabs(std::log(a_high))) + 3.1416;
+    const double x_err = lip_err + m.exp_ulps * (2 * u * (x_mag + lip_err) + 2 * eta) * kSqrt2;
+    md.x_re = Tracked{std::log(std::max(a_low, kTiny)) - 0x1p-48 * x_mag, std::log(a_high) + 0x1p-48 * x_mag, x_err};
+    md.x_im = 3.1416;
+    md.x_im_err = x_err;
+  }
+  // v = (C B) q; C B is one complex product (none when B is absent).
+  const CTracked C = CTracked::exact(p.C(h, n, 0), p.C(h, n, 1));
+  const CTracked cb = p.in().B ? mul(C, CTracked::exact(p.B(h, n, 0), p.B(h, n, 1)), r) : C;
+  md.v = mul(cb, q, r);
+  md.overflow = bad(md.Abar, r) || bad(md.v, r) || bad(z, r) || !(dt.computed_mag() <= r.max_finite);
+  return md;
+}
+
+}  // namespace
+
+Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic& m) {
+  const Rounding r = Rounding::of(m.compute);
+  const Rounding rs = Rounding::of(m.storage);
+  const bool rounds_to_storage = m.storage.precision != m.compute.precision || m.storage.emin != m.compute.emin;
+  const Index H = p.H(), N = p.N(), L = p.L(), T = kS4DPowerBlock;
+  const double s = p.in().conj == ConjMode::halves ? 2.0 : 1.0;
+  const double slack = std::max(0x1p-20, static_cast<double>(L + 2 * N) * 0x1p-40);
+  // [S4D-BOUND-SUM] 2N' products (two per mode) accumulated: gamma_(2N') of their sizes.
+  const double g_sum = gam(r.u, 2 * static_cast<double>(N));
+  Tensor<double> bound(Shape{H, L}, 0.0);
+  std::vector<double> prop(static_cast<std::size_t>(L)), size(static_cast<std::size_t>(L)),
+      mag(static_cast<std::size_t>(L));
+  std::vector<CTracked> t(static_cast<std::size_t>(T + 1)), w;
+  for (Index h = 0; h < H; ++h) {
+    if (p.channel_nonfinite(h)) {  // the exact value is NaN ([S4D-NONFINITE])
+      for (Index l = 0; l < L; ++l) bound(h, l) = kInf;
+      continue;
+    }
+    std::fill(prop.begin(), prop.end(), 0.0);
+    std::fill(size.begin(), size.end(), 0.0);
+    std::fill(mag.begin(), mag.end(), 0.0);
+    bool overflow = false;
+    for (Index n = 0; n < N; ++n) {
+      const Mode md = setup(p, h, n, m, r);
+      overflow = overflow || md.overflow;
+      auto add_term = [&](Index l, const CTracked& a, const CTracked& b) {
+        prop[l] += a.M * b.E + a.E * b.M + a.E * b.E;
+        size[l] += (a.M + a.E) * (b.M + b.E);
+        mag[l] += a.M * b.M;
+      };
+      if (m.chunked) {
+        // [S4D-BOUND-POWERS] t_0 = 1, t_1 = A_bar, t_i = t_(i-1) A_bar; P_1 = t_T,
+        // P_j = P_(j-1) t_T; w_0 = v, w_j = v P_j.
+        const Index J = (L + T - 1) / T;
+        const Index tcount = J > 1 ? T + 1 : std::min(L, T);
+        t[0] = CTracked{1, 0};
+        for (Index i = 1; i < tcount; ++i) {
+          t[i] = i == 1 ? md.Abar : mul(t[i - 1], md.Abar, r);
+          overflow = overflow || bad(t[i], r);
+        }
+        CTracked P{1, 0};
+        for (Index j = 0; j < J; ++j) {
+          if (j == 1) P = t[T];
+          if (j > 1) P = mul(P, t[T], r);
+          const CTracked wj = j == 0 ? md.v : mul(md.v, P, r);
+          overflow = overflow || bad(P, r) || bad(wj, r);
+          const Index i_end = std::min(T, L - j * T);
+          for (Index i = 0; i < i_end; ++i) add_term(j * T + i, wj, t[i]);
+        }
+      } else {
+        // [S4D-BOUND-ANY] e_l = exp(fl(l x^)), the term v^ e_l.
+        for (Index l = 0; l < L; ++l) {
+          const Tracked lt = Tracked::exact(static_cast<double>(l));
+          const Tracked are = mul(lt, md.x_re, r);
+          const Tracked aim = mul(lt, Tracked{-md.x_im, md.x_im, md.x_im_err}, r);
+          const CTracked e = touchstone::exp(are, aim.err, std::max(m.exp_ulps, m.sincos_ulps), r);
+          overflow = overflow || bad(e, r);
+          add_term(l, md.v, e);
+        }
+      }
+    }
+    for (Index l = 0; l < L; ++l) {
+      const double sz = size[l] * (1 + g_sum);
+      double E = s * (prop[l] + g_sum * size[l] + 2 * static_cast<double>(N) * r.eta * (1 + g_sum));
+      if (rounds_to_storage) E += rs.u * (s * mag[l] + E) + rs.eta;
+      E *= 1 + slack;
+      bound(h, l) = (overflow || !(s * sz <= r.max_finite) || !(E <= r.max_finite)) ? kInf : E;
+    }
+  }
+  return bound;
+}
+
+}  // namespace touchstone::s4
