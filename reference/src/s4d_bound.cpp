@@ -106,6 +106,8 @@ Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m
     const double d_low = std::sqrt(min_abs(dre) * min_abs(dre) + min_abs(dim) * min_abs(dim)) * (1 - 0x1p-50);
     md.Abar = div(n1, d1, d_low, r);
     q = div(CTracked{dt.mag(), dt.err}, d1, d_low, r);
+    // The exact |A_bar| = |n1| / |d1| <= n_high / d_low, much below div's |n1|_max / d_low when
+    // |z| is not small: the powers' magnitudes use it.
     // x = Log(A_bar): |A_bar| in [|n1|_low / |d1|_high, |n1|_high / |d1|_low].
     const Tracked nre = tracked_detail::interval_add(
         Tracked::exact(1), tracked_detail::interval_mul(dt, Tracked::exact(0.5 * ar)));
@@ -119,6 +121,7 @@ Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m
     const double lip_err = a_low > md.Abar.E ? md.Abar.E / (a_low - md.Abar.E) : kInf;
     const double x_mag = std::max(std::fabs(std::log(std::max(a_low, kTiny))), std::fabs(std::log(a_high))) + 3.1416;
     const double x_err = lip_err + m.exp_ulps * (2 * u * (x_mag + lip_err) + 2 * eta) * kSqrt2;
+    md.Abar.M = std::min(md.Abar.M, a_high);
     md.x_re = Tracked{std::log(std::max(a_low, kTiny)) - 0x1p-48 * x_mag, std::log(a_high) + 0x1p-48 * x_mag, x_err};
     md.x_im = 3.1416;
     md.x_im_err = x_err;
@@ -131,9 +134,7 @@ Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m
   return md;
 }
 
-}  // namespace
-
-Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic& m) {
+Tensor<double> bound_impl(const S4DProblem<double>& p, const S4DArithmetic& m) {
   const Rounding r = Rounding::of(m.compute);
   const Rounding rs = Rounding::of(m.storage);
   const bool rounds_to_storage = m.storage.precision != m.compute.precision || m.storage.emin != m.compute.emin;
@@ -145,6 +146,7 @@ Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic
   Tensor<double> bound(Shape{H, L}, 0.0);
   std::vector<double> prop(static_cast<std::size_t>(L)), size(static_cast<std::size_t>(L)),
       mag(static_cast<std::size_t>(L));
+  std::vector<char> ovf(static_cast<std::size_t>(L));
   std::vector<CTracked> t(static_cast<std::size_t>(T + 1)), w;
   for (Index h = 0; h < H; ++h) {
     if (p.channel_nonfinite(h)) {  // the exact value is NaN ([S4D-NONFINITE])
@@ -154,11 +156,13 @@ Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic
     std::fill(prop.begin(), prop.end(), 0.0);
     std::fill(size.begin(), size.end(), 0.0);
     std::fill(mag.begin(), mag.end(), 0.0);
-    bool overflow = false;
+    std::fill(ovf.begin(), ovf.end(), 0);
+    bool overflow = false;  // of the channel's setup
     for (Index n = 0; n < N; ++n) {
       const Mode md = setup(p, h, n, m, r);
       overflow = overflow || md.overflow;
       auto add_term = [&](Index l, const CTracked& a, const CTracked& b) {
+        if (bad(a, r) || bad(b, r)) ovf[l] = 1;
         prop[l] += a.M * b.E + a.E * b.M + a.E * b.E;
         size[l] += (a.M + a.E) * (b.M + b.E);
         mag[l] += a.M * b.M;
@@ -171,16 +175,16 @@ Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic
         t[0] = CTracked{1, 0};
         for (Index i = 1; i < tcount; ++i) {
           t[i] = i == 1 ? md.Abar : mul(t[i - 1], md.Abar, r);
-          overflow = overflow || bad(t[i], r);
         }
         CTracked P{1, 0};
         for (Index j = 0; j < J; ++j) {
           if (j == 1) P = t[T];
           if (j > 1) P = mul(P, t[T], r);
           const CTracked wj = j == 0 ? md.v : mul(md.v, P, r);
-          overflow = overflow || bad(P, r) || bad(wj, r);
+          // An overflowing P_j or t_T makes every later block's w unbounded.
+          const CTracked wcheck = bad(P, r) || bad(t[T], r) ? CTracked{kInf, kInf} : wj;
           const Index i_end = std::min(T, L - j * T);
-          for (Index i = 0; i < i_end; ++i) add_term(j * T + i, wj, t[i]);
+          for (Index i = 0; i < i_end; ++i) add_term(j * T + i, j == 0 ? wj : wcheck, t[i]);
         }
       } else {
         // [S4D-BOUND-ANY] e_l = exp(fl(l x^)), the term v^ e_l.
@@ -189,7 +193,6 @@ Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic
           const Tracked are = mul(lt, md.x_re, r);
           const Tracked aim = mul(lt, Tracked{-md.x_im, md.x_im, md.x_im_err}, r);
           const CTracked e = touchstone::exp(are, aim.err, std::max(m.exp_ulps, m.sincos_ulps), r);
-          overflow = overflow || bad(e, r);
           add_term(l, md.v, e);
         }
       }
@@ -199,10 +202,25 @@ Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic
       double E = s * (prop[l] + g_sum * size[l] + 2 * static_cast<double>(N) * r.eta * (1 + g_sum));
       if (rounds_to_storage) E += rs.u * (s * mag[l] + E) + rs.eta;
       E *= 1 + slack;
-      bound(h, l) = (overflow || !(s * sz <= r.max_finite) || !(E <= r.max_finite)) ? kInf : E;
+      bound(h, l) = (overflow || ovf[l] || !(s * sz <= r.max_finite) || !(E <= r.max_finite)) ? kInf : E;
     }
   }
   return bound;
+}
+
+}  // namespace
+
+Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic& m) {
+  if (m.chunked) return bound_impl(p, m);
+  // [S4D-BOUND-ANY] An unknown implementation computes the powers either as exp(l x) or by
+  // products of A_bar (the chunked order with T = 64 covers repeated multiplication up to 64
+  // products per block): the larger of the two models' bounds.
+  S4DArithmetic chunked = m;
+  chunked.chunked = true;
+  Tensor<double> a = bound_impl(p, m);
+  const Tensor<double> b = bound_impl(p, chunked);
+  for (Index i = 0; i < a.count(); ++i) a[i] = std::isnan(a[i]) || std::isnan(b[i]) ? a[i] + b[i] : std::max(a[i], b[i]);
+  return a;
 }
 
 }  // namespace touchstone::s4
