@@ -314,7 +314,7 @@ class S4DEntry final : public Algorithm {
         return parse_discretization(s) == Discretization::bilinear ? 1.0 : 0.0;
       });
       const auto c = scalar_of(arrays, options, "conj", [](const std::string& s) {
-        return parse_conj(s) == ConjMode::full ? 1.0 : 0.0;
+        return parse_conj_mode(s) == ConjMode::full ? 1.0 : 0.0;
       });
       if (d && *d != 0 && *d != 1) throw InvalidInput("disc", "expected 0 (zoh) or 1 (bilinear)");
       if (c && *c != 0 && *c != 1) throw InvalidInput("conj", "expected 0 (halves) or 1 (full)");

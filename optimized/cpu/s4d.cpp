@@ -12,38 +12,7 @@
 namespace touchstone::s4::cpu {
 namespace {
 
-template <class T>
-struct Cx {
-  T re, im;
-};
-
-template <class T>
-T fma_t(T a, T b, T c) {
-  if constexpr (std::is_same_v<T, float>)
-    return elementary::fma_f(a, b, c);
-  else
-    return elementary::fma_d(a, b, c);
-}
-
-template <class T>
-Cx<T> cmul(Cx<T> a, Cx<T> b) {
-  return {fma_t(a.re, b.re, -(a.im * b.im)), fma_t(a.re, b.im, a.im * b.re)};
-}
-
-template <class T>
-Cx<T> cdiv(Cx<T> x, Cx<T> y) {
-  const T d = fma_t(y.re, y.re, y.im * y.im);
-  return {fma_t(x.re, y.re, x.im * y.im) / d, fma_t(x.im, y.re, -(x.re * y.im)) / d};
-}
-
-float exp_t(float x) { return elementary::exp_f32(x); }
-double exp_t(double x) { return std::exp(x); }
-// glibc's binary64 cos and sin of the exact double of x, rounded once to float32
-// ([MAMBA-CSCAN-ELEMENTARY]).
-float cos_t(float x) { return static_cast<float>(std::cos(static_cast<double>(x))); }
-float sin_t(float x) { return static_cast<float>(std::sin(static_cast<double>(x))); }
-double cos_t(double x) { return std::cos(x); }
-double sin_t(double x) { return std::sin(x); }
+using namespace s4d_detail;
 
 template <class T>
 void setup_channel(const S4DProblem<T>& p, Index h, S4DSetup<T>& s) {
@@ -52,7 +21,7 @@ void setup_channel(const S4DProblem<T>& p, Index h, S4DSetup<T>& s) {
   const T nan = std::numeric_limits<T>::quiet_NaN();
   const T dt = p.in().log_dt ? exp_t(p.in().dt[h]) : p.in().dt[h];
   const Index tcount = J > 1 ? Tb + 1 : std::min(L, Tb);
-  std::vector<Cx<T>> t(static_cast<std::size_t>(Tb + 1), Cx<T>{T(0), T(0)});
+  std::vector<Cx<T>> t, P;
   for (Index n = 0; n < N; ++n) {
     const Cx<T> A{p.A(h, n, 0), p.A(h, n, 1)};
     const Cx<T> z{dt * A.re, dt * A.im};
@@ -70,19 +39,15 @@ void setup_channel(const S4DProblem<T>& p, Index h, S4DSetup<T>& s) {
     const Cx<T> C{p.C(h, n, 0), p.C(h, n, 1)};
     const Cx<T> cb = p.in().B ? cmul(C, Cx<T>{p.B(h, n, 0), p.B(h, n, 1)}) : C;
     const Cx<T> v = cmul(cb, q);
-    t[0] = {T(1), T(0)};
-    for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? Abar : cmul(t[i - 1], Abar);
+    power_tables(Abar, Tb, J, L, t, P);
     T* tab = &s.tab[static_cast<std::size_t>((h * N + n) * 2 * Tb)];
     for (Index i = 0; i < Tb; ++i) {
       tab[i] = i < tcount ? t[i].re : T(0);
       tab[Tb + i] = i < tcount ? t[i].im : T(0);
     }
     T* w = &s.w[static_cast<std::size_t>((h * N + n) * J * 2)];
-    Cx<T> P{T(1), T(0)};
     for (Index j = 0; j < J; ++j) {
-      if (j == 1) P = t[Tb];
-      if (j > 1) P = cmul(P, t[Tb]);
-      const Cx<T> wj = j == 0 ? v : cmul(v, P);
+      const Cx<T> wj = j == 0 ? v : cmul(v, P[j]);
       w[2 * j] = nonfinite ? nan : wj.re;
       w[2 * j + 1] = nonfinite ? nan : wj.im;
     }
@@ -116,11 +81,19 @@ void accumulate_channel(const S4DSetup<T>& s, Index h, T* K) {
     const T* tim = tre + Tb;
     for (Index j = 0; j < J; ++j) {
       const T wre = w[2 * j], wim = -w[2 * j + 1];
-      T* acc = K + j * Tb;
       const Index iend = std::min(Tb, L - j * Tb);
-      for (Index i = 0; i < iend; ++i) {
-        T a = fma_t(wre, tre[i], acc[i]);
-        acc[i] = fma_t(wim, tim[i], a);
+      if (!s.reversed.empty() && s.reversed[static_cast<std::size_t>(h * N + n)]) {
+        T* acc = K + (L - 1 - j * Tb);  // power k = j T + i lands in K[L - 1 - k]
+        for (Index i = 0; i < iend; ++i) {
+          T a = fma_t(wre, tre[i], acc[-i]);
+          acc[-i] = fma_t(wim, tim[i], a);
+        }
+      } else {
+        T* acc = K + j * Tb;
+        for (Index i = 0; i < iend; ++i) {
+          T a = fma_t(wre, tre[i], acc[i]);
+          acc[i] = fma_t(wim, tim[i], a);
+        }
       }
     }
   }
@@ -128,8 +101,7 @@ void accumulate_channel(const S4DSetup<T>& s, Index h, T* K) {
 }
 
 template <class T>
-Tensor<T> kernel_impl(const S4DProblem<T>& p, int threads) {
-  const S4DSetup<T> s = setup_impl(p, threads);
+Tensor<T> product_impl(const S4DSetup<T>& s, int threads) {
   Tensor<T> K(Shape{s.H, s.L});
   parallel_for(s.H, threads, [&](std::int64_t h) { accumulate_channel(s, h, &K(h, Index{0})); });
   return K;
@@ -137,9 +109,12 @@ Tensor<T> kernel_impl(const S4DProblem<T>& p, int threads) {
 
 }  // namespace
 
+Tensor<float> vandermonde_product(const S4DSetup<float>& s, int threads) { return product_impl(s, threads); }
+Tensor<double> vandermonde_product(const S4DSetup<double>& s, int threads) { return product_impl(s, threads); }
+
 S4DSetup<float> s4d_setup(const S4DProblem<float>& p, int threads) { return setup_impl(p, threads); }
 S4DSetup<double> s4d_setup(const S4DProblem<double>& p, int threads) { return setup_impl(p, threads); }
-Tensor<float> s4d_kernel(const S4DProblem<float>& p, int threads) { return kernel_impl(p, threads); }
-Tensor<double> s4d_kernel(const S4DProblem<double>& p, int threads) { return kernel_impl(p, threads); }
+Tensor<float> s4d_kernel(const S4DProblem<float>& p, int threads) { return product_impl(setup_impl(p, threads), threads); }
+Tensor<double> s4d_kernel(const S4DProblem<double>& p, int threads) { return product_impl(setup_impl(p, threads), threads); }
 
 }  // namespace touchstone::s4::cpu

@@ -22,9 +22,64 @@
 
 #include <vector>
 
+#include <cmath>
+#include <type_traits>
+
+#include "common/elementary.hpp"
 #include "touchstone/reference/s4d.hpp"
 
 namespace touchstone::s4::cpu {
+
+// The complex operations of the S4D and DSS backends (the order of s4d.hpp's header comment),
+// shared by optimized/cpu/s4d.cpp and optimized/cpu/dss.cpp.
+namespace s4d_detail {
+
+template <class T>
+struct Cx {
+  T re, im;
+};
+
+template <class T>
+T fma_t(T a, T b, T c) {
+  if constexpr (std::is_same_v<T, float>)
+    return elementary::fma_f(a, b, c);
+  else
+    return elementary::fma_d(a, b, c);
+}
+
+template <class T>
+Cx<T> cmul(Cx<T> a, Cx<T> b) {
+  return {fma_t(a.re, b.re, -(a.im * b.im)), fma_t(a.re, b.im, a.im * b.re)};
+}
+
+template <class T>
+Cx<T> cdiv(Cx<T> x, Cx<T> y) {
+  const T d = fma_t(y.re, y.re, y.im * y.im);
+  return {fma_t(x.re, y.re, x.im * y.im) / d, fma_t(x.im, y.re, -(x.re * y.im)) / d};
+}
+
+inline float exp_t(float x) { return elementary::exp_f32(x); }
+inline double exp_t(double x) { return std::exp(x); }
+// glibc's binary64 cos and sin of the exact double of x, rounded once to float32
+// ([MAMBA-CSCAN-ELEMENTARY]).
+inline float cos_t(float x) { return static_cast<float>(std::cos(static_cast<double>(x))); }
+inline float sin_t(float x) { return static_cast<float>(std::sin(static_cast<double>(x))); }
+inline double cos_t(double x) { return std::cos(x); }
+inline double sin_t(double x) { return std::sin(x); }
+
+// [S4D-CPU-ORDER] t_0 = 1, t_1 = A_bar, t_i = t_(i-1) A_bar for i < tcount (T + 1 when L > T,
+// else L); P_0 = 1, P_1 = t_T, P_j = P_(j-1) t_T for j < J.
+template <class T>
+void power_tables(Cx<T> Abar, Index Tb, Index J, Index L, std::vector<Cx<T>>& t, std::vector<Cx<T>>& P) {
+  const Index tcount = J > 1 ? Tb + 1 : (L < Tb ? L : Tb);
+  t.assign(static_cast<std::size_t>(Tb + 1), Cx<T>{T(0), T(0)});
+  P.assign(static_cast<std::size_t>(J), Cx<T>{T(1), T(0)});
+  t[0] = {T(1), T(0)};
+  for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? Abar : cmul(t[i - 1], Abar);
+  for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[Tb] : cmul(P[j - 1], t[Tb]);
+}
+
+}  // namespace s4d_detail
 
 template <class F>
 struct S4DSetup {
@@ -32,7 +87,14 @@ struct S4DSetup {
   F scale = 1;
   std::vector<F> w;    // (H, N, J, 2)
   std::vector<F> tab;  // (H, N, 2, T): t_i's real parts, then imaginary parts, i < T
+  // (H, N), DSS only (empty: none): 1 where the mode's powers run backwards, the power k
+  // landing in K[L-1-k] ([DSS-SOFTMAX-FLIP]).
+  std::vector<unsigned char> reversed;
 };
+
+// K[h, :] = scale acc from a setup, the accumulation of [S4D-CPU-ORDER] (threads across channels).
+Tensor<float> vandermonde_product(const S4DSetup<float>& s, int threads = 0);
+Tensor<double> vandermonde_product(const S4DSetup<double>& s, int threads = 0);
 
 S4DSetup<float> s4d_setup(const S4DProblem<float>& p, int threads = 0);
 S4DSetup<double> s4d_setup(const S4DProblem<double>& p, int threads = 0);

@@ -18,7 +18,7 @@ Discretization parse_discretization(const std::string& s) {
   throw InvalidInput("disc", "expected zoh or bilinear, got '" + s + "'");
 }
 
-ConjMode parse_conj(const std::string& s) {
+ConjMode parse_conj_mode(const std::string& s) {
   if (s == "halves") return ConjMode::halves;
   if (s == "full") return ConjMode::full;
   throw InvalidInput("conj", "expected halves or full, got '" + s + "'");

@@ -99,7 +99,7 @@ TEST(S4DProblem, InvalidInputsNameTheArgument) {
   EXPECT_EQ(rejected(in), "A");
   // Options by name.
   EXPECT_THROW(parse_discretization("euler"), InvalidInput);
-  EXPECT_THROW(parse_conj("half"), InvalidInput);
+  EXPECT_THROW(parse_conj_mode("half"), InvalidInput);
   EXPECT_THROW(parse_s4d_init("diag-lin"), InvalidInput);
   EXPECT_THROW(s4d_init_A(S4DInit::lin, 7), InvalidInput);
 }

@@ -35,7 +35,7 @@ enum class ConjMode { halves, full };
 inline const char* to_string(Discretization d) { return d == Discretization::zoh ? "zoh" : "bilinear"; }
 inline const char* to_string(ConjMode c) { return c == ConjMode::halves ? "halves" : "full"; }
 Discretization parse_discretization(const std::string& s);  // InvalidInput("disc")
-ConjMode parse_conj(const std::string& s);                  // InvalidInput("conj")
+ConjMode parse_conj_mode(const std::string& s);                  // InvalidInput("conj")
 
 // The largest kernel length and the largest H * L (indices stay far inside 64 bits and the CUDA
 // backend's 32-bit element index).
