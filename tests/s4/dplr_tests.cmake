@@ -1,2 +1,6 @@
 # S4 proper (spec/s4.md): HiPPO, NPLR/DPLR, dense SSM kernels, Cauchy, the DPLR kernel.
 touchstone_test(s4_hippo_tests unit ${CMAKE_CURRENT_LIST_DIR}/hippo_test.cpp)
+touchstone_test(s4_cauchy_tests differential ${CMAKE_CURRENT_LIST_DIR}/cauchy_test.cpp)
+target_link_libraries(s4_cauchy_tests PRIVATE touchstone_cpu)
+touchstone_test(s4_dplr_tests differential ${CMAKE_CURRENT_LIST_DIR}/dplr_kernel_test.cpp)
+target_link_libraries(s4_dplr_tests PRIVATE touchstone_cpu)

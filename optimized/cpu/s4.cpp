@@ -1,0 +1,264 @@
+// S4 on the CPU: the Cauchy kernel, its VJP, the DPLR kernel and the dense SSM kernel
+// (spec/s4.md; the association orders are in s4.hpp).
+#include "cpu/s4.hpp"
+
+#include <Eigen/Core>
+#include <Eigen/LU>
+#include <cmath>
+#include <complex>
+#include <unsupported/Eigen/MatrixFunctions>
+
+#include "cpu/fft.hpp"
+#include "touchstone/core/parallel.hpp"
+
+namespace touchstone::s4::cpu {
+
+namespace {
+constexpr double kPi = 3.141592653589793;  // the double nearest π
+
+template <class T>
+void split(const std::vector<cdouble>& src, std::size_t offset, std::size_t n, std::vector<T>& re, std::vector<T>& im) {
+  re.resize(n);
+  im.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    re[i] = static_cast<T>(src[offset + i].real());
+    im[i] = static_cast<T>(src[offset + i].imag());
+  }
+}
+}  // namespace
+
+double node_tan(long long k, long long L) {
+  double sign = 1;
+  if (2 * k > L) {  // tan(πk/L) = -tan(π(L-k)/L)
+    k = L - k;
+    sign = -1;
+  }
+  if (4 * k <= L) return sign * std::tan(kPi * static_cast<double>(k) / static_cast<double>(L));
+  const long long m = L - 2 * k;  // tan(πk/L) = 1/tan(πm/(2L)), m > 0
+  return sign / std::tan(kPi * static_cast<double>(m) / static_cast<double>(2 * L));
+}
+
+// embed-begin cpu_cauchy
+template <class T>
+std::vector<T> cauchy(const CauchyProblem& p, int threads) {
+  p.validate();
+  const Index H = p.H, N = p.N, L = p.L;
+  std::vector<T> out(static_cast<std::size_t>(H * L * 2));
+  std::vector<T> zr, zi;
+  split(p.z, 0, static_cast<std::size_t>(L), zr, zi);
+  const bool halves = p.conj == Conj::halves;
+  parallel_for(H, threads, [&](std::int64_t h) {
+    std::vector<T> ar(static_cast<std::size_t>(L), T(0)), ai(static_cast<std::size_t>(L), T(0));
+    for (Index n = 0; n < N; ++n) {
+      const T vr = static_cast<T>(p.vv(h, n).real()), vi = static_cast<T>(p.vv(h, n).imag());
+      const T wr = static_cast<T>(p.ww(h, n).real()), wi = static_cast<T>(p.ww(h, n).imag());
+      T* __restrict a_r = ar.data();
+      T* __restrict a_i = ai.data();
+      const T* __restrict z_r = zr.data();
+      const T* __restrict z_i = zi.data();
+#pragma omp simd
+      for (Index l = 0; l < L; ++l) {
+        const T c = z_r[l] - wr, d = z_i[l] - wi;
+        const T den = c * c + d * d;
+        a_r[l] += (vr * c + vi * d) / den;
+        a_i[l] += (vi * c - vr * d) / den;
+        if (halves) {  // conj(v) / (z - conj(w))
+          const T d2 = z_i[l] + wi;
+          const T den2 = c * c + d2 * d2;
+          a_r[l] += (vr * c + (-vi) * d2) / den2;
+          a_i[l] += ((-vi) * c - vr * d2) / den2;
+        }
+      }
+    }
+    for (Index l = 0; l < L; ++l) {
+      out[static_cast<std::size_t>((h * L + l) * 2)] = ar[l];
+      out[static_cast<std::size_t>((h * L + l) * 2 + 1)] = ai[l];
+    }
+  });
+  return out;
+}
+// embed-end cpu_cauchy
+
+// embed-begin cpu_cauchy_backward
+template <class T>
+std::vector<T> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble>& dout, int threads) {
+  p.validate();
+  const Index H = p.H, N = p.N, L = p.L;
+  if (static_cast<Index>(dout.size()) != H * L) throw InvalidInput("dout", "must have shape (H, L)");
+  require_no_inf(dout, "dout");
+  const std::size_t half = static_cast<std::size_t>(H * N * 2);
+  std::vector<T> out(2 * half);
+  const bool halves = p.conj == Conj::halves;
+  parallel_for(H, threads, [&](std::int64_t h) {
+    std::vector<T> vr, vi, wr, wi;
+    split(p.v, static_cast<std::size_t>(h * N), static_cast<std::size_t>(N), vr, vi);
+    split(p.w, static_cast<std::size_t>(h * N), static_cast<std::size_t>(N), wr, wi);
+    std::vector<T> dvr(N, T(0)), dvi(N, T(0)), dwr(N, T(0)), dwi(N, T(0));
+    for (Index l = 0; l < L; ++l) {
+      const T zr = static_cast<T>(p.z[l].real()), zi = static_cast<T>(p.z[l].imag());
+      const cdouble gd = dout[static_cast<std::size_t>(h * L + l)];
+      const T gr = static_cast<T>(gd.real()), gi = static_cast<T>(gd.imag());
+#pragma omp simd
+      for (Index n = 0; n < N; ++n) {
+        // d = z - w; dv += g / conj(d); dw += g * conj(v / (d d)).
+        const T ar = zr - wr[n], ai = zi - wi[n];
+        const T den = ar * ar + ai * ai;
+        dvr[n] += (gr * ar + gi * (-ai)) / den;  // conj(d) = (ar, -ai)
+        dvi[n] += (gi * ar - gr * (-ai)) / den;
+        const T qr = ar * ar - ai * ai, qi = ar * ai + ai * ar;
+        const T qden = qr * qr + qi * qi;
+        const T sr = (vr[n] * qr + vi[n] * qi) / qden, si = (vi[n] * qr - vr[n] * qi) / qden;
+        dwr[n] += gr * sr - gi * (-si);  // g * conj(s)
+        dwi[n] += gr * (-si) + gi * sr;
+        if (halves) {
+          // e = z - conj(w); dv += conj(g) / e; dw += conj(g) * (conj(v) / (e e)).
+          const T bi = zi + wi[n];
+          const T den2 = ar * ar + bi * bi;
+          dvr[n] += (gr * ar + (-gi) * bi) / den2;
+          dvi[n] += ((-gi) * ar - gr * bi) / den2;
+          const T q2r = ar * ar - bi * bi, q2i = ar * bi + bi * ar;
+          const T q2den = q2r * q2r + q2i * q2i;
+          const T s2r = (vr[n] * q2r + (-vi[n]) * q2i) / q2den, s2i = ((-vi[n]) * q2r - vr[n] * q2i) / q2den;
+          dwr[n] += gr * s2r - (-gi) * s2i;
+          dwi[n] += gr * s2i + (-gi) * s2r;
+        }
+      }
+    }
+    for (Index n = 0; n < N; ++n) {
+      const std::size_t i = static_cast<std::size_t>((h * N + n) * 2);
+      out[i] = dvr[n];
+      out[i + 1] = dvi[n];
+      out[half + i] = dwr[n];
+      out[half + i + 1] = dwi[n];
+    }
+  });
+  return out;
+}
+// embed-end cpu_cauchy_backward
+
+// embed-begin cpu_kernel_dplr
+template <class T>
+std::vector<T> kernel_dplr(const DplrProblem& p, int threads) {
+  p.validate();
+  const Index H = p.H, N = p.N, L = p.L;
+  const bool halves = p.conj == Conj::halves;
+  std::vector<T> out(static_cast<std::size_t>(H * L));
+  // t_k for every node (the same for every channel), in double then rounded to T.
+  std::vector<T> t(static_cast<std::size_t>(L), T(0));
+  for (Index k = 0; k < L; ++k)
+    if (!(L % 2 == 0 && 2 * k == L)) t[k] = static_cast<T>(node_tan(k, L));
+  parallel_for(H, threads, [&](std::int64_t h) {
+    using C = std::complex<T>;
+    auto cv = [](const cdouble& z) { return C(static_cast<T>(z.real()), static_cast<T>(z.imag())); };
+    auto mul = [](C a, C b) { return C(a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real()); };
+    auto div = [](C a, C b) {  // textbook, one division per part
+      const T den = b.real() * b.real() + b.imag() * b.imag();
+      return C((a.real() * b.real() + a.imag() * b.imag()) / den, (a.imag() * b.real() - a.real() * b.imag()) / den);
+    };
+    std::vector<T> lr(N), li(N), v[4][2];
+    for (auto& a : v) a[0].resize(N), a[1].resize(N);
+    for (Index n = 0; n < N; ++n) {
+      const C lam = cv(p.Lambda.at(h, n)), Pn = cv(p.P.at(h, n)), Qn = cv(p.Q.at(h, n)), Bn = cv(p.B.at(h, n)),
+              Cn = cv(p.C.at(h, n));
+      lr[n] = lam.real();
+      li[n] = lam.imag();
+      const C w[4] = {mul(std::conj(Cn), Bn), mul(std::conj(Cn), Pn), mul(std::conj(Qn), Bn), mul(std::conj(Qn), Pn)};
+      for (int a = 0; a < 4; ++a) v[a][0][n] = w[a].real(), v[a][1][n] = w[a].imag();
+    }
+    const T step = static_cast<T>(p.step_at(h));
+    const T q = T(2) / step;
+    std::vector<C> gen(static_cast<std::size_t>(L));
+    for (Index k = 0; k < L; ++k) {
+      if (L % 2 == 0 && 2 * k == L) {
+        // [S4-DPLR-NODE-MINUS1] the removable node: K̂(-1) = (Δ/2) Σ conj(C) B.
+        T sr = 0, si = 0;
+        for (Index n = 0; n < N; ++n) {
+          sr += v[0][0][n];
+          si += v[0][1][n];
+          if (halves) {
+            sr += v[0][0][n];
+            si += -v[0][1][n];
+          }
+        }
+        gen[k] = C(sr * step * T(0.5), si * step * T(0.5));
+        continue;
+      }
+      const T g = q * t[k];
+      T kr[4] = {0, 0, 0, 0}, ki[4] = {0, 0, 0, 0};
+      for (Index n = 0; n < N; ++n) {
+        const T c = -lr[n], d = g - li[n];  // i g - λ_n
+        const T den = c * c + d * d;
+        for (int a = 0; a < 4; ++a) {
+          kr[a] += (v[a][0][n] * c + v[a][1][n] * d) / den;
+          ki[a] += (v[a][1][n] * c - v[a][0][n] * d) / den;
+        }
+        if (halves) {  // conj(v) / (i g - conj λ_n)
+          const T d2 = g + li[n];
+          const T den2 = c * c + d2 * d2;
+          for (int a = 0; a < 4; ++a) {
+            kr[a] += (v[a][0][n] * c + (-v[a][1][n]) * d2) / den2;
+            ki[a] += ((-v[a][1][n]) * c - v[a][0][n] * d2) / den2;
+          }
+        }
+      }
+      const C k00(kr[0], ki[0]), k01(kr[1], ki[1]), k10(kr[2], ki[2]), k11(kr[3], ki[3]);
+      const C frac = div(mul(k01, k10), C(T(1) + k11.real(), k11.imag()));
+      const C inner(k00.real() - frac.real(), k00.imag() - frac.imag());
+      gen[k] = mul(C(T(1), t[k]), inner);
+    }
+    std::vector<C> time(static_cast<std::size_t>(L));
+    fft::dft(gen.data(), time.data(), L, fft::Direction::inverse);
+    for (Index l = 0; l < L; ++l) out[static_cast<std::size_t>(h * L + l)] = time[l].real() / static_cast<T>(L);
+  });
+  return out;
+}
+// embed-end cpu_kernel_dplr
+
+template <class T>
+std::vector<T> ssm_kernel(const SsmProblem& p) {
+  p.validate();
+  using M = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  using V = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  const Index N = p.N;
+  M A(N, N);
+  V B(N), Cv(N);
+  for (Index i = 0; i < N; ++i) {
+    for (Index j = 0; j < N; ++j) A(i, j) = static_cast<T>(p.A[static_cast<std::size_t>(i * N + j)]);
+    B(i) = static_cast<T>(p.B[i]);
+    Cv(i) = static_cast<T>(p.C[i]);
+  }
+  const T step = static_cast<T>(p.step);
+  M Ab;
+  V Bb;
+  if (p.disc == Disc::bilinear) {
+    const M I = M::Identity(N, N);
+    const M BL = M(I - (step / T(2)) * A).partialPivLu().inverse();
+    Ab = BL * M(I + (step / T(2)) * A);
+    Bb = BL * V(step * B);
+  } else {
+    M X = M::Zero(N + 1, N + 1);
+    X.topLeftCorner(N, N) = step * A;
+    X.col(N).head(N) = step * B;
+    const M E = X.exp();
+    Ab = E.topLeftCorner(N, N);
+    Bb = E.col(N).head(N);
+  }
+  std::vector<T> K(static_cast<std::size_t>(p.L));
+  V x = Bb;
+  for (Index l = 0; l < p.L; ++l) {
+    K[l] = Cv.dot(x);
+    if (l + 1 < p.L) x = V(Ab * x);
+  }
+  return K;
+}
+
+template std::vector<float> cauchy<float>(const CauchyProblem&, int);
+template std::vector<double> cauchy<double>(const CauchyProblem&, int);
+template std::vector<float> cauchy_backward<float>(const CauchyProblem&, const std::vector<cdouble>&, int);
+template std::vector<double> cauchy_backward<double>(const CauchyProblem&, const std::vector<cdouble>&, int);
+template std::vector<float> kernel_dplr<float>(const DplrProblem&, int);
+template std::vector<double> kernel_dplr<double>(const DplrProblem&, int);
+template std::vector<float> ssm_kernel<float>(const SsmProblem&);
+template std::vector<double> ssm_kernel<double>(const SsmProblem&);
+
+}  // namespace touchstone::s4::cpu

@@ -1,0 +1,227 @@
+// The S4 backends' a-priori bounds (spec/s4.md [S4-CAUCHY-BOUND], [S4-CAUCHY-VJP-BOUND],
+// [S4-DPLR-BOUND]).
+#include "touchstone/reference/s4_bound.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "touchstone/core/tracked_complex.hpp"
+#include "touchstone/reference/fft_bound.hpp"
+
+namespace touchstone::s4 {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kPi = 3.141592653589793;
+constexpr double kRel = 0x1p-50;  // margin for a few roundings of double approximations
+
+// The exact difference a - b of two format values (a CTracked whose M is tight) and a lower bound
+// on its modulus: the double difference is within 2^-53 per part, hypot within an ulp; the
+// computed difference (per part, in the format) is within u of the exact part, and exact when it
+// underflows.
+struct Diff {
+  CTracked d;
+  double low;
+};
+Diff diff_exact(cdouble a, cdouble b, const Rounding& r) {
+  const double m = std::hypot(a.real() - b.real(), a.imag() - b.imag());
+  const double M = m * (1 + kRel) + CTracked::kTinyC;
+  return {{M, r.u * M}, m * (1 - kRel)};
+}
+CTracked cexact(cdouble z) { return CTracked::exact(z.real(), z.imag()); }
+double total(const CTracked& t) { return t.E; }
+}  // namespace
+
+double node_tan_double(long long k, long long L) {
+  double sign = 1;
+  if (2 * k > L) {
+    k = L - k;
+    sign = -1;
+  }
+  if (4 * k <= L) return sign * std::tan(kPi * static_cast<double>(k) / static_cast<double>(L));
+  const long long m = L - 2 * k;
+  return sign / std::tan(kPi * static_cast<double>(m) / static_cast<double>(2 * L));
+}
+
+// embed-begin cauchy_bound
+// [S4-CAUCHY-BOUND] Per term v/(z - w): the difference (exact inputs, one rounding per part), the
+// textbook division [CORE-TRACKED-CDIV]; the sum of the N (2N in halves) terms [CORE-TRACKED-CSUM]
+// = [S4-ID-CAUCHY-BOUND]. The bound of each part is the modulus bound.
+std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
+  p.validate();
+  const Rounding r = Rounding::of(format_info(format));
+  std::vector<double> out(static_cast<std::size_t>(p.H * p.L * 2));
+  for (Index h = 0; h < p.H; ++h)
+    for (Index l = 0; l < p.L; ++l) {
+      CTrackedSum s;
+      for (Index n = 0; n < p.N; ++n) {
+        const Diff d = diff_exact(p.z[l], p.ww(h, n), r);
+        s.add_term(div(cexact(p.vv(h, n)), d.d, d.low, r));
+        if (p.conj == Conj::halves) {
+          const Diff e = diff_exact(p.z[l], std::conj(p.ww(h, n)), r);
+          s.add_term(div(cexact(std::conj(p.vv(h, n))), e.d, e.low, r));
+        }
+      }
+      const CTracked t = s.result(r);
+      const double E = s.may_overflow(r) ? kInf : total(t) * (1 + kRel);
+      out[static_cast<std::size_t>((h * p.L + l) * 2)] = E;
+      out[static_cast<std::size_t>((h * p.L + l) * 2 + 1)] = E;
+    }
+  return out;
+}
+// embed-end cauchy_bound
+
+// embed-begin cauchy_backward_bound
+// [S4-CAUCHY-VJP-BOUND] dv: Σ_l dout_l / conj(d) (textbook division); dw: Σ_l dout_l conj(v/(d d)),
+// d d one complex product whose exact modulus is at least low², then the division, then the
+// product with dout; halves adds the conjugate terms. Sums [CORE-TRACKED-CSUM].
+std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vector<cdouble>& dout, Format format) {
+  p.validate();
+  const Rounding r = Rounding::of(format_info(format));
+  const std::size_t half = static_cast<std::size_t>(p.H * p.N * 2);
+  std::vector<double> out(2 * half);
+  for (Index h = 0; h < p.H; ++h)
+    for (Index n = 0; n < p.N; ++n) {
+      CTrackedSum sv, sw;
+      const cdouble v = p.vv(h, n), w = p.ww(h, n);
+      for (Index l = 0; l < p.L; ++l) {
+        const cdouble g = dout[static_cast<std::size_t>(h * p.L + l)];
+        auto terms = [&](cdouble gg, cdouble vv, cdouble ww) {
+          const Diff d = diff_exact(p.z[l], ww, r);
+          sv.add_term(div(cexact(gg), d.d, d.low, r));
+          const CTracked q = mul(d.d, d.d, r);
+          const CTracked s = div(cexact(vv), q, d.low * d.low * (1 - kRel), r);
+          sw.add_term(mul(cexact(gg), s, r));
+        };
+        terms(g, v, w);
+        if (p.conj == Conj::halves) terms(std::conj(g), std::conj(v), std::conj(w));
+      }
+      const double Ev = sv.may_overflow(r) ? kInf : sv.result(r).E * (1 + kRel);
+      const double Ew = sw.may_overflow(r) ? kInf : sw.result(r).E * (1 + kRel);
+      const std::size_t i = static_cast<std::size_t>((h * p.N + n) * 2);
+      out[i] = out[i + 1] = Ev;
+      out[half + i] = out[half + i + 1] = Ew;
+    }
+  return out;
+}
+// embed-end cauchy_backward_bound
+
+namespace {
+
+// The four Cauchy sums of one node of one channel, tracked in rounding r, with their values
+// computed in double in the same order (an f64 run of the backend's sequence).
+struct NodeSums {
+  CTracked k[4];
+  cdouble value[4];
+  bool overflow = false;
+};
+
+// [S4-DPLR-BOUND] g = fl(fl(2/Δ) t^) with t^ within tau |t| of t = tan(πk/L).
+NodeSums node_sums(const DplrProblem& p, Index h, double t_dbl, double tau, const Rounding& r) {
+  const Index N = p.N;
+  const bool halves = p.conj == Conj::halves;
+  const double step = p.step_at(h);
+  // |g| and the error of g^: g = (2/Δ) t exactly; |t| <= |t_dbl| (1 + 2.1 kTanRelErr64).
+  const double t_hi = std::fabs(t_dbl) * (1 + 2.1 * kTanRelErr64) * (1 + kRel);
+  const double g_hi = 2 / step * t_hi * (1 + kRel);
+  const double Eg = g_hi * ((1 + r.u) * (1 + r.u) * (1 + tau) - 1) * (1 + kRel) + r.eta;
+  const double q_dbl = 2 / step, g_dbl = q_dbl * t_dbl;
+  NodeSums s;
+  CTrackedSum sums[4];
+  for (Index n = 0; n < N; ++n) {
+    const cdouble lam = p.Lambda.at(h, n);
+    const cdouble C = p.C.at(h, n), B = p.B.at(h, n), P = p.P.at(h, n), Q = p.Q.at(h, n);
+    const cdouble pairs[4][2] = {{std::conj(C), B}, {std::conj(C), P}, {std::conj(Q), B}, {std::conj(Q), P}};
+    for (int sgn = 0; sgn < (halves ? 2 : 1); ++sgn) {
+      const double li = sgn ? -lam.imag() : lam.imag();
+      // d = i g - λ' = (-Re λ, g - Im λ'); exact modulus bracketed through the double value.
+      const double dim = g_dbl - li;
+      const double delta = std::fabs(g_dbl) * 20 * 0x1p-53 + std::fabs(dim) * 2 * 0x1p-53;
+      const double lr = -lam.real();
+      const double low = std::max(lr, std::hypot(lr, std::max(0.0, std::fabs(dim) - delta))) * (1 - kRel);
+      const double M = std::hypot(lr, std::fabs(dim) + delta) * (1 + kRel);
+      const CTracked d{M, Eg + r.u * (M + Eg)};
+      const double den = lr * lr + dim * dim;
+      for (int a = 0; a < 4; ++a) {
+        cdouble v = pairs[a][0] * pairs[a][1];
+        const CTracked vt = mul(cexact(pairs[a][0]), cexact(pairs[a][1]), r);
+        if (sgn) v = std::conj(v);
+        sums[a].add_term(div(vt, d, low, r));
+        s.value[a] += cdouble((v.real() * lr + v.imag() * dim) / den, (v.imag() * lr - v.real() * dim) / den);
+      }
+    }
+  }
+  for (int a = 0; a < 4; ++a) {
+    s.k[a] = sums[a].result(r);
+    if (sums[a].may_overflow(r)) s.overflow = true;
+  }
+  return s;
+}
+
+}  // namespace
+
+// embed-begin kernel_dplr_bound
+// [S4-DPLR-BOUND] Per node: the four Cauchy sums (node_sums), the Woodbury combination
+// k00 - k01 k10 / (1 + k11) tracked ([CORE-TRACKED-CMUL], [CORE-TRACKED-CDIV] with |1 + k11|
+// bounded below through an f64 evaluation and its own tracked error), times c = 1 + i t^; the node
+// ω = -1 by (Δ Σ conj(C) B)/2; then the inverse DFT [S4CONV-FFT-BOUND] and Re(·)/L (one rounding).
+std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format) {
+  p.validate();
+  const Rounding r = Rounding::of(format_info(format));
+  const Rounding rd = Rounding::of(format_info(Format::float64));
+  const double u64 = rd.u;
+  // t^ error: f64 computes t in double; f32 rounds that double once more.
+  const double tau = format == Format::float64 ? kTanRelErr64 : r.u * (1 + kTanRelErr64) + kTanRelErr64;
+  const Index L = p.L;
+  std::vector<double> out(static_cast<std::size_t>(p.H * L));
+  for (Index h = 0; h < p.H; ++h) {
+    std::vector<CTracked> gen(static_cast<std::size_t>(L));
+    bool overflow = false;
+    const double step = p.step_at(h);
+    if (!(2 / step * (1 + 4 * r.u) <= r.max_finite)) overflow = true;
+    for (Index k = 0; k < L && !overflow; ++k) {
+      if (L % 2 == 0 && 2 * k == L) {
+        CTrackedSum s;
+        for (Index n = 0; n < p.N; ++n) {
+          const CTracked v = mul(cexact(std::conj(p.C.at(h, n))), cexact(p.B.at(h, n)), r);
+          s.add_term(v);
+          if (p.conj == Conj::halves) s.add_term(v);
+        }
+        if (s.may_overflow(r)) overflow = true;
+        CTracked t = mul_real(s.result(r), Tracked::exact(step), r);
+        gen[k] = {t.M / 2, t.E / 2 + 1.4142135623730951 * r.eta};  // halving: exact but for underflow
+        continue;
+      }
+      const double t_dbl = node_tan_double(k, L);
+      const NodeSums s = node_sums(p, h, t_dbl, tau, r);
+      const NodeSums sd = format == Format::float64 ? s : node_sums(p, h, t_dbl, kTanRelErr64, rd);
+      if (s.overflow || sd.overflow) {
+        overflow = true;
+        break;
+      }
+      // |1 + k11 exact| >= |1 + k11_f64| - E_f64(k11) - the rounding of that addition.
+      const double one_plus = std::abs(1.0 + sd.value[3]);
+      const double den_low = one_plus * (1 - 4 * u64) - sd.k[3].E * (1 + kRel);
+      const CTracked num = mul(s.k[1], s.k[2], r);
+      const CTracked den = add(CTracked{1, 0}, s.k[3], r);
+      const CTracked frac = div(num, den, den_low, r);
+      const CTracked inner = add(s.k[0], frac, r);
+      const double t_hi = std::fabs(t_dbl) * (1 + 2.1 * kTanRelErr64) * (1 + kRel);
+      const CTracked c{std::hypot(1.0, t_hi) * (1 + kRel), tau * t_hi + r.eta};
+      gen[k] = mul(c, inner, r);
+      if (!std::isfinite(gen[k].E)) overflow = true;
+    }
+    double E = kInf;
+    if (!overflow) {
+      const CTracked y = fft_bound::dft_output(gen, r);
+      const double Ld = static_cast<double>(L);
+      E = (y.E / Ld + r.u * (y.M + y.E) / Ld + r.eta) * (1 + kRel);
+    }
+    for (Index l = 0; l < L; ++l) out[static_cast<std::size_t>(h * L + l)] = E;
+  }
+  return out;
+}
+// embed-end kernel_dplr_bound
+
+}  // namespace touchstone::s4

@@ -1,0 +1,311 @@
+// The one translation unit that instantiates the S4 oracles (spec/s4.md), and the problems'
+// validation.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "touchstone/core/mp_eigen.hpp"
+#include "touchstone/reference/s4.hpp"
+
+namespace touchstone::s4 {
+
+Conj parse_conj(const std::string& s) {
+  if (s == "halves") return Conj::halves;
+  if (s == "full") return Conj::full;
+  throw InvalidInput("conj", "must be 'halves' or 'full', got '" + s + "'");
+}
+const char* conj_name(Conj c) { return c == Conj::halves ? "halves" : "full"; }
+
+Disc parse_disc(const std::string& s) {
+  if (s == "bilinear") return Disc::bilinear;
+  if (s == "zoh") return Disc::zoh;
+  throw InvalidInput("disc", "must be 'bilinear' or 'zoh', got '" + s + "'");
+}
+
+void require_no_inf(const std::vector<cdouble>& v, const std::string& name) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (std::isinf(v[i].real()) || std::isinf(v[i].imag()))
+      throw InvalidInput(name, "element " + std::to_string(i) + " is infinite (NaN propagates, infinities are rejected)");
+}
+void require_no_inf(const std::vector<double>& v, const std::string& name) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (std::isinf(v[i]))
+      throw InvalidInput(name, "element " + std::to_string(i) + " is infinite (NaN propagates, infinities are rejected)");
+}
+
+namespace {
+constexpr Index kMaxExtent = Index{1} << 24;
+void require_extent(Index x, const std::string& name, Index lo = 1, Index hi = kMaxExtent) {
+  if (x < lo || x > hi)
+    throw InvalidInput(name, "extent " + std::to_string(x) + " outside [" + std::to_string(lo) + ", " +
+                                 std::to_string(hi) + "]");
+}
+}  // namespace
+
+void CauchyProblem::validate() const {
+  require_extent(H, "v");
+  require_extent(N, "v");
+  require_extent(L, "z");
+  if (static_cast<Index>(v.size()) != H * N) throw InvalidInput("v", "needs H*N values");
+  if (static_cast<Index>(w.size()) != H * N) throw InvalidInput("w", "must have the shape of v (H, N)");
+  if (static_cast<Index>(z.size()) != L) throw InvalidInput("z", "needs L values");
+  require_no_inf(v, "v");
+  require_no_inf(w, "w");
+  require_no_inf(z, "z");
+  for (Index l = 0; l < L; ++l)
+    for (std::size_t i = 0; i < w.size(); ++i)
+      if (z[l] == w[i] || (conj == Conj::halves && z[l] == std::conj(w[i])))
+        throw InvalidInput("z", "z[" + std::to_string(l) + "] is a pole (equals w or, in halves, conj w at flat index " +
+                                    std::to_string(i) + ")");
+}
+
+void CauchyBackwardProblem::validate() const {
+  fwd.validate();
+  if (static_cast<Index>(dout.size()) != fwd.H * fwd.L) throw InvalidInput("dout", "must have shape (H, L)");
+  require_no_inf(dout, "dout");
+}
+
+namespace {
+void require_finite(const std::vector<cdouble>& v, const std::string& name) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i].real()) || !std::isfinite(v[i].imag()))
+      throw InvalidInput(name, "element " + std::to_string(i) + " is not finite (this entry rejects NaN and infinities)");
+}
+void require_finite(const std::vector<double>& v, const std::string& name) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw InvalidInput(name, "element " + std::to_string(i) + " is not finite (this entry rejects NaN and infinities)");
+}
+}  // namespace
+
+void DplrProblem::validate() const {
+  require_extent(N, "Lambda");
+  require_extent(L, "L");
+  require_extent(H, "C");
+  auto check = [&](const CParam& c, const char* name) {
+    if (c.N != N || (c.H != 0 && c.H != H) || static_cast<Index>(c.values.size()) != (c.H ? c.H : 1) * N)
+      throw InvalidInput(name, "must be (N',) or (H, N') with N' = " + std::to_string(N) + ", H = " + std::to_string(H));
+    require_finite(c.values, name);
+  };
+  check(Lambda, "Lambda");
+  check(P, "P");
+  check(Q, "Q");
+  check(B, "B");
+  check(C, "C");
+  if (step.size() != 1 && static_cast<Index>(step.size()) != H) throw InvalidInput("step", "must be a scalar or (H,)");
+  for (double s : step)
+    if (!(s > 0) || !std::isfinite(s)) throw InvalidInput("step", "must be positive and finite");
+  for (const cdouble& l : Lambda.values)
+    if (!(l.real() < 0)) throw InvalidInput("Lambda", "real parts must be negative (and not NaN)");
+}
+
+void SsmProblem::validate() const {
+  require_extent(N, "A", 1, 4096);
+  require_extent(L, "L");
+  if (static_cast<Index>(A.size()) != N * N) throw InvalidInput("A", "must be (N, N)");
+  if (static_cast<Index>(B.size()) != N) throw InvalidInput("B", "must be (N,)");
+  if (static_cast<Index>(C.size()) != N) throw InvalidInput("C", "must be (N,)");
+  if (!(step > 0) || !std::isfinite(step)) throw InvalidInput("step", "must be positive and finite");
+  require_finite(A, "A");
+  require_finite(B, "B");
+  require_finite(C, "C");
+}
+
+namespace reference {
+
+namespace {
+// A complex number from a cdouble, keeping a NaN part NaN (Boost 1.74's two-argument mp_complex
+// constructor maps (x, NaN) to (NaN, 0)).
+template <class Complex, class Real>
+Complex cx(const cdouble& z) {
+  return Complex(Real(z.real()), Real(z.imag()));
+}
+template <>
+mp_complex cx<mp_complex, mp_real>(const cdouble& z) {
+  mp_complex r;
+  const mp_real re(z.real()), im(z.imag());
+  mpc_set_fr_fr(r.backend().data(), re.backend().data(), im.backend().data(), MPC_RNDNN);
+  return r;
+}
+template <class Complex, class Real>
+Complex cx2(const Real& re, const Real& im) {
+  return Complex(re, im);
+}
+template <>
+mp_complex cx2<mp_complex, mp_real>(const mp_real& re, const mp_real& im) {
+  mp_complex r;
+  mpc_set_fr_fr(r.backend().data(), re.backend().data(), im.backend().data(), MPC_RNDNN);
+  return r;
+}
+}  // namespace
+
+// embed-begin ssm_kernel
+template <class Real>
+std::vector<Real> ssm_kernel(const SsmProblem& p) {
+  p.validate();
+  const Index N = p.N;
+  Mat<Real> A(N, N);
+  Vec<Real> B(N), C(N);
+  for (Index i = 0; i < N; ++i) {
+    for (Index j = 0; j < N; ++j) A(i, j) = Real(p.A[static_cast<std::size_t>(i * N + j)]);
+    B(i) = Real(p.B[i]);
+    C(i) = Real(p.C[i]);
+  }
+  const Real step(p.step);
+  const Discrete<Real> d = p.disc == Disc::bilinear ? discretize_bilinear<Real, Real>(A, B, step)
+                                                    : discretize_zoh<Real, Real>(A, B, step);
+  return ssm_kernel_dense<Real>(d.Ab, d.Bb, C, p.L);  // C̄ = C
+}
+// embed-end ssm_kernel
+
+// embed-begin cauchy
+template <class Real, class Complex>
+std::vector<Real> cauchy(const CauchyProblem& p) {
+  p.validate();
+  std::vector<Real> out(static_cast<std::size_t>(p.H * p.L * 2));
+  for (Index h = 0; h < p.H; ++h)
+    for (Index l = 0; l < p.L; ++l) {
+      const Complex z = cx<Complex, Real>(p.z[l]);
+      Complex s = cx2<Complex, Real>(Real(0), Real(0));
+      for (Index n = 0; n < p.N; ++n) {
+        const Complex v = cx<Complex, Real>(p.vv(h, n)), w = cx<Complex, Real>(p.ww(h, n));
+        s = s + v / (z - w);
+        if (p.conj == Conj::halves) s = s + conj(v) / (z - conj(w));
+      }
+      out[static_cast<std::size_t>((h * p.L + l) * 2)] = Real(real(s));
+      out[static_cast<std::size_t>((h * p.L + l) * 2 + 1)] = Real(imag(s));
+    }
+  return out;
+}
+// embed-end cauchy
+
+// embed-begin cauchy_backward
+// [S4-CAUCHY-VJP] For a real loss with dout = ∂ℓ/∂Re out + i ∂ℓ/∂Im out (PyTorch's convention),
+// dv = Σ_l dout_l conj(∂out_l/∂v) for the holomorphic term, + conj(dout_l) ∂out_l/∂v̄ for the
+// conjugate term; the same for w:
+//   dv_n = Σ_l dout_l / conj(z_l − w_n)     [+ conj(dout_l) / (z_l − conj w_n)]
+//   dw_n = Σ_l dout_l conj(v_n / (z_l − w_n)²)  [+ conj(dout_l) conj(v_n) / (z_l − conj w_n)²]
+template <class Real, class Complex>
+std::vector<Real> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble>& dout) {
+  p.validate();
+  const std::size_t half = static_cast<std::size_t>(p.H * p.N * 2);
+  std::vector<Real> out(2 * half);
+  for (Index h = 0; h < p.H; ++h)
+    for (Index n = 0; n < p.N; ++n) {
+      const Complex v = cx<Complex, Real>(p.vv(h, n)), w = cx<Complex, Real>(p.ww(h, n));
+      Complex dv = cx2<Complex, Real>(Real(0), Real(0)), dw = dv;
+      for (Index l = 0; l < p.L; ++l) {
+        const Complex z = cx<Complex, Real>(p.z[l]);
+        const Complex g = cx<Complex, Real>(dout[static_cast<std::size_t>(h * p.L + l)]);
+        const Complex d = z - w;
+        dv = dv + g / conj(d);
+        dw = dw + g * conj(v / (d * d));
+        if (p.conj == Conj::halves) {
+          const Complex e = z - conj(w);
+          dv = dv + conj(g) / e;
+          dw = dw + conj(g) * conj(v) / (e * e);
+        }
+      }
+      const std::size_t i = static_cast<std::size_t>((h * p.N + n) * 2);
+      out[i] = Real(real(dv));
+      out[i + 1] = Real(imag(dv));
+      out[half + i] = Real(real(dw));
+      out[half + i + 1] = Real(imag(dw));
+    }
+  return out;
+}
+// embed-end cauchy_backward
+
+namespace {
+// The full system of channel h: in halves, each stored mode and its conjugate.
+template <class Real, class Complex>
+struct FullSystem {
+  Vec<Complex> Lambda, P, Q, B, C;
+};
+template <class Real, class Complex>
+FullSystem<Real, Complex> full_system(const DplrProblem& p, Index h) {
+  const Index Nf = p.conj == Conj::halves ? 2 * p.N : p.N;
+  FullSystem<Real, Complex> f{Vec<Complex>(Nf), Vec<Complex>(Nf), Vec<Complex>(Nf), Vec<Complex>(Nf), Vec<Complex>(Nf)};
+  auto fill = [&](Vec<Complex>& dst, const CParam& src) {
+    for (Index n = 0; n < p.N; ++n) {
+      dst(n) = cx<Complex, Real>(src.at(h, n));
+      if (p.conj == Conj::halves) dst(p.N + n) = conj(dst(n));
+    }
+  };
+  fill(f.Lambda, p.Lambda);
+  fill(f.P, p.P);
+  fill(f.Q, p.Q);
+  fill(f.B, p.B);
+  fill(f.C, p.C);
+  return f;
+}
+// A = diag(Λ) − P Q*.
+template <class Complex>
+Mat<Complex> dplr_matrix(const Vec<Complex>& Lambda, const Vec<Complex>& P, const Vec<Complex>& Q) {
+  const Index N = Lambda.size();
+  Mat<Complex> A(N, N);
+  for (Index i = 0; i < N; ++i)
+    for (Index j = 0; j < N; ++j) A(i, j) = (i == j ? Lambda(i) : Complex(0)) - P(i) * conj(Q(j));
+  return A;
+}
+}  // namespace
+
+// embed-begin kernel_dplr
+// [S4-DPLR-DEF] A = diag(Λ) − P Q*, bilinear (Ā, B̄) [S4-DISC-BILINEAR]; the learned C̃ is the
+// input C conjugated (annotated-s4's kernel_DPLR conjugates its C argument, [S4-DPLR-CONJ-C]);
+// C̄ = C̃ (I − Ā^L)⁻¹ ([S4-ID-GEN-TRUNC]); K_l = Re(C̄ Ā^l B̄).
+template <class Real, class Complex>
+std::vector<Real> kernel_dplr(const DplrProblem& p) {
+  p.validate();
+  std::vector<Real> K(static_cast<std::size_t>(p.H * p.L));
+  for (Index h = 0; h < p.H; ++h) {
+    const FullSystem<Real, Complex> f = full_system<Real, Complex>(p, h);
+    const Index N = f.Lambda.size();
+    const Discrete<Complex> d =
+        discretize_bilinear<Complex, Real>(dplr_matrix<Complex>(f.Lambda, f.P, f.Q), f.B, Real(p.step_at(h)));
+    // Ā^L by repeated squaring.
+    Mat<Complex> power = Mat<Complex>::Identity(N, N), base = d.Ab;
+    for (Index e = p.L; e > 0; e >>= 1) {
+      if (e & 1) power = Mat<Complex>(power * base);
+      if (e > 1) base = Mat<Complex>(base * base);
+    }
+    const Mat<Complex> IminusAL = Mat<Complex>(Mat<Complex>::Identity(N, N) - power);
+    // C̄ (I − Ā^L) = C̃  <=>  (I − Ā^L)ᵀ C̄ᵀ = C̃ᵀ.
+    Vec<Complex> Ct(N);
+    for (Index n = 0; n < N; ++n) Ct(n) = conj(f.C(n));
+    const Vec<Complex> Cb = Mat<Complex>(IminusAL.transpose()).partialPivLu().solve(Ct);
+    const std::vector<Complex> k = ssm_kernel_dense<Complex>(d.Ab, d.Bb, Cb, p.L);
+    for (Index l = 0; l < p.L; ++l) K[static_cast<std::size_t>(h * p.L + l)] = Real(real(k[l]));
+  }
+  return K;
+}
+// embed-end kernel_dplr
+
+template <class Real, class Complex>
+Complex dplr_generating_function(const DplrProblem& p, Index h, Index k) {
+  using std::cos, std::sin;
+  p.validate();
+  const FullSystem<Real, Complex> f = full_system<Real, Complex>(p, h);
+  const Index N = f.Lambda.size();
+  const Discrete<Complex> d =
+      discretize_bilinear<Complex, Real>(dplr_matrix<Complex>(f.Lambda, f.P, f.Q), f.B, Real(p.step_at(h)));
+  const Real theta = Real(-2) * boost::math::constants::pi<Real>() * Real(k) / Real(p.L);
+  const Complex omega = cx2<Complex, Real>(Real(cos(theta)), Real(sin(theta)));
+  const Mat<Complex> M = Mat<Complex>(Mat<Complex>::Identity(N, N) - omega * d.Ab);
+  const Vec<Complex> x = M.partialPivLu().solve(d.Bb);
+  Complex s = Complex(0);
+  for (Index n = 0; n < N; ++n) s = s + conj(f.C(n)) * x(n);
+  return s;
+}
+
+template std::vector<mp_real> ssm_kernel<mp_real>(const SsmProblem&);
+template std::vector<double> ssm_kernel<double>(const SsmProblem&);
+template std::vector<mp_real> cauchy<mp_real, mp_complex>(const CauchyProblem&);
+template std::vector<mp_real> cauchy_backward<mp_real, mp_complex>(const CauchyProblem&, const std::vector<cdouble>&);
+template std::vector<mp_real> kernel_dplr<mp_real, mp_complex>(const DplrProblem&);
+template std::vector<double> kernel_dplr<double, std::complex<double>>(const DplrProblem&);
+template mp_complex dplr_generating_function<mp_real, mp_complex>(const DplrProblem&, Index, Index);
+
+}  // namespace reference
+}  // namespace touchstone::s4

@@ -1,0 +1,298 @@
+// s4.kernel_dplr and the dense SSM kernel: backends against the oracle and bounds, the annotated-s4
+// regressions (test_gen_inverse, test_gen_dplr, test_conversion) at our bounds, the node ω = −1,
+// the conjugate-pair conventions (spec/s4.md).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+
+#include "cpu/s4.hpp"
+#include "s4_support.hpp"
+#include "touchstone/core/mp_eigen.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/reference/s4.hpp"
+#include "touchstone/reference/s4_bound.hpp"
+
+namespace touchstone::s4 {
+namespace {
+
+using testing::judge_backend;
+using MC = Mat<mp_complex>;
+using VC = Vec<mp_complex>;
+
+// covers: S4-DPLR-DEF S4-DPLR-FAST S4-DPLR-BOUND S4-DPLR-CPU S4-DPLR-DEFAULTS S4-DPLR-NODES
+TEST(S4Dplr, RegistryBackendsWithinBound) {
+  const Algorithm& a = builtin_registry().get("s4.kernel_dplr");
+  for (const BackendSpec& b : a.backends()) {
+    double worst = 0;
+    for (const std::string& size : a.sizes()) {
+      const auto p = a.generate(size, b.format, 5);
+      worst = std::max(worst, judge_backend(a, b, *p, a.reference(*p, 256), size));
+    }
+    EXPECT_GT(worst, kVacuousRatio) << b.name;
+  }
+}
+
+// A HiPPO DPLR problem with H channels, random C, given steps, at the format.
+DplrProblem hippo_problem(Index N, Index L, Conj conj, std::vector<double> steps, std::uint64_t seed, Format f) {
+  const HippoDplrDouble hip = hippo_dplr_double(N);
+  DplrProblem p;
+  p.conj = conj;
+  p.N = conj == Conj::halves ? N / 2 : N;
+  p.L = L;
+  p.H = static_cast<Index>(steps.size());
+  p.batched = true;
+  auto sh = [&](const std::vector<cdouble>& s) {
+    CParam c;
+    c.N = p.N;
+    for (Index n = 0; n < p.N; ++n)
+      c.values.push_back({round_to_format(s[n].real(), f), round_to_format(s[n].imag(), f)});
+    return c;
+  };
+  p.Lambda = sh(hip.Lambda);
+  p.P = sh(hip.P);
+  p.Q = p.P;
+  p.B = sh(hip.B);
+  PhiloxStream r(seed, "test/dplr/C");
+  p.C.H = p.H;
+  p.C.N = p.N;
+  for (Index i = 0; i < p.H * p.N; ++i)
+    p.C.values.push_back({round_to_format(r.next_normal(), f), round_to_format(r.next_normal(), f)});
+  for (double& s : steps) s = round_to_format(s, f);
+  p.step = steps;
+  p.validate();
+  return p;
+}
+
+// The inverse DFT at the working precision: x_l = (1/L) Σ_k X_k e^{+2πi kl/L}.
+std::vector<mp_complex> idft(const std::vector<mp_complex>& X) {
+  const Index L = static_cast<Index>(X.size());
+  const mp_real pi = boost::math::constants::pi<mp_real>();
+  std::vector<mp_complex> x(X.size(), mp_complex(0));
+  for (Index l = 0; l < L; ++l) {
+    mp_complex s(0);
+    for (Index k = 0; k < L; ++k) {
+      const mp_real th = 2 * pi * mp_real((k * l) % L) / mp_real(L);
+      s += X[k] * mp_complex(cos(th), sin(th));
+    }
+    x[l] = s / mp_real(L);
+  }
+  return x;
+}
+
+// annotated-s4 test_gen_dplr (s4.py:1000), our regression at our bounds: on the HiPPO DPLR system
+// (N = 4 full as there, and N = 8 halves; L = 16, Δ = 1/16) with random C, the kernel by the
+// definition (K_conv from C̄ = C̃(I − Ā^L)⁻¹) equals the inverse DFT of the generating function
+// evaluated by dense solves at every root of unity (no Woodbury, no C̄) to 2^-200, and the fast
+// backends (Cauchy + Woodbury + FFT) hold their bounds against it.
+// covers: S4-REG-GEN-DPLR S4-DPLR-GEN S4-DPLR-CONJ-C
+TEST(S4Dplr, AnnotatedS4TestGenDplr) {
+  for (auto [N, conj] : {std::pair<Index, Conj>{4, Conj::full}, {8, Conj::halves}}) {
+    const DplrProblem p = hippo_problem(N, 16, conj, {1.0 / 16}, 31, Format::float32);
+    WorkingPrecision wp(256);
+    const auto K = reference::kernel_dplr<mp_real, mp_complex>(p);
+    std::vector<mp_complex> gen;
+    for (Index k = 0; k < p.L; ++k) gen.push_back(reference::dplr_generating_function<mp_real, mp_complex>(p, 0, k));
+    const auto K2 = idft(gen);
+    for (Index l = 0; l < p.L; ++l) EXPECT_LE(abs(K[l] - real(K2[l])), mp_real(0x1p-200)) << l;
+    const auto f32 = cpu::kernel_dplr<float>(p);
+    const auto f64 = cpu::kernel_dplr<double>(p);
+    const auto b32 = kernel_dplr_bound(p, Format::float32), b64 = kernel_dplr_bound(p, Format::float64);
+    for (Index l = 0; l < p.L; ++l) {
+      EXPECT_LE(std::fabs(f32[l] - to_double(K[l])), b32[l]);
+      EXPECT_LE(std::fabs(f64[l] - to_double(K[l])), b64[l]);
+    }
+  }
+}
+
+// [S4-DPLR-NODE-MINUS1] At ω = −1 (k = L/2) the generating function is C̃(I + Ā)⁻¹B̄ = (Δ/2) Σ C̃_i B_i:
+// the dense solve at exactly ω = −1 equals the closed form to 2^-200 (so the backends' special
+// case is the exact value, not a rounding accident), for several steps and both conventions.
+// covers: S4-DPLR-NODE-MINUS1
+TEST(S4Dplr, NodeMinusOneIsTheLimit) {
+  for (Conj cv : {Conj::halves, Conj::full}) {
+    const DplrProblem p = hippo_problem(8, 12, cv, {1e-3, 0.1, 0.7}, 37, Format::float64);
+    WorkingPrecision wp(256);
+    for (Index h = 0; h < p.H; ++h) {
+      const mp_complex g = reference::dplr_generating_function<mp_real, mp_complex>(p, h, p.L / 2);
+      mp_complex s(0);
+      for (Index n = 0; n < p.N; ++n) {
+        const mp_complex c(mp_real(p.C.at(h, n).real()), mp_real(p.C.at(h, n).imag()));
+        const mp_complex b(mp_real(p.B.at(h, n).real()), mp_real(p.B.at(h, n).imag()));
+        s += conj(c) * b;
+        if (p.conj == Conj::halves) s += c * conj(b);
+      }
+      s = s * mp_real(p.step_at(h)) / mp_real(2);
+      EXPECT_LE(abs(g - s), mp_real(0x1p-200)) << h;
+    }
+  }
+  // and the backends at an even L whose node −1 is present hold the bound (L = 12 here).
+  const DplrProblem p = hippo_problem(8, 12, Conj::halves, {1e-3, 0.1, 0.7}, 37, Format::float32);
+  WorkingPrecision wp(256);
+  const auto K = reference::kernel_dplr<mp_real, mp_complex>(p);
+  const auto f32 = cpu::kernel_dplr<float>(p);
+  const auto b32 = kernel_dplr_bound(p, Format::float32);
+  for (std::size_t i = 0; i < K.size(); ++i) EXPECT_LE(std::fabs(f32[i] - to_double(K[i])), b32[i]);
+}
+
+// [S4-CONJ] halves of (Λ, P, Q, B, C) equals full of ([Λ, conj Λ], …): the oracles agree, and the
+// backends are within their bounds on both forms.
+// covers: S4-CONJ
+TEST(S4Dplr, HalvesEqualsFullOfConjugates) {
+  const DplrProblem h = hippo_problem(8, 10, Conj::halves, {0.05, 0.01}, 41, Format::float32);
+  DplrProblem f = h;
+  f.conj = Conj::full;
+  f.N = 2 * h.N;
+  for (CParam* c : {&f.Lambda, &f.P, &f.Q, &f.B, &f.C}) {
+    const CParam src = *c;
+    c->N = f.N;
+    c->values.clear();
+    const Index rows = src.H ? src.H : 1;
+    for (Index r = 0; r < rows; ++r) {
+      for (Index n = 0; n < h.N; ++n) c->values.push_back(src.values[r * h.N + n]);
+      for (Index n = 0; n < h.N; ++n) c->values.push_back(std::conj(src.values[r * h.N + n]));
+    }
+  }
+  WorkingPrecision wp(256);
+  const auto a = reference::kernel_dplr<mp_real, mp_complex>(h), b = reference::kernel_dplr<mp_real, mp_complex>(f);
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_LE(abs(a[i] - b[i]), mp_real(0x1p-200));
+  const auto kh = cpu::kernel_dplr<float>(h), kf = cpu::kernel_dplr<float>(f);
+  const auto bh = kernel_dplr_bound(h, Format::float32), bf = kernel_dplr_bound(f, Format::float32);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_LE(std::fabs(kh[i] - to_double(a[i])), bh[i]);
+    EXPECT_LE(std::fabs(kf[i] - to_double(a[i])), bf[i]);
+  }
+}
+
+// annotated-s4 test_conversion (s4.py:1180), the kernel half: discrete_DPLR's Woodbury form of the
+// bilinear discretization (A0 = (2/Δ)I + A, D = diag(1/(2/Δ − Λ)), A1 = D − D P (1 + Q*DP)⁻¹ Q* D,
+// Ā = A1 A0, B̄ = 2 A1 B) equals the dense one to 2^-200, and the kernel from it equals the
+// oracle's. (The CNN = RNN half is the convolution part's.)
+// covers: S4-REG-CONVERSION S4-DISC-BILINEAR
+TEST(S4Dplr, AnnotatedS4TestConversion) {
+  const DplrProblem p = hippo_problem(8, 16, Conj::full, {1.0 / 16}, 43, Format::float32);
+  WorkingPrecision wp(256);
+  const Index N = p.N;
+  VC Lam(N), P(N), B(N);
+  for (Index n = 0; n < N; ++n) {
+    Lam(n) = mp_complex(mp_real(p.Lambda.at(0, n).real()), mp_real(p.Lambda.at(0, n).imag()));
+    P(n) = mp_complex(mp_real(p.P.at(0, n).real()), mp_real(p.P.at(0, n).imag()));
+    B(n) = mp_complex(mp_real(p.B.at(0, n).real()), mp_real(p.B.at(0, n).imag()));
+  }
+  const mp_real step(p.step_at(0)), two_over = mp_real(2) / step;
+  MC A(N, N), A0(N, N), Dm = MC::Zero(N, N);
+  for (Index i = 0; i < N; ++i)
+    for (Index j = 0; j < N; ++j) A(i, j) = (i == j ? Lam(i) : mp_complex(0)) - P(i) * conj(P(j));
+  A0 = A;
+  for (Index i = 0; i < N; ++i) {
+    A0(i, i) += two_over;
+    Dm(i, i) = mp_complex(1) / (mp_complex(two_over) - Lam(i));
+  }
+  const VC DP = Dm * P;
+  mp_complex qdp(1);
+  for (Index i = 0; i < N; ++i) qdp += conj(P(i)) * DP(i);
+  MC A1(N, N);  // D − D P (1 + P*DP)⁻¹ P* D, with (P* D)_j = conj(P_j) D_jj
+  for (Index i = 0; i < N; ++i)
+    for (Index j = 0; j < N; ++j) A1(i, j) = Dm(i, j) - DP(i) * (conj(P(j)) * Dm(j, j)) / qdp;
+  const MC Ab = A1 * A0;
+  const VC Bb = mp_complex(2) * (A1 * B);
+  const reference::Discrete<mp_complex> d = reference::discretize_bilinear<mp_complex, mp_real>(A, B, step);
+  for (Index i = 0; i < N; ++i) {
+    EXPECT_LE(mp_real(abs(Bb(i) - d.Bb(i))), mp_real(0x1p-200));
+    for (Index j = 0; j < N; ++j) EXPECT_LE(mp_real(abs(Ab(i, j) - d.Ab(i, j))), mp_real(0x1p-200));
+  }
+  // K_conv(Ā, B̄, C̄) with C̄ = conj(C̃)(I − Ā^L)⁻¹ (discrete_DPLR's conjugation) equals the oracle.
+  MC AL = MC::Identity(N, N);
+  for (Index l = 0; l < p.L; ++l) AL = MC(AL * Ab);
+  VC Ct(N);
+  for (Index n = 0; n < N; ++n) Ct(n) = conj(mp_complex(mp_real(p.C.at(0, n).real()), mp_real(p.C.at(0, n).imag())));
+  const VC Cb = MC(MC(MC::Identity(N, N) - AL).transpose()).partialPivLu().solve(Ct);
+  const auto Kc = reference::ssm_kernel_dense<mp_complex>(Ab, Bb, Cb, p.L);
+  const auto K = reference::kernel_dplr<mp_real, mp_complex>(p);
+  for (Index l = 0; l < p.L; ++l) EXPECT_LE(abs(mp_real(real(Kc[l])) - K[l]), mp_real(0x1p-200));
+}
+
+// annotated-s4 test_gen_inverse (s4.py:842): a random real SSM (N = 4, L = 16, Δ = 1/L, A, B, C
+// uniform on [0, 1)), bilinear; conv_from_gen(K_gen_inverse) == K_conv, here at 256 bits to 2^-200:
+// the truncated generating function C̃(I − Āz)⁻¹B̄ with C̃ = C̄(I − Ā^L) at the L-th roots of
+// unity, inverted by the DFT, gives back K_l = C̄ Ā^l B̄ ([S4-ID-GEN-TRUNC], [S4-ID-DFT-INV]).
+// covers: S4-REG-GEN-INVERSE S4-SSM-DEF S4-DISC-ZOH
+TEST(S4Dplr, AnnotatedS4TestGenInverse) {
+  WorkingPrecision wp(256);
+  PhiloxStream r(47, "test/gen_inverse");
+  const Index N = 4, L = 16;
+  SsmProblem sp;
+  sp.N = N, sp.L = L, sp.step = 1.0 / L;
+  for (Index i = 0; i < N * N; ++i) sp.A.push_back(r.next_uniform());
+  for (Index i = 0; i < N; ++i) sp.B.push_back(r.next_uniform());
+  for (Index i = 0; i < N; ++i) sp.C.push_back(r.next_uniform());
+  for (Disc disc : {Disc::bilinear, Disc::zoh}) {
+    sp.disc = disc;
+    const auto K = reference::ssm_kernel<mp_real>(sp);
+    MC A(N, N);
+    VC B(N), C(N);
+    for (Index i = 0; i < N; ++i) {
+      for (Index j = 0; j < N; ++j) A(i, j) = mp_complex(mp_real(sp.A[i * N + j]));
+      B(i) = mp_complex(mp_real(sp.B[i]));
+      C(i) = mp_complex(mp_real(sp.C[i]));
+    }
+    const auto d = disc == Disc::bilinear ? reference::discretize_bilinear<mp_complex, mp_real>(A, B, mp_real(sp.step))
+                                          : reference::discretize_zoh<mp_complex, mp_real>(A, B, mp_real(sp.step));
+    MC AL = MC::Identity(N, N);
+    for (Index l = 0; l < L; ++l) AL = MC(AL * d.Ab);
+    const VC Ct = MC(MC::Identity(N, N) - AL).transpose() * C;  // C̃ᵀ = (I − Ā^L)ᵀ C̄ᵀ
+    const mp_real pi = boost::math::constants::pi<mp_real>();
+    std::vector<mp_complex> gen;
+    for (Index k = 0; k < L; ++k) {
+      const mp_real th = -2 * pi * mp_real(k) / mp_real(L);
+      const mp_complex z(cos(th), sin(th));
+      const VC x = MC(MC::Identity(N, N) - z * d.Ab).partialPivLu().solve(d.Bb);
+      mp_complex s(0);
+      for (Index i = 0; i < N; ++i) s += Ct(i) * x(i);
+      gen.push_back(s);
+    }
+    const auto K2 = idft(gen);
+    for (Index l = 0; l < L; ++l) {
+      EXPECT_LE(abs(K[l] - real(K2[l])), mp_real(0x1p-200)) << l;
+      EXPECT_LE(abs(mp_real(imag(K2[l]))), mp_real(0x1p-200)) << l;
+    }
+  }
+  // The ZOH discretization by the augmented exponential against its series definition at 512 bits.
+  std::vector<mp_real> a256 = reference::ssm_kernel<mp_real>(sp);
+  WorkingPrecision wp2(512);
+  std::vector<mp_real> a512 = reference::ssm_kernel<mp_real>(sp);
+  for (Index l = 0; l < L; ++l) EXPECT_LE(abs(a256[l] - a512[l]), mp_real(0x1p-230));
+}
+
+// Invalid DPLR inputs name the argument.
+// covers: S4-DPLR-SHAPES
+TEST(S4Dplr, InvalidInputsNameTheArgument) {
+  DplrProblem p = hippo_problem(4, 8, Conj::halves, {0.1}, 53, Format::float64);
+  auto arg = [](const DplrProblem& q) {
+    try {
+      q.validate();
+    } catch (const InvalidInput& e) {
+      return e.argument();
+    }
+    return std::string("none");
+  };
+  EXPECT_EQ(arg(p), "none");
+  DplrProblem q = p;
+  q.step = {-1};
+  EXPECT_EQ(arg(q), "step");
+  q = p;
+  q.Lambda.values[0] = cdouble(0.5, 1);
+  EXPECT_EQ(arg(q), "Lambda");
+  q = p;
+  q.L = 0;
+  EXPECT_EQ(arg(q), "L");
+  q = p;
+  q.C.values[0] = cdouble(std::nan(""), 0);
+  EXPECT_EQ(arg(q), "C");
+  q = p;
+  q.B.values.pop_back();
+  EXPECT_EQ(arg(q), "B");
+}
+
+}  // namespace
+}  // namespace touchstone::s4
