@@ -4,7 +4,7 @@
 
 using namespace touchstone;
 
-// covers: S4CONV-ASSUME-FFTW S4CONV-FFT-BOUND
+// covers: S4CONV-ASSUME-FFTW S4CONV-FFT-BOUND S4CONV-FFT-BOUND-NORM
 TEST(FftBoundSlow, HoldsOnLongLengths) {
   s4::conv_testing::check_fft_lengths({8192, 3 * 4096, 16384, 32768, 5 * 4096, 7 * 2048, 17 * 1024, 4099},
                              kVacuousRatio);

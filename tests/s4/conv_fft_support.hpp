@@ -40,6 +40,7 @@ inline std::vector<std::complex<double>> fft_inputs(std::int64_t n, int kind, st
 struct FftRatio {
   double max_ratio = 0;  // max over outputs of error / bound
   bool within = true;
+  double norm_ratio = 0;  // ||error||_2 / the normwise bound ([S4CONV-FFT-BOUND-NORM])
 };
 
 // Runs the FFT of `x` in T (float or double) and judges every output against `exact` with the
@@ -57,14 +58,23 @@ FftRatio judge_fft(const std::vector<std::complex<double>>& x,
   fft::dft(in.data(), out.data(), n, dir);
   const Rounding r = Rounding::of(format_info(sizeof(T) == 4 ? Format::float32 : Format::float64));
   const CTracked b = fft_bound::dft_output(tracked, r);
+  double norm2 = 0;
+  for (std::size_t j = 0; j < x.size(); ++j) norm2 += std::norm(x[j]);
+  const double rms = fft_bound::dft_error_rms(std::sqrt(norm2 * (1 + 0x1p-40)), 0, n, r);
   FftRatio result;
+  mp_real sq = 0;
   for (std::int64_t k = 0; k < n; ++k) {
     const mp_real dr = mp_real(static_cast<double>(out[k].real())) - exact.re[k];
     const mp_real di = mp_real(static_cast<double>(out[k].imag())) - exact.im[k];
+    sq += dr * dr + di * di;
     const double err = to_double(sqrt(dr * dr + di * di)) * (1 + 0x1p-50);
     if (!(err <= b.E)) result.within = false;
     result.max_ratio = std::max(result.max_ratio, err / b.E);
   }
+  const double norm_err = to_double(sqrt(sq)) * (1 + 0x1p-50);
+  const double norm_bound = std::sqrt(static_cast<double>(n)) * rms;
+  if (!(norm_err <= norm_bound)) result.within = false;
+  result.norm_ratio = norm_err / norm_bound;
   return result;
 }
 
@@ -72,9 +82,9 @@ FftRatio judge_fft(const std::vector<std::complex<double>>& x,
 // error <= bound everywhere and prints the max ratio per (length, precision).
 inline void check_fft_lengths(const std::vector<std::int64_t>& lengths, double min_pow2_ratio) {
   WorkingPrecision wp(160);
-  std::printf("%8s %6s %12s %12s\n", "n", "k(n)", "ratio f32", "ratio f64");
+  std::printf("%8s %6s %12s %12s %12s %12s\n", "n", "k(n)", "ratio f32", "ratio f64", "norm f32", "norm f64");
   for (const std::int64_t n : lengths) {
-    double worst32 = 0, worst64 = 0;
+    double worst32 = 0, worst64 = 0, norm32 = 0, norm64 = 0;
     for (int kind = 0; kind < 2; ++kind) {
       const auto x = fft_inputs(n, kind, static_cast<std::uint64_t>(n) * 7 + kind);
       reference::ComplexVector<mp_real> xv(x.size());
@@ -93,14 +103,17 @@ inline void check_fft_lengths(const std::vector<std::int64_t>& lengths, double m
                               << " exceeds [S4CONV-FFT-BOUND] (ratio " << d.max_ratio << ")";
         worst32 = std::max(worst32, f.max_ratio);
         worst64 = std::max(worst64, d.max_ratio);
+        norm32 = std::max(norm32, f.norm_ratio);
+        norm64 = std::max(norm64, d.norm_ratio);
       }
     }
-    std::printf("%8lld %6lld %12.3e %12.3e\n", static_cast<long long>(n),
-                static_cast<long long>(fft_bound::roundings(n)), worst32, worst64);
+    std::printf("%8lld %6lld %12.3e %12.3e %12.3e %12.3e\n", static_cast<long long>(n),
+                static_cast<long long>(fft_bound::roundings(n)), worst32, worst64, norm32, norm64);
     // Vacuity guard on the lengths the convolution uses (powers of two >= 4): the model must stay
     // within a factor 1000 of what FFTW really does there.
     if (n >= 4 && (n & (n - 1)) == 0) {
       EXPECT_GT(worst32, min_pow2_ratio) << "length " << n;
+      EXPECT_GT(norm32, min_pow2_ratio) << "length " << n;
     }
   }
 }

@@ -76,7 +76,7 @@ TEST(Fft, ThreadsPlanningAtOnceGetTheSameBits) {
   for (int t = 1; t < 8; ++t) EXPECT_EQ(outs[t], outs[0]);
 }
 
-// covers: S4CONV-ASSUME-FFTW S4CONV-FFT-BOUND
+// covers: S4CONV-ASSUME-FFTW S4CONV-FFT-BOUND S4CONV-FFT-BOUND-NORM
 TEST(FftBound, HoldsOnSmallAndOddLengths) {
   std::vector<std::int64_t> lengths;
   for (std::int64_t n = 1; n <= 32; ++n) lengths.push_back(n);

@@ -92,6 +92,22 @@ inline CTracked dft_output(double sum_M, double sum_E, std::int64_t n, const Rou
   return {sum_M, (sum_E + growth(n, r.u) * sum_c + h * r.eta) * (1 + 0x1p-50)};
 }
 
+// [S4CONV-FFT-BOUND-NORM] The normwise form: with ||x||_2 <= norm_M and ||x^ - x||_2 <= norm_E,
+// ||y^ - y||_2 <= sqrt(n) (norm_E + g(n) (norm_M + norm_E) + h(n) eta); returns the factor in
+// parentheses (so the root-mean-square output error). The DFT is sqrt(n) times a unitary map, so
+// propagated input errors grow by exactly sqrt(n); each stage of a Cooley-Tukey factorization is
+// (up to the sqrt(p) of a radix-p codelet) unitary as well, so a stage's rounding, relative in
+// modulus per element, is relative in the 2-norm too, and the per-path count k(n) carries over
+// ([S4CONV-ASSUME-FFTW]). +inf where the elementwise form overflows.
+inline double dft_error_rms(double norm_M, double norm_E, std::int64_t n, const Rounding& r) {
+  const double sqrt_n = std::sqrt(static_cast<double>(n)) * (1 + 0x1p-52);
+  // Elementwise, sum_j |x^_j| <= sqrt(n) ||x^||_2: the overflow test of dft_output.
+  if (!((norm_M + norm_E) * sqrt_n * 4 * (sqrt_n + 1) * (1 + 0x1p-40) <= r.max_finite))
+    return std::numeric_limits<double>::infinity();
+  const double h = 4 * 1.4142135623730951 * static_cast<double>(n) * static_cast<double>(roundings(n));
+  return (norm_E + growth(n, r.u) * (norm_M + norm_E) + h * r.eta) * (1 + 0x1p-50);
+}
+
 // The same from per-input CTracked values.
 inline CTracked dft_output(const std::vector<CTracked>& inputs, const Rounding& r) {
   double sum_M = 0, sum_E = 0;
