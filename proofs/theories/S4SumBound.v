@@ -3,11 +3,14 @@
     of a complex product.
 
     Spec: spec/s4_identities.md, [S4-ID-CAUCHY-BOUND]; spec/core.md,
-    [CORE-TRACKED-CMUL].
+    [CORE-TRACKED-CMUL].  At the end, [cdiv_part_bound]: one part of a
+    textbook complex division, the per-term error of the Cauchy sum, in an
+    explicit form.
 
     The Cauchy sum  sum_i v_i / (z - w_i)  of S4's kernel is computed term
     by term (each term a complex division, with its own error e_i from
-    [CORE-TRACKED-CDIV], which is NOT proved here) and accumulated
+    [CORE-TRACKED-CDIV], whose gamma_6 form is NOT proved here; the
+    explicit form [cdiv_part_bound] below is) and accumulated
     sequentially, real and imaginary parts separately.  For one part: terms
     t_i (exact), computed terms th_i (floats) with |th_i - t_i| <= e_i,
     partial sums s_0 = 0, s_k = fl(s_(k-1) + th_(k-1)); then
@@ -222,20 +225,21 @@ Proof.
   intros X d Hd. rewrite Rabs_mult. apply Rmult_le_compat_l; [apply Rabs_pos|exact Hd].
 Qed.
 
-(* proves: CORE-TRACKED-CMUL *)
-Theorem cmul_part_bound : forall a b c d : R,
-  Rabs (rnd (rnd (a * c) - rnd (b * d)) - (a * c - b * d))
-    <= ((1 + u) ^ 2 - 1) * (Rabs (a * c) + Rabs (b * d)) + 2 * (1 + u) * E.
+(** Two rounded values, subtracted and rounded: the rounding error of
+    fl(fl(x) - fl(y)) against x - y, for any reals x, y. *)
+Lemma diff2_bound : forall x y : R,
+  Rabs (rnd (rnd x - rnd y) - (x - y))
+    <= ((1 + u) ^ 2 - 1) * (Rabs x + Rabs y) + 2 * (1 + u) * E.
 Proof.
-  intros a b c d.
+  intros x0 y0.
   pose proof (u_pos prec) as Hu. pose proof (E_pos emin) as HE.
-  destruct (sub_rel _ _ (format_rnd emin prec Hprec (a * c))
-                        (format_rnd emin prec Hprec (b * d))) as (d3 & Hd3 & H3).
+  destruct (sub_rel _ _ (format_rnd emin prec Hprec x0)
+                        (format_rnd emin prec Hprec y0)) as (d3 & Hd3 & H3).
   rewrite H3.
-  destruct (round_model emin prec Hprec (a * c)) as (d1 & e1 & H1 & Hd1 & He1 & _).
-  destruct (round_model emin prec Hprec (b * d)) as (d2 & e2 & H2 & Hd2 & He2 & _).
+  destruct (round_model emin prec Hprec x0) as (d1 & e1 & H1 & Hd1 & He1 & _).
+  destruct (round_model emin prec Hprec y0) as (d2 & e2 & H2 & Hd2 & He2 & _).
   rewrite H1, H2.
-  set (x := a * c) in *. set (y := b * d) in *.
+  set (x := x0) in *. set (y := y0) in *.
   replace ((x * (1 + d1) + e1 - (y * (1 + d2) + e2)) * (1 + d3) - (x - y))
     with ((x * d1 + e1 - y * d2 - e2) * (1 + d3) + (x - y) * d3) by ring.
   assert (HX : Rabs (x * d1 + e1 - y * d2 - e2) <= u * (Rabs x + Rabs y) + 2 * E).
@@ -254,6 +258,28 @@ Proof.
           <= (u * (Rabs x + Rabs y) + 2 * E) * (1 + u)) by (apply Rmult_le_compat_r; lra).
   assert (Rabs (x - y) * u <= (Rabs x + Rabs y) * u) by (apply Rmult_le_compat_r; lra).
   simpl pow. nra.
+Qed.
+
+(* proves: CORE-TRACKED-CMUL *)
+Theorem cmul_part_bound : forall a b c d : R,
+  Rabs (rnd (rnd (a * c) - rnd (b * d)) - (a * c - b * d))
+    <= ((1 + u) ^ 2 - 1) * (Rabs (a * c) + Rabs (b * d)) + 2 * (1 + u) * E.
+Proof. intros a b c d; apply diff2_bound. Qed.
+
+(** The same for a rounded sum fl(fl(x) + fl(y)) (round to nearest even is
+    odd-symmetric: fl(-y) = -fl(y)). *)
+Lemma sum2_bound : forall x y : R,
+  Rabs (rnd (rnd x + rnd y) - (x + y))
+    <= ((1 + u) ^ 2 - 1) * (Rabs x + Rabs y) + 2 * (1 + u) * E.
+Proof.
+  intros x y.
+  assert (Hopp : rnd y = - rnd (- y)).
+  { unfold Rounding.rnd. rewrite round_NE_opp. ring. }
+  rewrite Hopp.
+  replace (rnd x + - rnd (- y)) with (rnd x - rnd (- y)) by ring.
+  replace (x + y) with (x - - y) by ring.
+  rewrite <- (Rabs_Ropp y).
+  apply diff2_bound.
 Qed.
 
 (* proves: CORE-TRACKED-CMUL *)
@@ -287,6 +313,61 @@ Proof.
   assert (Rabs (x - y) * u <= (Rabs x + Rabs y) * u) by (apply Rmult_le_compat_r; lra).
   pose proof (Rabs_pos x). pose proof (Rabs_pos y).
   simpl pow. nra.
+Qed.
+
+(** One part of the textbook complex quotient
+    (a + ib)/(c + id) = ((ac + bd) + i(bc - ad)) / (c^2 + d^2), here the real
+    part n / D with n = ac + bd, D = c^2 + d^2, computed as
+    fl(Nh / Dh), Nh = fl(fl(ac) + fl(bd)), Dh = fl(fl(c c) + fl(d d)), on
+    the computed operands.  An explicit bound, with no domain condition
+    other than D > 0 and Dh > 0 (underflow included through E):
+
+      |fl(Nh/Dh) - n/D| <= u |Nh/Dh| + E
+                           + (gamma_2 (|ac| + |bd|) + 2(1+u)E) / Dh
+                           + |n| (gamma_2 D + 2(1+u)E) / (D Dh).
+
+    The imaginary part b c - a d is the same with (a, b) -> (b, -a).  This
+    is the per-term error e_i of [S4-ID-CAUCHY-BOUND] in explicit form;
+    the simplification to the gamma_6 form of spec/core.md
+    [CORE-TRACKED-CDIV] (its domain conditions bound Dh below and the
+    underflow terms against D) is on paper, not here. *)
+(* proves: S4-ID-CAUCHY-BOUND *)
+Theorem cdiv_part_bound : forall a b c d : R,
+  let n := a * c + b * d in
+  let D := c * c + d * d in
+  let Nh := rnd (rnd (a * c) + rnd (b * d)) in
+  let Dh := rnd (rnd (c * c) + rnd (d * d)) in
+  0 < D -> 0 < Dh ->
+  Rabs (rnd (Nh / Dh) - n / D)
+    <= u * Rabs (Nh / Dh) + E
+       + (((1 + u) ^ 2 - 1) * (Rabs (a * c) + Rabs (b * d)) + 2 * (1 + u) * E) / Dh
+       + Rabs n * (((1 + u) ^ 2 - 1) * D + 2 * (1 + u) * E) / (D * Dh).
+Proof.
+  intros a b c d n D Nh Dh HD HDh.
+  pose proof (round_abs_error emin prec Hprec (Nh / Dh)) as Hq.
+  pose proof (sum2_bound (a * c) (b * d)) as HN. fold n Nh in HN.
+  pose proof (sum2_bound (c * c) (d * d)) as HDe. fold D Dh in HDe.
+  assert (Hsq : Rabs (c * c) + Rabs (d * d) = D).
+  { unfold D. rewrite !Rabs_pos_eq; [ring| |]; nra. }
+  rewrite Hsq in HDe.
+  replace (rnd (Nh / Dh) - n / D)
+    with ((rnd (Nh / Dh) - Nh / Dh) + (Nh - n) / Dh + n * (D - Dh) / (D * Dh))
+    by (field; lra).
+  eapply Rle_trans; [apply Rabs_triang|].
+  eapply Rle_trans; [apply Rplus_le_compat_r, Rabs_triang|].
+  assert (H2 : Rabs ((Nh - n) / Dh)
+               <= (((1 + u) ^ 2 - 1) * (Rabs (a * c) + Rabs (b * d)) + 2 * (1 + u) * E) / Dh).
+  { unfold Rdiv. rewrite Rabs_mult, (Rabs_pos_eq (/ Dh)) by (apply Rlt_le, Rinv_0_lt_compat, HDh).
+    apply Rmult_le_compat_r; [apply Rlt_le, Rinv_0_lt_compat, HDh|exact HN]. }
+  assert (H3 : Rabs (n * (D - Dh) / (D * Dh))
+               <= Rabs n * (((1 + u) ^ 2 - 1) * D + 2 * (1 + u) * E) / (D * Dh)).
+  { assert (HDD : 0 < D * Dh) by (apply Rmult_lt_0_compat; assumption).
+    unfold Rdiv. rewrite !Rabs_mult, (Rabs_pos_eq (/ (D * Dh)))
+      by (apply Rlt_le, Rinv_0_lt_compat, HDD).
+    apply Rmult_le_compat_r; [apply Rlt_le, Rinv_0_lt_compat, HDD|].
+    apply Rmult_le_compat_l; [apply Rabs_pos|].
+    rewrite <- Rabs_Ropp. replace (- (D - Dh)) with (Dh - D) by ring. exact HDe. }
+  lra.
 Qed.
 
 End CMul.

@@ -451,5 +451,90 @@ TEST(S4Identities, ComplexProductPartBoundFloat32) {
               worst_two, worst_fma, worst_sub);
 }
 
+// One part of the textbook quotient, n/D with n = a c + b d, D = c^2 + d^2, computed as
+// fl(Nh / Dh), Nh = fl(fl(a c) + fl(b d)), Dh = fl(fl(c c) + fl(d d)) in float32: the explicit
+// bound of cdiv_part_bound (S4SumBound.v). Returns err/bound; `bound_out` receives the bound.
+double check_cdiv_part(float a, float b, float c, float d, mp_real* bound_out, const char* what) {
+  const float Nh = a * c + b * d, Dh = c * c + d * d;
+  const float q = Nh / Dh;
+  const mp_real ma(a), mb(b), mc(c), md(d);
+  const mp_real n = ma * mc + mb * md, D = mc * mc + md * md;
+  const mp_real g2 = pow(1 + kU32, 2) - 1;
+  const mp_real mNh(Nh), mDh(Dh);
+  const mp_real bound = kU32 * abs(mNh / mDh) + kEta32 +
+                        (g2 * (abs(ma * mc) + abs(mb * md)) + 2 * (1 + kU32) * kEta32) / mDh +
+                        abs(n) * (g2 * D + 2 * (1 + kU32) * kEta32) / (D * mDh);
+  const mp_real err = abs(mp_real(q) - n / D);
+  EXPECT_LE(err, bound) << what << ": " << a << " " << b << " " << c << " " << d;
+  if (bound_out) *bound_out = bound;
+  return to_double(err / bound);
+}
+
+// covers: S4-ID-CAUCHY-BOUND
+TEST(S4Identities, ComplexDivisionPartBoundFloat32) {
+  const WorkingPrecision precision(kBits);
+  PhiloxStream rng(408, "s4-id-cdiv");
+  double worst = 0, worst_small = 0;
+  for (int i = 0; i < 20000; ++i) {
+    // Normal range, and operands small enough that products underflow (Dh stays > 0).
+    const bool small = i % 4 == 3;
+    const int emin = small ? -70 : -4, emax = small ? -60 : 4;
+    const float a = static_cast<float>(rng.next_log_uniform(emin, emax, true));
+    const float b = static_cast<float>(rng.next_log_uniform(emin, emax, true));
+    const float c = static_cast<float>(rng.next_log_uniform(emin, emax, true));
+    const float d = static_cast<float>(rng.next_log_uniform(emin, emax, true));
+    if (!(c * c + d * d > 0.0f)) continue;  // the theorem needs Dh > 0
+    // Real part (a c + b d) and imaginary part (b c - a d) = the same with (a, b) -> (b, -a).
+    const double r1 = check_cdiv_part(a, b, c, d, nullptr, "re");
+    const double r2 = check_cdiv_part(b, -a, c, d, nullptr, "im");
+    (small ? worst_small : worst) = std::max({small ? worst_small : worst, r1, r2});
+  }
+  EXPECT_GT(std::max(worst, worst_small), kVacuousRatio);
+  std::printf("[S4-ID-CAUCHY-BOUND] complex division part, worst err/bound: normal %.3g, underflowing %.3g\n",
+              worst, worst_small);
+}
+
+// The Cauchy sum end to end with a-priori bounds only: each term's part bounded by
+// cdiv_part_bound (the divisor z - w exact in float32 here: z and w chosen so that the
+// subtraction is exact), then the sequential sum by seq_sum_bound with those e_i.
+// covers: S4-ID-CAUCHY-BOUND
+TEST(S4Identities, CauchySumAPrioriBoundFloat32) {
+  const WorkingPrecision precision(kBits);
+  PhiloxStream rng(409, "s4-id-cauchy-a-priori");
+  double worst = 0;
+  for (int trial = 0; trial < 30; ++trial) {
+    const int n = 1 + static_cast<int>(rng.next_below(200));
+    // Float inputs on a coarse grid so that c = z - w is exact in float32.
+    auto grid = [&](double lo, double hi) { return static_cast<float>(std::ldexp(std::round(std::ldexp(rng.next_uniform(lo, hi), 10)), -10)); };
+    const float zr = grid(-1, 1), zi = grid(-1, 1);
+    float s = 0.0f;
+    mp_real exact = 0, sum_e = 0, size = 0;
+    for (int i = 0; i < n; ++i) {
+      const float vr = grid(-2, 2), vi = grid(-2, 2);
+      const float wr = grid(-1, -0.01), wi = grid(-8, 8);
+      const float c = zr - wr, d = zi - wi;  // exact (grid values of modest size)
+      ASSERT_EQ(mp_real(c), mp_real(zr) - mp_real(wr));
+      ASSERT_EQ(mp_real(d), mp_real(zi) - mp_real(wi));
+      if (!(c * c + d * d > 0.0f)) continue;
+      // Real part of v / (z - w) = (vr c + vi d) / (c^2 + d^2).
+      const float th = (vr * c + vi * d) / (c * c + d * d);
+      mp_real e;
+      check_cdiv_part(vr, vi, c, d, &e, "term");
+      const mp_real mc(c), md(d);
+      const mp_real t = (mp_real(vr) * mc + mp_real(vi) * md) / (mc * mc + md * md);
+      s = s + th;
+      exact += t;
+      sum_e += e;
+      size += abs(t) + e;
+    }
+    const mp_real bound = sum_e + gamma32(n - 1) * size;
+    const mp_real err = abs(mp_real(s) - exact);
+    EXPECT_LE(err, bound) << "trial " << trial << " n " << n;
+    worst = std::max(worst, to_double(err / bound));
+  }
+  EXPECT_GT(worst, kVacuousRatio);
+  std::printf("[S4-ID-CAUCHY-BOUND] Cauchy sum with a-priori term bounds, worst err/bound %.3g\n", worst);
+}
+
 }  // namespace
 }  // namespace touchstone
