@@ -7,8 +7,11 @@
 // sizes, no Eigen instantiation in this TU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "tightness.hpp"
