@@ -12,3 +12,8 @@ if(TOUCHSTONE_HAVE_CUDA)
 else()
   target_sources(touchstone_cuda PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cuda/s4_conv_unavailable.cpp)
 endif()
+# GCC 12's vectorizer (SLP and loop) recognizes the complex product (a c - b d, a d + b c) and emits
+# vfmaddsub despite -ffp-contract=off; the spec's order (separate roundings) and the CUDA
+# emulation's bit-equality need it off ([S4CONV-CONV-FFT]).
+set_source_files_properties(${PROJECT_SOURCE_DIR}/optimized/cpu/s4_conv.cpp PROPERTIES
+  COMPILE_OPTIONS "-fno-tree-vectorize")

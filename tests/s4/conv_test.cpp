@@ -217,7 +217,7 @@ TEST(CausalConv, CausalityAndLinearity) {
   for (Index i = 0; i < yc.count(); ++i) EXPECT_TRUE(yc[i] == 2 * ya[i] + yb[i]);
 }
 
-// covers: S4CONV-CONV-DEFAULTS S4CONV-SCAN-DEFAULTS
+// covers: S4CONV-CONV-DEFAULTS S4CONV-SCAN-DEFAULTS S4CONV-CONV-BOUND-ANY S4CONV-CONV-BOUND-EVAL
 TEST(S4ConvRegistry, DefaultProblemsPassEveryBackend) {
   for (const char* name : {"s4.causal_conv", "s4.ssm_scan"}) {
     const Algorithm& a = builtin_registry().get(name);
