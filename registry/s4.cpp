@@ -6,6 +6,7 @@
 #include "builtin.hpp"
 #include "cpu/s4.hpp"
 #include "cuda/s4_cauchy.cuh"
+#include "touchstone/core/mp_eigen.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4.hpp"
 #include "touchstone/reference/s4_bound.hpp"
@@ -550,6 +551,129 @@ class DplrEntry final : public Algorithm {
   std::vector<BackendSpec> backends_;
 };
 
+// ---- s4.ssm_kernel ----
+
+constexpr const char* kSsm = "s4.ssm_kernel";
+
+struct SsmSize {
+  const char* name;
+  Index N, L;
+  double step;
+};
+// [S4-SSM-KERNEL-DEFAULTS]
+constexpr SsmSize kSsmSizes[] = {{"tiny", 2, 1, 0.5}, {"small", 8, 64, 1.0 / 64}, {"medium", 32, 512, 0.01}};
+
+// [S4-SSM-KERNEL-DEFAULTS] Ā, B̄: HiPPO-LegS discretized by the bilinear rule in double
+// (annotated-s4's discretize), rounded to the format; C̄ ~ N(0, 1) rounded.
+DiscreteSsmProblem default_ssm(const std::string& size, Format f, std::uint64_t seed) {
+  const SsmSize* s = nullptr;
+  for (const auto& c : kSsmSizes)
+    if (size == c.name) s = &c;
+  if (!s) throw InvalidInput("size", "unknown size '" + size + "' (tiny, small, medium)");
+  const HippoLegs<double> h = hippo_legs<double>(s->N);
+  const auto d = reference::discretize_bilinear<double, double>(h.A, h.B, s->step);
+  DiscreteSsmProblem p;
+  p.N = s->N;
+  p.L = s->L;
+  for (Index i = 0; i < p.N; ++i)
+    for (Index j = 0; j < p.N; ++j) p.Ab.push_back(round_to_format(d.Ab(i, j), f));
+  for (Index i = 0; i < p.N; ++i) p.Bb.push_back(round_to_format(d.Bb(i), f));
+  PhiloxStream rc(seed, std::string(kSsm) + "/Cb");
+  for (Index i = 0; i < p.N; ++i) p.Cb.push_back(round_to_format(rc.next_normal(), f));
+  p.validate();
+  return p;
+}
+
+class SsmHandle final : public ProblemHandle {
+ public:
+  explicit SsmHandle(DiscreteSsmProblem p) : p_(std::move(p)) { p_.validate(); }
+  const DiscreteSsmProblem& p() const { return p_; }
+  std::string describe() const override { return "N=" + std::to_string(p_.N) + " L=" + std::to_string(p_.L); }
+  Format input_format() const override { return narrowest_format({p_.Ab, p_.Bb, p_.Cb}); }
+  Arrays inputs() const override {
+    return {{"Ab", tensor_of(p_.Ab, {p_.N, p_.N})}, {"Bb", tensor_of(p_.Bb, {p_.N})}, {"Cb", tensor_of(p_.Cb, {p_.N})}};
+  }
+
+ private:
+  DiscreteSsmProblem p_;
+};
+const SsmHandle& ssm_of(const ProblemHandle& h) { return dynamic_cast<const SsmHandle&>(h); }
+
+class SsmEntry final : public Algorithm {
+ public:
+  SsmEntry() {
+    auto run = [](auto tag) {
+      using T = decltype(tag);
+      return [](const ProblemHandle& h) {
+        const auto& d = ssm_of(h);
+        if (std::is_same_v<T, float>) h.require_inputs_in(Format::float32);
+        return Arrays{{"K", tensor_of(cpu::ssm_kernel<T>(d.p()), {d.p().L})}};
+      };
+    };
+    auto bound = [](Format f) {
+      return [f](const ProblemHandle& h) {
+        const auto& d = ssm_of(h);
+        return Arrays{{"K", tensor_of(ssm_kernel_bound(d.p(), f), {d.p().L})}};
+      };
+    };
+    const std::string order = "x_0 = Bb; x_{l+1} = Ab x_l, each row a sequential dot product; K_l = Cb . x_l sequential";
+    backends_ = {
+        {"cpu-f32", Format::float32, order, [] { return std::string(); }, run(float{}), bound(Format::float32)},
+        {"cpu-f64", Format::float64, order, [] { return std::string(); }, run(double{}), bound(Format::float64)},
+    };
+  }
+  std::string name() const override { return kSsm; }
+  std::string summary() const override {
+    return "SSM convolution kernel by its definition K_l = Cb Ab^l Bb (annotated-s4 K_conv), discrete system given";
+  }
+  std::string spec_ref() const override { return "spec/s4.md [S4-SSM-KERNEL-DEF]"; }
+  std::vector<ArraySpec> inputs() const override {
+    return {{"Ab", "(N, N)", "discrete state matrix Ā", false},
+            {"Bb", "(N,)", "discrete input vector B̄", false},
+            {"Cb", "(N,)", "output vector C̄", false}};
+  }
+  std::vector<ArraySpec> outputs() const override { return {{"K", "(L,)", "the kernel", false}}; }
+  std::vector<OptionSpec> options() const override { return {{"L", "kernel length (required with a file)", ""}}; }
+  std::vector<std::string> sizes() const override { return {"tiny", "small", "medium"}; }
+  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
+    return std::make_unique<SsmHandle>(default_ssm(size, f, seed));
+  }
+  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+    check_known(arrays, options, inputs(), {"L"}, kSsm);
+    auto real = [&](const std::string& name, Index rank) {
+      const NpyArray& a = required(arrays, name, kSsm);
+      if (a.kind != NpyKind::floating || a.complex) throw InvalidInput(name, "expected a real float array");
+      if (a.values.rank() != rank) throw InvalidInput(name, "expected rank " + std::to_string(rank));
+      return a.values;
+    };
+    const Tensor<double> A = real("Ab", 2), B = real("Bb", 1), C = real("Cb", 1);
+    DiscreteSsmProblem p;
+    p.N = A.extent(0);
+    if (A.extent(1) != p.N) throw InvalidInput("Ab", "must be square");
+    p.Ab = A.values();
+    p.Bb = B.values();
+    p.Cb = C.values();
+    auto L = options.find("L");
+    if (L == options.end()) throw InvalidInput("L", "the kernel length is an option: --option L=...");
+    p.L = parse_index("L", L->second);
+    return std::make_unique<SsmHandle>(std::move(p));
+  }
+  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+    const WorkingPrecision precision(bits);
+    const auto& d = ssm_of(h);
+    return {{"K", exact_tensor(reference::ssm_kernel_discrete<mp_real>(d.p()), {d.p().L})}};
+  }
+  const std::vector<BackendSpec>& backends() const override { return backends_; }
+  // [S4-SSM-KERNEL-BOUND] holds for any order of each dot product (γ_N is order-free).
+  Arrays any_order_bound(const ProblemHandle& h, Format storage, double) const override {
+    const auto& d = ssm_of(h);
+    return {{"K", tensor_of(ssm_kernel_bound(d.p(), storage), {d.p().L})}};
+  }
+
+ private:
+  std::vector<BackendSpec> backends_;
+};
+
 }  // namespace
 }  // namespace touchstone::s4
 
@@ -558,5 +682,6 @@ void register_s4(Registry& registry) {
   registry.add(std::make_unique<s4::CauchyEntry>());
   registry.add(std::make_unique<s4::CauchyBackwardEntry>());
   registry.add(std::make_unique<s4::DplrEntry>());
+  registry.add(std::make_unique<s4::SsmEntry>());
 }
 }  // namespace touchstone

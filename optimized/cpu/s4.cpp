@@ -2,11 +2,8 @@
 // (spec/s4.md; the association orders are in s4.hpp).
 #include "cpu/s4.hpp"
 
-#include <Eigen/Core>
-#include <Eigen/LU>
 #include <cmath>
 #include <complex>
-#include <unsupported/Eigen/MatrixFunctions>
 
 #include "cpu/fft.hpp"
 #include "touchstone/core/parallel.hpp"
@@ -214,43 +211,34 @@ std::vector<T> kernel_dplr(const DplrProblem& p, int threads) {
 }
 // embed-end cpu_kernel_dplr
 
+// embed-begin cpu_ssm_kernel
+// [S4-SSM-CPU] x_0 = B̄, x_{l+1} = Ā x_l (each row a sequential dot product, threads over rows
+// when N is large), K_l = Σ_n C̄_n x_l[n] sequential.
 template <class T>
-std::vector<T> ssm_kernel(const SsmProblem& p) {
+std::vector<T> ssm_kernel(const DiscreteSsmProblem& p, int threads) {
   p.validate();
-  using M = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  using V = Eigen::Matrix<T, Eigen::Dynamic, 1>;
   const Index N = p.N;
-  M A(N, N);
-  V B(N), Cv(N);
-  for (Index i = 0; i < N; ++i) {
-    for (Index j = 0; j < N; ++j) A(i, j) = static_cast<T>(p.A[static_cast<std::size_t>(i * N + j)]);
-    B(i) = static_cast<T>(p.B[i]);
-    Cv(i) = static_cast<T>(p.C[i]);
-  }
-  const T step = static_cast<T>(p.step);
-  M Ab;
-  V Bb;
-  if (p.disc == Disc::bilinear) {
-    const M I = M::Identity(N, N);
-    const M BL = M(I - (step / T(2)) * A).partialPivLu().inverse();
-    Ab = BL * M(I + (step / T(2)) * A);
-    Bb = BL * V(step * B);
-  } else {
-    M X = M::Zero(N + 1, N + 1);
-    X.topLeftCorner(N, N) = step * A;
-    X.col(N).head(N) = step * B;
-    const M E = X.exp();
-    Ab = E.topLeftCorner(N, N);
-    Bb = E.col(N).head(N);
-  }
+  std::vector<T> A(static_cast<std::size_t>(N * N)), x(N), y(N), C(N);
+  for (Index i = 0; i < N * N; ++i) A[i] = static_cast<T>(p.Ab[i]);
+  for (Index i = 0; i < N; ++i) x[i] = static_cast<T>(p.Bb[i]), C[i] = static_cast<T>(p.Cb[i]);
   std::vector<T> K(static_cast<std::size_t>(p.L));
-  V x = Bb;
+  const int th = N >= 256 ? threads : 1;
   for (Index l = 0; l < p.L; ++l) {
-    K[l] = Cv.dot(x);
-    if (l + 1 < p.L) x = V(Ab * x);
+    T k = T(0);
+    for (Index n = 0; n < N; ++n) k += C[n] * x[n];
+    K[l] = k;
+    if (l + 1 == p.L) break;
+    parallel_for(N, th, [&](std::int64_t i) {
+      T s = T(0);
+      const T* row = A.data() + i * N;
+      for (Index j = 0; j < N; ++j) s += row[j] * x[j];
+      y[i] = s;
+    });
+    std::swap(x, y);
   }
   return K;
 }
+// embed-end cpu_ssm_kernel
 
 template std::vector<float> cauchy<float>(const CauchyProblem&, int);
 template std::vector<double> cauchy<double>(const CauchyProblem&, int);
@@ -258,7 +246,7 @@ template std::vector<float> cauchy_backward<float>(const CauchyProblem&, const s
 template std::vector<double> cauchy_backward<double>(const CauchyProblem&, const std::vector<cdouble>&, int);
 template std::vector<float> kernel_dplr<float>(const DplrProblem&, int);
 template std::vector<double> kernel_dplr<double>(const DplrProblem&, int);
-template std::vector<float> ssm_kernel<float>(const SsmProblem&);
-template std::vector<double> ssm_kernel<double>(const SsmProblem&);
+template std::vector<float> ssm_kernel<float>(const DiscreteSsmProblem&, int);
+template std::vector<double> ssm_kernel<double>(const DiscreteSsmProblem&, int);
 
 }  // namespace touchstone::s4::cpu

@@ -16,8 +16,10 @@
 //   k_ab = Σ_n v_ab,n / (i g - λ_n) in the Cauchy order above (the four sums in one pass),
 //   K̂ = (1 + i t_k)·(k00 - k01 k10 / (1 + k11)); at ω = -1 (even L, k = L/2) K̂ = (Δ·Σ_n v00,n)/2;
 //   then FFTW's inverse DFT of length L (optimized/cpu/fft.hpp) and K_l = Re(·) / L.
-// ssm_kernel: Eigen's partial-pivot LU (bilinear) or Eigen's MatrixFunctions exp (zoh), then
-//   x ← Ā x by Eigen's matrix-vector product and K_l = C·x.
+// ssm_kernel (discrete Ā, B̄, C̄ given): x_0 = B̄, x_{l+1} = Ā x_l with each row a sequential
+//   dot product, K_l = C̄·x_l sequential. (No Eigen here: Eigen's inline aligned_malloc/free
+//   differ between -march=native and generic translation units, an ODR violation that freed
+//   memory with the wrong function when the reference's Eigen code was linked in.)
 #pragma once
 
 #include <vector>
@@ -37,7 +39,7 @@ template <class T>
 std::vector<T> kernel_dplr(const DplrProblem& p, int threads = 0);
 // K (L,).
 template <class T>
-std::vector<T> ssm_kernel(const SsmProblem& p);
+std::vector<T> ssm_kernel(const DiscreteSsmProblem& p, int threads = 0);
 
 // [S4-DPLR-NODES] tan(πk/L) in double for 0 <= k < L, k ≠ L/2: reduced to [0, π/4] by
 // tan(π - x) = -tan x and tan(π/2 - y) = 1/tan y with exact integer arithmetic on k.

@@ -224,4 +224,55 @@ std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format) {
 }
 // embed-end kernel_dplr_bound
 
+// embed-begin ssm_kernel_bound
+// [S4-SSM-KERNEL-BOUND] x_{l+1} = fl(Ā x^_l) by sequential dot products: |fl(Ā x^) − Ā x^| <=
+// γ_N |Ā| |x^| + N η per element (Higham (3.11) with underflow), so the error e_l of x^_l obeys
+// e_{l+1} <= |Ā| e_l + γ_N |Ā| (m_l + e_l), m_l >= |x_l| the exact magnitudes, and
+// |K^_l − K_l| <= |C̄| e_l + γ_N |C̄| (m_l + e_l) + N η. The magnitudes m_l come from an f64 run of
+// the same recurrence plus its own bound (the same recursion with f64's γ and m = |x^64|).
+// The bound's own double arithmetic is covered by a factor (1 + (N + 4) 2^-52) per step.
+std::vector<double> ssm_kernel_bound(const DiscreteSsmProblem& p, Format format) {
+  p.validate();
+  const Rounding r = Rounding::of(format_info(format));
+  const Rounding rd = Rounding::of(format_info(Format::float64));
+  const Index N = p.N;
+  const double Nd = static_cast<double>(N);
+  const double g = std::expm1(Nd * std::log1p(r.u)), gd = std::expm1(Nd * std::log1p(rd.u));
+  const double slack = 1 + (Nd + 4) * 0x1p-52;
+  std::vector<double> absA(p.Ab.size());
+  for (std::size_t i = 0; i < absA.size(); ++i) absA[i] = std::fabs(p.Ab[i]);
+  std::vector<double> x = p.Bb, xn(N), ed(N, 0.0), e(N, 0.0), en(N), edn(N), m(N);
+  std::vector<double> out(static_cast<std::size_t>(p.L));
+  for (Index l = 0; l < p.L; ++l) {
+    for (Index i = 0; i < N; ++i) m[i] = (std::fabs(x[i]) + ed[i]) * (1 + 0x1p-52);
+    double ce = 0, cm = 0;
+    for (Index i = 0; i < N; ++i) {
+      ce += std::fabs(p.Cb[i]) * e[i];
+      cm += std::fabs(p.Cb[i]) * (m[i] + e[i]);
+    }
+    out[l] = (ce + g * cm + Nd * 2 * r.eta) * slack;
+    if (!std::isfinite(out[l]) || cm * (1 + g) > r.max_finite) out[l] = kInf;
+    if (l + 1 == p.L) break;
+    for (Index i = 0; i < N; ++i) {
+      double s = 0, ae = 0, am = 0, aed = 0, axd = 0;
+      for (Index j = 0; j < N; ++j) {
+        const double a = absA[static_cast<std::size_t>(i * N + j)];
+        s += p.Ab[static_cast<std::size_t>(i * N + j)] * x[j];
+        ae += a * e[j];
+        am += a * (m[j] + e[j]);
+        aed += a * ed[j];
+        axd += a * std::fabs(x[j]);
+      }
+      xn[i] = s;
+      en[i] = (ae + g * am + Nd * 2 * r.eta) * slack;
+      edn[i] = (aed + gd * axd + Nd * 2 * rd.eta) * slack;
+    }
+    std::swap(x, xn);
+    std::swap(e, en);
+    std::swap(ed, edn);
+  }
+  return out;
+}
+// embed-end ssm_kernel_bound
+
 }  // namespace touchstone::s4

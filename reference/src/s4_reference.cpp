@@ -112,6 +112,17 @@ void SsmProblem::validate() const {
   require_finite(C, "C");
 }
 
+void DiscreteSsmProblem::validate() const {
+  require_extent(N, "Ab", 1, 4096);
+  require_extent(L, "L");
+  if (static_cast<Index>(Ab.size()) != N * N) throw InvalidInput("Ab", "must be (N, N)");
+  if (static_cast<Index>(Bb.size()) != N) throw InvalidInput("Bb", "must be (N,)");
+  if (static_cast<Index>(Cb.size()) != N) throw InvalidInput("Cb", "must be (N,)");
+  require_finite(Ab, "Ab");
+  require_finite(Bb, "Bb");
+  require_finite(Cb, "Cb");
+}
+
 namespace reference {
 
 namespace {
@@ -158,6 +169,20 @@ std::vector<Real> ssm_kernel(const SsmProblem& p) {
   return ssm_kernel_dense<Real>(d.Ab, d.Bb, C, p.L);  // C̄ = C
 }
 // embed-end ssm_kernel
+
+template <class Real>
+std::vector<Real> ssm_kernel_discrete(const DiscreteSsmProblem& p) {
+  p.validate();
+  const Index N = p.N;
+  Mat<Real> A(N, N);
+  Vec<Real> B(N), C(N);
+  for (Index i = 0; i < N; ++i) {
+    for (Index j = 0; j < N; ++j) A(i, j) = Real(p.Ab[static_cast<std::size_t>(i * N + j)]);
+    B(i) = Real(p.Bb[i]);
+    C(i) = Real(p.Cb[i]);
+  }
+  return ssm_kernel_dense<Real>(A, B, C, p.L);
+}
 
 // embed-begin cauchy
 template <class Real, class Complex>
@@ -301,6 +326,7 @@ Complex dplr_generating_function(const DplrProblem& p, Index h, Index k) {
 
 template std::vector<mp_real> ssm_kernel<mp_real>(const SsmProblem&);
 template std::vector<double> ssm_kernel<double>(const SsmProblem&);
+template std::vector<mp_real> ssm_kernel_discrete<mp_real>(const DiscreteSsmProblem&);
 template std::vector<mp_real> cauchy<mp_real, mp_complex>(const CauchyProblem&);
 template std::vector<mp_real> cauchy_backward<mp_real, mp_complex>(const CauchyProblem&, const std::vector<cdouble>&);
 template std::vector<mp_real> kernel_dplr<mp_real, mp_complex>(const DplrProblem&);

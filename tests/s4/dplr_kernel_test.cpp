@@ -33,6 +33,22 @@ TEST(S4Dplr, RegistryBackendsWithinBound) {
   }
 }
 
+// covers: S4-SSM-KERNEL-DEF S4-SSM-KERNEL-BOUND S4-SSM-CPU S4-SSM-KERNEL-DEFAULTS S4-SSM-KERNEL-SHAPES
+TEST(S4Ssm, RegistryBackendsWithinBound) {
+  const Algorithm& a = builtin_registry().get("s4.ssm_kernel");
+  for (const BackendSpec& b : a.backends()) {
+    double worst = 0;
+    for (const std::string& size : a.sizes()) {
+      const auto p = a.generate(size, b.format, 3);
+      worst = std::max(worst, judge_backend(a, b, *p, a.reference(*p, 256), size));
+    }
+    EXPECT_GT(worst, kVacuousRatio) << b.name;
+  }
+  DiscreteSsmProblem q;
+  q.N = 2, q.L = 3, q.Ab = {1, 0, 0}, q.Bb = {1, 1}, q.Cb = {1, 1};
+  EXPECT_THROW(q.validate(), InvalidInput);
+}
+
 // A HiPPO DPLR problem with H channels, random C, given steps, at the format.
 DplrProblem hippo_problem(Index N, Index L, Conj conj, std::vector<double> steps, std::uint64_t seed, Format f) {
   const HippoDplrDouble hip = hippo_dplr_double(N);

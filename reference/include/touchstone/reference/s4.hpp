@@ -118,6 +118,9 @@ std::vector<T> ssm_kernel_dense(const Mat<T>& Ab, const Vec<T>& Bb, const Vec<T>
 // [S4-SSM-DEF] out (L,).
 template <class Real>
 std::vector<Real> ssm_kernel(const SsmProblem& p);
+// [S4-SSM-KERNEL-DEF] out (L,) from the discrete system.
+template <class Real>
+std::vector<Real> ssm_kernel_discrete(const DiscreteSsmProblem& p);
 // [S4-CAUCHY-DEF] out (H, L, 2).
 template <class Real, class Complex>
 std::vector<Real> cauchy(const CauchyProblem& p);
@@ -135,6 +138,7 @@ Complex dplr_generating_function(const DplrProblem& p, Index h, Index k);
 
 extern template std::vector<mp_real> ssm_kernel<mp_real>(const SsmProblem&);
 extern template std::vector<double> ssm_kernel<double>(const SsmProblem&);
+extern template std::vector<mp_real> ssm_kernel_discrete<mp_real>(const DiscreteSsmProblem&);
 extern template std::vector<mp_real> cauchy<mp_real, mp_complex>(const CauchyProblem&);
 extern template std::vector<mp_real> cauchy_backward<mp_real, mp_complex>(const CauchyProblem&,
                                                                           const std::vector<cdouble>&);

@@ -18,6 +18,9 @@ std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vec
 // (H, L).
 std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format);
 
+// (L,): the discrete SSM kernel's bound [S4-SSM-KERNEL-BOUND].
+std::vector<double> ssm_kernel_bound(const DiscreteSsmProblem& p, Format format);
+
 // [S4-DPLR-NODES] tan(πk/L) the way the backends compute it (an approximation of the exact value
 // within a relative kTanRelErr64, [S4-ASSUME-LIBM-TAN]).
 double node_tan_double(long long k, long long L);

@@ -84,4 +84,12 @@ struct SsmProblem {
   void validate() const;
 };
 
+// [S4-SSM-KERNEL-SHAPES] The discrete SSM kernel K_l = C̄ Ā^l B̄ (annotated-s4 K_conv): Ab (N, N),
+// Bb (N,), Cb (N,) real and finite, L in [1, 2^24], N in [1, 4096].
+struct DiscreteSsmProblem {
+  Index N = 0, L = 0;
+  std::vector<double> Ab, Bb, Cb;
+  void validate() const;
+};
+
 }  // namespace touchstone::s4
