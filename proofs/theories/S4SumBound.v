@@ -184,6 +184,71 @@ Qed.
 
 End SeqSum.
 
+(** ** The gamma_6 form of one part of a complex quotient.
+
+    Real-number algebra used below: with u <= 1/32 and the domain
+    E <= u^2 D / 2, the explicit bound of [cdiv_part_bound] is at most
+    gamma_6 S / D + 3 E / D + E, S = |ac| + |bd|. *)
+Lemma gamma6_ge : forall u, 0 <= u -> 6 * u <= (1 + u) ^ 6 - 1.
+Proof. intros u Hu. simpl. nra. Qed.
+
+Lemma cdiv_algebra : forall u E S nabs D Dh Nabs : R,
+  0 <= u <= / 32 -> 0 <= E -> 0 < D -> E <= u * u * D / 2 ->
+  0 <= nabs <= S -> 0 <= Nabs ->
+  D - (2 * u + u * u) * D - 2 * (1 + u) * E <= Dh ->
+  Nabs <= (1 + (2 * u + u * u)) * S + 2 * (1 + u) * E ->
+  0 < Dh /\
+  u * (Nabs / Dh) + E + ((2 * u + u * u) * S + 2 * (1 + u) * E) / Dh
+    + nabs * ((2 * u + u * u) * D + 2 * (1 + u) * E) / (D * Dh)
+  <= ((1 + u) ^ 6 - 1) * S / D + 3 * E / D + E.
+Proof.
+  intros u E S nabs D Dh Nabs [Hu0 Hu1] HE HD HED [Hn0 HnS] HN0 HDh HN.
+  set (g2 := 2 * u + u * u) in *.
+  set (F := 2 * (1 + u) * E) in *.
+  set (m := 1 - g2 - (1 + u) * (u * u)).
+  assert (HF : F <= (1 + u) * (u * u) * D) by (unfold F; nra).
+  assert (Hm : 9 / 10 <= m) by (unfold m, g2; nra).
+  assert (HDhm : m * D <= Dh) by (unfold m; nra).
+  assert (HDh0 : 0 < Dh) by nra.
+  split; [exact HDh0|].
+  set (g6 := (1 + u) ^ 6 - 1).
+  assert (Hg6 : 6 * u <= g6) by (apply gamma6_ge; lra).
+  assert (HS0 : 0 <= S) by lra.
+  (* multiply through by D * Dh > 0 *)
+  assert (HDD : 0 < D * Dh) by nra.
+  apply (Rmult_le_reg_r (D * Dh)); [exact HDD|].
+  replace ((u * (Nabs / Dh) + E + (g2 * S + F) / Dh + nabs * (g2 * D + F) / (D * Dh)) * (D * Dh))
+    with (u * Nabs * D + E * D * Dh + (g2 * S + F) * D + nabs * (g2 * D + F)) by (field; lra).
+  replace ((g6 * S / D + 3 * E / D + E) * (D * Dh))
+    with ((g6 * S + 3 * E) * Dh + E * D * Dh) by (field; lra).
+  (* the polynomial core *)
+  set (K := u * (1 + g2) + 2 * g2 + (1 + u) * (u * u)).
+  assert (HK1 : K <= 6 * u * m).
+  { unfold K, m, g2.
+    assert (0 <= u * u) by nra. assert (u * u <= u / 32) by nra.
+    assert (0 <= u * u * u) by nra. assert (u * u * u <= u * u / 32) by nra.
+    assert (0 <= u * u * u * u) by nra. nra. }
+  assert (HK : K <= g6 * m).
+  { eapply Rle_trans; [exact HK1|]. apply Rmult_le_compat_r; lra. }
+  assert (HE3 : 2 * (1 + u) * (1 + u) <= 3 * m) by (unfold m, g2; nra).
+  assert (L1 : u * Nabs * D <= u * ((1 + g2) * S + F) * D)
+    by (apply Rmult_le_compat_r; [lra|apply Rmult_le_compat_l; lra]).
+  assert (L2 : nabs * (g2 * D + F) <= S * (g2 * D + (1 + u) * (u * u) * D)).
+  { assert (0 <= g2 * D) by (unfold g2; apply Rmult_le_pos; nra).
+    assert (0 <= F) by (unfold F; nra).
+    apply Rmult_le_compat; lra. }
+  assert (R1 : (g6 * S + 3 * E) * (m * D) <= (g6 * S + 3 * E) * Dh).
+  { apply Rmult_le_compat_l; [|exact HDhm]. nra. }
+  assert (C1 : D * (S * K + F * (1 + u)) <= D * ((g6 * S + 3 * E) * m)).
+  { apply Rmult_le_compat_l; [lra|].
+    assert (S * K <= S * (g6 * m)) by (apply Rmult_le_compat_l; lra).
+    assert (F * (1 + u) <= 3 * m * E) by (unfold F; nra).
+    nra. }
+  assert (Heq : u * ((1 + g2) * S + F) * D + (g2 * S + F) * D + S * (g2 * D + (1 + u) * (u * u) * D)
+                = D * (S * K + F * (1 + u))) by (unfold K; ring).
+  nra.
+Qed.
+
 (** ** One part of a complex product, [CORE-TRACKED-CMUL].
 
     Each part of x y = (a + i b)(c + i d) is a c - b d (real part) or
@@ -368,6 +433,51 @@ Proof.
     apply Rmult_le_compat_l; [apply Rabs_pos|].
     rewrite <- Rabs_Ropp. replace (- (D - Dh)) with (Dh - D) by ring. exact HDe. }
   lra.
+Qed.
+
+(** The form spec/core.md [CORE-TRACKED-CDIV] states per part: inside the
+    domain |y^|^2 = D >= 2E/u^2 (core/tracked_complex.hpp [div] requires
+    a lower bound yl of |y^| with yl^2 (1 - 4u) >= 2 eta / u^2, eta = E, so
+    D >= yl^2 >= 2E/u^2) and for u <= 1/32 (prec >= 5),
+
+      |fl(Nh/Dh) - n/D| <= gamma_6 (|ac| + |bd|)/D + 3E/D + E,
+
+    which is at most what [div] adds per part before the modulus factor
+    sqrt 2 (gamma_6 (|a c| + |b d|)/|y^|^2, 3 eta/|y^|^2 and 2 eta). *)
+(* proves: CORE-TRACKED-CDIV *)
+Theorem cdiv_part_bound_gamma6 : forall a b c d : R,
+  let n := a * c + b * d in
+  let D := c * c + d * d in
+  let Nh := rnd (rnd (a * c) + rnd (b * d)) in
+  let Dh := rnd (rnd (c * c) + rnd (d * d)) in
+  u <= / 32 -> 0 < D -> E <= u * u * D / 2 ->
+  Rabs (rnd (Nh / Dh) - n / D)
+    <= ((1 + u) ^ 6 - 1) * (Rabs (a * c) + Rabs (b * d)) / D + 3 * E / D + E.
+Proof.
+  intros a b c d n D Nh Dh Hu HD HED.
+  pose proof (u_pos prec) as Hu0. pose proof (E_pos emin) as HE0.
+  set (S := Rabs (a * c) + Rabs (b * d)).
+  pose proof (sum2_bound (a * c) (b * d)) as HN. fold n Nh S in HN.
+  pose proof (sum2_bound (c * c) (d * d)) as HDe. fold D Dh in HDe.
+  assert (Hsq : Rabs (c * c) + Rabs (d * d) = D).
+  { unfold D. rewrite !Rabs_pos_eq; [ring| |]; nra. }
+  rewrite Hsq in HDe.
+  assert (Hg2 : (1 + u) ^ 2 - 1 = 2 * u + u * u) by (simpl; ring).
+  rewrite Hg2 in HN, HDe.
+  assert (HDlow : D - (2 * u + u * u) * D - 2 * (1 + u) * E <= Dh).
+  { rewrite Rabs_minus_sym in HDe. pose proof (Rle_abs (D - Dh)). lra. }
+  assert (Hn : Rabs n <= S).
+  { unfold n, S. apply Rabs_triang. }
+  assert (HNh : Rabs Nh <= (1 + (2 * u + u * u)) * S + 2 * (1 + u) * E).
+  { replace Nh with (n + (Nh - n)) by ring.
+    eapply Rle_trans; [apply Rabs_triang|]. lra. }
+  destruct (cdiv_algebra u E S (Rabs n) D Dh (Rabs Nh)) as [HDh0 Hal];
+    try assumption; try lra; try (split; [apply Rabs_pos|exact Hn]); try apply Rabs_pos.
+  eapply Rle_trans; [apply cdiv_part_bound; assumption|].
+  fold n Nh Dh S. rewrite Hg2.
+  replace (Rabs (Nh / Dh)) with (Rabs Nh / Dh).
+  - fold D. lra.
+  - unfold Rdiv. rewrite Rabs_mult, Rabs_inv, (Rabs_pos_eq Dh) by lra. reflexivity.
 Qed.
 
 End CMul.

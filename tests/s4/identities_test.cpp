@@ -473,15 +473,32 @@ double check_cdiv_part(float a, float b, float c, float d, mp_real* bound_out, c
   return to_double(err / bound);
 }
 
-// covers: S4-ID-CAUCHY-BOUND
+// The gamma_6 form (cdiv_part_bound_gamma6, [CORE-TRACKED-CDIV] per part) inside its domain
+// D >= 2E/u^2: |fl(Nh/Dh) - n/D| <= gamma_6 (|ac| + |bd|)/D + 3E/D + E. Returns err/bound, or -1
+// outside the domain.
+double check_cdiv_part_gamma6(float a, float b, float c, float d, const char* what) {
+  const mp_real ma(a), mb(b), mc(c), md(d);
+  const mp_real D = mc * mc + md * md;
+  if (!(D >= 2 * kEta32 / (kU32 * kU32))) return -1;
+  const float q = (a * c + b * d) / (c * c + d * d);
+  const mp_real n = ma * mc + mb * md;
+  const mp_real bound = gamma32(6) * (abs(ma * mc) + abs(mb * md)) / D + 3 * kEta32 / D + kEta32;
+  const mp_real err = abs(mp_real(q) - n / D);
+  EXPECT_LE(err, bound) << what << " (gamma_6): " << a << " " << b << " " << c << " " << d;
+  return to_double(err / bound);
+}
+
+// covers: S4-ID-CAUCHY-BOUND CORE-TRACKED-CDIV
 TEST(S4Identities, ComplexDivisionPartBoundFloat32) {
   const WorkingPrecision precision(kBits);
   PhiloxStream rng(408, "s4-id-cdiv");
-  double worst = 0, worst_small = 0;
+  double worst = 0, worst_small = 0, worst_g6 = 0;
+  int in_domain_small = 0;
   for (int i = 0; i < 20000; ++i) {
-    // Normal range, and operands small enough that products underflow (Dh stays > 0).
+    // Normal range, and operands small enough that products underflow (Dh stays > 0); the
+    // small ones straddle the gamma_6 form's domain edge D = 2E/u^2 = 2^-101.
     const bool small = i % 4 == 3;
-    const int emin = small ? -70 : -4, emax = small ? -60 : 4;
+    const int emin = small ? -70 : -4, emax = small ? -48 : 4;
     const float a = static_cast<float>(rng.next_log_uniform(emin, emax, true));
     const float b = static_cast<float>(rng.next_log_uniform(emin, emax, true));
     const float c = static_cast<float>(rng.next_log_uniform(emin, emax, true));
@@ -491,10 +508,16 @@ TEST(S4Identities, ComplexDivisionPartBoundFloat32) {
     const double r1 = check_cdiv_part(a, b, c, d, nullptr, "re");
     const double r2 = check_cdiv_part(b, -a, c, d, nullptr, "im");
     (small ? worst_small : worst) = std::max({small ? worst_small : worst, r1, r2});
+    const double g1 = check_cdiv_part_gamma6(a, b, c, d, "re"), g2 = check_cdiv_part_gamma6(b, -a, c, d, "im");
+    if (small && g1 >= 0) ++in_domain_small;
+    worst_g6 = std::max({worst_g6, g1, g2});
   }
+  EXPECT_GT(in_domain_small, 100);  // the domain edge is exercised
   EXPECT_GT(std::max(worst, worst_small), kVacuousRatio);
-  std::printf("[S4-ID-CAUCHY-BOUND] complex division part, worst err/bound: normal %.3g, underflowing %.3g\n",
-              worst, worst_small);
+  EXPECT_GT(worst_g6, kVacuousRatio);
+  std::printf("[S4-ID-CAUCHY-BOUND] complex division part, worst err/bound: normal %.3g, small %.3g; "
+              "gamma_6 form %.3g (%d small cases in its domain)\n",
+              worst, worst_small, worst_g6, in_domain_small);
 }
 
 // The Cauchy sum end to end with a-priori bounds only: each term's part bounded by
