@@ -85,7 +85,7 @@ TEST(DssSoftmax, OracleAgreesWithItselfAtTwicePrecision) {
 // W = W~ (e^(L dt lambda) - 1). The guarded kernel differs by at most
 // sum_n |W_n / lambda_n| max_l |e_l| eps / (|S_n| (|S_n|^2 + eps)) ([DSS-SOFTMAX-EPS]); W is rounded to
 // double here (relative 2^-53).
-// covers: DSS-SOFTMAX-PROP1 DSS-SOFTMAX-EPS DSS-EXP-DEF
+// covers: DSS-SOFTMAX-PROP1 DSS-SOFTMAX-EPS DSS-EXP-DEF DSS-SOFTMAX-DEF
 TEST(DssSoftmax, Proposition1RelatesItToDssExp) {
   const Index H = 2, N = 4, L = 50;
   auto in = random_dss(3, H, N, L, -1, -0.1, 30);

@@ -173,7 +173,7 @@ TEST(S4DOracle, HalvesEqualsFullWithConjugatesAppended) {
 
 // Re A < 0 and dt > 0: the bilinear A_bar lies inside the unit disk ([S4-ID-BILINEAR-DISK]), and
 // the kernel decays: |K_l| <= s sum_n |C_n B_bar_n| |A_bar_n|^l -> 0.
-// covers: S4D-BILINEAR-STABLE
+// covers: S4D-BILINEAR-STABLE S4D-DISC
 TEST(S4DOracle, BilinearWithNegativeRealPartIsStable) {
   const WorkingPrecision w(256);
   auto in = random_inputs(5, 2, 8, 2000, Discretization::bilinear, ConjMode::halves, false, 100);
