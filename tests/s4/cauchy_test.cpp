@@ -188,6 +188,40 @@ TEST(S4Cauchy, NanPropagatesInfAndPolesRejected) {
   EXPECT_THROW(parse_conj("both"), InvalidInput);
 }
 
+// [S4-CAUCHY-ANY-ORDER] An implementation that sums the terms in another order (here: last mode
+// first, each conjugate term before its mode) is within the entry's any-order bound.
+// covers: S4-CAUCHY-ANY-ORDER
+TEST(S4Cauchy, AnotherOrderWithinAnyOrderBound) {
+  const CauchyProblem p = random_cauchy(4, 32, 100, Conj::halves, 9, Format::float32);
+  WorkingPrecision wp(256);
+  const auto exact = reference::cauchy<mp_real, mp_complex>(p);
+  const auto bound = cauchy_bound(p, Format::float32);
+  double worst = 0;
+  for (Index k = 0; k < p.H; ++k)
+    for (Index l = 0; l < p.L; ++l) {
+      std::complex<float> s(0, 0);
+      const std::complex<float> z(static_cast<float>(p.z[l].real()), static_cast<float>(p.z[l].imag()));
+      for (Index n = p.N - 1; n >= 0; --n) {
+        const std::complex<float> v(static_cast<float>(p.vv(k, n).real()), static_cast<float>(p.vv(k, n).imag()));
+        const std::complex<float> w(static_cast<float>(p.ww(k, n).real()), static_cast<float>(p.ww(k, n).imag()));
+        const std::complex<float> d2 = z - std::conj(w), d = z - w;
+        auto tdiv = [](std::complex<float> x, std::complex<float> y) {
+          const float den = y.real() * y.real() + y.imag() * y.imag();
+          return std::complex<float>((x.real() * y.real() + x.imag() * y.imag()) / den,
+                                     (x.imag() * y.real() - x.real() * y.imag()) / den);
+        };
+        s += tdiv(std::conj(v), d2);
+        s += tdiv(v, d);
+      }
+      const std::size_t i = static_cast<std::size_t>((k * p.L + l) * 2);
+      const double e0 = std::fabs(s.real() - to_double(exact[i])), e1 = std::fabs(s.imag() - to_double(exact[i + 1]));
+      EXPECT_LE(e0, bound[i]);
+      EXPECT_LE(e1, bound[i + 1]);
+      worst = std::max({worst, e0 / bound[i], e1 / bound[i + 1]});
+    }
+  EXPECT_GT(worst, kVacuousRatio);
+}
+
 // The cuda-f32 kernels' per-element bodies run on the host, against the oracle and the float32
 // bound (the device test below runs the kernels themselves where a GPU exists).
 // covers: S4-CAUCHY-CUDA

@@ -280,6 +280,35 @@ TEST(S4Dplr, AnnotatedS4TestGenInverse) {
   for (Index l = 0; l < L; ++l) EXPECT_LE(abs(a256[l] - a512[l]), mp_real(0x1p-230));
 }
 
+// [S4-ASSUME-LIBM-TAN] The backends' node values tan(πk/L) (double, by the reduction of
+// [S4-DPLR-NODES]) are within kTanRelErr64 relative of the exact tangent, for every node of every
+// L up to 4096 and for L = 2^14 and 3·5·7·11·13 (MPFR at 128 bits as the truth).
+// covers: S4-ASSUME-LIBM-TAN S4-DPLR-NODES
+TEST(S4Dplr, NodeTangentsWithinAssumedError) {
+  WorkingPrecision wp(128);
+  const mp_real pi = boost::math::constants::pi<mp_real>();
+  double worst = 0;
+  std::vector<long long> Ls;
+  for (long long L = 1; L <= 4096; L += (L < 64 ? 1 : 61)) Ls.push_back(L);
+  Ls.push_back(16384);
+  Ls.push_back(15015);
+  for (long long L : Ls)
+    for (long long k = 0; k < L; ++k) {
+      if (L % 2 == 0 && 2 * k == L) continue;
+      const double t = node_tan_double(k, L);
+      EXPECT_EQ(cpu::node_tan(k, L), t);
+      const mp_real exact = tan(pi * mp_real(k) / mp_real(L));
+      if (exact == 0) {
+        EXPECT_EQ(t, 0.0);
+        continue;
+      }
+      const double rel = to_double(abs((mp_real(t) - exact) / exact));
+      worst = std::max(worst, rel);
+      ASSERT_LE(rel, kTanRelErr64) << k << "/" << L;
+    }
+  std::printf("node tangents: max relative error %.3g = %.2f u (assumed <= 12 u)\n", worst, worst / 0x1p-53);
+}
+
 // Invalid DPLR inputs name the argument.
 // covers: S4-DPLR-SHAPES
 TEST(S4Dplr, InvalidInputsNameTheArgument) {

@@ -4,3 +4,7 @@ touchstone_test(s4_cauchy_tests differential ${CMAKE_CURRENT_LIST_DIR}/cauchy_te
 target_link_libraries(s4_cauchy_tests PRIVATE touchstone_cpu)
 touchstone_test(s4_dplr_tests differential ${CMAKE_CURRENT_LIST_DIR}/dplr_kernel_test.cpp)
 target_link_libraries(s4_dplr_tests PRIVATE touchstone_cpu)
+# diff of a numpy evaluation of the DPLR kernel the peers' way (skipped without numpy).
+add_test(NAME s4_kernel_dplr_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kernel_dplr_peer_test.sh
+         $<TARGET_FILE:touchstone> /usr/bin/python3)
+set_tests_properties(s4_kernel_dplr_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
