@@ -354,7 +354,7 @@ double check_seq_sum(const std::vector<float>& th, const std::vector<mp_real>& t
 TEST(S4Identities, SequentialSumBoundFloat32) {
   const WorkingPrecision precision(kBits);
   PhiloxStream rng(406, "s4-id-cauchy-bound");
-  double worst = 0, worst_cauchy = 0, worst_tight = 0, worst_cancel = 0;
+  double worst = 0, worst_cauchy = 0, worst_tight = 0, worst_cancel = 0, worst_modulus = 0;
 
   // 1. Real parts of a Cauchy sum sum_i v_i / (z - w_i), each term a float32 textbook complex
   //    division of float inputs (errors e_i exact), accumulated sequentially as the kernel does.
@@ -377,6 +377,24 @@ TEST(S4Identities, SequentialSumBoundFloat32) {
     }
     worst_cauchy = std::max(worst_cauchy, check_seq_sum(th_re, t_re, "cauchy re"));
     worst_cauchy = std::max(worst_cauchy, check_seq_sum(th_im, t_im, "cauchy im"));
+    // In modulus (seq_csum_bound, S4SumModulus.v): E_i = |th_i - t_i|, M_i = |t_i|.
+    float sr = 0.0f, si = 0.0f;
+    mp_real er = 0, ei = 0, sum_E = 0, size = 0;
+    for (int i = 0; i < n; ++i) {
+      sr = sr + th_re[i];
+      si = si + th_im[i];
+      er += t_re[i];
+      ei += t_im[i];
+      const mp_real dr = mp_real(th_re[i]) - t_re[i], di = mp_real(th_im[i]) - t_im[i];
+      const mp_real E = sqrt(dr * dr + di * di);
+      sum_E += E;
+      size += sqrt(t_re[i] * t_re[i] + t_im[i] * t_im[i]) + E;
+    }
+    const mp_real bound = sum_E + gamma32(n - 1) * size;
+    const mp_real xr = mp_real(sr) - er, xi = mp_real(si) - ei;
+    const mp_real err = sqrt(xr * xr + xi * xi);
+    EXPECT_LE(err, bound) << "cauchy modulus, n " << n;
+    worst_modulus = std::max(worst_modulus, to_double(err / bound));
   }
   // 2. Random terms over many magnitudes, exact terms given to more bits than float32 holds.
   for (int trial = 0; trial < 40; ++trial) {
@@ -414,8 +432,10 @@ TEST(S4Identities, SequentialSumBoundFloat32) {
   // Tightness (not a tolerance): the bound is attained up to a factor near 1 by case 4.
   EXPECT_GT(worst_tight, 0.9);
   EXPECT_GT(std::max({worst, worst_cauchy, worst_cancel, worst_tight}), kVacuousRatio);
-  std::printf("[S4-ID-CAUCHY-BOUND] worst err/bound: cauchy %.3g random %.3g alternating %.3g half-ulp %.3g\n",
-              worst_cauchy, worst, worst_cancel, worst_tight);
+  EXPECT_GT(worst_modulus, kVacuousRatio);
+  std::printf("[S4-ID-CAUCHY-BOUND] worst err/bound: cauchy %.3g (modulus %.3g) random %.3g alternating %.3g "
+              "half-ulp %.3g\n",
+              worst_cauchy, worst_modulus, worst, worst_cancel, worst_tight);
 }
 
 // One part a c - b d of a float32 complex product, as fl(fl(a c) - fl(b d)) and as
