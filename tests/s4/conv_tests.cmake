@@ -9,3 +9,6 @@ target_link_libraries(s4_conv_cuda_emulation_tests PRIVATE touchstone_cpu)
 touchstone_test(s4_conv_cuda_tests cuda ${CMAKE_CURRENT_LIST_DIR}/conv_cuda_test.cpp)
 touchstone_test(s4_conv_slow_tests slow ${CMAKE_CURRENT_LIST_DIR}/conv_slow_test.cpp)
 target_link_libraries(s4_conv_slow_tests PRIVATE touchstone_cpu)
+# annotated-s4's test_cnn_is_rnn (uses part C's discretize_bilinear and ssm_kernel_dense).
+touchstone_test(s4_conv_regression_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_regression_test.cpp)
+target_link_libraries(s4_conv_regression_tests PRIVATE touchstone_cpu)
