@@ -5,3 +5,7 @@ touchstone_test(dss_unit_tests unit dss/dss_test.cpp)
 touchstone_test(s4d_slow_tests slow s4d/s4d_slow_test.cpp)
 # cuda-f32 on a device; skips with the reason where there is none.
 touchstone_test(s4d_cuda_tests cuda s4d/s4d_cuda_test.cpp)
+# diff of PyTorch float32 peers on numpy-written files (Debian's python3-torch; skipped without).
+add_test(NAME s4d_peer_test COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/s4d/s4d_peer_test.sh
+         $<TARGET_FILE:touchstone> /usr/bin/python3)
+set_tests_properties(s4d_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
