@@ -232,7 +232,7 @@ TEST(S4Dplr, AnnotatedS4TestConversion) {
 // uniform on [0, 1)), bilinear; conv_from_gen(K_gen_inverse) == K_conv, here at 256 bits to 2^-200:
 // the truncated generating function C̃(I − Āz)⁻¹B̄ with C̃ = C̄(I − Ā^L) at the L-th roots of
 // unity, inverted by the DFT, gives back K_l = C̄ Ā^l B̄ ([S4-ID-GEN-TRUNC], [S4-ID-DFT-INV]).
-// covers: S4-REG-GEN-INVERSE S4-SSM-DEF S4-DISC-ZOH
+// covers: S4-REG-GEN-INVERSE S4-SSM-DEF S4-DISC-ZOH S4-SSM-SHAPES
 TEST(S4Dplr, AnnotatedS4TestGenInverse) {
   WorkingPrecision wp(256);
   PhiloxStream r(47, "test/gen_inverse");
@@ -273,7 +273,20 @@ TEST(S4Dplr, AnnotatedS4TestGenInverse) {
       EXPECT_LE(abs(mp_real(imag(K2[l]))), mp_real(0x1p-200)) << l;
     }
   }
-  // The ZOH discretization by the augmented exponential against its series definition at 512 bits.
+  // [S4-SSM-SHAPES] invalid continuous problems name the argument.
+  SsmProblem bad = sp;
+  bad.step = 0;
+  EXPECT_THROW(bad.validate(), InvalidInput);
+  bad = sp;
+  bad.C.pop_back();
+  try {
+    bad.validate();
+    ADD_FAILURE();
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.argument(), "C");
+  }
+  EXPECT_THROW(parse_disc("euler"), InvalidInput);
+  // The ZOH kernel at 256 and 512 bits (scaling and squaring at each precision).
   std::vector<mp_real> a256 = reference::ssm_kernel<mp_real>(sp);
   WorkingPrecision wp2(512);
   std::vector<mp_real> a512 = reference::ssm_kernel<mp_real>(sp);
@@ -310,7 +323,7 @@ TEST(S4Dplr, NodeTangentsWithinAssumedError) {
 }
 
 // Invalid DPLR inputs name the argument.
-// covers: S4-DPLR-SHAPES
+// covers: S4-DPLR-SHAPES S4-NONFINITE
 TEST(S4Dplr, InvalidInputsNameTheArgument) {
   DplrProblem p = hippo_problem(4, 8, Conj::halves, {0.1}, 53, Format::float64);
   auto arg = [](const DplrProblem& q) {

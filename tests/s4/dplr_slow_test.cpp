@@ -1,0 +1,119 @@
+// The `slow` label: long L (16384) and large N (256) for the Cauchy kernel, the DPLR kernel and the
+// dense SSM kernel, against the oracle and the bounds (spec/s4.md).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cpu/s4.hpp"
+#include "s4_support.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/reference/s4.hpp"
+#include "touchstone/reference/s4_bound.hpp"
+
+namespace touchstone::s4 {
+namespace {
+
+template <class T>
+double judge(const std::vector<T>& got, const std::vector<mp_real>& exact, const std::vector<double>& bound,
+             const char* what) {
+  double worst = 0;
+  for (std::size_t i = 0; i < exact.size(); ++i) {
+    const double e = std::fabs(static_cast<double>(got[i]) - to_double(exact[i]));
+    EXPECT_LE(e, bound[i]) << what << " at " << i;
+    worst = std::max(worst, e / bound[i]);
+  }
+  std::printf("%s: max err/bound %.3g\n", what, worst);
+  EXPECT_GT(worst, kVacuousRatio) << what;
+  return worst;
+}
+
+cdouble c32(double re, double im) { return {round_to_format(re, Format::float32), round_to_format(im, Format::float32)}; }
+
+// covers: S4-CAUCHY-BOUND S4-CAUCHY-VJP-BOUND
+TEST(S4Slow, CauchyN256L16384) {
+  PhiloxStream r(1, "slow/cauchy");
+  CauchyProblem p;
+  p.H = 1, p.N = 256, p.L = 16384, p.conj = Conj::halves;
+  for (Index l = 0; l < p.L; ++l) {
+    const double x = r.next_normal();
+    p.z.push_back(c32(std::cos(x), std::sin(x)));
+  }
+  for (Index n = 0; n < p.N; ++n) {
+    p.v.push_back(c32(r.next_normal(), r.next_normal()));
+    p.w.push_back(c32(-r.next_uniform(0.05, 1), 30 * r.next_normal()));
+  }
+  WorkingPrecision wp(128);
+  const auto exact = reference::cauchy<mp_real, mp_complex>(p);
+  judge(cpu::cauchy<float>(p), exact, cauchy_bound(p, Format::float32), "cauchy f32 N=256 L=16384");
+  judge(cpu::cauchy<double>(p), exact, cauchy_bound(p, Format::float64), "cauchy f64 N=256 L=16384");
+  std::vector<cdouble> dout;
+  for (Index l = 0; l < p.L; ++l) dout.push_back(c32(r.next_normal(), r.next_normal()));
+  const auto g = reference::cauchy_backward<mp_real, mp_complex>(p, dout);
+  judge(cpu::cauchy_backward<float>(p, dout), g, cauchy_backward_bound(p, dout, Format::float32),
+        "cauchy_backward f32 N=256 L=16384");
+}
+
+// covers: S4-DPLR-BOUND S4-DPLR-NODE-MINUS1
+TEST(S4Slow, DplrHippoL16384) {
+  const HippoDplrDouble hip = hippo_dplr_double(16);
+  DplrProblem p;
+  p.conj = Conj::halves;
+  p.N = 8, p.L = 16384, p.H = 1, p.batched = true;
+  auto sh = [&](const std::vector<cdouble>& s) {
+    CParam c;
+    c.N = p.N;
+    for (Index n = 0; n < p.N; ++n) c.values.push_back(c32(s[n].real(), s[n].imag()));
+    return c;
+  };
+  p.Lambda = sh(hip.Lambda), p.P = sh(hip.P), p.Q = p.P, p.B = sh(hip.B);
+  PhiloxStream r(2, "slow/dplr");
+  p.C.N = p.N;
+  for (Index n = 0; n < p.N; ++n) p.C.values.push_back(c32(r.next_normal(), r.next_normal()));
+  p.step = {round_to_format(1e-3, Format::float32)};
+  WorkingPrecision wp(128);
+  const auto exact = reference::kernel_dplr<mp_real, mp_complex>(p);
+  judge(cpu::kernel_dplr<float>(p), exact, kernel_dplr_bound(p, Format::float32), "dplr f32 N=16 L=16384");
+  judge(cpu::kernel_dplr<double>(p), exact, kernel_dplr_bound(p, Format::float64), "dplr f64 N=16 L=16384");
+}
+
+// covers: S4-DPLR-BOUND
+TEST(S4Slow, DplrRandomN256) {
+  PhiloxStream r(3, "slow/dplr256");
+  DplrProblem p;
+  p.conj = Conj::halves;
+  p.N = 128, p.L = 32, p.H = 1, p.batched = true;
+  auto rnd = [&](double sre, double sim) {
+    CParam c;
+    c.N = p.N;
+    for (Index n = 0; n < p.N; ++n) c.values.push_back(c32(sre * r.next_normal(), sim * r.next_normal()));
+    return c;
+  };
+  p.Lambda.N = p.N;
+  for (Index n = 0; n < p.N; ++n) p.Lambda.values.push_back(c32(-0.5, 200 * r.next_uniform()));
+  p.P = rnd(0.1, 0.1), p.Q = p.P, p.B = rnd(1, 1), p.C = rnd(1, 1);
+  p.step = {round_to_format(0.01, Format::float32)};
+  WorkingPrecision wp(128);
+  const auto exact = reference::kernel_dplr<mp_real, mp_complex>(p);
+  judge(cpu::kernel_dplr<float>(p), exact, kernel_dplr_bound(p, Format::float32), "dplr f32 N=256 L=32");
+  judge(cpu::kernel_dplr<double>(p), exact, kernel_dplr_bound(p, Format::float64), "dplr f64 N=256 L=32");
+}
+
+// covers: S4-SSM-KERNEL-BOUND
+TEST(S4Slow, SsmKernelN256) {
+  const Index N = 256;
+  const HippoLegs<double> h = hippo_legs<double>(N);
+  const auto d = reference::discretize_bilinear<double, double>(h.A, h.B, 1e-3);
+  DiscreteSsmProblem p;
+  p.N = N, p.L = 256;
+  for (Index i = 0; i < N; ++i)
+    for (Index j = 0; j < N; ++j) p.Ab.push_back(d.Ab(i, j));
+  for (Index i = 0; i < N; ++i) p.Bb.push_back(d.Bb(i));
+  PhiloxStream r(4, "slow/ssm");
+  for (Index i = 0; i < N; ++i) p.Cb.push_back(r.next_normal());
+  WorkingPrecision wp(128);
+  const auto exact = reference::ssm_kernel_discrete<mp_real>(p);
+  judge(cpu::ssm_kernel<double>(p), exact, ssm_kernel_bound(p, Format::float64), "ssm f64 N=256 L=256");
+}
+
+}  // namespace
+}  // namespace touchstone::s4
