@@ -12,3 +12,5 @@ target_link_libraries(s4_conv_slow_tests PRIVATE touchstone_cpu)
 # annotated-s4's test_cnn_is_rnn (uses part C's discretize_bilinear and ssm_kernel_dense).
 touchstone_test(s4_conv_regression_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_regression_test.cpp)
 target_link_libraries(s4_conv_regression_tests PRIVATE touchstone_cpu)
+# annotated-s4's s4d test_conversion, conv == scan half (uses part B's s4d.hpp oracle).
+touchstone_test(s4_conv_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_conversion_test.cpp)

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <optional>
+#include <vector>
 
 #include "touchstone/core/mp.hpp"
 #include "touchstone/core/tensor.hpp"
@@ -44,33 +45,35 @@ Tensor<R> causal_conv(const ConvProblem<double>& p) {
   return causal_conv<R>(in.u.template cast<R>(), in.k.template cast<R>(), D);
 }
 
+
 // [S4CONV-SCAN-DEF] Per channel h and mode n, with x_{-1} = 0:
 //   x_t = dA x_{t-1} + dB u_t,    y_t = c Re(sum_n dC_n x_{t,n}) + D u_t,
-// c = 2 for conj = halves, 1 for full; last_state = x_{L-1}.
+// c = 2 for conj = halves, 1 for full; last_state = x_{L-1}. dA, dB, dC are (H, N, 2) (re, im).
 // embed-begin ssm_scan
 template <class R>
-ScanResult<R> ssm_scan(const ScanProblem<double>& p) {
-  const auto& in = p.in();
-  const Index batch = p.batch(), H = p.channels(), L = p.length(), N = p.modes();
-  const R c = p.conj() == ScanConj::halves ? 2 : 1;
+ScanResult<R> ssm_scan(const Tensor<R>& dA, const Tensor<R>& dB, const Tensor<R>& dC, const Tensor<R>& u,
+                       const std::optional<Tensor<R>>& D, ScanConj conj) {
+  const Index batch = u.extent(0), H = u.extent(1), L = u.extent(2), N = dA.extent(1);
+  const R c = conj == ScanConj::halves ? 2 : 1;
   ScanResult<R> r{Tensor<R>(Shape{batch, H, L}), Tensor<R>(Shape{batch, H, N, 2})};
   std::vector<R> xr(static_cast<std::size_t>(N)), xi(static_cast<std::size_t>(N));
   for (Index b = 0; b < batch; ++b)
     for (Index h = 0; h < H; ++h) {
       for (Index n = 0; n < N; ++n) xr[n] = xi[n] = 0;
       for (Index t = 0; t < L; ++t) {
-        const R u = R(in.u(b, h, t));
+        const R& ut = u(b, h, t);
         R acc = 0;
         for (Index n = 0; n < N; ++n) {
-          const R ar = R(in.dA(h, n, Index{0})), ai = R(in.dA(h, n, Index{1}));
-          const R nr = ar * xr[n] - ai * xi[n] + R(in.dB(h, n, Index{0})) * u;
-          const R ni = ar * xi[n] + ai * xr[n] + R(in.dB(h, n, Index{1})) * u;
+          const R& ar = dA(h, n, Index{0});
+          const R& ai = dA(h, n, Index{1});
+          const R nr = ar * xr[n] - ai * xi[n] + dB(h, n, Index{0}) * ut;
+          const R ni = ar * xi[n] + ai * xr[n] + dB(h, n, Index{1}) * ut;
           xr[n] = nr;
           xi[n] = ni;
-          acc += R(in.dC(h, n, Index{0})) * xr[n] - R(in.dC(h, n, Index{1})) * xi[n];
+          acc += dC(h, n, Index{0}) * xr[n] - dC(h, n, Index{1}) * xi[n];
         }
         R y = c * acc;
-        if (in.D) y += R((*in.D)(h)) * u;
+        if (D) y += (*D)(h) * ut;
         r.y(b, h, t) = y;
       }
       for (Index n = 0; n < N; ++n) {
@@ -81,6 +84,15 @@ ScanResult<R> ssm_scan(const ScanProblem<double>& p) {
   return r;
 }
 // embed-end ssm_scan
+
+template <class R>
+ScanResult<R> ssm_scan(const ScanProblem<double>& p) {
+  const auto& in = p.in();
+  std::optional<Tensor<R>> D;
+  if (in.D) D = in.D->template cast<R>();
+  return ssm_scan<R>(in.dA.template cast<R>(), in.dB.template cast<R>(), in.dC.template cast<R>(),
+                     in.u.template cast<R>(), D, p.conj());
+}
 
 // [S4CONV-CNN-RNN] The scan's convolution kernel, (H, L): K_l = c Re(sum_n dC_n dA_n^l dB_n),
 // so that y = K * u + D u equals the scan in exact arithmetic.
@@ -109,6 +121,9 @@ extern template Tensor<mp_real> causal_conv<mp_real>(const Tensor<mp_real>&, con
                                                      const std::optional<Tensor<mp_real>>&);
 extern template Tensor<mp_real> causal_conv<mp_real>(const ConvProblem<double>&);
 extern template ScanResult<mp_real> ssm_scan<mp_real>(const ScanProblem<double>&);
+extern template ScanResult<mp_real> ssm_scan<mp_real>(const Tensor<mp_real>&, const Tensor<mp_real>&,
+                                                      const Tensor<mp_real>&, const Tensor<mp_real>&,
+                                                      const std::optional<Tensor<mp_real>>&, ScanConj);
 extern template Tensor<mp_real> scan_kernel<mp_real>(const ScanProblem<double>&, Index);
 
 }  // namespace touchstone::s4::reference
