@@ -11,6 +11,7 @@ namespace touchstone::s4 {
 template Tensor<mp_real> s4d_kernel<mp_real, mp_complex>(const S4DProblem<double>&);
 template Tensor<double> s4d_kernel<double, std::complex<double>>(const S4DProblem<double>&);
 template Tensor<mp_real> s4d_kernel_zoh_exp<mp_real, mp_complex>(const S4DProblem<double>&);
+template S4DGrads<mp_real> s4d_kernel_vjp<mp_real, mp_complex>(const S4DBackwardProblem<double>&);
 
 Discretization parse_discretization(const std::string& s) {
   if (s == "zoh") return Discretization::zoh;

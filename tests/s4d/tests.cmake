@@ -9,3 +9,5 @@ touchstone_test(s4d_cuda_tests cuda s4d/s4d_cuda_test.cpp)
 add_test(NAME s4d_peer_test COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/s4d/s4d_peer_test.sh
          $<TARGET_FILE:touchstone> /usr/bin/python3)
 set_tests_properties(s4d_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
+# The kernel's backward pass: the VJP oracle against central differences, CPU backends and bounds.
+touchstone_test(s4d_backward_tests property s4d/s4d_backward_test.cpp)

@@ -252,6 +252,115 @@ Tensor<Real> s4d_kernel_zoh_exp(const S4DProblem<double>& p) {
   return K;
 }
 
+// ---- Backward (VJP) of the kernel ([S4D-BWD-DEF]) ----
+
+// [S4D-BWD-SHAPES] The forward problem and the cotangent dK (H, L).
+template <class T>
+class S4DBackwardProblem {
+ public:
+  S4DBackwardProblem(S4DProblem<T> p, Tensor<T> dK) : p_(std::move(p)), dK_(std::move(dK)) {
+    if (!(dK_.shape() == Shape{p_.H(), p_.L()}))
+      throw InvalidInput("dK", "expected shape (H, L) = (" + std::to_string(p_.H()) + ", " +
+                                   std::to_string(p_.L()) + "), got " + dK_.shape().str());
+  }
+  const S4DProblem<T>& forward() const { return p_; }
+  const Tensor<T>& dK() const { return dK_; }
+  template <class U>
+  S4DBackwardProblem<U> cast() const {
+    return S4DBackwardProblem<U>(p_.template cast<U>(), dK_.template cast<U>());
+  }
+
+ private:
+  S4DProblem<T> p_;
+  Tensor<T> dK_;
+};
+
+// Gradients of sum_(h,l) dK[h,l] K[h,l]: complex ones as (dRe, dIm) pairs (PyTorch's .grad of a
+// complex tensor: d/dRe + i d/dIm); ddt is d/d dt, or d/d log_dt when the problem has log_dt.
+template <class T>
+struct S4DGrads {
+  Tensor<T> dA, dC;
+  std::optional<Tensor<T>> dB;
+  Tensor<T> ddt;
+};
+
+// [S4D-BWD-DEF] The analytic VJP at the scalar's precision, per mode with
+// F = sum_l dK_l A_bar^l, F1 = sum_(l>=1) l dK_l A_bar^(l-1), v = C B q (q = B_bar / B):
+//   dC = conj(s B q F), dB = conj(s C q F), dA = conj(s C B (q' F + q F1 A_bar')),
+//   d dt = s Re(C B (dq/d dt F + q F1 dA_bar/d dt)),
+// the derivatives of [S4D-DISC] in [S4D-BWD-DEF]'s table.
+template <class Real, class Complex>
+S4DGrads<Real> s4d_kernel_vjp(const S4DBackwardProblem<double>& q) {
+  using std::exp, std::real, std::imag, std::conj;
+  const S4DProblem<double>& p = q.forward();
+  const Index H = p.H(), N = p.N(), L = p.L();
+  const Real s = p.in().conj == ConjMode::halves ? Real(2) : Real(1);
+  const Real nan = Real(std::numeric_limits<double>::quiet_NaN());
+  S4DGrads<Real> g{Tensor<Real>(Shape{H, N, 2}, Real(0)), Tensor<Real>(Shape{H, N, 2}, Real(0)), std::nullopt,
+                   Tensor<Real>(Shape{H}, Real(0))};
+  if (p.in().B) g.dB = Tensor<Real>(Shape{H, N, 2}, Real(0));
+  const Complex one(Real(1), Real(0));
+  auto put = [](Tensor<Real>& t, Index h, Index n, const Complex& z) {
+    t(h, n, Index{0}) = Real(real(z));
+    t(h, n, Index{1}) = Real(imag(z));
+  };
+  for (Index h = 0; h < H; ++h) {
+    if (p.channel_nonfinite(h)) {
+      for (Index n = 0; n < N; ++n)
+        for (Index part = 0; part < 2; ++part) {
+          g.dA(h, n, part) = nan;
+          g.dC(h, n, part) = nan;
+          if (g.dB) (*g.dB)(h, n, part) = nan;
+        }
+      g.ddt[h] = nan;
+      continue;
+    }
+    const Real dt = p.in().log_dt ? Real(exp(Real(p.in().dt[h]))) : Real(p.in().dt[h]);
+    const Complex cdt(dt, Real(0));
+    Real ddt(0);
+    for (Index n = 0; n < N; ++n) {
+      const Complex A(Real(p.A(h, n, 0)), Real(p.A(h, n, 1)));
+      const Complex B(Real(p.B(h, n, 0)), Real(p.B(h, n, 1)));
+      const Complex C(Real(p.C(h, n, 0)), Real(p.C(h, n, 1)));
+      Complex Abar, qv, dq_dA, dAbar_dA, dq_ddt, dAbar_ddt;
+      if (p.in().disc == Discretization::zoh) {
+        Abar = exp(cdt * A);
+        qv = (Abar - one) / A;
+        dAbar_dA = cdt * Abar;
+        dq_dA = (cdt * Abar - qv) / A;
+        dAbar_ddt = A * Abar;
+        dq_ddt = Abar;
+      } else {
+        const Complex half = cdt * A / Complex(Real(2), Real(0));
+        const Complex inv2 = one / ((one - half) * (one - half));
+        Abar = (one + half) / (one - half);
+        qv = cdt / (one - half);
+        dAbar_dA = cdt * inv2;
+        dq_dA = cdt * cdt / Complex(Real(2), Real(0)) * inv2;
+        dAbar_ddt = A * inv2;
+        dq_ddt = inv2;
+      }
+      Complex F(Real(0), Real(0)), F1(Real(0), Real(0)), power = one, prev(Real(0), Real(0));
+      for (Index l = 0; l < L; ++l) {  // power = A_bar^l, prev = A_bar^(l-1)
+        const Real gl(q.dK()(h, l));
+        F = F + Complex(gl, Real(0)) * power;
+        if (l >= 1) F1 = F1 + Complex(gl * Real(static_cast<double>(l)), Real(0)) * prev;
+        prev = power;
+        power = power * Abar;
+      }
+      const Complex cs(s, Real(0));
+      put(g.dC, h, n, conj(cs * B * qv * F));
+      if (g.dB) put(*g.dB, h, n, conj(cs * C * qv * F));
+      put(g.dA, h, n, conj(cs * C * B * (dq_dA * F + qv * F1 * dAbar_dA)));
+      ddt = ddt + Real(real(cs * C * B * (dq_ddt * F + qv * F1 * dAbar_ddt)));
+    }
+    g.ddt[h] = p.in().log_dt ? Real(ddt * dt) : ddt;
+  }
+  return g;
+}
+
+extern template S4DGrads<mp_real> s4d_kernel_vjp<mp_real, mp_complex>(const S4DBackwardProblem<double>&);
+
 extern template Tensor<mp_real> s4d_kernel<mp_real, mp_complex>(const S4DProblem<double>&);
 extern template Tensor<double> s4d_kernel<double, std::complex<double>>(const S4DProblem<double>&);
 extern template Tensor<mp_real> s4d_kernel_zoh_exp<mp_real, mp_complex>(const S4DProblem<double>&);

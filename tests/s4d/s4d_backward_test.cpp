@@ -1,0 +1,105 @@
+// The S4D kernel's backward pass (spec/s4d.md [S4D-BWD-DEF] ..): the analytic VJP oracle against
+// an independent JVP (central differences of a kernel evaluated here, at 1024 bits with step
+// 2^-300), through the adjoint identity <dK, J u> = <J^T dK, u>; the CPU backends against the
+// oracle and their bounds; NaN; the registry entry.
+#include <gtest/gtest.h>
+
+#include "builtin.hpp"
+#include "cpu/s4d.hpp"
+#include "s4d_support.hpp"
+#include "touchstone/reference/s4d_bound.hpp"
+
+using namespace touchstone;
+using namespace touchstone::s4;
+using namespace touchstone::s4::testing;
+
+namespace {
+
+// The inputs as exact multiprecision numbers, moved by t along u: x + t u.
+struct Direction {
+  Tensor<double> A, B, C, dt;
+};
+
+Direction random_direction(std::uint64_t seed, Index H, Index N) {
+  return {uniform(Shape{H, N, 2}, seed, "uA", -1, 1), uniform(Shape{H, N, 2}, seed, "uB", -1, 1),
+          uniform(Shape{H, N, 2}, seed, "uC", -1, 1), uniform(Shape{H}, seed, "udt", -1, 1)};
+}
+
+// K of the moved inputs, written independently of the reference: the definition with the
+// discretization's formulas, at the working precision.
+Tensor<mp_real> kernel_at(const S4DProblem<double>& p, const Direction& u, const mp_real& t) {
+  const Index H = p.H(), N = p.N(), L = p.L();
+  const mp_real s = p.in().conj == ConjMode::halves ? mp_real(2) : mp_real(1);
+  Tensor<mp_real> K(Shape{H, L}, mp_real(0));
+  auto moved = [&](double x, double dx) { return mp_real(mp_real(x) + t * mp_real(dx)); };
+  for (Index h = 0; h < H; ++h) {
+    const mp_real x = moved(p.in().dt[h], u.dt[h]);
+    const mp_real dt = p.in().log_dt ? mp_real(exp(x)) : x;
+    for (Index n = 0; n < N; ++n) {
+      const mp_complex A(moved(p.A(h, n, 0), u.A(h, n, Index{0})), moved(p.A(h, n, 1), u.A(h, n, Index{1})));
+      const mp_complex B = p.in().B ? mp_complex(moved(p.B(h, n, 0), u.B(h, n, Index{0})),
+                                                 moved(p.B(h, n, 1), u.B(h, n, Index{1})))
+                                    : mp_complex(mp_real(1), mp_real(0));
+      const mp_complex C(moved(p.C(h, n, 0), u.C(h, n, Index{0})), moved(p.C(h, n, 1), u.C(h, n, Index{1})));
+      const mp_complex z = mp_complex(dt) * A;
+      mp_complex Abar, Bbar;
+      if (p.in().disc == Discretization::zoh) {
+        Abar = exp(z);
+        Bbar = (Abar - mp_complex(1)) / A * B;
+      } else {
+        Abar = (mp_complex(2) + z) / (mp_complex(2) - z);
+        Bbar = mp_complex(2) * mp_complex(dt) * B / (mp_complex(2) - z);
+      }
+      mp_complex w = C * Bbar;
+      for (Index l = 0; l < L; ++l) {
+        K(h, l) = K(h, l) + s * mp_real(real(w));
+        w = w * Abar;
+      }
+    }
+  }
+  return K;
+}
+
+S4DBackwardProblem<double> random_backward(std::uint64_t seed, Index H, Index N, Index L, Discretization d,
+                                           ConjMode c, bool B, bool log_dt) {
+  auto in = random_inputs(seed, H, N, L, d, c, B, 20);
+  if (log_dt) {
+    in.log_dt = true;
+    for (Index h = 0; h < H; ++h) in.dt[h] = static_cast<float>(std::log(in.dt[h]));
+  }
+  return S4DBackwardProblem<double>(S4DProblem<double>(in), uniform(Shape{H, L}, seed, "dK", -1, 1));
+}
+
+}  // namespace
+
+// covers: S4D-BWD-DEF S4D-BWD-ORACLE
+TEST(S4DBackward, AdjointIdentityAgainstCentralDifferences) {
+  std::uint64_t seed = 100;
+  for (Discretization d : {Discretization::zoh, Discretization::bilinear})
+    for (ConjMode c : {ConjMode::halves, ConjMode::full})
+      for (bool log_dt : {false, true}) {
+        const bool withB = log_dt;
+        const auto q = random_backward(seed++, 2, 3, 70, d, c, withB, log_dt);
+        const Direction u = random_direction(seed, 2, 3);
+        const WorkingPrecision w(1024);
+        const auto g = s4d_kernel_vjp<mp_real, mp_complex>(q);
+        // <J^T dK, u>
+        mp_real lhs(0);
+        for (Index i = 0; i < g.dA.count(); ++i) {
+          lhs += g.dA[i] * mp_real(u.A[i]) + g.dC[i] * mp_real(u.C[i]);
+          if (g.dB) lhs += (*g.dB)[i] * mp_real(u.B[i]);
+        }
+        for (Index h = 0; h < 2; ++h) lhs += g.ddt[h] * mp_real(u.dt[h]);
+        // <dK, J u> by central differences, truncation O(t^2) = 2^-600.
+        const mp_real t = ldexp(mp_real(1), -300);
+        const auto Kp = kernel_at(q.forward(), u, t), Km = kernel_at(q.forward(), u, mp_real(-t));
+        mp_real rhs(0), scale(0);
+        for (Index i = 0; i < Kp.count(); ++i) {
+          rhs += mp_real(q.dK()[i]) * (Kp[i] - Km[i]) / (2 * t);
+          scale += abs(mp_real(q.dK()[i]) * Kp[i]);
+        }
+        EXPECT_LE(to_double(mp_real(abs(lhs - rhs))), std::ldexp(1.0, -500) * (1 + to_double(scale)))
+            << to_string(d) << " " << to_string(c) << " log_dt " << log_dt << ": " << to_double(lhs) << " vs "
+            << to_double(rhs);
+      }
+}
