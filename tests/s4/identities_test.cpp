@@ -582,5 +582,50 @@ TEST(S4Identities, CauchySumAPrioriBoundFloat32) {
   std::printf("[S4-ID-CAUCHY-BOUND] Cauchy sum with a-priori term bounds, worst err/bound %.3g\n", worst);
 }
 
+// Whole complex operations in modulus (S4ComplexOps.v, cmul_tracked / cdiv_tracked with exact
+// operands, Ex = Ey = 0): float32 textbook product and quotient against MPFR,
+// |fl(x y) - x y| <= sqrt2 gamma_2 |x| |y| + 3 sqrt2 E and, inside |y|^2 >= 2E/u^2,
+// |fl(x / y) - x / y| <= sqrt2 gamma_6 |x| / |y| + sqrt2 (3E/|y|^2 + 2E).
+// covers: CORE-TRACKED-CMUL CORE-TRACKED-CDIV
+TEST(S4Identities, ComplexOpsModulusFloat32) {
+  const WorkingPrecision precision(kBits);
+  PhiloxStream rng(410, "s4-id-complex-ops");
+  const mp_real s2 = sqrt(mp_real(2));
+  double worst_mul = 0, worst_div = 0;
+  int in_domain = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const bool small = i % 4 == 3;
+    const int emin = small ? -70 : -4, emax = small ? -48 : 4;
+    const float a = static_cast<float>(rng.next_log_uniform(emin, emax, true));
+    const float b = static_cast<float>(rng.next_log_uniform(emin, emax, true));
+    const float c = static_cast<float>(rng.next_log_uniform(emin, emax, true));
+    const float d = static_cast<float>(rng.next_log_uniform(emin, emax, true));
+    const mp_real ma(a), mb(b), mc(c), md(d);
+    const mp_real nx = sqrt(ma * ma + mb * mb), ny2 = mc * mc + md * md, ny = sqrt(ny2);
+    // Product.
+    const float pr = a * c - b * d, pi = a * d + b * c;
+    const mp_real er = mp_real(pr) - (ma * mc - mb * md), ei = mp_real(pi) - (ma * md + mb * mc);
+    const mp_real emul = sqrt(er * er + ei * ei);
+    const mp_real bmul = s2 * gamma32(2) * nx * ny + 3 * s2 * kEta32;
+    EXPECT_LE(emul, bmul) << "mul " << a << " " << b << " " << c << " " << d;
+    worst_mul = std::max(worst_mul, to_double(emul / bmul));
+    // Quotient, inside the domain.
+    if (!(ny2 >= 2 * kEta32 / (kU32 * kU32))) continue;
+    ++in_domain;
+    const float den = c * c + d * d;
+    const float qr = (a * c + b * d) / den, qi = (b * c - a * d) / den;
+    const mp_real dr = mp_real(qr) - (ma * mc + mb * md) / ny2, di = mp_real(qi) - (mb * mc - ma * md) / ny2;
+    const mp_real ediv = sqrt(dr * dr + di * di);
+    const mp_real bdiv = s2 * gamma32(6) * nx / ny + s2 * (3 * kEta32 / ny2 + 2 * kEta32);
+    EXPECT_LE(ediv, bdiv) << "div " << a << " " << b << " " << c << " " << d;
+    worst_div = std::max(worst_div, to_double(ediv / bdiv));
+  }
+  EXPECT_GT(in_domain, 15000);
+  EXPECT_GT(worst_mul, kVacuousRatio);
+  EXPECT_GT(worst_div, kVacuousRatio);
+  std::printf("[CORE-TRACKED-CMUL/CDIV] modulus, worst err/bound: product %.3g, quotient %.3g\n", worst_mul,
+              worst_div);
+}
+
 }  // namespace
 }  // namespace touchstone
