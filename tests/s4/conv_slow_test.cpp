@@ -32,26 +32,26 @@ TEST(CausalConvSlow, LongKernelsWithinBound) {
   double worst_aligned = 0;
   for (const Index L : {4096, 16384})
     for (const bool aligned : {false, true}) {
-    ConvInputs<double> in{uniform(Shape{1, 1, L}, 1, "u", aligned ? 0.5 : -1, 1),
-                          uniform(Shape{1, L}, 1, "k", aligned ? 0.5 : -1, 1), uniform(Shape{1}, 1, "D", -1, 1)};
-    // An SSM-like decaying kernel: k_s uniform times exp(-4 s / L).
-    for (Index s = 0; s < L; ++s) in.k[s] = static_cast<float>(in.k[s] * std::exp(-4.0 * double(s) / double(L)));
-    const ConvProblem<double> p(in);
-    // 128 bits: the oracle's own error (about L 2^-128 relative to sum |k_s u_(t-s)|) is far below
-    // the float64 bound (at least 2^-53 ||u||_2 ||k||_2 >= 2^-53 sum |k_s u_(t-s)|).
-    WorkingPrecision wp(128);
-    const Tensor<mp_real> exact = reference::causal_conv<mp_real>(p);
-    for (const Format f : {Format::float32, Format::float64}) {
-      const Tensor<double> y = f == Format::float32 ? cpu::causal_conv(p.cast<float>()).cast<double>()
-                                                    : cpu::causal_conv(p);
-      const Tensor<double> b = causal_conv_bound(p, f);
-      const ErrorSummary s = compare("y", y, exact, &b, f);
-      EXPECT_EQ(s.failures, 0) << "L=" << L;
-      std::printf("conv L=%lld %s %s: max ratio %.3e\n", static_cast<long long>(L),
-                  aligned ? "aligned" : "random ", std::string(format_name(f)).c_str(), s.max_ratio);
-      if (aligned) worst_aligned = std::max(worst_aligned, s.max_ratio);
+      ConvInputs<double> in{uniform(Shape{1, 1, L}, 1, "u", aligned ? 0.5 : -1, 1),
+                            uniform(Shape{1, L}, 1, "k", aligned ? 0.5 : -1, 1), uniform(Shape{1}, 1, "D", -1, 1)};
+      // An SSM-like decaying kernel: k_s uniform times exp(-4 s / L).
+      for (Index s = 0; s < L; ++s) in.k[s] = static_cast<float>(in.k[s] * std::exp(-4.0 * double(s) / double(L)));
+      const ConvProblem<double> p(in);
+      // 128 bits: the oracle's own error (about L 2^-128 relative to sum |k_s u_(t-s)|) is far below
+      // the float64 bound (at least 2^-53 ||u||_2 ||k||_2 >= 2^-53 sum |k_s u_(t-s)|).
+      WorkingPrecision wp(128);
+      const Tensor<mp_real> exact = reference::causal_conv<mp_real>(p);
+      for (const Format f : {Format::float32, Format::float64}) {
+        const Tensor<double> y = f == Format::float32 ? cpu::causal_conv(p.cast<float>()).cast<double>()
+                                                      : cpu::causal_conv(p);
+        const Tensor<double> b = causal_conv_bound(p, f);
+        const ErrorSummary s = compare("y", y, exact, &b, f);
+        EXPECT_EQ(s.failures, 0) << "L=" << L;
+        std::printf("conv L=%lld %s %s: max ratio %.3e\n", static_cast<long long>(L),
+                    aligned ? "aligned" : "random ", std::string(format_name(f)).c_str(), s.max_ratio);
+        if (aligned) worst_aligned = std::max(worst_aligned, s.max_ratio);
+      }
     }
-  }
   EXPECT_GT(worst_aligned, kVacuousRatio);
 }
 

@@ -14,3 +14,5 @@ touchstone_test(s4_conv_regression_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_reg
 target_link_libraries(s4_conv_regression_tests PRIVATE touchstone_cpu)
 # annotated-s4's s4d test_conversion, conv == scan half (uses part B's s4d.hpp oracle).
 touchstone_test(s4_conv_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_conversion_test.cpp)
+# annotated-s4's (DPLR) test_conversion, CNN = RNN half (the kernel from the s4.kernel_dplr entry).
+touchstone_test(s4_conv_dplr_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_dplr_conversion_test.cpp)
