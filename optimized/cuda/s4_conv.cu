@@ -2,6 +2,7 @@
 // s4_conv_kernels.hpp around them (spec/s4_conv.md [S4CONV-CONV-CUDA]).
 #include <cufft.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
