@@ -101,4 +101,20 @@ S4DSetup<double> s4d_setup(const S4DProblem<double>& p, int threads = 0);
 Tensor<float> s4d_kernel(const S4DProblem<float>& p, int threads = 0);
 Tensor<double> s4d_kernel(const S4DProblem<double>& p, int threads = 0);
 
+// [S4D-BWD-CPU] The VJP, per channel h and mode n, every operation rounded once (the forward's
+// setup of A_bar and q first, then):
+//   a_k = dK_k (k < L), b_k = (k + 1) * dK_(k+1) (k < L - 1)
+//   F  = G_0 + sum_(j>=1) P_j G_j, G_j = sum_i a_(jT+i) t_i (per part fma chains in i, from +0),
+//        the complex additions and products in j order; F1 the same with b (0 when L = 1)
+//   zoh:      Ad = dt * A_bar (per part), dq = (Ad - q) / A, dAd = Ad, Adt = A * A_bar, qdt = A_bar
+//   bilinear: i2 = 1 / (d1 * d1), Ad = dt * i2, dq = ((dt * dt) * 0.5) * i2, Adt = A * i2, qdt = i2
+//   cb = B ? C * B : C;  qF = q * F
+//   dC = conj(s (B ? B * qF : qF)), dB = conj(s (C * qF))
+//   dA = conj(s cb * ((dq * F) + q * (F1 * Ad)))
+//   acc += Re(cb * ((qdt * F) + q * (F1 * Adt))) (n in order, from +0); ddt = s acc, times dt
+//   (one more rounding) for log_dt.
+// A channel with a non-finite input gets NaN gradients. Threads across channels.
+S4DGrads<float> s4d_kernel_backward(const S4DBackwardProblem<float>& q, int threads = 0);
+S4DGrads<double> s4d_kernel_backward(const S4DBackwardProblem<double>& q, int threads = 0);
+
 }  // namespace touchstone::s4::cpu

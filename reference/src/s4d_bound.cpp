@@ -63,6 +63,9 @@ bool bad(const CTracked& q, const Rounding& r) { return !(q.M + q.E <= r.max_fin
 // imaginary-part error.
 struct Mode {
   CTracked Abar, v;
+  CTracked q, d1;          // q = B_bar / B; d1 = 1 - z/2 (bilinear)
+  double d1_low = 0;       // lower bound on the exact |1 - z/2|
+  Tracked dt;
   Tracked x_re;
   double x_im = 0, x_im_err = 0;
   bool overflow = false;
@@ -71,10 +74,12 @@ struct Mode {
 Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m, const Rounding& r) {
   const double u = r.u, eta = r.eta;
   Mode md;
+  (void)eta;
   const double ar = p.A(h, n, 0), ai = p.A(h, n, 1);
   // [S4D-BOUND-SETUP] dt: exact, or e^(log_dt) within exp_ulps.
   const Tracked dt = p.in().log_dt ? touchstone::exp(Tracked::exact(p.in().dt[h]), m.exp_ulps, r)
                                    : Tracked::exact(p.in().dt[h]);
+  md.dt = dt;
   // z = dt A, one rounding per part.
   const Tracked zr = mul(dt, Tracked::exact(ar), r), zi = mul(dt, Tracked::exact(ai), r);
   const CTracked z = from_parts(zr, zi);
@@ -106,6 +111,8 @@ Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m
     const double d_low = std::sqrt(min_abs(dre) * min_abs(dre) + min_abs(dim) * min_abs(dim)) * (1 - 0x1p-50);
     md.Abar = div(n1, d1, d_low, r);
     q = div(CTracked{dt.mag(), dt.err}, d1, d_low, r);
+    md.d1 = d1;
+    md.d1_low = d_low;
     // The exact |A_bar| = |n1| / |d1| <= n_high / d_low, much below div's |n1|_max / d_low when
     // |z| is not small: the powers' magnitudes use it.
     // x = Log(A_bar): |A_bar| in [|n1|_low / |d1|_high, |n1|_high / |d1|_low].
@@ -130,6 +137,7 @@ Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m
   const CTracked C = CTracked::exact(p.C(h, n, 0), p.C(h, n, 1));
   const CTracked cb = p.in().B ? mul(C, CTracked::exact(p.B(h, n, 0), p.B(h, n, 1)), r) : C;
   md.v = mul(cb, q, r);
+  md.q = q;
   md.overflow = bad(md.Abar, r) || bad(md.v, r) || bad(z, r) || !(dt.computed_mag() <= r.max_finite);
   return md;
 }
@@ -209,6 +217,107 @@ Tensor<double> bound_impl(const S4DProblem<double>& p, const S4DArithmetic& m) {
 }
 
 }  // namespace
+
+namespace {
+
+// sum_k a_k A_bar^k by blocks ([S4D-BWD-CPU]); a_k with |a_k| <= |a[k]| (1 + ea) and error
+// ea |a[k]| + eeta (0, 0 for dK itself; u, eta for the rounded (k+1) dK_(k+1)).
+CTracked transposed_sum_bound(const double* a, Index count, double ea, double eeta, const std::vector<CTracked>& t,
+                              const std::vector<CTracked>& P, Index T, const Rounding& r) {
+  CTracked F{0, 0};
+  for (Index j = 0; j * T < count; ++j) {
+    const Index iend = std::min(T, count - j * T);
+    double M = 0, prop = 0, size = 0;
+    for (Index i = 0; i < iend; ++i) {
+      const double av = std::fabs(a[j * T + i]), Ea = ea * av + eeta;
+      M += av * t[i].M;
+      prop += av * t[i].E + Ea * (t[i].M + t[i].E);
+      size += (av + Ea) * (t[i].M + t[i].E);
+    }
+    const CTracked G{M + kTiny, prop + gam(r.u, static_cast<double>(iend)) * size +
+                                    kSqrt2 * static_cast<double>(iend) * r.eta};
+    F = j == 0 ? G : add(F, mul(P[j], G, r), r);
+  }
+  return F;
+}
+
+}  // namespace
+
+S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb, const S4DArithmetic& m) {
+  const S4DProblem<double>& p = qb.forward();
+  const Rounding r = Rounding::of(m.compute);
+  const Index H = p.H(), N = p.N(), L = p.L(), T = kS4DPowerBlock, J = (L + T - 1) / T;
+  const double s = p.in().conj == ConjMode::halves ? 2.0 : 1.0;
+  const double slack = std::max(0x1p-20, static_cast<double>(L + 2 * N) * 0x1p-40);
+  S4DGrads<double> g{Tensor<double>(Shape{H, N, 2}), Tensor<double>(Shape{H, N, 2}), std::nullopt, Tensor<double>(Shape{H})};
+  if (p.in().B) g.dB = Tensor<double>(Shape{H, N, 2});
+  std::vector<CTracked> t(static_cast<std::size_t>(T + 1)), P(static_cast<std::size_t>(J));
+  std::vector<double> b(static_cast<std::size_t>(std::max<Index>(L - 1, 1)));
+  auto put = [&](Tensor<double>& out, Index h, Index n, const CTracked& x) {
+    const double E = bad(x, r) ? kInf : s * x.E * (1 + slack);
+    out(h, n, Index{0}) = E;
+    out(h, n, Index{1}) = E;
+  };
+  for (Index h = 0; h < H; ++h) {
+    if (p.channel_nonfinite(h)) {
+      for (Index i = 0; i < 2 * N; ++i) {
+        g.dA[h * 2 * N + i] = kInf;
+        g.dC[h * 2 * N + i] = kInf;
+        if (g.dB) (*g.dB)[h * 2 * N + i] = kInf;
+      }
+      g.ddt[h] = kInf;
+      continue;
+    }
+    const double* dK = &qb.dK()(h, Index{0});
+    for (Index k = 0; k + 1 < L; ++k) b[k] = static_cast<double>(k + 1) * dK[k + 1];
+    Tracked acc = Tracked::exact(0);
+    bool overflow = false;
+    Tracked dt;
+    for (Index n = 0; n < N; ++n) {
+      const Mode md = setup(p, h, n, m, r);
+      dt = md.dt;
+      const double ar = p.A(h, n, 0), ai = p.A(h, n, 1);
+      const CTracked A = CTracked::exact(ar, ai);
+      const double A_low = std::hypot(ar, ai) * (1 - 0x1p-50);
+      const Index tcount = J > 1 ? T + 1 : std::min(L, T);
+      t[0] = CTracked{1, 0};
+      for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? md.Abar : mul(t[i - 1], md.Abar, r);
+      for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[T] : mul(P[j - 1], t[T], r);
+      const CTracked F = transposed_sum_bound(dK, L, 0, 0, t, P, T, r);
+      const CTracked F1 = L > 1 ? transposed_sum_bound(b.data(), L - 1, r.u, r.eta, t, P, T, r) : CTracked{0, 0};
+      CTracked dq, Ad, Adt, qdt;
+      if (p.in().disc == Discretization::zoh) {
+        Ad = mul_real(md.Abar, md.dt, r);
+        dq = div(add(Ad, md.q, r), A, A_low, r);
+        Adt = mul(A, md.Abar, r);
+        qdt = md.Abar;
+      } else {
+        const CTracked d1sq = mul(md.d1, md.d1, r);
+        const CTracked i2 = div(CTracked{1, 0}, d1sq, md.d1_low * md.d1_low * (1 - 0x1p-50), r);
+        Ad = mul_real(i2, md.dt, r);
+        Tracked c2 = mul(md.dt, md.dt, r);
+        c2 = Tracked{c2.lo * 0.5, c2.hi * 0.5, c2.err * 0.5 + r.eta};
+        dq = mul_real(i2, c2, r);
+        Adt = mul(A, i2, r);
+        qdt = i2;
+      }
+      const CTracked C = CTracked::exact(p.C(h, n, 0), p.C(h, n, 1));
+      const CTracked B = CTracked::exact(p.B(h, n, 0), p.B(h, n, 1));
+      const CTracked cb = p.in().B ? mul(C, B, r) : C;
+      const CTracked qF = mul(md.q, F, r);
+      put(g.dC, h, n, p.in().B ? mul(B, qF, r) : qF);
+      if (g.dB) put(*g.dB, h, n, mul(C, qF, r));
+      put(g.dA, h, n, mul(cb, add(mul(dq, F, r), mul(md.q, mul(F1, Ad, r), r), r), r));
+      const CTracked Z = mul(cb, add(mul(qdt, F, r), mul(md.q, mul(F1, Adt, r), r), r), r);
+      overflow = overflow || bad(Z, r) || md.overflow;
+      acc = touchstone::add(acc, Tracked{-Z.M, Z.M, Z.E}, r);
+    }
+    Tracked d{s * acc.lo, s * acc.hi, s * acc.err};
+    if (p.in().log_dt) d = mul(d, dt, r);
+    g.ddt[h] = overflow || !(d.computed_mag() <= r.max_finite) ? kInf : d.err * (1 + slack);
+  }
+  return g;
+}
 
 Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic& m) {
   if (m.chunked) return bound_impl(p, m);

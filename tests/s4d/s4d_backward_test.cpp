@@ -103,3 +103,69 @@ TEST(S4DBackward, AdjointIdentityAgainstCentralDifferences) {
             << to_double(rhs);
       }
 }
+
+namespace {
+double judge_grads(const S4DGrads<double>& got, const S4DGrads<mp_real>& exact, const S4DGrads<double>& bound,
+                   Format f, const std::string& what) {
+  double worst = 0;
+  auto one = [&](const char* name, const Tensor<double>& c, const Tensor<mp_real>& e, const Tensor<double>& b) {
+    const ErrorSummary s = compare(name, c, e, &b, f);
+    EXPECT_TRUE(s.pass()) << what << " " << name << ": " << s.failures << " failures, worst " << s.worst
+                          << " computed " << s.worst_computed << " exact " << s.worst_exact << " bound "
+                          << s.worst_bound;
+    EXPECT_EQ(s.unbounded, 0) << what << " " << name;
+    worst = std::max(worst, s.max_ratio);
+  };
+  one("dA", got.dA, exact.dA, bound.dA);
+  one("dC", got.dC, exact.dC, bound.dC);
+  if (got.dB) one("dB", *got.dB, *exact.dB, *bound.dB);
+  one("ddt", got.ddt, exact.ddt, bound.ddt);
+  return worst;
+}
+
+S4DGrads<double> widen(const S4DGrads<float>& g) {
+  S4DGrads<double> o{g.dA.cast<double>(), g.dC.cast<double>(), std::nullopt, g.ddt.cast<double>()};
+  if (g.dB) o.dB = g.dB->cast<double>();
+  return o;
+}
+}  // namespace
+
+// covers: S4D-BWD-CPU S4D-BWD-BOUND
+TEST(S4DBackward, CpuWithinBoundAndTight) {
+  double worst32 = 0, worst64 = 0;
+  std::uint64_t seed = 200;
+  for (Discretization d : {Discretization::zoh, Discretization::bilinear})
+    for (Index L : {1, 64, 65, 300})
+      for (bool log_dt : {false, true}) {
+        const auto q = random_backward(seed++, 2, 5, L, d, L % 2 ? ConjMode::full : ConjMode::halves, log_dt, log_dt);
+        S4DGrads<mp_real> exact;
+        {
+          const WorkingPrecision w(256);
+          exact = s4d_kernel_vjp<mp_real, mp_complex>(q);
+        }
+        const std::string what = std::string(to_string(d)) + " L=" + std::to_string(L) + (log_dt ? " log_dt" : "");
+        worst32 = std::max(worst32, judge_grads(widen(cpu::s4d_kernel_backward(q.cast<float>())), exact,
+                                                s4d_kernel_backward_bound(q, s4d_arithmetic_cpu_f32()),
+                                                Format::float32, what + " f32"));
+        worst64 = std::max(worst64, judge_grads(cpu::s4d_kernel_backward(q), exact,
+                                                s4d_kernel_backward_bound(q, s4d_arithmetic_cpu_f64()),
+                                                Format::float64, what + " f64"));
+      }
+  std::printf("max err/bound: cpu-f32 %.3g, cpu-f64 %.3g\n", worst32, worst64);
+  EXPECT_GT(worst32, kVacuousRatio);
+  EXPECT_GT(worst64, kVacuousRatio);
+}
+
+// covers: S4D-BWD-NONFINITE
+TEST(S4DBackward, NonFiniteChannelGetsNaNGradients) {
+  auto in = random_inputs(300, 2, 3, 20, Discretization::zoh, ConjMode::halves, true);
+  (*in.B)(1, 0, Index{1}) = std::numeric_limits<double>::quiet_NaN();
+  const S4DBackwardProblem<double> q(S4DProblem<double>(in), uniform(Shape{2, 20}, 1, "dK", -1, 1));
+  const WorkingPrecision w(256);
+  const auto e = s4d_kernel_vjp<mp_real, mp_complex>(q);
+  const auto g = cpu::s4d_kernel_backward(q);
+  EXPECT_TRUE(isnan(e.ddt[1]) && std::isnan(g.ddt[1]));
+  EXPECT_FALSE(std::isnan(g.ddt[0]));
+  for (Index i = 6; i < 12; ++i) EXPECT_TRUE(isnan(e.dA[i]) && std::isnan(g.dA[i]) && std::isnan((*g.dB)[i]));
+  EXPECT_THROW(S4DBackwardProblem<double>(S4DProblem<double>(in), Tensor<double>(Shape{2, 19})), InvalidInput);
+}

@@ -39,4 +39,9 @@ S4DArithmetic s4d_arithmetic_any_order(Format storage, double elementary_ulps);
 // the compute format (outside the bound's domain).
 Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic& m);
 
+// [S4D-BWD-BOUND] Per element of each gradient (both parts of a complex one get the bound of its
+// modulus): the tracked model of [S4D-BWD-CPU]'s order. Only the CPU order is modelled (m.chunked
+// is ignored).
+S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& q, const S4DArithmetic& m);
+
 }  // namespace touchstone::s4
