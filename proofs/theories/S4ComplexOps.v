@@ -328,4 +328,58 @@ Proof.
   lra.
 Qed.
 
+(** The computed sum of computed operands whose parts are floats. *)
+Definition cadd_hat (x y : C) : C :=
+  let '(a, b) := x in let '(c, d) := y in (rnd (a + c), rnd (b + d)).
+
+Local Notation format := (generic_format radix2 (FLT_exp emin prec)).
+
+(* proves: CORE-TRACKED-CADD *)
+Theorem cadd_tracked : forall (x xh y yh : C) (Mx Ex My Ey : R),
+  format (fst xh) -> format (snd xh) -> format (fst yh) -> format (snd yh) ->
+  Cmod x <= Mx -> Cmod (Cminus xh x) <= Ex ->
+  Cmod y <= My -> Cmod (Cminus yh y) <= Ey ->
+  Cmod (Cminus (cadd_hat xh yh) (Cplus x y))
+    <= Ex + Ey + u * (Mx + My + Ex + Ey).
+Proof.
+  intros x [a b] y [c d] Mx Ex My Ey Fa Fb Fc Fd Hx Hex Hy Hey.
+  simpl in Fa, Fb, Fc, Fd.
+  pose proof (u_pos prec) as Hu0.
+  destruct (add_rel emin prec Hprec a c Fa Fc) as (d1 & Hd1 & H1).
+  destruct (add_rel emin prec Hprec b d Fb Fd) as (d2 & Hd2 & H2).
+  (* rounding part: each part within u |part|, so within u |x^ + y^| in modulus *)
+  assert (Hr : Cmod (Cminus (cadd_hat (a, b) (c, d)) (Cplus (a, b) (c, d)))
+               <= u * Cmod (Cplus (a, b) (c, d))).
+  { change (Cmod (Cminus (cadd_hat (a, b) (c, d)) (Cplus (a, b) (c, d))))
+      with (norm2 (rnd (a + c) - (a + c)) (rnd (b + d) - (b + d))).
+    change (Cmod (Cplus (a, b) (c, d))) with (norm2 (a + c) (b + d)).
+    rewrite H1, H2.
+    replace ((a + c) * (1 + d1) - (a + c)) with (d1 * (a + c)) by ring.
+    replace ((b + d) * (1 + d2) - (b + d)) with (d2 * (b + d)) by ring.
+    rewrite <- (norm2_abs (a + c) (b + d)).
+    rewrite <- (norm2_scale u (Rabs (a + c)) (Rabs (b + d))) by lra.
+    apply norm2_bound; rewrite Rabs_mult;
+      apply Rmult_le_compat_r; auto using Rabs_pos. }
+  assert (Hsum : Cmod (Cplus (a, b) (c, d)) <= Mx + My + Ex + Ey).
+  { replace (Cplus (a, b) (c, d))
+      with (Cplus (Cplus x y) (Cplus (Cminus (a, b) x) (Cminus (c, d) y)))
+      by (apply injective_projections; simpl; ring).
+    eapply Rle_trans; [apply Cmod_triangle|].
+    pose proof (Cmod_triangle x y). pose proof (Cmod_triangle (Cminus (a, b) x) (Cminus (c, d) y)).
+    lra. }
+  assert (Hprop : Cmod (Cminus (Cplus (a, b) (c, d)) (Cplus x y)) <= Ex + Ey).
+  { replace (Cminus (Cplus (a, b) (c, d)) (Cplus x y))
+      with (Cplus (Cminus (a, b) x) (Cminus (c, d) y))
+      by (apply injective_projections; simpl; ring).
+    eapply Rle_trans; [apply Cmod_triangle|]. lra. }
+  replace (Cminus (cadd_hat (a, b) (c, d)) (Cplus x y))
+    with (Cplus (Cminus (cadd_hat (a, b) (c, d)) (Cplus (a, b) (c, d)))
+                (Cminus (Cplus (a, b) (c, d)) (Cplus x y)))
+    by (apply injective_projections; simpl; ring).
+  eapply Rle_trans; [apply Cmod_triangle|].
+  assert (u * Cmod (Cplus (a, b) (c, d)) <= u * (Mx + My + Ex + Ey))
+    by (apply Rmult_le_compat_l; lra).
+  lra.
+Qed.
+
 End ComplexOps.

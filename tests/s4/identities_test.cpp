@@ -582,16 +582,16 @@ TEST(S4Identities, CauchySumAPrioriBoundFloat32) {
   std::printf("[S4-ID-CAUCHY-BOUND] Cauchy sum with a-priori term bounds, worst err/bound %.3g\n", worst);
 }
 
-// Whole complex operations in modulus (S4ComplexOps.v, cmul_tracked / cdiv_tracked with exact
-// operands, Ex = Ey = 0): float32 textbook product and quotient against MPFR,
+// Whole complex operations in modulus (S4ComplexOps.v, cadd_tracked / cmul_tracked / cdiv_tracked
+// with exact operands, Ex = Ey = 0): float32 sum, textbook product and quotient against MPFR,
 // |fl(x y) - x y| <= sqrt2 gamma_2 |x| |y| + 3 sqrt2 E and, inside |y|^2 >= 2E/u^2,
 // |fl(x / y) - x / y| <= sqrt2 gamma_6 |x| / |y| + sqrt2 (3E/|y|^2 + 2E).
-// covers: CORE-TRACKED-CMUL CORE-TRACKED-CDIV
+// covers: CORE-TRACKED-CADD CORE-TRACKED-CMUL CORE-TRACKED-CDIV
 TEST(S4Identities, ComplexOpsModulusFloat32) {
   const WorkingPrecision precision(kBits);
   PhiloxStream rng(410, "s4-id-complex-ops");
   const mp_real s2 = sqrt(mp_real(2));
-  double worst_mul = 0, worst_div = 0;
+  double worst_mul = 0, worst_div = 0, worst_add = 0;
   int in_domain = 0;
   for (int i = 0; i < 20000; ++i) {
     const bool small = i % 4 == 3;
@@ -609,6 +609,12 @@ TEST(S4Identities, ComplexOpsModulusFloat32) {
     const mp_real bmul = s2 * gamma32(2) * nx * ny + 3 * s2 * kEta32;
     EXPECT_LE(emul, bmul) << "mul " << a << " " << b << " " << c << " " << d;
     worst_mul = std::max(worst_mul, to_double(emul / bmul));
+    // Sum (cadd_tracked, Ex = Ey = 0): |fl(x + y) - (x + y)| <= u (|x| + |y|).
+    const float sr = a + c, si = b + d;
+    const mp_real fr = mp_real(sr) - (ma + mc), fi = mp_real(si) - (mb + md);
+    const mp_real eadd = sqrt(fr * fr + fi * fi), badd = kU32 * (nx + ny);
+    EXPECT_LE(eadd, badd) << "add " << a << " " << b << " " << c << " " << d;
+    worst_add = std::max(worst_add, to_double(eadd / badd));
     // Quotient, inside the domain.
     if (!(ny2 >= 2 * kEta32 / (kU32 * kU32))) continue;
     ++in_domain;
@@ -623,8 +629,9 @@ TEST(S4Identities, ComplexOpsModulusFloat32) {
   EXPECT_GT(in_domain, 15000);
   EXPECT_GT(worst_mul, kVacuousRatio);
   EXPECT_GT(worst_div, kVacuousRatio);
-  std::printf("[CORE-TRACKED-CMUL/CDIV] modulus, worst err/bound: product %.3g, quotient %.3g\n", worst_mul,
-              worst_div);
+  EXPECT_GT(worst_add, kVacuousRatio);
+  std::printf("[CORE-TRACKED-CADD/CMUL/CDIV] modulus, worst err/bound: sum %.3g, product %.3g, quotient %.3g\n",
+              worst_add, worst_mul, worst_div);
 }
 
 }  // namespace
