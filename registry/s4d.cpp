@@ -345,11 +345,154 @@ class S4DEntry final : public Algorithm {
   std::vector<BackendSpec> backends_;
 };
 
+
+// ---- s4d.kernel_backward ([S4D-BWD-DEF]) ----
+
+namespace {
+
+class BackwardHandle final : public ProblemHandle {
+ public:
+  explicit BackwardHandle(S4DBackwardProblem<double> q) : q_(std::move(q)), fwd_(S4DFlavor{false}, q_.forward()) {}
+  const S4DBackwardProblem<double>& problem() const { return q_; }
+  const S4DBackwardProblem<float>& as_float32() const {
+    if (!f32_) {
+      require_inputs_in(Format::float32);
+      f32_.emplace(q_.cast<float>());
+    }
+    return *f32_;
+  }
+  std::string describe() const override { return fwd_.describe() + " dK"; }
+  Format input_format() const override {
+    const auto& in = q_.forward().in();
+    std::vector<std::span<const double>> a = {in.A.values(), in.C.values(), in.dt.values(), q_.dK().values()};
+    if (in.B) a.push_back(in.B->values());
+    return narrowest_format(a);
+  }
+  Arrays inputs() const override {
+    Arrays a = fwd_.inputs();
+    a["dK"] = q_.dK();
+    return a;
+  }
+  template <class T>
+  Arrays arrays_of(const S4DGrads<T>& g) const {
+    Arrays a{{"dA", g.dA.template cast<double>()}, {"dC", g.dC.template cast<double>()},
+             {q_.forward().in().log_dt ? "dlog_dt" : "ddt", g.ddt.template cast<double>()}};
+    if (g.dB) a["dB"] = g.dB->template cast<double>();
+    return a;
+  }
+  ExactArrays exact_of(S4DGrads<mp_real> g) const {
+    ExactArrays a{{"dA", std::move(g.dA)}, {"dC", std::move(g.dC)},
+                  {q_.forward().in().log_dt ? "dlog_dt" : "ddt", std::move(g.ddt)}};
+    if (g.dB) a["dB"] = std::move(*g.dB);
+    return a;
+  }
+
+ private:
+  S4DBackwardProblem<double> q_;
+  S4DHandle fwd_;
+  mutable std::optional<S4DBackwardProblem<float>> f32_;
+};
+
+const BackwardHandle& backward_of(const ProblemHandle& h) { return dynamic_cast<const BackwardHandle&>(h); }
+
+}  // namespace
+
+class S4DBackwardEntry final : public Algorithm {
+ public:
+  S4DBackwardEntry() {
+    const std::string order =
+        "forward setup; F = sum dK_l A_bar^l and F1 = sum l dK_l A_bar^(l-1) by the block power tables (fma "
+        "chains per block, blocks in order); per-mode derivative formulas; ddt summed over modes in order";
+    auto bound_with = [](S4DArithmetic m) {
+      return [m](const ProblemHandle& h) {
+        const auto& b = backward_of(h);
+        return b.arrays_of(s4d_kernel_backward_bound(b.problem(), m));
+      };
+    };
+    backends_ = {
+        {"cpu-f32", Format::float32, order, [] { return std::string(); },
+         [](const ProblemHandle& h) {
+           const auto& b = backward_of(h);
+           return b.arrays_of(cpu::s4d_kernel_backward(b.as_float32()));
+         },
+         bound_with(s4d_arithmetic_cpu_f32())},
+        {"cpu-f64", Format::float64, order, [] { return std::string(); },
+         [](const ProblemHandle& h) {
+           const auto& b = backward_of(h);
+           return b.arrays_of(cpu::s4d_kernel_backward(b.problem()));
+         },
+         bound_with(s4d_arithmetic_cpu_f64())},
+    };
+  }
+  std::string name() const override { return "s4d.kernel_backward"; }
+  std::string summary() const override {
+    return "gradients (VJP) of s4d.kernel with respect to A, B, C and dt (or log_dt), given dK; complex "
+           "gradients as (dL/dRe, dL/dIm), PyTorch's .grad convention";
+  }
+  std::string spec_ref() const override { return "spec/s4d.md [S4D-BWD-DEF]"; }
+  std::vector<ArraySpec> inputs() const override {
+    auto v = S4DEntry(S4DFlavor{false}).inputs();
+    v.push_back({"dK", "(H, L)", "cotangent of K", false});
+    return v;
+  }
+  std::vector<ArraySpec> outputs() const override {
+    return {{"dA", "complex (H, N') as (H, N', 2)", "gradient of A", false},
+            {"dB", "complex (H, N') as (H, N', 2)", "gradient of B (when B is given)", true},
+            {"dC", "complex (H, N') as (H, N', 2)", "gradient of C", false},
+            {"ddt", "(H,)", "gradient of dt (when dt is given)", true},
+            {"dlog_dt", "(H,)", "gradient of log_dt (when log_dt is given)", true}};
+  }
+  std::vector<OptionSpec> options() const override { return S4DEntry(S4DFlavor{false}).options(); }
+  std::vector<std::string> sizes() const override { return {"tiny", "small", "medium"}; }
+  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format format, std::uint64_t seed) const override {
+    const SizeSpec* spec = nullptr;
+    for (const auto& s : kSizes)
+      if (size == s.name && size != "real" && size != "legs") spec = &s;
+    if (!spec) throw InvalidInput("size", "unknown size '" + size + "' for " + name() + " (tiny, small, medium)");
+    auto p = default_problem(S4DFlavor{false}, *spec, format, seed);
+    PhiloxStream rng(seed, name() + "/dK");
+    Tensor<double> dK(Shape{p.H(), p.L()});
+    for (Index i = 0; i < dK.count(); ++i) dK[i] = round_to_format(rng.next_uniform(-1, 1), format);
+    return std::make_unique<BackwardHandle>(S4DBackwardProblem<double>(std::move(p), std::move(dK)));
+  }
+  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+    NpyMap forward;
+    for (const auto& [k, v] : arrays)
+      if (k != "dK") forward.emplace(k, v);
+    const auto fwd = S4DEntry(S4DFlavor{false}).from_arrays(forward, options);
+    auto it = arrays.find("dK");
+    if (it == arrays.end()) throw InvalidInput("dK", "missing (required input of " + name() + ")");
+    if (it->second.complex || it->second.kind != NpyKind::floating)
+      throw InvalidInput("dK", "expected a real float array, got " + it->second.dtype_name());
+    return std::make_unique<BackwardHandle>(S4DBackwardProblem<double>(handle_of(*fwd).problem(), it->second.values));
+  }
+  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+    const WorkingPrecision precision(bits);
+    const auto& b = backward_of(h);
+    return b.exact_of(s4d_kernel_vjp<mp_real, mp_complex>(b.problem()));
+  }
+  const std::vector<BackendSpec>& backends() const override { return backends_; }
+  // [S4D-BWD-BOUND] Only the CPU order is modelled: this is that order's bound with the given
+  // ulps, not a bound for every association order.
+  Arrays any_order_bound(const ProblemHandle& h, Format storage, double elementary_ulps) const override {
+    const auto& b = backward_of(h);
+    S4DArithmetic m = s4d_arithmetic_any_order(storage, elementary_ulps);
+    m.chunked = true;
+    return b.arrays_of(s4d_kernel_backward_bound(b.problem(), m));
+  }
+
+ private:
+  std::vector<BackendSpec> backends_;
+};
+
 // Used by registry/dss.cpp for dss.kernel_exp.
 std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp) { return std::make_unique<S4DEntry>(S4DFlavor{dss_exp}); }
 
 }  // namespace touchstone::s4
 
 namespace touchstone {
-void register_s4d(Registry& registry) { registry.add(s4::make_s4d_entry(false)); }
+void register_s4d(Registry& registry) {
+  registry.add(s4::make_s4d_entry(false));
+  registry.add(std::make_unique<s4::S4DBackwardEntry>());
+}
 }  // namespace touchstone

@@ -169,3 +169,35 @@ TEST(S4DBackward, NonFiniteChannelGetsNaNGradients) {
   for (Index i = 6; i < 12; ++i) EXPECT_TRUE(isnan(e.dA[i]) && std::isnan(g.dA[i]) && std::isnan((*g.dB)[i]));
   EXPECT_THROW(S4DBackwardProblem<double>(S4DProblem<double>(in), Tensor<double>(Shape{2, 19})), InvalidInput);
 }
+
+// The registry entry: generated problems through a numpy-style file and back, gradient names by the
+// step's parametrization, errors naming dK.
+// covers: S4D-BWD-SHAPES S4D-BWD-REGISTRY
+TEST(S4DBackward, RegistryEntry) {
+  const Algorithm& a = builtin_registry().get("s4d.kernel_backward");
+  const auto h = a.generate("small", Format::float32, 4);
+  NpyMap file;
+  for (const auto& [name, t] : h->inputs()) {
+    NpyArray arr;
+    arr.values = t;
+    arr.complex = t.rank() == 3 && name != "dK";
+    file[name] = arr;
+  }
+  const auto p = a.from_arrays(file, {});
+  EXPECT_EQ(p->describe(), h->describe());
+  const ExactArrays e = a.reference(*p, 256);
+  EXPECT_TRUE(e.count("dlog_dt") && e.count("dB") && e.count("dA") && e.count("dC"));
+  for (const auto& b : a.backends()) {
+    const Arrays out = b.run(*p), bounds = b.bound(*p);
+    for (const auto& j : judge(out, e, &bounds, b.format)) EXPECT_TRUE(j.summary.pass()) << b.name << " " << j.output;
+  }
+  EXPECT_TRUE(a.reference(*a.generate("tiny", Format::float64, 1), 256).count("ddt"));
+  auto bad = file;
+  bad["dK"].values = Tensor<double>(Shape{3, 99});
+  try {
+    a.from_arrays(bad, {});
+    ADD_FAILURE() << "accepted a misshapen dK";
+  } catch (const InvalidInput& err) {
+    EXPECT_EQ(err.argument(), "dK");
+  }
+}
