@@ -634,5 +634,68 @@ TEST(S4Identities, ComplexOpsModulusFloat32) {
               worst_add, worst_mul, worst_div);
 }
 
+// Any order of pairwise additions (S4TreeSum.v, tree_sum_bound / tree_csum_bound): float32 sums
+// over random binary trees (random split points, so sequential, balanced and lopsided shapes
+// all occur) of computed terms, error <= sum E + gamma_(k-1) sum (M + E), per part and in
+// modulus, with E_i the exact term errors and M_i = |t_i|.
+struct TreeSum {
+  float re = 0, im = 0;
+};
+TreeSum tree_sum(const std::vector<float>& re, const std::vector<float>& im, int lo, int hi, PhiloxStream& rng) {
+  if (hi - lo == 1) return {re[lo], im[lo]};
+  const int mid = lo + 1 + static_cast<int>(rng.next_below(static_cast<std::uint64_t>(hi - lo - 1)));
+  const TreeSum l = tree_sum(re, im, lo, mid, rng), r = tree_sum(re, im, mid, hi, rng);
+  return {l.re + r.re, l.im + r.im};
+}
+
+// covers: CORE-TRACKED-SUM CORE-TRACKED-CSUM
+TEST(S4Identities, TreeSumBoundFloat32) {
+  const WorkingPrecision precision(kBits);
+  PhiloxStream rng(411, "s4-id-tree-sum");
+  double worst_part = 0, worst_mod = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    const int k = 1 + static_cast<int>(rng.next_below(300));
+    std::vector<float> thr(k), thi(k);
+    std::vector<mp_real> tr(k), ti(k);
+    for (int i = 0; i < k; ++i) {
+      // Exact terms with more bits than float32, computed terms their roundings; one in four
+      // trials all of one sign and one size (where rounding errors add up).
+      const bool same = trial % 4 == 0;
+      tr[i] = mp_real(same ? 1.0 + rng.next_uniform() : rng.next_log_uniform(-10, 10, true)) *
+              (1 + two_pow(-30) * mp_real(rng.next_uniform()));
+      ti[i] = mp_real(same ? 1.0 + rng.next_uniform() : rng.next_log_uniform(-10, 10, true)) *
+              (1 + two_pow(-30) * mp_real(rng.next_uniform()));
+      thr[i] = static_cast<float>(to_double(tr[i]));
+      thi[i] = static_cast<float>(to_double(ti[i]));
+    }
+    const TreeSum s = tree_sum(thr, thi, 0, k, rng);
+    mp_real xr = 0, xi = 0, er_sum = 0, er_size = 0, ei_sum = 0, ei_size = 0, E_sum = 0, size = 0;
+    for (int i = 0; i < k; ++i) {
+      const mp_real er = abs(mp_real(thr[i]) - tr[i]), ei = abs(mp_real(thi[i]) - ti[i]);
+      xr += tr[i];
+      xi += ti[i];
+      er_sum += er;
+      er_size += abs(tr[i]) + er;
+      ei_sum += ei;
+      ei_size += abs(ti[i]) + ei;
+      const mp_real E = sqrt(er * er + ei * ei);
+      E_sum += E;
+      size += sqrt(tr[i] * tr[i] + ti[i] * ti[i]) + E;
+    }
+    const mp_real g = gamma32(k - 1);
+    const mp_real br = er_sum + g * er_size, bi = ei_sum + g * ei_size, bm = E_sum + g * size;
+    const mp_real dr = mp_real(s.re) - xr, di = mp_real(s.im) - xi;
+    EXPECT_LE(abs(dr), br) << "re, k " << k;
+    EXPECT_LE(abs(di), bi) << "im, k " << k;
+    EXPECT_LE(sqrt(dr * dr + di * di), bm) << "modulus, k " << k;
+    worst_part = std::max({worst_part, to_double(abs(dr) / br), to_double(abs(di) / bi)});
+    worst_mod = std::max(worst_mod, to_double(sqrt(dr * dr + di * di) / bm));
+  }
+  EXPECT_GT(worst_part, kVacuousRatio);
+  EXPECT_GT(worst_mod, kVacuousRatio);
+  std::printf("[CORE-TRACKED-SUM/CSUM] random trees, worst err/bound: per part %.3g, modulus %.3g\n", worst_part,
+              worst_mod);
+}
+
 }  // namespace
 }  // namespace touchstone
