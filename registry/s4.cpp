@@ -390,6 +390,7 @@ DplrProblem default_dplr(const std::string& size, Format f, std::uint64_t seed) 
   p.Lambda = shared(hip.Lambda);
   p.P = shared(hip.P);
   p.Q = p.P;
+  p.q_tied = true;
   p.B = shared(hip.B);
   PhiloxStream rc(seed, std::string(kDplr) + "/C"), rs(seed, std::string(kDplr) + "/step");
   p.C.H = p.H;
@@ -404,8 +405,14 @@ DplrProblem default_dplr(const std::string& size, Format f, std::uint64_t seed) 
 
 class DplrHandle final : public ProblemHandle {
  public:
-  explicit DplrHandle(DplrProblem p) : p_(std::move(p)) { p_.validate(); }
+  explicit DplrHandle(DplrProblem p, std::vector<double> dK = {}) : p_(std::move(p)), dK_(std::move(dK)) {
+    p_.validate();
+    if (!dK_.empty() && static_cast<Index>(dK_.size()) != p_.H * p_.L)
+      throw InvalidInput("dK", "must have the shape of K");
+    require_no_inf(dK_, "dK");
+  }
   const DplrProblem& p() const { return p_; }
+  const std::vector<double>& dK() const { return dK_; }
   std::vector<Index> out_shape() const { return p_.batched ? std::vector<Index>{p_.H, p_.L} : std::vector<Index>{p_.L}; }
   std::string describe() const override {
     return "H=" + std::to_string(p_.H) + " N'=" + std::to_string(p_.N) + " L=" + std::to_string(p_.L) +
@@ -416,15 +423,17 @@ class DplrHandle final : public ProblemHandle {
     for (const CParam* c : {&p_.Lambda, &p_.P, &p_.Q, &p_.B, &p_.C}) parts.push_back(all_parts(c->values));
     std::vector<std::span<const double>> arrays(parts.begin(), parts.end());
     arrays.push_back(p_.step);
+    if (!dK_.empty()) arrays.push_back(dK_);
     return narrowest_format(arrays);
   }
   Arrays inputs() const override {
     auto shape = [&](const CParam& c) { return c.H ? std::vector<Index>{c.H, c.N} : std::vector<Index>{c.N}; };
     Arrays a{{"Lambda", complex_tensor(p_.Lambda.values, shape(p_.Lambda))},
              {"P", complex_tensor(p_.P.values, shape(p_.P))},
-             {"Q", complex_tensor(p_.Q.values, shape(p_.Q))},
              {"B", complex_tensor(p_.B.values, shape(p_.B))},
              {"C", complex_tensor(p_.C.values, shape(p_.C))}};
+    if (!p_.q_tied) a["Q"] = complex_tensor(p_.Q.values, shape(p_.Q));
+    if (!dK_.empty()) a["dK"] = tensor_of(dK_, out_shape());
     a["step"] = p_.step.size() == 1 && !p_.batched ? Tensor<double>(Shape{}, p_.step[0])
                                                    : tensor_of(p_.step, {static_cast<Index>(p_.step.size())});
     return a;
@@ -432,6 +441,7 @@ class DplrHandle final : public ProblemHandle {
 
  private:
   DplrProblem p_;
+  std::vector<double> dK_;
 };
 
 const DplrHandle& dplr_of(const ProblemHandle& h) { return dynamic_cast<const DplrHandle&>(h); }
@@ -489,6 +499,9 @@ class DplrEntry final : public Algorithm {
   }
   std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     check_known(arrays, options, inputs(), {"L", "conj"}, kDplr);
+    return std::make_unique<DplrHandle>(dplr_from_arrays(arrays, options));
+  }
+  static DplrProblem dplr_from_arrays(const NpyMap& arrays, const OptionMap& options) {
     DplrProblem p;
     auto param = [&](const std::string& name, bool req) -> std::optional<CParam> {
       auto it = arrays.find(name);
@@ -510,6 +523,7 @@ class DplrEntry final : public Algorithm {
     p.C = *param("C", true);
     auto Q = param("Q", false);
     p.Q = Q ? *Q : p.P;
+    p.q_tied = !Q;
     p.N = p.Lambda.N;
     p.H = 1;
     for (const CParam* c : {&p.Lambda, &p.P, &p.Q, &p.B, &p.C})
@@ -532,7 +546,7 @@ class DplrEntry final : public Algorithm {
     if (L == options.end()) throw InvalidInput("L", "the kernel length is an option: --option L=...");
     p.L = parse_index("L", L->second);
     if (auto it = options.find("conj"); it != options.end()) p.conj = parse_conj(it->second);
-    return std::make_unique<DplrHandle>(std::move(p));
+    return p;
   }
   ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
@@ -545,6 +559,118 @@ class DplrEntry final : public Algorithm {
   Arrays any_order_bound(const ProblemHandle& h, Format storage, double) const override {
     const auto& d = dplr_of(h);
     return {{"K", tensor_of(kernel_dplr_bound(d.p(), storage), d.out_shape())}};
+  }
+
+ private:
+  std::vector<BackendSpec> backends_;
+};
+
+// ---- s4.kernel_dplr_backward ----
+
+constexpr const char* kDplrBwd = "s4.kernel_dplr_backward";
+
+Arrays grads_arrays(const DplrProblem& p, const DplrGrads<double>& g) {
+  auto shape = [&](const CParam& c) {
+    return c.H ? std::vector<Index>{c.H, c.N, 2} : std::vector<Index>{c.N, 2};
+  };
+  Arrays a{{"dLambda", tensor_of(g.Lambda, shape(p.Lambda))},
+           {"dP", tensor_of(g.P, shape(p.P))},
+           {"dB", tensor_of(g.B, shape(p.B))},
+           {"dC", tensor_of(g.C, shape(p.C))}};
+  if (!p.q_tied) a["dQ"] = tensor_of(g.Q, shape(p.Q));
+  a["dstep"] = p.step.size() == 1 && !p.batched ? tensor_of(g.step, {}) : tensor_of(g.step, {static_cast<Index>(g.step.size())});
+  return a;
+}
+template <class T>
+DplrGrads<double> to_double_grads(const DplrGrads<T>& g) {
+  auto c = [](const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); };
+  return {c(g.Lambda), c(g.P), c(g.Q), c(g.B), c(g.C), c(g.step)};
+}
+
+class DplrBackwardEntry final : public Algorithm {
+ public:
+  DplrBackwardEntry() {
+    auto run = [](auto tag) {
+      using T = decltype(tag);
+      return [](const ProblemHandle& h) {
+        const auto& d = dplr_of(h);
+        if (std::is_same_v<T, float>) h.require_inputs_in(Format::float32);
+        return grads_arrays(d.p(), to_double_grads(cpu::kernel_dplr_backward<T>(d.p(), d.dK())));
+      };
+    };
+    auto bound = [](Format f) {
+      return [f](const ProblemHandle& h) {
+        const auto& d = dplr_of(h);
+        return grads_arrays(d.p(), kernel_dplr_backward_bound(d.p(), d.dK(), f));
+      };
+    };
+    const std::string order =
+        "G = FFTW forward DFT of dK, /L per part; per node: R = 1/(i g - lambda) (textbook), k_ab sums "
+        "sequential over n, Woodbury derivative factors, gradient sums over nodes sequential in k; shared "
+        "parameters summed over channels in order (s4_dplr_backward_core.hpp)";
+    backends_ = {
+        {"cpu-f32", Format::float32, order, [] { return std::string(); }, run(float{}), bound(Format::float32)},
+        {"cpu-f64", Format::float64, order, [] { return std::string(); }, run(double{}), bound(Format::float64)},
+    };
+  }
+  std::string name() const override { return kDplrBwd; }
+  std::string summary() const override {
+    return "VJP of s4.kernel_dplr with respect to Lambda, P (and Q), B, C and step (PyTorch's complex "
+           "gradient convention)";
+  }
+  std::string spec_ref() const override { return "spec/s4.md [S4-DPLR-VJP]"; }
+  std::vector<ArraySpec> inputs() const override {
+    auto v = DplrEntry().inputs();
+    v.push_back({"dK", "(L,) | (H, L)", "cotangent of K", false});
+    return v;
+  }
+  std::vector<ArraySpec> outputs() const override {
+    return {{"dLambda", "Lambda's shape, complex as (..., 2)", "gradient of Lambda", false},
+            {"dP", "P's shape", "gradient of P (with Q's part when Q is tied to P)", false},
+            {"dQ", "Q's shape", "gradient of Q (only when Q is given)", true},
+            {"dB", "B's shape", "gradient of B", false},
+            {"dC", "C's shape", "gradient of C", false},
+            {"dstep", "step's shape", "gradient of step", false}};
+  }
+  std::vector<OptionSpec> options() const override { return DplrEntry().options(); }
+  std::vector<std::string> sizes() const override { return {"tiny", "small", "medium"}; }
+  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
+    DplrProblem p = default_dplr(size, f, seed);
+    PhiloxStream r(seed, std::string(kDplrBwd) + "/dK");
+    std::vector<double> dK;
+    for (Index i = 0; i < p.H * p.L; ++i) dK.push_back(round_to_format(r.next_normal(), f));
+    return std::make_unique<DplrHandle>(std::move(p), std::move(dK));
+  }
+  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+    check_known(arrays, options, inputs(), {"L", "conj"}, kDplrBwd);
+    NpyMap fwd;
+    for (const auto& [k, v] : arrays)
+      if (k != "dK") fwd.emplace(k, v);
+    DplrProblem p = DplrEntry::dplr_from_arrays(fwd, options);
+    const NpyArray& g = required(arrays, "dK", kDplrBwd);
+    if (g.kind != NpyKind::floating || g.complex) throw InvalidInput("dK", "expected a real array");
+    return std::make_unique<DplrHandle>(std::move(p), g.values.values());
+  }
+  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+    const WorkingPrecision precision(bits);
+    const auto& d = dplr_of(h);
+    const DplrGrads<mp_real> g = reference::kernel_dplr_vjp<mp_real, mp_complex>(d.p(), d.dK());
+    const Arrays shapes = grads_arrays(d.p(), to_double_grads(DplrGrads<double>{
+        std::vector<double>(g.Lambda.size()), std::vector<double>(g.P.size()), std::vector<double>(g.Q.size()),
+        std::vector<double>(g.B.size()), std::vector<double>(g.C.size()), std::vector<double>(g.step.size())}));
+    auto ex = [&](const char* name, const std::vector<mp_real>& v) {
+      return exact_tensor(v, shapes.at(name).shape().extents());
+    };
+    ExactArrays a{{"dLambda", ex("dLambda", g.Lambda)}, {"dP", ex("dP", g.P)}, {"dB", ex("dB", g.B)},
+                  {"dC", ex("dC", g.C)}, {"dstep", ex("dstep", g.step)}};
+    if (!d.p().q_tied) a["dQ"] = ex("dQ", g.Q);
+    return a;
+  }
+  const std::vector<BackendSpec>& backends() const override { return backends_; }
+  // [S4-DPLR-VJP-BOUND] at the storage format (the backend's sequence, [S4-DPLR-VJP-CPU]).
+  Arrays any_order_bound(const ProblemHandle& h, Format storage, double) const override {
+    const auto& d = dplr_of(h);
+    return grads_arrays(d.p(), kernel_dplr_backward_bound(d.p(), d.dK(), storage));
   }
 
  private:
@@ -682,6 +808,7 @@ void register_s4(Registry& registry) {
   registry.add(std::make_unique<s4::CauchyEntry>());
   registry.add(std::make_unique<s4::CauchyBackwardEntry>());
   registry.add(std::make_unique<s4::DplrEntry>());
+  registry.add(std::make_unique<s4::DplrBackwardEntry>());
   registry.add(std::make_unique<s4::SsmEntry>());
 }
 }  // namespace touchstone

@@ -7,6 +7,7 @@
 
 #include "cpu/fft.hpp"
 #include "touchstone/core/parallel.hpp"
+#include "touchstone/reference/s4_dplr_backward_core.hpp"
 
 namespace touchstone::s4::cpu {
 
@@ -211,6 +212,86 @@ std::vector<T> kernel_dplr(const DplrProblem& p, int threads) {
 }
 // embed-end cpu_kernel_dplr
 
+namespace {
+// The backend's complex arithmetic for the backward core: every part of every operation rounded
+// once in T (products may contract into FMAs).
+template <class T>
+struct FloatArith {
+  using Z = std::complex<T>;
+  Z exact(cdouble z) const { return Z(static_cast<T>(z.real()), static_cast<T>(z.imag())); }
+  Z add(Z a, Z b) const { return Z(a.real() + b.real(), a.imag() + b.imag()); }
+  Z sub(Z a, Z b) const { return Z(a.real() - b.real(), a.imag() - b.imag()); }
+  Z mul(Z a, Z b) const {
+    return Z(a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real());
+  }
+  Z div(Z a, Z b) const {
+    const T den = b.real() * b.real() + b.imag() * b.imag();
+    return Z((a.real() * b.real() + a.imag() * b.imag()) / den, (a.imag() * b.real() - a.real() * b.imag()) / den);
+  }
+  Z conj(Z a) const { return Z(a.real(), -a.imag()); }
+  Z re(Z a) const { return Z(a.real(), T(0)); }
+};
+}  // namespace
+
+// embed-begin cpu_kernel_dplr_backward
+template <class T>
+DplrGrads<T> kernel_dplr_backward(const DplrProblem& p, const std::vector<double>& dK, int threads) {
+  p.validate();
+  if (static_cast<Index>(dK.size()) != p.H * p.L) throw InvalidInput("dK", "must have the shape of K");
+  require_no_inf(dK, "dK");
+  using Z = std::complex<T>;
+  const Index H = p.H, L = p.L, N = p.N;
+  std::vector<Z> tk(static_cast<std::size_t>(L), Z(0));
+  for (Index k = 0; k < L; ++k)
+    if (!(L % 2 == 0 && 2 * k == L)) tk[k] = Z(static_cast<T>(node_tan(k, L)), T(0));
+  std::vector<backward_core::ChannelGrads<Z>> per(static_cast<std::size_t>(H));
+  parallel_for(H, threads, [&](std::int64_t h) {
+    std::vector<Z> x(static_cast<std::size_t>(L)), G(static_cast<std::size_t>(L));
+    for (Index l = 0; l < L; ++l) x[l] = Z(static_cast<T>(dK[static_cast<std::size_t>(h * L + l)]), T(0));
+    fft::dft(x.data(), G.data(), L, fft::Direction::forward);
+    for (Index k = 0; k < L; ++k) G[k] = Z(G[k].real() / static_cast<T>(L), G[k].imag() / static_cast<T>(L));
+    FloatArith<T> ar;
+    per[h] = backward_core::dplr_vjp_channel(ar, p, h, G, tk);
+  });
+  // Shared parameters: channel contributions summed in channel order.
+  FloatArith<T> ar;
+  auto gather = [&](const CParam& c, auto member) {
+    std::vector<Z> acc(c.values.size(), Z(0));
+    for (Index h = 0; h < H; ++h)
+      for (Index n = 0; n < N; ++n) {
+        const std::size_t i = static_cast<std::size_t>((c.H ? h : 0) * N + n);
+        acc[i] = ar.add(acc[i], (per[h].*member)[n]);
+      }
+    std::vector<T> flat;
+    for (const Z& z : acc) flat.push_back(z.real()), flat.push_back(z.imag());
+    return flat;
+  };
+  using CG = backward_core::ChannelGrads<Z>;
+  DplrGrads<T> g;
+  g.Lambda = gather(p.Lambda, &CG::Lambda);
+  g.B = gather(p.B, &CG::B);
+  g.C = gather(p.C, &CG::C);
+  if (p.q_tied) {
+    std::vector<Z> acc(p.P.values.size(), Z(0));
+    for (Index h = 0; h < H; ++h)
+      for (Index n = 0; n < N; ++n) {
+        const std::size_t i = static_cast<std::size_t>((p.P.H ? h : 0) * N + n);
+        acc[i] = ar.add(acc[i], ar.add(per[h].P[n], per[h].Q[n]));
+      }
+    for (const Z& z : acc) g.P.push_back(z.real()), g.P.push_back(z.imag());
+  } else {
+    g.P = gather(p.P, &CG::P);
+    g.Q = gather(p.Q, &CG::Q);
+  }
+  g.step.assign(p.step.size(), T(0));
+  for (Index h = 0; h < H; ++h) {
+    const std::size_t i = p.step.size() == 1 ? 0 : static_cast<std::size_t>(h);
+    g.step[i] = g.step[i] + per[h].step.real();
+  }
+  return g;
+}
+// embed-end cpu_kernel_dplr_backward
+
 // embed-begin cpu_ssm_kernel
 // [S4-SSM-CPU] x_0 = B̄, x_{l+1} = Ā x_l (each row a sequential dot product, threads over rows
 // when N is large), K_l = Σ_n C̄_n x_l[n] sequential.
@@ -246,6 +327,8 @@ template std::vector<float> cauchy_backward<float>(const CauchyProblem&, const s
 template std::vector<double> cauchy_backward<double>(const CauchyProblem&, const std::vector<cdouble>&, int);
 template std::vector<float> kernel_dplr<float>(const DplrProblem&, int);
 template std::vector<double> kernel_dplr<double>(const DplrProblem&, int);
+template DplrGrads<float> kernel_dplr_backward<float>(const DplrProblem&, const std::vector<double>&, int);
+template DplrGrads<double> kernel_dplr_backward<double>(const DplrProblem&, const std::vector<double>&, int);
 template std::vector<float> ssm_kernel<float>(const DiscreteSsmProblem&, int);
 template std::vector<double> ssm_kernel<double>(const DiscreteSsmProblem&, int);
 

@@ -8,6 +8,7 @@
 
 #include "touchstone/core/tracked_complex.hpp"
 #include "touchstone/reference/fft_bound.hpp"
+#include "touchstone/reference/s4_dplr_backward_core.hpp"
 
 namespace touchstone::s4 {
 
@@ -223,6 +224,111 @@ std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format) {
   return out;
 }
 // embed-end kernel_dplr_bound
+
+namespace {
+
+// [S4-DPLR-VJP-BOUND] The tracking policy for the backward core: each value carries its f64
+// evaluation v, the f64 analysis d (its error bound describes v) and the format's analysis t.
+// Divisions bound their exact divisor's modulus below by |v| − d.E (a non-positive lower bound
+// makes the bound +inf).
+struct DZ {
+  cdouble v;
+  CTracked d, t;
+};
+struct TrackArith {
+  using Z = DZ;
+  Rounding r, rd;
+  Z exact(cdouble z) const {
+    const CTracked e = CTracked::exact(z.real(), z.imag());
+    return {z, e, e};
+  }
+  Z add(const Z& a, const Z& b) const { return {a.v + b.v, touchstone::add(a.d, b.d, rd), touchstone::add(a.t, b.t, r)}; }
+  Z sub(const Z& a, const Z& b) const { return {a.v - b.v, touchstone::add(a.d, b.d, rd), touchstone::add(a.t, b.t, r)}; }
+  Z mul(const Z& a, const Z& b) const {
+    const cdouble v(a.v.real() * b.v.real() - a.v.imag() * b.v.imag(), a.v.real() * b.v.imag() + a.v.imag() * b.v.real());
+    return {v, touchstone::mul(a.d, b.d, rd), touchstone::mul(a.t, b.t, r)};
+  }
+  Z div(const Z& a, const Z& b) const {
+    const double den = b.v.real() * b.v.real() + b.v.imag() * b.v.imag();
+    const cdouble v((a.v.real() * b.v.real() + a.v.imag() * b.v.imag()) / den,
+                    (a.v.imag() * b.v.real() - a.v.real() * b.v.imag()) / den);
+    double low = std::abs(b.v) * (1 - kRel) - b.d.E * (1 + kRel);
+    if (!(low > 0)) low = 0;  // div() returns E = +inf
+    return {v, touchstone::div(a.d, b.d, low, rd), touchstone::div(a.t, b.t, low, r)};
+  }
+  Z conj(const Z& a) const { return {std::conj(a.v), a.d, a.t}; }
+  Z re(const Z& a) const { return {cdouble(a.v.real(), 0), a.d, a.t}; }
+};
+
+}  // namespace
+
+// embed-begin kernel_dplr_backward_bound
+// [S4-DPLR-VJP-BOUND] G = DFT(dK)/L by [S4CONV-FFT-BOUND] and one rounding per part; then the
+// backward core's sequence under TrackArith; shared parameters' channel sums by tracked additions.
+DplrGrads<double> kernel_dplr_backward_bound(const DplrProblem& p, const std::vector<double>& dK, Format format) {
+  p.validate();
+  if (static_cast<Index>(dK.size()) != p.H * p.L) throw InvalidInput("dK", "must have the shape of K");
+  TrackArith ar{Rounding::of(format_info(format)), Rounding::of(format_info(Format::float64))};
+  const Index H = p.H, L = p.L, N = p.N;
+  const double tau = format == Format::float64 ? kTanRelErr64 : ar.r.u * (1 + kTanRelErr64) + kTanRelErr64;
+  std::vector<DZ> tk(static_cast<std::size_t>(L), ar.exact({0, 0}));
+  for (Index k = 0; k < L; ++k) {
+    if (L % 2 == 0 && 2 * k == L) continue;
+    const double t = node_tan_double(k, L), th = std::fabs(t) * (1 + 2.1 * kTanRelErr64) * (1 + kRel);
+    tk[k] = {cdouble(t, 0), {th, kTanRelErr64 * th}, {th, tau * th}};
+  }
+  const double Ld = static_cast<double>(L);
+  std::vector<backward_core::ChannelGrads<DZ>> per;
+  for (Index h = 0; h < H; ++h) {
+    std::vector<CTracked> in;
+    for (Index l = 0; l < L; ++l) in.push_back(CTracked::exact_real(dK[static_cast<std::size_t>(h * L + l)]));
+    auto scaled = [&](const Rounding& rr) {
+      const CTracked y = fft_bound::dft_output(in, rr);
+      return CTracked{y.M / Ld, y.E / Ld + rr.u * (y.M + y.E) / Ld + 1.4142135623730951 * rr.eta};
+    };
+    const CTracked Gt = scaled(ar.r);
+    // The f64 value of G is not evaluated here (no division's divisor depends on it): d.E = +inf.
+    const DZ G{cdouble(0, 0), {Gt.M, std::numeric_limits<double>::infinity()}, Gt};
+    per.push_back(backward_core::dplr_vjp_channel(ar, p, h, std::vector<DZ>(static_cast<std::size_t>(L), G), tk));
+  }
+  auto bound_of = [](const std::vector<DZ>& acc) {
+    std::vector<double> b;
+    for (const DZ& z : acc) {
+      const double E = std::isfinite(z.t.E) ? z.t.E * (1 + kRel) : kInf;
+      b.push_back(E), b.push_back(E);
+    }
+    return b;
+  };
+  auto gather = [&](const CParam& c, std::vector<DZ> backward_core::ChannelGrads<DZ>::*member, bool plus_q) {
+    std::vector<DZ> acc(c.values.size(), ar.exact({0, 0}));
+    for (Index h = 0; h < H; ++h)
+      for (Index n = 0; n < N; ++n) {
+        const std::size_t i = static_cast<std::size_t>((c.H ? h : 0) * N + n);
+        const DZ x = plus_q ? ar.add(per[h].P[n], per[h].Q[n]) : (per[h].*member)[n];
+        acc[i] = ar.add(acc[i], x);
+      }
+    return bound_of(acc);
+  };
+  using CG = backward_core::ChannelGrads<DZ>;
+  DplrGrads<double> g;
+  g.Lambda = gather(p.Lambda, &CG::Lambda, false);
+  g.B = gather(p.B, &CG::B, false);
+  g.C = gather(p.C, &CG::C, false);
+  if (p.q_tied) {
+    g.P = gather(p.P, &CG::P, true);
+  } else {
+    g.P = gather(p.P, &CG::P, false);
+    g.Q = gather(p.Q, &CG::Q, false);
+  }
+  std::vector<DZ> st(p.step.size(), ar.exact({0, 0}));
+  for (Index h = 0; h < H; ++h) {
+    const std::size_t i = p.step.size() == 1 ? 0 : static_cast<std::size_t>(h);
+    st[i] = ar.add(st[i], per[h].step);
+  }
+  for (const DZ& z : st) g.step.push_back(std::isfinite(z.t.E) ? z.t.E * (1 + kRel) : kInf);
+  return g;
+}
+// embed-end kernel_dplr_backward_bound
 
 // embed-begin ssm_kernel_bound
 // [S4-SSM-KERNEL-BOUND] x_{l+1} = fl(Ā x^_l) by sequential dot products: |fl(Ā x^) − Ā x^| <=

@@ -324,6 +324,127 @@ Complex dplr_generating_function(const DplrProblem& p, Index h, Index k) {
   return s;
 }
 
+// embed-begin kernel_dplr_vjp
+// [S4-DPLR-VJP] For a real loss with dK = ∂ℓ/∂K: G_k = ∂ℓ/∂K̂_k (PyTorch's complex convention)
+// = (1/L) Σ_l dK_l e^{−2πikl/L}. At a node ≠ −1, K̂ = c (k00 − k01 k10/D), D = 1 + k11, holomorphic
+// in the k_ab: G_ab = G conj(∂K̂/∂k_ab). k_ab = Σ_i v_i R_i (+ conj(v_i) R'_i in halves),
+// R = 1/(g − λ), R' = 1/(g − conj λ), g = (2/Δ) i t: so ∂k/∂v_i = R_i, ∂k/∂conj v_i = R'_i,
+// ∂k/∂λ_i = v_i R_i², ∂k/∂conj λ_i = conj(v_i) R'_i², ∂k/∂Δ = (g/Δ)(Σ v R² + Σ conj(v) R'²).
+// The weights v00 = conj(C) B, v01 = conj(C) P, v10 = conj(Q) B, v11 = conj(Q) P pass their
+// gradients to B, P (holomorphic) and C, Q (conjugated). A complex z with gradient Gz reached
+// from x gives x the gradient Gz conj(∂z/∂x) + conj(Gz) ∂z/∂conj(x); a real x gets
+// Re(conj(Gz) ∂z/∂x). The node −1: K̂ = (Δ/2) Σ (v00 [+ conj v00]).
+template <class Real, class Complex>
+DplrGrads<Real> kernel_dplr_vjp(const DplrProblem& p, const std::vector<double>& dK) {
+  using std::tan, std::cos, std::sin;
+  p.validate();
+  if (static_cast<Index>(dK.size()) != p.H * p.L) throw InvalidInput("dK", "must have the shape of K");
+  const Index N = p.N, L = p.L;
+  const bool halves = p.conj == Conj::halves;
+  const Real pi = boost::math::constants::pi<Real>();
+  std::vector<Complex> gL(p.Lambda.values.size(), Complex(0)), gP(p.P.values.size(), Complex(0)),
+      gQ(p.Q.values.size(), Complex(0)), gB(p.B.values.size(), Complex(0)), gC(p.C.values.size(), Complex(0));
+  std::vector<Real> gstep(p.step.size(), Real(0));
+  auto idx = [&](const CParam& c, Index h, Index n) { return static_cast<std::size_t>((c.H ? h : 0) * N + n); };
+  for (Index h = 0; h < p.H; ++h) {
+    const Real step(p.step_at(h));
+    std::vector<Complex> lam(N), v[4];
+    std::vector<Complex> Cc(N), Bc(N), Pc(N), Qc(N);
+    for (Index n = 0; n < N; ++n) {
+      lam[n] = cx<Complex, Real>(p.Lambda.at(h, n));
+      Cc[n] = cx<Complex, Real>(p.C.at(h, n));
+      Bc[n] = cx<Complex, Real>(p.B.at(h, n));
+      Pc[n] = cx<Complex, Real>(p.P.at(h, n));
+      Qc[n] = cx<Complex, Real>(p.Q.at(h, n));
+    }
+    for (Index n = 0; n < N; ++n) {
+      v[0].push_back(conj(Cc[n]) * Bc[n]);
+      v[1].push_back(conj(Cc[n]) * Pc[n]);
+      v[2].push_back(conj(Qc[n]) * Bc[n]);
+      v[3].push_back(conj(Qc[n]) * Pc[n]);
+    }
+    std::vector<Complex> Gv[4];
+    for (auto& g : Gv) g.assign(static_cast<std::size_t>(N), Complex(0));
+    Real dstep = 0;
+    for (Index k = 0; k < L; ++k) {
+      Complex G(0);
+      for (Index l = 0; l < L; ++l) {
+        const Real th = Real(-2) * pi * Real((k * l) % L) / Real(L);
+        G += Complex(Real(dK[static_cast<std::size_t>(h * L + l)])) * cx2<Complex, Real>(Real(cos(th)), Real(sin(th)));
+      }
+      G = G / Complex(Real(L));
+      if (L % 2 == 0 && 2 * k == L) {  // K̂ = (Δ/2) Σ (v00 [+ conj v00])
+        Complex s(0);
+        for (Index n = 0; n < N; ++n) {
+          Gv[0][n] += G * Complex(step / Real(2));
+          s += v[0][n];
+          if (halves) {
+            Gv[0][n] += conj(G) * Complex(step / Real(2));
+            s += conj(v[0][n]);
+          }
+        }
+        dstep += Real(real(conj(G) * s)) / Real(2);
+        continue;
+      }
+      const Real t = Real(tan(pi * Real(k) / Real(L)));
+      const Complex g = cx2<Complex, Real>(Real(0), Real(2) / step * t), c = cx2<Complex, Real>(Real(1), t);
+      std::vector<Complex> R(N), Rc(N);
+      Complex kk[4] = {Complex(0), Complex(0), Complex(0), Complex(0)};
+      for (Index n = 0; n < N; ++n) {
+        R[n] = Complex(1) / (g - lam[n]);
+        Rc[n] = Complex(1) / (g - conj(lam[n]));
+        for (int a = 0; a < 4; ++a) {
+          kk[a] += v[a][n] * R[n];
+          if (halves) kk[a] += conj(v[a][n]) * Rc[n];
+        }
+      }
+      const Complex D = Complex(1) + kk[3];
+      const Complex dK_dk[4] = {c, -c * kk[2] / D, -c * kk[1] / D, c * kk[1] * kk[2] / (D * D)};
+      for (int a = 0; a < 4; ++a) {
+        const Complex Ga = G * conj(dK_dk[a]);
+        Complex dg(0);  // ∂k_a/∂g
+        for (Index n = 0; n < N; ++n) {
+          Gv[a][n] += Ga * conj(R[n]);
+          gL[idx(p.Lambda, h, n)] += Ga * conj(v[a][n] * R[n] * R[n]);
+          dg -= v[a][n] * R[n] * R[n];
+          if (halves) {
+            Gv[a][n] += conj(Ga) * Rc[n];
+            gL[idx(p.Lambda, h, n)] += conj(Ga) * conj(v[a][n]) * Rc[n] * Rc[n];
+            dg -= conj(v[a][n]) * Rc[n] * Rc[n];
+          }
+        }
+        // g = (2/Δ) i t: ∂g/∂Δ = −g/Δ.
+        dstep += Real(real(conj(Ga) * dg * (-g / Complex(step))));
+      }
+    }
+    // The weights to the parameters.
+    for (Index n = 0; n < N; ++n) {
+      gB[idx(p.B, h, n)] += Gv[0][n] * Cc[n] + Gv[2][n] * Qc[n];       // v00 = conj(C) B, v10 = conj(Q) B
+      gP[idx(p.P, h, n)] += Gv[1][n] * Cc[n] + Gv[3][n] * Qc[n];       // v01 = conj(C) P, v11 = conj(Q) P
+      gC[idx(p.C, h, n)] += conj(Gv[0][n]) * Bc[n] + conj(Gv[1][n]) * Pc[n];
+      gQ[idx(p.Q, h, n)] += conj(Gv[2][n]) * Bc[n] + conj(Gv[3][n]) * Pc[n];
+    }
+    gstep[p.step.size() == 1 ? 0 : static_cast<std::size_t>(h)] += dstep;
+  }
+  DplrGrads<Real> r;
+  auto flat = [](const std::vector<Complex>& z) {
+    std::vector<Real> o;
+    for (const Complex& x : z) o.push_back(Real(real(x))), o.push_back(Real(imag(x)));
+    return o;
+  };
+  if (p.q_tied)
+    for (std::size_t i = 0; i < gP.size(); ++i) gP[i] += gQ[i];
+  r.Lambda = flat(gL);
+  r.P = flat(gP);
+  if (!p.q_tied) r.Q = flat(gQ);
+  r.B = flat(gB);
+  r.C = flat(gC);
+  r.step = gstep;
+  return r;
+}
+// embed-end kernel_dplr_vjp
+
+template DplrGrads<mp_real> kernel_dplr_vjp<mp_real, mp_complex>(const DplrProblem&, const std::vector<double>&);
 template std::vector<mp_real> ssm_kernel<mp_real>(const SsmProblem&);
 template std::vector<double> ssm_kernel<double>(const SsmProblem&);
 template std::vector<mp_real> ssm_kernel_discrete<mp_real>(const DiscreteSsmProblem&);

@@ -322,6 +322,102 @@ TEST(S4Dplr, NodeTangentsWithinAssumedError) {
   std::printf("node tangents: max relative error %.3g = %.2f u (assumed <= 12 u)\n", worst, worst / 0x1p-53);
 }
 
+// The definition [S4-DPLR-DEF] on MPC inputs of the stored modes (halves expanded here), for JVPs.
+std::vector<mp_real> definition_mp(const DplrProblem& p, const std::vector<mp_complex>& lam, const std::vector<mp_complex>& P,
+                                   const std::vector<mp_complex>& Q, const std::vector<mp_complex>& B,
+                                   const std::vector<mp_complex>& C, const mp_real& step) {
+  const bool halves = p.conj == Conj::halves;
+  const Index Nf = halves ? 2 * p.N : p.N;
+  VC l(Nf), pp(Nf), qq(Nf), bb(Nf), cc(Nf);
+  for (Index n = 0; n < p.N; ++n) {
+    l(n) = lam[n], pp(n) = P[n], qq(n) = Q[n], bb(n) = B[n], cc(n) = C[n];
+    if (halves) l(p.N + n) = conj(lam[n]), pp(p.N + n) = conj(P[n]), qq(p.N + n) = conj(Q[n]), bb(p.N + n) = conj(B[n]), cc(p.N + n) = conj(C[n]);
+  }
+  MC A(Nf, Nf);
+  for (Index i = 0; i < Nf; ++i)
+    for (Index j = 0; j < Nf; ++j) A(i, j) = (i == j ? l(i) : mp_complex(0)) - pp(i) * conj(qq(j));
+  const auto d = reference::discretize_bilinear<mp_complex, mp_real>(A, bb, step);
+  MC AL = MC::Identity(Nf, Nf);
+  for (Index k = 0; k < p.L; ++k) AL = MC(AL * d.Ab);
+  VC Ct(Nf);
+  for (Index n = 0; n < Nf; ++n) Ct(n) = conj(cc(n));
+  const VC Cb = MC(MC(MC::Identity(Nf, Nf) - AL).transpose()).partialPivLu().solve(Ct);
+  const auto k = reference::ssm_kernel_dense<mp_complex>(d.Ab, d.Bb, Cb, p.L);
+  std::vector<mp_real> K;
+  for (const auto& z : k) K.push_back(real(z));
+  return K;
+}
+
+// [S4-DPLR-VJP] The VJP oracle (the analytic chain through the fast route, MPC at 1024 bits) against
+// an independent JVP of the definition (central differences at 1024 bits, step 2^-300) through the
+// adjoint identity, for both conventions, odd and even L (the node −1), P = Q tied.
+// covers: S4-DPLR-VJP
+TEST(S4DplrVjp, OracleMatchesDefinitionJvp) {
+  for (auto [conj, L] : {std::pair<Conj, Index>{Conj::halves, 6}, {Conj::full, 5}}) {
+    DplrProblem p = hippo_problem(4, L, conj, {0.05}, 61, Format::float64);
+    p.batched = false;
+    p.q_tied = true;
+    p.C.H = 0;
+    PhiloxStream r(67, "test/dplr/vjp");
+    std::vector<double> dK;
+    for (Index l = 0; l < p.L; ++l) dK.push_back(r.next_normal());
+    WorkingPrecision wp(1024);
+    const DplrGrads<mp_real> g = reference::kernel_dplr_vjp<mp_real, mp_complex>(p, dK);
+    ASSERT_TRUE(g.Q.empty());
+    // Directions.
+    std::vector<cdouble> ul, up, ub, uc;
+    for (Index n = 0; n < p.N; ++n) {
+      ul.push_back({r.next_normal(), r.next_normal()});
+      up.push_back({r.next_normal(), r.next_normal()});
+      ub.push_back({r.next_normal(), r.next_normal()});
+      uc.push_back({r.next_normal(), r.next_normal()});
+    }
+    const double us = r.next_normal();
+    mp_real lhs = 0;
+    auto dot = [&](const std::vector<mp_real>& gv, const std::vector<cdouble>& u) {
+      for (std::size_t i = 0; i < u.size(); ++i) lhs += gv[2 * i] * mp_real(u[i].real()) + gv[2 * i + 1] * mp_real(u[i].imag());
+    };
+    dot(g.Lambda, ul);
+    dot(g.P, up);
+    dot(g.B, ub);
+    dot(g.C, uc);
+    lhs += g.step[0] * mp_real(us);
+    const mp_real hs = ldexp(mp_real(1), -300);
+    auto eval = [&](int sgn) {
+      auto pert = [&](const CParam& c, const std::vector<cdouble>& u) {
+        std::vector<mp_complex> o;
+        for (Index n = 0; n < p.N; ++n)
+          o.push_back(mp_complex(mp_real(c.at(0, n).real()) + sgn * hs * mp_real(u[n].real()),
+                                 mp_real(c.at(0, n).imag()) + sgn * hs * mp_real(u[n].imag())));
+        return o;
+      };
+      const auto P = pert(p.P, up);
+      return definition_mp(p, pert(p.Lambda, ul), P, P, pert(p.B, ub), pert(p.C, uc),
+                           mp_real(p.step[0]) + sgn * hs * mp_real(us));
+    };
+    const auto plus = eval(1), minus = eval(-1);
+    mp_real rhs = 0;
+    for (Index l = 0; l < p.L; ++l) rhs += mp_real(dK[l]) * (plus[l] - minus[l]) / (2 * hs);
+    std::printf("VJP adjoint identity (%s, L=%lld): <g, u> = %.17g, <dK, J u> = %.17g, |diff| = %.3g\n", conj_name(conj),
+                static_cast<long long>(L), to_double(lhs), to_double(rhs), to_double(abs(lhs - rhs)));
+    EXPECT_GT(abs(lhs), mp_real(1e-3));
+    EXPECT_LE(abs(lhs - rhs), ldexp(abs(lhs) + 1, -400)) << conj_name(conj) << " lhs " << to_double(lhs) << " rhs " << to_double(rhs);
+  }
+}
+
+// covers: S4-DPLR-VJP-CPU S4-DPLR-VJP-BOUND
+TEST(S4DplrVjp, RegistryBackendsWithinBound) {
+  const Algorithm& a = builtin_registry().get("s4.kernel_dplr_backward");
+  for (const BackendSpec& b : a.backends()) {
+    double worst = 0;
+    for (const std::string& size : a.sizes()) {
+      const auto p = a.generate(size, b.format, 5);
+      worst = std::max(worst, judge_backend(a, b, *p, a.reference(*p, 256), size));
+    }
+    EXPECT_GT(worst, kVacuousRatio) << b.name;
+  }
+}
+
 // Invalid DPLR inputs name the argument.
 // covers: S4-DPLR-SHAPES S4-NONFINITE
 TEST(S4Dplr, InvalidInputsNameTheArgument) {

@@ -136,6 +136,12 @@ std::vector<Real> kernel_dplr(const DplrProblem& p);
 template <class Real, class Complex>
 Complex dplr_generating_function(const DplrProblem& p, Index h, Index k);
 
+// [S4-DPLR-VJP] The VJP of kernel_dplr given dK (H, L) (or (L,)), by the analytic chain through
+// the fast route of [S4-DPLR-FAST] at the working precision (exact nodes tan(πk/L), naive DFT).
+template <class Real, class Complex>
+DplrGrads<Real> kernel_dplr_vjp(const DplrProblem& p, const std::vector<double>& dK);
+
+extern template DplrGrads<mp_real> kernel_dplr_vjp<mp_real, mp_complex>(const DplrProblem&, const std::vector<double>&);
 extern template std::vector<mp_real> ssm_kernel<mp_real>(const SsmProblem&);
 extern template std::vector<double> ssm_kernel<double>(const SsmProblem&);
 extern template std::vector<mp_real> ssm_kernel_discrete<mp_real>(const DiscreteSsmProblem&);

@@ -18,6 +18,9 @@ std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vec
 // (H, L).
 std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format);
 
+// [S4-DPLR-VJP-BOUND] Per element of each gradient, in the layout of DplrGrads.
+DplrGrads<double> kernel_dplr_backward_bound(const DplrProblem& p, const std::vector<double>& dK, Format format);
+
 // (L,): the discrete SSM kernel's bound [S4-SSM-KERNEL-BOUND].
 std::vector<double> ssm_kernel_bound(const DiscreteSsmProblem& p, Format format);
 

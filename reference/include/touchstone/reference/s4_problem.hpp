@@ -1,4 +1,11 @@
 // The problems of the S4 entries (spec/s4.md [S4-CAUCHY-SHAPES], [S4-DPLR-SHAPES],
+// [S4-DPLR-VJP] Gradients of the DPLR kernel, each in its input's layout (complex as (re, im)
+// pairs, flat); Q empty when tied.
+template <class T>
+struct DplrGrads {
+  std::vector<T> Lambda, P, Q, B, C, step;
+};
+
 // [S4-SSM-SHAPES]): inputs in double (every float input converts exactly), validated on
 // construction; InvalidInput names the argument and nothing is computed on invalid input.
 #pragma once
@@ -66,11 +73,19 @@ struct DplrProblem {
   CParam Lambda, P, Q, B, C;
   std::vector<double> step;  // (H,) or one value
   Conj conj = Conj::halves;
+  bool q_tied = false;  // Q was not given (Q = P): the VJP's dP then includes Q's part, no dQ
   double step_at(Index h) const { return step.size() == 1 ? step[0] : step[static_cast<std::size_t>(h)]; }
   // Shapes agree, L in [1, 2^24], step > 0 and finite, Re Lambda < 0 (so the bilinear Ā has
   // spectral radius < 1 in full, [S4-ID-BILINEAR-DISK]; see spec for the low-rank part), no
   // infinities.
   void validate() const;
+};
+
+// [S4-DPLR-VJP] Gradients of the DPLR kernel, each in its input's layout (complex as (re, im)
+// pairs, flat); Q empty when tied.
+template <class T>
+struct DplrGrads {
+  std::vector<T> Lambda, P, Q, B, C, step;
 };
 
 // [S4-SSM-SHAPES] The dense SSM kernel: A (N, N), B (N,), C (N,) real, step > 0, L, disc.
