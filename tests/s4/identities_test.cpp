@@ -177,6 +177,30 @@ TEST(S4Identities, TruncatedGeneratingFunction) {
   }
 }
 
+// The bilinear form (S4BilinearResolvent.v): with Abar = (I - dt/2 A)^-1 (I + dt/2 A) and
+// Bbar = (I - dt/2 A)^-1 dt B, (I - z Abar)^-1 Bbar = (2/(1+z)) (g(z) I - A)^-1 B,
+// g(z) = (2/dt)(1 - z)/(1 + z), at roots of unity z != -1 and at random z.
+// covers: S4-ID-GEN-TRUNC
+TEST(S4Identities, BilinearResolvent) {
+  const WorkingPrecision precision(kBits);
+  PhiloxStream rng(412, "s4-id-bilinear-resolvent");
+  for (int trial = 0; trial < 8; ++trial) {
+    const int n = 2 + trial % 5, L = 6 + trial;
+    const CMat A = random_mat(rng, n, n), B = random_mat(rng, n, 1), I = identity(n);
+    const mp_real dt = mp_real(rng.next_log_uniform(-8, 0));
+    const CMat Pinv = inverse(I - scale(mp_complex(dt / 2), A));
+    const CMat Abar = Pinv * (I + scale(mp_complex(dt / 2), A));
+    const CMat Bbar = Pinv * scale(mp_complex(dt), B);
+    for (const mp_complex& z : {root_pow(1 + trial % (L - 1), L), cnormal(rng)}) {
+      const CMat lhs = inverse(I - scale(z, Abar)) * Bbar;
+      const mp_complex g = (mp_real(2) / dt) * (mp_complex(1) - z) / (mp_complex(1) + z);
+      const CMat rhs = scale(mp_complex(2) / (mp_complex(1) + z), inverse(scale(g, I) - A) * B);
+      const mp_real sc = max_abs(lhs) + max_abs(rhs);
+      for (int i = 0; i < n; ++i) EXPECT_TRUE(close(lhs(i, 0), rhs(i, 0), sc)) << "trial " << trial << " i " << i;
+    }
+  }
+}
+
 // ---- [S4-ID-DFT-INV] --------------------------------------------------------------------------
 // covers: S4-ID-DFT-INV
 TEST(S4Identities, DftOrthogonalityAndInversion) {
