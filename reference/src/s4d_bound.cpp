@@ -241,6 +241,70 @@ CTracked transposed_sum_bound(const double* a, Index count, double ea, double ee
   return F;
 }
 
+// [S4D-BWD-BOUND-COHERENT] Upper bounds on |sum_k c_k alpha^k| and |sum_k k c_k alpha^(k-1)| at
+// the exact alpha = A_bar, from a binary64 evaluation at alpha64 (within E64a of alpha) with its
+// own tracked binary64 error, and D2 = sum_k k (k-1) |c_k| R^(k-2) (the second derivative's
+// majorant on the disk of radius R - |alpha|).
+struct PowerSums {
+  double d0_hi = 0, d1_hi = 0;
+  double d2(double R) const {
+    double sum = 0, Rk = 1;  // R^(k-2)
+    for (std::size_t k = 2; k < c.size(); ++k) {
+      sum += static_cast<double>(k) * static_cast<double>(k - 1) * std::fabs(c[k]) * Rk;
+      Rk *= R;
+    }
+    return sum * (1 + 0x1p-40);
+  }
+  std::vector<double> c;
+};
+
+PowerSums power_sums(const double* c, Index count, double are, double aim, const CTracked& a64, const Rounding& r64) {
+  PowerSums ps;
+  ps.c.assign(c, c + count);
+  double pre = 1, pim = 0, s0re = 0, s0im = 0, s1re = 0, s1im = 0;
+  double e0 = 0, e1 = 0, size0 = 0, size1 = 0;
+  CTracked pt{1, 0};
+  for (Index k = 0; k < count; ++k) {
+    const double ck = c[k];
+    // sum_0 += c_k p_k; sum_1 += (k+1) c_(k+1) p_k (the derivative's term of power k)
+    s0re += ck * pre;
+    s0im += ck * pim;
+    e0 += std::fabs(ck) * pt.E;
+    size0 += std::fabs(ck) * (pt.M + pt.E);
+    if (k + 1 < count) {
+      const double dk = static_cast<double>(k + 1) * c[k + 1];
+      s1re += dk * pre;
+      s1im += dk * pim;
+      e1 += std::fabs(dk) * pt.E;
+      size1 += std::fabs(dk) * (pt.M + pt.E);
+    }
+    const double nre = std::fma(pre, are, -(pim * aim)), nim = std::fma(pre, aim, pim * are);
+    pre = nre;
+    pim = nim;
+    pt = k == 0 ? a64 : mul(pt, a64, r64);
+  }
+  const double g = gam(r64.u, 2 * static_cast<double>(count) + 4);
+  ps.d0_hi = (std::hypot(s0re, s0im) * (1 + 0x1p-50) + e0 + g * size0) * (1 + 0x1p-40) + kTiny;
+  ps.d1_hi = (std::hypot(s1re, s1im) * (1 + 0x1p-50) + e1 + g * size1) * (1 + 0x1p-40) + kTiny;
+  return ps;
+}
+
+// The binary64 value of A_bar by the CPU order (the value whose error setup(..., f64) tracks).
+void abar64(const S4DProblem<double>& p, Index h, Index n, double& re, double& im) {
+  const double dt = p.in().log_dt ? std::exp(p.in().dt[h]) : p.in().dt[h];
+  const double ar = p.A(h, n, 0), ai = p.A(h, n, 1), zr = dt * ar, zi = dt * ai;
+  if (p.in().disc == Discretization::zoh) {
+    const double e = std::exp(zr);
+    re = e * std::cos(zi);
+    im = e * std::sin(zi);
+  } else {
+    const double nr = 1 + zr * 0.5, ni = zi * 0.5, dr = 1 - zr * 0.5, di = -(zi * 0.5);
+    const double d = std::fma(dr, dr, di * di);
+    re = std::fma(nr, dr, ni * di) / d;
+    im = std::fma(ni, dr, -(nr * di)) / d;
+  }
+}
+
 }  // namespace
 
 S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb, const S4DArithmetic& m) {
@@ -253,6 +317,8 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
   if (p.in().B) g.dB = Tensor<double>(Shape{H, N, 2});
   std::vector<CTracked> t(static_cast<std::size_t>(T + 1)), P(static_cast<std::size_t>(J));
   std::vector<double> b(static_cast<std::size_t>(std::max<Index>(L - 1, 1)));
+  const S4DArithmetic m64 = s4d_arithmetic_cpu_f64();
+  const Rounding r64 = Rounding::of(m64.compute);
   auto put = [&](Tensor<double>& out, Index h, Index n, const CTracked& x) {
     const double E = bad(x, r) ? kInf : s * x.E * (1 + slack);
     out(h, n, Index{0}) = E;
@@ -279,12 +345,28 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
       const double ar = p.A(h, n, 0), ai = p.A(h, n, 1);
       const CTracked A = CTracked::exact(ar, ai);
       const double A_low = std::hypot(ar, ai) * (1 - 0x1p-50);
+      // [S4D-BWD-BOUND-COHERENT] F^ - F = (F^ - F(A_bar^)) + (F(A_bar^) - F(A_bar)): the first
+      // by the tracked chains seeded with the computed A_bar taken as exact (roundings only, which
+      // grow with i + j, not with l); the second by |A_bar^ - A_bar| times the largest |F'| on the
+      // disk around A_bar, F'(A_bar) from a binary64 enclosure and a second-derivative majorant.
       const Index tcount = J > 1 ? T + 1 : std::min(L, T);
+      const double Ea = md.Abar.E, Rad = md.Abar.M + md.Abar.E;
+      const CTracked seed{Rad, 0};
       t[0] = CTracked{1, 0};
-      for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? md.Abar : mul(t[i - 1], md.Abar, r);
+      for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? seed : mul(t[i - 1], seed, r);
       for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[T] : mul(P[j - 1], t[T], r);
-      const CTracked F = transposed_sum_bound(dK, L, 0, 0, t, P, T, r);
-      const CTracked F1 = L > 1 ? transposed_sum_bound(b.data(), L - 1, r.u, r.eta, t, P, T, r) : CTracked{0, 0};
+      const CTracked Fr = transposed_sum_bound(dK, L, 0, 0, t, P, T, r);
+      const CTracked F1r = L > 1 ? transposed_sum_bound(b.data(), L - 1, r.u, r.eta, t, P, T, r) : CTracked{0, 0};
+      double a64re, a64im;
+      abar64(p, h, n, a64re, a64im);
+      const Mode md64 = setup(p, h, n, m64, r64);
+      const PowerSums sF = power_sums(dK, L, a64re, a64im, md64.Abar, r64);
+      const CTracked F{std::min(Fr.M, sF.d0_hi), Fr.E + Ea * (sF.d1_hi + Ea * sF.d2(Rad))};
+      CTracked F1{0, 0};
+      if (L > 1) {
+        const PowerSums sF1 = power_sums(b.data(), L - 1, a64re, a64im, md64.Abar, r64);
+        F1 = CTracked{std::min(F1r.M, sF1.d0_hi), F1r.E + Ea * (sF1.d1_hi + Ea * sF1.d2(Rad))};
+      }
       CTracked dq, Ad, Adt, qdt;
       if (p.in().disc == Discretization::zoh) {
         Ad = mul_real(md.Abar, md.dt, r);

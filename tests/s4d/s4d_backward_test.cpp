@@ -130,7 +130,7 @@ S4DGrads<double> widen(const S4DGrads<float>& g) {
 }
 }  // namespace
 
-// covers: S4D-BWD-CPU S4D-BWD-BOUND
+// covers: S4D-BWD-CPU S4D-BWD-BOUND S4D-BWD-BOUND-COHERENT
 TEST(S4DBackward, CpuWithinBoundAndTight) {
   double worst32 = 0, worst64 = 0;
   std::uint64_t seed = 200;
