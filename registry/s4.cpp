@@ -170,8 +170,8 @@ const CauchyHandle& cauchy_of(const ProblemHandle& h) { return dynamic_cast<cons
 
 CauchyBackwardProblem cauchy_from_arrays(const NpyMap& arrays, const OptionMap& options, bool backward) {
   const std::string algo = backward ? kCauchyBwd : kCauchy;
-  std::vector<ArraySpec> ins = {{"v", ""}, {"z", ""}, {"w", ""}};
-  if (backward) ins.push_back({"dout", ""});
+  std::vector<ArraySpec> ins = {{"v", "", "", false}, {"z", "", "", false}, {"w", "", "", false}};
+  if (backward) ins.push_back({"dout", "", "", false});
   check_known(arrays, options, ins, {"conj"}, algo);
   CauchyBackwardProblem q;
   CauchyProblem& p = q.fwd;
@@ -297,9 +297,9 @@ class CauchyBackwardEntry final : public Algorithm {
         "per (h,n) sequential over l: d = z - w; dv += dout / conj(d); dw += dout * conj(v / (d d)) (textbook "
         "divisions, complex products 2 mul + 1 add per part); halves: the conjugate terms after each l";
     backends_ = {
-        {"cpu-f32", Format::float32, order + "; vectorized over n", [] { return std::string(); }, run(float{}),
+        {"cpu-f32", Format::float32, order + "; threads over h", [] { return std::string(); }, run(float{}),
          bound(Format::float32)},
-        {"cpu-f64", Format::float64, order + "; vectorized over n", [] { return std::string(); }, run(double{}),
+        {"cpu-f64", Format::float64, order + "; threads over h", [] { return std::string(); }, run(double{}),
          bound(Format::float64)},
         {"cuda-f32", Format::float32, order + "; one thread per (h,n), -fmad=false", cuda_reason,
          [arrays](const ProblemHandle& h) {

@@ -54,7 +54,6 @@ std::vector<T> cauchy(const CauchyProblem& p, int threads) {
       T* __restrict a_i = ai.data();
       const T* __restrict z_r = zr.data();
       const T* __restrict z_i = zi.data();
-#pragma omp simd
       for (Index l = 0; l < L; ++l) {
         const T c = z_r[l] - wr, d = z_i[l] - wi;
         const T den = c * c + d * d;
@@ -96,29 +95,36 @@ std::vector<T> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble
       const T zr = static_cast<T>(p.z[l].real()), zi = static_cast<T>(p.z[l].imag());
       const cdouble gd = dout[static_cast<std::size_t>(h * L + l)];
       const T gr = static_cast<T>(gd.real()), gi = static_cast<T>(gd.imag());
-#pragma omp simd
+      const T* __restrict vr_ = vr.data();
+      const T* __restrict vi_ = vi.data();
+      const T* __restrict wr_ = wr.data();
+      const T* __restrict wi_ = wi.data();
+      T* __restrict dvr_ = dvr.data();
+      T* __restrict dvi_ = dvi.data();
+      T* __restrict dwr_ = dwr.data();
+      T* __restrict dwi_ = dwi.data();
       for (Index n = 0; n < N; ++n) {
         // d = z - w; dv += g / conj(d); dw += g * conj(v / (d d)).
-        const T ar = zr - wr[n], ai = zi - wi[n];
+        const T ar = zr - wr_[n], ai = zi - wi_[n];
         const T den = ar * ar + ai * ai;
-        dvr[n] += (gr * ar + gi * (-ai)) / den;  // conj(d) = (ar, -ai)
-        dvi[n] += (gi * ar - gr * (-ai)) / den;
+        dvr_[n] += (gr * ar + gi * (-ai)) / den;  // conj(d) = (ar, -ai)
+        dvi_[n] += (gi * ar - gr * (-ai)) / den;
         const T qr = ar * ar - ai * ai, qi = ar * ai + ai * ar;
         const T qden = qr * qr + qi * qi;
-        const T sr = (vr[n] * qr + vi[n] * qi) / qden, si = (vi[n] * qr - vr[n] * qi) / qden;
-        dwr[n] += gr * sr - gi * (-si);  // g * conj(s)
-        dwi[n] += gr * (-si) + gi * sr;
+        const T sr = (vr_[n] * qr + vi_[n] * qi) / qden, si = (vi_[n] * qr - vr_[n] * qi) / qden;
+        dwr_[n] += gr * sr - gi * (-si);  // g * conj(s)
+        dwi_[n] += gr * (-si) + gi * sr;
         if (halves) {
           // e = z - conj(w); dv += conj(g) / e; dw += conj(g) * (conj(v) / (e e)).
-          const T bi = zi + wi[n];
+          const T bi = zi + wi_[n];
           const T den2 = ar * ar + bi * bi;
-          dvr[n] += (gr * ar + (-gi) * bi) / den2;
-          dvi[n] += ((-gi) * ar - gr * bi) / den2;
+          dvr_[n] += (gr * ar + (-gi) * bi) / den2;
+          dvi_[n] += ((-gi) * ar - gr * bi) / den2;
           const T q2r = ar * ar - bi * bi, q2i = ar * bi + bi * ar;
           const T q2den = q2r * q2r + q2i * q2i;
-          const T s2r = (vr[n] * q2r + (-vi[n]) * q2i) / q2den, s2i = ((-vi[n]) * q2r - vr[n] * q2i) / q2den;
-          dwr[n] += gr * s2r - (-gi) * s2i;
-          dwi[n] += gr * s2i + (-gi) * s2r;
+          const T s2r = (vr_[n] * q2r + (-vi_[n]) * q2i) / q2den, s2i = ((-vi_[n]) * q2r - vr_[n] * q2i) / q2den;
+          dwr_[n] += gr * s2r - (-gi) * s2i;
+          dwi_[n] += gr * s2i + (-gi) * s2r;
         }
       }
     }

@@ -75,7 +75,9 @@ TEST(S4Hippo, AnnotatedS4TestNplr) {
       EXPECT_EQ(mp_real(real(d.Lambda(j))), mp_real(-0.5));
       EXPECT_EQ(d.Lambda(N - 1 - j), conj(d.Lambda(j)));
       EXPECT_EQ(d.P(N - 1 - j), conj(d.P(j)));
-      if (j + 1 < N) EXPECT_GT(mp_real(imag(d.Lambda(j))), mp_real(imag(d.Lambda(j + 1))));
+      if (j + 1 < N) {
+        EXPECT_GT(mp_real(imag(d.Lambda(j))), mp_real(imag(d.Lambda(j + 1))));
+      }
     }
   }
 }
