@@ -228,7 +228,10 @@ ScanResult<double> scan_bound(const ScanProblem<double>& p, const Rounding& r, b
         bool ok = u_finite && modes_finite;
         for (Index m = 0; m < N; ++m) {
           state_ok[m] = state_ok[m] && u_finite && mode_finite[m];
-          if (!state_ok[m]) continue;
+          if (!state_ok[m]) {  // an earlier overflow or a non-finite input: no bound from here on
+            ok = false;
+            continue;
+          }
           if (!any) {
             x[m] = add(mul(A[m], x[m], r), mul_real(B[m], U, r), r);
           } else {
