@@ -108,6 +108,8 @@ constexpr CauchySize kCauchySizes[] = {
     {"tiny", 1, 1, 3, Conj::halves},
     {"small", 2, 8, 17, Conj::full},
     {"medium", 4, 32, 256, Conj::halves},
+    // `touchstone bench` only (not a `check` size): H 256, N 64 as 32 halves, L 4096.
+    {"bench", 256, 32, 4096, Conj::halves},
 };
 
 // [S4-CAUCHY-DEFAULTS] As state-spaces/s4's test_cauchy draws them: z = exp(i x), x ~ N(0, 1) (on
@@ -117,7 +119,7 @@ CauchyBackwardProblem default_cauchy(const std::string& size, Format f, std::uin
   const CauchySize* s = nullptr;
   for (const auto& c : kCauchySizes)
     if (size == c.name) s = &c;
-  if (!s) throw InvalidInput("size", "unknown size '" + size + "' (tiny, small, medium)");
+  if (!s) throw InvalidInput("size", "unknown size '" + size + "' (tiny, small, medium, bench)");
   CauchyBackwardProblem q;
   CauchyProblem& p = q.fwd;
   p.H = s->H, p.N = s->N, p.L = s->L, p.conj = s->conj;
