@@ -366,6 +366,8 @@ constexpr DplrSize kDplrSizes[] = {
     {"tiny", 1, 4, 3, Conj::halves},
     {"small", 2, 8, 16, Conj::full},
     {"medium", 2, 16, 64, Conj::halves},
+    // `touchstone bench` only: H 256, HiPPO N 64 (32 halves), L 4096.
+    {"bench", 256, 64, 4096, Conj::halves},
 };
 
 // [S4-DPLR-DEFAULTS] HiPPO-LegS DPLR (Λ, P̃, B̃) rounded to the format (hippo_dplr_double, then

@@ -172,43 +172,52 @@ std::vector<T> kernel_dplr(const DplrProblem& p, int threads) {
     const T step = static_cast<T>(p.step_at(h));
     const T q = T(2) / step;
     std::vector<C> gen(static_cast<std::size_t>(L));
+    // The four Cauchy sums at every node: modes outer, nodes inner (vectorized; each node's sum is
+    // still sequential over the modes, in the order of s4.hpp). At the node -1, t = 0 stands in
+    // and the value is overwritten below.
+    std::vector<T> g(static_cast<std::size_t>(L));
+    for (Index k = 0; k < L; ++k) g[k] = q * t[k];
+    std::vector<T> kr[4], ki[4];
+    for (int a = 0; a < 4; ++a) kr[a].assign(static_cast<std::size_t>(L), T(0)), ki[a].assign(static_cast<std::size_t>(L), T(0));
+    for (Index n = 0; n < N; ++n) {
+      const T c = -lr[n], lin = li[n];
+      for (int a = 0; a < 4; ++a) {  // one pass per sum: few streams, so the loop vectorizes
+        const T vr = v[a][0][n], vi = v[a][1][n];
+        const T* gk = g.data();
+        T* ar = kr[a].data();
+        T* ai = ki[a].data();
+        for (Index k = 0; k < L; ++k) {
+          const T d = gk[k] - lin;  // i g - λ_n
+          const T den = c * c + d * d;
+          ar[k] += (vr * c + vi * d) / den;
+          ai[k] += (vi * c - vr * d) / den;
+          if (halves) {  // conj(v) / (i g - conj λ_n)
+            const T d2 = gk[k] + lin;
+            const T den2 = c * c + d2 * d2;
+            ar[k] += (vr * c + (-vi) * d2) / den2;
+            ai[k] += ((-vi) * c - vr * d2) / den2;
+          }
+        }
+      }
+    }
     for (Index k = 0; k < L; ++k) {
-      if (L % 2 == 0 && 2 * k == L) {
-        // [S4-DPLR-NODE-MINUS1] the removable node: K̂(-1) = (Δ/2) Σ conj(C) B.
-        T sr = 0, si = 0;
-        for (Index n = 0; n < N; ++n) {
-          sr += v[0][0][n];
-          si += v[0][1][n];
-          if (halves) {
-            sr += v[0][0][n];
-            si += -v[0][1][n];
-          }
-        }
-        gen[k] = C(sr * step * T(0.5), si * step * T(0.5));
-        continue;
-      }
-      const T g = q * t[k];
-      T kr[4] = {0, 0, 0, 0}, ki[4] = {0, 0, 0, 0};
-      for (Index n = 0; n < N; ++n) {
-        const T c = -lr[n], d = g - li[n];  // i g - λ_n
-        const T den = c * c + d * d;
-        for (int a = 0; a < 4; ++a) {
-          kr[a] += (v[a][0][n] * c + v[a][1][n] * d) / den;
-          ki[a] += (v[a][1][n] * c - v[a][0][n] * d) / den;
-        }
-        if (halves) {  // conj(v) / (i g - conj λ_n)
-          const T d2 = g + li[n];
-          const T den2 = c * c + d2 * d2;
-          for (int a = 0; a < 4; ++a) {
-            kr[a] += (v[a][0][n] * c + (-v[a][1][n]) * d2) / den2;
-            ki[a] += ((-v[a][1][n]) * c - v[a][0][n] * d2) / den2;
-          }
-        }
-      }
-      const C k00(kr[0], ki[0]), k01(kr[1], ki[1]), k10(kr[2], ki[2]), k11(kr[3], ki[3]);
+      const C k00(kr[0][k], ki[0][k]), k01(kr[1][k], ki[1][k]), k10(kr[2][k], ki[2][k]), k11(kr[3][k], ki[3][k]);
       const C frac = div(mul(k01, k10), C(T(1) + k11.real(), k11.imag()));
       const C inner(k00.real() - frac.real(), k00.imag() - frac.imag());
       gen[k] = mul(C(T(1), t[k]), inner);
+    }
+    if (L % 2 == 0) {
+      // [S4-DPLR-NODE-MINUS1] the removable node: K̂(-1) = (Δ/2) Σ conj(C) B.
+      T sr = 0, si = 0;
+      for (Index n = 0; n < N; ++n) {
+        sr += v[0][0][n];
+        si += v[0][1][n];
+        if (halves) {
+          sr += v[0][0][n];
+          si += -v[0][1][n];
+        }
+      }
+      gen[L / 2] = C(sr * step * T(0.5), si * step * T(0.5));
     }
     std::vector<C> time(static_cast<std::size_t>(L));
     fft::dft(gen.data(), time.data(), L, fft::Direction::inverse);
