@@ -73,7 +73,9 @@ template <class Real, class Complex>
 HippoDplr<Complex> hippo_dplr(Index N);
 
 // Computes the DPLR form at `precision_bits` (MPFR) and rounds each part to the nearest double.
-// Cached per (N, bits); thread-safe. InvalidInput("N") unless 1 <= N <= 512.
+// Cached per (N, bits) behind a mutex. A cache miss sets the process-wide MPFR default precision
+// while it computes (WorkingPrecision, restored after): do not call it for a new (N, bits) while
+// other threads compute with MPFR ([CORE-MP]). InvalidInput("N") unless 1 <= N <= 512.
 HippoDplrDouble hippo_dplr_double(Index N, unsigned precision_bits = kDefaultPrecisionBits);
 
 // embed-begin hippo_legs
