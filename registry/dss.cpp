@@ -11,7 +11,8 @@
 
 namespace touchstone::s4 {
 
-std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp);  // registry/s4d.cpp
+std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp);           // registry/s4d.cpp
+std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp);  // registry/s4d.cpp
 
 namespace {
 
@@ -213,6 +214,7 @@ class SoftmaxEntry final : public Algorithm {
 namespace touchstone {
 void register_dss(Registry& registry) {
   registry.add(s4::make_s4d_entry(true));
+  registry.add(s4::make_s4d_backward_entry(true));
   registry.add(std::make_unique<s4::SoftmaxEntry>());
 }
 }  // namespace touchstone

@@ -352,7 +352,7 @@ namespace {
 
 class BackwardHandle final : public ProblemHandle {
  public:
-  explicit BackwardHandle(S4DBackwardProblem<double> q) : q_(std::move(q)), fwd_(S4DFlavor{false}, q_.forward()) {}
+  BackwardHandle(S4DFlavor f, S4DBackwardProblem<double> q) : f_(f), q_(std::move(q)), fwd_(f, q_.forward()) {}
   const S4DBackwardProblem<double>& problem() const { return q_; }
   const S4DBackwardProblem<float>& as_float32() const {
     if (!f32_) {
@@ -375,19 +375,22 @@ class BackwardHandle final : public ProblemHandle {
   }
   template <class T>
   Arrays arrays_of(const S4DGrads<T>& g) const {
-    Arrays a{{"dA", g.dA.template cast<double>()}, {"dC", g.dC.template cast<double>()},
+    Arrays a{{dA_name(), g.dA.template cast<double>()}, {dC_name(), g.dC.template cast<double>()},
              {q_.forward().in().log_dt ? "dlog_dt" : "ddt", g.ddt.template cast<double>()}};
     if (g.dB) a["dB"] = g.dB->template cast<double>();
     return a;
   }
   ExactArrays exact_of(S4DGrads<mp_real> g) const {
-    ExactArrays a{{"dA", std::move(g.dA)}, {"dC", std::move(g.dC)},
+    ExactArrays a{{dA_name(), std::move(g.dA)}, {dC_name(), std::move(g.dC)},
                   {q_.forward().in().log_dt ? "dlog_dt" : "ddt", std::move(g.ddt)}};
     if (g.dB) a["dB"] = std::move(*g.dB);
     return a;
   }
 
  private:
+  std::string dA_name() const { return f_.dss ? "dLambda" : "dA"; }
+  std::string dC_name() const { return f_.dss ? "dW" : "dC"; }
+  S4DFlavor f_;
   S4DBackwardProblem<double> q_;
   S4DHandle fwd_;
   mutable std::optional<S4DBackwardProblem<float>> f32_;
@@ -399,7 +402,7 @@ const BackwardHandle& backward_of(const ProblemHandle& h) { return dynamic_cast<
 
 class S4DBackwardEntry final : public Algorithm {
  public:
-  S4DBackwardEntry() {
+  explicit S4DBackwardEntry(S4DFlavor f) : f_(f) {
     const std::string order =
         "forward setup; F = sum dK_l A_bar^l and F1 = sum l dK_l A_bar^(l-1) by the block power tables (fma "
         "chains per block, blocks in order); per-mode derivative formulas; ddt summed over modes in order";
@@ -424,50 +427,74 @@ class S4DBackwardEntry final : public Algorithm {
          bound_with(s4d_arithmetic_cpu_f64())},
     };
   }
-  std::string name() const override { return "s4d.kernel_backward"; }
+  std::string name() const override { return f_.dss ? "dss.kernel_exp_backward" : "s4d.kernel_backward"; }
   std::string summary() const override {
-    return "gradients (VJP) of s4d.kernel with respect to A, B, C and dt (or log_dt), given dK; complex "
-           "gradients as (dL/dRe, dL/dIm), PyTorch's .grad convention";
+    return f_.dss ? "gradients (VJP) of dss.kernel_exp with respect to Lambda, W and log_dt, given dK; complex "
+                    "gradients as (dL/dRe, dL/dIm), PyTorch's .grad convention"
+                  : "gradients (VJP) of s4d.kernel with respect to A, B, C and dt (or log_dt), given dK; complex "
+                    "gradients as (dL/dRe, dL/dIm), PyTorch's .grad convention";
   }
-  std::string spec_ref() const override { return "spec/s4d.md [S4D-BWD-DEF]"; }
+  std::string spec_ref() const override { return f_.dss ? "spec/dss.md [DSS-EXP-BWD]" : "spec/s4d.md [S4D-BWD-DEF]"; }
   std::vector<ArraySpec> inputs() const override {
-    auto v = S4DEntry(S4DFlavor{false}).inputs();
+    auto v = S4DEntry(f_).inputs();
     v.push_back({"dK", "(H, L)", "cotangent of K", false});
     return v;
   }
   std::vector<ArraySpec> outputs() const override {
+    if (f_.dss)
+      return {{"dLambda", "complex (H, N) as (H, N, 2)", "gradient of Lambda (given per channel)", false},
+              {"dW", "complex (H, N) as (H, N, 2)", "gradient of W", false},
+              {"dlog_dt", "(H,)", "gradient of log_dt", false}};
     return {{"dA", "complex (H, N') as (H, N', 2)", "gradient of A", false},
             {"dB", "complex (H, N') as (H, N', 2)", "gradient of B (when B is given)", true},
             {"dC", "complex (H, N') as (H, N', 2)", "gradient of C", false},
             {"ddt", "(H,)", "gradient of dt (when dt is given)", true},
             {"dlog_dt", "(H,)", "gradient of log_dt (when log_dt is given)", true}};
   }
-  std::vector<OptionSpec> options() const override { return S4DEntry(S4DFlavor{false}).options(); }
+  std::vector<OptionSpec> options() const override { return S4DEntry(f_).options(); }
   std::vector<std::string> sizes() const override { return {"tiny", "small", "medium"}; }
   std::unique_ptr<ProblemHandle> generate(const std::string& size, Format format, std::uint64_t seed) const override {
     // [S4D-BWD-REGISTRY] tiny has 3 channels (the forward's has 1): ddt has one element per
     // channel, and one element's error/bound says little about the bound.
+    // medium has L = 256, not the forward's 1024: at L = 1024 the Delta gradient's bound is about
+    // 10^3 times its error (the powers' worst-case rounding grows linearly in l; spec/s4d.md
+    // [S4D-BWD-BOUND-COHERENT]), at the tightness floor.
     static constexpr SizeSpec tiny{"tiny", 3, 2, 8, S4DInit::lin, Discretization::zoh, ConjMode::halves, false, false};
-    const SizeSpec* spec = size == "tiny" ? &tiny : nullptr;
-    for (const auto& s : kSizes)
-      if (size == s.name && (size == "small" || size == "medium")) spec = &s;
+    static constexpr SizeSpec dss_tiny{"tiny", 3, 2, 8, S4DInit::lin, Discretization::zoh, ConjMode::full, false, true};
+    static constexpr SizeSpec medium{"medium", 4, 32, 256, S4DInit::lin, Discretization::zoh, ConjMode::halves, false, true};
+    static constexpr SizeSpec dss_medium{"medium", 4, 32, 256, S4DInit::lin, Discretization::zoh, ConjMode::full, false, true};
+    const SizeSpec* spec = size == "tiny" ? (f_.dss ? &dss_tiny : &tiny)
+                           : size == "medium" ? (f_.dss ? &dss_medium : &medium) : nullptr;
+    auto pick = [&](const auto& table) {
+      for (const auto& s : table)
+        if (size == s.name && size == "small") spec = &s;
+    };
+    if (f_.dss)
+      pick(kDssSizes);
+    else
+      pick(kSizes);
     if (!spec) throw InvalidInput("size", "unknown size '" + size + "' for " + name() + " (tiny, small, medium)");
-    auto p = default_problem(S4DFlavor{false}, *spec, format, seed);
+    auto p = default_problem(f_, *spec, format, seed);
     PhiloxStream rng(seed, name() + "/dK");
     Tensor<double> dK(Shape{p.H(), p.L()});
     for (Index i = 0; i < dK.count(); ++i) dK[i] = round_to_format(rng.next_uniform(-1, 1), format);
-    return std::make_unique<BackwardHandle>(S4DBackwardProblem<double>(std::move(p), std::move(dK)));
+    return std::make_unique<BackwardHandle>(f_, S4DBackwardProblem<double>(std::move(p), std::move(dK)));
   }
   std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     NpyMap forward;
     for (const auto& [k, v] : arrays)
       if (k != "dK") forward.emplace(k, v);
-    const auto fwd = S4DEntry(S4DFlavor{false}).from_arrays(forward, options);
+    // A Lambda shared by every channel ((N,)) would need dLambda summed over channels, a reduction
+    // this entry does not bound: give it per channel.
+    if (f_.dss)
+      if (auto it = arrays.find("Lambda"); it != arrays.end() && it->second.values.rank() == 2)
+        throw InvalidInput("Lambda", "give Lambda per channel, complex (H, N), for the backward pass");
+    const auto fwd = S4DEntry(f_).from_arrays(forward, options);
     auto it = arrays.find("dK");
     if (it == arrays.end()) throw InvalidInput("dK", "missing (required input of " + name() + ")");
     if (it->second.complex || it->second.kind != NpyKind::floating)
       throw InvalidInput("dK", "expected a real float array, got " + it->second.dtype_name());
-    return std::make_unique<BackwardHandle>(S4DBackwardProblem<double>(handle_of(*fwd).problem(), it->second.values));
+    return std::make_unique<BackwardHandle>(f_, S4DBackwardProblem<double>(handle_of(*fwd).problem(), it->second.values));
   }
   ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
@@ -485,17 +512,21 @@ class S4DBackwardEntry final : public Algorithm {
   }
 
  private:
+  S4DFlavor f_;
   std::vector<BackendSpec> backends_;
 };
 
 // Used by registry/dss.cpp for dss.kernel_exp.
 std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp) { return std::make_unique<S4DEntry>(S4DFlavor{dss_exp}); }
+std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp) {
+  return std::make_unique<S4DBackwardEntry>(S4DFlavor{dss_exp});
+}
 
 }  // namespace touchstone::s4
 
 namespace touchstone {
 void register_s4d(Registry& registry) {
   registry.add(s4::make_s4d_entry(false));
-  registry.add(std::make_unique<s4::S4DBackwardEntry>());
+  registry.add(s4::make_s4d_backward_entry(false));
 }
 }  // namespace touchstone

@@ -346,9 +346,9 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
       const CTracked A = CTracked::exact(ar, ai);
       const double A_low = std::hypot(ar, ai) * (1 - 0x1p-50);
       // [S4D-BWD-BOUND-COHERENT] F^ - F = (F^ - F(A_bar^)) + (F(A_bar^) - F(A_bar)): the first
-      // by the tracked chains seeded with the computed A_bar taken as exact (roundings only, which
-      // grow with i + j, not with l); the second by |A_bar^ - A_bar| times the largest |F'| on the
-      // disk around A_bar, F'(A_bar) from a binary64 enclosure and a second-derivative majorant.
+      // by the tracked chains seeded with the computed A_bar taken as exact (the products'
+      // roundings only); the second by |A_bar^ - A_bar| times the largest |F'| on the disk
+      // around A_bar, F'(A_bar) from a binary64 enclosure and a second-derivative majorant.
       const Index tcount = J > 1 ? T + 1 : std::min(L, T);
       const double Ea = md.Abar.E, Rad = md.Abar.M + md.Abar.E;
       const CTracked seed{Rad, 0};

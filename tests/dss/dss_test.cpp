@@ -291,3 +291,33 @@ TEST(DssRegistry, NamesFilesAndAnyOrderBounds) {
       }
     }
 }
+
+// dss.kernel_exp_backward: S4D's backward under DSS's names; a shared Lambda is rejected.
+// covers: DSS-EXP-BWD
+TEST(DssRegistry, ExpBackwardNamesAndBounds) {
+  const Algorithm& a = builtin_registry().get("dss.kernel_exp_backward");
+  const auto h = a.generate("small", Format::float32, 5);
+  const ExactArrays e = a.reference(*h, 256);
+  EXPECT_TRUE(e.count("dLambda") && e.count("dW") && e.count("dlog_dt") && !e.count("dB"));
+  for (const auto& b : a.backends()) {
+    const Arrays out = b.run(*h), bounds = b.bound(*h);
+    for (const auto& j : judge(out, e, &bounds, b.format)) EXPECT_TRUE(j.summary.pass()) << b.name << " " << j.output;
+  }
+  NpyMap file;
+  for (const auto& [name, t] : h->inputs()) {
+    NpyArray arr;
+    arr.values = t;
+    arr.complex = t.rank() == 3 && name != "dK";
+    file[name] = arr;
+  }
+  EXPECT_NO_THROW(a.from_arrays(file, {}));
+  Tensor<double> shared(Shape{file.at("Lambda").values.extent(1), 2});
+  for (Index i = 0; i < shared.count(); ++i) shared[i] = file.at("Lambda").values[i];
+  file["Lambda"].values = shared;
+  try {
+    a.from_arrays(file, {});
+    ADD_FAILURE() << "accepted a shared Lambda";
+  } catch (const InvalidInput& err) {
+    EXPECT_EQ(err.argument(), "Lambda");
+  }
+}
