@@ -119,7 +119,14 @@ Tensor<double> causal_conv_bound(const ConvProblem<double>& p, Format compute) {
             bad = true;
             break;
           }
-          acc = add(acc, mul(Tracked::exact(k[s]), Tracked::exact(u[t - s]), r), r);
+          const Tracked term = mul(Tracked::exact(k[s]), Tracked::exact(u[t - s]), r);
+          acc = add(acc, term, r);
+          // Every product and partial sum of this order must stay finite (a partial sum may
+          // overflow although the final one would not).
+          if (term.overflows(r) || acc.overflows(r)) {
+            bad = true;
+            break;
+          }
         }
         if (bad || acc.overflows(r)) {
           e[t] = kInf;
@@ -250,6 +257,7 @@ ScanResult<double> scan_bound(const ScanProblem<double>& p, const Rounding& r, b
           const Tracked term{-Mterm, Mterm,
                              C[m].M * x[m].E + g2 * C[m].M * (x[m].M + x[m].E) + 2 * (1 + r.u) * r.eta};
           acc = m == 0 ? term : add(acc, term, r);
+          if (term.overflows(r) || acc.overflows(r)) ok = false;  // a partial sum may overflow
           S += C[m].M * (x[m].M + x[m].E);
         }
         double E = kInf;
