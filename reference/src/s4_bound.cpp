@@ -85,6 +85,7 @@ std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vec
   for (Index h = 0; h < p.H; ++h)
     for (Index n = 0; n < p.N; ++n) {
       CTrackedSum sv, sw;
+      bool intermediate_overflow = false;
       const cdouble v = p.vv(h, n), w = p.ww(h, n);
       for (Index l = 0; l < p.L; ++l) {
         const cdouble g = dout[static_cast<std::size_t>(h * p.L + l)];
@@ -93,13 +94,16 @@ std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vec
           sv.add_term(div(cexact(gg), d.d, d.low, r));
           const CTracked q = mul(d.d, d.d, r);
           const CTracked s = div(cexact(vv), q, d.low * d.low * (1 - kRel), r);
+          // An intermediate that may leave the range (q, or v/q though the product with dout
+          // would not) puts dw outside the bound's domain.
+          if (q.overflows(r) || s.overflows(r)) intermediate_overflow = true;
           sw.add_term(mul(cexact(gg), s, r));
         };
         terms(g, v, w);
         if (p.conj == Conj::halves) terms(std::conj(g), std::conj(v), std::conj(w));
       }
       const double Ev = sv.may_overflow(r) ? kInf : sv.result(r).E * (1 + kRel);
-      const double Ew = sw.may_overflow(r) ? kInf : sw.result(r).E * (1 + kRel);
+      const double Ew = sw.may_overflow(r) || intermediate_overflow ? kInf : sw.result(r).E * (1 + kRel);
       const std::size_t i = static_cast<std::size_t>((h * p.N + n) * 2);
       out[i] = out[i + 1] = Ev;
       out[half + i] = out[half + i + 1] = Ew;
@@ -147,6 +151,7 @@ NodeSums node_sums(const DplrProblem& p, Index h, double t_dbl, double tau, cons
       for (int a = 0; a < 4; ++a) {
         cdouble v = pairs[a][0] * pairs[a][1];
         const CTracked vt = mul(cexact(pairs[a][0]), cexact(pairs[a][1]), r);
+        if (vt.overflows(r)) s.overflow = true;
         if (sgn) v = std::conj(v);
         sums[a].add_term(div(vt, d, low, r));
         s.value[a] += cdouble((v.real() * lr + v.imag() * dim) / den, (v.imag() * lr - v.real() * dim) / den);
@@ -186,11 +191,13 @@ std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format) {
         CTrackedSum s;
         for (Index n = 0; n < p.N; ++n) {
           const CTracked v = mul(cexact(std::conj(p.C.at(h, n))), cexact(p.B.at(h, n)), r);
+          if (v.overflows(r)) overflow = true;
           s.add_term(v);
           if (p.conj == Conj::halves) s.add_term(v);
         }
         if (s.may_overflow(r)) overflow = true;
         CTracked t = mul_real(s.result(r), Tracked::exact(step), r);
+        if (t.overflows(r)) overflow = true;
         gen[k] = {t.M / 2, t.E / 2 + 1.4142135623730951 * r.eta};  // halving: exact but for underflow
         continue;
       }
@@ -211,6 +218,12 @@ std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format) {
       const double t_hi = std::fabs(t_dbl) * (1 + 2.1 * kTanRelErr64) * (1 + kRel);
       const CTracked c{std::hypot(1.0, t_hi) * (1 + kRel), tau * t_hi + r.eta};
       gen[k] = mul(c, inner, r);
+      // A product's parts are formed from products of parts: |a c| + |b d| <= |x^| |y^| each.
+      for (const CTracked* x : {&num, &den, &frac, &inner, static_cast<const CTracked*>(&gen[k])})
+        if (x->overflows(r)) overflow = true;
+      if (s.k[1].computed_mag() * s.k[2].computed_mag() > r.max_finite ||
+          c.computed_mag() * inner.computed_mag() > r.max_finite)
+        overflow = true;
       if (!std::isfinite(gen[k].E)) overflow = true;
     }
     double E = kInf;
@@ -238,15 +251,27 @@ struct DZ {
 struct TrackArith {
   using Z = DZ;
   Rounding r, rd;
+  // A result that may leave the format's range (or whose operands' products may) is outside the
+  // bound's domain: its error becomes +inf, which every later operation propagates.
+  Z checked(Z z, double product_mag_t = 0, double product_mag_d = 0) const {
+    if (z.t.overflows(r) || !(product_mag_t <= r.max_finite)) z.t.E = kInf;
+    if (z.d.overflows(rd) || !(product_mag_d <= rd.max_finite)) z.d.E = kInf;
+    return z;
+  }
   Z exact(cdouble z) const {
     const CTracked e = CTracked::exact(z.real(), z.imag());
-    return {z, e, e};
+    return checked({z, e, e});
   }
-  Z add(const Z& a, const Z& b) const { return {a.v + b.v, touchstone::add(a.d, b.d, rd), touchstone::add(a.t, b.t, r)}; }
-  Z sub(const Z& a, const Z& b) const { return {a.v - b.v, touchstone::add(a.d, b.d, rd), touchstone::add(a.t, b.t, r)}; }
+  Z add(const Z& a, const Z& b) const {
+    return checked({a.v + b.v, touchstone::add(a.d, b.d, rd), touchstone::add(a.t, b.t, r)});
+  }
+  Z sub(const Z& a, const Z& b) const {
+    return checked({a.v - b.v, touchstone::add(a.d, b.d, rd), touchstone::add(a.t, b.t, r)});
+  }
   Z mul(const Z& a, const Z& b) const {
     const cdouble v(a.v.real() * b.v.real() - a.v.imag() * b.v.imag(), a.v.real() * b.v.imag() + a.v.imag() * b.v.real());
-    return {v, touchstone::mul(a.d, b.d, rd), touchstone::mul(a.t, b.t, r)};
+    return checked({v, touchstone::mul(a.d, b.d, rd), touchstone::mul(a.t, b.t, r)},
+                   a.t.computed_mag() * b.t.computed_mag(), a.d.computed_mag() * b.d.computed_mag());
   }
   Z div(const Z& a, const Z& b) const {
     const double den = b.v.real() * b.v.real() + b.v.imag() * b.v.imag();
@@ -254,7 +279,7 @@ struct TrackArith {
                     (a.v.imag() * b.v.real() - a.v.real() * b.v.imag()) / den);
     double low = std::abs(b.v) * (1 - kRel) - b.d.E * (1 + kRel);
     if (!(low > 0)) low = 0;  // div() returns E = +inf
-    return {v, touchstone::div(a.d, b.d, low, rd), touchstone::div(a.t, b.t, low, r)};
+    return checked({v, touchstone::div(a.d, b.d, low, rd), touchstone::div(a.t, b.t, low, r)});
   }
   Z conj(const Z& a) const { return {std::conj(a.v), a.d, a.t}; }
   Z re(const Z& a) const { return {cdouble(a.v.real(), 0), a.d, a.t}; }
@@ -349,7 +374,14 @@ std::vector<double> ssm_kernel_bound(const DiscreteSsmProblem& p, Format format)
   for (std::size_t i = 0; i < absA.size(); ++i) absA[i] = std::fabs(p.Ab[i]);
   std::vector<double> x = p.Bb, xn(N), ed(N, 0.0), e(N, 0.0), en(N), edn(N), m(N);
   std::vector<double> out(static_cast<std::size_t>(p.L));
+  // Once a computed state entry or a dot product's partial sum may leave the format's range (or
+  // the f64 run that gives the magnitudes may), every later output is outside the bound's domain.
+  bool overflow = false;
   for (Index l = 0; l < p.L; ++l) {
+    if (overflow) {
+      out[l] = kInf;
+      continue;
+    }
     for (Index i = 0; i < N; ++i) m[i] = (std::fabs(x[i]) + ed[i]) * (1 + 0x1p-52);
     double ce = 0, cm = 0;
     for (Index i = 0; i < N; ++i) {
@@ -372,6 +404,10 @@ std::vector<double> ssm_kernel_bound(const DiscreteSsmProblem& p, Format format)
       xn[i] = s;
       en[i] = (ae + g * am + Nd * 2 * r.eta) * slack;
       edn[i] = (aed + gd * axd + Nd * 2 * rd.eta) * slack;
+      // |partial sums| <= sum_j |a_ij| (m_j + e_j) = am (and axd + aed for the f64 run).
+      if (!(am * (1 + g) * slack <= r.max_finite) || !((axd + aed) * (1 + gd) * slack <= rd.max_finite) ||
+          !std::isfinite(en[i]) || !std::isfinite(edn[i]))
+        overflow = true;
     }
     std::swap(x, xn);
     std::swap(e, en);

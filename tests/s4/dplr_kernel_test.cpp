@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <complex>
+#include <cstdlib>
 
 #include "cpu/s4.hpp"
 #include "s4_support.hpp"
@@ -416,6 +417,55 @@ TEST(S4DplrVjp, RegistryBackendsWithinBound) {
     }
     EXPECT_GT(worst, kVacuousRatio) << b.name;
   }
+}
+
+// [S4-ORACLE-VERIFIED] A fuzzer's find: Q with a 1.6e30 imaginary part. The definition at 192
+// bits loses its accuracy to cancellation (it returned K_0 = -0.1823 where the exact value is
+// -0.2081); the entry's oracle at 192 bits doubles its precision until two results agree, and
+// matches the definition at 2048 bits to 2^-300; the cpu-f64 backend is within its bound.
+// covers: S4-ORACLE-VERIFIED S4-DPLR-BOUND
+TEST(S4Dplr, OracleVerifiedOnIllConditionedInput) {
+  auto arr = [](std::vector<Index> shape, std::vector<double> v) {
+    NpyArray a;
+    a.kind = NpyKind::floating;
+    a.item_bytes = 4;
+    a.values = Tensor<double>(Shape(shape), std::move(v));
+    return a;
+  };
+  auto h = [](const char* x) { return std::strtod(x, nullptr); };
+  NpyMap m;
+  m["B"] = arr({1, 2}, {h("-0x1.b74bc6p-1"), h("0x1.6b851ep-2")});
+  m["C"] = arr({1, 2}, {h("0x1.9374bcp-3"), h("-0x1.60c49cp-1")});
+  m["Lambda"] = arr({1, 2}, {h("-0x1.cf5c28p-1"), h("0x1.45a1cap-2")});
+  m["P"] = arr({1, 2}, {h("0x1.c28f5cp-2"), h("-0x1.3ef9dcp-1")});
+  m["Q"] = arr({1, 1, 2}, {h("0x1.28f5c2p-3"), h("0x1.93e594p+99")});
+  m["step"] = arr({1}, {1.0});
+  const Algorithm& a = builtin_registry().get("s4.kernel_dplr");
+  const auto p = a.from_arrays(m, {{"L", "10"}});
+  const ExactArrays exact = a.reference(*p, 192);
+  std::vector<mp_real> truth;
+  {
+    // The same problem through the reference directly, at 2048 bits.
+    DplrProblem q;
+    q.N = 1, q.L = 10, q.H = 1, q.batched = true, q.conj = Conj::halves;
+    auto cp = [&](const char* name, Index H) {
+      CParam c;
+      c.H = H, c.N = 1;
+      const auto& v = m.at(name).values;
+      c.values.push_back({v[0], v[1]});
+      return c;
+    };
+    q.B = cp("B", 0), q.C = cp("C", 0), q.Lambda = cp("Lambda", 0), q.P = cp("P", 0), q.Q = cp("Q", 1);
+    q.step = {1.0};
+    WorkingPrecision wp(2048);
+    truth = reference::kernel_dplr<mp_real, mp_complex>(q);
+    WorkingPrecision wp192(192);
+    const auto naive = reference::kernel_dplr<mp_real, mp_complex>(q);
+    EXPECT_GT(abs(naive[0] - truth[0]), mp_real(1e-3));  // the unverified 192-bit result is wrong
+  }
+  const Tensor<mp_real>& K = exact.at("K");
+  for (Index l = 0; l < 10; ++l) EXPECT_LE(abs(K[l] - truth[l]), ldexp(mp_real(1), -300)) << l;
+  testing::judge_backend(a, builtin_registry().backend(a, "cpu-f64"), *p, exact, "fuzz-find");
 }
 
 // Invalid DPLR inputs name the argument.
