@@ -534,7 +534,7 @@ class DplrEntry final : public Algorithm {
     return {{"K", "(L,) | (H, L)", "the kernel, real", false}};
   }
   std::vector<OptionSpec> options() const override {
-    return {{"L", "kernel length (required with a file)", ""},
+    return {{"L", "kernel length (required with a file; the backward takes it from dK)", ""},
             {"conj", "halves (N stored modes stand for 2N) or full", "halves"}};
   }
   std::vector<std::string> sizes() const override { return {"tiny", "small", "medium"}; }
@@ -545,7 +545,8 @@ class DplrEntry final : public Algorithm {
     check_known(arrays, options, inputs(), {"L", "conj"}, kDplr);
     return std::make_unique<DplrHandle>(dplr_from_arrays(arrays, options));
   }
-  static DplrProblem dplr_from_arrays(const NpyMap& arrays, const OptionMap& options) {
+  // L from the option, else from `L_from_array` (the backward's dK) when given.
+  static DplrProblem dplr_from_arrays(const NpyMap& arrays, const OptionMap& options, Index L_from_array = 0) {
     DplrProblem p;
     auto param = [&](const std::string& name, bool req) -> std::optional<CParam> {
       auto it = arrays.find(name);
@@ -587,8 +588,11 @@ class DplrEntry final : public Algorithm {
       throw InvalidInput("step", "expected () or (H,)");
     }
     auto L = options.find("L");
-    if (L == options.end()) throw InvalidInput("L", "the kernel length is an option: --option L=...");
-    p.L = parse_index("L", L->second);
+    if (L == options.end() && L_from_array == 0)
+      throw InvalidInput("L", "the kernel length is an option: --option L=...");
+    p.L = L == options.end() ? L_from_array : parse_index("L", L->second);
+    if (L_from_array != 0 && p.L != L_from_array)
+      throw InvalidInput("L", "the option disagrees with dK's last extent " + std::to_string(L_from_array));
     if (auto it = options.find("conj"); it != options.end()) p.conj = parse_conj(it->second);
     return p;
   }
@@ -690,9 +694,12 @@ class DplrBackwardEntry final : public Algorithm {
     NpyMap fwd;
     for (const auto& [k, v] : arrays)
       if (k != "dK") fwd.emplace(k, v);
-    DplrProblem p = DplrEntry::dplr_from_arrays(fwd, options);
     const NpyArray& g = required(arrays, "dK", kDplrBwd);
     if (g.kind != NpyKind::floating || g.complex) throw InvalidInput("dK", "expected a real array");
+    if (g.values.rank() < 1 || g.values.rank() > 2) throw InvalidInput("dK", "expected (L,) or (H, L)");
+    const Index L = g.values.extent(g.values.rank() - 1);
+    if (L < 1) throw InvalidInput("dK", "L must be at least 1");
+    DplrProblem p = DplrEntry::dplr_from_arrays(fwd, options, L);
     return std::make_unique<DplrHandle>(std::move(p), g.values.values());
   }
   ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
