@@ -11,3 +11,6 @@ set_tests_properties(s4_kernel_dplr_peer_test PROPERTIES LABELS differential SKI
 # Long L (16384) and N = 256: minutes, so `slow`.
 touchstone_test(s4_dplr_slow_tests slow ${CMAKE_CURRENT_LIST_DIR}/dplr_slow_test.cpp)
 target_link_libraries(s4_dplr_slow_tests PRIVATE touchstone_cpu)
+add_test(NAME s4_cauchy_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cauchy_peer_test.sh
+         $<TARGET_FILE:touchstone> /usr/bin/python3)
+set_tests_properties(s4_cauchy_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
