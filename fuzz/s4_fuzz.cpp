@@ -118,7 +118,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<const Algorithm*> v;
     for (const Algorithm* a : builtin_registry().all()) {
       const std::string n = a->name();
-      if (n.rfind("s4.", 0) == 0 || n.rfind("s4d.", 0) == 0 || n.rfind("dss.", 0) == 0) v.push_back(a);
+      if (!(n.rfind("s4.", 0) == 0 || n.rfind("s4d.", 0) == 0 || n.rfind("dss.", 0) == 0)) continue;
+      // Triage: TOUCHSTONE_FUZZ_ENTRIES="s4.causal_conv,s4.ssm_scan" restricts the choice.
+      if (const char* only = std::getenv("TOUCHSTONE_FUZZ_ENTRIES"))
+        if (("," + std::string(only) + ",").find("," + n + ",") == std::string::npos) continue;
+      v.push_back(a);
     }
     return v;
   }();
@@ -186,7 +190,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;  // the only acceptable failure
   }
   if (std::getenv("TOUCHSTONE_FUZZ_DUMP")) std::fprintf(stderr, "%s: %s\n", a.name().c_str(), h->describe().c_str());
-  const ExactArrays exact = a.reference(*h, 192);
+  // The oracle may refuse, with InvalidInput, a problem it cannot answer to its own verified
+  // accuracy (s4.cauchy raises its precision up to a limit near a pole); that is a typed answer.
+  ExactArrays exact;
+  try {
+    exact = a.reference(*h, 192);
+  } catch (const InvalidInput& e) {
+    if (std::getenv("TOUCHSTONE_FUZZ_DUMP")) std::fprintf(stderr, "%s: oracle refused: %s\n", a.name().c_str(), e.what());
+    return 0;
+  }
   for (const BackendSpec& b : a.backends()) {
     if (!b.unavailable_reason().empty()) continue;
     Arrays out, bound;

@@ -311,7 +311,7 @@ TEST(SsmScan, BackendsWithinBound) {
 TEST(SsmScan, NonFiniteInputsPropagateFromTheirStep) {
   auto in = scan_inputs(1, 2, 3, 10, true, ScanConj::halves, 2);
   in.u(0, 0, 6) = kNaN;
-  in.dA(1, 2, 0) = kInf;
+  in.dA(1, 2, 0) = kNaN;
   const ScanProblem<double> p(in);
   WorkingPrecision wp(256);
   const auto e = reference::ssm_scan<mp_real>(p);
@@ -326,8 +326,16 @@ TEST(SsmScan, NonFiniteInputsPropagateFromTheirStep) {
     EXPECT_EQ(compare("last_state", r.last_state, e.last_state, &b.last_state, f).failures, 0);
     for (Index t = 0; t < 6; ++t) EXPECT_TRUE(std::isfinite(r.y(0, 0, t)));
     for (Index t = 6; t < 10; ++t) EXPECT_TRUE(std::isnan(r.y(0, 0, t)));
-    // An infinite dA: the state goes Inf * 0 = NaN at t = 1 (x_0 has Inf-weighted zero parts)
-    // or infinite; whatever IEEE gives on the formula, the oracle gives too (the verdict above).
+    // A NaN dA: NaN * 0 is NaN, so channel 1 is NaN from t = 0 on.
+    for (Index t = 0; t < 10; ++t) EXPECT_TRUE(std::isnan(r.y(0, 1, t)));
+  }
+  // Infinities are rejected, naming the array.
+  for (const char* name : {"dA", "dB", "dC", "u", "D"}) {
+    auto bad = scan_inputs(1, 2, 3, 10, true, ScanConj::halves, 2);
+    Tensor<double>& t = std::string(name) == "dA" ? bad.dA : std::string(name) == "dB" ? bad.dB
+                        : std::string(name) == "dC" ? bad.dC : std::string(name) == "u" ? bad.u : *bad.D;
+    t[1] = -kInf;
+    EXPECT_EQ(invalid_argument([&] { ScanProblem<double> q(bad); }), name);
   }
 }
 

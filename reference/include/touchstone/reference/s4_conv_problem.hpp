@@ -3,12 +3,13 @@
 //
 // One type per algorithm feeds the oracle, every backend, the bound, the registry and the fuzzer;
 // constructing it validates shapes and options and throws InvalidInput naming the array, so
-// nothing downstream re-checks. Values are not validated: NaN and Inf are inputs like any other
-// ([S4CONV-CONV-NONFINITE], [S4CONV-SCAN-NONFINITE]). Complex arrays carry a trailing (re, im)
+// nothing downstream re-checks. NaN and Inf are inputs like any other for the convolution
+// ([S4CONV-CONV-NONFINITE]); the scan accepts NaN and rejects infinities ([S4CONV-SCAN-NONFINITE]). Complex arrays carry a trailing (re, im)
 // axis of extent 2.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -118,6 +119,19 @@ class ScanProblem {
                                    in_.dA.shape().str() + "), got " + in_.dC.shape().str());
     if (in_.D && !(in_.D->rank() == 1 && in_.D->extent(0) == H))
       throw InvalidInput("D", "expected shape (" + std::to_string(H) + ",), got " + in_.D->shape().str());
+    // [S4CONV-SCAN-NONFINITE] NaN propagates; infinities are rejected.
+    auto no_inf = [](const Tensor<T>& X, const char* name) {
+      for (Index i = 0; i < X.count(); ++i)
+        if (std::isinf(static_cast<double>(X[i])))
+          throw InvalidInput(name, "element " + std::to_string(i) + " is infinite (NaN propagates, infinities are "
+                                   "rejected: an infinite coefficient times a state whose exact value is 0 but "
+                                   "computed value is not would make NaN depend on rounding)");
+    };
+    no_inf(in_.dA, "dA");
+    no_inf(in_.dB, "dB");
+    no_inf(in_.dC, "dC");
+    no_inf(in_.u, "u");
+    if (in_.D) no_inf(*in_.D, "D");
   }
 
   const ScanInputs<T>& in() const { return in_; }
