@@ -93,6 +93,31 @@ Index parse_index(const std::string& name, const std::string& v) {
 
 std::string cuda_reason() { return cuda::cauchy_unavailable_reason(); }
 
+// [S4-FILE-OPTIONS] An option may also come as a 0-d array of the input file (what `touchstone
+// generate` writes, so that a generated file is the whole problem): `conj_full` (0: halves,
+// 1: full) and `L`. Given both ways, they must agree.
+std::optional<Index> scalar_array(const NpyMap& arrays, const std::string& name) {
+  auto it = arrays.find(name);
+  if (it == arrays.end()) return std::nullopt;
+  const Tensor<double>& v = it->second.values;
+  if (it->second.complex || v.count() != 1 || !(v[0] == std::floor(v[0])) || !(std::fabs(v[0]) < 1e15))
+    throw InvalidInput(name, "expected one integer value (a 0-d array)");
+  return static_cast<Index>(v[0]);
+}
+Conj conj_of(const NpyMap& arrays, const OptionMap& options) {
+  std::optional<Conj> c;
+  if (auto f = scalar_array(arrays, "conj_full")) {
+    if (*f != 0 && *f != 1) throw InvalidInput("conj_full", "expected 0 (halves) or 1 (full)");
+    c = *f ? Conj::full : Conj::halves;
+  }
+  if (auto it = options.find("conj"); it != options.end()) {
+    const Conj o = parse_conj(it->second);
+    if (c && *c != o) throw InvalidInput("conj", "the option and the file's conj_full disagree");
+    c = o;
+  }
+  return c.value_or(Conj::halves);
+}
+
 // [S4-ORACLE-VERIFIED] The oracle at `bits` and at twice that, doubling until two successive
 // results agree: every element within 2^-(b/2) of its own modulus or of 2^-(b/2) times the
 // largest modulus of the output (b the lower precision); the higher-precision result is returned.
@@ -200,6 +225,7 @@ class CauchyHandle final : public ProblemHandle {
              {"z", complex_tensor(p().z, {p().L})},
              {"w", complex_tensor(p().w, {p().H, p().N})}};
     if (backward_) a["dout"] = complex_tensor(q_.dout, {p().H, p().L});
+    a["conj_full"] = Tensor<double>(Shape{}, p().conj == Conj::full ? 1.0 : 0.0);
     return a;
   }
 
@@ -212,7 +238,8 @@ const CauchyHandle& cauchy_of(const ProblemHandle& h) { return dynamic_cast<cons
 
 CauchyBackwardProblem cauchy_from_arrays(const NpyMap& arrays, const OptionMap& options, bool backward) {
   const std::string algo = backward ? kCauchyBwd : kCauchy;
-  std::vector<ArraySpec> ins = {{"v", "", "", false}, {"z", "", "", false}, {"w", "", "", false}};
+  std::vector<ArraySpec> ins = {{"v", "", "", false}, {"z", "", "", false}, {"w", "", "", false},
+                                {"conj_full", "", "", true}};
   if (backward) ins.push_back({"dout", "", "", false});
   check_known(arrays, options, ins, {"conj"}, algo);
   CauchyBackwardProblem q;
@@ -227,7 +254,7 @@ CauchyBackwardProblem cauchy_from_arrays(const NpyMap& arrays, const OptionMap& 
   if (sw != sv) throw InvalidInput("w", "must have the shape of v");
   if (sz.size() != 1) throw InvalidInput("z", "expected (L,)");
   p.H = sv[0], p.N = sv[1], p.L = sz[0];
-  if (auto it = options.find("conj"); it != options.end()) p.conj = parse_conj(it->second);
+  p.conj = conj_of(arrays, options);
   if (backward) {
     q.dout = complex_values(required(arrays, "dout", algo), "dout", sg);
     if (sg.size() == 1) sg.insert(sg.begin(), 1);
@@ -280,7 +307,8 @@ class CauchyEntry final : public Algorithm {
   std::vector<ArraySpec> inputs() const override {
     return {{"v", "complex (H, N) | (N,)", "numerators", false},
             {"z", "complex (L,)", "evaluation points", false},
-            {"w", "complex (H, N) | (N,)", "poles", false}};
+            {"w", "complex (H, N) | (N,)", "poles", false},
+            {"conj_full", "()", "0: halves, 1: full (also the option conj)", true}};
   }
   std::vector<ArraySpec> outputs() const override {
     return {{"out", "complex (H, L) as (H, L, 2)", "the Cauchy sums", false}};
@@ -478,6 +506,8 @@ class DplrHandle final : public ProblemHandle {
              {"C", complex_tensor(p_.C.values, shape(p_.C))}};
     if (!p_.q_tied) a["Q"] = complex_tensor(p_.Q.values, shape(p_.Q));
     if (!dK_.empty()) a["dK"] = tensor_of(dK_, out_shape());
+    a["L"] = Tensor<double>(Shape{}, static_cast<double>(p_.L));
+    a["conj_full"] = Tensor<double>(Shape{}, p_.conj == Conj::full ? 1.0 : 0.0);
     a["step"] = p_.step.size() == 1 && !p_.batched ? Tensor<double>(Shape{}, p_.step[0])
                                                    : tensor_of(p_.step, {static_cast<Index>(p_.step.size())});
     return a;
@@ -528,7 +558,9 @@ class DplrEntry final : public Algorithm {
             {"Q", "complex (N,) | (H, N)", "low-rank factor Q (absent: Q = P)", true},
             {"B", "complex (N,) | (H, N)", "input vector", false},
             {"C", "complex (N,) | (H, N)", "C~ = C̄(I - Ā^L), conjugated inside as annotated-s4 does", false},
-            {"step", "() | (H,)", "step Δ > 0", false}};
+            {"step", "() | (H,)", "step Δ > 0", false},
+            {"L", "()", "kernel length (also the option L)", true},
+            {"conj_full", "()", "0: halves, 1: full (also the option conj)", true}};
   }
   std::vector<ArraySpec> outputs() const override {
     return {{"K", "(L,) | (H, L)", "the kernel, real", false}};
@@ -587,13 +619,20 @@ class DplrEntry final : public Algorithm {
     } else if (st.values.count() != 1) {
       throw InvalidInput("step", "expected () or (H,)");
     }
-    auto L = options.find("L");
-    if (L == options.end() && L_from_array == 0)
-      throw InvalidInput("L", "the kernel length is an option: --option L=...");
-    p.L = L == options.end() ? L_from_array : parse_index("L", L->second);
-    if (L_from_array != 0 && p.L != L_from_array)
-      throw InvalidInput("L", "the option disagrees with dK's last extent " + std::to_string(L_from_array));
-    if (auto it = options.find("conj"); it != options.end()) p.conj = parse_conj(it->second);
+    std::optional<Index> L = scalar_array(arrays, "L");
+    if (auto it = options.find("L"); it != options.end()) {
+      const Index o = parse_index("L", it->second);
+      if (L && *L != o) throw InvalidInput("L", "the option and the file's L disagree");
+      L = o;
+    }
+    if (L_from_array != 0) {
+      if (L && *L != L_from_array)
+        throw InvalidInput("L", "disagrees with dK's last extent " + std::to_string(L_from_array));
+      L = L_from_array;
+    }
+    if (!L) throw InvalidInput("L", "the kernel length: a 0-d array L in the file or --option L=...");
+    p.L = *L;
+    p.conj = conj_of(arrays, options);
     return p;
   }
   ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
@@ -784,7 +823,10 @@ class SsmHandle final : public ProblemHandle {
   std::string describe() const override { return "N=" + std::to_string(p_.N) + " L=" + std::to_string(p_.L); }
   Format input_format() const override { return narrowest_format({p_.Ab, p_.Bb, p_.Cb}); }
   Arrays inputs() const override {
-    return {{"Ab", tensor_of(p_.Ab, {p_.N, p_.N})}, {"Bb", tensor_of(p_.Bb, {p_.N})}, {"Cb", tensor_of(p_.Cb, {p_.N})}};
+    return {{"Ab", tensor_of(p_.Ab, {p_.N, p_.N})},
+            {"Bb", tensor_of(p_.Bb, {p_.N})},
+            {"Cb", tensor_of(p_.Cb, {p_.N})},
+            {"L", Tensor<double>(Shape{}, static_cast<double>(p_.L))}};
   }
 
  private:
@@ -823,7 +865,8 @@ class SsmEntry final : public Algorithm {
   std::vector<ArraySpec> inputs() const override {
     return {{"Ab", "(N, N)", "discrete state matrix Ā", false},
             {"Bb", "(N,)", "discrete input vector B̄", false},
-            {"Cb", "(N,)", "output vector C̄", false}};
+            {"Cb", "(N,)", "output vector C̄", false},
+            {"L", "()", "kernel length (also the option L)", true}};
   }
   std::vector<ArraySpec> outputs() const override { return {{"K", "(L,)", "the kernel", false}}; }
   std::vector<OptionSpec> options() const override { return {{"L", "kernel length (required with a file)", ""}}; }
@@ -846,9 +889,14 @@ class SsmEntry final : public Algorithm {
     p.Ab = A.values();
     p.Bb = B.values();
     p.Cb = C.values();
-    auto L = options.find("L");
-    if (L == options.end()) throw InvalidInput("L", "the kernel length is an option: --option L=...");
-    p.L = parse_index("L", L->second);
+    std::optional<Index> L = scalar_array(arrays, "L");
+    if (auto it = options.find("L"); it != options.end()) {
+      const Index o = parse_index("L", it->second);
+      if (L && *L != o) throw InvalidInput("L", "the option and the file's L disagree");
+      L = o;
+    }
+    if (!L) throw InvalidInput("L", "the kernel length: a 0-d array L in the file or --option L=...");
+    p.L = *L;
     return std::make_unique<SsmHandle>(std::move(p));
   }
   ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {

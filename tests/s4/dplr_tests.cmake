@@ -14,3 +14,5 @@ target_link_libraries(s4_dplr_slow_tests PRIVATE touchstone_cpu)
 add_test(NAME s4_cauchy_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cauchy_peer_test.sh
          $<TARGET_FILE:touchstone> /usr/bin/python3)
 set_tests_properties(s4_cauchy_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
+add_test(NAME s4_file_options_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/file_options_test.sh $<TARGET_FILE:touchstone>)
+set_tests_properties(s4_file_options_test PROPERTIES LABELS unit)
