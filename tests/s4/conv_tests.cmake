@@ -17,3 +17,5 @@ target_link_libraries(s4_conv_regression_tests PRIVATE touchstone_cpu)
 touchstone_test(s4_conv_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_conversion_test.cpp)
 # annotated-s4's (DPLR) test_conversion, CNN = RNN half (the kernel from the s4.kernel_dplr entry).
 touchstone_test(s4_conv_dplr_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_dplr_conversion_test.cpp)
+# annotated-s4's dss.py test_conversion (the DSS-softmax oracle of part B's dss.hpp).
+touchstone_test(s4_conv_dss_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_dss_conversion_test.cpp)
