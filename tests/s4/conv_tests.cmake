@@ -19,3 +19,7 @@ touchstone_test(s4_conv_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_con
 touchstone_test(s4_conv_dplr_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_dplr_conversion_test.cpp)
 # annotated-s4's dss.py test_conversion (the DSS-softmax oracle of part B's dss.hpp).
 touchstone_test(s4_conv_dss_conversion_tests unit ${CMAKE_CURRENT_LIST_DIR}/conv_dss_conversion_test.cpp)
+# diff of the peers' FFT convolutions in PyTorch float32 (Debian's python3-torch; skipped without).
+add_test(NAME s4_conv_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/conv_peer_test.sh
+         $<TARGET_FILE:touchstone> /usr/bin/python3)
+set_tests_properties(s4_conv_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
