@@ -57,6 +57,10 @@ CTracked from_parts(const Tracked& re, const Tracked& im) {
           std::hypot(re.err, im.err) * (1 + 0x1p-51)};
 }
 bool bad(const CTracked& q, const Rounding& r) { return !(q.M + q.E <= r.max_finite); }
+// [S4D-BWD-BOUND-OVERFLOW] An intermediate whose computed value may leave the format's range (or
+// whose tracker is NaN) becomes {+inf, +inf}, which every later tracked operation propagates (as
+// +inf or NaN, both `bad`), so each output computed from it gets the bound +inf.
+CTracked guard(const CTracked& q, const Rounding& r) { return bad(q, r) ? CTracked{kInf, kInf} : q; }
 
 // The per-mode quantities of [S4D-BOUND-SETUP]: A_bar, the coefficient v = C B B_bar/B, and for the
 // any-order model x (with exp(x) = A_bar, modulo 2 pi i) as a real-part tracker and an
@@ -138,7 +142,11 @@ Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m
   const CTracked cb = p.in().B ? mul(C, CTracked::exact(p.B(h, n, 0), p.B(h, n, 1)), r) : C;
   md.v = mul(cb, q, r);
   md.q = q;
-  md.overflow = bad(md.Abar, r) || bad(md.v, r) || bad(z, r) || !(dt.computed_mag() <= r.max_finite);
+  // Every intermediate of the setup that the backends compute: A_bar, q (and ZOH's A_bar - 1),
+  // C B, v, z and dt ([S4D-BWD-BOUND-OVERFLOW]: q and C B were not checked before, and a q that
+  // overflows times a C B of 0 is NaN).
+  md.overflow = bad(md.Abar, r) || bad(md.v, r) || bad(q, r) || bad(cb, r) || bad(z, r) ||
+                !(dt.computed_mag() <= r.max_finite) || !(md.Abar.M + 1 + md.Abar.E <= r.max_finite);
   return md;
 }
 
@@ -230,13 +238,17 @@ CTracked transposed_sum_bound(const double* a, Index count, double ea, double ee
     double M = 0, prop = 0, size = 0;
     for (Index i = 0; i < iend; ++i) {
       const double av = std::fabs(a[j * T + i]), Ea = ea * av + eeta;
+      // A coefficient the backend rounds ((k+1) dK_(k+1) in the compute format) may overflow.
+      if (!(av + Ea <= r.max_finite)) return CTracked{kInf, kInf};
       M += av * t[i].M;
       prop += av * t[i].E + Ea * (t[i].M + t[i].E);
       size += (av + Ea) * (t[i].M + t[i].E);
     }
-    const CTracked G{M + kTiny, prop + gam(r.u, static_cast<double>(iend)) * size +
-                                    kSqrt2 * static_cast<double>(iend) * r.eta};
-    F = j == 0 ? G : add(F, mul(P[j], G, r), r);
+    // M(G) + E(G) >= size (1 + gamma) bounds every partial sum of the block's fma chains too.
+    const CTracked G = guard({M + kTiny, prop + gam(r.u, static_cast<double>(iend)) * size +
+                                             kSqrt2 * static_cast<double>(iend) * r.eta},
+                             r);
+    F = j == 0 ? G : guard(add(F, guard(mul(guard(P[j], r), G, r), r), r), r);
   }
   return F;
 }
@@ -319,8 +331,10 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
   std::vector<double> b(static_cast<std::size_t>(std::max<Index>(L - 1, 1)));
   const S4DArithmetic m64 = s4d_arithmetic_cpu_f64();
   const Rounding r64 = Rounding::of(m64.compute);
+  // The output is s times the tracked value, each part (s = 2 is exact but for overflow): the
+  // bound is +inf when s (M + E) may exceed the format's range ([S4D-BWD-BOUND-OVERFLOW]).
   auto put = [&](Tensor<double>& out, Index h, Index n, const CTracked& x) {
-    const double E = bad(x, r) ? kInf : s * x.E * (1 + slack);
+    const double E = bad(x, r) || !(s * (x.M + x.E) <= r.max_finite) ? kInf : s * x.E * (1 + slack);
     out(h, n, Index{0}) = E;
     out(h, n, Index{1}) = E;
   };
@@ -336,6 +350,9 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
     }
     const double* dK = &qb.dK()(h, Index{0});
     for (Index k = 0; k + 1 < L; ++k) b[k] = static_cast<double>(k + 1) * dK[k + 1];
+    // The backend rounds k + 1 to the compute format, exact up to 2^p = 1/u; beyond it (L > 2^24
+    // in float32) the coefficient has two roundings.
+    const double b_rel = static_cast<double>(L - 1) <= 1 / r.u ? r.u : gam(r.u, 2);
     Tracked acc = Tracked::exact(0);
     bool overflow = false;
     Tracked dt;
@@ -353,50 +370,64 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
       const double Ea = md.Abar.E, Rad = md.Abar.M + md.Abar.E;
       const CTracked seed{Rad, 0};
       t[0] = CTracked{1, 0};
-      for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? seed : mul(t[i - 1], seed, r);
-      for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[T] : mul(P[j - 1], t[T], r);
+      for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? guard(seed, r) : guard(mul(t[i - 1], seed, r), r);
+      for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[T] : guard(mul(P[j - 1], t[T], r), r);
       const CTracked Fr = transposed_sum_bound(dK, L, 0, 0, t, P, T, r);
-      const CTracked F1r = L > 1 ? transposed_sum_bound(b.data(), L - 1, r.u, r.eta, t, P, T, r) : CTracked{0, 0};
+      const CTracked F1r = L > 1 ? transposed_sum_bound(b.data(), L - 1, b_rel, r.eta, t, P, T, r) : CTracked{0, 0};
       double a64re, a64im;
       abar64(p, h, n, a64re, a64im);
       const Mode md64 = setup(p, h, n, m64, r64);
       const PowerSums sF = power_sums(dK, L, a64re, a64im, md64.Abar, r64);
-      const CTracked F{std::min(Fr.M, sF.d0_hi), Fr.E + Ea * (sF.d1_hi + Ea * sF.d2(Rad))};
+      // Fr and F1r bound the computed values (M + E >= |F^|); an overflowing one stays +inf.
+      const CTracked F = bad(Fr, r) ? CTracked{kInf, kInf}
+                                    : guard({std::min(Fr.M, sF.d0_hi), Fr.E + Ea * (sF.d1_hi + Ea * sF.d2(Rad))}, r);
       CTracked F1{0, 0};
       if (L > 1) {
         const PowerSums sF1 = power_sums(b.data(), L - 1, a64re, a64im, md64.Abar, r64);
-        F1 = CTracked{std::min(F1r.M, sF1.d0_hi), F1r.E + Ea * (sF1.d1_hi + Ea * sF1.d2(Rad))};
+        F1 = bad(F1r, r) ? CTracked{kInf, kInf}
+                         : guard({std::min(F1r.M, sF1.d0_hi), F1r.E + Ea * (sF1.d1_hi + Ea * sF1.d2(Rad))}, r);
       }
+      // Every intermediate below is guarded in the backend's order ([S4D-BWD-BOUND-OVERFLOW]).
+      auto gmul = [&](const CTracked& x, const CTracked& y) { return guard(mul(x, y, r), r); };
+      auto gadd = [&](const CTracked& x, const CTracked& y) { return guard(add(x, y, r), r); };
       CTracked dq, Ad, Adt, qdt;
       if (p.in().disc == Discretization::zoh) {
-        Ad = mul_real(md.Abar, md.dt, r);
-        dq = div(add(Ad, md.q, r), A, A_low, r);
-        Adt = mul(A, md.Abar, r);
+        Ad = guard(mul_real(md.Abar, md.dt, r), r);
+        // Ad - q: the modulus bound of a difference is that of the sum.
+        dq = guard(div(gadd(Ad, md.q), A, A_low, r), r);
+        Adt = gmul(A, md.Abar);
         qdt = md.Abar;
       } else {
-        const CTracked d1sq = mul(md.d1, md.d1, r);
-        const CTracked i2 = div(CTracked{1, 0}, d1sq, md.d1_low * md.d1_low * (1 - 0x1p-50), r);
-        Ad = mul_real(i2, md.dt, r);
+        const CTracked d1sq = gmul(md.d1, md.d1);
+        const CTracked i2 = guard(div(CTracked{1, 0}, d1sq, md.d1_low * md.d1_low * (1 - 0x1p-50), r), r);
+        Ad = guard(mul_real(i2, md.dt, r), r);
         Tracked c2 = mul(md.dt, md.dt, r);
+        // dt dt may overflow before the halving.
+        const bool c2_bad = !(c2.computed_mag() <= r.max_finite);
         c2 = Tracked{c2.lo * 0.5, c2.hi * 0.5, c2.err * 0.5 + r.eta};
-        dq = mul_real(i2, c2, r);
-        Adt = mul(A, i2, r);
+        dq = c2_bad ? CTracked{kInf, kInf} : guard(mul_real(i2, c2, r), r);
+        Adt = gmul(A, i2);
         qdt = i2;
       }
       const CTracked C = CTracked::exact(p.C(h, n, 0), p.C(h, n, 1));
       const CTracked B = CTracked::exact(p.B(h, n, 0), p.B(h, n, 1));
-      const CTracked cb = p.in().B ? mul(C, B, r) : C;
-      const CTracked qF = mul(md.q, F, r);
-      put(g.dC, h, n, p.in().B ? mul(B, qF, r) : qF);
-      if (g.dB) put(*g.dB, h, n, mul(C, qF, r));
-      put(g.dA, h, n, mul(cb, add(mul(dq, F, r), mul(md.q, mul(F1, Ad, r), r), r), r));
-      const CTracked Z = mul(cb, add(mul(qdt, F, r), mul(md.q, mul(F1, Adt, r), r), r), r);
+      const CTracked cb = p.in().B ? gmul(C, B) : C;
+      // q, A_bar, dt and C B are checked by setup (md.overflow); an overflowing setup makes every
+      // output of the mode +inf (the forward's q, A_bar are the backward's too).
+      const CTracked q = md.overflow ? CTracked{kInf, kInf} : md.q;
+      const CTracked qF = gmul(q, F);
+      put(g.dC, h, n, p.in().B ? gmul(B, qF) : qF);
+      if (g.dB) put(*g.dB, h, n, gmul(C, qF));
+      put(g.dA, h, n, gmul(cb, gadd(gmul(dq, F), gmul(q, gmul(F1, Ad)))));
+      const CTracked Z = gmul(cb, gadd(gmul(qdt, F), gmul(q, gmul(F1, Adt))));
       overflow = overflow || bad(Z, r) || md.overflow;
       acc = touchstone::add(acc, Tracked{-Z.M, Z.M, Z.E}, r);
     }
     Tracked d{s * acc.lo, s * acc.hi, s * acc.err};
+    // s acc is computed (and may overflow) before the product by dt ([S4D-BWD-BOUND-OVERFLOW]).
+    const bool sacc_bad = !(d.computed_mag() <= r.max_finite);
     if (p.in().log_dt) d = mul(d, dt, r);
-    g.ddt[h] = overflow || !(d.computed_mag() <= r.max_finite) ? kInf : d.err * (1 + slack);
+    g.ddt[h] = overflow || sacc_bad || !(d.computed_mag() <= r.max_finite) ? kInf : d.err * (1 + slack);
   }
   return g;
 }

@@ -201,3 +201,115 @@ TEST(S4DBackward, RegistryEntry) {
     EXPECT_EQ(err.argument(), "dK");
   }
 }
+
+// Regression tests for two s4_fuzz findings (fuzz/corpus/s4_fuzz/regression_*_backward_*): the
+// problems rebuilt from the fuzzer's dump (every array in hex floats, as the fuzzer wrote them, a
+// float32 file), run through the registry entry like the fuzzer does. Before the fix cpu-f32
+// returned -inf (s4d) and NaN (dss) at an element whose bound was finite (7.4e32 and 3.8e32).
+namespace {
+
+struct DumpedArray {
+  const char* name;
+  Shape shape;  // with the trailing (re, im) axis for a complex array
+  bool complex;
+  const char* values;  // hex floats separated by spaces
+};
+
+NpyMap dumped_file(const std::vector<DumpedArray>& arrays) {
+  NpyMap file;
+  for (const DumpedArray& d : arrays) {
+    NpyArray arr;
+    arr.item_bytes = 4;
+    arr.complex = d.complex;
+    arr.values = Tensor<double>(d.shape);
+    const char* p = d.values;
+    for (Index i = 0; i < arr.values.count(); ++i) {
+      char* end = nullptr;
+      arr.values[i] = std::strtod(p, &end);
+      EXPECT_NE(end, p) << d.name << " element " << i;
+      p = end;
+    }
+    file[d.name] = arr;
+  }
+  return file;
+}
+
+// Judges every backend of the entry on the problem against the oracle with its bound, like
+// fuzz/s4_fuzz.cpp; returns cpu-f32's bound of `output`.
+Tensor<double> judge_all_backends(const Algorithm& a, const ProblemHandle& h, const std::string& output) {
+  const ExactArrays exact = a.reference(h, 192);
+  Tensor<double> bound32;
+  for (const BackendSpec& b : a.backends()) {
+    if (!b.unavailable_reason().empty()) continue;
+    const Arrays out = b.run(h), bound = b.bound(h);
+    for (const OutputJudgement& j : judge(out, exact, &bound, b.format))
+      EXPECT_TRUE(j.summary.pass()) << a.name() << " " << b.name << " " << j.output << ": " << j.summary.failures
+                                    << " failure(s)";
+    if (b.name == "cpu-f32") bound32 = bound.at(output);
+  }
+  return bound32;
+}
+
+}  // namespace
+
+// s4d.kernel_backward, cpu-f32: dK[1, 0] = -3.0e38, so F ~ -3e38 and dC = conj(2 q F) is -3.6e38
+// exactly, beyond float32; the bound checked q F but not the final doubling by s = 2.
+// covers: S4D-BWD-BOUND-OVERFLOW
+TEST(S4DBackwardRegression, FuzzScaledOutputOverflowIsUnbounded) {
+  const NpyMap file = dumped_file({
+      {"A", Shape{2, 3, 2}, true,
+       "0x1.a4dd3p-2 -0x1.581062p-5 -0x1p-149 0x1.8dd2f2p-1 0x1.49ba5ep-2 -0x1.47ae14p-3 0x1.90624ep-1 "
+       "-0x1.a24dd2p-1 -0x1.33b646p-1 -0x1.b126eap-2 -0x1.27ef9ep-2 0x1.f9581p-1"},
+      {"C", Shape{2, 3, 2}, true,
+       "-0x1.9db22ep-1 -0x1.4ed916p-1 0x1.f3b646p-2 -0x1.f3b646p-3 -0x1.38d4fep-1 -0x1.ab020cp-2 -0x1.449ba6p-1 "
+       "-0x1.189374p-2 -0x1.03126ep-2 0x1.ab851ep-1 0x1.322d0ep-2 -0x1.d70a3ep-1"},
+      {"L", Shape{}, false, "0x1.cp+2"},
+      {"conj", Shape{}, false, "0x0p+0"},
+      {"dK", Shape{2, 7}, false,
+       "0x1.d89374p-1 -0x1.8p-2 -0x1.9a9fbep-2 -0x1.3126eap-1 0x1.cac084p-2 -0x1.978d5p-2 -0x1.c28f5cp-2 "
+       "-0x1.c363ccp+127 0x1.ad9168p-1 -0x1.6f1aap-1 0x1.560418p-2 0x1.f8d4fep-2 0x1.322d0ep-2 -0x1.d70a3ep-1"},
+      {"disc", Shape{}, false, "0x0p+0"},
+      {"log_dt", Shape{2}, false, "0x1.2f1aap-5 -0x1.189374p-2"},
+  });
+  const Algorithm& a = builtin_registry().get("s4d.kernel_backward");
+  const auto h = a.from_arrays(file, {});
+  EXPECT_EQ(h->describe(), "H=2 N'=3 L=7 disc=zoh conj=halves log_dt dK");
+  const Tensor<double> dC = judge_all_backends(a, *h, "dC");
+  ASSERT_EQ(dC.count(), 12);
+  EXPECT_TRUE(std::isinf(dC[8]));  // h = 1, n = 1, real part: exact -3.6e38
+  // Channel 0 has an ordinary dK: its bounds stay finite.
+  for (Index i = 0; i < 6; ++i) EXPECT_TRUE(std::isfinite(dC[i])) << i;
+}
+
+// dss.kernel_exp_backward, cpu-f32: dK[0, 2] = -3.0e38, so the coefficient 2 dK_2 of F1 is -inf in
+// float32 and the computed dLambda is NaN (inf - inf), while the exact one is 6.3e37; the bound
+// modelled (k+1) dK_(k+1) in binary64 and checked only the outputs, not F1 and the products on
+// the way.
+// covers: S4D-BWD-BOUND-OVERFLOW
+TEST(S4DBackwardRegression, FuzzDssCoefficientOverflowIsUnbounded) {
+  const NpyMap file = dumped_file({
+      {"L", Shape{}, false, "0x1.4p+3"},
+      {"Lambda", Shape{3, 3, 2}, true,
+       "0x1.1fbe76p-1 0x1.1cac08p-1 -0x1.883126p-1 0x1.1d2f1ap-1 0x1.f851ecp-1 -0x1.516872p-1 0x1.91eb86p-1 "
+       "-0x1.224dd2p-1 -0x1p+0 -0x1.89ba5ep-1 -0x1.3020c4p-1 -0x1.049ba6p-1 0x1.0dd2f2p-1 -0x1.45a1cap-1 "
+       "0x1.676c8cp-1 0x1.8p-1 -0x1.26e978p-6 0x1.f126eap-1"},
+      {"W", Shape{3, 3, 2}, true,
+       "0x1.a0c49cp-2 0x1.e24dd2p-1 0x1.21cacp-1 0x1.10624ep-1 0x1.a7ef9ep-2 0x1.958106p-4 0x1.ad0e56p-2 "
+       "0x1.418938p-2 0x1.5cac08p-1 0x1.03126ep-1 0x1.b126eap-2 0x1.54fdf4p-2 0x1.89374cp-3 0x1.6c0832p-1 "
+       "0x1.958106p-2 0x1.03126ep-1 0x1.7f7ceep-1 0x1.4ed916p-1"},
+      {"dK", Shape{3, 10}, false,
+       "0x1.49ba5ep-2 -0x1.5fbe76p-1 -0x1.c363ccp+127 0x1p+0 -0x1.820c4ap-1 -0x1.79581p-1 0x1.8e5604p-2 "
+       "-0x1.d0e56p-1 -0x1.7f7ceep-1 0x1.12f1aap-1 -0x1.b2b02p-1 -0x1.6a7efap-3 0x1.4ed916p-2 -0x1.19999ap-2 "
+       "-0x1.f3b646p-4 0x1.e76c8cp-4 -0x1.f7cedap-4 0x1.ab020cp-2 -0x1.90e56p-1 0x1.16c2p-133 0x1.dc28f6p-2 "
+       "0x0p+0 0x0p+0 0x0p+0 0x0p+0 0x0p+0 0x0p+0 0x0p+0 0x0p+0 0x0p+0"},
+      {"log_dt", Shape{3}, false, "0x1.189374p-1 0x1.ba5e36p-5 -0x1.808312p-1"},
+  });
+  const Algorithm& a = builtin_registry().get("dss.kernel_exp_backward");
+  const auto h = a.from_arrays(file, {});
+  EXPECT_EQ(h->describe(), "H=3 N'=3 L=10 disc=zoh conj=full log_dt dK");
+  const Tensor<double> dLambda = judge_all_backends(a, *h, "dLambda");
+  ASSERT_EQ(dLambda.count(), 18);
+  EXPECT_TRUE(std::isinf(dLambda[2]));  // h = 0, n = 1, real part: computed NaN, exact 6.3e37
+  // Channels 1 and 2 have ordinary dK: their bounds stay finite.
+  for (Index i = 6; i < 18; ++i) EXPECT_TRUE(std::isfinite(dLambda[i])) << i;
+}
