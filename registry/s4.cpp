@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "builtin.hpp"
+#include "s4_options.hpp"
 #include "cpu/s4.hpp"
 #include "cuda/s4_cauchy.cuh"
 #include "touchstone/core/mp_eigen.hpp"
@@ -94,29 +95,8 @@ Index parse_index(const std::string& name, const std::string& v) {
 std::string cuda_reason() { return cuda::cauchy_unavailable_reason(); }
 
 // [S4-FILE-OPTIONS] An option may also come as a 0-d array of the input file (what `touchstone
-// generate` writes, so that a generated file is the whole problem): `conj_full` (0: halves,
-// 1: full) and `L`. Given both ways, they must agree.
-std::optional<Index> scalar_array(const NpyMap& arrays, const std::string& name) {
-  auto it = arrays.find(name);
-  if (it == arrays.end()) return std::nullopt;
-  const Tensor<double>& v = it->second.values;
-  if (it->second.complex || v.count() != 1 || !(v[0] == std::floor(v[0])) || !(std::fabs(v[0]) < 1e15))
-    throw InvalidInput(name, "expected one integer value (a 0-d array)");
-  return static_cast<Index>(v[0]);
-}
-Conj conj_of(const NpyMap& arrays, const OptionMap& options) {
-  std::optional<Conj> c;
-  if (auto f = scalar_array(arrays, "conj_full")) {
-    if (*f != 0 && *f != 1) throw InvalidInput("conj_full", "expected 0 (halves) or 1 (full)");
-    c = *f ? Conj::full : Conj::halves;
-  }
-  if (auto it = options.find("conj"); it != options.end()) {
-    const Conj o = parse_conj(it->second);
-    if (c && *c != o) throw InvalidInput("conj", "the option and the file's conj_full disagree");
-    c = o;
-  }
-  return c.value_or(Conj::halves);
-}
+// generate` writes, so that a generated file is the whole problem): `conj` (0: halves, 1: full)
+// and `L` (scalar_array, conj_of: registry/s4_options.hpp). Given both ways, they must agree.
 
 // [S4-ORACLE-VERIFIED] The oracle at `bits` and at twice that, doubling until two successive
 // results agree: every element within 2^-(b/2) of its own modulus or of 2^-(b/2) times the
@@ -225,7 +205,7 @@ class CauchyHandle final : public ProblemHandle {
              {"z", complex_tensor(p().z, {p().L})},
              {"w", complex_tensor(p().w, {p().H, p().N})}};
     if (backward_) a["dout"] = complex_tensor(q_.dout, {p().H, p().L});
-    a["conj_full"] = Tensor<double>(Shape{}, p().conj == Conj::full ? 1.0 : 0.0);
+    a["conj"] = conj_array(p().conj);
     return a;
   }
 
@@ -239,7 +219,7 @@ const CauchyHandle& cauchy_of(const ProblemHandle& h) { return dynamic_cast<cons
 CauchyBackwardProblem cauchy_from_arrays(const NpyMap& arrays, const OptionMap& options, bool backward) {
   const std::string algo = backward ? kCauchyBwd : kCauchy;
   std::vector<ArraySpec> ins = {{"v", "", "", false}, {"z", "", "", false}, {"w", "", "", false},
-                                {"conj_full", "", "", true}};
+                                {"conj", "", "", true}};
   if (backward) ins.push_back({"dout", "", "", false});
   check_known(arrays, options, ins, {"conj"}, algo);
   CauchyBackwardProblem q;
@@ -308,7 +288,7 @@ class CauchyEntry final : public Algorithm {
     return {{"v", "complex (H, N) | (N,)", "numerators", false},
             {"z", "complex (L,)", "evaluation points", false},
             {"w", "complex (H, N) | (N,)", "poles", false},
-            {"conj_full", "()", "0: halves, 1: full (also the option conj)", true}};
+            {"conj", "()", "0: halves, 1: full (also the option conj)", true}};
   }
   std::vector<ArraySpec> outputs() const override {
     return {{"out", "complex (H, L) as (H, L, 2)", "the Cauchy sums", false}};
@@ -507,7 +487,7 @@ class DplrHandle final : public ProblemHandle {
     if (!p_.q_tied) a["Q"] = complex_tensor(p_.Q.values, shape(p_.Q));
     if (!dK_.empty()) a["dK"] = tensor_of(dK_, out_shape());
     a["L"] = Tensor<double>(Shape{}, static_cast<double>(p_.L));
-    a["conj_full"] = Tensor<double>(Shape{}, p_.conj == Conj::full ? 1.0 : 0.0);
+    a["conj"] = conj_array(p_.conj);
     a["step"] = p_.step.size() == 1 && !p_.batched ? Tensor<double>(Shape{}, p_.step[0])
                                                    : tensor_of(p_.step, {static_cast<Index>(p_.step.size())});
     return a;
@@ -560,7 +540,7 @@ class DplrEntry final : public Algorithm {
             {"C", "complex (N,) | (H, N)", "C~ = C̄(I - Ā^L), conjugated inside as annotated-s4 does", false},
             {"step", "() | (H,)", "step Δ > 0", false},
             {"L", "()", "kernel length (also the option L)", true},
-            {"conj_full", "()", "0: halves, 1: full (also the option conj)", true}};
+            {"conj", "()", "0: halves, 1: full (also the option conj)", true}};
   }
   std::vector<ArraySpec> outputs() const override {
     return {{"K", "(L,) | (H, L)", "the kernel, real", false}};

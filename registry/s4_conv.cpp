@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "builtin.hpp"
+#include "s4_options.hpp"
 #include "cpu/s4_conv.hpp"
 #include "cuda/s4_conv.cuh"
 #include "cuda/device.cuh"
@@ -217,13 +218,13 @@ struct ScanSize {
   const char* name;
   Index batch, H, N, L;
   bool D;
-  ScanConj conj;
+  Conj conj;
 };
 // [S4CONV-SCAN-DEFAULTS] L = 1 and N = 1; ragged sizes with the full convention; a long one.
 constexpr ScanSize kScanSizes[] = {
-    {"tiny", 1, 1, 1, 1, false, ScanConj::halves},
-    {"small", 2, 3, 4, 33, true, ScanConj::full},
-    {"medium", 1, 8, 32, 256, true, ScanConj::halves},
+    {"tiny", 1, 1, 1, 1, false, Conj::halves},
+    {"small", 2, 3, 4, 33, true, Conj::full},
+    {"medium", 1, 8, 32, 256, true, Conj::halves},
 };
 
 // S4D-Lin-like discretized modes: dA = exp(dt (-1/2 + i pi n)), dB = dt * uniform, dC uniform,
@@ -262,7 +263,7 @@ class ScanHandle final : public ProblemHandle {
   std::string describe() const override {
     return "batch=" + std::to_string(p_.batch()) + " H=" + std::to_string(p_.channels()) +
            " N=" + std::to_string(p_.modes()) + " L=" + std::to_string(p_.length()) +
-           " conj=" + scan_conj_name(p_.conj()) + (p_.in().D ? " D" : "");
+           " conj=" + conj_name(p_.conj()) + (p_.in().D ? " D" : "");
   }
   Format input_format() const override {
     const auto& in = p_.in();
@@ -272,7 +273,7 @@ class ScanHandle final : public ProblemHandle {
   }
   Arrays inputs() const override {
     const auto& in = p_.in();
-    Arrays a{{"dA", in.dA}, {"dB", in.dB}, {"dC", in.dC}, {"u", in.u}};
+    Arrays a{{"dA", in.dA}, {"dB", in.dB}, {"dC", in.dC}, {"u", in.u}, {"conj", conj_array(in.conj)}};
     if (in.D) a["D"] = *in.D;
     return a;
   }
@@ -314,7 +315,8 @@ class ScanEntry final : public Algorithm {
             {"dB", "complex (H, N) | (H, N, 2)", "discretized input vector", false},
             {"dC", "complex (H, N) | (H, N, 2)", "output vector", false},
             {"u", "(batch, H, L)", "input sequence", false},
-            {"D", "(H,)", "skip connection", true}};
+            {"D", "(H,)", "skip connection", true},
+            {"conj", "()", "0: halves, 1: full (also the option conj)", true}};
   }
   std::vector<ArraySpec> outputs() const override {
     return {{"y", "(batch, H, L)", "c Re(sum_n dC_n x_{t,n}) + D u_t, c = 2 (halves) or 1 (full)", false},
@@ -336,12 +338,10 @@ class ScanEntry final : public Algorithm {
     throw InvalidInput("size", "unknown size '" + size + "' for " + kScanName + " (tiny, small, medium)");
   }
   std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
-    ScanConj conj = ScanConj::halves;
-    for (const auto& [name, value] : options) {
+    for (const auto& [name, value] : options)
       if (name != "conj") throw InvalidInput(name, std::string("unknown option for ") + kScanName + " (known: conj)");
-      conj = parse_scan_conj(value);
-    }
     check_names(arrays, inputs(), kScanName);
+    const Conj conj = conj_of(arrays, options);
     ScanInputs<double> in;
     in.dA = required_complex(arrays, "dA", kScanName);
     in.dB = required_complex(arrays, "dB", kScanName);

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "builtin.hpp"
+#include "s4_options.hpp"
 #include "cpu/s4d.hpp"
 #include "cuda/device.cuh"
 #include "cuda/s4d.cuh"
@@ -42,6 +43,10 @@ constexpr SizeSpec kSizes[] = {
     {"real", 2, 8, 200, S4DInit::real, Discretization::bilinear, ConjMode::full, false, false},
     {"legs", 2, 16, 256, S4DInit::legs, Discretization::zoh, ConjMode::halves, true, true},
 };
+// `touchstone bench` only (not a `check` size): H 256, N 64 as 32 halves, L 4096, ZOH, S4D-Lin,
+// log_dt: the shape bench/compare_s4_kernels.sh times against state-spaces/s4's naive kernel.
+constexpr SizeSpec kBenchSize = {"bench", 256, 32, 4096, S4DInit::lin, Discretization::zoh,
+                                 ConjMode::halves, false, true};
 // [DSS-EXP-DEFAULTS] dss.kernel_exp: full modes, Lambda from S4D-Lin halves and S4D-LegS.
 constexpr SizeSpec kDssSizes[] = {
     {"tiny", 1, 2, 8, S4DInit::lin, Discretization::zoh, ConjMode::full, false, true},
@@ -126,7 +131,7 @@ class S4DHandle final : public ProblemHandle {
     if (in.B) a["B"] = *in.B;
     if (!f_.dss) {
       a["disc"] = Tensor<double>(Shape{}, in.disc == Discretization::bilinear ? 1.0 : 0.0);
-      a["conj"] = Tensor<double>(Shape{}, in.conj == ConjMode::full ? 1.0 : 0.0);
+      a["conj"] = conj_array(in.conj);
     }
     return a;
   }
@@ -247,7 +252,9 @@ class S4DEntry final : public Algorithm {
         if (size == s.name) return s;
       throw InvalidInput("size", "unknown size '" + size + "' for " + name());
     };
-    const SizeSpec& s = f_.dss ? pick(kDssSizes) : pick(kSizes);
+    const SizeSpec& s = !f_.dss && size == kBenchSize.name ? kBenchSize
+                        : f_.dss                          ? pick(kDssSizes)
+                                                          : pick(kSizes);
     return std::make_unique<S4DHandle>(f_, default_problem(f_, s, format, seed));
   }
 
@@ -313,13 +320,9 @@ class S4DEntry final : public Algorithm {
       const auto d = scalar_of(arrays, options, "disc", [](const std::string& s) {
         return parse_discretization(s) == Discretization::bilinear ? 1.0 : 0.0;
       });
-      const auto c = scalar_of(arrays, options, "conj", [](const std::string& s) {
-        return parse_conj_mode(s) == ConjMode::full ? 1.0 : 0.0;
-      });
       if (d && *d != 0 && *d != 1) throw InvalidInput("disc", "expected 0 (zoh) or 1 (bilinear)");
-      if (c && *c != 0 && *c != 1) throw InvalidInput("conj", "expected 0 (halves) or 1 (full)");
       in.disc = d.value_or(0) == 1 ? Discretization::bilinear : Discretization::zoh;
-      in.conj = c.value_or(0) == 1 ? ConjMode::full : ConjMode::halves;
+      in.conj = conj_of(arrays, options);
     }
     try {
       return std::make_unique<S4DHandle>(f_, S4DProblem<double>(std::move(in)));

@@ -77,7 +77,7 @@ template <class T>
 ScanResult<T> scan_impl(const ScanProblem<T>& p) {
   const auto& in = p.in();
   const Index batch = p.batch(), H = p.channels(), L = p.length(), N = p.modes();
-  const bool halves = p.conj() == ScanConj::halves;
+  const bool halves = p.conj() == Conj::halves;
   ScanResult<T> r{Tensor<T>(Shape{batch, H, L}), Tensor<T>(Shape{batch, H, N, 2})};
   parallel_for(batch * H, 0, [&](Index row) {
     const Index h = row % H;

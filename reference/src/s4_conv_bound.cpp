@@ -203,7 +203,7 @@ ScanResult<double> scan_bound(const ScanProblem<double>& p, const Rounding& r, b
                               const Rounding* storage) {
   const auto& in = p.in();
   const Index batch = p.batch(), H = p.channels(), L = p.length(), N = p.modes();
-  const double c = p.conj() == ScanConj::halves ? 2.0 : 1.0;
+  const double c = p.conj() == Conj::halves ? 2.0 : 1.0;
   const bool has_D = in.D.has_value();
   ScanResult<double> res{Tensor<double>(Shape{batch, H, L}), Tensor<double>(Shape{batch, H, N, 2})};
   const double g2 = gamma(r.u, 2), g3 = gamma(r.u, 3);

@@ -20,7 +20,7 @@ template Tensor<mp_real> causal_conv<mp_real>(const ConvProblem<double>&);
 template ScanResult<mp_real> ssm_scan<mp_real>(const ScanProblem<double>&);
 template ScanResult<mp_real> ssm_scan<mp_real>(const Tensor<mp_real>&, const Tensor<mp_real>&,
                                                const Tensor<mp_real>&, const Tensor<mp_real>&,
-                                               const std::optional<Tensor<mp_real>>&, ScanConj);
+                                               const std::optional<Tensor<mp_real>>&, Conj);
 template Tensor<mp_real> scan_kernel<mp_real>(const ScanProblem<double>&, Index);
 
 }  // namespace touchstone::s4::reference

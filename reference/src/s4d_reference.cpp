@@ -19,11 +19,7 @@ Discretization parse_discretization(const std::string& s) {
   throw InvalidInput("disc", "expected zoh or bilinear, got '" + s + "'");
 }
 
-ConjMode parse_conj_mode(const std::string& s) {
-  if (s == "halves") return ConjMode::halves;
-  if (s == "full") return ConjMode::full;
-  throw InvalidInput("conj", "expected halves or full, got '" + s + "'");
-}
+ConjMode parse_conj_mode(const std::string& s) { return parse_conj(s); }
 
 S4DInit parse_s4d_init(const std::string& s) {
   if (s == "lin") return S4DInit::lin;

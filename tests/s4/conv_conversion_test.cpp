@@ -63,7 +63,7 @@ TEST(AnnotatedS4Regression, S4dConversionCnnEqualsRnn) {
       Tensor<mp_real> u(Shape{1, H, L});
       for (Index h = 0; h < H; ++h)
         for (Index t = 0; t < L; ++t) u(Index{0}, h, t) = t;  // annotated-s4: u = arange(L)
-      const ScanConj sc = conj == ConjMode::halves ? ScanConj::halves : ScanConj::full;
+      const Conj sc = conj == ConjMode::halves ? Conj::halves : Conj::full;
       const auto rnn = reference::ssm_scan<mp_real>(dA, dB, dC, u, std::nullopt, sc);
       const Tensor<mp_real> cnn = reference::causal_conv<mp_real>(u, K, std::nullopt);
       for (Index i = 0; i < cnn.count(); ++i)

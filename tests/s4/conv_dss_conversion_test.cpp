@@ -61,7 +61,7 @@ TEST(AnnotatedS4Regression, DssConversionCnnEqualsRnn) {
   }
   Tensor<mp_real> u(Shape{1, 1, L});
   for (Index t = 0; t < L; ++t) u[t] = t;
-  const auto rnn = reference::ssm_scan<mp_real>(dA, dB, dC, u, std::nullopt, ScanConj::full);
+  const auto rnn = reference::ssm_scan<mp_real>(dA, dB, dC, u, std::nullopt, Conj::full);
   const Tensor<mp_real> cnn = reference::causal_conv<mp_real>(u, K, std::nullopt);
   for (Index t = 0; t < L; ++t)
     EXPECT_LT(to_double(abs(cnn[t] - rnn.y[t])), 0x1p-200 * (1 + to_double(abs(rnn.y[t])))) << t;

@@ -54,7 +54,7 @@ ScanProblem<double> scan_problem() {
   in.dC = tensor(Shape{H, N, 2}, false);
   in.u = tensor(Shape{batch, H, L}, false);
   if (*rc::gen::arbitrary<bool>()) in.D = tensor(Shape{H}, false);
-  in.conj = *rc::gen::arbitrary<bool>() ? ScanConj::halves : ScanConj::full;
+  in.conj = *rc::gen::arbitrary<bool>() ? Conj::halves : Conj::full;
   return ScanProblem<double>(std::move(in));
 }
 

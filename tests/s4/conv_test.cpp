@@ -36,7 +36,7 @@ ConvInputs<double> conv_inputs(Index batch, Index H, Index L, Index Lk, bool D, 
 }
 
 // Stable random diagonal modes: |dA| <= 0.99.
-ScanInputs<double> scan_inputs(Index batch, Index H, Index N, Index L, bool D, ScanConj conj, std::uint64_t seed) {
+ScanInputs<double> scan_inputs(Index batch, Index H, Index N, Index L, bool D, Conj conj, std::uint64_t seed) {
   ScanInputs<double> in;
   in.dA = uniform(Shape{H, N, 2}, seed, "dA", -0.7, 0.7);
   in.dB = uniform(Shape{H, N, 2}, seed, "dB");
@@ -246,32 +246,32 @@ TEST(S4ConvRegistry, DefaultProblemsPassEveryBackend) {
 
 // covers: S4CONV-SCAN-SHAPES S4CONV-SCAN-CONJ
 TEST(ScanProblem, InvalidInputNamesTheArgument) {
-  EXPECT_EQ(invalid_argument([] { ScanProblem<double> p(scan_inputs(1, 2, 3, 4, true, ScanConj::full, 1)); }), "(accepted)");
+  EXPECT_EQ(invalid_argument([] { ScanProblem<double> p(scan_inputs(1, 2, 3, 4, true, Conj::full, 1)); }), "(accepted)");
   EXPECT_EQ(invalid_argument([] {
-              auto in = scan_inputs(1, 2, 3, 4, true, ScanConj::full, 1);
+              auto in = scan_inputs(1, 2, 3, 4, true, Conj::full, 1);
               in.dA = Tensor<double>(Shape{2, 3});
               ScanProblem<double> p(in);
             }),
             "dA");
   EXPECT_EQ(invalid_argument([] {
-              auto in = scan_inputs(1, 2, 3, 4, true, ScanConj::full, 1);
+              auto in = scan_inputs(1, 2, 3, 4, true, Conj::full, 1);
               in.dB = Tensor<double>(Shape{2, 2, 2});
               ScanProblem<double> p(in);
             }),
             "dB");
   EXPECT_EQ(invalid_argument([] {
-              auto in = scan_inputs(1, 2, 3, 4, true, ScanConj::full, 1);
+              auto in = scan_inputs(1, 2, 3, 4, true, Conj::full, 1);
               in.dC = Tensor<double>(Shape{3, 3, 2});
               ScanProblem<double> p(in);
             }),
             "dC");
   EXPECT_EQ(invalid_argument([] {
-              auto in = scan_inputs(1, 2, 3, 4, true, ScanConj::full, 1);
+              auto in = scan_inputs(1, 2, 3, 4, true, Conj::full, 1);
               in.D = Tensor<double>(Shape{3});
               ScanProblem<double> p(in);
             }),
             "D");
-  EXPECT_EQ(invalid_argument([] { parse_scan_conj("half"); }), "conj");
+  EXPECT_EQ(invalid_argument([] { parse_conj("half"); }), "conj");
   const Algorithm& a = builtin_registry().get("s4.ssm_scan");
   const auto h = a.generate("small", Format::float32, 1);
   NpyMap arrays;
@@ -285,7 +285,7 @@ TEST(ScanProblem, InvalidInputNamesTheArgument) {
 // covers: S4CONV-SCAN-DEF S4CONV-SCAN-CPU S4CONV-SCAN-BOUND S4CONV-SCAN-BOUND-ANY
 TEST(SsmScan, BackendsWithinBound) {
   double worst = 0;
-  for (const ScanConj conj : {ScanConj::halves, ScanConj::full})
+  for (const Conj conj : {Conj::halves, Conj::full})
     for (const Index L : {1, 7, 64}) {
       const ScanProblem<double> p(scan_inputs(2, 2, 5, L, L != 7, conj, static_cast<std::uint64_t>(L)));
       WorkingPrecision wp(256);
@@ -300,7 +300,7 @@ TEST(SsmScan, BackendsWithinBound) {
       judged_ratio(r64.last_state, e.last_state, b64.last_state, Format::float64, "state f64");
       judged_ratio(r32.y.cast<double>(), e.y, a32.y, Format::float32, "y f32 any order");
       judged_ratio(r32.last_state.cast<double>(), e.last_state, a32.last_state, Format::float32, "state any");
-      std::printf("scan %s L=%lld: ratio y f32 %.3e state f32 %.3e y f64 %.3e\n", scan_conj_name(conj),
+      std::printf("scan %s L=%lld: ratio y f32 %.3e state f32 %.3e y f64 %.3e\n", conj_name(conj),
                   static_cast<long long>(L), ry, rs, ry64);
       worst = std::max({worst, ry, rs, ry64});
     }
@@ -309,7 +309,7 @@ TEST(SsmScan, BackendsWithinBound) {
 
 // covers: S4CONV-SCAN-NONFINITE
 TEST(SsmScan, NonFiniteInputsPropagateFromTheirStep) {
-  auto in = scan_inputs(1, 2, 3, 10, true, ScanConj::halves, 2);
+  auto in = scan_inputs(1, 2, 3, 10, true, Conj::halves, 2);
   in.u(0, 0, 6) = kNaN;
   in.dA(1, 2, 0) = kNaN;
   const ScanProblem<double> p(in);
@@ -331,7 +331,7 @@ TEST(SsmScan, NonFiniteInputsPropagateFromTheirStep) {
   }
   // Infinities are rejected, naming the array.
   for (const char* name : {"dA", "dB", "dC", "u", "D"}) {
-    auto bad = scan_inputs(1, 2, 3, 10, true, ScanConj::halves, 2);
+    auto bad = scan_inputs(1, 2, 3, 10, true, Conj::halves, 2);
     Tensor<double>& t = std::string(name) == "dA" ? bad.dA : std::string(name) == "dB" ? bad.dB
                         : std::string(name) == "dC" ? bad.dC : std::string(name) == "u" ? bad.u : *bad.D;
     t[1] = -kInf;
@@ -342,9 +342,9 @@ TEST(SsmScan, NonFiniteInputsPropagateFromTheirStep) {
 // covers: S4CONV-SCAN-CONJ
 TEST(SsmScan, HalvesEqualsFullWithConjugates) {
   // halves of (dA, dB, dC) == full of ([dA, conj dA], [dB, conj dB], [dC, conj dC]), exactly.
-  const auto h = scan_inputs(2, 3, 4, 17, true, ScanConj::halves, 11);
+  const auto h = scan_inputs(2, 3, 4, 17, true, Conj::halves, 11);
   ScanInputs<double> f = h;
-  f.conj = ScanConj::full;
+  f.conj = Conj::full;
   for (const auto& pair : {std::make_pair(&h.dA, &f.dA), std::make_pair(&h.dB, &f.dB), std::make_pair(&h.dC, &f.dC)}) {
     Tensor<double> t(Shape{3, 8, 2});
     for (Index c = 0; c < 3; ++c)
@@ -364,7 +364,7 @@ TEST(SsmScan, HalvesEqualsFullWithConjugates) {
 
 // covers: S4CONV-CNN-RNN
 TEST(CnnIsRnn, ExactlyAndWithinTheBackendsBounds) {
-  for (const ScanConj conj : {ScanConj::halves, ScanConj::full}) {
+  for (const Conj conj : {Conj::halves, Conj::full}) {
     const ScanProblem<double> sp(scan_inputs(2, 3, 6, 40, true, conj, 21));
     WorkingPrecision wp(256);
     const auto rnn = reference::ssm_scan<mp_real>(sp);
@@ -391,11 +391,11 @@ TEST(CnnIsRnn, ExactlyAndWithinTheBackendsBounds) {
             for (Index j = 0; j <= t; ++j) s += std::fabs(ci.k(h, j) * ci.u(b, h, t - j));
             bound(b, h, t) += u * s * (1 + 1e-10);
           }
-      EXPECT_EQ(compare("cnn", y, rnn.y, &bound, f).failures, 0) << scan_conj_name(conj);
+      EXPECT_EQ(compare("cnn", y, rnn.y, &bound, f).failures, 0) << conj_name(conj);
       const auto scan = f == Format::float32 ? cpu::ssm_scan(sp.cast<float>()).y.cast<double>()
                                              : cpu::ssm_scan(sp).y;
       const auto sb = ssm_scan_bound(sp, f);
-      EXPECT_EQ(compare("rnn", scan, rnn.y, &sb.y, f).failures, 0) << scan_conj_name(conj);
+      EXPECT_EQ(compare("rnn", scan, rnn.y, &sb.y, f).failures, 0) << conj_name(conj);
     }
   }
 }

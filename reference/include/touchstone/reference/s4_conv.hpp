@@ -52,9 +52,9 @@ Tensor<R> causal_conv(const ConvProblem<double>& p) {
 // embed-begin ssm_scan
 template <class R>
 ScanResult<R> ssm_scan(const Tensor<R>& dA, const Tensor<R>& dB, const Tensor<R>& dC, const Tensor<R>& u,
-                       const std::optional<Tensor<R>>& D, ScanConj conj) {
+                       const std::optional<Tensor<R>>& D, Conj conj) {
   const Index batch = u.extent(0), H = u.extent(1), L = u.extent(2), N = dA.extent(1);
-  const R c = conj == ScanConj::halves ? 2 : 1;
+  const R c = conj == Conj::halves ? 2 : 1;
   ScanResult<R> r{Tensor<R>(Shape{batch, H, L}), Tensor<R>(Shape{batch, H, N, 2})};
   std::vector<R> xr(static_cast<std::size_t>(N)), xi(static_cast<std::size_t>(N));
   for (Index b = 0; b < batch; ++b)
@@ -100,7 +100,7 @@ template <class R>
 Tensor<R> scan_kernel(const ScanProblem<double>& p, Index L) {
   const auto& in = p.in();
   const Index H = p.channels(), N = p.modes();
-  const R c = p.conj() == ScanConj::halves ? 2 : 1;
+  const R c = p.conj() == Conj::halves ? 2 : 1;
   Tensor<R> K(Shape{H, L});
   for (Index h = 0; h < H; ++h)
     for (Index n = 0; n < N; ++n) {
@@ -123,7 +123,7 @@ extern template Tensor<mp_real> causal_conv<mp_real>(const ConvProblem<double>&)
 extern template ScanResult<mp_real> ssm_scan<mp_real>(const ScanProblem<double>&);
 extern template ScanResult<mp_real> ssm_scan<mp_real>(const Tensor<mp_real>&, const Tensor<mp_real>&,
                                                       const Tensor<mp_real>&, const Tensor<mp_real>&,
-                                                      const std::optional<Tensor<mp_real>>&, ScanConj);
+                                                      const std::optional<Tensor<mp_real>>&, Conj);
 extern template Tensor<mp_real> scan_kernel<mp_real>(const ScanProblem<double>&, Index);
 
 }  // namespace touchstone::s4::reference

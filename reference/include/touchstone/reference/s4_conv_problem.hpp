@@ -8,6 +8,8 @@
 // axis of extent 2.
 #pragma once
 
+#include "touchstone/reference/s4_conj.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -74,17 +76,9 @@ class ConvProblem {
   ConvInputs<T> in_;
 };
 
-// [S4CONV-SCAN-CONJ] Conjugate-pair convention of the scan's output: `halves` (state-spaces/s4:
-// each stored mode stands for itself and its conjugate, y = 2 Re(...)) or `full` (annotated-s4:
-// every mode stored, y = Re(...)).
-enum class ScanConj { halves, full };
-
-inline ScanConj parse_scan_conj(const std::string& v) {
-  if (v == "halves") return ScanConj::halves;
-  if (v == "full") return ScanConj::full;
-  throw InvalidInput("conj", "expected 'halves' or 'full', got '" + v + "'");
-}
-inline const char* scan_conj_name(ScanConj c) { return c == ScanConj::halves ? "halves" : "full"; }
+// [S4CONV-SCAN-CONJ] Conjugate-pair convention of the scan's output ([S4-CONJ]): `halves`
+// (state-spaces/s4: each stored mode stands for itself and its conjugate, y = 2 Re(...)) or `full`
+// (annotated-s4: every mode stored, y = Re(...)).
 
 // [S4CONV-SCAN-SHAPES] state-spaces/s4's diagonal step names: dA, dB, dC complex (H, N) each as
 // (H, N, 2); u (batch, H, L); D (H,) optional.
@@ -93,7 +87,7 @@ struct ScanInputs {
   Tensor<T> dA, dB, dC;        // (H, N, 2)
   Tensor<T> u;                 // (batch, H, L)
   std::optional<Tensor<T>> D;  // (H,)
-  ScanConj conj = ScanConj::halves;
+  Conj conj = Conj::halves;
 };
 
 template <class T>
@@ -139,7 +133,7 @@ class ScanProblem {
   Index channels() const { return in_.u.extent(1); }
   Index length() const { return in_.u.extent(2); }
   Index modes() const { return in_.dA.extent(1); }
-  ScanConj conj() const { return in_.conj; }
+  Conj conj() const { return in_.conj; }
 
   template <class U>
   ScanProblem<U> cast() const {

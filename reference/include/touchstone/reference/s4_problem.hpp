@@ -10,6 +10,8 @@ struct DplrGrads {
 // construction; InvalidInput names the argument and nothing is computed on invalid input.
 #pragma once
 
+#include "touchstone/reference/s4_conj.hpp"
+
 #include <cmath>
 #include <complex>
 #include <string>
@@ -23,12 +25,6 @@ namespace touchstone::s4 {
 
 using cdouble = std::complex<double>;
 
-// [S4-CONJ] The conjugate-pair convention: `halves` stores one mode per conjugate pair and each
-// stored mode stands for itself and its conjugate (state-spaces/s4); `full` stores every mode
-// (annotated-s4).
-enum class Conj { halves, full };
-Conj parse_conj(const std::string& s);  // InvalidInput("conj") unless "halves" or "full"
-const char* conj_name(Conj c);
 
 // A complex parameter of shape (N,) (shared by every channel) or (H, N).
 struct CParam {

@@ -13,6 +13,8 @@
 // answers "the exact kernel of exactly these inputs".
 #pragma once
 
+#include "touchstone/reference/s4_conj.hpp"
+
 #include <cmath>
 #include <complex>
 #include <limits>
@@ -30,10 +32,10 @@ namespace touchstone::s4 {
 enum class Discretization { zoh, bilinear };
 // [S4D-CONJ] halves: the N' stored modes stand for N' conjugate pairs, K = 2 Re sum (state-spaces/s4);
 // full: all modes stored, K = Re sum (annotated-s4, DSS).
-enum class ConjMode { halves, full };
+using ConjMode = Conj;  // [S4-CONJ]
 
 inline const char* to_string(Discretization d) { return d == Discretization::zoh ? "zoh" : "bilinear"; }
-inline const char* to_string(ConjMode c) { return c == ConjMode::halves ? "halves" : "full"; }
+inline const char* to_string(ConjMode c) { return conj_name(c); }
 Discretization parse_discretization(const std::string& s);  // InvalidInput("disc")
 ConjMode parse_conj_mode(const std::string& s);                  // InvalidInput("conj")
 
