@@ -17,14 +17,3 @@ endif()
 # emulation's bit-equality need it off ([S4CONV-CONV-FFT]).
 set_source_files_properties(${PROJECT_SOURCE_DIR}/optimized/cpu/s4_conv.cpp PROPERTIES
   COMPILE_OPTIONS "-fno-tree-vectorize")
-# fuzz/s4_fuzz.cpp is driven by the registry, but fuzz/CMakeLists.txt links its harnesses to
-# touchstone_cpu only: link s4_fuzz (libFuzzer build) or s4_fuzz_replay (other builds) to the
-# registry once fuzz/ has made its targets (deferred to the end of the top directory).
-function(touchstone_link_s4_fuzz)
-  foreach(t s4_fuzz s4_fuzz_replay)
-    if(TARGET ${t})
-      target_link_libraries(${t} PRIVATE touchstone_registry)
-    endif()
-  endforeach()
-endfunction()
-cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL touchstone_link_s4_fuzz)
