@@ -134,7 +134,10 @@ void backward_channel(const S4DBackwardProblem<T>& q, Index h, S4DGrads<T>& g) {
   const S4DProblem<T>& p = q.forward();
   const Index N = p.N(), L = p.L(), Tb = kS4DPowerBlock, J = (L + Tb - 1) / Tb;
   const T s = p.in().conj == ConjMode::halves ? T(2) : T(1);
-  if (p.channel_nonfinite(h)) {
+  // [S4D-BWD-NONFINITE] A non-finite input of the channel, dK included, makes all its gradients NaN.
+  bool dK_nonfinite = false;
+  for (Index l = 0; l < L; ++l) dK_nonfinite = dK_nonfinite || !std::isfinite(q.dK()(h, l));
+  if (p.channel_nonfinite(h) || dK_nonfinite) {
     const T nan = std::numeric_limits<T>::quiet_NaN();
     for (Index n = 0; n < N; ++n)
       for (Index part = 0; part < 2; ++part) {

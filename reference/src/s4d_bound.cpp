@@ -339,7 +339,11 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
     out(h, n, Index{1}) = E;
   };
   for (Index h = 0; h < H; ++h) {
-    if (p.channel_nonfinite(h)) {
+    // [S4D-BWD-NONFINITE] A non-finite input of the channel (dK included): the exact gradients are
+    // NaN or infinite, outside the bound's domain.
+    bool dK_nonfinite = false;
+    for (Index l = 0; l < L; ++l) dK_nonfinite = dK_nonfinite || !std::isfinite(qb.dK()(h, l));
+    if (p.channel_nonfinite(h) || dK_nonfinite) {
       for (Index i = 0; i < 2 * N; ++i) {
         g.dA[h * 2 * N + i] = kInf;
         g.dC[h * 2 * N + i] = kInf;

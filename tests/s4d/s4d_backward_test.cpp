@@ -313,3 +313,49 @@ TEST(S4DBackwardRegression, FuzzDssCoefficientOverflowIsUnbounded) {
   // Channels 1 and 2 have ordinary dK: their bounds stay finite.
   for (Index i = 6; i < 18; ++i) EXPECT_TRUE(std::isfinite(dLambda[i])) << i;
 }
+
+// A third s4_fuzz finding (fuzz/corpus/s4_fuzz/regression_dss_exp_backward_infinite_dK): a channel
+// whose dK row was (-0, -inf, -inf, -inf) with finite A, C, dt; the oracle's MPFR arithmetic gave
+// NaN for an element of dW where cpu-f64 gave -inf. A non-finite dK now makes the channel's
+// gradients NaN in the CPU backends, with bound +inf (the exact values there are NaN or infinite).
+// covers: S4D-BWD-NONFINITE
+TEST(S4DBackwardRegression, FuzzNonFiniteCotangentMakesTheChannelNaN) {
+  for (const char* name : {"s4d.kernel_backward", "dss.kernel_exp_backward"}) {
+    const Algorithm& a = builtin_registry().get(name);
+    const auto h0 = a.generate("tiny", Format::float32, 7);
+    NpyMap file;
+    for (const auto& [n, t] : h0->inputs()) {
+      NpyArray arr;
+      arr.values = t;
+      arr.complex = t.rank() == 3 && n != "dK";
+      file[n] = arr;
+    }
+    Tensor<double>& dK = file.at("dK").values;
+    ASSERT_EQ(dK.shape().rank(), 2u);
+    const Index H = dK.shape()[0], L = dK.shape()[1];
+    ASSERT_GE(H, 3);
+    const double inf = std::numeric_limits<double>::infinity();
+    dK(1, Index{0}) = -0.0;
+    for (Index l = 1; l < L; ++l) dK(1, l) = -inf;  // the fuzzer's row
+    dK(2, L - 1) = std::numeric_limits<double>::quiet_NaN();
+    const auto h = a.from_arrays(file, {});
+    const ExactArrays exact = a.reference(*h, 192);
+    for (const BackendSpec& b : a.backends()) {
+      if (!b.unavailable_reason().empty()) continue;
+      const Arrays out = b.run(*h), bound = b.bound(*h);
+      for (const OutputJudgement& j : judge(out, exact, &bound, b.format))
+        EXPECT_TRUE(j.summary.pass()) << name << " " << b.name << " " << j.output;
+      for (const auto& [o, t] : out) {
+        const Index per = t.count() / H;  // elements per channel
+        for (Index i = 0; i < t.count(); ++i) {
+          const Index ch = i / per;
+          if (ch == 0) {
+            EXPECT_TRUE(std::isfinite(t[i]) && std::isfinite(bound.at(o)[i])) << name << " " << o << " " << i;
+          } else if (ch <= 2) {
+            EXPECT_TRUE(std::isnan(t[i]) && std::isinf(bound.at(o)[i])) << name << " " << b.name << " " << o << " " << i;
+          }
+        }
+      }
+    }
+  }
+}
