@@ -245,6 +245,8 @@ struct FloatArith {
   }
   Z conj(Z a) const { return Z(a.real(), -a.imag()); }
   Z re(Z a) const { return Z(a.real(), T(0)); }
+  Z node_t(Z a, Index) const { return a; }
+  Z node_g(Z a, Index) const { return a; }
 };
 }  // namespace
 

@@ -6,7 +6,8 @@
 //
 // A policy provides a complex value type Z and
 //   Z exact(cdouble), Z add(Z, Z), Z sub(Z, Z), Z mul(Z, Z) (two products and one addition per
-//   part), Z div(Z, Z) (textbook, one division per part), Z conj(Z), Z re(Z) (the real part).
+//   part), Z div(Z, Z) (textbook, one division per part), Z conj(Z), Z re(Z) (the real part),
+//   Z node_t(Z, Index k), Z node_g(Z, Index k) (the identity for the backend).
 #pragma once
 
 #include <vector>
@@ -66,10 +67,13 @@ ChannelGrads<typename Ar::Z> dplr_vjp_channel(Ar& ar, const DplrProblem& p, Inde
       dstep = ar.add(dstep, ar.re(ar.div(ar.mul(ar.conj(G[k]), s), ar.exact({2, 0}))));
       continue;
     }
-    const Z gim = ar.mul(q, tk[k]);                        // real
+    // node_t / node_g return their argument unchanged (the bound's coherent analysis marks the
+    // node's values there, [S4-DPLR-VJP-BOUND-COHERENT]).
+    const Z t = ar.node_t(tk[k], k);
+    const Z gim = ar.mul(q, t);                            // real
     const Z I = ar.exact({0, 1});
-    const Z g = ar.mul(gim, I);                            // i g: the parts swap
-    const Z c = ar.add(one, ar.mul(tk[k], I));             // 1 + i t
+    const Z g = ar.node_g(ar.mul(gim, I), k);              // i g: the parts swap
+    const Z c = ar.add(one, ar.mul(t, I));                 // 1 + i t
     Z kk[4] = {zero, zero, zero, zero};
     for (Index n = 0; n < N; ++n) {
       R[n] = ar.div(one, ar.sub(g, lam[n]));
@@ -85,6 +89,9 @@ ChannelGrads<typename Ar::Z> dplr_vjp_channel(Ar& ar, const DplrProblem& p, Inde
                      ar.div(ar.mul(cD, ar.mul(kk[1], kk[2])), D)};
     // ∂g/∂Δ = −g/Δ.
     const Z dgdstep = ar.sub(zero, ar.div(g, step));
+    // Y = Σ_a dk_a ∂k_a/∂g, so that the node's dstep term is Re(conj(G) Y ∂g/∂Δ): the four
+    // factors are combined before G enters (they cancel strongly for HiPPO).
+    Z Y = zero;
     for (int a = 0; a < 4; ++a) {
       const Z Ga = ar.mul(G[k], ar.conj(dk[a]));
       Z dg = zero;
@@ -103,8 +110,9 @@ ChannelGrads<typename Ar::Z> dplr_vjp_channel(Ar& ar, const DplrProblem& p, Inde
           dg = ar.sub(dg, cvRc2);
         }
       }
-      dstep = ar.add(dstep, ar.re(ar.mul(ar.mul(ar.conj(Ga), dg), dgdstep)));
+      Y = ar.add(Y, ar.mul(dk[a], dg));
     }
+    dstep = ar.add(dstep, ar.re(ar.mul(ar.mul(ar.conj(G[k]), Y), dgdstep)));
   }
   ChannelGrads<Z> out;
   out.Lambda = gL;
