@@ -247,12 +247,12 @@ namespace {
 struct DZ {
   cdouble v;
   CTracked d, t;
-  // [S4-DPLR-VJP-BOUND-SHAPE] 1: the imaginary part is an exact zero (in the exact value and in
+  // [S4-DPLR-VJP-BOUND] (b) 1: the imaginary part is an exact zero (in the exact value and in
   // every evaluation), 2: the real part is; 0: neither is known to be.
   int kind = 0;
 };
 
-// [S4-DPLR-VJP-BOUND-SHAPE] x y where x or y has an exact zero part: each part of the textbook
+// [S4-DPLR-VJP-BOUND] (b) x y where x or y has an exact zero part: each part of the textbook
 // product is one rounded product plus or minus an exact zero (also under FMA contraction), so
 // within u |part| + eta: u |x^| |y^| + sqrt(2) eta in modulus, plus the propagated error.
 CTracked mul_one_rounding(const CTracked& x, const CTracked& y, const Rounding& r) {
@@ -260,7 +260,7 @@ CTracked mul_one_rounding(const CTracked& x, const CTracked& y, const Rounding& 
   return {x.M * y.M + CTracked::kTinyC, prop + r.u * (x.M + x.E) * (y.M + y.E) + 1.4142135623730951 * r.eta};
 }
 
-// [S4-DPLR-VJP-BOUND-SHAPE] x / y by the textbook formula with fewer roundings per part: `k`
+// [S4-DPLR-VJP-BOUND] (b) x / y by the textbook formula with fewer roundings per part: `k`
 // relative roundings (k = 3 when y has an exact zero part: numerator one product, denominator one
 // square, the quotient; k = 5 when only x has: numerator one product, denominator two squares and
 // a sum of non-negative terms, the quotient, (1 + u)^2 / (1 - gamma_2) <= (1 + u)^5). Domain,
@@ -285,7 +285,7 @@ struct TrackArith {
   // A result that may leave the format's range (or whose operands' products may) is outside the
   // bound's domain: its error becomes +inf, which every later operation propagates.
   Z checked(Z z, double product_mag_t = 0, double product_mag_d = 0) const {
-    // [S4-DPLR-VJP-BOUND-MAG] Both analyses describe the same exact value, which lies within d.E
+    // [S4-DPLR-VJP-BOUND] (a) Both analyses describe the same exact value, which lies within d.E
     // of the f64 value v: its modulus is at most |v| + d.E (when that is below the rules' M).
     if (std::isfinite(z.d.E)) {
       const double m = (std::abs(z.v) + z.d.E) * (1 + kRel) + CTracked::kTinyC;
@@ -306,7 +306,7 @@ struct TrackArith {
     out.kind = z.imag() == 0 ? 1 : z.real() == 0 ? 2 : 0;
     return out;
   }
-  // [S4-DPLR-VJP-BOUND-MAG] A sum's rounding is u times each part of the computed sum, so in
+  // [S4-DPLR-VJP-BOUND] (a) A sum's rounding is u times each part of the computed sum, so in
   // modulus at most u |computed sum|: for the f64 run that is u64 |v| (v is the computed sum); for
   // the format, u (|exact| + propagated error) with |exact| <= |v| + d.E.
   Z sum(const Z& a, const Z& b, const cdouble v) const {
@@ -348,7 +348,7 @@ struct TrackArith {
   Z node_g(const Z& a, Index) const { return a; }
 };
 
-// [S4-DPLR-VJP-BOUND-COHERENT] The node values' errors handled coherently. At node k the backend
+// [S4-DPLR-VJP-BOUND] (c) The node values' errors handled coherently. At node k the backend
 // computes t^ (|t^ − t| <= Ec) and g^ (|g^ − g| <= Eg, imaginary). Let P^ be the problem with the
 // exact node values replaced by these computed ones. The backend's error splits into its error
 // against the exact chain on P^ (the rounding analysis of TrackArith with t^ and g^ as exact
@@ -567,7 +567,7 @@ DplrGrads<double> kernel_dplr_backward_bound(const DplrProblem& p, const std::ve
       return CTracked{y.M / Ld, y.E / Ld + rr.u * (y.M + y.E) / Ld + 1.4142135623730951 * rr.eta};
     };
     const CTracked Gt = scaled(ar.r);
-    // [S4-DPLR-VJP-BOUND-MAG] G's f64 value by a direct DFT (twiddles by cos and sin of
+    // [S4-DPLR-VJP-BOUND] (a) G's f64 value by a direct DFT (twiddles by cos and sin of
     // 2π((k l) mod L)/L, [MAMBA-CSCAN-ASSUME-LIBM-SINCOS]), with a generous bound Ed of its error:
     // the angle within 4 u64 2π, each twiddle part within 2^-48 of the exact one, the L products
     // and the sequential sum within √2 γ_(L+1) Σ|dK|, then the division by L.
@@ -590,7 +590,7 @@ DplrGrads<double> kernel_dplr_backward_bound(const DplrProblem& p, const std::ve
       G.push_back(z);
     }
     per.push_back(backward_core::dplr_vjp_channel(ar, p, h, G, tk));
-    // [S4-DPLR-VJP-BOUND-COHERENT] The same channel with the node values' errors handled
+    // [S4-DPLR-VJP-BOUND] (c) The same channel with the node values' errors handled
     // coherently (its domain: Δ² normal in the format, for q's error); each output element's
     // bound is the smaller of the two analyses'.
     const double step = p.step_at(h), min_normal = std::ldexp(ar.r.eta, 1) / ar.r.u;
