@@ -261,9 +261,10 @@ CTracked mul_one_rounding(const CTracked& x, const CTracked& y, const Rounding& 
 }
 
 // [S4-DPLR-VJP-BOUND] (b) x / y by the textbook formula with fewer roundings per part: `k`
-// relative roundings (k = 3 when y has an exact zero part: numerator one product, denominator one
-// square, the quotient; k = 5 when only x has: numerator one product, denominator two squares and
-// a sum of non-negative terms, the quotient, (1 + u)^2 / (1 - gamma_2) <= (1 + u)^5). Domain,
+// relative roundings (k = 4 when y has an exact zero part: numerator one product, denominator one
+// square, the quotient, (1 + u)^2 / (1 - u) <= (1 + u)^4; k = 5 when only x has: numerator one
+// product, denominator two squares and a sum of non-negative terms, the quotient,
+// (1 + u)^2 / (1 - gamma_2) <= (1 + u)^5). Domain,
 // propagation and underflow terms as [CORE-TRACKED-CDIV].
 CTracked div_fewer(const CTracked& x, const CTracked& y, double My_low, const Rounding& r, int k) {
   const double yc_low = My_low - y.E;
@@ -336,7 +337,7 @@ struct TrackArith {
                     (a.v.imag() * b.v.real() - a.v.real() * b.v.imag()) / den);
     double low = std::abs(b.v) * (1 - kRel) - b.d.E * (1 + kRel);
     if (!(low > 0)) low = 0;  // div() returns E = +inf
-    const int k = b.kind != 0 ? 3 : a.kind != 0 ? 5 : 0;
+    const int k = b.kind != 0 ? 4 : a.kind != 0 ? 5 : 0;
     Z z = checked({v, k ? div_fewer(a.d, b.d, low, rd, k) : touchstone::div(a.d, b.d, low, rd),
                    k ? div_fewer(a.t, b.t, low, r, k) : touchstone::div(a.t, b.t, low, r)});
     z.kind = product_kind(a, b);
