@@ -68,7 +68,7 @@ ChannelGrads<typename Ar::Z> dplr_vjp_channel(Ar& ar, const DplrProblem& p, Inde
       continue;
     }
     // node_t / node_g return their argument unchanged (the bound's coherent analysis marks the
-    // node's values there, [S4-DPLR-VJP-BOUND-COHERENT]).
+    // node's values there, [S4-DPLR-VJP-BOUND] (c)).
     const Z t = ar.node_t(tk[k], k);
     const Z gim = ar.mul(q, t);                            // real
     const Z I = ar.exact({0, 1});
