@@ -150,7 +150,11 @@ Tensor<double> bound_impl(const DssSoftmaxProblem<double>& p, const S4DArithmeti
       const CTracked q = div(CTracked::exact(p.W(h, n, 0), p.W(h, n, 1)), CTracked::exact(lr, li),
                              std::hypot(lr, li) * (1 - 0x1p-50), r);
       const CTracked v = mul(q, R, r);
-      overflow = overflow || bad(v, r) || bad(zeta, r) || !(dt.computed_mag() <= r.max_finite);
+      // Every value the backend forms on the way may overflow, not only v: W / lambda (a fuzzed
+      // W = -3e38 over |lambda| = 0.24 gave inf * small R = NaN while v itself is finite), S and
+      // d = |S^|^2 + eps ([DSS-SOFTMAX-BOUND-OVERFLOW]).
+      overflow = overflow || bad(q, r) || bad(S, r) || !(Sc * Sc * (1 + 4 * u) + eps <= r.max_finite) ||
+                 bad(v, r) || bad(zeta, r) || !(dt.computed_mag() <= r.max_finite);
       auto add_term = [&](Index k, const CTracked& a, const CTracked& b) {
         const Index l = flip ? L - 1 - k : k;
         if (bad(a, r) || bad(b, r)) ovf[l] = 1;

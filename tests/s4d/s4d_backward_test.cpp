@@ -314,6 +314,25 @@ TEST(S4DBackwardRegression, FuzzDssCoefficientOverflowIsUnbounded) {
   for (Index i = 6; i < 18; ++i) EXPECT_TRUE(std::isfinite(dLambda[i])) << i;
 }
 
+// dss.kernel_softmax, cpu-f32 (fuzz/corpus/s4_fuzz/regression_dss_softmax_weight_overflow):
+// W[0] = -3.0e38 over |lambda| = 0.24 overflows W / lambda in float32, and inf times the small R
+// gave NaN in K, while the exact K is -6.7e36 and the bound checked only v = (W / lambda) R.
+// covers: DSS-SOFTMAX-BOUND-OVERFLOW
+TEST(S4DBackwardRegression, FuzzDssSoftmaxWeightOverflowIsUnbounded) {
+  const NpyMap file = dumped_file({
+      {"L", Shape{}, false, "0x1.2p+3"},
+      {"Lambda", Shape{2, 1, 2}, true, "0x1.70a3d8p-4 0x1.be76c8p-3 0x1.70a3d8p-4 0x1.be76c8p-3"},
+      {"W", Shape{2, 1, 2}, true, "-0x1.c363ccp+127 0x1.da1cacp-1 -0x1.f0a3d8p-2 0x1.0cccccp-1"},
+      {"log_dt", Shape{2}, false, "-0x1p+0 -0x1.2d9168p-1"},
+  });
+  const Algorithm& a = builtin_registry().get("dss.kernel_softmax");
+  const auto h = a.from_arrays(file, {});
+  const Tensor<double> K = judge_all_backends(a, *h, "K");
+  ASSERT_EQ(K.count(), 18);
+  for (Index l = 0; l < 9; ++l) EXPECT_TRUE(std::isinf(K[l])) << l;    // channel 0: W / lambda overflows
+  for (Index l = 9; l < 18; ++l) EXPECT_TRUE(std::isfinite(K[l])) << l;  // channel 1: ordinary
+}
+
 // A third s4_fuzz finding (fuzz/corpus/s4_fuzz/regression_dss_exp_backward_infinite_dK): a channel
 // whose dK row was (-0, -inf, -inf, -inf) with finite A, C, dt; the oracle's MPFR arithmetic gave
 // NaN for an element of dW where cpu-f64 gave -inf. A non-finite dK now makes the channel's
