@@ -673,7 +673,7 @@ class DplrBackwardEntry final : public Algorithm {
     };
     const std::string order =
         "G = FFTW forward DFT of dK, /L per part; per node: R = 1/(i g - lambda) (textbook), k_ab sums "
-        "sequential over n, Woodbury derivative factors, gradient sums over nodes sequential in k; shared "
+        "sequential over n, Woodbury derivative factors, dstep's node factor Y = sum_a dk_a dk_a/dg formed before G, gradient sums over nodes sequential in k; shared "
         "parameters summed over channels in order (s4_dplr_backward_core.hpp)";
     backends_ = {
         {"cpu-f32", Format::float32, order, [] { return std::string(); }, run(float{}), bound(Format::float32)},

@@ -30,28 +30,28 @@ struct SizeSpec {
   Index H, N, L;  // N: stored modes N'
   S4DInit init;
   Discretization disc;
-  ConjMode conj;
+  Conj conj;
   bool B, log_dt;
 };
 
 // [S4D-DEFAULTS] Between them: L below, at and across the power block (64), both
 // discretizations and conventions, B given and absent, dt and log_dt, the four inits.
 constexpr SizeSpec kSizes[] = {
-    {"tiny", 1, 2, 8, S4DInit::lin, Discretization::zoh, ConjMode::halves, false, false},
-    {"small", 3, 8, 100, S4DInit::inv, Discretization::bilinear, ConjMode::halves, true, true},
-    {"medium", 4, 32, 1024, S4DInit::lin, Discretization::zoh, ConjMode::halves, false, true},
-    {"real", 2, 8, 200, S4DInit::real, Discretization::bilinear, ConjMode::full, false, false},
-    {"legs", 2, 16, 256, S4DInit::legs, Discretization::zoh, ConjMode::halves, true, true},
+    {"tiny", 1, 2, 8, S4DInit::lin, Discretization::zoh, Conj::halves, false, false},
+    {"small", 3, 8, 100, S4DInit::inv, Discretization::bilinear, Conj::halves, true, true},
+    {"medium", 4, 32, 1024, S4DInit::lin, Discretization::zoh, Conj::halves, false, true},
+    {"real", 2, 8, 200, S4DInit::real, Discretization::bilinear, Conj::full, false, false},
+    {"legs", 2, 16, 256, S4DInit::legs, Discretization::zoh, Conj::halves, true, true},
 };
 // `touchstone bench` only (not a `check` size): H 256, N 64 as 32 halves, L 4096, ZOH, S4D-Lin,
 // log_dt: the shape bench/compare_s4_kernels.sh times against state-spaces/s4's naive kernel.
 constexpr SizeSpec kBenchSize = {"bench", 256, 32, 4096, S4DInit::lin, Discretization::zoh,
-                                 ConjMode::halves, false, true};
+                                 Conj::halves, false, true};
 // [DSS-EXP-DEFAULTS] dss.kernel_exp: full modes, Lambda from S4D-Lin halves and S4D-LegS.
 constexpr SizeSpec kDssSizes[] = {
-    {"tiny", 1, 2, 8, S4DInit::lin, Discretization::zoh, ConjMode::full, false, true},
-    {"small", 3, 8, 100, S4DInit::legs, Discretization::zoh, ConjMode::full, false, true},
-    {"medium", 4, 32, 1024, S4DInit::lin, Discretization::zoh, ConjMode::full, false, true},
+    {"tiny", 1, 2, 8, S4DInit::lin, Discretization::zoh, Conj::full, false, true},
+    {"small", 3, 8, 100, S4DInit::legs, Discretization::zoh, Conj::full, false, true},
+    {"medium", 4, 32, 1024, S4DInit::lin, Discretization::zoh, Conj::full, false, true},
 };
 
 S4DProblem<double> default_problem(const S4DFlavor& f, const SizeSpec& s, Format format,
@@ -116,7 +116,7 @@ class S4DHandle final : public ProblemHandle {
   std::string describe() const override {
     return "H=" + std::to_string(p_.H()) + " N'=" + std::to_string(p_.N()) + " L=" +
            std::to_string(p_.L()) + " disc=" + to_string(p_.in().disc) + " conj=" +
-           to_string(p_.in().conj) + (p_.in().B ? " B" : "") + (p_.in().log_dt ? " log_dt" : " dt");
+           conj_name(p_.in().conj) + (p_.in().B ? " B" : "") + (p_.in().log_dt ? " log_dt" : " dt");
   }
   Format input_format() const override {
     const auto& in = p_.in();
@@ -315,7 +315,7 @@ class S4DEntry final : public Algorithm {
     in.L = static_cast<Index>(*L);
     if (f_.dss) {
       in.disc = Discretization::zoh;
-      in.conj = ConjMode::full;
+      in.conj = Conj::full;
     } else {
       const auto d = scalar_of(arrays, options, "disc", [](const std::string& s) {
         return parse_discretization(s) == Discretization::bilinear ? 1.0 : 0.0;
@@ -462,10 +462,10 @@ class S4DBackwardEntry final : public Algorithm {
     // medium has L = 256, not the forward's 1024: at L = 1024 the Delta gradient's bound is about
     // 10^3 times its error (the powers' worst-case rounding grows linearly in l; spec/s4d.md
     // [S4D-BWD-BOUND-COHERENT]), at the tightness floor.
-    static constexpr SizeSpec tiny{"tiny", 3, 2, 8, S4DInit::lin, Discretization::zoh, ConjMode::halves, false, false};
-    static constexpr SizeSpec dss_tiny{"tiny", 3, 2, 8, S4DInit::lin, Discretization::zoh, ConjMode::full, false, true};
-    static constexpr SizeSpec medium{"medium", 4, 32, 256, S4DInit::lin, Discretization::zoh, ConjMode::halves, false, true};
-    static constexpr SizeSpec dss_medium{"medium", 4, 32, 256, S4DInit::lin, Discretization::zoh, ConjMode::full, false, true};
+    static constexpr SizeSpec tiny{"tiny", 3, 2, 8, S4DInit::lin, Discretization::zoh, Conj::halves, false, false};
+    static constexpr SizeSpec dss_tiny{"tiny", 3, 2, 8, S4DInit::lin, Discretization::zoh, Conj::full, false, true};
+    static constexpr SizeSpec medium{"medium", 4, 32, 256, S4DInit::lin, Discretization::zoh, Conj::halves, false, true};
+    static constexpr SizeSpec dss_medium{"medium", 4, 32, 256, S4DInit::lin, Discretization::zoh, Conj::full, false, true};
     const SizeSpec* spec = size == "tiny" ? (f_.dss ? &dss_tiny : &tiny)
                            : size == "medium" ? (f_.dss ? &dss_medium : &medium) : nullptr;
     auto pick = [&](const auto& table) {

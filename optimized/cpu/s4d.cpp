@@ -62,7 +62,7 @@ S4DSetup<T> setup_impl(const S4DProblem<T>& p, int threads) {
   s.L = p.L();
   s.T = kS4DPowerBlock;
   s.J = (s.L + s.T - 1) / s.T;
-  s.scale = p.in().conj == ConjMode::halves ? T(2) : T(1);
+  s.scale = p.in().conj == Conj::halves ? T(2) : T(1);
   s.w.assign(static_cast<std::size_t>(s.H * s.N * s.J * 2), T(0));
   s.tab.assign(static_cast<std::size_t>(s.H * s.N * 2 * s.T), T(0));
   parallel_for(s.H, threads, [&](std::int64_t h) { setup_channel(p, h, s); });
@@ -133,7 +133,7 @@ template <class T>
 void backward_channel(const S4DBackwardProblem<T>& q, Index h, S4DGrads<T>& g) {
   const S4DProblem<T>& p = q.forward();
   const Index N = p.N(), L = p.L(), Tb = kS4DPowerBlock, J = (L + Tb - 1) / Tb;
-  const T s = p.in().conj == ConjMode::halves ? T(2) : T(1);
+  const T s = p.in().conj == Conj::halves ? T(2) : T(1);
   // [S4D-BWD-NONFINITE] A non-finite input of the channel, dK included, makes all its gradients NaN.
   bool dK_nonfinite = false;
   for (Index l = 0; l < L; ++l) dK_nonfinite = dK_nonfinite || !std::isfinite(q.dK()(h, l));

@@ -155,7 +155,7 @@ Tensor<double> bound_impl(const S4DProblem<double>& p, const S4DArithmetic& m) {
   const Rounding rs = Rounding::of(m.storage);
   const bool rounds_to_storage = m.storage.precision != m.compute.precision || m.storage.emin != m.compute.emin;
   const Index H = p.H(), N = p.N(), L = p.L(), T = kS4DPowerBlock;
-  const double s = p.in().conj == ConjMode::halves ? 2.0 : 1.0;
+  const double s = p.in().conj == Conj::halves ? 2.0 : 1.0;
   const double slack = std::max(0x1p-20, static_cast<double>(L + 2 * N) * 0x1p-40);
   // [S4D-BOUND-SUM] 2N' products (two per mode) accumulated: gamma_(2N') of their sizes.
   const double g_sum = gam(r.u, 2 * static_cast<double>(N));
@@ -323,7 +323,7 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
   const S4DProblem<double>& p = qb.forward();
   const Rounding r = Rounding::of(m.compute);
   const Index H = p.H(), N = p.N(), L = p.L(), T = kS4DPowerBlock, J = (L + T - 1) / T;
-  const double s = p.in().conj == ConjMode::halves ? 2.0 : 1.0;
+  const double s = p.in().conj == Conj::halves ? 2.0 : 1.0;
   const double slack = std::max(0x1p-20, static_cast<double>(L + 2 * N) * 0x1p-40);
   S4DGrads<double> g{Tensor<double>(Shape{H, N, 2}), Tensor<double>(Shape{H, N, 2}), std::nullopt, Tensor<double>(Shape{H})};
   if (p.in().B) g.dB = Tensor<double>(Shape{H, N, 2});

@@ -19,7 +19,6 @@ Discretization parse_discretization(const std::string& s) {
   throw InvalidInput("disc", "expected zoh or bilinear, got '" + s + "'");
 }
 
-ConjMode parse_conj_mode(const std::string& s) { return parse_conj(s); }
 
 S4DInit parse_s4d_init(const std::string& s) {
   if (s == "lin") return S4DInit::lin;

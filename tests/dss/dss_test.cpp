@@ -97,7 +97,7 @@ TEST(DssSoftmax, Proposition1RelatesItToDssExp) {
   ex.log_dt = true;
   ex.L = L;
   ex.disc = Discretization::zoh;
-  ex.conj = ConjMode::full;
+  ex.conj = Conj::full;
   DssSoftmaxInputs<double> sm = in;
   std::vector<double> tol(static_cast<std::size_t>(H), 0.0);
   for (Index h = 0; h < H; ++h) {
@@ -260,7 +260,7 @@ TEST(DssRegistry, NamesFilesAndAnyOrderBounds) {
   s.dt = in.log_dt;
   s.log_dt = true;
   s.L = 30;
-  s.conj = ConjMode::full;
+  s.conj = Conj::full;
   const WorkingPrecision w(256);
   const auto direct = s4d_kernel<mp_real, mp_complex>(S4DProblem<double>(s));
   const auto via = ex.reference(*pe, 256).at("K");

@@ -20,9 +20,9 @@ TEST(AnnotatedS4Regression, S4dConversionCnnEqualsRnn) {
   const Index H = 2, N = 8, L = 16;
   const auto A0 = s4d_init_A(S4DInit::lin, N);  // N/2 modes
   for (const Discretization disc : {Discretization::zoh, Discretization::bilinear})
-    for (const ConjMode conj : {ConjMode::halves, ConjMode::full}) {
+    for (const Conj conj : {Conj::halves, Conj::full}) {
       // full: the N/2 modes and their conjugates, stored explicitly.
-      const Index Np = conj == ConjMode::halves ? N / 2 : N;
+      const Index Np = conj == Conj::halves ? N / 2 : N;
       S4DInputs<double> in;
       in.A = Tensor<double>(Shape{H, Np, 2});
       in.C = Tensor<double>(Shape{H, Np, 2});
@@ -63,11 +63,11 @@ TEST(AnnotatedS4Regression, S4dConversionCnnEqualsRnn) {
       Tensor<mp_real> u(Shape{1, H, L});
       for (Index h = 0; h < H; ++h)
         for (Index t = 0; t < L; ++t) u(Index{0}, h, t) = t;  // annotated-s4: u = arange(L)
-      const Conj sc = conj == ConjMode::halves ? Conj::halves : Conj::full;
+      const Conj sc = conj == Conj::halves ? Conj::halves : Conj::full;
       const auto rnn = reference::ssm_scan<mp_real>(dA, dB, dC, u, std::nullopt, sc);
       const Tensor<mp_real> cnn = reference::causal_conv<mp_real>(u, K, std::nullopt);
       for (Index i = 0; i < cnn.count(); ++i)
         EXPECT_LT(to_double(abs(cnn[i] - rnn.y[i])), 0x1p-200 * (1 + to_double(abs(rnn.y[i]))))
-            << to_string(disc) << " " << to_string(conj) << " element " << i;
+            << to_string(disc) << " " << conj_name(conj) << " element " << i;
     }
 }

@@ -29,7 +29,7 @@ Direction random_direction(std::uint64_t seed, Index H, Index N) {
 // discretization's formulas, at the working precision.
 Tensor<mp_real> kernel_at(const S4DProblem<double>& p, const Direction& u, const mp_real& t) {
   const Index H = p.H(), N = p.N(), L = p.L();
-  const mp_real s = p.in().conj == ConjMode::halves ? mp_real(2) : mp_real(1);
+  const mp_real s = p.in().conj == Conj::halves ? mp_real(2) : mp_real(1);
   Tensor<mp_real> K(Shape{H, L}, mp_real(0));
   auto moved = [&](double x, double dx) { return mp_real(mp_real(x) + t * mp_real(dx)); };
   for (Index h = 0; h < H; ++h) {
@@ -61,7 +61,7 @@ Tensor<mp_real> kernel_at(const S4DProblem<double>& p, const Direction& u, const
 }
 
 S4DBackwardProblem<double> random_backward(std::uint64_t seed, Index H, Index N, Index L, Discretization d,
-                                           ConjMode c, bool B, bool log_dt) {
+                                           Conj c, bool B, bool log_dt) {
   auto in = random_inputs(seed, H, N, L, d, c, B, 20);
   if (log_dt) {
     in.log_dt = true;
@@ -76,7 +76,7 @@ S4DBackwardProblem<double> random_backward(std::uint64_t seed, Index H, Index N,
 TEST(S4DBackward, AdjointIdentityAgainstCentralDifferences) {
   std::uint64_t seed = 100;
   for (Discretization d : {Discretization::zoh, Discretization::bilinear})
-    for (ConjMode c : {ConjMode::halves, ConjMode::full})
+    for (Conj c : {Conj::halves, Conj::full})
       for (bool log_dt : {false, true}) {
         const bool withB = log_dt;
         const auto q = random_backward(seed++, 2, 3, 70, d, c, withB, log_dt);
@@ -99,7 +99,7 @@ TEST(S4DBackward, AdjointIdentityAgainstCentralDifferences) {
           scale += abs(mp_real(q.dK()[i]) * Kp[i]);
         }
         EXPECT_LE(to_double(mp_real(abs(lhs - rhs))), std::ldexp(1.0, -500) * (1 + to_double(scale)))
-            << to_string(d) << " " << to_string(c) << " log_dt " << log_dt << ": " << to_double(lhs) << " vs "
+            << to_string(d) << " " << conj_name(c) << " log_dt " << log_dt << ": " << to_double(lhs) << " vs "
             << to_double(rhs);
       }
 }
@@ -137,7 +137,7 @@ TEST(S4DBackward, CpuWithinBoundAndTight) {
   for (Discretization d : {Discretization::zoh, Discretization::bilinear})
     for (Index L : {1, 64, 65, 300})
       for (bool log_dt : {false, true}) {
-        const auto q = random_backward(seed++, 2, 5, L, d, L % 2 ? ConjMode::full : ConjMode::halves, log_dt, log_dt);
+        const auto q = random_backward(seed++, 2, 5, L, d, L % 2 ? Conj::full : Conj::halves, log_dt, log_dt);
         S4DGrads<mp_real> exact;
         {
           const WorkingPrecision w(256);
@@ -158,7 +158,7 @@ TEST(S4DBackward, CpuWithinBoundAndTight) {
 
 // covers: S4D-BWD-NONFINITE
 TEST(S4DBackward, NonFiniteChannelGetsNaNGradients) {
-  auto in = random_inputs(300, 2, 3, 20, Discretization::zoh, ConjMode::halves, true);
+  auto in = random_inputs(300, 2, 3, 20, Discretization::zoh, Conj::halves, true);
   (*in.B)(1, 0, Index{1}) = std::numeric_limits<double>::quiet_NaN();
   const S4DBackwardProblem<double> q(S4DProblem<double>(in), uniform(Shape{2, 20}, 1, "dK", -1, 1));
   const WorkingPrecision w(256);

@@ -19,7 +19,7 @@ TEST(S4DCuda, EqualsCpuF32Bitwise) {
   if (!reason.empty()) GTEST_SKIP() << reason;
   for (Index L : {1, 64, 1000, 16384}) {
     auto in = random_inputs(50 + L, 3, 32, L, L % 2 ? Discretization::bilinear : Discretization::zoh,
-                            ConjMode::halves, true, 50);
+                            Conj::halves, true, 50);
     in.C(1, 3, Index{0}) = std::numeric_limits<double>::quiet_NaN();
     const S4DProblem<float> p = S4DProblem<double>(in).cast<float>();
     const Tensor<float> gpu = touchstone::s4::cuda::s4d_product(cpu::s4d_setup(p));

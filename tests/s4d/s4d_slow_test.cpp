@@ -13,7 +13,7 @@ using namespace touchstone::s4::testing;
 
 TEST(S4DLong, N256L16384WithinBound) {
   for (Discretization d : {Discretization::zoh, Discretization::bilinear}) {
-    auto in = random_inputs(40, 1, 128, 16384, d, ConjMode::halves, true, 200);
+    auto in = random_inputs(40, 1, 128, 16384, d, Conj::halves, true, 200);
     // S4D-Lin modes (the medium default's init) in the channel.
     const auto A = s4d_init_A(S4DInit::lin, 256);
     for (Index n = 0; n < 128; ++n) {

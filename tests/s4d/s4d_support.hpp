@@ -26,7 +26,7 @@ inline Tensor<double> uniform(Shape s, std::uint64_t seed, const std::string& na
 // A random S4D problem with float32 values: Re A on [-re_max, -re_min], Im A on [-im, im],
 // B, C per part on [-1, 1), dt = e^U[log 1e-3, log 1e-1].
 inline S4DInputs<double> random_inputs(std::uint64_t seed, Index H, Index N, Index L, Discretization d,
-                                       ConjMode c, bool with_B, double im = 8.0) {
+                                       Conj c, bool with_B, double im = 8.0) {
   S4DInputs<double> in;
   in.A = uniform(Shape{H, N, 2}, seed, "A", -1, 1);
   for (Index i = 0; i < in.A.count(); i += 2) {

@@ -47,7 +47,7 @@ double max_abs(const Tensor<mp_real>& K) {
 
 // covers: S4D-SHAPES S4D-ZOH-ZERO S4D-BILINEAR-POLE S4D-OPTIONS
 TEST(S4DProblem, InvalidInputsNameTheArgument) {
-  const auto ok = random_inputs(1, 2, 3, 10, Discretization::zoh, ConjMode::halves, true);
+  const auto ok = random_inputs(1, 2, 3, 10, Discretization::zoh, Conj::halves, true);
   EXPECT_EQ(rejected(ok), "(accepted)");
   auto in = ok;
   in.A = Tensor<double>(Shape{2, 3});
@@ -99,7 +99,7 @@ TEST(S4DProblem, InvalidInputsNameTheArgument) {
   EXPECT_EQ(rejected(in), "A");
   // Options by name.
   EXPECT_THROW(parse_discretization("euler"), InvalidInput);
-  EXPECT_THROW(parse_conj_mode("half"), InvalidInput);
+  EXPECT_THROW(parse_conj("half"), InvalidInput);
   EXPECT_THROW(parse_s4d_init("diag-lin"), InvalidInput);
   EXPECT_THROW(s4d_init_A(S4DInit::lin, 7), InvalidInput);
 }
@@ -107,7 +107,7 @@ TEST(S4DProblem, InvalidInputsNameTheArgument) {
 // covers: S4D-ORACLE
 TEST(S4DOracle, AgreesWithItselfAtTwicePrecision) {
   for (Discretization d : {Discretization::zoh, Discretization::bilinear}) {
-    auto in = random_inputs(2, 2, 5, 300, d, ConjMode::halves, true);
+    auto in = random_inputs(2, 2, 5, 300, d, Conj::halves, true);
     in.log_dt = true;
     for (Index h = 0; h < 2; ++h) in.dt[h] = static_cast<float>(std::log(in.dt[h]));
     const S4DProblem<double> p(in);
@@ -130,7 +130,7 @@ TEST(S4DOracle, AgreesWithItselfAtTwicePrecision) {
 // covers: S4D-ZOH-EXP S4D-DEF
 TEST(S4DOracle, PowersEqualExponentials) {
   const WorkingPrecision w(256);
-  for (ConjMode c : {ConjMode::halves, ConjMode::full}) {
+  for (Conj c : {Conj::halves, Conj::full}) {
     const S4DProblem<double> p(random_inputs(3, 2, 4, 200, Discretization::zoh, c, true, 30));
     const auto a = s4d_kernel<mp_real, mp_complex>(p), b = s4d_kernel_zoh_exp<mp_real, mp_complex>(p);
     for (Index i = 0; i < a.count(); ++i)
@@ -143,9 +143,9 @@ TEST(S4DOracle, PowersEqualExponentials) {
 TEST(S4DOracle, HalvesEqualsFullWithConjugatesAppended) {
   const WorkingPrecision w(256);
   for (Discretization d : {Discretization::zoh, Discretization::bilinear}) {
-    const auto in = random_inputs(4, 3, 6, 150, d, ConjMode::halves, true);
+    const auto in = random_inputs(4, 3, 6, 150, d, Conj::halves, true);
     S4DInputs<double> full = in;
-    full.conj = ConjMode::full;
+    full.conj = Conj::full;
     const Index H = 3, N = 6;
     auto doubled = [&](const Tensor<double>& X) {
       Tensor<double> Y(Shape{H, 2 * N, 2});
@@ -176,7 +176,7 @@ TEST(S4DOracle, HalvesEqualsFullWithConjugatesAppended) {
 // covers: S4D-BILINEAR-STABLE S4D-DISC
 TEST(S4DOracle, BilinearWithNegativeRealPartIsStable) {
   const WorkingPrecision w(256);
-  auto in = random_inputs(5, 2, 8, 2000, Discretization::bilinear, ConjMode::halves, false, 100);
+  auto in = random_inputs(5, 2, 8, 2000, Discretization::bilinear, Conj::halves, false, 100);
   // Large steps too (dt up to 10): still inside the disk.
   in.dt[1] = 10;
   const S4DProblem<double> p(in);
@@ -200,7 +200,7 @@ TEST(S4DBackends, WithinBoundAndTight) {
   double worst32 = 0, worst64 = 0;
   std::uint64_t seed = 10;
   for (Discretization d : {Discretization::zoh, Discretization::bilinear})
-    for (ConjMode c : {ConjMode::halves, ConjMode::full})
+    for (Conj c : {Conj::halves, Conj::full})
       for (Index L : {1, 63, 64, 65, 500}) {
         auto in = random_inputs(seed++, 2, 7, L, d, c, (L % 2) == 1, 20);
         if (L == 500) {
@@ -213,7 +213,7 @@ TEST(S4DBackends, WithinBoundAndTight) {
           const WorkingPrecision w(256);
           exact = s4d_kernel<mp_real, mp_complex>(p);
         }
-        const std::string what = std::string(to_string(d)) + " " + to_string(c) + " L=" + std::to_string(L);
+        const std::string what = std::string(to_string(d)) + " " + conj_name(c) + " L=" + std::to_string(L);
         worst32 = std::max(worst32, expect_within(cpu::s4d_kernel(p.cast<float>()).cast<double>(), exact,
                                                   s4d_kernel_bound(p, s4d_arithmetic_cpu_f32()),
                                                   Format::float32, what + " f32"));
@@ -230,7 +230,7 @@ TEST(S4DBackends, WithinBoundAndTight) {
 // (outside its domain), finite before.
 // covers: S4D-BOUND-OVERFLOW
 TEST(S4DBackends, OverflowIsOutsideTheBoundsDomain) {
-  auto in = random_inputs(20, 1, 2, 4000, Discretization::zoh, ConjMode::halves, false);
+  auto in = random_inputs(20, 1, 2, 4000, Discretization::zoh, Conj::halves, false);
   in.A(0, 0, Index{0}) = 5;
   in.dt[0] = 0.1f;
   const S4DProblem<double> p(in);
@@ -241,7 +241,7 @@ TEST(S4DBackends, OverflowIsOutsideTheBoundsDomain) {
 
 // covers: S4D-NONFINITE
 TEST(S4DBackends, NonFiniteInputsMakeTheirChannelNaN) {
-  auto in = random_inputs(6, 3, 4, 70, Discretization::zoh, ConjMode::halves, true);
+  auto in = random_inputs(6, 3, 4, 70, Discretization::zoh, Conj::halves, true);
   in.C(1, 2, Index{1}) = std::numeric_limits<double>::quiet_NaN();
   in.A(2, 0, Index{0}) = -std::numeric_limits<double>::infinity();
   const S4DProblem<double> p(in);
@@ -274,7 +274,7 @@ TEST(S4DBackends, NonFiniteInputsMakeTheirChannelNaN) {
 // covers: S4D-CPU-DETERMINISTIC
 TEST(S4DBackends, BitsDoNotDependOnThreads) {
   const S4DProblem<float> p =
-      S4DProblem<double>(random_inputs(7, 5, 9, 333, Discretization::bilinear, ConjMode::halves, true)).cast<float>();
+      S4DProblem<double>(random_inputs(7, 5, 9, 333, Discretization::bilinear, Conj::halves, true)).cast<float>();
   EXPECT_TRUE(same_bits(cpu::s4d_kernel(p, 1), cpu::s4d_kernel(p, 4)));
 }
 
@@ -283,7 +283,7 @@ TEST(S4DBackends, BitsDoNotDependOnThreads) {
 TEST(S4DCudaEmulation, ElementBodyIsCpuF32Bitwise) {
   for (Index L : {5, 64, 300}) {
     auto in = random_inputs(8, 3, 6, L, L == 300 ? Discretization::bilinear : Discretization::zoh,
-                            L == 64 ? ConjMode::full : ConjMode::halves, true);
+                            L == 64 ? Conj::full : Conj::halves, true);
     in.C(2, 1, Index{0}) = std::numeric_limits<double>::quiet_NaN();
     const S4DProblem<float> p = S4DProblem<double>(in).cast<float>();
     const auto s = cpu::s4d_setup(p);

@@ -32,12 +32,9 @@ namespace touchstone::s4 {
 enum class Discretization { zoh, bilinear };
 // [S4D-CONJ] halves: the N' stored modes stand for N' conjugate pairs, K = 2 Re sum (state-spaces/s4);
 // full: all modes stored, K = Re sum (annotated-s4, DSS).
-using ConjMode = Conj;  // [S4-CONJ]
 
 inline const char* to_string(Discretization d) { return d == Discretization::zoh ? "zoh" : "bilinear"; }
-inline const char* to_string(ConjMode c) { return conj_name(c); }
 Discretization parse_discretization(const std::string& s);  // InvalidInput("disc")
-ConjMode parse_conj_mode(const std::string& s);                  // InvalidInput("conj")
 
 // The largest kernel length and the largest H * L (indices stay far inside 64 bits and the CUDA
 // backend's 32-bit element index).
@@ -56,7 +53,7 @@ struct S4DInputs {
   bool log_dt = false;
   Index L = 0;
   Discretization disc = Discretization::zoh;
-  ConjMode conj = ConjMode::halves;
+  Conj conj = Conj::halves;
 };
 
 template <class T>
@@ -200,7 +197,7 @@ template <class Real, class Complex>
 Tensor<Real> s4d_kernel(const S4DProblem<double>& p) {
   using std::real;
   const Index H = p.H(), N = p.N(), L = p.L();
-  const Real s = p.in().conj == ConjMode::halves ? Real(2) : Real(1);
+  const Real s = p.in().conj == Conj::halves ? Real(2) : Real(1);
   Tensor<Real> K(Shape{H, L}, Real(0));
   for (Index h = 0; h < H; ++h) {
     if (p.channel_nonfinite(h)) {  // [S4D-NONFINITE]
@@ -230,7 +227,7 @@ Tensor<Real> s4d_kernel_zoh_exp(const S4DProblem<double>& p) {
   if (p.in().disc != Discretization::zoh)
     throw InvalidInput("disc", "s4d_kernel_zoh_exp is the zoh kernel only");
   const Index H = p.H(), N = p.N(), L = p.L();
-  const Real s = p.in().conj == ConjMode::halves ? Real(2) : Real(1);
+  const Real s = p.in().conj == Conj::halves ? Real(2) : Real(1);
   Tensor<Real> K(Shape{H, L}, Real(0));
   for (Index h = 0; h < H; ++h) {
     if (p.channel_nonfinite(h)) {
@@ -296,7 +293,7 @@ S4DGrads<Real> s4d_kernel_vjp(const S4DBackwardProblem<double>& q) {
   using std::exp, std::real, std::imag, std::conj;
   const S4DProblem<double>& p = q.forward();
   const Index H = p.H(), N = p.N(), L = p.L();
-  const Real s = p.in().conj == ConjMode::halves ? Real(2) : Real(1);
+  const Real s = p.in().conj == Conj::halves ? Real(2) : Real(1);
   const Real nan = Real(std::numeric_limits<double>::quiet_NaN());
   S4DGrads<Real> g{Tensor<Real>(Shape{H, N, 2}, Real(0)), Tensor<Real>(Shape{H, N, 2}, Real(0)), std::nullopt,
                    Tensor<Real>(Shape{H}, Real(0))};
