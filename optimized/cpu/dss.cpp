@@ -22,7 +22,6 @@ template <class T>
 void setup_channel(const DssSoftmaxProblem<T>& p, Index h, S4DSetup<T>& s) {
   const Index N = s.N, J = s.J, Tb = s.T, L = s.L;
   const bool nonfinite = p.channel_nonfinite(h);
-  const T nan = std::numeric_limits<T>::quiet_NaN();
   const T dt = exp_t(p.in().log_dt[h]);
   const T eps = static_cast<T>(kDssEps);
   std::vector<Cx<T>> t, P;
@@ -44,18 +43,7 @@ void setup_channel(const DssSoftmaxProblem<T>& p, Index h, S4DSetup<T>& s) {
     const T d = fma_t(S.re, S.re, S.im * S.im) + eps;
     const Cx<T> R{S.re / d, -S.im / d};
     const Cx<T> v = cmul(cdiv(Cx<T>{p.W(h, n, 0), p.W(h, n, 1)}, lambda), R);
-    T* tab = &s.tab[static_cast<std::size_t>((h * N + n) * 2 * Tb)];
-    const Index tcount = J > 1 ? Tb + 1 : std::min(L, Tb);
-    for (Index i = 0; i < Tb; ++i) {
-      tab[i] = i < tcount ? t[i].re : T(0);
-      tab[Tb + i] = i < tcount ? t[i].im : T(0);
-    }
-    T* w = &s.w[static_cast<std::size_t>((h * N + n) * J * 2)];
-    for (Index j = 0; j < J; ++j) {
-      const Cx<T> wj = j == 0 ? v : cmul(v, P[j]);
-      w[2 * j] = nonfinite ? nan : wj.re;
-      w[2 * j + 1] = nonfinite ? nan : wj.im;
-    }
+    store_mode(s, h, n, J > 1 ? Tb + 1 : std::min(L, Tb), t, P, v, nonfinite);
     s.reversed[static_cast<std::size_t>(h * N + n)] = flip ? 1 : 0;
   }
 }

@@ -18,7 +18,6 @@ template <class T>
 void setup_channel(const S4DProblem<T>& p, Index h, S4DSetup<T>& s) {
   const Index N = s.N, J = s.J, Tb = s.T, L = s.L;
   const bool nonfinite = p.channel_nonfinite(h);
-  const T nan = std::numeric_limits<T>::quiet_NaN();
   const T dt = p.in().log_dt ? exp_t(p.in().dt[h]) : p.in().dt[h];
   const Index tcount = J > 1 ? Tb + 1 : std::min(L, Tb);
   std::vector<Cx<T>> t, P;
@@ -40,17 +39,7 @@ void setup_channel(const S4DProblem<T>& p, Index h, S4DSetup<T>& s) {
     const Cx<T> cb = p.in().B ? cmul(C, Cx<T>{p.B(h, n, 0), p.B(h, n, 1)}) : C;
     const Cx<T> v = cmul(cb, q);
     power_tables(Abar, Tb, J, L, t, P);
-    T* tab = &s.tab[static_cast<std::size_t>((h * N + n) * 2 * Tb)];
-    for (Index i = 0; i < Tb; ++i) {
-      tab[i] = i < tcount ? t[i].re : T(0);
-      tab[Tb + i] = i < tcount ? t[i].im : T(0);
-    }
-    T* w = &s.w[static_cast<std::size_t>((h * N + n) * J * 2)];
-    for (Index j = 0; j < J; ++j) {
-      const Cx<T> wj = j == 0 ? v : cmul(v, P[j]);
-      w[2 * j] = nonfinite ? nan : wj.re;
-      w[2 * j + 1] = nonfinite ? nan : wj.im;
-    }
+    store_mode(s, h, n, tcount, t, P, v, nonfinite);
   }
 }
 

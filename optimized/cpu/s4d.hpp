@@ -20,6 +20,7 @@
 // Threads across channels; the inner loop over i vectorizes. Deterministic.
 #pragma once
 
+#include <limits>
 #include <vector>
 
 #include <cmath>
@@ -82,6 +83,17 @@ void power_tables(Cx<T> Abar, Index Tb, Index J, Index L, std::vector<Cx<T>>& t,
 }  // namespace s4d_detail
 
 template <class F>
+struct S4DSetup;
+
+namespace s4d_detail {
+// Stores mode (h, n)'s power table t_i (i < tcount, zero beyond) and its block weights
+// w_j = v P_j (NaN where the channel has a non-finite input) into a setup.
+template <class T>
+void store_mode(S4DSetup<T>& s, Index h, Index n, Index tcount, const std::vector<Cx<T>>& t,
+                const std::vector<Cx<T>>& P, Cx<T> v, bool nonfinite);
+}  // namespace s4d_detail
+
+template <class F>
 struct S4DSetup {
   Index H = 0, N = 0, L = 0, T = 0, J = 0;
   F scale = 1;
@@ -93,6 +105,26 @@ struct S4DSetup {
 };
 
 // K[h, :] = scale acc from a setup, the accumulation of [S4D-CPU-ORDER] (threads across channels).
+namespace s4d_detail {
+template <class T>
+void store_mode(S4DSetup<T>& s, Index h, Index n, Index tcount, const std::vector<Cx<T>>& t,
+                const std::vector<Cx<T>>& P, Cx<T> v, bool nonfinite) {
+  const Index Tb = s.T, J = s.J, N = s.N;
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  T* tab = &s.tab[static_cast<std::size_t>((h * N + n) * 2 * Tb)];
+  for (Index i = 0; i < Tb; ++i) {
+    tab[i] = i < tcount ? t[i].re : T(0);
+    tab[Tb + i] = i < tcount ? t[i].im : T(0);
+  }
+  T* w = &s.w[static_cast<std::size_t>((h * N + n) * J * 2)];
+  for (Index j = 0; j < J; ++j) {
+    const Cx<T> wj = j == 0 ? v : cmul(v, P[j]);
+    w[2 * j] = nonfinite ? nan : wj.re;
+    w[2 * j + 1] = nonfinite ? nan : wj.im;
+  }
+}
+}  // namespace s4d_detail
+
 Tensor<float> vandermonde_product(const S4DSetup<float>& s, int threads = 0);
 Tensor<double> vandermonde_product(const S4DSetup<double>& s, int threads = 0);
 

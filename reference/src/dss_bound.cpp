@@ -16,7 +16,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTiny = 4.9406564584124654e-324;
 constexpr double kSqrt2 = 1.4142135623730951;
 
-double gam(double u, double k) { return std::expm1(k * std::log1p(u)); }
 double min_abs(const Tracked& t) { return t.lo > 0 ? t.lo : (t.hi < 0 ? -t.hi : 0.0); }
 bool bad(const CTracked& q, const Rounding& r) { return !(q.M + q.E <= r.max_finite); }
 Tracked neg(const Tracked& t) { return {-t.hi, -t.lo, t.err}; }
@@ -29,7 +28,7 @@ Tensor<double> bound_impl(const DssSoftmaxProblem<double>& p, const S4DArithmeti
   const double ulps = std::max(m.exp_ulps, m.sincos_ulps);
   const Index H = p.H(), N = p.N(), L = p.L(), T = kS4DPowerBlock, J = (L + T - 1) / T;
   const double slack = std::max(0x1p-20, static_cast<double>(L + 2 * N) * 0x1p-40);
-  const double g_sum = gam(u, 2 * static_cast<double>(N));
+  const double g_sum = gamma_k(u, 2 * static_cast<double>(N));
   Tensor<double> bound(Shape{H, L}, 0.0);
   std::vector<double> prop(static_cast<std::size_t>(L)), size(static_cast<std::size_t>(L)), mag(static_cast<std::size_t>(L));
   std::vector<char> ovf(static_cast<std::size_t>(L));
@@ -137,7 +136,7 @@ Tensor<double> bound_impl(const DssSoftmaxProblem<double>& p, const S4DArithmeti
       // d = |S^|^2 + eps ([DSS-SOFTMAX-BOUND-R]): propagated (2 M + E) E, three roundings.
       const double Sc = S.M + S.E;
       const double D_low = S_low * S_low * (1 - 0x1p-50) + eps;
-      const double E_D = (2 * S.M + S.E) * S.E + gam(u, 3) * (Sc * Sc + eps) + 2 * eta;
+      const double E_D = (2 * S.M + S.E) * S.E + gamma_k(u, 3) * (Sc * Sc + eps) + 2 * eta;
       const double Dc_low = D_low - E_D;
       // |R| = |S| / (|S|^2 + eps): x / (x^2 + eps) over x in [S_low, S.M].
       const double se = std::sqrt(eps);

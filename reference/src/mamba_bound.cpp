@@ -14,6 +14,8 @@
 #include <limits>
 #include <vector>
 
+#include "touchstone/core/tracked.hpp"
+
 namespace touchstone::mamba {
 
 namespace {
@@ -101,7 +103,6 @@ constexpr double kTiny = 4.9406564584124654e-324;  // 2^-1074: keeps magnitudes 
 constexpr double kThresholdJump = 2.0612e-9;
 
 // (1 + u)^k - 1 without cancellation.
-double growth(double u, double k) { return std::expm1(k * std::log1p(u)); }
 
 struct Q {  // a computed quantity: magnitude bound M, error bound E
   double M, E;
@@ -146,12 +147,12 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
   // roundings end at any one step, so these clamps hold for every model.
   const double leaves = static_cast<double>(L) + 1;
   // (1+u)^k - 1 is kept apart from 1: for u below 2^-53 (the oracle's own bound) 1 + it is 1.
-  const double g_step = growth(u, m.step_roundings);                          // (1+u)^k - 1
+  const double g_step = gamma_k(u, m.step_roundings);                          // (1+u)^k - 1
   const double q_step = 1 + g_step;                                           // (1+u)^k
-  const double g_term = growth(u, std::min<double>(m.term_roundings, leaves));    // (1+u)^c - 1
-  const double g_init = growth(u, std::min<double>(m.initial_roundings, leaves)); // (1+u)^c0 - 1
+  const double g_term = gamma_k(u, std::min<double>(m.term_roundings, leaves));    // (1+u)^c - 1
+  const double g_init = gamma_k(u, std::min<double>(m.initial_roundings, leaves)); // (1+u)^c0 - 1
   const double underflows = std::min<double>(m.underflows_per_step, 2 * leaves);
-  const double g_dot = growth(u, static_cast<double>(N));
+  const double g_dot = gamma_k(u, static_cast<double>(N));
 
   SelectiveScanResult<double> r{Tensor<double>(Shape{batch, dim, L}),
                                 Tensor<double>(Shape{batch, dim, N})};

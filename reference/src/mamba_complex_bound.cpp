@@ -15,6 +15,7 @@
 #include <limits>
 #include <vector>
 
+#include "touchstone/core/tracked.hpp"
 #include "touchstone/reference/mamba_bound.hpp"
 
 namespace touchstone::mamba {
@@ -75,7 +76,6 @@ constexpr double kTiny = 4.9406564584124654e-324;  // 2^-1074
 constexpr double kThresholdJump = 2.0612e-9;         // log1p(e^-20), as in mamba_bound.cpp
 constexpr double kSqrt2 = 1.4142135623730951;        // the double above sqrt(2) (by 9.7e-17)
 
-double growth(double u, double k) { return std::expm1(k * std::log1p(u)); }  // (1+u)^k - 1
 
 struct Q {
   double M, E;
@@ -108,7 +108,7 @@ ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<
 
   // [MAMBA-CSCAN-BOUND-STATE] Per step: G' = q_s (Ma + Ea) G + ((q_s - 1) Ma + q_s Ea) H
   //                                          + (q_c - 1) Mb + q_c Eb + under.
-  const double g2 = growth(u, 2), g3 = growth(u, 3);
+  const double g2 = gamma_k(u, 2), g3 = gamma_k(u, 3);
   double g_step, q_step, g_term, under;
   if (m.sequential) {
     // Two fmas per part: q_s = 1 + sqrt(2) gamma_2, q_c = 1 + gamma_2; per part two underflow
@@ -121,13 +121,13 @@ ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<
     // additions of two roundings each, (1 + gamma_2)^(L+1); underflow: at most 3 roundings per
     // part in each of at most 2 (L + 1) operations that end at one step.
     g_step = std::expm1(2 * std::log1p(kSqrt2 * g3));
-    g_term = growth(u, 2 * (static_cast<double>(L) + 1));
+    g_term = gamma_k(u, 2 * (static_cast<double>(L) + 1));
     under = 6 * kSqrt2 * (static_cast<double>(L) + 1) * eta;
   }
   q_step = 1 + g_step;
   // [MAMBA-CSCAN-BOUND-OUTPUT] any order: each of the 2N products and D u passes through at
   // most 2N + 2 roundings.
-  const double g_sum = growth(u, 2 * static_cast<double>(N) + 2);
+  const double g_sum = gamma_k(u, 2 * static_cast<double>(N) + 2);
 
   ComplexScanResult<double> r{Tensor<double>(Shape{batch, dim, L}),
                               Tensor<double>(Shape{batch, dim, N, 2})};

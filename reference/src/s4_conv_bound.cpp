@@ -20,7 +20,6 @@ constexpr double kSqrt2 = 1.4142135623730951;
 // value by (1 + 2^-40) ([S4CONV-CONV-BOUND-EVAL]).
 constexpr double kSlack = 1 + 0x1p-40;
 
-double gamma(double u, double k) { return std::expm1(k * std::log1p(u)); }
 double sum_up(Index m) { return 1 + static_cast<double>(m + 4) * 0x1p-52; }
 
 bool finite_all(const double* x, Index n) {
@@ -61,7 +60,7 @@ double fft_conv_error(const Norms& Nu, const Norms& Nk, Index n, const Rounding&
   // (1/n) sum_k over the products P_k = fl(U^_k K^_k), by Cauchy-Schwarz: A_M bounds
   // (1/n) sum_k |U_k K_k| <= ||u||_2 ||k||_2, A_E (1/n) sum_k |P^_k - U_k K_k| <=
   // ||u|| nu_K + nu_U ||k|| + nu_U nu_K + sqrt(2) gamma_2 (||u|| + nu_U)(||k|| + nu_K) + 3 sqrt(2) eta.
-  const double g2 = kSqrt2 * gamma(r.u, 2);
+  const double g2 = kSqrt2 * gamma_k(r.u, 2);
   const double A_M = Nu.l2 * Nk.l2 * (1 + 0x1p-52);
   const double A_E = Nu.l2 * nu_K + nu_U * Nk.l2 + nu_U * nu_K +
                      g2 * (Nu.l2 + nu_U) * (Nk.l2 + nu_K) + 3 * kSqrt2 * r.eta;
@@ -177,11 +176,11 @@ Tensor<double> causal_conv_any_order_bound(const ConvProblem<double>& p, Format 
           S += std::fabs(k[s] * u[t - s]);
         }
         S *= sum_up(m) * (1 + 0x1p-52);
-        if (bad || !(S * (1 + gamma(r.u, static_cast<double>(m))) <= r.max_finite)) {
+        if (bad || !(S * (1 + gamma_k(r.u, static_cast<double>(m))) <= r.max_finite)) {
           e[t] = kInf;
           continue;
         }
-        const double E_direct = gamma(r.u, static_cast<double>(m)) * S + static_cast<double>(m) * r.eta;
+        const double E_direct = gamma_k(r.u, static_cast<double>(m)) * S + static_cast<double>(m) * r.eta;
         double E = E_direct;
         if (row_finite) {
           const double E_f = add_skip(A_M, E_fft, has_D, D, u[t], r);
@@ -206,7 +205,7 @@ ScanResult<double> scan_bound(const ScanProblem<double>& p, const Rounding& r, b
   const double c = p.conj() == Conj::halves ? 2.0 : 1.0;
   const bool has_D = in.D.has_value();
   ScanResult<double> res{Tensor<double>(Shape{batch, H, L}), Tensor<double>(Shape{batch, H, N, 2})};
-  const double g2 = gamma(r.u, 2), g3 = gamma(r.u, 3);
+  const double g2 = gamma_k(r.u, 2), g3 = gamma_k(r.u, 3);
   for (Index b = 0; b < batch; ++b)
     for (Index h = 0; h < H; ++h) {
       std::vector<CTracked> x(static_cast<std::size_t>(N));  // exact state 0
@@ -275,8 +274,8 @@ ScanResult<double> scan_bound(const ScanProblem<double>& p, const Rounding& r, b
             }
             const double Du = has_D ? std::fabs(D * ut) * (1 + 0x1p-52) : 0.0;
             const double k = static_cast<double>(2 * N + (has_D ? 1 : 0));
-            E = c * prop + gamma(r.u, k) * (c * S + Du) + k * r.eta * c;
-            if (!((c * S + Du) * (1 + gamma(r.u, k)) <= r.max_finite)) E = kInf;
+            E = c * prop + gamma_k(r.u, k) * (c * S + Du) + k * r.eta * c;
+            if (!((c * S + Du) * (1 + gamma_k(r.u, k)) <= r.max_finite)) E = kInf;
             if (storage && std::isfinite(E)) E += storage->u * (c * Mexact + Du + E) + storage->eta;
           }
         }

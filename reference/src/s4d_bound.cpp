@@ -48,7 +48,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTiny = 4.9406564584124654e-324;
 constexpr double kSqrt2 = 1.4142135623730951;
 
-double gam(double u, double k) { return std::expm1(k * std::log1p(u)); }
 double min_abs(const Tracked& t) { return t.lo > 0 ? t.lo : (t.hi < 0 ? -t.hi : 0.0); }
 // A complex value from its parts' trackers: |exact| <= hypot of the magnitudes, |error| <=
 // hypot of the parts' errors (each rounded up by 2^-51 relative for the evaluation).
@@ -158,7 +157,7 @@ Tensor<double> bound_impl(const S4DProblem<double>& p, const S4DArithmetic& m) {
   const double s = p.in().conj == Conj::halves ? 2.0 : 1.0;
   const double slack = std::max(0x1p-20, static_cast<double>(L + 2 * N) * 0x1p-40);
   // [S4D-BOUND-SUM] 2N' products (two per mode) accumulated: gamma_(2N') of their sizes.
-  const double g_sum = gam(r.u, 2 * static_cast<double>(N));
+  const double g_sum = gamma_k(r.u, 2 * static_cast<double>(N));
   Tensor<double> bound(Shape{H, L}, 0.0);
   std::vector<double> prop(static_cast<std::size_t>(L)), size(static_cast<std::size_t>(L)),
       mag(static_cast<std::size_t>(L));
@@ -245,7 +244,7 @@ CTracked transposed_sum_bound(const double* a, Index count, double ea, double ee
       size += (av + Ea) * (t[i].M + t[i].E);
     }
     // M(G) + E(G) >= size (1 + gamma) bounds every partial sum of the block's fma chains too.
-    const CTracked G = guard({M + kTiny, prop + gam(r.u, static_cast<double>(iend)) * size +
+    const CTracked G = guard({M + kTiny, prop + gamma_k(r.u, static_cast<double>(iend)) * size +
                                              kSqrt2 * static_cast<double>(iend) * r.eta},
                              r);
     F = j == 0 ? G : guard(add(F, guard(mul(guard(P[j], r), G, r), r), r), r);
@@ -295,7 +294,7 @@ PowerSums power_sums(const double* c, Index count, double are, double aim, const
     pim = nim;
     pt = k == 0 ? a64 : mul(pt, a64, r64);
   }
-  const double g = gam(r64.u, 2 * static_cast<double>(count) + 4);
+  const double g = gamma_k(r64.u, 2 * static_cast<double>(count) + 4);
   ps.d0_hi = (std::hypot(s0re, s0im) * (1 + 0x1p-50) + e0 + g * size0) * (1 + 0x1p-40) + kTiny;
   ps.d1_hi = (std::hypot(s1re, s1im) * (1 + 0x1p-50) + e1 + g * size1) * (1 + 0x1p-40) + kTiny;
   return ps;
@@ -356,7 +355,7 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
     for (Index k = 0; k + 1 < L; ++k) b[k] = static_cast<double>(k + 1) * dK[k + 1];
     // The backend rounds k + 1 to the compute format, exact up to 2^p = 1/u; beyond it (L > 2^24
     // in float32) the coefficient has two roundings.
-    const double b_rel = static_cast<double>(L - 1) <= 1 / r.u ? r.u : gam(r.u, 2);
+    const double b_rel = static_cast<double>(L - 1) <= 1 / r.u ? r.u : gamma_k(r.u, 2);
     Tracked acc = Tracked::exact(0);
     bool overflow = false;
     Tracked dt;

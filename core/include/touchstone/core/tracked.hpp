@@ -24,6 +24,10 @@
 
 namespace touchstone {
 
+// gamma_k = (1 + u)^k - 1, the growth of k roundings (Higham's gamma_k without its first-order
+// approximation ku / (1 - ku)), evaluated as expm1(k log1p(u)).
+inline double gamma_k(double u, double k) { return std::expm1(k * std::log1p(u)); }
+
 struct Rounding {
   double u;    // unit roundoff of the compute format
   double eta;  // underflow term (never below 2^-1074: binary64's 2^-1075 is not a double)
@@ -98,10 +102,10 @@ class TrackedSum {
   // True when a partial sum, in some order, may exceed the format's range: every partial sum is
   // at most the sum of the terms' computed magnitudes (times 1 + gamma).
   bool may_overflow(const Rounding& r) const {
-    return !(size_ * (1 + std::expm1(static_cast<double>(count_) * std::log1p(r.u))) <= r.max_finite);
+    return !(size_ * (1 + gamma_k(r.u, static_cast<double>(count_))) <= r.max_finite);
   }
   Tracked result(const Rounding& r) const {
-    const double gamma = count_ > 1 ? std::expm1(static_cast<double>(count_ - 1) * std::log1p(r.u)) : 0.0;
+    const double gamma = count_ > 1 ? gamma_k(r.u, static_cast<double>(count_ - 1)) : 0.0;
     return {lo_, hi_, err_ + gamma * size_};
   }
 

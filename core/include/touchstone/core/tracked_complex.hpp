@@ -34,7 +34,6 @@ struct CTracked {
 };
 
 namespace tracked_complex_detail {
-inline double gamma(double u, double k) { return std::expm1(k * std::log1p(u)); }  // (1+u)^k - 1
 constexpr double kSqrt2 = 1.4142135623730951;  // the double above sqrt(2)
 }  // namespace tracked_complex_detail
 
@@ -55,7 +54,7 @@ inline CTracked mul(const CTracked& x, const CTracked& y, const Rounding& r) {
   using namespace tracked_complex_detail;
   const double prop = x.M * y.E + x.E * y.M + x.E * y.E;
   const double M = x.M * y.M + CTracked::kTinyC;
-  return {M, prop + kSqrt2 * gamma(r.u, 2) * (x.M + x.E) * (y.M + y.E) + 3 * kSqrt2 * r.eta};
+  return {M, prop + kSqrt2 * gamma_k(r.u, 2) * (x.M + x.E) * (y.M + y.E) + 3 * kSqrt2 * r.eta};
 }
 
 // [CORE-TRACKED-CMUL] x times a real y, each part one product: u |x^ y^| + one underflow per part.
@@ -89,7 +88,7 @@ inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const R
       !(yc_low * yc_low * (1 - 4 * r.u) >= min_normal / r.u))
     return {M, inf};
   const double prop = (x.E * My_low + x.M * y.E) / (My_low * yc_low) * (1 + 0x1p-50);
-  const double round = kSqrt2 * gamma(r.u, 6) * xc / yc_low;
+  const double round = kSqrt2 * gamma_k(r.u, 6) * xc / yc_low;
   const double under = kSqrt2 * (3 * r.eta / (yc_low * yc_low) + 2 * r.eta);
   return {M, prop + round + under};
 }
@@ -107,10 +106,10 @@ class CTrackedSum {
     ++count_;
   }
   bool may_overflow(const Rounding& r) const {
-    return !(size_ * (1 + tracked_complex_detail::gamma(r.u, static_cast<double>(count_))) <= r.max_finite);
+    return !(size_ * (1 + gamma_k(r.u, static_cast<double>(count_))) <= r.max_finite);
   }
   CTracked result(const Rounding& r) const {
-    const double g = count_ > 1 ? tracked_complex_detail::gamma(r.u, static_cast<double>(count_ - 1)) : 0.0;
+    const double g = count_ > 1 ? gamma_k(r.u, static_cast<double>(count_ - 1)) : 0.0;
     return {M_, E_ + g * size_};
   }
 
