@@ -66,13 +66,7 @@ class Handle final : public ProblemHandle {
  public:
   explicit Handle(DssSoftmaxProblem<double> p) : p_(std::move(p)) {}
   const DssSoftmaxProblem<double>& problem() const { return p_; }
-  const DssSoftmaxProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(p_.cast<float>());
-    }
-    return *f32_;
-  }
+  const DssSoftmaxProblem<float>& as_float32() const { return f32_.get(*this, p_); }
   std::string describe() const override {
     return "H=" + std::to_string(p_.H()) + " N=" + std::to_string(p_.N()) + " L=" + std::to_string(p_.L());
   }
@@ -88,7 +82,7 @@ class Handle final : public ProblemHandle {
 
  private:
   DssSoftmaxProblem<double> p_;
-  mutable std::optional<DssSoftmaxProblem<float>> f32_;
+  Float32Copy<DssSoftmaxProblem<float>> f32_;
 };
 
 const Handle& handle_of(const ProblemHandle& h) { return dynamic_cast<const Handle&>(h); }

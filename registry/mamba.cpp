@@ -86,13 +86,7 @@ class ScanHandle final : public ProblemHandle {
 
   // The float32 problem of a float32 backend, made once (so that timed runs time the backend,
   // not the conversion); InvalidInput when a value is not a float32.
-  const SelectiveScanProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(p_.cast<float>());
-    }
-    return *f32_;
-  }
+  const SelectiveScanProblem<float>& as_float32() const { return f32_.get(*this, p_); }
 
   std::string describe() const override {
     const auto& in = p_.in();
@@ -137,7 +131,7 @@ class ScanHandle final : public ProblemHandle {
  private:
   SelectiveScanProblem<double> p_;
   // Caches; a handle is used from one thread at a time.
-  mutable std::optional<SelectiveScanProblem<float>> f32_;
+  Float32Copy<SelectiveScanProblem<float>> f32_;
   mutable std::optional<Format> format_;
 };
 
@@ -338,13 +332,7 @@ class BackwardHandle final : public ProblemHandle {
   BackwardHandle(SelectiveScanBackwardProblem<double> q, bool B_3d, bool C_3d)
       : q_(std::move(q)), forward_(q_.forward()), B_3d_(B_3d), C_3d_(C_3d) {}
   const SelectiveScanBackwardProblem<double>& problem() const { return q_; }
-  const SelectiveScanBackwardProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(q_.cast<float>());
-    }
-    return *f32_;
-  }
+  const SelectiveScanBackwardProblem<float>& as_float32() const { return f32_.get(*this, q_); }
   std::string describe() const override {
     return forward_.describe() + (q_.dlast_state() ? " dlast_state" : "");
   }
@@ -401,7 +389,7 @@ class BackwardHandle final : public ProblemHandle {
   SelectiveScanBackwardProblem<double> q_;
   ScanHandle forward_;
   bool B_3d_, C_3d_;
-  mutable std::optional<SelectiveScanBackwardProblem<float>> f32_;
+  Float32Copy<SelectiveScanBackwardProblem<float>> f32_;
   mutable std::optional<Format> format_;
 };
 

@@ -90,13 +90,7 @@ class ComplexScanHandle final : public ProblemHandle {
   explicit ComplexScanHandle(ComplexScanProblem<double> p) : p_(std::move(p)) {}
   const ComplexScanProblem<double>& problem() const { return p_; }
 
-  const ComplexScanProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(p_.cast<float>());
-    }
-    return *f32_;
-  }
+  const ComplexScanProblem<float>& as_float32() const { return f32_.get(*this, p_); }
 
   std::string describe() const override {
     const auto& in = p_.in();
@@ -143,7 +137,7 @@ class ComplexScanHandle final : public ProblemHandle {
 
  private:
   ComplexScanProblem<double> p_;
-  mutable std::optional<ComplexScanProblem<float>> f32_;
+  Float32Copy<ComplexScanProblem<float>> f32_;
   mutable std::optional<Format> format_;
 };
 
@@ -409,13 +403,7 @@ class ComplexBackwardHandle final : public ProblemHandle {
     C_.shape = forward_.inputs().at("C").shape().extents();
   }
   const ComplexScanBackwardProblem<double>& problem() const { return q_; }
-  const ComplexScanBackwardProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(q_.cast<float>());
-    }
-    return *f32_;
-  }
+  const ComplexScanBackwardProblem<float>& as_float32() const { return f32_.get(*this, q_); }
   std::string describe() const override {
     return forward_.describe() + (q_.dlast_state() ? " dlast_state" : "");
   }
@@ -457,7 +445,7 @@ class ComplexBackwardHandle final : public ProblemHandle {
   ComplexScanBackwardProblem<double> q_;
   ComplexScanHandle forward_;
   UserLayout A_, B_, C_;
-  mutable std::optional<ComplexScanBackwardProblem<float>> f32_;
+  Float32Copy<ComplexScanBackwardProblem<float>> f32_;
   mutable std::optional<Format> format_;
 };
 

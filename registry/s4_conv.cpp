@@ -91,13 +91,7 @@ class ConvHandle final : public ProblemHandle {
  public:
   explicit ConvHandle(ConvProblem<double> p) : p_(std::move(p)) {}
   const ConvProblem<double>& problem() const { return p_; }
-  const ConvProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(p_.cast<float>());
-    }
-    return *f32_;
-  }
+  const ConvProblem<float>& as_float32() const { return f32_.get(*this, p_); }
   std::string describe() const override {
     return "batch=" + std::to_string(p_.batch()) + " H=" + std::to_string(p_.channels()) +
            " L=" + std::to_string(p_.length()) + " Lk=" + std::to_string(p_.kernel_length()) +
@@ -116,7 +110,7 @@ class ConvHandle final : public ProblemHandle {
 
  private:
   ConvProblem<double> p_;
-  mutable std::optional<ConvProblem<float>> f32_;
+  Float32Copy<ConvProblem<float>> f32_;
 };
 
 const ConvHandle& conv_handle(const ProblemHandle& h) { return dynamic_cast<const ConvHandle&>(h); }
@@ -253,13 +247,7 @@ class ScanHandle final : public ProblemHandle {
  public:
   explicit ScanHandle(ScanProblem<double> p) : p_(std::move(p)) {}
   const ScanProblem<double>& problem() const { return p_; }
-  const ScanProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(p_.cast<float>());
-    }
-    return *f32_;
-  }
+  const ScanProblem<float>& as_float32() const { return f32_.get(*this, p_); }
   std::string describe() const override {
     return "batch=" + std::to_string(p_.batch()) + " H=" + std::to_string(p_.channels()) +
            " N=" + std::to_string(p_.modes()) + " L=" + std::to_string(p_.length()) +
@@ -280,7 +268,7 @@ class ScanHandle final : public ProblemHandle {
 
  private:
   ScanProblem<double> p_;
-  mutable std::optional<ScanProblem<float>> f32_;
+  Float32Copy<ScanProblem<float>> f32_;
 };
 
 const ScanHandle& scan_handle(const ProblemHandle& h) { return dynamic_cast<const ScanHandle&>(h); }

@@ -106,13 +106,7 @@ class S4DHandle final : public ProblemHandle {
  public:
   S4DHandle(S4DFlavor f, S4DProblem<double> p) : f_(f), p_(std::move(p)) {}
   const S4DProblem<double>& problem() const { return p_; }
-  const S4DProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(p_.cast<float>());
-    }
-    return *f32_;
-  }
+  const S4DProblem<float>& as_float32() const { return f32_.get(*this, p_); }
   std::string describe() const override {
     return "H=" + std::to_string(p_.H()) + " N'=" + std::to_string(p_.N()) + " L=" +
            std::to_string(p_.L()) + " disc=" + to_string(p_.in().disc) + " conj=" +
@@ -139,7 +133,7 @@ class S4DHandle final : public ProblemHandle {
  private:
   S4DFlavor f_;
   S4DProblem<double> p_;
-  mutable std::optional<S4DProblem<float>> f32_;
+  Float32Copy<S4DProblem<float>> f32_;
 };
 
 const S4DHandle& handle_of(const ProblemHandle& h) { return dynamic_cast<const S4DHandle&>(h); }
@@ -357,13 +351,7 @@ class BackwardHandle final : public ProblemHandle {
  public:
   BackwardHandle(S4DFlavor f, S4DBackwardProblem<double> q) : f_(f), q_(std::move(q)), fwd_(f, q_.forward()) {}
   const S4DBackwardProblem<double>& problem() const { return q_; }
-  const S4DBackwardProblem<float>& as_float32() const {
-    if (!f32_) {
-      require_inputs_in(Format::float32);
-      f32_.emplace(q_.cast<float>());
-    }
-    return *f32_;
-  }
+  const S4DBackwardProblem<float>& as_float32() const { return f32_.get(*this, q_); }
   std::string describe() const override { return fwd_.describe() + " dK"; }
   Format input_format() const override {
     const auto& in = q_.forward().in();
@@ -396,7 +384,7 @@ class BackwardHandle final : public ProblemHandle {
   S4DFlavor f_;
   S4DBackwardProblem<double> q_;
   S4DHandle fwd_;
-  mutable std::optional<S4DBackwardProblem<float>> f32_;
+  Float32Copy<S4DBackwardProblem<float>> f32_;
 };
 
 const BackwardHandle& backward_of(const ProblemHandle& h) { return dynamic_cast<const BackwardHandle&>(h); }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,24 @@ class ProblemHandle {
   // InvalidInput("inputs", ...) unless every input value is a value of `format`: a backend that
   // computes in `format` would otherwise round its inputs and answer a different problem.
   void require_inputs_in(Format format) const;
+};
+
+// The float32 copy of a handle's problem, made on first use after require_inputs_in(float32):
+// what a float32 backend runs on. `Problem64` has `cast<float>()` giving `Problem32`.
+template <class Problem32>
+class Float32Copy {
+ public:
+  template <class Problem64>
+  const Problem32& get(const ProblemHandle& handle, const Problem64& problem) const {
+    if (!copy_) {
+      handle.require_inputs_in(Format::float32);
+      copy_.emplace(problem.template cast<float>());
+    }
+    return *copy_;
+  }
+
+ private:
+  mutable std::optional<Problem32> copy_;
 };
 
 struct BackendSpec {
