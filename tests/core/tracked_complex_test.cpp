@@ -9,6 +9,7 @@
 #include "touchstone/core/mp.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/core/tracked_complex.hpp"
+#include "tightness.hpp"
 
 namespace touchstone {
 namespace {
@@ -90,11 +91,14 @@ TEST(TrackedComplex, Float32ChainsWithinTrackedBounds) {
     const CValue e{er * cr, er * sr, ex * cos(x.xim), ex * sin(x.xim), exp(re_arg, x.t.E, 0.5, r)};
     worst_exp = std::max(worst_exp, check(e, "exp", i));
   }
-  // Not vacuous: each bound is reached within a factor of about 30 by random operands.
+  // Not vacuous: the rules of one operation are reached within a factor of about 30 by random
+  // operands (spec/core.md, after [CORE-TRACKED-CEXP]; measured 0.41 .. 0.99); exp, whose error
+  // is dominated by a worst-case slope over the argument's range, is held to the floor
+  // [CORE-TIGHTNESS-FLOOR] (measured 0.55).
   EXPECT_GT(worst_mul, 0.03);
   EXPECT_GT(worst_add, 0.03);
   EXPECT_GT(worst_div, 0.03);
-  EXPECT_GT(worst_exp, 1e-3);
+  EXPECT_GT(worst_exp, kVacuousRatio);
   std::printf("worst err/E: mul %.3f add %.3f div %.3f exp %.3f\n", worst_mul, worst_add, worst_div,
               worst_exp);
 }
@@ -137,15 +141,17 @@ TEST(TrackedComplex, SumInAnyOrderWithinBound) {
     const CValue tree{level[0].first, level[0].second, seq.xre, seq.xim, seq.t};
     check(tree, "pairwise sum", trial);
   }
-  EXPECT_GT(worst, 1e-3);
+  EXPECT_GT(worst, kVacuousRatio);  // [CORE-TIGHTNESS-FLOOR]
 }
 
 // covers: CORE-TRACKED-CDIV
 TEST(TrackedComplex, DivisionOutsideItsDomainIsUnbounded) {
   const Rounding r = Rounding::of(format_info(Format::float32));
   const CTracked x = CTracked::exact(1, 1);
-  // A divisor whose error reaches its modulus: the quotient may be anything.
-  EXPECT_TRUE(std::isinf(div(x, CTracked{1e-3, 2e-3}, 1e-3, r).E));
+  // A divisor whose error bound exceeds its modulus (the computed divisor may be 0): outside
+  // the domain |y| - Ey > 0, whatever the scale.
+  const double m = 0.5;
+  EXPECT_TRUE(std::isinf(div(x, CTracked{m, 2 * m}, m, r).E));
   // A divisor so small that c^2 + d^2 underflows.
   EXPECT_TRUE(std::isinf(div(x, CTracked::exact(1e-30, 0), 1e-30, r).E));
   // One so large that c^2 + d^2 overflows.

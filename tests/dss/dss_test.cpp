@@ -175,7 +175,9 @@ TEST(DssSoftmax, GuardKeepsTheKernelFiniteAtAZeroOfS) {
   const auto k64 = cpu::dss_softmax_kernel(p);
   const auto b64 = dss_softmax_kernel_bound(p, s4d_arithmetic_cpu_f64());
   for (Index l = 0; l < 2; ++l)
-    if (std::isfinite(b64[l])) EXPECT_LE(std::fabs(k64[l] - to_double(K[l])), b64[l]);
+    if (std::isfinite(b64[l])) {
+      EXPECT_LE(std::fabs(k64[l] - to_double(K[l])), b64[l]);
+    }
 }
 
 // covers: DSS-SOFTMAX-CPU DSS-SOFTMAX-BOUND-CPU DSS-SOFTMAX-BOUND-S DSS-SOFTMAX-BOUND-R

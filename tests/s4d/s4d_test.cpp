@@ -37,12 +37,6 @@ bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
   return true;
 }
 
-double max_abs(const Tensor<mp_real>& K) {
-  double m = 0;
-  for (Index i = 0; i < K.count(); ++i) m = std::max(m, std::fabs(to_double(K[i])));
-  return m;
-}
-
 }  // namespace
 
 // covers: S4D-SHAPES S4D-ZOH-ZERO S4D-BILINEAR-POLE S4D-OPTIONS
@@ -322,7 +316,9 @@ TEST(S4DInit, MatchesTheTable) {
     for (std::size_t i = 0; i < legs.size(); ++i) {
       EXPECT_NEAR(legs[i].real(), -0.5, 1e-12);
       EXPECT_LT(legs[i].imag(), 0.0);
-      if (i > 0) EXPECT_GT(legs[i].imag(), legs[i - 1].imag());  // most negative first
+      if (i > 0) {
+        EXPECT_GT(legs[i].imag(), legs[i - 1].imag());  // most negative first
+      }
       most_negative = std::min(most_negative, legs[i].imag());
       bm = std::max(bm, std::abs(B[i]));
     }
