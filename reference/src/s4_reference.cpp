@@ -151,18 +151,29 @@ mp_complex cx2<mp_complex, mp_real>(const mp_real& re, const mp_real& im) {
 }
 }  // namespace
 
+// A problem's (A, B, C), given row-major in double, as exact matrices of Real.
+template <class Real>
+struct DenseSystem {
+  Mat<Real> A;
+  Vec<Real> B, C;
+  DenseSystem(Index N, const std::vector<double>& a, const std::vector<double>& b, const std::vector<double>& c)
+      : A(N, N), B(N), C(N) {
+    for (Index i = 0; i < N; ++i) {
+      for (Index j = 0; j < N; ++j) A(i, j) = Real(a[static_cast<std::size_t>(i * N + j)]);
+      B(i) = Real(b[static_cast<std::size_t>(i)]);
+      C(i) = Real(c[static_cast<std::size_t>(i)]);
+    }
+  }
+};
+
 // embed-begin ssm_kernel
 template <class Real>
 std::vector<Real> ssm_kernel(const SsmProblem& p) {
   p.validate();
-  const Index N = p.N;
-  Mat<Real> A(N, N);
-  Vec<Real> B(N), C(N);
-  for (Index i = 0; i < N; ++i) {
-    for (Index j = 0; j < N; ++j) A(i, j) = Real(p.A[static_cast<std::size_t>(i * N + j)]);
-    B(i) = Real(p.B[i]);
-    C(i) = Real(p.C[i]);
-  }
+  const DenseSystem<Real> sys(p.N, p.A, p.B, p.C);
+  const Mat<Real>& A = sys.A;
+  const Vec<Real>& B = sys.B;
+  const Vec<Real>& C = sys.C;
   const Real step(p.step);
   const Discrete<Real> d = p.disc == Disc::bilinear ? discretize_bilinear<Real, Real>(A, B, step)
                                                     : discretize_zoh<Real, Real>(A, B, step);
@@ -173,15 +184,8 @@ std::vector<Real> ssm_kernel(const SsmProblem& p) {
 template <class Real>
 std::vector<Real> ssm_kernel_discrete(const DiscreteSsmProblem& p) {
   p.validate();
-  const Index N = p.N;
-  Mat<Real> A(N, N);
-  Vec<Real> B(N), C(N);
-  for (Index i = 0; i < N; ++i) {
-    for (Index j = 0; j < N; ++j) A(i, j) = Real(p.Ab[static_cast<std::size_t>(i * N + j)]);
-    B(i) = Real(p.Bb[i]);
-    C(i) = Real(p.Cb[i]);
-  }
-  return ssm_kernel_dense<Real>(A, B, C, p.L);
+  const DenseSystem<Real> sys(p.N, p.Ab, p.Bb, p.Cb);
+  return ssm_kernel_dense<Real>(sys.A, sys.B, sys.C, p.L);
 }
 
 // embed-begin cauchy
