@@ -325,13 +325,14 @@ class BlockEntry final : public Algorithm {
 
   const std::vector<BackendSpec>& backends() const override { return backends_; }
 
-  // [MAMBA-BLOCK-BOUND-ANY] No any-order bound is derived for the block yet: every element is
-  // reported outside the bound's domain (+inf), so `diff` judges nothing but NaN placement.
-  Arrays any_order_bound(const ProblemHandle& ph, Format, double) const override {
-    Arrays a;
-    for (const auto& [name, t] : run_shapes(ph))
-      a[name] = Tensor<double>(t.shape(), std::numeric_limits<double>::infinity());
-    return a;
+  // [MAMBA-BLOCK-BOUND-ANY] Any association order of every reduction and of the scan's
+  // recurrences, with or without fma, computed in float32 (float64 for float64 storage),
+  // elementary functions within `elementary_ulps`, outputs rounded once to `storage`: the
+  // Tracked engine of the CPU bounds in its any-order mode. +inf where an intermediate may
+  // overflow (outside the bound's domain).
+  Arrays any_order_bound(const ProblemHandle& ph, Format storage,
+                         double elementary_ulps) const override {
+    return bound_cpu(ph, block_arithmetic_any_order(storage, elementary_ulps));
   }
 
  private:

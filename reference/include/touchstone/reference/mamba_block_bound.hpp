@@ -22,10 +22,20 @@ struct BlockArithmetic {
   // Maximum errors of the elementary functions, in ulps of the compute format
   // ([MAMBA-SCAN-ELEMENTARY], [CORE-ASSUME-LIBM-F64]).
   double exp_ulps = 1, softplus_ulps = 1, silu_ulps = 1, sigmoid_ulps = 1;
+  // [MAMBA-BLOCK-BOUND-ANY] Any association order: every reduction (projection, conv tap sum,
+  // (batch, t) and channel sum) in any order with or without fma, the scan's recurrences in any
+  // parallel-scan order ([MAMBA-SCAN-BOUND-ANY] constants), separate roundings elsewhere, exp's
+  // argument with up to 3 roundings; outputs rounded once more to `storage` when it differs
+  // from `compute`. false: the CPU backends' sequential order.
+  bool any_order = false;
+  Format storage = Format::float32;
 };
 
 BlockArithmetic block_arithmetic_cpu_f32();  // [MAMBA-BLOCK-BOUND-CPU-F32]
 BlockArithmetic block_arithmetic_cpu_f64();  // [MAMBA-BLOCK-BOUND-CPU-F64]
+// [MAMBA-BLOCK-BOUND-ANY] An implementation of unknown order: computes in float64 for float64
+// storage, else in float32; elementary functions within `elementary_ulps` of the compute format.
+BlockArithmetic block_arithmetic_any_order(Format storage, double elementary_ulps);
 
 // Per-element bounds of a forward pass (and of the state after its last token: prefill).
 struct MambaBlockBound {
