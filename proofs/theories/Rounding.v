@@ -17,10 +17,15 @@
     tie-breaking rule) in exactly these terms, and derives the absolute
     form |rnd x - x| <= u |x| + E.  Overflow is outside the model: Flocq's
     [round] is the unbounded-exponent rounding, so the C++ side must check
-    separately that no intermediate overflows (see spec/core.md). *)
+    separately that no intermediate overflows (see spec/core.md).
+
+    At the end, two facts about floats (values in the format): a rounded
+    value is one ([format_rnd]), and the rounded sum of two floats has a
+    relative error only, no underflow term ([add_rel], from Flocq's
+    [FLT_plus_error_N_ex]: a sum that small is exact). *)
 
 From Coq Require Import ZArith Reals Psatz.
-From Flocq Require Import Core Relative.
+From Flocq Require Import Core Relative Plus_error.
 
 Open Scope R_scope.
 
@@ -115,3 +120,37 @@ Proof.
   eapply Rle_trans; [apply round_abs_error; exact Hprec|].
   apply Rplus_le_compat_r, Rmult_le_compat_l; [apply u_nonneg|exact HM].
 Qed.
+
+(** ** Floats and sums of floats. *)
+Section Sums.
+
+Variables emin prec : Z.
+Hypothesis Hprec : (0 < prec)%Z.
+
+Let Hprec_inst : Prec_gt_0 prec := Hprec.
+Existing Instance Hprec_inst.
+
+Local Notation format := (generic_format radix2 (FLT_exp emin prec)).
+
+(** A rounded value is a float. *)
+Lemma format_rnd : forall x, format (rnd emin prec x).
+Proof. intros x; apply generic_format_round; auto with typeclass_instances. Qed.
+
+(** The sum of two floats rounds with a relative error only:
+    rnd (x + y) = (x + y)(1 + d), |d| <= u (no underflow term). *)
+Lemma add_rel : forall x y, format x -> format y ->
+  exists d, Rabs d <= u prec /\ rnd emin prec (x + y) = (x + y) * (1 + d).
+Proof.
+  intros x y Fx Fy.
+  destruct (FLT_plus_error_N_ex radix2 emin prec (fun z => negb (Z.even z)) x y Fx Fy)
+    as (d & Hd & Hr).
+  exists d; split; [|exact Hr].
+  rewrite <- u_flocq. unfold u_ro in Hd.
+  set (v := / 2 * bpow radix2 (- prec + 1)) in *.
+  assert (0 < v) by (unfold v; apply Rmult_lt_0_compat; [lra|apply bpow_gt_0]).
+  eapply Rle_trans; [exact Hd|].
+  apply (Rmult_le_reg_r (1 + v)); [lra|].
+  unfold Rdiv; rewrite Rmult_assoc, Rinv_l by lra. nra.
+Qed.
+
+End Sums.

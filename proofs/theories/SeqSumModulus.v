@@ -1,4 +1,4 @@
-(** * S4SumModulus.v -- the sequential complex sum in modulus: the two
+(** * SeqSumModulus.v -- the sequential complex sum in modulus: the two
     parts' bounds of [seq_sum_bound] combine, by Minkowski's inequality,
     into the modulus bound the C++ code evaluates.
 
@@ -20,7 +20,7 @@
 From Coq Require Import ZArith Reals Psatz.
 From Coquelicot Require Import Complex.
 From Flocq Require Import Core.
-From Touchstone Require Import Rounding S4SumBound.
+From Touchstone Require Import Rounding SeqSumBound.
 
 Open Scope R_scope.
 

@@ -1,9 +1,9 @@
-(** * S4ComplexOps.v -- one rounded complex product and one rounded complex
+(** * ComplexOps.v -- one rounded complex product and one rounded complex
     quotient, in modulus: the rules core/tracked_complex.hpp evaluates.
 
-    Spec: spec/core.md, [CORE-TRACKED-CMUL] and [CORE-TRACKED-CDIV]; used
-    by spec/s4_identities.md [S4-ID-CAUCHY-BOUND] (each Cauchy term is one
-    quotient).
+    Spec: spec/core.md, [CORE-TRACKED-CADD], [CORE-TRACKED-CMUL] and
+    [CORE-TRACKED-CDIV]; used by spec/s4_identities.md
+    [S4-ID-CAUCHY-BOUND] (each Cauchy term is one quotient).
 
     Complex numbers are Coquelicot's [C = R * R]; x^ = (a, b) and y^ = (c, d)
     are the computed operands, x and y the exact ones.  Every part is
@@ -11,15 +11,15 @@
       product:  (fl(fl(ac) - fl(bd)), fl(fl(ad) + fl(bc)))
       quotient: (fl(fl(fl(ac) + fl(bd)) / Dh), fl(fl(fl(bc) - fl(ad)) / Dh)),
                 Dh = fl(fl(cc) + fl(dd)).
-    The per-part rounding errors are S4SumBound.v's; here they are combined
-    into moduli ((|ac| + |bd|)^2 + (|ad| + |bc|)^2 <= 2 |x^|^2 |y^|^2, and
+    The per-part rounding errors are ComplexPartBounds.v's; here they are
+    combined into moduli ((|ac| + |bd|)^2 + (|ad| + |bc|)^2 <= 2 |x^|^2 |y^|^2, and
     |(F, F)| = sqrt 2 F) and the propagated input errors are added, giving
     exactly the formulas of [mul] and [div] in core/tracked_complex.hpp. *)
 
 From Coq Require Import ZArith Reals Psatz.
 From Coquelicot Require Import Complex.
 From Flocq Require Import Core.
-From Touchstone Require Import Rounding S4SumBound S4SumModulus.
+From Touchstone Require Import Rounding SeqSumBound SeqSumModulus ComplexPartBounds.
 
 Open Scope R_scope.
 

@@ -1,188 +1,21 @@
-(** * S4SumBound.v -- rounding-error bound of a sequential floating-point
-    sum of inexact terms (the accumulation of a Cauchy sum), and of one part
-    of a complex product.
+(** * ComplexPartBounds.v -- the rounding error of one part (real or
+    imaginary) of a complex product and of a complex quotient, on computed
+    operands.
 
-    Spec: spec/s4_identities.md, [S4-ID-CAUCHY-BOUND]; spec/core.md,
-    [CORE-TRACKED-CMUL].  At the end, [cdiv_part_bound]: one part of a
-    textbook complex division, the per-term error of the Cauchy sum, in an
-    explicit form.
-
-    The Cauchy sum  sum_i v_i / (z - w_i)  of S4's kernel is computed term
-    by term (each term a complex division, with its own error e_i from
-    [CORE-TRACKED-CDIV], whose gamma_6 form is NOT proved here; the
-    explicit form [cdiv_part_bound] below is) and accumulated
-    sequentially, real and imaginary parts separately.  For one part: terms
-    t_i (exact), computed terms th_i (floats) with |th_i - t_i| <= e_i,
-    partial sums s_0 = 0, s_k = fl(s_(k-1) + th_(k-1)); then
-
-        |s_n - sum_(i<n) t_i| <= sum_(i<n) e_i
-                                 + ((1+u)^(n-1) - 1) sum_(i<n) (|t_i| + e_i).
+    Spec: spec/core.md, [CORE-TRACKED-CMUL] and [CORE-TRACKED-CDIV];
+    spec/s4_identities.md, [S4-ID-CAUCHY-BOUND] ([cdiv_part_bound]: one
+    part of a textbook complex division, the per-term error of the Cauchy
+    sum, in an explicit form).  ComplexOps.v combines these per-part
+    bounds into the moduli core/tracked_complex.hpp evaluates.
 
     The rounding model is Rounding.v's ([rnd], round to nearest even in
-    FLT(emin, prec), unbounded exponent: no overflow).  A sum of two floats
-    has no underflow error (Flocq's [FLT_plus_error_N_ex]: a sum that small
-    is exact), so no E term appears; the first addition 0 + th_0 is exact.
-
-    Indexing: terms are numbered from 0 ([t 0] is the first term); [ssum f k]
-    is f 0 + ... + f (k-1). *)
+    FLT(emin, prec), unbounded exponent: no overflow). *)
 
 From Coq Require Import ZArith Reals Psatz.
-From Flocq Require Import Core Relative Plus_error.
+From Flocq Require Import Core.
 From Touchstone Require Import Rounding.
 
 Open Scope R_scope.
-
-(** Sum of the first k values of f (sequential, exact). *)
-Fixpoint ssum (f : nat -> R) (k : nat) : R :=
-  match k with
-  | O => 0
-  | S k' => ssum f k' + f k'
-  end.
-
-Lemma ssum_le : forall f g k, (forall i, f i <= g i) -> ssum f k <= ssum g k.
-Proof.
-  intros f g k H; induction k as [|k IH]; simpl; [lra|]. specialize (H k). lra.
-Qed.
-
-Lemma ssum_nonneg : forall f k, (forall i, 0 <= f i) -> 0 <= ssum f k.
-Proof.
-  intros f k H; induction k as [|k IH]; simpl; [lra|]. specialize (H k). lra.
-Qed.
-
-Lemma ssum_abs : forall f k, Rabs (ssum f k) <= ssum (fun i => Rabs (f i)) k.
-Proof.
-  intros f k; induction k as [|k IH]; simpl.
-  - rewrite Rabs_R0; lra.
-  - eapply Rle_trans; [apply Rabs_triang|]. lra.
-Qed.
-
-Lemma ssum_minus : forall f g k, ssum f k - ssum g k = ssum (fun i => f i - g i) k.
-Proof. intros f g k; induction k as [|k IH]; simpl; lra. Qed.
-
-(** (1+u)^m >= 1. *)
-Lemma pow_1pu_ge1 : forall prec m, 1 <= (1 + u prec) ^ m.
-Proof. intros; apply pow_R1_Rle; pose proof (u_pos prec); lra. Qed.
-
-Section SeqSum.
-
-Variables emin prec : Z.
-Hypothesis Hprec : (0 < prec)%Z.
-
-Local Notation u := (Rounding.u prec).
-Local Notation rnd := (Rounding.rnd emin prec).
-Local Notation format := (generic_format radix2 (FLT_exp emin prec)).
-
-Let Hprec_inst : Prec_gt_0 prec := Hprec.
-Existing Instance Hprec_inst.
-
-(** The sum of two floats rounds with a relative error only. *)
-Lemma add_rel : forall x y, format x -> format y ->
-  exists d, Rabs d <= u /\ rnd (x + y) = (x + y) * (1 + d).
-Proof.
-  intros x y Fx Fy.
-  destruct (FLT_plus_error_N_ex radix2 emin prec (fun z => negb (Z.even z)) x y Fx Fy)
-    as (d & Hd & Hr).
-  exists d; split; [|exact Hr].
-  rewrite <- u_flocq. unfold u_ro in Hd.
-  set (v := / 2 * bpow radix2 (- prec + 1)) in *.
-  assert (0 < v) by (unfold v; apply Rmult_lt_0_compat; [lra|apply bpow_gt_0]).
-  eapply Rle_trans; [exact Hd|].
-  apply (Rmult_le_reg_r (1 + v)); [lra|].
-  unfold Rdiv; rewrite Rmult_assoc, Rinv_l by lra. nra.
-Qed.
-
-Lemma format_rnd : forall x, format (rnd x).
-Proof. intros x; apply generic_format_round; auto with typeclass_instances. Qed.
-
-(** Exact terms t, computed terms th (floats) with error bounds e. *)
-Variables (t th e : nat -> R).
-Hypothesis Hfmt : forall i, format (th i).
-Hypothesis Herr : forall i, Rabs (th i - t i) <= e i.
-
-(** Computed sequential sum: s_0 = 0, s_(k+1) = fl(s_k + th_k). *)
-Fixpoint shat (k : nat) : R :=
-  match k with
-  | O => 0
-  | S k' => rnd (shat k' + th k')
-  end.
-
-Lemma shat_format : forall k, format (shat k).
-Proof. intros [|k]; simpl; [apply generic_format_0|apply format_rnd]. Qed.
-
-(** Rounding part: the computed sum of the computed terms.
-    |s_(m+1) - sum_(i<=m) th_i| <= ((1+u)^m - 1) sum_(i<=m) |th_i|. *)
-Lemma shat_round_error : forall m,
-  Rabs (shat (S m) - ssum th (S m))
-    <= ((1 + u) ^ m - 1) * ssum (fun i => Rabs (th i)) (S m).
-Proof.
-  pose proof (u_pos prec) as Hu.
-  induction m as [|m IH].
-  - simpl. rewrite Rplus_0_l. unfold Rounding.rnd.
-    rewrite round_generic; [|auto with typeclass_instances|apply Hfmt].
-    match goal with |- Rabs ?x <= _ => replace x with 0 by ring end.
-    rewrite Rabs_R0; lra.
-  - change (shat (S (S m))) with (rnd (shat (S m) + th (S m))).
-    destruct (add_rel _ _ (shat_format (S m)) (Hfmt (S m))) as (d & Hd & Hr).
-    rewrite Hr.
-    set (err := shat (S m) - ssum th (S m)) in *.
-    set (A := ssum (fun i => Rabs (th i)) (S m)) in *.
-    set (g := (1 + u) ^ m) in *.
-    assert (Hg : 1 <= g) by apply pow_1pu_ge1.
-    assert (HA : 0 <= A) by (apply ssum_nonneg; intros; apply Rabs_pos).
-    change (ssum th (S (S m))) with (ssum th (S m) + th (S m)).
-    change (ssum (fun i => Rabs (th i)) (S (S m))) with (A + Rabs (th (S m))).
-    replace ((shat (S m) + th (S m)) * (1 + d) - (ssum th (S m) + th (S m)))
-      with (err + d * (shat (S m) + th (S m))) by (unfold err; ring).
-    (* |s_(m+1) + th| <= A + |th| + |err| *)
-    assert (Hmag : Rabs (shat (S m) + th (S m)) <= A + Rabs (th (S m)) + Rabs err).
-    { replace (shat (S m) + th (S m)) with (ssum th (S m) + th (S m) + err)
-        by (unfold err; ring).
-      eapply Rle_trans; [apply Rabs_triang|].
-      eapply Rle_trans; [apply Rplus_le_compat_r, Rabs_triang|].
-      pose proof (ssum_abs th (S m)). unfold A. lra. }
-    assert (Hdm : Rabs (d * (shat (S m) + th (S m)))
-                  <= u * (A + Rabs (th (S m)) + Rabs err)).
-    { rewrite Rabs_mult. apply Rmult_le_compat; auto using Rabs_pos. }
-    pose proof (Rabs_triang err (d * (shat (S m) + th (S m)))) as Ht.
-    pose proof (Rabs_pos (th (S m))) as Hth.
-    (* (1+u)|err| + u (A + |th|) <= (1+u)(g-1) A + u (A + |th|)
-       <= ((1+u) g - 1)(A + |th|) *)
-    assert (Hstep : (1 + u) * Rabs err + u * (A + Rabs (th (S m)))
-                    <= ((1 + u) * g - 1) * (A + Rabs (th (S m)))).
-    { assert ((1 + u) * Rabs err <= (1 + u) * ((g - 1) * A))
-        by (apply Rmult_le_compat_l; lra).
-      assert (0 <= (1 + u) * g - 1 - u) by nra.
-      assert (0 <= ((1 + u) * g - 1 - u) * Rabs (th (S m))) by (apply Rmult_le_pos; lra).
-      nra. }
-    simpl pow. fold g. lra.
-Qed.
-
-(* proves: S4-ID-CAUCHY-BOUND *)
-Theorem seq_sum_bound : forall n,
-  Rabs (shat n - ssum t n)
-    <= ssum e n + ((1 + u) ^ (n - 1) - 1) * ssum (fun i => Rabs (t i) + e i) n.
-Proof.
-  intros n.
-  assert (He : forall i, 0 <= e i) by (intros i; eapply Rle_trans; [apply Rabs_pos|apply Herr]).
-  assert (Hprop : Rabs (ssum th n - ssum t n) <= ssum e n).
-  { rewrite ssum_minus. eapply Rle_trans; [apply ssum_abs|]. apply ssum_le, Herr. }
-  assert (Hsize : ssum (fun i => Rabs (th i)) n <= ssum (fun i => Rabs (t i) + e i) n).
-  { apply ssum_le; intros i. pose proof (Herr i) as H. replace (th i) with (t i + (th i - t i)) by ring. eapply Rle_trans; [apply Rabs_triang|]. lra. }
-  destruct n as [|m].
-  - simpl. rewrite Rminus_0_r, Rabs_R0. lra.
-  - replace (S m - 1)%nat with m by lia.
-    pose proof (shat_round_error m) as Hr.
-    assert (Hg : 0 <= (1 + u) ^ m - 1) by (pose proof (pow_1pu_ge1 prec m); lra).
-    replace (shat (S m) - ssum t (S m))
-      with ((shat (S m) - ssum th (S m)) + (ssum th (S m) - ssum t (S m))) by ring.
-    eapply Rle_trans; [apply Rabs_triang|].
-    assert (((1 + u) ^ m - 1) * ssum (fun i => Rabs (th i)) (S m)
-            <= ((1 + u) ^ m - 1) * ssum (fun i => Rabs (t i) + e i) (S m))
-      by (apply Rmult_le_compat_l; assumption).
-    lra.
-Qed.
-
-End SeqSum.
 
 (** ** The gamma_6 form of one part of a complex quotient.
 
@@ -275,7 +108,7 @@ Local Notation format := (generic_format radix2 (FLT_exp emin prec)).
 Lemma sub_rel : forall x y, format x -> format y ->
   exists d, Rabs d <= u /\ rnd (x - y) = (x - y) * (1 + d).
 Proof.
-  intros x y Fx Fy. apply add_rel; [exact Hprec|exact Fx|].
+  intros x y Fx Fy. apply (add_rel emin prec Hprec); [exact Fx|].
   apply generic_format_opp, Fy.
 Qed.
 

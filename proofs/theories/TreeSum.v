@@ -1,4 +1,4 @@
-(** * S4TreeSum.v -- a floating-point sum in any order of pairwise
+(** * TreeSum.v -- a floating-point sum in any order of pairwise
     additions: the bound of spec/core.md [CORE-TRACKED-SUM] (real) and
     [CORE-TRACKED-CSUM] (complex, in modulus).
 
@@ -14,8 +14,8 @@
 
     gamma_j = (1+u)^j - 1 (Higham, Accuracy and Stability, 2nd ed., 4.2,
     with this gamma).  The proof: a node's rounding is relative only (a sum
-    of two floats, Flocq's [FLT_plus_error_N_ex], see [add_rel]), and by
-    induction the rounding part of a tree with k leaves is at most
+    of two floats, Flocq's [FLT_plus_error_N_ex], Rounding.v [add_rel]), and
+    by induction the rounding part of a tree with k leaves is at most
     gamma_(k-1) sum |th_i|, since k_l, k_r <= k - 1.  The complex form sums
     the real and imaginary parts with the same tree and combines the parts
     by Minkowski's inequality. *)
@@ -23,7 +23,7 @@
 From Coq Require Import ZArith Reals Psatz.
 From Coquelicot Require Import Complex.
 From Flocq Require Import Core.
-From Touchstone Require Import Rounding S4SumBound S4SumModulus.
+From Touchstone Require Import Rounding SeqSumBound SeqSumModulus.
 
 Open Scope R_scope.
 
