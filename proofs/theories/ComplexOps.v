@@ -162,6 +162,73 @@ Proof.
   lra.
 Qed.
 
+(** The computed product of a computed complex operand and a computed real
+    one, one product per part. *)
+Definition cmul_real_hat (x : C) (y : R) : C :=
+  let '(a, b) := x in (rnd (a * y), rnd (b * y)).
+
+(** Complex times real, in modulus, the formula of core/tracked_complex.hpp
+    [mul_real]: the propagated error Mx Ey + Ex My + Ex Ey, plus
+    u |x^| |y^| + sqrt 2 E for the two roundings (one per part). *)
+(* proves: CORE-TRACKED-CMUL *)
+Theorem cmul_real_tracked : forall (x xh : C) (y yh Mx Ex My Ey : R),
+  Cmod x <= Mx -> Cmod (Cminus xh x) <= Ex ->
+  Rabs y <= My -> Rabs (yh - y) <= Ey ->
+  Cmod (Cminus (cmul_real_hat xh yh) (Cmult x (RtoC y)))
+    <= (Mx * Ey + Ex * My + Ex * Ey)
+       + u * ((Mx + Ex) * (My + Ey)) + sqrt 2 * E.
+Proof.
+  intros x [a b] y yh Mx Ex My Ey Hx Hex Hy Hey.
+  pose proof (u_pos prec) as Hu0. pose proof (E_pos emin) as HE0.
+  assert (Hxh : Cmod (a, b) <= Mx + Ex).
+  { replace (a, b) with (Cplus x (Cminus (a, b) x))
+      by (apply injective_projections; simpl; ring).
+    eapply Rle_trans; [apply Cmod_triangle|]. lra. }
+  assert (Hyh : Rabs yh <= My + Ey).
+  { replace yh with (y + (yh - y)) by ring.
+    eapply Rle_trans; [apply Rabs_triang|]. lra. }
+  (* rounding part: per part |rnd v - v| <= u |v| + E *)
+  assert (Hr : Cmod (Cminus (cmul_real_hat (a, b) yh) (Cmult (a, b) (RtoC yh)))
+               <= u * (Cmod (a, b) * Rabs yh) + sqrt 2 * E).
+  { change (Cmod (Cminus (cmul_real_hat (a, b) yh) (Cmult (a, b) (RtoC yh))))
+      with (norm2 (rnd (a * yh) - (a * yh - b * 0)) (rnd (b * yh) - (a * 0 + b * yh))).
+    replace (a * yh - b * 0) with (a * yh) by ring.
+    replace (a * 0 + b * yh) with (b * yh) by ring.
+    pose proof (round_abs_error emin prec Hprec (a * yh)) as Ha.
+    pose proof (round_abs_error emin prec Hprec (b * yh)) as Hb.
+    assert (HF : 0 <= E) by lra.
+    pose proof (part_to_modulus _ _ (Rabs (a * yh)) (Rabs (b * yh)) u E
+                  (Rlt_le _ _ Hu0) HF (Rabs_pos _) (Rabs_pos _) Ha Hb) as Hm.
+    assert (Hn : norm2 (Rabs (a * yh)) (Rabs (b * yh)) = Cmod (a, b) * Rabs yh).
+    { rewrite !Rabs_mult, (Rmult_comm (Rabs a)), (Rmult_comm (Rabs b)).
+      rewrite norm2_scale by apply Rabs_pos. rewrite norm2_abs.
+      change (norm2 a b) with (Cmod (a, b)). ring. }
+    rewrite Hn in Hm. exact Hm. }
+  (* propagated: x^ y^ - x y = x (y^ - y) + (x^ - x) y + (x^ - x)(y^ - y) *)
+  assert (Hprop : Cmod (Cminus (Cmult (a, b) (RtoC yh)) (Cmult x (RtoC y)))
+                  <= Mx * Ey + Ex * My + Ex * Ey).
+  { replace (Cminus (Cmult (a, b) (RtoC yh)) (Cmult x (RtoC y)))
+      with (Cplus (Cplus (Cmult x (RtoC (yh - y))) (Cmult (Cminus (a, b) x) (RtoC y)))
+                  (Cmult (Cminus (a, b) x) (RtoC (yh - y))))
+      by (apply injective_projections; simpl; ring).
+    eapply Rle_trans; [apply Cmod_triangle|].
+    eapply Rle_trans; [apply Rplus_le_compat_r, Cmod_triangle|].
+    rewrite !Cmod_mult, !Cmod_R.
+    pose proof (Cmod_ge_0 x). pose proof (Cmod_ge_0 (Cminus (a, b) x)).
+    pose proof (Rabs_pos y). pose proof (Rabs_pos (yh - y)).
+    repeat apply Rplus_le_compat; apply Rmult_le_compat; assumption. }
+  replace (Cminus (cmul_real_hat (a, b) yh) (Cmult x (RtoC y)))
+    with (Cplus (Cminus (cmul_real_hat (a, b) yh) (Cmult (a, b) (RtoC yh)))
+                (Cminus (Cmult (a, b) (RtoC yh)) (Cmult x (RtoC y))))
+    by (apply injective_projections; simpl; ring).
+  eapply Rle_trans; [apply Cmod_triangle|].
+  assert (Cmod (a, b) * Rabs yh <= (Mx + Ex) * (My + Ey))
+    by (apply Rmult_le_compat; auto using Cmod_ge_0, Rabs_pos).
+  assert (u * (Cmod (a, b) * Rabs yh) <= u * ((Mx + Ex) * (My + Ey)))
+    by (apply Rmult_le_compat_l; lra).
+  lra.
+Qed.
+
 (** The computed quotient of computed operands, part by part (the textbook
     formula). *)
 Definition cdiv_hat (x y : C) : C :=

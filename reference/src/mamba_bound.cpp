@@ -1,6 +1,7 @@
 // Evaluation of the selective scan error bounds; every formula here is derived in spec/mamba.md
-// under the ID cited next to it, and the state recurrence is proved in
-// proofs/theories/MambaScanBound.v (state_bound).
+// under the ID cited next to it. The state recurrence and the fused dot of the sequential fma
+// model are proved in proofs/theories/MambaScanBound.v (state_bound_mag, dot_bound_mag); each
+// rule below names the Coq theorem it instantiates ("proved: ...") or says it is on paper.
 //
 // Notation: for a quantity q the implementation computes, M(q) >= |q| bounds the exact value's
 // magnitude and E(q) >= |q_computed - q_exact| its error; u and eta are the compute format's
@@ -111,12 +112,14 @@ struct Q {  // a computed quantity: magnitude bound M, error bound E
 // [CORE-ROUND-MUL]: x * y rounded, both operands computed with errors. The magnitude is floored
 // at 2^-1074 so that a product that underflows in this double evaluation still bounds the exact
 // (tiny) value.
+// proved: proofs/theories/RoundOps.v mul_bound (the operand form: the rounding term is
+// u (Mx + Ex)(My + Ey), i.e. M = Mx My in mul_bound_result_mag).
 Q mul(Q x, Q y, double u, double eta) {
   return {x.M * y.M + kTiny,
           x.M * y.E + x.E * y.M + x.E * y.E + u * (x.M + x.E) * (y.M + y.E) + eta};
 }
 
-// The same with an exact operand y (an input).
+// The same with an exact operand y (an input): RoundOps.v mul_bound with Ey = 0.
 Q mul_exact(Q x, double y, double u, double eta) { return mul(x, {std::fabs(y), 0.0}, u, eta); }
 
 // [MAMBA-SCAN-ELEMENTARY] error of a function evaluated within `ulps` ulps:
@@ -198,6 +201,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           const double A = in.A(d, n);
           // [MAMBA-SCAN-BOUND-DISCRETIZE] a = exp(dt A): argument error, then exp's own.
           Q arg = mul_exact(dt, A, u, eta);
+          // Further roundings of the argument: RoundOps.v round_bound each.
           for (int k = 1; k < m.exp_arg_roundings; ++k) arg.E += u * (arg.M + arg.E) + eta;
           const double Ma = std::exp(dt_value * A) + kTiny;
           const double Ea1 = Ma * std::expm1(arg.E);
@@ -205,7 +209,10 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           const Q beta = mul_exact(du, p.B_at(b, d, n, t), u, eta);
           if (Ma + Ea > fmax || beta.M + beta.E > fmax) overflow = true;
 
-          // [MAMBA-SCAN-BOUND-STATE]
+          // [MAMBA-SCAN-BOUND-STATE] proved for the sequential fma model (q_step = 1 + u,
+          // g_step = g_term = u, g_init = 0, under = eta): MambaScanBound.v state_bound_mag, each
+          // step RoundOps.v fma_bound_result_mag with M = Ma H[n] + beta.M. The tree orders' k, c,
+          // c0, m and W (cuda, any-order) are derived on paper (spec/mamba.md), not in Coq.
           const double under = underflows * eta * (m.forms_products ? 1 + Wmax : 1.0);
           const double Gn = q_step * (Ma + Ea) * G[n] + (g_step * Ma + q_step * Ea) * H[n] +
                             g_term * beta.M + (1 + g_term) * beta.E + under;
@@ -218,9 +225,13 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           My += Hn * c;
           Ey_states += Gn * c;
           S += (Hn + Gn) * c;
-          if (m.fused_dot) F = (1 + u) * F + u * S + eta;  // [MAMBA-SCAN-BOUND-DOT]
+          // [MAMBA-SCAN-BOUND-DOT] proved: MambaScanBound.v dot_bound_mag (term bounds
+          // (Hn + Gn) c >= |h^ C|).
+          if (m.fused_dot) F = (1 + u) * F + u * S + eta;
         }
         for (Index n = 0; n < N; ++n) Wmax = std::max(Wmax, H[n] + G[n]);
+        // Separate roundings in any order: on paper (spec/mamba.md [MAMBA-SCAN-BOUND-DOT]), not in
+        // Coq.
         if (!m.fused_dot) F = g_dot * S + static_cast<double>(N) * eta * (1 + g_dot);
         Q v{My, F + Ey_states};
         // Every intermediate must stay in range, not only the output: y may overflow even when a
@@ -231,8 +242,10 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         if (in.D) {
           const double Du = std::fabs((*in.D)[d] * uu);
           if (m.fused_skip) {
+            // proved: RoundOps.v fma_bound_result_mag (D, u exact; M = M(y) + |D u|).
             v = {v.M + Du, v.E + u * (v.M + v.E + Du) + eta};
           } else {
+            // proved: RoundOps.v mul_bound (exact operands), then add_bound_result_mag (no eta).
             const double Ep = u * Du + eta;
             v = {v.M + Du, v.E + Ep + u * (v.M + v.E + Du + Ep)};
           }
@@ -241,11 +254,12 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         if (in.z) {
           const double zz = (*in.z)(b, d, t);
           const double Ms = std::fabs(zz / (1 + std::exp(-zz))) + kTiny;
-          v = mul(v, {Ms, elementary_error(m.silu_ulps, Ms, u, eta)}, u, eta);
+          v = mul(v, {Ms, elementary_error(m.silu_ulps, Ms, u, eta)}, u, eta);  // mul_bound
         }
         if (v.M + v.E > fmax) overflow = true;
         double E = v.E;
-        if (rounds_to_storage) E += sf.u * (v.M + E) + storage_eta;  // [MAMBA-SCAN-BOUND-ANY]
+        // [MAMBA-SCAN-BOUND-ANY] proved: RoundOps.v round_bound (in the storage format).
+        if (rounds_to_storage) E += sf.u * (v.M + E) + storage_eta;
         r.out(b, d, t) = overflow ? kInf : E * (1 + slack) + kTiny;
       }
       for (Index n = 0; n < N; ++n) {

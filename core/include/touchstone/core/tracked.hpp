@@ -76,6 +76,8 @@ inline Tracked libm_image(double lo, double hi) {
 }  // namespace tracked_detail
 
 // [CORE-TRACKED-ADD] fl(x + y): sums are exact on underflow, so no eta.
+// proved: proofs/theories/RoundOps.v add_bound_result_mag (computed operands are floats of the
+// format; M = s.mag() >= |x + y|), sub: RoundOps.v sub_bound_result_mag.
 inline Tracked add(const Tracked& x, const Tracked& y, const Rounding& r) {
   Tracked s = tracked_detail::interval_add(x, y);
   const double prop = x.err + y.err;
@@ -90,6 +92,7 @@ inline Tracked sub(const Tracked& x, const Tracked& y, const Rounding& r) {
 // across channels or batch): |computed - exact| <= sum E_i + gamma_(k-1) sum (M_i + E_i), with
 // gamma_j = (1+u)^j - 1 (Higham, Accuracy and Stability, (4.4), for any order of pairwise sums;
 // no eta: sums are exact on underflow). Accumulate terms, then `result`.
+// proved: proofs/theories/TreeSum.v tree_sum_bound (M_i + E_i <= computed_mag()).
 class TrackedSum {
  public:
   void add_term(const Tracked& t) {
@@ -115,11 +118,13 @@ class TrackedSum {
 };
 
 // The propagated error of x * y (no rounding): |x^ y^ - x y| <= Mx Ey + Ex My + Ex Ey.
+// proved: proofs/theories/RoundOps.v mul_err_bound.
 inline double product_propagation(const Tracked& x, const Tracked& y) {
   return x.mag() * y.err + x.err * y.mag() + x.err * y.err;
 }
 
-// [CORE-ROUND-MUL] fl(x * y).
+// [CORE-ROUND-MUL] fl(x * y): prop + u (M + prop) + eta with M = p.mag() >= |x y|.
+// proved: proofs/theories/RoundOps.v mul_bound_result_mag.
 inline Tracked mul(const Tracked& x, const Tracked& y, const Rounding& r) {
   Tracked p = tracked_detail::interval_mul(x, y);
   const double prop = product_propagation(x, y);
@@ -127,7 +132,9 @@ inline Tracked mul(const Tracked& x, const Tracked& y, const Rounding& r) {
   return p;
 }
 
-// [CORE-ROUND-FMA] fl(x * y + z), one rounding.
+// [CORE-ROUND-FMA] fl(x * y + z), one rounding: prop + u (M + prop) + eta with
+// M = p.mag() >= |x y + z|.
+// proved: proofs/theories/RoundOps.v fma_bound_result_mag.
 inline Tracked fma(const Tracked& x, const Tracked& y, const Tracked& z, const Rounding& r) {
   Tracked p = tracked_detail::interval_add(tracked_detail::interval_mul(x, y), Tracked{z.lo, z.hi, 0});
   const double prop = product_propagation(x, y) + z.err;
@@ -136,6 +143,7 @@ inline Tracked fma(const Tracked& x, const Tracked& y, const Tracked& z, const R
 }
 
 // An exact operation's result (no rounding): x * y and x + y with propagated errors only.
+// proved: proofs/theories/RoundOps.v mul_err_bound.
 inline Tracked exact_mul(const Tracked& x, const Tracked& y) {
   Tracked p = tracked_detail::interval_mul(x, y);
   p.err = product_propagation(x, y);
@@ -143,6 +151,7 @@ inline Tracked exact_mul(const Tracked& x, const Tracked& y) {
 }
 
 // One more rounding of a computed value (for example to a narrower storage format).
+// proved: proofs/theories/RoundOps.v round_bound (in r's format, M = x.mag()).
 inline Tracked round_to(const Tracked& x, const Rounding& r) {
   Tracked y = x;
   y.err = x.err + r.u * x.computed_mag() + r.eta;
@@ -152,7 +161,8 @@ inline Tracked round_to(const Tracked& x, const Rounding& r) {
 // [CORE-TRACKED-ELEMENTARY] f evaluated within `ulps` ulps on a computed argument:
 // |f^(x^) - f(x)| <= lip * Ex + ulps * (2u |f(x^)| + 2 eta), where lip bounds |f'| between x and
 // x^, and the image [lo, hi] of the exact argument's range is given by the caller (f's
-// monotonicity or extrema).
+// monotonicity or extrema). Not proved in Coq: the ulp bounds of the functions are measured or
+// assumed (spec/mamba.md [MAMBA-SCAN-ELEMENTARY]), the slopes are argued in spec/core.md.
 inline Tracked elementary(double image_lo, double image_hi, double lip, const Tracked& x,
                           double ulps, const Rounding& r) {
   Tracked f = tracked_detail::libm_image(image_lo, image_hi);

@@ -39,6 +39,7 @@ constexpr double kSqrt2 = 1.4142135623730951;  // the double above sqrt(2)
 
 // [CORE-TRACKED-CADD] fl(x + y) per part: the propagated errors, plus u times each part of the
 // computed sum, which in modulus is at most u (|x + y| + Ex + Ey). Sums are exact on underflow.
+// proved: proofs/theories/ComplexOps.v cadd_tracked (parts of the operands are floats).
 inline CTracked add(const CTracked& x, const CTracked& y, const Rounding& r) {
   const double prop = x.E + y.E;
   const double M = x.M + y.M;
@@ -50,6 +51,9 @@ inline CTracked add(const CTracked& x, const CTracked& y, const Rounding& r) {
 // gamma_2 (|a c| + |b d|), so in modulus sqrt(2) gamma_2 |x^| |y^| (Higham Lemma 3.5), plus two
 // underflow errors per part, 2 (1 + u) eta (3 sqrt(2) eta in modulus), plus the propagated error
 // |x^ y^ - x y| <= Mx Ey + Ex My + Ex Ey.
+// proved: proofs/theories/ComplexOps.v cmul_tracked (two products and an addition per part,
+// u <= 1/2); per part, also the product-and-fma form: ComplexPartBounds.v cmul_part_bound,
+// cmul_part_bound_fma.
 inline CTracked mul(const CTracked& x, const CTracked& y, const Rounding& r) {
   using namespace tracked_complex_detail;
   const double prop = x.M * y.E + x.E * y.M + x.E * y.E;
@@ -58,6 +62,7 @@ inline CTracked mul(const CTracked& x, const CTracked& y, const Rounding& r) {
 }
 
 // [CORE-TRACKED-CMUL] x times a real y, each part one product: u |x^ y^| + one underflow per part.
+// proved: proofs/theories/ComplexOps.v cmul_real_tracked.
 inline CTracked mul_real(const CTracked& x, const Tracked& y, const Rounding& r) {
   using namespace tracked_complex_detail;
   const double prop = x.M * y.err + x.E * y.mag() + x.E * y.err;
@@ -76,6 +81,9 @@ inline CTracked mul_real(const CTracked& x, const Tracked& y, const Rounding& r)
 // divided by the computed denominator (>= |y^|^2 (1 - gamma_3)), and the quotient's own, eta per
 // part. Propagated: |x^/y^ - x/y| <= (Ex |y| + |x| Ey) / (|y| |y^|), with |y| >= My_low, the
 // caller's lower bound on the exact divisor's modulus, and |y^| >= My_low - Ey.
+// proved: proofs/theories/ComplexOps.v cdiv_tracked (u <= 1/32; its domain E <= u^2 yl^2 / 2 is
+// the check yc_low^2 (1 - 4u) >= 2 eta / u^2 below), per part ComplexPartBounds.v
+// cdiv_part_bound_gamma6.
 inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const Rounding& r) {
   using namespace tracked_complex_detail;
   constexpr double inf = std::numeric_limits<double>::infinity();
@@ -97,6 +105,8 @@ inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const R
 // per part |computed - exact| <= sum_i E_i + gamma_(k-1) sum_i |part_i^| (Higham (4.4)), and by
 // Minkowski's inequality the parts' bounds combine to sum_i E_i + gamma_(k-1) sum_i (M_i + E_i)
 // in modulus. Accumulate terms, then `result`.
+// proved: proofs/theories/TreeSum.v tree_csum_bound (any order; sequential: SeqSumModulus.v
+// seq_csum_bound).
 class CTrackedSum {
  public:
   void add_term(const CTracked& t) {
@@ -122,6 +132,7 @@ class CTrackedSum {
 // sin each within `ulps` ulps and the two products rounded: `re` is the Tracked of the real part
 // of the argument (its range and error), `im_err` the error of the imaginary part's argument.
 // |e^(x^) - e^x| <= e^(hi) (expm1(E_re) + min(E_im, 2)) + the functions' and products' roundings.
+// Not proved in Coq (the functions' ulp bounds are measured or assumed; spec/core.md argues it).
 inline CTracked exp(const Tracked& re, double im_err, double ulps, const Rounding& r) {
   using namespace tracked_complex_detail;
   const double ehi = std::exp(re.hi) * (1 + 0x1p-48) + CTracked::kTinyC;
