@@ -30,10 +30,6 @@ void progress_done() {
   if (stderr_is_terminal()) fmt::print(stderr, "\r\033[K");
 }
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 OptionMap parse_options(const std::vector<std::string>& kv) {
   OptionMap m;
   for (const auto& s : kv) {
@@ -53,13 +49,17 @@ Json summary_json(const ErrorSummary& s, const Shape& shape) {
   };
   Json j;
   j["count"] = s.count;
-  j["failures"] = s.failures;
+  j["verdict"] = verdict_name(s.verdict());
+  j["within"] = s.within;
+  j["outside"] = s.outside;
+  j["unjudged"] = s.unjudged;
   j["nan_expected"] = s.nan_expected;
-  j["unbounded"] = s.unbounded;
   j["max_abs"] = num(s.max_abs);
   j["max_rel"] = num(s.max_rel);
   j["max_ulps"] = num(s.max_ulps);
   j["max_error_over_bound"] = num(s.max_ratio);
+  j["median_error_over_bound"] = num(s.median_ratio);
+  if (s.first_unjudged >= 0) j["first_unjudged_index"] = index_string(shape, s.first_unjudged);
   if (s.worst >= 0) {
     j["worst_index"] = index_string(shape, s.worst);
     j["worst_computed"] = num(s.worst_computed);
@@ -96,6 +96,10 @@ std::string html_escape(const std::string& s) {
 // Whether `name` passes a --backend filter (an empty filter passes everything).
 bool selected(const std::vector<std::string>& filter, const std::string& name) {
   return filter.empty() || std::find(filter.begin(), filter.end(), name) != filter.end();
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // The named algorithms, or all of them.
@@ -159,109 +163,54 @@ int run_list(bool json) {
 
 int run_check(const CheckOptions& o) {
   const Registry& reg = builtin_registry();
-  const std::vector<const Algorithm*> algos = select_algorithms(o.algorithms);
-  for (const Algorithm* a : algos)
+  CheckRequest q;
+  q.algorithms = select_algorithms(o.algorithms);
+  for (const Algorithm* a : q.algorithms)
     for (const auto& b : o.backends) reg.backend(*a, b);  // validates the names
-
-  struct Row {
-    std::string algorithm, backend, size, problem, format, verdict, reason;
-    double time_ms = 0, max_ulps = 0, max_ratio = 0;
-    Json outputs;
-  };
-  std::vector<Row> rows;
-  // Work items, for the progress line.
-  std::size_t total = 0, done = 0;
-  for (const Algorithm* a : algos) {
-    const auto sizes = o.sizes.empty() ? a->sizes() : o.sizes;
-    for (const auto& b : a->backends())
-      if (selected(o.backends, b.name)) total += sizes.size();
-  }
-  const auto started = std::chrono::steady_clock::now();
-  for (const Algorithm* a : algos) {
-    const auto sizes = o.sizes.empty() ? a->sizes() : o.sizes;
-    std::vector<Format> formats;
-    for (const auto& b : a->backends())
-      if (selected(o.backends, b.name) &&
-          std::find(formats.begin(), formats.end(), b.format) == formats.end())
-        formats.push_back(b.format);
-    for (const auto& size : sizes) {
-      for (Format f : formats) {
-        progress(fmt::format("[{}/{}] {} {} {}: oracle", done, total, a->name(), size, format_name(f)));
-        const auto problem = a->generate(size, f, o.seed);
-        const ExactArrays exact = a->reference(*problem, o.precision);
-        for (const auto& b : a->backends()) {
-          if (b.format != f || !selected(o.backends, b.name)) continue;
-          progress(fmt::format("[{}/{}] {} {} {}", done, total, a->name(), size, b.name));
-          Row row;
-          row.algorithm = a->name();
-          row.backend = b.name;
-          row.size = size;
-          row.problem = problem->describe();
-          row.format = std::string(format_name(f));
-          if (const std::string why = b.unavailable_reason(); !why.empty()) {
-            row.verdict = "SKIP";
-            row.reason = why;
-          } else {
-            const auto t0 = std::chrono::steady_clock::now();
-            const Arrays out = b.run(*problem);
-            row.time_ms = ms_since(t0);
-            const Arrays bounds = b.bound(*problem);
-            bool pass = true;
-            for (const auto& jd : judge(out, exact, &bounds, f)) {
-              row.max_ulps = std::max(row.max_ulps, jd.summary.max_ulps);
-              row.max_ratio = std::max(row.max_ratio, jd.summary.max_ratio);
-              pass = pass && jd.summary.pass();
-              row.outputs[jd.output] = summary_json(jd.summary, exact.at(jd.output).shape());
-              if (!jd.summary.pass() && row.reason.empty())
-                row.reason = fmt::format("{}: {} element(s) outside the bound, first at {}",
-                                         jd.output, jd.summary.failures,
-                                         index_string(exact.at(jd.output).shape(), jd.summary.worst));
-              if (jd.summary.unbounded)
-                row.reason += fmt::format("{}{}: {} element(s) outside the bound's domain",
-                                          row.reason.empty() ? "" : "; ", jd.output, jd.summary.unbounded);
-            }
-            row.verdict = pass ? "PASS" : "FAIL";
-          }
-          rows.push_back(std::move(row));
-          ++done;
-        }
-      }
-    }
-  }
+  q.backends = o.backends;
+  q.sizes = o.sizes;
+  q.seed = o.seed;
+  q.precision = o.precision;
+  const CheckReport report = touchstone::run_check(q, progress);
   progress_done();
-  const double total_s = ms_since(started) / 1000;
 
-  bool all_pass = true;
+  auto verdict_text = [](const CheckRow& r) {
+    return r.skipped ? std::string("SKIP") : std::string(verdict_name(r.verdict));
+  };
   fmt::print("{:<38} {:<9} {:<7} {:>9} {:>10} {:>10}  {}\n", "algorithm", "backend", "size",
              "max ulps", "err/bound", "time ms", "verdict");
-  for (const auto& r : rows) {
-    all_pass = all_pass && r.verdict != "FAIL";
-    const bool ran = r.verdict != "SKIP";
+  for (const auto& r : report.rows) {
+    const bool ran = !r.skipped;
     fmt::print("{:<38} {:<9} {:<7} {:>9} {:>10} {:>10}  {}{}\n", r.algorithm, r.backend, r.size,
                ran ? fmt_num(r.max_ulps) : "-", ran ? fmt_num(r.max_ratio) : "-",
-               ran ? fmt_num(r.time_ms, "{:.3f}") : "-", r.verdict,
+               ran ? fmt_num(r.time_ms, "{:.3f}") : "-", verdict_text(r),
                r.reason.empty() ? "" : " (" + r.reason + ")");
   }
-  fmt::print("\noracle: MPFR at {} bits; seed {}; {} rows in {:.1f} s\n", o.precision, o.seed,
-             rows.size(), total_s);
+  const Verdict overall = report.verdict();
+  fmt::print("\noracle: MPFR from {} bits, verified at twice that; seed {}; {} rows in {:.1f} s; "
+             "verdict: {}\n",
+             o.precision, o.seed, report.rows.size(), report.seconds, verdict_name(overall));
   fmt::print("max ulps: largest |computed - exact| / ulp(exact) in the backend's format; "
              "err/bound: largest |computed - exact| / (documented bound); PASS: every element "
-             "within its bound and NaN exactly where the oracle has NaN\n");
+             "within its bound and NaN exactly where the oracle has NaN; INCONCLUSIVE: none "
+             "outside, some with no finite bound\n");
 
   Json j;
   j["touchstone"] = "0.1.0";
   j["precision_bits"] = o.precision;
   j["seed"] = o.seed;
-  j["pass"] = all_pass;
-  for (const auto& r : rows) {
+  j["pass"] = overall == Verdict::pass;
+  j["verdict"] = verdict_name(overall);
+  for (const auto& r : report.rows) {
     Json jr{{"algorithm", r.algorithm}, {"backend", r.backend}, {"size", r.size},
-            {"problem", r.problem}, {"format", r.format}, {"verdict", r.verdict}};
+            {"problem", r.problem}, {"format", std::string(format_name(r.format))},
+            {"verdict", verdict_text(r)}};
     if (!r.reason.empty()) jr["reason"] = r.reason;
-    if (r.verdict != "SKIP") {
+    if (!r.skipped) {
       jr["time_ms"] = r.time_ms;
       jr["max_ulps"] = r.max_ulps;
       jr["max_error_over_bound"] = r.max_ratio;
-      jr["outputs"] = r.outputs;
+      for (const auto& jd : r.outputs) jr["outputs"][jd.output] = summary_json(jd.summary, jd.shape);
     }
     j["rows"].push_back(jr);
   }
@@ -270,22 +219,23 @@ int run_check(const CheckOptions& o) {
     std::string h = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>touchstone check"
                     "</title><style>td,th{padding:2px 8px;text-align:right}td:first-child,"
                     "td:nth-child(2),td:nth-child(3){text-align:left}.FAIL{color:#b00}"
-                    "</style></head><body><h1>touchstone check</h1><table><tr><th>algorithm</th>"
-                    "<th>backend</th><th>size</th><th>problem</th><th>max ulps</th>"
-                    "<th>err/bound</th><th>time ms</th><th>verdict</th></tr>";
-    for (const auto& r : rows) {
-      const bool ran = r.verdict != "SKIP";
+                    ".INCONCLUSIVE{color:#a60}</style></head><body><h1>touchstone check</h1><table>"
+                    "<tr><th>algorithm</th><th>backend</th><th>size</th><th>problem</th>"
+                    "<th>max ulps</th><th>err/bound</th><th>time ms</th><th>verdict</th></tr>";
+    for (const auto& r : report.rows) {
+      const bool ran = !r.skipped;
       h += fmt::format("<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                        "<td>{}</td><td>{}</td><td>{}</td></tr>",
-                       r.verdict, r.algorithm, r.backend, r.size, html_escape(r.problem),
+                       verdict_text(r), r.algorithm, r.backend, r.size, html_escape(r.problem),
                        ran ? fmt_num(r.max_ulps) : "-", ran ? fmt_num(r.max_ratio) : "-",
                        ran ? fmt_num(r.time_ms, "{:.3f}") : "-",
-                       html_escape(r.verdict + (r.reason.empty() ? "" : " (" + r.reason + ")")));
+                       html_escape(verdict_text(r) + (r.reason.empty() ? "" : " (" + r.reason + ")")));
     }
-    h += fmt::format("</table><p>oracle: MPFR at {} bits, seed {}</p></body></html>\n", o.precision, o.seed);
+    h += fmt::format("</table><p>oracle: MPFR from {} bits, seed {}; verdict {}</p></body></html>\n",
+                     o.precision, o.seed, verdict_name(overall));
     write_text(o.html_path, h);
   }
-  return all_pass ? kExitPass : kExitFail;
+  return exit_code(overall);
 }
 
 int run_eval(const EvalOptions& o) {
@@ -347,85 +297,61 @@ int run_diff(const DiffOptions& o) {
     theirs[name] = arr.values;
   }
   const Format format = o.format.empty() ? *inferred : parse_format(o.format);
-  if (!(o.elementary_ulps >= 0 && o.elementary_ulps < 1e6))
-    throw InvalidInput("--elementary-ulps", "expected a non-negative number");
-
-  // Outputs stored in a wider dtype than the format judged (bfloat16 saved as float32): say how
-  // many values are not values of the format, in case the rounding was forgotten.
-  for (const auto& [name, t] : theirs) {
-    Index off = 0;
-    for (Index i = 0; i < t.count(); ++i) off += representable_in(t[i], format) ? 0 : 1;
-    if (off)
-      fmt::print("note: {} of {} values of '{}' are not {} values (judged as given)\n", off,
-                 t.count(), name, format_name(format));
-  }
-  progress("oracle...");
-  const ExactArrays exact = a.reference(*problem, o.precision);
+  const DiffReport r = touchstone::run_diff(a, *problem, theirs, format, o.elementary_ulps,
+                                            o.precision, progress);
   progress_done();
-  const Arrays bounds = a.any_order_bound(*problem, format, o.elementary_ulps);
-  const auto judged = judge(theirs, exact, &bounds, format);
 
-  // Baseline: touchstone's own CPU backend of the compute format on the same inputs.
-  const Format compute = format == Format::float64 ? Format::float64 : Format::float32;
-  std::string baseline_name, baseline_note;
-  std::vector<OutputJudgement> baseline;
-  for (const auto& b : a.backends()) {
-    if (b.format != compute || b.name.rfind("cpu-", 0) != 0) continue;
-    baseline_name = b.name;
-    try {
-      Arrays out = b.run(*problem);
-      for (auto& [name, t] : out)
-        for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(t[i], format);
-      for (auto it = out.begin(); it != out.end();)
-        it = theirs.count(it->first) ? std::next(it) : out.erase(it);
-      baseline = judge(out, exact, &bounds, format);
-    } catch (const InvalidInput& e) {
-      baseline_note = std::string("baseline skipped: ") + e.what();
-    }
-    break;
-  }
-
-  fmt::print("{} on {}\njudged as {} outputs (computed in {}), any association order, elementary "
-             "functions within {} ulps; oracle MPFR at {} bits\n\n",
-             a.name(), problem->describe(), format_name(format), format_name(compute),
-             o.elementary_ulps, o.precision);
+  for (const auto& n : r.notes) fmt::print("note: {}\n", n);
+  const std::string order = r.order_assumed.empty()
+                                ? std::string("any association order")
+                                : "ASSUMING ONE ORDER (no any-order bound is derived): " + r.order_assumed;
+  fmt::print("{} on {}\njudged as {} outputs (computed in {}), {}, elementary functions within {} "
+             "ulps; oracle MPFR at {} bits (verified)\n\n",
+             r.algorithm, r.problem, format_name(r.format), format_name(r.compute), order,
+             r.elementary_ulps, r.precision);
   Json j;
-  j["algorithm"] = a.name();
-  j["problem"] = problem->describe();
-  j["format"] = std::string(format_name(format));
-  bool pass = true;
-  for (const auto& jd : judged) {
+  j["algorithm"] = r.algorithm;
+  j["problem"] = r.problem;
+  j["format"] = std::string(format_name(r.format));
+  j["any_order"] = r.order_assumed.empty();
+  j["order_assumed"] = r.order_assumed.empty() ? Json(nullptr) : Json(r.order_assumed);
+  j["precision_bits"] = r.precision;
+  for (const auto& jd : r.outputs) {
     const ErrorSummary& s = jd.summary;
-    const Shape& shape = exact.at(jd.output).shape();
-    pass = pass && s.pass();
-    fmt::print("{}: {} elements, {}\n", jd.output, s.count, s.pass() ? "within bound" : "OUTSIDE BOUND");
-    fmt::print("  max abs {}  max rel {}  max ulps ({}) {}  max err/bound {}\n", fmt_num(s.max_abs),
-               fmt_num(s.max_rel), format_name(format), fmt_num(s.max_ulps), fmt_num(s.max_ratio));
+    const char* state = s.outside ? "OUTSIDE BOUND" : s.unjudged ? "NOT ALL JUDGED" : "within bound";
+    fmt::print("{}: {} elements, {}\n", jd.output, s.count, state);
+    fmt::print("  max abs {}  max rel {}  max ulps ({}) {}  err/bound max {} median {}\n",
+               fmt_num(s.max_abs), fmt_num(s.max_rel), format_name(r.format), fmt_num(s.max_ulps),
+               fmt_num(s.max_ratio), fmt_num(s.median_ratio));
     if (s.worst >= 0)
-      fmt::print("  worst at {}: theirs {}, exact {}, bound {}\n", index_string(shape, s.worst),
+      fmt::print("  worst at {}: theirs {}, exact {}, bound {}\n", index_string(jd.shape, s.worst),
                  fmt_num(s.worst_computed, "{:.9g}"), fmt_num(s.worst_exact, "{:.9g}"),
                  fmt_num(s.worst_bound));
-    if (s.failures) fmt::print("  {} element(s) outside the bound\n", s.failures);
+    if (s.outside) fmt::print("  {} element(s) outside the bound\n", s.outside);
+    if (s.unjudged)
+      fmt::print("  {} element(s) unjudged: no finite bound (outside the bound's domain, e.g. a "
+                 "possible overflow), first at {}\n",
+                 s.unjudged, index_string(jd.shape, s.first_unjudged));
     if (s.nan_expected) fmt::print("  {} element(s) where the oracle is NaN\n", s.nan_expected);
-    if (s.unbounded) fmt::print("  {} element(s) outside the bound's domain (possible overflow)\n", s.unbounded);
-    Json jo = summary_json(s, shape);
-    for (const auto& bj : baseline) {
+    Json jo = summary_json(s, jd.shape);
+    for (const auto& bj : r.baseline) {
       if (bj.output != jd.output) continue;
       const double ratio = bj.summary.max_abs > 0 ? s.max_abs / bj.summary.max_abs
                                                   : (s.max_abs == 0 ? 1.0 : INFINITY);
       fmt::print("  baseline {} : max abs {}  max ulps {}  -> theirs / baseline = {}\n",
-                 baseline_name, fmt_num(bj.summary.max_abs), fmt_num(bj.summary.max_ulps), fmt_num(ratio));
-      jo["baseline"] = summary_json(bj.summary, shape);
-      jo["baseline"]["backend"] = baseline_name;
+                 r.baseline_backend, fmt_num(bj.summary.max_abs), fmt_num(bj.summary.max_ulps),
+                 fmt_num(ratio));
+      jo["baseline"] = summary_json(bj.summary, jd.shape);
+      jo["baseline"]["backend"] = r.baseline_backend;
       jo["max_abs_over_baseline"] = std::isinf(ratio) ? Json("inf") : Json(ratio);
     }
     j["outputs"][jd.output] = jo;
   }
-  if (!baseline_note.empty()) fmt::print("{}\n", baseline_note);
-  fmt::print("\nverdict: {}\n", pass ? "PASS" : "FAIL");
-  j["verdict"] = pass ? "PASS" : "FAIL";
+  if (!r.baseline_note.empty()) fmt::print("{}\n", r.baseline_note);
+  fmt::print("\nverdict: {}\n", verdict_name(r.verdict));
+  j["verdict"] = verdict_name(r.verdict);
   if (!o.json_path.empty()) write_text(o.json_path, j.dump(2) + "\n");
-  return pass ? kExitPass : kExitFail;
+  return exit_code(r.verdict);
 }
 
 int run_generate(const GenerateOptions& o) {

@@ -6,13 +6,16 @@
 #include <vector>
 
 #include "touchstone/core/registry.hpp"
+#include "touchstone/core/verdict.hpp"
 
 namespace touchstone::cli {
 
-// Exit codes: the verdict passed, a bound or verdict failed, the input or usage was invalid.
-inline constexpr int kExitPass = 0;
-inline constexpr int kExitFail = 1;
-inline constexpr int kExitInvalid = 2;
+// Exit codes ([CORE-EXIT], core/verdict.hpp): 0 pass, 1 fail, 2 invalid input or usage,
+// 3 inconclusive.
+using touchstone::kExitFail;
+using touchstone::kExitInconclusive;
+using touchstone::kExitInvalid;
+using touchstone::kExitPass;
 
 struct CheckOptions {
   std::vector<std::string> algorithms;  // empty: all
@@ -35,7 +38,7 @@ int run_eval(const EvalOptions& o);
 struct DiffOptions {
   std::string algorithm, inputs, outputs, format, json_path;
   unsigned precision = 256;
-  double elementary_ulps = 4;
+  double elementary_ulps = kDefaultElementaryUlps;
   std::vector<std::string> options;
 };
 int run_diff(const DiffOptions& o);

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
                  "(default: from the arrays' dtype)");
   df->add_option("--precision", diff.precision, "Oracle precision in bits")->default_val(256);
   df->add_option("--elementary-ulps", diff.elementary_ulps,
-                 "Max ulp error assumed of their exp/softplus/silu")->default_val(4);
+                 "Max ulp error assumed of their exp/softplus/silu")->default_val(touchstone::kDefaultElementaryUlps);
   df->add_option("--option", diff.options, "Algorithm option NAME=VALUE (repeatable)");
   df->add_option("--json", diff.json_path, "Also write the report as JSON to FILE");
 

@@ -189,7 +189,7 @@ class SoftmaxEntry final : public Algorithm {
     in.L = static_cast<Index>(*L);
     return std::make_unique<Handle>(DssSoftmaxProblem<double>(std::move(in)));
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     return {{"K", dss_softmax_kernel<mp_real, mp_complex>(handle_of(h).problem())}};
   }

@@ -287,7 +287,7 @@ class SelectiveScanEntry final : public Algorithm {
     return std::make_unique<ScanHandle>(scan_problem_from_arrays(arrays, options, name(), inputs()));
   }
 
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     auto r = reference::selective_scan<mp_real>(problem_of(h));
     return {{"out", std::move(r.out)}, {"last_state", std::move(r.last_state)}};
@@ -486,7 +486,7 @@ class SelectiveScanBackwardEntry final : public Algorithm {
         B_3d, C_3d);
   }
 
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     const auto& b = backward_of(h);
     return b.exact_arrays_of(reference::selective_scan_vjp<mp_real>(b.problem()));

@@ -306,7 +306,7 @@ class BlockEntry final : public Algorithm {
     return std::make_unique<BlockHandle>(op_, std::move(in));
   }
 
-  ExactArrays reference(const ProblemHandle& ph, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& ph, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     const BlockHandle& h = handle_of(ph);
     switch (op_) {

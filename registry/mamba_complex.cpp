@@ -319,7 +319,7 @@ class ComplexScanEntry final : public Algorithm {
     return std::make_unique<ComplexScanHandle>(ComplexScanProblem<double>(std::move(in)));
   }
 
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     auto r = reference::selective_scan_complex<mp_real, mp_complex>(complex_problem_of(h));
     return {{"out", std::move(r.out)}, {"last_state", std::move(r.last_state)}};
@@ -550,7 +550,7 @@ class ComplexBackwardEntry final : public Algorithm {
         layout("A"), layout("B"), layout("C"));
   }
 
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     const auto& b = complex_backward_of(h);
     return b.user_arrays(reference::selective_scan_complex_vjp<mp_real, mp_complex>(b.problem()));

@@ -98,44 +98,14 @@ std::string cuda_reason() { return cuda::cauchy_unavailable_reason(); }
 // generate` writes, so that a generated file is the whole problem): `conj` (0: halves, 1: full)
 // and `L` (scalar_array, conj_of: registry/s4_options.hpp). Given both ways, they must agree.
 
-// [S4-ORACLE-VERIFIED] The oracle at `bits` and at twice that, doubling until two successive
-// results agree: every element within 2^-(b/2) of its own modulus or of 2^-(b/2) times the
-// largest modulus of the output (b the lower precision); the higher-precision result is returned.
-// Ill-conditioned inputs (a fuzzer found one: a 1e30 low-rank term, where 192 bits gave a wrong
-// DPLR kernel) get the precision they need; InvalidInput("precision") past 16384 bits.
+// [S4-ORACLE-VERIFIED] One evaluation of a reference function at `bits`; core's
+// Algorithm::reference checks it at b and 2b bits and doubles until they agree
+// ([CORE-ORACLE-VERIFIED]): ill-conditioned inputs (a fuzzer found one: a 1e30 low-rank term,
+// where 192 bits gave a wrong DPLR kernel) get the precision they need.
 template <class F>
-std::vector<mp_real> verified_oracle(unsigned bits, F compute) {
-  unsigned b = 0;
-  std::vector<mp_real> prev;
-  {
-    const WorkingPrecision wp(bits);
-    b = wp.bits();
-    prev = compute();
-  }
-  for (;;) {
-    const unsigned b2 = 2 * b;
-    if (b2 > 16384)
-      throw InvalidInput("precision", "the oracle's results at " + std::to_string(b / 2) + " and " + std::to_string(b) +
-                                          " bits disagree and 16384 bits is the limit");
-    const WorkingPrecision wp(b2);
-    std::vector<mp_real> cur = compute();
-    mp_real maxabs = 0;
-    for (const mp_real& x : cur)
-      if (!isnan(x)) maxabs = std::max(maxabs, mp_real(abs(x)));
-    const mp_real tol = ldexp(mp_real(1), -static_cast<int>(b / 2));
-    bool agree = true;
-    for (std::size_t i = 0; i < cur.size() && agree; ++i) {
-      if (isnan(cur[i]) || isnan(prev[i])) {
-        agree = isnan(cur[i]) && isnan(prev[i]);
-        continue;
-      }
-      const mp_real scale = std::max(mp_real(abs(cur[i])), mp_real(tol * maxabs));
-      agree = abs(cur[i] - prev[i]) <= tol * scale;
-    }
-    if (agree) return cur;
-    prev = std::move(cur);
-    b = b2;
-  }
+std::vector<mp_real> at_precision(unsigned bits, F compute) {
+  const WorkingPrecision wp(bits);
+  return compute();
 }
 
 // ---- s4.cauchy and s4.cauchy_backward ----
@@ -303,9 +273,9 @@ class CauchyEntry final : public Algorithm {
   std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& a, const OptionMap& o) const override {
     return std::make_unique<CauchyHandle>(cauchy_from_arrays(a, o, false), false);
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const auto& c = cauchy_of(h);
-    return {{"out", exact_tensor(verified_oracle(bits, [&] { return reference::cauchy<mp_real, mp_complex>(c.p()); }),
+    return {{"out", exact_tensor(at_precision(bits, [&] { return reference::cauchy<mp_real, mp_complex>(c.p()); }),
                                  {c.p().H, c.p().L, 2})}};
   }
   const std::vector<BackendSpec>& backends() const override { return backends_; }
@@ -382,18 +352,29 @@ class CauchyBackwardEntry final : public Algorithm {
   std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& a, const OptionMap& o) const override {
     return std::make_unique<CauchyHandle>(cauchy_from_arrays(a, o, true), true);
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const auto& c = cauchy_of(h);
     std::vector<mp_real> v =
-        verified_oracle(bits, [&] { return reference::cauchy_backward<mp_real, mp_complex>(c.p(), c.dout()); });
+        at_precision(bits, [&] { return reference::cauchy_backward<mp_real, mp_complex>(c.p(), c.dout()); });
     const std::size_t half = v.size() / 2;
     std::vector<mp_real> dv(v.begin(), v.begin() + half), dw(v.begin() + half, v.end());
     return {{"dv", exact_tensor(std::move(dv), {c.p().H, c.p().N, 2})},
             {"dw", exact_tensor(std::move(dw), {c.p().H, c.p().N, 2})}};
   }
   const std::vector<BackendSpec>& backends() const override { return backends_; }
+  // [S4-CAUCHY-VJP-ANY-ORDER] [S4-CAUCHY-VJP-BOUND] at the storage format: the sums over l in any
+  // order, each term formed as the spec writes it (any_order_assumption).
   Arrays any_order_bound(const ProblemHandle& h, Format storage, double) const override {
-    return backends_[storage == Format::float64 ? 1 : 0].bound(h);
+    const auto& c = cauchy_of(h);
+    const std::vector<double> v = cauchy_backward_bound(c.p(), c.dout(), storage);
+    const std::size_t half = v.size() / 2;
+    std::vector<double> dv(v.begin(), v.begin() + half), dw(v.begin() + half, v.end());
+    return {{"dv", tensor_of(dv, {c.p().H, c.p().N, 2})}, {"dw", tensor_of(dw, {c.p().H, c.p().N, 2})}};
+  }
+  std::string any_order_assumption() const override {
+    return "each term formed as [S4-CAUCHY-VJP] writes it: d = z - w, dout / conj(d) and "
+           "dout * conj(v / (d d)) (one complex product d d, textbook complex divisions); the sums "
+           "over l in any order";
   }
 
  private:
@@ -583,20 +564,29 @@ class DplrEntry final : public Algorithm {
     p.q_tied = !Q;
     p.N = p.Lambda.N;
     p.H = 1;
-    for (const CParam* c : {&p.Lambda, &p.P, &p.Q, &p.B, &p.C})
+    const std::pair<const char*, const CParam*> per_channel[] = {
+        {"Lambda", &p.Lambda}, {"P", &p.P}, {"Q", &p.Q}, {"B", &p.B}, {"C", &p.C}};
+    const char* h_from = nullptr;
+    for (const auto& [name, c] : per_channel)
       if (c->H) {
-        if (p.batched && c->H != p.H) throw InvalidInput("C", "inputs disagree on H");
+        if (p.batched && c->H != p.H)
+          throw InvalidInput(name, "has H = " + std::to_string(c->H) + " but " + h_from + " has H = " +
+                                       std::to_string(p.H));
         p.H = c->H;
         p.batched = true;
+        if (!h_from) h_from = name;
       }
     const NpyArray& st = required(arrays, "step", kDplr);
     if (st.kind != NpyKind::floating || st.complex) throw InvalidInput("step", "expected a real array");
     p.step = st.values.values();
-    if (st.values.rank() == 1 && st.values.count() > 1) {
-      if (p.batched && st.values.count() != p.H) throw InvalidInput("step", "expected () or (H,)");
+    // [S4-DPLR-SHAPES] A (H,) step has an H axis, even H = 1: K is then (H, L).
+    if (st.values.rank() == 1) {
+      if (p.batched && st.values.count() != p.H)
+        throw InvalidInput("step", "expected () or (H,) with H = " + std::to_string(p.H) + ", got (" +
+                                       std::to_string(st.values.count()) + ",)");
       p.H = st.values.count();
       p.batched = true;
-    } else if (st.values.count() != 1) {
+    } else if (st.values.rank() != 0 || st.values.count() != 1) {
       throw InvalidInput("step", "expected () or (H,)");
     }
     std::optional<Index> L = scalar_array(arrays, "L");
@@ -615,9 +605,9 @@ class DplrEntry final : public Algorithm {
     p.conj = conj_of(arrays, options);
     return p;
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const auto& d = dplr_of(h);
-    return {{"K", exact_tensor(verified_oracle(bits, [&] { return reference::kernel_dplr<mp_real, mp_complex>(d.p()); }),
+    return {{"K", exact_tensor(at_precision(bits, [&] { return reference::kernel_dplr<mp_real, mp_complex>(d.p()); }),
                                d.out_shape())}};
   }
   const std::vector<BackendSpec>& backends() const override { return backends_; }
@@ -721,13 +711,13 @@ class DplrBackwardEntry final : public Algorithm {
     DplrProblem p = DplrEntry::dplr_from_arrays(fwd, options, L);
     return std::make_unique<DplrHandle>(std::move(p), g.values.values());
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const auto& d = dplr_of(h);
     // Verified on the concatenation of every gradient, then split.
     DplrGrads<mp_real> g;
     {
       DplrGrads<mp_real> layout;
-      const std::vector<mp_real> all = verified_oracle(bits, [&] {
+      const std::vector<mp_real> all = at_precision(bits, [&] {
         layout = reference::kernel_dplr_vjp<mp_real, mp_complex>(d.p(), d.dK());
         std::vector<mp_real> v;
         for (const auto* part : {&layout.Lambda, &layout.P, &layout.Q, &layout.B, &layout.C, &layout.step})
@@ -757,6 +747,9 @@ class DplrBackwardEntry final : public Algorithm {
   Arrays any_order_bound(const ProblemHandle& h, Format storage, double) const override {
     const auto& d = dplr_of(h);
     return grads_arrays(d.p(), kernel_dplr_backward_bound(d.p(), d.dK(), storage));
+  }
+  std::string any_order_assumption() const override {
+    return "the cpu backends' sequence [S4-DPLR-VJP-CPU]: " + backends_.front().order;
   }
 
  private:
@@ -879,9 +872,9 @@ class SsmEntry final : public Algorithm {
     p.L = *L;
     return std::make_unique<SsmHandle>(std::move(p));
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const auto& d = ssm_of(h);
-    return {{"K", exact_tensor(verified_oracle(bits, [&] { return reference::ssm_kernel_discrete<mp_real>(d.p()); }),
+    return {{"K", exact_tensor(at_precision(bits, [&] { return reference::ssm_kernel_discrete<mp_real>(d.p()); }),
                                {d.p().L})}};
   }
   const std::vector<BackendSpec>& backends() const override { return backends_; }

@@ -191,7 +191,7 @@ class ConvEntry final : public Algorithm {
     in.D = optional_real(arrays, "D");
     return std::make_unique<ConvHandle>(ConvProblem<double>(std::move(in)));
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     return {{"y", reference::causal_conv<mp_real>(conv_handle(h).problem())}};
   }
@@ -339,7 +339,7 @@ class ScanEntry final : public Algorithm {
     in.conj = conj;
     return std::make_unique<ScanHandle>(ScanProblem<double>(std::move(in)));
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     auto r = reference::ssm_scan<mp_real>(scan_handle(h).problem());
     return {{"y", std::move(r.y)}, {"last_state", std::move(r.last_state)}};

@@ -328,7 +328,7 @@ class S4DEntry final : public Algorithm {
     }
   }
 
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     return {{"K", s4d_kernel<mp_real, mp_complex>(handle_of(h).problem())}};
   }
@@ -487,19 +487,23 @@ class S4DBackwardEntry final : public Algorithm {
       throw InvalidInput("dK", "expected a real float array, got " + it->second.dtype_name());
     return std::make_unique<BackwardHandle>(f_, S4DBackwardProblem<double>(handle_of(*fwd).problem(), it->second.values));
   }
-  ExactArrays reference(const ProblemHandle& h, unsigned bits) const override {
+  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
     const WorkingPrecision precision(bits);
     const auto& b = backward_of(h);
     return b.exact_of(s4d_kernel_vjp<mp_real, mp_complex>(b.problem()));
   }
   const std::vector<BackendSpec>& backends() const override { return backends_; }
   // [S4D-BWD-BOUND] Only the CPU order is modelled: this is that order's bound with the given
-  // ulps, not a bound for every association order.
+  // ulps, not a bound for every association order. It ignores a narrower storage format: diff
+  // adds that rounding ([CORE-DIFF-STORAGE]).
   Arrays any_order_bound(const ProblemHandle& h, Format storage, double elementary_ulps) const override {
     const auto& b = backward_of(h);
     S4DArithmetic m = s4d_arithmetic_any_order(storage, elementary_ulps);
     m.chunked = true;
     return b.arrays_of(s4d_kernel_backward_bound(b.problem(), m));
+  }
+  std::string any_order_assumption() const override {
+    return "the cpu backends' order [S4D-BWD-BOUND]: " + backends_.front().order;
   }
 
  private:

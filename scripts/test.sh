@@ -31,7 +31,7 @@ step "sanitizer tests (unit, property, fuzz-replay)"
   ctest --output-on-failure --parallel "${JOBS:-2}" -L "unit|property|fuzz-replay" -E "^(cli_test|spec_ids|spec_render)$")
 
 step "fuzzing, ${FUZZ_SECONDS:-60}s per harness"
-for fuzzer in mamba_fuzz npz_fuzz s4_fuzz; do
+for fuzzer in npz_fuzz registry_fuzz; do
   work=$(mktemp -d)
   cp fuzz/corpus/$fuzzer/* "$work"/
   ./build-sanitize/fuzz/$fuzzer -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=4096 \

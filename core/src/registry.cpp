@@ -1,6 +1,7 @@
 #include "touchstone/core/registry.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "touchstone/core/errors.hpp"
 
@@ -51,6 +52,91 @@ void ProblemHandle::require_inputs_in(Format format) const {
                                      " backend would round them and answer a different problem");
 }
 
+namespace {
+
+// Whether two evaluations of one output agree to 2^-(b/2) ([CORE-ORACLE-VERIFIED]).
+bool oracle_outputs_agree(const Tensor<mp_real>& lo, const Tensor<mp_real>& hi, unsigned b) {
+  const WorkingPrecision wp(2 * b);
+  if (!(lo.shape() == hi.shape())) return false;
+  mp_real maxabs = 0;
+  for (Index i = 0; i < hi.count(); ++i)
+    if (isfinite(hi[i])) maxabs = std::max(maxabs, mp_real(abs(hi[i])));
+  const mp_real tol = ldexp(mp_real(1), -static_cast<int>(b / 2));
+  for (Index i = 0; i < hi.count(); ++i) {
+    const mp_real &x = lo[i], &y = hi[i];
+    if (!isfinite(x) || !isfinite(y)) {
+      if (isnan(x) || isnan(y)) {
+        if (!(isnan(x) && isnan(y))) return false;
+      } else if (x != y) {
+        return false;
+      }
+      continue;
+    }
+    const mp_real scale = std::max(mp_real(abs(y)), mp_real(tol * maxabs));
+    if (abs(y - x) > tol * scale) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ExactArrays Algorithm::reference(const ProblemHandle& p, unsigned precision_bits) const {
+  constexpr unsigned kMaxBits = 16384;
+  unsigned b = std::max(precision_bits, kMinPrecisionBits);
+  ExactArrays prev = oracle(p, b);
+  for (;;) {
+    if (2 * b > kMaxBits)
+      throw InvalidInput("precision", name() + ": the oracle's results at " + std::to_string(b / 2) +
+                                          " and " + std::to_string(b) + " bits disagree and " +
+                                          std::to_string(kMaxBits) + " bits is the limit");
+    ExactArrays cur = oracle(p, 2 * b);
+    bool agree = cur.size() == prev.size();
+    for (const auto& [out, t] : cur) {
+      if (!agree) break;
+      auto it = prev.find(out);
+      agree = it != prev.end() && oracle_outputs_agree(it->second, t, b);
+    }
+    if (agree) return cur;
+    prev = std::move(cur);
+    b *= 2;
+  }
+}
+
+void check_entry_outputs(const Algorithm& a, const ProblemHandle& p, const ExactArrays& exact) {
+  auto fail = [&](const std::string& what) {
+    throw std::logic_error(a.name() + ": " + what);
+  };
+  std::map<std::string, bool> declared;  // name -> optional
+  for (const auto& s : a.outputs()) declared[s.name] = s.optional;
+  for (const auto& [name, t] : exact)
+    if (!declared.count(name)) fail("the oracle returns '" + name + "', not a declared output");
+  for (const auto& [name, optional] : declared)
+    if (!optional && !exact.count(name)) fail("the oracle omits the output '" + name + "'");
+  auto covers = [&](const std::string& who, const Arrays& bounds, const auto& outputs) {
+    for (const auto& [name, t] : outputs) {
+      auto it = bounds.find(name);
+      if (it == bounds.end()) fail(who + " has no bound for the output '" + name + "'");
+      if (!(it->second.shape() == t.shape()))
+        fail(who + "'s bound for '" + name + "' has shape " + it->second.shape().str() +
+             ", the output " + t.shape().str());
+    }
+    for (const auto& [name, t] : bounds)
+      if (!outputs.count(name)) fail(who + " bounds '" + name + "', which it does not output");
+  };
+  for (Format f : {Format::float64, Format::float32})
+    covers("any_order_bound(" + std::string(format_name(f)) + ")", a.any_order_bound(p, f, 1.0), exact);
+  for (const auto& b : a.backends()) {
+    if (!b.unavailable_reason().empty()) continue;
+    if (format_info(b.format).precision < format_info(p.input_format()).precision) continue;
+    const Arrays out = b.run(p);
+    for (const auto& [name, t] : out)
+      if (!exact.count(name)) fail("backend " + b.name + " returns '" + name + "', which the oracle does not");
+    for (const auto& [name, t] : exact)
+      if (!out.count(name)) fail("backend " + b.name + " omits the output '" + name + "'");
+    covers("backend " + b.name, b.bound(p), out);
+  }
+}
+
 std::vector<OutputJudgement> judge(const Arrays& computed, const ExactArrays& exact,
                                    const Arrays* bounds, Format format) {
   for (const auto& [name, t] : computed)
@@ -66,11 +152,19 @@ std::vector<OutputJudgement> judge(const Arrays& computed, const ExactArrays& ex
     const Tensor<double>* b = nullptr;
     if (bounds) {
       auto bi = bounds->find(name);
-      if (bi != bounds->end()) b = &bi->second;
+      if (bi == bounds->end())
+        throw std::logic_error(name + ": the bound omits this output (a defect of the entry)");
+      b = &bi->second;
     }
-    out.push_back({name, compare(name, it->second, e, b, format)});
+    out.push_back({name, compare(name, it->second, e, b, format), e.shape()});
   }
   return out;
+}
+
+Verdict verdict_of(const std::vector<OutputJudgement>& judged) {
+  Verdict v = Verdict::pass;
+  for (const auto& j : judged) v = combine(v, j.summary.verdict());
+  return v;
 }
 
 }  // namespace touchstone

@@ -195,7 +195,7 @@ SelectiveScanGrads<double> selective_scan_backward_bound(const SelectiveScanBack
           else acc_dB[n].add_product(o, any, lam[n], du[t]);
           d_du.add_product(o, any, lam[n], bv);
           // lam h_{t-1} may overflow although e = lam h a does not (a may underflow to 0): then
-          // the computed e is inf * 0 = NaN (found by fuzz/mamba_fuzz.cpp).
+          // the computed e is inf * 0 = NaN (found by the former fuzz/mamba_fuzz.cpp, now fuzz/registry_fuzz.cpp).
           Tracked e = watch(o.mul(watch(o.mul(lam[n], H[t * N + n])), a[t * N + n]));
           if (any) {
             // An implementation may form A_bar h_{t-1} as h_t - B_bar u_t (the peer does).

@@ -235,7 +235,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         if (!m.fused_dot) F = g_dot * S + static_cast<double>(N) * eta * (1 + g_dot);
         Q v{My, F + Ey_states};
         // Every intermediate must stay in range, not only the output: y may overflow even when a
-        // small silu(z) brings out back (found by fuzz/mamba_fuzz.cpp). Partial sums of y are
+        // small silu(z) brings out back (found by the former fuzz/mamba_fuzz.cpp, now fuzz/registry_fuzz.cpp). Partial sums of y are
         // bounded by S, the products by (H + G)|C|.
         if (S + F > fmax) overflow = true;
         // [MAMBA-SCAN-BOUND-OUTPUT] skip term and gate.

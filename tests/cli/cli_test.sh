@@ -87,6 +87,58 @@ expect 0 'wrote' -- "$ts" generate mamba.selective_scan --size small --format fl
 expect 0 'wrote' -- "$ts" eval mamba.selective_scan --inputs "$tmp/gen.npz" --output "$tmp/gen_out.npz"
 expect 0 'verdict: PASS' -- "$ts" diff mamba.selective_scan --inputs "$tmp/gen.npz" --outputs "$tmp/gen_out.npz"
 
+# covers: CORE-METRIC-VERDICT CORE-DIFF-ORDER CORE-VERDICT-REGISTRY
+# Wrong answers to the Mamba block (all three once PASSed with max error 0, its bound being +inf):
+# every value times 1.5, all NaN, one element off by 1% each FAIL; the oracle rounded to float32
+# PASSes. Arrays are edited with Debian's numpy.
+py=/usr/bin/python3
+expect 0 'wrote' -- "$ts" generate mamba.block --size tiny --output "$tmp/blk.npz"
+expect 0 'wrote' -- "$ts" eval mamba.block --inputs "$tmp/blk.npz" --output "$tmp/blk_exact.npz"
+"$py" - "$tmp" <<'PY'
+import sys, numpy as np
+d = sys.argv[1]
+out = np.load(f"{d}/blk_exact.npz")["out"]
+np.savez(f"{d}/blk_f32.npz", out=out.astype(np.float32))
+np.savez(f"{d}/blk_scaled.npz", out=(out * 1.5).astype(np.float32))
+np.savez(f"{d}/blk_nan.npz", out=np.full_like(out, np.nan, dtype=np.float32))
+one = out.astype(np.float32).copy()
+one.flat[np.argmax(np.abs(one))] *= np.float32(1.01)
+np.savez(f"{d}/blk_one.npz", out=one)
+PY
+expect 0 'verdict: PASS' -- "$ts" diff mamba.block --inputs "$tmp/blk.npz" --outputs "$tmp/blk_f32.npz"
+for bad in scaled nan one; do
+  expect 1 'verdict: FAIL' -- "$ts" diff mamba.block --inputs "$tmp/blk.npz" --outputs "$tmp/blk_$bad.npz"
+done
+
+# INCONCLUSIVE (exit 3): a selective scan whose B u overflows float32 in an intermediate, while
+# the output (C ~ 1e-30) is finite: the any-order bound has no finite value there, so a finite
+# answer is unjudged, never PASS; the JSON says how many elements and where.
+expect 0 'wrote' -- "$ts" generate mamba.selective_scan --size tiny --output "$tmp/ovf.npz"
+"$py" - "$tmp" <<'PY'
+import sys, numpy as np
+d = sys.argv[1]
+a = dict(np.load(f"{d}/ovf.npz"))
+a["B"] = (a["B"] * np.float32(1e30)).astype(np.float32)
+a["C"] = (a["C"] * np.float32(1e-30)).astype(np.float32)
+a["u"] = (a["u"] * np.float32(1e10)).astype(np.float32)
+np.savez(f"{d}/ovf.npz", **a)
+PY
+expect 0 'wrote' -- "$ts" eval mamba.selective_scan --inputs "$tmp/ovf.npz" --output "$tmp/ovf_exact.npz"
+"$py" -c "import sys, numpy as np; d=sys.argv[1]; e=np.load(d+'/ovf_exact.npz'); np.savez(d+'/ovf_f32.npz', out=e['out'].astype(np.float32))" "$tmp"
+expect 3 'verdict: INCONCLUSIVE' -- "$ts" diff mamba.selective_scan --inputs "$tmp/ovf.npz" \
+  --outputs "$tmp/ovf_f32.npz" --json "$tmp/ovf.json"
+expect 0 '"unjudged": [1-9]' -- cat "$tmp/ovf.json"
+expect 0 '"first_unjudged_index"' -- cat "$tmp/ovf.json"
+
+# An entry whose bound rests on one order says so, in the text and the JSON.
+expect 0 'wrote' -- "$ts" generate s4.cauchy_backward --size tiny --format float64 --output "$tmp/cb.npz"
+expect 0 'wrote' -- "$ts" eval s4.cauchy_backward --inputs "$tmp/cb.npz" --output "$tmp/cb_exact.npz"
+expect 0 'ASSUMING ONE ORDER' -- "$ts" diff s4.cauchy_backward --inputs "$tmp/cb.npz" \
+  --outputs "$tmp/cb_exact.npz" --json "$tmp/cb.json"
+expect 0 '"any_order": false' -- cat "$tmp/cb.json"
+expect 0 'any association order' -- "$ts" diff mamba.selective_scan --inputs "$data/scan_inputs.npz" \
+  --outputs "$data/scan_peer_outputs_f32.npz"
+
 # check: one size, JSON written, exit 0.
 expect 0 'PASS' -- "$ts" check mamba.selective_scan --size tiny --json "$tmp/check.json" --html "$tmp/check.html"
 expect 0 '"pass": true' -- cat "$tmp/check.json"

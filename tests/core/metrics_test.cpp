@@ -65,21 +65,92 @@ TEST(Compare, NanRules) {
   exact[1] = mp_real(1);
   exact[2] = mp_real(1);
   const auto bound = of({0.0, 1.0, NAN});
-  // NaN expected and given: passes; a NaN where the oracle is finite fails; a NaN bound fails.
+  // NaN expected and given: within; a NaN where the oracle is finite: outside; a NaN bound on
+  // finite values: unjudged (the bound's evaluation failed), never within.
   const ErrorSummary s = compare("y", of({NAN, NAN, 1.0}), exact, &bound, Format::float32);
   EXPECT_EQ(s.nan_expected, 1);
-  EXPECT_EQ(s.failures, 2);
+  EXPECT_EQ(s.within, 1);
+  EXPECT_EQ(s.outside, 1);
+  EXPECT_EQ(s.unjudged, 1);
+  EXPECT_EQ(s.verdict(), Verdict::fail);
   const ErrorSummary t = compare("y", of({1.0, 1.0, 1.0}), exact, &bound, Format::float32);
-  EXPECT_EQ(t.failures, 2);  // finite where NaN was expected, and the NaN bound
+  EXPECT_EQ(t.outside, 1);  // finite where NaN was expected
+  EXPECT_EQ(t.unjudged, 1);
+  EXPECT_EQ(t.verdict(), Verdict::fail);
 }
 
-TEST(Compare, InfiniteBoundMeansOutsideTheDomain) {
+// covers: CORE-METRIC-VERDICT
+// The defect this rule fixes: an element with an infinite bound was skipped before its value was
+// looked at, so NaN, x1.5 and a 1% error all "passed" with max abs error 0.
+TEST(Compare, AnInfiniteBoundJudgesNothingButStillMeasures) {
   const WorkingPrecision p(128);
-  const auto exact = exact_of({1e39});
-  const auto bound = of({INFINITY});
-  const ErrorSummary s = compare("y", of({INFINITY}), exact, &bound, Format::float32);
-  EXPECT_TRUE(s.pass());
-  EXPECT_EQ(s.unbounded, 1);
+  const auto exact = exact_of({1.0, 2.0, -4.0});
+  const auto inf = of({INFINITY, INFINITY, INFINITY});
+  // Finite values: unjudged, INCONCLUSIVE (never PASS), the error measured and reported.
+  const ErrorSummary scaled = compare("y", of({1.5, 3.0, -6.0}), exact, &inf, Format::float32);
+  EXPECT_EQ(scaled.unjudged, 3);
+  EXPECT_EQ(scaled.verdict(), Verdict::inconclusive);
+  EXPECT_FALSE(scaled.pass());
+  EXPECT_EQ(scaled.max_abs, 2.0);
+  EXPECT_EQ(scaled.max_rel, 0.5);
+  EXPECT_EQ(scaled.first_unjudged, 0);
+  // NaN or Inf where the oracle is finite: outside, whatever the bound.
+  for (double bad : {double(NAN), double(INFINITY), -double(INFINITY)}) {
+    const ErrorSummary s = compare("y", of({1.0, bad, -4.0}), exact, &inf, Format::float32);
+    EXPECT_EQ(s.outside, 1) << bad;
+    EXPECT_EQ(s.verdict(), Verdict::fail) << bad;
+    EXPECT_EQ(s.worst, 1) << bad;
+  }
+  // No bound at all: the same (unjudged), never PASS.
+  EXPECT_EQ(compare("y", of({1.0, 2.0, -4.0}), exact, nullptr, Format::float32).verdict(),
+            Verdict::inconclusive);
+}
+
+// covers: CORE-METRIC-VERDICT
+TEST(Compare, ExactInfinitiesMustBeMatched) {
+  const WorkingPrecision p(128);
+  Tensor<mp_real> exact(Shape{2});
+  exact[0] = std::numeric_limits<mp_real>::infinity();
+  exact[1] = -std::numeric_limits<mp_real>::infinity();
+  const auto bound = of({1.0, 1.0});
+  EXPECT_EQ(compare("y", of({INFINITY, -INFINITY}), exact, &bound, Format::float32).verdict(), Verdict::pass);
+  EXPECT_EQ(compare("y", of({-INFINITY, -INFINITY}), exact, &bound, Format::float32).outside, 1);
+  EXPECT_EQ(compare("y", of({INFINITY, 3e38}), exact, &bound, Format::float32).outside, 1);
+  EXPECT_EQ(compare("y", of({NAN, -INFINITY}), exact, &bound, Format::float32).outside, 1);
+}
+
+// covers: CORE-METRIC-VERDICT
+TEST(Compare, OneElementOutsideFailsAndIsNamed) {
+  const WorkingPrecision p(128);
+  const auto exact = exact_of({1.0, 2.0, -4.0, 8.0});
+  const auto bound = of({1e-6, 1e-6, 1e-6, 1e-6});
+  const ErrorSummary s = compare("y", of({1.0, 2.0, -4.0 * 1.01, 8.0}), exact, &bound, Format::float32);
+  EXPECT_EQ(s.within, 3);
+  EXPECT_EQ(s.outside, 1);
+  EXPECT_EQ(s.worst, 2);
+  ASSERT_EQ(s.first_failures.size(), 1u);
+  EXPECT_EQ(s.first_failures[0].index, 2);
+  EXPECT_EQ(s.verdict(), Verdict::fail);
+  // A mixture of unjudged and outside is FAIL, not INCONCLUSIVE.
+  const auto mixed = of({INFINITY, 1e-6, 1e-6, 1e-6});
+  EXPECT_EQ(compare("y", of({5.0, 2.0, -4.04, 8.0}), exact, &mixed, Format::float32).verdict(), Verdict::fail);
+}
+
+TEST(Compare, MedianTightness) {
+  const WorkingPrecision p(128);
+  const auto exact = exact_of({1.0, 1.0, 1.0});
+  const auto bound = of({1.0, 1.0, 1.0});
+  const ErrorSummary s = compare("y", of({1.125, 1.25, 1.5}), exact, &bound, Format::float64);
+  EXPECT_EQ(s.max_ratio, 0.5);
+  EXPECT_EQ(s.median_ratio, 0.25);
+}
+
+TEST(Verdict, CombineOrdersFailOverInconclusiveOverPass) {
+  EXPECT_EQ(combine(Verdict::pass, Verdict::pass), Verdict::pass);
+  EXPECT_EQ(combine(Verdict::pass, Verdict::inconclusive), Verdict::inconclusive);
+  EXPECT_EQ(combine(Verdict::inconclusive, Verdict::fail), Verdict::fail);
+  EXPECT_EQ(combine(Verdict::fail, Verdict::pass), Verdict::fail);
+  EXPECT_STREQ(verdict_name(Verdict::inconclusive), "INCONCLUSIVE");
 }
 
 TEST(Compare, ShapeMismatchIsInvalidInput) {

@@ -52,3 +52,110 @@ TEST(Registry, EveryEntryGeneratesEveryDefaultSizeAndRoundTripsItsInputs) {
     }
   }
 }
+
+namespace {
+
+// A one-output toy entry for the registry's own rules: out = x at any precision, or a
+// cancellation-prone formula, or with a backend whose bound forgets its output.
+class ToyProblem final : public ProblemHandle {
+ public:
+  std::string describe() const override { return "toy"; }
+  Format input_format() const override { return Format::float32; }
+  Arrays inputs() const override { return {}; }
+};
+
+class ToyEntry final : public Algorithm {
+ public:
+  enum class Oracle { exact, cancelling, never_converges };
+  explicit ToyEntry(Oracle o, bool bound_forgets_output = false) : oracle_(o) {
+    backends_.push_back({"cpu-f64", Format::float64, "one rounding", [] { return std::string(); },
+                         [](const ProblemHandle&) { return Arrays{{"out", Tensor<double>(Shape{1}, 0.75)}}; },
+                         [bound_forgets_output](const ProblemHandle&) {
+                           if (bound_forgets_output) return Arrays{};
+                           return Arrays{{"out", Tensor<double>(Shape{1}, 1e-16)}};
+                         }});
+  }
+  std::string name() const override { return "toy.entry"; }
+  std::string summary() const override { return ""; }
+  std::string spec_ref() const override { return ""; }
+  std::vector<ArraySpec> inputs() const override { return {}; }
+  std::vector<ArraySpec> outputs() const override { return {{"out", "(1)", "", false}}; }
+  std::vector<OptionSpec> options() const override { return {}; }
+  std::vector<std::string> sizes() const override { return {"one"}; }
+  std::unique_ptr<ProblemHandle> generate(const std::string&, Format, std::uint64_t) const override {
+    return std::make_unique<ToyProblem>();
+  }
+  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap&, const OptionMap&) const override {
+    return std::make_unique<ToyProblem>();
+  }
+  mutable std::vector<unsigned> calls;  // the precisions the oracle was evaluated at
+  ExactArrays oracle(const ProblemHandle&, unsigned bits) const override {
+    calls.push_back(bits);
+    const WorkingPrecision wp(bits);
+    Tensor<mp_real> out(Shape{1});
+    switch (oracle_) {
+      case Oracle::exact: out[0] = mp_real(0.75); break;
+      case Oracle::cancelling: {
+        // 0.75 computed as ((2^300 + 0.75) - 2^300): every precision under 303 bits loses it.
+        const mp_real big = ldexp(mp_real(1), 300);
+        out[0] = (big + mp_real(0.75)) - big;
+        break;
+      }
+      case Oracle::never_converges:
+        // Deliberately under-precise at every precision: its error is 2^-(bits/4).
+        out[0] = mp_real(0.75) + ldexp(mp_real(1), -static_cast<int>(bits / 4));
+        break;
+    }
+    return {{"out", std::move(out)}};
+  }
+  const std::vector<BackendSpec>& backends() const override { return backends_; }
+  Arrays any_order_bound(const ProblemHandle&, Format, double) const override {
+    return {{"out", Tensor<double>(Shape{1}, 1e-16)}};
+  }
+
+ private:
+  Oracle oracle_;
+  std::vector<BackendSpec> backends_;
+};
+
+}  // namespace
+
+// covers: CORE-ORACLE-VERIFIED
+TEST(Registry, EveryOracleCallIsCheckedAtTwiceItsPrecision) {
+  const ToyProblem p;
+  const ToyEntry good(ToyEntry::Oracle::exact);
+  const ExactArrays e = good.reference(p, 256);
+  EXPECT_EQ(good.calls, (std::vector<unsigned>{256, 512}));
+  EXPECT_EQ(e.at("out")[0], mp_real(0.75));
+  // An oracle that loses its answer to cancellation below 303 bits is caught: 256 bits gives 0,
+  // 512 gives 0.75 (they disagree), 1024 agrees with 512 and is returned.
+  const ToyEntry cancelling(ToyEntry::Oracle::cancelling);
+  const ExactArrays c = cancelling.reference(p, 256);
+  EXPECT_EQ(cancelling.calls, (std::vector<unsigned>{256, 512, 1024}));
+  EXPECT_EQ(c.at("out")[0], mp_real(0.75));
+  {  // what the unverified call would have answered
+    const WorkingPrecision wp(256);
+    EXPECT_EQ(cancelling.oracle(p, 256).at("out")[0], mp_real(0));
+  }
+  // An oracle whose error never falls faster than the check's tolerance is refused, naming the
+  // precision, not trusted.
+  const ToyEntry bad(ToyEntry::Oracle::never_converges);
+  try {
+    bad.reference(p, 256);
+    FAIL() << "an under-precise oracle was trusted";
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.argument(), "precision");
+  }
+}
+
+// covers: CORE-REGISTRY-BOUNDS
+TEST(Registry, ABoundThatOmitsAnOutputIsADefectNotAPass) {
+  const ToyProblem p;
+  const ToyEntry forgetful(ToyEntry::Oracle::exact, true);
+  const ExactArrays e = forgetful.reference(p, 128);
+  EXPECT_THROW(check_entry_outputs(forgetful, p, e), std::logic_error);
+  const Arrays out = forgetful.backends()[0].run(p), bounds = forgetful.backends()[0].bound(p);
+  EXPECT_THROW(judge(out, e, &bounds, Format::float64), std::logic_error);
+  const ToyEntry complete(ToyEntry::Oracle::exact);
+  EXPECT_NO_THROW(check_entry_outputs(complete, p, complete.reference(p, 128)));
+}

@@ -120,7 +120,7 @@ struct GradJudgement {
   std::string describe() const {
     std::string s;
     for (const auto& [n, e] : arrays) {
-      s += n + ": failures " + std::to_string(e.failures) + " max err/bound " +
+      s += n + ": failures " + std::to_string(e.outside) + " max err/bound " +
            std::to_string(e.max_ratio);
       for (const auto& f : e.first_failures)
         s += "\n  at " + std::to_string(f.index) + " computed " + std::to_string(f.computed) +

@@ -31,8 +31,8 @@ struct ComplexJudged {
   std::string describe() const {
     std::ostringstream s;
     auto one = [&](const char* name, const ErrorSummary& e) {
-      s << name << ": failures " << e.failures << ", max err/bound " << e.max_ratio << ", nan "
-        << e.nan_expected << ", unbounded " << e.unbounded;
+      s << name << ": failures " << e.outside << ", max err/bound " << e.max_ratio << ", nan "
+        << e.nan_expected << ", unbounded " << e.unjudged;
       if (e.worst >= 0)
         s << "; worst flat " << e.worst << " computed " << e.worst_computed << " exact "
           << e.worst_exact << " bound " << e.worst_bound;

@@ -34,9 +34,9 @@ struct Judged {
   std::string describe(const SelectiveScanProblem<double>& p) const {
     std::ostringstream s;
     auto one = [&](const char* name, const ErrorSummary& e, const Shape& shape) {
-      s << name << ": failures " << e.failures << ", max err/bound " << e.max_ratio
+      s << name << ": failures " << e.outside << ", max err/bound " << e.max_ratio
         << ", max ulps " << e.max_ulps << ", nan " << e.nan_expected << ", unbounded "
-        << e.unbounded;
+        << e.unjudged;
       if (e.worst >= 0)
         s << "; worst at " << index_string(shape, e.worst) << " computed " << e.worst_computed
           << " exact " << e.worst_exact << " bound " << e.worst_bound;

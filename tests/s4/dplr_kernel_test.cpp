@@ -500,3 +500,50 @@ TEST(S4Dplr, InvalidInputsNameTheArgument) {
 
 }  // namespace
 }  // namespace touchstone::s4
+
+namespace touchstone::s4 {
+namespace {
+
+// covers: S4-DPLR-SHAPES
+// Every input shared: K is (L,) with a () step and (H, L) = (1, L) with a (1,) step, the shape
+// the output array is then judged in (a (1,) step once gave K (L,) and rejected a (1, L) output).
+TEST(S4Dplr, AStepWithAnHAxisGivesKAnHAxisEvenForHOne) {
+  const Algorithm& a = builtin_registry().get("s4.kernel_dplr");
+  auto arr = [](std::vector<Index> shape, std::vector<double> v) {
+    NpyArray x;
+    x.kind = NpyKind::floating;
+    x.item_bytes = 4;
+    x.values = Tensor<double>(Shape(shape), std::move(v));
+    return x;
+  };
+  NpyMap m;
+  m["Lambda"] = arr({1, 2}, {-0.5, 0.25});
+  m["P"] = arr({1, 2}, {0.5, -0.25});
+  m["B"] = arr({1, 2}, {1.0, 0.0});
+  m["C"] = arr({1, 2}, {0.5, 0.5});
+  for (const bool with_axis : {false, true}) {
+    m["step"] = with_axis ? arr({1}, {0.125}) : arr({}, {0.125});
+    const auto p = a.from_arrays(m, {{"L", "6"}});
+    const ExactArrays exact = a.reference(*p, 128);
+    const Shape want = with_axis ? Shape({1, 6}) : Shape({6});
+    EXPECT_EQ(exact.at("K").shape(), want) << with_axis;
+    const Arrays out = builtin_registry().backend(a, "cpu-f64").run(*p);
+    EXPECT_EQ(out.at("K").shape(), want) << with_axis;
+    EXPECT_NO_THROW(judge(out, exact, nullptr, Format::float64));
+    // The other shape is an error naming K.
+    Arrays wrong{{"K", Tensor<double>(with_axis ? Shape({6}) : Shape({1, 6}))}};
+    EXPECT_THROW(judge(wrong, exact, nullptr, Format::float64), InvalidInput);
+  }
+  // A step of 2 channels against per-channel inputs of 1 names step.
+  m["B"] = arr({1, 1, 2}, {1.0, 0.0});
+  m["step"] = arr({2}, {0.125, 0.25});
+  try {
+    a.from_arrays(m, {{"L", "6"}});
+    FAIL();
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.argument(), "step");
+  }
+}
+
+}  // namespace
+}  // namespace touchstone::s4

@@ -21,7 +21,7 @@ inline double judge_backend(const Algorithm& a, const BackendSpec& b, const Prob
   double worst = 0;
   for (const auto& j : judge(computed, exact, &bound, b.format)) {
     EXPECT_TRUE(j.summary.pass()) << a.name() << " " << b.name << " " << label << " output " << j.output
-                                  << ": " << j.summary.failures << " failures, worst at " << j.summary.worst
+                                  << ": " << j.summary.outside << " failures, worst at " << j.summary.worst
                                   << " computed " << j.summary.worst_computed << " exact " << j.summary.worst_exact
                                   << " bound " << j.summary.worst_bound;
     worst = std::max(worst, j.summary.max_ratio);

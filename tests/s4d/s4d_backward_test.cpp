@@ -110,10 +110,10 @@ double judge_grads(const S4DGrads<double>& got, const S4DGrads<mp_real>& exact, 
   double worst = 0;
   auto one = [&](const char* name, const Tensor<double>& c, const Tensor<mp_real>& e, const Tensor<double>& b) {
     const ErrorSummary s = compare(name, c, e, &b, f);
-    EXPECT_TRUE(s.pass()) << what << " " << name << ": " << s.failures << " failures, worst " << s.worst
+    EXPECT_TRUE(s.pass()) << what << " " << name << ": " << s.outside << " failures, worst " << s.worst
                           << " computed " << s.worst_computed << " exact " << s.worst_exact << " bound "
                           << s.worst_bound;
-    EXPECT_EQ(s.unbounded, 0) << what << " " << name;
+    EXPECT_EQ(s.unjudged, 0) << what << " " << name;
     worst = std::max(worst, s.max_ratio);
   };
   one("dA", got.dA, exact.dA, bound.dA);
@@ -202,7 +202,7 @@ TEST(S4DBackward, RegistryEntry) {
   }
 }
 
-// Regression tests for two s4_fuzz findings (fuzz/corpus/s4_fuzz/regression_*_backward_*): the
+// Regression tests for two s4_fuzz findings (fuzz/corpus/registry_fuzz/regression_*_backward_*): the
 // problems rebuilt from the fuzzer's dump (every array in hex floats, as the fuzzer wrote them, a
 // float32 file), run through the registry entry like the fuzzer does. Before the fix cpu-f32
 // returned -inf (s4d) and NaN (dss) at an element whose bound was finite (7.4e32 and 3.8e32).
@@ -243,7 +243,7 @@ Tensor<double> judge_all_backends(const Algorithm& a, const ProblemHandle& h, co
     if (!b.unavailable_reason().empty()) continue;
     const Arrays out = b.run(h), bound = b.bound(h);
     for (const OutputJudgement& j : judge(out, exact, &bound, b.format))
-      EXPECT_TRUE(j.summary.pass()) << a.name() << " " << b.name << " " << j.output << ": " << j.summary.failures
+      EXPECT_TRUE(j.summary.pass()) << a.name() << " " << b.name << " " << j.output << ": " << j.summary.outside
                                     << " failure(s)";
     if (b.name == "cpu-f32") bound32 = bound.at(output);
   }
@@ -314,7 +314,7 @@ TEST(S4DBackwardRegression, FuzzDssCoefficientOverflowIsUnbounded) {
   for (Index i = 6; i < 18; ++i) EXPECT_TRUE(std::isfinite(dLambda[i])) << i;
 }
 
-// dss.kernel_softmax, cpu-f32 (fuzz/corpus/s4_fuzz/regression_dss_softmax_weight_overflow):
+// dss.kernel_softmax, cpu-f32 (fuzz/corpus/registry_fuzz/regression_dss_softmax_weight_overflow):
 // W[0] = -3.0e38 over |lambda| = 0.24 overflows W / lambda in float32, and inf times the small R
 // gave NaN in K, while the exact K is -6.7e36 and the bound checked only v = (W / lambda) R.
 // covers: DSS-SOFTMAX-BOUND-OVERFLOW
@@ -333,7 +333,7 @@ TEST(S4DBackwardRegression, FuzzDssSoftmaxWeightOverflowIsUnbounded) {
   for (Index l = 9; l < 18; ++l) EXPECT_TRUE(std::isfinite(K[l])) << l;  // channel 1: ordinary
 }
 
-// A third s4_fuzz finding (fuzz/corpus/s4_fuzz/regression_dss_exp_backward_infinite_dK): a channel
+// A third s4_fuzz finding (fuzz/corpus/registry_fuzz/regression_dss_exp_backward_infinite_dK): a channel
 // whose dK row was (-0, -inf, -inf, -inf) with finite A, C, dt; the oracle's MPFR arithmetic gave
 // NaN for an element of dW where cpu-f64 gave -inf. A non-finite dK now makes the channel's
 // gradients NaN in the CPU backends, with bound +inf (the exact values there are NaN or infinite).

@@ -1,7 +1,8 @@
-// Error metrics between a computed tensor and the oracle's exact tensor
-// (spec/core.md [CORE-METRIC-ULP], [CORE-METRIC-VERDICT]).
+// Error metrics and the per-element verdict between a computed tensor and the oracle's exact
+// tensor (spec/core.md [CORE-METRIC-ULP], [CORE-METRIC-VERDICT]).
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -15,36 +16,50 @@ namespace touchstone {
 // subnormal quantum. Returned as a double (a power of two, exact).
 double ulp_in(const mp_real& x, Format f);
 
-// Summary of one output array against the oracle. Element rules ([CORE-METRIC-VERDICT]):
-//  - exact NaN: passes iff computed is NaN;
-//  - bound NaN (and exact not NaN): fails, the bound is undefined there;
-//  - bound +inf (the element is outside the bound's domain, e.g. an intermediate may
-//    overflow): counted in `unbounded`, always passes;
-//  - otherwise passes iff computed is finite and |computed - exact| <= bound, the comparison made
-//    exactly (in MPFR), not in double.
+// [CORE-METRIC-VERDICT] The verdict on a set of elements: PASS only when every element is
+// within its bound; FAIL when any is outside; otherwise (some unjudged, none outside)
+// INCONCLUSIVE, never PASS.
+enum class Verdict { pass, fail, inconclusive };
+const char* verdict_name(Verdict v);  // "PASS", "FAIL", "INCONCLUSIVE"
+inline std::ostream& operator<<(std::ostream& os, Verdict v) { return os << verdict_name(v); }
+// The verdict of two parts together: FAIL over INCONCLUSIVE over PASS.
+Verdict combine(Verdict a, Verdict b);
+
+// One output array against the oracle. Every element is exactly one of ([CORE-METRIC-VERDICT]):
+//  - within: the oracle is NaN (or +-inf) and the computed value is the same NaN (infinity); or
+//    the bound is finite and |computed - exact| <= bound, compared exactly in MPFR;
+//  - outside: non-finite where the oracle is finite, finite (or another non-finite value) where
+//    the oracle is NaN or infinite, whatever the bound; or the error exceeds a finite bound;
+//  - unjudged: both values finite but no finite bound (+inf: outside the bound's domain, NaN:
+//    the bound's evaluation failed, or no bound given). Its error is still measured.
 struct ErrorSummary {
   Index count = 0;
-  Index failures = 0;
+  Index within = 0, outside = 0, unjudged = 0;
   Index nan_expected = 0;   // elements whose exact value is NaN (NaN propagation)
-  Index unbounded = 0;      // elements with an infinite bound
-  double max_abs = 0;       // max |computed - exact| over finite, bounded elements
+  // Over every element where both values are finite, judged or not:
+  double max_abs = 0;       // max |computed - exact| (inf once an element is outside as non-finite)
   double max_rel = 0;       // max |computed - exact| / |exact| (inf when exact = 0 != computed)
   double max_ulps = 0;      // max |computed - exact| / ulp_in(exact, format)
-  double max_ratio = 0;     // max |computed - exact| / bound (0/0 = 0)
-  Index worst = -1;         // flat index of the worst element (first failure, else max ratio)
+  // Tightness over the elements with a finite bound: |computed - exact| / bound (0/0 = 0).
+  double max_ratio = 0, median_ratio = 0;
+  Index worst = -1;         // flat index of the worst element: the first outside, else max ratio
   double worst_computed = 0, worst_exact = 0, worst_bound = 0;
+  Index first_unjudged = -1;  // flat index of the first unjudged element
   struct Sample {
     Index index;
     double computed, exact, bound;
   };
-  std::vector<Sample> first_failures;  // up to kMaxFailureSamples, in index order
+  std::vector<Sample> first_failures;  // the first outside elements, in index order
   static constexpr std::size_t kMaxFailureSamples = 8;
 
-  bool pass() const { return failures == 0; }
+  Verdict verdict() const {
+    return outside ? Verdict::fail : unjudged ? Verdict::inconclusive : Verdict::pass;
+  }
+  bool pass() const { return verdict() == Verdict::pass; }
 };
 
-// `bound` may be null (no bound: only NaN agreement and the metrics are computed; every finite
-// element passes). Shapes must agree (InvalidInput naming `name` otherwise).
+// `bound` may be null: no element is then judged except by the NaN/Inf rules, and the rest are
+// unjudged (the metrics are still computed). Shapes must agree (InvalidInput naming `name`).
 ErrorSummary compare(const std::string& name, const Tensor<double>& computed,
                      const Tensor<mp_real>& exact, const Tensor<double>* bound, Format format);
 

@@ -97,15 +97,33 @@ class Algorithm {
   // InvalidInput naming the array or option when something is missing, misshapen or mistyped.
   virtual std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays,
                                                      const OptionMap& options) const = 0;
-  // The oracle at (at least) `precision_bits`.
-  virtual ExactArrays reference(const ProblemHandle& p, unsigned precision_bits) const = 0;
+  // [CORE-ORACLE-VERIFIED] The oracle, checked: `oracle` at `precision_bits` (b) and at 2b must
+  // agree (every element within 2^-(b/2) of its own modulus, or of 2^-(b/2) times the output's
+  // largest modulus; NaN and infinities identical), else the precision doubles until two
+  // successive evaluations agree; the higher-precision result is returned. InvalidInput
+  // ("precision") past 16384 bits. Every caller (check, diff, eval, tests, fuzzers) gets this.
+  ExactArrays reference(const ProblemHandle& p, unsigned precision_bits) const;
+  // One evaluation of the oracle with MPFR at `precision_bits`: what an entry implements.
+  virtual ExactArrays oracle(const ProblemHandle& p, unsigned precision_bits) const = 0;
   virtual const std::vector<BackendSpec>& backends() const = 0;
   // Bound for an unknown implementation computing in the usual format for `storage` and storing
   // its outputs in `storage`, in any association order, with elementary functions within
-  // `elementary_ulps` ulps.
+  // `elementary_ulps` ulps. `diff` asks for it at the compute format (float32 or float64) and adds
+  // the rounding to a narrower storage format itself, from the oracle's values
+  // ([CORE-DIFF-STORAGE], core/verdict.hpp diff_bound).
   virtual Arrays any_order_bound(const ProblemHandle& p, Format storage,
                                  double elementary_ulps) const = 0;
+  // Empty when `any_order_bound` holds for every association order of the spec's formula;
+  // otherwise the order it assumes, in one line, which `diff` states in its text and JSON
+  // ([CORE-DIFF-ORDER]).
+  virtual std::string any_order_assumption() const { return {}; }
 };
+
+// [CORE-REGISTRY-BOUNDS] std::logic_error unless every backend of `a` returns exactly the
+// outputs `a` declares (optional ones may be absent) and a bound for each output it returns, and
+// the any-order bound covers every output of the oracle, on problem `p`. A missing bound is a
+// defect of the entry, never a silent pass.
+void check_entry_outputs(const Algorithm& a, const ProblemHandle& p, const ExactArrays& exact);
 
 class Registry {
  public:
@@ -123,11 +141,16 @@ class Registry {
 struct OutputJudgement {
   std::string output;
   ErrorSummary summary;
+  Shape shape;  // the output's shape, for naming elements by index
 };
 
 // Judges every output the oracle produced that `computed` holds; an output in `computed` that
-// the algorithm does not produce is an InvalidInput naming it. `bounds` may be null.
+// the algorithm does not produce is an InvalidInput naming it. `bounds` may be null (every
+// finite element unjudged); when given, it must hold a bound for every output judged, else
+// std::logic_error (a defect of the entry, never a silent pass).
 std::vector<OutputJudgement> judge(const Arrays& computed, const ExactArrays& exact,
                                    const Arrays* bounds, Format format);
+// The verdict of several outputs together (PASS for none).
+Verdict verdict_of(const std::vector<OutputJudgement>& judged);
 
 }  // namespace touchstone

@@ -1,13 +1,20 @@
-// libFuzzer harness over the S4 family, driven by the registry: bytes -> one entry whose name
-// starts with "s4.", "s4d." or "dss." (whatever is registered when it runs) -> arrays shaped by
-// the entry's own input specs (dimension names shared across arrays, sometimes one extent off,
-// optional arrays present or not, options from a small vocabulary) with float32 values drawn
-// from nice ranges, zeros, subnormals, huge values, NaN and Inf -> from_arrays (InvalidInput is a
-// fine outcome, and the only acceptable exception) -> the oracle at 192 bits -> every CPU backend
-// (and any other that runs here) judged against the oracle with its own bound (`judge`). Aborts on
-// a violated bound, a NaN where the oracle has a number (or the reverse), an exception other than
-// InvalidInput, or a crash (sanitizers).
-// covers: S4CONV-FUZZ
+// The one libFuzzer harness over every algorithm, driven by the registry ([CORE-FUZZ-REGISTRY]):
+// bytes -> one registered entry (whatever is registered when it runs; the s4 family first, then the
+// rest, so that the s4 corpus keeps most of its meaning) -> arrays shaped by the entry's own input
+// specs (dimension names shared across arrays, sometimes one extent off, optional arrays present or
+// not, options from a small vocabulary) with float32 values drawn from nice ranges, zeros,
+// subnormals, huge values, NaN and Inf -> from_arrays (InvalidInput is a fine outcome, and the
+// only acceptable exception) -> the verified oracle from 192 bits (it may refuse with
+// InvalidInput("precision")) -> every backend that runs here, on 1 and on 2 threads. Aborts when:
+//  - a backend's outputs differ in a bit between 1 and 2 threads;
+//  - a bound element is negative, or NaN where the oracle is finite and no input is NaN;
+//  - an element is outside the backend's own bound, or outside the any-order bound `diff` uses
+//    (the backend's order is one of the orders it covers): a wrong value, a NaN where the oracle
+//    has a number (or the reverse), whatever the bound;
+//  - an exception other than InvalidInput escapes, or a crash (sanitizers).
+// It replaces mamba_fuzz (which never consulted the oracle) and s4_fuzz; both corpora are here.
+// covers: CORE-FUZZ-REGISTRY S4CONV-FUZZ MAMBA-SCAN-NONFINITE MAMBA-SCAN-BOUND-MODEL
+// covers: MAMBA-BWD-NONFINITE MAMBA-BWD-DETERMINISTIC
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <bit>
@@ -20,61 +27,12 @@
 
 #include "builtin.hpp"
 #include "touchstone/core/errors.hpp"
+#include "touchstone/core/shape_spec.hpp"
+#include "touchstone/core/verdict.hpp"
 
 using namespace touchstone;
 
 namespace {
-
-// One alternative of a shape string: "(H, N)", "(batch, H, L)", "()", "(N,)", "(H, N, 2)".
-struct ShapeSpec {
-  bool complex = false;
-  std::vector<std::string> dims;  // names or integer literals
-};
-
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t");
-  if (a == std::string::npos) return "";
-  const auto b = s.find_last_not_of(" \t");
-  return s.substr(a, b - a + 1);
-}
-
-// "complex (H, N) | (N,)": a leading "complex" applies to every alternative, except one whose
-// last extent is the literal 2 (the real (re, im) view of the same array).
-std::vector<ShapeSpec> parse_shapes(const std::string& text) {
-  std::vector<ShapeSpec> out;
-  const bool all_complex = trim(text).rfind("complex", 0) == 0;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t bar = text.find('|', start);
-    if (bar == std::string::npos) bar = text.size();
-    std::string alt = trim(text.substr(start, bar - start));
-    ShapeSpec s;
-    if (alt.rfind("complex", 0) == 0) {
-      s.complex = true;
-      alt = trim(alt.substr(7));
-    }
-    const auto open = alt.find('('), close = alt.find(')');
-    if (open != std::string::npos && close != std::string::npos && close > open) {
-      std::string inner = alt.substr(open + 1, close - open - 1);
-      std::size_t p = 0;
-      while (p <= inner.size()) {
-        std::size_t comma = inner.find(',', p);
-        if (comma == std::string::npos) comma = inner.size();
-        const std::string tok = trim(inner.substr(p, comma - p));
-        if (!tok.empty()) s.dims.push_back(tok);
-        p = comma + 1;
-      }
-      if (all_complex) s.complex = !(!s.dims.empty() && s.dims.back() == "2");
-      out.push_back(s);
-    }
-    start = bar + 1;
-  }
-  return out;
-}
-
-bool is_integer(const std::string& s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-}
 
 float fuzz_value(FuzzedDataProvider& in, int mode) {
   switch (mode) {
@@ -97,9 +55,9 @@ float fuzz_value(FuzzedDataProvider& in, int mode) {
                        const ProblemHandle& h) {
   const ErrorSummary& s = j.summary;
   std::fprintf(stderr,
-               "s4_fuzz: %s %s output %s: %lld failure(s); worst element %lld computed %.17g exact "
+               "registry_fuzz: %s %s output %s: %lld element(s) outside; worst element %lld computed %.17g exact "
                "%.17g bound %.17g\n  problem: %s\n",
-               a.name().c_str(), backend.c_str(), j.output.c_str(), static_cast<long long>(s.failures),
+               a.name().c_str(), backend.c_str(), j.output.c_str(), static_cast<long long>(s.outside),
                static_cast<long long>(s.worst), s.worst_computed, s.worst_exact, s.worst_bound,
                h.describe().c_str());
   for (const auto& [name, t] : h.inputs()) {
@@ -115,16 +73,17 @@ float fuzz_value(FuzzedDataProvider& in, int mode) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);
   static const std::vector<const Algorithm*> entries = [] {
-    std::vector<const Algorithm*> v;
+    std::vector<const Algorithm*> s4, rest;
     for (const Algorithm* a : builtin_registry().all()) {
       const std::string n = a->name();
-      if (!(n.rfind("s4.", 0) == 0 || n.rfind("s4d.", 0) == 0 || n.rfind("dss.", 0) == 0)) continue;
-      // Triage: TOUCHSTONE_FUZZ_ENTRIES="s4.causal_conv,s4.ssm_scan" restricts the choice.
+      // Triage: TOUCHSTONE_FUZZ_ENTRIES="s4.causal_conv,mamba.block" restricts the choice.
       if (const char* only = std::getenv("TOUCHSTONE_FUZZ_ENTRIES"))
         if (("," + std::string(only) + ",").find("," + n + ",") == std::string::npos) continue;
-      v.push_back(a);
+      const bool s4_family = n.rfind("s4.", 0) == 0 || n.rfind("s4d.", 0) == 0 || n.rfind("dss.", 0) == 0;
+      (s4_family ? s4 : rest).push_back(a);
     }
-    return v;
+    s4.insert(s4.end(), rest.begin(), rest.end());
+    return s4;
   }();
   if (entries.empty()) return 0;
   const Algorithm& a = *entries[in.ConsumeIntegralInRange<std::size_t>(0, entries.size() - 1)];
@@ -132,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Extents per dimension name, drawn when first met: small, so that the oracle is fast.
   std::map<std::string, Index> extent;
   auto dim = [&](const std::string& name) -> Index {
-    if (is_integer(name)) return std::stoll(name);
+    if (is_integer_literal(name)) return std::stoll(name);
     auto it = extent.find(name);
     if (it != extent.end()) return it->second;
     const Index v = name == "L" || name == "Lk" || name == "seqlen" ? in.ConsumeIntegralInRange<Index>(1, 12)
@@ -199,17 +158,57 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (std::getenv("TOUCHSTONE_FUZZ_DUMP")) std::fprintf(stderr, "%s: oracle refused: %s\n", a.name().c_str(), e.what());
     return 0;
   }
+  bool nan_input = false;
+  for (const auto& [name, t] : h->inputs())
+    for (Index i = 0; i < t.count(); ++i) nan_input = nan_input || std::isnan(t[i]);
+  auto check_bound = [&](const std::string& who, const Arrays& bound) {
+    for (const auto& [name, t] : bound) {
+      auto e = exact.find(name);
+      for (Index i = 0; i < t.count(); ++i) {
+        const bool bad = t[i] < 0 || (std::isnan(t[i]) && !nan_input && e != exact.end() &&
+                                      isfinite(e->second[i]));
+        if (bad) {
+          std::fprintf(stderr, "registry_fuzz: %s %s: bound %g of %s at %lld\n  problem: %s\n",
+                       a.name().c_str(), who.c_str(), t[i], name.c_str(), static_cast<long long>(i),
+                       h->describe().c_str());
+          std::abort();
+        }
+      }
+    }
+  };
+  auto same_bits = [](double x, double y) {
+    return (std::isnan(x) && std::isnan(y)) || std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(y);
+  };
   for (const BackendSpec& b : a.backends()) {
     if (!b.unavailable_reason().empty()) continue;
-    Arrays out, bound;
+    Arrays out, out2, bound;
     try {
+      setenv("TOUCHSTONE_THREADS", "1", 1);
       out = b.run(*h);
+      setenv("TOUCHSTONE_THREADS", "2", 1);
+      out2 = b.run(*h);
+      unsetenv("TOUCHSTONE_THREADS");
       bound = b.bound(*h);
     } catch (const InvalidInput&) {
+      unsetenv("TOUCHSTONE_THREADS");
       continue;  // e.g. a float32 backend on values that are not float32 (not generated here)
     }
+    for (const auto& [name, t] : out)
+      for (Index i = 0; i < t.count(); ++i)
+        if (!same_bits(t[i], out2.at(name)[i])) {
+          std::fprintf(stderr, "registry_fuzz: %s %s: %s differs between 1 and 2 threads at %lld: %a vs %a\n",
+                       a.name().c_str(), b.name.c_str(), name.c_str(), static_cast<long long>(i), t[i],
+                       out2.at(name)[i]);
+          std::abort();
+        }
+    check_bound(b.name, bound);
     for (const OutputJudgement& j : judge(out, exact, &bound, b.format))
-      if (j.summary.failures > 0) fail(a, b.name, j, *h);
+      if (j.summary.outside > 0) fail(a, b.name, j, *h);
+    // The any-order bound `diff` would judge this backend's outputs with.
+    const Arrays any = diff_bound(a, *h, b.format, kDefaultElementaryUlps, exact);
+    check_bound("any-order", any);
+    for (const OutputJudgement& j : judge(out, exact, &any, b.format))
+      if (j.summary.outside > 0) fail(a, b.name + " (any-order bound)", j, *h);
   }
   return 0;
 }

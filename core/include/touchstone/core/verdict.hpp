@@ -1,0 +1,102 @@
+// The verdict loop that `touchstone check`, `touchstone diff`, the registry-driven tests and the
+// fuzzer share (spec/core.md [CORE-VERDICT-LOOP]): run or take outputs, get the verified oracle
+// and the bound, judge every element, return a report. The CLI only renders reports.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "touchstone/core/registry.hpp"
+
+namespace touchstone {
+
+// Exit codes of every command ([CORE-EXIT]): the verdict passed; a bound or verdict failed; the
+// input or usage was invalid; the verdict is inconclusive (no element outside, some unjudged).
+inline constexpr int kExitPass = 0;
+inline constexpr int kExitFail = 1;
+inline constexpr int kExitInvalid = 2;
+inline constexpr int kExitInconclusive = 3;
+int exit_code(Verdict v);
+
+// One line of an output's verdict for a report: "out: 3 of 64 element(s) outside the bound,
+// first at (0, 2)" or "... unjudged (no finite bound), first at ..."; empty when it passed.
+std::string verdict_reason(const OutputJudgement& j);
+
+// ---- check: every backend against the oracle and its own bound ----
+
+struct CheckRequest {
+  std::vector<const Algorithm*> algorithms;
+  std::vector<std::string> backends;  // empty: all
+  std::vector<std::string> sizes;     // empty: each algorithm's defaults
+  std::uint64_t seed = 0;
+  unsigned precision = 256;
+};
+
+struct CheckRow {
+  std::string algorithm, backend, size, problem;
+  Format format = Format::float32;
+  bool skipped = false;
+  std::string reason;  // why skipped, or why not PASS
+  Verdict verdict = Verdict::pass;
+  double time_ms = 0, max_ulps = 0, max_ratio = 0;
+  std::vector<OutputJudgement> outputs;
+};
+
+struct CheckReport {
+  std::vector<CheckRow> rows;
+  double seconds = 0;
+  Verdict verdict() const;  // over the rows that ran
+};
+
+// `progress` (may be empty) receives a line before each oracle and backend run.
+CheckReport run_check(const CheckRequest& request,
+                      const std::function<void(const std::string&)>& progress = {});
+
+// ---- diff: a user's outputs against the oracle and the any-order bound ----
+
+struct DiffReport {
+  std::string algorithm, problem;
+  Format format = Format::float32;   // what their outputs are judged as
+  Format compute = Format::float32;  // the format the bound assumes they computed in
+  double elementary_ulps = 0;
+  unsigned precision = 0;
+  // Empty when the bound holds for any association order; else the order it assumes
+  // ([CORE-DIFF-ORDER]).
+  std::string order_assumed;
+  std::vector<OutputJudgement> outputs;
+  // touchstone's own CPU backend of the compute format, rounded to `format`, judged the same way.
+  std::string baseline_backend, baseline_note;
+  std::vector<OutputJudgement> baseline;
+  std::vector<std::string> notes;  // e.g. values that are not values of `format`
+  Verdict verdict = Verdict::pass;
+};
+
+// What `diff` assumes of a user's elementary functions unless told (--elementary-ulps).
+inline constexpr double kDefaultElementaryUlps = 4;
+
+// `theirs`: the user's outputs by the entry's output names (any non-empty subset). Computes the
+// verified oracle and the any-order bound, then judge_diff with the baseline.
+DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
+                    Format format, double elementary_ulps, unsigned precision,
+                    const std::function<void(const std::string&)>& progress = {});
+
+// [CORE-DIFF-STORAGE] The bound `diff` judges outputs stored in `storage` with: the entry's
+// any-order bound b at the compute format (float32, or float64 for float64 storage), plus, for a
+// narrower storage format, the rounding of a computed value y (|y - exact| <= b) to it:
+// u_s (|exact| + b) + eta_s; +inf where |exact| + b may overflow `storage`. The oracle's |exact|
+// is far tighter than a magnitude bound built from the summands (which once let a 1% error pass
+// in bfloat16 on seven entries).
+Arrays diff_bound(const Algorithm& a, const ProblemHandle& problem, Format storage,
+                  double elementary_ulps, const ExactArrays& exact);
+
+// The judging half of run_diff, given the oracle's `exact` outputs and `bounds` =
+// diff_bound(a, problem, format, elementary_ulps, exact): what the registry-wide verdict test runs
+// many wrong answers through without recomputing either. `with_baseline`: also run and judge
+// touchstone's own CPU backend.
+DiffReport judge_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
+                      Format format, double elementary_ulps, const ExactArrays& exact,
+                      const Arrays& bounds, bool with_baseline);
+
+}  // namespace touchstone
