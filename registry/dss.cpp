@@ -140,7 +140,7 @@ class SoftmaxEntry final : public Algorithm {
       if (size == s.name) return std::make_unique<Handle>(default_problem(s, format, seed));
     throw InvalidInput("size", "unknown size '" + size + "' for " + std::string(kName));
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     for (const auto& [k, v] : options)
       if (k != "L") throw InvalidInput(k, "unknown option for " + std::string(kName) + " (known: L)");
     for (const auto& [k, v] : arrays)

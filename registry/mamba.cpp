@@ -169,7 +169,7 @@ std::vector<ArraySpec> scan_input_specs() {
       {"z", "(batch, dim, seqlen)", "gate: out *= silu(z)", true},
       {"delta_bias", "(dim,)", "added to delta before softplus", true},
       {"h0", "(batch, dim, dstate)", "initial state (touchstone extension)", true},
-      {"delta_softplus", "() or (1,)", "apply softplus to delta (also --option)", true},
+      {"delta_softplus", "() | (1,)", "apply softplus to delta (also --option)", true},
   };
 }
 std::vector<OptionSpec> scan_option_specs() {
@@ -282,7 +282,7 @@ class SelectiveScanEntry final : public Algorithm {
     return std::make_unique<ScanHandle>(default_selective_scan_problem(size, format, seed));
   }
 
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays,
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays,
                                              const OptionMap& options) const override {
     return std::make_unique<ScanHandle>(scan_problem_from_arrays(arrays, options, name(), inputs()));
   }
@@ -465,7 +465,7 @@ class SelectiveScanBackwardEntry final : public Algorithm {
         default_selective_scan_backward_problem(size, format, seed), false, false);
   }
 
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays,
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays,
                                              const OptionMap& options) const override {
     const bool B_3d = arrays.count("B") && arrays.at("B").values.rank() == 3;
     const bool C_3d = arrays.count("C") && arrays.at("C").values.rank() == 3;

@@ -280,7 +280,7 @@ class BlockEntry final : public Algorithm {
     return std::make_unique<BlockHandle>(op_, std::move(in));
   }
 
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays,
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays,
                                              const OptionMap& options) const override {
     for (const auto& [name, value] : options)
       throw InvalidInput(name, "unknown option for " + this->name() + " (it has none)");

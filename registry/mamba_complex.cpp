@@ -232,7 +232,7 @@ class ComplexScanEntry final : public Algorithm {
         {"D", "(dim,)", "skip connection", true},
         {"z", "(batch, dim, seqlen)", "gate: out *= silu(z)", true},
         {"delta_bias", "(dim,)", "added to delta before softplus", true},
-        {"delta_softplus", "() or (1,)", "apply softplus to delta (also --option)", true},
+        {"delta_softplus", "() | (1,)", "apply softplus to delta (also --option)", true},
     };
   }
   std::vector<ArraySpec> outputs() const override {
@@ -255,7 +255,7 @@ class ComplexScanEntry final : public Algorithm {
         default_complex_problem(complex_size_spec(size), format, seed));
   }
 
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays,
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays,
                                              const OptionMap& options) const override {
     for (const auto& [name, value] : options)
       if (name != "delta_softplus")
@@ -512,7 +512,7 @@ class ComplexBackwardEntry final : public Algorithm {
     return std::make_unique<ComplexBackwardHandle>(default_complex_backward_problem(size, format, seed));
   }
 
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays,
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays,
                                              const OptionMap& options) const override {
     for (const auto& [k, v] : arrays) {
       bool ok = false;

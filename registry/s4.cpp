@@ -270,7 +270,7 @@ class CauchyEntry final : public Algorithm {
   std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
     return std::make_unique<CauchyHandle>(default_cauchy(size, f, seed, kCauchy), false);
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& a, const OptionMap& o) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& a, const OptionMap& o) const override {
     return std::make_unique<CauchyHandle>(cauchy_from_arrays(a, o, false), false);
   }
   ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
@@ -349,7 +349,7 @@ class CauchyBackwardEntry final : public Algorithm {
   std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
     return std::make_unique<CauchyHandle>(default_cauchy(size, f, seed, kCauchyBwd), true);
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& a, const OptionMap& o) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& a, const OptionMap& o) const override {
     return std::make_unique<CauchyHandle>(cauchy_from_arrays(a, o, true), true);
   }
   ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
@@ -534,7 +534,7 @@ class DplrEntry final : public Algorithm {
   std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
     return std::make_unique<DplrHandle>(default_dplr(size, f, seed));
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     check_known(arrays, options, inputs(), {"L", "conj"}, kDplr);
     return std::make_unique<DplrHandle>(dplr_from_arrays(arrays, options));
   }
@@ -698,7 +698,7 @@ class DplrBackwardEntry final : public Algorithm {
     for (Index i = 0; i < p.H * p.L; ++i) dK.push_back(round_to_format(r.next_normal(), f));
     return std::make_unique<DplrHandle>(std::move(p), std::move(dK));
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     check_known(arrays, options, inputs(), {"L", "conj"}, kDplrBwd);
     NpyMap fwd;
     for (const auto& [k, v] : arrays)
@@ -847,7 +847,7 @@ class SsmEntry final : public Algorithm {
   std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
     return std::make_unique<SsmHandle>(default_ssm(size, f, seed));
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     check_known(arrays, options, inputs(), {"L"}, kSsm);
     auto real = [&](const std::string& name, Index rank) {
       const NpyArray& a = required(arrays, name, kSsm);

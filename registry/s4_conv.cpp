@@ -181,7 +181,7 @@ class ConvEntry final : public Algorithm {
     if (s->D) in.D = fill(std::string(kConvName) + "/D", {s->H}, -1, 1, format, seed);
     return std::make_unique<ConvHandle>(ConvProblem<double>(std::move(in)));
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     for (const auto& [name, value] : options)
       throw InvalidInput(name, std::string("unknown option for ") + kConvName + " (it has none)");
     check_names(arrays, inputs(), kConvName);
@@ -325,7 +325,7 @@ class ScanEntry final : public Algorithm {
       if (size == s.name) return std::make_unique<ScanHandle>(ScanProblem<double>(default_scan(s, format, seed)));
     throw InvalidInput("size", "unknown size '" + size + "' for " + kScanName + " (tiny, small, medium)");
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     for (const auto& [name, value] : options)
       if (name != "conj") throw InvalidInput(name, std::string("unknown option for ") + kScanName + " (known: conj)");
     check_names(arrays, inputs(), kScanName);

@@ -252,7 +252,7 @@ class S4DEntry final : public Algorithm {
     return std::make_unique<S4DHandle>(f_, default_problem(f_, s, format, seed));
   }
 
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     for (const auto& [k, v] : options) {
       const bool ok = k == "L" || (!f_.dss && (k == "disc" || k == "conj"));
       if (!ok) throw InvalidInput(k, "unknown option for " + name());
@@ -471,7 +471,7 @@ class S4DBackwardEntry final : public Algorithm {
     for (Index i = 0; i < dK.count(); ++i) dK[i] = round_to_format(rng.next_uniform(-1, 1), format);
     return std::make_unique<BackwardHandle>(f_, S4DBackwardProblem<double>(std::move(p), std::move(dK)));
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
     NpyMap forward;
     for (const auto& [k, v] : arrays)
       if (k != "dK") forward.emplace(k, v);

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "touchstone/core/errors.hpp"
+#include "touchstone/core/input_check.hpp"
 
 namespace touchstone {
 
@@ -100,6 +101,11 @@ ExactArrays Algorithm::reference(const ProblemHandle& p, unsigned precision_bits
     prev = std::move(cur);
     b *= 2;
   }
+}
+
+std::unique_ptr<ProblemHandle> Algorithm::from_arrays(const NpyMap& arrays, const OptionMap& options) const {
+  check_inputs(name(), inputs(), this->options(), arrays, options);
+  return problem_from_arrays(arrays, options);
 }
 
 void check_entry_outputs(const Algorithm& a, const ProblemHandle& p, const ExactArrays& exact) {

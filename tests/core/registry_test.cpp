@@ -85,7 +85,7 @@ class ToyEntry final : public Algorithm {
   std::unique_ptr<ProblemHandle> generate(const std::string&, Format, std::uint64_t) const override {
     return std::make_unique<ToyProblem>();
   }
-  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap&, const OptionMap&) const override {
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap&, const OptionMap&) const override {
     return std::make_unique<ToyProblem>();
   }
   mutable std::vector<unsigned> calls;  // the precisions the oracle was evaluated at
@@ -158,4 +158,74 @@ TEST(Registry, ABoundThatOmitsAnOutputIsADefectNotAPass) {
   EXPECT_THROW(judge(out, e, &bounds, Format::float64), std::logic_error);
   const ToyEntry complete(ToyEntry::Oracle::exact);
   EXPECT_NO_THROW(check_entry_outputs(complete, p, complete.reference(p, 128)));
+}
+
+namespace {
+NpyMap arrays_of(const ProblemHandle& p) {
+  NpyMap m;
+  for (const auto& [name, t] : p.inputs()) m[name] = NpyArray{NpyKind::floating, 4, t};
+  return m;
+}
+std::string argument_of(const Algorithm& a, const NpyMap& m, const OptionMap& o = {}) {
+  try {
+    a.from_arrays(m, o);
+  } catch (const InvalidInput& e) {
+    return e.argument() + " | " + e.what();
+  }
+  return "accepted";
+}
+}  // namespace
+
+// covers: CORE-INPUT-CHECK
+// Every array's dimensions are inferred together, so the array that disagrees is the one named.
+TEST(InputCheck, AMisshapenArrayIsBlamedNotItsNeighbour) {
+  const Algorithm& a = builtin_registry().get("mamba.selective_scan");
+  const auto p = a.generate("small", Format::float32, 0);
+  NpyMap m = arrays_of(*p);
+  ASSERT_EQ(argument_of(a, m), "accepted");
+  // u saved as (batch, seqlen, dim) instead of (batch, dim, seqlen): u is named, with dim's value
+  // and the arrays it comes from.
+  const auto& u = m.at("u").values;
+  const Index batch = u.extent(0), dim = u.extent(1), seqlen = u.extent(2);
+  ASSERT_NE(dim, seqlen);
+  m["u"].values = Tensor<double>(Shape{batch, seqlen, dim}, u.values());
+  const std::string got = argument_of(a, m);
+  EXPECT_EQ(got.substr(0, 4), "u | ") << got;
+  EXPECT_NE(got.find("dim = " + std::to_string(dim)), std::string::npos) << got;
+  EXPECT_NE(got.find("from"), std::string::npos) << got;
+  // A misshapen A is named A.
+  m = arrays_of(*p);
+  const auto& A = m.at("A").values;
+  m["A"].values = Tensor<double>(Shape{A.extent(0) + 1, A.extent(1)});
+  EXPECT_EQ(argument_of(a, m).substr(0, 4), "A | ");
+}
+
+// covers: CORE-INPUT-CHECK
+TEST(InputCheck, NamesUnknownMissingAndMistypedArraysAndOptions) {
+  const Algorithm& a = builtin_registry().get("s4.causal_conv");
+  const auto p = a.generate("small", Format::float32, 0);
+  NpyMap m = arrays_of(*p);
+  ASSERT_EQ(argument_of(a, m), "accepted");
+  NpyMap extra = m;
+  extra["kk"] = m.at("k");
+  EXPECT_EQ(argument_of(a, extra).substr(0, 5), "kk | ");
+  NpyMap missing = m;
+  missing.erase("k");
+  EXPECT_NE(argument_of(a, missing).find("k | k: missing"), std::string::npos);
+  NpyMap ints = m;
+  ints["u"].kind = NpyKind::signed_int;
+  EXPECT_NE(argument_of(a, ints).find("u: expected a float array"), std::string::npos);
+  EXPECT_EQ(argument_of(a, m, {{"L", "3"}}).substr(0, 4), "L | ");
+  // A kernel for another number of channels: k disagrees with u and D on H.
+  NpyMap wrongH = m;
+  const auto& k = m.at("k").values;
+  wrongH["k"].values = Tensor<double>(Shape{k.extent(0) + 1, k.extent(1)});
+  EXPECT_EQ(argument_of(a, wrongH).substr(0, 4), "k | ");
+  // Complex layouts: a real (H, N) array where complex (H, N) is declared is named.
+  const Algorithm& s4d = builtin_registry().get("s4d.kernel");
+  NpyMap c = arrays_of(*s4d.generate("tiny", Format::float32, 0));
+  ASSERT_EQ(argument_of(s4d, c).substr(0, 8), "accepted");
+  const auto& A = c.at("A").values;
+  c["A"].values = Tensor<double>(Shape{A.extent(0), A.extent(1)});  // the (re, im) axis dropped
+  EXPECT_EQ(argument_of(s4d, c).substr(0, 4), "A | ");
 }

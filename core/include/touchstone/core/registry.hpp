@@ -94,9 +94,14 @@ class Algorithm {
   virtual std::vector<std::string> sizes() const = 0;  // default problem sizes for `check`
   virtual std::unique_ptr<ProblemHandle> generate(const std::string& size, Format format,
                                                   std::uint64_t seed) const = 0;
-  // InvalidInput naming the array or option when something is missing, misshapen or mistyped.
-  virtual std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays,
-                                                     const OptionMap& options) const = 0;
+  // [CORE-INPUT-CHECK] A problem from a user's arrays and options. InvalidInput naming the array
+  // or option when something is unknown, missing, mistyped or misshapen: core checks the arrays
+  // against inputs() and options() first (check_inputs: names, dtypes, complex layouts, every
+  // array's dimensions inferred together), then the entry reads them (problem_from_arrays), which
+  // validates what the declarations cannot say (values, option words, cross-argument rules).
+  std::unique_ptr<ProblemHandle> from_arrays(const NpyMap& arrays, const OptionMap& options) const;
+  virtual std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays,
+                                                             const OptionMap& options) const = 0;
   // [CORE-ORACLE-VERIFIED] The oracle, checked: `oracle` at `precision_bits` (b) and at 2b must
   // agree (every element within 2^-(b/2) of its own modulus, or of 2^-(b/2) times the output's
   // largest modulus; NaN and infinities identical), else the precision doubles until two
