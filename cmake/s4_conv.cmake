@@ -9,8 +9,6 @@ if(TOUCHSTONE_HAVE_CUDA)
   target_sources(touchstone_cuda PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cuda/s4_conv.cu)
   # Debian's/NVIDIA's toolkit here ships only the shared cuFFT (no libcufft_static.a).
   target_link_libraries(touchstone_cuda PRIVATE CUDA::cufft)
-else()
-  target_sources(touchstone_cuda PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cuda/s4_conv_unavailable.cpp)
 endif()
 # GCC 12's vectorizer (SLP and loop) recognizes the complex product (a c - b d, a d + b c) and emits
 # vfmaddsub despite -ffp-contract=off; the spec's order (separate roundings) and the CUDA

@@ -6,7 +6,5 @@ target_sources(touchstone_reference PRIVATE
 target_sources(touchstone_cpu PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cpu/s4.cpp)
 if(TOUCHSTONE_HAVE_CUDA)
   target_sources(touchstone_cuda PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cuda/s4_cauchy.cu)
-else()
-  target_sources(touchstone_cuda PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cuda/s4_cauchy_unavailable.cpp)
 endif()
 target_sources(touchstone_registry PRIVATE ${PROJECT_SOURCE_DIR}/registry/s4.cpp)

@@ -1,6 +1,6 @@
 # The S4 family's sources, one fragment per part, each adding to touchstone_reference,
-# touchstone_cpu, touchstone_cuda (a .cu file when CUDA is built, else a *_unavailable.cpp that
-# throws BackendUnavailable) and touchstone_registry with target_sources.
+# touchstone_cpu, touchstone_cuda (a .cu file when CUDA is built) and touchstone_registry with
+# target_sources.
 target_link_libraries(touchstone_cpu PUBLIC PkgConfig::FFTW3)
 include(${CMAKE_CURRENT_LIST_DIR}/s4_dplr.cmake)   # HiPPO, NPLR/DPLR, Cauchy, Woodbury (spec/s4.md)
 include(${CMAKE_CURRENT_LIST_DIR}/s4d_dss.cmake)   # S4D and DSS kernels (spec/s4d.md, spec/dss.md)

@@ -6,8 +6,6 @@ target_sources(touchstone_cpu PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cpu/s4d.cp
   ${PROJECT_SOURCE_DIR}/optimized/cpu/dss.cpp)
 if(TOUCHSTONE_HAVE_CUDA)
   target_sources(touchstone_cuda PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cuda/s4d.cu)
-else()
-  target_sources(touchstone_cuda PRIVATE ${PROJECT_SOURCE_DIR}/optimized/cuda/s4d_unavailable.cpp)
 endif()
 target_sources(touchstone_registry PRIVATE ${PROJECT_SOURCE_DIR}/registry/s4d.cpp
   ${PROJECT_SOURCE_DIR}/registry/dss.cpp)

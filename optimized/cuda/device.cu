@@ -1,11 +1,12 @@
-// Whether this process can run touchstone's CUDA kernels (spec/core.md [CORE-BACKENDS]).
+// Whether this process can run touchstone's CUDA kernels (spec/core.md [CORE-BACKENDS]): the
+// definition of touchstone::cuda::unavailable_reason() in a build with CUDA.
 #include "cuda/device.cuh"
 
 #include <cuda_runtime.h>
 
 #include <string>
 
-namespace touchstone::cuda {
+namespace touchstone::cuda_availability {
 
 std::string unavailable_reason() {
   int count = 0;
@@ -20,4 +21,4 @@ std::string unavailable_reason() {
   return std::string();
 }
 
-}  // namespace touchstone::cuda
+}  // namespace touchstone::cuda_availability

@@ -1,6 +1,6 @@
 // Selective scan on CUDA, float32 (spec/mamba.md [MAMBA-SCAN-CUDA]). The association order is
-// documented in mamba.cuh, the launch shape and the tree depth of the block scan in
-// mamba_shape.hpp; [MAMBA-SCAN-BOUND-CUDA-F32] is the error bound of exactly this order.
+// documented in mamba.cuh, with the launch shape and the tree depth of the block scan;
+// [MAMBA-SCAN-BOUND-CUDA-F32] is the error bound of exactly this order.
 //
 // One thread block per (batch, channel). The sequence is cut into chunks of kChunk steps; thread
 // `tid` owns the kItems consecutive steps chunk_start + tid * kItems + [0, kItems). For each chunk:
@@ -33,7 +33,6 @@
 #include "common/elementary.hpp"
 #include "cuda/device.cuh"
 #include "cuda/mamba_index.hpp"
-#include "cuda/mamba_shape.hpp"
 #include "touchstone/core/errors.hpp"
 
 namespace touchstone::mamba::cuda {
@@ -55,7 +54,7 @@ constexpr int scan_tree_depth(int warps) { return warps == 1 ? 5 : 5 + (warps - 
 static_assert(kChunk == kThreads * kItems, "chunk = threads * items");
 static_assert(kThreads % kWarpSize == 0 && kWarps >= 1, "whole warps only");
 static_assert(kSelectiveScanShape.tree_depth == scan_tree_depth(kWarps),
-              "mamba_shape.hpp's tree_depth must be the depth of block_exclusive_prefix");
+              "mamba.cuh's tree_depth must be the depth of block_exclusive_prefix");
 
 // An affine map h -> a h + b: a thread's summary of consecutive steps, or a prefix of them.
 struct Affine {
@@ -90,7 +89,7 @@ struct ScanParams {
 // totals through shared memory, each warp's prefix a left fold of the totals of the warps
 // before it (computed redundantly, in the same order, by every thread of the warp), and the
 // thread's prefix = (warp prefix) o (exclusive prefix inside the warp). The combine depth of
-// this tree is scan_tree_depth(kWarps) (derivation in mamba_shape.hpp). Hand-written rather
+// this tree is scan_tree_depth(kWarps) (derivation in mamba.cuh). Hand-written rather
 // than cub::BlockScan so that the tree, and thus the bound, does not depend on CCCL's
 // implementation choices.
 //
@@ -333,8 +332,6 @@ Kernel kernel_for(bool variable_B, bool variable_C) {
 }
 
 }  // namespace
-
-ScanKernelShape selective_scan_kernel_shape() { return kSelectiveScanShape; }
 
 SelectiveScanResult<float> selective_scan(const SelectiveScanProblem<float>& p) {
   const std::string reason = touchstone::cuda::unavailable_reason();

@@ -15,12 +15,13 @@
 // step's (a, bu) itself, not from fma'ing it into the identity (1, 0); steps past seqlen are
 // skipped (a thread without valid steps contributes the identity). The block scan is a
 // Kogge-Stone scan in each warp, a left fold of the warp totals, and one combine of the warp's
-// prefix with the lane's; its depth is derived in mamba_shape.hpp. Thread 0's prefix is empty:
-// it continues from the carried state unchanged, so a sequence of at most `items` steps gives
-// the CPU backend's results bitwise. The carried state is the state after the chunk's last
+// prefix with the lane's; its depth is derived below (kSelectiveScanShape). Thread 0's prefix is
+// empty: it continues from the carried state unchanged, so a sequence of at most `items` steps
+// gives the CPU backend's results bitwise. The carried state is the state after the chunk's last
 // valid step, as computed by the thread that owns that step.
 #pragma once
 
+#include "cuda/availability.hpp"
 #include "touchstone/reference/mamba_problem.hpp"
 
 namespace touchstone::mamba::cuda {
@@ -33,13 +34,37 @@ struct ScanKernelShape {
   int max_dstate;  // largest dstate the kernel accepts
 };
 
-// The kernel's launch shape; the constants live in mamba_shape.hpp, shared by the kernel, the
-// stub and the bound.
-ScanKernelShape selective_scan_kernel_shape();
+// The launch shape of the selective scan kernel ([MAMBA-SCAN-CUDA]), shared by the kernel
+// (mamba.cu), its host emulation and the error bound ([MAMBA-SCAN-BOUND-CUDA-F32]).
+//
+// threads = 128, items = 16, chunk = 2048: mamba_ssm's own shape for long sequences (it uses
+// 128 x 16 above seqlen 1024), 4 full warps, and 16 items per thread keep dt, du, y and the
+// per-n a, bu of a thread's steps in registers (about 100 of them, no spills).
+//
+// tree_depth = 8, the most combines (a1, b1) o (a2, b2) = (a2 a1, fma(a2, b1, b2)) on the path
+// of one thread summary to any thread's exclusive prefix in the kernel's block scan
+// (mamba.cu, block_exclusive_prefix):
+//   5  Kogge-Stone inclusive scan inside a warp of 32: log2(32) levels; at each level a value
+//      takes part in at most one combine on any one path (as the right operand where it stays
+//      in its lane, or as the left operand where it moves up by the level's offset);
+//      the exclusive prefix inside the warp is the inclusive one of the lane below: no combine.
+//      A warp's total is lane 31's inclusive prefix: also at most 5.
+//   2  the prefix of warp w is total[0] o total[1] o ... o total[w-1], folded left to right:
+//      with 4 warps, w <= 3, so at most w - 1 = 2 combines after a total enters it
+//      (total[0] takes part in both; total[j] enters at the j-th and stays for the rest).
+//   1  the thread's prefix is (prefix of its warp) o (its exclusive prefix inside the warp).
+// 5 + 2 + 1 = 8 in general 4 + warps for warps >= 2; mamba.cu static_asserts the formula
+// against the value here. The per-thread sequential folds, the carry-in fma and the
+// recomputation are not combines of the tree: the bound counts them separately (one rounding
+// per step, and + 2 per term for the entry fma and the carry-in fma).
+inline constexpr ScanKernelShape kSelectiveScanShape{128, 16, 2048, 8, 256};
+
+// The kernel's launch shape (the same in a build without CUDA: the bound needs it).
+constexpr ScanKernelShape selective_scan_kernel_shape() { return kSelectiveScanShape; }
 
 // Throws BackendUnavailable when no device can run it, InvalidInput when dstate exceeds
 // max_dstate, std::runtime_error on a CUDA error (with the CUDA message).
-SelectiveScanResult<float> selective_scan(const SelectiveScanProblem<float>& p);
+TOUCHSTONE_CUDA_ENTRY(SelectiveScanResult<float> selective_scan(const SelectiveScanProblem<float>& p))
 
 // Backward pass (VJP) of every input, float32 ([MAMBA-BWD-CUDA]; optimized/cuda/mamba_backward.cu).
 // The CPU backward's association order exactly (optimized/cpu/mamba_backward.cpp): one thread
@@ -49,7 +74,8 @@ SelectiveScanResult<float> selective_scan(const SelectiveScanProblem<float>& p);
 // (backward_arithmetic_cpu_f32) is this backend's. Deterministic (no atomics). Scratch is
 // O(dstate (seqlen / 256 + 257)) per channel in flight, never (batch, dim, dstate, seqlen).
 // Throws BackendUnavailable without a device, std::runtime_error on a CUDA error.
-SelectiveScanGrads<float> selective_scan_backward(const SelectiveScanBackwardProblem<float>& p);
+TOUCHSTONE_CUDA_ENTRY(
+    SelectiveScanGrads<float> selective_scan_backward(const SelectiveScanBackwardProblem<float>& p))
 
 // Launch options that do not change the result (the bits are the same for any of them): the
 // number of slabs of 128 channels run per wave, 0 to size waves to the free device memory.
@@ -57,7 +83,7 @@ SelectiveScanGrads<float> selective_scan_backward(const SelectiveScanBackwardPro
 struct BackwardLaunch {
   long long max_slabs_per_wave = 0;
 };
-SelectiveScanGrads<float> selective_scan_backward(const SelectiveScanBackwardProblem<float>& p,
-                                                  const BackwardLaunch& launch);
+TOUCHSTONE_CUDA_ENTRY(SelectiveScanGrads<float> selective_scan_backward(
+    const SelectiveScanBackwardProblem<float>& p, const BackwardLaunch& launch))
 
 }  // namespace touchstone::mamba::cuda

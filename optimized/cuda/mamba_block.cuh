@@ -1,6 +1,6 @@
 // The Mamba block on CUDA, float32 (spec/mamba_block.md [MAMBA-BLOCK-CUDA]). Plain C++ header:
-// the host API is callable from code built without nvcc (the stubs in unavailable.cpp throw
-// BackendUnavailable there).
+// the host API is callable from code built without nvcc (TOUCHSTONE_CUDA_ENTRY: every entry
+// point throws BackendUnavailable there).
 //
 // Association order: exactly the CPU float32 block's (optimized/cpu/mamba_block.cpp documents
 // it), so that on a GPU every output is bitwise cpu::mamba_block_{forward,backward,step} on
@@ -21,6 +21,7 @@
 // emulation test (tests/mamba/cuda_block_emulation_test.cpp) runs on the host over every thread.
 #pragma once
 
+#include "cuda/availability.hpp"
 #include "touchstone/core/tensor.hpp"
 #include "touchstone/reference/mamba_block_problem.hpp"
 
@@ -44,19 +45,23 @@ struct MambaBlockCache {
 // hidden (batch, seqlen, d_model) -> out (batch, seqlen, d_model). InvalidInput as the CPU block
 // (shapes, non-finite weights or intermediates); BackendUnavailable without a device;
 // std::runtime_error on a CUDA error.
-Tensor<float> mamba_block_forward(const MambaBlockWeights<float>& w, const Tensor<float>& hidden,
-                                  MambaBlockCache* cache = nullptr);
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> mamba_block_forward(const MambaBlockWeights<float>& w,
+                                                        const Tensor<float>& hidden,
+                                                        MambaBlockCache* cache = nullptr))
 
 // dout (batch, seqlen, d_model) -> gradients, from a cache of mamba_block_forward.
-MambaBlockGrads<float> mamba_block_backward(const MambaBlockWeights<float>& w,
-                                            const MambaBlockCache& cache, const Tensor<float>& dout);
+TOUCHSTONE_CUDA_ENTRY(MambaBlockGrads<float> mamba_block_backward(const MambaBlockWeights<float>& w,
+                                                                  const MambaBlockCache& cache,
+                                                                  const Tensor<float>& dout))
 
 // The forward pass over a prompt that also returns the state after its last token.
-Tensor<float> mamba_block_prefill(const MambaBlockWeights<float>& w, const Tensor<float>& hidden,
-                                  MambaBlockState<float>& state);
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> mamba_block_prefill(const MambaBlockWeights<float>& w,
+                                                        const Tensor<float>& hidden,
+                                                        MambaBlockState<float>& state))
 
 // One token: hidden (batch, 1, d_model) -> out (batch, 1, d_model), advancing `state`.
-Tensor<float> mamba_block_step(const MambaBlockWeights<float>& w, const Tensor<float>& hidden,
-                               MambaBlockState<float>& state);
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> mamba_block_step(const MambaBlockWeights<float>& w,
+                                                     const Tensor<float>& hidden,
+                                                     MambaBlockState<float>& state))
 
 }  // namespace touchstone::mamba::cuda

@@ -68,7 +68,6 @@ std::vector<float> run(const CauchyProblem& p, const std::vector<cdouble>* dout)
 }
 }  // namespace
 
-std::string cauchy_unavailable_reason() { return touchstone::cuda::unavailable_reason(); }
 std::vector<float> cauchy(const CauchyProblem& p) { return run(p, nullptr); }
 std::vector<float> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble>& dout) {
   if (static_cast<Index>(dout.size()) != p.H * p.L) throw InvalidInput("dout", "must have shape (H, L)");

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/availability.hpp"
 #include "touchstone/reference/s4_problem.hpp"
 
 #if defined(__CUDACC__)
@@ -107,11 +108,12 @@ inline CauchyHostArrays host_arrays(const CauchyProblem& p, const std::vector<cd
   return a;
 }
 
-// Empty when the kernels can run here, else why not.
-std::string cauchy_unavailable_reason();
+// Empty when the kernels can run here, else why not: touchstone::cuda::unavailable_reason().
+inline std::string cauchy_unavailable_reason() { return cuda_availability::unavailable_reason(); }
 // out (H, L, 2). BackendUnavailable without a device.
-std::vector<float> cauchy(const CauchyProblem& p);
+TOUCHSTONE_CUDA_ENTRY(std::vector<float> cauchy(const CauchyProblem& p))
 // dv (H, N, 2) then dw (H, N, 2).
-std::vector<float> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble>& dout);
+TOUCHSTONE_CUDA_ENTRY(std::vector<float> cauchy_backward(const CauchyProblem& p,
+                                                         const std::vector<cdouble>& dout))
 
 }  // namespace touchstone::s4::cuda

@@ -13,6 +13,7 @@
 
 #include "common/elementary.hpp"
 #include "cpu/s4d.hpp"
+#include "cuda/availability.hpp"
 #include "touchstone/core/tensor.hpp"
 #include "touchstone/reference/s4d.hpp"
 
@@ -37,6 +38,6 @@ TOUCHSTONE_HD float s4d_element(const float* w, const float* tab, std::int64_t N
 // The Vandermonde product of a setup made by cpu::s4d_setup (the caller makes it, so this library
 // does not depend on the CPU one): K (H, L). Throws BackendUnavailable when no device can run
 // it, std::runtime_error on a CUDA error.
-Tensor<float> s4d_product(const cpu::S4DSetup<float>& s);
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> s4d_product(const cpu::S4DSetup<float>& s))
 
 }  // namespace touchstone::s4::cuda

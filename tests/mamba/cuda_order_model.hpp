@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/elementary.hpp"
-#include "cuda/mamba_shape.hpp"
+#include "cuda/mamba.cuh"
 #include "touchstone/reference/mamba_problem.hpp"
 
 namespace touchstone::mamba::testing {
