@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "builtin.hpp"
-#include "cuda/device.cuh"
+#include "cuda/device.hpp"
 #include "touchstone/core/errors.hpp"
 
 namespace touchstone::cli {
@@ -274,7 +274,11 @@ int run_eval(const EvalOptions& o) {
     j["precision_bits"] = bits;
     write_text(o.output, j.dump(1) + "\n");
   }
-  fmt::print("wrote {} ({}; oracle at {} bits)\n", o.output, problem->describe(), o.precision);
+  unsigned verified_bits = o.precision;
+  for (const auto& [name, t] : exact)
+    if (t.count()) verified_bits = precision_bits(t[0]);
+  fmt::print("wrote {} ({}; oracle at {} bits, verified against {} bits)\n", o.output,
+             problem->describe(), verified_bits, verified_bits / 2);
   return kExitPass;
 }
 

@@ -202,12 +202,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           std::abort();
         }
     check_bound(b.name, bound);
-    for (const OutputJudgement& j : judge(out, exact, &bound, b.format))
+    // Where a backend's own bound is not finite (outside its domain: an intermediate may overflow),
+    // the family specs let it return NaN or +-inf ([MAMBA-SCAN-NONFINITE]); `diff` would call
+    // such an element outside ([CORE-METRIC-VERDICT]), but for touchstone's own backends it is
+    // the documented behaviour, not a finding. Those elements take the oracle's value here, so
+    // that only a broken promise aborts.
+    const Arrays judged_out = [&] {
+      Arrays o = out;
+      for (auto& [name, t] : o) {
+        const auto b_it = bound.find(name);
+        const auto e_it = exact.find(name);
+        if (b_it == bound.end() || e_it == exact.end() || !(b_it->second.shape() == t.shape())) continue;
+        for (Index i = 0; i < t.count(); ++i)
+          if (!std::isfinite(t[i]) && !std::isfinite(b_it->second[i])) t[i] = to_double(e_it->second[i]);
+      }
+      return o;
+    }();
+    for (const OutputJudgement& j : judge(judged_out, exact, &bound, b.format))
       if (j.summary.outside > 0) fail(a, b.name, j, *h);
     // The any-order bound `diff` would judge this backend's outputs with.
     const Arrays any = diff_bound(a, *h, b.format, kDefaultElementaryUlps, exact);
     check_bound("any-order", any);
-    for (const OutputJudgement& j : judge(out, exact, &any, b.format))
+    for (const OutputJudgement& j : judge(judged_out, exact, &any, b.format))
       if (j.summary.outside > 0) fail(a, b.name + " (any-order bound)", j, *h);
   }
   return 0;

@@ -82,7 +82,16 @@ ErrorSummary compare(const std::string& name, const Tensor<double>& computed,
       else outside(i);
       continue;
     }
-    if (!std::isfinite(c)) {  // NaN or Inf where the oracle is finite: outside, whatever the bound
+    if (!std::isfinite(c)) {
+      // An exact value beyond the format's range rounds to the infinity of its sign: that
+      // infinity is the correctly rounded answer, within. (The threshold, max + half an ulp, is a
+      // double, so rounding e to double first decides this exactly.)
+      const double ed = to_double(e);
+      if (std::isinf(c) && std::isinf(round_to_format(ed, format)) && (c > 0) == (ed > 0)) {
+        ++s.within;
+        continue;
+      }
+      // Otherwise NaN or Inf where the oracle is finite: outside, whatever the bound.
       s.max_abs = s.max_rel = s.max_ulps = INFINITY;
       outside(i);
       continue;

@@ -82,8 +82,14 @@ bool oracle_outputs_agree(const Tensor<mp_real>& lo, const Tensor<mp_real>& hi, 
 }  // namespace
 
 ExactArrays Algorithm::reference(const ProblemHandle& p, unsigned precision_bits) const {
-  constexpr unsigned kMaxBits = 16384;
-  unsigned b = std::max(precision_bits, kMinPrecisionBits);
+  { const WorkingPrecision valid(precision_bits); }  // InvalidInput("precision") outside the range
+  if (precision_bits > kMaxPrecisionBits / 2)
+    throw InvalidInput("precision", "expected at most " + std::to_string(kMaxPrecisionBits / 2) +
+                                        " bits: every oracle answer is checked at twice its precision");
+  // Doubling stops at 16384 bits (or twice the request): past that an oracle that has not agreed
+  // with itself is refused rather than run at ever larger precision.
+  const unsigned kMaxBits = std::max(16384u, 2 * precision_bits);
+  unsigned b = precision_bits;
   ExactArrays prev = oracle(p, b);
   for (;;) {
     if (2 * b > kMaxBits)

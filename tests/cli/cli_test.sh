@@ -32,7 +32,8 @@ expect 0 '"algorithms"' -- "$ts" list --json
 expect 0 'wrote' -- "$ts" eval mamba.selective_scan --inputs "$data/scan_inputs.npz" --output "$tmp/oracle.npz"
 expect 0 'wrote' -- "$ts" eval mamba.selective_scan --inputs "$data/scan_inputs_compressed.npz" \
   --output "$tmp/oracle.json" --precision 128
-expect 0 '"precision_bits": (12[89]|13[0-9])' -- cat "$tmp/oracle.json"
+# asked for 128 bits: the answer is the verified one, at twice that ([CORE-ORACLE-VERIFIED]).
+expect 0 '"precision_bits": (25[6-9]|26[0-9])' -- cat "$tmp/oracle.json"
 expect 0 '"[-]?[0-9]\.[0-9]{38,}e[-+][0-9]+"' -- cat "$tmp/oracle.json"
 
 # diff: the PyTorch peer's float32 outputs pass; a corrupted element fails, found at its index.

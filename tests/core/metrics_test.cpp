@@ -120,6 +120,25 @@ TEST(Compare, ExactInfinitiesMustBeMatched) {
 }
 
 // covers: CORE-METRIC-VERDICT
+// An exact value past the format's largest finite number rounds to infinity: that infinity is the
+// right answer, and the other one, NaN or the largest finite number are not.
+TEST(Compare, OverflowToTheRightInfinityIsWithin) {
+  const WorkingPrecision p(128);
+  const auto exact = exact_of({-1e60, 4e38});
+  const auto inf = of({INFINITY, INFINITY});
+  EXPECT_EQ(compare("y", of({-INFINITY, INFINITY}), exact, &inf, Format::float32).verdict(), Verdict::pass);
+  EXPECT_EQ(compare("y", of({INFINITY, INFINITY}), exact, &inf, Format::float32).outside, 1);
+  EXPECT_EQ(compare("y", of({-INFINITY, NAN}), exact, &inf, Format::float32).outside, 1);
+  // In float64 1e60 is finite: infinity is outside.
+  EXPECT_EQ(compare("y", of({-INFINITY, 4e38}), exact, &inf, Format::float64).outside, 1);
+  // Just below float32's overflow threshold (max + half an ulp) the right answer is finite.
+  const double threshold = std::ldexp(2.0 - std::ldexp(1.0, -24), 127);
+  EXPECT_EQ(compare("y", of({INFINITY}), exact_of({std::nextafter(threshold, 0.0)}), nullptr,
+                    Format::float32).outside, 1);
+  EXPECT_EQ(compare("y", of({INFINITY}), exact_of({threshold}), nullptr, Format::float32).outside, 0);
+}
+
+// covers: CORE-METRIC-VERDICT
 TEST(Compare, OneElementOutsideFailsAndIsNamed) {
   const WorkingPrecision p(128);
   const auto exact = exact_of({1.0, 2.0, -4.0, 8.0});

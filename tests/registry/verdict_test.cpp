@@ -5,7 +5,7 @@
 // element times 1.01 (when that element is a normal number of the format). For float32 storage always; for float16 and bfloat16 where the entry's
 // bound is finite on the default problem and its exact outputs fit the format (else the case is
 // reported as not applicable, with the reason). A new entry gets this test by being registered.
-// covers: CORE-VERDICT-REGISTRY CORE-METRIC-VERDICT CORE-DIFF-ORDER
+// covers: CORE-VERDICT-REGISTRY CORE-METRIC-VERDICT CORE-DIFF-ORDER CORE-DIFF-STORAGE CORE-VERDICT-LOOP
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -401,7 +401,7 @@ TEST(S4Identities, SequentialSumBoundFloat32) {
     }
     worst_cauchy = std::max(worst_cauchy, check_seq_sum(th_re, t_re, "cauchy re"));
     worst_cauchy = std::max(worst_cauchy, check_seq_sum(th_im, t_im, "cauchy im"));
-    // In modulus (seq_csum_bound, S4SumModulus.v): E_i = |th_i - t_i|, M_i = |t_i|.
+    // In modulus (seq_csum_bound, SeqSumModulus.v): E_i = |th_i - t_i|, M_i = |t_i|.
     float sr = 0.0f, si = 0.0f;
     mp_real er = 0, ei = 0, sum_E = 0, size = 0;
     for (int i = 0; i < n; ++i) {
@@ -500,7 +500,7 @@ TEST(S4Identities, ComplexProductPartBoundFloat32) {
 
 // One part of the textbook quotient, n/D with n = a c + b d, D = c^2 + d^2, computed as
 // fl(Nh / Dh), Nh = fl(fl(a c) + fl(b d)), Dh = fl(fl(c c) + fl(d d)) in float32: the explicit
-// bound of cdiv_part_bound (S4SumBound.v). Returns err/bound; `bound_out` receives the bound.
+// bound of cdiv_part_bound (ComplexPartBounds.v). Returns err/bound; `bound_out` receives the bound.
 double check_cdiv_part(float a, float b, float c, float d, mp_real* bound_out, const char* what) {
   const float Nh = a * c + b * d, Dh = c * c + d * d;
   const float q = Nh / Dh;
@@ -606,7 +606,7 @@ TEST(S4Identities, CauchySumAPrioriBoundFloat32) {
   std::printf("[S4-ID-CAUCHY-BOUND] Cauchy sum with a-priori term bounds, worst err/bound %.3g\n", worst);
 }
 
-// Whole complex operations in modulus (S4ComplexOps.v, cadd_tracked / cmul_tracked / cdiv_tracked
+// Whole complex operations in modulus (ComplexOps.v, cadd_tracked / cmul_tracked / cdiv_tracked
 // with exact operands, Ex = Ey = 0): float32 sum, textbook product and quotient against MPFR,
 // |fl(x y) - x y| <= sqrt2 gamma_2 |x| |y| + 3 sqrt2 E and, inside |y|^2 >= 2E/u^2,
 // |fl(x / y) - x / y| <= sqrt2 gamma_6 |x| / |y| + sqrt2 (3E/|y|^2 + 2E).
@@ -658,7 +658,7 @@ TEST(S4Identities, ComplexOpsModulusFloat32) {
               worst_add, worst_mul, worst_div);
 }
 
-// Any order of pairwise additions (S4TreeSum.v, tree_sum_bound / tree_csum_bound): float32 sums
+// Any order of pairwise additions (TreeSum.v, tree_sum_bound / tree_csum_bound): float32 sums
 // over random binary trees (random split points, so sequential, balanced and lopsided shapes
 // all occur) of computed terms, error <= sum E + gamma_(k-1) sum (M + E), per part and in
 // modulus, with E_i the exact term errors and M_i = |t_i|.

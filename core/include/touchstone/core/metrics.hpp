@@ -27,7 +27,8 @@ Verdict combine(Verdict a, Verdict b);
 
 // One output array against the oracle. Every element is exactly one of ([CORE-METRIC-VERDICT]):
 //  - within: the oracle is NaN (or +-inf) and the computed value is the same NaN (infinity); or
-//    the bound is finite and |computed - exact| <= bound, compared exactly in MPFR;
+//    the oracle's value overflows the format and the computed value is the infinity it rounds to;
+//    or the bound is finite and |computed - exact| <= bound, compared exactly in MPFR;
 //  - outside: non-finite where the oracle is finite, finite (or another non-finite value) where
 //    the oracle is NaN or infinite, whatever the bound; or the error exceeds a finite bound;
 //  - unjudged: both values finite but no finite bound (+inf: outside the bound's domain, NaN:
