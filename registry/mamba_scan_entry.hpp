@@ -120,7 +120,7 @@ Arrays result_arrays(const R& r) {
 template <class P>
 class ScanHandle final : public ProblemHandle {
  public:
-  static constexpr bool kComplex = requires(const P& p) { p.A_at(0, 0, 0); };
+  static constexpr bool kComplex = P::kComplex;
   using Problem32 = decltype(std::declval<const P&>().template cast<float>());
 
   explicit ScanHandle(P p) : p_(std::move(p)) {}
