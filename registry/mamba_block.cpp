@@ -6,8 +6,8 @@
 
 #include "builtin.hpp"
 #include "cpu/mamba_block.hpp"
-#include "cuda/device.cuh"
-#include "cuda/mamba_block.cuh"
+#include "cuda/device.hpp"
+#include "cuda/mamba_block.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/mamba_block.hpp"
 #include "touchstone/reference/mamba_block_bound.hpp"

@@ -6,7 +6,7 @@
 #include "builtin.hpp"
 #include "s4_options.hpp"
 #include "cpu/s4.hpp"
-#include "cuda/s4_cauchy.cuh"
+#include "cuda/s4_cauchy.hpp"
 #include "touchstone/core/mp_eigen.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4.hpp"

@@ -1,6 +1,6 @@
 // Whether this process can run touchstone's CUDA kernels (spec/core.md [CORE-BACKENDS]): the
 // definition of touchstone::cuda::unavailable_reason() in a build with CUDA.
-#include "cuda/device.cuh"
+#include "cuda/device.hpp"
 
 #include <cuda_runtime.h>
 

@@ -1,5 +1,5 @@
 // Selective scan on CUDA, float32 (spec/mamba.md [MAMBA-SCAN-CUDA]). The association order is
-// documented in mamba.cuh, with the launch shape and the tree depth of the block scan;
+// documented in mamba.hpp, with the launch shape and the tree depth of the block scan;
 // [MAMBA-SCAN-BOUND-CUDA-F32] is the error bound of exactly this order.
 //
 // One thread block per (batch, channel). The sequence is cut into chunks of kChunk steps; thread
@@ -19,7 +19,11 @@
 // (optimized/cpu/mamba.hpp), with the same elementary functions (optimized/common/elementary.hpp)
 // and no contraction (-fmad=false): only the association order of the recurrence differs.
 // Deterministic: no atomics, and every reduction has a fixed order.
-#include "cuda/mamba.cuh"
+//
+// The arithmetic of every step above is the __host__ __device__ bodies of mamba_kernels.cuh; this
+// file adds only the data movement (shuffles, shared memory, barriers) and the launch. The host
+// emulation (tests/mamba/cuda_scan_emulation.hpp) runs the same bodies in the same order.
+#include "cuda/mamba.hpp"
 
 #include <cuda_runtime.h>
 
@@ -30,67 +34,24 @@
 #include <stdexcept>
 #include <string>
 
-#include "common/elementary.hpp"
-#include "cuda/device.cuh"
-#include "cuda/mamba_index.hpp"
+#include "cuda/device.hpp"
+#include "cuda/mamba_kernels.cuh"
 #include "touchstone/core/errors.hpp"
 
 namespace touchstone::mamba::cuda {
 namespace {
 
-constexpr int kThreads = kSelectiveScanShape.threads;
-constexpr int kItems = kSelectiveScanShape.items;
-constexpr int kChunk = kSelectiveScanShape.chunk;
-constexpr int kMaxDstate = kSelectiveScanShape.max_dstate;
-constexpr int kWarpSize = 32;
-constexpr int kWarps = kThreads / kWarpSize;
+using namespace scan_detail;
 constexpr unsigned kFullMask = 0xffffffffu;
-
-// Combines on the path of one thread summary to any exclusive prefix in block_exclusive_prefix:
-// log2(32) Kogge-Stone levels in the warp, (warps - 2) in the left fold of the warp totals (the
-// last warp's prefix folds warps - 1 totals), 1 to join the warp's prefix and the lane's.
-constexpr int scan_tree_depth(int warps) { return warps == 1 ? 5 : 5 + (warps - 2) + 1; }
-
-static_assert(kChunk == kThreads * kItems, "chunk = threads * items");
-static_assert(kThreads % kWarpSize == 0 && kWarps >= 1, "whole warps only");
-static_assert(kSelectiveScanShape.tree_depth == scan_tree_depth(kWarps),
-              "mamba.cuh's tree_depth must be the depth of block_exclusive_prefix");
-
-// An affine map h -> a h + b: a thread's summary of consecutive steps, or a prefix of them.
-struct Affine {
-  float a, b;
-};
-
-// `first` then `second`: (a1, b1) o (a2, b2) = (a2 a1, fma(a2, b1, b2)), each rounded once.
-__device__ __forceinline__ Affine combine(Affine first, Affine second) {
-  return {second.a * first.a, __fmaf_rn(second.a, first.b, second.b)};
-}
-
-struct ScanParams {
-  const float* u;           // (batch, dim, L)
-  const float* delta;       // (batch, dim, L)
-  const float* A;           // (dim, N)
-  const float* B;           // (dim, N) constant, or (batch, groups, N, L) variable
-  const float* C;           // idem
-  const float* D;           // (dim,) or nullptr
-  const float* z;           // (batch, dim, L) or nullptr
-  const float* delta_bias;  // (dim,) or nullptr
-  const float* h0;          // (batch, dim, N) or nullptr
-  float* out;               // (batch, dim, L)
-  float* last_state;        // (batch, dim, N)
-  std::int64_t dim, dstate, seqlen;
-  std::int64_t B_groups, B_channels_per_group;  // variable B only
-  std::int64_t C_groups, C_channels_per_group;  // variable C only
-  bool delta_softplus;
-};
 
 // The exclusive prefix of `summary` over the threads of the block (thread 0's is empty, and
 // `empty` is set for it): Kogge-Stone inclusive scan with shuffles inside each warp, the warp
 // totals through shared memory, each warp's prefix a left fold of the totals of the warps
 // before it (computed redundantly, in the same order, by every thread of the warp), and the
-// thread's prefix = (warp prefix) o (exclusive prefix inside the warp). The combine depth of
-// this tree is scan_tree_depth(kWarps) (derivation in mamba.cuh). Hand-written rather
-// than cub::BlockScan so that the tree, and thus the bound, does not depend on CCCL's
+// thread's prefix = (warp prefix) o (exclusive prefix inside the warp). The combines are
+// mamba_kernels.cuh's (warp_scan_level, exclusive_prefix); this function moves the values. The
+// combine depth of this tree is scan_tree_depth(kWarps) (derivation in mamba.hpp). Hand-written
+// rather than cub::BlockScan so that the tree, and thus the bound, does not depend on CCCL's
 // implementation choices.
 //
 // Contains one __syncthreads; every thread of the block must call it. `totals` is the shared
@@ -109,7 +70,7 @@ __device__ __forceinline__ Affine block_exclusive_prefix(Affine summary, Affine*
     Affine below;
     below.a = __shfl_up_sync(kFullMask, inclusive.a, offset);
     below.b = __shfl_up_sync(kFullMask, inclusive.b, offset);
-    if (lane >= offset) inclusive = combine(below, inclusive);
+    inclusive = warp_scan_level(below, inclusive, lane, offset);
   }
   Affine in_warp;  // exclusive prefix inside the warp; meaningless on lane 0
   in_warp.a = __shfl_up_sync(kFullMask, inclusive.a, 1);
@@ -118,19 +79,14 @@ __device__ __forceinline__ Affine block_exclusive_prefix(Affine summary, Affine*
   if (lane == kWarpSize - 1) totals[warp] = inclusive;
   __syncthreads();
 
-  empty = warp == 0 && lane == 0;
-  if (warp == 0) return in_warp;
-  Affine of_warp = totals[0];
-#pragma unroll
-  for (int w = 1; w < kWarps - 1; ++w)
-    if (w < warp) of_warp = combine(of_warp, totals[w]);
-  return lane == 0 ? of_warp : combine(of_warp, in_warp);
+  return exclusive_prefix(totals, in_warp, warp, lane, empty);
 }
 
 // One block per (b, d) = first_block + blockIdx.x (b * dim + d); kThreads threads. A thread
 // holds about 5 * kItems live floats (dt, du, y, a, bu): the launch bound asks for 2 resident
 // blocks per SM, which lets ptxas use up to 255 registers; with its default choice (128) it
-// spilled a few registers.
+// spilled a few registers. The arithmetic is mamba_kernels.cuh's; the host emulation
+// (tests/mamba/cuda_scan_emulation.hpp) runs the same calls between the same barriers.
 template <bool kVariableB, bool kVariableC>
 __global__ void __launch_bounds__(kThreads, 2)
     selective_scan_kernel(const ScanParams p, const std::int64_t first_block) {
@@ -142,137 +98,50 @@ __global__ void __launch_bounds__(kThreads, 2)
   __shared__ float carry[2][kMaxDstate];
   __shared__ Affine warp_totals[2][kWarps];
 
-  using elementary::exp_f32;
-  using elementary::silu_f32;
-  using elementary::softplus_f32;
-
   const int tid = static_cast<int>(threadIdx.x);
-  // All offsets in 64 bits ([MAMBA-INDEX-64]): (b * dim + d) * L and the like overflow int32 on
-  // large problems. Every offset is one of mamba_index.hpp's functions, tested on the host.
-  namespace ix = offsets;
   const std::int64_t bd = first_block + static_cast<std::int64_t>(blockIdx.x);
-  const std::int64_t b = bd / p.dim, d = bd % p.dim;
-  const std::int64_t N = p.dstate, L = p.seqlen;
+  const ScanRow row = scan_row<kVariableB, kVariableC>(p, bd);
+  const std::int64_t N = row.N, L = row.L;
 
-  const float* __restrict__ u = p.u + ix::sequence(bd, L, 0);
-  const float* __restrict__ delta = p.delta + ix::sequence(bd, L, 0);
-  const float* __restrict__ z = p.z ? p.z + ix::sequence(bd, L, 0) : nullptr;
-  float* __restrict__ out = p.out + ix::sequence(bd, L, 0);
-  const float* __restrict__ A = p.A + ix::weight(d, N, 0);
-  // Variable B/C: the (N, L) slab of group d / channels_per_group, element (n, t) at n L + t.
-  // Constant B/C: the row d, element n.
-  const float* __restrict__ Bp =
-      kVariableB ? p.B + ix::grouped(ix::grouped_row(b, p.B_groups,
-                                                     ix::group_of(d, p.B_channels_per_group)),
-                                     N, L, 0, 0)
-                 : p.B + ix::weight(d, N, 0);
-  const float* __restrict__ Cp =
-      kVariableC ? p.C + ix::grouped(ix::grouped_row(b, p.C_groups,
-                                                     ix::group_of(d, p.C_channels_per_group)),
-                                     N, L, 0, 0)
-                 : p.C + ix::weight(d, N, 0);
-  const bool has_bias = p.delta_bias != nullptr, has_D = p.D != nullptr, has_z = z != nullptr;
-  const float bias = has_bias ? __ldg(p.delta_bias + d) : 0.0f;
-  const float Dd = has_D ? __ldg(p.D + d) : 0.0f;
-
-  for (std::int64_t n = tid; n < N; n += kThreads)
-    carry[0][n] = p.h0 ? __ldg(p.h0 + ix::state(bd, N, n)) : 0.0f;
+  for (std::int64_t n = tid; n < N; n += kThreads) carry[0][n] = initial_state(p, bd, n);
   __syncthreads();
 
   int totals_buffer = 0;
-  const std::int64_t n_chunks = ix::ceil_div(L, kChunk);
+  const std::int64_t n_chunks = offsets::ceil_div(L, kChunk);
   for (std::int64_t c = 0; c < n_chunks; ++c) {
     const int cur = static_cast<int>(c & 1), next = cur ^ 1;
-    const std::int64_t chunk_start = ix::chunk_step(c, kChunk, 0, kItems);
-    const std::int64_t t0 = ix::chunk_step(c, kChunk, tid, kItems);
-    // Valid steps of this thread: t0 .. t0 + valid - 1 (fewer than kItems, or none, only in
-    // the ragged last chunk). Steps past L are skipped: they read nothing, write nothing, and
-    // leave the summary as it is (the identity for a thread without valid steps).
-    const int valid = static_cast<int>(std::min<std::int64_t>(
-        std::max<std::int64_t>(L - t0, 0), kItems));
-    // The thread whose steps include the chunk's last valid step.
-    const int last_owner =
-        static_cast<int>((std::min<std::int64_t>(L - chunk_start, kChunk) - 1) / kItems);
+    const ThreadSteps steps = thread_steps(L, c, tid);
+    const int owner = last_owner(L, c);
 
-    // dt and du: once per chunk, the CPU backend's operations in its order.
     float dt[kItems], du[kItems], y[kItems];
-#pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      dt[i] = 0.0f;
-      du[i] = 0.0f;
-      y[i] = 0.0f;  // +0, as the CPU backend's y
-      if (i < valid) {
-        float x = __ldg(delta + t0 + i);
-        if (has_bias) x = x + bias;
-        if (p.delta_softplus) x = x > 20.0f ? x : softplus_f32(x);
-        dt[i] = x;
-        du[i] = x * __ldg(u + t0 + i);
-      }
-    }
+    load_steps(row, steps, dt, du, y);
 
     for (std::int64_t n = 0; n < N; ++n) {
-      const float An = __ldg(A + n);
-      const float Bn = kVariableB ? 0.0f : __ldg(Bp + n);
-      const float Cn = kVariableC ? 0.0f : __ldg(Cp + n);
-      const float* __restrict__ Brow = kVariableB ? Bp + ix::grouped(0, N, L, n, 0) : Bp;  // row n
-      const float* __restrict__ Crow = kVariableC ? Cp + ix::grouped(0, N, L, n, 0) : Cp;  // of B, C
-
-      // 1. a_i, bu_i (identity (1, 0) past L) and the thread's sequential fold. The fold starts
-      // from the first step itself rather than fma'ing it into (1, 0): the same value, without
-      // an operation that would turn a -0 into +0.
+      // 1. a_i, bu_i and the thread's sequential fold.
       float a[kItems], bu[kItems];
-#pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        a[i] = 1.0f;
-        bu[i] = 0.0f;
-        if (i < valid) {
-          a[i] = exp_f32(dt[i] * An);
-          bu[i] = du[i] * (kVariableB ? __ldg(Brow + t0 + i) : Bn);
-        }
-      }
-      Affine summary{a[0], bu[0]};
-#pragma unroll
-      for (int i = 1; i < kItems; ++i)
-        if (i < valid) summary = combine(summary, Affine{a[i], bu[i]});
+      const Affine summary = fold_steps<kVariableB>(row, n, steps, dt, du, a, bu);
 
       // 2. the block's exclusive prefix of the summaries.
       bool empty = false;
       const Affine prefix = block_exclusive_prefix(summary, warp_totals[totals_buffer], empty);
       totals_buffer ^= 1;
 
-      // 3. the state at the start of the thread's steps, then its steps sequentially. Thread 0's
-      // prefix is empty: it continues from the carried state itself, as the CPU backend does.
-      const float h_carry = carry[cur][n];
-      float h = empty ? h_carry : __fmaf_rn(prefix.a, h_carry, prefix.b);
-#pragma unroll
-      for (int i = 0; i < kItems; ++i) {
-        if (i < valid) {
-          h = __fmaf_rn(a[i], h, bu[i]);
-          y[i] = __fmaf_rn(h, kVariableC ? __ldg(Crow + t0 + i) : Cn, y[i]);
-        }
-      }
+      // 3. the state at the start of the thread's steps, then its steps sequentially.
+      const float h = run_steps<kVariableC>(row, n, steps, a, bu, prefix, empty, carry[cur][n], y);
 
       // 4. the state after the chunk's last valid step: the next chunk's h_carry[n].
-      if (tid == last_owner) carry[next][n] = h;
+      if (tid == owner) carry[next][n] = h;
     }
 
     // Skip connection and gate, as the CPU backend.
-#pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      if (i < valid) {
-        float v = y[i];
-        if (has_D) v = __fmaf_rn(Dd, __ldg(u + t0 + i), v);
-        if (has_z) v = v * silu_f32(__ldg(z + t0 + i));
-        out[t0 + i] = v;
-      }
-    }
+    store_steps(row, steps, y);
   }
 
   // The last chunk (n_chunks - 1) wrote carry[n_chunks & 1]; wait for its writers.
   __syncthreads();
   const int final_buffer = static_cast<int>(n_chunks & 1);
   for (std::int64_t n = tid; n < N; n += kThreads)
-    p.last_state[ix::state(bd, N, n)] = carry[final_buffer][n];
+    p.last_state[offsets::state(bd, N, n)] = carry[final_buffer][n];
 }
 
 // CUDA failures become std::runtime_error with CUDA's message.

@@ -30,7 +30,7 @@
 // the same). Slabs run in waves sized to the free device memory (or to
 // BackwardLaunch::max_slabs_per_wave), so the scratch is bounded whatever batch * dim is.
 //
-// The kernels and the host orchestration are in mamba_backward_impl.cuh, written against a
+// The kernels and the host orchestration are in mamba_backward_kernels.cuh, written against a
 // device policy: this file gives it the CUDA runtime (CudaDevice); the emulation test gives it
 // host threads, so that the same code is checked bitwise against cpu-f32 without a GPU.
 //
@@ -44,9 +44,9 @@
 #include <string>
 #include <utility>
 
-#include "cuda/device.cuh"
-#include "cuda/mamba.cuh"
-#include "cuda/mamba_backward_impl.cuh"
+#include "cuda/device.hpp"
+#include "cuda/mamba.hpp"
+#include "cuda/mamba_backward_kernels.cuh"
 #include "cuda/runtime_memory.cuh"
 #include "touchstone/core/errors.hpp"
 

@@ -1,6 +1,6 @@
 // The Mamba block on CUDA, float32 (spec/mamba_block.md [MAMBA-BLOCK-CUDA]). The association
-// order is documented in mamba_block.cuh; the kernels' bodies and the orchestration are in
-// mamba_block_impl.hpp. This file gives them the CUDA runtime: one grid-stride kernel template
+// order is documented in mamba_block.hpp; the kernels' bodies and the orchestration are in
+// mamba_block_kernels.cuh. This file gives them the CUDA runtime: one grid-stride kernel template
 // that runs a body for every thread index (64-bit), device buffers, copies on the legacy default
 // stream (which orders every launch and copy), and the scan backward of mamba_backward.cu.
 #include <cuda_runtime.h>
@@ -11,10 +11,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "cuda/device.cuh"
-#include "cuda/mamba.cuh"
-#include "cuda/mamba_block.cuh"
-#include "cuda/mamba_block_impl.hpp"
+#include "cuda/device.hpp"
+#include "cuda/mamba.hpp"
+#include "cuda/mamba_block.hpp"
+#include "cuda/mamba_block_kernels.cuh"
 #include "cuda/runtime_memory.cuh"
 #include "touchstone/core/errors.hpp"
 

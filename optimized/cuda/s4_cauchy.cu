@@ -1,12 +1,13 @@
 // The Cauchy kernel and its VJP on CUDA (spec/s4.md [S4-CAUCHY-CUDA]); the arithmetic is the
-// __host__ __device__ bodies of s4_cauchy.cuh.
+// __host__ __device__ bodies of s4_cauchy_kernels.cuh.
 #include <cuda_runtime.h>
 
 #include <stdexcept>
 
-#include "cuda/device.cuh"
+#include "cuda/device.hpp"
 #include "cuda/runtime_memory.cuh"
-#include "cuda/s4_cauchy.cuh"
+#include "cuda/s4_cauchy.hpp"
+#include "cuda/s4_cauchy_kernels.cuh"
 #include "touchstone/core/errors.hpp"
 
 namespace touchstone::s4::cuda {

@@ -1,15 +1,15 @@
 // The cuda-f32 causal convolution: cuFFT C2C (batched) on device buffers, the kernels of
-// s4_conv_kernels.hpp around them (spec/s4_conv.md [S4CONV-CONV-CUDA]).
+// s4_conv_kernels.cuh around them (spec/s4_conv.md [S4CONV-CONV-CUDA]).
 #include <cufft.h>
 
 #include <cmath>
 #include <string>
 #include <vector>
 
-#include "cuda/device.cuh"
+#include "cuda/device.hpp"
 #include "cuda/runtime_memory.cuh"
-#include "cuda/s4_conv.cuh"
-#include "cuda/s4_conv_kernels.hpp"
+#include "cuda/s4_conv.hpp"
+#include "cuda/s4_conv_kernels.cuh"
 #include "touchstone/core/errors.hpp"
 
 namespace touchstone::s4::cuda {

@@ -1,13 +1,14 @@
-// The S4D Vandermonde product on CUDA, float32 ([S4D-CUDA]; the order is documented in s4d.cuh).
+// The S4D Vandermonde product on CUDA, float32 ([S4D-CUDA]; the order is documented in s4d.hpp).
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
-#include "cuda/device.cuh"
+#include "cuda/device.hpp"
 #include "cuda/runtime_memory.cuh"
-#include "cuda/s4d.cuh"
+#include "cuda/s4d.hpp"
+#include "cuda/s4d_kernels.cuh"
 #include "touchstone/core/errors.hpp"
 
 namespace touchstone::s4::cuda {

@@ -1,4 +1,4 @@
-// The cuda-f32 backward's kernels and orchestration (optimized/cuda/mamba_backward_impl.cuh), the
+// The cuda-f32 backward's kernels and orchestration (optimized/cuda/mamba_backward_kernels.cuh), the
 // very code the GPU runs, executed on the host under an emulation of the CUDA execution model,
 // and compared bit for bit with the cpu-f32 backward: so the order, the offsets, the slabs, the
 // shared-memory rounds, the barriers and the waves are checked on machines without a GPU.
@@ -140,7 +140,7 @@ inline void run_block(unsigned threads, const std::function<void(unsigned)>& bod
 #define __syncthreads() touchstone_cuda_emulation::sync_block()
 #define __fmaf_rn(a, b, c) std::fma(static_cast<float>(a), static_cast<float>(b), static_cast<float>(c))
 
-#include "cuda/mamba_backward_impl.cuh"
+#include "cuda/mamba_backward_kernels.cuh"
 
 namespace touchstone::mamba::testing {
 namespace {

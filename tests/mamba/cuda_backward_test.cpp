@@ -10,8 +10,8 @@
 
 #include "backward_test_support.hpp"
 #include "cuda_backward_support.hpp"
-#include "cuda/device.cuh"
-#include "cuda/mamba.cuh"
+#include "cuda/device.hpp"
+#include "cuda/mamba.hpp"
 #include "touchstone/core/random.hpp"
 
 namespace touchstone::mamba::testing {

@@ -1,4 +1,4 @@
-// The cuda-f32 Mamba block's kernel bodies and orchestration (optimized/cuda/mamba_block_impl.hpp),
+// The cuda-f32 Mamba block's kernel bodies and orchestration (optimized/cuda/mamba_block_kernels.cuh),
 // the very code the GPU runs, executed on the host: every kernel launch becomes a loop over its
 // thread indices, and the results are compared bit for bit with cpu-f32. So the association
 // order, the offsets and the data flow between kernels are checked on machines without a GPU.
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cpu/mamba.hpp"
-#include "cuda/mamba_block_impl.hpp"
+#include "cuda/mamba_block_kernels.cuh"
 #include "cuda_block_support.hpp"
 
 using namespace touchstone;

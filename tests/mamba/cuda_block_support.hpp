@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cpu/mamba_block.hpp"
-#include "cuda/mamba_block.cuh"
+#include "cuda/mamba_block.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/mamba_block_problem.hpp"
 

@@ -5,8 +5,8 @@
 // covers: MAMBA-BLOCK-CUDA
 #include <gtest/gtest.h>
 
-#include "cuda/device.cuh"
-#include "cuda/mamba_block.cuh"
+#include "cuda/device.hpp"
+#include "cuda/mamba_block.hpp"
 #include "cuda_block_support.hpp"
 #include "builtin.hpp"
 #include "touchstone/core/metrics.hpp"

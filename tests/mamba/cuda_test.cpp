@@ -1,11 +1,12 @@
-// The CUDA backend on a GPU: within its bound of the oracle, and bit for bit equal to the host
-// model of its association order (cuda_order_model.hpp). Skips, saying why, without a GPU.
+// The CUDA backend on a GPU: within its bound of the oracle, and bit for bit equal to its host
+// emulation (cuda_scan_emulation.hpp: the kernel's own bodies, mamba_kernels.cuh, run on the
+// host). Skips, saying why, without a GPU.
 // covers: MAMBA-SCAN-CUDA
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
-#include "cuda_order_model.hpp"
+#include "cuda_scan_emulation.hpp"
 #include "scan_generators.hpp"
 #include "scan_test_support.hpp"
 #include "touchstone/core/random.hpp"
@@ -63,7 +64,7 @@ TEST(Cuda, MatchesTheHostModelBitwiseAndStaysWithinBound) {
     const auto p = draw_problem(Format::float32);
     const auto p32 = p.cast<float>();
     const auto gpu = as_double(mamba::cuda::selective_scan(p32));
-    const auto model = as_double(cuda_order_model(p32));
+    const auto model = as_double(cuda_scan_emulation(p32));
     RC_ASSERT(same_bits(gpu.out, model.out));
     RC_ASSERT(same_bits(gpu.last_state, model.last_state));
     const WorkingPrecision precision(256);
@@ -80,7 +81,7 @@ TEST(Cuda, LongSequencesAcrossChunksMatchTheModel) {
   for (Index L : {2047, 2048, 2049, 4096, 5000, 6143}) {
     const auto p = long_problem(L);
     const auto gpu = as_double(mamba::cuda::selective_scan(p));
-    const auto model = as_double(cuda_order_model(p));
+    const auto model = as_double(cuda_scan_emulation(p));
     EXPECT_TRUE(same_bits(gpu.out, model.out)) << L;
     EXPECT_TRUE(same_bits(gpu.last_state, model.last_state)) << L;
   }

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "cuda_order_model.hpp"
+#include "cuda_scan_emulation.hpp"
 #include "scan_test_support.hpp"
 
 using namespace touchstone;
@@ -22,7 +22,7 @@ void expect_all_backends_within_bound(const SelectiveScanProblem<double>& p) {
   const Judged b = judge(cpu::selective_scan(p), exact, selective_scan_bound(p, arithmetic_cpu_f64()),
                          Format::float64);
   EXPECT_TRUE(b.pass()) << b.describe(p);
-  const Judged c = judge(as_double(cuda_order_model(p.cast<float>())), exact,
+  const Judged c = judge(as_double(cuda_scan_emulation(p.cast<float>())), exact,
                          selective_scan_bound(p, arithmetic_cuda_f32(shape.tree_depth, shape.chunk)),
                          Format::float32);
   EXPECT_TRUE(c.pass()) << c.describe(p);
@@ -44,7 +44,7 @@ TEST(Regression, ChannelReadsGroupDOverDimOverGNotDModG) {
   const SelectiveScanProblem<double> p(std::move(in));
   const auto exact = oracle(p);
   const auto f32 = as_double(cpu::selective_scan(p.cast<float>()));
-  const auto cu = as_double(cuda_order_model(p.cast<float>()));
+  const auto cu = as_double(cuda_scan_emulation(p.cast<float>()));
   for (Index d = 0; d < 4; ++d)
     for (Index t = 0; t < 3; ++t) {
       const bool zero_state = d < 2;

@@ -9,7 +9,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
-#include "cuda_order_model.hpp"
+#include "cuda_scan_emulation.hpp"
 #include "scan_generators.hpp"
 #include "scan_test_support.hpp"
 
@@ -41,7 +41,7 @@ RC_GTEST_PROP(SelectiveScan, EveryBackendIsWithinItsBoundOfTheOracle, ()) {
   const ScanArithmetic cuda_bound = arithmetic_cuda_f32(shape.tree_depth, shape.chunk);
   // The kernel's association order, on the host: the tree-order bound is tested here on every
   // machine; the kernel itself below where a GPU exists.
-  assert_within("cuda order model", p, as_double(cuda_order_model(p32)), exact, cuda_bound,
+  assert_within("cuda order model", p, as_double(cuda_scan_emulation(p32)), exact, cuda_bound,
                 Format::float32);
   if (touchstone::cuda::unavailable_reason().empty())
     assert_within("cuda-f32", p, as_double(mamba::cuda::selective_scan(p32)), exact, cuda_bound,
@@ -76,7 +76,7 @@ RC_GTEST_PROP(SelectiveScan, LongSequencesCrossTheCudaChunks, ()) {
   const auto p32 = p.cast<float>();
   const auto shape = mamba::cuda::selective_scan_kernel_shape();
   assert_within("cpu-f32", p, as_double(cpu::selective_scan(p32)), exact, arithmetic_cpu_f32(), Format::float32);
-  assert_within("cuda order model", p, as_double(cuda_order_model(p32)), exact,
+  assert_within("cuda order model", p, as_double(cuda_scan_emulation(p32)), exact,
                 arithmetic_cuda_f32(shape.tree_depth, shape.chunk), Format::float32);
 }
 
@@ -250,7 +250,7 @@ RC_GTEST_PROP(SelectiveScan, NaNPropagatesExactlyAlongItsCausalCone, ()) {
   check_mask("oracle last_state", exact_nan_s, cone.last_state, no_overflow_s);
   const auto r32 = as_double(cpu::selective_scan(p.cast<float>()));
   const auto r64 = cpu::selective_scan(p);
-  const auto rmodel = as_double(cuda_order_model(p.cast<float>()));
+  const auto rmodel = as_double(cuda_scan_emulation(p.cast<float>()));
   check_mask("cpu-f32 out", r32.out, cone.out, b32.out);
   check_mask("cpu-f64 out", r64.out, cone.out, b64.out);
   check_mask("cuda order model out", rmodel.out, cone.out, b32.out);

@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "cpu/mamba.hpp"
-#include "cuda/device.cuh"
-#include "cuda/mamba.cuh"
+#include "cuda/device.hpp"
+#include "cuda/mamba.hpp"
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/reference/mamba.hpp"
 #include "touchstone/reference/mamba_bound.hpp"

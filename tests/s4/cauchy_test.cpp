@@ -7,7 +7,8 @@
 #include <complex>
 
 #include "cpu/s4.hpp"
-#include "cuda/s4_cauchy.cuh"
+#include "cuda/s4_cauchy.hpp"
+#include "cuda/s4_cauchy_kernels.cuh"
 #include "s4_support.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4.hpp"

@@ -1,4 +1,4 @@
-// The cuda-f32 causal convolution's kernel bodies (optimized/cuda/s4_conv_kernels.hpp) run on the
+// The cuda-f32 causal convolution's kernel bodies (optimized/cuda/s4_conv_kernels.cuh) run on the
 // host in the .cu's orchestration, with FFTW standing in for cuFFT: they must give the cpu-f32
 // backend's bits (the same arithmetic), including the direct sum of non-finite rows.
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 
 #include "cpu/fft.hpp"
 #include "cpu/s4_conv.hpp"
-#include "cuda/s4_conv_kernels.hpp"
+#include "cuda/s4_conv_kernels.cuh"
 #include "touchstone/core/random.hpp"
 
 using namespace touchstone;

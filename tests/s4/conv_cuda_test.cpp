@@ -4,7 +4,7 @@
 
 #include "../tightness.hpp"
 #include "builtin.hpp"
-#include "cuda/device.cuh"
+#include "cuda/device.hpp"
 
 using namespace touchstone;
 

@@ -6,8 +6,8 @@
 #include <bit>
 
 #include "cpu/s4d.hpp"
-#include "cuda/device.cuh"
-#include "cuda/s4d.cuh"
+#include "cuda/device.hpp"
+#include "cuda/s4d.hpp"
 #include "s4d_support.hpp"
 
 using namespace touchstone;

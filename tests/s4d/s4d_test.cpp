@@ -9,7 +9,7 @@
 
 #include "builtin.hpp"
 #include "cpu/s4d.hpp"
-#include "cuda/s4d.cuh"
+#include "cuda/s4d_kernels.cuh"
 #include "s4d_support.hpp"
 #include "touchstone/reference/s4d_bound.hpp"
 

@@ -44,7 +44,7 @@ ScanArithmetic arithmetic_cpu_f32();
 ScanArithmetic arithmetic_cpu_f64();
 // The CUDA kernel's chunked scan ([MAMBA-SCAN-BOUND-CUDA-F32]): `tree_depth` bounds the
 // combines that add a term to others inside one chunk, `chunk` is the chunk length (one extra
-// rounding per chunk boundary crossed). See optimized/cuda/mamba.cuh.
+// rounding per chunk boundary crossed). See optimized/cuda/mamba.hpp.
 ScanArithmetic arithmetic_cuda_f32(int tree_depth, int chunk);
 // [MAMBA-SCAN-BOUND-ANY] Any association order of the scan and the sums, separate roundings,
 // exp's argument with up to 3 roundings, elementary functions within `elementary_ulps`, computed

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "common/elementary.hpp"
-#include "cuda/mamba.cuh"
+#include "cuda/mamba.hpp"
 #include "cuda/mamba_index.hpp"
 #include "touchstone/core/errors.hpp"
 

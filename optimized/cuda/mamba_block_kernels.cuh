@@ -28,7 +28,7 @@
 #include <utility>
 
 #include "common/elementary.hpp"
-#include "cuda/mamba_block.cuh"
+#include "cuda/mamba_block.hpp"
 #include "touchstone/core/errors.hpp"
 #include "touchstone/core/tensor.hpp"
 #include "touchstone/reference/mamba_block_problem.hpp"

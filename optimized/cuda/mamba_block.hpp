@@ -17,7 +17,7 @@
 //   - conv weight/bias gradients: one thread per (d, w) / d over (b, t) in the CPU's order.
 // The elementary functions are optimized/common/elementary.hpp (host and device, the same code);
 // fmaf only where the CPU calls fma, -fmad=false elsewhere. No atomics: deterministic.
-// The kernels' per-thread bodies are in mamba_block_impl.hpp (__host__ __device__), which the
+// The kernels' per-thread bodies are in mamba_block_kernels.cuh (__host__ __device__), which the
 // emulation test (tests/mamba/cuda_block_emulation_test.cpp) runs on the host over every thread.
 #pragma once
 

@@ -1,17 +1,11 @@
-// The Cauchy kernel and its VJP on CUDA, float32 (spec/s4.md [S4-CAUCHY-CUDA]).
-//
-// One thread per output element, each running the CPU backend's sequence (optimized/cpu/s4.hpp):
-// out[h, l] sequential over n, dv/dw[h, n] sequential over l, textbook divisions, built with
-// -fmad=false so every product and sum is rounded once (the bound [S4-CAUCHY-BOUND] is that of the
-// CPU float32 backend). The per-element bodies are __host__ __device__ functions, so that
-// tests/s4/cauchy_cuda_emulation_test.cpp runs the kernel's arithmetic on the host.
-// Plain C++ when not compiled by nvcc.
+// The Cauchy kernel's and its VJP's per-element bodies ([S4-CAUCHY-CUDA]; the order is documented
+// in s4_cauchy.hpp): __host__ __device__ functions that the kernels (s4_cauchy.cu) run once per
+// output element and that tests/s4/cauchy_test.cpp runs on the host, with the split float arrays
+// both marshal from a problem. Plain C++ when not compiled by nvcc.
 #pragma once
 
-#include <string>
 #include <vector>
 
-#include "cuda/availability.hpp"
 #include "touchstone/reference/s4_problem.hpp"
 
 #if defined(__CUDACC__)
@@ -108,12 +102,5 @@ inline CauchyHostArrays host_arrays(const CauchyProblem& p, const std::vector<cd
   return a;
 }
 
-// Empty when the kernels can run here, else why not: touchstone::cuda::unavailable_reason().
-inline std::string cauchy_unavailable_reason() { return cuda_availability::unavailable_reason(); }
-// out (H, L, 2). BackendUnavailable without a device.
-TOUCHSTONE_CUDA_ENTRY(std::vector<float> cauchy(const CauchyProblem& p))
-// dv (H, N, 2) then dw (H, N, 2).
-TOUCHSTONE_CUDA_ENTRY(std::vector<float> cauchy_backward(const CauchyProblem& p,
-                                                         const std::vector<cdouble>& dout))
 
 }  // namespace touchstone::s4::cuda

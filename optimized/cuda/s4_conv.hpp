@@ -1,5 +1,5 @@
 // The cuda-f32 causal convolution (spec/s4_conv.md [S4CONV-CONV-CUDA]): cuFFT C2C transforms
-// around the same per-element arithmetic as the CPU backend (s4_conv_kernels.hpp). Plain C++
+// around the same per-element arithmetic as the CPU backend (s4_conv_kernels.cuh). Plain C++
 // header: included by host code built without nvcc (TOUCHSTONE_CUDA_ENTRY: it throws
 // BackendUnavailable there).
 #pragma once
