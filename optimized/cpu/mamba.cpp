@@ -21,30 +21,20 @@ void scan_tile(const SelectiveScanProblem<T>& p, const Tile& tile, SelectiveScan
   const Index L = p.seqlen(), N = p.dstate(), b = tile.b, d0 = tile.d0;
   const int nl = tile.lanes;
   const bool has_bias = in.delta_bias.has_value(), has_D = in.D.has_value(),
-             has_z = in.z.has_value(), softplus = in.delta_softplus;
+             has_z = in.z.has_value();
 
-  // Per-lane constants; padding lanes hold zeros, which produce finite values that are dropped.
-  std::vector<T> A(static_cast<std::size_t>(N * W), T(0)), Bc, Cc;
+  // Per-lane constants, [n * W + lane]; padding lanes hold zeros (finite values, dropped).
+  const std::vector<T> A = lane_rows<W>(in.A, tile, N);
+  const std::vector<T> Bc = kVarB ? std::vector<T>() : lane_rows<W>(in.B, tile, N);
+  const std::vector<T> Cc = kVarC ? std::vector<T>() : lane_rows<W>(in.C, tile, N);
   std::vector<T> h(static_cast<std::size_t>(N * W), T(0));
   alignas(64) T bias[W] = {}, Dl[W] = {};
   for (int l = 0; l < nl; ++l) {
     const Index d = d0 + l;
-    for (Index n = 0; n < N; ++n) {
-      A[n * W + l] = in.A(d, n);
-      if (in.h0) h[n * W + l] = (*in.h0)(b, d, n);
-    }
+    if (in.h0)
+      for (Index n = 0; n < N; ++n) h[n * W + l] = (*in.h0)(b, d, n);
     if (has_bias) bias[l] = (*in.delta_bias)[d];
     if (has_D) Dl[l] = (*in.D)[d];
-  }
-  if (!kVarB) {
-    Bc.assign(static_cast<std::size_t>(N * W), T(0));
-    for (int l = 0; l < nl; ++l)
-      for (Index n = 0; n < N; ++n) Bc[n * W + l] = in.B(d0 + l, n);
-  }
-  if (!kVarC) {
-    Cc.assign(static_cast<std::size_t>(N * W), T(0));
-    for (int l = 0; l < nl; ++l)
-      for (Index n = 0; n < N; ++n) Cc[n * W + l] = in.C(d0 + l, n);
   }
   // Variable B and C rows for this tile's group: element (n, t) at Bv[n * L + t].
   const T* Bv = kVarB ? &in.B(b, p.B_layout().group_of(d0), Index{0}, Index{0}) : nullptr;
@@ -59,33 +49,7 @@ void scan_tile(const SelectiveScanProblem<T>& p, const Tile& tile, SelectiveScan
       for (int l = 0; l < nl; ++l)
         for (Index n = 0; n < N; ++n)
           checkpoints->states(b, d0 + l, t0 / kTimeBlock, n) = h[n * W + l];
-    std::fill(dt.begin(), dt.end(), T(0));
-    std::fill(u.begin(), u.end(), T(0));
-    std::fill(s.begin(), s.end(), T(0));
-    for (int l = 0; l < nl; ++l) {
-      const T* del = &in.delta(b, d0 + l, t0);
-      const T* uu = &in.u(b, d0 + l, t0);
-      for (Index t = 0; t < tb; ++t) {
-        dt[t * W + l] = del[t];
-        u[t * W + l] = uu[t];
-      }
-      if (has_z) {
-        const T* zz = &(*in.z)(b, d0 + l, t0);
-        for (Index t = 0; t < tb; ++t) s[t * W + l] = zz[t];
-      }
-    }
-    // dt = softplus(delta + bias) over the whole block, vectorized.
-    const Index span = tb * W;
-    if (has_bias)
-      for (Index i = 0; i < span; ++i) dt[i] = dt[i] + bias[i % W];
-    if (softplus)
-      for (Index i = 0; i < span; ++i) {
-        const T x = dt[i];
-        const T sp = M::softplus(x);
-        dt[i] = x > T(20) ? x : sp;
-      }
-    if (has_z)
-      for (Index i = 0; i < span; ++i) s[i] = M::silu(s[i]);
+    load_time_block<M>(in, tile, t0, tb, bias, dt, u, s);
 
     for (Index t = 0; t < tb; ++t) {
       const T* dl = &dt[t * W];
@@ -121,10 +85,7 @@ void scan_tile(const SelectiveScanProblem<T>& p, const Tile& tile, SelectiveScan
         o[l] = has_z ? v * s[t * W + l] : v;
       }
     }
-    for (int l = 0; l < nl; ++l) {
-      T* dst = &r.out(b, d0 + l, t0);
-      for (Index t = 0; t < tb; ++t) dst[t] = out[t * W + l];
-    }
+    store_time_block<W>(out, tile, t0, tb, r.out);
   }
   for (int l = 0; l < nl; ++l)
     for (Index n = 0; n < N; ++n) r.last_state(b, d0 + l, n) = h[n * W + l];
@@ -141,13 +102,8 @@ SelectiveScanResult<T> run(const SelectiveScanProblem<T>& p, int threads,
         Shape{p.batch(), p.dim(), (p.seqlen() + kTimeBlock - 1) / kTimeBlock, p.dstate()});
   }
   const auto tiles = make_tiles(p.batch(), p.dim(), p.B_layout(), p.C_layout(), LaneMath<T>::W);
-  const bool vb = p.B_layout().variable, vc = p.C_layout().variable;
-  parallel_for(static_cast<std::int64_t>(tiles.size()), threads, [&](std::int64_t i) {
-    const Tile& tile = tiles[static_cast<std::size_t>(i)];
-    if (vb && vc) scan_tile<T, true, true>(p, tile, r, checkpoints);
-    else if (vb) scan_tile<T, true, false>(p, tile, r, checkpoints);
-    else if (vc) scan_tile<T, false, true>(p, tile, r, checkpoints);
-    else scan_tile<T, false, false>(p, tile, r, checkpoints);
+  for_each_tile(tiles, p.B_layout(), p.C_layout(), threads, [&]<bool kVarB, bool kVarC>(const Tile& tile) {
+    scan_tile<T, kVarB, kVarC>(p, tile, r, checkpoints);
   });
   return r;
 }

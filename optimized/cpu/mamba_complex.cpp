@@ -22,39 +22,22 @@ void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResu
   const Index L = p.seqlen(), N = p.dstate(), b = tile.b, d0 = tile.d0;
   const int nl = tile.lanes;
   const bool has_bias = in.delta_bias.has_value(), has_D = in.D.has_value(),
-             has_z = in.z.has_value(), softplus = in.delta_softplus;
+             has_z = in.z.has_value();
   const std::size_t NW = static_cast<std::size_t>(N * W);
 
   // Per-lane constants, [n * W + lane]; padding lanes hold zeros (finite values, dropped).
-  std::vector<T> Are(NW, T(0)), Aim(NW, T(0)), hre(NW, T(0)), him(NW, T(0));
-  std::vector<T> Bre, Bim, Cre, Cim;
+  const std::vector<T> Are = lane_rows<W>(in.A, tile, N, Index{0}),
+                       Aim = lane_rows<W>(in.A, tile, N, Index{1});
+  const std::vector<T> Bre = kVarB ? std::vector<T>() : lane_rows<W>(in.B, tile, N, Index{0}),
+                       Bim = kVarB ? std::vector<T>() : lane_rows<W>(in.B, tile, N, Index{1});
+  const std::vector<T> Cre = kVarC ? std::vector<T>() : lane_rows<W>(in.C, tile, N, Index{0}),
+                       Cim = kVarC ? std::vector<T>() : lane_rows<W>(in.C, tile, N, Index{1});
+  std::vector<T> hre(NW, T(0)), him(NW, T(0));
   alignas(64) T bias[W] = {}, Dl[W] = {};
   for (int l = 0; l < nl; ++l) {
     const Index d = d0 + l;
-    for (Index n = 0; n < N; ++n) {
-      Are[n * W + l] = p.A_at(d, n, 0);
-      Aim[n * W + l] = p.A_at(d, n, 1);
-    }
     if (has_bias) bias[l] = (*in.delta_bias)[d];
     if (has_D) Dl[l] = (*in.D)[d];
-  }
-  if (!kVarB) {
-    Bre.assign(NW, T(0));
-    Bim.assign(NW, T(0));
-    for (int l = 0; l < nl; ++l)
-      for (Index n = 0; n < N; ++n) {
-        Bre[n * W + l] = in.B(d0 + l, n, Index{0});
-        Bim[n * W + l] = in.B(d0 + l, n, Index{1});
-      }
-  }
-  if (!kVarC) {
-    Cre.assign(NW, T(0));
-    Cim.assign(NW, T(0));
-    for (int l = 0; l < nl; ++l)
-      for (Index n = 0; n < N; ++n) {
-        Cre[n * W + l] = in.C(d0 + l, n, Index{0});
-        Cim[n * W + l] = in.C(d0 + l, n, Index{1});
-      }
   }
   // Variable B and C of this tile's group: (re, im) of element (n, t) at [2 (n L + t) + part].
   const T* Bv = kVarB ? &in.B(b, p.B_layout().group_of(d0), Index{0}, Index{0}, Index{0}) : nullptr;
@@ -68,32 +51,7 @@ void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResu
   std::vector<T> cosv(NW), sinv(NW);
   for (Index t0 = 0; t0 < L; t0 += kTimeBlock) {
     const Index tb = std::min(kTimeBlock, L - t0);
-    std::fill(dt.begin(), dt.end(), T(0));
-    std::fill(u.begin(), u.end(), T(0));
-    std::fill(s.begin(), s.end(), T(0));
-    for (int l = 0; l < nl; ++l) {
-      const T* del = &in.delta(b, d0 + l, t0);
-      const T* uu = &in.u(b, d0 + l, t0);
-      for (Index t = 0; t < tb; ++t) {
-        dt[t * W + l] = del[t];
-        u[t * W + l] = uu[t];
-      }
-      if (has_z) {
-        const T* zz = &(*in.z)(b, d0 + l, t0);
-        for (Index t = 0; t < tb; ++t) s[t * W + l] = zz[t];
-      }
-    }
-    const Index span = tb * W;
-    if (has_bias)
-      for (Index i = 0; i < span; ++i) dt[i] = dt[i] + bias[i % W];
-    if (softplus)
-      for (Index i = 0; i < span; ++i) {
-        const T x = dt[i];
-        const T sp = M::softplus(x);
-        dt[i] = x > T(20) ? x : sp;
-      }
-    if (has_z)
-      for (Index i = 0; i < span; ++i) s[i] = M::silu(s[i]);
+    load_time_block<M>(in, tile, t0, tb, bias, dt, u, s);
 
     for (Index t = 0; t < tb; ++t) {
       const T* dl = &dt[t * W];
@@ -140,10 +98,7 @@ void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResu
         o[l] = has_z ? v * s[t * W + l] : v;
       }
     }
-    for (int l = 0; l < nl; ++l) {
-      T* dst = &r.out(b, d0 + l, t0);
-      for (Index t = 0; t < tb; ++t) dst[t] = out[t * W + l];
-    }
+    store_time_block<W>(out, tile, t0, tb, r.out);
   }
   for (int l = 0; l < nl; ++l)
     for (Index n = 0; n < N; ++n) {
@@ -158,13 +113,8 @@ ComplexScanResult<T> run(const ComplexScanProblem<T>& p, int threads) {
                          Tensor<T>(Shape{p.batch(), p.dim(), p.dstate(), 2})};
   const auto tiles = make_tiles(p.batch(), p.dim(), p.B_layout(), p.C_layout(),
                                 ComplexLaneMath<T>::W);
-  const bool vb = p.B_layout().variable, vc = p.C_layout().variable;
-  parallel_for(static_cast<std::int64_t>(tiles.size()), threads, [&](std::int64_t i) {
-    const Tile& tile = tiles[static_cast<std::size_t>(i)];
-    if (vb && vc) scan_tile<T, true, true>(p, tile, r);
-    else if (vb) scan_tile<T, true, false>(p, tile, r);
-    else if (vc) scan_tile<T, false, true>(p, tile, r);
-    else scan_tile<T, false, false>(p, tile, r);
+  for_each_tile(tiles, p.B_layout(), p.C_layout(), threads, [&]<bool kVarB, bool kVarC>(const Tile& tile) {
+    scan_tile<T, kVarB, kVarC>(p, tile, r);
   });
   return r;
 }

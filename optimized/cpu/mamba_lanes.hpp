@@ -7,6 +7,7 @@
 
 #include "../common/elementary.hpp"
 #include "mamba_complex.hpp"
+#include "touchstone/core/parallel.hpp"
 #include "touchstone/reference/mamba_problem.hpp"
 
 namespace touchstone::mamba::cpu::lanes {
@@ -63,6 +64,81 @@ inline std::vector<Tile> make_tiles(Index batch, Index dim, const GroupedOperand
   return tiles;
 }
 
+
+// A tile's per-lane constants of a (dim, dstate[, 2]) array X (part `part...` of its trailing
+// (re, im) axis): element (n, lane) at [n * W + lane]; padding lanes hold zeros, which produce
+// finite values that are dropped.
+template <int W, class T, class... Part>
+std::vector<T> lane_rows(const Tensor<T>& X, const Tile& tile, Index N, Part... part) {
+  std::vector<T> v(static_cast<std::size_t>(N * W), T(0));
+  for (int l = 0; l < tile.lanes; ++l)
+    for (Index n = 0; n < N; ++n) v[n * W + l] = X(tile.d0 + l, n, part...);
+  return v;
+}
+
+// The forward scans' per-step inputs of time block [t0, t0 + tb), transposed (element (t, lane)
+// at [t * W + lane], padding lanes zero), and their elementwise first operations, vectorized
+// over the block ([MAMBA-SCAN-CPU], [MAMBA-CSCAN-CPU]): dt = delta + bias (with delta_bias),
+// dt = x > 20 ? x : softplus(x) (with delta_softplus); u; s = silu(z) (with z).
+template <class M, class In, class T>
+TOUCHSTONE_LANE void load_time_block(const In& in, const Tile& tile, Index t0, Index tb,
+                                     const T* bias, std::vector<T>& dt, std::vector<T>& u,
+                                     std::vector<T>& s) {
+  constexpr int W = M::W;
+  const Index b = tile.b, d0 = tile.d0;
+  const bool has_z = in.z.has_value();
+  std::fill(dt.begin(), dt.end(), T(0));
+  std::fill(u.begin(), u.end(), T(0));
+  std::fill(s.begin(), s.end(), T(0));
+  for (int l = 0; l < tile.lanes; ++l) {
+    const T* del = &in.delta(b, d0 + l, t0);
+    const T* uu = &in.u(b, d0 + l, t0);
+    for (Index t = 0; t < tb; ++t) {
+      dt[t * W + l] = del[t];
+      u[t * W + l] = uu[t];
+    }
+    if (has_z) {
+      const T* zz = &(*in.z)(b, d0 + l, t0);
+      for (Index t = 0; t < tb; ++t) s[t * W + l] = zz[t];
+    }
+  }
+  const Index span = tb * W;
+  if (in.delta_bias)
+    for (Index i = 0; i < span; ++i) dt[i] = dt[i] + bias[i % W];
+  if (in.delta_softplus)
+    for (Index i = 0; i < span; ++i) {
+      const T x = dt[i];
+      const T sp = M::softplus(x);
+      dt[i] = x > T(20) ? x : sp;
+    }
+  if (has_z)
+    for (Index i = 0; i < span; ++i) s[i] = M::silu(s[i]);
+}
+
+// The block's outputs, transposed back: out(b, d0 + lane, t0 + t) = block[t * W + lane].
+template <int W, class T>
+void store_time_block(const std::vector<T>& block, const Tile& tile, Index t0, Index tb,
+                      Tensor<T>& out) {
+  for (int l = 0; l < tile.lanes; ++l) {
+    T* dst = &out(tile.b, tile.d0 + l, t0);
+    for (Index t = 0; t < tb; ++t) dst[t] = block[t * W + l];
+  }
+}
+
+// Runs f.template operator()<kVarB, kVarC>(tile) for every tile on `threads` threads, with the
+// layouts of B and C as template arguments (the inner loops specialize on them).
+template <class F>
+void for_each_tile(const std::vector<Tile>& tiles, const GroupedOperand& Bl,
+                   const GroupedOperand& Cl, int threads, F&& f) {
+  const bool vb = Bl.variable, vc = Cl.variable;
+  parallel_for(static_cast<std::int64_t>(tiles.size()), threads, [&](std::int64_t i) {
+    const Tile& tile = tiles[static_cast<std::size_t>(i)];
+    if (vb && vc) f.template operator()<true, true>(tile);
+    else if (vb) f.template operator()<true, false>(tile);
+    else if (vc) f.template operator()<false, true>(tile);
+    else f.template operator()<false, false>(tile);
+  });
+}
 
 // The complex scans' lanes: the real lanes plus cos and sin ([MAMBA-CSCAN-ELEMENTARY]).
 template <class T>
