@@ -122,7 +122,7 @@ struct ComplexScan {
     return {
         {"u", "(batch, dim, seqlen)", "input sequence", false},
         {"delta", "(batch, dim, seqlen)", "time step before bias and softplus", false},
-        {"A", "complex (dim, dstate) | (dim, dstate, 2)", "complex state matrix (re, im)", false},
+        {"A", "(dim, dstate, 2) | complex (dim, dstate) | (dim, dstate)", "complex state matrix: (re, im) pairs, complex, or real (imaginary parts 0)", false},
         {"B", "complex (dim, dstate) | (batch, dstate, 2 seqlen) | (batch, B_groups, dstate, 2 seqlen)",
          "input matrix: constant complex, or variable with interleaved (re, im)", false},
         {"C", "complex (dim, dstate) | (batch, dstate, 2 seqlen) | (batch, C_groups, dstate, 2 seqlen)",

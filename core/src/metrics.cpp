@@ -30,6 +30,18 @@ Verdict combine(Verdict a, Verdict b) {
   return Verdict::pass;
 }
 
+Tensor<double> own_domain_view(const Tensor<double>& computed, const Tensor<mp_real>& exact,
+                               const Tensor<double>& bound, Index* masked) {
+  Tensor<double> v = computed;
+  if (!(computed.shape() == exact.shape()) || !(bound.shape() == exact.shape())) return v;  // compare names it
+  for (Index i = 0; i < v.count(); ++i)
+    if (!std::isfinite(v[i]) && !std::isfinite(bound[i])) {
+      v[i] = to_double(exact[i]);
+      if (masked) ++*masked;
+    }
+  return v;
+}
+
 ErrorSummary compare(const std::string& name, const Tensor<double>& computed,
                      const Tensor<mp_real>& exact, const Tensor<double>* bound, Format format) {
   if (!(computed.shape() == exact.shape()))

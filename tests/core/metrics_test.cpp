@@ -176,3 +176,22 @@ TEST(Compare, ShapeMismatchIsInvalidInput) {
   const WorkingPrecision p(128);
   EXPECT_THROW(compare("out", of({1.0}), exact_of({1.0, 2.0}), nullptr, Format::float32), InvalidInput);
 }
+
+// covers: CORE-OWN-DOMAIN
+// A backend's NaN where its own bound is +inf takes the oracle's value; a NaN where the bound is
+// finite, or a wrong finite value anywhere, stays.
+TEST(Compare, OwnDomainViewMasksOnlyNonFiniteOutsideTheDomain) {
+  const WorkingPrecision p(128);
+  const auto exact = exact_of({1.0, 2.0, 3.0, 4.0});
+  const auto bound = of({INFINITY, 1e-6, INFINITY, NAN});
+  Index masked = 0;
+  const auto v = own_domain_view(of({NAN, NAN, 3.5, -INFINITY}), exact, bound, &masked);
+  EXPECT_EQ(masked, 2);
+  EXPECT_EQ(v[0], 1.0);
+  EXPECT_TRUE(std::isnan(v[1]));
+  EXPECT_EQ(v[2], 3.5);
+  EXPECT_EQ(v[3], 4.0);
+  const ErrorSummary s = compare("y", v, exact, &bound, Format::float64);
+  EXPECT_EQ(s.outside, 1);   // the NaN under a finite bound
+  EXPECT_EQ(s.unjudged, 3);  // 3.5, and the two masked elements: unjudged, never within
+}

@@ -195,7 +195,7 @@ Judged judge(const ComplexScanGrads<double>& computed, const ComplexScanGrads<mp
   ComplexScanGrads<double> c = computed, b = bound;
   ComplexScanGrads<mp_real> e = exact;
   for_each_grad([&](const std::string& name, const Tensor<double>& cc, const Tensor<mp_real>& ee,
-                    const Tensor<double>& bb) { j.arrays.emplace_back(name, compare(name, cc, ee, &bb, f)); },
+                    const Tensor<double>& bb) { j.arrays.emplace_back(name, compare(name, own_domain_view(cc, ee, bb), ee, &bb, f)); },
                 c, e, b);
   return j;
 }

@@ -242,9 +242,10 @@ Tensor<double> judge_all_backends(const Algorithm& a, const ProblemHandle& h, co
   for (const BackendSpec& b : a.backends()) {
     if (!b.unavailable_reason().empty()) continue;
     const Arrays out = b.run(h), bound = b.bound(h);
-    for (const OutputJudgement& j : judge(out, exact, &bound, b.format))
-      EXPECT_TRUE(j.summary.pass()) << a.name() << " " << b.name << " " << j.output << ": " << j.summary.outside
-                                    << " failure(s)";
+    // Outside the bound's domain (+inf) these fuzz finds are unjudged, and NaN/Inf there is the
+    // family's documented behaviour ([CORE-OWN-DOMAIN]): none may be outside.
+    for (const OutputJudgement& j : judge_own_backend(out, exact, bound, b.format))
+      EXPECT_EQ(j.summary.outside, 0) << a.name() << " " << b.name << " " << j.output;
     if (b.name == "cpu-f32") bound32 = bound.at(output);
   }
   return bound32;

@@ -59,6 +59,14 @@ struct ErrorSummary {
   bool pass() const { return verdict() == Verdict::pass; }
 };
 
+// [CORE-OWN-DOMAIN] touchstone's own backends may return NaN or +-inf where their own bound is
+// not finite (outside the bound's domain; the family rules, e.g. [MAMBA-SCAN-NONFINITE]). This
+// copy of `computed` takes the oracle's value at exactly those elements (their count added to
+// *masked), so that judging it reports only a broken promise. For a user's outputs (`diff`) no
+// such allowance exists.
+Tensor<double> own_domain_view(const Tensor<double>& computed, const Tensor<mp_real>& exact,
+                               const Tensor<double>& bound, Index* masked = nullptr);
+
 // `bound` may be null: no element is then judged except by the NaN/Inf rules, and the rest are
 // unjudged (the metrics are still computed). Shapes must agree (InvalidInput naming `name`).
 ErrorSummary compare(const std::string& name, const Tensor<double>& computed,

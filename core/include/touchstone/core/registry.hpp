@@ -155,6 +155,10 @@ struct OutputJudgement {
 // std::logic_error (a defect of the entry, never a silent pass).
 std::vector<OutputJudgement> judge(const Arrays& computed, const ExactArrays& exact,
                                    const Arrays* bounds, Format format);
+// judge() of touchstone's own backend: every output through own_domain_view first
+// ([CORE-OWN-DOMAIN]), so that NaN/Inf where the backend's bound is not finite is not outside.
+std::vector<OutputJudgement> judge_own_backend(const Arrays& computed, const ExactArrays& exact,
+                                               const Arrays& bounds, Format format);
 // The verdict of several outputs together (PASS for none).
 Verdict verdict_of(const std::vector<OutputJudgement>& judged);
 
