@@ -90,13 +90,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Extents per dimension name, drawn when first met: small, so that the oracle is fast.
   std::map<std::string, Index> extent;
-  auto dim = [&](const std::string& name) -> Index {
-    if (is_integer_literal(name)) return std::stoll(name);
+  auto named = [&](const std::string& name) -> Index {
     auto it = extent.find(name);
     if (it != extent.end()) return it->second;
     const Index v = name == "L" || name == "Lk" || name == "seqlen" ? in.ConsumeIntegralInRange<Index>(1, 12)
                                                                      : in.ConsumeIntegralInRange<Index>(1, 4);
     extent[name] = v;
+    return v;
+  };
+  // An extent: a literal, a name, or a sum such as "2 d_inner" or "dt_rank + 2 d_state", each name
+  // drawn once and shared by every array that mentions it.
+  auto dim = [&](const std::string& text) -> Index {
+    if (is_integer_literal(text)) return std::stoll(text);
+    const auto terms = parse_dim(text);
+    if (!terms) return named(text);
+    Index v = 0;
+    for (const DimTerm& t : *terms) v += t.name.empty() ? t.coefficient : t.coefficient * named(t.name);
     return v;
   };
   const int mistake = in.ConsumeIntegralInRange<int>(0, 24);  // which array gets a wrong extent (most: none)
