@@ -103,7 +103,10 @@ TEST_P(RegistryVerdict, CorrectlyRoundedPassesAndEveryWrongAnswerFails) {
     ASSERT_EQ(ok.verdict, Verdict::pass) << a.name() << " " << fmt << ": the correctly rounded oracle";
     ASSERT_EQ(ok.outputs.size(), exact.size());
 
-    for (const auto& [name, t] : exact) {
+    for (const auto& output : exact) {
+      // (clang 14 cannot capture structured bindings in the lambdas below)
+      const std::string& name = output.first;
+      const Tensor<mp_real>& t = output.second;
       const Tensor<double>& g = good.at(name);
       // The element of largest magnitude whose oracle value is finite and nonzero.
       Index largest = -1;
