@@ -307,6 +307,14 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
           // an underflow term for each possible intermediate.
           const CT B = exact_c(p.B_at(b, d, n, t, 0), p.B_at(b, d, n, t, 1));
           const double Bm = B.M();
+          // Every pairwise product of the three factors is an intermediate in some order (dt u
+          // on the CPU): one that may overflow leaves the bound's domain, even where the triple
+          // product is small (registry_fuzz: u = -1.76e38, dt = -2, B = (0, 2^-126) made dt u
+          // inf and dA NaN under a finite bound; corpus file regression_mamba_complex_bwd_du_overflow).
+          {
+            const double mdt = dt[t].computed_mag(), fmax = r.max_finite;
+            if (!(mdt * uu <= fmax && mdt * Bm <= fmax && uu * Bm <= fmax)) overflow = true;
+          }
           CT bn = disc_scale(tracked_detail::interval_mul(dt[t], X(in.u(b, d, t))), B);
           bn.E = dt[t].err * uu * Bm + o.gamma2 * dt[t].computed_mag() * uu * Bm +
                  kSqrt2 * eta * (1 + uu + Bm + dt[t].computed_mag());
