@@ -280,24 +280,10 @@ class BlockEntry final : public Algorithm {
     return std::make_unique<BlockHandle>(op_, std::move(in));
   }
 
-  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays,
-                                             const OptionMap& options) const override {
-    for (const auto& [name, value] : options)
-      throw InvalidInput(name, "unknown option for " + this->name() + " (it has none)");
-    std::string known;
-    for (const auto& s : inputs()) known += (known.empty() ? "" : ", ") + s.name;
-    for (const auto& [name, a] : arrays) {
-      bool ok = false;
-      for (const auto& s : inputs()) ok = ok || s.name == name;
-      if (!ok) throw InvalidInput(name, "not an input of " + this->name() + " (inputs: " + known + ")");
-    }
-    auto required = [&](const std::string& name) {
-      auto it = arrays.find(name);
-      if (it == arrays.end()) throw InvalidInput(name, "missing (required input of " + this->name() + ")");
-      if (it->second.kind != NpyKind::floating)
-        throw InvalidInput(name, "expected a float array, got " + it->second.dtype_name());
-      return it->second.values;
-    };
+  // Names, options, presence, dtypes and shapes were checked by core against inputs()
+  // ([CORE-INPUT-CHECK]); the Problem validates the rest.
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap&) const override {
+    auto required = [&](const std::string& name) { return arrays.at(name).values; };
     BlockInputs in;
     in.hidden = required("hidden");
     in.w.for_each([&](const char* name, Tensor<double>& t) { t = required(name); });

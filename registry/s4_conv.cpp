@@ -17,21 +17,6 @@ namespace {
 
 // ---- shared helpers ----
 
-std::string known_names(const std::vector<ArraySpec>& specs) {
-  std::string known;
-  for (const auto& s : specs) known += (known.empty() ? "" : ", ") + s.name;
-  return known;
-}
-
-void check_names(const NpyMap& arrays, const std::vector<ArraySpec>& specs, const char* algo) {
-  for (const auto& [name, a] : arrays) {
-    bool ok = false;
-    for (const auto& s : specs) ok = ok || s.name == name;
-    if (!ok)
-      throw InvalidInput(name, std::string("not an input of ") + algo + " (inputs: " + known_names(specs) + ")");
-  }
-}
-
 const NpyArray* find_array(const NpyMap& arrays, const std::string& name) {
   auto it = arrays.find(name);
   if (it == arrays.end()) return nullptr;
@@ -181,10 +166,8 @@ class ConvEntry final : public Algorithm {
     if (s->D) in.D = fill(std::string(kConvName) + "/D", {s->H}, -1, 1, format, seed);
     return std::make_unique<ConvHandle>(ConvProblem<double>(std::move(in)));
   }
-  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
-    for (const auto& [name, value] : options)
-      throw InvalidInput(name, std::string("unknown option for ") + kConvName + " (it has none)");
-    check_names(arrays, inputs(), kConvName);
+  // Names, options, dtypes and shapes were checked by core against inputs() ([CORE-INPUT-CHECK]).
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap&) const override {
     ConvInputs<double> in;
     in.u = required_real(arrays, "u", kConvName);
     in.k = required_real(arrays, "k", kConvName);
@@ -326,9 +309,7 @@ class ScanEntry final : public Algorithm {
     throw InvalidInput("size", "unknown size '" + size + "' for " + kScanName + " (tiny, small, medium)");
   }
   std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
-    for (const auto& [name, value] : options)
-      if (name != "conj") throw InvalidInput(name, std::string("unknown option for ") + kScanName + " (known: conj)");
-    check_names(arrays, inputs(), kScanName);
+    // Names, options, dtypes and shapes were checked by core against inputs() ([CORE-INPUT-CHECK]).
     const Conj conj = conj_of(arrays, options);
     ScanInputs<double> in;
     in.dA = required_complex(arrays, "dA", kScanName);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "touchstone/core/errors.hpp"
+#include "touchstone/core/tracked.hpp"
 
 namespace touchstone {
 namespace {
@@ -134,16 +135,16 @@ Arrays diff_bound(const Algorithm& a, const ProblemHandle& problem, Format stora
   const Format compute = storage == Format::float64 ? Format::float64 : Format::float32;
   Arrays bounds = a.any_order_bound(problem, compute, elementary_ulps);
   if (storage == compute) return bounds;
-  const FormatInfo& s = format_info(storage);
+  // One more rounding of a computed value within b of the exact x: core's round_to, the rule
+  // RoundOps.v round_bound proves. x is rounded to double, hence the widened enclosure.
+  const Rounding rs = Rounding::of(format_info(storage));
   for (auto& [name, b] : bounds) {
     auto e = exact.find(name);
     if (e == exact.end() || !(e->second.shape() == b.shape())) continue;  // judge reports it
     for (Index i = 0; i < b.count(); ++i) {
       const double x = std::fabs(to_double(e->second[i])) * (1 + 0x1p-52);  // >= |exact|
-      const double y = x + b[i];  // >= |computed|
-      b[i] = std::isfinite(y) && y <= s.max_finite
-                 ? (b[i] + s.u * y + s.eta) * (1 + 0x1p-50)  // the sum's own roundings, upwards
-                 : std::numeric_limits<double>::infinity();
+      const Tracked stored = round_to(Tracked{-x, x, b[i]}, rs);
+      b[i] = stored.overflows(rs) ? std::numeric_limits<double>::infinity() : stored.err * (1 + 0x1p-50);
     }
   }
   return bounds;

@@ -102,7 +102,6 @@ inline void check_inputs(const std::string& algorithm, const std::vector<ArraySp
     Index extent;
   };
   std::map<std::string, std::vector<Obs>> seen;
-  std::vector<const Present*> deferred;  // several matching alternatives: checked afterwards
   auto no_alternative = [](const Present& p) {
     std::string want;
     for (const auto& alt : p.alts) want += (want.empty() ? "" : " | ") + input_check_detail::dims_text(alt);
@@ -116,10 +115,7 @@ inline void check_inputs(const std::string& algorithm, const std::vector<ArraySp
     for (const auto& alt : p.alts)
       if (extents_for(alt, *p.array)) match.push_back(&alt);
     if (match.empty()) throw no_alternative(p);
-    if (match.size() > 1) {
-      deferred.push_back(&p);
-      continue;
-    }
+    if (match.size() > 1) continue;  // ambiguous: checked against the inferred dims below
     const auto e = *extents_for(*match[0], *p.array);
     for (std::size_t i = 0; i < e.size(); ++i) {
       const auto terms = parse_dim(match[0]->dims[i]);
@@ -179,24 +175,15 @@ inline void check_inputs(const std::string& algorithm, const std::vector<ArraySp
     }
     if (!ok) {
       std::string expected = dims_text(*first);
-      std::vector<std::string> vals;
-      bool all_known = true;
-      for (const auto& d : first->dims) {
-        const auto v = dim_extent(d, known);
-        all_known = all_known && v.has_value();
-        vals.push_back(v ? std::to_string(*v) : d);
-      }
-      if (all_known) {
-        std::vector<Index> ev;
-        for (const auto& d : first->dims) ev.push_back(*dim_extent(d, known));
-        expected += " = " + shape_text(ev);
-      }
+      std::vector<Index> ev;
+      for (const auto& d : first->dims)
+        if (const auto v = dim_extent(d, known)) ev.push_back(*v);
+      if (ev.size() == first->dims.size()) expected += " = " + shape_text(ev);
       throw InvalidInput(p.spec->name, "expected shape " + expected + ", got " +
                                            shape_text(p.array->values.shape().extents()) +
                                            (why.empty() ? "" : " (" + why + ")"));
     }
   }
-  (void)deferred;
 }
 
 }  // namespace touchstone
