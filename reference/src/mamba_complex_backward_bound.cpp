@@ -101,15 +101,35 @@ CT disc_scale(const Tracked& s, const CT& z) {
 
 // The arithmetic of one backend: the real operations fused or not, and the complex rules
 // ([MAMBA-CSCAN-BWD-BOUND-CPU]); conjugation is the caller's (CT::conj), which changes no bound.
+//
+// Every operation reports to `overflow` (the lane's flag) when its result, or an intermediate it
+// rounds on the way (an fma's inner product, a complex part's first fma), may exceed the format:
+// the states are discs around the exact value, so a result can be small by cancellation while an
+// intermediate overflows (the registry properties found conj(h_{t-1}) lambda = inf times
+// conj(A_bar) = 0, a NaN ddelta under a finite bound; ComplexBackwardRegression below in
+// tests/mamba/complex_backward_test.cpp).
 struct Ops {
   Rounding r;
   bool fused;
   double gamma2, gamma3;
-  Tracked fma(const Tracked& x, const Tracked& y, const Tracked& z) const {
-    return fused ? touchstone::fma(x, y, z, r) : touchstone::add(touchstone::mul(x, y, r), z, r);
+  bool* overflow = nullptr;
+  // An intermediate of magnitude at most `size` is rounded.
+  void need(double size) const {
+    if (overflow && !(size <= r.max_finite)) *overflow = true;
   }
-  Tracked mul(const Tracked& x, const Tracked& y) const { return touchstone::mul(x, y, r); }
-  Tracked add(const Tracked& x, const Tracked& y) const { return touchstone::add(x, y, r); }
+  Tracked checked(const Tracked& t) const {
+    need(t.computed_mag());
+    return t;
+  }
+  CT checked(const CT& c) const {
+    need(c.computed());
+    return c;
+  }
+  Tracked fma(const Tracked& x, const Tracked& y, const Tracked& z) const {
+    return fused ? checked(touchstone::fma(x, y, z, r)) : add(mul(x, y), z);
+  }
+  Tracked mul(const Tracked& x, const Tracked& y) const { return checked(touchstone::mul(x, y, r)); }
+  Tracked add(const Tracked& x, const Tracked& y) const { return checked(touchstone::add(x, y, r)); }
 
   // A complex product x y, each part a sum of two products formed as fma(p, q, +-(s t)) or, in
   // any order, two rounded products and a sum: per part gamma_2 (|p q| + |s t|) + (2 + u) eta,
@@ -118,26 +138,28 @@ struct Ops {
   CT cmul(const CT& x, const CT& y) const {
     CT p = disc_mul(x, y);
     p.E = propagation(x.M(), x.E, y.M(), y.E) + kSqrt2 * gamma2 * x.computed() * y.computed() + 3 * r.eta;
-    return p;
+    // Per part |p q| + |s t| <= |x^||y^|: the inner product and the fma's result.
+    need(x.computed() * y.computed() * (1 + gamma2) + 3 * r.eta);
+    return checked(p);
   }
   // s z for a real s, each part one rounded product: u |s^||z^| + sqrt 2 eta.
   CT scale(const Tracked& s, const CT& z) const {
     CT p = disc_scale(s, z);
     p.E = propagation(s.mag(), s.err, z.M(), z.E) + r.u * s.computed_mag() * z.computed() + kSqrt2 * r.eta;
-    return p;
+    return checked(p);
   }
   // acc + s z, each part one fma: u (|s^||z^| + |acc^|) + sqrt 2 eta.
   CT scale_add(const Tracked& s, const CT& z, const CT& acc) const {
     CT p = disc_add(disc_scale(s, z), acc);
     p.E = acc.E + propagation(s.mag(), s.err, z.M(), z.E) +
           r.u * (s.computed_mag() * z.computed() + acc.computed()) + kSqrt2 * r.eta;
-    return p;
+    return checked(p);
   }
   // x + y, each part one rounded sum (exact on underflow).
   CT cadd(const CT& x, const CT& y) const {
     CT p = disc_add(x, y);
     p.E = x.E + y.E + r.u * (x.computed() + y.computed());
-    return p;
+    return checked(p);
   }
   // acc + Re(x y) by two fmas: r1 = fma(p, q, acc), r2 = fma(s, t, r1), with
   // |p q| + |s t| <= |x||y|: gamma_2 (|x^||y^| + |acc^|) + 3 eta.
@@ -146,19 +168,23 @@ struct Ops {
     Tracked s = tracked_detail::interval_add(acc, Tracked::range(d.re - d.rad, d.re + d.rad));
     s.err = acc.err + propagation(x.M(), x.E, y.M(), y.E) +
             gamma2 * (x.computed() * y.computed() + acc.computed_mag()) + 3 * r.eta;
-    return s;
+    // r1 = acc + p q: at most |acc^| + |x^||y^| before its rounding.
+    need((acc.computed_mag() + x.computed() * y.computed()) * (1 + gamma2) + 3 * r.eta);
+    return checked(s);
   }
 };
 
 // Any order: Re(x y) as a term of a sum whose additions may come in any order. Its two
-// products, rounded separately, enter the sum as one term of magnitude |x^||y^| (>= |p q| +
-// |s t|) and one empty term, so that [CORE-TRACKED-SUM]'s gamma_(k-1) counts both.
+// products p q and s t, rounded separately, are two summands of [CORE-TRACKED-SUM]: gamma_(k-1)
+// counts both, and grows with their magnitudes, together at most (1 + u) |x^||y^| + 2 eta
+// (|p q| + |s t| <= |x||y|), not with |Re(x y)|, which cancellation can make far smaller.
 void add_re_dot_terms(TrackedSum& sum, const Ops& o, const CT& x, const CT& y) {
   const CT d = disc_mul(x, y);
   Tracked t = Tracked::range(d.re - d.rad, d.re + d.rad);
   t.err = propagation(x.M(), x.E, y.M(), y.E) + o.r.u * x.computed() * y.computed() + 2 * o.r.eta;
-  sum.add_term(t);
-  sum.add_term(Tracked::exact(0));
+  const double summands = (1 + o.r.u) * x.computed() * y.computed() + 2 * o.r.eta;
+  o.need(summands);
+  sum.add_term(t, summands, 2);
 }
 
 // [CORE-TRACKED-SUM] for complex terms: per part the sum's rounding is at most gamma_(k-1) times
@@ -174,6 +200,11 @@ struct CSum {
     E += t.E;
     size += t.computed();
     ++count;
+  }
+  // A partial sum, in some order, may exceed the format: each part of every partial sum is at
+  // most the sum of the terms' moduli (times 1 + gamma), as for TrackedSum::may_overflow.
+  bool may_overflow(const Rounding& r) const {
+    return !(size * (1 + gamma_k(r.u, static_cast<double>(count))) <= r.max_finite);
   }
   CT result(const Rounding& r) const {
     const double gamma = count > 1 ? std::expm1(static_cast<double>(count - 1) * std::log1p(r.u)) : 0.0;
@@ -191,7 +222,10 @@ struct CAccumulator {
     if (any_order) any.add_term(o.scale(s, z));
     else seq = o.scale_add(s, z, seq);
   }
-  CT value(const Ops& o, bool any_order) const { return any_order ? any.result(o.r) : seq; }
+  CT value(const Ops& o, bool any_order) const {
+    if (any_order && any.may_overflow(o.r)) o.need(kInf);
+    return any_order ? o.checked(any.result(o.r)) : seq;
+  }
 };
 
 // Real accumulations (fma chains, or a TrackedSum), as in mamba_backward_bound.cpp.
@@ -210,7 +244,10 @@ struct Accumulator {
     if (any_order) any.add_term(x);
     else seq = o.add(seq, x);
   }
-  Tracked value(const Ops& o, bool any_order) const { return any_order ? any.result(o.r) : seq; }
+  Tracked value(const Ops& o, bool any_order) const {
+    if (any_order && any.may_overflow(o.r)) o.need(kInf);
+    return any_order ? o.checked(any.result(o.r)) : seq;
+  }
 };
 
 double finish(double mag, double err, bool overflow, const ComplexBackwardArithmetic& m, double slack) {
@@ -236,8 +273,8 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
   const auto& in = p.in();
   const Rounding r = Rounding::of(m.compute);
   const double u = r.u, eta = r.eta;
-  const Ops o{r, !m.any_order, std::expm1(2 * std::log1p(u)) * (1 + 0x1p-50),
-              std::expm1(3 * std::log1p(u)) * (1 + 0x1p-50)};
+  Ops o{r, !m.any_order, std::expm1(2 * std::log1p(u)) * (1 + 0x1p-50),
+        std::expm1(3 * std::log1p(u)) * (1 + 0x1p-50)};
   const bool any = m.any_order;
   const Index batch = p.batch(), dim = p.dim(), N = p.dstate(), L = p.seqlen();
   // [MAMBA-SCAN-BOUND-EVAL]'s argument, for the longer chains of the complex backward pass.
@@ -279,6 +316,7 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
   for (Index b = 0; b < batch; ++b) {
     for (Index d = 0; d < dim; ++d) {
       bool overflow = false;
+      o.overflow = &overflow;
       auto watch = [&](const auto& t) {
         if (t.overflows(r)) overflow = true;
         return t;
@@ -325,6 +363,9 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
           CT hn = disc_add(disc_mul(an, hp), bn);
           hn.E = propagation(an.M(), an.E, hp.M(), hp.E) + bn.E +
                  g_prod * kSqrt2 * an.computed() * hp.computed() + o.gamma2 * bn.computed() + 3 * eta;
+          // The inner fma (or, in any order, a product or partial sum): per part at most
+          // |A_bar^||h^| + |bu^| before its rounding.
+          o.need((an.computed() * hp.computed() + bn.computed()) * (1 + o.gamma3) + 3 * eta);
           H[(t + 1) * N + n] = watch(hn);
           // y += Re(h C).
           y.add_re_dot(o, any, H[(t + 1) * N + n], exact_c(p.C_at(b, d, n, t, 0), p.C_at(b, d, n, t, 1)));
@@ -434,10 +475,11 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
       of_dim[d] |= overflow;
     }
   }
+  o.overflow = nullptr;
   auto complex_out = [&](const std::vector<CSum>& sums, const std::vector<char>& of, Tensor<double>& t) {
     for (std::size_t i = 0; i < sums.size(); ++i) {
       const CT c = sums[i].result(r);
-      finish_pair(&t[static_cast<Index>(2 * i)], c, of[i] || c.overflows(r), m, slack);
+      finish_pair(&t[static_cast<Index>(2 * i)], c, of[i] || c.overflows(r) || sums[i].may_overflow(r), m, slack);
     }
   };
   complex_out(sum_dB, of_dB, out.dB);
@@ -445,8 +487,9 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
   complex_out(sum_dA, of_dA, out.dA);
   for (Index d = 0; d < dim; ++d) {
     const Tracked tD = sum_dD[d].result(r), tb = sum_dbias[d].result(r);
-    if (in.D) (*out.dD)[d] = finish(tD, of_dim[d] || tD.overflows(r), m, slack);
-    if (in.delta_bias) (*out.ddelta_bias)[d] = finish(tb, of_dim[d] || tb.overflows(r), m, slack);
+    if (in.D) (*out.dD)[d] = finish(tD, of_dim[d] || tD.overflows(r) || sum_dD[d].may_overflow(r), m, slack);
+    if (in.delta_bias)
+      (*out.ddelta_bias)[d] = finish(tb, of_dim[d] || tb.overflows(r) || sum_dbias[d].may_overflow(r), m, slack);
   }
   return out;
 }

@@ -472,5 +472,50 @@ TEST(ComplexBackwardRegistry, DefaultProblemsWithinBound) {
       }
 }
 
+// covers: MAMBA-CSCAN-BWD-BOUND-CPU MAMBA-CSCAN-BWD-BOUND-ANY
+// An intermediate that overflows while the result is small leaves the bound's domain. At t = 1
+// the CPU forms conj(h_0) lambda_1 = 1e30 * 2e34 (inf in float32), then multiplies by
+// conj(A_bar_1) = e^-200 (0 in float32): ddelta and dA are NaN although their exact values
+// (~1e-22) are tiny. The bound tracks the exact value as a disc, so it once stayed finite here
+// (CI's registry properties found it, seed 865325522761238900, in the sanitizer build); now every
+// rounded intermediate's magnitude is checked, the bound there is +inf, and float64, where
+// nothing overflows, keeps a finite bound that holds.
+TEST(ComplexBackwardRegression, OverflowingIntermediateUnderASmallResult) {
+  ComplexScanInputs<double> in;
+  in.u = Tensor<double>(Shape{1, 1, 3}, 0.0);
+  in.u(0, 0, 0) = 1;
+  in.delta = Tensor<double>(Shape{1, 1, 3}, 0.0);
+  in.delta(0, 0, 0) = 1;
+  in.delta(0, 0, 1) = 200;  // A_bar_1 = e^-200
+  in.delta(0, 0, 2) = -80;  // A_bar_2 = e^80: lambda_1 ~ 2 e^80
+  in.A = Tensor<double>(Shape{1, 1, 2}, 0.0);
+  in.A[0] = -1;
+  in.B = Tensor<double>(Shape{1, 1, 1, 3, 2}, 0.0);
+  in.B(0, 0, 0, 0, 0) = 1e30;  // h_0 = 1e30
+  in.C = Tensor<double>(Shape{1, 1, 2}, 0.0);
+  in.C[0] = 1;
+  const ComplexScanBackwardProblem<double> q(ComplexScanProblem<double>(std::move(in)),
+                                             Tensor<double>(Shape{1, 1, 3}, 1.0));
+  const ComplexScanGrads<mp_real> exact = [&] {
+    const WorkingPrecision precision(256);
+    return reference::selective_scan_complex_vjp<mp_real, mp_complex>(q);
+  }();
+  const auto g32 = as_double(cpu::selective_scan_complex_backward(q.cast<float>()));
+  const auto g64 = cpu::selective_scan_complex_backward(q);
+  // The case is what it claims: a NaN in float32 where the exact value is finite and small.
+  ASSERT_TRUE(std::isnan(g32.ddelta[1]));
+  ASSERT_TRUE(std::isfinite(to_double(exact.ddelta[1])));
+  EXPECT_LT(std::fabs(to_double(exact.ddelta[1])), 1e-15);
+  for (const auto& m : {complex_backward_arithmetic_cpu_f32(), complex_backward_arithmetic_any_order(Format::float32, 4)}) {
+    const auto bound = selective_scan_complex_backward_bound(q, m);
+    EXPECT_EQ(bound.ddelta[1], std::numeric_limits<double>::infinity()) << m.name;
+    const auto j = judge(g32, exact, bound, Format::float32);
+    for (const auto& [name, s] : j.arrays) EXPECT_EQ(s.outside, 0) << m.name << " " << name << "\n" << j.describe();
+  }
+  const auto j64 = judge(g64, exact, selective_scan_complex_backward_bound(q, complex_backward_arithmetic_cpu_f64()),
+                         Format::float64);
+  EXPECT_TRUE(j64.pass()) << j64.describe();
+}
+
 }  // namespace
 }  // namespace touchstone::mamba::testing

@@ -102,6 +102,16 @@ class TrackedSum {
     size_ += t.computed_mag();
     ++count_;
   }
+  // A term that enters the reduction as `summands` separate computed summands (a complex
+  // product's real part: two rounded products): the reduction's rounding grows with their
+  // magnitudes, at most `summands_mag` together, which may exceed the term's own by cancellation.
+  void add_term(const Tracked& t, double summands_mag, long long summands) {
+    lo_ += t.lo;
+    hi_ += t.hi;
+    err_ += t.err;
+    size_ += std::max(summands_mag, t.computed_mag());
+    count_ += summands;
+  }
   // True when a partial sum, in some order, may exceed the format's range: every partial sum is
   // at most the sum of the terms' computed magnitudes (times 1 + gamma).
   bool may_overflow(const Rounding& r) const {
