@@ -13,6 +13,7 @@
 
 #include "touchstone/core/errors.hpp"
 #include "touchstone/core/npy.hpp"
+#include "touchstone/core/registry.hpp"
 #include "touchstone/core/shape_spec.hpp"
 
 namespace touchstone {
@@ -54,8 +55,9 @@ inline std::optional<std::vector<Index>> extents_for(const ShapeSpec& alt, const
 }  // namespace input_check_detail
 
 // InvalidInput naming the offending array or option. `inputs` and `options` are the entry's
-// declarations; arrays whose shape string has no "(...)" are not shape-checked here.
-inline void check_inputs(const std::string& algorithm, const std::vector<ArraySpec>& inputs,
+// declarations; arrays whose shape string has no "(...)" are not shape-checked here. Returns the
+// dimensions inferred (name -> extent), for the entry to read.
+inline std::map<std::string, Index> check_inputs(const std::string& algorithm, const std::vector<ArraySpec>& inputs,
                          const std::vector<OptionSpec>& options, const NpyMap& arrays,
                          const std::map<std::string, std::string>& given_options) {
   using namespace input_check_detail;
@@ -184,6 +186,7 @@ inline void check_inputs(const std::string& algorithm, const std::vector<ArraySp
                                            (why.empty() ? "" : " (" + why + ")"));
     }
   }
+  return value;
 }
 
 }  // namespace touchstone
