@@ -53,12 +53,18 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The operations of one backend: fma fused, or (any order) a rounded product then a sum.
+// The operations of one backend: fma fused, or (any order) a rounded product then a sum. The
+// unfused product is an intermediate that may overflow while the sum does not (an addend just
+// below the format's largest value cancelling it): it reports to `overflow`, the lane's flag.
 struct Ops {
   Rounding r;
   bool fused;
+  bool* overflow = nullptr;
   Tracked fma(const Tracked& x, const Tracked& y, const Tracked& z) const {
-    return fused ? touchstone::fma(x, y, z, r) : touchstone::add(touchstone::mul(x, y, r), z, r);
+    if (fused) return touchstone::fma(x, y, z, r);
+    const Tracked p = touchstone::mul(x, y, r);
+    if (overflow && p.overflows(r)) *overflow = true;
+    return touchstone::add(p, z, r);
   }
   Tracked mul(const Tracked& x, const Tracked& y) const { return touchstone::mul(x, y, r); }
   Tracked add(const Tracked& x, const Tracked& y) const { return touchstone::add(x, y, r); }
@@ -100,7 +106,7 @@ SelectiveScanGrads<double> selective_scan_backward_bound(const SelectiveScanBack
                                                          const BackwardArithmetic& m) {
   const SelectiveScanProblem<double>& p = q.forward();
   const auto& in = p.in();
-  const Ops o{Rounding::of(m.compute), !m.any_order};
+  Ops o{Rounding::of(m.compute), !m.any_order};
   const Rounding& r = o.r;
   const bool any = m.any_order;
   const Index batch = p.batch(), dim = p.dim(), N = p.dstate(), L = p.seqlen();
@@ -139,6 +145,7 @@ SelectiveScanGrads<double> selective_scan_backward_bound(const SelectiveScanBack
   for (Index b = 0; b < batch; ++b) {
     for (Index d = 0; d < dim; ++d) {
       bool overflow = false;
+      o.overflow = &overflow;
       auto watch = [&](const Tracked& t) {
         if (t.overflows(r)) overflow = true;
         return t;
@@ -260,6 +267,7 @@ SelectiveScanGrads<double> selective_scan_backward_bound(const SelectiveScanBack
       of_dim[d] |= overflow;
     }
   }
+  o.overflow = nullptr;
   for (std::size_t i = 0; i < sum_dB.size(); ++i) {
     const Tracked t = sum_dB[i].result(r);
     out.dB[static_cast<Index>(i)] = finish(t, of_dB[i] || sum_dB[i].may_overflow(r), m, slack);
