@@ -4,10 +4,10 @@
 #include <optional>
 
 #include "builtin.hpp"
-#include "s4_options.hpp"
 #include "cpu/s4_conv.hpp"
-#include "cuda/s4_conv.hpp"
 #include "cuda/device.hpp"
+#include "cuda/s4_conv.hpp"
+#include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4_conv.hpp"
 #include "touchstone/reference/s4_conv_bound.hpp"
@@ -15,45 +15,27 @@
 namespace touchstone::s4 {
 namespace {
 
-// ---- shared helpers ----
-
-const NpyArray* find_array(const NpyMap& arrays, const std::string& name) {
-  auto it = arrays.find(name);
-  if (it == arrays.end()) return nullptr;
-  if (it->second.kind != NpyKind::floating)
-    throw InvalidInput(name, "expected a float array, got " + it->second.dtype_name());
-  return &it->second;
-}
-
-Tensor<double> required_real(const NpyMap& arrays, const std::string& name, const char* algo) {
-  const NpyArray* a = find_array(arrays, name);
-  if (!a) throw InvalidInput(name, std::string("missing (required input of ") + algo + ")");
-  if (a->complex) throw InvalidInput(name, "expected a real array, got " + a->dtype_name());
-  return a->values;
-}
-
-std::optional<Tensor<double>> optional_real(const NpyMap& arrays, const std::string& name) {
-  const NpyArray* a = find_array(arrays, name);
-  if (!a) return std::nullopt;
-  if (a->complex) throw InvalidInput(name, "expected a real array, got " + a->dtype_name());
-  return a->values;
-}
-
-// A complex (H, N) array: complex64/128 (read with its (re, im) axis), or real (H, N, 2).
-Tensor<double> required_complex(const NpyMap& arrays, const std::string& name, const char* algo) {
-  const NpyArray* a = find_array(arrays, name);
-  if (!a) throw InvalidInput(name, std::string("missing (required input of ") + algo + ")");
-  if (a->complex || (a->values.rank() == 3 && a->values.extent(2) == 2)) return a->values;
-  throw InvalidInput(name, "expected complex (H, N) (or real (H, N, 2) holding (re, im)), got " +
-                               a->dtype_name() + " of shape " + a->values.shape().str());
-}
-
 Tensor<double> fill(const std::string& key, std::vector<Index> shape, double lo, double hi,
                     Format format, std::uint64_t seed) {
   PhiloxStream rng(seed, key);
   Tensor<double> t{Shape(std::move(shape))};
   for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(rng.next_uniform(lo, hi), format);
   return t;
+}
+
+// The entry's size table row called `size` (core has checked that there is one).
+template <class S, std::size_t n>
+const S& size_of(const S (&sizes)[n], const std::string& size) {
+  for (const auto& s : sizes)
+    if (size == s.name) return s;
+  throw std::logic_error("unreachable: core checks the size");
+}
+
+template <class S, std::size_t n>
+std::vector<std::string> size_names(const S (&sizes)[n]) {
+  std::vector<std::string> v;
+  for (const auto& s : sizes) v.push_back(s.name);
+  return v;
 }
 
 // ---- s4.causal_conv ----
@@ -72,120 +54,66 @@ constexpr ConvSize kConvSizes[] = {
     {"medium", 1, 4, 512, 600, false},
 };
 
-class ConvHandle final : public ProblemHandle {
- public:
-  explicit ConvHandle(ConvProblem<double> p) : p_(std::move(p)) {}
-  const ConvProblem<double>& problem() const { return p_; }
-  const ConvProblem<float>& as_float32() const { return f32_.get(*this, p_); }
-  std::string describe() const override {
-    return "batch=" + std::to_string(p_.batch()) + " H=" + std::to_string(p_.channels()) +
-           " L=" + std::to_string(p_.length()) + " Lk=" + std::to_string(p_.kernel_length()) +
-           (p_.in().D ? " D" : "") + " fft_n=" + std::to_string(p_.fft_length());
-  }
-  Format input_format() const override {
-    std::vector<std::span<const double>> a = {p_.in().u.values(), p_.in().k.values()};
-    if (p_.in().D) a.push_back(p_.in().D->values());
-    return narrowest_format(a);
-  }
-  Arrays inputs() const override {
-    Arrays a{{"u", p_.in().u}, {"k", p_.in().k}};
-    if (p_.in().D) a["D"] = *p_.in().D;
-    return a;
-  }
+using Conv = ConvProblem<double>;
 
- private:
-  ConvProblem<double> p_;
-  Float32Copy<ConvProblem<float>> f32_;
-};
+Arrays conv_y(const Tensor<double>& y) { return {{"y", y}}; }
 
-const ConvHandle& conv_handle(const ProblemHandle& h) { return dynamic_cast<const ConvHandle&>(h); }
-
-class ConvEntry final : public Algorithm {
- public:
-  ConvEntry() {
-    const std::string order =
-        "rows with finite inputs: FFTW complex DFTs of length n = 2^ceil(log2(L + taps - 1)) of u "
-        "and k, products (ac-bd, ad+bc), inverse DFT, Re * (1/n), + fl(D u); other rows: the direct "
-        "sum s = 0..t sequentially, then + fl(D u)";
-    backends_ = {
-        {"cpu-f32", Format::float32, order, [] { return std::string(); },
-         [](const ProblemHandle& h) {
-           return Arrays{{"y", cpu::causal_conv(conv_handle(h).as_float32()).cast<double>()}};
-         },
-         [](const ProblemHandle& h) {
-           return Arrays{{"y", causal_conv_bound(conv_handle(h).problem(), Format::float32)}};
-         }},
-        {"cpu-f64", Format::float64, order, [] { return std::string(); },
-         [](const ProblemHandle& h) { return Arrays{{"y", cpu::causal_conv(conv_handle(h).problem())}}; },
-         [](const ProblemHandle& h) {
-           return Arrays{{"y", causal_conv_bound(conv_handle(h).problem(), Format::float64)}};
-         }},
-        {"cuda-f32", Format::float32,
-         "the cpu-f32 order with cuFFT C2C transforms in place of FFTW ([S4CONV-ASSUME-CUFFT])",
-         [] { return touchstone::cuda::unavailable_reason(); },
-         [](const ProblemHandle& h) {
-           return Arrays{{"y", cuda::causal_conv(conv_handle(h).as_float32()).cast<double>()}};
-         },
-         [](const ProblemHandle& h) {
-           return Arrays{{"y", causal_conv_bound(conv_handle(h).problem(), Format::float32)}};
-         }},
-    };
-  }
-  std::string name() const override { return kConvName; }
-  std::string summary() const override {
-    return "causal convolution y = k * u + D u (state-spaces/s4 FFTConv), FFT on CPU (FFTW) and GPU (cuFFT)";
-  }
-  std::string spec_ref() const override { return "spec/s4_conv.md [S4CONV-CONV-DEF]"; }
-  std::vector<ArraySpec> inputs() const override {
-    return {{"u", "(batch, H, L)", "input sequence", false},
-            {"k", "(H, Lk)", "convolution kernel per channel; Lk may differ from L (taps past L are unused)", false},
-            {"D", "(H,)", "skip connection (absent: no skip term)", true}};
-  }
-  std::vector<ArraySpec> outputs() const override {
-    return {{"y", "(batch, H, L)", "y_t = sum_{s<=t} k_s u_{t-s} + D u_t", false}};
-  }
-  std::vector<OptionSpec> options() const override { return {}; }
-  std::vector<std::string> sizes() const override {
-    std::vector<std::string> v;
-    for (const auto& s : kConvSizes) v.push_back(s.name);
-    return v;
-  }
-  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format format,
-                                          std::uint64_t seed) const override {
-    const ConvSize* s = nullptr;
-    for (const auto& c : kConvSizes)
-      if (size == c.name) s = &c;
-    if (!s) throw InvalidInput("size", "unknown size '" + size + "' for " + kConvName + " (tiny, small, medium)");
+std::unique_ptr<Algorithm> conv_entry() {
+  const std::string order =
+      "rows with finite inputs: FFTW complex DFTs of length n = 2^ceil(log2(L + taps - 1)) of u "
+      "and k, products (ac-bd, ad+bc), inverse DFT, Re * (1/n), + fl(D u); other rows: the direct "
+      "sum s = 0..t sequentially, then + fl(D u)";
+  Entry<Conv> e;
+  e.name = kConvName;
+  e.spec_ref = "spec/s4_conv.md [S4CONV-CONV-DEF]";
+  e.summary = "causal convolution y = k * u + D u (state-spaces/s4 FFTConv), FFT on CPU (FFTW) and GPU (cuFFT)";
+  e.inputs = {{"u", "(batch, H, L)", "input sequence", false},
+              {"k", "(H, Lk)", "convolution kernel per channel; Lk may differ from L (taps past L are unused)", false},
+              {"D", "(H,)", "skip connection (absent: no skip term)", true}};
+  e.outputs = {{"y", "(batch, H, L)", "y_t = sum_{s<=t} k_s u_{t-s} + D u_t", false}};
+  e.sizes = size_names(kConvSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const ConvSize& s = size_of(kConvSizes, size);
+    const std::string key = kConvName;
     ConvInputs<double> in;
-    in.u = fill(std::string(kConvName) + "/u", {s->batch, s->H, s->L}, -1, 1, format, seed);
+    in.u = fill(key + "/u", {s.batch, s.H, s.L}, -1, 1, format, seed);
     // A decaying kernel, like an SSM's: uniform on [-1, 1) times exp(-3 s / Lk).
-    in.k = fill(std::string(kConvName) + "/k", {s->H, s->Lk}, -1, 1, format, seed);
-    for (Index h = 0; h < s->H; ++h)
-      for (Index j = 0; j < s->Lk; ++j)
-        in.k(h, j) = round_to_format(in.k(h, j) * std::exp(-3.0 * double(j) / double(s->Lk)), format);
-    if (s->D) in.D = fill(std::string(kConvName) + "/D", {s->H}, -1, 1, format, seed);
-    return std::make_unique<ConvHandle>(ConvProblem<double>(std::move(in)));
-  }
-  // Names, options, dtypes and shapes were checked by core against inputs() ([CORE-INPUT-CHECK]).
-  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap&) const override {
-    ConvInputs<double> in;
-    in.u = required_real(arrays, "u", kConvName);
-    in.k = required_real(arrays, "k", kConvName);
-    in.D = optional_real(arrays, "D");
-    return std::make_unique<ConvHandle>(ConvProblem<double>(std::move(in)));
-  }
-  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
-    const WorkingPrecision precision(bits);
-    return {{"y", reference::causal_conv<mp_real>(conv_handle(h).problem())}};
-  }
-  const std::vector<BackendSpec>& backends() const override { return backends_; }
-  Arrays any_order_bound(const ProblemHandle& h, Format storage, double) const override {
-    return {{"y", causal_conv_any_order_bound(conv_handle(h).problem(), storage)}};
-  }
-
- private:
-  std::vector<BackendSpec> backends_;
-};
+    in.k = fill(key + "/k", {s.H, s.Lk}, -1, 1, format, seed);
+    for (Index h = 0; h < s.H; ++h)
+      for (Index j = 0; j < s.Lk; ++j)
+        in.k(h, j) = round_to_format(in.k(h, j) * std::exp(-3.0 * double(j) / double(s.Lk)), format);
+    if (s.D) in.D = fill(key + "/D", {s.H}, -1, 1, format, seed);
+    return Conv(std::move(in));
+  };
+  e.read = [](const InputReader& r) { return Conv(ConvInputs<double>{r.array("u"), r.array("k"), r.optional_array("D")}); };
+  e.arrays = [](const Conv& p) {
+    Arrays a{{"u", p.in().u}, {"k", p.in().k}};
+    if (p.in().D) a["D"] = *p.in().D;
+    return a;
+  };
+  e.describe = [](const Conv& p) {
+    return "batch=" + std::to_string(p.batch()) + " H=" + std::to_string(p.channels()) +
+           " L=" + std::to_string(p.length()) + " Lk=" + std::to_string(p.kernel_length()) +
+           (p.in().D ? " D" : "") + " fft_n=" + std::to_string(p.fft_length());
+  };
+  e.oracle = [](const Conv& p) { return ExactArrays{{"y", reference::causal_conv<mp_real>(p)}}; };
+  auto bound = [](Format f) { return [f](const Conv& p) { return conv_y(causal_conv_bound(p, f)); }; };
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<Conv>& h) { return conv_y(as_double(cpu::causal_conv(h.f32()))); },
+       bound(Format::float32)},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<Conv>& h) { return conv_y(cpu::causal_conv(h.f64())); }, bound(Format::float64)},
+      {"cuda-f32", Format::float32,
+       "the cpu-f32 order with cuFFT C2C transforms in place of FFTW ([S4CONV-ASSUME-CUFFT])",
+       [](const EntryProblem<Conv>& h) { return conv_y(as_double(cuda::causal_conv(h.f32()))); },
+       bound(Format::float32), [] { return touchstone::cuda::unavailable_reason(); }},
+  };
+  e.any_order_bound = [](const Conv& p, Format storage, double) {
+    return conv_y(causal_conv_any_order_bound(p, storage));
+  };
+  return make_entry(std::move(e));
+}
 
 // ---- s4.ssm_scan ----
 
@@ -204,9 +132,11 @@ constexpr ScanSize kScanSizes[] = {
     {"medium", 1, 8, 32, 256, true, Conj::halves},
 };
 
+using Scan = ScanProblem<double>;
+
 // S4D-Lin-like discretized modes: dA = exp(dt (-1/2 + i pi n)), dB = dt * uniform, dC uniform,
 // each rounded to the format (so |dA| < 1: a stable recurrence).
-ScanInputs<double> default_scan(const ScanSize& s, Format format, std::uint64_t seed) {
+Scan default_scan(const ScanSize& s, Format format, std::uint64_t seed) {
   ScanInputs<double> in;
   const std::string key = kScanName;
   const Tensor<double> dt = fill(key + "/dt", {s.H}, 0.001, 0.1, Format::float64, seed);
@@ -223,116 +153,69 @@ ScanInputs<double> default_scan(const ScanSize& s, Format format, std::uint64_t 
   in.u = fill(key + "/u", {s.batch, s.H, s.L}, -1, 1, format, seed);
   if (s.D) in.D = fill(key + "/D", {s.H}, -1, 1, format, seed);
   in.conj = s.conj;
-  return in;
+  return Scan(std::move(in));
 }
-
-class ScanHandle final : public ProblemHandle {
- public:
-  explicit ScanHandle(ScanProblem<double> p) : p_(std::move(p)) {}
-  const ScanProblem<double>& problem() const { return p_; }
-  const ScanProblem<float>& as_float32() const { return f32_.get(*this, p_); }
-  std::string describe() const override {
-    return "batch=" + std::to_string(p_.batch()) + " H=" + std::to_string(p_.channels()) +
-           " N=" + std::to_string(p_.modes()) + " L=" + std::to_string(p_.length()) +
-           " conj=" + conj_name(p_.conj()) + (p_.in().D ? " D" : "");
-  }
-  Format input_format() const override {
-    const auto& in = p_.in();
-    std::vector<std::span<const double>> a = {in.dA.values(), in.dB.values(), in.dC.values(), in.u.values()};
-    if (in.D) a.push_back(in.D->values());
-    return narrowest_format(a);
-  }
-  Arrays inputs() const override {
-    const auto& in = p_.in();
-    Arrays a{{"dA", in.dA}, {"dB", in.dB}, {"dC", in.dC}, {"u", in.u}, {"conj", conj_array(in.conj)}};
-    if (in.D) a["D"] = *in.D;
-    return a;
-  }
-
- private:
-  ScanProblem<double> p_;
-  Float32Copy<ScanProblem<float>> f32_;
-};
-
-const ScanHandle& scan_handle(const ProblemHandle& h) { return dynamic_cast<const ScanHandle&>(h); }
 
 template <class T>
 Arrays scan_arrays(const ScanResult<T>& r) {
-  return {{"y", r.y.template cast<double>()}, {"last_state", r.last_state.template cast<double>()}};
+  return {{"y", as_double(r.y)}, {"last_state", as_double(r.last_state)}};
 }
 
-class ScanEntry final : public Algorithm {
- public:
-  ScanEntry() {
-    const std::string order =
-        "sequential in t; per mode x = (ar xr - ai xi) + br u, (ar xi + ai xr) + bi u (separate "
-        "roundings); acc over modes in order of (cr xr - ci xi); c acc + fl(D u)";
-    backends_ = {
-        {"cpu-f32", Format::float32, order, [] { return std::string(); },
-         [](const ProblemHandle& h) { return scan_arrays(cpu::ssm_scan(scan_handle(h).as_float32())); },
-         [](const ProblemHandle& h) { return scan_arrays(ssm_scan_bound(scan_handle(h).problem(), Format::float32)); }},
-        {"cpu-f64", Format::float64, order, [] { return std::string(); },
-         [](const ProblemHandle& h) { return scan_arrays(cpu::ssm_scan(scan_handle(h).problem())); },
-         [](const ProblemHandle& h) { return scan_arrays(ssm_scan_bound(scan_handle(h).problem(), Format::float64)); }},
-    };
-  }
-  std::string name() const override { return kScanName; }
-  std::string summary() const override {
-    return "recurrent (RNN) mode of a diagonal SSM: x_t = dA x_{t-1} + dB u_t, y_t = c Re(dC x_t) + D u_t";
-  }
-  std::string spec_ref() const override { return "spec/s4_conv.md [S4CONV-SCAN-DEF]"; }
-  std::vector<ArraySpec> inputs() const override {
-    return {{"dA", "complex (H, N) | (H, N, 2)", "discretized diagonal state matrix", false},
-            {"dB", "complex (H, N) | (H, N, 2)", "discretized input vector", false},
-            {"dC", "complex (H, N) | (H, N, 2)", "output vector", false},
-            {"u", "(batch, H, L)", "input sequence", false},
-            {"D", "(H,)", "skip connection", true},
-            {"conj", "()", "0: halves, 1: full (also the option conj)", true}};
-  }
-  std::vector<ArraySpec> outputs() const override {
-    return {{"y", "(batch, H, L)", "c Re(sum_n dC_n x_{t,n}) + D u_t, c = 2 (halves) or 1 (full)", false},
-            {"last_state", "complex (batch, H, N) as (batch, H, N, 2)", "state after the last step", false}};
-  }
-  std::vector<OptionSpec> options() const override {
-    return {{"conj", "conjugate-pair convention: halves (y = 2 Re, state-spaces/s4) or full (y = Re, annotated-s4)",
-             "halves"}};
-  }
-  std::vector<std::string> sizes() const override {
-    std::vector<std::string> v;
-    for (const auto& s : kScanSizes) v.push_back(s.name);
-    return v;
-  }
-  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format format,
-                                          std::uint64_t seed) const override {
-    for (const auto& s : kScanSizes)
-      if (size == s.name) return std::make_unique<ScanHandle>(ScanProblem<double>(default_scan(s, format, seed)));
-    throw InvalidInput("size", "unknown size '" + size + "' for " + kScanName + " (tiny, small, medium)");
-  }
-  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
-    // Names, options, dtypes and shapes were checked by core against inputs() ([CORE-INPUT-CHECK]).
-    const Conj conj = conj_of(arrays, options);
-    ScanInputs<double> in;
-    in.dA = required_complex(arrays, "dA", kScanName);
-    in.dB = required_complex(arrays, "dB", kScanName);
-    in.dC = required_complex(arrays, "dC", kScanName);
-    in.u = required_real(arrays, "u", kScanName);
-    in.D = optional_real(arrays, "D");
-    in.conj = conj;
-    return std::make_unique<ScanHandle>(ScanProblem<double>(std::move(in)));
-  }
-  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override {
-    const WorkingPrecision precision(bits);
-    auto r = reference::ssm_scan<mp_real>(scan_handle(h).problem());
-    return {{"y", std::move(r.y)}, {"last_state", std::move(r.last_state)}};
-  }
-  const std::vector<BackendSpec>& backends() const override { return backends_; }
-  Arrays any_order_bound(const ProblemHandle& h, Format storage, double) const override {
-    return scan_arrays(ssm_scan_any_order_bound(scan_handle(h).problem(), storage));
-  }
-
- private:
-  std::vector<BackendSpec> backends_;
-};
+std::unique_ptr<Algorithm> scan_entry() {
+  const std::string order =
+      "sequential in t; per mode x = (ar xr - ai xi) + br u, (ar xi + ai xr) + bi u (separate "
+      "roundings); acc over modes in order of (cr xr - ci xi); c acc + fl(D u)";
+  Entry<Scan> e;
+  e.name = kScanName;
+  e.spec_ref = "spec/s4_conv.md [S4CONV-SCAN-DEF]";
+  e.summary = "recurrent (RNN) mode of a diagonal SSM: x_t = dA x_{t-1} + dB u_t, y_t = c Re(dC x_t) + D u_t";
+  e.inputs = {{"dA", "complex (H, N) | (H, N, 2)", "discretized diagonal state matrix", false},
+              {"dB", "complex (H, N) | (H, N, 2)", "discretized input vector", false},
+              {"dC", "complex (H, N) | (H, N, 2)", "output vector", false},
+              {"u", "(batch, H, L)", "input sequence", false},
+              {"D", "(H,)", "skip connection", true},
+              {"conj", "()", "0: halves, 1: full (also the option conj)", true}};
+  e.outputs = {{"y", "(batch, H, L)", "c Re(sum_n dC_n x_{t,n}) + D u_t, c = 2 (halves) or 1 (full)", false},
+               {"last_state", "complex (batch, H, N) as (batch, H, N, 2)", "state after the last step", false}};
+  e.options = {{"conj", "conjugate-pair convention: halves (y = 2 Re, state-spaces/s4) or full (y = Re, annotated-s4)",
+                "halves"}};
+  e.sizes = size_names(kScanSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    return default_scan(size_of(kScanSizes, size), format, seed);
+  };
+  e.read = [](const InputReader& r) {
+    ScanInputs<double> in{r.array("dA"), r.array("dB"), r.array("dC"), r.array("u"), r.optional_array("D"),
+                          parse_conj(r.choice("conj", {"halves", "full"}, "halves"))};
+    return Scan(std::move(in));
+  };
+  e.arrays = [](const Scan& p) {
+    const auto& in = p.in();
+    Arrays a{{"dA", in.dA}, {"dB", in.dB}, {"dC", in.dC}, {"u", in.u},
+             {"conj", Tensor<double>(Shape{}, in.conj == Conj::full ? 1.0 : 0.0)}};
+    if (in.D) a["D"] = *in.D;
+    return a;
+  };
+  e.describe = [](const Scan& p) {
+    return "batch=" + std::to_string(p.batch()) + " H=" + std::to_string(p.channels()) +
+           " N=" + std::to_string(p.modes()) + " L=" + std::to_string(p.length()) +
+           " conj=" + conj_name(p.conj()) + (p.in().D ? " D" : "");
+  };
+  e.oracle = [](const Scan& p) {
+    auto r = reference::ssm_scan<mp_real>(p);
+    return ExactArrays{{"y", std::move(r.y)}, {"last_state", std::move(r.last_state)}};
+  };
+  auto bound = [](Format f) { return [f](const Scan& p) { return scan_arrays(ssm_scan_bound(p, f)); }; };
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<Scan>& h) { return scan_arrays(cpu::ssm_scan(h.f32())); }, bound(Format::float32)},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<Scan>& h) { return scan_arrays(cpu::ssm_scan(h.f64())); }, bound(Format::float64)},
+  };
+  e.any_order_bound = [](const Scan& p, Format storage, double) {
+    return scan_arrays(ssm_scan_any_order_bound(p, storage));
+  };
+  return make_entry(std::move(e));
+}
 
 }  // namespace
 }  // namespace touchstone::s4
@@ -340,8 +223,8 @@ class ScanEntry final : public Algorithm {
 namespace touchstone {
 
 void register_s4_conv(Registry& registry) {
-  registry.add(std::make_unique<s4::ConvEntry>());
-  registry.add(std::make_unique<s4::ScanEntry>());
+  registry.add(s4::conv_entry());
+  registry.add(s4::scan_entry());
 }
 
 }  // namespace touchstone
