@@ -1,5 +1,6 @@
 // The s4_conv entries of the registry: s4.causal_conv (y = K * u + D u) and s4.ssm_scan (the
 // diagonal recurrent mode), spec/s4_conv.md.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -23,19 +24,10 @@ Tensor<double> fill(const std::string& key, std::vector<Index> shape, double lo,
   return t;
 }
 
-// The entry's size table row called `size` (core has checked that there is one).
+// The row of a size table called `size` (core has checked that there is one).
 template <class S, std::size_t n>
 const S& size_of(const S (&sizes)[n], const std::string& size) {
-  for (const auto& s : sizes)
-    if (size == s.name) return s;
-  throw std::logic_error("unreachable: core checks the size");
-}
-
-template <class S, std::size_t n>
-std::vector<std::string> size_names(const S (&sizes)[n]) {
-  std::vector<std::string> v;
-  for (const auto& s : sizes) v.push_back(s.name);
-  return v;
+  return *std::find_if(sizes, sizes + n, [&](const S& s) { return size == s.name; });
 }
 
 // ---- s4.causal_conv ----
@@ -71,7 +63,7 @@ std::unique_ptr<Algorithm> conv_entry() {
               {"k", "(H, Lk)", "convolution kernel per channel; Lk may differ from L (taps past L are unused)", false},
               {"D", "(H,)", "skip connection (absent: no skip term)", true}};
   e.outputs = {{"y", "(batch, H, L)", "y_t = sum_{s<=t} k_s u_{t-s} + D u_t", false}};
-  e.sizes = size_names(kConvSizes);
+  for (const auto& s : kConvSizes) e.sizes.push_back(s.name);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const ConvSize& s = size_of(kConvSizes, size);
     const std::string key = kConvName;
@@ -85,7 +77,9 @@ std::unique_ptr<Algorithm> conv_entry() {
     if (s.D) in.D = fill(key + "/D", {s.H}, -1, 1, format, seed);
     return Conv(std::move(in));
   };
-  e.read = [](const InputReader& r) { return Conv(ConvInputs<double>{r.array("u"), r.array("k"), r.optional_array("D")}); };
+  e.read = [](const InputReader& r) {
+    return Conv(ConvInputs<double>{r.array("u"), r.array("k"), r.optional_array("D")});
+  };
   e.arrays = [](const Conv& p) {
     Arrays a{{"u", p.in().u}, {"k", p.in().k}};
     if (p.in().D) a["D"] = *p.in().D;
@@ -179,7 +173,7 @@ std::unique_ptr<Algorithm> scan_entry() {
                {"last_state", "complex (batch, H, N) as (batch, H, N, 2)", "state after the last step", false}};
   e.options = {{"conj", "conjugate-pair convention: halves (y = 2 Re, state-spaces/s4) or full (y = Re, annotated-s4)",
                 "halves"}};
-  e.sizes = size_names(kScanSizes);
+  for (const auto& s : kScanSizes) e.sizes.push_back(s.name);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     return default_scan(size_of(kScanSizes, size), format, seed);
   };
