@@ -1,13 +1,14 @@
 // mamba.block, mamba.block_backward and mamba.block_step in the registry: their names, default
 // problems, oracles, backends and bounds (spec/mamba_block.md [MAMBA-BLOCK-DEFAULTS]).
-#include <limits>
-#include <optional>
+#include <algorithm>
+#include <iterator>
 #include <type_traits>
 
 #include "builtin.hpp"
 #include "cpu/mamba_block.hpp"
 #include "cuda/device.hpp"
 #include "cuda/mamba_block.hpp"
+#include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/mamba_block.hpp"
 #include "touchstone/reference/mamba_block_bound.hpp"
@@ -17,6 +18,19 @@ namespace {
 
 enum class Op { forward, backward, step };
 
+// The problem of each operation, in T.
+template <Op op, class T>
+using ProblemOf = std::conditional_t<op == Op::forward, MambaBlockProblem<T>,
+                                     std::conditional_t<op == Op::backward, MambaBlockBackwardProblem<T>,
+                                                        MambaBlockStepProblem<T>>>;
+
+// The weights, hidden and dims of any of the three: the forward problem's for the backward one.
+template <class Q>
+const auto& base(const Q& p) {
+  if constexpr (requires { p.forward(); }) return p.forward();
+  else return p;
+}
+
 struct BlockSize {
   const char* name;
   Index batch, seqlen, d_model, d_state, d_conv;
@@ -24,12 +38,6 @@ struct BlockSize {
 // [MAMBA-BLOCK-DEFAULTS] tiny: seqlen < d_conv (the conv's zero padding reaches every output);
 // small: two batches, seqlen 16, d_inner 16.
 constexpr BlockSize kBlockSizes[] = {{"tiny", 1, 3, 4, 2, 4}, {"small", 2, 16, 8, 4, 4}};
-
-const BlockSize& block_size(const std::string& name) {
-  for (const auto& s : kBlockSizes)
-    if (name == s.name) return s;
-  throw InvalidInput("size", "unknown size '" + name + "' (tiny, small)");
-}
 
 Tensor<double> draw(std::uint64_t seed, const char* array, Shape shape, double lo, double hi,
                     Format f) {
@@ -39,147 +47,77 @@ Tensor<double> draw(std::uint64_t seed, const char* array, Shape shape, double l
   return t;
 }
 
-// Every input of one problem, whichever operation: the weights, hidden, and dout or the state.
-struct BlockInputs {
-  MambaBlockWeights<double> w;
-  Tensor<double> hidden;
-  std::optional<Tensor<double>> dout;
-  std::optional<MambaBlockState<double>> state;
-};
-
-class BlockHandle final : public ProblemHandle {
- public:
-  BlockHandle(Op op, BlockInputs in) : op_(op), in_(std::move(in)) {
-    // Validation happens here, once, through the problem types.
-    switch (op_) {
-      case Op::forward: forward_.emplace(in_.w, in_.hidden); break;
-      case Op::backward:
-        backward_.emplace(MambaBlockProblem<double>(in_.w, in_.hidden), *in_.dout);
-        break;
-      case Op::step: step_.emplace(in_.w, in_.hidden, *in_.state); break;
-    }
-  }
-  Op op() const { return op_; }
-  const BlockInputs& in() const { return in_; }
-  const MambaBlockProblem<double>& forward() const { return *forward_; }
-  const MambaBlockBackwardProblem<double>& backward() const { return *backward_; }
-  const MambaBlockStepProblem<double>& step() const { return *step_; }
-  const MambaBlockDims& dims() const {
-    return op_ == Op::forward ? forward_->dims()
-                              : op_ == Op::backward ? backward_->forward().dims() : step_->dims();
-  }
-
-  std::string describe() const override {
-    const MambaBlockDims& s = dims();
-    return "batch=" + std::to_string(in_.hidden.extent(0)) + " seqlen=" +
-           std::to_string(in_.hidden.extent(1)) + " d_model=" + std::to_string(s.d_model) +
-           " d_inner=" + std::to_string(s.d_inner) + " d_state=" + std::to_string(s.d_state) +
-           " d_conv=" + std::to_string(s.d_conv) + " dt_rank=" + std::to_string(s.dt_rank);
-  }
-  Format input_format() const override {
-    const Arrays all = inputs();
-    std::vector<std::span<const double>> arrays;
-    for (const auto& [name, t] : all) arrays.push_back(t.values());
-    return narrowest_format(arrays);
-  }
-  Arrays inputs() const override {
-    Arrays a{{"hidden", in_.hidden}};
-    in_.w.for_each([&](const char* name, const Tensor<double>& t) { a[name] = t; });
-    if (in_.dout) a["dout"] = *in_.dout;
-    if (in_.state) {
-      a["conv_state"] = in_.state->conv_state;
-      a["ssm_state"] = in_.state->ssm_state;
-    }
-    return a;
-  }
-
- private:
-  Op op_;
-  BlockInputs in_;
-  std::optional<MambaBlockProblem<double>> forward_;
-  std::optional<MambaBlockBackwardProblem<double>> backward_;
-  std::optional<MambaBlockStepProblem<double>> step_;
-};
-
-const BlockHandle& handle_of(const ProblemHandle& h) { return dynamic_cast<const BlockHandle&>(h); }
-
-template <class T>
-Arrays grads_arrays(const MambaBlockGrads<T>& g) {
-  Arrays a{{"dhidden", g.dhidden.template cast<double>()}};
-  g.dweights.for_each(
-      [&](const char* name, const Tensor<T>& t) { a[std::string("d") + name] = t.template cast<double>(); });
-  return a;
+// The problem of `op` from its weights and get(name), each other input array.
+template <Op op, class Get>
+ProblemOf<op, double> make(MambaBlockWeights<double> w, const Get& get) {
+  if constexpr (op == Op::forward) return ProblemOf<op, double>(std::move(w), get("hidden"));
+  else if constexpr (op == Op::backward)
+    return ProblemOf<op, double>(MambaBlockProblem<double>(std::move(w), get("hidden")), get("dout"));
+  else return ProblemOf<op, double>(std::move(w), get("hidden"), {get("conv_state"), get("ssm_state")});
 }
-template <class T>
-ExactArrays exact_grads(MambaBlockGrads<T>&& g) {
-  ExactArrays a{{"dhidden", std::move(g.dhidden)}};
-  g.dweights.for_each([&](const char* name, Tensor<T>& t) { a[std::string("d") + name] = std::move(t); });
+
+// Outputs as Map (Arrays or, for the oracle, ExactArrays): the step's, and the gradients.
+template <class Map, class T>
+typename Map::mapped_type to(Tensor<T>& t) {
+  if constexpr (std::is_same_v<typename Map::mapped_type, Tensor<T>>) return std::move(t);
+  else return t.template cast<double>();
+}
+template <class Map, class T>
+Map step_outputs(Tensor<T> out, MambaBlockState<T> s) {
+  return {{"out", to<Map>(out)}, {"conv_state", to<Map>(s.conv_state)}, {"ssm_state", to<Map>(s.ssm_state)}};
+}
+template <class Map, class T>
+Map grads_outputs(MambaBlockGrads<T> g) {
+  Map a{{"dhidden", to<Map>(g.dhidden)}};
+  g.dweights.for_each([&](const char* name, Tensor<T>& t) { a[std::string("d") + name] = to<Map>(t); });
   return a;
 }
 
-// One backend: the CPU block in T.
-template <class T>
-Arrays run_cpu(const ProblemHandle& ph) {
-  const BlockHandle& h = handle_of(ph);
-  if constexpr (std::is_same_v<T, float>) h.require_inputs_in(Format::float32);
-  const MambaBlockWeights<T> w = h.in().w.template cast<T>();
-  const Tensor<T> hidden = h.in().hidden.template cast<T>();
-  switch (h.op()) {
-    case Op::forward:
-      return {{"out", cpu::mamba_block_forward(w, hidden).template cast<double>()}};
-    case Op::backward: {
-      cpu::MambaBlockCache<T> cache;
-      cpu::mamba_block_forward(w, hidden, &cache);
-      return grads_arrays(cpu::mamba_block_backward(w, cache, h.in().dout->template cast<T>()));
-    }
-    case Op::step: {
-      MambaBlockState<T> state{h.in().state->conv_state.template cast<T>(),
-                               h.in().state->ssm_state.template cast<T>()};
-      Tensor<T> out = cpu::mamba_block_step(w, hidden, state);
-      return {{"out", out.template cast<double>()},
-              {"conv_state", state.conv_state.template cast<double>()},
-              {"ssm_state", state.ssm_state.template cast<double>()}};
-    }
+// The CPU block in T or (kGpu) the cuda-f32 backend ([MAMBA-BLOCK-CUDA]): the CPU float32
+// block's order on the device.
+template <Op op, bool kGpu, class T>
+Arrays run(const ProblemOf<op, T>& p) {
+  const MambaBlockWeights<T>& w = base(p).weights();
+  const Tensor<T>& hidden = base(p).hidden();
+  using Cache = std::conditional_t<kGpu, cuda::MambaBlockCache, cpu::MambaBlockCache<T>>;
+  auto forward = [&](Cache* cache) {
+    if constexpr (kGpu) return cuda::mamba_block_forward(w, hidden, cache);
+    else return cpu::mamba_block_forward(w, hidden, cache);
+  };
+  if constexpr (op == Op::forward) {
+    return {{"out", as_double(forward(nullptr))}};
+  } else if constexpr (op == Op::backward) {
+    Cache cache;
+    forward(&cache);
+    if constexpr (kGpu) return grads_outputs<Arrays>(cuda::mamba_block_backward(w, cache, p.dout()));
+    else return grads_outputs<Arrays>(cpu::mamba_block_backward(w, cache, p.dout()));
+  } else {
+    MambaBlockState<T> state = p.state();
+    Tensor<T> out;
+    if constexpr (kGpu) out = cuda::mamba_block_step(w, hidden, state);
+    else out = cpu::mamba_block_step(w, hidden, state);
+    return step_outputs<Arrays>(std::move(out), std::move(state));
   }
-  return {};
 }
 
-// The cuda-f32 backend ([MAMBA-BLOCK-CUDA]): the CPU float32 block's order on the device.
-Arrays run_cuda(const ProblemHandle& ph) {
-  const BlockHandle& h = handle_of(ph);
-  h.require_inputs_in(Format::float32);
-  const MambaBlockWeights<float> w = h.in().w.template cast<float>();
-  const Tensor<float> hidden = h.in().hidden.template cast<float>();
-  switch (h.op()) {
-    case Op::forward: return {{"out", cuda::mamba_block_forward(w, hidden).template cast<double>()}};
-    case Op::backward: {
-      cuda::MambaBlockCache cache;
-      cuda::mamba_block_forward(w, hidden, &cache);
-      return grads_arrays(cuda::mamba_block_backward(w, cache, h.in().dout->template cast<float>()));
-    }
-    case Op::step: {
-      MambaBlockState<float> state{h.in().state->conv_state.template cast<float>(),
-                                   h.in().state->ssm_state.template cast<float>()};
-      Tensor<float> out = cuda::mamba_block_step(w, hidden, state);
-      return {{"out", out.template cast<double>()},
-              {"conv_state", state.conv_state.template cast<double>()},
-              {"ssm_state", state.ssm_state.template cast<double>()}};
-    }
+template <Op op>
+Arrays bound(const ProblemOf<op, double>& p, const BlockArithmetic& m) {
+  if constexpr (op == Op::forward) return {{"out", mamba_block_forward_bound(p, m).out}};
+  else if constexpr (op == Op::backward) return grads_outputs<Arrays>(mamba_block_backward_bound(p, m));
+  else {
+    MambaBlockBound b = mamba_block_step_bound(p, m);
+    return step_outputs<Arrays>(std::move(b.out), std::move(b.state));
   }
-  return {};
 }
 
-Arrays bound_cpu(const ProblemHandle& ph, const BlockArithmetic& m) {
-  const BlockHandle& h = handle_of(ph);
-  switch (h.op()) {
-    case Op::forward: return {{"out", mamba_block_forward_bound(h.forward(), m).out}};
-    case Op::backward: return grads_arrays(mamba_block_backward_bound(h.backward(), m));
-    case Op::step: {
-      MambaBlockBound b = mamba_block_step_bound(h.step(), m);
-      return {{"out", b.out}, {"conv_state", b.state.conv_state}, {"ssm_state", b.state.ssm_state}};
-    }
+template <Op op>
+ExactArrays oracle(const ProblemOf<op, double>& p) {
+  if constexpr (op == Op::forward) return {{"out", reference::mamba_block_forward<mp_real>(p).out}};
+  else if constexpr (op == Op::backward) return grads_outputs<ExactArrays>(reference::mamba_block_vjp<mp_real>(p));
+  else {
+    auto r = reference::mamba_block_step<mp_real>(p);
+    return step_outputs<ExactArrays>(std::move(r.out), std::move(r.state));
   }
-  return {};
 }
 
 std::vector<ArraySpec> weight_specs() {
@@ -196,146 +134,111 @@ std::vector<ArraySpec> weight_specs() {
   };
 }
 
-class BlockEntry final : public Algorithm {
- public:
-  explicit BlockEntry(Op op) : op_(op) {
-    const BlockArithmetic f32 = block_arithmetic_cpu_f32(), f64 = block_arithmetic_cpu_f64();
-    const std::string order =
-        op == Op::backward
-            ? "reverse of the forward; matrix products and (batch, t) sums by fma in increasing "
-              "index; the scan's backward [MAMBA-BWD-CPU]"
-            : "matrix products by fma in increasing k; conv by fma from the bias; scan [MAMBA-SCAN-CPU]";
-    backends_ = {
-        {"cpu-f32", Format::float32, order, [] { return std::string(); }, run_cpu<float>,
-         [f32](const ProblemHandle& h) { return bound_cpu(h, f32); }},
-        {"cpu-f64", Format::float64, order, [] { return std::string(); }, run_cpu<double>,
-         [f64](const ProblemHandle& h) { return bound_cpu(h, f64); }},
-        // [MAMBA-BLOCK-CUDA] bitwise cpu-f32 on a GPU: its bound is cpu-f32's.
-        {"cuda-f32", Format::float32, order + " (the cpu-f32 order: bitwise equal)",
-         [] { return touchstone::cuda::unavailable_reason(); }, run_cuda,
-         [f32](const ProblemHandle& h) { return bound_cpu(h, f32); }},
-    };
+template <Op op>
+std::unique_ptr<Algorithm> block_entry(const char* name, const char* spec_ref, const char* summary) {
+  using P = ProblemOf<op, double>;
+  Entry<P> e;
+  e.name = name;
+  e.spec_ref = std::string("spec/mamba_block.md ") + spec_ref;
+  e.summary = summary;
+  e.inputs = {{"hidden", op == Op::step ? "(batch, 1, d_model)" : "(batch, seqlen, d_model)",
+               "the block's input", false}};
+  for (auto& s : weight_specs()) e.inputs.push_back(s);
+  if (op == Op::backward) e.inputs.push_back({"dout", "(batch, seqlen, d_model)", "cotangent of out", false});
+  if (op == Op::step) {
+    e.inputs.push_back({"conv_state", "(batch, d_inner, d_conv)", "last d_conv pre-conv x values", false});
+    e.inputs.push_back({"ssm_state", "(batch, d_inner, d_state)", "the scan's state", false});
   }
-
-  std::string name() const override {
-    return op_ == Op::forward ? "mamba.block" : op_ == Op::backward ? "mamba.block_backward"
-                                                                    : "mamba.block_step";
+  if (op == Op::forward) e.outputs = {{"out", "(batch, seqlen, d_model)", "the block's output", false}};
+  if (op == Op::step)
+    e.outputs = {{"out", "(batch, 1, d_model)", "the block's output", false},
+                 {"conv_state", "(batch, d_inner, d_conv)", "state after the step", false},
+                 {"ssm_state", "(batch, d_inner, d_state)", "state after the step", false}};
+  if (op == Op::backward) {
+    e.outputs = {{"dhidden", "(batch, seqlen, d_model)", "gradient of hidden", false}};
+    for (auto& s : weight_specs()) e.outputs.push_back({"d" + s.name, s.shape, "gradient of " + s.name, false});
   }
-  std::string summary() const override {
-    return op_ == Op::forward    ? "Mamba block forward (mamba_ssm Mamba module, mamba_simple.py)"
-           : op_ == Op::backward ? "Mamba block backward: gradients of hidden and every weight"
-                                 : "Mamba block recurrent step (one token, conv and ssm state)";
-  }
-  std::string spec_ref() const override {
-    return op_ == Op::forward    ? "spec/mamba_block.md [MAMBA-BLOCK-DEF]"
-           : op_ == Op::backward ? "spec/mamba_block.md [MAMBA-BLOCK-BWD]"
-                                 : "spec/mamba_block.md [MAMBA-BLOCK-STEP]";
-  }
-  std::vector<ArraySpec> inputs() const override {
-    std::vector<ArraySpec> v;
-    v.push_back({"hidden", op_ == Op::step ? "(batch, 1, d_model)" : "(batch, seqlen, d_model)",
-                 "the block's input", false});
-    for (auto& s : weight_specs()) v.push_back(s);
-    if (op_ == Op::backward)
-      v.push_back({"dout", "(batch, seqlen, d_model)", "cotangent of out", false});
-    if (op_ == Op::step) {
-      v.push_back({"conv_state", "(batch, d_inner, d_conv)", "last d_conv pre-conv x values", false});
-      v.push_back({"ssm_state", "(batch, d_inner, d_state)", "the scan's state", false});
-    }
-    return v;
-  }
-  std::vector<ArraySpec> outputs() const override {
-    if (op_ == Op::forward) return {{"out", "(batch, seqlen, d_model)", "the block's output", false}};
-    if (op_ == Op::step)
-      return {{"out", "(batch, 1, d_model)", "the block's output", false},
-              {"conv_state", "(batch, d_inner, d_conv)", "state after the step", false},
-              {"ssm_state", "(batch, d_inner, d_state)", "state after the step", false}};
-    std::vector<ArraySpec> v{{"dhidden", "(batch, seqlen, d_model)", "gradient of hidden", false}};
-    for (auto& s : weight_specs()) v.push_back({"d" + s.name, s.shape, "gradient of " + s.name, false});
-    return v;
-  }
-  std::vector<OptionSpec> options() const override { return {}; }
-  std::vector<std::string> sizes() const override {
-    std::vector<std::string> v;
-    for (const auto& s : kBlockSizes) v.push_back(s.name);
-    return v;
-  }
-
-  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format format,
-                                          std::uint64_t seed) const override {
-    const BlockSize& s = block_size(size);
+  for (const auto& s : kBlockSizes) e.sizes.push_back(s.name);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const BlockSize& s = *std::find_if(std::begin(kBlockSizes), std::end(kBlockSizes),
+                                       [&](const BlockSize& b) { return size == b.name; });
     MambaBlockConfig c;
     c.d_model = s.d_model;
     c.d_state = s.d_state;
     c.d_conv = s.d_conv;
-    BlockInputs in;
-    in.w = mamba_block_init(c, seed);  // float32 values: every format holds them
-    const Index L = op_ == Op::step ? 1 : s.seqlen, di = c.d_inner();
-    in.hidden = draw(seed, "hidden", Shape{s.batch, L, s.d_model}, -1, 1, format);
-    if (op_ == Op::backward) in.dout = draw(seed, "dout", Shape{s.batch, L, s.d_model}, -1, 1, format);
-    if (op_ == Op::step)
-      in.state = MambaBlockState<double>{
-          draw(seed, "conv_state", Shape{s.batch, di, s.d_conv}, -1, 1, format),
-          draw(seed, "ssm_state", Shape{s.batch, di, s.d_state}, -1, 1, format)};
-    return std::make_unique<BlockHandle>(op_, std::move(in));
-  }
-
-  // Names, options, presence, dtypes and shapes were checked by core against inputs()
-  // ([CORE-INPUT-CHECK]); the Problem validates the rest.
-  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap&) const override {
-    auto required = [&](const std::string& name) { return arrays.at(name).values; };
-    BlockInputs in;
-    in.hidden = required("hidden");
-    in.w.for_each([&](const char* name, Tensor<double>& t) { t = required(name); });
-    if (op_ == Op::backward) in.dout = required("dout");
-    if (op_ == Op::step) in.state = MambaBlockState<double>{required("conv_state"), required("ssm_state")};
-    return std::make_unique<BlockHandle>(op_, std::move(in));
-  }
-
-  ExactArrays oracle(const ProblemHandle& ph, unsigned bits) const override {
-    const WorkingPrecision precision(bits);
-    const BlockHandle& h = handle_of(ph);
-    switch (op_) {
-      case Op::forward:
-        return {{"out", reference::mamba_block_forward<mp_real>(h.forward()).out}};
-      case Op::backward: return exact_grads(reference::mamba_block_vjp<mp_real>(h.backward()));
-      case Op::step: {
-        auto r = reference::mamba_block_step<mp_real>(h.step());
-        return {{"out", std::move(r.out)},
-                {"conv_state", std::move(r.state.conv_state)},
-                {"ssm_state", std::move(r.state.ssm_state)}};
-      }
+    const Index batch = s.batch, L = op == Op::step ? 1 : s.seqlen, di = c.d_inner();
+    const std::map<std::string, Shape> shapes = {{"hidden", Shape{batch, L, s.d_model}},
+                                                 {"dout", Shape{batch, L, s.d_model}},
+                                                 {"conv_state", Shape{batch, di, s.d_conv}},
+                                                 {"ssm_state", Shape{batch, di, s.d_state}}};
+    // The weights are float32 values: every format holds them.
+    return make<op>(mamba_block_init(c, seed),
+                    [&](const char* a) { return draw(seed, a, shapes.at(a), -1, 1, format); });
+  };
+  e.read = [](const InputReader& r) {
+    MambaBlockWeights<double> w;
+    w.for_each([&](const char* a, Tensor<double>& t) { t = r.array(a); });
+    return make<op>(std::move(w), [&](const char* a) { return r.array(a); });
+  };
+  e.arrays = [](const P& p) {
+    Arrays a{{"hidden", base(p).hidden()}};
+    base(p).weights().for_each([&](const char* n, const Tensor<double>& t) { a[n] = t; });
+    if constexpr (op == Op::backward) a["dout"] = p.dout();
+    if constexpr (op == Op::step) {
+      a["conv_state"] = p.state().conv_state;
+      a["ssm_state"] = p.state().ssm_state;
     }
-    return {};
-  }
-
-  const std::vector<BackendSpec>& backends() const override { return backends_; }
-
+    return a;
+  };
+  e.describe = [](const P& p) {
+    const MambaBlockDims& s = base(p).dims();
+    const Tensor<double>& h = base(p).hidden();
+    return "batch=" + std::to_string(h.extent(0)) + " seqlen=" + std::to_string(h.extent(1)) +
+           " d_model=" + std::to_string(s.d_model) + " d_inner=" + std::to_string(s.d_inner) +
+           " d_state=" + std::to_string(s.d_state) + " d_conv=" + std::to_string(s.d_conv) +
+           " dt_rank=" + std::to_string(s.dt_rank);
+  };
+  e.oracle = oracle<op>;
+  const std::string order =
+      op == Op::backward
+          ? "reverse of the forward; matrix products and (batch, t) sums by fma in increasing "
+            "index; the scan's backward [MAMBA-BWD-CPU]"
+          : "matrix products by fma in increasing k; conv by fma from the bias; scan [MAMBA-SCAN-CPU]";
+  auto bound_with = [](BlockArithmetic m) { return [m](const P& p) { return bound<op>(p, m); }; };
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<P>& h) { return run<op, false, float>(h.f32()); },
+       bound_with(block_arithmetic_cpu_f32())},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<P>& h) { return run<op, false, double>(h.f64()); },
+       bound_with(block_arithmetic_cpu_f64())},
+      // [MAMBA-BLOCK-CUDA] bitwise cpu-f32 on a GPU: its bound is cpu-f32's.
+      {"cuda-f32", Format::float32, order + " (the cpu-f32 order: bitwise equal)",
+       [](const EntryProblem<P>& h) { return run<op, true, float>(h.f32()); },
+       bound_with(block_arithmetic_cpu_f32()), [] { return touchstone::cuda::unavailable_reason(); }},
+  };
   // [MAMBA-BLOCK-BOUND-ANY] Any association order of every reduction and of the scan's
   // recurrences, with or without fma, computed in float32 (float64 for float64 storage),
   // elementary functions within `elementary_ulps`, outputs rounded once to `storage`: the
   // Tracked engine of the CPU bounds in its any-order mode. +inf where an intermediate may
   // overflow (outside the bound's domain).
-  Arrays any_order_bound(const ProblemHandle& ph, Format storage,
-                         double elementary_ulps) const override {
-    return bound_cpu(ph, block_arithmetic_any_order(storage, elementary_ulps));
-  }
-
- private:
-  // Arrays of the outputs' shapes (the cpu-f64 backend's outputs; only their shapes are used).
-  Arrays run_shapes(const ProblemHandle& ph) const { return run_cpu<double>(ph); }
-
-  Op op_;
-  std::vector<BackendSpec> backends_;
-};
+  e.any_order_bound = [](const P& p, Format storage, double elementary_ulps) {
+    return bound<op>(p, block_arithmetic_any_order(storage, elementary_ulps));
+  };
+  return make_entry(std::move(e));
+}
 
 }  // namespace
 }  // namespace touchstone::mamba
 
 namespace touchstone {
 void register_mamba_block(Registry& registry) {
-  registry.add(std::make_unique<mamba::BlockEntry>(mamba::Op::forward));
-  registry.add(std::make_unique<mamba::BlockEntry>(mamba::Op::backward));
-  registry.add(std::make_unique<mamba::BlockEntry>(mamba::Op::step));
+  using mamba::Op;
+  registry.add(mamba::block_entry<Op::forward>(
+      "mamba.block", "[MAMBA-BLOCK-DEF]", "Mamba block forward (mamba_ssm Mamba module, mamba_simple.py)"));
+  registry.add(mamba::block_entry<Op::backward>("mamba.block_backward", "[MAMBA-BLOCK-BWD]",
+                                                "Mamba block backward: gradients of hidden and every weight"));
+  registry.add(mamba::block_entry<Op::step>("mamba.block_step", "[MAMBA-BLOCK-STEP]",
+                                            "Mamba block recurrent step (one token, conv and ssm state)"));
 }
 }  // namespace touchstone
