@@ -54,20 +54,6 @@ constexpr SizeSpec kDssSizes[] = {
     {"small", 3, 8, 100, S4DInit::legs, Discretization::zoh, Conj::full, false, true},
     {"medium", 4, 32, 1024, S4DInit::lin, Discretization::zoh, Conj::full, false, true},
 };
-// [S4D-BWD-REGISTRY] The backward's tiny has 3 channels (the forward's has 1): ddt has one
-// element per channel, and one element's error/bound says little about the bound. Its medium has
-// L = 256, not the forward's 1024: at L = 1024 the Delta gradient's bound is about 10^3 times its
-// error (the powers' worst-case rounding grows linearly in l; spec/s4d.md
-// [S4D-BWD-BOUND-COHERENT]), at the tightness floor. Its small is the forward's.
-constexpr SizeSpec kBackwardSizes[] = {
-    {"tiny", 3, 2, 8, S4DInit::lin, Discretization::zoh, Conj::halves, false, false},
-    {"medium", 4, 32, 256, S4DInit::lin, Discretization::zoh, Conj::halves, false, true},
-};
-constexpr SizeSpec kDssBackwardSizes[] = {
-    {"tiny", 3, 2, 8, S4DInit::lin, Discretization::zoh, Conj::full, false, true},
-    {"medium", 4, 32, 256, S4DInit::lin, Discretization::zoh, Conj::full, false, true},
-};
-
 using Sizes = std::span<const SizeSpec>;
 Sizes sizes_of(S4DFlavor f) { return f.dss ? Sizes(kDssSizes) : Sizes(kSizes); }
 
@@ -315,8 +301,14 @@ std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp) {
   e.options = options_of(f);
   e.sizes = {"tiny", "small", "medium"};
   e.generate = [f, name = e.name](const std::string& size, Format format, std::uint64_t seed) {
-    const Sizes own = f.dss ? Sizes(kDssBackwardSizes) : Sizes(kBackwardSizes);
-    const SizeSpec& s = size_named(size == "small" ? sizes_of(f) : own, size);
+    // [S4D-BWD-REGISTRY] The forward's sizes, but tiny has 3 channels (the forward's has 1): ddt
+    // has one element per channel, and one element's error/bound says little about the bound.
+    // medium has L = 256, not the forward's 1024: at L = 1024 the Delta gradient's bound is about
+    // 10^3 times its error (the powers' worst-case rounding grows linearly in l; spec/s4d.md
+    // [S4D-BWD-BOUND-COHERENT]), at the tightness floor.
+    SizeSpec s = size_named(sizes_of(f), size);
+    if (size == "tiny") s.H = 3;
+    if (size == "medium") s.L = 256;
     auto p = default_problem(f, s, format, seed);
     PhiloxStream rng(seed, name + "/dK");
     Tensor<double> dK(Shape{p.H(), p.L()});
