@@ -1,6 +1,6 @@
 // mamba.selective_scan and mamba.selective_scan_backward in the registry: their names, default
-// problems, oracles, backends and bounds; the entries themselves are mamba_scan_entry.hpp's,
-// shared with the complex scan (mamba_complex.cpp).
+// problems, file layouts, oracles, backends and bounds; the entries are declared by
+// mamba_scan_entry.hpp, shared with the complex scan (mamba_complex.cpp).
 #include "mamba.hpp"
 
 #include "cpu/mamba.hpp"
@@ -90,14 +90,11 @@ namespace {
 
 struct RealScan {
   using Problem = SelectiveScanProblem<double>;
-  static constexpr bool kComplex = false;
   static constexpr const char* kName = "mamba.selective_scan";
-  static std::string summary() {
-    return "Mamba's selective scan (S6) forward, real A: mamba_ssm selective_scan_fn semantics, "
-           "plus an initial state h0";
-  }
-  static std::string spec_ref() { return "spec/mamba.md [MAMBA-SCAN-DEF]"; }
-
+  static constexpr const char* kSpecRef = "spec/mamba.md [MAMBA-SCAN-DEF]";
+  static constexpr const char* kSummary =
+      "Mamba's selective scan (S6) forward, real A: mamba_ssm selective_scan_fn semantics, plus an initial "
+      "state h0";
   // The forward inputs in the peer's names ([MAMBA-SCAN-SHAPES]); the backward entry adds its
   // cotangents.
   static std::vector<ArraySpec> inputs() {
@@ -128,62 +125,27 @@ struct RealScan {
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
     return default_selective_scan_problem(size, format, seed);
   }
-
-  // The forward problem from a user's arrays and options ([MAMBA-SCAN-SHAPES]); `specs` lists
-  // every array the algorithm accepts (the backward entry adds its cotangents).
-  static Problem read(const NpyMap& arrays, const OptionMap& options, const std::string& algorithm,
-                      const std::vector<ArraySpec>& specs) {
-    reject_unknown(arrays, options, algorithm, specs);
-    auto floats = [&](const std::string& name) -> std::optional<Tensor<double>> {
-      auto it = arrays.find(name);
-      if (it == arrays.end()) return std::nullopt;
-      if (it->second.kind != NpyKind::floating)
-        throw InvalidInput(name, "expected a float array, got " + it->second.dtype_name());
-      return it->second.values;
-    };
-    auto required = [&](const std::string& name) {
-      auto t = floats(name);
-      if (!t) throw InvalidInput(name, "missing (required input of " + algorithm + ")");
-      return std::move(*t);
-    };
-    SelectiveScanInputs<double> in;
-    in.u = required("u");
-    in.delta = required("delta");
-    in.A = required("A");
-    in.B = required("B");
-    in.C = required("C");
-    in.D = floats("D");
-    in.z = floats("z");
-    in.delta_bias = floats("delta_bias");
-    in.h0 = floats("h0");
-    in.delta_softplus = read_softplus(arrays, options);
-    return Problem(std::move(in));
-  }
-
+  // The problem takes the peer's 3-d variable B or C as groups = 1.
+  static Tensor<double> read_A(const InputReader& r) { return r.array("A"); }
+  static Tensor<double> operand(const InputReader& r, const char* name) { return r.array(name); }
   static auto oracle(const Problem& p) { return reference::selective_scan<mp_real>(p); }
   static auto any_order_bound(const Problem& p, Format storage, double elementary_ulps) {
     return selective_scan_bound(p, arithmetic_any_order(storage, p.seqlen(), elementary_ulps));
   }
-
-  static std::vector<BackendSpec> backends() {
-    using H = ScanHandle<Problem>;
+  static std::vector<EntryBackend<Problem>> backends() {
     const auto shape = cuda::selective_scan_kernel_shape();
-    auto bound = [](ScanArithmetic m) {
-      return [m](const Problem& p) { return selective_scan_bound(p, m); };
-    };
+    auto bound = [](ScanArithmetic m) { return [m](const Problem& p) { return selective_scan_bound(p, m); }; };
     auto run_cpu = [](const auto& p) { return cpu::selective_scan(p); };
-    const std::string sequential =
-        "sequential in t; per step fma(a,h,dt*u*B); y by fma over n; fma(D,u,y)*silu(z)";
+    const std::string sequential = "sequential in t; per step fma(a,h,dt*u*B); y by fma over n; fma(D,u,y)*silu(z)";
     return {
-        backend<H, true>("cpu-f32", sequential, available(), run_cpu, bound(arithmetic_cpu_f32())),
-        backend<H, false>("cpu-f64", sequential, available(), run_cpu, bound(arithmetic_cpu_f64())),
-        backend<H, true>(
+        backend<Problem, true>("cpu-f32", sequential, run_cpu, bound(arithmetic_cpu_f32())),
+        backend<Problem, false>("cpu-f64", sequential, run_cpu, bound(arithmetic_cpu_f64())),
+        backend<Problem, true>(
             "cuda-f32",
-            "chunks of " + std::to_string(shape.chunk) + ": per-thread sequential folds, block "
-            "tree scan, sequential recompute; y and gate as cpu",
-            [] { return touchstone::cuda::unavailable_reason(); },
+            "chunks of " + std::to_string(shape.chunk) + ": per-thread sequential folds, block tree scan, "
+            "sequential recompute; y and gate as cpu",
             [](const SelectiveScanProblem<float>& p) { return cuda::selective_scan(p); },
-            bound(arithmetic_cuda_f32(shape.tree_depth, shape.chunk))),
+            bound(arithmetic_cuda_f32(shape.tree_depth, shape.chunk)), [] { return touchstone::cuda::unavailable_reason(); }),
     };
   }
 };
@@ -194,13 +156,10 @@ struct RealScanBackward {
   using Forward = RealScan;
   using Problem = SelectiveScanBackwardProblem<double>;
   static constexpr const char* kName = "mamba.selective_scan_backward";
-  static std::string summary() {
-    return "gradients (VJP) of mamba.selective_scan with respect to every input, real A";
-  }
-  static std::string spec_ref() { return "spec/mamba.md [MAMBA-BWD-DEF]"; }
+  static constexpr const char* kSpecRef = "spec/mamba.md [MAMBA-BWD-DEF]";
+  static constexpr const char* kSummary = "gradients (VJP) of mamba.selective_scan with respect to every input, real A";
   static ArraySpec dlast_spec() {
-    return {"dlast_state", "(batch, dim, dstate)",
-            "cotangent of last_state (the peer ignores it: absent = 0)", true};
+    return {"dlast_state", "(batch, dim, dstate)", "cotangent of last_state (the peer ignores it: absent = 0)", true};
   }
   static std::vector<ArraySpec> outputs() {
     return {{"du", "(batch, dim, seqlen)", "gradient of u", false},
@@ -220,27 +179,23 @@ struct RealScanBackward {
   static auto any_order_bound(const Problem& q, Format storage, double elementary_ulps) {
     return selective_scan_backward_bound(q, backward_arithmetic_any_order(storage, elementary_ulps));
   }
-
-  static std::vector<BackendSpec> backends() {
-    using H = BackwardHandle<Problem>;
+  static std::vector<EntryBackend<Backward<Problem>>> backends() {
+    using P = Backward<Problem>;
     auto bound = [](BackwardArithmetic m) {
       return [m](const Problem& q) { return selective_scan_backward_bound(q, m); };
     };
     auto run_cpu = [](const auto& q) { return cpu::selective_scan_backward(q); };
     const std::string order =
-        "reverse in t from checkpointed blocks of 256; fma chains over n and t per channel; "
-        "channel and batch sums in a fixed order";
+        "reverse in t from checkpointed blocks of 256; fma chains over n and t per channel; channel and batch "
+        "sums in a fixed order";
     return {
-        backend<H, true>("cpu-f32", order, available(), run_cpu, bound(backward_arithmetic_cpu_f32())),
-        backend<H, false>("cpu-f64", order, available(), run_cpu, bound(backward_arithmetic_cpu_f64())),
+        backend<P, true>("cpu-f32", order, run_cpu, bound(backward_arithmetic_cpu_f32())),
+        backend<P, false>("cpu-f64", order, run_cpu, bound(backward_arithmetic_cpu_f64())),
         // [MAMBA-BWD-CUDA]: the cpu-f32 order exactly (bitwise equal), so the cpu-f32 bound.
-        backend<H, true>(
+        backend<P, true>(
             "cuda-f32", order + " (the cpu-f32 order: bitwise equal)",
-            [] { return touchstone::cuda::unavailable_reason(); },
-            [](const SelectiveScanBackwardProblem<float>& q) {
-              return cuda::selective_scan_backward(q);
-            },
-            bound(backward_arithmetic_cpu_f32())),
+            [](const SelectiveScanBackwardProblem<float>& q) { return cuda::selective_scan_backward(q); },
+            bound(backward_arithmetic_cpu_f32()), [] { return touchstone::cuda::unavailable_reason(); }),
     };
   }
 };
@@ -250,7 +205,7 @@ struct RealScanBackward {
 
 namespace touchstone {
 void register_mamba(Registry& registry) {
-  registry.add(std::make_unique<mamba::scan_entry::ScanEntry<mamba::RealScan>>());
-  registry.add(std::make_unique<mamba::scan_entry::BackwardEntry<mamba::RealScanBackward>>());
+  registry.add(mamba::scan_entry::scan_entry<mamba::RealScan>());
+  registry.add(mamba::scan_entry::backward_entry<mamba::RealScanBackward>());
 }
 }  // namespace touchstone

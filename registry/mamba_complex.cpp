@@ -1,6 +1,6 @@
 // mamba.selective_scan_complex and mamba.selective_scan_complex_backward in the registry: their
 // names and file layouts, default problems, oracles, backends and bounds
-// (spec/mamba_complex.md); the entries themselves are mamba_scan_entry.hpp's, shared with the
+// (spec/mamba_complex.md); the entries are declared by mamba_scan_entry.hpp, shared with the
 // real scan (mamba.cpp).
 #include <optional>
 
@@ -77,47 +77,15 @@ ComplexScanProblem<double> default_complex_problem(const ComplexSizeSpec& s, For
   return ComplexScanProblem<double>(std::move(in));
 }
 
-// [MAMBA-CSCAN-LAYOUT-INTERLEAVED] A file's B or C as the problem's (re, im) layout. A complex
-// array is read with a trailing (re, im) axis: (dim, N) -> constant, (batch, N, L) or
-// (batch, G, N, L) -> variable. A real array follows the peer's rule `is_variable = B.dim() >= 3`:
-// rank 3 or 4 is the interleaved (batch, [G,] N, 2L); rank 2 is a real constant (zero imaginary
-// parts). A real rank-3 array of shape (dim, N, 2), the view_as_real of a constant (what
-// `touchstone generate` writes), is read as that when it cannot be the interleaved layout.
-Tensor<double> operand_from_file(const NpyArray& a, const std::string& name, Index batch, Index dim,
-                                 Index seqlen) {
-  const Tensor<double>& X = a.values;
-  if (a.complex) {
-    if (X.rank() == 3) return X;  // constant (dim, N, 2); the problem checks the extents
-    if (X.rank() == 4) return X.reshaped(Shape{X.extent(0), 1, X.extent(1), X.extent(2), 2}, name);
-    if (X.rank() == 5) return X;
-    throw InvalidInput(name, "expected complex (dim, dstate), (batch, dstate, seqlen) or (batch, "
-                             "groups, dstate, seqlen), got " + a.dtype_name() + " of shape " +
-                                 X.shape().str() + " with its (re, im) axis");
-  }
-  if (X.rank() == 2) return complex_from_real(X);
-  if (X.rank() == 3) {
-    const bool interleaved_fits = X.extent(0) == batch && X.extent(2) == 2 * seqlen;
-    const bool view_fits = X.extent(0) == dim && X.extent(2) == 2;
-    if (interleaved_fits && view_fits)
-      throw InvalidInput(name, "shape " + X.shape().str() + " is ambiguous: both the interleaved "
-                               "(batch, dstate, 2 seqlen) and a constant (dim, dstate, 2) as "
-                               "(re, im); save a constant as a complex array");
-    if (view_fits) return X;
-  }
-  return complex_from_interleaved(X, name);
-}
-
 // ---- mamba.selective_scan_complex ([MAMBA-CSCAN-DEF]) ----
 
 struct ComplexScan {
   using Problem = ComplexScanProblem<double>;
-  static constexpr bool kComplex = true;
   static constexpr const char* kName = mamba::kName;
-  static std::string summary() {
-    return "Mamba's selective scan (S6) forward, complex A (S4D-Lin style): mamba_ssm "
-           "selective_scan_ref semantics, out = 2 Re(sum_n h_n C_n)";
-  }
-  static std::string spec_ref() { return "spec/mamba_complex.md [MAMBA-CSCAN-DEF]"; }
+  static constexpr const char* kSpecRef = "spec/mamba_complex.md [MAMBA-CSCAN-DEF]";
+  static constexpr const char* kSummary =
+      "Mamba's selective scan (S6) forward, complex A (S4D-Lin style): mamba_ssm selective_scan_ref semantics, "
+      "out = 2 Re(sum_n h_n C_n)";
   static std::vector<ArraySpec> inputs() {
     return {
         {"u", "(batch, dim, seqlen)", "input sequence", false},
@@ -135,8 +103,7 @@ struct ComplexScan {
   }
   static std::vector<ArraySpec> outputs() {
     return {{"out", "(batch, dim, seqlen)", "output sequence, 2 Re(sum_n h_n C_n) + D u, gated", false},
-            {"last_state", "complex (batch, dim, dstate) as (batch, dim, dstate, 2)",
-             "state after the last step", false}};
+            {"last_state", "complex (batch, dim, dstate) as (batch, dim, dstate, 2)", "state after the last step", false}};
   }
   static std::vector<std::string> sizes() {
     std::vector<std::string> v;
@@ -146,72 +113,42 @@ struct ComplexScan {
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
     return default_complex_problem(complex_size_spec(size), format, seed);
   }
-
-  static Problem read(const NpyMap& arrays, const OptionMap& options, const std::string& algorithm,
-                      const std::vector<ArraySpec>& specs) {
-    reject_unknown(arrays, options, algorithm, specs);
-    auto find = [&](const std::string& name) -> const NpyArray* {
-      auto it = arrays.find(name);
-      if (it == arrays.end()) return nullptr;
-      if (it->second.kind != NpyKind::floating)
-        throw InvalidInput(name, "expected a float or complex array, got " + it->second.dtype_name());
-      return &it->second;
-    };
-    auto required = [&](const std::string& name) -> const NpyArray& {
-      const NpyArray* a = find(name);
-      if (!a) throw InvalidInput(name, "missing (required input of " + algorithm + ")");
-      return *a;
-    };
-    auto real = [&](const std::string& name) -> std::optional<Tensor<double>> {
-      const NpyArray* a = find(name);
-      if (!a) return std::nullopt;
-      if (a->complex) throw InvalidInput(name, "expected a real array, got " + a->dtype_name());
-      return a->values;
-    };
-    ComplexScanInputs<double> in;
-    auto required_real = [&](const std::string& name) {
-      required(name);
-      return *real(name);
-    };
-    in.u = required_real("u");
-    in.delta = required_real("delta");
-    if (in.u.rank() != 3)
-      throw InvalidInput("u", "expected shape (batch, dim, seqlen), got " + in.u.shape().str());
-    const Index batch = in.u.extent(0), dim = in.u.extent(1), seqlen = in.u.extent(2);
-    const NpyArray& A = required("A");
-    in.A = (A.complex || A.values.rank() == 3) ? A.values : complex_from_real(A.values);
-    in.B = operand_from_file(required("B"), "B", batch, dim, seqlen);
-    in.C = operand_from_file(required("C"), "C", batch, dim, seqlen);
-    in.D = real("D");
-    in.z = real("z");
-    in.delta_bias = real("delta_bias");
-    in.delta_softplus = read_softplus(arrays, options);
-    return Problem(std::move(in));
+  // A as (dim, dstate, 2) (a complex array's values, or its real view), or real (dim, dstate).
+  static Tensor<double> read_A(const InputReader& r) {
+    const Tensor<double>& A = r.array("A");
+    return A.rank() == 2 ? complex_from_real(A) : A;
   }
-
-
-  static auto oracle(const Problem& p) {
-    return reference::selective_scan_complex<mp_real, mp_complex>(p);
+  // [MAMBA-CSCAN-LAYOUT-INTERLEAVED] B or C as the problem's (re, im) layout. A complex array is
+  // a constant (dim, N). A real array follows the peer's rule `is_variable = B.dim() >= 3`: the
+  // interleaved (batch, [G,] N, 2L); a real (dim, N, 2), the view_as_real of a constant (what
+  // `touchstone generate` writes), is read as that when it cannot be the interleaved layout.
+  static Tensor<double> operand(const InputReader& r, const std::string& name) {
+    const Tensor<double>& X = r.array(name);
+    if (X.rank() == 3) {
+      const bool interleaved_fits = X.extent(0) == r.dim("batch") && X.extent(2) == 2 * r.dim("seqlen");
+      const bool view_fits = X.extent(0) == r.dim("dim") && X.extent(2) == 2;
+      if (interleaved_fits && view_fits && !stored_complex(name))
+        throw InvalidInput(name, "shape " + X.shape().str() + " is ambiguous: both the interleaved (batch, "
+                                 "dstate, 2 seqlen) and a constant (dim, dstate, 2) as (re, im); save a "
+                                 "constant as a complex array");
+      if (view_fits) return X;
+    }
+    return complex_from_interleaved(X, name);
   }
+  static auto oracle(const Problem& p) { return reference::selective_scan_complex<mp_real, mp_complex>(p); }
   static auto any_order_bound(const Problem& p, Format storage, double elementary_ulps) {
     return selective_scan_complex_bound(p, complex_arithmetic_any_order(storage, elementary_ulps));
   }
-
-  static std::vector<BackendSpec> backends() {
-    using H = ScanHandle<Problem>;
+  static std::vector<EntryBackend<Problem>> backends() {
     auto bound = [](ComplexScanArithmetic m) {
       return [m](const Problem& p) { return selective_scan_complex_bound(p, m); };
     };
     auto run_cpu = [](const auto& p) { return cpu::selective_scan_complex(p); };
     const std::string sequential =
-        "sequential in t; per step h = fma(a.re,h,fma(-+a.im,h',dt*u*B)) per part; y by fma over "
-        "(n, part); fma(D,u,2y)*silu(z)";
-    return {
-        backend<H, true>("cpu-f32", sequential, available(), run_cpu,
-                         bound(complex_arithmetic_cpu_f32())),
-        backend<H, false>("cpu-f64", sequential, available(), run_cpu,
-                          bound(complex_arithmetic_cpu_f64())),
-    };
+        "sequential in t; per step h = fma(a.re,h,fma(-+a.im,h',dt*u*B)) per part; y by fma over (n, part); "
+        "fma(D,u,2y)*silu(z)";
+    return {backend<Problem, true>("cpu-f32", sequential, run_cpu, bound(complex_arithmetic_cpu_f32())),
+            backend<Problem, false>("cpu-f64", sequential, run_cpu, bound(complex_arithmetic_cpu_f64()))};
   }
 };
 
@@ -231,11 +168,10 @@ struct ComplexScanBackward {
   using Forward = ComplexScan;
   using Problem = ComplexScanBackwardProblem<double>;
   static constexpr const char* kName = kBackwardName;
-  static std::string summary() {
-    return "gradients (VJP) of mamba.selective_scan_complex with respect to every input; complex "
-           "gradients as (dL/dRe, dL/dIm), PyTorch's .grad convention";
-  }
-  static std::string spec_ref() { return "spec/mamba_complex.md [MAMBA-CSCAN-BWD-DEF]"; }
+  static constexpr const char* kSpecRef = "spec/mamba_complex.md [MAMBA-CSCAN-BWD-DEF]";
+  static constexpr const char* kSummary =
+      "gradients (VJP) of mamba.selective_scan_complex with respect to every input; complex gradients as "
+      "(dL/dRe, dL/dIm), PyTorch's .grad convention";
   static ArraySpec dlast_spec() {
     return {"dlast_state", "complex (batch, dim, dstate) | (batch, dim, dstate, 2)",
             "cotangent of last_state, PyTorch's grad_output convention (absent = 0)", true};
@@ -270,21 +206,17 @@ struct ComplexScanBackward {
         q, complex_backward_arithmetic_any_order(storage, elementary_ulps));
   }
 
-  static std::vector<BackendSpec> backends() {
-    using H = BackwardHandle<Problem>;
+  static std::vector<EntryBackend<Backward<Problem>>> backends() {
+    using P = Backward<Problem>;
     auto bound = [](ComplexBackwardArithmetic m) {
       return [m](const Problem& q) { return selective_scan_complex_backward_bound(q, m); };
     };
     auto run_cpu = [](const auto& q) { return cpu::selective_scan_complex_backward(q); };
     const std::string order =
-        "reverse in t from per-tile checkpoints every 256 steps; complex products by two fmas per "
-        "part; fma chains over n and t per channel; channel and batch sums in a fixed order";
-    return {
-        backend<H, true>("cpu-f32", order, available(), run_cpu,
-                         bound(complex_backward_arithmetic_cpu_f32())),
-        backend<H, false>("cpu-f64", order, available(), run_cpu,
-                          bound(complex_backward_arithmetic_cpu_f64())),
-    };
+        "reverse in t from per-tile checkpoints every 256 steps; complex products by two fmas per part; fma "
+        "chains over n and t per channel; channel and batch sums in a fixed order";
+    return {backend<P, true>("cpu-f32", order, run_cpu, bound(complex_backward_arithmetic_cpu_f32())),
+            backend<P, false>("cpu-f64", order, run_cpu, bound(complex_backward_arithmetic_cpu_f64()))};
   }
 };
 
@@ -293,7 +225,7 @@ struct ComplexScanBackward {
 
 namespace touchstone {
 void register_mamba_complex(Registry& registry) {
-  registry.add(std::make_unique<mamba::scan_entry::ScanEntry<mamba::ComplexScan>>());
-  registry.add(std::make_unique<mamba::scan_entry::BackwardEntry<mamba::ComplexScanBackward>>());
+  registry.add(mamba::scan_entry::scan_entry<mamba::ComplexScan>());
+  registry.add(mamba::scan_entry::backward_entry<mamba::ComplexScanBackward>());
 }
 }  // namespace touchstone
