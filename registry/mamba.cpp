@@ -17,14 +17,6 @@ namespace {
 
 using namespace scan_entry;
 
-struct SizeSpec {
-  const char* name;
-  Index batch, dim, dstate, seqlen;
-  Index B_groups;  // 0: constant B
-  Index C_groups;  // 0: constant C
-  bool D, z, delta_bias, h0, softplus, s4d_real_A;
-};
-
 // The default problems of `touchstone check` ([MAMBA-SCAN-DEFAULTS]): between them they use
 // every option and layout, L = 1, a ragged L, groups, and the peer's test configuration.
 constexpr SizeSpec kSizes[] = {
@@ -36,41 +28,21 @@ constexpr SizeSpec kSizes[] = {
 // Not in `check`: the benchmark shape of the issue (batch 1, dim 1024, N 16, L 4096).
 constexpr SizeSpec kBench = {"bench", 1, 1024, 16, 4096, 1, 1, true, true, true, false, true, false};
 
-const SizeSpec& size_spec(const std::string& name) {
-  for (const auto& s : kSizes)
-    if (name == s.name) return s;
-  if (name == kBench.name) return kBench;
-  throw InvalidInput("size", "unknown size '" + name + "' (tiny, small, medium, long, bench)");
+// A in (-0.5, 0] or the S4D-Real A[n] = -(n+1).
+Tensor<double> real_A(const SizeSpec& s, const Filler& fill) {
+  if (!s.structured_A) return fill("A", {s.dim, s.dstate}, -0.5, 0);
+  Tensor<double> A(Shape{s.dim, s.dstate});
+  for (Index d = 0; d < s.dim; ++d)
+    for (Index n = 0; n < s.dstate; ++n) A(d, n) = -static_cast<double>(n + 1);
+  return A;
 }
 
 }  // namespace
 
 SelectiveScanProblem<double> default_selective_scan_problem(const std::string& size, Format format,
                                                             std::uint64_t seed) {
-  const SizeSpec& s = size_spec(size);
-  const Filler fill{seed, "mamba.selective_scan/", format};
-  // Ranges as in the peer's test (u, B, C, D, z centred; delta and delta_bias in [0, 0.5);
-  // A in (-0.5, 0] or the S4D-real A[n] = -(n+1)).
-  SelectiveScanInputs<double> in;
-  in.u = fill("u", {s.batch, s.dim, s.seqlen}, -1, 1);
-  in.delta = fill("delta", {s.batch, s.dim, s.seqlen}, 0, 0.5);
-  if (s.s4d_real_A) {
-    in.A = Tensor<double>(Shape{s.dim, s.dstate});
-    for (Index d = 0; d < s.dim; ++d)
-      for (Index n = 0; n < s.dstate; ++n) in.A(d, n) = -static_cast<double>(n + 1);
-  } else {
-    in.A = fill("A", {s.dim, s.dstate}, -0.5, 0);
-  }
-  in.B = s.B_groups ? fill("B", {s.batch, s.B_groups, s.dstate, s.seqlen}, -1, 1)
-                    : fill("B", {s.dim, s.dstate}, -1, 1);
-  in.C = s.C_groups ? fill("C", {s.batch, s.C_groups, s.dstate, s.seqlen}, -1, 1)
-                    : fill("C", {s.dim, s.dstate}, -1, 1);
-  if (s.D) in.D = fill("D", {s.dim}, -1, 1);
-  if (s.z) in.z = fill("z", {s.batch, s.dim, s.seqlen}, -2, 2);
-  if (s.delta_bias) in.delta_bias = fill("delta_bias", {s.dim}, 0, 0.5);
-  if (s.h0) in.h0 = fill("h0", {s.batch, s.dim, s.dstate}, -1, 1);
-  in.delta_softplus = s.softplus;
-  return SelectiveScanProblem<double>(std::move(in));
+  const SizeSpec& s = size == kBench.name ? kBench : find_size(kSizes, size);
+  return default_problem<SelectiveScanProblem<double>>(s, "mamba.selective_scan", format, seed, real_A);
 }
 
 SelectiveScanBackwardProblem<double> default_selective_scan_backward_problem(const std::string& size,
@@ -117,11 +89,7 @@ struct RealScan {
     return {{"out", "(batch, dim, seqlen)", "output sequence", false},
             {"last_state", "(batch, dim, dstate)", "state after the last step", false}};
   }
-  static std::vector<std::string> sizes() {
-    std::vector<std::string> v;
-    for (const auto& s : kSizes) v.push_back(s.name);
-    return v;
-  }
+  static std::vector<std::string> sizes() { return size_names(kSizes); }
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
     return default_selective_scan_problem(size, format, seed);
   }

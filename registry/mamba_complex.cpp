@@ -18,63 +18,36 @@ using namespace scan_entry;
 
 constexpr const char* kName = "mamba.selective_scan_complex";
 
-struct ComplexSizeSpec {
-  const char* name;
-  Index batch, dim, dstate, seqlen;
-  Index B_groups;  // 0: constant B
-  Index C_groups;  // 0: constant C
-  bool D, z, delta_bias, softplus, s4d_lin_A;
-};
-
 // [MAMBA-CSCAN-DEFAULTS] Between them: L = 1, a ragged L, groups, both variable layouts, constant
 // operands, every option, and S4D-Lin A.
-constexpr ComplexSizeSpec kComplexSizes[] = {
-    {"tiny", 1, 3, 2, 1, 0, 0, false, false, false, false, true},
-    {"small", 2, 4, 8, 33, 2, 1, true, true, true, true, false},
-    {"medium", 1, 16, 16, 256, 0, 1, true, true, false, false, true},
+constexpr SizeSpec kComplexSizes[] = {
+    {"tiny", 1, 3, 2, 1, 0, 0, false, false, false, false, false, true},
+    {"small", 2, 4, 8, 33, 2, 1, true, true, true, false, true, false},
+    {"medium", 1, 16, 16, 256, 0, 1, true, true, false, false, false, true},
 };
 
-const ComplexSizeSpec& complex_size_spec(const std::string& name) {
-  for (const auto& s : kComplexSizes)
-    if (name == s.name) return s;
-  throw InvalidInput("size", "unknown size '" + name + "' for " + kName + " (tiny, small, medium)");
-}
-
-ComplexScanProblem<double> default_complex_problem(const ComplexSizeSpec& s, Format format,
-                                                   std::uint64_t seed) {
-  const Filler fill{seed, std::string(kName) + "/", format};
-  ComplexScanInputs<double> in;
-  in.u = fill("u", {s.batch, s.dim, s.seqlen}, -1, 1);
-  in.delta = fill("delta", {s.batch, s.dim, s.seqlen}, 0, 0.5);
-  if (s.s4d_lin_A) {
-    // S4D-Lin ([P] 3.6): A_n = -1/2 + i pi n, the imaginary part rounded to the format.
-    in.A = Tensor<double>(Shape{s.dim, s.dstate, 2});
+// S4D-Lin ([P] 3.6): A_n = -1/2 + i pi n, the imaginary part rounded to the format; else Re A on
+// [-0.5, 0) (decay, as the peer's test draws real A), Im A on [-4, 4).
+Tensor<double> complex_A(const SizeSpec& s, const Filler& fill) {
+  Tensor<double> A(Shape{s.dim, s.dstate, 2});
+  if (s.structured_A) {
     for (Index d = 0; d < s.dim; ++d)
       for (Index n = 0; n < s.dstate; ++n) {
-        in.A(d, n, Index{0}) = -0.5;
-        in.A(d, n, Index{1}) = round_to_format(3.14159265358979323846 * static_cast<double>(n), format);
+        A(d, n, Index{0}) = -0.5;
+        A(d, n, Index{1}) = round_to_format(3.14159265358979323846 * static_cast<double>(n), fill.format);
       }
-  } else {
-    // Re A on [-0.5, 0) (decay, as the peer's test draws real A), Im A on [-4, 4).
-    const Tensor<double> re = fill("A.re", {s.dim, s.dstate}, -0.5, 0),
-                         im = fill("A.im", {s.dim, s.dstate}, -4, 4);
-    in.A = Tensor<double>(Shape{s.dim, s.dstate, 2});
-    for (Index i = 0; i < re.count(); ++i) {
-      in.A[2 * i] = re[i];
-      in.A[2 * i + 1] = im[i];
-    }
+    return A;
   }
-  auto operand = [&](const char* name, Index groups) {
-    return groups ? fill(name, {s.batch, groups, s.dstate, s.seqlen, 2}, -1, 1)
-                  : fill(name, {s.dim, s.dstate, 2}, -1, 1);
-  };
-  in.B = operand("B", s.B_groups);
-  in.C = operand("C", s.C_groups);
-  if (s.D) in.D = fill("D", {s.dim}, -1, 1);
-  if (s.z) in.z = fill("z", {s.batch, s.dim, s.seqlen}, -2, 2);
-  if (s.delta_bias) in.delta_bias = fill("delta_bias", {s.dim}, 0, 0.5);
-  in.delta_softplus = s.softplus;
-  return ComplexScanProblem<double>(std::move(in));
+  const Tensor<double> re = fill("A.re", {s.dim, s.dstate}, -0.5, 0), im = fill("A.im", {s.dim, s.dstate}, -4, 4);
+  for (Index i = 0; i < re.count(); ++i) {
+    A[2 * i] = re[i];
+    A[2 * i + 1] = im[i];
+  }
+  return A;
+}
+
+ComplexScanProblem<double> default_complex_problem(const SizeSpec& s, Format format, std::uint64_t seed) {
+  return default_problem<ComplexScanProblem<double>>(s, kName, format, seed, complex_A);
 }
 
 // ---- mamba.selective_scan_complex ([MAMBA-CSCAN-DEF]) ----
@@ -105,13 +78,9 @@ struct ComplexScan {
     return {{"out", "(batch, dim, seqlen)", "output sequence, 2 Re(sum_n h_n C_n) + D u, gated", false},
             {"last_state", "complex (batch, dim, dstate) as (batch, dim, dstate, 2)", "state after the last step", false}};
   }
-  static std::vector<std::string> sizes() {
-    std::vector<std::string> v;
-    for (const auto& s : kComplexSizes) v.push_back(s.name);
-    return v;
-  }
+  static std::vector<std::string> sizes() { return size_names(kComplexSizes); }
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
-    return default_complex_problem(complex_size_spec(size), format, seed);
+    return default_complex_problem(find_size(kComplexSizes, size), format, seed);
   }
   // A as (dim, dstate, 2) (a complex array's values, or its real view), or real (dim, dstate).
   static Tensor<double> read_A(const InputReader& r) {
@@ -158,10 +127,10 @@ constexpr const char* kBackwardName = "mamba.selective_scan_complex_backward";
 
 // [MAMBA-CSCAN-BWD-DEFAULTS] The forward's tiny and small problems (the same inputs), and a
 // medium one that crosses a checkpoint block (L = 300 > 256); small and medium with dlast_state.
-constexpr ComplexSizeSpec kComplexBackwardSizes[] = {
+constexpr SizeSpec kComplexBackwardSizes[] = {
     kComplexSizes[0],
     kComplexSizes[1],
-    {"medium", 1, 8, 8, 300, 1, 0, true, true, true, true, true},
+    {"medium", 1, 8, 8, 300, 1, 0, true, true, true, false, true, true},
 };
 
 struct ComplexScanBackward {
@@ -187,13 +156,7 @@ struct ComplexScanBackward {
             {"ddelta_bias", "(dim,)", "gradient of delta_bias (when given)", true}};
   }
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
-    const ComplexSizeSpec* spec = nullptr;
-    for (const auto& s : kComplexBackwardSizes)
-      if (size == s.name) spec = &s;
-    if (!spec)
-      throw InvalidInput("size", "unknown size '" + size + "' for " + kBackwardName +
-                                     " (tiny, small, medium)");
-    auto p = default_complex_problem(*spec, format, seed);
+    auto p = default_complex_problem(find_size(kComplexBackwardSizes, size), format, seed);
     std::optional<std::vector<Index>> dlast;
     if (size != "tiny") dlast = std::vector<Index>{p.batch(), p.dim(), p.dstate(), 2};
     return with_cotangents<Problem>(std::move(p), kBackwardName, format, seed, std::move(dlast));

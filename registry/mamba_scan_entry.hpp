@@ -38,6 +38,56 @@ struct Filler {
   }
 };
 
+// A default problem ([MAMBA-SCAN-DEFAULTS], [MAMBA-CSCAN-DEFAULTS]).
+struct SizeSpec {
+  const char* name;
+  Index batch, dim, dstate, seqlen;
+  Index B_groups, C_groups;  // 0: a constant B or C
+  bool D, z, delta_bias, h0, softplus;
+  bool structured_A;  // S4D-Real A (real scan) or S4D-Lin A (complex scan), else drawn
+};
+
+template <std::size_t n>
+std::vector<std::string> size_names(const SizeSpec (&sizes)[n]) {
+  std::vector<std::string> v;
+  for (const auto& s : sizes) v.push_back(s.name);
+  return v;
+}
+template <std::size_t n>
+const SizeSpec& find_size(const SizeSpec (&sizes)[n], const std::string& size) {
+  for (const auto& s : sizes)
+    if (size == s.name) return s;
+  throw InvalidInput("size", "unknown size '" + size + "'");
+}
+
+// The problem of `s` with values from the streams "<name>/<array>" under `seed`, rounded to
+// `format`, in the peer's test's ranges (u, B, C, D, z centred; delta and delta_bias in [0, 0.5));
+// A is the kind's make_A(s, fill).
+template <class P>
+P default_problem(const SizeSpec& s, const std::string& name, Format format, std::uint64_t seed,
+                  Tensor<double> (*make_A)(const SizeSpec&, const Filler&)) {
+  const Filler fill{seed, name + "/", format};
+  typename P::Inputs in;
+  in.u = fill("u", {s.batch, s.dim, s.seqlen}, -1, 1);
+  in.delta = fill("delta", {s.batch, s.dim, s.seqlen}, 0, 0.5);
+  in.A = make_A(s, fill);
+  auto operand = [&](const char* array, Index groups) {
+    std::vector<Index> e = groups ? std::vector<Index>{s.batch, groups, s.dstate, s.seqlen}
+                                  : std::vector<Index>{s.dim, s.dstate};
+    if (P::kComplex) e.push_back(2);
+    return fill(array, std::move(e), -1, 1);
+  };
+  in.B = operand("B", s.B_groups);
+  in.C = operand("C", s.C_groups);
+  if (s.D) in.D = fill("D", {s.dim}, -1, 1);
+  if (s.z) in.z = fill("z", {s.batch, s.dim, s.seqlen}, -2, 2);
+  if (s.delta_bias) in.delta_bias = fill("delta_bias", {s.dim}, 0, 0.5);
+  if constexpr (!P::kComplex)
+    if (s.h0) in.h0 = fill("h0", {s.batch, s.dim, s.dstate}, -1, 1);
+  in.delta_softplus = s.softplus;
+  return P(std::move(in));
+}
+
 // A forward problem's inputs in the peer's layouts; for the complex scan, where a real array can
 // carry them: A and a constant B or C as (dim, dstate, 2) (torch.view_as_complex gives the
 // complex tensor), a variable B or C interleaved (batch, groups, dstate, 2 seqlen), what
