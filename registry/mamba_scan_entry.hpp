@@ -55,9 +55,12 @@ std::vector<std::string> size_names(const SizeSpec (&sizes)[n]) {
 }
 template <std::size_t n>
 const SizeSpec& find_size(const SizeSpec (&sizes)[n], const std::string& size) {
-  for (const auto& s : sizes)
+  std::string known;
+  for (const auto& s : sizes) {
     if (size == s.name) return s;
-  throw InvalidInput("size", "unknown size '" + size + "'");
+    known += (known.empty() ? "" : ", ") + std::string(s.name);
+  }
+  throw InvalidInput("size", "unknown size '" + size + "' (" + known + ")");
 }
 
 // The problem of `s` with values from the streams "<name>/<array>" under `seed`, rounded to
