@@ -47,6 +47,34 @@ cdouble cround(cdouble z, Format f) { return {round_to_format(z.real(), f), roun
 Conj conj_of(const InputReader& r) { return parse_conj(r.choice("conj", {"halves", "full"}, "halves")); }
 Tensor<double> conj_array(Conj c) { return scalar(c == Conj::full ? 1.0 : 0.0); }
 
+// The default problem size named `size` of a table (core checked the name; "bench" is extra).
+template <class S, std::size_t n>
+const S& size_named(const S (&table)[n], const std::string& size) {
+  for (const S& s : table)
+    if (size == s.name) return s;
+  throw std::logic_error("unreachable: core checks the size");
+}
+
+// The cpu-f32 and cpu-f64 backends, `run(T{}, problem)` computing in T and `bound(problem,
+// format)`, and the any-order bound: `bound` at the storage format.
+template <class P, class Run, class Bound>
+void cpu_backends(Entry<P>& e, const std::string& order, Run run, Bound bound) {
+  e.backends.push_back({"cpu-f32", Format::float32, order,
+                        [run](const EntryProblem<P>& h) { return run(float{}, h.f32()); },
+                        [bound](const P& p) { return bound(p, Format::float32); }});
+  e.backends.push_back({"cpu-f64", Format::float64, order,
+                        [run](const EntryProblem<P>& h) { return run(double{}, h.f64()); },
+                        [bound](const P& p) { return bound(p, Format::float64); }});
+  e.any_order_bound = [bound](const P& p, Format storage, double) { return bound(p, storage); };
+}
+
+// The cuda-f32 backend ([S4-CAUCHY-CUDA]): `run(problem)` on the float32 problem, the float32 bound.
+template <class P, class Run, class Bound>
+void cuda_backend(Entry<P>& e, const std::string& order, Run run, Bound bound) {
+  e.backends.push_back({"cuda-f32", Format::float32, order, [run](const EntryProblem<P>& h) { return run(h.f32()); },
+                        [bound](const P& p) { return bound(p, Format::float32); }, cuda::cauchy_unavailable_reason});
+}
+
 // `touchstone bench`'s size "bench" is generated on request but is not one of `check`'s sizes;
 // core's generate accepts only `sizes`, so these entries are wrapped: generate("bench") makes
 // the problem itself, every other call is the declared entry's.
@@ -144,13 +172,10 @@ constexpr CauchySize kCauchySizes[] = {
 // the unit circle); v ~ complex normal; w = -U(0.05, 1) + i N(0, 1) (the poles of a stable
 // system), all rounded to the format; the backward's dout ~ complex normal.
 Cauchy default_cauchy(const std::string& size, Format f, std::uint64_t seed, bool backward) {
-  const CauchySize* s = nullptr;
-  for (const auto& c : kCauchySizes)
-    if (size == c.name) s = &c;
-  if (!s) throw std::logic_error("unreachable: core checks the size");
+  const CauchySize& s = size_named(kCauchySizes, size);
   CauchyBackwardProblem q;
   CauchyProblem& p = q.fwd;
-  p.H = s->H, p.N = s->N, p.L = s->L, p.conj = s->conj;
+  p.H = s.H, p.N = s.N, p.L = s.L, p.conj = s.conj;
   PhiloxStream rz(seed, std::string(kCauchy) + "/z"), rv(seed, std::string(kCauchy) + "/v"),
       rw(seed, std::string(kCauchy) + "/w"), rg(seed, std::string(backward ? kCauchyBwd : kCauchy) + "/dout");
   for (Index l = 0; l < p.L; ++l) {
@@ -220,26 +245,17 @@ std::unique_ptr<Algorithm> cauchy_entry() {
   e.spec_ref = "spec/s4.md [S4-CAUCHY-DEF]";
   e.summary = "Cauchy kernel out[h,l] = sum_n v/(z_l - w_n) (+ conj terms in halves): state-spaces/s4 cauchy_mult";
   e.outputs = {{"out", "complex (H, L) as (H, L, 2)", "the Cauchy sums", false}};
-  auto out = [](const CauchyProblem& p, const auto& v) { return Arrays{{"out", as_tensor(v, {p.H, p.L, 2})}}; };
+  auto out = [](const Cauchy& c, const auto& v) { return Arrays{{"out", as_tensor(v, {c.p().H, c.p().L, 2})}}; };
   e.oracle = [](const Cauchy& c) {
     return ExactArrays{{"out", as_tensor(reference::cauchy<mp_real, mp_complex>(c.p()), {c.p().H, c.p().L, 2})}};
   };
-  auto bound = [out](Format f) { return [f, out](const Cauchy& c) { return out(c.p(), cauchy_bound(c.p(), f)); }; };
-  const std::string cpu = cauchy_order() + "; vectorized over l, threads over h";
-  e.backends = {
-      {"cpu-f32", Format::float32, cpu,
-       [out](const EntryProblem<Cauchy>& h) { return out(h.f32().p(), cpu::cauchy<float>(h.f32().p())); },
-       bound(Format::float32)},
-      {"cpu-f64", Format::float64, cpu,
-       [out](const EntryProblem<Cauchy>& h) { return out(h.f64().p(), cpu::cauchy<double>(h.f64().p())); },
-       bound(Format::float64)},
-      {"cuda-f32", Format::float32, cauchy_order() + "; one thread per (h,l), -fmad=false",
-       [out](const EntryProblem<Cauchy>& h) { return out(h.f32().p(), cuda::cauchy(h.f32().p())); },
-       bound(Format::float32), cuda::cauchy_unavailable_reason},
-  };
+  auto bound = [out](const Cauchy& c, Format f) { return out(c, cauchy_bound(c.p(), f)); };
   // [S4-CAUCHY-ANY-ORDER] Any order of the sum; each term's difference and division within the
   // textbook division's bound.
-  e.any_order_bound = [bound](const Cauchy& c, Format storage, double) { return bound(storage)(c); };
+  cpu_backends(e, cauchy_order() + "; vectorized over l, threads over h",
+               [out](auto t, const Cauchy& c) { return out(c, cpu::cauchy<decltype(t)>(c.p())); }, bound);
+  cuda_backend(e, cauchy_order() + "; one thread per (h,l), -fmad=false",
+               [out](const Cauchy& c) { return out(c, cuda::cauchy(c.p())); }, bound);
   return std::make_unique<WithBenchSize<Cauchy>>(std::move(e));
 }
 
@@ -262,26 +278,17 @@ std::unique_ptr<Algorithm> cauchy_backward_entry() {
   e.oracle = [](const Cauchy& c) {
     return dv_dw(c.p(), reference::cauchy_backward<mp_real, mp_complex>(c.p(), c.q.dout));
   };
-  auto bound = [](Format f) {
-    return [f](const Cauchy& c) { return dv_dw(c.p(), cauchy_backward_bound(c.p(), c.q.dout, f)); };
-  };
+  auto bound = [](const Cauchy& c, Format f) { return dv_dw(c.p(), cauchy_backward_bound(c.p(), c.q.dout, f)); };
   const std::string order =
       "per (h,n) sequential over l: d = z - w; dv += dout / conj(d); dw += dout * conj(v / (d d)) (textbook "
       "divisions, complex products 2 mul + 1 add per part); halves: the conjugate terms after each l";
-  e.backends = {
-      {"cpu-f32", Format::float32, order + "; threads over h",
-       [](const EntryProblem<Cauchy>& h) { return dv_dw(h.f32().p(), cpu::cauchy_backward<float>(h.f32().p(), h.f32().q.dout)); },
-       bound(Format::float32)},
-      {"cpu-f64", Format::float64, order + "; threads over h",
-       [](const EntryProblem<Cauchy>& h) { return dv_dw(h.f64().p(), cpu::cauchy_backward<double>(h.f64().p(), h.f64().q.dout)); },
-       bound(Format::float64)},
-      {"cuda-f32", Format::float32, order + "; one thread per (h,n), -fmad=false",
-       [](const EntryProblem<Cauchy>& h) { return dv_dw(h.f32().p(), cuda::cauchy_backward(h.f32().p(), h.f32().q.dout)); },
-       bound(Format::float32), cuda::cauchy_unavailable_reason},
-  };
   // [S4-CAUCHY-VJP-ANY-ORDER] [S4-CAUCHY-VJP-BOUND] at the storage format: the sums over l in any
   // order, each term formed as the spec writes it (any_order_assumption).
-  e.any_order_bound = [bound](const Cauchy& c, Format storage, double) { return bound(storage)(c); };
+  cpu_backends(e, order + "; threads over h", [](auto t, const Cauchy& c) {
+    return dv_dw(c.p(), cpu::cauchy_backward<decltype(t)>(c.p(), c.q.dout));
+  }, bound);
+  cuda_backend(e, order + "; one thread per (h,n), -fmad=false",
+               [](const Cauchy& c) { return dv_dw(c.p(), cuda::cauchy_backward(c.p(), c.q.dout)); }, bound);
   e.any_order_assumption =
       "each term formed as [S4-CAUCHY-VJP] writes it: d = z - w, dout / conj(d) and "
       "dout * conj(v / (d d)) (one complex product d d, textbook complex divisions); the sums "
@@ -313,17 +320,14 @@ constexpr DplrSize kDplrSizes[] = {
 // U[log 1e-3, log 1e-1] per channel (annotated-s4's log_step_initializer); the backward's dK ~
 // N(0, 1).
 Dplr default_dplr(const std::string& size, Format f, std::uint64_t seed, bool backward) {
-  const DplrSize* s = nullptr;
-  for (const auto& c : kDplrSizes)
-    if (size == c.name) s = &c;
-  if (!s) throw std::logic_error("unreachable: core checks the size");
-  const HippoDplrDouble hip = hippo_dplr_double(s->N);
+  const DplrSize& s = size_named(kDplrSizes, size);
+  const HippoDplrDouble hip = hippo_dplr_double(s.N);
   DplrProblem p;
-  p.conj = s->conj;
-  p.H = s->H;
+  p.conj = s.conj;
+  p.H = s.H;
   p.batched = true;
-  p.L = s->L;
-  p.N = s->conj == Conj::halves ? s->N / 2 : s->N;
+  p.L = s.L;
+  p.N = s.conj == Conj::halves ? s.N / 2 : s.N;
   auto shared = [&](const std::vector<cdouble>& src) {
     CParam c;
     c.N = p.N;
@@ -343,9 +347,8 @@ Dplr default_dplr(const std::string& size, Format f, std::uint64_t seed, bool ba
   for (Index h = 0; h < p.H; ++h)
     p.step.push_back(round_to_format(std::exp(rs.next_uniform(std::log(1e-3), std::log(1e-1))), f));
   std::vector<double> dK;
-  PhiloxStream r(seed, std::string(kDplrBwd) + "/dK");
-  if (backward)
-    for (Index i = 0; i < p.H * p.L; ++i) dK.push_back(round_to_format(r.next_normal(), f));
+  PhiloxStream rk(seed, std::string(kDplrBwd) + "/dK");
+  for (Index i = 0; backward && i < p.H * p.L; ++i) dK.push_back(round_to_format(rk.next_normal(), f));
   return Dplr(std::move(p), std::move(dK));
 }
 
@@ -433,25 +436,16 @@ std::unique_ptr<Algorithm> dplr_entry() {
   e.oracle = [](const Dplr& d) {
     return ExactArrays{{"K", as_tensor(reference::kernel_dplr<mp_real, mp_complex>(d.p), d.out_shape())}};
   };
-  auto bound = [](Format f) {
-    return [f](const Dplr& d) { return Arrays{{"K", as_tensor(kernel_dplr_bound(d.p, f), d.out_shape())}}; };
-  };
-  auto run = [](const Dplr& d, const auto& K) { return Arrays{{"K", as_tensor(K, d.out_shape())}}; };
   const std::string order =
       "per channel: t_k = tan(pi k/L) (double, reduced to [0, pi/4]), g = (2/step) t_k; four Cauchy sums "
       "sequential over n (textbook division); (1 + i t_k)(k00 - k01 k10 / (1 + k11)); node -1: (step sum "
       "conj(C) B)/2; FFTW inverse DFT (ESTIMATE plan); Re / L";
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [run](const EntryProblem<Dplr>& h) { return run(h.f32(), cpu::kernel_dplr<float>(h.f32().p)); },
-       bound(Format::float32)},
-      {"cpu-f64", Format::float64, order,
-       [run](const EntryProblem<Dplr>& h) { return run(h.f64(), cpu::kernel_dplr<double>(h.f64().p)); },
-       bound(Format::float64)},
-  };
   // [S4-DPLR-ANY-ORDER] The same analysis at the storage format: an implementation that follows
   // the fast path's operations (any order of each Cauchy sum, an FFT within [S4CONV-FFT-BOUND]).
-  e.any_order_bound = [bound](const Dplr& d, Format storage, double) { return bound(storage)(d); };
+  cpu_backends(
+      e, order,
+      [](auto t, const Dplr& d) { return Arrays{{"K", as_tensor(cpu::kernel_dplr<decltype(t)>(d.p), d.out_shape())}}; },
+      [](const Dplr& d, Format f) { return Arrays{{"K", as_tensor(kernel_dplr_bound(d.p, f), d.out_shape())}}; });
   return std::make_unique<WithBenchSize<Dplr>>(std::move(e));
 }
 
@@ -464,8 +458,8 @@ auto grads_arrays(const DplrProblem& p, const DplrGrads<T>& g) {
                                                         {"dB", as_tensor(g.B, shape(p.B))},
                                                         {"dC", as_tensor(g.C, shape(p.C))}};
   if (!p.q_tied) a["dQ"] = as_tensor(g.Q, shape(p.Q));
-  a["dstep"] = as_tensor(g.step, p.step.size() == 1 && !p.batched ? std::vector<Index>{}
-                                                                  : std::vector<Index>{static_cast<Index>(g.step.size())});
+  const bool scalar_step = p.step.size() == 1 && !p.batched;
+  a["dstep"] = as_tensor(g.step, scalar_step ? std::vector<Index>{} : std::vector<Index>{Index(g.step.size())});
   return a;
 }
 
@@ -482,22 +476,18 @@ std::unique_ptr<Algorithm> dplr_backward_entry() {
                {"dB", "B's shape", "gradient of B", false},
                {"dC", "C's shape", "gradient of C", false},
                {"dstep", "step's shape", "gradient of step", false}};
-  e.oracle = [](const Dplr& d) { return grads_arrays(d.p, reference::kernel_dplr_vjp<mp_real, mp_complex>(d.p, d.dK)); };
-  auto bound = [](Format f) { return [f](const Dplr& d) { return grads_arrays(d.p, kernel_dplr_backward_bound(d.p, d.dK, f)); }; };
+  e.oracle = [](const Dplr& d) {
+    return grads_arrays(d.p, reference::kernel_dplr_vjp<mp_real, mp_complex>(d.p, d.dK));
+  };
   const std::string order =
       "G = FFTW forward DFT of dK, /L per part; per node: R = 1/(i g - lambda) (textbook), k_ab sums "
       "sequential over n, Woodbury derivative factors, dstep's node factor Y = sum_a dk_a dk_a/dg formed before G, gradient sums over nodes sequential in k; shared "
       "parameters summed over channels in order (s4_dplr_backward_core.hpp)";
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [](const EntryProblem<Dplr>& h) { return grads_arrays(h.f32().p, cpu::kernel_dplr_backward<float>(h.f32().p, h.f32().dK)); },
-       bound(Format::float32)},
-      {"cpu-f64", Format::float64, order,
-       [](const EntryProblem<Dplr>& h) { return grads_arrays(h.f64().p, cpu::kernel_dplr_backward<double>(h.f64().p, h.f64().dK)); },
-       bound(Format::float64)},
-  };
   // [S4-DPLR-VJP-BOUND] at the storage format (the backend's sequence, [S4-DPLR-VJP-CPU]).
-  e.any_order_bound = [bound](const Dplr& d, Format storage, double) { return bound(storage)(d); };
+  cpu_backends(
+      e, order,
+      [](auto t, const Dplr& d) { return grads_arrays(d.p, cpu::kernel_dplr_backward<decltype(t)>(d.p, d.dK)); },
+      [](const Dplr& d, Format f) { return grads_arrays(d.p, kernel_dplr_backward_bound(d.p, d.dK, f)); });
   e.any_order_assumption = "the cpu backends' sequence [S4-DPLR-VJP-CPU]: " + order;
   return std::make_unique<WithBenchSize<Dplr>>(std::move(e));
 }
@@ -543,9 +533,7 @@ std::unique_ptr<Algorithm> ssm_entry() {
   e.options = {{"L", "kernel length (required with a file)", ""}};
   for (const auto& s : kSsmSizes) e.sizes.push_back(s.name);
   e.generate = [](const std::string& size, Format f, std::uint64_t seed) {
-    for (const auto& s : kSsmSizes)
-      if (size == s.name) return default_ssm(s, f, seed);
-    throw std::logic_error("unreachable: core checks the size");
+    return default_ssm(size_named(kSsmSizes, size), f, seed);
   };
   // [S4-SSM-KERNEL-SHAPES] core checks Ab (N, N), Bb and Cb (N,); the Problem the values.
   e.read = [](const InputReader& r) {
@@ -565,19 +553,10 @@ std::unique_ptr<Algorithm> ssm_entry() {
     return ExactArrays{{"K", as_tensor(reference::ssm_kernel_discrete<mp_real>(s.p), {s.p.L})}};
   };
   // [S4-SSM-KERNEL-BOUND] holds for any order of each dot product (γ_N is order-free).
-  auto bound = [](Format f) {
-    return [f](const Ssm& s) { return Arrays{{"K", as_tensor(ssm_kernel_bound(s.p, f), {s.p.L})}}; };
-  };
-  const std::string order = "x_0 = Bb; x_{l+1} = Ab x_l, each row a sequential dot product; K_l = Cb . x_l sequential";
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [](const EntryProblem<Ssm>& h) { return Arrays{{"K", as_tensor(cpu::ssm_kernel<float>(h.f32().p), {h.f32().p.L})}}; },
-       bound(Format::float32)},
-      {"cpu-f64", Format::float64, order,
-       [](const EntryProblem<Ssm>& h) { return Arrays{{"K", as_tensor(cpu::ssm_kernel<double>(h.f64().p), {h.f64().p.L})}}; },
-       bound(Format::float64)},
-  };
-  e.any_order_bound = [bound](const Ssm& s, Format storage, double) { return bound(storage)(s); };
+  cpu_backends(
+      e, "x_0 = Bb; x_{l+1} = Ab x_l, each row a sequential dot product; K_l = Cb . x_l sequential",
+      [](auto t, const Ssm& s) { return Arrays{{"K", as_tensor(cpu::ssm_kernel<decltype(t)>(s.p), {s.p.L})}}; },
+      [](const Ssm& s, Format f) { return Arrays{{"K", as_tensor(ssm_kernel_bound(s.p, f), {s.p.L})}}; });
   return make_entry(std::move(e));
 }
 
