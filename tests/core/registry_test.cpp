@@ -1,6 +1,8 @@
 // covers: CORE-REGISTRY
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "builtin.hpp"
 #include "touchstone/core/errors.hpp"
 
@@ -66,7 +68,7 @@ class ToyProblem final : public ProblemHandle {
 
 class ToyEntry final : public Algorithm {
  public:
-  enum class Oracle { exact, cancelling, never_converges };
+  enum class Oracle { exact, cancelling, never_converges, range_nan, range_zero, nan_input };
   explicit ToyEntry(Oracle o, bool bound_forgets_output = false) : oracle_(o) {
     backends_.push_back({"cpu-f64", Format::float64, "one rounding", [] { return std::string(); },
                          [](const ProblemHandle&) { return Arrays{{"out", Tensor<double>(Shape{1}, 0.75)}}; },
@@ -101,6 +103,21 @@ class ToyEntry final : public Algorithm {
         out[0] = (big + mp_real(0.75)) - big;
         break;
       }
+      case Oracle::range_nan: {
+        // e^(2^40) leaves MPFR's exponent range (inf), and inf * 0 is NaN: the exact value,
+        // e^(2^40) e^(-2^40) = 1, is a number the oracle cannot know.
+        const mp_real x = ldexp(mp_real(1), 40);
+        out[0] = exp(x) * exp(-x);
+        break;
+      }
+      case Oracle::range_zero:
+        // e^(-2^40) underflows to 0 (the exact value is within 2^(-2^30) of it): no NaN, trusted.
+        out[0] = mp_real(0.75) + exp(-ldexp(mp_real(1), 40));
+        break;
+      case Oracle::nan_input:
+        // NaN from a NaN input, no range exceeded: the oracle's NaN is the answer.
+        out[0] = mp_real(std::numeric_limits<double>::quiet_NaN()) * 2;
+        break;
       case Oracle::never_converges:
         // Deliberately under-precise at every precision: its error is 2^-(bits/4).
         out[0] = mp_real(0.75) + ldexp(mp_real(1), -static_cast<int>(bits / 4));
@@ -146,6 +163,20 @@ TEST(Registry, EveryOracleCallIsCheckedAtTwiceItsPrecision) {
   } catch (const InvalidInput& e) {
     EXPECT_EQ(e.argument(), "precision");
   }
+}
+
+// covers: CORE-ORACLE-RANGE
+TEST(Registry, AnOracleNaNBornOfMpfrsExponentRangeIsRefused) {
+  const ToyProblem p;
+  try {
+    ToyEntry(ToyEntry::Oracle::range_nan).reference(p, 128);
+    FAIL() << "a NaN from an overflowed exponent range was trusted as the exact value";
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.argument(), "precision");
+    EXPECT_NE(std::string(e.what()).find("exponent range"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ToyEntry(ToyEntry::Oracle::range_zero).reference(p, 128).at("out")[0], mp_real(0.75));
+  EXPECT_TRUE(isnan(ToyEntry(ToyEntry::Oracle::nan_input).reference(p, 128).at("out")[0]));
 }
 
 // covers: CORE-REGISTRY-BOUNDS

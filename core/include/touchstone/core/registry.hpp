@@ -110,6 +110,9 @@ class Algorithm {
   ExactArrays reference(const ProblemHandle& p, unsigned precision_bits) const;
   // One evaluation of the oracle with MPFR at `precision_bits`: what an entry implements.
   virtual ExactArrays oracle(const ProblemHandle& p, unsigned precision_bits) const = 0;
+  // `oracle`, refused (InvalidInput "precision") where a NaN output may be an artefact of MPFR's
+  // finite exponent range ([CORE-ORACLE-RANGE]).
+  ExactArrays oracle_in_range(const ProblemHandle& p, unsigned precision_bits) const;
   virtual const std::vector<BackendSpec>& backends() const = 0;
   // Bound for an unknown implementation computing in the usual format for `storage` and storing
   // its outputs in `storage`, in any association order, with elementary functions within
