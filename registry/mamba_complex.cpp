@@ -96,7 +96,7 @@ struct ComplexScan {
     if (X.rank() == 3) {
       const bool interleaved_fits = X.extent(0) == r.dim("batch") && X.extent(2) == 2 * r.dim("seqlen");
       const bool view_fits = X.extent(0) == r.dim("dim") && X.extent(2) == 2;
-      if (interleaved_fits && view_fits && !stored_complex(name))
+      if (interleaved_fits && view_fits && !r.stored_complex(name))
         throw InvalidInput(name, "shape " + X.shape().str() + " is ambiguous: both the interleaved (batch, "
                                  "dstate, 2 seqlen) and a constant (dim, dstate, 2) as (re, im); save a "
                                  "constant as a complex array");

@@ -207,49 +207,9 @@ EntryBackend<P> backend(std::string name, std::string order, Run run, Bound boun
           [bound](const P& p) { return as_arrays(bound(problem_of(p)), p); }, std::move(unavailable_reason)};
 }
 
-// Core's InputReader gives an array's values, not whether the file stored it as complex, which
-// the complex scan's B/C rule needs (a complex array is never the interleaved layout). Until it
-// does, this wrapper of an entry lets `read` ask stored_complex(name) while it runs.
-inline thread_local const NpyMap* t_file = nullptr;
-inline bool stored_complex(const std::string& name) {
-  if (!t_file) return false;
-  auto it = t_file->find(name);
-  return it != t_file->end() && it->second.complex;
-}
-class WithFileArrays final : public Algorithm {
- public:
-  explicit WithFileArrays(std::unique_ptr<Algorithm> a) : a_(std::move(a)) {}
-  std::string name() const override { return a_->name(); }
-  std::string summary() const override { return a_->summary(); }
-  std::string spec_ref() const override { return a_->spec_ref(); }
-  std::vector<ArraySpec> inputs() const override { return a_->inputs(); }
-  std::vector<ArraySpec> outputs() const override { return a_->outputs(); }
-  std::vector<OptionSpec> options() const override { return a_->options(); }
-  std::vector<std::string> sizes() const override { return a_->sizes(); }
-  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
-    return a_->generate(size, f, seed);
-  }
-  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
-    struct Restore {
-      const NpyMap* outer;
-      ~Restore() { t_file = outer; }
-    } restore{std::exchange(t_file, &arrays)};
-    return a_->problem_from_arrays(arrays, options);
-  }
-  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override { return a_->oracle(h, bits); }
-  const std::vector<BackendSpec>& backends() const override { return a_->backends(); }
-  Arrays any_order_bound(const ProblemHandle& h, Format storage, double ulps) const override {
-    return a_->any_order_bound(h, storage, ulps);
-  }
-  std::string any_order_assumption() const override { return a_->any_order_assumption(); }
-
- private:
-  std::unique_ptr<Algorithm> a_;
-};
-
 // What the four entries declare alike: names, the delta_softplus option, oracle, backends, bound.
 template <class T, class P>
-std::unique_ptr<Algorithm> declare(Entry<P> e, bool complex) {
+std::unique_ptr<Algorithm> declare(Entry<P> e) {
   e.name = T::kName;
   e.spec_ref = T::kSpecRef;
   e.summary = T::kSummary;
@@ -260,9 +220,7 @@ std::unique_ptr<Algorithm> declare(Entry<P> e, bool complex) {
   e.any_order_bound = [](const P& p, Format storage, double ulps) {
     return as_arrays(T::any_order_bound(problem_of(p), storage, ulps), p);
   };
-  std::unique_ptr<Algorithm> a = make_entry(std::move(e));
-  if (complex) a = std::make_unique<WithFileArrays>(std::move(a));
-  return a;
+  return make_entry(std::move(e));
 }
 
 // The forward problem from a user's arrays ([MAMBA-SCAN-SHAPES], [MAMBA-CSCAN-SHAPES]).
@@ -293,7 +251,7 @@ std::unique_ptr<Algorithm> scan_entry() {
   e.read = read_forward<K>;
   e.arrays = forward_arrays<P>;
   e.describe = describe_forward<P>;
-  return declare<K>(std::move(e), P::kComplex);
+  return declare<K>(std::move(e));
 }
 
 // The backward entry of kind KB ([MAMBA-BWD-DEF], [MAMBA-CSCAN-BWD-DEF]).
@@ -325,7 +283,7 @@ std::unique_ptr<Algorithm> backward_entry() {
     return a;
   };
   e.describe = [](const P& p) { return describe_forward(p.q.forward()) + (p.q.dlast_state() ? " dlast_state" : ""); };
-  return declare<KB>(std::move(e), K::Problem::kComplex);
+  return declare<KB>(std::move(e));
 }
 
 // The cotangents of a default backward problem ([MAMBA-BWD-DEFAULTS],

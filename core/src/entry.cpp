@@ -102,7 +102,7 @@ bool InputReader::flag(const std::string& name, bool fallback) const {
   }
   if (auto it = options_->find(name); it != options_->end()) {
     const std::string& w = it->second;
-    const bool on = w == "true" || w == "1", off = w == "false" || w == "0";
+    const bool on = w == "true" || w == "True" || w == "1", off = w == "false" || w == "False" || w == "0";
     if (!on && !off) throw InvalidInput(name, "expected true, false, 1 or 0, got '" + w + "'");
     if (from_file && *from_file != on) throw InvalidInput(name, "the option and the file disagree");
     return on;

@@ -36,6 +36,13 @@ class InputReader {
   InputReader(std::string algorithm, const NpyMap& arrays, const OptionMap& options,
               std::map<std::string, Index> dims);
   bool has(const std::string& name) const { return arrays_->count(name) > 0; }
+  // Whether the file stored the array as complex (complex64/128), not as reals with a trailing
+  // (re, im) axis: the values are the same, the layout rules may differ (a complex array is never
+  // an interleaved one).
+  bool stored_complex(const std::string& name) const {
+    auto it = arrays_->find(name);
+    return it != arrays_->end() && it->second.complex;
+  }
   // A required array; InvalidInput(name) when absent.
   const Tensor<double>& array(const std::string& name) const;
   std::optional<Tensor<double>> optional_array(const std::string& name) const;
@@ -51,7 +58,8 @@ class InputReader {
   // One of `words`: the option as a word, or the file's 0-d array as its index in `words`.
   std::string choice(const std::string& name, const std::vector<std::string>& words,
                      const std::string& fallback) const;
-  // A flag: the option as true/false/1/0, or the file's 0-d bool or 0/1 array.
+  // A flag: the option as true/false/1/0 (True/False too, as Python prints them), or the file's
+  // 0-d bool or 0/1 array.
   bool flag(const std::string& name, bool fallback) const;
   // An array declared "(X, ...) | (...)" that may omit its leading axis (one value shared by
   // every X): the array with the leading axis of extent `leading` restored.
@@ -155,8 +163,12 @@ class DeclaredAlgorithm final : public Algorithm {
   std::unique_ptr<ProblemHandle> generate(const std::string& size, Format format,
                                           std::uint64_t seed) const override {
     bool known = false;
-    for (const auto& s : e_.sizes) known = known || s == size;
-    if (!known) throw InvalidInput("size", "unknown size '" + size + "' for " + e_.name);
+    std::string list;
+    for (const auto& s : e_.sizes) {
+      known = known || s == size;
+      list += (list.empty() ? "" : ", ") + s;
+    }
+    if (!known) throw InvalidInput("size", "unknown size '" + size + "' for " + e_.name + " (sizes: " + list + ")");
     return wrap(e_.generate(size, format, seed));
   }
   std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
