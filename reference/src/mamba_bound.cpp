@@ -54,6 +54,7 @@ ScanArithmetic arithmetic_cuda_f32(int tree_depth, int chunk) {
   // thread's boundary step the product and fma of each of its <= tree_depth combines.
   m.underflows_per_step = 2 * tree_depth + 3;
   m.forms_products = true;
+  m.product_span = chunk;
   return m;
 }
 
@@ -164,6 +165,10 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
     for (Index d = 0; d < dim; ++d) {
       bool overflow = false;  // once a state may overflow, every later bound is +inf
       double Wmax = 0;        // running max of H + G, for product underflow in tree orders
+      // Tree orders: a bound on every product of a's within the current span (factors below 1
+      // cannot raise it); the registry's property test found the CUDA order's chunk product
+      // 257^16 = inf times a zero state, NaN under a finite bound.
+      std::vector<double> span_product(static_cast<std::size_t>(N), 1.0);
       for (Index n = 0; n < N; ++n) {
         const double h0 = in.h0 ? std::fabs((*in.h0)(b, d, n)) : 0.0;
         H[n] = h0;
@@ -208,6 +213,12 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           const double Ea = Ea1 + elementary_error(m.exp_ulps, Ma + Ea1, u, eta);
           const Q beta = mul_exact(du, p.B_at(b, d, n, t), u, eta);
           if (Ma + Ea > fmax || beta.M + beta.E > fmax) overflow = true;
+          if (m.forms_products) {
+            double& P = span_product[static_cast<std::size_t>(n)];
+            if (m.product_span > 0 && t % m.product_span == 0) P = 1;
+            P *= std::max(1.0, (Ma + Ea) * (1 + 2 * u));
+            if (!(P <= fmax)) overflow = true;
+          }
 
           // [MAMBA-SCAN-BOUND-STATE] proved for the sequential fma model (q_step = 1 + u,
           // g_step = g_term = u, g_init = 0, under = eta): MambaScanBound.v state_bound_mag, each
@@ -253,7 +264,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         }
         if (in.z) {
           const double zz = (*in.z)(b, d, t);
-          const double Ms = std::fabs(zz / (1 + std::exp(-zz))) + kTiny;
+          const double Ms = silu_magnitude(zz);
           v = mul(v, {Ms, elementary_error(m.silu_ulps, Ms, u, eta)}, u, eta);  // mul_bound
         }
         if (v.M + v.E > fmax) overflow = true;

@@ -136,6 +136,9 @@ ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<
     for (Index d = 0; d < dim; ++d) {
       bool overflow = false;
       double Wmax = 0;  // running max of H + G: tree orders multiply underflows by partial states
+      // Any order may multiply A_bar's together over any span: a bound on every such product's
+      // modulus (factors below 1 cannot raise it); inf times a zero state would be NaN.
+      std::vector<double> span_product(static_cast<std::size_t>(N), 1.0);
       std::fill(H.begin(), H.end(), 0.0);
       std::fill(G.begin(), G.end(), 0.0);
       for (Index t = 0; t < L; ++t) {
@@ -185,6 +188,11 @@ ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<
           const double absB = std::hypot(p.B_at(b, d, n, t, 0), p.B_at(b, d, n, t, 1));
           const Q beta{du.M * absB + kTiny, du.E * absB + u * (du.M + du.E) * absB + kSqrt2 * eta};
           if (Ma + Ea > fmax || beta.M + beta.E > fmax) overflow = true;
+          if (!m.sequential) {
+            double& P = span_product[static_cast<std::size_t>(n)];
+            P *= std::max(1.0, (Ma + Ea) * (1 + 4 * u));
+            if (!(P <= fmax)) overflow = true;
+          }
 
           // [MAMBA-CSCAN-BOUND-STATE]
           const double under_n = m.sequential ? under : under * (1 + Wmax);
@@ -229,7 +237,7 @@ ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<
         if (in.z) {
           // [MAMBA-SCAN-BOUND-OUTPUT] the gate: [CORE-ROUND-MUL] with silu's error.
           const double zz = (*in.z)(b, d, t);
-          const double Ms = std::fabs(zz / (1 + std::exp(-zz))) + kTiny;
+          const double Ms = silu_magnitude(zz);
           const double Es = elementary_error(m.silu_ulps, Ms, u, eta);
           v = {v.M * Ms + kTiny, v.M * Es + v.E * Ms + v.E * Es + u * (v.M + v.E) * (Ms + Es) + eta};
         }

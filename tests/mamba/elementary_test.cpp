@@ -96,5 +96,34 @@ TEST(LibmF64, SigmoidWithinItsDerivedBound) {
   EXPECT_LE(worst, kSigmoidF64Ulps);
   RecordProperty("max_sigmoid_f64_units", std::to_string(worst));
 }
+// covers: MAMBA-BWD-ELEMENTARY MAMBA-SCAN-BOUND-OUTPUT
+// Below -709.78 e^-z overflows binary64: the C library formulas gave silu = -0 and sigmoid = 0
+// where the exact values are up to 1e-302 (registry properties: z = -747.6, out = -0 for an exact
+// -1.6e-322). sigmoid_f64 and silu_f64 there are within their stated error, ulps (2u |f| + 2 eta),
+// against MPFR, sampled over [-760, -690] (past the underflow of the results, across the switch at
+// -700), and below -700 the bounds' silu_magnitude is an upper bound.
+TEST(LibmF64, SiluAndSigmoidWhereExpOfMinusZOverflows) {
+  const WorkingPrecision precision(128);
+  PhiloxStream rng(2026, "libm-silu-tail");
+  const double u = std::ldexp(1.0, -53);
+  const mp_real eta = ldexp(mp_real(1), -1075);  // not a double
+  double worst_silu = 0, worst_sigmoid = 0;
+  for (int i = 0; i < 100000; ++i) {
+    const double z = rng.next_uniform(-760.0, -690.0);
+    const mp_real s = 1 / (1 + exp(-mp_real(z))), f = mp_real(z) * s;
+    worst_sigmoid = std::max(worst_sigmoid, to_double(abs(mp_real(elementary::sigmoid_f64(z)) - s) /
+                                                      (2 * u * s + 2 * eta)));
+    worst_silu = std::max(worst_silu, to_double(abs(mp_real(elementary::silu_f64(z)) - f) /
+                                                (2 * u * abs(f) + 2 * eta)));
+    if (z < -700) EXPECT_GE(mp_real(silu_magnitude(z)), abs(f)) << z;  // above: within the bound's slack
+  }
+  EXPECT_LE(worst_sigmoid, kSigmoidF64Ulps);
+  EXPECT_LE(worst_silu, kSiluF64Ulps);
+  // The case the properties found, and the old formula's answer there.
+  EXPECT_LT(elementary::silu_f64(-747.5), 0.0);
+  EXPECT_EQ(-747.5 / (1.0 + std::exp(747.5)), 0.0);
+  RecordProperty("max_silu_f64_tail_units", std::to_string(worst_silu));
+  RecordProperty("max_sigmoid_f64_tail_units", std::to_string(worst_sigmoid));
+}
 }  // namespace
 }  // namespace touchstone::mamba::testing

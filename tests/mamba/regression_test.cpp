@@ -147,3 +147,33 @@ TEST(Regression, SingleStepMatchesTheFormulaDirectly) {
   EXPECT_LT(abs(exact.last_state[0] - h), mp_real("1e-70"));
   expect_all_backends_within_bound(p);
 }
+
+// covers: MAMBA-SCAN-BOUND-CUDA-F32 MAMBA-SCAN-BOUND-ANY
+// The CUDA order multiplies a's together within a chunk: a = e^(5.625) = 277 gives 277^16 = inf
+// in float32 while every state is 0 (u = 0), and inf * 0 is a NaN out where the exact out is 0.
+// The tree-order bound once stayed finite there (mamba_property_tests found it); a product of a's
+// that may overflow within its span now leaves the bound's domain, and the sequential CPU order,
+// which forms no such product, keeps a finite bound.
+TEST(Regression, TreeOrderProductOfAsOverflowsWhileTheStatesAreZero) {
+  SelectiveScanInputs<double> in;
+  in.u = Tensor<double>(Shape{1, 1, 20}, 0.0);
+  in.delta = Tensor<double>(Shape{1, 1, 20}, -2.25);
+  in.A = Tensor<double>(Shape{1, 1}, -2.5);
+  in.B = Tensor<double>(Shape{1, 1}, 1.0);
+  in.C = Tensor<double>(Shape{1, 1}, 1.0);
+  const SelectiveScanProblem<double> p(std::move(in));
+  const auto shape = mamba::cuda::selective_scan_kernel_shape();
+  const auto cu = as_double(cuda_scan_emulation(p.cast<float>()));
+  bool nan = false;
+  for (Index t = 0; t < 20; ++t) nan = nan || std::isnan(cu.out(0, 0, t));
+  ASSERT_TRUE(nan) << "the case no longer makes the CUDA order's product overflow";
+  const auto cuda_bound = selective_scan_bound(p, arithmetic_cuda_f32(shape.tree_depth, shape.chunk));
+  const auto any_bound = selective_scan_bound(p, arithmetic_any_order(Format::float32, 20, 1.0));
+  for (Index t = 0; t < 20; ++t)
+    if (std::isnan(cu.out(0, 0, t))) {
+      EXPECT_EQ(cuda_bound.out(0, 0, t), std::numeric_limits<double>::infinity()) << t;
+      EXPECT_EQ(any_bound.out(0, 0, t), std::numeric_limits<double>::infinity()) << t;
+    }
+  EXPECT_TRUE(std::isfinite(selective_scan_bound(p, arithmetic_cpu_f32()).out(0, 0, 19)));
+  expect_all_backends_within_bound(p);
+}

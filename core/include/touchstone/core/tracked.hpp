@@ -191,8 +191,15 @@ inline Tracked exp(const Tracked& x, double ulps, const Rounding& r) {
   return f;
 }
 
-// sigmoid(x) = 1 / (1 + e^-x): increasing, slope <= 1/4.
-inline double sigmoid_value(double x) { return 1 / (1 + std::exp(-x)); }
+// sigmoid(x) = 1 / (1 + e^-x): increasing, slope <= 1/4. Below -700, e^-x would overflow
+// binary64 (past -709.78) and give 0 where sigmoid is still up to 1e-304: e^x / (1 + e^x) there.
+inline double sigmoid_value(double x) {
+  if (x < -700) {
+    const double e = std::exp(x);
+    return e / (1 + e);
+  }
+  return 1 / (1 + std::exp(-x));
+}
 inline Tracked sigmoid(const Tracked& x, double ulps, const Rounding& r) {
   return elementary(sigmoid_value(x.lo), sigmoid_value(x.hi), 0.25, x, ulps, r);
 }

@@ -8,6 +8,8 @@
 // NaN there, and the verdict only asks for NaN).
 #pragma once
 
+#include <cmath>
+
 #include <string>
 
 #include "touchstone/core/formats.hpp"
@@ -29,6 +31,10 @@ struct ScanArithmetic {
   // multiplied by a partial state, so it is scaled by the running state magnitude.
   int underflows_per_step = 1;
   bool forms_products = false;
+  // With forms_products, the a's multiplied together span at most this many consecutive steps
+  // (the CUDA kernel: one chunk; 0: any span of the sequence). A product of them may overflow
+  // while every state stays small (then inf times a zero state is NaN): outside the domain.
+  Index product_span = 0;
   // [MAMBA-SCAN-BOUND-DELTA]/[...-DISCRETIZE] roundings in exp's argument dt*A, and the maximum
   // errors of the elementary functions in ulps of the compute format.
   int exp_arg_roundings = 1;
@@ -64,6 +70,18 @@ inline constexpr double kSiluF32Ulps = 0.50001;
 inline constexpr double kExpF64Ulps = 1.0;
 inline constexpr double kSoftplusF64Ulps = 2.01;
 inline constexpr double kSiluF64Ulps = 2.01;
+
+// An upper bound on |silu(z)| = |z| / (1 + e^-z), evaluated so that neither e^-z's overflow
+// (z < -709.78) nor e^z's underflow makes it 0 where silu is not: below -700 in x87 extended
+// precision (e^z normal there), with a margin for that evaluation.
+inline double silu_magnitude(double z) {
+  constexpr double kTiny = 4.9406564584124654e-324;
+  if (z < -700) {
+    const long double zl = z;
+    return static_cast<double>(-zl * std::exp(zl) / (1.0L + std::exp(zl))) * (1 + 0x1p-50) + 2 * kTiny;
+  }
+  return std::fabs(z / (1 + std::exp(-z))) + kTiny;
+}
 
 SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<double>& p,
                                                  const ScanArithmetic& m);
