@@ -75,42 +75,6 @@ void cuda_backend(Entry<P>& e, const std::string& order, Run run, Bound bound) {
                         [bound](const P& p) { return bound(p, Format::float32); }, cuda::cauchy_unavailable_reason});
 }
 
-// `touchstone bench`'s size "bench" is generated on request but is not one of `check`'s sizes;
-// core's generate accepts only `sizes`, so these entries are wrapped: generate("bench") makes
-// the problem itself, every other call is the declared entry's.
-template <class P>
-class WithBenchSize final : public Algorithm {
- public:
-  explicit WithBenchSize(Entry<P> e)
-      : generate_(e.generate), arrays_(e.arrays), describe_(e.describe), e_(make_entry(std::move(e))) {}
-  std::string name() const override { return e_->name(); }
-  std::string summary() const override { return e_->summary(); }
-  std::string spec_ref() const override { return e_->spec_ref(); }
-  std::vector<ArraySpec> inputs() const override { return e_->inputs(); }
-  std::vector<ArraySpec> outputs() const override { return e_->outputs(); }
-  std::vector<OptionSpec> options() const override { return e_->options(); }
-  std::vector<std::string> sizes() const override { return e_->sizes(); }
-  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
-    if (size != "bench") return e_->generate(size, f, seed);
-    return std::make_unique<EntryProblem<P>>(generate_(size, f, seed), arrays_, describe_);
-  }
-  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& a, const OptionMap& o) const override {
-    return e_->problem_from_arrays(a, o);
-  }
-  ExactArrays oracle(const ProblemHandle& h, unsigned bits) const override { return e_->oracle(h, bits); }
-  const std::vector<BackendSpec>& backends() const override { return e_->backends(); }
-  Arrays any_order_bound(const ProblemHandle& h, Format storage, double ulps) const override {
-    return e_->any_order_bound(h, storage, ulps);
-  }
-  std::string any_order_assumption() const override { return e_->any_order_assumption(); }
-
- private:
-  std::function<P(const std::string&, Format, std::uint64_t)> generate_;
-  std::function<Arrays(const P&)> arrays_;
-  std::function<std::string(const P&)> describe_;
-  std::unique_ptr<Algorithm> e_;
-};
-
 // The problems as the entries hold them, validated on construction. The backends are templates
 // on the compute type reading the double problem, so the float32 copy core makes (cast<float>,
 // after require_inputs_in(float32)) is the same problem.
@@ -256,7 +220,8 @@ std::unique_ptr<Algorithm> cauchy_entry() {
                [out](auto t, const Cauchy& c) { return out(c, cpu::cauchy<decltype(t)>(c.p())); }, bound);
   cuda_backend(e, cauchy_order() + "; one thread per (h,l), -fmad=false",
                [out](const Cauchy& c) { return out(c, cuda::cauchy(c.p())); }, bound);
-  return std::make_unique<WithBenchSize<Cauchy>>(std::move(e));
+  e.extra_sizes = {"bench"};
+  return make_entry(std::move(e));
 }
 
 // dv then dw, each (H, N) complex, of the backward's flat result.
@@ -293,7 +258,8 @@ std::unique_ptr<Algorithm> cauchy_backward_entry() {
       "each term formed as [S4-CAUCHY-VJP] writes it: d = z - w, dout / conj(d) and "
       "dout * conj(v / (d d)) (one complex product d d, textbook complex divisions); the sums "
       "over l in any order";
-  return std::make_unique<WithBenchSize<Cauchy>>(std::move(e));
+  e.extra_sizes = {"bench"};
+  return make_entry(std::move(e));
 }
 
 // ---- s4.kernel_dplr and s4.kernel_dplr_backward ----
@@ -446,7 +412,8 @@ std::unique_ptr<Algorithm> dplr_entry() {
       e, order,
       [](auto t, const Dplr& d) { return Arrays{{"K", as_tensor(cpu::kernel_dplr<decltype(t)>(d.p), d.out_shape())}}; },
       [](const Dplr& d, Format f) { return Arrays{{"K", as_tensor(kernel_dplr_bound(d.p, f), d.out_shape())}}; });
-  return std::make_unique<WithBenchSize<Dplr>>(std::move(e));
+  e.extra_sizes = {"bench"};
+  return make_entry(std::move(e));
 }
 
 // The gradients, each in its input's layout: complex as (..., 2), dQ only when Q was given.
@@ -489,7 +456,8 @@ std::unique_ptr<Algorithm> dplr_backward_entry() {
       [](auto t, const Dplr& d) { return grads_arrays(d.p, cpu::kernel_dplr_backward<decltype(t)>(d.p, d.dK)); },
       [](const Dplr& d, Format f) { return grads_arrays(d.p, kernel_dplr_backward_bound(d.p, d.dK, f)); });
   e.any_order_assumption = "the cpu backends' sequence [S4-DPLR-VJP-CPU]: " + order;
-  return std::make_unique<WithBenchSize<Dplr>>(std::move(e));
+  e.extra_sizes = {"bench"};
+  return make_entry(std::move(e));
 }
 
 // ---- s4.ssm_kernel ----

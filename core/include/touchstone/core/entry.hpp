@@ -118,6 +118,8 @@ struct Entry {
   std::vector<ArraySpec> inputs, outputs;
   std::vector<OptionSpec> options;
   std::vector<std::string> sizes;  // default problem sizes for `check`
+  // Sizes `generate` also makes that `check` does not run (`touchstone bench`'s "bench").
+  std::vector<std::string> extra_sizes;
   std::function<P(const std::string& size, Format format, std::uint64_t seed)> generate;
   std::function<P(const InputReader&)> read;
   std::function<Arrays(const P&)> arrays;  // the problem as its input arrays (fixtures, input format)
@@ -168,6 +170,7 @@ class DeclaredAlgorithm final : public Algorithm {
       known = known || s == size;
       list += (list.empty() ? "" : ", ") + s;
     }
+    for (const auto& s : e_.extra_sizes) known = known || s == size;
     if (!known) throw InvalidInput("size", "unknown size '" + size + "' for " + e_.name + " (sizes: " + list + ")");
     return wrap(e_.generate(size, format, seed));
   }
