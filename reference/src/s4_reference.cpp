@@ -168,10 +168,55 @@ struct DenseSystem {
   }
 };
 
+// [S4-DPLR-ORACLE-RANGE] The dense route forms A = diag(Λ) − P Q*, whose entries reach |P||Q|, and
+// inverts I − (Δ/2) A: where |P||Q| is large the exact result is a difference of terms up to
+// about (Δ|P||Q|)^2 times its size, and at a precision below that the smaller terms are absorbed
+// the same way at p and at 2p bits, so [CORE-ORACLE-VERIFIED]'s check agrees on a wrong answer
+// (registry properties: |P| = 1.6e30 gave K = -0.70 at 128 and 256 bits, -0.45 from 512 bits on,
+// where cpu-f64 is right). The dense oracles add guard bits for that range: 4 log2 of the largest
+// |Δ/2 A| entry (none when it is at most 1).
+namespace {
+unsigned dplr_guard_bits(const DplrProblem& p) {
+  double big = 0;
+  for (Index h = 0; h < p.H; ++h) {
+    double pq = 0, lam = 0;
+    for (Index n = 0; n < p.N; ++n) {
+      pq = std::max(pq, std::abs(p.P.at(h, n)));
+      lam = std::max(lam, std::abs(p.Lambda.at(h, n)));
+    }
+    double q = 0;
+    for (Index n = 0; n < p.N; ++n) q = std::max(q, std::abs(p.Q.values.empty() ? p.P.at(h, n) : p.Q.at(h, n)));
+    big = std::max(big, 0.5 * p.step_at(h) * (lam + pq * q * static_cast<double>(p.N)));
+  }
+  if (!(big > 1)) return 0;  // also NaN inputs: they propagate at any precision
+  return 4 * static_cast<unsigned>(std::ceil(std::log2(std::min(big, 1e300))));
+}
+
+// The dense SSM kernel of a user's A the same way: M = (Δ/2) N max |A_ij|.
+unsigned ssm_guard_bits(const SsmProblem& p) {
+  double a = 0;
+  for (const double x : p.A) a = std::max(a, std::abs(x));
+  const double big = 0.5 * p.step * a * static_cast<double>(p.N);
+  if (!(big > 1)) return 0;
+  return 4 * static_cast<unsigned>(std::ceil(std::log2(std::min(big, 1e300))));
+}
+
+template <class Real>
+struct RangeGuard {
+  std::optional<WorkingPrecision> wp;
+  explicit RangeGuard(unsigned bits) {
+    if constexpr (std::is_same_v<Real, mp_real>) {
+      if (bits) wp.emplace(std::min(kMaxPrecisionBits, precision_bits(mp_real()) + bits));
+    }
+  }
+};
+}  // namespace
+
 // embed-begin ssm_kernel
 template <class Real>
 std::vector<Real> ssm_kernel(const SsmProblem& p) {
   p.validate();
+  const RangeGuard<Real> guard(ssm_guard_bits(p));
   const DenseSystem<Real> sys(p.N, p.A, p.B, p.C);
   const Mat<Real>& A = sys.A;
   const Vec<Real>& B = sys.B;
@@ -282,41 +327,6 @@ Mat<Complex> dplr_matrix(const Vec<Complex>& Lambda, const Vec<Complex>& P, cons
 }
 }  // namespace
 
-// [S4-DPLR-ORACLE-RANGE] The dense route forms A = diag(Λ) − P Q*, whose entries reach |P||Q|, and
-// inverts I − (Δ/2) A: where |P||Q| is large the exact result is a difference of terms up to
-// about (Δ|P||Q|)^2 times its size, and at a precision below that the smaller terms are absorbed
-// the same way at p and at 2p bits, so [CORE-ORACLE-VERIFIED]'s check agrees on a wrong answer
-// (registry properties: |P| = 1.6e30 gave K = -0.70 at 128 and 256 bits, -0.45 from 512 bits on,
-// where cpu-f64 is right). The dense oracles add guard bits for that range: 4 log2 of the largest
-// |Δ/2 A| entry (none when it is at most 1).
-namespace {
-unsigned dplr_guard_bits(const DplrProblem& p) {
-  double big = 0;
-  for (Index h = 0; h < p.H; ++h) {
-    double pq = 0, lam = 0;
-    for (Index n = 0; n < p.N; ++n) {
-      pq = std::max(pq, std::abs(p.P.at(h, n)));
-      lam = std::max(lam, std::abs(p.Lambda.at(h, n)));
-    }
-    double q = 0;
-    for (Index n = 0; n < p.N; ++n) q = std::max(q, std::abs(p.Q.values.empty() ? p.P.at(h, n) : p.Q.at(h, n)));
-    big = std::max(big, 0.5 * p.step_at(h) * (lam + pq * q * static_cast<double>(p.N)));
-  }
-  if (!(big > 1)) return 0;  // also NaN inputs: they propagate at any precision
-  return 4 * static_cast<unsigned>(std::ceil(std::log2(std::min(big, 1e300))));
-}
-
-template <class Real>
-struct DplrGuard {
-  std::optional<WorkingPrecision> wp;
-  explicit DplrGuard(const DplrProblem& p) {
-    if constexpr (std::is_same_v<Real, mp_real>) {
-      const unsigned g = dplr_guard_bits(p);
-      if (g) wp.emplace(std::min(kMaxPrecisionBits, precision_bits(mp_real()) + g));
-    }
-  }
-};
-}  // namespace
 
 // embed-begin kernel_dplr
 // [S4-DPLR-DEF] A = diag(Λ) − P Q*, bilinear (Ā, B̄) [S4-DISC-BILINEAR]; the learned C̃ is the
@@ -325,7 +335,7 @@ struct DplrGuard {
 template <class Real, class Complex>
 std::vector<Real> kernel_dplr(const DplrProblem& p) {
   p.validate();
-  const DplrGuard<Real> guard(p);
+  const RangeGuard<Real> guard(dplr_guard_bits(p));
   std::vector<Real> K(static_cast<std::size_t>(p.H * p.L));
   for (Index h = 0; h < p.H; ++h) {
     const FullSystem<Real, Complex> f = full_system<Real, Complex>(p, h);
@@ -354,7 +364,7 @@ template <class Real, class Complex>
 Complex dplr_generating_function(const DplrProblem& p, Index h, Index k) {
   using std::cos, std::sin;
   p.validate();
-  const DplrGuard<Real> guard(p);
+  const RangeGuard<Real> guard(dplr_guard_bits(p));
   const FullSystem<Real, Complex> f = full_system<Real, Complex>(p, h);
   const Index N = f.Lambda.size();
   const Discrete<Complex> d =
