@@ -88,7 +88,7 @@ std::string InputReader::choice(const std::string& name, const std::vector<std::
     bool known = false;
     for (const auto& w : words) known = known || w == it->second;
     if (!known) throw InvalidInput(name, "expected one of " + list + ", got '" + it->second + "'");
-    if (from_file && *from_file != it->second) throw InvalidInput(name, "the option and the file disagree");
+    if (from_file && *from_file != it->second) throw InvalidInput(name, "the .npz array and --option disagree");
     return it->second;
   }
   return from_file.value_or(fallback);
@@ -104,7 +104,7 @@ bool InputReader::flag(const std::string& name, bool fallback) const {
     const std::string& w = it->second;
     const bool on = w == "true" || w == "True" || w == "1", off = w == "false" || w == "False" || w == "0";
     if (!on && !off) throw InvalidInput(name, "expected true, false, 1 or 0, got '" + w + "'");
-    if (from_file && *from_file != on) throw InvalidInput(name, "the option and the file disagree");
+    if (from_file && *from_file != on) throw InvalidInput(name, "the .npz array and --option disagree");
     return on;
   }
   return from_file.value_or(fallback);

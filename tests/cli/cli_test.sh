@@ -69,7 +69,7 @@ expect 2 'cannot read as .npz' -- "$ts" eval mamba.selective_scan --inputs "$dat
   --output "$tmp/x.npz"
 expect 2 'unknown algorithm' -- "$ts" eval mamba.selective_scn --inputs "$data/scan_inputs.npz" \
   --output "$tmp/x.npz"
-expect 2 'delta_softplus: the option and the file disagree' -- "$ts" eval mamba.selective_scan \
+expect 2 'delta_softplus: the .npz array and --option disagree' -- "$ts" eval mamba.selective_scan \
   --inputs "$data/scan_inputs.npz" --output "$tmp/x.npz" --option delta_softplus=0
 expect 2 'bogus: unknown option' -- "$ts" eval mamba.selective_scan --inputs "$data/scan_inputs.npz" \
   --output "$tmp/x.npz" --option bogus=1

@@ -150,14 +150,14 @@ TEST(Entry, EveryReaderRuleRejectsAWrongInputByName) {
   expect_invalid([&] { a->from_arrays(x, {{"s", "2.5"}}); }, "s", "integer");
   expect_invalid([&] { a->from_arrays(x, {{"s", "1000"}}); }, "s", "-100 <= s <= 100");
   expect_invalid([&] { a->from_arrays(with("s", 2.5), {}); }, "s", "integer");
-  expect_invalid([&] { a->from_arrays(with("s", 2), {{"s", "3"}}); }, "s", "disagree");
+  expect_invalid([&] { a->from_arrays(with("s", 2), {{"s", "3"}}); }, "s", "the .npz array and --option disagree");
   expect_invalid([&] { a->from_arrays(x, {{"s", "2"}, {"repeat", "0"}}); }, "repeat");
   expect_invalid([&] { a->from_arrays(x, {{"s", "2"}, {"mode", "odd"}}); }, "mode", "plain");
   expect_invalid([&] { a->from_arrays(with("mode", 2), {{"s", "2"}}); }, "mode");
-  expect_invalid([&] { a->from_arrays(with("mode", 1), {{"s", "2"}, {"mode", "plain"}}); }, "mode", "disagree");
+  expect_invalid([&] { a->from_arrays(with("mode", 1), {{"s", "2"}, {"mode", "plain"}}); }, "mode", "the .npz array and --option disagree");
   expect_invalid([&] { a->from_arrays(x, {{"s", "2"}, {"flag", "yes"}}); }, "flag");
   expect_invalid([&] { a->from_arrays(with("flag", 2), {{"s", "2"}}); }, "flag");
-  expect_invalid([&] { a->from_arrays(with("flag", 1), {{"s", "2"}, {"flag", "false"}}); }, "flag", "disagree");
+  expect_invalid([&] { a->from_arrays(with("flag", 1), {{"s", "2"}, {"flag", "false"}}); }, "flag", "the .npz array and --option disagree");
   expect_invalid([&] { a->from_arrays(x, {{"s", "2"}, {"unknown", "1"}}); }, "unknown");
   expect_invalid([&] { a->from_arrays(with("z", 1), {{"s", "2"}}); }, "z", "not an input");
   NpyMap narrow{{"x", array(Tensor<double>(Shape{1, 1}, 1.0))}};
