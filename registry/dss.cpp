@@ -83,7 +83,7 @@ std::unique_ptr<Algorithm> softmax_entry() {
               {"L", "()", "kernel length (also --option L)", true}};
   e.outputs = {{"K", "(H, L)", "the kernel", false}};
   e.options = {{"L", "kernel length", "(required)"}};
-  for (const auto& s : kSizes) e.sizes.push_back(s.name);
+  e.sizes = size_names(kSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     for (const auto& s : kSizes)
       if (size == s.name) return default_problem(s, format, seed);

@@ -41,7 +41,7 @@ Tensor<double> real_A(const SizeSpec& s, const Filler& fill) {
 
 SelectiveScanProblem<double> default_selective_scan_problem(const std::string& size, Format format,
                                                             std::uint64_t seed) {
-  const SizeSpec& s = size == kBench.name ? kBench : find_size(kSizes, size);
+  const SizeSpec& s = size == kBench.name ? kBench : size_row(kSizes, size);
   return default_problem<SelectiveScanProblem<double>>(s, "mamba.selective_scan", format, seed, real_A);
 }
 
@@ -90,6 +90,7 @@ struct RealScan {
             {"last_state", "(batch, dim, dstate)", "state after the last step", false}};
   }
   static std::vector<std::string> sizes() { return size_names(kSizes); }
+  static std::vector<std::string> extra_sizes() { return {kBench.name}; }  // touchstone bench's
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
     return default_selective_scan_problem(size, format, seed);
   }

@@ -158,10 +158,9 @@ std::unique_ptr<Algorithm> block_entry(const char* name, const char* spec_ref, c
     e.outputs = {{"dhidden", "(batch, seqlen, d_model)", "gradient of hidden", false}};
     for (auto& s : weight_specs()) e.outputs.push_back({"d" + s.name, s.shape, "gradient of " + s.name, false});
   }
-  for (const auto& s : kBlockSizes) e.sizes.push_back(s.name);
+  e.sizes = size_names(kBlockSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const BlockSize& s = *std::find_if(std::begin(kBlockSizes), std::end(kBlockSizes),
-                                       [&](const BlockSize& b) { return size == b.name; });
+    const BlockSize& s = size_row(kBlockSizes, size);
     MambaBlockConfig c;
     c.d_model = s.d_model;
     c.d_state = s.d_state;

@@ -79,8 +79,9 @@ struct ComplexScan {
             {"last_state", "complex (batch, dim, dstate) as (batch, dim, dstate, 2)", "state after the last step", false}};
   }
   static std::vector<std::string> sizes() { return size_names(kComplexSizes); }
+  static std::vector<std::string> extra_sizes() { return {}; }
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
-    return default_complex_problem(find_size(kComplexSizes, size), format, seed);
+    return default_complex_problem(size_row(kComplexSizes, size), format, seed);
   }
   // A as (dim, dstate, 2) (a complex array's values, or its real view), or real (dim, dstate).
   static Tensor<double> read_A(const InputReader& r) {
@@ -156,7 +157,7 @@ struct ComplexScanBackward {
             {"ddelta_bias", "(dim,)", "gradient of delta_bias (when given)", true}};
   }
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
-    auto p = default_complex_problem(find_size(kComplexBackwardSizes, size), format, seed);
+    auto p = default_complex_problem(size_row(kComplexBackwardSizes, size), format, seed);
     std::optional<std::vector<Index>> dlast;
     if (size != "tiny") dlast = std::vector<Index>{p.batch(), p.dim(), p.dstate(), 2};
     return with_cotangents<Problem>(std::move(p), kBackwardName, format, seed, std::move(dlast));

@@ -47,21 +47,6 @@ struct SizeSpec {
   bool structured_A;  // S4D-Real A (real scan) or S4D-Lin A (complex scan), else drawn
 };
 
-template <std::size_t n>
-std::vector<std::string> size_names(const SizeSpec (&sizes)[n]) {
-  std::vector<std::string> v;
-  for (const auto& s : sizes) v.push_back(s.name);
-  return v;
-}
-template <std::size_t n>
-const SizeSpec& find_size(const SizeSpec (&sizes)[n], const std::string& size) {
-  std::string known;
-  for (const auto& s : sizes) {
-    if (size == s.name) return s;
-    known += (known.empty() ? "" : ", ") + std::string(s.name);
-  }
-  throw InvalidInput("size", "unknown size '" + size + "' (" + known + ")");
-}
 
 // The problem of `s` with values from the streams "<name>/<array>" under `seed`, rounded to
 // `format`, in the peer's test's ranges (u, B, C, D, z centred; delta and delta_bias in [0, 0.5));
@@ -247,6 +232,7 @@ std::unique_ptr<Algorithm> scan_entry() {
   Entry<P> e;
   e.inputs = K::inputs();
   e.sizes = K::sizes();
+  e.extra_sizes = K::extra_sizes();
   e.generate = K::generate;
   e.read = read_forward<K>;
   e.arrays = forward_arrays<P>;
@@ -265,6 +251,7 @@ std::unique_ptr<Algorithm> backward_entry() {
   e.inputs.push_back({"dout", "(batch, dim, seqlen)", "cotangent of out", false});
   e.inputs.push_back(KB::dlast_spec());
   e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = K::extra_sizes();
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     return P(KB::generate(size, format, seed));
   };

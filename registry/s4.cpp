@@ -47,13 +47,6 @@ cdouble cround(cdouble z, Format f) { return {round_to_format(z.real(), f), roun
 Conj conj_of(const InputReader& r) { return parse_conj(r.choice("conj", {"halves", "full"}, "halves")); }
 Tensor<double> conj_array(Conj c) { return scalar(c == Conj::full ? 1.0 : 0.0); }
 
-// The default problem size named `size` of a table (core checked the name; "bench" is extra).
-template <class S, std::size_t n>
-const S& size_named(const S (&table)[n], const std::string& size) {
-  for (const S& s : table)
-    if (size == s.name) return s;
-  throw std::logic_error("unreachable: core checks the size");
-}
 
 // The cpu-f32 and cpu-f64 backends, `run(T{}, problem)` computing in T and `bound(problem,
 // format)`, and the any-order bound: `bound` at the storage format.
@@ -136,7 +129,7 @@ constexpr CauchySize kCauchySizes[] = {
 // the unit circle); v ~ complex normal; w = -U(0.05, 1) + i N(0, 1) (the poles of a stable
 // system), all rounded to the format; the backward's dout ~ complex normal.
 Cauchy default_cauchy(const std::string& size, Format f, std::uint64_t seed, bool backward) {
-  const CauchySize& s = size_named(kCauchySizes, size);
+  const CauchySize& s = size_row(kCauchySizes, size);
   CauchyBackwardProblem q;
   CauchyProblem& p = q.fwd;
   p.H = s.H, p.N = s.N, p.L = s.L, p.conj = s.conj;
@@ -286,7 +279,7 @@ constexpr DplrSize kDplrSizes[] = {
 // U[log 1e-3, log 1e-1] per channel (annotated-s4's log_step_initializer); the backward's dK ~
 // N(0, 1).
 Dplr default_dplr(const std::string& size, Format f, std::uint64_t seed, bool backward) {
-  const DplrSize& s = size_named(kDplrSizes, size);
+  const DplrSize& s = size_row(kDplrSizes, size);
   const HippoDplrDouble hip = hippo_dplr_double(s.N);
   DplrProblem p;
   p.conj = s.conj;
@@ -499,9 +492,9 @@ std::unique_ptr<Algorithm> ssm_entry() {
               {"L", "()", "kernel length (also the option L)", true}};
   e.outputs = {{"K", "(L,)", "the kernel", false}};
   e.options = {{"L", "kernel length (required with a file)", ""}};
-  for (const auto& s : kSsmSizes) e.sizes.push_back(s.name);
+  e.sizes = size_names(kSsmSizes);
   e.generate = [](const std::string& size, Format f, std::uint64_t seed) {
-    return default_ssm(size_named(kSsmSizes, size), f, seed);
+    return default_ssm(size_row(kSsmSizes, size), f, seed);
   };
   // [S4-SSM-KERNEL-SHAPES] core checks Ab (N, N), Bb and Cb (N,); the Problem the values.
   e.read = [](const InputReader& r) {

@@ -24,11 +24,6 @@ Tensor<double> fill(const std::string& key, std::vector<Index> shape, double lo,
   return t;
 }
 
-// The row of a size table called `size` (core has checked that there is one).
-template <class S, std::size_t n>
-const S& size_of(const S (&sizes)[n], const std::string& size) {
-  return *std::find_if(sizes, sizes + n, [&](const S& s) { return size == s.name; });
-}
 
 // ---- s4.causal_conv ----
 
@@ -63,9 +58,9 @@ std::unique_ptr<Algorithm> conv_entry() {
               {"k", "(H, Lk)", "convolution kernel per channel; Lk may differ from L (taps past L are unused)", false},
               {"D", "(H,)", "skip connection (absent: no skip term)", true}};
   e.outputs = {{"y", "(batch, H, L)", "y_t = sum_{s<=t} k_s u_{t-s} + D u_t", false}};
-  for (const auto& s : kConvSizes) e.sizes.push_back(s.name);
+  e.sizes = size_names(kConvSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const ConvSize& s = size_of(kConvSizes, size);
+    const ConvSize& s = size_row(kConvSizes, size);
     const std::string key = kConvName;
     ConvInputs<double> in;
     in.u = fill(key + "/u", {s.batch, s.H, s.L}, -1, 1, format, seed);
@@ -173,9 +168,9 @@ std::unique_ptr<Algorithm> scan_entry() {
                {"last_state", "complex (batch, H, N) as (batch, H, N, 2)", "state after the last step", false}};
   e.options = {{"conj", "conjugate-pair convention: halves (y = 2 Re, state-spaces/s4) or full (y = Re, annotated-s4)",
                 "halves"}};
-  for (const auto& s : kScanSizes) e.sizes.push_back(s.name);
+  e.sizes = size_names(kScanSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    return default_scan(size_of(kScanSizes, size), format, seed);
+    return default_scan(size_row(kScanSizes, size), format, seed);
   };
   e.read = [](const InputReader& r) {
     ScanInputs<double> in{r.array("dA"), r.array("dB"), r.array("dC"), r.array("u"), r.optional_array("D"),

@@ -57,11 +57,6 @@ constexpr SizeSpec kDssSizes[] = {
 using Sizes = std::span<const SizeSpec>;
 Sizes sizes_of(S4DFlavor f) { return f.dss ? Sizes(kDssSizes) : Sizes(kSizes); }
 
-const SizeSpec& size_named(Sizes table, const std::string& size) {
-  for (const auto& s : table)
-    if (size == s.name) return s;
-  throw std::logic_error("unreachable: core checks the size");
-}
 
 S4DProblem<double> default_problem(const S4DFlavor& f, const SizeSpec& s, Format format,
                                    std::uint64_t seed) {
@@ -202,9 +197,9 @@ std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp) {
   e.inputs = inputs_of(f);
   e.outputs = {{"K", "(H, L)", "the kernel", false}};
   e.options = options_of(f);
-  for (const auto& s : sizes_of(f)) e.sizes.push_back(s.name);
+  e.sizes = size_names(sizes_of(f));
   e.generate = [f](const std::string& size, Format format, std::uint64_t seed) {
-    return default_problem(f, size_named(sizes_of(f), size), format, seed);
+    return default_problem(f, size_row(sizes_of(f), size), format, seed);
   };
   e.read = [f](const InputReader& r) { return read_forward(f, r); };
   e.arrays = [f](const P& p) { return forward_arrays(f, p); };
@@ -272,7 +267,7 @@ std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp) {
     // medium has L = 256, not the forward's 1024: at L = 1024 the Delta gradient's bound is about
     // 10^3 times its error (the powers' worst-case rounding grows linearly in l; spec/s4d.md
     // [S4D-BWD-BOUND-COHERENT]), at the tightness floor.
-    SizeSpec s = size_named(sizes_of(f), size);
+    SizeSpec s = size_row(sizes_of(f), size);
     if (size == "tiny") s.H = 3;
     if (size == "medium") s.L = 256;
     auto p = default_problem(f, s, format, seed);

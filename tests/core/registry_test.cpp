@@ -1,6 +1,7 @@
 // covers: CORE-REGISTRY
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "builtin.hpp"
@@ -177,6 +178,25 @@ TEST(Registry, AnOracleNaNBornOfMpfrsExponentRangeIsRefused) {
   }
   EXPECT_EQ(ToyEntry(ToyEntry::Oracle::range_zero).reference(p, 128).at("out")[0], mp_real(0.75));
   EXPECT_TRUE(isnan(ToyEntry(ToyEntry::Oracle::nan_input).reference(p, 128).at("out")[0]));
+}
+
+// covers: CORE-ENTRY
+// `touchstone bench`'s size "bench" is generated on request by the entries that have one, though
+// `check` does not run it; an unknown size is InvalidInput("size").
+TEST(Registry, TheBenchSizeIsGeneratedButNotChecked) {
+  const Registry& r = builtin_registry();
+  for (const char* name : {"mamba.selective_scan", "mamba.selective_scan_backward", "s4.cauchy", "s4d.kernel"}) {
+    const Algorithm& a = r.get(name);
+    const auto sizes = a.sizes();
+    EXPECT_EQ(std::find(sizes.begin(), sizes.end(), "bench"), sizes.end()) << name;
+    EXPECT_NO_THROW(a.generate("bench", Format::float32, 0)) << name;
+    try {
+      a.generate("benchh", Format::float32, 0);
+      ADD_FAILURE() << name;
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.argument(), "size");
+    }
+  }
 }
 
 // covers: CORE-REGISTRY-BOUNDS

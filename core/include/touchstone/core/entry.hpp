@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -201,6 +202,21 @@ class DeclaredAlgorithm final : public Algorithm {
 template <class P>
 std::unique_ptr<Algorithm> make_entry(Entry<P> e) {
   return std::make_unique<DeclaredAlgorithm<P>>(std::move(e));
+}
+
+// An entry's table of default sizes (rows with a `name`): the names for Entry::sizes, and the row
+// `generate` was asked for (core has checked the name, so a miss is a defect of the entry).
+template <class Table>
+std::vector<std::string> size_names(const Table& table) {
+  std::vector<std::string> v;
+  for (const auto& s : table) v.push_back(s.name);
+  return v;
+}
+template <class Table>
+const auto& size_row(const Table& table, const std::string& size) {
+  for (const auto& s : table)
+    if (size == s.name) return s;
+  throw std::logic_error("size '" + size + "' is not in the entry's table");
 }
 
 // Converts a result tensor of any scalar to the Arrays value type.
