@@ -41,6 +41,12 @@ ScanArithmetic arithmetic_cpu_f64() {
   return sequential("cpu-f64", Format::float64, kExpF64Ulps, kSoftplusF64Ulps, kSiluF64Ulps);
 }
 
+double silu_magnitude(double z) {
+  constexpr double kTiny = 4.9406564584124654e-324;
+  if (z < -700) return std::fabs(silu_value(z)) * (1 + 0x1p-50) + 2 * kTiny;
+  return std::fabs(z / (1 + std::exp(-z))) + kTiny;
+}
+
 ScanArithmetic arithmetic_cuda_f32(int tree_depth, int chunk) {
   ScanArithmetic m = arithmetic_cpu_f32();
   m.name = "cuda-f32";
@@ -213,12 +219,10 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           const double Ea = Ea1 + elementary_error(m.exp_ulps, Ma + Ea1, u, eta);
           const Q beta = mul_exact(du, p.B_at(b, d, n, t), u, eta);
           if (Ma + Ea > fmax || beta.M + beta.E > fmax) overflow = true;
-          if (m.forms_products) {
-            double& P = span_product[static_cast<std::size_t>(n)];
-            if (m.product_span > 0 && t % m.product_span == 0) P = 1;
-            P *= std::max(1.0, (Ma + Ea) * (1 + 2 * u));
-            if (!(P <= fmax)) overflow = true;
-          }
+          if (m.forms_products &&
+              span_product_overflows(span_product[static_cast<std::size_t>(n)], (Ma + Ea) * (1 + 2 * u),
+                                     m.product_span > 0 && t % m.product_span == 0, fmax))
+            overflow = true;
 
           // [MAMBA-SCAN-BOUND-STATE] proved for the sequential fma model (q_step = 1 + u,
           // g_step = g_term = u, g_init = 0, under = eta): MambaScanBound.v state_bound_mag, each

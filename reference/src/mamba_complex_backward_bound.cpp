@@ -316,7 +316,8 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
   for (Index b = 0; b < batch; ++b) {
     for (Index d = 0; d < dim; ++d) {
       bool overflow = false;
-      o.overflow = &overflow;
+      o.overflow = &overflow;  // every Ops result and intermediate reports here
+      // What Ops does not compute (elementary functions, the discs built by hand) is watched.
       auto watch = [&](const auto& t) {
         if (t.overflows(r)) overflow = true;
         return t;
@@ -324,7 +325,7 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
       // The forward quantities, as the forward pass computes them ([MAMBA-CSCAN-BOUND-STATE]).
       for (Index n = 0; n < N; ++n) H[n] = CT{};
       for (Index t = 0; t < L; ++t) {
-        x[t] = in.delta_bias ? watch(o.add(X(in.delta(b, d, t)), X((*in.delta_bias)[d])))
+        x[t] = in.delta_bias ? o.add(X(in.delta(b, d, t)), X((*in.delta_bias)[d]))
                              : X(in.delta(b, d, t));
         dt[t] = in.delta_softplus ? watch(softplus_thresholded(x[t], m.softplus_ulps, r)) : x[t];
         const double uu = std::fabs(in.u(b, d, t));
@@ -370,9 +371,9 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
           // y += Re(h C).
           y.add_re_dot(o, any, H[(t + 1) * N + n], exact_c(p.C_at(b, d, n, t, 0), p.C_at(b, d, n, t, 1)));
         }
-        Tracked y2 = watch(y.value(o, any));
+        Tracked y2 = y.value(o, any);
         y2 = {2 * y2.lo, 2 * y2.hi, 2 * y2.err};  // 2 y, exact
-        v[t] = in.D ? watch(o.fma(X((*in.D)[d]), X(in.u(b, d, t)), y2)) : y2;
+        v[t] = in.D ? o.fma(X((*in.D)[d]), X(in.u(b, d, t)), y2) : y2;
       }
 
       // The adjoint pass.
@@ -390,10 +391,10 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
         Tracked g = go;
         if (in.z) {
           const Tracked zz = X((*in.z)(b, d, t));
-          g = watch(o.mul(go, silu(zz, m.silu_ulps, r)));
+          g = o.mul(go, silu(zz, m.silu_ulps, r));
           const Tracked s = sigmoid(zz, m.sigmoid_ulps, r);
           const Tracked slope = o.mul(s, o.fma(zz, sub(X(1), s, r), X(1)));
-          o_dz[t] = watch(o.mul(watch(o.mul(go, v[t])), slope));
+          o_dz[t] = o.mul(o.mul(go, v[t]), slope);
         }
         Tracked du_skip = X(0);
         if (in.D) {
@@ -409,14 +410,14 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
           const CT A = exact_c(p.A_at(d, n, 0), p.A_at(d, n, 1));
           const CT& h = H[(t + 1) * N + n];
           // lambda += 2 g conj(C).
-          lam[n] = watch(any ? o.cadd(lam[n], o.scale(g2, C.conj())) : o.scale_add(g2, C.conj(), lam[n]));
+          lam[n] = any ? o.cadd(lam[n], o.scale(g2, C.conj())) : o.scale_add(g2, C.conj(), lam[n]);
           if (Cl.variable) terms_dC.emplace_back(C_index(b, d, n, t), o.scale(g2, h.conj()));
           else acc_dC[n].add_product(o, any, g2, h.conj());
           if (Bl.variable) terms_dB.emplace_back(B_index(b, d, n, t), o.scale(du, lam[n]));
           else acc_dB[n].add_product(o, any, du, lam[n]);
           d_du.add_re_dot(o, any, B.conj(), lam[n]);
           // e = conj(A_bar) (conj(h_{t-1}) lambda).
-          CT e = watch(o.cmul(a[t * N + n].conj(), o.cmul(H[t * N + n].conj(), lam[n])));
+          CT e = o.cmul(a[t * N + n].conj(), o.cmul(H[t * N + n].conj(), lam[n]));
           if (any) {
             // An implementation may form A_bar h_{t-1} as h_t - B_bar u_t (the peer's CUDA
             // backward does): e = conj(h_t - bu) lambda.
@@ -428,11 +429,11 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
           }
           acc_dA[n].add_product(o, any, dt[t], e);
           d_dt.add_re_dot(o, any, A.conj(), e);
-          lam[n] = watch(o.cmul(a[t * N + n].conj(), lam[n]));
+          lam[n] = o.cmul(a[t * N + n].conj(), lam[n]);
         }
-        const Tracked d_du_v = watch(d_du.value(o, any)), d_dt_v = watch(d_dt.value(o, any));
-        const Tracked ddt = watch(o.fma(d_du_v, uu, d_dt_v));
-        o_du[t] = watch(o.fma(d_du_v, dt[t], du_skip));
+        const Tracked d_du_v = d_du.value(o, any), d_dt_v = d_dt.value(o, any);
+        const Tracked ddt = o.fma(d_du_v, uu, d_dt_v);
+        o_du[t] = o.fma(d_du_v, dt[t], du_skip);
         Tracked d_arg = ddt;
         if (in.delta_softplus) {
           // As mamba_backward_bound.cpp: the branch on the computed x, either side of 20.

@@ -188,11 +188,9 @@ ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<
           const double absB = std::hypot(p.B_at(b, d, n, t, 0), p.B_at(b, d, n, t, 1));
           const Q beta{du.M * absB + kTiny, du.E * absB + u * (du.M + du.E) * absB + kSqrt2 * eta};
           if (Ma + Ea > fmax || beta.M + beta.E > fmax) overflow = true;
-          if (!m.sequential) {
-            double& P = span_product[static_cast<std::size_t>(n)];
-            P *= std::max(1.0, (Ma + Ea) * (1 + 4 * u));
-            if (!(P <= fmax)) overflow = true;
-          }
+          if (!m.sequential &&
+              span_product_overflows(span_product[static_cast<std::size_t>(n)], (Ma + Ea) * (1 + 4 * u), false, fmax))
+            overflow = true;
 
           // [MAMBA-CSCAN-BOUND-STATE]
           const double under_n = m.sequential ? under : under * (1 + Wmax);

@@ -176,29 +176,32 @@ struct DenseSystem {
 // where cpu-f64 is right). The dense oracles add guard bits for that range: 4 log2 of the largest
 // |Δ/2 A| entry (none when it is at most 1).
 namespace {
+// 4 log2 M guard bits for the largest |(Δ/2) A| entry M; none when M <= 1 (or NaN: a NaN input
+// propagates at any precision).
+unsigned guard_bits_for(double big) {
+  if (!(big > 1)) return 0;
+  return 4 * static_cast<unsigned>(std::ceil(std::log2(std::min(big, 1e300))));
+}
+
 unsigned dplr_guard_bits(const DplrProblem& p) {
   double big = 0;
   for (Index h = 0; h < p.H; ++h) {
-    double pq = 0, lam = 0;
+    double P = 0, Q = 0, lam = 0;
     for (Index n = 0; n < p.N; ++n) {
-      pq = std::max(pq, std::abs(p.P.at(h, n)));
+      P = std::max(P, std::abs(p.P.at(h, n)));
+      Q = std::max(Q, std::abs(p.Q.values.empty() ? p.P.at(h, n) : p.Q.at(h, n)));
       lam = std::max(lam, std::abs(p.Lambda.at(h, n)));
     }
-    double q = 0;
-    for (Index n = 0; n < p.N; ++n) q = std::max(q, std::abs(p.Q.values.empty() ? p.P.at(h, n) : p.Q.at(h, n)));
-    big = std::max(big, 0.5 * p.step_at(h) * (lam + pq * q * static_cast<double>(p.N)));
+    big = std::max(big, 0.5 * p.step_at(h) * (lam + P * Q * static_cast<double>(p.N)));
   }
-  if (!(big > 1)) return 0;  // also NaN inputs: they propagate at any precision
-  return 4 * static_cast<unsigned>(std::ceil(std::log2(std::min(big, 1e300))));
+  return guard_bits_for(big);
 }
 
 // The dense SSM kernel of a user's A the same way: M = (Δ/2) N max |A_ij|.
 unsigned ssm_guard_bits(const SsmProblem& p) {
   double a = 0;
   for (const double x : p.A) a = std::max(a, std::abs(x));
-  const double big = 0.5 * p.step * a * static_cast<double>(p.N);
-  if (!(big > 1)) return 0;
-  return 4 * static_cast<unsigned>(std::ceil(std::log2(std::min(big, 1e300))));
+  return guard_bits_for(0.5 * p.step * a * static_cast<double>(p.N));
 }
 
 template <class Real>

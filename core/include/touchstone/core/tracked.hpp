@@ -192,11 +192,12 @@ inline Tracked exp(const Tracked& x, double ulps, const Rounding& r) {
 }
 
 // sigmoid(x) = 1 / (1 + e^-x): increasing, slope <= 1/4. Below -700, e^-x would overflow
-// binary64 (past -709.78) and give 0 where sigmoid is still up to 1e-304: e^x / (1 + e^x) there.
+// binary64 (past -709.78) and e^x underflow before x e^x does, so sigmoid and silu are evaluated
+// there in x87 extended precision (e^x normal) and rounded once.
 inline double sigmoid_value(double x) {
   if (x < -700) {
-    const double e = std::exp(x);
-    return e / (1 + e);
+    const long double e = std::exp(static_cast<long double>(x));
+    return static_cast<double>(e / (1 + e));
   }
   return 1 / (1 + std::exp(-x));
 }
@@ -206,7 +207,13 @@ inline Tracked sigmoid(const Tracked& x, double ulps, const Rounding& r) {
 
 // silu(x) = x sigmoid(x): decreasing below x* = -1.2784645..., increasing above, minimum
 // silu(x*) = -0.2784645...; |silu'| <= 1.0998.
-inline double silu_value(double x) { return x * sigmoid_value(x); }
+inline double silu_value(double x) {
+  if (x < -700) {
+    const long double xl = x, e = std::exp(xl);
+    return static_cast<double>(xl * e / (1 + e));
+  }
+  return x * sigmoid_value(x);
+}
 inline Tracked silu(const Tracked& x, double ulps, const Rounding& r) {
   constexpr double xstar = -1.2784645427610738, fstar = -0.27846454276107380;
   double lo = std::min(silu_value(x.lo), silu_value(x.hi));

@@ -71,17 +71,20 @@ inline constexpr double kExpF64Ulps = 1.0;
 inline constexpr double kSoftplusF64Ulps = 2.01;
 inline constexpr double kSiluF64Ulps = 2.01;
 
-// An upper bound on |silu(z)| = |z| / (1 + e^-z), evaluated so that neither e^-z's overflow
-// (z < -709.78) nor e^z's underflow makes it 0 where silu is not: below -700 in x87 extended
-// precision (e^z normal there), with a margin for that evaluation.
-inline double silu_magnitude(double z) {
-  constexpr double kTiny = 4.9406564584124654e-324;
-  if (z < -700) {
-    const long double zl = z;
-    return static_cast<double>(-zl * std::exp(zl) / (1.0L + std::exp(zl))) * (1 + 0x1p-50) + 2 * kTiny;
-  }
-  return std::fabs(z / (1 + std::exp(-z))) + kTiny;
+// [MAMBA-SCAN-BOUND-CUDA-F32] Orders that multiply the decay factors together (tree orders, any
+// order) may overflow a product while every state stays small. `product` bounds every product
+// within the current span (restarted where `span_starts`): the product of max(1, factor bound)
+// since then, as factors below 1 cannot raise it. True when a product may exceed `fmax`.
+inline bool span_product_overflows(double& product, double factor_bound, bool span_starts, double fmax) {
+  if (span_starts) product = 1;
+  product *= factor_bound > 1 ? factor_bound : 1.0;
+  return !(product <= fmax);
 }
+
+// An upper bound on |silu(z)| = |z| / (1 + e^-z) that neither e^-z's overflow (z < -709.78) nor
+// e^z's underflow makes 0 where silu is not: below -700 core's silu_value (extended precision,
+// rounded once) with a margin for that rounding.
+double silu_magnitude(double z);  // mamba_bound.cpp
 
 SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<double>& p,
                                                  const ScanArithmetic& m);
