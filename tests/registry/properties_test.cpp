@@ -576,15 +576,12 @@ bool agree(const ExactArrays& lo, const ExactArrays& hi, std::string* where) {
   return true;
 }
 
-bool identical(const ExactArrays& x, const ExactArrays& y) {
-  if (x.size() != y.size()) return false;
-  for (const auto& [name, t] : x) {
-    auto it = y.find(name);
-    if (it == y.end() || !(it->second.shape() == t.shape())) return false;
-    for (Index i = 0; i < t.count(); ++i)
-      if (!((isnan(t[i]) && isnan(it->second[i])) || t[i] == it->second[i])) return false;
-  }
-  return true;
+// The largest precision an element of `e` carries: the precision the oracle last ran at.
+unsigned carried_bits(const ExactArrays& e) {
+  unsigned bits = 0;
+  for (const auto& [name, t] : e)
+    for (Index i = 0; i < t.count(); ++i) bits = std::max(bits, precision_bits(t[i]));
+  return bits;
 }
 
 // The first element of `e` carried at fewer than `bits` bits, or empty.
@@ -631,7 +628,10 @@ TEST_P(RegistryProperties, OraclePrecision) {
       r = a.reference(*g.problem, 128);
     } catch (const InvalidInput&) {
     }
-    if (r && identical(*r, hi))
+    // Whether it escalated shows in the precision its answer carries, not in its values: an
+    // exact value is the same at 256 and 512 bits (s4.ssm_scan's 2^-149 inputs gave 0 at 128
+    // bits and the exact 1.1e-134 at 256 and at 512).
+    if (r && carried_bits(*r) <= carried_bits(hi))
       RC_FAIL(a.name() + ": the oracle at 128 and 256 bits disagrees beyond 2^-60, yet the verified reference "
               "stopped at 256 bits: " + where + "\n" + dump(*g.problem));
     ++count.escalated;
