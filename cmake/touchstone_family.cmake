@@ -4,9 +4,10 @@
 # Declares an algorithm family (DESIGN.md, "Layers and layout"): one line in CMakeLists.txt is all
 # a new family adds to the shared build files. A family is the same file names in every layer:
 # its sources are the files named NAME.<ext> or NAME_<part>.<ext> in
-#   reference/src/*.cpp   -> touchstone_reference   (oracles and bounds)
+#   reference/src/*.cpp   -> touchstone_reference   (the oracles' instantiations)
 #   optimized/cpu/*.cpp   -> touchstone_cpu
 #   optimized/cuda/*.cu   -> touchstone_cuda         (only when CUDA is built)
+#   bounds/src/*.cpp      -> touchstone_bounds       (per-backend and any-order bounds)
 #   registry/*.cpp        -> touchstone_registry
 # A file belongs to the family with the longest such name: mamba_block_bound.cpp is mamba_block's,
 # mamba_bound.cpp mamba's, s4_cauchy.cu s4's (there is no family s4_cauchy), s4_conv.cu s4_conv's.
@@ -19,7 +20,7 @@
 #   COMPILE_OPTIONS  pairs <file> <option>: a compile option for one source file of the family
 #
 # The files are assigned once every family is declared (a call deferred to the end of the top
-# directory), so declarations may come in any order. Every source file of the four directories
+# directory), so declarations may come in any order. Every source file of the five directories
 # must then belong to exactly one family or be listed by its library itself (the shared ones,
 # such as registry/builtin.cpp): a file that nothing builds is a configure error.
 include_guard(GLOBAL)
@@ -55,12 +56,13 @@ set(_TOUCHSTONE_FAMILY_LAYERS
   "reference/src;cpp;touchstone_reference"
   "optimized/cpu;cpp;touchstone_cpu"
   "optimized/cuda;cu;touchstone_cuda"
+  "bounds/src;cpp;touchstone_bounds"
   "registry;cpp;touchstone_registry")
 
 # The library of a file (absolute path) in one of the layers' directories, or "" if none.
 function(_touchstone_layer_of file out)
   set(result "")
-  foreach(i RANGE 0 3)
+  foreach(i RANGE 0 4)
     math(EXPR at "${i} * 3")
     list(SUBLIST _TOUCHSTONE_FAMILY_LAYERS ${at} 3 layer)
     list(GET layer 0 dir)
@@ -94,7 +96,7 @@ function(_touchstone_assign_families)
   foreach(family IN LISTS families)
     set(count_${family} 0)
   endforeach()
-  foreach(i RANGE 0 3)
+  foreach(i RANGE 0 4)
     math(EXPR at "${i} * 3")
     list(SUBLIST _TOUCHSTONE_FAMILY_LAYERS ${at} 3 layer)
     list(GET layer 0 dir)

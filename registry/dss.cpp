@@ -7,7 +7,7 @@
 #include "cpu/dss.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/dss.hpp"
-#include "touchstone/reference/dss_bound.hpp"
+#include "touchstone/bounds/dss_bound.hpp"
 #include "touchstone/reference/s4_hippo.hpp"
 
 namespace touchstone::s4 {

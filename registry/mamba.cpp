@@ -9,8 +9,8 @@
 #include "mamba_scan_entry.hpp"
 #include "touchstone/reference/mamba.hpp"
 #include "touchstone/reference/mamba_backward.hpp"
-#include "touchstone/reference/mamba_backward_bound.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 namespace touchstone::mamba {
 namespace {

@@ -11,7 +11,7 @@
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/mamba_block.hpp"
-#include "touchstone/reference/mamba_block_bound.hpp"
+#include "touchstone/bounds/mamba_block_bound.hpp"
 
 namespace touchstone::mamba {
 namespace {

@@ -8,8 +8,8 @@
 #include "mamba_scan_entry.hpp"
 #include "touchstone/reference/mamba_complex.hpp"
 #include "touchstone/reference/mamba_complex_backward.hpp"
-#include "touchstone/reference/mamba_complex_backward_bound.hpp"
-#include "touchstone/reference/mamba_complex_bound.hpp"
+#include "touchstone/bounds/mamba_complex_backward_bound.hpp"
+#include "touchstone/bounds/mamba_complex_bound.hpp"
 
 namespace touchstone::mamba {
 namespace {

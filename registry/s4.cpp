@@ -10,7 +10,7 @@
 #include "touchstone/core/mp_eigen.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4.hpp"
-#include "touchstone/reference/s4_bound.hpp"
+#include "touchstone/bounds/s4_bound.hpp"
 #include "touchstone/reference/s4_hippo.hpp"
 
 namespace touchstone::s4 {
@@ -442,7 +442,7 @@ std::unique_ptr<Algorithm> dplr_backward_entry() {
   const std::string order =
       "G = FFTW forward DFT of dK, /L per part; per node: R = 1/(i g - lambda) (textbook), k_ab sums "
       "sequential over n, Woodbury derivative factors, dstep's node factor Y = sum_a dk_a dk_a/dg formed before G, gradient sums over nodes sequential in k; shared "
-      "parameters summed over channels in order (s4_dplr_backward_core.hpp)";
+      "parameters summed over channels in order (s4_order.hpp)";
   // [S4-DPLR-VJP-BOUND] at the storage format (the backend's sequence, [S4-DPLR-VJP-CPU]).
   cpu_backends(
       e, order,

@@ -11,7 +11,7 @@
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4_conv.hpp"
-#include "touchstone/reference/s4_conv_bound.hpp"
+#include "touchstone/bounds/s4_conv_bound.hpp"
 
 namespace touchstone::s4 {
 namespace {

@@ -12,7 +12,7 @@
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4d.hpp"
-#include "touchstone/reference/s4d_bound.hpp"
+#include "touchstone/bounds/s4d_bound.hpp"
 
 namespace touchstone::s4 {
 namespace {

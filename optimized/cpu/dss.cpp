@@ -6,7 +6,7 @@
 
 #include "cpu/s4d.hpp"
 #include "touchstone/core/parallel.hpp"
-#include "touchstone/reference/s4d_bound.hpp"
+#include "touchstone/order/s4d_order.hpp"
 
 namespace touchstone::s4::cpu {
 namespace {

@@ -4,7 +4,7 @@
 //   forward  X_k = sum_{j<n} x_j exp(-2 pi i j k / n),
 //   inverse  x_j = sum_{k<n} X_k exp(+2 pi i j k / n)     (so inverse(forward(x)) = n x),
 // in float (fftwf) and double (fftw). Their rounding error is what
-// reference/include/touchstone/reference/fft_bound.hpp bounds ([S4CONV-FFT-BOUND]).
+// bounds/include/touchstone/bounds/fft_bound.hpp bounds ([S4CONV-FFT-BOUND]).
 //
 // Plans are made once per (n, direction, precision, in-place or not) and cached for the life of
 // the process behind a mutex: FFTW's planner is not thread-safe, while executing a finished plan

@@ -1,7 +1,7 @@
 // The Mamba block on the CPU (spec/mamba_block.md [MAMBA-BLOCK-CPU]).
 //
 // Association order (the bounds [MAMBA-BLOCK-BOUND-CPU-F32]/[...-F64] and
-// reference/src/mamba_block_bound.cpp are for exactly this order); every operation is rounded
+// bounds/src/mamba_block_bound.cpp are for exactly this order); every operation is rounded
 // once in the backend's format, fma only where written:
 //   every matrix product Y[j, i] = sum_k W[j, k] X[k, i]: acc = +0 (or the stated initial value),
 //       then acc = fma(W[j, k], X[k, i], acc) for k = 0, 1, ... in increasing order;

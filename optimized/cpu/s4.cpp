@@ -7,7 +7,7 @@
 
 #include "cpu/fft.hpp"
 #include "touchstone/core/parallel.hpp"
-#include "touchstone/reference/s4_dplr_backward_core.hpp"
+#include "touchstone/order/s4_order.hpp"
 
 namespace touchstone::s4::cpu {
 

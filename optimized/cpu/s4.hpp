@@ -38,7 +38,7 @@ std::vector<T> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble
 template <class T>
 std::vector<T> kernel_dplr(const DplrProblem& p, int threads = 0);
 // [S4-DPLR-VJP-CPU] The VJP of kernel_dplr given dK (H, L): G = FFTW forward DFT of dK, / L per
-// part, then reference/include/touchstone/reference/s4_dplr_backward_core.hpp's sequence per
+// part, then order/include/touchstone/order/s4_order.hpp's sequence per
 // channel (threads over channels), shared parameters summed over channels in channel order.
 template <class T>
 DplrGrads<T> kernel_dplr_backward(const DplrProblem& p, const std::vector<double>& dK, int threads = 0);

@@ -2,7 +2,7 @@
     (fused multiply-add recurrence) and of the fma dot product of the output.
 
     Spec: spec/mamba.md, [MAMBA-SCAN-BOUND-STATE] and [MAMBA-SCAN-BOUND-DOT].
-    reference/src/mamba_bound.cpp evaluates, for the sequential fma model
+    bounds/src/mamba_bound.cpp evaluates, for the sequential fma model
     (k = 1, c = 1, c0 = 0, m = 1 in the spec's notation), exactly the
     recursions [Gm] and [Fm] below, from the magnitude and error bounds it
     computes for the inputs of each step ([state_bound_mag], [dot_bound_mag]);
@@ -122,7 +122,7 @@ Variables (Ma Mb Hs : nat -> R).
 
 (** G_t = (1+u)(M(a_t) + Ea_t) G_{t-1} + (u M(a_t) + (1+u) Ea_t) H_{t-1}
           + u M(beta_t) + (1+u) Eb_t + E,   G_{-1} = 0:
-    reference/src/mamba_bound.cpp's Gn with q_step = 1 + u, g_step = u,
+    bounds/src/mamba_bound.cpp's Gn with q_step = 1 + u, g_step = u,
     g_term = u, under = eta (and G_{-1} = g_init |h0| = 0). *)
 Fixpoint Gm (n : nat) : R :=
   match n with

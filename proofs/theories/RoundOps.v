@@ -20,7 +20,7 @@
     - operand form ([fma_bound], [mul_bound]): the same with
       M = Mx My + Mz, for which M + prop = (Mx+Ex)(My+Ey) + Mz + Ez; a
       corollary of the result-magnitude form.  This is what
-      reference/src/mamba_bound.cpp's [mul] evaluates.
+      bounds/src/mamba_bound.cpp's [mul] evaluates.
 
     A sum of two floats has no underflow term (Rounding.v [add_rel]), so
     [add_bound_result_mag] has no E; it needs the computed operands to be
@@ -99,7 +99,7 @@ Qed.
 
 (** One more rounding of a computed value (core/tracked.hpp [round_to],
     the extra roundings and the storage rounding of
-    reference/src/mamba_bound.cpp): |rnd x^ - x| <= Ex + u (M + Ex) + E. *)
+    bounds/src/mamba_bound.cpp): |rnd x^ - x| <= Ex + u (M + Ex) + E. *)
 (* proves: CORE-ROUND-MODEL *)
 Theorem round_bound :
   forall x xh M Ex : R,

@@ -13,7 +13,7 @@
         sum_(i<n) E_i + gamma_(n-1) sum_(i<n) (M_i + E_i)
 
     of the exact sum in modulus (core/tracked_complex.hpp CTrackedSum, used
-    by reference/src/s4_bound.cpp for the Cauchy kernel, whose backends sum
+    by bounds/src/s4_bound.cpp for the Cauchy kernel, whose backends sum
     sequentially over the modes).  Moduli are Coquelicot's [Cmod (x, y)] =
     sqrt (x^2 + y^2). *)
 

@@ -7,7 +7,7 @@
 #include "builtin.hpp"
 #include "cpu/dss.hpp"
 #include "cpu/s4d.hpp"
-#include "touchstone/reference/dss_bound.hpp"
+#include "touchstone/bounds/dss_bound.hpp"
 
 using namespace touchstone;
 using namespace touchstone::s4;

@@ -76,7 +76,7 @@ inline void for_each_basis_direction(
 
 }  // namespace touchstone::mamba::testing
 
-#include "touchstone/reference/mamba_backward_bound.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"
 
 namespace touchstone::mamba::testing {
 

@@ -13,7 +13,7 @@
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/mamba_complex_backward.hpp"
-#include "touchstone/reference/mamba_complex_backward_bound.hpp"
+#include "touchstone/bounds/mamba_complex_backward_bound.hpp"
 
 namespace touchstone::mamba::testing {
 namespace {

@@ -13,7 +13,7 @@
 #include "cpu/mamba.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/mamba.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 using namespace touchstone;
 using namespace touchstone::mamba;

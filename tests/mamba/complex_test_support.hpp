@@ -9,7 +9,7 @@
 #include "cpu/mamba_complex.hpp"
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/reference/mamba_complex.hpp"
-#include "touchstone/reference/mamba_complex_bound.hpp"
+#include "touchstone/bounds/mamba_complex_bound.hpp"
 
 namespace touchstone::mamba::testing {
 

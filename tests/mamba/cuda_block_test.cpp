@@ -12,7 +12,7 @@
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/core/registry.hpp"
 #include "touchstone/reference/mamba_block.hpp"
-#include "touchstone/reference/mamba_block_bound.hpp"
+#include "touchstone/bounds/mamba_block_bound.hpp"
 
 using namespace touchstone;
 using namespace touchstone::mamba;

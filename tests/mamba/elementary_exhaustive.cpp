@@ -1,13 +1,13 @@
 // Exhaustive measurement of the float32 elementary functions over every float32 input
 // (spec/mamba.md [MAMBA-SCAN-ELEMENTARY]): prints the maximum error in ulps and where, and fails
-// if it exceeds the constants the bounds use (reference/.../mamba_bound.hpp).
+// if it exceeds the constants the bounds use (bounds/.../mamba_bound.hpp).
 // Usage: elementary_exhaustive [stride]   (stride 1 = exhaustive; the `slow` ctest)
 #include <cstdio>
 #include <cstdlib>
 
 #include "elementary_sweep.hpp"
-#include "touchstone/reference/mamba_backward_bound.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 int main(int argc, char** argv) {
   using namespace touchstone::mamba;

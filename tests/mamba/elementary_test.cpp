@@ -6,8 +6,8 @@
 #include "elementary_sweep.hpp"
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/core/random.hpp"
-#include "touchstone/reference/mamba_backward_bound.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 using namespace touchstone;
 using namespace touchstone::mamba;

@@ -13,7 +13,7 @@
 #include "cuda/mamba.hpp"
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/reference/mamba.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 namespace touchstone::mamba::testing {
 

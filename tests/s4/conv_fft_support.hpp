@@ -14,7 +14,7 @@
 #include "touchstone/core/mp.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/dft.hpp"
-#include "touchstone/reference/fft_bound.hpp"
+#include "touchstone/bounds/fft_bound.hpp"
 
 namespace touchstone::s4::conv_testing {
 

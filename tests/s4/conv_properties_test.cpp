@@ -10,7 +10,7 @@
 #include "cpu/s4_conv.hpp"
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/reference/s4_conv.hpp"
-#include "touchstone/reference/s4_conv_bound.hpp"
+#include "touchstone/bounds/s4_conv_bound.hpp"
 
 using namespace touchstone;
 using namespace touchstone::s4;

@@ -9,7 +9,7 @@
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4_conv.hpp"
-#include "touchstone/reference/s4_conv_bound.hpp"
+#include "touchstone/bounds/s4_conv_bound.hpp"
 
 using namespace touchstone;
 using namespace touchstone::s4;

@@ -12,7 +12,7 @@
 #include "touchstone/core/mp_eigen.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4.hpp"
-#include "touchstone/reference/s4_bound.hpp"
+#include "touchstone/bounds/s4_bound.hpp"
 
 namespace touchstone::s4 {
 namespace {

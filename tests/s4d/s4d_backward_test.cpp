@@ -7,7 +7,7 @@
 #include "builtin.hpp"
 #include "cpu/s4d.hpp"
 #include "s4d_support.hpp"
-#include "touchstone/reference/s4d_bound.hpp"
+#include "touchstone/bounds/s4d_bound.hpp"
 
 using namespace touchstone;
 using namespace touchstone::s4;

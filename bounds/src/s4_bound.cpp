@@ -1,14 +1,14 @@
 // The S4 backends' a-priori bounds (spec/s4.md [S4-CAUCHY-BOUND], [S4-CAUCHY-VJP-BOUND],
 // [S4-DPLR-BOUND]).
-#include "touchstone/reference/s4_bound.hpp"
+#include "touchstone/bounds/s4_bound.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "touchstone/core/tracked_complex.hpp"
-#include "touchstone/reference/fft_bound.hpp"
-#include "touchstone/reference/s4_dplr_backward_core.hpp"
+#include "touchstone/bounds/fft_bound.hpp"
+#include "touchstone/order/s4_order.hpp"
 
 namespace touchstone::s4 {
 

@@ -1,5 +1,5 @@
 // Bounds of the causal convolution and the scan (spec/s4_conv.md; see s4_conv_bound.hpp).
-#include "touchstone/reference/s4_conv_bound.hpp"
+#include "touchstone/bounds/s4_conv_bound.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/core/tracked_complex.hpp"
-#include "touchstone/reference/fft_bound.hpp"
+#include "touchstone/bounds/fft_bound.hpp"
 
 namespace touchstone::s4 {
 namespace {

@@ -8,7 +8,7 @@
 // two products is where sqrt(2) enters: (|x.re||y.re| + |x.im||y.im|, |x.im||y.re| + |x.re||y.im|)
 // has modulus at most sqrt(2) |x||y|. Every expression adds non-negative terms, evaluated in
 // double, and the final factor (1 + slack) covers that evaluation ([MAMBA-SCAN-BOUND-EVAL]).
-#include "touchstone/reference/mamba_complex_bound.hpp"
+#include "touchstone/bounds/mamba_complex_bound.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "touchstone/core/tracked.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 namespace touchstone::mamba {
 

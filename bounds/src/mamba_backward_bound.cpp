@@ -2,14 +2,14 @@
 // [MAMBA-BWD-BOUND-ANY]): the backward pass of optimized/cpu/mamba_backward.cpp, operation by
 // operation in its order, over Tracked values ([CORE-TRACKED]). The forward quantities (dt, a,
 // h, v) are tracked the same way: the backward recomputes them bit for bit as the forward does.
-#include "touchstone/reference/mamba_backward_bound.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "touchstone/core/tracked.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 namespace touchstone::mamba {
 

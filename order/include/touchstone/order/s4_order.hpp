@@ -1,6 +1,6 @@
 // The operation sequence of the DPLR kernel's VJP on the CPU (spec/s4.md [S4-DPLR-VJP-CPU]),
 // written once over an arithmetic policy: optimized/cpu/s4.cpp runs it with float or double
-// complex arithmetic (the backend), reference/src/s4_bound.cpp with error tracking
+// complex arithmetic (the backend), bounds/src/s4_bound.cpp with error tracking
 // ([S4-DPLR-VJP-BOUND]), so the bound is for exactly the backend's order. This is not the oracle:
 // the oracle is reference::kernel_dplr_vjp (MPC), written independently from the spec's formulas.
 //

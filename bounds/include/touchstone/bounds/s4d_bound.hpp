@@ -7,14 +7,10 @@
 
 #include "touchstone/core/formats.hpp"
 #include "touchstone/core/tensor.hpp"
+#include "touchstone/order/s4d_order.hpp"
 #include "touchstone/reference/s4d.hpp"
 
 namespace touchstone::s4 {
-
-// [S4D-CPU-ORDER] The powers A_bar^l of the CPU (and cuda-f32) backends: l = j T + i with
-// T = kS4DPowerBlock, A_bar^l = P_j t_i, t_i = A_bar^i by repeated multiplication (i <= T),
-// P_j = (t_T)^j by repeated multiplication.
-inline constexpr Index kS4DPowerBlock = 64;
 
 struct S4DArithmetic {
   std::string name;

@@ -1,6 +1,6 @@
 // Evaluation of the DSS-softmax error bounds (spec/dss.md [DSS-SOFTMAX-BOUND-CPU],
 // [DSS-SOFTMAX-BOUND-ANY]); notation as in s4d_bound.cpp.
-#include "touchstone/reference/dss_bound.hpp"
+#include "touchstone/bounds/dss_bound.hpp"
 
 #include <algorithm>
 #include <cmath>

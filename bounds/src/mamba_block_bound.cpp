@@ -11,7 +11,7 @@
 // every fma into a rounded product and a rounded sum, each step of the scan's two recurrences
 // (h forward, lambda backward) into [MAMBA-SCAN-BOUND-STATE] with [MAMBA-SCAN-BOUND-ANY]'s
 // constants, and rounds the outputs once more to the storage format.
-#include "touchstone/reference/mamba_block_bound.hpp"
+#include "touchstone/bounds/mamba_block_bound.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "touchstone/core/tracked.hpp"
-#include "touchstone/reference/mamba_backward_bound.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 namespace touchstone::mamba {
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "touchstone/reference/dss.hpp"
-#include "touchstone/reference/s4d_bound.hpp"
+#include "touchstone/bounds/s4d_bound.hpp"
 
 namespace touchstone::s4 {
 

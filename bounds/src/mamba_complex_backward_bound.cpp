@@ -4,16 +4,16 @@
 // are Tracked ([CORE-TRACKED]); complex ones carry (M, E), bounds on the modulus of the exact
 // value and of the error ([MAMBA-CSCAN-BOUND-MODEL]). The forward quantities (dt, A_bar, h, v)
 // are tracked the same way: the backward recomputes them bit for bit as the forward does.
-#include "touchstone/reference/mamba_complex_backward_bound.hpp"
+#include "touchstone/bounds/mamba_complex_backward_bound.hpp"
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "touchstone/core/tracked.hpp"
-#include "touchstone/reference/mamba_backward_bound.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
-#include "touchstone/reference/mamba_complex_bound.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_complex_bound.hpp"
 
 namespace touchstone::mamba {
 

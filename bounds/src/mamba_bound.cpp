@@ -8,7 +8,7 @@
 // unit roundoff and underflow term. Every expression adds non-negative terms (no cancellation),
 // evaluated in double; [MAMBA-SCAN-BOUND-EVAL] covers that evaluation's own rounding with the
 // final factor (1 + slack).
-#include "touchstone/reference/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
 // Evaluation of the S4D kernel error bounds; every step is derived in spec/s4d.md under the ID
 // cited next to it. Notation: for a complex quantity q, a CTracked {M, E} has |q_exact| <= M and
 // |q_computed - q_exact| <= E; a Tracked does the same for a real one with an interval.
-#include "touchstone/reference/s4d_bound.hpp"
+#include "touchstone/bounds/s4d_bound.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "touchstone/core/tracked_complex.hpp"
-#include "touchstone/reference/mamba_bound.hpp"
-#include "touchstone/reference/mamba_complex_bound.hpp"
+#include "touchstone/bounds/mamba_bound.hpp"
+#include "touchstone/bounds/mamba_complex_bound.hpp"
 
 namespace touchstone::s4 {
 
