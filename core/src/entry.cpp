@@ -3,6 +3,7 @@
 #include "touchstone/core/entry.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace touchstone {
@@ -90,6 +91,20 @@ std::string InputReader::choice(const std::string& name, const std::vector<std::
     if (!known) throw InvalidInput(name, "expected one of " + list + ", got '" + it->second + "'");
     if (from_file && *from_file != it->second) throw InvalidInput(name, "the .npz array and --option disagree");
     return it->second;
+  }
+  return from_file.value_or(fallback);
+}
+
+double InputReader::real(const std::string& name, double fallback) const {
+  const std::optional<double> from_file = file_scalar(name);
+  if (auto it = options_->find(name); it != options_->end()) {
+    const std::string& w = it->second;
+    char* end = nullptr;
+    const double o = std::strtod(w.c_str(), &end);
+    if (w.empty() || end != w.c_str() + w.size() || !std::isfinite(o))
+      throw InvalidInput(name, "expected a finite real number, got '" + w + "'");
+    if (from_file && *from_file != o) throw InvalidInput(name, "the .npz array and --option disagree");
+    return o;
   }
   return from_file.value_or(fallback);
 }

@@ -71,6 +71,44 @@ TEST(Tracked, Float32OperationsWithinTrackedBounds) {
   EXPECT_GT(worst_ratio, 0.05);
 }
 
+// covers: CORE-TRACKED-DIV CORE-TRACKED-MAX
+// Division and maximum of computed operands (a product and a sum of float32 inputs, so both carry
+// errors): the exact result in the tracked interval, the float32 result within the tracked
+// error, and some errors a sizeable fraction of it. A divisor whose range reaches 0 is outside the
+// domain. Dropping the propagated part of the quotient's bound (keeping only its rounding) is
+// violated on these samples: the test can fail.
+TEST(Tracked, DivisionAndMaximumWithinTrackedBounds) {
+  const WorkingPrecision precision(200);
+  const Rounding r = Rounding::of(format_info(Format::float32));
+  PhiloxStream rng(11, "tracked-div");
+  auto input = [&](double lo, double hi) {
+    const float x = static_cast<float>(rng.next_uniform(lo, hi));
+    return Value{x, mp_real(x), Tracked::exact(x)};
+  };
+  double worst_ratio = 0;
+  int rounding_only_violated = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const Value a = input(-3, 3), b = input(-3, 3), c = input(0.5, 3), d = input(-0.4, 0.4);
+    const Value x{a.computed * b.computed, a.exact * b.exact, mul(a.t, b.t, r)};
+    const Value y{c.computed + d.computed, c.exact + d.exact, add(c.t, d.t, r)};  // in [0.1, 3.4]
+    const TrackedQuotient q = div(x.t, y.t, r);
+    ASSERT_TRUE(q.defined) << i;
+    const Value qv{x.computed / y.computed, x.exact / y.exact, q.value};
+    check(qv, "div", i);
+    const double err = to_double(abs(mp_real(qv.computed) - qv.exact));
+    if (q.value.err > 0) worst_ratio = std::max(worst_ratio, err / q.value.err);
+    const double rounding_only = r.u * q.value.mag() + r.eta;
+    if (err > rounding_only) ++rounding_only_violated;
+    const Value m{std::max(x.computed, y.computed), x.exact > y.exact ? x.exact : y.exact, max(x.t, y.t)};
+    check(m, "max", i);
+  }
+  EXPECT_GT(worst_ratio, 0.05);
+  EXPECT_GT(rounding_only_violated, 0);
+  // A divisor that may be 0: [-0.5, 0.5], or [1, 2] with an error of 1.
+  EXPECT_FALSE(div(Tracked::exact(1), Tracked::range(-0.5, 0.5), r).defined);
+  EXPECT_FALSE(div(Tracked::exact(1), Tracked{1, 2, 1}, r).defined);
+}
+
 // covers: CORE-TRACKED-SUM
 TEST(Tracked, SumsInAnyOrderWithinBound) {
   const WorkingPrecision precision(200);

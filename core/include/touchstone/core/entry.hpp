@@ -56,6 +56,9 @@ class InputReader {
   std::optional<Index> integer(const std::string& name, Index lo, Index hi) const;
   Index integer(const std::string& name, Index lo, Index hi, Index fallback) const;
   Index required_integer(const std::string& name, Index lo, Index hi) const;
+  // A real number: the option as a decimal (strtod's syntax, finite), or the file's 0-d array;
+  // `fallback` when given neither way. Range checks are the Problem's.
+  double real(const std::string& name, double fallback) const;
   // One of `words`: the option as a word, or the file's 0-d array as its index in `words`.
   std::string choice(const std::string& name, const std::vector<std::string>& words,
                      const std::string& fallback) const;

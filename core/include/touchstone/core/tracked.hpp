@@ -191,6 +191,35 @@ inline Tracked exp(const Tracked& x, double ulps, const Rounding& r) {
   return f;
 }
 
+// [CORE-TRACKED-DIV] fl(x / y) for y's computed and exact values bounded away from 0
+// (m_y = min |y| over [lo, hi] > E_y): |x^/y^ - x/y| <= (E_x |y| + |x| E_y) / (|y^| |y|)
+// <= E_x / (m_y - E_y) + M_x E_y / ((m_y - E_y) m_y), plus the rounding u (M(x/y) + prop) + eta.
+// Returns nullopt-like `defined = false` when y's range (widened by E_y) reaches 0: outside the
+// bound's domain (the caller reports +inf).
+struct TrackedQuotient {
+  Tracked value;
+  bool defined = false;
+};
+inline TrackedQuotient div(const Tracked& x, const Tracked& y, const Rounding& r) {
+  const bool positive = y.lo > 0, negative = y.hi < 0;
+  if (!positive && !negative) return {};
+  const double my = positive ? y.lo : -y.hi;
+  if (!(my > y.err)) return {};
+  const double a = x.lo / y.lo, b = x.lo / y.hi, c = x.hi / y.lo, d = x.hi / y.hi;
+  const double lo = std::min({a, b, c, d}), hi = std::max({a, b, c, d});
+  Tracked q{tracked_detail::down(lo, std::fabs(lo)), tracked_detail::up(hi, std::fabs(hi)), 0};
+  const double gap = (my - y.err) * (1 - 0x1p-51);  // a lower bound of |y^| in the evaluation
+  const double prop = (x.err / gap + x.mag() * y.err / (gap * my)) * (1 + 0x1p-50);
+  q.err = prop + r.u * (q.mag() + prop) + r.eta;
+  return {q, std::isfinite(q.err) && std::isfinite(q.mag())};
+}
+
+// [CORE-TRACKED-MAX] max(x^, y^) of two computed values: max is 1-Lipschitz in each argument, so
+// |max(x^, y^) - max(x, y)| <= max(E_x, E_y); no rounding.
+inline Tracked max(const Tracked& x, const Tracked& y) {
+  return {std::max(x.lo, y.lo), std::max(x.hi, y.hi), std::max(x.err, y.err)};
+}
+
 // sigmoid(x) = 1 / (1 + e^-x): increasing, slope <= 1/4. Below -700, e^-x would overflow
 // binary64 (past -709.78) and e^x underflow before x e^x does, so sigmoid and silu are evaluated
 // there in x87 extended precision (e^x normal) and rounded once.
