@@ -12,6 +12,7 @@ const Registry& builtin_registry() {
     register_s4d(r);
     register_dss(r);
     register_s4_conv(r);
+    register_performer(r);
     return r;
   }();
   return registry;

@@ -15,5 +15,6 @@ void register_s4(Registry& registry);           // registry/s4.cpp: HiPPO-DPLR k
 void register_s4d(Registry& registry);          // registry/s4d.cpp: S4D Vandermonde kernels
 void register_dss(Registry& registry);          // registry/dss.cpp: DSS kernels
 void register_s4_conv(Registry& registry);      // registry/s4_conv.cpp: convolution, scan
+void register_performer(Registry& registry);    // registry/performer.cpp: attention, FAVOR+
 
 }  // namespace touchstone

@@ -1,0 +1,33 @@
+// A-priori per-element error bounds of the Performer family (spec/performer.md [PERF-BOUND-CPU],
+// [PERF-BOUND-ANY]): the sequences of order/performer_order.hpp run over tracked values
+// (core/tracked.hpp), sequentially for touchstone's CPU backends, with every reduction in any
+// order (and the placements the order header names) for `diff`. +inf where an intermediate may
+// overflow the compute format or a divisor's range reaches 0 (outside the bound's domain).
+#pragma once
+
+#include <string>
+
+#include "touchstone/core/formats.hpp"
+#include "touchstone/core/tensor.hpp"
+#include "touchstone/reference/performer_problem.hpp"
+
+namespace touchstone::performer {
+
+struct PerformerArithmetic {
+  std::string name;
+  Format compute = Format::float32;
+  double exp_ulps = 1;     // exp within this many ulps of the compute format
+  bool any_order = false;  // reductions in any order, every placement, division or reciprocal
+};
+
+// touchstone's CPU backends: exp_f32 (measured, [MAMBA-SCAN-ELEMENTARY]) or glibc's exp (assumed
+// within 1 ulp, [CORE-ASSUME-LIBM-F64]).
+PerformerArithmetic performer_arithmetic_cpu(Format compute);
+// [PERF-BOUND-ANY] An unknown implementation computing in `compute` with exp within `exp_ulps`.
+PerformerArithmetic performer_arithmetic_any_order(Format compute, double exp_ulps);
+
+Tensor<double> softmax_attention_bound(const AttentionProblem<double>& p, const PerformerArithmetic& m);
+Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const PerformerArithmetic& m);
+Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const PerformerArithmetic& m);
+
+}  // namespace touchstone::performer

@@ -1,0 +1,187 @@
+// The Performer bounds: order/performer_order.hpp over tracked values (spec/performer.md
+// [PERF-BOUND-CPU], [PERF-BOUND-ANY]).
+#include "touchstone/bounds/performer_bound.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "touchstone/bounds/mamba_bound.hpp"  // kExpF32Ulps, kExpF64Ulps
+#include "touchstone/core/parallel.hpp"
+#include "touchstone/core/tracked.hpp"
+#include "touchstone/order/performer_order.hpp"
+
+namespace touchstone::performer {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kTiny = 4.9406564584124654e-324;
+
+// A tracked value and whether it left the bound's domain (an overflow, a divisor whose range
+// reaches 0, a guard whose branch the bound cannot decide): such an output's bound is +inf.
+struct TV {
+  Tracked t;
+  bool outside = false;
+};
+
+// The order header's policy over tracked values. Sequential: each accumulate is one rounded
+// addition in the order of the calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM], and
+// each division may also be a multiplication by the computed reciprocal.
+class TrackedArithmetic {
+ public:
+  using V = TV;
+  struct Acc {
+    Tracked seq;
+    bool any = false;
+    TrackedSum sum;
+    bool outside = false;
+  };
+  TrackedArithmetic(const PerformerArithmetic& m)
+      : r_(Rounding::of(format_info(m.compute))), compute_(m.compute), exp_ulps_(m.exp_ulps), any_order_(m.any_order) {}
+
+  V input(double x) const { return {Tracked::exact(x), false}; }
+  V constant(double c, double rel) const {
+    const double rounded = round_to_format(c, compute_);
+    const double unc = rel * std::fabs(c);
+    // The exact constant is within unc of c; the computed one is `rounded`.
+    const Tracked t{tracked_detail::down(c - unc, std::fabs(c)), tracked_detail::up(c + unc, std::fabs(c)),
+                    (std::fabs(rounded - c) + unc) * (1 + 0x1p-50) + kTiny};
+    return {t, false};
+  }
+  V add(const V& a, const V& b) const { return checked(touchstone::add(a.t, b.t, r_), a.outside || b.outside); }
+  V sub(const V& a, const V& b) const { return checked(touchstone::sub(a.t, b.t, r_), a.outside || b.outside); }
+  V mul(const V& a, const V& b) const { return checked(touchstone::mul(a.t, b.t, r_), a.outside || b.outside); }
+  V div(const V& a, const V& b) const {
+    const TrackedQuotient q = touchstone::div(a.t, b.t, r_);
+    V out = checked(q.value, a.outside || b.outside || !q.defined);
+    if (any_order_ && q.defined) {
+      // fl(a * fl(1 / b)): the reciprocal's error enters the product.
+      const TrackedQuotient recip = touchstone::div(Tracked::exact(1), b.t, r_);
+      if (!recip.defined) return {out.t, true};
+      const Tracked viaRecip = touchstone::mul(a.t, recip.value, r_);
+      out.t.err = std::max(out.t.err, viaRecip.err);
+      out.outside = out.outside || viaRecip.overflows(r_);
+    }
+    return out;
+  }
+  V exp(const V& a) const { return checked(touchstone::exp(a.t, exp_ulps_, r_), a.outside); }
+  V max(const V& a, const V& b) const { return {touchstone::max(a.t, b.t), a.outside || b.outside}; }
+  Acc acc() const { return {}; }
+  void accumulate(Acc& s, const V& v) const {
+    s.outside = s.outside || v.outside;
+    if (any_order_) {
+      s.sum.add_term(v.t);
+    } else {
+      s.seq = s.any ? touchstone::add(s.seq, v.t, r_) : v.t;
+      s.outside = s.outside || s.seq.overflows(r_);
+    }
+    s.any = true;
+  }
+  V total(const Acc& s) const {
+    if (!s.any) return {Tracked::exact(0), s.outside};
+    if (any_order_) return checked(s.sum.result(r_), s.outside || s.sum.may_overflow(r_));
+    return {s.seq, s.outside};
+  }
+  // GR's guard R + 2 eps (|R| <= eps): the bound follows a branch only where the exact and the
+  // computed R (and eps) take it for certain; else the element is outside the bound's domain.
+  V guard_gr(const V& R, const V& eps) const {
+    const double lo = R.t.lo - R.t.err, hi = R.t.hi + R.t.err;
+    const double min_abs = (lo > 0) ? lo : (hi < 0 ? -hi : 0.0), max_abs = std::max(std::fabs(lo), std::fabs(hi));
+    const double eps_lo = eps.t.lo - eps.t.err, eps_hi = eps.t.hi + eps.t.err;
+    if (min_abs > eps_hi) return R;
+    if (max_abs <= eps_lo) {
+      const Tracked two_eps{2 * eps.t.lo, 2 * eps.t.hi, 2 * eps.t.err};  // doubling is exact
+      return checked(touchstone::add(R.t, two_eps, r_), R.outside || eps.outside);
+    }
+    return {R.t, true};
+  }
+  const Rounding& rounding() const { return r_; }
+
+ private:
+  V checked(const Tracked& t, bool outside) const { return {t, outside || t.overflows(r_)}; }
+  Rounding r_;
+  Format compute_;
+  double exp_ulps_;
+  bool any_order_;
+};
+
+// The bound of one output element: +inf outside the domain, else the tracked error times the
+// evaluation's slack ([PERF-BOUND-EVAL]).
+double element_bound(const TV& v, double slack) {
+  if (v.outside || !std::isfinite(v.t.err)) return kInf;
+  return v.t.err * (1 + slack) + kTiny;
+}
+
+// [PERF-BOUND-EVAL] The bound's own binary64 evaluation: at most `ops` operations per output, each
+// with relative error 2^-52 or less on non-negative terms.
+double slack_for(double ops) { return std::max(0x1p-20, ops * 0x1p-40); }
+
+// Runs head(ar, b, h, sink) over every (batch, head) and keeps, per element, the largest bound of
+// `variants` runs (the placements of the any-order bound).
+template <class Head>
+Tensor<double> per_head_bound(const PerformerArithmetic& m, Index B, Index H, Index L, Index C, double slack,
+                              int variants, const Head& head) {
+  Tensor<double> out(Shape{B, H, L, C}, 0.0);
+  parallel_for(B * H, 0, [&](std::int64_t bh) {
+    const Index b = bh / H, h = bh % H;
+    TrackedArithmetic ar(m);
+    for (int variant = 0; variant < variants; ++variant)
+      head(ar, b, h, variant, [&](Index i, Index c, const TV& v) {
+        double& e = out(b, h, i, c);
+        e = std::max(e, element_bound(v, slack));
+      });
+  });
+  return out;
+}
+
+}  // namespace
+
+PerformerArithmetic performer_arithmetic_cpu(Format compute) {
+  const bool f32 = compute == Format::float32;
+  return {f32 ? "cpu-f32" : "cpu-f64", compute, f32 ? mamba::kExpF32Ulps : mamba::kExpF64Ulps, false};
+}
+
+PerformerArithmetic performer_arithmetic_any_order(Format compute, double exp_ulps) {
+  return {"any order", compute, exp_ulps, true};
+}
+
+Tensor<double> softmax_attention_bound(const AttentionProblem<double>& p, const PerformerArithmetic& m) {
+  const auto& in = p.in();
+  const double slack = slack_for(static_cast<double>(p.seqlen()) * static_cast<double>(p.dim() + p.dim_v() + 8));
+  // Any order: the four placements of the scale and the normalization ([PERF-BOUND-ANY]).
+  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.dim_v(), slack, m.any_order ? 4 : 1,
+                        [&](TrackedArithmetic& ar, Index b, Index h, int variant, auto&& sink) {
+                          order::softmax_attention_head(
+                              ar, [&](Index i, Index d) { return in.q(b, h, i, d); },
+                              [&](Index i, Index d) { return in.k(b, h, i, d); },
+                              [&](Index i, Index d) { return in.v(b, h, i, d); }, p.seqlen(), p.dim(), p.dim_v(),
+                              p.causal(), order::SoftmaxPlacement{(variant & 1) != 0, (variant & 2) != 0}, sink);
+                        });
+}
+
+Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const PerformerArithmetic& m) {
+  const auto& in = p.in();
+  const double slack = slack_for(static_cast<double>(p.dim()) * 4 + 16);
+  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.features(), slack, m.any_order ? 2 : 1,
+                        [&](TrackedArithmetic& ar, Index b, Index h, int variant, auto&& sink) {
+                          order::favor_plus_features_head(
+                              ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
+                              [&](Index j, Index d) { return in.projection(j, d); }, p.seqlen(), p.dim(),
+                              p.features(), in.is_query, in.eps, variant == 1, sink);
+                        });
+}
+
+Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const PerformerArithmetic& m) {
+  const auto& in = p.in();
+  const double slack = slack_for(static_cast<double>(p.seqlen() + p.features()) * 4 + 16);
+  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.dim_v(), slack, 1,
+                        [&](TrackedArithmetic& ar, Index b, Index h, int, auto&& sink) {
+                          order::linear_attention_head(
+                              ar, [&](Index i, Index f) { return in.q(b, h, i, f); },
+                              [&](Index i, Index f) { return in.k(b, h, i, f); },
+                              [&](Index i, Index c) { return in.v(b, h, i, c); }, p.seqlen(), p.features(),
+                              p.dim_v(), p.causal(), in.guard, in.guard_eps, sink);
+                        });
+}
+
+}  // namespace touchstone::performer

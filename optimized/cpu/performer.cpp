@@ -1,0 +1,92 @@
+// The Performer family on the CPU: the sequences of order/performer_order.hpp on native floats.
+#include "performer.hpp"
+
+#include <cmath>
+#include <type_traits>
+
+#include "common/elementary.hpp"
+#include "touchstone/core/parallel.hpp"
+#include "touchstone/order/performer_order.hpp"
+
+namespace touchstone::performer::cpu {
+namespace {
+
+// The order's arithmetic policy on T: every operation one IEEE rounding (-ffp-contract=off).
+template <class T>
+struct NativeArithmetic {
+  using V = T;
+  using Acc = T;  // 0 + t is exact, so starting from 0 adds no rounding
+  static V input(double x) { return static_cast<T>(x); }
+  static V constant(double c, double) { return static_cast<T>(c); }
+  static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
+  static V mul(V a, V b) { return a * b; }
+  static V div(V a, V b) { return a / b; }
+  static V exp(V a) {
+    if constexpr (std::is_same_v<T, float>) return elementary::exp_f32(a);
+    else return elementary::exp_f64(a);
+  }
+  static V max(V a, V b) { return a < b ? b : a; }
+  static Acc acc() { return T(0); }
+  static void accumulate(Acc& s, V t) { s = s + t; }
+  static V total(Acc s) { return s; }
+  static V guard_gr(V R, V eps) { return std::fabs(R) <= eps ? R + (eps + eps) : R; }
+};
+
+// Runs `head(ar, b, h, sink)` for every (batch, head) in parallel, writing (b, h, i, c) of out.
+template <class T, class Head>
+Tensor<T> per_head(Index B, Index H, Index L, Index C, int threads, const Head& head) {
+  Tensor<T> out(Shape{B, H, L, C});
+  parallel_for(B * H, threads, [&](std::int64_t bh) {
+    const Index b = bh / H, h = bh % H;
+    NativeArithmetic<T> ar;
+    head(ar, b, h, [&](Index i, Index c, T value) { out(b, h, i, c) = value; });
+  });
+  return out;
+}
+
+template <class T>
+Tensor<T> softmax_attention_t(const AttentionProblem<T>& p, int threads) {
+  const auto& in = p.in();
+  return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.dim_v(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
+    order::softmax_attention_head(
+        ar, [&](Index i, Index d) { return static_cast<double>(in.q(b, h, i, d)); },
+        [&](Index i, Index d) { return static_cast<double>(in.k(b, h, i, d)); },
+        [&](Index i, Index d) { return static_cast<double>(in.v(b, h, i, d)); }, p.seqlen(), p.dim(), p.dim_v(),
+        p.causal(), order::SoftmaxPlacement{}, sink);
+  });
+}
+
+template <class T>
+Tensor<T> favor_plus_features_t(const FeatureProblem<T>& p, int threads) {
+  const auto& in = p.in();
+  return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.features(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
+    order::favor_plus_features_head(
+        ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
+        [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); }, p.seqlen(), p.dim(), p.features(),
+        in.is_query, in.eps, false, sink);
+  });
+}
+
+template <class T>
+Tensor<T> linear_attention_t(const LinearProblem<T>& p, int threads) {
+  const auto& in = p.in();
+  return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.dim_v(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
+    order::linear_attention_head(
+        ar, [&](Index i, Index f) { return static_cast<double>(in.q(b, h, i, f)); },
+        [&](Index i, Index f) { return static_cast<double>(in.k(b, h, i, f)); },
+        [&](Index i, Index c) { return static_cast<double>(in.v(b, h, i, c)); }, p.seqlen(), p.features(), p.dim_v(),
+        p.causal(), in.guard, in.guard_eps, sink);
+  });
+}
+
+}  // namespace
+
+Tensor<float> softmax_attention(const AttentionProblem<float>& p, int threads) { return softmax_attention_t(p, threads); }
+Tensor<double> softmax_attention(const AttentionProblem<double>& p, int threads) { return softmax_attention_t(p, threads); }
+Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads) { return favor_plus_features_t(p, threads); }
+Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads) { return favor_plus_features_t(p, threads); }
+Tensor<float> linear_attention(const LinearProblem<float>& p, int threads) { return linear_attention_t(p, threads); }
+Tensor<double> linear_attention(const LinearProblem<double>& p, int threads) { return linear_attention_t(p, threads); }
+
+}  // namespace touchstone::performer::cpu

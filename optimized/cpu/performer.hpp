@@ -1,0 +1,20 @@
+// The Performer family on the CPU, float32 and float64 (spec/performer.md [PERF-SOFTMAX-CPU],
+// [PERF-FEATURES-CPU], [PERF-LINEAR-CPU]). Each runs the operation sequence of
+// order/performer_order.hpp (its bound runs the same sequence over tracked values): every
+// operation rounded once in the backend's format, sums in index order, exp from
+// optimized/common/elementary.hpp (float32: touchstone's exp_f32, measured; float64: glibc's exp).
+// One (batch, head) per task, on `threads` threads (0: all).
+#pragma once
+
+#include "touchstone/reference/performer_problem.hpp"
+
+namespace touchstone::performer::cpu {
+
+Tensor<float> softmax_attention(const AttentionProblem<float>& p, int threads = 0);
+Tensor<double> softmax_attention(const AttentionProblem<double>& p, int threads = 0);
+Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads = 0);
+Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads = 0);
+Tensor<float> linear_attention(const LinearProblem<float>& p, int threads = 0);
+Tensor<double> linear_attention(const LinearProblem<double>& p, int threads = 0);
+
+}  // namespace touchstone::performer::cpu

@@ -1,0 +1,186 @@
+// The Performer family's operation sequences (spec/performer.md [PERF-SOFTMAX-CPU],
+// [PERF-FEATURES-CPU], [PERF-LINEAR-CPU]), written once over an arithmetic policy: the CPU
+// backends (optimized/cpu/performer.cpp) run them on float or double, the bounds
+// (bounds/src/performer_bound.cpp) on tracked values, sequentially for a backend's own bound or
+// with every reduction in any order for `diff` ([PERF-BOUND-ANY]). These are not the oracles
+// (reference/performer.hpp), which follow the spec's formulas independently.
+//
+// A policy Ar provides
+//   V                      a computed value;  Acc  a reduction in progress
+//   V input(double x)      an input element (a value of the compute format)
+//   V constant(double c, double rel)   a constant the code rounds to the compute format; the exact
+//                          constant is within rel |c| of the double c
+//   V add(V, V), sub(V, V), mul(V, V), div(V, V), exp(V), max(V, V)   one rounding each (max none)
+//   Acc acc(); void accumulate(Acc&, const V&); V total(const Acc&)   a sum: the backends add in
+//                          the order accumulated; total() is the sum so far
+//   V guard_gr(const V& R, const V& eps)   R + 2 eps where |R| <= eps, else R
+// Inputs are read through callables (i, d) -> double of one (batch, head); outputs go to a sink
+// (i, c, V).
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "touchstone/core/tensor.hpp"
+#include "touchstone/reference/performer_problem.hpp"
+
+namespace touchstone::performer::order {
+
+// The constants as the peers compute them in double (d ** -0.25 and friends) before the tensor
+// arithmetic rounds them: within 2^-51 relative of the exact constant (at most three correctly
+// rounded double operations).
+inline constexpr double kConstantRel = 0x1p-51;
+
+// Where the formula's scale and normalization are applied. The CPU backends scale q and k by
+// d^-1/4 each and divide at the end; the any-order bound also covers the other placements
+// ([PERF-BOUND-ANY]).
+struct SoftmaxPlacement {
+  bool scale_logits = false;     // s = fl(q . k) d^-1/2 instead of (d^-1/4 q) . (d^-1/4 k)
+  bool normalize_first = false;  // out = sum_j fl(e_j / den) v_j instead of fl(sum_j e_j v_j) / den
+};
+
+// [PERF-SOFTMAX-CPU] One (batch, head) of softmax attention.
+// embed-begin softmax_attention_order
+template <class Ar, class Q, class K, class Vin, class Sink>
+void softmax_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L, Index D, Index E, bool causal,
+                            SoftmaxPlacement placement, Sink&& out) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const double d = static_cast<double>(D);
+  const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
+  const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
+  std::vector<V> qs, ks;
+  qs.reserve(static_cast<std::size_t>(L * D));
+  ks.reserve(static_cast<std::size_t>(L * D));
+  for (Index i = 0; i < L; ++i)
+    for (Index t = 0; t < D; ++t) {
+      qs.push_back(placement.scale_logits ? ar.input(q(i, t)) : ar.mul(c, ar.input(q(i, t))));
+      ks.push_back(placement.scale_logits ? ar.input(k(i, t)) : ar.mul(c, ar.input(k(i, t))));
+    }
+  std::vector<V> s, e;
+  std::vector<Acc> num;
+  for (Index i = 0; i < L; ++i) {
+    const Index count = causal ? i + 1 : L;
+    s.clear();
+    for (Index j = 0; j < count; ++j) {
+      Acc dot = ar.acc();
+      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(qs[i * D + t], ks[j * D + t]));
+      s.push_back(placement.scale_logits ? ar.mul(ar.total(dot), c2) : ar.total(dot));
+    }
+    V m = s[0];
+    for (Index j = 1; j < count; ++j) m = ar.max(m, s[j]);
+    e.clear();
+    Acc den_sum = ar.acc();
+    for (Index j = 0; j < count; ++j) {
+      e.push_back(ar.exp(ar.sub(s[j], m)));
+      ar.accumulate(den_sum, e[j]);
+    }
+    const V den = ar.total(den_sum);
+    if (placement.normalize_first)
+      for (Index j = 0; j < count; ++j) e[j] = ar.div(e[j], den);
+    num.assign(static_cast<std::size_t>(E), ar.acc());
+    for (Index j = 0; j < count; ++j)
+      for (Index c_ = 0; c_ < E; ++c_) ar.accumulate(num[c_], ar.mul(e[j], ar.input(v(j, c_))));
+    for (Index c_ = 0; c_ < E; ++c_)
+      out(i, c_, placement.normalize_first ? ar.total(num[c_]) : ar.div(ar.total(num[c_]), den));
+  }
+}
+// embed-end softmax_attention_order
+
+// [PERF-FEATURES-CPU] One (batch, head) of the FAVOR+ positive features. diag_from_raw: the
+// squared norm as fl(fl(sum x^2) / 2 * fl(d^-1/2)) (performer-pytorch) instead of
+// fl(sum (d^-1/4 x)^2) / 2 (the CPU backends); the any-order bound covers both.
+// embed-begin favor_plus_features_order
+template <class Ar, class X, class W, class Sink>
+void favor_plus_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, Index M, bool is_query, double eps,
+                              bool diag_from_raw, Sink&& out) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const double d = static_cast<double>(D);
+  const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
+  const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
+  const V half = ar.constant(0.5, 0);
+  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
+  const V eps_v = ar.constant(eps, 0);
+  std::vector<V> xs, diag, u;
+  xs.reserve(static_cast<std::size_t>(L * D));
+  for (Index i = 0; i < L; ++i) {
+    Acc sq = ar.acc();
+    for (Index t = 0; t < D; ++t) {
+      const V xi = ar.input(x(i, t));
+      xs.push_back(ar.mul(c, xi));
+      ar.accumulate(sq, diag_from_raw ? ar.mul(xi, xi) : ar.mul(xs.back(), xs.back()));
+    }
+    diag.push_back(diag_from_raw ? ar.mul(ar.mul(ar.total(sq), half), c2) : ar.mul(ar.total(sq), half));
+  }
+  u.reserve(static_cast<std::size_t>(L * M));
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < M; ++j) {
+      Acc dot = ar.acc();
+      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(xs[i * D + t], ar.input(w(j, t))));
+      u.push_back(ar.total(dot));
+    }
+  V key_shift = u[0];
+  if (!is_query)
+    for (const V& ui : u) key_shift = ar.max(key_shift, ui);
+  for (Index i = 0; i < L; ++i) {
+    V shift = key_shift;
+    if (is_query) {
+      shift = u[i * M];
+      for (Index j = 1; j < M; ++j) shift = ar.max(shift, u[i * M + j]);
+    }
+    for (Index j = 0; j < M; ++j)
+      out(i, j, ar.mul(ratio, ar.add(ar.exp(ar.sub(ar.sub(u[i * M + j], diag[i]), shift)), eps_v)));
+  }
+}
+// embed-end favor_plus_features_order
+
+// [PERF-LINEAR-CPU] One (batch, head) of linear attention given features: the key sums S and
+// P = sum_j k_j v_j^T accumulated in position order (running, for causal), then
+// R_i = q_i . S (+ the guard), W_i = q_i^T P, out = W_i / R_i.
+// embed-begin linear_attention_order
+template <class Ar, class Q, class K, class Vin, class Sink>
+void linear_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L, Index M, Index E, bool causal,
+                           Guard guard, double guard_eps, Sink&& out) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const V eps = ar.constant(guard_eps, 0);
+  std::vector<Acc> S(static_cast<std::size_t>(M), ar.acc()), P(static_cast<std::size_t>(M * E), ar.acc());
+  auto add_key = [&](Index j) {
+    for (Index f = 0; f < M; ++f) {
+      const V kf = ar.input(k(j, f));
+      ar.accumulate(S[f], kf);
+      for (Index c_ = 0; c_ < E; ++c_) ar.accumulate(P[f * E + c_], ar.mul(kf, ar.input(v(j, c_))));
+    }
+  };
+  std::vector<V> St, Pt;
+  auto totals = [&] {
+    St.clear();
+    Pt.clear();
+    for (const Acc& a : S) St.push_back(ar.total(a));
+    for (const Acc& a : P) Pt.push_back(ar.total(a));
+  };
+  if (!causal) {
+    for (Index j = 0; j < L; ++j) add_key(j);
+    totals();
+  }
+  for (Index i = 0; i < L; ++i) {
+    if (causal) {
+      add_key(i);
+      totals();
+    }
+    Acc r = ar.acc();
+    for (Index f = 0; f < M; ++f)
+      ar.accumulate(r, ar.mul(ar.input(q(i, f)), guard == Guard::lr && causal ? ar.add(St[f], eps) : St[f]));
+    V R = ar.total(r);
+    if (guard == Guard::gr) R = ar.guard_gr(R, eps);
+    for (Index c_ = 0; c_ < E; ++c_) {
+      Acc w = ar.acc();
+      for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(ar.input(q(i, f)), Pt[f * E + c_]));
+      out(i, c_, ar.div(ar.total(w), R));
+    }
+  }
+}
+// embed-end linear_attention_order
+
+}  // namespace touchstone::performer::order

@@ -1,0 +1,142 @@
+// The Performer family's oracles (spec/performer.md), written as the spec defines each quantity:
+// sums in index order, exact constants (d^-1/4, m^-1/2), the stabilizing shifts as exact maxima of
+// the exact quantities. Templated on the scalar; instantiated once (reference/src/
+// performer_reference.cpp) for mp_real (the oracle) and double (tests).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "touchstone/core/mp.hpp"
+#include "touchstone/core/tensor.hpp"
+#include "touchstone/reference/performer_problem.hpp"
+
+namespace touchstone::performer::reference {
+
+// [PERF-SOFTMAX-DEF] out[b,h,i,:] = sum_j e_ij v_j / sum_j e_ij over j in J(i) (all j, or j <= i
+// when causal), e_ij = exp(s_ij - m_i), s_ij = q_i . k_j / sqrt(d), m_i = max_j s_ij. The shift m_i
+// cancels exactly; it only keeps the exponentials in range.
+// embed-begin softmax_attention
+template <class Real>
+Tensor<Real> softmax_attention(const AttentionProblem<double>& p) {
+  using std::exp, std::sqrt;
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), E = p.dim_v();
+  const Real scale = Real(1) / sqrt(Real(D));
+  Tensor<Real> out(Shape{B, H, L, E});
+  std::vector<Real> s(static_cast<std::size_t>(L));
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index i = 0; i < L; ++i) {
+        const Index last = p.causal() ? i : L - 1;
+        for (Index j = 0; j <= last; ++j) {
+          Real dot(0);
+          for (Index d = 0; d < D; ++d) dot += Real(in.q(b, h, i, d)) * Real(in.k(b, h, j, d));
+          s[j] = dot * scale;
+        }
+        const Real m = *std::max_element(s.begin(), s.begin() + last + 1);
+        Real den(0);
+        std::vector<Real> num(static_cast<std::size_t>(E), Real(0));
+        for (Index j = 0; j <= last; ++j) {
+          const Real e = exp(s[j] - m);
+          den += e;
+          for (Index c = 0; c < E; ++c) num[c] += e * Real(in.v(b, h, j, c));
+        }
+        for (Index c = 0; c < E; ++c) out(b, h, i, c) = num[c] / den;
+      }
+  return out;
+}
+// embed-end softmax_attention
+
+// [PERF-FEATURES-DEF] phi[b,h,i,j] = m^-1/2 (exp(u_ij - |x~_i|^2 / 2 - shift) + eps) with
+// x~ = d^-1/4 x, u_ij = w_j . x~_i, and shift = max_j u_ij (query) or max over i and j of u_ij in
+// the (b, h) (key).
+// embed-begin favor_plus_features
+template <class Real>
+Tensor<Real> favor_plus_features(const FeatureProblem<double>& p) {
+  using std::exp, std::sqrt;
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
+  const Real c = Real(1) / sqrt(sqrt(Real(D))), ratio = Real(1) / sqrt(Real(M));
+  Tensor<Real> phi(Shape{B, H, L, M});
+  std::vector<Real> u(static_cast<std::size_t>(L * M)), diag(static_cast<std::size_t>(L));
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h) {
+      for (Index i = 0; i < L; ++i) {
+        Real sq(0);
+        for (Index d = 0; d < D; ++d) {
+          const Real x = c * Real(in.x(b, h, i, d));
+          sq += x * x;
+        }
+        diag[i] = sq / 2;
+        for (Index j = 0; j < M; ++j) {
+          Real dot(0);
+          for (Index d = 0; d < D; ++d) dot += Real(in.projection(j, d)) * (c * Real(in.x(b, h, i, d)));
+          u[i * M + j] = dot;
+        }
+      }
+      const Real key_shift = *std::max_element(u.begin(), u.end());
+      for (Index i = 0; i < L; ++i) {
+        const Real shift =
+            in.is_query ? *std::max_element(u.begin() + i * M, u.begin() + (i + 1) * M) : key_shift;
+        for (Index j = 0; j < M; ++j)
+          phi(b, h, i, j) = ratio * (exp(u[i * M + j] - diag[i] - shift) + Real(in.eps));
+      }
+    }
+  return phi;
+}
+// embed-end favor_plus_features
+
+// [PERF-LINEAR-DEF], [PERF-LINEAR-GUARD] out_i = W_i / R_i, W_i = sum_j (q_i . k_j) v_j,
+// R_i = q_i . sum_j k_j over j in J(i); guard lr adds eps to every entry of the causal key sum,
+// guard gr adds 2 eps where |R_i| <= eps.
+// embed-begin linear_attention
+template <class Real>
+Tensor<Real> linear_attention(const LinearProblem<double>& p) {
+  using std::abs;
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
+  const Real eps(in.guard_eps);
+  Tensor<Real> out(Shape{B, H, L, E});
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h) {
+      // P = sum_j k_j v_j^T (M x E) and S = sum_j k_j over the keys seen so far (causal) or all.
+      std::vector<Real> P(static_cast<std::size_t>(M * E), Real(0)), S(static_cast<std::size_t>(M), Real(0));
+      auto add_key = [&](Index j) {
+        for (Index f = 0; f < M; ++f) {
+          const Real kf(in.k(b, h, j, f));
+          S[f] += kf;
+          for (Index c = 0; c < E; ++c) P[f * E + c] += kf * Real(in.v(b, h, j, c));
+        }
+      };
+      if (!p.causal())
+        for (Index j = 0; j < L; ++j) add_key(j);
+      for (Index i = 0; i < L; ++i) {
+        if (p.causal()) add_key(i);
+        Real R(0);
+        for (Index f = 0; f < M; ++f) {
+          const Real key_sum = (in.guard == Guard::lr && p.causal()) ? S[f] + eps : S[f];
+          R += Real(in.q(b, h, i, f)) * key_sum;
+        }
+        if (in.guard == Guard::gr && abs(R) <= eps) R += 2 * eps;
+        for (Index c = 0; c < E; ++c) {
+          Real W(0);
+          for (Index f = 0; f < M; ++f) W += Real(in.q(b, h, i, f)) * P[f * E + c];
+          out(b, h, i, c) = W / R;
+        }
+      }
+    }
+  return out;
+}
+// embed-end linear_attention
+
+extern template Tensor<mp_real> softmax_attention<mp_real>(const AttentionProblem<double>&);
+extern template Tensor<double> softmax_attention<double>(const AttentionProblem<double>&);
+extern template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
+extern template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
+extern template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
+extern template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
+
+}  // namespace touchstone::performer::reference

@@ -1,0 +1,183 @@
+// The Performer family's problems (spec/performer.md [PERF-SHAPES], [PERF-NONFINITE]): exact
+// softmax attention, the FAVOR+ positive random features, and linear attention given features.
+// Each is validated in its constructor (InvalidInput names the argument; nothing is computed on
+// invalid input) and converts with cast<U>(). Arrays use the peers' layout
+// (batch, heads, seqlen, dim).
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "touchstone/core/errors.hpp"
+#include "touchstone/core/tensor.hpp"
+
+namespace touchstone::performer {
+
+// [PERF-SHAPES] Extents are at least 1; seqlen and the feature and head dimensions are at most
+// 2^20, and every array at most 2^31 elements (the same limit as the other families).
+inline constexpr Index kMaxExtent = Index{1} << 20;
+inline constexpr Index kMaxElements = Index{1} << 31;
+
+namespace problem_detail {
+template <class T>
+void require_rank4(const Tensor<T>& x, const char* name) {
+  if (x.rank() != 4)
+    throw InvalidInput(name, "expected (batch, heads, seqlen, dim), got shape " + x.shape().str());
+  for (Index a = 0; a < 4; ++a)
+    if (x.extent(a) < 1 || x.extent(a) > kMaxExtent)
+      throw InvalidInput(name, "every extent must be in [1, 2^20], got shape " + x.shape().str());
+  if (x.count() > kMaxElements) throw InvalidInput(name, "more than 2^31 elements: " + x.shape().str());
+}
+// (batch, heads, seqlen) of a and b agree.
+template <class T>
+void require_same_rows(const Tensor<T>& a, const char* an, const Tensor<T>& b, const char* bn) {
+  for (Index axis = 0; axis < 3; ++axis)
+    if (a.extent(axis) != b.extent(axis))
+      throw InvalidInput(bn, std::string("expected (batch, heads, seqlen) of ") + an + " " + a.shape().str() +
+                                 ", got " + b.shape().str());
+}
+// [PERF-NONFINITE] Every input finite.
+template <class T>
+void require_finite(const Tensor<T>& x, const char* name) {
+  for (Index i = 0; i < x.count(); ++i)
+    if (!std::isfinite(static_cast<double>(x[i])))
+      throw InvalidInput(name, "element " + std::to_string(i) + " is not finite (" +
+                                   std::to_string(static_cast<double>(x[i])) + "); spec/performer.md [PERF-NONFINITE]");
+}
+}  // namespace problem_detail
+
+// [PERF-SOFTMAX-DEF] Exact softmax attention of q, k (batch, heads, seqlen, dim) and
+// v (batch, heads, seqlen, dim_v), bidirectional or causal.
+template <class T>
+struct AttentionInputs {
+  Tensor<T> q, k, v;
+  bool causal = false;
+};
+
+template <class T>
+class AttentionProblem {
+ public:
+  explicit AttentionProblem(AttentionInputs<T> in) : in_(std::move(in)) {
+    using namespace problem_detail;
+    require_rank4(in_.q, "q");
+    require_rank4(in_.k, "k");
+    require_rank4(in_.v, "v");
+    if (!(in_.k.shape() == in_.q.shape()))
+      throw InvalidInput("k", "expected the shape of q " + in_.q.shape().str() + ", got " + in_.k.shape().str());
+    require_same_rows(in_.q, "q", in_.v, "v");
+    require_finite(in_.q, "q");
+    require_finite(in_.k, "k");
+    require_finite(in_.v, "v");
+  }
+  const AttentionInputs<T>& in() const { return in_; }
+  Index batch() const { return in_.q.extent(0); }
+  Index heads() const { return in_.q.extent(1); }
+  Index seqlen() const { return in_.q.extent(2); }
+  Index dim() const { return in_.q.extent(3); }
+  Index dim_v() const { return in_.v.extent(3); }
+  bool causal() const { return in_.causal; }
+  template <class U>
+  AttentionProblem<U> cast() const {
+    return AttentionProblem<U>(
+        {in_.q.template cast<U>(), in_.k.template cast<U>(), in_.v.template cast<U>(), in_.causal});
+  }
+
+ private:
+  AttentionInputs<T> in_;
+};
+
+// [PERF-FEATURES-DEF] The positive random features of FAVOR+ for x (batch, heads, seqlen, dim) and a
+// projection (m, dim): phi = m^-1/2 (exp(w.x~ - |x~|^2/2 - shift) + eps), x~ = d^-1/4 x, with the
+// query shift (each row's max over features) or the key shift (the max over features and positions
+// of each (batch, head)).
+template <class T>
+struct FeatureInputs {
+  Tensor<T> x, projection;
+  bool is_query = true;
+  double eps = 1e-4;  // performer-pytorch's default; google-research's attention passes 1e-6
+};
+
+template <class T>
+class FeatureProblem {
+ public:
+  explicit FeatureProblem(FeatureInputs<T> in) : in_(std::move(in)) {
+    using namespace problem_detail;
+    require_rank4(in_.x, "x");
+    const Tensor<T>& w = in_.projection;
+    if (w.rank() != 2 || w.extent(0) < 1 || w.extent(0) > kMaxExtent || w.extent(1) != dim())
+      throw InvalidInput("projection_matrix", "expected (nb_features, dim) with dim = " + std::to_string(dim()) +
+                                                  ", got shape " + w.shape().str());
+    if (in_.x.count() / dim() > kMaxElements / features())
+      throw InvalidInput("projection_matrix", "the features would have more than 2^31 elements");
+    require_finite(in_.x, "x");
+    require_finite(w, "projection_matrix");
+    if (!(in_.eps >= 0) || !std::isfinite(in_.eps))
+      throw InvalidInput("eps", "expected a finite eps >= 0, got " + std::to_string(in_.eps));
+  }
+  const FeatureInputs<T>& in() const { return in_; }
+  Index batch() const { return in_.x.extent(0); }
+  Index heads() const { return in_.x.extent(1); }
+  Index seqlen() const { return in_.x.extent(2); }
+  Index dim() const { return in_.x.extent(3); }
+  Index features() const { return in_.projection.extent(0); }
+  template <class U>
+  FeatureProblem<U> cast() const {
+    return FeatureProblem<U>({in_.x.template cast<U>(), in_.projection.template cast<U>(), in_.is_query, in_.eps});
+  }
+
+ private:
+  FeatureInputs<T> in_;
+};
+
+// [PERF-LINEAR-DEF] Linear attention given features q', k' (batch, heads, seqlen, m) and values
+// v (batch, heads, seqlen, dim_v): out_i = W_i / R_i with W_i = q'_i^T sum_j k'_j v_j^T and
+// R_i = q'_i . sum_j k'_j over all j (bidirectional) or j <= i (causal), and the renormalizer
+// guard of [PERF-LINEAR-GUARD].
+enum class Guard { none, gr, lr };
+Guard parse_guard(const std::string& word);  // InvalidInput("guard") for another word
+std::string guard_name(Guard g);
+
+template <class T>
+struct LinearInputs {
+  Tensor<T> q, k, v;  // q', k' (features), v
+  bool causal = false;
+  Guard guard = Guard::none;
+  double guard_eps = 1e-6;
+};
+
+template <class T>
+class LinearProblem {
+ public:
+  explicit LinearProblem(LinearInputs<T> in) : in_(std::move(in)) {
+    using namespace problem_detail;
+    require_rank4(in_.q, "q");
+    require_rank4(in_.k, "k");
+    require_rank4(in_.v, "v");
+    if (!(in_.k.shape() == in_.q.shape()))
+      throw InvalidInput("k", "expected the shape of q " + in_.q.shape().str() + ", got " + in_.k.shape().str());
+    require_same_rows(in_.q, "q", in_.v, "v");
+    require_finite(in_.q, "q");
+    require_finite(in_.k, "k");
+    require_finite(in_.v, "v");
+    if (!(in_.guard_eps > 0) || !std::isfinite(in_.guard_eps))
+      throw InvalidInput("guard_eps", "expected a finite guard_eps > 0, got " + std::to_string(in_.guard_eps));
+  }
+  const LinearInputs<T>& in() const { return in_; }
+  Index batch() const { return in_.q.extent(0); }
+  Index heads() const { return in_.q.extent(1); }
+  Index seqlen() const { return in_.q.extent(2); }
+  Index features() const { return in_.q.extent(3); }
+  Index dim_v() const { return in_.v.extent(3); }
+  bool causal() const { return in_.causal; }
+  template <class U>
+  LinearProblem<U> cast() const {
+    return LinearProblem<U>({in_.q.template cast<U>(), in_.k.template cast<U>(), in_.v.template cast<U>(),
+                             in_.causal, in_.guard, in_.guard_eps});
+  }
+
+ private:
+  LinearInputs<T> in_;
+};
+
+}  // namespace touchstone::performer

@@ -1,0 +1,33 @@
+// The one translation unit that instantiates the Performer oracles (reference/performer.hpp).
+#include "touchstone/reference/performer.hpp"
+
+#include "touchstone/core/errors.hpp"
+
+namespace touchstone::performer {
+
+Guard parse_guard(const std::string& word) {
+  if (word == "none") return Guard::none;
+  if (word == "gr") return Guard::gr;
+  if (word == "lr") return Guard::lr;
+  throw InvalidInput("guard", "expected none, gr or lr, got '" + word + "'");
+}
+
+std::string guard_name(Guard g) {
+  switch (g) {
+    case Guard::none: return "none";
+    case Guard::gr: return "gr";
+    case Guard::lr: return "lr";
+  }
+  return "none";
+}
+
+namespace reference {
+template Tensor<mp_real> softmax_attention<mp_real>(const AttentionProblem<double>&);
+template Tensor<double> softmax_attention<double>(const AttentionProblem<double>&);
+template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
+template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
+template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
+template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
+}  // namespace reference
+
+}  // namespace touchstone::performer

@@ -1,0 +1,228 @@
+// The performer entries (spec/performer.md): performer.softmax_attention (the exact attention
+// every Performer estimates), performer.favor_plus_features (FAVOR+ positive random features) and
+// performer.linear_attention (attention given features, bidirectional or causal).
+#include <cmath>
+#include <string>
+
+#include "builtin.hpp"
+#include "cpu/performer.hpp"
+#include "touchstone/bounds/performer_bound.hpp"
+#include "touchstone/core/entry.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/reference/performer.hpp"
+
+namespace touchstone::performer {
+namespace {
+
+// A (batch, heads, seqlen, width) array of Philox draws, rounded to the format.
+template <class Draw>
+Tensor<double> drawn(Shape shape, std::uint64_t seed, const std::string& stream, Format format, Draw draw) {
+  PhiloxStream r(seed, stream);
+  Tensor<double> t(std::move(shape));
+  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(draw(r), format);
+  return t;
+}
+Tensor<double> scalar(double x) { return Tensor<double>(Shape{}, x); }
+Arrays out_array(const Tensor<double>& t, const char* name = "out") { return {{name, t}}; }
+
+// Backends and bounds alike for every entry: cpu-f32 and cpu-f64 run the order header, their
+// bounds run it over tracked values, and the any-order bound runs it in any order.
+template <class P, class Run, class Bound>
+void cpu_backends(Entry<P>& e, const std::string& order, const char* output, Run run, Bound bound) {
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [run, output](const EntryProblem<P>& h) { return out_array(as_double(run(h.f32())), output); },
+       [bound, output](const P& p) { return out_array(bound(p, performer_arithmetic_cpu(Format::float32)), output); }},
+      {"cpu-f64", Format::float64, order,
+       [run, output](const EntryProblem<P>& h) { return out_array(run(h.f64()), output); },
+       [bound, output](const P& p) { return out_array(bound(p, performer_arithmetic_cpu(Format::float64)), output); }},
+  };
+  e.any_order_bound = [bound, output](const P& p, Format compute, double ulps) {
+    return out_array(bound(p, performer_arithmetic_any_order(compute, ulps)), output);
+  };
+}
+
+const char* const kRows = "(batch, heads, seqlen, dim)";
+
+// ---- performer.softmax_attention ([PERF-SOFTMAX-DEF]) ----
+struct AttentionSize {
+  const char* name;
+  Index B, H, L, D, E;
+  bool causal;
+  double scale;  // q and k are scale * N(0, 1): logits of about scale^2 sqrt(d)
+};
+constexpr AttentionSize kAttentionSizes[] = {
+    {"tiny", 1, 1, 4, 4, 4, false, 1.0},   {"small", 2, 2, 32, 16, 16, false, 1.0},
+    {"causal", 1, 2, 48, 16, 8, true, 1.0}, {"sharp", 1, 2, 32, 16, 16, true, 2.5},
+    {"medium", 1, 2, 96, 16, 16, false, 1.0},
+};
+
+std::unique_ptr<Algorithm> softmax_attention_entry() {
+  using P = AttentionProblem<double>;
+  Entry<P> e;
+  e.name = "performer.softmax_attention";
+  e.spec_ref = "spec/performer.md [PERF-SOFTMAX-DEF]";
+  e.summary =
+      "exact softmax attention D^-1 exp(q k^T / sqrt(d)) v, bidirectional or causal (diagonal included): "
+      "what every Performer estimates";
+  e.inputs = {{"q", kRows, "queries", false},
+              {"k", kRows, "keys", false},
+              {"v", "(batch, heads, seqlen, dim_v)", "values", false},
+              {"causal", "()", "1: position i attends to j <= i (also --option causal)", true}};
+  e.outputs = {{"out", "(batch, heads, seqlen, dim_v)", "attention output", false}};
+  e.options = {{"causal", "attend to j <= i only", "0"}};
+  e.sizes = size_names(kAttentionSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const AttentionSize& s = size_row(kAttentionSizes, size);
+    const std::string stream = "performer.softmax_attention/";
+    auto normal = [&](PhiloxStream& r) { return s.scale * r.next_normal(); };
+    return P({drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "q", format, normal),
+              drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "k", format, normal),
+              drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, [](PhiloxStream& r) { return r.next_normal(); }),
+              s.causal});
+  };
+  e.read = [](const InputReader& r) { return P({r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false)}); };
+  e.arrays = [](const P& p) {
+    return Arrays{{"q", p.in().q}, {"k", p.in().k}, {"v", p.in().v}, {"causal", scalar(p.causal() ? 1 : 0)}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"out", reference::softmax_attention<mp_real>(p)}}; };
+  cpu_backends(e,
+               "per row: q~ = fl(d^-1/4) q, k~ likewise; s_j = sequential dot; m = max s_j; e_j = exp(s_j - m); "
+               "den and num = sum e_j v_j in j order; out = num / den",
+               "out", [](const auto& p) { return cpu::softmax_attention(p); }, &softmax_attention_bound);
+  e.any_order_assumption = "";
+  return make_entry(std::move(e));
+}
+
+// ---- performer.favor_plus_features ([PERF-FEATURES-DEF]) ----
+struct FeatureSize {
+  const char* name;
+  Index B, H, L, D, M;
+  bool is_query;
+};
+constexpr FeatureSize kFeatureSizes[] = {
+    {"tiny", 1, 1, 4, 4, 4, true},
+    {"small", 2, 2, 32, 16, 32, true},
+    {"key", 1, 2, 48, 16, 64, false},
+    {"medium", 1, 2, 96, 32, 64, true},
+};
+
+std::unique_ptr<Algorithm> favor_plus_features_entry() {
+  using P = FeatureProblem<double>;
+  Entry<P> e;
+  e.name = "performer.favor_plus_features";
+  e.spec_ref = "spec/performer.md [PERF-FEATURES-DEF]";
+  e.summary =
+      "FAVOR+ positive random features m^-1/2 (exp(w.x~ - |x~|^2/2 - shift) + eps), x~ = d^-1/4 x, with the query "
+      "(per row) or key (per batch and head) max shift (performer-pytorch softmax_kernel)";
+  e.inputs = {{"x", kRows, "queries or keys (data)", false},
+              {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows", false},
+              {"is_query", "()", "1: query shift, 0: key shift (also --option is_query)", true},
+              {"eps", "()", "added after exp (also --option eps)", true}};
+  e.outputs = {{"features", "(batch, heads, seqlen, nb_features)", "phi(x)", false}};
+  e.options = {{"is_query", "the query shift (max over features of each row); 0: the key shift", "1"},
+               {"eps", "the stabilizer added after exp (google-research's attention uses 1e-6)", "1e-4"}};
+  e.sizes = size_names(kFeatureSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const FeatureSize& s = size_row(kFeatureSizes, size);
+    const std::string stream = "performer.favor_plus_features/";
+    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
+    FeatureInputs<double> in{drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal),
+                             drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal), s.is_query,
+                             round_to_format(1e-4, format)};
+    return P(std::move(in));
+  };
+  e.read = [](const InputReader& r) {
+    return P({r.array("x"), r.array("projection_matrix"), r.flag("is_query", true), r.real("eps", 1e-4)});
+  };
+  e.arrays = [](const P& p) {
+    return Arrays{{"x", p.in().x},
+                  {"projection_matrix", p.in().projection},
+                  {"is_query", scalar(p.in().is_query ? 1 : 0)},
+                  {"eps", scalar(p.in().eps)}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"features", reference::favor_plus_features<mp_real>(p)}}; };
+  cpu_backends(e,
+               "x~ = fl(d^-1/4) x; |x~|^2/2 sequential; u_j = sequential dot w_j . x~; shift = max; "
+               "phi = fl(m^-1/2) (exp((u - diag) - shift) + eps)",
+               "features", [](const auto& p) { return cpu::favor_plus_features(p); }, &favor_plus_features_bound);
+  return make_entry(std::move(e));
+}
+
+// ---- performer.linear_attention ([PERF-LINEAR-DEF]) ----
+struct LinearSize {
+  const char* name;
+  Index B, H, L, M, E;
+  bool causal;
+  Guard guard;
+  double feature_scale;  // features are feature_scale m^-1/2 e^g, g on [-2, 0]
+};
+// "gr": features of 1e-5 make every |R_i| < 2^-23, below eps = 1e-6, so the guard fires everywhere.
+constexpr LinearSize kLinearSizes[] = {
+    {"tiny", 1, 1, 4, 4, 4, false, Guard::none, 1},      {"small", 2, 2, 32, 16, 16, false, Guard::none, 1},
+    {"causal", 1, 2, 64, 32, 16, true, Guard::none, 1},  {"causal_lr", 1, 2, 64, 32, 16, true, Guard::lr, 1},
+    {"gr", 2, 1, 32, 16, 8, false, Guard::gr, 1e-5},     {"medium", 1, 2, 256, 64, 32, true, Guard::none, 1},
+};
+
+std::unique_ptr<Algorithm> linear_attention_entry() {
+  using P = LinearProblem<double>;
+  Entry<P> e;
+  e.name = "performer.linear_attention";
+  e.spec_ref = "spec/performer.md [PERF-LINEAR-DEF]";
+  e.summary =
+      "linear attention given features: out_i = (q'_i^T sum_j k'_j v_j^T) / (q'_i . sum_j k'_j), over all j or "
+      "j <= i (causal prefix sums), with google-research's or performer-pytorch's renormalizer guard";
+  e.inputs = {{"q", "(batch, heads, seqlen, nb_features)", "query features q'", false},
+              {"k", "(batch, heads, seqlen, nb_features)", "key features k'", false},
+              {"v", "(batch, heads, seqlen, dim_v)", "values", false},
+              {"causal", "()", "1: prefix sums (also --option causal)", true},
+              {"guard", "()", "0 none, 1 gr, 2 lr (also --option guard)", true},
+              {"guard_eps", "()", "the guard's eps (also --option guard_eps)", true}};
+  e.outputs = {{"out", "(batch, heads, seqlen, dim_v)", "attention output", false}};
+  e.options = {{"causal", "attend to j <= i only", "0"},
+               {"guard", "renormalizer guard: none; gr (R + 2 eps where |R| <= eps); lr (causal: eps added to "
+                         "every key prefix sum)", "none"},
+               {"guard_eps", "the guard's eps", "1e-6"}};
+  e.sizes = size_names(kLinearSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const LinearSize& s = size_row(kLinearSizes, size);
+    const std::string stream = "performer.linear_attention/";
+    // Positive features, as FAVOR+ makes them: m^-1/2 e^g with g on [-2, 0].
+    const double ratio = s.feature_scale / std::sqrt(static_cast<double>(s.M));
+    auto feature = [ratio](PhiloxStream& r) { return ratio * std::exp(r.next_uniform(-2, 0)); };
+    return P({drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "q", format, feature),
+              drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "k", format, feature),
+              drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, [](PhiloxStream& r) { return r.next_normal(); }),
+              s.causal, s.guard, round_to_format(1e-6, format)});
+  };
+  e.read = [](const InputReader& r) {
+    return P({r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false),
+              parse_guard(r.choice("guard", {"none", "gr", "lr"}, "none")), r.real("guard_eps", 1e-6)});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.in();
+    return Arrays{{"q", in.q},
+                  {"k", in.k},
+                  {"v", in.v},
+                  {"causal", scalar(in.causal ? 1 : 0)},
+                  {"guard", scalar(static_cast<double>(in.guard))},
+                  {"guard_eps", scalar(in.guard_eps)}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"out", reference::linear_attention<mp_real>(p)}}; };
+  cpu_backends(e,
+               "S = sum k'_j, P = sum k'_j v_j^T in j order (running when causal); R = sequential q' . S (+ guard); "
+               "W = sequential q'^T P; out = W / R",
+               "out", [](const auto& p) { return cpu::linear_attention(p); }, &linear_attention_bound);
+  return make_entry(std::move(e));
+}
+
+}  // namespace
+}  // namespace touchstone::performer
+
+namespace touchstone {
+void register_performer(Registry& registry) {
+  registry.add(performer::softmax_attention_entry());
+  registry.add(performer::favor_plus_features_entry());
+  registry.add(performer::linear_attention_entry());
+}
+}  // namespace touchstone

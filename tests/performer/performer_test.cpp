@@ -1,0 +1,320 @@
+// The Performer family's own invariants and conventions (spec/performer.md); the registry-wide
+// verdict, differential, property and fuzz tests cover every entry too.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+
+#include "builtin.hpp"
+#include "cpu/performer.hpp"
+#include "touchstone/bounds/performer_bound.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/core/verdict.hpp"
+#include "touchstone/reference/performer.hpp"
+
+using namespace touchstone;
+using namespace touchstone::performer;
+
+namespace {
+
+Tensor<double> normal(Shape s, std::uint64_t seed, const char* name, double scale = 1) {
+  PhiloxStream r(seed, std::string("performer_test/") + name);
+  Tensor<double> t(std::move(s));
+  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(scale * r.next_normal(), Format::float32);
+  return t;
+}
+
+double max_abs_diff(const Tensor<mp_real>& a, const Tensor<mp_real>& b) {
+  double m = 0;
+  for (Index i = 0; i < a.count(); ++i) m = std::max(m, std::fabs(to_double(a[i] - b[i])));
+  return m;
+}
+
+NpyArray npy(const Tensor<double>& t) {
+  NpyArray a;
+  a.values = t;
+  return a;
+}
+
+// The verdict `diff` gives `out` (float32) on the problem `arrays` of `entry`.
+Verdict diff_verdict(const std::string& entry, const Arrays& inputs, const Arrays& theirs) {
+  const Algorithm& a = builtin_registry().get(entry);
+  NpyMap files;
+  for (const auto& [name, t] : inputs) files[name] = npy(t);
+  const auto problem = a.problem_from_arrays(files, {});
+  return run_diff(a, *problem, theirs, Format::float32, 1.0, 256).verdict;
+}
+
+Arrays rounded_f32(const char* name, const Tensor<double>& t) {
+  Tensor<double> r(t.shape());
+  for (Index i = 0; i < t.count(); ++i) r[i] = round_to_format(t[i], Format::float32);
+  return {{name, r}};
+}
+
+}  // namespace
+
+// covers: PERF-SHAPES PERF-NONFINITE
+TEST(PerformerProblem, InvalidInputNamesTheArgument) {
+  const Tensor<double> q = normal(Shape{1, 2, 5, 4}, 0, "q"), v = normal(Shape{1, 2, 5, 3}, 0, "v");
+  auto names = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const InvalidInput& e) {
+      return e.argument();
+    }
+    return std::string("(nothing thrown)");
+  };
+  EXPECT_EQ(names([&] { AttentionProblem<double>({q.reshaped(Shape{2, 5, 4}), q, v, false}); }), "q");
+  EXPECT_EQ(names([&] { AttentionProblem<double>({q, normal(Shape{1, 2, 5, 3}, 1, "k"), v, false}); }), "k");
+  EXPECT_EQ(names([&] { AttentionProblem<double>({q, q, normal(Shape{1, 2, 6, 3}, 1, "v"), false}); }), "v");
+  Tensor<double> bad = q;
+  bad[7] = std::nan("");
+  EXPECT_EQ(names([&] { AttentionProblem<double>({q, bad, v, false}); }), "k");
+  bad[7] = INFINITY;
+  EXPECT_EQ(names([&] { LinearProblem<double>({bad, q, v, false, Guard::none, 1e-6}); }), "q");
+  EXPECT_EQ(names([&] { FeatureProblem<double>({q, normal(Shape{8, 3}, 0, "w"), true, 1e-4}); }), "projection_matrix");
+  EXPECT_EQ(names([&] { FeatureProblem<double>({q, normal(Shape{8, 4}, 0, "w"), true, -1.0}); }), "eps");
+  EXPECT_EQ(names([&] { LinearProblem<double>({q, q, v, true, Guard::lr, 0.0}); }), "guard_eps");
+  EXPECT_EQ(names([&] { parse_guard("lucidrains"); }), "guard");
+  // Through the registry: a wrong --option value names the option.
+  const Algorithm& a = builtin_registry().get("performer.linear_attention");
+  NpyMap files{{"q", npy(q)}, {"k", npy(q)}, {"v", npy(v)}};
+  EXPECT_EQ(names([&] { a.problem_from_arrays(files, {{"guard_eps", "1e-6x"}}); }), "guard_eps");
+}
+
+// covers: PERF-SOFTMAX-DEF
+// Softmax attention's invariants on the oracle: causal row 0 is v_0; equal keys average the values;
+// bidirectional attention is equivariant under a joint permutation of the key/value positions
+// (here a reversal), and causal outputs do not depend on future keys and values.
+TEST(PerformerSoftmax, OracleInvariants) {
+  const WorkingPrecision precision(256);
+  const Index L = 6;
+  const Tensor<double> q = normal(Shape{1, 1, L, 4}, 2, "q"), k = normal(Shape{1, 1, L, 4}, 2, "k"),
+                       v = normal(Shape{1, 1, L, 3}, 2, "v");
+  const auto causal = reference::softmax_attention<mp_real>(AttentionProblem<double>({q, k, v, true}));
+  for (Index c = 0; c < 3; ++c) EXPECT_EQ(to_double(causal(0, 0, 0, c)), v(0, 0, 0, c));
+
+  Tensor<double> same_k(k.shape());
+  for (Index i = 0; i < L; ++i)
+    for (Index d = 0; d < 4; ++d) same_k(0, 0, i, d) = k(0, 0, 0, d);
+  const auto mean = reference::softmax_attention<mp_real>(AttentionProblem<double>({q, same_k, v, false}));
+  for (Index c = 0; c < 3; ++c) {
+    mp_real m(0);
+    for (Index j = 0; j < L; ++j) m += mp_real(v(0, 0, j, c));
+    EXPECT_LT(std::fabs(to_double(mean(0, 0, 2, c) - m / L)), 1e-70);
+  }
+
+  Tensor<double> kr(k.shape()), vr(v.shape());
+  for (Index j = 0; j < L; ++j) {
+    for (Index d = 0; d < 4; ++d) kr(0, 0, j, d) = k(0, 0, L - 1 - j, d);
+    for (Index c = 0; c < 3; ++c) vr(0, 0, j, c) = v(0, 0, L - 1 - j, c);
+  }
+  const auto both = reference::softmax_attention<mp_real>(AttentionProblem<double>({q, k, v, false}));
+  const auto reversed = reference::softmax_attention<mp_real>(AttentionProblem<double>({q, kr, vr, false}));
+  EXPECT_LT(max_abs_diff(both, reversed), 1e-70);
+
+  Tensor<double> k2 = k, v2 = v;
+  for (Index d = 0; d < 4; ++d) k2(0, 0, L - 1, d) += 3;
+  for (Index c = 0; c < 3; ++c) v2(0, 0, L - 1, c) -= 5;
+  const auto changed = reference::softmax_attention<mp_real>(AttentionProblem<double>({q, k2, v2, true}));
+  for (Index i = 0; i + 1 < L; ++i)
+    for (Index c = 0; c < 3; ++c) EXPECT_EQ(to_double(changed(0, 0, i, c) - causal(0, 0, i, c)), 0.0);
+  EXPECT_NE(to_double(changed(0, 0, L - 1, 0) - causal(0, 0, L - 1, 0)), 0.0);
+}
+
+// covers: PERF-SOFTMAX-CPU PERF-BOUND-ANY
+// Wrong conventions a kernel writer makes fail `diff`: the scale 1/d instead of 1/sqrt(d) (q and k
+// each scaled by d^-1/2), and a causal mask that leaves out the diagonal. The correctly rounded
+// oracle passes the same judge.
+TEST(PerformerSoftmax, DiffFailsWrongConventions) {
+  const Index L = 12, D = 8, E = 4;
+  const Tensor<double> q = normal(Shape{1, 2, L, D}, 3, "q"), k = normal(Shape{1, 2, L, D}, 3, "k"),
+                       v = normal(Shape{1, 2, L, E}, 3, "v");
+  const Arrays inputs{{"q", q}, {"k", k}, {"v", v}, {"causal", Tensor<double>(Shape{}, 1.0)}};
+  const auto exact = reference::softmax_attention<double>(AttentionProblem<double>({q, k, v, true}));
+  EXPECT_EQ(diff_verdict("performer.softmax_attention", inputs, rounded_f32("out", exact)), Verdict::pass);
+
+  auto attention = [&](double scale, bool with_diagonal) {
+    Tensor<double> out(Shape{1, 2, L, E});
+    for (Index h = 0; h < 2; ++h)
+      for (Index i = 0; i < L; ++i) {
+        const Index last = with_diagonal ? i : i - 1;
+        if (last < 0) continue;  // row 0 has no key without the diagonal: left 0
+        double den = 0;
+        std::vector<double> num(E, 0.0);
+        for (Index j = 0; j <= last; ++j) {
+          double s = 0;
+          for (Index d = 0; d < D; ++d) s += q(0, h, i, d) * k(0, h, j, d);
+          const double e = std::exp(s * scale);
+          den += e;
+          for (Index c = 0; c < E; ++c) num[c] += e * v(0, h, j, c);
+        }
+        for (Index c = 0; c < E; ++c) out(0, h, i, c) = num[c] / den;
+      }
+    return out;
+  };
+  EXPECT_EQ(diff_verdict("performer.softmax_attention", inputs, rounded_f32("out", attention(1.0 / D, true))),
+            Verdict::fail);
+  EXPECT_EQ(diff_verdict("performer.softmax_attention", inputs, rounded_f32("out", attention(1 / std::sqrt(D), false))),
+            Verdict::fail);
+  // The same double computation with the right conventions passes: the failures above are the
+  // conventions, not this test's arithmetic.
+  EXPECT_EQ(diff_verdict("performer.softmax_attention", inputs, rounded_f32("out", attention(1 / std::sqrt(D), true))),
+            Verdict::pass);
+}
+
+// covers: PERF-FEATURES-DEF PERF-FEATURES-CPU
+// Positivity (every feature > 0, also with eps = 0), and the shift invariance the spec states:
+// with eps = 0 the query and key shifts cancel in linear attention (query features made with the
+// key shift give the same attention), with eps > 0 they do not.
+TEST(PerformerFeatures, PositiveAndShiftInvariantWithoutEps) {
+  const WorkingPrecision precision(256);
+  const Index L = 8, D = 4, M = 16;
+  const Tensor<double> x = normal(Shape{1, 2, L, D}, 4, "x", 2.0), kx = normal(Shape{1, 2, L, D}, 5, "kx", 2.0),
+                       w = normal(Shape{M, D}, 4, "w"), v = normal(Shape{1, 2, L, 3}, 4, "v");
+  auto features = [&](const Tensor<double>& data, bool is_query, double eps) {
+    return reference::favor_plus_features<mp_real>(FeatureProblem<double>({data, w, is_query, eps}));
+  };
+  const auto phi0 = features(x, true, 0);
+  for (Index i = 0; i < phi0.count(); ++i) EXPECT_GT(phi0[i], 0);
+  const Tensor<float> cpu = cpu::favor_plus_features(FeatureProblem<float>({x.cast<float>(), w.cast<float>(), false, 0}));
+  for (Index i = 0; i < cpu.count(); ++i) EXPECT_GT(cpu[i], 0.0f);
+
+  // Linear attention of the exact features, at the oracle's precision (features as doubles lose
+  // nothing the comparison needs: both sides round the same way).
+  auto attention = [&](const Tensor<mp_real>& qf, const Tensor<mp_real>& kf) {
+    return reference::linear_attention<mp_real>(
+        LinearProblem<double>({qf.cast<double>(), kf.cast<double>(), v, true, Guard::none, 1e-6}));
+  };
+  for (double eps : {0.0, 1e-2}) {
+    const auto kf = features(kx, false, eps);
+    const auto a = attention(features(x, true, eps), kf), b = attention(features(x, false, eps), kf);
+    double rel = 0;
+    for (Index i = 0; i < a.count(); ++i) rel = std::max(rel, std::fabs(to_double((a[i] - b[i]) / a[i])));
+    if (eps == 0) EXPECT_LT(rel, 1e-13) << "the shifts cancel when eps = 0";
+    else EXPECT_GT(rel, 1e-6) << "with eps > 0 the query shift changes the attention";
+  }
+}
+
+// covers: PERF-FEATURES-DEF
+// performer-pytorch before commit 08525a4 shifted keys by one maximum over the whole tensor (every
+// batch and head). With eps > 0 that is a different function; diff tells it from the per-head
+// shift that [PERF-FEATURES-DEF] defines.
+TEST(PerformerFeatures, DiffFailsTheGlobalKeyShift) {
+  const Index L = 8, D = 4, M = 8;
+  Tensor<double> x = normal(Shape{1, 2, L, D}, 6, "x");
+  for (Index i = 0; i < L; ++i)
+    for (Index d = 0; d < D; ++d) x(0, 1, i, d) = round_to_format(3 * x(0, 1, i, d), Format::float32);
+  const Tensor<double> w = normal(Shape{M, D}, 6, "w");
+  const double eps = 1e-4;
+  const Arrays inputs{{"x", x},
+                      {"projection_matrix", w},
+                      {"is_query", Tensor<double>(Shape{}, 0.0)},
+                      {"eps", Tensor<double>(Shape{}, eps)}};
+  const auto per_head = reference::favor_plus_features<double>(FeatureProblem<double>({x, w, false, eps}));
+  EXPECT_EQ(diff_verdict("performer.favor_plus_features", inputs, rounded_f32("features", per_head)), Verdict::pass);
+  // phi = m^-1/2 (exp(u - diag - max) + eps): with the global max the exp term of the head with
+  // the smaller max shrinks by exp(-(global - head max)) while eps does not.
+  const double c = 1 / std::sqrt(std::sqrt(static_cast<double>(D))), ratio = 1 / std::sqrt(static_cast<double>(M));
+  Tensor<double> u(Shape{2, L, M}), diag(Shape{2, L});
+  double global = -INFINITY;
+  for (Index h = 0; h < 2; ++h)
+    for (Index i = 0; i < L; ++i) {
+      double sq = 0;
+      for (Index d = 0; d < D; ++d) sq += c * x(0, h, i, d) * c * x(0, h, i, d);
+      diag(h, i) = sq / 2;
+      for (Index j = 0; j < M; ++j) {
+        double s = 0;
+        for (Index d = 0; d < D; ++d) s += w(j, d) * c * x(0, h, i, d);
+        u(h, i, j) = s;
+        global = std::max(global, s);
+      }
+    }
+  Tensor<double> old(Shape{1, 2, L, M});
+  for (Index h = 0; h < 2; ++h)
+    for (Index i = 0; i < L; ++i)
+      for (Index j = 0; j < M; ++j) old(0, h, i, j) = ratio * (std::exp(u(h, i, j) - diag(h, i) - global) + eps);
+  EXPECT_EQ(diff_verdict("performer.favor_plus_features", inputs, rounded_f32("features", old)), Verdict::fail);
+}
+
+// covers: PERF-LINEAR-DEF
+// google-research's causal test (fast_attention_test.py): q' = k' = 1 and v = e_1 over positions
+// (v_0 = 1, later 0) give out_i = 1 / (i + 1): [1, 1/2, 1/3]. And the causal prefix-sum form
+// equals the masked quadratic form sum_{j<=i} (q_i . k_j) v_j / sum_{j<=i} q_i . k_j.
+TEST(PerformerLinear, CausalPrefixSumsEqualTheMaskedQuadraticForm) {
+  const WorkingPrecision precision(256);
+  Tensor<double> ones(Shape{1, 1, 3, 2}, 1.0), e1(Shape{1, 1, 3, 1}, 0.0);
+  e1(0, 0, 0, 0) = 1;
+  const auto gr = reference::linear_attention<mp_real>(LinearProblem<double>({ones, ones, e1, true, Guard::none, 1e-6}));
+  for (Index i = 0; i < 3; ++i) EXPECT_EQ(to_double(gr(0, 0, i, 0) * (i + 1)), 1.0);
+
+  const Index L = 7, M = 5, E = 3;
+  Tensor<double> q(Shape{1, 1, L, M}), k(Shape{1, 1, L, M});
+  PhiloxStream r(7, "performer_test/features");
+  for (Index i = 0; i < q.count(); ++i) {
+    q[i] = round_to_format(r.next_uniform(0.1, 1), Format::float32);
+    k[i] = round_to_format(r.next_uniform(0.1, 1), Format::float32);
+  }
+  const Tensor<double> v = normal(Shape{1, 1, L, E}, 7, "v");
+  const auto prefix = reference::linear_attention<mp_real>(LinearProblem<double>({q, k, v, true, Guard::none, 1e-6}));
+  for (Index i = 0; i < L; ++i)
+    for (Index c = 0; c < E; ++c) {
+      mp_real num(0), den(0);
+      for (Index j = 0; j <= i; ++j) {
+        mp_real a(0);
+        for (Index f = 0; f < M; ++f) a += mp_real(q(0, 0, i, f)) * mp_real(k(0, 0, j, f));
+        num += a * mp_real(v(0, 0, j, c));
+        den += a;
+      }
+      EXPECT_LT(std::fabs(to_double(prefix(0, 0, i, c) - num / den)), 1e-70);
+    }
+}
+
+// covers: PERF-LINEAR-GUARD PERF-LINEAR-CPU PERF-BOUND-CPU PERF-DEFAULTS
+// The guards as the peers define them, judged by diff: on the registry's "gr" problem (every |R| <
+// eps) the unguarded division fails and GR's guard passes; on "causal_lr" leaving out LR's eps
+// fails. The CPU backends' own bounds are finite there (the branch is certain).
+TEST(PerformerLinear, GuardsAreTheirOwnConventions) {
+  const Algorithm& a = builtin_registry().get("performer.linear_attention");
+  for (const char* size : {"gr", "causal_lr"}) {
+    const auto problem = a.generate(size, Format::float32, 0);
+    const Arrays in = problem->inputs();
+    LinearInputs<double> li{in.at("q"), in.at("k"), in.at("v"), in.at("causal")[0] == 1,
+                            static_cast<Guard>(static_cast<int>(in.at("guard")[0])), in.at("guard_eps")[0]};
+    if (std::string(size) == "gr") {
+      // [PERF-DEFAULTS] the "gr" problem puts every |R_i| below eps, so the guard fires everywhere.
+      for (Index h = 0; h < li.q.extent(1); ++h)
+        for (Index b = 0; b < li.q.extent(0); ++b)
+          for (Index i = 0; i < li.q.extent(2); ++i) {
+            double R = 0;
+            for (Index j = 0; j < li.q.extent(2); ++j)
+              for (Index f = 0; f < li.q.extent(3); ++f) R += li.q(b, h, i, f) * li.k(b, h, j, f);
+            ASSERT_LT(R, li.guard_eps / 2);
+          }
+    }
+    const auto guarded = reference::linear_attention<double>(LinearProblem<double>(li));
+    li.guard = Guard::none;
+    const auto unguarded = reference::linear_attention<double>(LinearProblem<double>(li));
+    EXPECT_EQ(diff_verdict(a.name(), in, rounded_f32("out", guarded)), Verdict::pass) << size;
+    EXPECT_EQ(diff_verdict(a.name(), in, rounded_f32("out", unguarded)), Verdict::fail) << size;
+    const Tensor<double> b = linear_attention_bound(LinearProblem<double>({in.at("q"), in.at("k"), in.at("v"),
+                                                                           in.at("causal")[0] == 1,
+                                                                           static_cast<Guard>(static_cast<int>(in.at("guard")[0])),
+                                                                           in.at("guard_eps")[0]}),
+                                                    performer_arithmetic_cpu(Format::float32));
+    for (Index i = 0; i < b.count(); ++i) ASSERT_TRUE(std::isfinite(b[i])) << size << " element " << i;
+  }
+}
+
+// covers: PERF-BOUND-CPU PERF-BOUND-EVAL
+// Where GR's guard cannot be decided (|R| within rounding of eps) the bound is +inf, and an output
+// there is unjudged, never passed: R = eps exactly for q' = k' = 1, M = 1, L = 1, eps = 1.
+TEST(PerformerLinear, UndecidableGuardIsOutsideTheBoundsDomain) {
+  Tensor<double> one(Shape{1, 1, 1, 1}, 1.0);
+  const LinearProblem<double> p({one, one, one, false, Guard::gr, 1.0});
+  const Tensor<double> b = linear_attention_bound(p, performer_arithmetic_cpu(Format::float32));
+  EXPECT_TRUE(std::isinf(b[0]));
+  const Tensor<double> any = linear_attention_bound(p, performer_arithmetic_any_order(Format::float32, 1));
+  EXPECT_TRUE(std::isinf(any[0]));
+}
