@@ -174,13 +174,14 @@ Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const 
 Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const PerformerArithmetic& m) {
   const auto& in = p.in();
   const double slack = slack_for(static_cast<double>(p.seqlen() + p.features()) * 4 + 16);
-  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.dim_v(), slack, 1,
-                        [&](TrackedArithmetic& ar, Index b, Index h, int, auto&& sink) {
+  // Any order: the division last, or the queries scaled by 1/R first ([PERF-BOUND-ANY]).
+  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.dim_v(), slack, m.any_order ? 2 : 1,
+                        [&](TrackedArithmetic& ar, Index b, Index h, int variant, auto&& sink) {
                           order::linear_attention_head(
                               ar, [&](Index i, Index f) { return in.q(b, h, i, f); },
                               [&](Index i, Index f) { return in.k(b, h, i, f); },
                               [&](Index i, Index c) { return in.v(b, h, i, c); }, p.seqlen(), p.features(),
-                              p.dim_v(), p.causal(), in.guard, in.guard_eps, sink);
+                              p.dim_v(), p.causal(), in.guard, in.guard_eps, variant == 1, sink);
                         });
 }
 

@@ -76,7 +76,7 @@ Tensor<T> linear_attention_t(const LinearProblem<T>& p, int threads) {
         ar, [&](Index i, Index f) { return static_cast<double>(in.q(b, h, i, f)); },
         [&](Index i, Index f) { return static_cast<double>(in.k(b, h, i, f)); },
         [&](Index i, Index c) { return static_cast<double>(in.v(b, h, i, c)); }, p.seqlen(), p.features(), p.dim_v(),
-        p.causal(), in.guard, in.guard_eps, sink);
+        p.causal(), in.guard, in.guard_eps, false, sink);
   });
 }
 

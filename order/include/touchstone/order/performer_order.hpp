@@ -137,11 +137,13 @@ void favor_plus_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, 
 
 // [PERF-LINEAR-CPU] One (batch, head) of linear attention given features: the key sums S and
 // P = sum_j k_j v_j^T accumulated in position order (running, for causal), then
-// R_i = q_i . S (+ the guard), W_i = q_i^T P, out = W_i / R_i.
+// R_i = q_i . S (+ the guard), W_i = q_i^T P, out = W_i / R_i. scale_queries_first: out =
+// sum_f fl(q_if fl(1 / R_i)) P_fc instead (a three-operand einsum may contract q with 1/R first);
+// the any-order bound covers both.
 // embed-begin linear_attention_order
 template <class Ar, class Q, class K, class Vin, class Sink>
 void linear_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L, Index M, Index E, bool causal,
-                           Guard guard, double guard_eps, Sink&& out) {
+                           Guard guard, double guard_eps, bool scale_queries_first, Sink&& out) {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
   const V eps = ar.constant(guard_eps, 0);
@@ -174,6 +176,17 @@ void linear_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L
       ar.accumulate(r, ar.mul(ar.input(q(i, f)), guard == Guard::lr && causal ? ar.add(St[f], eps) : St[f]));
     V R = ar.total(r);
     if (guard == Guard::gr) R = ar.guard_gr(R, eps);
+    if (scale_queries_first) {
+      const V recip = ar.div(ar.constant(1, 0), R);
+      std::vector<V> qr;
+      for (Index f = 0; f < M; ++f) qr.push_back(ar.mul(ar.input(q(i, f)), recip));
+      for (Index c_ = 0; c_ < E; ++c_) {
+        Acc w = ar.acc();
+        for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(qr[f], Pt[f * E + c_]));
+        out(i, c_, ar.total(w));
+      }
+      continue;
+    }
     for (Index c_ = 0; c_ < E; ++c_) {
       Acc w = ar.acc();
       for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(ar.input(q(i, f)), Pt[f * E + c_]));

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Prints the python of the peers' venv, making it first if needed: Debian's python3 with
+# --system-site-packages (so Debian's torch and numpy are used, never a second torch) and the peers
+# installed from PyPI with `pip install --no-deps`, their small pure-Python dependencies pinned by
+# hand. Nothing of the peers' code is in the repository.
+# Usage: scripts/peer_venv.sh   (TOUCHSTONE_PEER_VENV overrides the location)
+# Exit 77 with the reason on stderr when PyPI cannot be reached (the peer tests then skip).
+set -euo pipefail
+venv=${TOUCHSTONE_PEER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/touchstone/peer-venv}
+# performer-pytorch 1.1.4 (2022-02) imports einops, local-attention and axial-positional-embedding;
+# newer local-attention releases pull hyper-connections, so it is pinned.
+packages=(performer-pytorch==1.1.4 einops==0.8.2 local-attention==1.4.4 axial-positional-embedding==0.3.12)
+stamp="$venv/.touchstone-peers"
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]; then
+  echo "$venv/bin/python"; exit 0
+fi
+/usr/bin/python3 -c "import torch, numpy" 2>/dev/null ||
+  { echo "peer venv: /usr/bin/python3 has no torch/numpy (apt: python3-torch python3-numpy)" >&2; exit 77; }
+rm -rf "$venv"
+/usr/bin/python3 -m venv --system-site-packages "$venv" >&2
+if ! "$venv/bin/pip" install --quiet --no-deps --timeout 30 "${packages[@]}" >&2; then
+  echo "peer venv: pip could not install ${packages[*]} from PyPI (registry unreachable?)" >&2
+  rm -rf "$venv"; exit 77
+fi
+echo "${packages[*]}" > "$stamp"
+echo "$venv/bin/python"

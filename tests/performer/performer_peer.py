@@ -1,0 +1,61 @@
+"""Runs the Performer peers on a touchstone problem and writes their outputs (tests/performer/
+performer_peer_test.sh): performer-pytorch 1.1.4 from PyPI (softmax_kernel, linear_attention,
+causal_linear_attention_noncuda) and PyTorch's own softmax attention, all in float32 on the CPU.
+
+Usage: performer_peer.py MODE IN.npz OUT.npz
+  features  softmax_kernel(x, projection_matrix, is_query, eps)        -> features
+  linear    linear_attention(q, k, v)                                   -> out
+  causal    causal_linear_attention_noncuda(q, k, v) (chunk_size=128, eps=1e-6) -> out
+  softmax   softmax(q k^T / sqrt(d)) v in torch (causal mask from the file)     -> out
+  make_causal  (OUT ignored) writes IN: positive features from softmax_kernel of random q, k
+            and a Gaussian projection, L = 300, for causal with performer-pytorch's guard
+"""
+import sys
+
+import numpy as np
+import torch
+from performer_pytorch import performer_pytorch as lr
+
+mode, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
+torch.set_num_threads(1)
+
+
+def load(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def f32(a):
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
+if mode == "make_causal":
+    g = np.random.default_rng(20261207)
+    b, h, L, d, m, e = 1, 2, 300, 16, 32, 8
+    w = f32(g.standard_normal((m, d)))
+    q = lr.softmax_kernel(f32(g.standard_normal((b, h, L, d))), projection_matrix=w, is_query=True)
+    k = lr.softmax_kernel(f32(g.standard_normal((b, h, L, d))), projection_matrix=w, is_query=False)
+    v = g.standard_normal((b, h, L, e)).astype(np.float32)
+    np.savez(src, q=q.numpy(), k=k.numpy(), v=v, causal=np.array(1.0), guard=np.array(2.0),
+             guard_eps=np.array(1e-6))
+    sys.exit(0)
+
+a = load(src)
+with torch.no_grad():
+    if mode == "features":
+        out = lr.softmax_kernel(f32(a["x"]), projection_matrix=f32(a["projection_matrix"]),
+                                is_query=bool(a["is_query"]), eps=float(a["eps"]))
+        np.savez(dst, features=out.numpy())
+    elif mode == "linear":
+        np.savez(dst, out=lr.linear_attention(f32(a["q"]), f32(a["k"]), f32(a["v"])).numpy())
+    elif mode == "causal":
+        np.savez(dst, out=lr.causal_linear_attention_noncuda(f32(a["q"]), f32(a["k"]), f32(a["v"])).numpy())
+    elif mode == "softmax":
+        q, k, v = f32(a["q"]), f32(a["k"]), f32(a["v"])
+        s = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+        if bool(a["causal"]):
+            L = s.shape[-1]
+            s = s.masked_fill(torch.ones(L, L, dtype=torch.bool).triu(1), float("-inf"))
+        np.savez(dst, out=(torch.softmax(s, dim=-1) @ v).numpy())
+    else:
+        sys.exit("unknown mode " + mode)
