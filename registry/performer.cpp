@@ -216,6 +216,115 @@ std::unique_ptr<Algorithm> linear_attention_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- performer.linear_attention_backward ([PERF-LINEAR-VJP]) ----
+struct LinearBackwardSize {
+  const char* name;
+  Index B, H, L, M, E;
+  bool causal, subtraction;
+  Guard guard;
+  double growth;  // key j scaled by 10^(growth j / (L - 1)): late keys dominate the final state
+};
+constexpr LinearBackwardSize kLinearBackwardSizes[] = {
+    {"tiny", 1, 1, 4, 4, 4, false, false, Guard::none, 0},
+    {"small", 2, 2, 32, 16, 8, false, false, Guard::none, 0},
+    {"causal", 1, 2, 64, 16, 8, true, false, Guard::none, 0},
+    {"causal_subtraction", 1, 2, 64, 16, 8, true, true, Guard::none, 0},
+    {"causal_lr", 1, 1, 48, 16, 8, true, true, Guard::lr, 0},
+    {"growing", 1, 1, 64, 16, 8, true, false, Guard::none, 2},
+    {"growing_subtraction", 1, 1, 64, 16, 8, true, true, Guard::none, 2},
+};
+
+LinearGrads<double> grads_as_double(const LinearGrads<float>& g) {
+  return {as_double(g.dq), as_double(g.dk), as_double(g.dv)};
+}
+Arrays grad_arrays(const LinearGrads<double>& g) { return {{"dq", g.dq}, {"dk", g.dk}, {"dv", g.dv}}; }
+
+std::unique_ptr<Algorithm> linear_attention_backward_entry() {
+  using P = LinearBackwardProblem<double>;
+  Entry<P> e;
+  e.name = "performer.linear_attention_backward";
+  e.spec_ref = "spec/performer.md [PERF-LINEAR-VJP]";
+  e.summary =
+      "VJP of linear attention given features (dq, dk, dv from dout), bidirectional or causal; causal prefix "
+      "states stored or recovered by subtraction from the final state (google-research, SLiM)";
+  e.inputs = {{"q", "(batch, heads, seqlen, nb_features)", "query features q'", false},
+              {"k", "(batch, heads, seqlen, nb_features)", "key features k'", false},
+              {"v", "(batch, heads, seqlen, dim_v)", "values", false},
+              {"dout", "(batch, heads, seqlen, dim_v)", "cotangent of out", false},
+              {"causal", "()", "1: prefix sums (also --option causal)", true},
+              {"guard", "()", "0 none, 1 gr, 2 lr (also --option guard)", true},
+              {"guard_eps", "()", "the guard's eps (also --option guard_eps)", true},
+              {"state", "()", "0 stored, 1 subtraction (also --option state)", true}};
+  e.outputs = {{"dq", "(batch, heads, seqlen, nb_features)", "gradient of q'", false},
+               {"dk", "(batch, heads, seqlen, nb_features)", "gradient of k'", false},
+               {"dv", "(batch, heads, seqlen, dim_v)", "gradient of v", false}};
+  e.options = {{"causal", "attend to j <= i only", "0"},
+               {"guard", "renormalizer guard: none, gr, lr (as performer.linear_attention)", "none"},
+               {"guard_eps", "the guard's eps", "1e-6"},
+               {"state", "how the kernel gets causal prefix states in the backward pass: stored (from the forward "
+                         "pass) or subtraction (P_(i-1) = P_i - k_i v_i^T from the final state); the bound follows it",
+                "stored"}};
+  e.sizes = size_names(kLinearBackwardSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const LinearBackwardSize& s = size_row(kLinearBackwardSizes, size);
+    const std::string stream = "performer.linear_attention_backward/";
+    const double ratio = 1 / std::sqrt(static_cast<double>(s.M));
+    auto feature = [ratio](PhiloxStream& r) { return ratio * std::exp(r.next_uniform(-2, 0)); };
+    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
+    Tensor<double> k = drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "k", format, feature);
+    for (Index i = 0; i < k.count(); ++i) {
+      const Index j = (i / s.M) % s.L;
+      k[i] = round_to_format(k[i] * std::pow(10.0, s.growth * static_cast<double>(j) / static_cast<double>(s.L - 1)), format);
+    }
+    LinearInputs<double> fwd{drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "q", format, feature), std::move(k),
+                             drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, normal), s.causal, s.guard,
+                             round_to_format(1e-6, format)};
+    return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "dout", format, normal), s.subtraction});
+  };
+  e.read = [](const InputReader& r) {
+    LinearInputs<double> fwd{r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false),
+                             parse_guard(r.choice("guard", {"none", "gr", "lr"}, "none")), r.real("guard_eps", 1e-6)};
+    return P({std::move(fwd), r.array("dout"), r.choice("state", {"stored", "subtraction"}, "stored") == "subtraction"});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.fwd().in();
+    return Arrays{{"q", in.q},
+                  {"k", in.k},
+                  {"v", in.v},
+                  {"dout", p.dout()},
+                  {"causal", scalar(in.causal ? 1 : 0)},
+                  {"guard", scalar(static_cast<double>(in.guard))},
+                  {"guard_eps", scalar(in.guard_eps)},
+                  {"state", scalar(p.subtraction() ? 1 : 0)}};
+  };
+  e.oracle = [](const P& p) {
+    const LinearGrads<mp_real> g = reference::linear_attention_vjp<mp_real>(p);
+    return ExactArrays{{"dq", g.dq}, {"dk", g.dk}, {"dv", g.dv}};
+  };
+  const std::string order =
+      "forward sums in j order (every prefix state stored, or the final state); for i = L-1..0: R, W, dW = g/R, "
+      "dR = -(g.out)/R, dq = P dW + dR S, suffix sums C, D; dk = C v + D, dv = C^T k; state=subtraction: "
+      "P -= k_i v_i^T after step i";
+  auto bound_at = [](Format f) {
+    return [f](const P& p) { return grad_arrays(linear_attention_vjp_bound(p, performer_arithmetic_cpu(f))); };
+  };
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<P>& h) { return grad_arrays(grads_as_double(cpu::linear_attention_vjp(h.f32()))); },
+       bound_at(Format::float32)},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<P>& h) { return grad_arrays(cpu::linear_attention_vjp(h.f64())); },
+       bound_at(Format::float64)},
+  };
+  e.any_order_bound = [](const P& p, Format compute, double ulps) {
+    return grad_arrays(linear_attention_vjp_bound(p, performer_arithmetic_any_order(compute, ulps)));
+  };
+  e.any_order_assumption =
+      "causal prefix states as sums in any order (state=stored) or recovered by sequential subtraction from the "
+      "final state (state=subtraction): pass the form your kernel uses";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::performer
 
@@ -224,5 +333,6 @@ void register_performer(Registry& registry) {
   registry.add(performer::softmax_attention_entry());
   registry.add(performer::favor_plus_features_entry());
   registry.add(performer::linear_attention_entry());
+  registry.add(performer::linear_attention_backward_entry());
 }
 }  // namespace touchstone

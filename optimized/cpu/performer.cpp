@@ -80,6 +80,26 @@ Tensor<T> linear_attention_t(const LinearProblem<T>& p, int threads) {
   });
 }
 
+template <class T>
+LinearGrads<T> linear_attention_vjp_t(const LinearBackwardProblem<T>& bp, int threads) {
+  const LinearProblem<T>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
+  LinearGrads<T> g{Tensor<T>(Shape{B, H, L, M}), Tensor<T>(Shape{B, H, L, M}), Tensor<T>(Shape{B, H, L, E})};
+  parallel_for(B * H, threads, [&](std::int64_t bh) {
+    const Index b = bh / H, h = bh % H;
+    NativeArithmetic<T> ar;
+    order::linear_attention_vjp_head(
+        ar, [&](Index i, Index f) { return static_cast<double>(in.q(b, h, i, f)); },
+        [&](Index i, Index f) { return static_cast<double>(in.k(b, h, i, f)); },
+        [&](Index i, Index c) { return static_cast<double>(in.v(b, h, i, c)); },
+        [&](Index i, Index c) { return static_cast<double>(bp.dout()(b, h, i, c)); }, L, M, E, p.causal(), in.guard,
+        in.guard_eps, bp.subtraction(), [&](Index i, Index f, T x) { g.dq(b, h, i, f) = x; },
+        [&](Index i, Index f, T x) { g.dk(b, h, i, f) = x; }, [&](Index i, Index c, T x) { g.dv(b, h, i, c) = x; });
+  });
+  return g;
+}
+
 }  // namespace
 
 Tensor<float> softmax_attention(const AttentionProblem<float>& p, int threads) { return softmax_attention_t(p, threads); }
@@ -88,5 +108,11 @@ Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads) {
 Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads) { return favor_plus_features_t(p, threads); }
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads) { return linear_attention_t(p, threads); }
 Tensor<double> linear_attention(const LinearProblem<double>& p, int threads) { return linear_attention_t(p, threads); }
+LinearGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads) {
+  return linear_attention_vjp_t(p, threads);
+}
+LinearGrads<double> linear_attention_vjp(const LinearBackwardProblem<double>& p, int threads) {
+  return linear_attention_vjp_t(p, threads);
+}
 
 }  // namespace touchstone::performer::cpu

@@ -16,5 +16,8 @@ Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads = 
 Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads = 0);
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads = 0);
 Tensor<double> linear_attention(const LinearProblem<double>& p, int threads = 0);
+// [PERF-LINEAR-VJP-CPU] prefix states stored, or recovered by subtraction (p.subtraction()).
+LinearGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads = 0);
+LinearGrads<double> linear_attention_vjp(const LinearBackwardProblem<double>& p, int threads = 0);
 
 }  // namespace touchstone::performer::cpu

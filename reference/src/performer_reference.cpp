@@ -28,6 +28,8 @@ template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<doubl
 template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
 template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
 template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
+template LinearGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);
+template LinearGrads<double> linear_attention_vjp<double>(const LinearBackwardProblem<double>&);
 }  // namespace reference
 
 }  // namespace touchstone::performer

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <string>
 
@@ -317,4 +318,49 @@ TEST(PerformerLinear, UndecidableGuardIsOutsideTheBoundsDomain) {
   EXPECT_TRUE(std::isinf(b[0]));
   const Tensor<double> any = linear_attention_bound(p, performer_arithmetic_any_order(Format::float32, 1));
   EXPECT_TRUE(std::isinf(any[0]));
+}
+
+// covers: PERF-LINEAR-VJP PERF-LINEAR-VJP-CPU PERF-LINEAR-VJP-BOUND PERF-SUBTRACTION-TABLE
+// Causal prefix states recovered by subtraction (P_(i-1) = P_i - k_i v_i^T from the final state)
+// against stored ones, in float32, as the keys grow along the sequence (key j times
+// 10^(growth j / (L - 1))): the early states are then tiny beside the final one and the subtraction
+// cancels. Printed: the error of dq over the first quarter of positions, relative to that
+// region's largest |dq|, for both forms, and the same for their bounds. The table in spec/performer.md
+// [PERF-SUBTRACTION-TABLE] is this output.
+TEST(PerformerLinearBackward, SubtractionLosesAccuracyWhereTheFinalStateDominates) {
+  const WorkingPrecision precision(256);
+  const Index L = 64, M = 16, E = 8;
+  std::printf("growth  stored err  subtraction err  stored bound  subtraction bound  (dq, positions < %lld)\n",
+              static_cast<long long>(L / 4));
+  double last_ratio = 0;
+  for (double growth : {0.0, 2.0, 4.0, 6.0}) {
+    PhiloxStream r(8, "performer_test/growing");
+    Tensor<double> q(Shape{1, 1, L, M}), k(Shape{1, 1, L, M});
+    for (Index i = 0; i < q.count(); ++i) {
+      const Index j = i / M;
+      q[i] = round_to_format(0.25 * std::exp(r.next_uniform(-2, 0)), Format::float32);
+      k[i] = round_to_format(0.25 * std::exp(r.next_uniform(-2, 0)) * std::pow(10.0, growth * j / (L - 1.0)),
+                             Format::float32);
+    }
+    const Tensor<double> v = normal(Shape{1, 1, L, E}, 8, "v"), g = normal(Shape{1, 1, L, E}, 8, "g");
+    double err[2] = {0, 0}, bound[2] = {0, 0}, scale = 0;
+    const LinearInputs<double> fwd{q, k, v, true, Guard::none, 1e-6};
+    const auto exact = reference::linear_attention_vjp<mp_real>(LinearBackwardProblem<double>({fwd, g, false}));
+    for (Index i = 0; i < (L / 4) * M; ++i) scale = std::max(scale, std::fabs(to_double(exact.dq[i])));
+    for (int form = 0; form < 2; ++form) {
+      const LinearBackwardProblem<double> p({fwd, g, form == 1});
+      const auto got = cpu::linear_attention_vjp(p.cast<float>());
+      const auto b = linear_attention_vjp_bound(p, performer_arithmetic_cpu(Format::float32));
+      for (Index i = 0; i < (L / 4) * M; ++i) {
+        const double e = std::fabs(to_double(mp_real(got.dq[i]) - exact.dq[i]));
+        ASSERT_LE(e, b.dq[i]) << "form " << form << " element " << i;
+        err[form] = std::max(err[form], e / scale);
+        bound[form] = std::max(bound[form], b.dq[i] / scale);
+      }
+    }
+    std::printf("%6.0f  %10.2e  %15.2e  %12.2e  %17.2e\n", growth, err[0], err[1], bound[0], bound[1]);
+    last_ratio = err[1] / err[0];
+  }
+  // At growth 6 the final state is ~1e6 times the early ones: subtraction loses about that factor.
+  EXPECT_GT(last_ratio, 100.0);
 }

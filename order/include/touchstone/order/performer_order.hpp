@@ -196,4 +196,98 @@ void linear_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L
 }
 // embed-end linear_attention_order
 
+// [PERF-LINEAR-VJP-CPU] One (batch, head) of the VJP of linear attention. The forward sums as in
+// linear_attention_head; then, for i from L - 1 down to 0, with the prefix state (S_i, P_i):
+// S~ = S (+ eps for lr), R = q_i . S~ (guarded), W_c = q_i . P_:c, out_c = W_c / R,
+// dW_c = g_c / R, dR = -(sum_c g_c out_c) / R, dq_if = sum_c P_fc dW_c + dR S~_f; the suffix sums
+// C += q_i dW^T, D += dR q_i; dk_if = sum_c v_ic C_fc + D_f, dv_ic = sum_f k_if C_fc. Causal
+// prefix states are read from the stored forward sums (subtraction = false) or recovered from the
+// final state by P <- P - k_i v_i^T, S <- S - k_i after step i (subtraction = true, as
+// google-research's custom gradient and SLiM do). Bidirectional: the totals, and dk, dv after
+// every query has entered C and D.
+// embed-begin linear_attention_vjp_order
+template <class Ar, class Q, class K, class Vin, class G, class Dq, class Dk, class Dv>
+void linear_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, const G& g, Index L, Index M, Index E,
+                               bool causal, Guard guard, double guard_eps, bool subtraction, Dq&& dq, Dk&& dk,
+                               Dv&& dv) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const V eps = ar.constant(guard_eps, 0), zero = ar.constant(0, 0);
+  const bool lr = guard == Guard::lr && causal, stored = causal && !subtraction;
+  const std::size_t ME = static_cast<std::size_t>(M * E);
+  // The forward sums: every prefix state (stored), or the totals (bidirectional, subtraction).
+  std::vector<Acc> S(static_cast<std::size_t>(M), ar.acc()), P(ME, ar.acc());
+  std::vector<V> Sst, Pst;  // stored: (L, M) and (L, M, E)
+  for (Index j = 0; j < L; ++j) {
+    for (Index f = 0; f < M; ++f) {
+      const V kf = ar.input(k(j, f));
+      ar.accumulate(S[f], kf);
+      for (Index c = 0; c < E; ++c) ar.accumulate(P[f * E + c], ar.mul(kf, ar.input(v(j, c))));
+    }
+    if (stored) {
+      for (const Acc& a : S) Sst.push_back(ar.total(a));
+      for (const Acc& a : P) Pst.push_back(ar.total(a));
+    }
+  }
+  std::vector<V> Scur, Pcur;  // the state of the current step (totals when not stored)
+  for (const Acc& a : S) Scur.push_back(ar.total(a));
+  for (const Acc& a : P) Pcur.push_back(ar.total(a));
+
+  std::vector<Acc> C(ME, ar.acc()), D(static_cast<std::size_t>(M), ar.acc());
+  std::vector<V> St(static_cast<std::size_t>(M)), dW(static_cast<std::size_t>(E));
+  auto key_grads = [&](Index j) {
+    std::vector<V> Ct, Dt;
+    for (const Acc& a : C) Ct.push_back(ar.total(a));
+    for (const Acc& a : D) Dt.push_back(ar.total(a));
+    for (Index f = 0; f < M; ++f) {
+      Acc s = ar.acc();
+      for (Index c = 0; c < E; ++c) ar.accumulate(s, ar.mul(ar.input(v(j, c)), Ct[f * E + c]));
+      dk(j, f, ar.add(ar.total(s), Dt[f]));
+    }
+    for (Index c = 0; c < E; ++c) {
+      Acc s = ar.acc();
+      for (Index f = 0; f < M; ++f) ar.accumulate(s, ar.mul(ar.input(k(j, f)), Ct[f * E + c]));
+      dv(j, c, ar.total(s));
+    }
+  };
+  for (Index i = L - 1; i >= 0; --i) {
+    const V* Si = stored ? &Sst[static_cast<std::size_t>(i * M)] : Scur.data();
+    const V* Pi = stored ? &Pst[static_cast<std::size_t>(i) * ME] : Pcur.data();
+    Acc r = ar.acc();
+    for (Index f = 0; f < M; ++f) {
+      St[f] = lr ? ar.add(Si[f], eps) : Si[f];
+      ar.accumulate(r, ar.mul(ar.input(q(i, f)), St[f]));
+    }
+    V R = ar.total(r);
+    if (guard == Guard::gr) R = ar.guard_gr(R, eps);
+    Acc g_out = ar.acc();
+    for (Index c = 0; c < E; ++c) {
+      Acc w = ar.acc();
+      for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(ar.input(q(i, f)), Pi[f * E + c]));
+      const V gc = ar.input(g(i, c));
+      dW[c] = ar.div(gc, R);
+      ar.accumulate(g_out, ar.mul(gc, ar.div(ar.total(w), R)));
+    }
+    const V dR = ar.sub(zero, ar.div(ar.total(g_out), R));
+    for (Index f = 0; f < M; ++f) {
+      Acc d = ar.acc();
+      for (Index c = 0; c < E; ++c) ar.accumulate(d, ar.mul(Pi[f * E + c], dW[c]));
+      dq(i, f, ar.add(ar.total(d), ar.mul(dR, St[f])));
+      const V qf = ar.input(q(i, f));
+      ar.accumulate(D[f], ar.mul(dR, qf));
+      for (Index c = 0; c < E; ++c) ar.accumulate(C[f * E + c], ar.mul(qf, dW[c]));
+    }
+    if (causal) key_grads(i);
+    if (causal && subtraction)
+      for (Index f = 0; f < M; ++f) {
+        const V kf = ar.input(k(i, f));
+        Scur[f] = ar.sub(Scur[f], kf);
+        for (Index c = 0; c < E; ++c) Pcur[f * E + c] = ar.sub(Pcur[f * E + c], ar.mul(kf, ar.input(v(i, c))));
+      }
+  }
+  if (!causal)
+    for (Index j = 0; j < L; ++j) key_grads(j);
+}
+// embed-end linear_attention_vjp_order
+
 }  // namespace touchstone::performer::order

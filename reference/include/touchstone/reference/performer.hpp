@@ -132,11 +132,99 @@ Tensor<Real> linear_attention(const LinearProblem<double>& p) {
 }
 // embed-end linear_attention
 
+// [PERF-LINEAR-VJP] The exact gradients of a loss with cotangent g = dout through linear attention:
+// with S~_i = S_i (+ eps 1 for lr), R_i (guarded), out_i = W_i / R_i,
+//   dW_i = g_i / R_i,  dR_i = -(g_i . out_i) / R_i   (GR's guard has derivative 1 where it fires)
+//   dq_i = P_i dW_i + dR_i S~_i
+//   dk_j = C_j v_j + D_j,  dv_j = C_j^T k_j,  C_j = sum_{i: j in J(i)} q_i dW_i^T,
+//   D_j = sum_{i: j in J(i)} dR_i q_i
+// (suffix sums over i >= j when causal, totals when bidirectional). In exact arithmetic the form
+// of the prefix states (stored or recovered) does not matter, so the oracle has one.
+// embed-begin linear_attention_vjp
+template <class Real>
+LinearGrads<Real> linear_attention_vjp(const LinearBackwardProblem<double>& bp) {
+  using std::abs;
+  const LinearProblem<double>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
+  const Real eps(in.guard_eps);
+  const bool lr = in.guard == Guard::lr && p.causal();
+  LinearGrads<Real> g{Tensor<Real>(Shape{B, H, L, M}), Tensor<Real>(Shape{B, H, L, M}), Tensor<Real>(Shape{B, H, L, E})};
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h) {
+      // Prefix (or total) states S_i, P_i for every i.
+      std::vector<Real> S(static_cast<std::size_t>(L * M), Real(0)), P(static_cast<std::size_t>(L * M * E), Real(0));
+      std::vector<Real> s(static_cast<std::size_t>(M), Real(0)), pp(static_cast<std::size_t>(M * E), Real(0));
+      auto add_key = [&](Index j) {
+        for (Index f = 0; f < M; ++f) {
+          s[f] += Real(in.k(b, h, j, f));
+          for (Index c = 0; c < E; ++c) pp[f * E + c] += Real(in.k(b, h, j, f)) * Real(in.v(b, h, j, c));
+        }
+      };
+      if (!p.causal())
+        for (Index j = 0; j < L; ++j) add_key(j);
+      for (Index i = 0; i < L; ++i) {
+        if (p.causal()) add_key(i);
+        std::copy(s.begin(), s.end(), S.begin() + i * M);
+        std::copy(pp.begin(), pp.end(), P.begin() + i * M * E);
+      }
+      // dW_i, dR_i and dq_i.
+      std::vector<Real> dW(static_cast<std::size_t>(L * E)), dR(static_cast<std::size_t>(L));
+      for (Index i = 0; i < L; ++i) {
+        Real R(0);
+        for (Index f = 0; f < M; ++f) R += Real(in.q(b, h, i, f)) * (lr ? S[i * M + f] + eps : S[i * M + f]);
+        if (in.guard == Guard::gr && abs(R) <= eps) R += 2 * eps;
+        Real g_out(0);
+        for (Index c = 0; c < E; ++c) {
+          Real W(0);
+          for (Index f = 0; f < M; ++f) W += Real(in.q(b, h, i, f)) * P[(i * M + f) * E + c];
+          const Real gc(bp.dout()(b, h, i, c));
+          dW[i * E + c] = gc / R;
+          g_out += gc * (W / R);
+        }
+        dR[i] = -g_out / R;
+        for (Index f = 0; f < M; ++f) {
+          Real d = dR[i] * (lr ? S[i * M + f] + eps : S[i * M + f]);
+          for (Index c = 0; c < E; ++c) d += P[(i * M + f) * E + c] * dW[i * E + c];
+          g.dq(b, h, i, f) = d;
+        }
+      }
+      // C_j, D_j: suffix sums over the queries that see key j (all of them when bidirectional).
+      std::vector<Real> C(static_cast<std::size_t>(M * E), Real(0)), D(static_cast<std::size_t>(M), Real(0));
+      auto add_query = [&](Index i) {
+        for (Index f = 0; f < M; ++f) {
+          const Real qf(in.q(b, h, i, f));
+          D[f] += dR[i] * qf;
+          for (Index c = 0; c < E; ++c) C[f * E + c] += qf * dW[i * E + c];
+        }
+      };
+      if (!p.causal())
+        for (Index i = 0; i < L; ++i) add_query(i);
+      for (Index j = L - 1; j >= 0; --j) {
+        if (p.causal()) add_query(j);
+        for (Index f = 0; f < M; ++f) {
+          Real d = D[f];
+          for (Index c = 0; c < E; ++c) d += C[f * E + c] * Real(in.v(b, h, j, c));
+          g.dk(b, h, j, f) = d;
+        }
+        for (Index c = 0; c < E; ++c) {
+          Real d(0);
+          for (Index f = 0; f < M; ++f) d += C[f * E + c] * Real(in.k(b, h, j, f));
+          g.dv(b, h, j, c) = d;
+        }
+      }
+    }
+  return g;
+}
+// embed-end linear_attention_vjp
+
 extern template Tensor<mp_real> softmax_attention<mp_real>(const AttentionProblem<double>&);
 extern template Tensor<double> softmax_attention<double>(const AttentionProblem<double>&);
 extern template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
 extern template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
 extern template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
 extern template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
+extern template LinearGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);
+extern template LinearGrads<double> linear_attention_vjp<double>(const LinearBackwardProblem<double>&);
 
 }  // namespace touchstone::performer::reference

@@ -180,4 +180,47 @@ class LinearProblem {
   LinearInputs<T> in_;
 };
 
+// [PERF-LINEAR-VJP] The backward problem of linear attention: the forward problem, the output's
+// cotangent dout (batch, heads, seqlen, dim_v), and, for causal attention, how an implementation
+// gets its prefix states in the backward pass ([PERF-LINEAR-VJP-CPU]): stored from the forward
+// pass, or recovered by subtraction from the final state (google-research, SLiM). The exact
+// gradients do not depend on it; the bounds do.
+template <class T>
+struct LinearBackwardInputs {
+  LinearInputs<T> fwd;
+  Tensor<T> dout;
+  bool subtraction = false;
+};
+
+template <class T>
+class LinearBackwardProblem {
+ public:
+  explicit LinearBackwardProblem(LinearBackwardInputs<T> in) : fwd_(std::move(in.fwd)), in_(std::move(in)) {
+    using namespace problem_detail;
+    require_rank4(in_.dout, "dout");
+    if (!(in_.dout.shape() == fwd_.in().v.shape()))
+      throw InvalidInput("dout", "expected the shape of v " + fwd_.in().v.shape().str() + ", got " +
+                                     in_.dout.shape().str());
+    require_finite(in_.dout, "dout");
+  }
+  const LinearProblem<T>& fwd() const { return fwd_; }
+  const Tensor<T>& dout() const { return in_.dout; }
+  bool subtraction() const { return in_.subtraction; }
+  template <class U>
+  LinearBackwardProblem<U> cast() const {
+    const LinearProblem<U> f = fwd_.template cast<U>();
+    return LinearBackwardProblem<U>({f.in(), in_.dout.template cast<U>(), in_.subtraction});
+  }
+
+ private:
+  LinearProblem<T> fwd_;  // validated first: its errors name the forward arrays
+  LinearBackwardInputs<T> in_;
+};
+
+// Gradients of a scalar loss with respect to q, k and v, each in its input's shape.
+template <class T>
+struct LinearGrads {
+  Tensor<T> dq, dk, dv;
+};
+
 }  // namespace touchstone::performer
