@@ -364,3 +364,46 @@ TEST(PerformerLinearBackward, SubtractionLosesAccuracyWhereTheFinalStateDominate
   // At growth 6 the final state is ~1e6 times the early ones: subtraction loses about that factor.
   EXPECT_GT(last_ratio, 100.0);
 }
+
+// covers: PERF-LINEAR-VJP
+// The VJP oracle against the forward oracle, independently: <g, J u> by central differences of
+// reference::linear_attention (double, h = 1e-5, truncation and rounding below 1e-8 relative)
+// equals <J^T g, u> for a random direction u in q, k and v together, bidirectional and causal with
+// each guard. A wrong sign or a missing term (dR's S~ in dq, the eps of lr) moves it by O(1).
+TEST(PerformerLinearBackward, VjpMatchesCentralDifferencesOfTheForward) {
+  const Index L = 6, M = 4, E = 3;
+  PhiloxStream r(9, "performer_test/vjp");
+  auto positive = [&](Index n) {
+    Tensor<double> t(Shape{1, 2, L, n});
+    for (Index i = 0; i < t.count(); ++i) t[i] = std::exp(r.next_uniform(-1, 0));
+    return t;
+  };
+  const Tensor<double> q = positive(M), k = positive(M), v = normal(Shape{1, 2, L, E}, 9, "v"),
+                       g = normal(Shape{1, 2, L, E}, 9, "g"), uq = normal(Shape{1, 2, L, M}, 9, "uq"),
+                       uk = normal(Shape{1, 2, L, M}, 9, "uk"), uv = normal(Shape{1, 2, L, E}, 9, "uv");
+  struct Case {
+    bool causal;
+    Guard guard;
+    double eps;
+  };
+  for (const Case c : {Case{false, Guard::none, 1e-6}, Case{true, Guard::none, 1e-6}, Case{true, Guard::lr, 0.3},
+                       Case{false, Guard::gr, 1e-6}}) {
+    const double h = 1e-5;
+    auto at = [&](double t) {
+      Tensor<double> qt = q, kt = k, vt = v;
+      for (Index i = 0; i < q.count(); ++i) qt[i] += t * uq[i], kt[i] += t * uk[i];
+      for (Index i = 0; i < v.count(); ++i) vt[i] += t * uv[i];
+      return reference::linear_attention<double>(LinearProblem<double>({qt, kt, vt, c.causal, c.guard, c.eps}));
+    };
+    const Tensor<double> plus = at(h), minus = at(-h);
+    double jvp = 0;
+    for (Index i = 0; i < g.count(); ++i) jvp += g[i] * (plus[i] - minus[i]) / (2 * h);
+    const auto grads = reference::linear_attention_vjp<double>(
+        LinearBackwardProblem<double>({{q, k, v, c.causal, c.guard, c.eps}, g, false}));
+    double vjp = 0, scale = 0;
+    for (Index i = 0; i < uq.count(); ++i) vjp += grads.dq[i] * uq[i] + grads.dk[i] * uk[i], scale += std::fabs(grads.dq[i] * uq[i]) + std::fabs(grads.dk[i] * uk[i]);
+    for (Index i = 0; i < uv.count(); ++i) vjp += grads.dv[i] * uv[i], scale += std::fabs(grads.dv[i] * uv[i]);
+    EXPECT_LT(std::fabs(jvp - vjp), 1e-8 * scale) << "causal " << c.causal << " guard " << guard_name(c.guard)
+                                                  << ": <g, J u> " << jvp << " <J^T g, u> " << vjp;
+  }
+}
