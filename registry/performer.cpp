@@ -24,6 +24,10 @@ Tensor<double> drawn(Shape shape, std::uint64_t seed, const std::string& stream,
 }
 Tensor<double> scalar(double x) { return Tensor<double>(Shape{}, x); }
 Arrays out_array(const Tensor<double>& t, const char* name = "out") { return {{name, t}}; }
+AttentionGrads<double> grads_as_double(const AttentionGrads<float>& g) {
+  return {as_double(g.dq), as_double(g.dk), as_double(g.dv)};
+}
+Arrays grad_arrays(const AttentionGrads<double>& g) { return {{"dq", g.dq}, {"dk", g.dk}, {"dv", g.dv}}; }
 
 // Backends and bounds alike for every entry: cpu-f32 and cpu-f64 run the order header, their
 // bounds run it over tracked values, and the any-order bound runs it in any order.
@@ -91,6 +95,71 @@ std::unique_ptr<Algorithm> softmax_attention_entry() {
                "den and num = sum e_j v_j in j order; out = num / den",
                "out", [](const auto& p) { return cpu::softmax_attention(p); }, &softmax_attention_bound);
   e.any_order_assumption = "";
+  return make_entry(std::move(e));
+}
+
+// ---- performer.softmax_attention_backward ([PERF-SOFTMAX-VJP]) ----
+constexpr AttentionSize kAttentionBackwardSizes[] = {
+    {"tiny", 1, 1, 4, 4, 4, false, 1.0},
+    {"small", 2, 2, 16, 8, 8, false, 1.0},
+    {"causal", 1, 2, 32, 16, 8, true, 1.0},
+    {"sharp", 1, 2, 24, 16, 8, true, 2.5},
+};
+
+std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
+  using P = AttentionBackwardProblem<double>;
+  Entry<P> e;
+  e.name = "performer.softmax_attention_backward";
+  e.spec_ref = "spec/performer.md [PERF-SOFTMAX-VJP]";
+  e.summary = "VJP of exact softmax attention (dq, dk, dv from dout), bidirectional or causal";
+  e.inputs = {{"q", kRows, "queries", false},
+              {"k", kRows, "keys", false},
+              {"v", "(batch, heads, seqlen, dim_v)", "values", false},
+              {"dout", "(batch, heads, seqlen, dim_v)", "cotangent of out", false},
+              {"causal", "()", "1: position i attends to j <= i (also --option causal)", true}};
+  e.outputs = {{"dq", kRows, "gradient of q", false},
+               {"dk", kRows, "gradient of k", false},
+               {"dv", "(batch, heads, seqlen, dim_v)", "gradient of v", false}};
+  e.options = {{"causal", "attend to j <= i only", "0"}};
+  e.sizes = size_names(kAttentionBackwardSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const AttentionSize& s = size_row(kAttentionBackwardSizes, size);
+    const std::string stream = "performer.softmax_attention_backward/";
+    auto scaled = [&](PhiloxStream& r) { return s.scale * r.next_normal(); };
+    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
+    AttentionInputs<double> fwd{drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "q", format, scaled),
+                                drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "k", format, scaled),
+                                drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, normal), s.causal};
+    return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "dout", format, normal)});
+  };
+  e.read = [](const InputReader& r) {
+    return P({{r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false)}, r.array("dout")});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.fwd().in();
+    return Arrays{{"q", in.q}, {"k", in.k}, {"v", in.v}, {"dout", p.dout()}, {"causal", scalar(in.causal ? 1 : 0)}};
+  };
+  e.oracle = [](const P& p) {
+    const AttentionGrads<mp_real> g = reference::softmax_attention_vjp<mp_real>(p);
+    return ExactArrays{{"dq", g.dq}, {"dk", g.dk}, {"dv", g.dv}};
+  };
+  const std::string order =
+      "per row i in order: the forward's s, m, e, den; p = e / den; out = num / den; D = g . out; per j: "
+      "dp = g . v_j, ds = p (dp - D); dq = c sum ds k~_j; dk_j, dv_j accumulate over rows in order";
+  auto bound_at = [](Format f) {
+    return [f](const P& p) { return grad_arrays(softmax_attention_vjp_bound(p, performer_arithmetic_cpu(f))); };
+  };
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<P>& h) { return grad_arrays(grads_as_double(cpu::softmax_attention_vjp(h.f32()))); },
+       bound_at(Format::float32)},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<P>& h) { return grad_arrays(cpu::softmax_attention_vjp(h.f64())); },
+       bound_at(Format::float64)},
+  };
+  e.any_order_bound = [](const P& p, Format compute, double ulps) {
+    return grad_arrays(softmax_attention_vjp_bound(p, performer_arithmetic_any_order(compute, ulps)));
+  };
   return make_entry(std::move(e));
 }
 
@@ -234,10 +303,6 @@ constexpr LinearBackwardSize kLinearBackwardSizes[] = {
     {"growing_subtraction", 1, 1, 64, 16, 8, true, true, Guard::none, 2},
 };
 
-LinearGrads<double> grads_as_double(const LinearGrads<float>& g) {
-  return {as_double(g.dq), as_double(g.dk), as_double(g.dv)};
-}
-Arrays grad_arrays(const LinearGrads<double>& g) { return {{"dq", g.dq}, {"dk", g.dk}, {"dv", g.dv}}; }
 
 std::unique_ptr<Algorithm> linear_attention_backward_entry() {
   using P = LinearBackwardProblem<double>;
@@ -298,7 +363,7 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
                   {"state", scalar(p.subtraction() ? 1 : 0)}};
   };
   e.oracle = [](const P& p) {
-    const LinearGrads<mp_real> g = reference::linear_attention_vjp<mp_real>(p);
+    const AttentionGrads<mp_real> g = reference::linear_attention_vjp<mp_real>(p);
     return ExactArrays{{"dq", g.dq}, {"dk", g.dk}, {"dv", g.dv}};
   };
   const std::string order =
@@ -331,6 +396,7 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
 namespace touchstone {
 void register_performer(Registry& registry) {
   registry.add(performer::softmax_attention_entry());
+  registry.add(performer::softmax_attention_backward_entry());
   registry.add(performer::favor_plus_features_entry());
   registry.add(performer::linear_attention_entry());
   registry.add(performer::linear_attention_backward_entry());

@@ -185,12 +185,12 @@ Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const Perf
                         });
 }
 
-LinearGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<double>& bp, const PerformerArithmetic& m) {
+AttentionGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<double>& bp, const PerformerArithmetic& m) {
   const LinearProblem<double>& p = bp.fwd();
   const auto& in = p.in();
   const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
   const double slack = slack_for(static_cast<double>(L) * static_cast<double>(M + E) * 4 + 64);
-  LinearGrads<double> g{Tensor<double>(Shape{B, H, L, M}), Tensor<double>(Shape{B, H, L, M}),
+  AttentionGrads<double> g{Tensor<double>(Shape{B, H, L, M}), Tensor<double>(Shape{B, H, L, M}),
                         Tensor<double>(Shape{B, H, L, E})};
   parallel_for(B * H, 0, [&](std::int64_t bh) {
     const Index b = bh / H, h = bh % H;
@@ -202,6 +202,32 @@ LinearGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<doubl
         ar, [&](Index i, Index f) { return in.q(b, h, i, f); }, [&](Index i, Index f) { return in.k(b, h, i, f); },
         [&](Index i, Index c) { return in.v(b, h, i, c); }, [&](Index i, Index c) { return bp.dout()(b, h, i, c); }, L,
         M, E, p.causal(), in.guard, in.guard_eps, bp.subtraction(), into(g.dq), into(g.dk), into(g.dv));
+  });
+  return g;
+}
+
+AttentionGrads<double> softmax_attention_vjp_bound(const AttentionBackwardProblem<double>& bp, const PerformerArithmetic& m) {
+  const AttentionProblem<double>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), E = p.dim_v();
+  const double slack = slack_for(static_cast<double>(L) * static_cast<double>(D + E) * 4 + 64);
+  AttentionGrads<double> g{Tensor<double>(Shape{B, H, L, D}, 0.0), Tensor<double>(Shape{B, H, L, D}, 0.0),
+                           Tensor<double>(Shape{B, H, L, E}, 0.0)};
+  parallel_for(B * H, 0, [&](std::int64_t bh) {
+    const Index b = bh / H, h = bh % H;
+    TrackedArithmetic ar(m);
+    auto into = [&](Tensor<double>& t) {
+      return [&t, b, h, slack](Index i, Index c, const TV& v) {
+        double& e = t(b, h, i, c);
+        e = std::max(e, element_bound(v, slack));
+      };
+    };
+    for (int variant = 0; variant < (m.any_order ? 4 : 1); ++variant)
+      order::softmax_attention_vjp_head(
+          ar, [&](Index i, Index d) { return in.q(b, h, i, d); }, [&](Index i, Index d) { return in.k(b, h, i, d); },
+          [&](Index i, Index c) { return in.v(b, h, i, c); }, [&](Index i, Index c) { return bp.dout()(b, h, i, c); },
+          L, D, E, p.causal(), order::SoftmaxPlacement{(variant & 1) != 0, (variant & 2) != 0}, into(g.dq), into(g.dk),
+          into(g.dv));
   });
   return g;
 }

@@ -81,11 +81,31 @@ Tensor<T> linear_attention_t(const LinearProblem<T>& p, int threads) {
 }
 
 template <class T>
-LinearGrads<T> linear_attention_vjp_t(const LinearBackwardProblem<T>& bp, int threads) {
+AttentionGrads<T> softmax_attention_vjp_t(const AttentionBackwardProblem<T>& bp, int threads) {
+  const AttentionProblem<T>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), E = p.dim_v();
+  AttentionGrads<T> g{Tensor<T>(Shape{B, H, L, D}), Tensor<T>(Shape{B, H, L, D}), Tensor<T>(Shape{B, H, L, E})};
+  parallel_for(B * H, threads, [&](std::int64_t bh) {
+    const Index b = bh / H, h = bh % H;
+    NativeArithmetic<T> ar;
+    order::softmax_attention_vjp_head(
+        ar, [&](Index i, Index d) { return static_cast<double>(in.q(b, h, i, d)); },
+        [&](Index i, Index d) { return static_cast<double>(in.k(b, h, i, d)); },
+        [&](Index i, Index c) { return static_cast<double>(in.v(b, h, i, c)); },
+        [&](Index i, Index c) { return static_cast<double>(bp.dout()(b, h, i, c)); }, L, D, E, p.causal(),
+        order::SoftmaxPlacement{}, [&](Index i, Index d, T x) { g.dq(b, h, i, d) = x; },
+        [&](Index i, Index d, T x) { g.dk(b, h, i, d) = x; }, [&](Index i, Index c, T x) { g.dv(b, h, i, c) = x; });
+  });
+  return g;
+}
+
+template <class T>
+AttentionGrads<T> linear_attention_vjp_t(const LinearBackwardProblem<T>& bp, int threads) {
   const LinearProblem<T>& p = bp.fwd();
   const auto& in = p.in();
   const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
-  LinearGrads<T> g{Tensor<T>(Shape{B, H, L, M}), Tensor<T>(Shape{B, H, L, M}), Tensor<T>(Shape{B, H, L, E})};
+  AttentionGrads<T> g{Tensor<T>(Shape{B, H, L, M}), Tensor<T>(Shape{B, H, L, M}), Tensor<T>(Shape{B, H, L, E})};
   parallel_for(B * H, threads, [&](std::int64_t bh) {
     const Index b = bh / H, h = bh % H;
     NativeArithmetic<T> ar;
@@ -104,14 +124,20 @@ LinearGrads<T> linear_attention_vjp_t(const LinearBackwardProblem<T>& bp, int th
 
 Tensor<float> softmax_attention(const AttentionProblem<float>& p, int threads) { return softmax_attention_t(p, threads); }
 Tensor<double> softmax_attention(const AttentionProblem<double>& p, int threads) { return softmax_attention_t(p, threads); }
+AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float>& p, int threads) {
+  return softmax_attention_vjp_t(p, threads);
+}
+AttentionGrads<double> softmax_attention_vjp(const AttentionBackwardProblem<double>& p, int threads) {
+  return softmax_attention_vjp_t(p, threads);
+}
 Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads) { return favor_plus_features_t(p, threads); }
 Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads) { return favor_plus_features_t(p, threads); }
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads) { return linear_attention_t(p, threads); }
 Tensor<double> linear_attention(const LinearProblem<double>& p, int threads) { return linear_attention_t(p, threads); }
-LinearGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads) {
+AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads) {
   return linear_attention_vjp_t(p, threads);
 }
-LinearGrads<double> linear_attention_vjp(const LinearBackwardProblem<double>& p, int threads) {
+AttentionGrads<double> linear_attention_vjp(const LinearBackwardProblem<double>& p, int threads) {
   return linear_attention_vjp_t(p, threads);
 }
 

@@ -12,12 +12,14 @@ namespace touchstone::performer::cpu {
 
 Tensor<float> softmax_attention(const AttentionProblem<float>& p, int threads = 0);
 Tensor<double> softmax_attention(const AttentionProblem<double>& p, int threads = 0);
+AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float>& p, int threads = 0);
+AttentionGrads<double> softmax_attention_vjp(const AttentionBackwardProblem<double>& p, int threads = 0);
 Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads = 0);
 Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads = 0);
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads = 0);
 Tensor<double> linear_attention(const LinearProblem<double>& p, int threads = 0);
 // [PERF-LINEAR-VJP-CPU] prefix states stored, or recovered by subtraction (p.subtraction()).
-LinearGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads = 0);
-LinearGrads<double> linear_attention_vjp(const LinearBackwardProblem<double>& p, int threads = 0);
+AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads = 0);
+AttentionGrads<double> linear_attention_vjp(const LinearBackwardProblem<double>& p, int threads = 0);
 
 }  // namespace touchstone::performer::cpu

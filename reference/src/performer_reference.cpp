@@ -24,12 +24,14 @@ std::string guard_name(Guard g) {
 namespace reference {
 template Tensor<mp_real> softmax_attention<mp_real>(const AttentionProblem<double>&);
 template Tensor<double> softmax_attention<double>(const AttentionProblem<double>&);
+template AttentionGrads<mp_real> softmax_attention_vjp<mp_real>(const AttentionBackwardProblem<double>&);
+template AttentionGrads<double> softmax_attention_vjp<double>(const AttentionBackwardProblem<double>&);
 template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
 template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
 template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
 template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
-template LinearGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);
-template LinearGrads<double> linear_attention_vjp<double>(const LinearBackwardProblem<double>&);
+template AttentionGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);
+template AttentionGrads<double> linear_attention_vjp<double>(const LinearBackwardProblem<double>&);
 }  // namespace reference
 
 }  // namespace touchstone::performer

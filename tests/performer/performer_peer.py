@@ -7,6 +7,8 @@ Usage: performer_peer.py MODE IN.npz OUT.npz
   linear    linear_attention(q, k, v)                                   -> out
   causal    causal_linear_attention_noncuda(q, k, v) (chunk_size=128, eps=1e-6) -> out
   softmax   softmax(q k^T / sqrt(d)) v in torch (causal mask from the file)     -> out
+  softmax_backward, linear_backward, causal_backward   torch autograd of the three above with
+            dout from the file                                          -> dq, dk, dv
   make_causal  (OUT ignored) writes IN: positive features from softmax_kernel of random q, k
             and a Gaussian projection, L = 300, for causal with performer-pytorch's guard
 """
@@ -40,7 +42,28 @@ if mode == "make_causal":
              guard_eps=np.array(1e-6))
     sys.exit(0)
 
+def torch_softmax_attention(q, k, v, causal):
+    s = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    if causal:
+        L = s.shape[-1]
+        s = s.masked_fill(torch.ones(L, L, dtype=torch.bool).triu(1), float("-inf"))
+    return torch.softmax(s, dim=-1) @ v
+
+
 a = load(src)
+if mode.endswith("_backward"):
+    q, k, v = (f32(a[n]).requires_grad_() for n in "qkv")
+    if mode == "softmax_backward":
+        out = torch_softmax_attention(q, k, v, bool(a["causal"]))
+    elif mode == "linear_backward":
+        out = lr.linear_attention(q, k, v)
+    elif mode == "causal_backward":
+        out = lr.causal_linear_attention_noncuda(q, k, v)
+    else:
+        sys.exit("unknown mode " + mode)
+    out.backward(f32(a["dout"]))
+    np.savez(dst, dq=q.grad.numpy(), dk=k.grad.numpy(), dv=v.grad.numpy())
+    sys.exit(0)
 with torch.no_grad():
     if mode == "features":
         out = lr.softmax_kernel(f32(a["x"]), projection_matrix=f32(a["projection_matrix"]),
@@ -51,11 +74,7 @@ with torch.no_grad():
     elif mode == "causal":
         np.savez(dst, out=lr.causal_linear_attention_noncuda(f32(a["q"]), f32(a["k"]), f32(a["v"])).numpy())
     elif mode == "softmax":
-        q, k, v = f32(a["q"]), f32(a["k"]), f32(a["v"])
-        s = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
-        if bool(a["causal"]):
-            L = s.shape[-1]
-            s = s.masked_fill(torch.ones(L, L, dtype=torch.bool).triu(1), float("-inf"))
-        np.savez(dst, out=(torch.softmax(s, dim=-1) @ v).numpy())
+        out = torch_softmax_attention(f32(a["q"]), f32(a["k"]), f32(a["v"]), bool(a["causal"]))
+        np.savez(dst, out=out.numpy())
     else:
         sys.exit("unknown mode " + mode)

@@ -48,6 +48,22 @@ for size in small causal sharp; do
   run softmax "$work/s.npz" "$work/o.npz"
   expect PASS performer.softmax_attention "$work/s.npz" "$work/o.npz" "torch softmax attention, $size"
 done
+# Gradients by torch autograd of the same functions.
+for size in small causal sharp; do
+  gen performer.softmax_attention_backward $size "$work/s.npz"
+  run softmax_backward "$work/s.npz" "$work/o.npz"
+  expect PASS performer.softmax_attention_backward "$work/s.npz" "$work/o.npz" "torch softmax attention autograd, $size"
+done
+gen performer.linear_attention_backward small "$work/l.npz"
+run linear_backward "$work/l.npz" "$work/o.npz"
+expect PASS performer.linear_attention_backward "$work/l.npz" "$work/o.npz" "performer-pytorch linear_attention autograd, small"
+gen performer.linear_attention_backward causal_lr "$work/c.npz"
+"$py" - "$work/c.npz" "$work/cs.npz" <<'PY'
+import sys, numpy as np
+a = dict(np.load(sys.argv[1])); a["state"] = np.array(0.0); np.savez(sys.argv[2], **a)
+PY
+run causal_backward "$work/cs.npz" "$work/o.npz"
+expect PASS performer.linear_attention_backward "$work/cs.npz" "$work/o.npz" "performer-pytorch causal_linear_attention_noncuda autograd (stored states), causal_lr"
 
 # Wrong conventions fail. The key features with the query shift (eps = 1e-4 does not cancel):
 gen performer.favor_plus_features key "$work/x.npz"

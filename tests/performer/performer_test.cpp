@@ -407,3 +407,32 @@ TEST(PerformerLinearBackward, VjpMatchesCentralDifferencesOfTheForward) {
                                                   << ": <g, J u> " << jvp << " <J^T g, u> " << vjp;
   }
 }
+
+// covers: PERF-SOFTMAX-VJP
+// The softmax-attention VJP oracle against central differences of the forward oracle, bidirectional
+// and causal (as for linear attention).
+TEST(PerformerSoftmaxBackward, VjpMatchesCentralDifferencesOfTheForward) {
+  const Index L = 5, D = 4, E = 3;
+  const Tensor<double> q = normal(Shape{1, 2, L, D}, 10, "q"), k = normal(Shape{1, 2, L, D}, 10, "k"),
+                       v = normal(Shape{1, 2, L, E}, 10, "v"), g = normal(Shape{1, 2, L, E}, 10, "g"),
+                       uq = normal(Shape{1, 2, L, D}, 10, "uq"), uk = normal(Shape{1, 2, L, D}, 10, "uk"),
+                       uv = normal(Shape{1, 2, L, E}, 10, "uv");
+  for (bool causal : {false, true}) {
+    const double h = 1e-5;
+    auto at = [&](double t) {
+      Tensor<double> qt = q, kt = k, vt = v;
+      for (Index i = 0; i < q.count(); ++i) qt[i] += t * uq[i], kt[i] += t * uk[i];
+      for (Index i = 0; i < v.count(); ++i) vt[i] += t * uv[i];
+      return reference::softmax_attention<double>(AttentionProblem<double>({qt, kt, vt, causal}));
+    };
+    const Tensor<double> plus = at(h), minus = at(-h);
+    double jvp = 0;
+    for (Index i = 0; i < g.count(); ++i) jvp += g[i] * (plus[i] - minus[i]) / (2 * h);
+    const auto grads = reference::softmax_attention_vjp<double>(AttentionBackwardProblem<double>({{q, k, v, causal}, g}));
+    double vjp = 0, scale = 0;
+    for (Index i = 0; i < uq.count(); ++i)
+      vjp += grads.dq[i] * uq[i] + grads.dk[i] * uk[i], scale += std::fabs(grads.dq[i] * uq[i]) + std::fabs(grads.dk[i] * uk[i]);
+    for (Index i = 0; i < uv.count(); ++i) vjp += grads.dv[i] * uv[i], scale += std::fabs(grads.dv[i] * uv[i]);
+    EXPECT_LT(std::fabs(jvp - vjp), 1e-8 * scale) << "causal " << causal << ": <g, J u> " << jvp << " <J^T g, u> " << vjp;
+  }
+}

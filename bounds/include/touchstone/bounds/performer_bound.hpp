@@ -27,9 +27,11 @@ PerformerArithmetic performer_arithmetic_cpu(Format compute);
 PerformerArithmetic performer_arithmetic_any_order(Format compute, double exp_ulps);
 
 Tensor<double> softmax_attention_bound(const AttentionProblem<double>& p, const PerformerArithmetic& m);
+// [PERF-SOFTMAX-VJP-BOUND] The VJP's order (any order: every sum, the four placements).
+AttentionGrads<double> softmax_attention_vjp_bound(const AttentionBackwardProblem<double>& p, const PerformerArithmetic& m);
 Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const PerformerArithmetic& m);
 Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const PerformerArithmetic& m);
 // [PERF-LINEAR-VJP-BOUND] The VJP's order with the problem's state form (stored or subtraction).
-LinearGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<double>& p, const PerformerArithmetic& m);
+AttentionGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<double>& p, const PerformerArithmetic& m);
 
 }  // namespace touchstone::performer

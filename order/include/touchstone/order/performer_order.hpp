@@ -87,6 +87,84 @@ void softmax_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index 
 }
 // embed-end softmax_attention_order
 
+// [PERF-SOFTMAX-VJP-CPU] One (batch, head) of the VJP of softmax attention: for each row i (in
+// order) the forward quantities as softmax_attention_head (s, m, e, den), p_j = e_j / den, out as
+// the forward computes it, D = sum_c g_c out_c, then for each j: dp = sum_c g_c v_jc,
+// ds = p_j (dp - D), the row's dq accumulating ds k~_j, and dk_j (ds q~_i), dv_j (p_j g_i)
+// accumulating over rows; finally dq = c (sum), dk = c (sum), with c = fl(d^-1/4) (with the scale on
+// the logits: ds c2 against the unscaled q and k).
+// embed-begin softmax_attention_vjp_order
+template <class Ar, class Q, class K, class Vin, class G, class Dq, class Dk, class Dv>
+void softmax_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, const G& g, Index L, Index D, Index E,
+                                bool causal, SoftmaxPlacement placement, Dq&& dq, Dk&& dk, Dv&& dv) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const double d = static_cast<double>(D);
+  const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
+  const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
+  std::vector<V> qs, ks;
+  for (Index i = 0; i < L; ++i)
+    for (Index t = 0; t < D; ++t) {
+      qs.push_back(placement.scale_logits ? ar.input(q(i, t)) : ar.mul(c, ar.input(q(i, t))));
+      ks.push_back(placement.scale_logits ? ar.input(k(i, t)) : ar.mul(c, ar.input(k(i, t))));
+    }
+  std::vector<Acc> dk_sum(static_cast<std::size_t>(L * D), ar.acc()), dv_sum(static_cast<std::size_t>(L * E), ar.acc());
+  std::vector<V> s, e, pr, gi;
+  for (Index i = 0; i < L; ++i) {
+    const Index count = causal ? i + 1 : L;
+    s.clear();
+    for (Index j = 0; j < count; ++j) {
+      Acc dot = ar.acc();
+      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(qs[i * D + t], ks[j * D + t]));
+      s.push_back(placement.scale_logits ? ar.mul(ar.total(dot), c2) : ar.total(dot));
+    }
+    V m = s[0];
+    for (Index j = 1; j < count; ++j) m = ar.max(m, s[j]);
+    e.clear();
+    pr.clear();
+    Acc den_sum = ar.acc();
+    for (Index j = 0; j < count; ++j) {
+      e.push_back(ar.exp(ar.sub(s[j], m)));
+      ar.accumulate(den_sum, e[j]);
+    }
+    const V den = ar.total(den_sum);
+    for (Index j = 0; j < count; ++j) pr.push_back(ar.div(e[j], den));
+    gi.clear();
+    for (Index c_ = 0; c_ < E; ++c_) gi.push_back(ar.input(g(i, c_)));
+    Acc Di = ar.acc();
+    for (Index c_ = 0; c_ < E; ++c_) {
+      Acc o = ar.acc();
+      for (Index j = 0; j < count; ++j)
+        ar.accumulate(o, ar.mul(placement.normalize_first ? pr[j] : e[j], ar.input(v(j, c_))));
+      const V out = placement.normalize_first ? ar.total(o) : ar.div(ar.total(o), den);
+      ar.accumulate(Di, ar.mul(gi[c_], out));
+    }
+    const V row_D = ar.total(Di);
+    std::vector<Acc> dq_sum(static_cast<std::size_t>(D), ar.acc());
+    for (Index j = 0; j < count; ++j) {
+      Acc dp = ar.acc();
+      for (Index c_ = 0; c_ < E; ++c_) {
+        ar.accumulate(dp, ar.mul(gi[c_], ar.input(v(j, c_))));
+        ar.accumulate(dv_sum[j * E + c_], ar.mul(pr[j], gi[c_]));
+      }
+      V ds = ar.mul(pr[j], ar.sub(ar.total(dp), row_D));
+      if (placement.scale_logits) ds = ar.mul(ds, c2);
+      for (Index t = 0; t < D; ++t) {
+        ar.accumulate(dq_sum[t], ar.mul(ds, ks[j * D + t]));
+        ar.accumulate(dk_sum[j * D + t], ar.mul(ds, qs[i * D + t]));
+      }
+    }
+    for (Index t = 0; t < D; ++t)
+      dq(i, t, placement.scale_logits ? ar.total(dq_sum[t]) : ar.mul(c, ar.total(dq_sum[t])));
+  }
+  for (Index j = 0; j < L; ++j) {
+    for (Index t = 0; t < D; ++t)
+      dk(j, t, placement.scale_logits ? ar.total(dk_sum[j * D + t]) : ar.mul(c, ar.total(dk_sum[j * D + t])));
+    for (Index c_ = 0; c_ < E; ++c_) dv(j, c_, ar.total(dv_sum[j * E + c_]));
+  }
+}
+// embed-end softmax_attention_vjp_order
+
 // [PERF-FEATURES-CPU] One (batch, head) of the FAVOR+ positive features. diag_from_raw: the
 // squared norm as fl(fl(sum x^2) / 2 * fl(d^-1/2)) (performer-pytorch) instead of
 // fl(sum (d^-1/4 x)^2) / 2 (the CPU backends); the any-order bound covers both.

@@ -50,6 +50,58 @@ Tensor<Real> softmax_attention(const AttentionProblem<double>& p) {
 }
 // embed-end softmax_attention
 
+// [PERF-SOFTMAX-VJP] The exact gradients of softmax attention with cotangent g = dout:
+// p_ij = e_ij / sum_l e_il, out_i = sum_j p_ij v_j, D_i = g_i . out_i,
+//   dv_j = sum_i p_ij g_i,  ds_ij = p_ij (g_i . v_j - D_i),
+//   dq_i = sum_j ds_ij k_j / sqrt(d),  dk_j = sum_i ds_ij q_i / sqrt(d)   (over j in J(i)).
+// embed-begin softmax_attention_vjp
+template <class Real>
+AttentionGrads<Real> softmax_attention_vjp(const AttentionBackwardProblem<double>& bp) {
+  using std::exp, std::sqrt;
+  const AttentionProblem<double>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), E = p.dim_v();
+  const Real scale = Real(1) / sqrt(Real(D));
+  AttentionGrads<Real> g{Tensor<Real>(Shape{B, H, L, D}, Real(0)), Tensor<Real>(Shape{B, H, L, D}, Real(0)),
+                         Tensor<Real>(Shape{B, H, L, E}, Real(0))};
+  std::vector<Real> s(static_cast<std::size_t>(L)), pr(static_cast<std::size_t>(L));
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index i = 0; i < L; ++i) {
+        const Index last = p.causal() ? i : L - 1;
+        for (Index j = 0; j <= last; ++j) {
+          Real dot(0);
+          for (Index d = 0; d < D; ++d) dot += Real(in.q(b, h, i, d)) * Real(in.k(b, h, j, d));
+          s[j] = dot * scale;
+        }
+        const Real m = *std::max_element(s.begin(), s.begin() + last + 1);
+        Real den(0);
+        for (Index j = 0; j <= last; ++j) den += (pr[j] = exp(s[j] - m));
+        for (Index j = 0; j <= last; ++j) pr[j] /= den;
+        Real Di(0);
+        for (Index c = 0; c < E; ++c) {
+          Real out(0);
+          for (Index j = 0; j <= last; ++j) out += pr[j] * Real(in.v(b, h, j, c));
+          Di += Real(bp.dout()(b, h, i, c)) * out;
+        }
+        for (Index j = 0; j <= last; ++j) {
+          Real dp(0);
+          for (Index c = 0; c < E; ++c) {
+            const Real gc(bp.dout()(b, h, i, c));
+            dp += gc * Real(in.v(b, h, j, c));
+            g.dv(b, h, j, c) += pr[j] * gc;
+          }
+          const Real ds = pr[j] * (dp - Di) * scale;
+          for (Index d = 0; d < D; ++d) {
+            g.dq(b, h, i, d) += ds * Real(in.k(b, h, j, d));
+            g.dk(b, h, j, d) += ds * Real(in.q(b, h, i, d));
+          }
+        }
+      }
+  return g;
+}
+// embed-end softmax_attention_vjp
+
 // [PERF-FEATURES-DEF] phi[b,h,i,j] = m^-1/2 (exp(u_ij - |x~_i|^2 / 2 - shift) + eps) with
 // x~ = d^-1/4 x, u_ij = w_j . x~_i, and shift = max_j u_ij (query) or max over i and j of u_ij in
 // the (b, h) (key).
@@ -142,14 +194,14 @@ Tensor<Real> linear_attention(const LinearProblem<double>& p) {
 // of the prefix states (stored or recovered) does not matter, so the oracle has one.
 // embed-begin linear_attention_vjp
 template <class Real>
-LinearGrads<Real> linear_attention_vjp(const LinearBackwardProblem<double>& bp) {
+AttentionGrads<Real> linear_attention_vjp(const LinearBackwardProblem<double>& bp) {
   using std::abs;
   const LinearProblem<double>& p = bp.fwd();
   const auto& in = p.in();
   const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
   const Real eps(in.guard_eps);
   const bool lr = in.guard == Guard::lr && p.causal();
-  LinearGrads<Real> g{Tensor<Real>(Shape{B, H, L, M}), Tensor<Real>(Shape{B, H, L, M}), Tensor<Real>(Shape{B, H, L, E})};
+  AttentionGrads<Real> g{Tensor<Real>(Shape{B, H, L, M}), Tensor<Real>(Shape{B, H, L, M}), Tensor<Real>(Shape{B, H, L, E})};
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h) {
       // Prefix (or total) states S_i, P_i for every i.
@@ -220,11 +272,13 @@ LinearGrads<Real> linear_attention_vjp(const LinearBackwardProblem<double>& bp) 
 
 extern template Tensor<mp_real> softmax_attention<mp_real>(const AttentionProblem<double>&);
 extern template Tensor<double> softmax_attention<double>(const AttentionProblem<double>&);
+extern template AttentionGrads<mp_real> softmax_attention_vjp<mp_real>(const AttentionBackwardProblem<double>&);
+extern template AttentionGrads<double> softmax_attention_vjp<double>(const AttentionBackwardProblem<double>&);
 extern template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
 extern template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
 extern template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
 extern template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
-extern template LinearGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);
-extern template LinearGrads<double> linear_attention_vjp<double>(const LinearBackwardProblem<double>&);
+extern template AttentionGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);
+extern template AttentionGrads<double> linear_attention_vjp<double>(const LinearBackwardProblem<double>&);
 
 }  // namespace touchstone::performer::reference

@@ -87,6 +87,36 @@ class AttentionProblem {
   AttentionInputs<T> in_;
 };
 
+// [PERF-SOFTMAX-VJP] The backward problem of softmax attention: the forward problem and the
+// output's cotangent dout (batch, heads, seqlen, dim_v).
+template <class T>
+struct AttentionBackwardInputs {
+  AttentionInputs<T> fwd;
+  Tensor<T> dout;
+};
+
+template <class T>
+class AttentionBackwardProblem {
+ public:
+  explicit AttentionBackwardProblem(AttentionBackwardInputs<T> in) : fwd_(std::move(in.fwd)), dout_(std::move(in.dout)) {
+    using namespace problem_detail;
+    require_rank4(dout_, "dout");
+    if (!(dout_.shape() == fwd_.in().v.shape()))
+      throw InvalidInput("dout", "expected the shape of v " + fwd_.in().v.shape().str() + ", got " + dout_.shape().str());
+    require_finite(dout_, "dout");
+  }
+  const AttentionProblem<T>& fwd() const { return fwd_; }
+  const Tensor<T>& dout() const { return dout_; }
+  template <class U>
+  AttentionBackwardProblem<U> cast() const {
+    return AttentionBackwardProblem<U>({fwd_.template cast<U>().in(), dout_.template cast<U>()});
+  }
+
+ private:
+  AttentionProblem<T> fwd_;
+  Tensor<T> dout_;
+};
+
 // [PERF-FEATURES-DEF] The positive random features of FAVOR+ for x (batch, heads, seqlen, dim) and a
 // projection (m, dim): phi = m^-1/2 (exp(w.x~ - |x~|^2/2 - shift) + eps), x~ = d^-1/4 x, with the
 // query shift (each row's max over features) or the key shift (the max over features and positions
@@ -219,7 +249,7 @@ class LinearBackwardProblem {
 
 // Gradients of a scalar loss with respect to q, k and v, each in its input's shape.
 template <class T>
-struct LinearGrads {
+struct AttentionGrads {
   Tensor<T> dq, dk, dv;
 };
 
