@@ -2,6 +2,7 @@
 // every Performer estimates), performer.favor_plus_features (FAVOR+ positive random features) and
 // performer.linear_attention (attention given features, bidirectional or causal).
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "builtin.hpp"
@@ -218,6 +219,66 @@ std::unique_ptr<Algorithm> favor_plus_features_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- performer.generalized_features ([PERF-GENERALIZED-DEF]) ----
+struct GeneralizedSize {
+  const char* name;
+  Index B, H, L, D, M;  // M = 0: no projection
+  Kernel kernel;
+};
+constexpr GeneralizedSize kGeneralizedSizes[] = {
+    {"tiny", 1, 1, 4, 4, 4, Kernel::relu},       {"relu", 2, 2, 32, 16, 32, Kernel::relu},
+    {"elu1", 1, 2, 32, 16, 32, Kernel::elu1},    {"sqr", 1, 2, 32, 16, 0, Kernel::sqr},
+    {"exp", 1, 2, 24, 16, 16, Kernel::exp},      {"abs", 1, 1, 16, 8, 0, Kernel::abs},
+};
+
+std::unique_ptr<Algorithm> generalized_features_entry() {
+  using P = GeneralizedFeatureProblem<double>;
+  Entry<P> e;
+  e.name = "performer.generalized_features";
+  e.spec_ref = "spec/performer.md [PERF-GENERALIZED-DEF]";
+  e.summary =
+      "generalized kernel features f(x~ W^T) + kernel_eps (f(x~) + kernel_eps without a projection), x~ = d^-1/4 x, "
+      "f = relu, elu1, abs, sqr, exp or identity (performer-pytorch generalized_kernel)";
+  e.inputs = {{"x", kRows, "queries or keys (data)", false},
+              {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows (absent: f(x~) itself)", true},
+              {"kernel", "()", "index into relu, elu1, abs, sqr, exp, identity (also --option kernel)", true},
+              {"normalize_data", "()", "1: x~ = d^-1/4 x (also --option normalize_data)", true},
+              {"kernel_eps", "()", "added after f (also --option kernel_eps)", true}};
+  e.outputs = {{"features", "(batch, heads, seqlen, nb_features) | (batch, heads, seqlen, dim)", "phi(x)", false}};
+  e.options = {{"kernel", "f: relu, elu1 (e^t below 0, t + 1 above), abs, sqr, exp, identity", "relu"},
+               {"normalize_data", "scale x by d^-1/4 first", "1"},
+               {"kernel_eps", "added after f", "1e-3"}};
+  e.sizes = size_names(kGeneralizedSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const GeneralizedSize& s = size_row(kGeneralizedSizes, size);
+    const std::string stream = "performer.generalized_features/";
+    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
+    std::optional<Tensor<double>> w;
+    if (s.M > 0) w = drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal);
+    return P({drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal), std::move(w), s.kernel, true,
+              round_to_format(1e-3, format)});
+  };
+  e.read = [](const InputReader& r) {
+    return P({r.array("x"), r.optional_array("projection_matrix"),
+              parse_kernel(r.choice("kernel", kernel_names(), "relu")), r.flag("normalize_data", true),
+              r.real("kernel_eps", 1e-3)});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.in();
+    Arrays a{{"x", in.x},
+             {"kernel", scalar(static_cast<double>(in.kernel))},
+             {"normalize_data", scalar(in.normalize_data ? 1 : 0)},
+             {"kernel_eps", scalar(in.kernel_eps)}};
+    if (in.projection) a["projection_matrix"] = *in.projection;
+    return a;
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"features", reference::generalized_features<mp_real>(p)}}; };
+  cpu_backends(e,
+               "x~ = fl(c x); t = sequential dot w_j . x~ (or x~); phi = fl(f(t) + kernel_eps), exp as the family's",
+               "features", [](const auto& p) { return cpu::generalized_features(p); }, &generalized_features_bound);
+  return make_entry(std::move(e));
+}
+
 // ---- performer.linear_attention ([PERF-LINEAR-DEF]) ----
 struct LinearSize {
   const char* name;
@@ -398,6 +459,7 @@ void register_performer(Registry& registry) {
   registry.add(performer::softmax_attention_entry());
   registry.add(performer::softmax_attention_backward_entry());
   registry.add(performer::favor_plus_features_entry());
+  registry.add(performer::generalized_features_entry());
   registry.add(performer::linear_attention_entry());
   registry.add(performer::linear_attention_backward_entry());
 }

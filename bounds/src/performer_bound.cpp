@@ -95,6 +95,50 @@ class TrackedArithmetic {
     }
     return {R.t, true};
   }
+  // [PERF-GENERALIZED-BOUND] relu = max(t, 0) and abs are exact and 1-Lipschitz; sqr is a product;
+  // elu1 is increasing and 1-Lipschitz (e^t <= 1 for t <= 0), continuous at 0, so a branch taken
+  // differently by t^ and t costs no more than the slope: prop = E_t, plus the rounding of either
+  // branch (exp within its ulps, or one addition; any order: also elu(t) + 1).
+  V kernel(Kernel f, const V& t) const {
+    switch (f) {
+      case Kernel::relu: return max(t, input(0));
+      case Kernel::abs: {
+        const double lo = t.t.lo > 0 ? t.t.lo : (t.t.hi < 0 ? -t.t.hi : 0.0);
+        return {{lo, std::max(std::fabs(t.t.lo), std::fabs(t.t.hi)), t.t.err}, t.outside};
+      }
+      case Kernel::sqr: return mul(t, t);
+      case Kernel::exp: return exp(t);
+      case Kernel::identity: return t;
+      case Kernel::elu1: {
+        const V one = input(1);
+        if (t.t.lo - t.t.err > 0) return add(t, one);
+        if (t.t.hi + t.t.err <= 0) {
+          V y = exp(t);
+          if (any_order_) {
+            // [PERF-BOUND-ANY] also elu(t) + 1 with elu by exp(t) - 1 or by expm1(t) (the Linear
+            // Transformer's elu(x) + 1; the cancellation costs up to u absolute).
+            const V via_exp = add(sub(exp(t), one), one);
+            const double lip = std::exp(std::min(t.t.hi + t.t.err, 0.0)) * (1 + 0x1p-48);
+            const V em1{elementary(std::expm1(t.t.lo), std::expm1(t.t.hi), lip, t.t, exp_ulps_, r_), t.outside};
+            const V via_expm1 = add(em1, one);
+            y.t.err = std::max({y.t.err, via_exp.t.err, via_expm1.t.err});
+            y.outside = y.outside || via_exp.outside || via_expm1.outside;
+          }
+          return y;
+        }
+        // Either branch may be taken: f is continuous and 1-Lipschitz, so |f^(t^) - f(t)| <=
+        // E_t + the rounding of f at t^ by whichever branch (and form) evaluates it.
+        auto elu1 = [](double x) { return x > 0 ? x + 1 : std::exp(x); };
+        Tracked y = tracked_detail::libm_image(elu1(t.t.lo), elu1(t.t.hi));
+        const double M = y.mag() + t.t.err;
+        double rounding = std::max(exp_ulps_ * (2 * r_.u * M + 2 * r_.eta), r_.u * M);
+        if (any_order_) rounding = std::max(rounding, exp_ulps_ * (2 * r_.u + 2 * r_.eta) + r_.u + r_.u * (M + 1));
+        y.err = (t.t.err + rounding) * (1 + 0x1p-50);
+        return checked(y, t.outside);
+      }
+    }
+    return t;
+  }
   const Rounding& rounding() const { return r_; }
 
  private:
@@ -168,6 +212,18 @@ Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const 
                               ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
                               [&](Index j, Index d) { return in.projection(j, d); }, p.seqlen(), p.dim(),
                               p.features(), in.is_query, in.eps, variant == 1, sink);
+                        });
+}
+
+Tensor<double> generalized_features_bound(const GeneralizedFeatureProblem<double>& p, const PerformerArithmetic& m) {
+  const auto& in = p.in();
+  const double slack = slack_for(static_cast<double>(p.dim()) * 2 + 16);
+  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.features(), slack, 1,
+                        [&](TrackedArithmetic& ar, Index b, Index h, int, auto&& sink) {
+                          order::generalized_features_head(
+                              ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
+                              [&](Index j, Index d) { return (*in.projection)(j, d); }, in.projection.has_value(),
+                              p.seqlen(), p.dim(), p.features(), in.kernel, in.normalize_data, in.kernel_eps, sink);
                         });
 }
 

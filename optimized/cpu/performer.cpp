@@ -31,6 +31,17 @@ struct NativeArithmetic {
   static void accumulate(Acc& s, V t) { s = s + t; }
   static V total(Acc s) { return s; }
   static V guard_gr(V R, V eps) { return std::fabs(R) <= eps ? R + (eps + eps) : R; }
+  static V kernel(Kernel f, V t) {
+    switch (f) {
+      case Kernel::relu: return t > 0 ? t : V(0);
+      case Kernel::elu1: return t > 0 ? t + V(1) : exp(t);
+      case Kernel::abs: return std::fabs(t);
+      case Kernel::sqr: return t * t;
+      case Kernel::exp: return exp(t);
+      case Kernel::identity: return t;
+    }
+    return t;
+  }
 };
 
 // Runs `head(ar, b, h, sink)` for every (batch, head) in parallel, writing (b, h, i, c) of out.
@@ -65,6 +76,17 @@ Tensor<T> favor_plus_features_t(const FeatureProblem<T>& p, int threads) {
         ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
         [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); }, p.seqlen(), p.dim(), p.features(),
         in.is_query, in.eps, false, sink);
+  });
+}
+
+template <class T>
+Tensor<T> generalized_features_t(const GeneralizedFeatureProblem<T>& p, int threads) {
+  const auto& in = p.in();
+  return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.features(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
+    order::generalized_features_head(
+        ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
+        [&](Index j, Index d) { return static_cast<double>((*in.projection)(j, d)); }, in.projection.has_value(),
+        p.seqlen(), p.dim(), p.features(), in.kernel, in.normalize_data, in.kernel_eps, sink);
   });
 }
 
@@ -132,6 +154,12 @@ AttentionGrads<double> softmax_attention_vjp(const AttentionBackwardProblem<doub
 }
 Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads) { return favor_plus_features_t(p, threads); }
 Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads) { return favor_plus_features_t(p, threads); }
+Tensor<float> generalized_features(const GeneralizedFeatureProblem<float>& p, int threads) {
+  return generalized_features_t(p, threads);
+}
+Tensor<double> generalized_features(const GeneralizedFeatureProblem<double>& p, int threads) {
+  return generalized_features_t(p, threads);
+}
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads) { return linear_attention_t(p, threads); }
 Tensor<double> linear_attention(const LinearProblem<double>& p, int threads) { return linear_attention_t(p, threads); }
 AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads) {

@@ -21,6 +21,18 @@ std::string guard_name(Guard g) {
   return "none";
 }
 
+const std::vector<std::string>& kernel_names() {
+  static const std::vector<std::string> names{"relu", "elu1", "abs", "sqr", "exp", "identity"};
+  return names;
+}
+
+Kernel parse_kernel(const std::string& word) {
+  const auto& names = kernel_names();
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (word == names[i]) return static_cast<Kernel>(i);
+  throw InvalidInput("kernel", "expected relu, elu1, abs, sqr, exp or identity, got '" + word + "'");
+}
+
 namespace reference {
 template Tensor<mp_real> softmax_attention<mp_real>(const AttentionProblem<double>&);
 template Tensor<double> softmax_attention<double>(const AttentionProblem<double>&);
@@ -28,6 +40,8 @@ template AttentionGrads<mp_real> softmax_attention_vjp<mp_real>(const AttentionB
 template AttentionGrads<double> softmax_attention_vjp<double>(const AttentionBackwardProblem<double>&);
 template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
 template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
+template Tensor<mp_real> generalized_features<mp_real>(const GeneralizedFeatureProblem<double>&);
+template Tensor<double> generalized_features<double>(const GeneralizedFeatureProblem<double>&);
 template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
 template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
 template AttentionGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);

@@ -4,6 +4,8 @@ causal_linear_attention_noncuda) and PyTorch's own softmax attention, all in flo
 
 Usage: performer_peer.py MODE IN.npz OUT.npz
   features  softmax_kernel(x, projection_matrix, is_query, eps)        -> features
+  generalized  generalized_kernel(x, projection_matrix, kernel_fn, kernel_eps) with the file's
+            kernel (relu: nn.ReLU(); elu1: F.elu(t) + 1; abs, sqr, exp, identity) -> features
   linear    linear_attention(q, k, v)                                   -> out
   causal    causal_linear_attention_noncuda(q, k, v) (chunk_size=128, eps=1e-6) -> out
   softmax   softmax(q k^T / sqrt(d)) v in torch (causal mask from the file)     -> out
@@ -68,6 +70,14 @@ with torch.no_grad():
     if mode == "features":
         out = lr.softmax_kernel(f32(a["x"]), projection_matrix=f32(a["projection_matrix"]),
                                 is_query=bool(a["is_query"]), eps=float(a["eps"]))
+        np.savez(dst, features=out.numpy())
+    elif mode == "generalized":
+        fns = [torch.nn.ReLU(), lambda t: torch.nn.functional.elu(t) + 1, torch.abs, lambda t: t * t,
+               torch.exp, lambda t: t]
+        w = f32(a["projection_matrix"]) if "projection_matrix" in a else None
+        out = lr.generalized_kernel(f32(a["x"]), projection_matrix=w, kernel_fn=fns[int(a["kernel"])],
+                                    kernel_epsilon=float(a["kernel_eps"]),
+                                    normalize_data=bool(a["normalize_data"]))
         np.savez(dst, features=out.numpy())
     elif mode == "linear":
         np.savez(dst, out=lr.linear_attention(f32(a["q"]), f32(a["k"]), f32(a["v"])).numpy())

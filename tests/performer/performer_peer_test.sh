@@ -33,6 +33,11 @@ for size in small key medium; do
   run features "$work/x.npz" "$work/phi.npz"
   expect PASS performer.favor_plus_features "$work/x.npz" "$work/phi.npz" "performer-pytorch softmax_kernel, $size"
 done
+for size in relu elu1 exp sqr; do
+  gen performer.generalized_features $size "$work/x.npz"
+  run generalized "$work/x.npz" "$work/phi.npz"
+  expect PASS performer.generalized_features "$work/x.npz" "$work/phi.npz" "performer-pytorch generalized_kernel, $size"
+done
 gen performer.linear_attention small "$work/l.npz"
 run linear "$work/l.npz" "$work/o.npz"
 expect PASS performer.linear_attention "$work/l.npz" "$work/o.npz" "performer-pytorch linear_attention, small"
@@ -73,6 +78,14 @@ a = dict(np.load(sys.argv[1])); a["is_query"] = np.array(1.0); np.savez(sys.argv
 PY
 run features "$work/xq.npz" "$work/phi.npz"
 expect FAIL performer.favor_plus_features "$work/x.npz" "$work/phi.npz" "key features made with the query shift"
+# ELU where ELU + 1 was asked for (the Linear Transformer's feature map is elu(x) + 1):
+gen performer.generalized_features elu1 "$work/x.npz"
+"$py" - "$work/x.npz" "$work/xe.npz" <<'PY'
+import sys, numpy as np
+a = dict(np.load(sys.argv[1])); a["kernel_eps"] = a["kernel_eps"] - 1; np.savez(sys.argv[2], **a)
+PY
+run generalized "$work/xe.npz" "$work/phi.npz"
+expect FAIL performer.generalized_features "$work/x.npz" "$work/phi.npz" "elu where elu + 1 was asked for"
 # The bidirectional linear attention where causal was asked for:
 gen performer.linear_attention causal "$work/c.npz"
 run linear "$work/c.npz" "$work/o.npz"

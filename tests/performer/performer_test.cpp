@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "builtin.hpp"
@@ -463,4 +464,45 @@ TEST(PerformerSoftmaxBackward, CpuWithinItsOwnOrdersBound) {
   check(exact.dk, got.dk, own.dk, any.dk);
   check(exact.dv, got.dv, own.dv, any.dv);
   EXPECT_GT(worst, 1e-3);
+}
+
+// covers: PERF-GENERALIZED-DEF PERF-GENERALIZED-CPU PERF-GENERALIZED-BOUND
+// The generalized kernels: the oracle's f at its branch points (relu(0) = 0, elu1 continuous at 0
+// with value 1), the cpu-f32 backend within its bound for every kernel with and without a
+// projection, and diff failing the data left unnormalized (d^-1/4 missing) and elu1 at a shifted
+// branch point.
+TEST(PerformerGeneralized, KernelsAndConventions) {
+  const WorkingPrecision precision(256);
+  EXPECT_EQ(reference::generalized_kernel_fn(Kernel::relu, 0.0), 0.0);
+  EXPECT_EQ(reference::generalized_kernel_fn(Kernel::elu1, 0.0), 1.0);
+  EXPECT_EQ(reference::generalized_kernel_fn(Kernel::elu1, -1e-300), 1.0);
+  EXPECT_EQ(reference::generalized_kernel_fn(Kernel::elu1, 2.0), 3.0);
+  const Tensor<double> x = normal(Shape{1, 2, 6, 4}, 12, "x"), w = normal(Shape{8, 4}, 12, "w");
+  for (std::size_t f = 0; f < kernel_names().size(); ++f)
+    for (bool projected : {false, true}) {
+      std::optional<Tensor<double>> wp;
+      if (projected) wp = w;
+      const GeneralizedFeatureProblem<double> p({x, wp, static_cast<Kernel>(f), true, 1e-3});
+      const auto exact = reference::generalized_features<mp_real>(p);
+      const auto got = cpu::generalized_features(p.cast<float>());
+      const auto b = generalized_features_bound(p, performer_arithmetic_cpu(Format::float32));
+      for (Index i = 0; i < got.count(); ++i)
+        ASSERT_LE(std::fabs(to_double(mp_real(got[i]) - exact[i])), b[i]) << kernel_names()[f] << " " << i;
+    }
+  const Arrays inputs{{"x", x}, {"projection_matrix", w}, {"kernel", Tensor<double>(Shape{}, 1.0)}};
+  auto features = [&](bool normalize, double shift) {
+    Tensor<double> phi(Shape{1, 2, 6, 8});
+    const double c = normalize ? 1 / std::sqrt(2.0) : 1.0;  // d = 4
+    for (Index h = 0; h < 2; ++h)
+      for (Index i = 0; i < 6; ++i)
+        for (Index j = 0; j < 8; ++j) {
+          double t = 0;
+          for (Index d = 0; d < 4; ++d) t += w(j, d) * c * x(0, h, i, d);
+          phi(0, h, i, j) = (t > shift ? t + 1 - shift : std::exp(t - shift)) + 1e-3;
+        }
+    return phi;
+  };
+  EXPECT_EQ(diff_verdict("performer.generalized_features", inputs, rounded_f32("features", features(true, 0))), Verdict::pass);
+  EXPECT_EQ(diff_verdict("performer.generalized_features", inputs, rounded_f32("features", features(false, 0))), Verdict::fail);
+  EXPECT_EQ(diff_verdict("performer.generalized_features", inputs, rounded_f32("features", features(true, 0.1))), Verdict::fail);
 }

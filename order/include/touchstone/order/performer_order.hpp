@@ -14,6 +14,7 @@
 //   Acc acc(); void accumulate(Acc&, const V&); V total(const Acc&)   a sum: the backends add in
 //                          the order accumulated; total() is the sum so far
 //   V guard_gr(const V& R, const V& eps)   R + 2 eps where |R| <= eps, else R
+//   V kernel(Kernel f, const V& t)         a generalized kernel function ([PERF-GENERALIZED-DEF])
 // Inputs are read through callables (i, d) -> double of one (batch, head); outputs go to a sink
 // (i, c, V).
 #pragma once
@@ -212,6 +213,35 @@ void favor_plus_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, 
   }
 }
 // embed-end favor_plus_features_order
+
+// [PERF-GENERALIZED-CPU] One (batch, head) of the generalized features: x~ = fl(c x) (c = 1
+// exactly without normalize_data), t = the sequential dot product w_j . x~ (or x~ itself without a
+// projection), phi = fl(f(t) + kernel_eps), f through the policy's kernel(f, t).
+// embed-begin generalized_features_order
+template <class Ar, class X, class W, class Sink>
+void generalized_features_head(Ar& ar, const X& x, const W& w, bool projected, Index L, Index D, Index M, Kernel f,
+                               bool normalize_data, double kernel_eps, Sink&& out) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const V c = ar.constant(normalize_data ? 1 / std::sqrt(std::sqrt(static_cast<double>(D))) : 1.0,
+                          normalize_data ? kConstantRel : 0.0);
+  const V eps = ar.constant(kernel_eps, 0);
+  std::vector<V> xs;
+  for (Index i = 0; i < L; ++i) {
+    xs.clear();
+    for (Index t = 0; t < D; ++t) xs.push_back(ar.mul(c, ar.input(x(i, t))));
+    for (Index j = 0; j < M; ++j) {
+      V t = xs[projected ? 0 : j];
+      if (projected) {
+        Acc dot = ar.acc();
+        for (Index s = 0; s < D; ++s) ar.accumulate(dot, ar.mul(xs[s], ar.input(w(j, s))));
+        t = ar.total(dot);
+      }
+      out(i, j, ar.add(ar.kernel(f, t), eps));
+    }
+  }
+}
+// embed-end generalized_features_order
 
 // [PERF-LINEAR-CPU] One (batch, head) of linear attention given features: the key sums S and
 // P = sum_j k_j v_j^T accumulated in position order (running, for causal), then

@@ -141,6 +141,45 @@ Tensor<Real> favor_plus_features(const FeatureProblem<double>& p) {
 }
 // embed-end favor_plus_features
 
+// [PERF-GENERALIZED-DEF] phi[b,h,i,j] = f(w_j . x~_i) + kernel_eps (or f(x~_ij) + kernel_eps
+// without a projection), x~ = d^-1/4 x when normalize_data.
+// embed-begin generalized_features
+template <class Real>
+Real generalized_kernel_fn(Kernel f, const Real& t) {
+  using std::exp, std::abs;
+  switch (f) {
+    case Kernel::relu: return t > 0 ? t : Real(0);
+    case Kernel::elu1: return t > 0 ? t + 1 : exp(t);
+    case Kernel::abs: return abs(t);
+    case Kernel::sqr: return t * t;
+    case Kernel::exp: return exp(t);
+    case Kernel::identity: return t;
+  }
+  return t;
+}
+
+template <class Real>
+Tensor<Real> generalized_features(const GeneralizedFeatureProblem<double>& p) {
+  using std::sqrt;
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
+  const Real c = in.normalize_data ? Real(1) / sqrt(sqrt(Real(D))) : Real(1);
+  Tensor<Real> phi(Shape{B, H, L, M});
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index i = 0; i < L; ++i)
+        for (Index j = 0; j < M; ++j) {
+          Real t(0);
+          if (in.projection)
+            for (Index d = 0; d < D; ++d) t += Real((*in.projection)(j, d)) * (c * Real(in.x(b, h, i, d)));
+          else
+            t = c * Real(in.x(b, h, i, j));
+          phi(b, h, i, j) = generalized_kernel_fn(in.kernel, t) + Real(in.kernel_eps);
+        }
+  return phi;
+}
+// embed-end generalized_features
+
 // [PERF-LINEAR-DEF], [PERF-LINEAR-GUARD] out_i = W_i / R_i, W_i = sum_j (q_i . k_j) v_j,
 // R_i = q_i . sum_j k_j over j in J(i); guard lr adds eps to every entry of the causal key sum,
 // guard gr adds 2 eps where |R_i| <= eps.
@@ -276,6 +315,8 @@ extern template AttentionGrads<mp_real> softmax_attention_vjp<mp_real>(const Att
 extern template AttentionGrads<double> softmax_attention_vjp<double>(const AttentionBackwardProblem<double>&);
 extern template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
 extern template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
+extern template Tensor<mp_real> generalized_features<mp_real>(const GeneralizedFeatureProblem<double>&);
+extern template Tensor<double> generalized_features<double>(const GeneralizedFeatureProblem<double>&);
 extern template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
 extern template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
 extern template AttentionGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "touchstone/core/errors.hpp"
 #include "touchstone/core/tensor.hpp"
@@ -158,6 +160,62 @@ class FeatureProblem {
 
  private:
   FeatureInputs<T> in_;
+};
+
+// [PERF-GENERALIZED-DEF] Generalized kernel features (performer-pytorch generalized_kernel,
+// google-research's generalized_kernel_feature_creator): phi = f(x~ W^T) + kernel_eps with a
+// projection, f(x~) + kernel_eps without; x~ = d^-1/4 x when normalize_data, else x. f is one of
+// relu, elu1 (e^t for t <= 0, t + 1 above: Katharopoulos et al.'s elu + 1), abs, sqr (t^2), exp,
+// identity.
+enum class Kernel { relu, elu1, abs, sqr, exp, identity };
+Kernel parse_kernel(const std::string& word);  // InvalidInput("kernel") for another word
+const std::vector<std::string>& kernel_names();  // in enum order
+
+template <class T>
+struct GeneralizedFeatureInputs {
+  Tensor<T> x;
+  std::optional<Tensor<T>> projection;
+  Kernel kernel = Kernel::relu;
+  bool normalize_data = true;
+  double kernel_eps = 1e-3;
+};
+
+template <class T>
+class GeneralizedFeatureProblem {
+ public:
+  explicit GeneralizedFeatureProblem(GeneralizedFeatureInputs<T> in) : in_(std::move(in)) {
+    using namespace problem_detail;
+    require_rank4(in_.x, "x");
+    require_finite(in_.x, "x");
+    if (in_.projection) {
+      const Tensor<T>& w = *in_.projection;
+      if (w.rank() != 2 || w.extent(0) < 1 || w.extent(0) > kMaxExtent || w.extent(1) != dim())
+        throw InvalidInput("projection_matrix", "expected (nb_features, dim) with dim = " + std::to_string(dim()) +
+                                                    ", got shape " + w.shape().str());
+      if (in_.x.count() / dim() > kMaxElements / w.extent(0))
+        throw InvalidInput("projection_matrix", "the features would have more than 2^31 elements");
+      require_finite(w, "projection_matrix");
+    }
+    if (!std::isfinite(in_.kernel_eps))
+      throw InvalidInput("kernel_eps", "expected a finite kernel_eps, got " + std::to_string(in_.kernel_eps));
+  }
+  const GeneralizedFeatureInputs<T>& in() const { return in_; }
+  Index batch() const { return in_.x.extent(0); }
+  Index heads() const { return in_.x.extent(1); }
+  Index seqlen() const { return in_.x.extent(2); }
+  Index dim() const { return in_.x.extent(3); }
+  // The features' width: nb_features with a projection, dim without.
+  Index features() const { return in_.projection ? in_.projection->extent(0) : dim(); }
+  template <class U>
+  GeneralizedFeatureProblem<U> cast() const {
+    std::optional<Tensor<U>> w;
+    if (in_.projection) w = in_.projection->template cast<U>();
+    return GeneralizedFeatureProblem<U>(
+        {in_.x.template cast<U>(), std::move(w), in_.kernel, in_.normalize_data, in_.kernel_eps});
+  }
+
+ private:
+  GeneralizedFeatureInputs<T> in_;
 };
 
 // [PERF-LINEAR-DEF] Linear attention given features q', k' (batch, heads, seqlen, m) and values
