@@ -219,6 +219,58 @@ std::unique_ptr<Algorithm> favor_plus_features_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- performer.favor_plus_features_backward ([PERF-FEATURES-VJP]) ----
+constexpr FeatureSize kFeatureBackwardSizes[] = {
+    {"tiny", 1, 1, 4, 4, 4, true},
+    {"small", 2, 2, 16, 16, 32, true},
+    {"key", 1, 2, 24, 16, 32, false},
+};
+
+std::unique_ptr<Algorithm> favor_plus_features_backward_entry() {
+  using P = FeatureBackwardProblem<double>;
+  Entry<P> e;
+  e.name = "performer.favor_plus_features_backward";
+  e.spec_ref = "spec/performer.md [PERF-FEATURES-VJP]";
+  e.summary = "VJP of the FAVOR+ positive features with respect to x (dx from dfeatures), the shift held constant "
+              "as performer-pytorch detaches it";
+  e.inputs = {{"x", kRows, "queries or keys (data)", false},
+              {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows", false},
+              {"dfeatures", "(batch, heads, seqlen, nb_features)", "cotangent of the features", false},
+              {"is_query", "()", "1: query shift, 0: key shift (also --option is_query)", true},
+              {"eps", "()", "added after exp (also --option eps)", true}};
+  e.outputs = {{"dx", kRows, "gradient of x", false}};
+  e.options = {{"is_query", "the query shift (max over features of each row); 0: the key shift", "1"},
+               {"eps", "the stabilizer added after exp", "1e-4"}};
+  e.sizes = size_names(kFeatureBackwardSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const FeatureSize& s = size_row(kFeatureBackwardSizes, size);
+    const std::string stream = "performer.favor_plus_features_backward/";
+    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
+    FeatureInputs<double> fwd{drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal),
+                              drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal), s.is_query,
+                              round_to_format(1e-4, format)};
+    return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "dfeatures", format, normal)});
+  };
+  e.read = [](const InputReader& r) {
+    return P({{r.array("x"), r.array("projection_matrix"), r.flag("is_query", true), r.real("eps", 1e-4)},
+              r.array("dfeatures")});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.fwd().in();
+    return Arrays{{"x", in.x},
+                  {"projection_matrix", in.projection},
+                  {"dfeatures", p.dfeatures()},
+                  {"is_query", scalar(in.is_query ? 1 : 0)},
+                  {"eps", scalar(in.eps)}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"dx", reference::favor_plus_features_vjp<mp_real>(p)}}; };
+  cpu_backends(e,
+               "the forward's x~, diag, u, shift; per row G_j = fl(fl(g_j r) e_j), S1 = sum G_j w_j, S2 = sum G_j in "
+               "j order; dx = c S1 - c2 (x S2)",
+               "dx", [](const auto& p) { return cpu::favor_plus_features_vjp(p); }, &favor_plus_features_vjp_bound);
+  return make_entry(std::move(e));
+}
+
 // ---- performer.generalized_features ([PERF-GENERALIZED-DEF]) ----
 struct GeneralizedSize {
   const char* name;
@@ -459,6 +511,7 @@ void register_performer(Registry& registry) {
   registry.add(performer::softmax_attention_entry());
   registry.add(performer::softmax_attention_backward_entry());
   registry.add(performer::favor_plus_features_entry());
+  registry.add(performer::favor_plus_features_backward_entry());
   registry.add(performer::generalized_features_entry());
   registry.add(performer::linear_attention_entry());
   registry.add(performer::linear_attention_backward_entry());

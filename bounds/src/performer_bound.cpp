@@ -215,6 +215,20 @@ Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const 
                         });
 }
 
+Tensor<double> favor_plus_features_vjp_bound(const FeatureBackwardProblem<double>& bp, const PerformerArithmetic& m) {
+  const FeatureProblem<double>& p = bp.fwd();
+  const auto& in = p.in();
+  const double slack = slack_for(static_cast<double>(p.dim() + p.features()) * 4 + 16);
+  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.dim(), slack, m.any_order ? 2 : 1,
+                        [&](TrackedArithmetic& ar, Index b, Index h, int variant, auto&& sink) {
+                          order::favor_plus_features_vjp_head(
+                              ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
+                              [&](Index j, Index d) { return in.projection(j, d); },
+                              [&](Index i, Index j) { return bp.dfeatures()(b, h, i, j); }, p.seqlen(), p.dim(),
+                              p.features(), in.is_query, in.eps, variant == 1, sink);
+                        });
+}
+
 Tensor<double> generalized_features_bound(const GeneralizedFeatureProblem<double>& p, const PerformerArithmetic& m) {
   const auto& in = p.in();
   const double slack = slack_for(static_cast<double>(p.dim()) * 2 + 16);

@@ -80,6 +80,19 @@ Tensor<T> favor_plus_features_t(const FeatureProblem<T>& p, int threads) {
 }
 
 template <class T>
+Tensor<T> favor_plus_features_vjp_t(const FeatureBackwardProblem<T>& bp, int threads) {
+  const FeatureProblem<T>& p = bp.fwd();
+  const auto& in = p.in();
+  return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.dim(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
+    order::favor_plus_features_vjp_head(
+        ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
+        [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); },
+        [&](Index i, Index j) { return static_cast<double>(bp.dfeatures()(b, h, i, j)); }, p.seqlen(), p.dim(),
+        p.features(), in.is_query, in.eps, false, sink);
+  });
+}
+
+template <class T>
 Tensor<T> generalized_features_t(const GeneralizedFeatureProblem<T>& p, int threads) {
   const auto& in = p.in();
   return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.features(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
@@ -154,6 +167,12 @@ AttentionGrads<double> softmax_attention_vjp(const AttentionBackwardProblem<doub
 }
 Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads) { return favor_plus_features_t(p, threads); }
 Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads) { return favor_plus_features_t(p, threads); }
+Tensor<float> favor_plus_features_vjp(const FeatureBackwardProblem<float>& p, int threads) {
+  return favor_plus_features_vjp_t(p, threads);
+}
+Tensor<double> favor_plus_features_vjp(const FeatureBackwardProblem<double>& p, int threads) {
+  return favor_plus_features_vjp_t(p, threads);
+}
 Tensor<float> generalized_features(const GeneralizedFeatureProblem<float>& p, int threads) {
   return generalized_features_t(p, threads);
 }

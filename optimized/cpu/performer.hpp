@@ -16,6 +16,8 @@ AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float
 AttentionGrads<double> softmax_attention_vjp(const AttentionBackwardProblem<double>& p, int threads = 0);
 Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads = 0);
 Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads = 0);
+Tensor<float> favor_plus_features_vjp(const FeatureBackwardProblem<float>& p, int threads = 0);
+Tensor<double> favor_plus_features_vjp(const FeatureBackwardProblem<double>& p, int threads = 0);
 Tensor<float> generalized_features(const GeneralizedFeatureProblem<float>& p, int threads = 0);
 Tensor<double> generalized_features(const GeneralizedFeatureProblem<double>& p, int threads = 0);
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads = 0);

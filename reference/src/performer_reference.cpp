@@ -40,6 +40,8 @@ template AttentionGrads<mp_real> softmax_attention_vjp<mp_real>(const AttentionB
 template AttentionGrads<double> softmax_attention_vjp<double>(const AttentionBackwardProblem<double>&);
 template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
 template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
+template Tensor<mp_real> favor_plus_features_vjp<mp_real>(const FeatureBackwardProblem<double>&);
+template Tensor<double> favor_plus_features_vjp<double>(const FeatureBackwardProblem<double>&);
 template Tensor<mp_real> generalized_features<mp_real>(const GeneralizedFeatureProblem<double>&);
 template Tensor<double> generalized_features<double>(const GeneralizedFeatureProblem<double>&);
 template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);

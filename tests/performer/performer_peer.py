@@ -11,6 +11,7 @@ Usage: performer_peer.py MODE IN.npz OUT.npz
   softmax   softmax(q k^T / sqrt(d)) v in torch (causal mask from the file)     -> out
   softmax_backward, linear_backward, causal_backward   torch autograd of the three above with
             dout from the file                                          -> dq, dk, dv
+  features_backward   autograd of softmax_kernel with dfeatures        -> dx
   make_causal  (OUT ignored) writes IN: positive features from softmax_kernel of random q, k
             and a Gaussian projection, L = 300, for causal with performer-pytorch's guard
 """
@@ -53,6 +54,13 @@ def torch_softmax_attention(q, k, v, causal):
 
 
 a = load(src)
+if mode == "features_backward":
+    x = f32(a["x"]).requires_grad_()
+    phi = lr.softmax_kernel(x, projection_matrix=f32(a["projection_matrix"]), is_query=bool(a["is_query"]),
+                            eps=float(a["eps"]))
+    phi.backward(f32(a["dfeatures"]))
+    np.savez(dst, dx=x.grad.numpy())
+    sys.exit(0)
 if mode.endswith("_backward"):
     q, k, v = (f32(a[n]).requires_grad_() for n in "qkv")
     if mode == "softmax_backward":

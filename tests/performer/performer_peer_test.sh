@@ -59,6 +59,11 @@ for size in small causal sharp; do
   run softmax_backward "$work/s.npz" "$work/o.npz"
   expect PASS performer.softmax_attention_backward "$work/s.npz" "$work/o.npz" "torch softmax attention autograd, $size"
 done
+for size in small key; do
+  gen performer.favor_plus_features_backward $size "$work/x.npz"
+  run features_backward "$work/x.npz" "$work/o.npz"
+  expect PASS performer.favor_plus_features_backward "$work/x.npz" "$work/o.npz" "performer-pytorch softmax_kernel autograd, $size"
+done
 gen performer.linear_attention_backward small "$work/l.npz"
 run linear_backward "$work/l.npz" "$work/o.npz"
 expect PASS performer.linear_attention_backward "$work/l.npz" "$work/o.npz" "performer-pytorch linear_attention autograd, small"

@@ -506,3 +506,48 @@ TEST(PerformerGeneralized, KernelsAndConventions) {
   EXPECT_EQ(diff_verdict("performer.generalized_features", inputs, rounded_f32("features", features(false, 0))), Verdict::fail);
   EXPECT_EQ(diff_verdict("performer.generalized_features", inputs, rounded_f32("features", features(true, 0.1))), Verdict::fail);
 }
+
+// covers: PERF-FEATURES-VJP PERF-FEATURES-VJP-CPU
+// The features' VJP oracle (shift held constant) against central differences of the forward
+// oracle, where the query shift moves with x: the full derivative plus the shift's part,
+// sum_j g_ij (phi_ij - r eps) d shift_i / dx_i with d shift_i / dx_i = d^-1/4 w_(argmax). And the
+// cpu-f32 backend within its own bound.
+TEST(PerformerFeaturesBackward, VjpMatchesCentralDifferencesWithTheShiftHeld) {
+  const WorkingPrecision precision(256);
+  const Index L = 3, D = 4, M = 6;
+  const double eps = 0.05, h = 1e-6;
+  const Tensor<double> x = normal(Shape{1, 1, L, D}, 13, "x"), w = normal(Shape{M, D}, 13, "w"),
+                       g = normal(Shape{1, 1, L, M}, 13, "g"), ux = normal(Shape{1, 1, L, D}, 13, "ux");
+  auto at = [&](double t) {
+    Tensor<double> xt = x;
+    for (Index i = 0; i < x.count(); ++i) xt[i] += t * ux[i];
+    return reference::favor_plus_features<double>(FeatureProblem<double>({xt, w, true, eps}));
+  };
+  const Tensor<double> plus = at(h), minus = at(-h), phi = at(0);
+  double jvp = 0;
+  for (Index i = 0; i < g.count(); ++i) jvp += g[i] * (plus[i] - minus[i]) / (2 * h);
+  // The shift's part: shift_i = u_(i, j*) moves with x_i by d^-1/4 w_(j*) . ux_i.
+  const double c = 1 / std::sqrt(std::sqrt(static_cast<double>(D))), r = 1 / std::sqrt(static_cast<double>(M));
+  for (Index i = 0; i < L; ++i) {
+    Index best = 0;
+    double best_u = -INFINITY;
+    for (Index j = 0; j < M; ++j) {
+      double u = 0;
+      for (Index d = 0; d < D; ++d) u += w(j, d) * c * x(0, 0, i, d);
+      if (u > best_u) best_u = u, best = j;
+    }
+    double dshift = 0;
+    for (Index d = 0; d < D; ++d) dshift += c * w(best, d) * ux(0, 0, i, d);
+    for (Index j = 0; j < M; ++j) jvp += g(0, 0, i, j) * (phi(0, 0, i, j) - r * eps) * dshift;
+  }
+  const FeatureBackwardProblem<double> p({{x, w, true, eps}, g});
+  const Tensor<double> dx = reference::favor_plus_features_vjp<double>(p);
+  double vjp = 0, scale = 0;
+  for (Index i = 0; i < dx.count(); ++i) vjp += dx[i] * ux[i], scale += std::fabs(dx[i] * ux[i]);
+  EXPECT_LT(std::fabs(jvp - vjp), 1e-7 * scale) << "<g, J u> with the shift held " << jvp << " <J^T g, u> " << vjp;
+
+  const auto exact = reference::favor_plus_features_vjp<mp_real>(p);
+  const auto got = cpu::favor_plus_features_vjp(p.cast<float>());
+  const auto b = favor_plus_features_vjp_bound(p, performer_arithmetic_cpu(Format::float32));
+  for (Index i = 0; i < got.count(); ++i) ASSERT_LE(std::fabs(to_double(mp_real(got[i]) - exact[i])), b[i]) << i;
+}

@@ -30,6 +30,7 @@ Tensor<double> softmax_attention_bound(const AttentionProblem<double>& p, const 
 // [PERF-SOFTMAX-VJP-BOUND] The VJP's order (any order: every sum, the four placements).
 AttentionGrads<double> softmax_attention_vjp_bound(const AttentionBackwardProblem<double>& p, const PerformerArithmetic& m);
 Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const PerformerArithmetic& m);
+Tensor<double> favor_plus_features_vjp_bound(const FeatureBackwardProblem<double>& p, const PerformerArithmetic& m);
 Tensor<double> generalized_features_bound(const GeneralizedFeatureProblem<double>& p, const PerformerArithmetic& m);
 Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const PerformerArithmetic& m);
 // [PERF-LINEAR-VJP-BOUND] The VJP's order with the problem's state form (stored or subtraction).

@@ -214,6 +214,62 @@ void favor_plus_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, 
 }
 // embed-end favor_plus_features_order
 
+// [PERF-FEATURES-VJP-CPU] One (batch, head) of the FAVOR+ features' VJP: the forward's x~, diag,
+// u and shift as favor_plus_features_head (diag_from_raw as there), then per row
+// e_j = exp((u_j - diag) - shift), G_j = fl(fl(g_j r) e_j), S1 = sum_j G_j w_j and S2 = sum_j G_j
+// in j order, dx = fl(fl(c S1) - fl(c2 fl(x S2))).
+// embed-begin favor_plus_features_vjp_order
+template <class Ar, class X, class W, class G, class Sink>
+void favor_plus_features_vjp_head(Ar& ar, const X& x, const W& w, const G& g, Index L, Index D, Index M,
+                                  bool is_query, double eps, bool diag_from_raw, Sink&& dx) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  (void)eps;  // eps adds a constant: no gradient
+  const double d = static_cast<double>(D);
+  const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
+  const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
+  const V half = ar.constant(0.5, 0);
+  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
+  std::vector<V> xs, diag, u;
+  for (Index i = 0; i < L; ++i) {
+    Acc sq = ar.acc();
+    for (Index t = 0; t < D; ++t) {
+      const V xi = ar.input(x(i, t));
+      xs.push_back(ar.mul(c, xi));
+      ar.accumulate(sq, diag_from_raw ? ar.mul(xi, xi) : ar.mul(xs.back(), xs.back()));
+    }
+    diag.push_back(diag_from_raw ? ar.mul(ar.mul(ar.total(sq), half), c2) : ar.mul(ar.total(sq), half));
+  }
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < M; ++j) {
+      Acc dot = ar.acc();
+      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(xs[i * D + t], ar.input(w(j, t))));
+      u.push_back(ar.total(dot));
+    }
+  V key_shift = u[0];
+  if (!is_query)
+    for (const V& ui : u) key_shift = ar.max(key_shift, ui);
+  for (Index i = 0; i < L; ++i) {
+    V shift = key_shift;
+    if (is_query) {
+      shift = u[i * M];
+      for (Index j = 1; j < M; ++j) shift = ar.max(shift, u[i * M + j]);
+    }
+    std::vector<Acc> s1(static_cast<std::size_t>(D), ar.acc());
+    Acc s2 = ar.acc();
+    for (Index j = 0; j < M; ++j) {
+      const V e = ar.exp(ar.sub(ar.sub(u[i * M + j], diag[i]), shift));
+      const V Gj = ar.mul(ar.mul(ar.input(g(i, j)), ratio), e);
+      ar.accumulate(s2, Gj);
+      for (Index t = 0; t < D; ++t) ar.accumulate(s1[t], ar.mul(Gj, ar.input(w(j, t))));
+    }
+    const V S2 = ar.total(s2);
+    for (Index t = 0; t < D; ++t)
+      dx(i, t, ar.sub(ar.mul(c, ar.total(s1[t])), ar.mul(c2, ar.mul(ar.input(x(i, t)), S2))));
+  }
+}
+// embed-end favor_plus_features_vjp_order
+
 // [PERF-GENERALIZED-CPU] One (batch, head) of the generalized features: x~ = fl(c x) (c = 1
 // exactly without normalize_data), t = the sequential dot product w_j . x~ (or x~ itself without a
 // projection), phi = fl(f(t) + kernel_eps), f through the policy's kernel(f, t).

@@ -141,6 +141,48 @@ Tensor<Real> favor_plus_features(const FeatureProblem<double>& p) {
 }
 // embed-end favor_plus_features
 
+// [PERF-FEATURES-VJP] dx of the FAVOR+ features with the shift held constant:
+// G_ij = g_ij m^-1/2 exp(u_ij - diag_i - shift), dx_i = d^-1/4 sum_j G_ij w_j - d^-1/2 x_i sum_j G_ij.
+// embed-begin favor_plus_features_vjp
+template <class Real>
+Tensor<Real> favor_plus_features_vjp(const FeatureBackwardProblem<double>& bp) {
+  using std::exp, std::sqrt;
+  const FeatureProblem<double>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
+  const Real c = Real(1) / sqrt(sqrt(Real(D))), ratio = Real(1) / sqrt(Real(M));
+  Tensor<Real> dx(Shape{B, H, L, D});
+  std::vector<Real> u(static_cast<std::size_t>(L * M)), diag(static_cast<std::size_t>(L));
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h) {
+      for (Index i = 0; i < L; ++i) {
+        Real sq(0);
+        for (Index d = 0; d < D; ++d) sq += (c * Real(in.x(b, h, i, d))) * (c * Real(in.x(b, h, i, d)));
+        diag[i] = sq / 2;
+        for (Index j = 0; j < M; ++j) {
+          Real dot(0);
+          for (Index d = 0; d < D; ++d) dot += Real(in.projection(j, d)) * (c * Real(in.x(b, h, i, d)));
+          u[i * M + j] = dot;
+        }
+      }
+      const Real key_shift = *std::max_element(u.begin(), u.end());
+      for (Index i = 0; i < L; ++i) {
+        const Real shift =
+            in.is_query ? *std::max_element(u.begin() + i * M, u.begin() + (i + 1) * M) : key_shift;
+        std::vector<Real> s1(static_cast<std::size_t>(D), Real(0));
+        Real s2(0);
+        for (Index j = 0; j < M; ++j) {
+          const Real G = Real(bp.dfeatures()(b, h, i, j)) * ratio * exp(u[i * M + j] - diag[i] - shift);
+          s2 += G;
+          for (Index d = 0; d < D; ++d) s1[d] += G * Real(in.projection(j, d));
+        }
+        for (Index d = 0; d < D; ++d) dx(b, h, i, d) = c * s1[d] - c * c * Real(in.x(b, h, i, d)) * s2;
+      }
+    }
+  return dx;
+}
+// embed-end favor_plus_features_vjp
+
 // [PERF-GENERALIZED-DEF] phi[b,h,i,j] = f(w_j . x~_i) + kernel_eps (or f(x~_ij) + kernel_eps
 // without a projection), x~ = d^-1/4 x when normalize_data.
 // embed-begin generalized_features
@@ -315,6 +357,8 @@ extern template AttentionGrads<mp_real> softmax_attention_vjp<mp_real>(const Att
 extern template AttentionGrads<double> softmax_attention_vjp<double>(const AttentionBackwardProblem<double>&);
 extern template Tensor<mp_real> favor_plus_features<mp_real>(const FeatureProblem<double>&);
 extern template Tensor<double> favor_plus_features<double>(const FeatureProblem<double>&);
+extern template Tensor<mp_real> favor_plus_features_vjp<mp_real>(const FeatureBackwardProblem<double>&);
+extern template Tensor<double> favor_plus_features_vjp<double>(const FeatureBackwardProblem<double>&);
 extern template Tensor<mp_real> generalized_features<mp_real>(const GeneralizedFeatureProblem<double>&);
 extern template Tensor<double> generalized_features<double>(const GeneralizedFeatureProblem<double>&);
 extern template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);

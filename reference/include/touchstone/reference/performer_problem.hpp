@@ -162,6 +162,39 @@ class FeatureProblem {
   FeatureInputs<T> in_;
 };
 
+// [PERF-FEATURES-VJP] The backward problem of the FAVOR+ features: the forward problem and the
+// features' cotangent dfeatures (batch, heads, seqlen, nb_features). The shift is held constant
+// (performer-pytorch detaches it); the projection is not differentiated (a fixed random draw).
+template <class T>
+struct FeatureBackwardInputs {
+  FeatureInputs<T> fwd;
+  Tensor<T> dfeatures;
+};
+
+template <class T>
+class FeatureBackwardProblem {
+ public:
+  explicit FeatureBackwardProblem(FeatureBackwardInputs<T> in) : fwd_(std::move(in.fwd)), dphi_(std::move(in.dfeatures)) {
+    using namespace problem_detail;
+    require_rank4(dphi_, "dfeatures");
+    const Shape want{fwd_.batch(), fwd_.heads(), fwd_.seqlen(), fwd_.features()};
+    if (!(dphi_.shape() == want))
+      throw InvalidInput("dfeatures", "expected (batch, heads, seqlen, nb_features) = " + want.str() + ", got " +
+                                          dphi_.shape().str());
+    require_finite(dphi_, "dfeatures");
+  }
+  const FeatureProblem<T>& fwd() const { return fwd_; }
+  const Tensor<T>& dfeatures() const { return dphi_; }
+  template <class U>
+  FeatureBackwardProblem<U> cast() const {
+    return FeatureBackwardProblem<U>({fwd_.template cast<U>().in(), dphi_.template cast<U>()});
+  }
+
+ private:
+  FeatureProblem<T> fwd_;
+  Tensor<T> dphi_;
+};
+
 // [PERF-GENERALIZED-DEF] Generalized kernel features (performer-pytorch generalized_kernel,
 // google-research's generalized_kernel_feature_creator): phi = f(x~ W^T) + kernel_eps with a
 // projection, f(x~) + kernel_eps without; x~ = d^-1/4 x when normalize_data, else x. f is one of
