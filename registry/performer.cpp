@@ -49,6 +49,83 @@ void cpu_backends(Entry<P>& e, const std::string& order, const char* output, Run
 
 const char* const kRows = "(batch, heads, seqlen, dim)";
 
+// What a forward entry and its backward entry declare alike: the forward's inputs, options, how
+// to read them and write them back.
+struct AttentionFace {
+  static std::vector<ArraySpec> inputs() {
+    return {{"q", kRows, "queries", false},
+            {"k", kRows, "keys", false},
+            {"v", "(batch, heads, seqlen, dim_v)", "values", false},
+            {"causal", "()", "1: position i attends to j <= i (also --option causal)", true}};
+  }
+  static std::vector<OptionSpec> options() { return {{"causal", "attend to j <= i only", "0"}}; }
+  static AttentionInputs<double> read(const InputReader& r) {
+    return {r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false)};
+  }
+  static Arrays arrays(const AttentionInputs<double>& in) {
+    return {{"q", in.q}, {"k", in.k}, {"v", in.v}, {"causal", scalar(in.causal ? 1 : 0)}};
+  }
+};
+
+struct FeatureFace {
+  static std::vector<ArraySpec> inputs() {
+    return {{"x", kRows, "queries or keys (data)", false},
+            {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows", false},
+            {"is_query", "()", "1: query shift, 0: key shift (also --option is_query)", true},
+            {"eps", "()", "added after exp (also --option eps)", true}};
+  }
+  static std::vector<OptionSpec> options() {
+    return {{"is_query", "the query shift (max over features of each row); 0: the key shift", "1"},
+            {"eps", "the stabilizer added after exp (google-research's attention uses 1e-6)", "1e-4"}};
+  }
+  static FeatureInputs<double> read(const InputReader& r) {
+    return {r.array("x"), r.array("projection_matrix"), r.flag("is_query", true), r.real("eps", 1e-4)};
+  }
+  static Arrays arrays(const FeatureInputs<double>& in) {
+    return {{"x", in.x},
+            {"projection_matrix", in.projection},
+            {"is_query", scalar(in.is_query ? 1 : 0)},
+            {"eps", scalar(in.eps)}};
+  }
+};
+
+struct LinearFace {
+  static std::vector<ArraySpec> inputs() {
+    return {{"q", "(batch, heads, seqlen, nb_features)", "query features q'", false},
+            {"k", "(batch, heads, seqlen, nb_features)", "key features k'", false},
+            {"v", "(batch, heads, seqlen, dim_v)", "values", false},
+            {"causal", "()", "1: prefix sums (also --option causal)", true},
+            {"guard", "()", "0 none, 1 gr, 2 lr (also --option guard)", true},
+            {"guard_eps", "()", "the guard's eps (also --option guard_eps)", true}};
+  }
+  static std::vector<OptionSpec> options() {
+    return {{"causal", "attend to j <= i only", "0"},
+            {"guard", "renormalizer guard: none; gr (R + 2 eps where |R| <= eps); lr (causal: eps added to "
+                      "every key prefix sum)", "none"},
+            {"guard_eps", "the guard's eps", "1e-6"}};
+  }
+  static LinearInputs<double> read(const InputReader& r) {
+    return {r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false),
+            parse_guard(r.choice("guard", {"none", "gr", "lr"}, "none")), r.real("guard_eps", 1e-6)};
+  }
+  static Arrays arrays(const LinearInputs<double>& in) {
+    return {{"q", in.q},
+            {"k", in.k},
+            {"v", in.v},
+            {"causal", scalar(in.causal ? 1 : 0)},
+            {"guard", scalar(static_cast<double>(in.guard))},
+            {"guard_eps", scalar(in.guard_eps)}};
+  }
+};
+
+// A backward entry's declarations: the forward's, plus the cotangent `g` of the output.
+template <class Face>
+std::vector<ArraySpec> with_cotangent(ArraySpec g) {
+  std::vector<ArraySpec> v = Face::inputs();
+  v.insert(v.begin() + 3, std::move(g));  // after the three arrays, before the scalars
+  return v;
+}
+
 // ---- performer.softmax_attention ([PERF-SOFTMAX-DEF]) ----
 struct AttentionSize {
   const char* name;
@@ -70,12 +147,9 @@ std::unique_ptr<Algorithm> softmax_attention_entry() {
   e.summary =
       "exact softmax attention D^-1 exp(q k^T / sqrt(d)) v, bidirectional or causal (diagonal included): "
       "what every Performer estimates";
-  e.inputs = {{"q", kRows, "queries", false},
-              {"k", kRows, "keys", false},
-              {"v", "(batch, heads, seqlen, dim_v)", "values", false},
-              {"causal", "()", "1: position i attends to j <= i (also --option causal)", true}};
+  e.inputs = AttentionFace::inputs();
   e.outputs = {{"out", "(batch, heads, seqlen, dim_v)", "attention output", false}};
-  e.options = {{"causal", "attend to j <= i only", "0"}};
+  e.options = AttentionFace::options();
   e.sizes = size_names(kAttentionSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const AttentionSize& s = size_row(kAttentionSizes, size);
@@ -86,10 +160,8 @@ std::unique_ptr<Algorithm> softmax_attention_entry() {
               drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, [](PhiloxStream& r) { return r.next_normal(); }),
               s.causal});
   };
-  e.read = [](const InputReader& r) { return P({r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false)}); };
-  e.arrays = [](const P& p) {
-    return Arrays{{"q", p.in().q}, {"k", p.in().k}, {"v", p.in().v}, {"causal", scalar(p.causal() ? 1 : 0)}};
-  };
+  e.read = [](const InputReader& r) { return P(AttentionFace::read(r)); };
+  e.arrays = [](const P& p) { return AttentionFace::arrays(p.in()); };
   e.oracle = [](const P& p) { return ExactArrays{{"out", reference::softmax_attention<mp_real>(p)}}; };
   cpu_backends(e,
                "per row: q~ = fl(d^-1/4) q, k~ likewise; s_j = sequential dot; m = max s_j; e_j = exp(s_j - m); "
@@ -113,15 +185,11 @@ std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
   e.name = "performer.softmax_attention_backward";
   e.spec_ref = "spec/performer.md [PERF-SOFTMAX-VJP]";
   e.summary = "VJP of exact softmax attention (dq, dk, dv from dout), bidirectional or causal";
-  e.inputs = {{"q", kRows, "queries", false},
-              {"k", kRows, "keys", false},
-              {"v", "(batch, heads, seqlen, dim_v)", "values", false},
-              {"dout", "(batch, heads, seqlen, dim_v)", "cotangent of out", false},
-              {"causal", "()", "1: position i attends to j <= i (also --option causal)", true}};
+  e.inputs = with_cotangent<AttentionFace>({"dout", "(batch, heads, seqlen, dim_v)", "cotangent of out", false});
   e.outputs = {{"dq", kRows, "gradient of q", false},
                {"dk", kRows, "gradient of k", false},
                {"dv", "(batch, heads, seqlen, dim_v)", "gradient of v", false}};
-  e.options = {{"causal", "attend to j <= i only", "0"}};
+  e.options = AttentionFace::options();
   e.sizes = size_names(kAttentionBackwardSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const AttentionSize& s = size_row(kAttentionBackwardSizes, size);
@@ -133,12 +201,11 @@ std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
                                 drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, normal), s.causal};
     return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "dout", format, normal)});
   };
-  e.read = [](const InputReader& r) {
-    return P({{r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false)}, r.array("dout")});
-  };
+  e.read = [](const InputReader& r) { return P({AttentionFace::read(r), r.array("dout")}); };
   e.arrays = [](const P& p) {
-    const auto& in = p.fwd().in();
-    return Arrays{{"q", in.q}, {"k", in.k}, {"v", in.v}, {"dout", p.dout()}, {"causal", scalar(in.causal ? 1 : 0)}};
+    Arrays a = AttentionFace::arrays(p.fwd().in());
+    a["dout"] = p.dout();
+    return a;
   };
   e.oracle = [](const P& p) {
     const AttentionGrads<mp_real> g = reference::softmax_attention_vjp<mp_real>(p);
@@ -185,13 +252,9 @@ std::unique_ptr<Algorithm> favor_plus_features_entry() {
   e.summary =
       "FAVOR+ positive random features m^-1/2 (exp(w.x~ - |x~|^2/2 - shift) + eps), x~ = d^-1/4 x, with the query "
       "(per row) or key (per batch and head) max shift (performer-pytorch softmax_kernel)";
-  e.inputs = {{"x", kRows, "queries or keys (data)", false},
-              {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows", false},
-              {"is_query", "()", "1: query shift, 0: key shift (also --option is_query)", true},
-              {"eps", "()", "added after exp (also --option eps)", true}};
+  e.inputs = FeatureFace::inputs();
   e.outputs = {{"features", "(batch, heads, seqlen, nb_features)", "phi(x)", false}};
-  e.options = {{"is_query", "the query shift (max over features of each row); 0: the key shift", "1"},
-               {"eps", "the stabilizer added after exp (google-research's attention uses 1e-6)", "1e-4"}};
+  e.options = FeatureFace::options();
   e.sizes = size_names(kFeatureSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const FeatureSize& s = size_row(kFeatureSizes, size);
@@ -202,15 +265,8 @@ std::unique_ptr<Algorithm> favor_plus_features_entry() {
                              round_to_format(1e-4, format)};
     return P(std::move(in));
   };
-  e.read = [](const InputReader& r) {
-    return P({r.array("x"), r.array("projection_matrix"), r.flag("is_query", true), r.real("eps", 1e-4)});
-  };
-  e.arrays = [](const P& p) {
-    return Arrays{{"x", p.in().x},
-                  {"projection_matrix", p.in().projection},
-                  {"is_query", scalar(p.in().is_query ? 1 : 0)},
-                  {"eps", scalar(p.in().eps)}};
-  };
+  e.read = [](const InputReader& r) { return P(FeatureFace::read(r)); };
+  e.arrays = [](const P& p) { return FeatureFace::arrays(p.in()); };
   e.oracle = [](const P& p) { return ExactArrays{{"features", reference::favor_plus_features<mp_real>(p)}}; };
   cpu_backends(e,
                "x~ = fl(d^-1/4) x; |x~|^2/2 sequential; u_j = sequential dot w_j . x~; shift = max; "
@@ -233,14 +289,10 @@ std::unique_ptr<Algorithm> favor_plus_features_backward_entry() {
   e.spec_ref = "spec/performer.md [PERF-FEATURES-VJP]";
   e.summary = "VJP of the FAVOR+ positive features with respect to x (dx from dfeatures), the shift held constant "
               "as performer-pytorch detaches it";
-  e.inputs = {{"x", kRows, "queries or keys (data)", false},
-              {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows", false},
-              {"dfeatures", "(batch, heads, seqlen, nb_features)", "cotangent of the features", false},
-              {"is_query", "()", "1: query shift, 0: key shift (also --option is_query)", true},
-              {"eps", "()", "added after exp (also --option eps)", true}};
+  e.inputs = FeatureFace::inputs();
+  e.inputs.insert(e.inputs.begin() + 2, {"dfeatures", "(batch, heads, seqlen, nb_features)", "cotangent of the features", false});
   e.outputs = {{"dx", kRows, "gradient of x", false}};
-  e.options = {{"is_query", "the query shift (max over features of each row); 0: the key shift", "1"},
-               {"eps", "the stabilizer added after exp", "1e-4"}};
+  e.options = FeatureFace::options();
   e.sizes = size_names(kFeatureBackwardSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const FeatureSize& s = size_row(kFeatureBackwardSizes, size);
@@ -251,17 +303,11 @@ std::unique_ptr<Algorithm> favor_plus_features_backward_entry() {
                               round_to_format(1e-4, format)};
     return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "dfeatures", format, normal)});
   };
-  e.read = [](const InputReader& r) {
-    return P({{r.array("x"), r.array("projection_matrix"), r.flag("is_query", true), r.real("eps", 1e-4)},
-              r.array("dfeatures")});
-  };
+  e.read = [](const InputReader& r) { return P({FeatureFace::read(r), r.array("dfeatures")}); };
   e.arrays = [](const P& p) {
-    const auto& in = p.fwd().in();
-    return Arrays{{"x", in.x},
-                  {"projection_matrix", in.projection},
-                  {"dfeatures", p.dfeatures()},
-                  {"is_query", scalar(in.is_query ? 1 : 0)},
-                  {"eps", scalar(in.eps)}};
+    Arrays a = FeatureFace::arrays(p.fwd().in());
+    a["dfeatures"] = p.dfeatures();
+    return a;
   };
   e.oracle = [](const P& p) { return ExactArrays{{"dx", reference::favor_plus_features_vjp<mp_real>(p)}}; };
   cpu_backends(e,
@@ -354,17 +400,9 @@ std::unique_ptr<Algorithm> linear_attention_entry() {
   e.summary =
       "linear attention given features: out_i = (q'_i^T sum_j k'_j v_j^T) / (q'_i . sum_j k'_j), over all j or "
       "j <= i (causal prefix sums), with google-research's or performer-pytorch's renormalizer guard";
-  e.inputs = {{"q", "(batch, heads, seqlen, nb_features)", "query features q'", false},
-              {"k", "(batch, heads, seqlen, nb_features)", "key features k'", false},
-              {"v", "(batch, heads, seqlen, dim_v)", "values", false},
-              {"causal", "()", "1: prefix sums (also --option causal)", true},
-              {"guard", "()", "0 none, 1 gr, 2 lr (also --option guard)", true},
-              {"guard_eps", "()", "the guard's eps (also --option guard_eps)", true}};
+  e.inputs = LinearFace::inputs();
   e.outputs = {{"out", "(batch, heads, seqlen, dim_v)", "attention output", false}};
-  e.options = {{"causal", "attend to j <= i only", "0"},
-               {"guard", "renormalizer guard: none; gr (R + 2 eps where |R| <= eps); lr (causal: eps added to "
-                         "every key prefix sum)", "none"},
-               {"guard_eps", "the guard's eps", "1e-6"}};
+  e.options = LinearFace::options();
   e.sizes = size_names(kLinearSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const LinearSize& s = size_row(kLinearSizes, size);
@@ -377,19 +415,8 @@ std::unique_ptr<Algorithm> linear_attention_entry() {
               drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, [](PhiloxStream& r) { return r.next_normal(); }),
               s.causal, s.guard, round_to_format(1e-6, format)});
   };
-  e.read = [](const InputReader& r) {
-    return P({r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false),
-              parse_guard(r.choice("guard", {"none", "gr", "lr"}, "none")), r.real("guard_eps", 1e-6)});
-  };
-  e.arrays = [](const P& p) {
-    const auto& in = p.in();
-    return Arrays{{"q", in.q},
-                  {"k", in.k},
-                  {"v", in.v},
-                  {"causal", scalar(in.causal ? 1 : 0)},
-                  {"guard", scalar(static_cast<double>(in.guard))},
-                  {"guard_eps", scalar(in.guard_eps)}};
-  };
+  e.read = [](const InputReader& r) { return P(LinearFace::read(r)); };
+  e.arrays = [](const P& p) { return LinearFace::arrays(p.in()); };
   e.oracle = [](const P& p) { return ExactArrays{{"out", reference::linear_attention<mp_real>(p)}}; };
   cpu_backends(e,
                "S = sum k'_j, P = sum k'_j v_j^T in j order (running when causal); R = sequential q' . S (+ guard); "
@@ -425,23 +452,15 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
   e.summary =
       "VJP of linear attention given features (dq, dk, dv from dout), bidirectional or causal; causal prefix "
       "states stored or recovered by subtraction from the final state (google-research, SLiM)";
-  e.inputs = {{"q", "(batch, heads, seqlen, nb_features)", "query features q'", false},
-              {"k", "(batch, heads, seqlen, nb_features)", "key features k'", false},
-              {"v", "(batch, heads, seqlen, dim_v)", "values", false},
-              {"dout", "(batch, heads, seqlen, dim_v)", "cotangent of out", false},
-              {"causal", "()", "1: prefix sums (also --option causal)", true},
-              {"guard", "()", "0 none, 1 gr, 2 lr (also --option guard)", true},
-              {"guard_eps", "()", "the guard's eps (also --option guard_eps)", true},
-              {"state", "()", "0 stored, 1 subtraction (also --option state)", true}};
+  e.inputs = with_cotangent<LinearFace>({"dout", "(batch, heads, seqlen, dim_v)", "cotangent of out", false});
+  e.inputs.push_back({"state", "()", "0 stored, 1 subtraction (also --option state)", true});
   e.outputs = {{"dq", "(batch, heads, seqlen, nb_features)", "gradient of q'", false},
                {"dk", "(batch, heads, seqlen, nb_features)", "gradient of k'", false},
                {"dv", "(batch, heads, seqlen, dim_v)", "gradient of v", false}};
-  e.options = {{"causal", "attend to j <= i only", "0"},
-               {"guard", "renormalizer guard: none, gr, lr (as performer.linear_attention)", "none"},
-               {"guard_eps", "the guard's eps", "1e-6"},
-               {"state", "how the kernel gets causal prefix states in the backward pass: stored (from the forward "
+  e.options = LinearFace::options();
+  e.options.push_back({"state", "how the kernel gets causal prefix states in the backward pass: stored (from the forward "
                          "pass) or subtraction (P_(i-1) = P_i - k_i v_i^T from the final state); the bound follows it",
-                "stored"}};
+                "stored"});
   e.sizes = size_names(kLinearBackwardSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const LinearBackwardSize& s = size_row(kLinearBackwardSizes, size);
@@ -460,20 +479,13 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
     return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "dout", format, normal), s.subtraction});
   };
   e.read = [](const InputReader& r) {
-    LinearInputs<double> fwd{r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false),
-                             parse_guard(r.choice("guard", {"none", "gr", "lr"}, "none")), r.real("guard_eps", 1e-6)};
-    return P({std::move(fwd), r.array("dout"), r.choice("state", {"stored", "subtraction"}, "stored") == "subtraction"});
+    return P({LinearFace::read(r), r.array("dout"), r.choice("state", {"stored", "subtraction"}, "stored") == "subtraction"});
   };
   e.arrays = [](const P& p) {
-    const auto& in = p.fwd().in();
-    return Arrays{{"q", in.q},
-                  {"k", in.k},
-                  {"v", in.v},
-                  {"dout", p.dout()},
-                  {"causal", scalar(in.causal ? 1 : 0)},
-                  {"guard", scalar(static_cast<double>(in.guard))},
-                  {"guard_eps", scalar(in.guard_eps)},
-                  {"state", scalar(p.subtraction() ? 1 : 0)}};
+    Arrays a = LinearFace::arrays(p.fwd().in());
+    a["dout"] = p.dout();
+    a["state"] = scalar(p.subtraction() ? 1 : 0);
+    return a;
   };
   e.oracle = [](const P& p) {
     const AttentionGrads<mp_real> g = reference::linear_attention_vjp<mp_real>(p);

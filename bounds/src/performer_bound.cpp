@@ -225,7 +225,7 @@ Tensor<double> favor_plus_features_vjp_bound(const FeatureBackwardProblem<double
                               ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
                               [&](Index j, Index d) { return in.projection(j, d); },
                               [&](Index i, Index j) { return bp.dfeatures()(b, h, i, j); }, p.seqlen(), p.dim(),
-                              p.features(), in.is_query, in.eps, variant == 1, sink);
+                              p.features(), in.is_query, variant == 1, sink);
                         });
 }
 

@@ -88,7 +88,7 @@ Tensor<T> favor_plus_features_vjp_t(const FeatureBackwardProblem<T>& bp, int thr
         ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
         [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); },
         [&](Index i, Index j) { return static_cast<double>(bp.dfeatures()(b, h, i, j)); }, p.seqlen(), p.dim(),
-        p.features(), in.is_query, in.eps, false, sink);
+        p.features(), in.is_query, false, sink);
   });
 }
 

@@ -40,50 +40,81 @@ struct SoftmaxPlacement {
   bool normalize_first = false;  // out = sum_j fl(e_j / den) v_j instead of fl(sum_j e_j v_j) / den
 };
 
+// The scaled inputs of one (batch, head) of softmax attention: q~ = fl(c q), k~ = fl(c k) (or q and
+// k themselves when the scale goes on the logits), with c = fl(d^-1/4) and c2 = fl(d^-1/2).
+template <class Ar>
+struct SoftmaxInputs {
+  typename Ar::V c, c2;
+  std::vector<typename Ar::V> qs, ks;
+};
+
+template <class Ar, class Q, class K>
+SoftmaxInputs<Ar> softmax_inputs(Ar& ar, const Q& q, const K& k, Index L, Index D, SoftmaxPlacement placement) {
+  const double d = static_cast<double>(D);
+  SoftmaxInputs<Ar> in{ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel), ar.constant(1 / std::sqrt(d), kConstantRel),
+                       {}, {}};
+  in.qs.reserve(static_cast<std::size_t>(L * D));
+  in.ks.reserve(static_cast<std::size_t>(L * D));
+  for (Index i = 0; i < L; ++i)
+    for (Index t = 0; t < D; ++t) {
+      in.qs.push_back(placement.scale_logits ? ar.input(q(i, t)) : ar.mul(in.c, ar.input(q(i, t))));
+      in.ks.push_back(placement.scale_logits ? ar.input(k(i, t)) : ar.mul(in.c, ar.input(k(i, t))));
+    }
+  return in;
+}
+
+// Row i's weights over its `count` keys: e_j = exp(s_j - m) with s_j the sequential dot product
+// (times c2 when the scale goes on the logits) and m the running maximum; returns den = sum_j e_j in
+// j order.
+template <class Ar>
+typename Ar::V softmax_row_weights(Ar& ar, const SoftmaxInputs<Ar>& in, Index i, Index count, Index D,
+                                   SoftmaxPlacement placement, std::vector<typename Ar::V>& e) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  std::vector<V> s;
+  for (Index j = 0; j < count; ++j) {
+    Acc dot = ar.acc();
+    for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(in.qs[i * D + t], in.ks[j * D + t]));
+    s.push_back(placement.scale_logits ? ar.mul(ar.total(dot), in.c2) : ar.total(dot));
+  }
+  V m = s[0];
+  for (Index j = 1; j < count; ++j) m = ar.max(m, s[j]);
+  e.clear();
+  Acc den = ar.acc();
+  for (Index j = 0; j < count; ++j) {
+    e.push_back(ar.exp(ar.sub(s[j], m)));
+    ar.accumulate(den, e[j]);
+  }
+  return ar.total(den);
+}
+
+// Row i's outputs from its weights: sum_j w_j v_j in j order for every column, then divided by den
+// (w = e), or as they are (normalize_first: w = p = e / den).
+template <class Ar, class Vin>
+std::vector<typename Ar::V> softmax_row_outputs(Ar& ar, const std::vector<typename Ar::V>& w, const typename Ar::V& den,
+                                                const Vin& v, Index count, Index E, bool normalize_first) {
+  std::vector<typename Ar::Acc> num(static_cast<std::size_t>(E), ar.acc());
+  for (Index j = 0; j < count; ++j)
+    for (Index c = 0; c < E; ++c) ar.accumulate(num[c], ar.mul(w[j], ar.input(v(j, c))));
+  std::vector<typename Ar::V> out;
+  for (Index c = 0; c < E; ++c) out.push_back(normalize_first ? ar.total(num[c]) : ar.div(ar.total(num[c]), den));
+  return out;
+}
+
 // [PERF-SOFTMAX-CPU] One (batch, head) of softmax attention.
 // embed-begin softmax_attention_order
 template <class Ar, class Q, class K, class Vin, class Sink>
 void softmax_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L, Index D, Index E, bool causal,
                             SoftmaxPlacement placement, Sink&& out) {
-  using V = typename Ar::V;
-  using Acc = typename Ar::Acc;
-  const double d = static_cast<double>(D);
-  const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
-  const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
-  std::vector<V> qs, ks;
-  qs.reserve(static_cast<std::size_t>(L * D));
-  ks.reserve(static_cast<std::size_t>(L * D));
-  for (Index i = 0; i < L; ++i)
-    for (Index t = 0; t < D; ++t) {
-      qs.push_back(placement.scale_logits ? ar.input(q(i, t)) : ar.mul(c, ar.input(q(i, t))));
-      ks.push_back(placement.scale_logits ? ar.input(k(i, t)) : ar.mul(c, ar.input(k(i, t))));
-    }
-  std::vector<V> s, e;
-  std::vector<Acc> num;
+  const SoftmaxInputs<Ar> in = softmax_inputs(ar, q, k, L, D, placement);
+  std::vector<typename Ar::V> e;
   for (Index i = 0; i < L; ++i) {
     const Index count = causal ? i + 1 : L;
-    s.clear();
-    for (Index j = 0; j < count; ++j) {
-      Acc dot = ar.acc();
-      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(qs[i * D + t], ks[j * D + t]));
-      s.push_back(placement.scale_logits ? ar.mul(ar.total(dot), c2) : ar.total(dot));
-    }
-    V m = s[0];
-    for (Index j = 1; j < count; ++j) m = ar.max(m, s[j]);
-    e.clear();
-    Acc den_sum = ar.acc();
-    for (Index j = 0; j < count; ++j) {
-      e.push_back(ar.exp(ar.sub(s[j], m)));
-      ar.accumulate(den_sum, e[j]);
-    }
-    const V den = ar.total(den_sum);
+    const auto den = softmax_row_weights(ar, in, i, count, D, placement, e);
     if (placement.normalize_first)
       for (Index j = 0; j < count; ++j) e[j] = ar.div(e[j], den);
-    num.assign(static_cast<std::size_t>(E), ar.acc());
-    for (Index j = 0; j < count; ++j)
-      for (Index c_ = 0; c_ < E; ++c_) ar.accumulate(num[c_], ar.mul(e[j], ar.input(v(j, c_))));
-    for (Index c_ = 0; c_ < E; ++c_)
-      out(i, c_, placement.normalize_first ? ar.total(num[c_]) : ar.div(ar.total(num[c_]), den));
+    const auto row = softmax_row_outputs(ar, e, den, v, count, E, placement.normalize_first);
+    for (Index c = 0; c < E; ++c) out(i, c, row[c]);
   }
 }
 // embed-end softmax_attention_order
@@ -100,46 +131,20 @@ void softmax_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, co
                                 bool causal, SoftmaxPlacement placement, Dq&& dq, Dk&& dk, Dv&& dv) {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
-  const double d = static_cast<double>(D);
-  const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
-  const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
-  std::vector<V> qs, ks;
-  for (Index i = 0; i < L; ++i)
-    for (Index t = 0; t < D; ++t) {
-      qs.push_back(placement.scale_logits ? ar.input(q(i, t)) : ar.mul(c, ar.input(q(i, t))));
-      ks.push_back(placement.scale_logits ? ar.input(k(i, t)) : ar.mul(c, ar.input(k(i, t))));
-    }
+  const SoftmaxInputs<Ar> in = softmax_inputs(ar, q, k, L, D, placement);
   std::vector<Acc> dk_sum(static_cast<std::size_t>(L * D), ar.acc()), dv_sum(static_cast<std::size_t>(L * E), ar.acc());
-  std::vector<V> s, e, pr, gi;
+  std::vector<V> e, pr, gi;
   for (Index i = 0; i < L; ++i) {
     const Index count = causal ? i + 1 : L;
-    s.clear();
-    for (Index j = 0; j < count; ++j) {
-      Acc dot = ar.acc();
-      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(qs[i * D + t], ks[j * D + t]));
-      s.push_back(placement.scale_logits ? ar.mul(ar.total(dot), c2) : ar.total(dot));
-    }
-    V m = s[0];
-    for (Index j = 1; j < count; ++j) m = ar.max(m, s[j]);
-    e.clear();
+    const V den = softmax_row_weights(ar, in, i, count, D, placement, e);
     pr.clear();
-    Acc den_sum = ar.acc();
-    for (Index j = 0; j < count; ++j) {
-      e.push_back(ar.exp(ar.sub(s[j], m)));
-      ar.accumulate(den_sum, e[j]);
-    }
-    const V den = ar.total(den_sum);
     for (Index j = 0; j < count; ++j) pr.push_back(ar.div(e[j], den));
     gi.clear();
     for (Index c_ = 0; c_ < E; ++c_) gi.push_back(ar.input(g(i, c_)));
+    const std::vector<V> out = softmax_row_outputs(ar, placement.normalize_first ? pr : e, den, v, count, E,
+                                                   placement.normalize_first);
     Acc Di = ar.acc();
-    for (Index c_ = 0; c_ < E; ++c_) {
-      Acc o = ar.acc();
-      for (Index j = 0; j < count; ++j)
-        ar.accumulate(o, ar.mul(placement.normalize_first ? pr[j] : e[j], ar.input(v(j, c_))));
-      const V out = placement.normalize_first ? ar.total(o) : ar.div(ar.total(o), den);
-      ar.accumulate(Di, ar.mul(gi[c_], out));
-    }
+    for (Index c_ = 0; c_ < E; ++c_) ar.accumulate(Di, ar.mul(gi[c_], out[c_]));
     const V row_D = ar.total(Di);
     std::vector<Acc> dq_sum(static_cast<std::size_t>(D), ar.acc());
     for (Index j = 0; j < count; ++j) {
@@ -149,38 +154,36 @@ void softmax_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, co
         ar.accumulate(dv_sum[j * E + c_], ar.mul(pr[j], gi[c_]));
       }
       V ds = ar.mul(pr[j], ar.sub(ar.total(dp), row_D));
-      if (placement.scale_logits) ds = ar.mul(ds, c2);
+      if (placement.scale_logits) ds = ar.mul(ds, in.c2);
       for (Index t = 0; t < D; ++t) {
-        ar.accumulate(dq_sum[t], ar.mul(ds, ks[j * D + t]));
-        ar.accumulate(dk_sum[j * D + t], ar.mul(ds, qs[i * D + t]));
+        ar.accumulate(dq_sum[t], ar.mul(ds, in.ks[j * D + t]));
+        ar.accumulate(dk_sum[j * D + t], ar.mul(ds, in.qs[i * D + t]));
       }
     }
     for (Index t = 0; t < D; ++t)
-      dq(i, t, placement.scale_logits ? ar.total(dq_sum[t]) : ar.mul(c, ar.total(dq_sum[t])));
+      dq(i, t, placement.scale_logits ? ar.total(dq_sum[t]) : ar.mul(in.c, ar.total(dq_sum[t])));
   }
   for (Index j = 0; j < L; ++j) {
     for (Index t = 0; t < D; ++t)
-      dk(j, t, placement.scale_logits ? ar.total(dk_sum[j * D + t]) : ar.mul(c, ar.total(dk_sum[j * D + t])));
+      dk(j, t, placement.scale_logits ? ar.total(dk_sum[j * D + t]) : ar.mul(in.c, ar.total(dk_sum[j * D + t])));
     for (Index c_ = 0; c_ < E; ++c_) dv(j, c_, ar.total(dv_sum[j * E + c_]));
   }
 }
 // embed-end softmax_attention_vjp_order
 
-// [PERF-FEATURES-CPU] One (batch, head) of the FAVOR+ positive features. diag_from_raw: the
-// squared norm as fl(fl(sum x^2) / 2 * fl(d^-1/2)) (performer-pytorch) instead of
-// fl(sum (d^-1/4 x)^2) / 2 (the CPU backends); the any-order bound covers both.
-// embed-begin favor_plus_features_order
-template <class Ar, class X, class W, class Sink>
-void favor_plus_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, Index M, bool is_query, double eps,
-                              bool diag_from_raw, Sink&& out) {
+// The exponents of one (batch, head) of the FAVOR+ features: a_ij = (u_ij - diag_i) - shift_i with
+// x~ = fl(c x), diag_i = fl(sum_t x~_t^2) / 2 (or fl(fl(sum_t x_t^2) / 2 c2) when diag_from_raw),
+// u_ij the sequential dot product w_j . x~_i, and the running maximum as the shift (per row for a
+// query, per head for a key). Returned row-major (L, M).
+template <class Ar, class X, class W>
+std::vector<typename Ar::V> favor_plus_exponents(Ar& ar, const X& x, const W& w, Index L, Index D, Index M,
+                                                 bool is_query, bool diag_from_raw) {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
   const double d = static_cast<double>(D);
   const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
   const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
   const V half = ar.constant(0.5, 0);
-  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
-  const V eps_v = ar.constant(eps, 0);
   std::vector<V> xs, diag, u;
   xs.reserve(static_cast<std::size_t>(L * D));
   for (Index i = 0; i < L; ++i) {
@@ -202,64 +205,55 @@ void favor_plus_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, 
   V key_shift = u[0];
   if (!is_query)
     for (const V& ui : u) key_shift = ar.max(key_shift, ui);
+  std::vector<V> a;
+  a.reserve(u.size());
   for (Index i = 0; i < L; ++i) {
     V shift = key_shift;
     if (is_query) {
       shift = u[i * M];
       for (Index j = 1; j < M; ++j) shift = ar.max(shift, u[i * M + j]);
     }
-    for (Index j = 0; j < M; ++j)
-      out(i, j, ar.mul(ratio, ar.add(ar.exp(ar.sub(ar.sub(u[i * M + j], diag[i]), shift)), eps_v)));
+    for (Index j = 0; j < M; ++j) a.push_back(ar.sub(ar.sub(u[i * M + j], diag[i]), shift));
   }
+  return a;
+}
+
+// [PERF-FEATURES-CPU] One (batch, head) of the FAVOR+ positive features. diag_from_raw: the
+// squared norm as fl(fl(sum x^2) / 2 * fl(d^-1/2)) (performer-pytorch) instead of
+// fl(sum (d^-1/4 x)^2) / 2 (the CPU backends); the any-order bound covers both.
+// embed-begin favor_plus_features_order
+template <class Ar, class X, class W, class Sink>
+void favor_plus_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, Index M, bool is_query, double eps,
+                              bool diag_from_raw, Sink&& out) {
+  using V = typename Ar::V;
+  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
+  const V eps_v = ar.constant(eps, 0);
+  const std::vector<V> a = favor_plus_exponents(ar, x, w, L, D, M, is_query, diag_from_raw);
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < M; ++j) out(i, j, ar.mul(ratio, ar.add(ar.exp(a[i * M + j]), eps_v)));
 }
 // embed-end favor_plus_features_order
 
-// [PERF-FEATURES-VJP-CPU] One (batch, head) of the FAVOR+ features' VJP: the forward's x~, diag,
-// u and shift as favor_plus_features_head (diag_from_raw as there), then per row
-// e_j = exp((u_j - diag) - shift), G_j = fl(fl(g_j r) e_j), S1 = sum_j G_j w_j and S2 = sum_j G_j
-// in j order, dx = fl(fl(c S1) - fl(c2 fl(x S2))).
+// [PERF-FEATURES-VJP-CPU] One (batch, head) of the FAVOR+ features' VJP: the forward's exponents
+// (favor_plus_exponents), then per row e_j = exp(a_j), G_j = fl(fl(g_j r) e_j), S1 = sum_j G_j w_j
+// and S2 = sum_j G_j in j order, dx = fl(fl(c S1) - fl(c2 fl(x S2))). eps adds a constant: no
+// gradient.
 // embed-begin favor_plus_features_vjp_order
 template <class Ar, class X, class W, class G, class Sink>
 void favor_plus_features_vjp_head(Ar& ar, const X& x, const W& w, const G& g, Index L, Index D, Index M,
-                                  bool is_query, double eps, bool diag_from_raw, Sink&& dx) {
+                                  bool is_query, bool diag_from_raw, Sink&& dx) {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
-  (void)eps;  // eps adds a constant: no gradient
   const double d = static_cast<double>(D);
   const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
   const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
-  const V half = ar.constant(0.5, 0);
   const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
-  std::vector<V> xs, diag, u;
+  const std::vector<V> a = favor_plus_exponents(ar, x, w, L, D, M, is_query, diag_from_raw);
   for (Index i = 0; i < L; ++i) {
-    Acc sq = ar.acc();
-    for (Index t = 0; t < D; ++t) {
-      const V xi = ar.input(x(i, t));
-      xs.push_back(ar.mul(c, xi));
-      ar.accumulate(sq, diag_from_raw ? ar.mul(xi, xi) : ar.mul(xs.back(), xs.back()));
-    }
-    diag.push_back(diag_from_raw ? ar.mul(ar.mul(ar.total(sq), half), c2) : ar.mul(ar.total(sq), half));
-  }
-  for (Index i = 0; i < L; ++i)
-    for (Index j = 0; j < M; ++j) {
-      Acc dot = ar.acc();
-      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(xs[i * D + t], ar.input(w(j, t))));
-      u.push_back(ar.total(dot));
-    }
-  V key_shift = u[0];
-  if (!is_query)
-    for (const V& ui : u) key_shift = ar.max(key_shift, ui);
-  for (Index i = 0; i < L; ++i) {
-    V shift = key_shift;
-    if (is_query) {
-      shift = u[i * M];
-      for (Index j = 1; j < M; ++j) shift = ar.max(shift, u[i * M + j]);
-    }
     std::vector<Acc> s1(static_cast<std::size_t>(D), ar.acc());
     Acc s2 = ar.acc();
     for (Index j = 0; j < M; ++j) {
-      const V e = ar.exp(ar.sub(ar.sub(u[i * M + j], diag[i]), shift));
-      const V Gj = ar.mul(ar.mul(ar.input(g(i, j)), ratio), e);
+      const V Gj = ar.mul(ar.mul(ar.input(g(i, j)), ratio), ar.exp(a[i * M + j]));
       ar.accumulate(s2, Gj);
       for (Index t = 0; t < D; ++t) ar.accumulate(s1[t], ar.mul(Gj, ar.input(w(j, t))));
     }

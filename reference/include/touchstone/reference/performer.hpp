@@ -19,31 +19,39 @@ namespace touchstone::performer::reference {
 // when causal), e_ij = exp(s_ij - m_i), s_ij = q_i . k_j / sqrt(d), m_i = max_j s_ij. The shift m_i
 // cancels exactly; it only keeps the exponentials in range.
 // embed-begin softmax_attention
+// Row i of head (b, h): e_j = exp(s_ij - m_i) for j in J(i) (j <= last), returning sum_j e_j.
 template <class Real>
-Tensor<Real> softmax_attention(const AttentionProblem<double>& p) {
+Real softmax_row_weights(const AttentionProblem<double>& p, Index b, Index h, Index i, Index last, std::vector<Real>& e) {
   using std::exp, std::sqrt;
   const auto& in = p.in();
-  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), E = p.dim_v();
-  const Real scale = Real(1) / sqrt(Real(D));
+  const Real scale = Real(1) / sqrt(Real(p.dim()));
+  std::vector<Real> s(static_cast<std::size_t>(last + 1));
+  for (Index j = 0; j <= last; ++j) {
+    Real dot(0);
+    for (Index d = 0; d < p.dim(); ++d) dot += Real(in.q(b, h, i, d)) * Real(in.k(b, h, j, d));
+    s[j] = dot * scale;
+  }
+  const Real m = *std::max_element(s.begin(), s.end());
+  Real den(0);
+  e.resize(static_cast<std::size_t>(last + 1));
+  for (Index j = 0; j <= last; ++j) den += (e[j] = exp(s[j] - m));
+  return den;
+}
+
+template <class Real>
+Tensor<Real> softmax_attention(const AttentionProblem<double>& p) {
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), E = p.dim_v();
   Tensor<Real> out(Shape{B, H, L, E});
-  std::vector<Real> s(static_cast<std::size_t>(L));
+  std::vector<Real> e;
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h)
       for (Index i = 0; i < L; ++i) {
         const Index last = p.causal() ? i : L - 1;
-        for (Index j = 0; j <= last; ++j) {
-          Real dot(0);
-          for (Index d = 0; d < D; ++d) dot += Real(in.q(b, h, i, d)) * Real(in.k(b, h, j, d));
-          s[j] = dot * scale;
-        }
-        const Real m = *std::max_element(s.begin(), s.begin() + last + 1);
-        Real den(0);
+        const Real den = softmax_row_weights(p, b, h, i, last, e);
         std::vector<Real> num(static_cast<std::size_t>(E), Real(0));
-        for (Index j = 0; j <= last; ++j) {
-          const Real e = exp(s[j] - m);
-          den += e;
-          for (Index c = 0; c < E; ++c) num[c] += e * Real(in.v(b, h, j, c));
-        }
+        for (Index j = 0; j <= last; ++j)
+          for (Index c = 0; c < E; ++c) num[c] += e[j] * Real(in.v(b, h, j, c));
         for (Index c = 0; c < E; ++c) out(b, h, i, c) = num[c] / den;
       }
   return out;
@@ -57,26 +65,19 @@ Tensor<Real> softmax_attention(const AttentionProblem<double>& p) {
 // embed-begin softmax_attention_vjp
 template <class Real>
 AttentionGrads<Real> softmax_attention_vjp(const AttentionBackwardProblem<double>& bp) {
-  using std::exp, std::sqrt;
+  using std::sqrt;
   const AttentionProblem<double>& p = bp.fwd();
   const auto& in = p.in();
   const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), E = p.dim_v();
   const Real scale = Real(1) / sqrt(Real(D));
   AttentionGrads<Real> g{Tensor<Real>(Shape{B, H, L, D}, Real(0)), Tensor<Real>(Shape{B, H, L, D}, Real(0)),
                          Tensor<Real>(Shape{B, H, L, E}, Real(0))};
-  std::vector<Real> s(static_cast<std::size_t>(L)), pr(static_cast<std::size_t>(L));
+  std::vector<Real> pr;
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h)
       for (Index i = 0; i < L; ++i) {
         const Index last = p.causal() ? i : L - 1;
-        for (Index j = 0; j <= last; ++j) {
-          Real dot(0);
-          for (Index d = 0; d < D; ++d) dot += Real(in.q(b, h, i, d)) * Real(in.k(b, h, j, d));
-          s[j] = dot * scale;
-        }
-        const Real m = *std::max_element(s.begin(), s.begin() + last + 1);
-        Real den(0);
-        for (Index j = 0; j <= last; ++j) den += (pr[j] = exp(s[j] - m));
+        const Real den = softmax_row_weights(p, b, h, i, last, pr);
         for (Index j = 0; j <= last; ++j) pr[j] /= den;
         Real Di(0);
         for (Index c = 0; c < E; ++c) {
@@ -106,36 +107,47 @@ AttentionGrads<Real> softmax_attention_vjp(const AttentionBackwardProblem<double
 // x~ = d^-1/4 x, u_ij = w_j . x~_i, and shift = max_j u_ij (query) or max over i and j of u_ij in
 // the (b, h) (key).
 // embed-begin favor_plus_features
+// The exponents a_ij = u_ij - |x~_i|^2 / 2 - shift_i of head (b, h), row-major (L, M).
+template <class Real>
+std::vector<Real> favor_plus_exponents(const FeatureProblem<double>& p, Index b, Index h) {
+  using std::sqrt;
+  const auto& in = p.in();
+  const Index L = p.seqlen(), D = p.dim(), M = p.features();
+  const Real c = Real(1) / sqrt(sqrt(Real(D)));
+  std::vector<Real> u(static_cast<std::size_t>(L * M)), diag(static_cast<std::size_t>(L));
+  for (Index i = 0; i < L; ++i) {
+    Real sq(0);
+    for (Index d = 0; d < D; ++d) {
+      const Real x = c * Real(in.x(b, h, i, d));
+      sq += x * x;
+    }
+    diag[i] = sq / 2;
+    for (Index j = 0; j < M; ++j) {
+      Real dot(0);
+      for (Index d = 0; d < D; ++d) dot += Real(in.projection(j, d)) * (c * Real(in.x(b, h, i, d)));
+      u[i * M + j] = dot;
+    }
+  }
+  const Real key_shift = *std::max_element(u.begin(), u.end());
+  std::vector<Real> a(u.size());
+  for (Index i = 0; i < L; ++i) {
+    const Real shift = in.is_query ? *std::max_element(u.begin() + i * M, u.begin() + (i + 1) * M) : key_shift;
+    for (Index j = 0; j < M; ++j) a[i * M + j] = u[i * M + j] - diag[i] - shift;
+  }
+  return a;
+}
+
 template <class Real>
 Tensor<Real> favor_plus_features(const FeatureProblem<double>& p) {
   using std::exp, std::sqrt;
-  const auto& in = p.in();
-  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
-  const Real c = Real(1) / sqrt(sqrt(Real(D))), ratio = Real(1) / sqrt(Real(M));
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features();
+  const Real ratio = Real(1) / sqrt(Real(M));
   Tensor<Real> phi(Shape{B, H, L, M});
-  std::vector<Real> u(static_cast<std::size_t>(L * M)), diag(static_cast<std::size_t>(L));
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h) {
-      for (Index i = 0; i < L; ++i) {
-        Real sq(0);
-        for (Index d = 0; d < D; ++d) {
-          const Real x = c * Real(in.x(b, h, i, d));
-          sq += x * x;
-        }
-        diag[i] = sq / 2;
-        for (Index j = 0; j < M; ++j) {
-          Real dot(0);
-          for (Index d = 0; d < D; ++d) dot += Real(in.projection(j, d)) * (c * Real(in.x(b, h, i, d)));
-          u[i * M + j] = dot;
-        }
-      }
-      const Real key_shift = *std::max_element(u.begin(), u.end());
-      for (Index i = 0; i < L; ++i) {
-        const Real shift =
-            in.is_query ? *std::max_element(u.begin() + i * M, u.begin() + (i + 1) * M) : key_shift;
-        for (Index j = 0; j < M; ++j)
-          phi(b, h, i, j) = ratio * (exp(u[i * M + j] - diag[i] - shift) + Real(in.eps));
-      }
+      const std::vector<Real> a = favor_plus_exponents<Real>(p, b, h);
+      for (Index i = 0; i < L; ++i)
+        for (Index j = 0; j < M; ++j) phi(b, h, i, j) = ratio * (exp(a[i * M + j]) + Real(p.in().eps));
     }
   return phi;
 }
@@ -152,27 +164,14 @@ Tensor<Real> favor_plus_features_vjp(const FeatureBackwardProblem<double>& bp) {
   const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
   const Real c = Real(1) / sqrt(sqrt(Real(D))), ratio = Real(1) / sqrt(Real(M));
   Tensor<Real> dx(Shape{B, H, L, D});
-  std::vector<Real> u(static_cast<std::size_t>(L * M)), diag(static_cast<std::size_t>(L));
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h) {
+      const std::vector<Real> a = favor_plus_exponents<Real>(p, b, h);
       for (Index i = 0; i < L; ++i) {
-        Real sq(0);
-        for (Index d = 0; d < D; ++d) sq += (c * Real(in.x(b, h, i, d))) * (c * Real(in.x(b, h, i, d)));
-        diag[i] = sq / 2;
-        for (Index j = 0; j < M; ++j) {
-          Real dot(0);
-          for (Index d = 0; d < D; ++d) dot += Real(in.projection(j, d)) * (c * Real(in.x(b, h, i, d)));
-          u[i * M + j] = dot;
-        }
-      }
-      const Real key_shift = *std::max_element(u.begin(), u.end());
-      for (Index i = 0; i < L; ++i) {
-        const Real shift =
-            in.is_query ? *std::max_element(u.begin() + i * M, u.begin() + (i + 1) * M) : key_shift;
         std::vector<Real> s1(static_cast<std::size_t>(D), Real(0));
         Real s2(0);
         for (Index j = 0; j < M; ++j) {
-          const Real G = Real(bp.dfeatures()(b, h, i, j)) * ratio * exp(u[i * M + j] - diag[i] - shift);
+          const Real G = Real(bp.dfeatures()(b, h, i, j)) * ratio * exp(a[i * M + j]);
           s2 += G;
           for (Index d = 0; d < D; ++d) s1[d] += G * Real(in.projection(j, d));
         }

@@ -47,6 +47,42 @@ void require_finite(const Tensor<T>& x, const char* name) {
       throw InvalidInput(name, "element " + std::to_string(i) + " is not finite (" +
                                    std::to_string(static_cast<double>(x[i])) + "); spec/performer.md [PERF-NONFINITE]");
 }
+// q and k (batch, heads, seqlen, width) of one shape, v agreeing on (batch, heads, seqlen), all
+// finite: the inputs of both attentions.
+template <class T>
+void require_qkv(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v) {
+  require_rank4(q, "q");
+  require_rank4(k, "k");
+  require_rank4(v, "v");
+  if (!(k.shape() == q.shape()))
+    throw InvalidInput("k", "expected the shape of q " + q.shape().str() + ", got " + k.shape().str());
+  require_same_rows(q, "q", v, "v");
+  require_finite(q, "q");
+  require_finite(k, "k");
+  require_finite(v, "v");
+}
+// A cotangent: the shape of the output it belongs to, finite.
+template <class T>
+void require_cotangent(const Tensor<T>& g, const Shape& output, const char* name) {
+  if (!(g.shape() == output))
+    throw InvalidInput(name, "expected the output's shape " + output.str() + ", got " + g.shape().str());
+  require_finite(g, name);
+}
+// The data x (batch, heads, seqlen, dim) and a projection (nb_features, dim) when there is one,
+// finite, the features fitting 2^31 elements.
+template <class T>
+void require_data_and_projection(const Tensor<T>& x, const Tensor<T>* w) {
+  require_rank4(x, "x");
+  require_finite(x, "x");
+  if (!w) return;
+  const Index dim = x.extent(3);
+  if (w->rank() != 2 || w->extent(0) < 1 || w->extent(0) > kMaxExtent || w->extent(1) != dim)
+    throw InvalidInput("projection_matrix", "expected (nb_features, dim) with dim = " + std::to_string(dim) +
+                                                ", got shape " + w->shape().str());
+  if (x.count() / dim > kMaxElements / w->extent(0))
+    throw InvalidInput("projection_matrix", "the features would have more than 2^31 elements");
+  require_finite(*w, "projection_matrix");
+}
 }  // namespace problem_detail
 
 // [PERF-SOFTMAX-DEF] Exact softmax attention of q, k (batch, heads, seqlen, dim) and
@@ -61,16 +97,7 @@ template <class T>
 class AttentionProblem {
  public:
   explicit AttentionProblem(AttentionInputs<T> in) : in_(std::move(in)) {
-    using namespace problem_detail;
-    require_rank4(in_.q, "q");
-    require_rank4(in_.k, "k");
-    require_rank4(in_.v, "v");
-    if (!(in_.k.shape() == in_.q.shape()))
-      throw InvalidInput("k", "expected the shape of q " + in_.q.shape().str() + ", got " + in_.k.shape().str());
-    require_same_rows(in_.q, "q", in_.v, "v");
-    require_finite(in_.q, "q");
-    require_finite(in_.k, "k");
-    require_finite(in_.v, "v");
+    problem_detail::require_qkv(in_.q, in_.k, in_.v);
   }
   const AttentionInputs<T>& in() const { return in_; }
   Index batch() const { return in_.q.extent(0); }
@@ -101,11 +128,7 @@ template <class T>
 class AttentionBackwardProblem {
  public:
   explicit AttentionBackwardProblem(AttentionBackwardInputs<T> in) : fwd_(std::move(in.fwd)), dout_(std::move(in.dout)) {
-    using namespace problem_detail;
-    require_rank4(dout_, "dout");
-    if (!(dout_.shape() == fwd_.in().v.shape()))
-      throw InvalidInput("dout", "expected the shape of v " + fwd_.in().v.shape().str() + ", got " + dout_.shape().str());
-    require_finite(dout_, "dout");
+    problem_detail::require_cotangent(dout_, fwd_.in().v.shape(), "dout");
   }
   const AttentionProblem<T>& fwd() const { return fwd_; }
   const Tensor<T>& dout() const { return dout_; }
@@ -134,16 +157,7 @@ template <class T>
 class FeatureProblem {
  public:
   explicit FeatureProblem(FeatureInputs<T> in) : in_(std::move(in)) {
-    using namespace problem_detail;
-    require_rank4(in_.x, "x");
-    const Tensor<T>& w = in_.projection;
-    if (w.rank() != 2 || w.extent(0) < 1 || w.extent(0) > kMaxExtent || w.extent(1) != dim())
-      throw InvalidInput("projection_matrix", "expected (nb_features, dim) with dim = " + std::to_string(dim()) +
-                                                  ", got shape " + w.shape().str());
-    if (in_.x.count() / dim() > kMaxElements / features())
-      throw InvalidInput("projection_matrix", "the features would have more than 2^31 elements");
-    require_finite(in_.x, "x");
-    require_finite(w, "projection_matrix");
+    problem_detail::require_data_and_projection(in_.x, &in_.projection);
     if (!(in_.eps >= 0) || !std::isfinite(in_.eps))
       throw InvalidInput("eps", "expected a finite eps >= 0, got " + std::to_string(in_.eps));
   }
@@ -175,13 +189,8 @@ template <class T>
 class FeatureBackwardProblem {
  public:
   explicit FeatureBackwardProblem(FeatureBackwardInputs<T> in) : fwd_(std::move(in.fwd)), dphi_(std::move(in.dfeatures)) {
-    using namespace problem_detail;
-    require_rank4(dphi_, "dfeatures");
-    const Shape want{fwd_.batch(), fwd_.heads(), fwd_.seqlen(), fwd_.features()};
-    if (!(dphi_.shape() == want))
-      throw InvalidInput("dfeatures", "expected (batch, heads, seqlen, nb_features) = " + want.str() + ", got " +
-                                          dphi_.shape().str());
-    require_finite(dphi_, "dfeatures");
+    problem_detail::require_cotangent(dphi_, Shape{fwd_.batch(), fwd_.heads(), fwd_.seqlen(), fwd_.features()},
+                                      "dfeatures");
   }
   const FeatureProblem<T>& fwd() const { return fwd_; }
   const Tensor<T>& dfeatures() const { return dphi_; }
@@ -217,18 +226,7 @@ template <class T>
 class GeneralizedFeatureProblem {
  public:
   explicit GeneralizedFeatureProblem(GeneralizedFeatureInputs<T> in) : in_(std::move(in)) {
-    using namespace problem_detail;
-    require_rank4(in_.x, "x");
-    require_finite(in_.x, "x");
-    if (in_.projection) {
-      const Tensor<T>& w = *in_.projection;
-      if (w.rank() != 2 || w.extent(0) < 1 || w.extent(0) > kMaxExtent || w.extent(1) != dim())
-        throw InvalidInput("projection_matrix", "expected (nb_features, dim) with dim = " + std::to_string(dim()) +
-                                                    ", got shape " + w.shape().str());
-      if (in_.x.count() / dim() > kMaxElements / w.extent(0))
-        throw InvalidInput("projection_matrix", "the features would have more than 2^31 elements");
-      require_finite(w, "projection_matrix");
-    }
+    problem_detail::require_data_and_projection(in_.x, in_.projection ? &*in_.projection : nullptr);
     if (!std::isfinite(in_.kernel_eps))
       throw InvalidInput("kernel_eps", "expected a finite kernel_eps, got " + std::to_string(in_.kernel_eps));
   }
@@ -271,16 +269,7 @@ template <class T>
 class LinearProblem {
  public:
   explicit LinearProblem(LinearInputs<T> in) : in_(std::move(in)) {
-    using namespace problem_detail;
-    require_rank4(in_.q, "q");
-    require_rank4(in_.k, "k");
-    require_rank4(in_.v, "v");
-    if (!(in_.k.shape() == in_.q.shape()))
-      throw InvalidInput("k", "expected the shape of q " + in_.q.shape().str() + ", got " + in_.k.shape().str());
-    require_same_rows(in_.q, "q", in_.v, "v");
-    require_finite(in_.q, "q");
-    require_finite(in_.k, "k");
-    require_finite(in_.v, "v");
+    problem_detail::require_qkv(in_.q, in_.k, in_.v);
     if (!(in_.guard_eps > 0) || !std::isfinite(in_.guard_eps))
       throw InvalidInput("guard_eps", "expected a finite guard_eps > 0, got " + std::to_string(in_.guard_eps));
   }
@@ -317,12 +306,7 @@ template <class T>
 class LinearBackwardProblem {
  public:
   explicit LinearBackwardProblem(LinearBackwardInputs<T> in) : fwd_(std::move(in.fwd)), in_(std::move(in)) {
-    using namespace problem_detail;
-    require_rank4(in_.dout, "dout");
-    if (!(in_.dout.shape() == fwd_.in().v.shape()))
-      throw InvalidInput("dout", "expected the shape of v " + fwd_.in().v.shape().str() + ", got " +
-                                     in_.dout.shape().str());
-    require_finite(in_.dout, "dout");
+    problem_detail::require_cotangent(in_.dout, fwd_.in().v.shape(), "dout");
   }
   const LinearProblem<T>& fwd() const { return fwd_; }
   const Tensor<T>& dout() const { return in_.dout; }
