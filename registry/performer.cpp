@@ -24,26 +24,33 @@ Tensor<double> drawn(Shape shape, std::uint64_t seed, const std::string& stream,
   return t;
 }
 Tensor<double> scalar(double x) { return Tensor<double>(Shape{}, x); }
-Arrays out_array(const Tensor<double>& t, const char* name = "out") { return {{name, t}}; }
-AttentionGrads<double> grads_as_double(const AttentionGrads<float>& g) {
-  return {as_double(g.dq), as_double(g.dk), as_double(g.dv)};
-}
-Arrays grad_arrays(const AttentionGrads<double>& g) { return {{"dq", g.dq}, {"dk", g.dk}, {"dv", g.dv}}; }
+// A backend's or bound's result as the entry's output arrays: one named tensor, or the three
+// gradients of an attention; float results are converted to double.
+struct Outputs {
+  const char* name = nullptr;  // the single output's name; nullptr: dq, dk, dv
+  template <class T>
+  Arrays operator()(const Tensor<T>& t) const {
+    return {{name, as_double(t)}};
+  }
+  template <class T>
+  Arrays operator()(const AttentionGrads<T>& g) const {
+    return {{"dq", as_double(g.dq)}, {"dk", as_double(g.dk)}, {"dv", as_double(g.dv)}};
+  }
+};
+const Outputs kGrads{};
 
 // Backends and bounds alike for every entry: cpu-f32 and cpu-f64 run the order header, their
 // bounds run it over tracked values, and the any-order bound runs it in any order.
 template <class P, class Run, class Bound>
-void cpu_backends(Entry<P>& e, const std::string& order, const char* output, Run run, Bound bound) {
+void cpu_backends(Entry<P>& e, const std::string& order, Outputs outputs, Run run, Bound bound) {
   e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [run, output](const EntryProblem<P>& h) { return out_array(as_double(run(h.f32())), output); },
-       [bound, output](const P& p) { return out_array(bound(p, performer_arithmetic_cpu(Format::float32)), output); }},
-      {"cpu-f64", Format::float64, order,
-       [run, output](const EntryProblem<P>& h) { return out_array(run(h.f64()), output); },
-       [bound, output](const P& p) { return out_array(bound(p, performer_arithmetic_cpu(Format::float64)), output); }},
+      {"cpu-f32", Format::float32, order, [=](const EntryProblem<P>& h) { return outputs(run(h.f32())); },
+       [=](const P& p) { return outputs(bound(p, performer_arithmetic_cpu(Format::float32))); }},
+      {"cpu-f64", Format::float64, order, [=](const EntryProblem<P>& h) { return outputs(run(h.f64())); },
+       [=](const P& p) { return outputs(bound(p, performer_arithmetic_cpu(Format::float64))); }},
   };
-  e.any_order_bound = [bound, output](const P& p, Format compute, double ulps) {
-    return out_array(bound(p, performer_arithmetic_any_order(compute, ulps)), output);
+  e.any_order_bound = [=](const P& p, Format compute, double ulps) {
+    return outputs(bound(p, performer_arithmetic_any_order(compute, ulps)));
   };
 }
 
@@ -166,7 +173,7 @@ std::unique_ptr<Algorithm> softmax_attention_entry() {
   cpu_backends(e,
                "per row: q~ = fl(d^-1/4) q, k~ likewise; s_j = sequential dot; m = max s_j; e_j = exp(s_j - m); "
                "den and num = sum e_j v_j in j order; out = num / den",
-               "out", [](const auto& p) { return cpu::softmax_attention(p); }, &softmax_attention_bound);
+               Outputs{"out"}, [](const auto& p) { return cpu::softmax_attention(p); }, &softmax_attention_bound);
   e.any_order_assumption = "";
   return make_entry(std::move(e));
 }
@@ -214,20 +221,7 @@ std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
   const std::string order =
       "per row i in order: the forward's s, m, e, den; p = e / den; out = num / den; D = g . out; per j: "
       "dp = g . v_j, ds = p (dp - D); dq = c sum ds k~_j; dk_j, dv_j accumulate over rows in order";
-  auto bound_at = [](Format f) {
-    return [f](const P& p) { return grad_arrays(softmax_attention_vjp_bound(p, performer_arithmetic_cpu(f))); };
-  };
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [](const EntryProblem<P>& h) { return grad_arrays(grads_as_double(cpu::softmax_attention_vjp(h.f32()))); },
-       bound_at(Format::float32)},
-      {"cpu-f64", Format::float64, order,
-       [](const EntryProblem<P>& h) { return grad_arrays(cpu::softmax_attention_vjp(h.f64())); },
-       bound_at(Format::float64)},
-  };
-  e.any_order_bound = [](const P& p, Format compute, double ulps) {
-    return grad_arrays(softmax_attention_vjp_bound(p, performer_arithmetic_any_order(compute, ulps)));
-  };
+  cpu_backends(e, order, kGrads, [](const auto& p) { return cpu::softmax_attention_vjp(p); }, &softmax_attention_vjp_bound);
   return make_entry(std::move(e));
 }
 
@@ -271,7 +265,7 @@ std::unique_ptr<Algorithm> favor_plus_features_entry() {
   cpu_backends(e,
                "x~ = fl(d^-1/4) x; |x~|^2/2 sequential; u_j = sequential dot w_j . x~; shift = max; "
                "phi = fl(m^-1/2) (exp((u - diag) - shift) + eps)",
-               "features", [](const auto& p) { return cpu::favor_plus_features(p); }, &favor_plus_features_bound);
+               Outputs{"features"}, [](const auto& p) { return cpu::favor_plus_features(p); }, &favor_plus_features_bound);
   return make_entry(std::move(e));
 }
 
@@ -313,7 +307,7 @@ std::unique_ptr<Algorithm> favor_plus_features_backward_entry() {
   cpu_backends(e,
                "the forward's x~, diag, u, shift; per row G_j = fl(fl(g_j r) e_j), S1 = sum G_j w_j, S2 = sum G_j in "
                "j order; dx = c S1 - c2 (x S2)",
-               "dx", [](const auto& p) { return cpu::favor_plus_features_vjp(p); }, &favor_plus_features_vjp_bound);
+               Outputs{"dx"}, [](const auto& p) { return cpu::favor_plus_features_vjp(p); }, &favor_plus_features_vjp_bound);
   return make_entry(std::move(e));
 }
 
@@ -373,7 +367,7 @@ std::unique_ptr<Algorithm> generalized_features_entry() {
   e.oracle = [](const P& p) { return ExactArrays{{"features", reference::generalized_features<mp_real>(p)}}; };
   cpu_backends(e,
                "x~ = fl(c x); t = sequential dot w_j . x~ (or x~); phi = fl(f(t) + kernel_eps), exp as the family's",
-               "features", [](const auto& p) { return cpu::generalized_features(p); }, &generalized_features_bound);
+               Outputs{"features"}, [](const auto& p) { return cpu::generalized_features(p); }, &generalized_features_bound);
   return make_entry(std::move(e));
 }
 
@@ -421,7 +415,7 @@ std::unique_ptr<Algorithm> linear_attention_entry() {
   cpu_backends(e,
                "S = sum k'_j, P = sum k'_j v_j^T in j order (running when causal); R = sequential q' . S (+ guard); "
                "W = sequential q'^T P; out = W / R",
-               "out", [](const auto& p) { return cpu::linear_attention(p); }, &linear_attention_bound);
+               Outputs{"out"}, [](const auto& p) { return cpu::linear_attention(p); }, &linear_attention_bound);
   return make_entry(std::move(e));
 }
 
@@ -495,20 +489,7 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
       "forward sums in j order (every prefix state stored, or the final state); for i = L-1..0: R, W, dW = g/R, "
       "dR = -(g.out)/R, dq = P dW + dR S, suffix sums C, D; dk = C v + D, dv = C^T k; state=subtraction: "
       "P -= k_i v_i^T after step i";
-  auto bound_at = [](Format f) {
-    return [f](const P& p) { return grad_arrays(linear_attention_vjp_bound(p, performer_arithmetic_cpu(f))); };
-  };
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [](const EntryProblem<P>& h) { return grad_arrays(grads_as_double(cpu::linear_attention_vjp(h.f32()))); },
-       bound_at(Format::float32)},
-      {"cpu-f64", Format::float64, order,
-       [](const EntryProblem<P>& h) { return grad_arrays(cpu::linear_attention_vjp(h.f64())); },
-       bound_at(Format::float64)},
-  };
-  e.any_order_bound = [](const P& p, Format compute, double ulps) {
-    return grad_arrays(linear_attention_vjp_bound(p, performer_arithmetic_any_order(compute, ulps)));
-  };
+  cpu_backends(e, order, kGrads, [](const auto& p) { return cpu::linear_attention_vjp(p); }, &linear_attention_vjp_bound);
   e.any_order_assumption =
       "causal prefix states as sums in any order (state=stored) or recovered by sequential subtraction from the "
       "final state (state=subtraction): pass the form your kernel uses";
