@@ -50,7 +50,6 @@ double node_tan_double(long long k, long long L) {
 // textbook division [CORE-TRACKED-CDIV]; the sum of the N (2N in halves) terms [CORE-TRACKED-CSUM]
 // = [S4-ID-CAUCHY-BOUND]. The bound of each part is the modulus bound.
 std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
-  p.validate();
   const Rounding r = Rounding::of(format_info(format));
   std::vector<double> out(static_cast<std::size_t>(p.H * p.L * 2));
   for (Index h = 0; h < p.H; ++h)
@@ -78,7 +77,6 @@ std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
 // d d one complex product whose exact modulus is at least low², then the division, then the
 // product with dout; halves adds the conjugate terms. Sums [CORE-TRACKED-CSUM].
 std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vector<cdouble>& dout, Format format) {
-  p.validate();
   const Rounding r = Rounding::of(format_info(format));
   const std::size_t half = static_cast<std::size_t>(p.H * p.N * 2);
   std::vector<double> out(2 * half);
@@ -173,7 +171,6 @@ NodeSums node_sums(const DplrProblem& p, Index h, double t_dbl, double tau, cons
 // bounded below through an f64 evaluation and its own tracked error), times c = 1 + i t^; the node
 // ω = -1 by (Δ Σ conj(C) B)/2; then the inverse DFT [S4CONV-FFT-BOUND] and Re(·)/L (one rounding).
 std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format) {
-  p.validate();
   const Rounding r = Rounding::of(format_info(format));
   const Rounding rd = Rounding::of(format_info(Format::float64));
   const double u64 = rd.u;
@@ -542,7 +539,6 @@ struct CoherentArith {
 // [S4-DPLR-VJP-BOUND] G = DFT(dK)/L by [S4CONV-FFT-BOUND] and one rounding per part; then the
 // backward core's sequence under TrackArith; shared parameters' channel sums by tracked additions.
 DplrGrads<double> kernel_dplr_backward_bound(const DplrProblem& p, const std::vector<double>& dK, Format format) {
-  p.validate();
   if (static_cast<Index>(dK.size()) != p.H * p.L) throw InvalidInput("dK", "must have the shape of K");
   TrackArith ar{Rounding::of(format_info(format)), Rounding::of(format_info(Format::float64))};
   const Index H = p.H, L = p.L, N = p.N;
@@ -671,7 +667,6 @@ DplrGrads<double> kernel_dplr_backward_bound(const DplrProblem& p, const std::ve
 // the same recurrence plus its own bound (the same recursion with f64's γ and m = |x^64|).
 // The bound's own double arithmetic is covered by a factor (1 + (N + 4) 2^-52) per step.
 std::vector<double> ssm_kernel_bound(const DiscreteSsmProblem& p, Format format) {
-  p.validate();
   const Rounding r = Rounding::of(format_info(format));
   const Rounding rd = Rounding::of(format_info(Format::float64));
   const Index N = p.N;

@@ -39,7 +39,6 @@ double node_tan(long long k, long long L) {
 // embed-begin cpu_cauchy
 template <class T>
 std::vector<T> cauchy(const CauchyProblem& p, int threads) {
-  p.validate();
   const Index H = p.H, N = p.N, L = p.L;
   std::vector<T> out(static_cast<std::size_t>(H * L * 2));
   std::vector<T> zr, zi;
@@ -79,7 +78,6 @@ std::vector<T> cauchy(const CauchyProblem& p, int threads) {
 // embed-begin cpu_cauchy_backward
 template <class T>
 std::vector<T> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble>& dout, int threads) {
-  p.validate();
   const Index H = p.H, N = p.N, L = p.L;
   if (static_cast<Index>(dout.size()) != H * L) throw InvalidInput("dout", "must have shape (H, L)");
   require_no_inf(dout, "dout");
@@ -143,7 +141,6 @@ std::vector<T> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble
 // embed-begin cpu_kernel_dplr
 template <class T>
 std::vector<T> kernel_dplr(const DplrProblem& p, int threads) {
-  p.validate();
   const Index H = p.H, N = p.N, L = p.L;
   const bool halves = p.conj == Conj::halves;
   std::vector<T> out(static_cast<std::size_t>(H * L));
@@ -253,7 +250,6 @@ struct FloatArith {
 // embed-begin cpu_kernel_dplr_backward
 template <class T>
 DplrGrads<T> kernel_dplr_backward(const DplrProblem& p, const std::vector<double>& dK, int threads) {
-  p.validate();
   if (static_cast<Index>(dK.size()) != p.H * p.L) throw InvalidInput("dK", "must have the shape of K");
   require_no_inf(dK, "dK");
   using Z = std::complex<T>;
@@ -314,7 +310,6 @@ DplrGrads<T> kernel_dplr_backward(const DplrProblem& p, const std::vector<double
 // when N is large), K_l = Σ_n C̄_n x_l[n] sequential.
 template <class T>
 std::vector<T> ssm_kernel(const DiscreteSsmProblem& p, int threads) {
-  p.validate();
   const Index N = p.N;
   std::vector<T> A(static_cast<std::size_t>(N * N)), x(N), y(N), C(N);
   for (Index i = 0; i < N * N; ++i) A[i] = static_cast<T>(p.Ab[i]);

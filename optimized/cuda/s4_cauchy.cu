@@ -46,7 +46,6 @@ struct DeviceArrays {
 
 std::vector<float> run(const CauchyProblem& p, const std::vector<cdouble>* dout) {
   if (const std::string why = cauchy_unavailable_reason(); !why.empty()) throw BackendUnavailable(why);
-  p.validate();
   const CauchyHostArrays a = host_arrays(p, dout);
   DeviceArrays d;
   d.bufs.reserve(9);

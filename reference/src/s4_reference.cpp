@@ -1,5 +1,5 @@
 // The one translation unit that instantiates the S4 oracles (spec/s4.md), and the problems'
-// validation.
+// constructors (their validation).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -45,7 +45,7 @@ void require_extent(Index x, const std::string& name, Index lo = 1, Index hi = k
 }
 }  // namespace
 
-void CauchyProblem::validate() const {
+CauchyProblem::CauchyProblem(CauchyInputs in) : CauchyInputs(std::move(in)) {
   require_extent(H, "v");
   require_extent(N, "v");
   require_extent(L, "z");
@@ -62,10 +62,10 @@ void CauchyProblem::validate() const {
                                     std::to_string(i) + ")");
 }
 
-void CauchyBackwardProblem::validate() const {
-  fwd.validate();
-  if (static_cast<Index>(dout.size()) != fwd.H * fwd.L) throw InvalidInput("dout", "must have shape (H, L)");
-  require_no_inf(dout, "dout");
+CauchyBackwardProblem::CauchyBackwardProblem(CauchyProblem forward, std::vector<cdouble> dout)
+    : fwd_(std::move(forward)), dout_(std::move(dout)) {
+  if (static_cast<Index>(dout_.size()) != fwd_.H * fwd_.L) throw InvalidInput("dout", "must have shape (H, L)");
+  require_no_inf(dout_, "dout");
 }
 
 namespace {
@@ -81,7 +81,7 @@ void require_finite(const std::vector<double>& v, const std::string& name) {
 }
 }  // namespace
 
-void DplrProblem::validate() const {
+DplrProblem::DplrProblem(DplrInputs in) : DplrInputs(std::move(in)) {
   require_extent(N, "Lambda");
   require_extent(L, "L");
   require_extent(H, "C");
@@ -102,7 +102,13 @@ void DplrProblem::validate() const {
     if (!(l.real() < 0)) throw InvalidInput("Lambda", "real parts must be negative (and not NaN)");
 }
 
-void SsmProblem::validate() const {
+DplrBackwardProblem::DplrBackwardProblem(DplrProblem forward, std::vector<double> dK)
+    : fwd_(std::move(forward)), dK_(std::move(dK)) {
+  if (static_cast<Index>(dK_.size()) != fwd_.H * fwd_.L) throw InvalidInput("dK", "must have the shape of K");
+  require_no_inf(dK_, "dK");
+}
+
+SsmProblem::SsmProblem(SsmInputs in) : SsmInputs(std::move(in)) {
   require_extent(N, "A", 1, 4096);
   require_extent(L, "L");
   if (static_cast<Index>(A.size()) != N * N) throw InvalidInput("A", "must be (N, N)");
@@ -114,7 +120,7 @@ void SsmProblem::validate() const {
   require_finite(C, "C");
 }
 
-void DiscreteSsmProblem::validate() const {
+DiscreteSsmProblem::DiscreteSsmProblem(DiscreteSsmInputs in) : DiscreteSsmInputs(std::move(in)) {
   require_extent(N, "Ab", 1, 4096);
   require_extent(L, "L");
   if (static_cast<Index>(Ab.size()) != N * N) throw InvalidInput("Ab", "must be (N, N)");
@@ -218,7 +224,6 @@ struct RangeGuard {
 // embed-begin ssm_kernel
 template <class Real>
 std::vector<Real> ssm_kernel(const SsmProblem& p) {
-  p.validate();
   const RangeGuard<Real> guard(ssm_guard_bits(p));
   const DenseSystem<Real> sys(p.N, p.A, p.B, p.C);
   const Mat<Real>& A = sys.A;
@@ -233,7 +238,6 @@ std::vector<Real> ssm_kernel(const SsmProblem& p) {
 
 template <class Real>
 std::vector<Real> ssm_kernel_discrete(const DiscreteSsmProblem& p) {
-  p.validate();
   const DenseSystem<Real> sys(p.N, p.Ab, p.Bb, p.Cb);
   return ssm_kernel_dense<Real>(sys.A, sys.B, sys.C, p.L);
 }
@@ -241,7 +245,6 @@ std::vector<Real> ssm_kernel_discrete(const DiscreteSsmProblem& p) {
 // embed-begin cauchy
 template <class Real, class Complex>
 std::vector<Real> cauchy(const CauchyProblem& p) {
-  p.validate();
   std::vector<Real> out(static_cast<std::size_t>(p.H * p.L * 2));
   for (Index h = 0; h < p.H; ++h)
     for (Index l = 0; l < p.L; ++l) {
@@ -267,7 +270,6 @@ std::vector<Real> cauchy(const CauchyProblem& p) {
 //   dw_n = Σ_l dout_l conj(v_n / (z_l − w_n)²)  [+ conj(dout_l) conj(v_n) / (z_l − conj w_n)²]
 template <class Real, class Complex>
 std::vector<Real> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble>& dout) {
-  p.validate();
   const std::size_t half = static_cast<std::size_t>(p.H * p.N * 2);
   std::vector<Real> out(2 * half);
   for (Index h = 0; h < p.H; ++h)
@@ -337,7 +339,6 @@ Mat<Complex> dplr_matrix(const Vec<Complex>& Lambda, const Vec<Complex>& P, cons
 // C̄ = C̃ (I − Ā^L)⁻¹ ([S4-ID-GEN-TRUNC]); K_l = Re(C̄ Ā^l B̄).
 template <class Real, class Complex>
 std::vector<Real> kernel_dplr(const DplrProblem& p) {
-  p.validate();
   const RangeGuard<Real> guard(dplr_guard_bits(p));
   std::vector<Real> K(static_cast<std::size_t>(p.H * p.L));
   for (Index h = 0; h < p.H; ++h) {
@@ -366,7 +367,6 @@ std::vector<Real> kernel_dplr(const DplrProblem& p) {
 template <class Real, class Complex>
 Complex dplr_generating_function(const DplrProblem& p, Index h, Index k) {
   using std::cos, std::sin;
-  p.validate();
   const RangeGuard<Real> guard(dplr_guard_bits(p));
   const FullSystem<Real, Complex> f = full_system<Real, Complex>(p, h);
   const Index N = f.Lambda.size();
@@ -394,7 +394,6 @@ Complex dplr_generating_function(const DplrProblem& p, Index h, Index k) {
 template <class Real, class Complex>
 DplrGrads<Real> kernel_dplr_vjp(const DplrProblem& p, const std::vector<double>& dK) {
   using std::tan, std::cos, std::sin;
-  p.validate();
   if (static_cast<Index>(dK.size()) != p.H * p.L) throw InvalidInput("dK", "must have the shape of K");
   const Index N = p.N, L = p.L;
   const bool halves = p.conj == Conj::halves;

@@ -39,7 +39,7 @@ TEST(S4Cauchy, RegistryBackendsWithinBound) {
 
 CauchyProblem random_cauchy(Index H, Index N, Index L, Conj conj, std::uint64_t seed, Format f) {
   PhiloxStream r(seed, "test/cauchy");
-  CauchyProblem p;
+  CauchyInputs p;
   p.H = H, p.N = N, p.L = L, p.conj = conj;
   auto c = [&](double re, double im) { return cdouble(round_to_format(re, f), round_to_format(im, f)); };
   for (Index l = 0; l < L; ++l) {
@@ -50,7 +50,7 @@ CauchyProblem random_cauchy(Index H, Index N, Index L, Conj conj, std::uint64_t 
     p.v.push_back(c(r.next_normal(), r.next_normal()));
     p.w.push_back(c(-r.next_uniform(0.05, 1), r.next_normal()));
   }
-  return p;
+  return CauchyProblem(std::move(p));
 }
 
 // [S4-CONJ] halves of (v, w) equals full of ([v, conj v], [w, conj w]): the oracles agree to the
@@ -59,15 +59,16 @@ CauchyProblem random_cauchy(Index H, Index N, Index L, Conj conj, std::uint64_t 
 TEST(S4Cauchy, HalvesEqualsFullOfConjugates) {
   WorkingPrecision wp(256);
   const CauchyProblem h = random_cauchy(2, 5, 9, Conj::halves, 3, Format::float32);
-  CauchyProblem f = h;
-  f.conj = Conj::full;
-  f.N = 2 * h.N;
-  f.v.clear();
-  f.w.clear();
+  CauchyInputs fi = h.in();
+  fi.conj = Conj::full;
+  fi.N = 2 * h.N;
+  fi.v.clear();
+  fi.w.clear();
   for (Index k = 0; k < h.H; ++k) {
-    for (Index n = 0; n < h.N; ++n) f.v.push_back(h.vv(k, n)), f.w.push_back(h.ww(k, n));
-    for (Index n = 0; n < h.N; ++n) f.v.push_back(std::conj(h.vv(k, n))), f.w.push_back(std::conj(h.ww(k, n)));
+    for (Index n = 0; n < h.N; ++n) fi.v.push_back(h.vv(k, n)), fi.w.push_back(h.ww(k, n));
+    for (Index n = 0; n < h.N; ++n) fi.v.push_back(std::conj(h.vv(k, n))), fi.w.push_back(std::conj(h.ww(k, n)));
   }
+  const CauchyProblem f(fi);
   const auto a = reference::cauchy<mp_real, mp_complex>(h), b = reference::cauchy<mp_real, mp_complex>(f);
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_LE(abs(a[i] - b[i]), mp_real(0x1p-230));
   // Sum of the conjugate pairs: out(z) + conj(out(conj z)) structure is not assumed; the backends:
@@ -153,9 +154,10 @@ TEST(S4Cauchy, VjpOracleMatchesJvpByAdjointIdentity) {
 // covers: S4-NONFINITE S4-CAUCHY-SHAPES
 TEST(S4Cauchy, NanPropagatesInfAndPolesRejected) {
   WorkingPrecision wp(256);
-  CauchyProblem p = random_cauchy(2, 3, 4, Conj::halves, 17, Format::float32);
-  p.v[4] = cdouble(std::nan(""), 0);  // h = 1
-  p.z[2] = cdouble(0, std::nan(""));  // l = 2
+  CauchyInputs in = random_cauchy(2, 3, 4, Conj::halves, 17, Format::float32).in();
+  in.v[4] = cdouble(std::nan(""), 0);  // h = 1
+  in.z[2] = cdouble(0, std::nan(""));  // l = 2
+  const CauchyProblem p(in);
   const auto exact = reference::cauchy<mp_real, mp_complex>(p);
   const auto c32 = cpu::cauchy<float>(p);
   const auto c64 = cpu::cauchy<double>(p);
@@ -168,24 +170,24 @@ TEST(S4Cauchy, NanPropagatesInfAndPolesRejected) {
         EXPECT_EQ(std::isnan(c32[i]), nan);
         EXPECT_EQ(std::isnan(c64[i]), nan);
       }
-  CauchyProblem q = random_cauchy(1, 2, 3, Conj::halves, 19, Format::float32);
+  CauchyInputs q = random_cauchy(1, 2, 3, Conj::halves, 19, Format::float32).in();
   q.w[1] = cdouble(INFINITY, 0);
   try {
-    q.validate();
+    (void)CauchyProblem(q);
     FAIL();
   } catch (const InvalidInput& e) {
     EXPECT_EQ(e.argument(), "w");
   }
-  CauchyProblem r = random_cauchy(1, 2, 3, Conj::halves, 19, Format::float32);
+  CauchyInputs r = random_cauchy(1, 2, 3, Conj::halves, 19, Format::float32).in();
   r.z[1] = std::conj(r.w[0]);
   try {
-    r.validate();
+    (void)CauchyProblem(r);
     FAIL();
   } catch (const InvalidInput& e) {
     EXPECT_EQ(e.argument(), "z");
   }
   r.conj = Conj::full;
-  EXPECT_NO_THROW(r.validate());  // conj w is no pole in full
+  EXPECT_NO_THROW((void)CauchyProblem(r));  // conj w is no pole in full
   EXPECT_THROW(parse_conj("both"), InvalidInput);
 }
 

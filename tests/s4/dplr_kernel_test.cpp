@@ -45,15 +45,15 @@ TEST(S4Ssm, RegistryBackendsWithinBound) {
     }
     EXPECT_GT(worst, kVacuousRatio) << b.name;
   }
-  DiscreteSsmProblem q;
+  DiscreteSsmInputs q;
   q.N = 2, q.L = 3, q.Ab = {1, 0, 0}, q.Bb = {1, 1}, q.Cb = {1, 1};
-  EXPECT_THROW(q.validate(), InvalidInput);
+  EXPECT_THROW((void)DiscreteSsmProblem(q), InvalidInput);
 }
 
 // A HiPPO DPLR problem with H channels, random C, given steps, at the format.
 DplrProblem hippo_problem(Index N, Index L, Conj conj, std::vector<double> steps, std::uint64_t seed, Format f) {
   const HippoDplrDouble hip = hippo_dplr_double(N);
-  DplrProblem p;
+  DplrInputs p;
   p.conj = conj;
   p.N = conj == Conj::halves ? N / 2 : N;
   p.L = L;
@@ -77,8 +77,7 @@ DplrProblem hippo_problem(Index N, Index L, Conj conj, std::vector<double> steps
     p.C.values.push_back({round_to_format(r.next_normal(), f), round_to_format(r.next_normal(), f)});
   for (double& s : steps) s = round_to_format(s, f);
   p.step = steps;
-  p.validate();
-  return p;
+  return DplrProblem(std::move(p));
 }
 
 // The inverse DFT at the working precision: x_l = (1/L) Σ_k X_k e^{+2πi kl/L}.
@@ -157,12 +156,12 @@ TEST(S4Dplr, NodeMinusOneIsTheLimit) {
 // covers: S4-CONJ
 TEST(S4Dplr, HalvesEqualsFullOfConjugates) {
   const DplrProblem h = hippo_problem(8, 10, Conj::halves, {0.05, 0.01}, 41, Format::float32);
-  DplrProblem f = h;
-  f.conj = Conj::full;
-  f.N = 2 * h.N;
-  for (CParam* c : {&f.Lambda, &f.P, &f.Q, &f.B, &f.C}) {
+  DplrInputs fi = h.in();
+  fi.conj = Conj::full;
+  fi.N = 2 * h.N;
+  for (CParam* c : {&fi.Lambda, &fi.P, &fi.Q, &fi.B, &fi.C}) {
     const CParam src = *c;
-    c->N = f.N;
+    c->N = fi.N;
     c->values.clear();
     const Index rows = src.H ? src.H : 1;
     for (Index r = 0; r < rows; ++r) {
@@ -170,6 +169,7 @@ TEST(S4Dplr, HalvesEqualsFullOfConjugates) {
       for (Index n = 0; n < h.N; ++n) c->values.push_back(std::conj(src.values[r * h.N + n]));
     }
   }
+  const DplrProblem f(fi);
   WorkingPrecision wp(256);
   const auto a = reference::kernel_dplr<mp_real, mp_complex>(h), b = reference::kernel_dplr<mp_real, mp_complex>(f);
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_LE(abs(a[i] - b[i]), mp_real(0x1p-200));
@@ -238,14 +238,14 @@ TEST(S4Dplr, AnnotatedS4TestGenInverse) {
   WorkingPrecision wp(256);
   PhiloxStream r(47, "test/gen_inverse");
   const Index N = 4, L = 16;
-  SsmProblem sp;
+  SsmInputs sp;
   sp.N = N, sp.L = L, sp.step = 1.0 / L;
   for (Index i = 0; i < N * N; ++i) sp.A.push_back(r.next_uniform());
   for (Index i = 0; i < N; ++i) sp.B.push_back(r.next_uniform());
   for (Index i = 0; i < N; ++i) sp.C.push_back(r.next_uniform());
   for (Disc disc : {Disc::bilinear, Disc::zoh}) {
     sp.disc = disc;
-    const auto K = reference::ssm_kernel<mp_real>(sp);
+    const auto K = reference::ssm_kernel<mp_real>(SsmProblem(sp));
     MC A(N, N);
     VC B(N), C(N);
     for (Index i = 0; i < N; ++i) {
@@ -275,22 +275,22 @@ TEST(S4Dplr, AnnotatedS4TestGenInverse) {
     }
   }
   // [S4-SSM-SHAPES] invalid continuous problems name the argument.
-  SsmProblem bad = sp;
+  SsmInputs bad = sp;
   bad.step = 0;
-  EXPECT_THROW(bad.validate(), InvalidInput);
+  EXPECT_THROW((void)SsmProblem(bad), InvalidInput);
   bad = sp;
   bad.C.pop_back();
   try {
-    bad.validate();
+    (void)SsmProblem(bad);
     ADD_FAILURE();
   } catch (const InvalidInput& e) {
     EXPECT_EQ(e.argument(), "C");
   }
   EXPECT_THROW(parse_disc("euler"), InvalidInput);
   // The ZOH kernel at 256 and 512 bits (scaling and squaring at each precision).
-  std::vector<mp_real> a256 = reference::ssm_kernel<mp_real>(sp);
+  std::vector<mp_real> a256 = reference::ssm_kernel<mp_real>(SsmProblem(sp));
   WorkingPrecision wp2(512);
-  std::vector<mp_real> a512 = reference::ssm_kernel<mp_real>(sp);
+  std::vector<mp_real> a512 = reference::ssm_kernel<mp_real>(SsmProblem(sp));
   for (Index l = 0; l < L; ++l) EXPECT_LE(abs(a256[l] - a512[l]), mp_real(0x1p-230));
 }
 
@@ -355,10 +355,11 @@ std::vector<mp_real> definition_mp(const DplrProblem& p, const std::vector<mp_co
 // covers: S4-DPLR-VJP
 TEST(S4DplrVjp, OracleMatchesDefinitionJvp) {
   for (auto [conj, L] : {std::pair<Conj, Index>{Conj::halves, 6}, {Conj::full, 5}}) {
-    DplrProblem p = hippo_problem(4, L, conj, {0.05}, 61, Format::float64);
-    p.batched = false;
-    p.q_tied = true;
-    p.C.H = 0;
+    DplrInputs in = hippo_problem(4, L, conj, {0.05}, 61, Format::float64).in();
+    in.batched = false;
+    in.q_tied = true;
+    in.C.H = 0;
+    const DplrProblem p(in);
     PhiloxStream r(67, "test/dplr/vjp");
     std::vector<double> dK;
     for (Index l = 0; l < p.L; ++l) dK.push_back(r.next_normal());
@@ -446,8 +447,8 @@ TEST(S4Dplr, OracleVerifiedOnIllConditionedInput) {
   std::vector<mp_real> truth;
   {
     // The same problem through the reference directly, at 2048 bits.
-    DplrProblem q;
-    q.N = 1, q.L = 10, q.H = 1, q.batched = true, q.conj = Conj::halves;
+    DplrInputs qi;
+    qi.N = 1, qi.L = 10, qi.H = 1, qi.batched = true, qi.conj = Conj::halves;
     auto cp = [&](const char* name, Index H) {
       CParam c;
       c.H = H, c.N = 1;
@@ -455,8 +456,9 @@ TEST(S4Dplr, OracleVerifiedOnIllConditionedInput) {
       c.values.push_back({v[0], v[1]});
       return c;
     };
-    q.B = cp("B", 0), q.C = cp("C", 0), q.Lambda = cp("Lambda", 0), q.P = cp("P", 0), q.Q = cp("Q", 1);
-    q.step = {1.0};
+    qi.B = cp("B", 0), qi.C = cp("C", 0), qi.Lambda = cp("Lambda", 0), qi.P = cp("P", 0), qi.Q = cp("Q", 1);
+    qi.step = {1.0};
+    const DplrProblem q(qi);
     WorkingPrecision wp(2048);
     truth = reference::kernel_dplr<mp_real, mp_complex>(q);
     // Without [S4-DPLR-ORACLE-RANGE]'s guard bits the definition at 192 bits returned -0.1823;
@@ -505,17 +507,17 @@ TEST(S4Dplr, OracleGuardBitsForAHugeLowRankTerm) {
 // Invalid DPLR inputs name the argument.
 // covers: S4-DPLR-SHAPES S4-NONFINITE
 TEST(S4Dplr, InvalidInputsNameTheArgument) {
-  DplrProblem p = hippo_problem(4, 8, Conj::halves, {0.1}, 53, Format::float64);
-  auto arg = [](const DplrProblem& q) {
+  const DplrInputs p = hippo_problem(4, 8, Conj::halves, {0.1}, 53, Format::float64).in();
+  auto arg = [](const DplrInputs& q) {
     try {
-      q.validate();
+      (void)DplrProblem(q);
     } catch (const InvalidInput& e) {
       return e.argument();
     }
     return std::string("none");
   };
   EXPECT_EQ(arg(p), "none");
-  DplrProblem q = p;
+  DplrInputs q = p;
   q.step = {-1};
   EXPECT_EQ(arg(q), "step");
   q = p;

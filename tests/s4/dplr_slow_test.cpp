@@ -39,16 +39,17 @@ cdouble c32(double re, double im) { return {round_to_format(re, Format::float32)
 // covers: S4-CAUCHY-BOUND S4-CAUCHY-VJP-BOUND S4-SLOW-TIGHTNESS
 TEST(S4Slow, CauchyN256L16384) {
   PhiloxStream r(1, "slow/cauchy");
-  CauchyProblem p;
-  p.H = 1, p.N = 256, p.L = 16384, p.conj = Conj::halves;
-  for (Index l = 0; l < p.L; ++l) {
+  CauchyInputs in;
+  in.H = 1, in.N = 256, in.L = 16384, in.conj = Conj::halves;
+  for (Index l = 0; l < in.L; ++l) {
     const double x = r.next_normal();
-    p.z.push_back(c32(std::cos(x), std::sin(x)));
+    in.z.push_back(c32(std::cos(x), std::sin(x)));
   }
-  for (Index n = 0; n < p.N; ++n) {
-    p.v.push_back(c32(r.next_normal(), r.next_normal()));
-    p.w.push_back(c32(-r.next_uniform(0.05, 1), 30 * r.next_normal()));
+  for (Index n = 0; n < in.N; ++n) {
+    in.v.push_back(c32(r.next_normal(), r.next_normal()));
+    in.w.push_back(c32(-r.next_uniform(0.05, 1), 30 * r.next_normal()));
   }
+  const CauchyProblem p(std::move(in));
   WorkingPrecision wp(128);
   const auto exact = reference::cauchy<mp_real, mp_complex>(p);
   judge(cpu::cauchy<float>(p), exact, cauchy_bound(p, Format::float32), "cauchy f32 N=256 L=16384");
@@ -63,20 +64,21 @@ TEST(S4Slow, CauchyN256L16384) {
 // covers: S4-DPLR-BOUND S4-DPLR-NODE-MINUS1
 TEST(S4Slow, DplrHippoL16384) {
   const HippoDplrDouble hip = hippo_dplr_double(16);
-  DplrProblem p;
-  p.conj = Conj::halves;
-  p.N = 8, p.L = 16384, p.H = 1, p.batched = true;
+  DplrInputs in;
+  in.conj = Conj::halves;
+  in.N = 8, in.L = 16384, in.H = 1, in.batched = true;
   auto sh = [&](const std::vector<cdouble>& s) {
     CParam c;
-    c.N = p.N;
-    for (Index n = 0; n < p.N; ++n) c.values.push_back(c32(s[n].real(), s[n].imag()));
+    c.N = in.N;
+    for (Index n = 0; n < in.N; ++n) c.values.push_back(c32(s[n].real(), s[n].imag()));
     return c;
   };
-  p.Lambda = sh(hip.Lambda), p.P = sh(hip.P), p.Q = p.P, p.B = sh(hip.B);
+  in.Lambda = sh(hip.Lambda), in.P = sh(hip.P), in.Q = in.P, in.B = sh(hip.B);
   PhiloxStream r(2, "slow/dplr");
-  p.C.N = p.N;
-  for (Index n = 0; n < p.N; ++n) p.C.values.push_back(c32(r.next_normal(), r.next_normal()));
-  p.step = {round_to_format(1e-3, Format::float32)};
+  in.C.N = in.N;
+  for (Index n = 0; n < in.N; ++n) in.C.values.push_back(c32(r.next_normal(), r.next_normal()));
+  in.step = {round_to_format(1e-3, Format::float32)};
+  const DplrProblem p(std::move(in));
   WorkingPrecision wp(128);
   const auto exact = reference::kernel_dplr<mp_real, mp_complex>(p);
   judge(cpu::kernel_dplr<float>(p), exact, kernel_dplr_bound(p, Format::float32), "dplr f32 N=16 L=16384", kLongFloor);
@@ -86,19 +88,20 @@ TEST(S4Slow, DplrHippoL16384) {
 // covers: S4-DPLR-BOUND
 TEST(S4Slow, DplrRandomN256) {
   PhiloxStream r(3, "slow/dplr256");
-  DplrProblem p;
-  p.conj = Conj::halves;
-  p.N = 128, p.L = 32, p.H = 1, p.batched = true;
+  DplrInputs in;
+  in.conj = Conj::halves;
+  in.N = 128, in.L = 32, in.H = 1, in.batched = true;
   auto rnd = [&](double sre, double sim) {
     CParam c;
-    c.N = p.N;
-    for (Index n = 0; n < p.N; ++n) c.values.push_back(c32(sre * r.next_normal(), sim * r.next_normal()));
+    c.N = in.N;
+    for (Index n = 0; n < in.N; ++n) c.values.push_back(c32(sre * r.next_normal(), sim * r.next_normal()));
     return c;
   };
-  p.Lambda.N = p.N;
-  for (Index n = 0; n < p.N; ++n) p.Lambda.values.push_back(c32(-0.5, 200 * r.next_uniform()));
-  p.P = rnd(0.1, 0.1), p.Q = p.P, p.B = rnd(1, 1), p.C = rnd(1, 1);
-  p.step = {round_to_format(0.01, Format::float32)};
+  in.Lambda.N = in.N;
+  for (Index n = 0; n < in.N; ++n) in.Lambda.values.push_back(c32(-0.5, 200 * r.next_uniform()));
+  in.P = rnd(0.1, 0.1), in.Q = in.P, in.B = rnd(1, 1), in.C = rnd(1, 1);
+  in.step = {round_to_format(0.01, Format::float32)};
+  const DplrProblem p(std::move(in));
   WorkingPrecision wp(128);
   const auto exact = reference::kernel_dplr<mp_real, mp_complex>(p);
   judge(cpu::kernel_dplr<float>(p), exact, kernel_dplr_bound(p, Format::float32), "dplr f32 N=256 L=32");
@@ -110,13 +113,14 @@ TEST(S4Slow, SsmKernelN256) {
   const Index N = 256;
   const HippoLegs<double> h = hippo_legs<double>(N);
   const auto d = reference::discretize_bilinear<double, double>(h.A, h.B, 1e-3);
-  DiscreteSsmProblem p;
-  p.N = N, p.L = 256;
+  DiscreteSsmInputs in;
+  in.N = N, in.L = 256;
   for (Index i = 0; i < N; ++i)
-    for (Index j = 0; j < N; ++j) p.Ab.push_back(d.Ab(i, j));
-  for (Index i = 0; i < N; ++i) p.Bb.push_back(d.Bb(i));
+    for (Index j = 0; j < N; ++j) in.Ab.push_back(d.Ab(i, j));
+  for (Index i = 0; i < N; ++i) in.Bb.push_back(d.Bb(i));
   PhiloxStream r(4, "slow/ssm");
-  for (Index i = 0; i < N; ++i) p.Cb.push_back(r.next_normal());
+  for (Index i = 0; i < N; ++i) in.Cb.push_back(r.next_normal());
+  const DiscreteSsmProblem p(std::move(in));
   WorkingPrecision wp(128);
   const auto exact = reference::ssm_kernel_discrete<mp_real>(p);
   judge(cpu::ssm_kernel<double>(p), exact, ssm_kernel_bound(p, Format::float64), "ssm f64 N=256 L=256");
