@@ -36,14 +36,14 @@ Conj conj_of(const InputReader& r) { return parse_conj(r.choice("conj", {"halves
 Tensor<double> conj_array(Conj c) { return scalar(c == Conj::full ? 1.0 : 0.0); }
 
 
-// The oracle, the cpu-f32 and cpu-f64 backends and the any-order bound of an entry whose oracle,
-// backends and bound return the same flat layout: `out(problem, flat)` names the outputs (mp_real
-// from the oracle, else double); `run(T{}, problem)` computes in T, `bound(problem, format)`; the
-// any-order bound is `bound` at the storage format. The backends read the double problem; core's
-// float32 copy (cast<float>, after require_inputs_in(float32)) holds the same values.
+// The oracle (its named outputs), the cpu-f32 and cpu-f64 backends and the any-order bound of an
+// entry whose backends and bound return the same flat layout: `out(problem, flat)` names their
+// outputs; `run(T{}, problem)` computes in T, `bound(problem, format)`; the any-order bound is
+// `bound` at the storage format. The backends read the double problem; core's float32 copy
+// (cast<float>, after require_inputs_in(float32)) holds the same values.
 template <class P, class Out, class Oracle, class Run, class Bound>
 void computations(Entry<P>& e, const std::string& order, Out out, Oracle oracle, Run run, Bound bound) {
-  e.oracle = [out, oracle](const P& p) { return out(p, oracle(p)); };
+  e.oracle = oracle;
   auto bound_at = [out, bound](Format f) { return [out, bound, f](const P& p) { return out(p, bound(p, f)); }; };
   e.backends.push_back({"cpu-f32", Format::float32, order,
                         [out, run](const EntryProblem<P>& h) { return out(h.f32(), run(float{}, h.f32())); },
@@ -52,6 +52,13 @@ void computations(Entry<P>& e, const std::string& order, Out out, Oracle oracle,
                         [out, run](const EntryProblem<P>& h) { return out(h.f64(), run(double{}, h.f64())); },
                         bound_at(Format::float64)});
   e.any_order_bound = [out, bound](const P& p, Format storage, double) { return out(p, bound(p, storage)); };
+}
+
+// The forward problem of a forward or backward entry's problem.
+template <class P>
+const auto& forward_of(const P& p) {
+  if constexpr (requires { p.forward(); }) return p.forward();
+  else return p;
 }
 
 // ---- s4.cauchy and s4.cauchy_backward ----
@@ -72,10 +79,6 @@ constexpr CauchySize kCauchySizes[] = {
     // `touchstone bench` only (not a `check` size): H 256, N 64 as 32 halves, L 4096.
     {"bench", 256, 32, 4096, Conj::halves},
 };
-
-// The forward problem of either Cauchy entry.
-const CauchyProblem& forward_of(const CauchyProblem& p) { return p; }
-const CauchyProblem& forward_of(const CauchyBackwardProblem& q) { return q.forward(); }
 
 // [S4-CAUCHY-DEFAULTS] As state-spaces/s4's test_cauchy draws them: z = exp(i x), x ~ N(0, 1) (on
 // the unit circle); v ~ complex normal; w = -U(0.05, 1) + i N(0, 1) (the poles of a stable
@@ -169,7 +172,8 @@ std::unique_ptr<Algorithm> cauchy_forward_entry() {
   // [S4-CAUCHY-ANY-ORDER] Any order of the sum; each term's difference and division within the
   // textbook division's bound.
   Entry<CauchyProblem> e = cauchy_entry<CauchyProblem>(
-      cauchy_order(), out, reference::cauchy<mp_real, mp_complex>,
+      cauchy_order(), out,
+      [](const CauchyProblem& p) { return ExactArrays{{"out", reference::cauchy<mp_real, mp_complex>(p)}}; },
       [](auto t, const CauchyProblem& p) { return cpu::cauchy<decltype(t)>(p); },
       [](const CauchyProblem& p) { return cuda::cauchy(p); }, cauchy_bound);
   e.name = kCauchy;
@@ -194,7 +198,11 @@ std::unique_ptr<Algorithm> cauchy_backward_entry() {
   Entry<Q> e = cauchy_entry<Q>(
       "per (h,n) sequential over l: d = z - w; dv += dout / conj(d); dw += dout * conj(v / (d d)) (textbook "
       "divisions, complex products 2 mul + 1 add per part); halves: the conjugate terms after each l",
-      dv_dw, [](const Q& q) { return reference::cauchy_backward<mp_real, mp_complex>(q.forward(), q.dout()); },
+      dv_dw,
+      [](const Q& q) {
+        auto g = reference::cauchy_backward<mp_real, mp_complex>(q);
+        return ExactArrays{{"dv", std::move(g.dv)}, {"dw", std::move(g.dw)}};
+      },
       [](auto t, const Q& q) { return cpu::cauchy_backward<decltype(t)>(q.forward(), q.dout()); },
       [](const Q& q) { return cuda::cauchy_backward(q.forward(), q.dout()); },
       [](const Q& q, Format f) { return cauchy_backward_bound(q.forward(), q.dout(), f); });
@@ -228,9 +236,6 @@ constexpr DplrSize kDplrSizes[] = {
     // `touchstone bench` only: H 256, HiPPO N 64 (32 halves), L 4096.
     {"bench", 256, 64, 4096, Conj::halves},
 };
-
-const DplrProblem& forward_of(const DplrProblem& p) { return p; }
-const DplrProblem& forward_of(const DplrBackwardProblem& q) { return q.forward(); }
 
 // [S4-DPLR-DEFAULTS] HiPPO-LegS DPLR (Λ, P̃, B̃) rounded to the format (hippo_dplr_double, then
 // the format), Q = P; C ~ complex normal with variance 1/2 per part per channel; log step ~
@@ -352,6 +357,7 @@ std::unique_ptr<Algorithm> dplr_entry() {
       "S4 DPLR kernel (annotated-s4 kernel_DPLR): generating function at the L-th roots of unity via "
       "Cauchy sums + Woodbury, inverse FFT; the node -1 by its limit";
   e.outputs = {{"K", "(L,) | (H, L)", "the kernel, real", false}};
+  auto out = [](const DplrProblem& p, const auto& K) { return std::map{std::pair{std::string("K"), as_tensor(K, p.K_shape())}}; };
   // [S4-DPLR-ANY-ORDER] The same analysis at the storage format: an implementation that follows
   // the fast path's operations (any order of each Cauchy sum, an FFT within [S4CONV-FFT-BOUND]).
   computations(
@@ -359,8 +365,7 @@ std::unique_ptr<Algorithm> dplr_entry() {
       "per channel: t_k = tan(pi k/L) (double, reduced to [0, pi/4]), g = (2/step) t_k; four Cauchy sums "
       "sequential over n (textbook division); (1 + i t_k)(k00 - k01 k10 / (1 + k11)); node -1: (step sum "
       "conj(C) B)/2; FFTW inverse DFT (ESTIMATE plan); Re / L",
-      [](const DplrProblem& p, const auto& K) { return std::map{std::pair{std::string("K"), as_tensor(K, p.K_shape())}}; },
-      reference::kernel_dplr<mp_real, mp_complex>,
+      out, [out](const DplrProblem& p) { return out(p, reference::kernel_dplr<mp_real, mp_complex>(p)); },
       [](auto t, const DplrProblem& p) { return cpu::kernel_dplr<decltype(t)>(p); }, kernel_dplr_bound);
   return make_entry(std::move(e));
 }
@@ -369,18 +374,12 @@ std::unique_ptr<Algorithm> dplr_entry() {
 template <class T>
 auto grads_arrays(const DplrBackwardProblem& q, const DplrGrads<T>& g) {
   const DplrProblem& p = q.forward();
-  auto shape = [](const CParam& c) {
-    std::vector<Index> s = c.shape();
-    s.push_back(2);
-    return s;
-  };
+  auto shape = [](const CParam& c) { return c.H ? std::vector<Index>{c.H, c.N, 2} : std::vector<Index>{c.N, 2}; };
   std::map<std::string, decltype(as_tensor(g.P, {}))> a{{"dLambda", as_tensor(g.Lambda, shape(p.Lambda))},
                                                         {"dP", as_tensor(g.P, shape(p.P))},
                                                         {"dB", as_tensor(g.B, shape(p.B))},
                                                         {"dC", as_tensor(g.C, shape(p.C))},
-                                                        {"dstep", as_tensor(g.step, p.step.size() == 1 && !p.batched
-                                                                                        ? std::vector<Index>{}
-                                                                                        : std::vector<Index>{Index(g.step.size())})}};
+                                                        {"dstep", as_tensor(g.step, p.step_shape())}};
   if (!p.q_tied) a["dQ"] = as_tensor(g.Q, shape(p.Q));
   return a;
 }
@@ -406,7 +405,7 @@ std::unique_ptr<Algorithm> dplr_backward_entry() {
   // [S4-DPLR-VJP-BOUND] at the storage format (the backend's sequence, [S4-DPLR-VJP-CPU]).
   computations(
       e, order, [](const Q& q, const auto& g) { return grads_arrays(q, g); },
-      [](const Q& q) { return reference::kernel_dplr_vjp<mp_real, mp_complex>(q.forward(), q.dK()); },
+      [](const Q& q) { return grads_arrays(q, reference::kernel_dplr_vjp<mp_real, mp_complex>(q)); },
       [](auto t, const Q& q) { return cpu::kernel_dplr_backward<decltype(t)>(q.forward(), q.dK()); },
       [](const Q& q, Format f) { return kernel_dplr_backward_bound(q.forward(), q.dK(), f); });
   e.any_order_assumption = "the cpu backends' sequence [S4-DPLR-VJP-CPU]: " + order;
@@ -466,12 +465,12 @@ std::unique_ptr<Algorithm> ssm_entry() {
                   {"Cb", as_tensor(p.Cb, {p.N})}, {"L", scalar(static_cast<double>(p.L))}};
   };
   e.describe = [](const P& p) { return "N=" + std::to_string(p.N) + " L=" + std::to_string(p.L); };
+  auto out = [](const P& p, const auto& K) { return std::map{std::pair{std::string("K"), as_tensor(K, {p.L})}}; };
   // [S4-SSM-KERNEL-BOUND] holds for any order of each dot product (γ_N is order-free).
   computations(
-      e, "x_0 = Bb; x_{l+1} = Ab x_l, each row a sequential dot product; K_l = Cb . x_l sequential",
-      [](const P& p, const auto& K) { return std::map{std::pair{std::string("K"), as_tensor(K, {p.L})}}; },
-      reference::ssm_kernel_discrete<mp_real>, [](auto t, const P& p) { return cpu::ssm_kernel<decltype(t)>(p); },
-      ssm_kernel_bound);
+      e, "x_0 = Bb; x_{l+1} = Ab x_l, each row a sequential dot product; K_l = Cb . x_l sequential", out,
+      [out](const P& p) { return out(p, reference::ssm_kernel_discrete<mp_real>(p)); },
+      [](auto t, const P& p) { return cpu::ssm_kernel<decltype(t)>(p); }, ssm_kernel_bound);
   return make_entry(std::move(e));
 }
 

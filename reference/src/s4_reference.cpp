@@ -244,8 +244,8 @@ std::vector<Real> ssm_kernel_discrete(const DiscreteSsmProblem& p) {
 
 // embed-begin cauchy
 template <class Real, class Complex>
-std::vector<Real> cauchy(const CauchyProblem& p) {
-  std::vector<Real> out(static_cast<std::size_t>(p.H * p.L * 2));
+Tensor<Real> cauchy(const CauchyProblem& p) {
+  Tensor<Real> out(Shape{p.H, p.L, 2});
   for (Index h = 0; h < p.H; ++h)
     for (Index l = 0; l < p.L; ++l) {
       const Complex z = cx<Complex, Real>(p.z[l]);
@@ -255,8 +255,8 @@ std::vector<Real> cauchy(const CauchyProblem& p) {
         s = s + v / (z - w);
         if (p.conj == Conj::halves) s = s + conj(v) / (z - conj(w));
       }
-      out[static_cast<std::size_t>((h * p.L + l) * 2)] = Real(real(s));
-      out[static_cast<std::size_t>((h * p.L + l) * 2 + 1)] = Real(imag(s));
+      out(h, l, Index{0}) = Real(real(s));
+      out(h, l, Index{1}) = Real(imag(s));
     }
   return out;
 }
@@ -269,16 +269,16 @@ std::vector<Real> cauchy(const CauchyProblem& p) {
 //   dv_n = Σ_l dout_l / conj(z_l − w_n)     [+ conj(dout_l) / (z_l − conj w_n)]
 //   dw_n = Σ_l dout_l conj(v_n / (z_l − w_n)²)  [+ conj(dout_l) conj(v_n) / (z_l − conj w_n)²]
 template <class Real, class Complex>
-std::vector<Real> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble>& dout) {
-  const std::size_t half = static_cast<std::size_t>(p.H * p.N * 2);
-  std::vector<Real> out(2 * half);
+CauchyGrads<Real> cauchy_backward(const CauchyBackwardProblem& q) {
+  const CauchyProblem& p = q.forward();
+  CauchyGrads<Real> out{Tensor<Real>(Shape{p.H, p.N, 2}), Tensor<Real>(Shape{p.H, p.N, 2})};
   for (Index h = 0; h < p.H; ++h)
     for (Index n = 0; n < p.N; ++n) {
       const Complex v = cx<Complex, Real>(p.vv(h, n)), w = cx<Complex, Real>(p.ww(h, n));
       Complex dv = cx2<Complex, Real>(Real(0), Real(0)), dw = dv;
       for (Index l = 0; l < p.L; ++l) {
         const Complex z = cx<Complex, Real>(p.z[l]);
-        const Complex g = cx<Complex, Real>(dout[static_cast<std::size_t>(h * p.L + l)]);
+        const Complex g = cx<Complex, Real>(q.g(h, l));
         const Complex d = z - w;
         dv = dv + g / conj(d);
         dw = dw + g * conj(v / (d * d));
@@ -288,11 +288,10 @@ std::vector<Real> cauchy_backward(const CauchyProblem& p, const std::vector<cdou
           dw = dw + conj(g) * conj(v) / (e * e);
         }
       }
-      const std::size_t i = static_cast<std::size_t>((h * p.N + n) * 2);
-      out[i] = Real(real(dv));
-      out[i + 1] = Real(imag(dv));
-      out[half + i] = Real(real(dw));
-      out[half + i + 1] = Real(imag(dw));
+      out.dv(h, n, Index{0}) = Real(real(dv));
+      out.dv(h, n, Index{1}) = Real(imag(dv));
+      out.dw(h, n, Index{0}) = Real(real(dw));
+      out.dw(h, n, Index{1}) = Real(imag(dw));
     }
   return out;
 }
@@ -392,9 +391,10 @@ Complex dplr_generating_function(const DplrProblem& p, Index h, Index k) {
 // from x gives x the gradient Gz conj(∂z/∂x) + conj(Gz) ∂z/∂conj(x); a real x gets
 // Re(conj(Gz) ∂z/∂x). The node −1: K̂ = (Δ/2) Σ (v00 [+ conj v00]).
 template <class Real, class Complex>
-DplrGrads<Real> kernel_dplr_vjp(const DplrProblem& p, const std::vector<double>& dK) {
+DplrGrads<Real> kernel_dplr_vjp(const DplrBackwardProblem& q) {
   using std::tan, std::cos, std::sin;
-  if (static_cast<Index>(dK.size()) != p.H * p.L) throw InvalidInput("dK", "must have the shape of K");
+  const DplrProblem& p = q.forward();
+  const std::vector<double>& dK = q.dK();
   const Index N = p.N, L = p.L;
   const bool halves = p.conj == Conj::halves;
   const Real pi = boost::math::constants::pi<Real>();
@@ -500,12 +500,12 @@ DplrGrads<Real> kernel_dplr_vjp(const DplrProblem& p, const std::vector<double>&
 }
 // embed-end kernel_dplr_vjp
 
-template DplrGrads<mp_real> kernel_dplr_vjp<mp_real, mp_complex>(const DplrProblem&, const std::vector<double>&);
+template DplrGrads<mp_real> kernel_dplr_vjp<mp_real, mp_complex>(const DplrBackwardProblem&);
 template std::vector<mp_real> ssm_kernel<mp_real>(const SsmProblem&);
 template std::vector<double> ssm_kernel<double>(const SsmProblem&);
 template std::vector<mp_real> ssm_kernel_discrete<mp_real>(const DiscreteSsmProblem&);
-template std::vector<mp_real> cauchy<mp_real, mp_complex>(const CauchyProblem&);
-template std::vector<mp_real> cauchy_backward<mp_real, mp_complex>(const CauchyProblem&, const std::vector<cdouble>&);
+template Tensor<mp_real> cauchy<mp_real, mp_complex>(const CauchyProblem&);
+template CauchyGrads<mp_real> cauchy_backward<mp_real, mp_complex>(const CauchyBackwardProblem&);
 template std::vector<mp_real> kernel_dplr<mp_real, mp_complex>(const DplrProblem&);
 template std::vector<double> kernel_dplr<double, std::complex<double>>(const DplrProblem&);
 template mp_complex dplr_generating_function<mp_real, mp_complex>(const DplrProblem&, Index, Index);

@@ -364,7 +364,7 @@ TEST(S4DplrVjp, OracleMatchesDefinitionJvp) {
     std::vector<double> dK;
     for (Index l = 0; l < p.L; ++l) dK.push_back(r.next_normal());
     WorkingPrecision wp(1024);
-    const DplrGrads<mp_real> g = reference::kernel_dplr_vjp<mp_real, mp_complex>(p, dK);
+    const DplrGrads<mp_real> g = reference::kernel_dplr_vjp<mp_real, mp_complex>(DplrBackwardProblem(p, dK));
     ASSERT_TRUE(g.Q.empty());
     // Directions.
     std::vector<cdouble> ul, up, ub, uc;

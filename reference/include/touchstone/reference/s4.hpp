@@ -114,7 +114,10 @@ std::vector<T> ssm_kernel_dense(const Mat<T>& Ab, const Vec<T>& Bb, const Vec<T>
 }
 // embed-end ssm_kernel_dense
 
-// Oracles on problems. Results are flat row-major; complex results interleave (re, im).
+// Oracles on problems. A complex output is a tensor with its (re, im) axis last, the layout of the
+// entry's output array. The real kernels are flat row-major (K of shape p.K_shape(), or (L,)), and
+// DplrGrads holds flat interleaved (re, im) vectors: the layouts the cpu backends and the bounds
+// return too (optimized/cpu/s4.hpp, bounds/s4_bound.hpp), which the registry shapes.
 // [S4-SSM-DEF] out (L,).
 template <class Real>
 std::vector<Real> ssm_kernel(const SsmProblem& p);
@@ -123,10 +126,14 @@ template <class Real>
 std::vector<Real> ssm_kernel_discrete(const DiscreteSsmProblem& p);
 // [S4-CAUCHY-DEF] out (H, L, 2).
 template <class Real, class Complex>
-std::vector<Real> cauchy(const CauchyProblem& p);
-// [S4-CAUCHY-VJP] dv (H, N, 2) then dw (H, N, 2), concatenated.
+Tensor<Real> cauchy(const CauchyProblem& p);
+// [S4-CAUCHY-VJP] The gradients of v and w, each complex (H, N) as (H, N, 2).
+template <class Real>
+struct CauchyGrads {
+  Tensor<Real> dv, dw;
+};
 template <class Real, class Complex>
-std::vector<Real> cauchy_backward(const CauchyProblem& p, const std::vector<cdouble>& dout);
+CauchyGrads<Real> cauchy_backward(const CauchyBackwardProblem& q);
 // [S4-DPLR-DEF] K (H, L) by the definition (dense complex powers of Ā).
 template <class Real, class Complex>
 std::vector<Real> kernel_dplr(const DplrProblem& p);
@@ -139,15 +146,14 @@ Complex dplr_generating_function(const DplrProblem& p, Index h, Index k);
 // [S4-DPLR-VJP] The VJP of kernel_dplr given dK (H, L) (or (L,)), by the analytic chain through
 // the fast route of [S4-DPLR-FAST] at the working precision (exact nodes tan(πk/L), naive DFT).
 template <class Real, class Complex>
-DplrGrads<Real> kernel_dplr_vjp(const DplrProblem& p, const std::vector<double>& dK);
+DplrGrads<Real> kernel_dplr_vjp(const DplrBackwardProblem& q);
 
-extern template DplrGrads<mp_real> kernel_dplr_vjp<mp_real, mp_complex>(const DplrProblem&, const std::vector<double>&);
+extern template DplrGrads<mp_real> kernel_dplr_vjp<mp_real, mp_complex>(const DplrBackwardProblem&);
 extern template std::vector<mp_real> ssm_kernel<mp_real>(const SsmProblem&);
 extern template std::vector<double> ssm_kernel<double>(const SsmProblem&);
 extern template std::vector<mp_real> ssm_kernel_discrete<mp_real>(const DiscreteSsmProblem&);
-extern template std::vector<mp_real> cauchy<mp_real, mp_complex>(const CauchyProblem&);
-extern template std::vector<mp_real> cauchy_backward<mp_real, mp_complex>(const CauchyProblem&,
-                                                                          const std::vector<cdouble>&);
+extern template Tensor<mp_real> cauchy<mp_real, mp_complex>(const CauchyProblem&);
+extern template CauchyGrads<mp_real> cauchy_backward<mp_real, mp_complex>(const CauchyBackwardProblem&);
 extern template std::vector<mp_real> kernel_dplr<mp_real, mp_complex>(const DplrProblem&);
 extern template std::vector<double> kernel_dplr<double, std::complex<double>>(const DplrProblem&);
 extern template mp_complex dplr_generating_function<mp_real, mp_complex>(const DplrProblem&, Index, Index);
