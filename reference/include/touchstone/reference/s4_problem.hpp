@@ -4,9 +4,8 @@
 // Each algorithm has a plain <Name>Inputs aggregate (what a generator, a reader or a test fills)
 // and a <Name>Problem constructed from it: the constructor validates (shapes agree, extents in
 // range, options in range, no infinities) and throws InvalidInput naming the argument, so nothing
-// downstream re-checks and nothing is computed on invalid input. A problem exposes its inputs'
-// fields by name (p.H, p.v, ...) for the oracle, the backends and the bounds, which take it by
-// const reference.
+// downstream re-checks and nothing is computed on invalid input. Fields read by name (p.H, p.v);
+// they stay assignable on a non-const problem: to change one, copy p.in(), edit it, construct.
 //
 // The values are double (every float input converts exactly) and complex values are
 // std::complex<double>; the (re, im) axis exists only in the registry's npz arrays. The compute
