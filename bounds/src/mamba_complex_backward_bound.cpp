@@ -1,6 +1,6 @@
 // Evaluation of the complex selective scan backward bounds (spec/mamba_complex.md
 // [MAMBA-CSCAN-BWD-BOUND-CPU], [MAMBA-CSCAN-BWD-BOUND-ANY]): the backward pass of
-// optimized/cpu/mamba_complex_backward.cpp, operation by operation in its order. Real quantities
+// optimized/cpu/mamba_backward.cpp (complex state), operation by operation in its order. Real quantities
 // are Tracked ([CORE-TRACKED]); complex ones carry (M, E), bounds on the modulus of the exact
 // value and of the error ([MAMBA-CSCAN-BOUND-MODEL]). The forward quantities (dt, A_bar, h, v)
 // are tracked the same way: the backward recomputes them bit for bit as the forward does.

@@ -16,7 +16,7 @@ using namespace lanes;
 
 template <class T, bool kVarB, bool kVarC>
 void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResult<T>& r) {
-  using M = ComplexLaneMath<T>;
+  using M = LaneMath<T>;
   constexpr int W = M::W;
   const auto& in = p.in();
   const Index L = p.seqlen(), N = p.dstate(), b = tile.b, d0 = tile.d0;
@@ -112,7 +112,7 @@ ComplexScanResult<T> run(const ComplexScanProblem<T>& p, int threads) {
   ComplexScanResult<T> r{Tensor<T>(Shape{p.batch(), p.dim(), p.seqlen()}),
                          Tensor<T>(Shape{p.batch(), p.dim(), p.dstate(), 2})};
   const auto tiles = make_tiles(p.batch(), p.dim(), p.B_layout(), p.C_layout(),
-                                ComplexLaneMath<T>::W);
+                                LaneMath<T>::W);
   for_each_tile(tiles, p.B_layout(), p.C_layout(), threads, [&]<bool kVarB, bool kVarC>(const Tile& tile) {
     scan_tile<T, kVarB, kVarC>(p, tile, r);
   });

@@ -36,9 +36,9 @@ ComplexScanResult<double> selective_scan_complex(const ComplexScanProblem<double
                                                  int threads = 0);
 
 // Backward pass (VJP) of every input ([MAMBA-CSCAN-BWD-CPU]; the order is documented in
-// mamba_complex_backward.cpp). Per channel tile, a first pass keeps the state entering every
-// block of 256 steps; the blocks are then recomputed from those checkpoints, last to first, bit
-// for bit as the forward computes them. Deterministic: the bits do not depend on `threads`.
+// mamba_backward.cpp, which also has the real one). Per channel tile, a first pass keeps the
+// state entering every block of 256 steps; the blocks are then recomputed from those
+// checkpoints, last to first, bit for bit as the forward computes them. Deterministic: the bits do not depend on `threads`.
 ComplexScanGrads<float> selective_scan_complex_backward(const ComplexScanBackwardProblem<float>& q,
                                                         int threads = 0);
 ComplexScanGrads<double> selective_scan_complex_backward(const ComplexScanBackwardProblem<double>& q,

@@ -12,7 +12,8 @@
 
 namespace touchstone::mamba::cpu::lanes {
 
-// Per-format lane width and elementary functions ([MAMBA-SCAN-ELEMENTARY]). always_inline:
+// Per-format lane width and elementary functions ([MAMBA-SCAN-ELEMENTARY]; cos and sin for the
+// complex scans, [MAMBA-CSCAN-ELEMENTARY]). always_inline:
 // the loops over lanes and time blocks only vectorize when these bodies are inlined, and gcc's
 // size heuristic declines softplus and silu (about 60% of the run time when it does).
 #define TOUCHSTONE_LANE static inline __attribute__((always_inline))
@@ -27,6 +28,8 @@ struct LaneMath<float> {
   TOUCHSTONE_LANE float silu(float x) { return elementary::silu_f32(x); }
   TOUCHSTONE_LANE float sigmoid(float x) { return elementary::sigmoid_f32(x); }
   TOUCHSTONE_LANE float fma(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+  TOUCHSTONE_LANE float cos(float x) { return cos_f32(x); }
+  TOUCHSTONE_LANE float sin(float x) { return sin_f32(x); }
 };
 
 template <>
@@ -37,6 +40,8 @@ struct LaneMath<double> {
   TOUCHSTONE_LANE double silu(double x) { return elementary::silu_f64(x); }
   TOUCHSTONE_LANE double sigmoid(double x) { return elementary::sigmoid_f64(x); }
   TOUCHSTONE_LANE double fma(double a, double b, double c) { return __builtin_fma(a, b, c); }
+  TOUCHSTONE_LANE double cos(double x) { return std::cos(x); }
+  TOUCHSTONE_LANE double sin(double x) { return std::sin(x); }
 };
 
 // Time steps per block: the transposed block of inputs and outputs stays in L1/L2.
@@ -139,22 +144,6 @@ void for_each_tile(const std::vector<Tile>& tiles, const GroupedOperand& Bl,
     else f.template operator()<false, false>(tile);
   });
 }
-
-// The complex scans' lanes: the real lanes plus cos and sin ([MAMBA-CSCAN-ELEMENTARY]).
-template <class T>
-struct ComplexLaneMath;
-
-template <>
-struct ComplexLaneMath<float> : LaneMath<float> {
-  TOUCHSTONE_LANE float cos(float x) { return cos_f32(x); }
-  TOUCHSTONE_LANE float sin(float x) { return sin_f32(x); }
-};
-
-template <>
-struct ComplexLaneMath<double> : LaneMath<double> {
-  TOUCHSTONE_LANE double cos(double x) { return std::cos(x); }
-  TOUCHSTONE_LANE double sin(double x) { return std::sin(x); }
-};
 
 // Slabs of the backward passes ([MAMBA-BWD-CPU]): up to kSlabTiles consecutive tiles of one
 // (batch, B group, C group), whose variable dB/dC contributions one work item sums. Fixed, so the

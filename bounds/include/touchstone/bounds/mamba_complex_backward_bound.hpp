@@ -25,7 +25,7 @@ struct ComplexBackwardArithmetic {
   double exp_ulps = 1, sincos_ulps = 1, softplus_ulps = 1, silu_ulps = 1, sigmoid_ulps = 1;
   // [MAMBA-CSCAN-BWD-BOUND-ANY] products rounded separately, every sum over n, t, channels and
   // batch in any order, exp's argument with up to 3 roundings per part (else the sequential fma
-  // chains of optimized/cpu/mamba_complex_backward.cpp).
+  // chains of optimized/cpu/mamba_backward.cpp).
   bool any_order = false;
 };
 
