@@ -13,14 +13,18 @@
 
 namespace touchstone::mamba {
 
+// The arithmetic of a backward pass, real or complex state (mamba_complex_backward_bound.hpp).
 struct BackwardArithmetic {
   std::string name;
   FormatInfo compute = format_info(Format::float32);
   FormatInfo storage = format_info(Format::float32);  // gradients rounded once more if narrower
-  // Maximum errors of the elementary functions, in units of 2u|f| + 2 eta (an ulp at most).
-  double exp_ulps = 1, softplus_ulps = 1, silu_ulps = 1, sigmoid_ulps = 1;
-  // [MAMBA-BWD-BOUND-ANY] every accumulation of the sums over time, state and channels in any
-  // order (else the per-channel sums are the sequential fma chains of optimized/cpu).
+  // Maximum errors of the elementary functions, in units of 2u|f| + 2 eta (an ulp at most);
+  // cos and sin only in the complex scan.
+  double exp_ulps = 1, softplus_ulps = 1, silu_ulps = 1, sigmoid_ulps = 1, sincos_ulps = 1;
+  // [MAMBA-BWD-BOUND-ANY], [MAMBA-CSCAN-BWD-BOUND-ANY] products rounded separately and every
+  // accumulation of the sums over time, state and channels in any order (and for the complex
+  // state exp's argument with up to 3 roundings per part); else the sequential fma chains of
+  // optimized/cpu/mamba_backward.cpp.
   bool any_order = false;
 };
 

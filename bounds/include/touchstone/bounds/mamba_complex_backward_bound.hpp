@@ -1,5 +1,6 @@
 // A-priori error bounds of complex selective scan backward passes (spec/mamba_complex.md
-// [MAMBA-CSCAN-BWD-BOUND-CPU], [MAMBA-CSCAN-BWD-BOUND-ANY]).
+// [MAMBA-CSCAN-BWD-BOUND-CPU], [MAMBA-CSCAN-BWD-BOUND-ANY]), evaluated with the real scan's
+// (bounds/src/mamba_backward_bound.cpp).
 //
 // For every gradient element a number E with |computed - exact| <= E, from the problem's inputs
 // and cotangents, by running the backend's operations in its documented order: real quantities
@@ -10,24 +11,13 @@
 // intermediate may overflow the compute format.
 #pragma once
 
-#include <string>
-
-#include "touchstone/core/formats.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"
 #include "touchstone/reference/mamba_complex_backward_problem.hpp"
 
 namespace touchstone::mamba {
 
-struct ComplexBackwardArithmetic {
-  std::string name;
-  FormatInfo compute = format_info(Format::float32);
-  FormatInfo storage = format_info(Format::float32);  // gradients rounded once more if narrower
-  // Maximum errors of the elementary functions, in units of 2u|f| + 2 eta (an ulp at most).
-  double exp_ulps = 1, sincos_ulps = 1, softplus_ulps = 1, silu_ulps = 1, sigmoid_ulps = 1;
-  // [MAMBA-CSCAN-BWD-BOUND-ANY] products rounded separately, every sum over n, t, channels and
-  // batch in any order, exp's argument with up to 3 roundings per part (else the sequential fma
-  // chains of optimized/cpu/mamba_backward.cpp).
-  bool any_order = false;
-};
+// The real scan's BackwardArithmetic, with sincos_ulps.
+using ComplexBackwardArithmetic = BackwardArithmetic;
 
 ComplexBackwardArithmetic complex_backward_arithmetic_cpu_f32();
 ComplexBackwardArithmetic complex_backward_arithmetic_cpu_f64();
