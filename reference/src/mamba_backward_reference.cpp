@@ -27,42 +27,17 @@ template SelectiveScanGrads<mp_real> selective_scan_vjp<mp_real>(
 template SelectiveScanGrads<double> selective_scan_vjp<double>(
     const SelectiveScanInputs<double>&, const Tensor<double>&, const std::optional<Tensor<double>>&);
 
-namespace {
-
-using jets::dot;
-
-template <class G>
-mp_real grads_dot(const SelectiveScanGrads<G>& g, const SelectiveScanInputs<double>& v) {
-  return dot(g.du, v.u) + dot(g.ddelta, v.delta) + dot(g.dA, v.A) + dot(g.dB, v.B) +
-         dot(g.dC, v.C) + dot(g.dD, v.D) + dot(g.dz, v.z) + dot(g.ddelta_bias, v.delta_bias) +
-         dot(g.dh0, v.h0);
-}
-
-}  // namespace
-
 SelectiveScanResult<mp_real> selective_scan_jvp(const SelectiveScanProblem<double>& p,
                                                 const SelectiveScanInputs<double>& tangent) {
-  const auto& in = p.in();
-  using jets::lift, jets::required, jets::derivative_of;
-  SelectiveScanInputs<Jet> x{lift(in.u, required(tangent.u), "u"),
-                             lift(in.delta, required(tangent.delta), "delta"),
-                             lift(in.A, required(tangent.A), "A"),
-                             lift(in.B, required(tangent.B), "B"),
-                             lift(in.C, required(tangent.C), "C"),
-                             lift(in.D, tangent.D, "D"),
-                             lift(in.z, tangent.z, "z"),
-                             lift(in.delta_bias, tangent.delta_bias, "delta_bias"),
-                             lift(in.h0, tangent.h0, "h0"),
-                             in.delta_softplus};
-  const SelectiveScanResult<Jet> r = selective_scan(x);
-  return {derivative_of(r.out), derivative_of(r.last_state)};
+  const SelectiveScanResult<Jet> r = selective_scan(jets::lift_inputs<RealState>(p.in(), tangent));
+  return {jets::derivative_of(r.out), jets::derivative_of(r.last_state)};
 }
 
 mp_real inner_product(const SelectiveScanGrads<double>& g, const SelectiveScanInputs<double>& v) {
-  return grads_dot(g, v);
+  return jets::grads_dot(g, v);
 }
 mp_real inner_product(const SelectiveScanGrads<mp_real>& g, const SelectiveScanInputs<double>& v) {
-  return grads_dot(g, v);
+  return jets::grads_dot(g, v);
 }
 
 mp_real inner_product(const SelectiveScanBackwardProblem<double>& w,

@@ -30,14 +30,6 @@ template ComplexScanResult<mp_real> selective_scan_complex_pairs<mp_real>(
 
 namespace {
 
-using jets::dot;
-
-template <class G>
-mp_real grads_dot(const ComplexScanGrads<G>& g, const ComplexScanInputs<double>& v) {
-  return dot(g.du, v.u) + dot(g.ddelta, v.delta) + dot(g.dA, v.A) + dot(g.dB, v.B) +
-         dot(g.dC, v.C) + dot(g.dD, v.D) + dot(g.dz, v.z) + dot(g.ddelta_bias, v.delta_bias);
-}
-
 Tensor<mp_real> exact(const Tensor<double>& t) { return t.cast<mp_real>(); }
 std::optional<Tensor<mp_real>> exact(const std::optional<Tensor<double>>& t) {
   if (!t) return std::nullopt;
@@ -54,26 +46,16 @@ ComplexScanInputs<mp_real> exact_complex_inputs(const ComplexScanProblem<double>
 
 ComplexScanResult<mp_real> selective_scan_complex_jvp(const ComplexScanProblem<double>& p,
                                                       const ComplexScanInputs<double>& tangent) {
-  const auto& in = p.in();
-  using jets::lift, jets::required, jets::derivative_of;
-  ComplexScanInputs<Jet> x{lift(in.u, required(tangent.u), "u"),
-                           lift(in.delta, required(tangent.delta), "delta"),
-                           lift(in.A, required(tangent.A), "A"),
-                           lift(in.B, required(tangent.B), "B"),
-                           lift(in.C, required(tangent.C), "C"),
-                           lift(in.D, tangent.D, "D"),
-                           lift(in.z, tangent.z, "z"),
-                           lift(in.delta_bias, tangent.delta_bias, "delta_bias"),
-                           in.delta_softplus};
-  const ComplexScanResult<Jet> r = selective_scan_complex_pairs(x);
-  return {derivative_of(r.out), derivative_of(r.last_state)};
+  const ComplexScanResult<Jet> r =
+      selective_scan_complex_pairs(jets::lift_inputs<ComplexState>(p.in(), tangent));
+  return {jets::derivative_of(r.out), jets::derivative_of(r.last_state)};
 }
 
 mp_real inner_product(const ComplexScanGrads<double>& g, const ComplexScanInputs<double>& v) {
-  return grads_dot(g, v);
+  return jets::grads_dot(g, v);
 }
 mp_real inner_product(const ComplexScanGrads<mp_real>& g, const ComplexScanInputs<double>& v) {
-  return grads_dot(g, v);
+  return jets::grads_dot(g, v);
 }
 
 mp_real inner_product(const ComplexScanBackwardProblem<double>& w,

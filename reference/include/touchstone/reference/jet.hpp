@@ -1,7 +1,8 @@
 // Helpers of the JVP oracles (reference/src/mamba_backward_reference.cpp and
 // mamba_complex_backward_reference.cpp, the only includers: this header pulls in Boost's
-// autodiff): jets from a value and a slope, inputs lifted to x + v epsilon, derivatives read back,
-// and the exact inner products of the adjoint identity ([MAMBA-BWD-ADJOINT]).
+// autodiff): jets from a value and a slope, inputs lifted to x + v epsilon (a scan problem's
+// inputs, real or complex state), derivatives read back, and the exact inner products of the
+// adjoint identity ([MAMBA-BWD-ADJOINT]).
 #pragma once
 
 #include <boost/math/differentiation/autodiff.hpp>
@@ -66,6 +67,34 @@ mp_real dot(const Tensor<G>& g, const Tensor<double>& v) {
 template <class G>
 mp_real dot(const std::optional<Tensor<G>>& g, const std::optional<Tensor<double>>& v) {
   return g && v ? dot(*g, *v) : mp_real(0);
+}
+
+// The inputs x + v epsilon of a scan problem with state kind S (RealState, ComplexState): a
+// required tangent array left empty is the zero direction, as is an absent optional one.
+template <class S>
+typename S::template Inputs<Jet> lift_inputs(const typename S::template Inputs<double>& in,
+                                             const typename S::template Inputs<double>& tangent) {
+  typename S::template Inputs<Jet> x;
+  x.u = lift(in.u, required(tangent.u), "u");
+  x.delta = lift(in.delta, required(tangent.delta), "delta");
+  x.A = lift(in.A, required(tangent.A), "A");
+  x.B = lift(in.B, required(tangent.B), "B");
+  x.C = lift(in.C, required(tangent.C), "C");
+  x.D = lift(in.D, tangent.D, "D");
+  x.z = lift(in.z, tangent.z, "z");
+  x.delta_bias = lift(in.delta_bias, tangent.delta_bias, "delta_bias");
+  if constexpr (!S::kComplex) x.h0 = lift(in.h0, tangent.h0, "h0");
+  x.delta_softplus = in.delta_softplus;
+  return x;
+}
+
+// <g, v> over every input array of either scan (the (re, im) pairs of complex ones included).
+template <class Grads, class Inputs>
+mp_real grads_dot(const Grads& g, const Inputs& v) {
+  mp_real s = dot(g.du, v.u) + dot(g.ddelta, v.delta) + dot(g.dA, v.A) + dot(g.dB, v.B) +
+              dot(g.dC, v.C) + dot(g.dD, v.D) + dot(g.dz, v.z) + dot(g.ddelta_bias, v.delta_bias);
+  if constexpr (requires { g.dh0; }) s += dot(g.dh0, v.h0);
+  return s;
 }
 
 // <w, J v> = sum dout * out_tangent + sum dlast_state * last_state_tangent.
