@@ -44,18 +44,26 @@ inline SelectiveScanBackwardProblem<double> small_backward_problem(std::uint64_t
                                               std::move(dl));
 }
 
-// Calls f(array name, flat index, tangent) for the unit tangent of every input element.
-inline void for_each_basis_direction(
-    const SelectiveScanProblem<double>& p,
-    const std::function<void(const std::string&, Index, const SelectiveScanInputs<double>&)>& f) {
+// Calls f(array name, flat index, tangent) for the unit tangent of every input element, real or
+// complex scan (every real number: both parts of a complex element).
+template <class S>
+void for_each_basis_direction(
+    const ScanProblem<double, S>& p,
+    const std::function<void(const std::string&, Index, const typename S::template Inputs<double>&)>& f) {
   const auto& in = p.in();
   auto zeros = [](const Tensor<double>& t) { return Tensor<double>(t.shape(), 0.0); };
-  SelectiveScanInputs<double> e{zeros(in.u), zeros(in.delta), zeros(in.A), zeros(in.B),
-                                zeros(in.C), {}, {}, {}, {}, in.delta_softplus};
+  typename S::template Inputs<double> e;
+  e.u = zeros(in.u);
+  e.delta = zeros(in.delta);
+  e.A = zeros(in.A);
+  e.B = zeros(in.B);
+  e.C = zeros(in.C);
   if (in.D) e.D = zeros(*in.D);
   if (in.z) e.z = zeros(*in.z);
   if (in.delta_bias) e.delta_bias = zeros(*in.delta_bias);
-  if (in.h0) e.h0 = zeros(*in.h0);
+  if constexpr (!S::kComplex)
+    if (in.h0) e.h0 = zeros(*in.h0);
+  e.delta_softplus = in.delta_softplus;
   auto walk = [&](const std::string& name, Tensor<double>& t) {
     for (Index i = 0; i < t.count(); ++i) {
       t[i] = 1;
@@ -71,27 +79,35 @@ inline void for_each_basis_direction(
   if (e.D) walk("D", *e.D);
   if (e.z) walk("z", *e.z);
   if (e.delta_bias) walk("delta_bias", *e.delta_bias);
-  if (e.h0) walk("h0", *e.h0);
+  if constexpr (!S::kComplex)
+    if (e.h0) walk("h0", *e.h0);
 }
 
-}  // namespace touchstone::mamba::testing
-
-#include "touchstone/bounds/mamba_backward_bound.hpp"
-
-namespace touchstone::mamba::testing {
-
-template <class T>
-SelectiveScanGrads<double> grads_as_double(const SelectiveScanGrads<T>& g) {
+// Gradients of either scan in double (SelectiveScanGrads or ComplexScanGrads).
+template <template <class> class Grads, class T>
+Grads<double> grads_as_double(const Grads<T>& g) {
   auto opt = [](const std::optional<Tensor<T>>& t) -> std::optional<Tensor<double>> {
     if (!t) return std::nullopt;
     return t->template cast<double>();
   };
-  return {g.du.template cast<double>(), g.ddelta.template cast<double>(),
-          g.dA.template cast<double>(),  g.dB.template cast<double>(),
-          g.dC.template cast<double>(),  opt(g.dD), opt(g.dz), opt(g.ddelta_bias), opt(g.dh0)};
+  Grads<double> d;
+  d.du = g.du.template cast<double>();
+  d.ddelta = g.ddelta.template cast<double>();
+  d.dA = g.dA.template cast<double>();
+  d.dB = g.dB.template cast<double>();
+  d.dC = g.dC.template cast<double>();
+  d.dD = opt(g.dD);
+  d.dz = opt(g.dz);
+  d.ddelta_bias = opt(g.ddelta_bias);
+  if constexpr (requires { g.dh0; }) d.dh0 = opt(g.dh0);
+  return d;
 }
 
-// Calls f(name, member) for each gradient array present in every one of the given gradients.
+template <class G>
+constexpr bool kHasDh0 = requires(G& g) { g.dh0; };
+
+// Calls f(name, member...) for each gradient array present in every one of the given gradients
+// (all of one scan).
 template <class F, class... G>
 void for_each_grad(F&& f, G&... g) {
   f("du", g.du...);
@@ -102,8 +118,15 @@ void for_each_grad(F&& f, G&... g) {
   if ((g.dD && ...)) f("dD", *g.dD...);
   if ((g.dz && ...)) f("dz", *g.dz...);
   if ((g.ddelta_bias && ...)) f("ddelta_bias", *g.ddelta_bias...);
-  if ((g.dh0 && ...)) f("dh0", *g.dh0...);
+  if constexpr ((kHasDh0<G> && ...))
+    if ((g.dh0 && ...)) f("dh0", *g.dh0...);
 }
+
+}  // namespace touchstone::mamba::testing
+
+#include "touchstone/bounds/mamba_backward_bound.hpp"
+
+namespace touchstone::mamba::testing {
 
 struct GradJudgement {
   std::vector<std::pair<std::string, ErrorSummary>> arrays;

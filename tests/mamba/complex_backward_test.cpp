@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "../tightness.hpp"
+#include "backward_test_support.hpp"
 #include "builtin.hpp"
 #include "cpu/mamba_complex.hpp"
 #include "touchstone/core/metrics.hpp"
@@ -57,59 +58,6 @@ ComplexScanBackwardProblem<double> make_problem(std::uint64_t seed, const Option
   if (o.dlast) dlast = fill("dlast_state", {o.batch, o.dim, o.N, 2}, -1, 1);
   return ComplexScanBackwardProblem<double>(ComplexScanProblem<double>(std::move(in)),
                                             fill("dout", {o.batch, o.dim, o.L}, -1, 1), std::move(dlast));
-}
-
-template <class T>
-ComplexScanGrads<double> as_double(const ComplexScanGrads<T>& g) {
-  auto opt = [](const std::optional<Tensor<T>>& t) -> std::optional<Tensor<double>> {
-    if (!t) return std::nullopt;
-    return t->template cast<double>();
-  };
-  return {g.du.template cast<double>(), g.ddelta.template cast<double>(), g.dA.template cast<double>(),
-          g.dB.template cast<double>(), g.dC.template cast<double>(), opt(g.dD), opt(g.dz),
-          opt(g.ddelta_bias)};
-}
-
-// Calls f(name, member...) for each gradient array present in all of the given gradients.
-template <class F, class... G>
-void for_each_grad(F&& f, G&... g) {
-  f("du", g.du...);
-  f("ddelta", g.ddelta...);
-  f("dA", g.dA...);
-  f("dB", g.dB...);
-  f("dC", g.dC...);
-  if ((g.dD && ...)) f("dD", *g.dD...);
-  if ((g.dz && ...)) f("dz", *g.dz...);
-  if ((g.ddelta_bias && ...)) f("ddelta_bias", *g.ddelta_bias...);
-}
-
-// Calls f(array, flat index, tangent) for the unit tangent of every real number of every input
-// (both parts of every complex element).
-void for_each_basis_direction(
-    const ComplexScanProblem<double>& p,
-    const std::function<void(const std::string&, Index, const ComplexScanInputs<double>&)>& f) {
-  const auto& in = p.in();
-  auto zeros = [](const Tensor<double>& t) { return Tensor<double>(t.shape(), 0.0); };
-  ComplexScanInputs<double> e{zeros(in.u), zeros(in.delta), zeros(in.A), zeros(in.B), zeros(in.C),
-                              {}, {}, {}, in.delta_softplus};
-  if (in.D) e.D = zeros(*in.D);
-  if (in.z) e.z = zeros(*in.z);
-  if (in.delta_bias) e.delta_bias = zeros(*in.delta_bias);
-  auto walk = [&](const std::string& name, Tensor<double>& t) {
-    for (Index i = 0; i < t.count(); ++i) {
-      t[i] = 1;
-      f(name, i, e);
-      t[i] = 0;
-    }
-  };
-  walk("u", e.u);
-  walk("delta", e.delta);
-  walk("A", e.A);
-  walk("B", e.B);
-  walk("C", e.C);
-  if (e.D) walk("D", *e.D);
-  if (e.z) walk("z", *e.z);
-  if (e.delta_bias) walk("delta_bias", *e.delta_bias);
 }
 
 // covers: MAMBA-CSCAN-BWD-BASIS MAMBA-CSCAN-BWD-JVP MAMBA-CSCAN-BWD-DEF MAMBA-CSCAN-BWD-CONVENTION
@@ -224,7 +172,7 @@ TEST(ComplexBackward, CpuWithinBound) {
       return reference::selective_scan_complex_vjp<mp_real, mp_complex>(q);
     }();
     const auto g64 = cpu::selective_scan_complex_backward(q);
-    const auto g32 = as_double(cpu::selective_scan_complex_backward(q.cast<float>()));
+    const auto g32 = grads_as_double(cpu::selective_scan_complex_backward(q.cast<float>()));
     const auto j64 = judge(g64, exact, selective_scan_complex_backward_bound(q, complex_backward_arithmetic_cpu_f64()),
                            Format::float64);
     const auto j32 = judge(g32, exact, selective_scan_complex_backward_bound(q, complex_backward_arithmetic_cpu_f32()),
@@ -260,11 +208,11 @@ TEST(ComplexBackward, DeterministicAcrossThreads) {
   o.N = 2;
   const auto q = make_problem(5, o);
   const auto q32 = q.cast<float>();
-  const auto ref32 = as_double(cpu::selective_scan_complex_backward(q32, 1));
+  const auto ref32 = grads_as_double(cpu::selective_scan_complex_backward(q32, 1));
   const auto ref64 = cpu::selective_scan_complex_backward(q, 1);
   for (int threads : {1, 2, 3}) {
     for (int run = 0; run < 2; ++run) {
-      auto g32 = as_double(cpu::selective_scan_complex_backward(q32, threads));
+      auto g32 = grads_as_double(cpu::selective_scan_complex_backward(q32, threads));
       auto g64 = cpu::selective_scan_complex_backward(q, threads);
       auto r32 = ref32;
       auto r64 = ref64;
@@ -319,7 +267,7 @@ TEST(ComplexBackward, RecomputedStatesAreTheForwardStates) {
   const ComplexScanBackwardProblem<double> q(base.forward(), Tensor<double>(base.dout().shape(), 0.5),
                                              base.dlast_state());
   for (const bool f32 : {false, true}) {
-    const auto g = f32 ? as_double(cpu::selective_scan_complex_backward(q.cast<float>(), 2))
+    const auto g = f32 ? grads_as_double(cpu::selective_scan_complex_backward(q.cast<float>(), 2))
                        : cpu::selective_scan_complex_backward(q, 2);
     for (const Index t : {Index{0}, Index{255}, Index{256}, Index{299}}) {
       const auto pre = prefix(q.forward(), t + 1);
@@ -367,7 +315,7 @@ TEST(ComplexBackward, AdjointIdentityAgainstAutodiff) {
     const WorkingPrecision precision(256);
     const mp_real wjv = reference::inner_product(q, reference::selective_scan_complex_jvp(q.forward(), v));
     for (const bool f32 : {false, true}) {
-      const auto g = f32 ? as_double(cpu::selective_scan_complex_backward(q.cast<float>()))
+      const auto g = f32 ? grads_as_double(cpu::selective_scan_complex_backward(q.cast<float>()))
                          : cpu::selective_scan_complex_backward(q);
       const auto bound = selective_scan_complex_backward_bound(
           q, f32 ? complex_backward_arithmetic_cpu_f32() : complex_backward_arithmetic_cpu_f64());
@@ -434,7 +382,7 @@ TEST(ComplexBackwardProblem, NanCotangentPropagatesLikeTheOracle) {
     const WorkingPrecision precision(256);
     auto exact = reference::selective_scan_complex_vjp<mp_real, mp_complex>(q);
     auto g64 = cpu::selective_scan_complex_backward(q);
-    auto g32 = as_double(cpu::selective_scan_complex_backward(q.cast<float>()));
+    auto g32 = grads_as_double(cpu::selective_scan_complex_backward(q.cast<float>()));
     Index nans = 0;
     for_each_grad([&](const std::string& name, const Tensor<mp_real>& e, const Tensor<double>& a,
                       const Tensor<double>& b) {
@@ -500,7 +448,7 @@ TEST(ComplexBackwardRegression, OverflowingIntermediateUnderASmallResult) {
     const WorkingPrecision precision(256);
     return reference::selective_scan_complex_vjp<mp_real, mp_complex>(q);
   }();
-  const auto g32 = as_double(cpu::selective_scan_complex_backward(q.cast<float>()));
+  const auto g32 = grads_as_double(cpu::selective_scan_complex_backward(q.cast<float>()));
   const auto g64 = cpu::selective_scan_complex_backward(q);
   // The case is what it claims: a NaN in float32 where the exact value is finite and small.
   ASSERT_TRUE(std::isnan(g32.ddelta[1]));
