@@ -104,51 +104,18 @@ ScanArithmetic arithmetic_reference(unsigned bits) {
 
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kTiny = 4.9406564584124654e-324;  // 2^-1074: keeps magnitudes >= exact values
-                                                   // that underflow in double
-// log1p(e^-20) = softplus(20) - 20: the jump of the thresholded softplus at 20.
-constexpr double kThresholdJump = 2.0612e-9;
+using namespace scan_bound;
 
-// (1 + u)^k - 1 without cancellation.
-
-struct Q {  // a computed quantity: magnitude bound M, error bound E
-  double M, E;
-};
-
-// [CORE-ROUND-MUL]: x * y rounded, both operands computed with errors. The magnitude is floored
-// at 2^-1074 so that a product that underflows in this double evaluation still bounds the exact
-// (tiny) value.
-// proved: proofs/theories/RoundOps.v mul_bound (the operand form: the rounding term is
-// u (Mx + Ex)(My + Ey), i.e. M = Mx My in mul_bound_result_mag).
-Q mul(Q x, Q y, double u, double eta) {
-  return {x.M * y.M + kTiny,
-          x.M * y.E + x.E * y.M + x.E * y.E + u * (x.M + x.E) * (y.M + y.E) + eta};
-}
-
-// The same with an exact operand y (an input): RoundOps.v mul_bound with Ey = 0.
+// scan_bound::mul with an exact operand y (an input): RoundOps.v mul_bound with Ey = 0.
 Q mul_exact(Q x, double y, double u, double eta) { return mul(x, {std::fabs(y), 0.0}, u, eta); }
-
-// [MAMBA-SCAN-ELEMENTARY] error of a function evaluated within `ulps` ulps:
-// ulps * ulp(f) <= ulps * (2u |f| + 2 eta).
-double elementary_error(double ulps, double magnitude, double u, double eta) {
-  return ulps * (2 * u * magnitude + 2 * eta);
-}
 
 }  // namespace
 
 SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<double>& p,
                                                  const ScanArithmetic& m) {
   const auto& in = p.in();
-  const FormatInfo& cf = m.compute;
-  const FormatInfo& sf = m.storage;
-  const bool rounds_to_storage = sf.precision != cf.precision || sf.emin != cf.emin;
-  // binary64's underflow term 2^-1075 is not a double (it rounds to 0): use 2^-1074, twice it.
-  // An infinite magnitude in this double evaluation is an overflow too (the oracle's format has
-  // no overflow of its own, but a double does): compare against the smaller of the two.
-  const double u = cf.u, eta = std::max(cf.eta, kTiny),
-               fmax = std::min(cf.max_finite, std::numeric_limits<double>::max());
-  const double storage_eta = std::max(sf.eta, kTiny);
+  const Formats f(m.compute, m.storage);
+  const double u = f.u, eta = f.eta, fmax = f.fmax;
   const Index batch = p.batch(), dim = p.dim(), N = p.dstate(), L = p.seqlen();
   // [MAMBA-SCAN-BOUND-EVAL]
   const double slack = std::max(std::ldexp(1.0, -20), static_cast<double>(L + N) * std::ldexp(1.0, -40));
@@ -182,25 +149,8 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         Wmax = std::max(Wmax, H[n] + G[n]);
       }
       for (Index t = 0; t < L; ++t) {
-        // [MAMBA-SCAN-BOUND-DELTA] x = delta + delta_bias, then the thresholded softplus.
-        const double x = in.delta(b, d, t) + (in.delta_bias ? (*in.delta_bias)[d] : 0.0);
-        const double Ex = in.delta_bias ? u * std::fabs(x) : 0.0;
-        Q dt;
-        if (in.delta_softplus) {
-          // softplus(x) >= x, so this bounds the exact value on either side of the threshold.
-          const double sp = std::log1p(std::exp(std::min(x, 700.0)));
-          dt.M = std::max(x, sp) + kTiny;
-          // The implementation may take the other branch only when its x is rounded (Ex > 0)
-          // and the exact x is within that rounding of 20; `margin` covers x's own rounding in
-          // this double evaluation.
-          const double margin = in.delta_bias ? 20 * std::ldexp(1.0, -40) : 0.0;
-          double E = std::min(Ex, dt.M * std::expm1(Ex));
-          if (Ex > 0 && std::fabs(x - 20) <= Ex + margin) E += kThresholdJump;
-          if (x <= 20 + Ex + margin) E += elementary_error(m.softplus_ulps, dt.M + E, u, eta);
-          dt.E = E;
-        } else {
-          dt = {std::fabs(x), Ex};
-        }
+        double x;
+        const Q dt = delta_bound(in, b, d, t, m.softplus_ulps, u, eta, x);
         const double dt_value = in.delta_softplus ? dt.M : x;  // signed estimate of exact dt
         const double uu = in.u(b, d, t);
         const Q du = mul_exact(dt, uu, u, eta);
@@ -272,16 +222,9 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           v = mul(v, {Ms, elementary_error(m.silu_ulps, Ms, u, eta)}, u, eta);  // mul_bound
         }
         if (v.M + v.E > fmax) overflow = true;
-        double E = v.E;
-        // [MAMBA-SCAN-BOUND-ANY] proved: RoundOps.v round_bound (in the storage format).
-        if (rounds_to_storage) E += sf.u * (v.M + E) + storage_eta;
-        r.out(b, d, t) = overflow ? kInf : E * (1 + slack) + kTiny;
+        r.out(b, d, t) = f.finish(v.M, v.E, overflow, slack);
       }
-      for (Index n = 0; n < N; ++n) {
-        double E = G[n];
-        if (rounds_to_storage) E += sf.u * (H[n] + E) + storage_eta;
-        r.last_state(b, d, n) = overflow ? kInf : E * (1 + slack) + kTiny;
-      }
+      for (Index n = 0; n < N; ++n) r.last_state(b, d, n) = f.finish(H[n], G[n], overflow, slack);
     }
   }
   return r;

@@ -71,15 +71,9 @@ ComplexScanArithmetic complex_arithmetic_reference(unsigned bits) {
 
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kTiny = 4.9406564584124654e-324;  // 2^-1074
-constexpr double kThresholdJump = 2.0612e-9;         // log1p(e^-20), as in mamba_bound.cpp
-constexpr double kSqrt2 = 1.4142135623730951;        // the double above sqrt(2) (by 9.7e-17)
+using namespace scan_bound;
 
-
-struct Q {
-  double M, E;
-};
+constexpr double kSqrt2 = 1.4142135623730951;  // the double above sqrt(2) (by 9.7e-17)
 
 // [CORE-ROUND-MUL] with an exact second operand y (real): fl(x y).
 Q mul_exact(Q x, double y, double u, double eta) {
@@ -87,21 +81,13 @@ Q mul_exact(Q x, double y, double u, double eta) {
   return {x.M * ay + kTiny, x.E * ay + u * (x.M + x.E) * ay + eta};
 }
 
-double elementary_error(double ulps, double magnitude, double u, double eta) {
-  return ulps * (2 * u * magnitude + 2 * eta);
-}
-
 }  // namespace
 
 ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<double>& p,
                                                        const ComplexScanArithmetic& m) {
   const auto& in = p.in();
-  const FormatInfo& cf = m.compute;
-  const FormatInfo& sf = m.storage;
-  const bool rounds_to_storage = sf.precision != cf.precision || sf.emin != cf.emin;
-  const double u = cf.u, eta = std::max(cf.eta, kTiny),
-               fmax = std::min(cf.max_finite, std::numeric_limits<double>::max());
-  const double storage_eta = std::max(sf.eta, kTiny);
+  const Formats f(m.compute, m.storage);
+  const double u = f.u, eta = f.eta, fmax = f.fmax;
   const Index batch = p.batch(), dim = p.dim(), N = p.dstate(), L = p.seqlen();
   const double slack =
       std::max(std::ldexp(1.0, -20), static_cast<double>(L + 2 * N) * std::ldexp(1.0, -40));
@@ -143,20 +129,8 @@ ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<
       std::fill(G.begin(), G.end(), 0.0);
       for (Index t = 0; t < L; ++t) {
         // [MAMBA-SCAN-BOUND-DELTA], exactly as for the real scan.
-        const double x = in.delta(b, d, t) + (in.delta_bias ? (*in.delta_bias)[d] : 0.0);
-        const double Ex = in.delta_bias ? u * std::fabs(x) : 0.0;
-        Q dt;
-        if (in.delta_softplus) {
-          const double sp = std::log1p(std::exp(std::min(x, 700.0)));
-          dt.M = std::max(x, sp) + kTiny;
-          const double margin = in.delta_bias ? 20 * std::ldexp(1.0, -40) : 0.0;
-          double E = std::min(Ex, dt.M * std::expm1(Ex));
-          if (Ex > 0 && std::fabs(x - 20) <= Ex + margin) E += kThresholdJump;
-          if (x <= 20 + Ex + margin) E += elementary_error(m.softplus_ulps, dt.M + E, u, eta);
-          dt.E = E;
-        } else {
-          dt = {std::fabs(x), Ex};
-        }
+        double x;
+        const Q dt = delta_bound(in, b, d, t, m.softplus_ulps, u, eta, x);
         const double dt_value = in.delta_softplus ? dt.M : x;
         const double uu = in.u(b, d, t);
         const Q du = mul_exact(dt, uu, u, eta);
@@ -237,17 +211,13 @@ ComplexScanResult<double> selective_scan_complex_bound(const ComplexScanProblem<
           const double zz = (*in.z)(b, d, t);
           const double Ms = silu_magnitude(zz);
           const double Es = elementary_error(m.silu_ulps, Ms, u, eta);
-          v = {v.M * Ms + kTiny, v.M * Es + v.E * Ms + v.E * Es + u * (v.M + v.E) * (Ms + Es) + eta};
+          v = mul(v, {Ms, Es}, u, eta);
         }
         if (v.M + v.E > fmax) overflow = true;
-        double E = v.E;
-        if (rounds_to_storage) E += sf.u * (v.M + E) + storage_eta;
-        r.out(b, d, t) = overflow ? kInf : E * (1 + slack) + kTiny;
+        r.out(b, d, t) = f.finish(v.M, v.E, overflow, slack);
       }
       for (Index n = 0; n < N; ++n) {
-        double E = G[n];
-        if (rounds_to_storage) E += sf.u * (H[n] + E) + storage_eta;
-        const double bound = overflow ? kInf : E * (1 + slack) + kTiny;
+        const double bound = f.finish(H[n], G[n], overflow, slack);
         r.last_state(b, d, n, Index{0}) = bound;
         r.last_state(b, d, n, Index{1}) = bound;
       }

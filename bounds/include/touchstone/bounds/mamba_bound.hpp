@@ -8,8 +8,9 @@
 // NaN there, and the verdict only asks for NaN).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
-
+#include <limits>
 #include <string>
 
 #include "touchstone/core/formats.hpp"
@@ -88,5 +89,82 @@ double silu_magnitude(double z);  // mamba_bound.cpp
 
 SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<double>& p,
                                                  const ScanArithmetic& m);
+
+// What the real and the complex scan's forward bounds (mamba_bound.cpp, mamba_complex_bound.cpp)
+// evaluate alike: the notation is mamba_bound.cpp's.
+namespace scan_bound {
+
+inline constexpr double kTiny = 4.9406564584124654e-324;  // 2^-1074: keeps magnitudes >= exact
+                                                          // values that underflow in double
+// log1p(e^-20) = softplus(20) - 20: the jump of the thresholded softplus at 20.
+inline constexpr double kThresholdJump = 2.0612e-9;
+
+struct Q {  // a computed quantity: magnitude bound M, error bound E
+  double M, E;
+};
+
+// [CORE-ROUND-MUL]: x * y rounded, both operands computed with errors. The magnitude is floored
+// at 2^-1074 so that a product that underflows in this double evaluation still bounds the exact
+// (tiny) value.
+// proved: proofs/theories/RoundOps.v mul_bound (the operand form: the rounding term is
+// u (Mx + Ex)(My + Ey), i.e. M = Mx My in mul_bound_result_mag).
+inline Q mul(Q x, Q y, double u, double eta) {
+  return {x.M * y.M + kTiny,
+          x.M * y.E + x.E * y.M + x.E * y.E + u * (x.M + x.E) * (y.M + y.E) + eta};
+}
+
+// [MAMBA-SCAN-ELEMENTARY] error of a function evaluated within `ulps` ulps:
+// ulps * ulp(f) <= ulps * (2u |f| + 2 eta).
+inline double elementary_error(double ulps, double magnitude, double u, double eta) {
+  return ulps * (2 * u * magnitude + 2 * eta);
+}
+
+// The compute and storage formats' terms. binary64's underflow term 2^-1075 is not a double (it
+// rounds to 0): 2^-1074, twice it, instead. An infinite magnitude in this double evaluation is an
+// overflow too (the oracle's format has no overflow of its own, but a double does): fmax is the
+// smaller of the two.
+struct Formats {
+  const FormatInfo& storage;
+  bool rounds_to_storage;
+  double u, eta, fmax, storage_eta;
+  Formats(const FormatInfo& compute, const FormatInfo& storage_)
+      : storage(storage_),
+        rounds_to_storage(storage_.precision != compute.precision || storage_.emin != compute.emin),
+        u(compute.u), eta(std::max(compute.eta, kTiny)),
+        fmax(std::min(compute.max_finite, std::numeric_limits<double>::max())),
+        storage_eta(std::max(storage_.eta, kTiny)) {}
+  // An output's bound from its magnitude and error bounds: +inf outside the domain, else with
+  // the rounding to the storage format ([MAMBA-SCAN-BOUND-ANY]; proved: RoundOps.v round_bound)
+  // and the evaluation's slack ([MAMBA-SCAN-BOUND-EVAL]).
+  double finish(double M, double E, bool overflow, double slack) const {
+    if (rounds_to_storage) E += storage.u * (M + E) + storage_eta;
+    return overflow ? std::numeric_limits<double>::infinity() : E * (1 + slack) + kTiny;
+  }
+};
+
+// [MAMBA-SCAN-BOUND-DELTA] x = delta + delta_bias (returned in `x`), then dt, the thresholded
+// softplus of x when the problem asks for it.
+template <class Inputs>
+Q delta_bound(const Inputs& in, Index b, Index d, Index t, double softplus_ulps, double u, double eta,
+              double& x) {
+  x = in.delta(b, d, t) + (in.delta_bias ? (*in.delta_bias)[d] : 0.0);
+  const double Ex = in.delta_bias ? u * std::fabs(x) : 0.0;
+  if (!in.delta_softplus) return {std::fabs(x), Ex};
+  Q dt;
+  // softplus(x) >= x, so this bounds the exact value on either side of the threshold.
+  const double sp = std::log1p(std::exp(std::min(x, 700.0)));
+  dt.M = std::max(x, sp) + kTiny;
+  // The implementation may take the other branch only when its x is rounded (Ex > 0) and the
+  // exact x is within that rounding of 20; `margin` covers x's own rounding in this double
+  // evaluation.
+  const double margin = in.delta_bias ? 20 * std::ldexp(1.0, -40) : 0.0;
+  double E = std::min(Ex, dt.M * std::expm1(Ex));
+  if (Ex > 0 && std::fabs(x - 20) <= Ex + margin) E += kThresholdJump;
+  if (x <= 20 + Ex + margin) E += elementary_error(softplus_ulps, dt.M + E, u, eta);
+  dt.E = E;
+  return dt;
+}
+
+}  // namespace scan_bound
 
 }  // namespace touchstone::mamba
