@@ -70,20 +70,13 @@ struct RealScan {
   // The forward inputs in the peer's names ([MAMBA-SCAN-SHAPES]); the backward entry adds its
   // cotangents.
   static std::vector<ArraySpec> inputs() {
-    return {
-        {"u", "(batch, dim, seqlen)", "input sequence", false},
-        {"delta", "(batch, dim, seqlen)", "time step before bias and softplus", false},
+    return scan_inputs(
         {"A", "(dim, dstate)", "real state matrix (diagonal per channel)", false},
         {"B", "(dim, dstate) | (batch, dstate, seqlen) | (batch, B_groups, dstate, seqlen)",
          "input matrix, constant or selective", false},
         {"C", "(dim, dstate) | (batch, dstate, seqlen) | (batch, C_groups, dstate, seqlen)",
          "output matrix, constant or selective", false},
-        {"D", "(dim,)", "skip connection", true},
-        {"z", "(batch, dim, seqlen)", "gate: out *= silu(z)", true},
-        {"delta_bias", "(dim,)", "added to delta before softplus", true},
-        {"h0", "(batch, dim, dstate)", "initial state (touchstone extension)", true},
-        {"delta_softplus", "() | (1,)", "apply softplus to delta (also --option)", true},
-    };
+        ArraySpec{"h0", "(batch, dim, dstate)", "initial state (touchstone extension)", true});
   }
   static std::vector<ArraySpec> outputs() {
     return {{"out", "(batch, dim, seqlen)", "output sequence", false},
@@ -106,16 +99,14 @@ struct RealScan {
     auto bound = [](ScanArithmetic m) { return [m](const Problem& p) { return selective_scan_bound(p, m); }; };
     auto run_cpu = [](const auto& p) { return cpu::selective_scan(p); };
     const std::string sequential = "sequential in t; per step fma(a,h,dt*u*B); y by fma over n; fma(D,u,y)*silu(z)";
-    return {
-        backend<Problem, true>("cpu-f32", sequential, run_cpu, bound(arithmetic_cpu_f32())),
-        backend<Problem, false>("cpu-f64", sequential, run_cpu, bound(arithmetic_cpu_f64())),
-        backend<Problem, true>(
+    auto backends = cpu_backends<Problem>(sequential, run_cpu, bound, arithmetic_cpu_f32(), arithmetic_cpu_f64());
+    backends.push_back(backend<Problem, true>(
             "cuda-f32",
             "chunks of " + std::to_string(shape.chunk) + ": per-thread sequential folds, block tree scan, "
             "sequential recompute; y and gate as cpu",
             [](const SelectiveScanProblem<float>& p) { return cuda::selective_scan(p); },
-            bound(arithmetic_cuda_f32(shape.tree_depth, shape.chunk)), [] { return touchstone::cuda::unavailable_reason(); }),
-    };
+            bound(arithmetic_cuda_f32(shape.tree_depth, shape.chunk)), [] { return touchstone::cuda::unavailable_reason(); }));
+    return backends;
   }
 };
 
@@ -131,15 +122,9 @@ struct RealScanBackward {
     return {"dlast_state", "(batch, dim, dstate)", "cotangent of last_state (the peer ignores it: absent = 0)", true};
   }
   static std::vector<ArraySpec> outputs() {
-    return {{"du", "(batch, dim, seqlen)", "gradient of u", false},
-            {"ddelta", "(batch, dim, seqlen)", "gradient of delta", false},
-            {"dA", "(dim, dstate)", "gradient of A", false},
-            {"dB", "B's shape", "gradient of B", false},
-            {"dC", "C's shape", "gradient of C", false},
-            {"dD", "(dim,)", "gradient of D (when D is given)", true},
-            {"dz", "(batch, dim, seqlen)", "gradient of z (when z is given)", true},
-            {"ddelta_bias", "(dim,)", "gradient of delta_bias (when given)", true},
-            {"dh0", "(batch, dim, dstate)", "gradient of h0 (when given)", true}};
+    return backward_outputs({"dA", "(dim, dstate)", "gradient of A", false}, {"dB", "B's shape", "gradient of B", false},
+                            {"dC", "C's shape", "gradient of C", false},
+                            ArraySpec{"dh0", "(batch, dim, dstate)", "gradient of h0 (when given)", true});
   }
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
     return default_selective_scan_backward_problem(size, format, seed);
@@ -157,15 +142,13 @@ struct RealScanBackward {
     const std::string order =
         "reverse in t from checkpointed blocks of 256; fma chains over n and t per channel; channel and batch "
         "sums in a fixed order";
-    return {
-        backend<P, true>("cpu-f32", order, run_cpu, bound(backward_arithmetic_cpu_f32())),
-        backend<P, false>("cpu-f64", order, run_cpu, bound(backward_arithmetic_cpu_f64())),
-        // [MAMBA-BWD-CUDA]: the cpu-f32 order exactly (bitwise equal), so the cpu-f32 bound.
-        backend<P, true>(
-            "cuda-f32", order + " (the cpu-f32 order: bitwise equal)",
-            [](const SelectiveScanBackwardProblem<float>& q) { return cuda::selective_scan_backward(q); },
-            bound(backward_arithmetic_cpu_f32()), [] { return touchstone::cuda::unavailable_reason(); }),
-    };
+    auto backends = cpu_backends<P>(order, run_cpu, bound, backward_arithmetic_cpu_f32(), backward_arithmetic_cpu_f64());
+    // [MAMBA-BWD-CUDA]: the cpu-f32 order exactly (bitwise equal), so the cpu-f32 bound.
+    backends.push_back(backend<P, true>(
+        "cuda-f32", order + " (the cpu-f32 order: bitwise equal)",
+        [](const SelectiveScanBackwardProblem<float>& q) { return cuda::selective_scan_backward(q); },
+        bound(backward_arithmetic_cpu_f32()), [] { return touchstone::cuda::unavailable_reason(); }));
+    return backends;
   }
 };
 

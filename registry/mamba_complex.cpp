@@ -60,19 +60,12 @@ struct ComplexScan {
       "Mamba's selective scan (S6) forward, complex A (S4D-Lin style): mamba_ssm selective_scan_ref semantics, "
       "out = 2 Re(sum_n h_n C_n)";
   static std::vector<ArraySpec> inputs() {
-    return {
-        {"u", "(batch, dim, seqlen)", "input sequence", false},
-        {"delta", "(batch, dim, seqlen)", "time step before bias and softplus", false},
+    return scan_inputs(
         {"A", "(dim, dstate, 2) | complex (dim, dstate) | (dim, dstate)", "complex state matrix: (re, im) pairs, complex, or real (imaginary parts 0)", false},
         {"B", "complex (dim, dstate) | (batch, dstate, 2 seqlen) | (batch, B_groups, dstate, 2 seqlen)",
          "input matrix: constant complex, or variable with interleaved (re, im)", false},
         {"C", "complex (dim, dstate) | (batch, dstate, 2 seqlen) | (batch, C_groups, dstate, 2 seqlen)",
-         "output matrix: constant complex, or variable with interleaved (re, im)", false},
-        {"D", "(dim,)", "skip connection", true},
-        {"z", "(batch, dim, seqlen)", "gate: out *= silu(z)", true},
-        {"delta_bias", "(dim,)", "added to delta before softplus", true},
-        {"delta_softplus", "() | (1,)", "apply softplus to delta (also --option)", true},
-    };
+         "output matrix: constant complex, or variable with interleaved (re, im)", false});
   }
   static std::vector<ArraySpec> outputs() {
     return {{"out", "(batch, dim, seqlen)", "output sequence, 2 Re(sum_n h_n C_n) + D u, gated", false},
@@ -117,8 +110,7 @@ struct ComplexScan {
     const std::string sequential =
         "sequential in t; per step h = fma(a.re,h,fma(-+a.im,h',dt*u*B)) per part; y by fma over (n, part); "
         "fma(D,u,2y)*silu(z)";
-    return {backend<Problem, true>("cpu-f32", sequential, run_cpu, bound(complex_arithmetic_cpu_f32())),
-            backend<Problem, false>("cpu-f64", sequential, run_cpu, bound(complex_arithmetic_cpu_f64()))};
+    return cpu_backends<Problem>(sequential, run_cpu, bound, complex_arithmetic_cpu_f32(), complex_arithmetic_cpu_f64());
   }
 };
 
@@ -147,14 +139,9 @@ struct ComplexScanBackward {
             "cotangent of last_state, PyTorch's grad_output convention (absent = 0)", true};
   }
   static std::vector<ArraySpec> outputs() {
-    return {{"du", "(batch, dim, seqlen)", "gradient of u", false},
-            {"ddelta", "(batch, dim, seqlen)", "gradient of delta", false},
-            {"dA", "A's layout", "gradient of A, (dL/dRe, dL/dIm) pairs", false},
-            {"dB", "B's layout", "gradient of B (interleaved when B is)", false},
-            {"dC", "C's layout", "gradient of C (interleaved when C is)", false},
-            {"dD", "(dim,)", "gradient of D (when D is given)", true},
-            {"dz", "(batch, dim, seqlen)", "gradient of z (when z is given)", true},
-            {"ddelta_bias", "(dim,)", "gradient of delta_bias (when given)", true}};
+    return backward_outputs({"dA", "A's layout", "gradient of A, (dL/dRe, dL/dIm) pairs", false},
+                            {"dB", "B's layout", "gradient of B (interleaved when B is)", false},
+                            {"dC", "C's layout", "gradient of C (interleaved when C is)", false});
   }
   static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
     auto p = default_complex_problem(size_row(kComplexBackwardSizes, size), format, seed);
@@ -179,8 +166,8 @@ struct ComplexScanBackward {
     const std::string order =
         "reverse in t from per-tile checkpoints every 256 steps; complex products by two fmas per part; fma "
         "chains over n and t per channel; channel and batch sums in a fixed order";
-    return {backend<P, true>("cpu-f32", order, run_cpu, bound(complex_backward_arithmetic_cpu_f32())),
-            backend<P, false>("cpu-f64", order, run_cpu, bound(complex_backward_arithmetic_cpu_f64()))};
+    return cpu_backends<P>(order, run_cpu, bound, complex_backward_arithmetic_cpu_f32(),
+                           complex_backward_arithmetic_cpu_f64());
   }
 };
 

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,40 @@ struct Filler {
     return t;
   }
 };
+
+// The forward inputs in the peer's names ([MAMBA-SCAN-SHAPES], [MAMBA-CSCAN-SHAPES]): what the
+// two scans declare alike around their own A, B, C and (the real scan's) h0.
+inline std::vector<ArraySpec> scan_inputs(ArraySpec A, ArraySpec B, ArraySpec C,
+                                          std::optional<ArraySpec> h0 = std::nullopt) {
+  std::vector<ArraySpec> in{
+      {"u", "(batch, dim, seqlen)", "input sequence", false},
+      {"delta", "(batch, dim, seqlen)", "time step before bias and softplus", false},
+      std::move(A),
+      std::move(B),
+      std::move(C),
+      {"D", "(dim,)", "skip connection", true},
+      {"z", "(batch, dim, seqlen)", "gate: out *= silu(z)", true},
+      {"delta_bias", "(dim,)", "added to delta before softplus", true}};
+  if (h0) in.push_back(std::move(*h0));
+  in.push_back({"delta_softplus", "() | (1,)", "apply softplus to delta (also --option)", true});
+  return in;
+}
+
+// The backward outputs, each the gradient of its input ([MAMBA-BWD-DEF], [MAMBA-CSCAN-BWD-DEF]),
+// with the scan's own dA, dB, dC and (the real scan's) dh0.
+inline std::vector<ArraySpec> backward_outputs(ArraySpec dA, ArraySpec dB, ArraySpec dC,
+                                               std::optional<ArraySpec> dh0 = std::nullopt) {
+  std::vector<ArraySpec> out{{"du", "(batch, dim, seqlen)", "gradient of u", false},
+                             {"ddelta", "(batch, dim, seqlen)", "gradient of delta", false},
+                             std::move(dA),
+                             std::move(dB),
+                             std::move(dC),
+                             {"dD", "(dim,)", "gradient of D (when D is given)", true},
+                             {"dz", "(batch, dim, seqlen)", "gradient of z (when z is given)", true},
+                             {"ddelta_bias", "(dim,)", "gradient of delta_bias (when given)", true}};
+  if (dh0) out.push_back(std::move(*dh0));
+  return out;
+}
 
 // A default problem ([MAMBA-SCAN-DEFAULTS], [MAMBA-CSCAN-DEFAULTS]).
 struct SizeSpec {
@@ -190,6 +225,15 @@ EntryBackend<P> backend(std::string name, std::string order, Run run, Bound boun
             else return as_arrays(run(problem_of(h.f64())), h.f64());
           },
           [bound](const P& p) { return as_arrays(bound(problem_of(p)), p); }, std::move(unavailable_reason)};
+}
+
+// The cpu-f32 and cpu-f64 backends of an entry on P: `run` on either problem, the bounds of the
+// two arithmetics.
+template <class P, class Run, class Arithmetic, class Bound>
+std::vector<EntryBackend<P>> cpu_backends(const std::string& order, Run run, Bound bound, Arithmetic f32,
+                                          Arithmetic f64) {
+  return {backend<P, true>("cpu-f32", order, run, bound(std::move(f32))),
+          backend<P, false>("cpu-f64", order, run, bound(std::move(f64)))};
 }
 
 // What the four entries declare alike: names, the delta_softplus option, oracle, backends, bound.
