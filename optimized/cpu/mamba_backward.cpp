@@ -187,8 +187,7 @@ void backward_tile(const ScanBackwardProblem<T, S>& q, const SelectiveScanCheckp
   };
 
   // The complex state's forward step t of the block (global step tt), with the forward's
-  // operations, from the states at hp_* into hn_*; A_bar is kept in a_* when given. cos and sin
-  // (glibc calls, which do not vectorize) get a loop of their own, as in the forward.
+  // operations, from the states at hp_* into hn_*; A_bar is kept in a_* when given.
   std::vector<T> cosv(kComplex ? NW : 0), sinv(kComplex ? NW : 0);
   auto complex_step = [&](Index t, Index tt, const T* hp_re, const T* hp_im, T* hn_re, T* hn_im,
                           T* a_re, T* a_im) {
@@ -196,12 +195,7 @@ void backward_tile(const ScanBackwardProblem<T, S>& q, const SelectiveScanCheckp
     const T* ul = &u[t * W];
     const T* Are = A[0].data();
     const T* Aim = A[P - 1].data();
-    for (Index n = 0; n < N; ++n)
-      for (int l = 0; l < W; ++l) {
-        const T arg = dl[l] * Aim[n * W + l];
-        cosv[n * W + l] = M::cos(arg);
-        sinv[n * W + l] = M::sin(arg);
-      }
+    cos_sin_rows<M>(dl, Aim, N, cosv.data(), sinv.data());
     for (int l = 0; l < W; ++l) du[t * W + l] = dl[l] * ul[l];
     for (Index n = 0; n < N; ++n) {
       const std::size_t nw = static_cast<std::size_t>(n * W);

@@ -46,8 +46,7 @@ void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResu
   // Transposed time blocks: element (t, lane) at [t * W + lane].
   const std::size_t block = static_cast<std::size_t>(kTimeBlock * W);
   std::vector<T> dt(block), u(block), s(block), out(block);
-  // cos and sin of dt Im A for one time step, [n * W + lane]: glibc calls, which do not vectorize,
-  // so they are made in a loop of their own and the state update below stays a vector loop.
+  // cos and sin of dt Im A for one time step (cos_sin_rows).
   std::vector<T> cosv(NW), sinv(NW);
   for (Index t0 = 0; t0 < L; t0 += kTimeBlock) {
     const Index tb = std::min(kTimeBlock, L - t0);
@@ -56,12 +55,7 @@ void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResu
     for (Index t = 0; t < tb; ++t) {
       const T* dl = &dt[t * W];
       const T* ul = &u[t * W];
-      for (Index n = 0; n < N; ++n)
-        for (int l = 0; l < W; ++l) {
-          const T arg = dl[l] * Aim[n * W + l];
-          cosv[n * W + l] = M::cos(arg);
-          sinv[n * W + l] = M::sin(arg);
-        }
+      cos_sin_rows<M>(dl, Aim.data(), N, cosv.data(), sinv.data());
       alignas(64) T du[W], y[W];
       for (int l = 0; l < W; ++l) {
         du[l] = dl[l] * ul[l];

@@ -120,6 +120,20 @@ TOUCHSTONE_LANE void load_time_block(const In& in, const Tile& tile, Index t0, I
     for (Index i = 0; i < span; ++i) s[i] = M::silu(s[i]);
 }
 
+// The complex scans' cos and sin of dt Im A for one time step ([MAMBA-CSCAN-CPU]): dt's lanes
+// `dl`, Im A's rows `Aim` ([n * W + lane]), into cosv and sinv ([n * W + lane]). glibc calls,
+// which do not vectorize: they get a loop of their own, so the state update stays a vector loop.
+template <class M, class T>
+TOUCHSTONE_LANE void cos_sin_rows(const T* dl, const T* Aim, Index N, T* cosv, T* sinv) {
+  constexpr int W = M::W;
+  for (Index n = 0; n < N; ++n)
+    for (int l = 0; l < W; ++l) {
+      const T arg = dl[l] * Aim[n * W + l];
+      cosv[n * W + l] = M::cos(arg);
+      sinv[n * W + l] = M::sin(arg);
+    }
+}
+
 // The block's outputs, transposed back: out(b, d0 + lane, t0 + t) = block[t * W + lane].
 template <int W, class T>
 void store_time_block(const std::vector<T>& block, const Tile& tile, Index t0, Index tb,
