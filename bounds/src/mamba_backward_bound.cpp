@@ -102,27 +102,11 @@ Index operand_index(const GroupedOperand& g, Index N, Index L, Index b, Index d,
   return g.variable ? ((b * g.groups + g.group_of(d)) * N + n) * L + t : d * N + n;
 }
 
-// The gradients' arrays, each of its input's shape.
-template <class Grads, class Inputs>
-Grads grads_like(const Inputs& in) {
-  Grads out;
-  out.du = Tensor<double>(in.u.shape());
-  out.ddelta = Tensor<double>(in.delta.shape());
-  out.dA = Tensor<double>(in.A.shape());
-  out.dB = Tensor<double>(in.B.shape());
-  out.dC = Tensor<double>(in.C.shape());
-  if (in.D) out.dD = Tensor<double>(in.D->shape());
-  if (in.z) out.dz = Tensor<double>(in.z->shape());
-  if (in.delta_bias) out.ddelta_bias = Tensor<double>(in.delta_bias->shape());
-  if constexpr (requires { in.h0; })
-    if (in.h0) out.dh0 = Tensor<double>(in.h0->shape());
-  return out;
-}
-
 // One lane (b, d) of the adjoint pass, what both states do alike. `o` is the state's Ops (its
 // results report to `overflow` as the state's rules say); `watch` reports a result here too.
-// Both states' Ops agree on fma, mul and add of Tracked values; every `watch` below repeats a
-// report the complex Ops makes itself (the same test, Tracked::overflows).
+// Both states' Ops compute the same fma, mul and add of Tracked values and differ only in which
+// results they report; every `watch` below is the real bound's, and repeats a report the
+// complex Ops makes itself (the same test, Tracked::overflows).
 template <class Ops, class Acc>
 struct Lane {
   const Ops& o;
@@ -305,7 +289,7 @@ SelectiveScanGrads<double> selective_scan_backward_bound(const SelectiveScanBack
   const double slack = any ? 4 * eval_slack : eval_slack;
   const GroupedOperand &Bl = p.B_layout(), &Cl = p.C_layout();
 
-  auto out = grads_like<SelectiveScanGrads<double>>(in);
+  auto out = grads_shaped_like<SelectiveScanGrads<double>>(in);
   CrossSums<TrackedSum> sums(static_cast<std::size_t>(in.B.count()), static_cast<std::size_t>(in.C.count()),
                              dim, N);
 
@@ -615,7 +599,7 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
                                                           std::ldexp(1.0, -40));
   const GroupedOperand &Bl = p.B_layout(), &Cl = p.C_layout();
 
-  auto out = grads_like<ComplexScanGrads<double>>(in);
+  auto out = grads_shaped_like<ComplexScanGrads<double>>(in);
   // Per complex element of dB, dC, dA (count / 2).
   CrossSums<CSum> sums(static_cast<std::size_t>(in.B.count() / 2), static_cast<std::size_t>(in.C.count() / 2),
                        dim, N);

@@ -473,17 +473,7 @@ GradsOf<T, S> run_backward(const ScanBackwardProblem<T, S>& q, int threads,
       throw InvalidInput("checkpoints", "not the checkpoints of a forward pass on this problem");
   }
 
-  GradsOf<T, S> g;
-  g.du = Tensor<T>(in.u.shape());
-  g.ddelta = Tensor<T>(in.delta.shape());
-  g.dA = Tensor<T>(in.A.shape());
-  g.dB = Tensor<T>(in.B.shape());
-  g.dC = Tensor<T>(in.C.shape());
-  if (in.D) g.dD = Tensor<T>(in.D->shape());
-  if (in.z) g.dz = Tensor<T>(in.z->shape());
-  if (in.delta_bias) g.ddelta_bias = Tensor<T>(in.delta_bias->shape());
-  if constexpr (!kComplex)
-    if (in.h0) g.dh0 = Tensor<T>(in.h0->shape());
+  auto g = grads_shaped_like<GradsOf<T, S>>(in);
 
   using M = LaneMath<T>;
   const GroupedOperand &Bl = p.B_layout(), &Cl = p.C_layout();

@@ -350,6 +350,26 @@ class ScanBackwardProblem {
   std::optional<Tensor<T>> dlast_;
 };
 
+// Gradients with the shapes of the inputs `in` ([MAMBA-BWD-SHAPES], [MAMBA-CSCAN-BWD-SHAPES]):
+// Grads is SelectiveScanGrads or ComplexScanGrads of any value type; an optional gradient is
+// present when its input is.
+template <class Grads, class Inputs>
+Grads grads_shaped_like(const Inputs& in) {
+  using G = decltype(Grads::du);
+  Grads g;
+  g.du = G(in.u.shape());
+  g.ddelta = G(in.delta.shape());
+  g.dA = G(in.A.shape());
+  g.dB = G(in.B.shape());
+  g.dC = G(in.C.shape());
+  if (in.D) g.dD = G(in.D->shape());
+  if (in.z) g.dz = G(in.z->shape());
+  if (in.delta_bias) g.ddelta_bias = G(in.delta_bias->shape());
+  if constexpr (requires { in.h0; })
+    if (in.h0) g.dh0 = G(in.h0->shape());
+  return g;
+}
+
 // Every input of a problem as text (the first `max_values` values of each array, all 17
 // significant digits), for failure messages and fuzz triage.
 template <class T, class S>
