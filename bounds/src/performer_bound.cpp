@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "touchstone/bounds/mamba_bound.hpp"  // kExpF32Ulps, kExpF64Ulps
+#include "touchstone/bounds/elementary_ulps.hpp"
 #include "touchstone/core/parallel.hpp"
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/order/performer_order.hpp"
@@ -182,7 +182,7 @@ Tensor<double> per_head_bound(const PerformerArithmetic& m, Index B, Index H, In
 
 PerformerArithmetic performer_arithmetic_cpu(Format compute) {
   const bool f32 = compute == Format::float32;
-  return {f32 ? "cpu-f32" : "cpu-f64", compute, f32 ? mamba::kExpF32Ulps : mamba::kExpF64Ulps, false};
+  return {f32 ? "cpu-f32" : "cpu-f64", compute, f32 ? kExpF32Ulps : kExpF64Ulps, false};
 }
 
 PerformerArithmetic performer_arithmetic_any_order(Format compute, double exp_ulps) {

@@ -13,6 +13,7 @@
 #include <limits>
 #include <string>
 
+#include "touchstone/bounds/elementary_ulps.hpp"
 #include "touchstone/core/formats.hpp"
 #include "touchstone/reference/mamba_problem.hpp"
 
@@ -62,15 +63,13 @@ ScanArithmetic arithmetic_any_order(Format storage, Index seqlen, double element
 // sequential, separate roundings, correctly rounded exp and log1p (MPFR).
 ScanArithmetic arithmetic_reference(unsigned bits);
 
-// The measured maximum errors of touchstone's float32 elementary functions
-// ([MAMBA-SCAN-ELEMENTARY]) and the assumed ones of glibc's binary64 functions
-// ([CORE-ASSUME-LIBM-F64]).
-inline constexpr double kExpF32Ulps = 0.939;
-inline constexpr double kSoftplusF32Ulps = 0.50001;
-inline constexpr double kSiluF32Ulps = 0.50001;
-inline constexpr double kExpF64Ulps = 1.0;
-inline constexpr double kSoftplusF64Ulps = 2.01;
-inline constexpr double kSiluF64Ulps = 2.01;
+// The elementary functions' constants (bounds/elementary_ulps.hpp), also under this namespace.
+using touchstone::kExpF32Ulps;
+using touchstone::kExpF64Ulps;
+using touchstone::kSiluF32Ulps;
+using touchstone::kSiluF64Ulps;
+using touchstone::kSoftplusF32Ulps;
+using touchstone::kSoftplusF64Ulps;
 
 // [MAMBA-SCAN-BOUND-CUDA-F32] Orders that multiply the decay factors together (tree orders, any
 // order) may overflow a product while every state stays small. `product` bounds every product
