@@ -1,5 +1,5 @@
 #!/bin/bash
-# covers: PERF-PEERS
+# covers: PERF-PEERS PERF-ID-SLICES
 # `touchstone diff` of the peers' own code (performer-pytorch 1.1.4 from PyPI, and PyTorch's softmax
 # attention) on touchstone's problems, judged in float32 against the oracle within the any-order
 # bound; a wrong convention of each fails (LR's causal guard on a problem without it, keys

@@ -166,7 +166,7 @@ TEST(PerformerSoftmax, DiffFailsWrongConventions) {
             Verdict::pass);
 }
 
-// covers: PERF-FEATURES-DEF PERF-FEATURES-CPU
+// covers: PERF-FEATURES-DEF PERF-FEATURES-CPU PERF-ID-POSITIVE
 // Positivity (every feature > 0, also with eps = 0), and the shift invariance the spec states:
 // with eps = 0 the query and key shifts cancel in linear attention (query features made with the
 // key shift give the same attention), with eps > 0 they do not.
@@ -240,7 +240,7 @@ TEST(PerformerFeatures, DiffFailsTheGlobalKeyShift) {
   EXPECT_EQ(diff_verdict("performer.favor_plus_features", inputs, rounded_f32("features", old)), Verdict::fail);
 }
 
-// covers: PERF-LINEAR-DEF
+// covers: PERF-LINEAR-DEF PERF-ID-CAUSAL PERF-ID-REASSOC
 // google-research's causal test (fast_attention_test.py): q' = k' = 1 and v = e_1 over positions
 // (v_0 = 1, later 0) give out_i = 1 / (i + 1): [1, 1/2, 1/3]. And the causal prefix-sum form
 // equals the masked quadratic form sum_{j<=i} (q_i . k_j) v_j / sum_{j<=i} q_i . k_j.
@@ -321,7 +321,7 @@ TEST(PerformerLinear, UndecidableGuardIsOutsideTheBoundsDomain) {
   EXPECT_TRUE(std::isinf(any[0]));
 }
 
-// covers: PERF-LINEAR-VJP PERF-LINEAR-VJP-CPU PERF-LINEAR-VJP-BOUND PERF-SUBTRACTION-TABLE
+// covers: PERF-LINEAR-VJP PERF-LINEAR-VJP-CPU PERF-LINEAR-VJP-BOUND PERF-SUBTRACTION-TABLE PERF-ID-SUBTRACT
 // Causal prefix states recovered by subtraction (P_(i-1) = P_i - k_i v_i^T from the final state)
 // against stored ones, in float32, as the keys grow along the sequence (key j times
 // 10^(growth j / (L - 1))): the early states are then tiny beside the final one and the subtraction
