@@ -551,3 +551,62 @@ TEST(PerformerFeaturesBackward, VjpMatchesCentralDifferencesWithTheShiftHeld) {
   const auto b = favor_plus_features_vjp_bound(p, performer_arithmetic_cpu(Format::float32));
   for (Index i = 0; i < got.count(); ++i) ASSERT_LE(std::fabs(to_double(mp_real(got[i]) - exact[i])), b[i]) << i;
 }
+
+// covers: PERF-STATS-UNBIASED PERF-STATS-MSE
+// Lemma 1 and 2 of arXiv 2009.14794, with stated confidence over Philox draws (seeded, so the test
+// is deterministic; the bounds below hold with probability above 1 - 1e-6 under the normal
+// approximation, 5 standard errors). For x, y in R^4 and omega ~ N(0, I):
+//   positive (FAVOR+): exp(w.x - |x|^2/2) exp(w.y - |y|^2/2),       E = SM(x, y) = exp(x.y)
+//   trigonometric:     exp((|x|^2 + |y|^2)/2) cos(w.(x - y)),         E = SM(x, y)
+//   hyperbolic:        Lambda cosh(w.(x + y)),                        E = SM(x, y)
+// The sample mean over N draws is within 5 sigma of SM, sigma^2 = MSE_1 / N with Lemma 2's
+// single-feature MSEs; and the sample MSE of the m = 4 estimator over T trials is within 5 of its
+// own standard errors of Lemma 2's MSE_m = MSE_1 / m, m the number of draws of omega (hyperbolic:
+// 2m features). A wrong formula (MSE_trig with exp(|x-y|^2) for exp(|x+y|^2)) is rejected.
+TEST(PerformerStatistics, LemmaOneAndTwo) {
+  const double x[4] = {0.3, -0.2, 0.25, 0.1}, y[4] = {-0.1, 0.35, 0.2, -0.3};
+  double xy = 0, xx = 0, yy = 0, sp = 0, sm = 0;
+  for (int t = 0; t < 4; ++t) {
+    xy += x[t] * y[t], xx += x[t] * x[t], yy += y[t] * y[t];
+    sp += (x[t] + y[t]) * (x[t] + y[t]), sm += (x[t] - y[t]) * (x[t] - y[t]);
+  }
+  const double SM = std::exp(xy);
+  const double mse_pos = std::exp(sp) * SM * SM * (1 - std::exp(-sp));
+  const double mse_trig = 0.5 * std::exp(sp) / (SM * SM) * std::pow(1 - std::exp(-sm), 2);
+  const double mse_hyp = 0.5 * (1 - std::exp(-sp)) * mse_pos;
+  const double lambda = std::exp(-(xx + yy) / 2);
+  PhiloxStream r(2026, "performer_test/lemma");
+  auto sample = [&](int kind) {
+    double w[4], wx = 0, wy = 0;
+    for (double& wi : w) wi = r.next_normal();
+    for (int t = 0; t < 4; ++t) wx += w[t] * x[t], wy += w[t] * y[t];
+    if (kind == 0) return std::exp(wx - xx / 2) * std::exp(wy - yy / 2);
+    if (kind == 1) return std::exp((xx + yy) / 2) * std::cos(wx - wy);
+    return lambda * std::cosh(wx + wy);
+  };
+  // Per draw of omega (the hyperbolic estimator's two features e^(w.z), e^(-w.z) share one draw).
+  const double mse1[3] = {mse_pos, mse_trig, mse_hyp};
+  for (int kind = 0; kind < 3; ++kind) {
+    const int N = 200000;
+    double mean = 0;
+    for (int i = 0; i < N; ++i) mean += sample(kind);
+    mean /= N;
+    EXPECT_LT(std::fabs(mean - SM), 5 * std::sqrt(mse1[kind] / N)) << "kind " << kind << ": unbiased";
+    // Lemma 2 for m = 4 draws: MSE_m = MSE_1 / 4.
+    const int T = 50000, m = 4;
+    double s1 = 0, s2 = 0;
+    for (int trial = 0; trial < T; ++trial) {
+      double est = 0;
+      for (int j = 0; j < m; ++j) est += sample(kind);
+      const double se = std::pow(est / m - SM, 2);
+      s1 += se, s2 += se * se;
+    }
+    const double mse_hat = s1 / T, sd = std::sqrt((s2 / T - mse_hat * mse_hat) / T);
+    EXPECT_LT(std::fabs(mse_hat - mse1[kind] / m), 5 * sd) << "kind " << kind << ": Lemma 2, " << mse_hat << " vs "
+                                                          << mse1[kind] / m;
+    if (kind == 1) {
+      const double wrong = 0.5 * std::exp(sm) / (SM * SM) * std::pow(1 - std::exp(-sm), 2) / m;
+      EXPECT_GT(std::fabs(mse_hat - wrong), 5 * sd) << "a wrong MSE formula is told apart";
+    }
+  }
+}
