@@ -15,6 +15,16 @@
 namespace touchstone::performer {
 namespace {
 
+// The default sizes `check` runs: all but "bench" (batch x heads 8, L 4096, d 64, m 256, the
+// size issue 10 benchmarks against performer-pytorch; `touchstone bench` only).
+template <class Table>
+std::vector<std::string> checked_sizes(const Table& table) {
+  std::vector<std::string> v;
+  for (const auto& s : table)
+    if (std::string(s.name) != "bench") v.push_back(s.name);
+  return v;
+}
+
 // A (batch, heads, seqlen, width) array of Philox draws, rounded to the format.
 template <class Draw>
 Tensor<double> drawn(Shape shape, std::uint64_t seed, const std::string& stream, Format format, Draw draw) {
@@ -236,6 +246,7 @@ constexpr FeatureSize kFeatureSizes[] = {
     {"small", 2, 2, 32, 16, 32, true},
     {"key", 1, 2, 48, 16, 64, false},
     {"medium", 1, 2, 96, 32, 64, true},
+    {"bench", 1, 8, 4096, 64, 256, true},  // touchstone bench only (bench/RESULTS.md)
 };
 
 std::unique_ptr<Algorithm> favor_plus_features_entry() {
@@ -249,7 +260,8 @@ std::unique_ptr<Algorithm> favor_plus_features_entry() {
   e.inputs = FeatureFace::inputs();
   e.outputs = {{"features", "(batch, heads, seqlen, nb_features)", "phi(x)", false}};
   e.options = FeatureFace::options();
-  e.sizes = size_names(kFeatureSizes);
+  e.sizes = checked_sizes(kFeatureSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const FeatureSize& s = size_row(kFeatureSizes, size);
     const std::string stream = "performer.favor_plus_features/";
@@ -274,6 +286,7 @@ constexpr FeatureSize kFeatureBackwardSizes[] = {
     {"tiny", 1, 1, 4, 4, 4, true},
     {"small", 2, 2, 16, 16, 32, true},
     {"key", 1, 2, 24, 16, 32, false},
+    {"bench", 1, 8, 4096, 64, 256, true},
 };
 
 std::unique_ptr<Algorithm> favor_plus_features_backward_entry() {
@@ -287,7 +300,8 @@ std::unique_ptr<Algorithm> favor_plus_features_backward_entry() {
   e.inputs.insert(e.inputs.begin() + 2, {"dfeatures", "(batch, heads, seqlen, nb_features)", "cotangent of the features", false});
   e.outputs = {{"dx", kRows, "gradient of x", false}};
   e.options = FeatureFace::options();
-  e.sizes = size_names(kFeatureBackwardSizes);
+  e.sizes = checked_sizes(kFeatureBackwardSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const FeatureSize& s = size_row(kFeatureBackwardSizes, size);
     const std::string stream = "performer.favor_plus_features_backward/";
@@ -384,6 +398,7 @@ constexpr LinearSize kLinearSizes[] = {
     {"tiny", 1, 1, 4, 4, 4, false, Guard::none, 1},      {"small", 2, 2, 32, 16, 16, false, Guard::none, 1},
     {"causal", 1, 2, 64, 32, 16, true, Guard::none, 1},  {"causal_lr", 1, 2, 64, 32, 16, true, Guard::lr, 1},
     {"gr", 2, 1, 32, 16, 8, false, Guard::gr, 1e-5},     {"medium", 1, 2, 256, 64, 32, true, Guard::none, 1},
+    {"bench", 1, 8, 4096, 256, 64, true, Guard::lr, 1},
 };
 
 std::unique_ptr<Algorithm> linear_attention_entry() {
@@ -397,7 +412,8 @@ std::unique_ptr<Algorithm> linear_attention_entry() {
   e.inputs = LinearFace::inputs();
   e.outputs = {{"out", "(batch, heads, seqlen, dim_v)", "attention output", false}};
   e.options = LinearFace::options();
-  e.sizes = size_names(kLinearSizes);
+  e.sizes = checked_sizes(kLinearSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const LinearSize& s = size_row(kLinearSizes, size);
     const std::string stream = "performer.linear_attention/";
@@ -435,6 +451,7 @@ constexpr LinearBackwardSize kLinearBackwardSizes[] = {
     {"causal_lr", 1, 1, 48, 16, 8, true, true, Guard::lr, 0},
     {"growing", 1, 1, 64, 16, 8, true, false, Guard::none, 2},
     {"growing_subtraction", 1, 1, 64, 16, 8, true, true, Guard::none, 2},
+    {"bench", 1, 8, 4096, 256, 64, true, false, Guard::lr, 0},
 };
 
 
@@ -455,7 +472,8 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
   e.options.push_back({"state", "how the kernel gets causal prefix states in the backward pass: stored (from the forward "
                          "pass) or subtraction (P_(i-1) = P_i - k_i v_i^T from the final state); the bound follows it",
                 "stored"});
-  e.sizes = size_names(kLinearBackwardSizes);
+  e.sizes = checked_sizes(kLinearBackwardSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const LinearBackwardSize& s = size_row(kLinearBackwardSizes, size);
     const std::string stream = "performer.linear_attention_backward/";
