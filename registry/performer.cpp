@@ -337,6 +337,41 @@ constexpr GeneralizedSize kGeneralizedSizes[] = {
     {"exp", 1, 2, 24, 16, 16, Kernel::exp},      {"abs", 1, 1, 16, 8, 0, Kernel::abs},
 };
 
+struct GeneralizedFace {
+  static std::vector<ArraySpec> inputs() {
+    return {{"x", kRows, "queries or keys (data)", false},
+            {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows (absent: f(x~) itself)", true},
+            {"kernel", "()", "index into relu, elu1, abs, sqr, exp, identity (also --option kernel)", true},
+            {"normalize_data", "()", "1: x~ = d^-1/4 x (also --option normalize_data)", true},
+            {"kernel_eps", "()", "added after f (also --option kernel_eps)", true}};
+  }
+  static std::vector<OptionSpec> options() {
+    return {{"kernel", "f: relu, elu1 (e^t below 0, t + 1 above), abs, sqr, exp, identity", "relu"},
+            {"normalize_data", "scale x by d^-1/4 first", "1"},
+            {"kernel_eps", "added after f", "1e-3"}};
+  }
+  static GeneralizedFeatureInputs<double> generate(const GeneralizedSize& s, Format format, std::uint64_t seed,
+                                                   const std::string& stream) {
+    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
+    std::optional<Tensor<double>> w;
+    if (s.M > 0) w = drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal);
+    return {drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal), std::move(w), s.kernel, true,
+            round_to_format(1e-3, format)};
+  }
+  static GeneralizedFeatureInputs<double> read(const InputReader& r) {
+    return {r.array("x"), r.optional_array("projection_matrix"), parse_kernel(r.choice("kernel", kernel_names(), "relu")),
+            r.flag("normalize_data", true), r.real("kernel_eps", 1e-3)};
+  }
+  static Arrays arrays(const GeneralizedFeatureInputs<double>& in) {
+    Arrays a{{"x", in.x},
+             {"kernel", scalar(static_cast<double>(in.kernel))},
+             {"normalize_data", scalar(in.normalize_data ? 1 : 0)},
+             {"kernel_eps", scalar(in.kernel_eps)}};
+    if (in.projection) a["projection_matrix"] = *in.projection;
+    return a;
+  }
+};
+
 std::unique_ptr<Algorithm> generalized_features_entry() {
   using P = GeneralizedFeatureProblem<double>;
   Entry<P> e;
@@ -345,43 +380,53 @@ std::unique_ptr<Algorithm> generalized_features_entry() {
   e.summary =
       "generalized kernel features f(x~ W^T) + kernel_eps (f(x~) + kernel_eps without a projection), x~ = d^-1/4 x, "
       "f = relu, elu1, abs, sqr, exp or identity (performer-pytorch generalized_kernel)";
-  e.inputs = {{"x", kRows, "queries or keys (data)", false},
-              {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows (absent: f(x~) itself)", true},
-              {"kernel", "()", "index into relu, elu1, abs, sqr, exp, identity (also --option kernel)", true},
-              {"normalize_data", "()", "1: x~ = d^-1/4 x (also --option normalize_data)", true},
-              {"kernel_eps", "()", "added after f (also --option kernel_eps)", true}};
+  e.inputs = GeneralizedFace::inputs();
   e.outputs = {{"features", "(batch, heads, seqlen, nb_features) | (batch, heads, seqlen, dim)", "phi(x)", false}};
-  e.options = {{"kernel", "f: relu, elu1 (e^t below 0, t + 1 above), abs, sqr, exp, identity", "relu"},
-               {"normalize_data", "scale x by d^-1/4 first", "1"},
-               {"kernel_eps", "added after f", "1e-3"}};
+  e.options = GeneralizedFace::options();
   e.sizes = size_names(kGeneralizedSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const GeneralizedSize& s = size_row(kGeneralizedSizes, size);
-    const std::string stream = "performer.generalized_features/";
-    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
-    std::optional<Tensor<double>> w;
-    if (s.M > 0) w = drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal);
-    return P({drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal), std::move(w), s.kernel, true,
-              round_to_format(1e-3, format)});
+    return P(GeneralizedFace::generate(size_row(kGeneralizedSizes, size), format, seed, "performer.generalized_features/"));
   };
-  e.read = [](const InputReader& r) {
-    return P({r.array("x"), r.optional_array("projection_matrix"),
-              parse_kernel(r.choice("kernel", kernel_names(), "relu")), r.flag("normalize_data", true),
-              r.real("kernel_eps", 1e-3)});
-  };
-  e.arrays = [](const P& p) {
-    const auto& in = p.in();
-    Arrays a{{"x", in.x},
-             {"kernel", scalar(static_cast<double>(in.kernel))},
-             {"normalize_data", scalar(in.normalize_data ? 1 : 0)},
-             {"kernel_eps", scalar(in.kernel_eps)}};
-    if (in.projection) a["projection_matrix"] = *in.projection;
-    return a;
-  };
+  e.read = [](const InputReader& r) { return P(GeneralizedFace::read(r)); };
+  e.arrays = [](const P& p) { return GeneralizedFace::arrays(p.in()); };
   e.oracle = [](const P& p) { return ExactArrays{{"features", reference::generalized_features<mp_real>(p)}}; };
   cpu_backends(e,
                "x~ = fl(c x); t = sequential dot w_j . x~ (or x~); phi = fl(f(t) + kernel_eps), exp as the family's",
                Outputs{"features"}, [](const auto& p) { return cpu::generalized_features(p); }, &generalized_features_bound);
+  return make_entry(std::move(e));
+}
+
+// ---- performer.generalized_features_backward ([PERF-GENERALIZED-VJP]) ----
+std::unique_ptr<Algorithm> generalized_features_backward_entry() {
+  using P = GeneralizedFeatureBackwardProblem<double>;
+  Entry<P> e;
+  e.name = "performer.generalized_features_backward";
+  e.spec_ref = "spec/performer.md [PERF-GENERALIZED-VJP]";
+  e.summary = "VJP of the generalized kernel features with respect to x (dx from dfeatures), f' as autograd takes it";
+  e.inputs = GeneralizedFace::inputs();
+  e.inputs.insert(e.inputs.begin() + 2, {"dfeatures", "(batch, heads, seqlen, nb_features) | (batch, heads, seqlen, dim)",
+                                         "cotangent of the features", false});
+  e.outputs = {{"dx", kRows, "gradient of x", false}};
+  e.options = GeneralizedFace::options();
+  e.sizes = size_names(kGeneralizedSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const GeneralizedSize& s = size_row(kGeneralizedSizes, size);
+    const std::string stream = "performer.generalized_features_backward/";
+    GeneralizedFeatureInputs<double> fwd = GeneralizedFace::generate(s, format, seed, stream);
+    Tensor<double> g = drawn(Shape{s.B, s.H, s.L, s.M > 0 ? s.M : s.D}, seed, stream + "dfeatures", format,
+                             [](PhiloxStream& r) { return r.next_normal(); });
+    return P({std::move(fwd), std::move(g)});
+  };
+  e.read = [](const InputReader& r) { return P({GeneralizedFace::read(r), r.array("dfeatures")}); };
+  e.arrays = [](const P& p) {
+    Arrays a = GeneralizedFace::arrays(p.fwd().in());
+    a["dfeatures"] = p.dfeatures();
+    return a;
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"dx", reference::generalized_features_vjp<mp_real>(p)}}; };
+  cpu_backends(e, "x~, t as the forward; G_j = fl(g_j f'(t_j)); dx = c (sequential sum_j G_j w_j), or c G",
+               Outputs{"dx"}, [](const auto& p) { return cpu::generalized_features_vjp(p); },
+               &generalized_features_vjp_bound);
   return make_entry(std::move(e));
 }
 
@@ -524,6 +569,7 @@ void register_performer(Registry& registry) {
   registry.add(performer::favor_plus_features_entry());
   registry.add(performer::favor_plus_features_backward_entry());
   registry.add(performer::generalized_features_entry());
+  registry.add(performer::generalized_features_backward_entry());
   registry.add(performer::linear_attention_entry());
   registry.add(performer::linear_attention_backward_entry());
 }

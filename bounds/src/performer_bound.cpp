@@ -139,6 +139,34 @@ class TrackedArithmetic {
     }
     return t;
   }
+  // [PERF-GENERALIZED-VJP-BOUND] f': the steps of relu' and abs' are followed only where the exact
+  // and the computed t are certainly on one side of 0 (else outside the domain); elu1' is
+  // continuous and 1-Lipschitz (e^t <= 1 on the left, constant on the right).
+  V kernel_derivative(Kernel f, const V& t) const {
+    const bool positive = t.t.lo - t.t.err > 0, negative = t.t.hi + t.t.err < 0,
+               non_positive = t.t.hi + t.t.err <= 0;
+    switch (f) {
+      case Kernel::relu:
+        if (positive) return input(1);
+        if (non_positive) return input(0);
+        return {Tracked::exact(0), true};
+      case Kernel::abs:
+        if (positive) return input(1);
+        if (negative) return input(-1);
+        return {Tracked::exact(0), true};
+      case Kernel::sqr: return add(t, t);
+      case Kernel::exp: return exp(t);
+      case Kernel::identity: return input(1);
+      case Kernel::elu1: {
+        if (positive) return input(1);
+        if (non_positive) return exp(t);
+        Tracked y = tracked_detail::libm_image(std::exp(std::min(t.t.lo, 0.0)), 1.0);
+        y.err = (t.t.err + exp_ulps_ * (2 * r_.u * (1 + t.t.err) + 2 * r_.eta)) * (1 + 0x1p-50);
+        return checked(y, t.outside);
+      }
+    }
+    return input(1);
+  }
   const Rounding& rounding() const { return r_; }
 
  private:
@@ -238,6 +266,21 @@ Tensor<double> generalized_features_bound(const GeneralizedFeatureProblem<double
                               ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
                               [&](Index j, Index d) { return (*in.projection)(j, d); }, in.projection.has_value(),
                               p.seqlen(), p.dim(), p.features(), in.kernel, in.normalize_data, in.kernel_eps, sink);
+                        });
+}
+
+Tensor<double> generalized_features_vjp_bound(const GeneralizedFeatureBackwardProblem<double>& bp,
+                                              const PerformerArithmetic& m) {
+  const GeneralizedFeatureProblem<double>& p = bp.fwd();
+  const auto& in = p.in();
+  const double slack = slack_for(static_cast<double>(p.dim() + p.features()) * 2 + 16);
+  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.dim(), slack, 1,
+                        [&](TrackedArithmetic& ar, Index b, Index h, int, auto&& sink) {
+                          order::generalized_features_vjp_head(
+                              ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
+                              [&](Index j, Index d) { return (*in.projection)(j, d); },
+                              [&](Index i, Index j) { return bp.dfeatures()(b, h, i, j); }, in.projection.has_value(),
+                              p.seqlen(), p.dim(), p.features(), in.kernel, in.normalize_data, sink);
                         });
 }
 

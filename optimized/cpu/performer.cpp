@@ -42,6 +42,17 @@ struct NativeArithmetic {
     }
     return t;
   }
+  static V kernel_derivative(Kernel f, V t) {
+    switch (f) {
+      case Kernel::relu: return t > 0 ? V(1) : V(0);
+      case Kernel::elu1: return t > 0 ? V(1) : exp(t);
+      case Kernel::abs: return t > 0 ? V(1) : (t < 0 ? V(-1) : V(0));
+      case Kernel::sqr: return t + t;
+      case Kernel::exp: return exp(t);
+      case Kernel::identity: return V(1);
+    }
+    return V(1);
+  }
 };
 
 // Runs `head(ar, b, h, sink)` for every (batch, head) in parallel, writing (b, h, i, c) of out.
@@ -100,6 +111,19 @@ Tensor<T> generalized_features_t(const GeneralizedFeatureProblem<T>& p, int thre
         ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
         [&](Index j, Index d) { return static_cast<double>((*in.projection)(j, d)); }, in.projection.has_value(),
         p.seqlen(), p.dim(), p.features(), in.kernel, in.normalize_data, in.kernel_eps, sink);
+  });
+}
+
+template <class T>
+Tensor<T> generalized_features_vjp_t(const GeneralizedFeatureBackwardProblem<T>& bp, int threads) {
+  const GeneralizedFeatureProblem<T>& p = bp.fwd();
+  const auto& in = p.in();
+  return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.dim(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
+    order::generalized_features_vjp_head(
+        ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
+        [&](Index j, Index d) { return static_cast<double>((*in.projection)(j, d)); },
+        [&](Index i, Index j) { return static_cast<double>(bp.dfeatures()(b, h, i, j)); }, in.projection.has_value(),
+        p.seqlen(), p.dim(), p.features(), in.kernel, in.normalize_data, sink);
   });
 }
 
@@ -178,6 +202,12 @@ Tensor<float> generalized_features(const GeneralizedFeatureProblem<float>& p, in
 }
 Tensor<double> generalized_features(const GeneralizedFeatureProblem<double>& p, int threads) {
   return generalized_features_t(p, threads);
+}
+Tensor<float> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<float>& p, int threads) {
+  return generalized_features_vjp_t(p, threads);
+}
+Tensor<double> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<double>& p, int threads) {
+  return generalized_features_vjp_t(p, threads);
 }
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads) { return linear_attention_t(p, threads); }
 Tensor<double> linear_attention(const LinearProblem<double>& p, int threads) { return linear_attention_t(p, threads); }

@@ -20,6 +20,8 @@ Tensor<float> favor_plus_features_vjp(const FeatureBackwardProblem<float>& p, in
 Tensor<double> favor_plus_features_vjp(const FeatureBackwardProblem<double>& p, int threads = 0);
 Tensor<float> generalized_features(const GeneralizedFeatureProblem<float>& p, int threads = 0);
 Tensor<double> generalized_features(const GeneralizedFeatureProblem<double>& p, int threads = 0);
+Tensor<float> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<float>& p, int threads = 0);
+Tensor<double> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<double>& p, int threads = 0);
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads = 0);
 Tensor<double> linear_attention(const LinearProblem<double>& p, int threads = 0);
 // [PERF-LINEAR-VJP-CPU] prefix states stored, or recovered by subtraction (p.subtraction()).

@@ -44,6 +44,8 @@ template Tensor<mp_real> favor_plus_features_vjp<mp_real>(const FeatureBackwardP
 template Tensor<double> favor_plus_features_vjp<double>(const FeatureBackwardProblem<double>&);
 template Tensor<mp_real> generalized_features<mp_real>(const GeneralizedFeatureProblem<double>&);
 template Tensor<double> generalized_features<double>(const GeneralizedFeatureProblem<double>&);
+template Tensor<mp_real> generalized_features_vjp<mp_real>(const GeneralizedFeatureBackwardProblem<double>&);
+template Tensor<double> generalized_features_vjp<double>(const GeneralizedFeatureBackwardProblem<double>&);
 template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
 template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
 template AttentionGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);

@@ -12,6 +12,7 @@ Usage: performer_peer.py MODE IN.npz OUT.npz
   softmax_backward, linear_backward, causal_backward   torch autograd of the three above with
             dout from the file                                          -> dq, dk, dv
   features_backward   autograd of softmax_kernel with dfeatures        -> dx
+  generalized_backward   autograd of generalized_kernel with dfeatures  -> dx
   make_causal  (OUT ignored) writes IN: positive features from softmax_kernel of random q, k
             and a Gaussian projection, L = 300, for causal with performer-pytorch's guard
 """
@@ -54,6 +55,21 @@ def torch_softmax_attention(q, k, v, causal):
 
 
 a = load(src)
+GENERALIZED_FNS = [torch.nn.ReLU(), lambda t: torch.nn.functional.elu(t) + 1, torch.abs, lambda t: t * t,
+                   torch.exp, lambda t: t]
+
+
+def generalized(a, x):
+    w = f32(a["projection_matrix"]) if "projection_matrix" in a else None
+    return lr.generalized_kernel(x, projection_matrix=w, kernel_fn=GENERALIZED_FNS[int(a["kernel"])],
+                                 kernel_epsilon=float(a["kernel_eps"]), normalize_data=bool(a["normalize_data"]))
+
+
+if mode == "generalized_backward":
+    x = f32(a["x"]).requires_grad_()
+    generalized(a, x).backward(f32(a["dfeatures"]))
+    np.savez(dst, dx=x.grad.numpy())
+    sys.exit(0)
 if mode == "features_backward":
     x = f32(a["x"]).requires_grad_()
     phi = lr.softmax_kernel(x, projection_matrix=f32(a["projection_matrix"]), is_query=bool(a["is_query"]),
@@ -80,13 +96,7 @@ with torch.no_grad():
                                 is_query=bool(a["is_query"]), eps=float(a["eps"]))
         np.savez(dst, features=out.numpy())
     elif mode == "generalized":
-        fns = [torch.nn.ReLU(), lambda t: torch.nn.functional.elu(t) + 1, torch.abs, lambda t: t * t,
-               torch.exp, lambda t: t]
-        w = f32(a["projection_matrix"]) if "projection_matrix" in a else None
-        out = lr.generalized_kernel(f32(a["x"]), projection_matrix=w, kernel_fn=fns[int(a["kernel"])],
-                                    kernel_epsilon=float(a["kernel_eps"]),
-                                    normalize_data=bool(a["normalize_data"]))
-        np.savez(dst, features=out.numpy())
+        np.savez(dst, features=generalized(a, f32(a["x"])).numpy())
     elif mode == "linear":
         np.savez(dst, out=lr.linear_attention(f32(a["q"]), f32(a["k"]), f32(a["v"])).numpy())
     elif mode == "causal":

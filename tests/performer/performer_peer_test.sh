@@ -64,6 +64,11 @@ for size in small key; do
   run features_backward "$work/x.npz" "$work/o.npz"
   expect PASS performer.favor_plus_features_backward "$work/x.npz" "$work/o.npz" "performer-pytorch softmax_kernel autograd, $size"
 done
+for size in relu elu1 exp; do
+  gen performer.generalized_features_backward $size "$work/x.npz"
+  run generalized_backward "$work/x.npz" "$work/o.npz"
+  expect PASS performer.generalized_features_backward "$work/x.npz" "$work/o.npz" "performer-pytorch generalized_kernel autograd, $size"
+done
 gen performer.linear_attention_backward small "$work/l.npz"
 run linear_backward "$work/l.npz" "$work/o.npz"
 expect PASS performer.linear_attention_backward "$work/l.npz" "$work/o.npz" "performer-pytorch linear_attention autograd, small"

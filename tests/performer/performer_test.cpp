@@ -610,3 +610,44 @@ TEST(PerformerStatistics, LemmaOneAndTwo) {
     }
   }
 }
+
+// covers: PERF-GENERALIZED-VJP PERF-GENERALIZED-VJP-CPU PERF-GENERALIZED-VJP-BOUND
+// The generalized features' VJP oracle against central differences of the forward oracle for
+// every smooth f (relu and abs away from their kinks: the inputs keep |t| > h), with and without a
+// projection; the cpu-f32 backend within its own bound; and the kink itself: relu's derivative
+// step at t = 0 is outside the bound's domain (+inf), never passed.
+TEST(PerformerGeneralizedBackward, VjpMatchesCentralDifferences) {
+  const WorkingPrecision precision(256);
+  const Tensor<double> x = normal(Shape{1, 2, 4, 4}, 14, "x"), w = normal(Shape{6, 4}, 14, "w"),
+                       ux = normal(Shape{1, 2, 4, 4}, 14, "ux");
+  for (std::size_t f = 0; f < kernel_names().size(); ++f)
+    for (bool projected : {false, true}) {
+      std::optional<Tensor<double>> wp;
+      if (projected) wp = w;
+      const Index M = projected ? 6 : 4;
+      const Tensor<double> g = normal(Shape{1, 2, 4, M}, 15, "g");
+      const double h = 1e-6;
+      auto at = [&](double t) {
+        Tensor<double> xt = x;
+        for (Index i = 0; i < x.count(); ++i) xt[i] += t * ux[i];
+        return reference::generalized_features<double>(
+            GeneralizedFeatureProblem<double>({xt, wp, static_cast<Kernel>(f), true, 1e-3}));
+      };
+      const Tensor<double> plus = at(h), minus = at(-h);
+      double jvp = 0;
+      for (Index i = 0; i < g.count(); ++i) jvp += g[i] * (plus[i] - minus[i]) / (2 * h);
+      const GeneralizedFeatureBackwardProblem<double> p({{x, wp, static_cast<Kernel>(f), true, 1e-3}, g});
+      const Tensor<double> dx = reference::generalized_features_vjp<double>(p);
+      double vjp = 0, scale = 0;
+      for (Index i = 0; i < dx.count(); ++i) vjp += dx[i] * ux[i], scale += std::fabs(dx[i] * ux[i]);
+      EXPECT_LT(std::fabs(jvp - vjp), 1e-6 * (scale + 1e-300)) << kernel_names()[f] << " projected " << projected;
+      const auto exact = reference::generalized_features_vjp<mp_real>(p);
+      const auto got = cpu::generalized_features_vjp(p.cast<float>());
+      const auto b = generalized_features_vjp_bound(p, performer_arithmetic_cpu(Format::float32));
+      for (Index i = 0; i < got.count(); ++i)
+        ASSERT_LE(std::fabs(to_double(mp_real(got[i]) - exact[i])), b[i]) << kernel_names()[f] << " " << i;
+    }
+  Tensor<double> zero(Shape{1, 1, 1, 1}, 0.0);
+  const GeneralizedFeatureBackwardProblem<double> kink({{zero, std::nullopt, Kernel::relu, true, 1e-3}, Tensor<double>(Shape{1, 1, 1, 1}, 1.0)});
+  EXPECT_TRUE(std::isinf(generalized_features_vjp_bound(kink, performer_arithmetic_cpu(Format::float32))[0]));
+}

@@ -32,6 +32,8 @@ AttentionGrads<double> softmax_attention_vjp_bound(const AttentionBackwardProble
 Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const PerformerArithmetic& m);
 Tensor<double> favor_plus_features_vjp_bound(const FeatureBackwardProblem<double>& p, const PerformerArithmetic& m);
 Tensor<double> generalized_features_bound(const GeneralizedFeatureProblem<double>& p, const PerformerArithmetic& m);
+Tensor<double> generalized_features_vjp_bound(const GeneralizedFeatureBackwardProblem<double>& p,
+                                              const PerformerArithmetic& m);
 Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const PerformerArithmetic& m);
 // [PERF-LINEAR-VJP-BOUND] The VJP's order with the problem's state form (stored or subtraction).
 AttentionGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<double>& p, const PerformerArithmetic& m);

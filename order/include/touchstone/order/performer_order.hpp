@@ -293,6 +293,37 @@ void generalized_features_head(Ar& ar, const X& x, const W& w, bool projected, I
 }
 // embed-end generalized_features_order
 
+// [PERF-GENERALIZED-VJP-CPU] One (batch, head) of the generalized features' VJP: the forward's x~
+// and t, G_j = fl(g_j f'(t_j)), dx = fl(c fl(sum_j G_j w_j)) in j order with a projection, dx_j =
+// fl(c G_j) without. f' through the policy's kernel_derivative(f, t).
+// embed-begin generalized_features_vjp_order
+template <class Ar, class X, class W, class G, class Sink>
+void generalized_features_vjp_head(Ar& ar, const X& x, const W& w, const G& g, bool projected, Index L, Index D,
+                                   Index M, Kernel f, bool normalize_data, Sink&& dx) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const V c = ar.constant(normalize_data ? 1 / std::sqrt(std::sqrt(static_cast<double>(D))) : 1.0,
+                          normalize_data ? kConstantRel : 0.0);
+  std::vector<V> xs;
+  for (Index i = 0; i < L; ++i) {
+    xs.clear();
+    for (Index t = 0; t < D; ++t) xs.push_back(ar.mul(c, ar.input(x(i, t))));
+    if (!projected) {
+      for (Index j = 0; j < M; ++j) dx(i, j, ar.mul(c, ar.mul(ar.input(g(i, j)), ar.kernel_derivative(f, xs[j]))));
+      continue;
+    }
+    std::vector<Acc> s(static_cast<std::size_t>(D), ar.acc());
+    for (Index j = 0; j < M; ++j) {
+      Acc dot = ar.acc();
+      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(xs[t], ar.input(w(j, t))));
+      const V Gj = ar.mul(ar.input(g(i, j)), ar.kernel_derivative(f, ar.total(dot)));
+      for (Index t = 0; t < D; ++t) ar.accumulate(s[t], ar.mul(Gj, ar.input(w(j, t))));
+    }
+    for (Index t = 0; t < D; ++t) dx(i, t, ar.mul(c, ar.total(s[t])));
+  }
+}
+// embed-end generalized_features_vjp_order
+
 // [PERF-LINEAR-CPU] One (batch, head) of linear attention given features: the key sums S and
 // P = sum_j k_j v_j^T accumulated in position order (running, for causal), then
 // R_i = q_i . S (+ the guard), W_i = q_i^T P, out = W_i / R_i. scale_queries_first: out =

@@ -221,6 +221,51 @@ Tensor<Real> generalized_features(const GeneralizedFeatureProblem<double>& p) {
 }
 // embed-end generalized_features
 
+// [PERF-GENERALIZED-VJP] f' as autograd takes it at the kinks: relu'(0) = 0, abs'(0) = 0 (the
+// sign), elu1'(0) = 1 (both sides agree).
+template <class Real>
+Real generalized_kernel_derivative(Kernel f, const Real& t) {
+  using std::exp;
+  switch (f) {
+    case Kernel::relu: return t > 0 ? Real(1) : Real(0);
+    case Kernel::elu1: return t > 0 ? Real(1) : exp(t);
+    case Kernel::abs: return t > 0 ? Real(1) : (t < 0 ? Real(-1) : Real(0));
+    case Kernel::sqr: return 2 * t;
+    case Kernel::exp: return exp(t);
+    case Kernel::identity: return Real(1);
+  }
+  return Real(1);
+}
+
+// dx_i = c sum_j g_ij f'(t_ij) w_j with a projection, dx_id = c g_id f'(t_id) without.
+// embed-begin generalized_features_vjp
+template <class Real>
+Tensor<Real> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<double>& bp) {
+  using std::sqrt;
+  const GeneralizedFeatureProblem<double>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
+  const Real c = in.normalize_data ? Real(1) / sqrt(sqrt(Real(D))) : Real(1);
+  Tensor<Real> dx(Shape{B, H, L, D}, Real(0));
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index i = 0; i < L; ++i)
+        for (Index j = 0; j < M; ++j) {
+          Real t(0);
+          if (in.projection)
+            for (Index d = 0; d < D; ++d) t += Real((*in.projection)(j, d)) * (c * Real(in.x(b, h, i, d)));
+          else
+            t = c * Real(in.x(b, h, i, j));
+          const Real G = Real(bp.dfeatures()(b, h, i, j)) * generalized_kernel_derivative(in.kernel, t);
+          if (in.projection)
+            for (Index d = 0; d < D; ++d) dx(b, h, i, d) += c * G * Real((*in.projection)(j, d));
+          else
+            dx(b, h, i, j) = c * G;
+        }
+  return dx;
+}
+// embed-end generalized_features_vjp
+
 // [PERF-LINEAR-DEF], [PERF-LINEAR-GUARD] out_i = W_i / R_i, W_i = sum_j (q_i . k_j) v_j,
 // R_i = q_i . sum_j k_j over j in J(i); guard lr adds eps to every entry of the causal key sum,
 // guard gr adds 2 eps where |R_i| <= eps.
@@ -360,6 +405,8 @@ extern template Tensor<mp_real> favor_plus_features_vjp<mp_real>(const FeatureBa
 extern template Tensor<double> favor_plus_features_vjp<double>(const FeatureBackwardProblem<double>&);
 extern template Tensor<mp_real> generalized_features<mp_real>(const GeneralizedFeatureProblem<double>&);
 extern template Tensor<double> generalized_features<double>(const GeneralizedFeatureProblem<double>&);
+extern template Tensor<mp_real> generalized_features_vjp<mp_real>(const GeneralizedFeatureBackwardProblem<double>&);
+extern template Tensor<double> generalized_features_vjp<double>(const GeneralizedFeatureBackwardProblem<double>&);
 extern template Tensor<mp_real> linear_attention<mp_real>(const LinearProblem<double>&);
 extern template Tensor<double> linear_attention<double>(const LinearProblem<double>&);
 extern template AttentionGrads<mp_real> linear_attention_vjp<mp_real>(const LinearBackwardProblem<double>&);

@@ -249,6 +249,34 @@ class GeneralizedFeatureProblem {
   GeneralizedFeatureInputs<T> in_;
 };
 
+// [PERF-GENERALIZED-VJP] The backward problem of the generalized features: the forward problem and
+// the features' cotangent dfeatures; the projection is not differentiated.
+template <class T>
+struct GeneralizedFeatureBackwardInputs {
+  GeneralizedFeatureInputs<T> fwd;
+  Tensor<T> dfeatures;
+};
+
+template <class T>
+class GeneralizedFeatureBackwardProblem {
+ public:
+  explicit GeneralizedFeatureBackwardProblem(GeneralizedFeatureBackwardInputs<T> in)
+      : fwd_(std::move(in.fwd)), dphi_(std::move(in.dfeatures)) {
+    problem_detail::require_cotangent(dphi_, Shape{fwd_.batch(), fwd_.heads(), fwd_.seqlen(), fwd_.features()},
+                                      "dfeatures");
+  }
+  const GeneralizedFeatureProblem<T>& fwd() const { return fwd_; }
+  const Tensor<T>& dfeatures() const { return dphi_; }
+  template <class U>
+  GeneralizedFeatureBackwardProblem<U> cast() const {
+    return GeneralizedFeatureBackwardProblem<U>({fwd_.template cast<U>().in(), dphi_.template cast<U>()});
+  }
+
+ private:
+  GeneralizedFeatureProblem<T> fwd_;
+  Tensor<T> dphi_;
+};
+
 // [PERF-LINEAR-DEF] Linear attention given features q', k' (batch, heads, seqlen, m) and values
 // v (batch, heads, seqlen, dim_v): out_i = W_i / R_i with W_i = q'_i^T sum_j k'_j v_j^T and
 // R_i = q'_i . sum_j k'_j over all j (bidirectional) or j <= i (causal), and the renormalizer
