@@ -199,6 +199,16 @@ Real generalized_kernel_fn(Kernel f, const Real& t) {
   return t;
 }
 
+// t_ij = w_j . x~_i with a projection, x~_ij without; c = d^-1/4 or 1.
+template <class Real>
+Real generalized_argument(const GeneralizedFeatureProblem<double>& p, const Real& c, Index b, Index h, Index i, Index j) {
+  const auto& in = p.in();
+  if (!in.projection) return c * Real(in.x(b, h, i, j));
+  Real t(0);
+  for (Index d = 0; d < p.dim(); ++d) t += Real((*in.projection)(j, d)) * (c * Real(in.x(b, h, i, d)));
+  return t;
+}
+
 template <class Real>
 Tensor<Real> generalized_features(const GeneralizedFeatureProblem<double>& p) {
   using std::sqrt;
@@ -209,14 +219,8 @@ Tensor<Real> generalized_features(const GeneralizedFeatureProblem<double>& p) {
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h)
       for (Index i = 0; i < L; ++i)
-        for (Index j = 0; j < M; ++j) {
-          Real t(0);
-          if (in.projection)
-            for (Index d = 0; d < D; ++d) t += Real((*in.projection)(j, d)) * (c * Real(in.x(b, h, i, d)));
-          else
-            t = c * Real(in.x(b, h, i, j));
-          phi(b, h, i, j) = generalized_kernel_fn(in.kernel, t) + Real(in.kernel_eps);
-        }
+        for (Index j = 0; j < M; ++j)
+          phi(b, h, i, j) = generalized_kernel_fn(in.kernel, generalized_argument(p, c, b, h, i, j)) + Real(in.kernel_eps);
   return phi;
 }
 // embed-end generalized_features
@@ -251,11 +255,7 @@ Tensor<Real> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<do
     for (Index h = 0; h < H; ++h)
       for (Index i = 0; i < L; ++i)
         for (Index j = 0; j < M; ++j) {
-          Real t(0);
-          if (in.projection)
-            for (Index d = 0; d < D; ++d) t += Real((*in.projection)(j, d)) * (c * Real(in.x(b, h, i, d)));
-          else
-            t = c * Real(in.x(b, h, i, j));
+          const Real t = generalized_argument(p, c, b, h, i, j);
           const Real G = Real(bp.dfeatures()(b, h, i, j)) * generalized_kernel_derivative(in.kernel, t);
           if (in.projection)
             for (Index d = 0; d < D; ++d) dx(b, h, i, d) += c * G * Real((*in.projection)(j, d));
@@ -266,43 +266,60 @@ Tensor<Real> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<do
 }
 // embed-end generalized_features_vjp
 
+// The key sums of one (batch, head): S = sum_j k_j (M) and P = sum_j k_j v_j^T (M x E), key by key.
+template <class Real>
+struct KeySums {
+  std::vector<Real> S, P;
+  KeySums(Index M, Index E) : S(static_cast<std::size_t>(M), Real(0)), P(static_cast<std::size_t>(M * E), Real(0)) {}
+  void add(const LinearProblem<double>& p, Index b, Index h, Index j) {
+    const auto& in = p.in();
+    for (Index f = 0; f < p.features(); ++f) {
+      const Real kf(in.k(b, h, j, f));
+      S[f] += kf;
+      for (Index c = 0; c < p.dim_v(); ++c) P[f * p.dim_v() + c] += kf * Real(in.v(b, h, j, c));
+    }
+  }
+};
+
+// [PERF-LINEAR-GUARD] R_i = q_i . S~ with S~ = S (+ eps 1 for lr, causal), then GR's guard.
+template <class Real>
+Real renormalizer(const LinearProblem<double>& p, Index b, Index h, Index i, const Real* S) {
+  using std::abs;
+  const auto& in = p.in();
+  const Real eps(in.guard_eps);
+  const bool lr = in.guard == Guard::lr && p.causal();
+  Real R(0);
+  for (Index f = 0; f < p.features(); ++f) R += Real(in.q(b, h, i, f)) * (lr ? S[f] + eps : S[f]);
+  if (in.guard == Guard::gr && abs(R) <= eps) R += 2 * eps;
+  return R;
+}
+
+// W_ic = q_i . P_:c.
+template <class Real>
+Real numerator(const LinearProblem<double>& p, Index b, Index h, Index i, const Real* P, Index c) {
+  Real W(0);
+  for (Index f = 0; f < p.features(); ++f) W += Real(p.in().q(b, h, i, f)) * P[f * p.dim_v() + c];
+  return W;
+}
+
 // [PERF-LINEAR-DEF], [PERF-LINEAR-GUARD] out_i = W_i / R_i, W_i = sum_j (q_i . k_j) v_j,
 // R_i = q_i . sum_j k_j over j in J(i); guard lr adds eps to every entry of the causal key sum,
 // guard gr adds 2 eps where |R_i| <= eps.
 // embed-begin linear_attention
 template <class Real>
 Tensor<Real> linear_attention(const LinearProblem<double>& p) {
-  using std::abs;
-  const auto& in = p.in();
-  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
-  const Real eps(in.guard_eps);
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), E = p.dim_v();
   Tensor<Real> out(Shape{B, H, L, E});
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h) {
-      // P = sum_j k_j v_j^T (M x E) and S = sum_j k_j over the keys seen so far (causal) or all.
-      std::vector<Real> P(static_cast<std::size_t>(M * E), Real(0)), S(static_cast<std::size_t>(M), Real(0));
-      auto add_key = [&](Index j) {
-        for (Index f = 0; f < M; ++f) {
-          const Real kf(in.k(b, h, j, f));
-          S[f] += kf;
-          for (Index c = 0; c < E; ++c) P[f * E + c] += kf * Real(in.v(b, h, j, c));
-        }
-      };
+      // The key sums over the keys seen so far (causal) or all of them.
+      KeySums<Real> sums(p.features(), E);
       if (!p.causal())
-        for (Index j = 0; j < L; ++j) add_key(j);
+        for (Index j = 0; j < L; ++j) sums.add(p, b, h, j);
       for (Index i = 0; i < L; ++i) {
-        if (p.causal()) add_key(i);
-        Real R(0);
-        for (Index f = 0; f < M; ++f) {
-          const Real key_sum = (in.guard == Guard::lr && p.causal()) ? S[f] + eps : S[f];
-          R += Real(in.q(b, h, i, f)) * key_sum;
-        }
-        if (in.guard == Guard::gr && abs(R) <= eps) R += 2 * eps;
-        for (Index c = 0; c < E; ++c) {
-          Real W(0);
-          for (Index f = 0; f < M; ++f) W += Real(in.q(b, h, i, f)) * P[f * E + c];
-          out(b, h, i, c) = W / R;
-        }
+        if (p.causal()) sums.add(p, b, h, i);
+        const Real R = renormalizer(p, b, h, i, sums.S.data());
+        for (Index c = 0; c < E; ++c) out(b, h, i, c) = numerator(p, b, h, i, sums.P.data(), c) / R;
       }
     }
   return out;
@@ -320,7 +337,6 @@ Tensor<Real> linear_attention(const LinearProblem<double>& p) {
 // embed-begin linear_attention_vjp
 template <class Real>
 AttentionGrads<Real> linear_attention_vjp(const LinearBackwardProblem<double>& bp) {
-  using std::abs;
   const LinearProblem<double>& p = bp.fwd();
   const auto& in = p.in();
   const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
@@ -331,30 +347,21 @@ AttentionGrads<Real> linear_attention_vjp(const LinearBackwardProblem<double>& b
     for (Index h = 0; h < H; ++h) {
       // Prefix (or total) states S_i, P_i for every i.
       std::vector<Real> S(static_cast<std::size_t>(L * M), Real(0)), P(static_cast<std::size_t>(L * M * E), Real(0));
-      std::vector<Real> s(static_cast<std::size_t>(M), Real(0)), pp(static_cast<std::size_t>(M * E), Real(0));
-      auto add_key = [&](Index j) {
-        for (Index f = 0; f < M; ++f) {
-          s[f] += Real(in.k(b, h, j, f));
-          for (Index c = 0; c < E; ++c) pp[f * E + c] += Real(in.k(b, h, j, f)) * Real(in.v(b, h, j, c));
-        }
-      };
+      KeySums<Real> sums(M, E);
       if (!p.causal())
-        for (Index j = 0; j < L; ++j) add_key(j);
+        for (Index j = 0; j < L; ++j) sums.add(p, b, h, j);
       for (Index i = 0; i < L; ++i) {
-        if (p.causal()) add_key(i);
-        std::copy(s.begin(), s.end(), S.begin() + i * M);
-        std::copy(pp.begin(), pp.end(), P.begin() + i * M * E);
+        if (p.causal()) sums.add(p, b, h, i);
+        std::copy(sums.S.begin(), sums.S.end(), S.begin() + i * M);
+        std::copy(sums.P.begin(), sums.P.end(), P.begin() + i * M * E);
       }
       // dW_i, dR_i and dq_i.
       std::vector<Real> dW(static_cast<std::size_t>(L * E)), dR(static_cast<std::size_t>(L));
       for (Index i = 0; i < L; ++i) {
-        Real R(0);
-        for (Index f = 0; f < M; ++f) R += Real(in.q(b, h, i, f)) * (lr ? S[i * M + f] + eps : S[i * M + f]);
-        if (in.guard == Guard::gr && abs(R) <= eps) R += 2 * eps;
+        const Real R = renormalizer(p, b, h, i, &S[static_cast<std::size_t>(i * M)]);
         Real g_out(0);
         for (Index c = 0; c < E; ++c) {
-          Real W(0);
-          for (Index f = 0; f < M; ++f) W += Real(in.q(b, h, i, f)) * P[(i * M + f) * E + c];
+          const Real W = numerator(p, b, h, i, &P[static_cast<std::size_t>(i * M * E)], c);
           const Real gc(bp.dout()(b, h, i, c));
           dW[i * E + c] = gc / R;
           g_out += gc * (W / R);
