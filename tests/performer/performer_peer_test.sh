@@ -28,50 +28,30 @@ expect() {
 gen() { "$ts" generate "$1" --size "$2" --format float32 --output "$3" >/dev/null || { echo "generate $1 $2 failed"; exit 1; }; }
 run() { "$py" "$peer" "$@" || { echo "peer $1 failed"; exit 1; }; }
 
-for size in small key medium; do
-  gen performer.favor_plus_features $size "$work/x.npz"
-  run features "$work/x.npz" "$work/phi.npz"
-  expect PASS performer.favor_plus_features "$work/x.npz" "$work/phi.npz" "performer-pytorch softmax_kernel, $size"
-done
-for size in relu elu1 exp sqr; do
-  gen performer.generalized_features $size "$work/x.npz"
-  run generalized "$work/x.npz" "$work/phi.npz"
-  expect PASS performer.generalized_features "$work/x.npz" "$work/phi.npz" "performer-pytorch generalized_kernel, $size"
-done
-gen performer.linear_attention small "$work/l.npz"
-run linear "$work/l.npz" "$work/o.npz"
-expect PASS performer.linear_attention "$work/l.npz" "$work/o.npz" "performer-pytorch linear_attention, small"
-gen performer.linear_attention causal_lr "$work/c.npz"
-run causal "$work/c.npz" "$work/o.npz"
-expect PASS performer.linear_attention "$work/c.npz" "$work/o.npz" "performer-pytorch causal_linear_attention_noncuda, causal_lr"
+# passes ENTRY MODE LABEL SIZE...: the peer's MODE on each default SIZE of ENTRY is within bound.
+passes() {
+  local entry=$1 mode=$2 label=$3 size
+  shift 3
+  for size in "$@"; do
+    gen "$entry" "$size" "$work/in.npz"
+    run "$mode" "$work/in.npz" "$work/o.npz"
+    expect PASS "$entry" "$work/in.npz" "$work/o.npz" "$label, $size"
+  done
+}
+passes performer.favor_plus_features features "performer-pytorch softmax_kernel" small key medium
+passes performer.generalized_features generalized "performer-pytorch generalized_kernel" relu elu1 exp sqr
+passes performer.linear_attention linear "performer-pytorch linear_attention" small
+passes performer.linear_attention causal "performer-pytorch causal_linear_attention_noncuda" causal_lr
 # L = 300: chunk(128) makes 100 chunks of 3 positions; the carried prefix sums must be exact in order.
 run make_causal "$work/c300.npz" -
 run causal "$work/c300.npz" "$work/o.npz"
 expect PASS performer.linear_attention "$work/c300.npz" "$work/o.npz" "performer-pytorch causal_linear_attention_noncuda, L=300"
-for size in small causal sharp; do
-  gen performer.softmax_attention $size "$work/s.npz"
-  run softmax "$work/s.npz" "$work/o.npz"
-  expect PASS performer.softmax_attention "$work/s.npz" "$work/o.npz" "torch softmax attention, $size"
-done
+passes performer.softmax_attention softmax "torch softmax attention" small causal sharp
 # Gradients by torch autograd of the same functions.
-for size in small causal sharp; do
-  gen performer.softmax_attention_backward $size "$work/s.npz"
-  run softmax_backward "$work/s.npz" "$work/o.npz"
-  expect PASS performer.softmax_attention_backward "$work/s.npz" "$work/o.npz" "torch softmax attention autograd, $size"
-done
-for size in small key; do
-  gen performer.favor_plus_features_backward $size "$work/x.npz"
-  run features_backward "$work/x.npz" "$work/o.npz"
-  expect PASS performer.favor_plus_features_backward "$work/x.npz" "$work/o.npz" "performer-pytorch softmax_kernel autograd, $size"
-done
-for size in relu elu1 exp; do
-  gen performer.generalized_features_backward $size "$work/x.npz"
-  run generalized_backward "$work/x.npz" "$work/o.npz"
-  expect PASS performer.generalized_features_backward "$work/x.npz" "$work/o.npz" "performer-pytorch generalized_kernel autograd, $size"
-done
-gen performer.linear_attention_backward small "$work/l.npz"
-run linear_backward "$work/l.npz" "$work/o.npz"
-expect PASS performer.linear_attention_backward "$work/l.npz" "$work/o.npz" "performer-pytorch linear_attention autograd, small"
+passes performer.softmax_attention_backward softmax_backward "torch softmax attention autograd" small causal sharp
+passes performer.favor_plus_features_backward features_backward "performer-pytorch softmax_kernel autograd" small key
+passes performer.generalized_features_backward generalized_backward "performer-pytorch generalized_kernel autograd" relu elu1 exp
+passes performer.linear_attention_backward linear_backward "performer-pytorch linear_attention autograd" small
 gen performer.linear_attention_backward causal_lr "$work/c.npz"
 "$py" - "$work/c.npz" "$work/cs.npz" <<'PY'
 import sys, numpy as np
