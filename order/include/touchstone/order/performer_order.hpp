@@ -344,25 +344,15 @@ void linear_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L
       for (Index c_ = 0; c_ < E; ++c_) ar.accumulate(P[f * E + c_], ar.mul(kf, ar.input(v(j, c_))));
     }
   };
-  std::vector<V> St, Pt;
-  auto totals = [&] {
-    St.clear();
-    Pt.clear();
-    for (const Acc& a : S) St.push_back(ar.total(a));
-    for (const Acc& a : P) Pt.push_back(ar.total(a));
-  };
-  if (!causal) {
+  // The sums are read where they are used (total() is the running value for the backends; no copy
+  // of the M x E state per position).
+  if (!causal)
     for (Index j = 0; j < L; ++j) add_key(j);
-    totals();
-  }
   for (Index i = 0; i < L; ++i) {
-    if (causal) {
-      add_key(i);
-      totals();
-    }
+    if (causal) add_key(i);
     Acc r = ar.acc();
     for (Index f = 0; f < M; ++f)
-      ar.accumulate(r, ar.mul(ar.input(q(i, f)), guard == Guard::lr && causal ? ar.add(St[f], eps) : St[f]));
+      ar.accumulate(r, ar.mul(ar.input(q(i, f)), guard == Guard::lr && causal ? ar.add(ar.total(S[f]), eps) : ar.total(S[f])));
     V R = ar.total(r);
     if (guard == Guard::gr) R = ar.guard_gr(R, eps);
     if (scale_queries_first) {
@@ -371,14 +361,14 @@ void linear_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L
       for (Index f = 0; f < M; ++f) qr.push_back(ar.mul(ar.input(q(i, f)), recip));
       for (Index c_ = 0; c_ < E; ++c_) {
         Acc w = ar.acc();
-        for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(qr[f], Pt[f * E + c_]));
+        for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(qr[f], ar.total(P[f * E + c_])));
         out(i, c_, ar.total(w));
       }
       continue;
     }
     for (Index c_ = 0; c_ < E; ++c_) {
       Acc w = ar.acc();
-      for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(ar.input(q(i, f)), Pt[f * E + c_]));
+      for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(ar.input(q(i, f)), ar.total(P[f * E + c_])));
       out(i, c_, ar.div(ar.total(w), R));
     }
   }
@@ -425,17 +415,14 @@ void linear_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, con
   std::vector<Acc> C(ME, ar.acc()), D(static_cast<std::size_t>(M), ar.acc());
   std::vector<V> St(static_cast<std::size_t>(M)), dW(static_cast<std::size_t>(E));
   auto key_grads = [&](Index j) {
-    std::vector<V> Ct, Dt;
-    for (const Acc& a : C) Ct.push_back(ar.total(a));
-    for (const Acc& a : D) Dt.push_back(ar.total(a));
     for (Index f = 0; f < M; ++f) {
       Acc s = ar.acc();
-      for (Index c = 0; c < E; ++c) ar.accumulate(s, ar.mul(ar.input(v(j, c)), Ct[f * E + c]));
-      dk(j, f, ar.add(ar.total(s), Dt[f]));
+      for (Index c = 0; c < E; ++c) ar.accumulate(s, ar.mul(ar.input(v(j, c)), ar.total(C[f * E + c])));
+      dk(j, f, ar.add(ar.total(s), ar.total(D[f])));
     }
     for (Index c = 0; c < E; ++c) {
       Acc s = ar.acc();
-      for (Index f = 0; f < M; ++f) ar.accumulate(s, ar.mul(ar.input(k(j, f)), Ct[f * E + c]));
+      for (Index f = 0; f < M; ++f) ar.accumulate(s, ar.mul(ar.input(k(j, f)), ar.total(C[f * E + c])));
       dv(j, c, ar.total(s));
     }
   };
