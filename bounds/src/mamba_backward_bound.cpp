@@ -674,8 +674,11 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
           y.add_re_dot(o, any, H[(t + 1) * N + n], exact_c(p.C_at(b, d, n, t, 0), p.C_at(b, d, n, t, 1)));
         }
         Tracked y2 = y.value(o, any);
-        y2 = {2 * y2.lo, 2 * y2.hi, 2 * y2.err};  // 2 y, exact
-        v[t] = in.D ? o.fma(X((*in.D)[d]), X(in.u(b, d, t)), y2) : y2;
+        // 2 y is exact unless it overflows, which y's own check does not see (registry_fuzz:
+        // y = 2.2e38 made v = inf and dz = -inf in float32 under a finite bound while the exact
+        // dz is -5.6e37; corpus file regression_mamba_complex_bwd_twice_y_overflow).
+        y2 = watch(Tracked{2 * y2.lo, 2 * y2.hi, 2 * y2.err});
+        v[t] = in.D ? watch(o.fma(X((*in.D)[d]), X(in.u(b, d, t)), y2)) : y2;
       }
 
       // The adjoint pass.
