@@ -38,8 +38,20 @@ step "fuzzing, ${FUZZ_SECONDS:-60}s per harness"
 for fuzzer in npz_fuzz registry_fuzz; do
   work=$(mktemp -d)
   cp fuzz/corpus/$fuzzer/* "$work"/
-  ./build-sanitize/fuzz/$fuzzer -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=4096 \
-    -artifact_prefix="build-sanitize/$fuzzer-" -print_final_stats=1 "$work" 2>&1 | tail -n 6
+  log="build-sanitize/$fuzzer.log"
+  # A finding prints the harness's own report (the entry, the backend, the inputs) and the
+  # reproducer, which the last lines of libFuzzer's statistics alone would hide.
+  if ./build-sanitize/fuzz/$fuzzer -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=4096 \
+      -artifact_prefix="build-sanitize/$fuzzer-" -print_final_stats=1 "$work" >"$log" 2>&1; then
+    tail -n 6 "$log"
+  else
+    status=$?
+    grep -v '^#[0-9]' "$log" | tail -n 80
+    echo "$fuzzer found a failure (exit $status); the input is saved as build-sanitize/$fuzzer-*;"
+    echo "replay it with ./build-sanitize/fuzz/$fuzzer FILE, and commit it to fuzz/corpus/$fuzzer/ once fixed"
+    rm -rf "$work"
+    exit "$status"
+  fi
   rm -rf "$work"
 done
 
