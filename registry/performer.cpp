@@ -84,25 +84,34 @@ struct AttentionFace {
   }
 };
 
+// The random-feature maps' inputs: the positive and hyperbolic maps take the shift and eps, the
+// trigonometric one neither (its renormalizer is fixed, and it has no eps).
 struct FeatureFace {
-  static std::vector<ArraySpec> inputs() {
-    return {{"x", kRows, "queries or keys (data)", false},
-            {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows", false},
-            {"is_query", "()", "1: query shift, 0: key shift (also --option is_query)", true},
-            {"eps", "()", "added after exp (also --option eps)", true}};
+  static std::vector<ArraySpec> inputs(FeatureMap map) {
+    std::vector<ArraySpec> v{{"x", kRows, "queries or keys (data)", false},
+                             {"projection_matrix", "(nb_features, dim)", "the random features w_j as rows", false}};
+    if (map != FeatureMap::trig) {
+      v.push_back({"is_query", "()", "1: query shift, 0: key shift (also --option is_query)", true});
+      v.push_back({"eps", "()", "added after exp (also --option eps)", true});
+    }
+    return v;
   }
-  static std::vector<OptionSpec> options() {
+  static std::vector<OptionSpec> options(FeatureMap map) {
+    if (map == FeatureMap::trig) return {};
     return {{"is_query", "the query shift (max over features of each row); 0: the key shift", "1"},
             {"eps", "the stabilizer added after exp (google-research's attention uses 1e-6)", "1e-4"}};
   }
-  static FeatureInputs<double> read(const InputReader& r) {
-    return {r.array("x"), r.array("projection_matrix"), r.flag("is_query", true), r.real("eps", 1e-4)};
+  static FeatureInputs<double> read(const InputReader& r, FeatureMap map) {
+    if (map == FeatureMap::trig) return {r.array("x"), r.array("projection_matrix"), true, 0.0, map};
+    return {r.array("x"), r.array("projection_matrix"), r.flag("is_query", true), r.real("eps", 1e-4), map};
   }
   static Arrays arrays(const FeatureInputs<double>& in) {
-    return {{"x", in.x},
-            {"projection_matrix", in.projection},
-            {"is_query", scalar(in.is_query ? 1 : 0)},
-            {"eps", scalar(in.eps)}};
+    Arrays a{{"x", in.x}, {"projection_matrix", in.projection}};
+    if (in.map != FeatureMap::trig) {
+      a["is_query"] = scalar(in.is_query ? 1 : 0);
+      a["eps"] = scalar(in.eps);
+    }
+    return a;
   }
 };
 
@@ -235,7 +244,8 @@ std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
   return make_entry(std::move(e));
 }
 
-// ---- performer.favor_plus_features ([PERF-FEATURES-DEF]) ----
+// ---- performer.favor_plus_features ([PERF-FEATURES-DEF]), performer.hyperbolic_features
+// ([PERF-HYPERBOLIC-DEF]), performer.trig_features ([PERF-TRIG-DEF]) and the backward entries ----
 struct FeatureSize {
   const char* name;
   Index B, H, L, D, M;
@@ -248,40 +258,6 @@ constexpr FeatureSize kFeatureSizes[] = {
     {"medium", 1, 2, 96, 32, 64, true},
     {"bench", 1, 8, 4096, 64, 256, true},  // touchstone bench only (bench/RESULTS.md)
 };
-
-std::unique_ptr<Algorithm> favor_plus_features_entry() {
-  using P = FeatureProblem<double>;
-  Entry<P> e;
-  e.name = "performer.favor_plus_features";
-  e.spec_ref = "spec/performer.md [PERF-FEATURES-DEF]";
-  e.summary =
-      "FAVOR+ positive random features m^-1/2 (exp(w.x~ - |x~|^2/2 - shift) + eps), x~ = d^-1/4 x, with the query "
-      "(per row) or key (per batch and head) max shift (performer-pytorch softmax_kernel)";
-  e.inputs = FeatureFace::inputs();
-  e.outputs = {{"features", "(batch, heads, seqlen, nb_features)", "phi(x)", false}};
-  e.options = FeatureFace::options();
-  e.sizes = checked_sizes(kFeatureSizes);
-  e.extra_sizes = {"bench"};
-  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const FeatureSize& s = size_row(kFeatureSizes, size);
-    const std::string stream = "performer.favor_plus_features/";
-    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
-    FeatureInputs<double> in{drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal),
-                             drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal), s.is_query,
-                             round_to_format(1e-4, format)};
-    return P(std::move(in));
-  };
-  e.read = [](const InputReader& r) { return P(FeatureFace::read(r)); };
-  e.arrays = [](const P& p) { return FeatureFace::arrays(p.in()); };
-  e.oracle = [](const P& p) { return ExactArrays{{"features", reference::favor_plus_features<mp_real>(p)}}; };
-  cpu_backends(e,
-               "x~ = fl(d^-1/4) x; |x~|^2/2 sequential; u_j = sequential dot w_j . x~; shift = max; "
-               "phi = fl(m^-1/2) (exp((u - diag) - shift) + eps)",
-               Outputs{"features"}, [](const auto& p) { return cpu::favor_plus_features(p); }, &favor_plus_features_bound);
-  return make_entry(std::move(e));
-}
-
-// ---- performer.favor_plus_features_backward ([PERF-FEATURES-VJP]) ----
 constexpr FeatureSize kFeatureBackwardSizes[] = {
     {"tiny", 1, 1, 4, 4, 4, true},
     {"small", 2, 2, 16, 16, 32, true},
@@ -289,29 +265,93 @@ constexpr FeatureSize kFeatureBackwardSizes[] = {
     {"bench", 1, 8, 4096, 64, 256, true},
 };
 
-std::unique_ptr<Algorithm> favor_plus_features_backward_entry() {
+// What each map's entries say of themselves.
+struct FeatureMapEntry {
+  FeatureMap map;
+  const char* name;  // the forward entry's; the backward's adds "_backward"
+  const char* spec_id;
+  const char* vjp_spec_id;
+  const char* summary;
+  const char* width;  // the features' last dimension
+  const char* order;  // the CPU backends' order
+};
+const FeatureMapEntry kFeatureMaps[] = {
+    {FeatureMap::positive, "performer.favor_plus_features", "PERF-FEATURES-DEF", "PERF-FEATURES-VJP",
+     "FAVOR+ positive random features m^-1/2 (exp(w.x~ - |x~|^2/2 - shift) + eps), x~ = d^-1/4 x, with the query "
+     "(per row) or key (per batch and head) max shift (performer-pytorch softmax_kernel)",
+     "nb_features",
+     "x~ = fl(d^-1/4) x; |x~|^2/2 sequential; u_j = sequential dot w_j . x~; shift = max; "
+     "phi = fl(m^-1/2) (exp((u - diag) - shift) + eps)"},
+    {FeatureMap::hyperbolic, "performer.hyperbolic_features", "PERF-HYPERBOLIC-DEF", "PERF-HYPERBOLIC-VJP",
+     "hyperbolic positive random features (2m)^-1/2 (exp(+-w.x~ - |x~|^2/2 - shift) + eps), the paper's phi_hyp+ "
+     "with FAVOR+'s query or key max shift over all 2m exponents",
+     "2 nb_features",
+     "x~, |x~|^2/2, u_j as FAVOR+; exponents +u and -u (exact); shift = max of the 2m; "
+     "phi = fl((2m)^-1/2) (exp((+-u - diag) - shift) + eps)"},
+    {FeatureMap::trig, "performer.trig_features", "PERF-TRIG-DEF", nullptr,
+     "trigonometric random features (FAVOR) m^-1/2 [cos(w.x~), sin(w.x~)] exp(|x~|^2/2 - max over positions), "
+     "google-research's sincos_softmax_kernel_feature_creator",
+     "2 nb_features",
+     "x~, |x~|^2/2, u_j as FAVOR+; top = running max of |x~_i|^2/2; s = exp(diag - top); "
+     "phi = fl(fl(cos u * fl(m^-1/2)) * s), then sin"},
+};
+
+FeatureInputs<double> drawn_features(const FeatureSize& s, FeatureMap map, Format format, std::uint64_t seed,
+                                     const std::string& stream) {
+  auto normal = [](PhiloxStream& r) { return r.next_normal(); };
+  return {drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal),
+          drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal), s.is_query,
+          map == FeatureMap::trig ? 0.0 : round_to_format(1e-4, format), map};
+}
+
+std::unique_ptr<Algorithm> features_entry(const FeatureMapEntry& f) {
+  using P = FeatureProblem<double>;
+  Entry<P> e;
+  e.name = f.name;
+  e.spec_ref = std::string("spec/performer.md [") + f.spec_id + "]";
+  e.summary = f.summary;
+  e.inputs = FeatureFace::inputs(f.map);
+  e.outputs = {{"features", std::string("(batch, heads, seqlen, ") + f.width + ")", "phi(x)", false}};
+  e.options = FeatureFace::options(f.map);
+  e.sizes = checked_sizes(kFeatureSizes);
+  e.extra_sizes = {"bench"};
+  const FeatureMap map = f.map;
+  const std::string stream = std::string(f.name) + "/";
+  e.generate = [=](const std::string& size, Format format, std::uint64_t seed) {
+    return P(drawn_features(size_row(kFeatureSizes, size), map, format, seed, stream));
+  };
+  e.read = [=](const InputReader& r) { return P(FeatureFace::read(r, map)); };
+  e.arrays = [](const P& p) { return FeatureFace::arrays(p.in()); };
+  e.oracle = [](const P& p) { return ExactArrays{{"features", reference::favor_plus_features<mp_real>(p)}}; };
+  cpu_backends(e, f.order, Outputs{"features"}, [](const auto& p) { return cpu::favor_plus_features(p); },
+               &favor_plus_features_bound);
+  return make_entry(std::move(e));
+}
+
+std::unique_ptr<Algorithm> features_backward_entry(const FeatureMapEntry& f) {
   using P = FeatureBackwardProblem<double>;
   Entry<P> e;
-  e.name = "performer.favor_plus_features_backward";
-  e.spec_ref = "spec/performer.md [PERF-FEATURES-VJP]";
-  e.summary = "VJP of the FAVOR+ positive features with respect to x (dx from dfeatures), the shift held constant "
-              "as performer-pytorch detaches it";
-  e.inputs = FeatureFace::inputs();
-  e.inputs.insert(e.inputs.begin() + 2, {"dfeatures", "(batch, heads, seqlen, nb_features)", "cotangent of the features", false});
+  e.name = std::string(f.name) + "_backward";
+  e.spec_ref = std::string("spec/performer.md [") + f.vjp_spec_id + "]";
+  e.summary = std::string("VJP of ") + f.name +
+              " with respect to x (dx from dfeatures), the shift held constant as performer-pytorch detaches it";
+  e.inputs = FeatureFace::inputs(f.map);
+  e.inputs.insert(e.inputs.begin() + 2, {"dfeatures", std::string("(batch, heads, seqlen, ") + f.width + ")",
+                                         "cotangent of the features", false});
   e.outputs = {{"dx", kRows, "gradient of x", false}};
-  e.options = FeatureFace::options();
+  e.options = FeatureFace::options(f.map);
   e.sizes = checked_sizes(kFeatureBackwardSizes);
   e.extra_sizes = {"bench"};
-  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+  const FeatureMap map = f.map;
+  const std::string stream = e.name + "/";
+  e.generate = [=](const std::string& size, Format format, std::uint64_t seed) {
     const FeatureSize& s = size_row(kFeatureBackwardSizes, size);
-    const std::string stream = "performer.favor_plus_features_backward/";
+    const Index width = map == FeatureMap::positive ? s.M : 2 * s.M;
     auto normal = [](PhiloxStream& r) { return r.next_normal(); };
-    FeatureInputs<double> fwd{drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal),
-                              drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal), s.is_query,
-                              round_to_format(1e-4, format)};
-    return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "dfeatures", format, normal)});
+    return P({drawn_features(s, map, format, seed, stream),
+              drawn(Shape{s.B, s.H, s.L, width}, seed, stream + "dfeatures", format, normal)});
   };
-  e.read = [](const InputReader& r) { return P({FeatureFace::read(r), r.array("dfeatures")}); };
+  e.read = [=](const InputReader& r) { return P({FeatureFace::read(r, map), r.array("dfeatures")}); };
   e.arrays = [](const P& p) {
     Arrays a = FeatureFace::arrays(p.fwd().in());
     a["dfeatures"] = p.dfeatures();
@@ -319,8 +359,8 @@ std::unique_ptr<Algorithm> favor_plus_features_backward_entry() {
   };
   e.oracle = [](const P& p) { return ExactArrays{{"dx", reference::favor_plus_features_vjp<mp_real>(p)}}; };
   cpu_backends(e,
-               "the forward's x~, diag, u, shift; per row G_j = fl(fl(g_j r) e_j), S1 = sum G_j w_j, S2 = sum G_j in "
-               "j order; dx = c S1 - c2 (x S2)",
+               "the forward's x~, diag, u, shift; per row G_j = fl(fl(g_j r) e_j), S1 = sum G_j w_j (-w_j for the "
+               "hyperbolic map's last m), S2 = sum G_j in j order; dx = c S1 - c2 (x S2)",
                Outputs{"dx"}, [](const auto& p) { return cpu::favor_plus_features_vjp(p); }, &favor_plus_features_vjp_bound);
   return make_entry(std::move(e));
 }
@@ -566,8 +606,10 @@ namespace touchstone {
 void register_performer(Registry& registry) {
   registry.add(performer::softmax_attention_entry());
   registry.add(performer::softmax_attention_backward_entry());
-  registry.add(performer::favor_plus_features_entry());
-  registry.add(performer::favor_plus_features_backward_entry());
+  for (const performer::FeatureMapEntry& f : performer::kFeatureMaps) {
+    registry.add(performer::features_entry(f));
+    if (f.vjp_spec_id) registry.add(performer::features_backward_entry(f));
+  }
   registry.add(performer::generalized_features_entry());
   registry.add(performer::generalized_features_backward_entry());
   registry.add(performer::linear_attention_entry());

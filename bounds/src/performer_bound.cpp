@@ -37,7 +37,11 @@ class TrackedArithmetic {
     bool outside = false;
   };
   TrackedArithmetic(const PerformerArithmetic& m)
-      : r_(Rounding::of(format_info(m.compute))), compute_(m.compute), exp_ulps_(m.exp_ulps), any_order_(m.any_order) {}
+      : r_(Rounding::of(format_info(m.compute))),
+        compute_(m.compute),
+        exp_ulps_(m.exp_ulps),
+        sincos_ulps_(m.sincos_ulps),
+        any_order_(m.any_order) {}
 
   V input(double x) const { return {Tracked::exact(x), false}; }
   V constant(double c, double rel) const {
@@ -65,6 +69,11 @@ class TrackedArithmetic {
     return out;
   }
   V exp(const V& a) const { return checked(touchstone::exp(a.t, exp_ulps_, r_), a.outside); }
+  V neg(const V& a) const { return {{-a.t.hi, -a.t.lo, a.t.err}, a.outside}; }
+  // [PERF-TRIG-BOUND] sin and cos are 1-Lipschitz: the argument's error E_u moves them by at most
+  // E_u; their image over [lo, hi] from the endpoints and any extremum inside; within sincos_ulps.
+  V sin(const V& a) const { return sincos(a, 0); }
+  V cos(const V& a) const { return sincos(a, 1); }
   V max(const V& a, const V& b) const { return {touchstone::max(a.t, b.t), a.outside || b.outside}; }
   Acc acc() const { return {}; }
   void accumulate(Acc& s, const V& v) const {
@@ -171,9 +180,32 @@ class TrackedArithmetic {
 
  private:
   V checked(const Tracked& t, bool outside) const { return {t, outside || t.overflows(r_)}; }
+  // sin (phase 0) or cos (phase 1 = sin(x + pi/2)) of a tracked argument. The extrema of sin lie
+  // at pi/2 + k pi; one may lie in [lo, hi] when some k has pi/2 + k pi within it (decided with a
+  // margin, so an extremum near an endpoint is included).
+  V sincos(const V& a, int phase) const {
+    const double lo = a.t.lo, hi = a.t.hi;
+    if (!std::isfinite(lo) || !std::isfinite(hi)) return {Tracked::exact(0), true};
+    auto f = [&](double x) { return phase == 0 ? std::sin(x) : std::cos(x); };
+    double flo = std::min(f(lo), f(hi)), fhi = std::max(f(lo), f(hi));
+    constexpr double kPi = 3.141592653589793;
+    const double shift = phase == 0 ? kPi / 2 : 0.0;  // sin's extrema at pi/2 + k pi, cos's at k pi
+    const double margin = 1e-12 * (1 + std::max(std::fabs(lo), std::fabs(hi)));
+    const double k_lo = std::ceil((lo - shift - margin) / kPi), k_hi = std::floor((hi - shift + margin) / kPi);
+    if (hi - lo >= 2 * kPi || k_hi - k_lo >= 1) {
+      flo = -1;
+      fhi = 1;
+    } else if (k_lo == k_hi) {
+      // One extremum: +1 where k is even for sin (pi/2 + 2j pi) and cos (2j pi), else -1.
+      const bool even = std::fmod(std::fabs(k_lo), 2.0) == 0;
+      (even ? fhi : flo) = even ? 1.0 : -1.0;
+    }
+    return checked(elementary(std::max(flo, -1.0), std::min(fhi, 1.0), 1.0, a.t, sincos_ulps_, r_), a.outside);
+  }
   Rounding r_;
   Format compute_;
   double exp_ulps_;
+  double sincos_ulps_;
   bool any_order_;
 };
 
@@ -210,11 +242,12 @@ Tensor<double> per_head_bound(const PerformerArithmetic& m, Index B, Index H, In
 
 PerformerArithmetic performer_arithmetic_cpu(Format compute) {
   const bool f32 = compute == Format::float32;
-  return {f32 ? "cpu-f32" : "cpu-f64", compute, f32 ? kExpF32Ulps : kExpF64Ulps, false};
+  return {f32 ? "cpu-f32" : "cpu-f64", compute, f32 ? kExpF32Ulps : kExpF64Ulps, false,
+          f32 ? kSinCosF32Ulps : kSinCosF64Ulps};
 }
 
 PerformerArithmetic performer_arithmetic_any_order(Format compute, double exp_ulps) {
-  return {"any order", compute, exp_ulps, true};
+  return {"any order", compute, exp_ulps, true, exp_ulps};
 }
 
 Tensor<double> softmax_attention_bound(const AttentionProblem<double>& p, const PerformerArithmetic& m) {
@@ -234,12 +267,20 @@ Tensor<double> softmax_attention_bound(const AttentionProblem<double>& p, const 
 Tensor<double> favor_plus_features_bound(const FeatureProblem<double>& p, const PerformerArithmetic& m) {
   const auto& in = p.in();
   const double slack = slack_for(static_cast<double>(p.dim()) * 4 + 16);
-  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.features(), slack, m.any_order ? 2 : 1,
+  // Any order: the two forms of the squared norm (bit 0) and, for the trigonometric map, the two
+  // associations of the three factors (bit 1).
+  const bool trig = in.map == FeatureMap::trig;
+  return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.outputs(), slack, m.any_order ? (trig ? 4 : 2) : 1,
                         [&](TrackedArithmetic& ar, Index b, Index h, int variant, auto&& sink) {
-                          order::favor_plus_features_head(
-                              ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
-                              [&](Index j, Index d) { return in.projection(j, d); }, p.seqlen(), p.dim(),
-                              p.features(), in.is_query, in.eps, variant == 1, sink);
+                          auto x = [&](Index i, Index d) { return in.x(b, h, i, d); };
+                          auto w = [&](Index j, Index d) { return in.projection(j, d); };
+                          if (trig)
+                            order::trig_features_head(ar, x, w, p.seqlen(), p.dim(), p.features(), (variant & 1) != 0,
+                                                      (variant & 2) != 0, sink);
+                          else
+                            order::favor_plus_features_head(ar, x, w, p.seqlen(), p.dim(), p.features(), in.is_query,
+                                                            in.eps, variant == 1, sink,
+                                                            in.map == FeatureMap::hyperbolic);
                         });
 }
 
@@ -253,7 +294,7 @@ Tensor<double> favor_plus_features_vjp_bound(const FeatureBackwardProblem<double
                               ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
                               [&](Index j, Index d) { return in.projection(j, d); },
                               [&](Index i, Index j) { return bp.dfeatures()(b, h, i, j); }, p.seqlen(), p.dim(),
-                              p.features(), in.is_query, variant == 1, sink);
+                              p.features(), in.is_query, variant == 1, sink, in.map == FeatureMap::hyperbolic);
                         });
 }
 

@@ -26,6 +26,11 @@ struct NativeArithmetic {
     if constexpr (std::is_same_v<T, float>) return elementary::exp_f32(a);
     else return elementary::exp_f64(a);
   }
+  static V neg(V a) { return -a; }
+  // sin and cos: glibc's binary64 functions (assumed within 1 ulp, [CORE-ASSUME-LIBM-F64]); in
+  // float32 their result rounded once more (within 0.50001 ulps of float32, as the complex scan's).
+  static V sin(V a) { return static_cast<T>(std::sin(static_cast<double>(a))); }
+  static V cos(V a) { return static_cast<T>(std::cos(static_cast<double>(a))); }
   static V max(V a, V b) { return a < b ? b : a; }
   static Acc acc() { return T(0); }
   static void accumulate(Acc& s, V t) { s = s + t; }
@@ -82,11 +87,14 @@ Tensor<T> softmax_attention_t(const AttentionProblem<T>& p, int threads) {
 template <class T>
 Tensor<T> favor_plus_features_t(const FeatureProblem<T>& p, int threads) {
   const auto& in = p.in();
-  return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.features(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
-    order::favor_plus_features_head(
-        ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
-        [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); }, p.seqlen(), p.dim(), p.features(),
-        in.is_query, in.eps, false, sink);
+  return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.outputs(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
+    auto x = [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); };
+    auto w = [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); };
+    if (in.map == FeatureMap::trig)
+      order::trig_features_head(ar, x, w, p.seqlen(), p.dim(), p.features(), false, false, sink);
+    else
+      order::favor_plus_features_head(ar, x, w, p.seqlen(), p.dim(), p.features(), in.is_query, in.eps, false, sink,
+                                      in.map == FeatureMap::hyperbolic);
   });
 }
 
@@ -99,7 +107,7 @@ Tensor<T> favor_plus_features_vjp_t(const FeatureBackwardProblem<T>& bp, int thr
         ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
         [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); },
         [&](Index i, Index j) { return static_cast<double>(bp.dfeatures()(b, h, i, j)); }, p.seqlen(), p.dim(),
-        p.features(), in.is_query, false, sink);
+        p.features(), in.is_query, false, sink, in.map == FeatureMap::hyperbolic);
   });
 }
 

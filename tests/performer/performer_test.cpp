@@ -78,6 +78,18 @@ TEST(PerformerProblem, InvalidInputNamesTheArgument) {
   EXPECT_EQ(names([&] { LinearProblem<double>({bad, q, v, false, Guard::none, 1e-6}); }), "q");
   EXPECT_EQ(names([&] { FeatureProblem<double>({q, normal(Shape{8, 3}, 0, "w"), true, 1e-4}); }), "projection_matrix");
   EXPECT_EQ(names([&] { FeatureProblem<double>({q, normal(Shape{8, 4}, 0, "w"), true, -1.0}); }), "eps");
+  EXPECT_EQ(names([&] { FeatureProblem<double>({q, normal(Shape{8, 4}, 0, "w"), true, 1e-4, FeatureMap::trig}); }),
+            "eps");
+  EXPECT_EQ(names([&] {
+              FeatureBackwardProblem<double>(
+                  {{q, normal(Shape{8, 4}, 0, "w"), true, 0.0, FeatureMap::trig}, normal(Shape{1, 2, 5, 16}, 0, "g")});
+            }),
+            "map");
+  EXPECT_EQ(names([&] {
+              FeatureBackwardProblem<double>(
+                  {{q, normal(Shape{8, 4}, 0, "w"), true, 0.0, FeatureMap::hyperbolic}, normal(Shape{1, 2, 5, 8}, 0, "g")});
+            }),
+            "dfeatures");
   EXPECT_EQ(names([&] { LinearProblem<double>({q, q, v, true, Guard::lr, 0.0}); }), "guard_eps");
   EXPECT_EQ(names([&] { parse_guard("lucidrains"); }), "guard");
   // Through the registry: a wrong --option value names the option.
@@ -653,4 +665,191 @@ TEST(PerformerGeneralizedBackward, VjpMatchesCentralDifferences) {
   Tensor<double> zero(Shape{1, 1, 1, 1}, 0.0);
   const GeneralizedFeatureBackwardProblem<double> kink({{zero, std::nullopt, Kernel::relu, true, 1e-3}, Tensor<double>(Shape{1, 1, 1, 1}, 1.0)});
   EXPECT_TRUE(std::isinf(generalized_features_vjp_bound(kink, performer_arithmetic_cpu(Format::float32))[0]));
+}
+
+// covers: PERF-HYPERBOLIC-DEF PERF-HYPERBOLIC-CPU
+// The hyperbolic map is the positive map of the doubled projection [W; -W]: the same 2m exponents,
+// the shift over all of them, (2m)^-1/2. Oracles agree to their precision, and the CPU backends
+// bit for bit (negating w_j negates every product and partial sum exactly). Wrong conventions fail
+// under diff: the scale m^-1/2, and the shift taken over the +u half only (with eps > 0).
+TEST(PerformerHyperbolic, IsThePositiveMapOfTheDoubledProjection) {
+  const WorkingPrecision precision(256);
+  const Index L = 6, D = 4, M = 5;
+  const Tensor<double> x = normal(Shape{1, 2, L, D}, 21, "x", 1.5), w = normal(Shape{M, D}, 21, "w");
+  Tensor<double> ww(Shape{2 * M, D});
+  for (Index j = 0; j < M; ++j)
+    for (Index d = 0; d < D; ++d) ww(j, d) = w(j, d), ww(M + j, d) = -w(j, d);
+  for (bool is_query : {true, false}) {
+    const FeatureProblem<double> hyp({x, w, is_query, 1e-3, FeatureMap::hyperbolic}), pos({x, ww, is_query, 1e-3});
+    EXPECT_LT(max_abs_diff(reference::favor_plus_features<mp_real>(hyp), reference::favor_plus_features<mp_real>(pos)),
+              1e-70);
+    const Tensor<float> a = cpu::favor_plus_features(hyp.cast<float>()), b = cpu::favor_plus_features(pos.cast<float>());
+    for (Index i = 0; i < a.count(); ++i) ASSERT_EQ(a[i], b[i]) << i;
+    for (Index i = 0; i < a.count(); ++i) ASSERT_GT(a[i], 0.0f) << i;
+  }
+  // Through diff: the oracle rounded passes; x sqrt(2) (the scale m^-1/2) and the shift over the
+  // +u half only fail.
+  const double eps = 1e-3;
+  const Arrays inputs{{"x", x}, {"projection_matrix", w}, {"is_query", Tensor<double>(Shape{}, 1.0)},
+                      {"eps", Tensor<double>(Shape{}, eps)}};
+  const auto exact = reference::favor_plus_features<double>(FeatureProblem<double>({x, w, true, eps, FeatureMap::hyperbolic}));
+  EXPECT_EQ(diff_verdict("performer.hyperbolic_features", inputs, rounded_f32("features", exact)), Verdict::pass);
+  Tensor<double> scaled = exact;
+  for (Index i = 0; i < scaled.count(); ++i) scaled[i] *= std::sqrt(2.0);
+  EXPECT_EQ(diff_verdict("performer.hyperbolic_features", inputs, rounded_f32("features", scaled)), Verdict::fail);
+  const double c = 1 / std::sqrt(std::sqrt(static_cast<double>(D))), r = 1 / std::sqrt(2.0 * M);
+  Tensor<double> half_shift(exact.shape());
+  for (Index h = 0; h < 2; ++h)
+    for (Index i = 0; i < L; ++i) {
+      double sq = 0, u[M], top = -INFINITY;
+      for (Index d = 0; d < D; ++d) sq += c * x(0, h, i, d) * c * x(0, h, i, d);
+      for (Index j = 0; j < M; ++j) {
+        u[j] = 0;
+        for (Index d = 0; d < D; ++d) u[j] += w(j, d) * c * x(0, h, i, d);
+        top = std::max(top, u[j]);
+      }
+      for (Index j = 0; j < M; ++j) {
+        half_shift(0, h, i, j) = r * (std::exp(u[j] - sq / 2 - top) + eps);
+        half_shift(0, h, i, M + j) = r * (std::exp(-u[j] - sq / 2 - top) + eps);
+      }
+    }
+  EXPECT_EQ(diff_verdict("performer.hyperbolic_features", inputs, rounded_f32("features", half_shift)), Verdict::fail);
+}
+
+// covers: PERF-TRIG-DEF PERF-TRIG-CPU PERF-TRIG-BOUND
+// The trigonometric features' inner products are the trigonometric estimator of the softmax kernel
+// (cos a cos b + sin a sin b = cos(a - b)): phi_i . phi_k = m^-1/2^2 sum_j cos(w_j . (x~_i - x~_k))
+// s_i s_k with s_i = exp(|x~_i|^2/2 - top), checked on the oracle against that sum in double. The
+// CPU backends are within their bounds (the registry's tests cover every size); diff fails the
+// halves swapped ([sin, cos]) and the renormalizer left out.
+TEST(PerformerTrig, InnerProductsAreTheTrigonometricEstimator) {
+  const WorkingPrecision precision(256);
+  const Index L = 5, D = 4, M = 64;
+  const Tensor<double> x = normal(Shape{1, 1, L, D}, 22, "x"), w = normal(Shape{M, D}, 22, "w");
+  const FeatureProblem<double> p({x, w, true, 0.0, FeatureMap::trig});
+  const auto phi = reference::favor_plus_features<mp_real>(p);
+  const double c = 1 / std::sqrt(std::sqrt(static_cast<double>(D)));
+  double diag[L], top = -INFINITY;
+  for (Index i = 0; i < L; ++i) {
+    diag[i] = 0;
+    for (Index d = 0; d < D; ++d) diag[i] += c * x(0, 0, i, d) * c * x(0, 0, i, d) / 2;
+    top = std::max(top, diag[i]);
+  }
+  for (Index i = 0; i < L; ++i)
+    for (Index k = 0; k < L; ++k) {
+      mp_real dot(0);
+      for (Index j = 0; j < 2 * M; ++j) dot += phi(0, 0, i, j) * phi(0, 0, k, j);
+      double expected = 0;
+      for (Index j = 0; j < M; ++j) {
+        double t = 0;
+        for (Index d = 0; d < D; ++d) t += w(j, d) * c * (x(0, 0, i, d) - x(0, 0, k, d));
+        expected += std::cos(t);
+      }
+      expected *= std::exp(diag[i] - top) * std::exp(diag[k] - top) / M;
+      EXPECT_NEAR(to_double(dot), expected, 1e-13) << i << " " << k;
+    }
+  const Arrays inputs{{"x", x}, {"projection_matrix", w}};
+  const auto exact = reference::favor_plus_features<double>(p);
+  EXPECT_EQ(diff_verdict("performer.trig_features", inputs, rounded_f32("features", exact)), Verdict::pass);
+  Tensor<double> swapped = exact, raw = exact;
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < M; ++j) {
+      std::swap(swapped(0, 0, i, j), swapped(0, 0, i, M + j));
+      raw(0, 0, i, j) *= std::exp(top);
+      raw(0, 0, i, M + j) *= std::exp(top);
+    }
+  EXPECT_EQ(diff_verdict("performer.trig_features", inputs, rounded_f32("features", swapped)), Verdict::fail);
+  EXPECT_EQ(diff_verdict("performer.trig_features", inputs, rounded_f32("features", raw)), Verdict::fail);
+  // The CPU backends within their own bounds, tight enough to mean something.
+  const auto b32 = favor_plus_features_bound(p, performer_arithmetic_cpu(Format::float32));
+  const Tensor<float> got = cpu::favor_plus_features(p.cast<float>());
+  double worst = 0;
+  for (Index i = 0; i < got.count(); ++i) {
+    const double err = std::fabs(to_double(mp_real(got[i]) - phi[i]));
+    ASSERT_LE(err, b32[i]) << i;
+    worst = std::max(worst, err / b32[i]);
+  }
+  EXPECT_GT(worst, kVacuousRatio) << "the bound is not vacuous";
+}
+
+// covers: PERF-TRIG-BOUND
+// sin and cos over tracked arguments: the bound holds where the argument's interval holds an
+// extremum (u near pi/2 and pi, where the endpoints alone would miss the image's top), and at
+// large arguments. The float32 features of x scaled so that w . x~ runs past 2 pi.
+TEST(PerformerTrig, BoundHoldsAroundExtremaAndLargeArguments) {
+  const WorkingPrecision precision(256);
+  const Index L = 4, D = 2, M = 8;
+  Tensor<double> x(Shape{1, 1, L, D}), w(Shape{M, D});
+  const double c = 1 / std::sqrt(std::sqrt(2.0));
+  // u = w_j . x~ = (w_j0 x0 + w_j1 x1) c: rows 0 and 1 put u at pi/2 and pi (rounded), the rest far out.
+  const double targets[L] = {M_PI / 2, M_PI, 40.0, 1000.5};
+  for (Index i = 0; i < L; ++i) {
+    x(0, 0, i, 0) = round_to_format(targets[i] / c, Format::float32);
+    x(0, 0, i, 1) = 0;
+  }
+  for (Index j = 0; j < M; ++j) {
+    w(j, 0) = round_to_format(1 + 1e-7 * static_cast<double>(j), Format::float32);
+    w(j, 1) = round_to_format(0.5 * static_cast<double>(j), Format::float32);
+  }
+  const FeatureProblem<double> p({x, w, true, 0.0, FeatureMap::trig});
+  const auto exact = reference::favor_plus_features<mp_real>(p);
+  for (Format f : {Format::float32, Format::float64}) {
+    const auto bound = favor_plus_features_bound(p, performer_arithmetic_cpu(f));
+    const auto any = favor_plus_features_bound(p, performer_arithmetic_any_order(f, 1.0));
+    const Tensor<double> got =
+        f == Format::float32 ? cpu::favor_plus_features(p.cast<float>()).cast<double>() : cpu::favor_plus_features(p);
+    for (Index i = 0; i < got.count(); ++i) {
+      const double err = std::fabs(to_double(mp_real(got[i]) - exact[i]));
+      ASSERT_TRUE(std::isfinite(bound[i])) << i;
+      ASSERT_LE(err, bound[i]) << i;
+      ASSERT_LE(err, any[i]) << "the any-order bound covers the backend's order too, " << i;
+    }
+  }
+}
+
+// covers: PERF-HYPERBOLIC-VJP
+// The hyperbolic features' VJP oracle (shift held constant) against central differences of the
+// forward oracle, adding back the shift's part as for FAVOR+ (the shift is the largest of +-u, so
+// it moves with x by +-d^-1/4 w_(argmax)); and the cpu-f32 backend within its own bound.
+TEST(PerformerHyperbolicBackward, VjpMatchesCentralDifferencesWithTheShiftHeld) {
+  const WorkingPrecision precision(256);
+  const Index L = 3, D = 4, M = 5;
+  const double eps = 0.05, h = 1e-6;
+  const Tensor<double> x = normal(Shape{1, 1, L, D}, 23, "x"), w = normal(Shape{M, D}, 23, "w"),
+                       g = normal(Shape{1, 1, L, 2 * M}, 23, "g"), ux = normal(Shape{1, 1, L, D}, 23, "ux");
+  auto at = [&](double t) {
+    Tensor<double> xt = x;
+    for (Index i = 0; i < x.count(); ++i) xt[i] += t * ux[i];
+    return reference::favor_plus_features<double>(FeatureProblem<double>({xt, w, true, eps, FeatureMap::hyperbolic}));
+  };
+  const Tensor<double> plus = at(h), minus = at(-h), phi = at(0);
+  double jvp = 0, shift_part = 0;
+  for (Index i = 0; i < g.count(); ++i) jvp += g[i] * (plus[i] - minus[i]) / (2 * h);
+  const double c = 1 / std::sqrt(std::sqrt(static_cast<double>(D))), r = 1 / std::sqrt(2.0 * M);
+  for (Index i = 0; i < L; ++i) {
+    Index best = 0;
+    double best_su = -INFINITY, sign = 1;
+    for (Index j = 0; j < M; ++j) {
+      double u = 0;
+      for (Index d = 0; d < D; ++d) u += w(j, d) * c * x(0, 0, i, d);
+      for (double s : {1.0, -1.0})
+        if (s * u > best_su) best_su = s * u, best = j, sign = s;
+    }
+    double dshift = 0;
+    for (Index d = 0; d < D; ++d) dshift += sign * c * w(best, d) * ux(0, 0, i, d);
+    for (Index j = 0; j < 2 * M; ++j) shift_part += g(0, 0, i, j) * (phi(0, 0, i, j) - r * eps) * dshift;
+  }
+  const FeatureBackwardProblem<double> p({{x, w, true, eps, FeatureMap::hyperbolic}, g});
+  const Tensor<double> dx = reference::favor_plus_features_vjp<double>(p);
+  double vjp = 0, scale = 0;
+  for (Index i = 0; i < dx.count(); ++i) vjp += dx[i] * ux[i], scale += std::fabs(dx[i] * ux[i]);
+  EXPECT_LT(std::fabs(jvp + shift_part - vjp), 1e-7 * scale)
+      << "<g, J u> with the shift held " << jvp + shift_part << " <J^T g, u> " << vjp;
+  // The check tells a VJP that lets the shift move (the full derivative) from the one specified.
+  EXPECT_GT(std::fabs(jvp - vjp), 1e-4 * scale) << "the shift's part is not negligible here";
+
+  const auto exact = reference::favor_plus_features_vjp<mp_real>(p);
+  const auto got = cpu::favor_plus_features_vjp(p.cast<float>());
+  const auto b = favor_plus_features_vjp_bound(p, performer_arithmetic_cpu(Format::float32));
+  for (Index i = 0; i < got.count(); ++i) ASSERT_LE(std::fabs(to_double(mp_real(got[i]) - exact[i])), b[i]) << i;
 }

@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "touchstone/bounds/elementary_ulps.hpp"
 #include "touchstone/core/formats.hpp"
 #include "touchstone/reference/mamba_complex_problem.hpp"
 
@@ -36,11 +37,8 @@ struct ComplexScanArithmetic {
   bool fused_output = true;
 };
 
-// The measured maximum error of the float32 cos and sin (cpu::cos_f32, cpu::sin_f32,
-// [MAMBA-CSCAN-ELEMENTARY]) and the assumed one of glibc's binary64 cos and sin
-// ([MAMBA-CSCAN-ASSUME-LIBM-SINCOS]).
-inline constexpr double kSinCosF32Ulps = 0.50001;
-inline constexpr double kSinCosF64Ulps = 1.0;
+using touchstone::kSinCosF32Ulps;  // bounds/elementary_ulps.hpp
+using touchstone::kSinCosF64Ulps;
 
 ComplexScanArithmetic complex_arithmetic_cpu_f32();
 ComplexScanArithmetic complex_arithmetic_cpu_f64();

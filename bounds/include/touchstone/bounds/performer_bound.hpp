@@ -18,6 +18,7 @@ struct PerformerArithmetic {
   Format compute = Format::float32;
   double exp_ulps = 1;     // exp within this many ulps of the compute format
   bool any_order = false;  // reductions in any order, every placement, division or reciprocal
+  double sincos_ulps = 1;  // sin and cos within this many ulps (the trigonometric features)
 };
 
 // touchstone's CPU backends: exp_f32 (measured, [MAMBA-SCAN-ELEMENTARY]) or glibc's exp (assumed

@@ -10,7 +10,8 @@
 //   V input(double x)      an input element (a value of the compute format)
 //   V constant(double c, double rel)   a constant the code rounds to the compute format; the exact
 //                          constant is within rel |c| of the double c
-//   V add(V, V), sub(V, V), mul(V, V), div(V, V), exp(V), max(V, V)   one rounding each (max none)
+//   V add(V, V), sub(V, V), mul(V, V), div(V, V), exp(V), sin(V), cos(V), max(V, V)   one rounding
+//                          each (max none);  V neg(V)  exact
 //   Acc acc(); void accumulate(Acc&, const V&); V total(const Acc&)   a sum: the backends add in
 //                          the order accumulated; total() is the sum so far
 //   V guard_gr(const V& R, const V& eps)   R + 2 eps where |R| <= eps, else R
@@ -171,20 +172,24 @@ void softmax_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, co
 }
 // embed-end softmax_attention_vjp_order
 
-// The exponents of one (batch, head) of the FAVOR+ features: a_ij = (u_ij - diag_i) - shift_i with
 // x~ = fl(c x), diag_i = fl(sum_t x~_t^2) / 2 (or fl(fl(sum_t x_t^2) / 2 c2) when diag_from_raw),
-// u_ij the sequential dot product w_j . x~_i, and the running maximum as the shift (per row for a
-// query, per head for a key). Returned row-major (L, M).
+// and u_ij the sequential dot product w_j . x~_i (row-major (L, M)) of one (batch, head): what every
+// random-feature map starts from.
+template <class V>
+struct FeatureProjections {
+  std::vector<V> u, diag;
+};
 template <class Ar, class X, class W>
-std::vector<typename Ar::V> favor_plus_exponents(Ar& ar, const X& x, const W& w, Index L, Index D, Index M,
-                                                 bool is_query, bool diag_from_raw) {
+FeatureProjections<typename Ar::V> feature_projections(Ar& ar, const X& x, const W& w, Index L, Index D, Index M,
+                                                       bool diag_from_raw) {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
   const double d = static_cast<double>(D);
   const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
   const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
   const V half = ar.constant(0.5, 0);
-  std::vector<V> xs, diag, u;
+  std::vector<V> xs;
+  FeatureProjections<V> f;
   xs.reserve(static_cast<std::size_t>(L * D));
   for (Index i = 0; i < L; ++i) {
     Acc sq = ar.acc();
@@ -193,69 +198,117 @@ std::vector<typename Ar::V> favor_plus_exponents(Ar& ar, const X& x, const W& w,
       xs.push_back(ar.mul(c, xi));
       ar.accumulate(sq, diag_from_raw ? ar.mul(xi, xi) : ar.mul(xs.back(), xs.back()));
     }
-    diag.push_back(diag_from_raw ? ar.mul(ar.mul(ar.total(sq), half), c2) : ar.mul(ar.total(sq), half));
+    f.diag.push_back(diag_from_raw ? ar.mul(ar.mul(ar.total(sq), half), c2) : ar.mul(ar.total(sq), half));
   }
-  u.reserve(static_cast<std::size_t>(L * M));
+  f.u.reserve(static_cast<std::size_t>(L * M));
   for (Index i = 0; i < L; ++i)
     for (Index j = 0; j < M; ++j) {
       Acc dot = ar.acc();
       for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(xs[i * D + t], ar.input(w(j, t))));
-      u.push_back(ar.total(dot));
+      f.u.push_back(ar.total(dot));
     }
-  V key_shift = u[0];
+  return f;
+}
+
+// The exponents of one (batch, head) of the FAVOR+ features: a_ij = (u_ij - diag_i) - shift_i
+// (feature_projections), with the running maximum as the shift (per row for a query, per head for
+// a key). The hyperbolic map ([PERF-HYPERBOLIC-CPU]) has 2M exponents a row, the last M with -u_ij
+// (negation is exact); its shift is the maximum over all 2M. Returned row-major (L, M or 2M).
+template <class Ar, class X, class W>
+std::vector<typename Ar::V> favor_plus_exponents(Ar& ar, const X& x, const W& w, Index L, Index D, Index M,
+                                                 bool is_query, bool diag_from_raw, bool hyperbolic = false) {
+  using V = typename Ar::V;
+  const FeatureProjections<V> f = feature_projections(ar, x, w, L, D, M, diag_from_raw);
+  const Index Wd = hyperbolic ? 2 * M : M;
+  std::vector<V> su;
+  su.reserve(static_cast<std::size_t>(L * Wd));
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < Wd; ++j) su.push_back(j < M ? f.u[i * M + j] : ar.neg(f.u[i * M + j - M]));
+  V key_shift = su[0];
   if (!is_query)
-    for (const V& ui : u) key_shift = ar.max(key_shift, ui);
+    for (const V& ui : su) key_shift = ar.max(key_shift, ui);
   std::vector<V> a;
-  a.reserve(u.size());
+  a.reserve(su.size());
   for (Index i = 0; i < L; ++i) {
     V shift = key_shift;
     if (is_query) {
-      shift = u[i * M];
-      for (Index j = 1; j < M; ++j) shift = ar.max(shift, u[i * M + j]);
+      shift = su[i * Wd];
+      for (Index j = 1; j < Wd; ++j) shift = ar.max(shift, su[i * Wd + j]);
     }
-    for (Index j = 0; j < M; ++j) a.push_back(ar.sub(ar.sub(u[i * M + j], diag[i]), shift));
+    for (Index j = 0; j < Wd; ++j) a.push_back(ar.sub(ar.sub(su[i * Wd + j], f.diag[i]), shift));
   }
   return a;
 }
 
-// [PERF-FEATURES-CPU] One (batch, head) of the FAVOR+ positive features. diag_from_raw: the
-// squared norm as fl(fl(sum x^2) / 2 * fl(d^-1/2)) (performer-pytorch) instead of
-// fl(sum (d^-1/4 x)^2) / 2 (the CPU backends); the any-order bound covers both.
+// [PERF-FEATURES-CPU] One (batch, head) of the FAVOR+ positive features (and of the hyperbolic
+// ones, [PERF-HYPERBOLIC-CPU]: the 2M exponents, fl((2M)^-1/2)). diag_from_raw: the squared norm as
+// fl(fl(sum x^2) / 2 * fl(d^-1/2)) (performer-pytorch) instead of fl(sum (d^-1/4 x)^2) / 2 (the CPU
+// backends); the any-order bound covers both.
 // embed-begin favor_plus_features_order
 template <class Ar, class X, class W, class Sink>
 void favor_plus_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, Index M, bool is_query, double eps,
-                              bool diag_from_raw, Sink&& out) {
+                              bool diag_from_raw, Sink&& out, bool hyperbolic = false) {
   using V = typename Ar::V;
-  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
+  const Index Wd = hyperbolic ? 2 * M : M;
+  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(Wd)), kConstantRel);
   const V eps_v = ar.constant(eps, 0);
-  const std::vector<V> a = favor_plus_exponents(ar, x, w, L, D, M, is_query, diag_from_raw);
+  const std::vector<V> a = favor_plus_exponents(ar, x, w, L, D, M, is_query, diag_from_raw, hyperbolic);
   for (Index i = 0; i < L; ++i)
-    for (Index j = 0; j < M; ++j) out(i, j, ar.mul(ratio, ar.add(ar.exp(a[i * M + j]), eps_v)));
+    for (Index j = 0; j < Wd; ++j) out(i, j, ar.mul(ratio, ar.add(ar.exp(a[i * Wd + j]), eps_v)));
 }
 // embed-end favor_plus_features_order
+
+// [PERF-TRIG-CPU] One (batch, head) of the trigonometric features: feature_projections, top =
+// the running maximum of diag over the positions, s_i = exp(diag_i - top), and
+// phi_ij = fl(fl(cos u_ij * fl(M^-1/2)) * s_i), phi_i,M+j the same with sin. scale_first: fl(cos u_ij
+// * fl(fl(M^-1/2) * s_i)) instead (the other association; the any-order bound covers both).
+// embed-begin trig_features_order
+template <class Ar, class X, class W, class Sink>
+void trig_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, Index M, bool diag_from_raw,
+                        bool scale_first, Sink&& out) {
+  using V = typename Ar::V;
+  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
+  const FeatureProjections<V> f = feature_projections(ar, x, w, L, D, M, diag_from_raw);
+  V top = f.diag[0];
+  for (const V& di : f.diag) top = ar.max(top, di);
+  for (Index i = 0; i < L; ++i) {
+    const V s = ar.exp(ar.sub(f.diag[i], top));
+    const V rs = scale_first ? ar.mul(ratio, s) : s;
+    for (Index j = 0; j < M; ++j) {
+      const V u = f.u[i * M + j];
+      out(i, j, scale_first ? ar.mul(ar.cos(u), rs) : ar.mul(ar.mul(ar.cos(u), ratio), s));
+      out(i, M + j, scale_first ? ar.mul(ar.sin(u), rs) : ar.mul(ar.mul(ar.sin(u), ratio), s));
+    }
+  }
+}
+// embed-end trig_features_order
 
 // [PERF-FEATURES-VJP-CPU] One (batch, head) of the FAVOR+ features' VJP: the forward's exponents
 // (favor_plus_exponents), then per row e_j = exp(a_j), G_j = fl(fl(g_j r) e_j), S1 = sum_j G_j w_j
 // and S2 = sum_j G_j in j order, dx = fl(fl(c S1) - fl(c2 fl(x S2))). eps adds a constant: no
-// gradient.
+// gradient. The hyperbolic map ([PERF-HYPERBOLIC-VJP]): the 2M exponents, S1 adding (-G_j) w_j for
+// the last M.
 // embed-begin favor_plus_features_vjp_order
 template <class Ar, class X, class W, class G, class Sink>
 void favor_plus_features_vjp_head(Ar& ar, const X& x, const W& w, const G& g, Index L, Index D, Index M,
-                                  bool is_query, bool diag_from_raw, Sink&& dx) {
+                                  bool is_query, bool diag_from_raw, Sink&& dx, bool hyperbolic = false) {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
   const double d = static_cast<double>(D);
+  const Index Wd = hyperbolic ? 2 * M : M;
   const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
   const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
-  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
-  const std::vector<V> a = favor_plus_exponents(ar, x, w, L, D, M, is_query, diag_from_raw);
+  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(Wd)), kConstantRel);
+  const std::vector<V> a = favor_plus_exponents(ar, x, w, L, D, M, is_query, diag_from_raw, hyperbolic);
   for (Index i = 0; i < L; ++i) {
     std::vector<Acc> s1(static_cast<std::size_t>(D), ar.acc());
     Acc s2 = ar.acc();
-    for (Index j = 0; j < M; ++j) {
-      const V Gj = ar.mul(ar.mul(ar.input(g(i, j)), ratio), ar.exp(a[i * M + j]));
+    for (Index j = 0; j < Wd; ++j) {
+      const V Gj = ar.mul(ar.mul(ar.input(g(i, j)), ratio), ar.exp(a[i * Wd + j]));
       ar.accumulate(s2, Gj);
-      for (Index t = 0; t < D; ++t) ar.accumulate(s1[t], ar.mul(Gj, ar.input(w(j, t))));
+      const V Gw = j < M ? Gj : ar.neg(Gj);
+      const Index row = j < M ? j : j - M;
+      for (Index t = 0; t < D; ++t) ar.accumulate(s1[t], ar.mul(Gw, ar.input(w(row, t))));
     }
     const V S2 = ar.total(s2);
     for (Index t = 0; t < D; ++t)

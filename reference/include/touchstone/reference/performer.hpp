@@ -107,62 +107,102 @@ AttentionGrads<Real> softmax_attention_vjp(const AttentionBackwardProblem<double
 // x~ = d^-1/4 x, u_ij = w_j . x~_i, and shift = max_j u_ij (query) or max over i and j of u_ij in
 // the (b, h) (key).
 // embed-begin favor_plus_features
-// The exponents a_ij = u_ij - |x~_i|^2 / 2 - shift_i of head (b, h), row-major (L, M).
+// The projections u_ij = w_j . x~_i (row-major (L, M)) and half the squared norms |x~_i|^2 / 2 of
+// head (b, h), x~ = d^-1/4 x: what every random-feature map starts from.
 template <class Real>
-std::vector<Real> favor_plus_exponents(const FeatureProblem<double>& p, Index b, Index h) {
+struct FeatureProjections {
+  std::vector<Real> u, diag;
+};
+template <class Real>
+FeatureProjections<Real> feature_projections(const FeatureProblem<double>& p, Index b, Index h) {
   using std::sqrt;
   const auto& in = p.in();
   const Index L = p.seqlen(), D = p.dim(), M = p.features();
   const Real c = Real(1) / sqrt(sqrt(Real(D)));
-  std::vector<Real> u(static_cast<std::size_t>(L * M)), diag(static_cast<std::size_t>(L));
+  FeatureProjections<Real> f{std::vector<Real>(static_cast<std::size_t>(L * M)), std::vector<Real>(static_cast<std::size_t>(L))};
   for (Index i = 0; i < L; ++i) {
     Real sq(0);
     for (Index d = 0; d < D; ++d) {
       const Real x = c * Real(in.x(b, h, i, d));
       sq += x * x;
     }
-    diag[i] = sq / 2;
+    f.diag[i] = sq / 2;
     for (Index j = 0; j < M; ++j) {
       Real dot(0);
       for (Index d = 0; d < D; ++d) dot += Real(in.projection(j, d)) * (c * Real(in.x(b, h, i, d)));
-      u[i * M + j] = dot;
+      f.u[i * M + j] = dot;
     }
   }
-  const Real key_shift = *std::max_element(u.begin(), u.end());
-  std::vector<Real> a(u.size());
+  return f;
+}
+
+// The exponents of head (b, h), row-major (L, outputs): a_ij = s u_ij - |x~_i|^2 / 2 - shift_i with
+// s = +1 (the positive map's m exponents, and the first m of the hyperbolic map's) and s = -1 (the
+// hyperbolic map's last m). The shift is the maximum of the row's exponents' s u (query) or of
+// the whole (b, h)'s (key).
+template <class Real>
+std::vector<Real> favor_plus_exponents(const FeatureProblem<double>& p, Index b, Index h) {
+  const FeatureProjections<Real> f = feature_projections<Real>(p, b, h);
+  const Index L = p.seqlen(), M = p.features(), W = p.outputs();
+  std::vector<Real> su(static_cast<std::size_t>(L * W));
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < W; ++j) su[i * W + j] = j < M ? f.u[i * M + j] : -f.u[i * M + j - M];
+  const Real key_shift = *std::max_element(su.begin(), su.end());
+  std::vector<Real> a(su.size());
   for (Index i = 0; i < L; ++i) {
-    const Real shift = in.is_query ? *std::max_element(u.begin() + i * M, u.begin() + (i + 1) * M) : key_shift;
-    for (Index j = 0; j < M; ++j) a[i * M + j] = u[i * M + j] - diag[i] - shift;
+    const Real shift = p.in().is_query ? *std::max_element(su.begin() + i * W, su.begin() + (i + 1) * W) : key_shift;
+    for (Index j = 0; j < W; ++j) a[i * W + j] = su[i * W + j] - f.diag[i] - shift;
   }
   return a;
 }
 
+// [PERF-FEATURES-DEF] and [PERF-HYPERBOLIC-DEF] (map hyperbolic: phi = (2m)^-1/2 (exp(a) + eps)
+// over the 2m exponents), and [PERF-TRIG-DEF] (map trig).
 template <class Real>
 Tensor<Real> favor_plus_features(const FeatureProblem<double>& p) {
-  using std::exp, std::sqrt;
-  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features();
-  const Real ratio = Real(1) / sqrt(Real(M));
-  Tensor<Real> phi(Shape{B, H, L, M});
+  using std::exp, std::sqrt, std::sin, std::cos;
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), W = p.outputs();
+  Tensor<Real> phi(Shape{B, H, L, W});
+  if (p.in().map == FeatureMap::trig) {
+    // phi_i = m^-1/2 [cos(u_i), sin(u_i)] exp(|x~_i|^2/2 - max_i' |x~_i'|^2/2).
+    const Real ratio = Real(1) / sqrt(Real(M));
+    for (Index b = 0; b < B; ++b)
+      for (Index h = 0; h < H; ++h) {
+        const FeatureProjections<Real> f = feature_projections<Real>(p, b, h);
+        const Real top = *std::max_element(f.diag.begin(), f.diag.end());
+        for (Index i = 0; i < L; ++i) {
+          const Real scale = exp(f.diag[i] - top);
+          for (Index j = 0; j < M; ++j) {
+            phi(b, h, i, j) = ratio * cos(f.u[i * M + j]) * scale;
+            phi(b, h, i, M + j) = ratio * sin(f.u[i * M + j]) * scale;
+          }
+        }
+      }
+    return phi;
+  }
+  const Real ratio = Real(1) / sqrt(Real(W));
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h) {
       const std::vector<Real> a = favor_plus_exponents<Real>(p, b, h);
       for (Index i = 0; i < L; ++i)
-        for (Index j = 0; j < M; ++j) phi(b, h, i, j) = ratio * (exp(a[i * M + j]) + Real(p.in().eps));
+        for (Index j = 0; j < W; ++j) phi(b, h, i, j) = ratio * (exp(a[i * W + j]) + Real(p.in().eps));
     }
   return phi;
 }
 // embed-end favor_plus_features
 
 // [PERF-FEATURES-VJP] dx of the FAVOR+ features with the shift held constant:
-// G_ij = g_ij m^-1/2 exp(u_ij - diag_i - shift), dx_i = d^-1/4 sum_j G_ij w_j - d^-1/2 x_i sum_j G_ij.
+// G_ij = g_ij m^-1/2 exp(u_ij - diag_i - shift), dx_i = d^-1/4 sum_j G_ij w_j - d^-1/2 x_i sum_j G_ij;
+// of the hyperbolic features ([PERF-HYPERBOLIC-VJP]) likewise over the 2m exponents, with -w_j
+// for the last m and (2m)^-1/2.
 // embed-begin favor_plus_features_vjp
 template <class Real>
 Tensor<Real> favor_plus_features_vjp(const FeatureBackwardProblem<double>& bp) {
   using std::exp, std::sqrt;
   const FeatureProblem<double>& p = bp.fwd();
   const auto& in = p.in();
-  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
-  const Real c = Real(1) / sqrt(sqrt(Real(D))), ratio = Real(1) / sqrt(Real(M));
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features(), W = p.outputs();
+  const Real c = Real(1) / sqrt(sqrt(Real(D))), ratio = Real(1) / sqrt(Real(W));
   Tensor<Real> dx(Shape{B, H, L, D});
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h) {
@@ -170,10 +210,14 @@ Tensor<Real> favor_plus_features_vjp(const FeatureBackwardProblem<double>& bp) {
       for (Index i = 0; i < L; ++i) {
         std::vector<Real> s1(static_cast<std::size_t>(D), Real(0));
         Real s2(0);
-        for (Index j = 0; j < M; ++j) {
-          const Real G = Real(bp.dfeatures()(b, h, i, j)) * ratio * exp(a[i * M + j]);
+        // The hyperbolic map's last m exponents carry -u: their w_j enters with a minus sign.
+        for (Index j = 0; j < W; ++j) {
+          const Real G = Real(bp.dfeatures()(b, h, i, j)) * ratio * exp(a[i * W + j]);
           s2 += G;
-          for (Index d = 0; d < D; ++d) s1[d] += G * Real(in.projection(j, d));
+          for (Index d = 0; d < D; ++d) {
+            if (j < M) s1[d] += G * Real(in.projection(j, d));
+            else s1[d] -= G * Real(in.projection(j - M, d));
+          }
         }
         for (Index d = 0; d < D; ++d) dx(b, h, i, d) = c * s1[d] - c * c * Real(in.x(b, h, i, d)) * s2;
       }

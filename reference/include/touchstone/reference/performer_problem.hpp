@@ -146,11 +146,17 @@ class AttentionBackwardProblem {
 // projection (m, dim): phi = m^-1/2 (exp(w.x~ - |x~|^2/2 - shift) + eps), x~ = d^-1/4 x, with the
 // query shift (each row's max over features) or the key shift (the max over features and positions
 // of each (batch, head)).
+//
+// The same inputs serve the other random-feature maps of the paper's section 2.3, each its own
+// entry ([PERF-HYPERBOLIC-DEF], [PERF-TRIG-DEF]): `map` says which, and both give 2m features.
+enum class FeatureMap { positive, hyperbolic, trig };
+
 template <class T>
 struct FeatureInputs {
   Tensor<T> x, projection;
   bool is_query = true;
   double eps = 1e-4;  // performer-pytorch's default; google-research's attention passes 1e-6
+  FeatureMap map = FeatureMap::positive;
 };
 
 template <class T>
@@ -160,16 +166,23 @@ class FeatureProblem {
     problem_detail::require_data_and_projection(in_.x, &in_.projection);
     if (!(in_.eps >= 0) || !std::isfinite(in_.eps))
       throw InvalidInput("eps", "expected a finite eps >= 0, got " + std::to_string(in_.eps));
+    if (in_.map == FeatureMap::trig && in_.eps != 0)
+      throw InvalidInput("eps", "the trigonometric features take no eps (google-research's sin/cos map has none)");
+    if (in_.map != FeatureMap::positive && in_.x.count() / dim() > kMaxElements / (2 * features()))
+      throw InvalidInput("projection_matrix", "the 2 nb_features features would have more than 2^31 elements");
   }
   const FeatureInputs<T>& in() const { return in_; }
   Index batch() const { return in_.x.extent(0); }
   Index heads() const { return in_.x.extent(1); }
   Index seqlen() const { return in_.x.extent(2); }
   Index dim() const { return in_.x.extent(3); }
-  Index features() const { return in_.projection.extent(0); }
+  Index features() const { return in_.projection.extent(0); }  // m, the projection's rows
+  // The output's width: m for the positive map, 2m for the hyperbolic and trigonometric ones.
+  Index outputs() const { return in_.map == FeatureMap::positive ? features() : 2 * features(); }
   template <class U>
   FeatureProblem<U> cast() const {
-    return FeatureProblem<U>({in_.x.template cast<U>(), in_.projection.template cast<U>(), in_.is_query, in_.eps});
+    return FeatureProblem<U>(
+        {in_.x.template cast<U>(), in_.projection.template cast<U>(), in_.is_query, in_.eps, in_.map});
   }
 
  private:
@@ -189,7 +202,9 @@ template <class T>
 class FeatureBackwardProblem {
  public:
   explicit FeatureBackwardProblem(FeatureBackwardInputs<T> in) : fwd_(std::move(in.fwd)), dphi_(std::move(in.dfeatures)) {
-    problem_detail::require_cotangent(dphi_, Shape{fwd_.batch(), fwd_.heads(), fwd_.seqlen(), fwd_.features()},
+    if (fwd_.in().map == FeatureMap::trig)
+      throw InvalidInput("map", "the trigonometric features have no backward entry yet");
+    problem_detail::require_cotangent(dphi_, Shape{fwd_.batch(), fwd_.heads(), fwd_.seqlen(), fwd_.outputs()},
                                       "dfeatures");
   }
   const FeatureProblem<T>& fwd() const { return fwd_; }
