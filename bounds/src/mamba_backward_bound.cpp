@@ -692,7 +692,10 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
       for (Index t = L - 1; t >= 0; --t) {
         const auto gate = lane.gate(in, q.dout(), b, d, t, v[t]);
         const Tracked& g = gate.g;
-        const Tracked g2{2 * g.lo, 2 * g.hi, 2 * g.err};  // exact
+        // 2 g is exact unless it overflows (registry_fuzz: dout = -3e38 made 2g = -inf and dB = -inf
+        // in float32 under a finite bound while the exact dB is -4.3e37; corpus file
+        // regression_mamba_complex_bwd_twice_g_overflow).
+        const Tracked g2 = watch(Tracked{2 * g.lo, 2 * g.hi, 2 * g.err});
         const Tracked du = o.mul(dt[t], gate.uu);
         Accumulator d_du, d_dt;
         for (Index n = 0; n < N; ++n) {
