@@ -288,7 +288,7 @@ const FeatureMapEntry kFeatureMaps[] = {
      "2 nb_features",
      "x~, |x~|^2/2, u_j as FAVOR+; exponents +u and -u (exact); shift = max of the 2m; "
      "phi = fl((2m)^-1/2) (exp((+-u - diag) - shift) + eps)"},
-    {FeatureMap::trig, "performer.trig_features", "PERF-TRIG-DEF", nullptr,
+    {FeatureMap::trig, "performer.trig_features", "PERF-TRIG-DEF", "PERF-TRIG-VJP",
      "trigonometric random features (FAVOR) m^-1/2 [cos(w.x~), sin(w.x~)] exp(|x~|^2/2 - max over positions), "
      "google-research's sincos_softmax_kernel_feature_creator",
      "2 nb_features",
@@ -333,8 +333,9 @@ std::unique_ptr<Algorithm> features_backward_entry(const FeatureMapEntry& f) {
   Entry<P> e;
   e.name = std::string(f.name) + "_backward";
   e.spec_ref = std::string("spec/performer.md [") + f.vjp_spec_id + "]";
-  e.summary = std::string("VJP of ") + f.name +
-              " with respect to x (dx from dfeatures), the shift held constant as performer-pytorch detaches it";
+  e.summary = std::string("VJP of ") + f.name + " with respect to x (dx from dfeatures), " +
+              (f.map == FeatureMap::trig ? "the renormalizer's maximum held constant"
+                                         : "the shift held constant as performer-pytorch detaches it");
   e.inputs = FeatureFace::inputs(f.map);
   e.inputs.insert(e.inputs.begin() + 2, {"dfeatures", std::string("(batch, heads, seqlen, ") + f.width + ")",
                                          "cotangent of the features", false});
@@ -359,8 +360,11 @@ std::unique_ptr<Algorithm> features_backward_entry(const FeatureMapEntry& f) {
   };
   e.oracle = [](const P& p) { return ExactArrays{{"dx", reference::favor_plus_features_vjp<mp_real>(p)}}; };
   cpu_backends(e,
-               "the forward's x~, diag, u, shift; per row G_j = fl(fl(g_j r) e_j), S1 = sum G_j w_j (-w_j for the "
-               "hyperbolic map's last m), S2 = sum G_j in j order; dx = c S1 - c2 (x S2)",
+               f.map == FeatureMap::trig
+                   ? "the forward's x~, diag, u, top; rs = fl(m^-1/2 s); per row S1 = sum (gs cos u - gc sin u) w_j, "
+                     "S2 = sum (gc cos u + gs sin u) in j order; dx = c (rs S1) + c2 (x (rs S2))"
+                   : "the forward's x~, diag, u, shift; per row G_j = fl(fl(g_j r) e_j), S1 = sum G_j w_j (-w_j for "
+                     "the hyperbolic map's last m), S2 = sum G_j in j order; dx = c S1 - c2 (x S2)",
                Outputs{"dx"}, [](const auto& p) { return cpu::favor_plus_features_vjp(p); }, &favor_plus_features_vjp_bound);
   return make_entry(std::move(e));
 }

@@ -290,11 +290,16 @@ Tensor<double> favor_plus_features_vjp_bound(const FeatureBackwardProblem<double
   const double slack = slack_for(static_cast<double>(p.dim() + p.features()) * 4 + 16);
   return per_head_bound(m, p.batch(), p.heads(), p.seqlen(), p.dim(), slack, m.any_order ? 2 : 1,
                         [&](TrackedArithmetic& ar, Index b, Index h, int variant, auto&& sink) {
-                          order::favor_plus_features_vjp_head(
-                              ar, [&](Index i, Index d) { return in.x(b, h, i, d); },
-                              [&](Index j, Index d) { return in.projection(j, d); },
-                              [&](Index i, Index j) { return bp.dfeatures()(b, h, i, j); }, p.seqlen(), p.dim(),
-                              p.features(), in.is_query, variant == 1, sink, in.map == FeatureMap::hyperbolic);
+                          auto x = [&](Index i, Index d) { return in.x(b, h, i, d); };
+                          auto w = [&](Index j, Index d) { return in.projection(j, d); };
+                          auto g = [&](Index i, Index j) { return bp.dfeatures()(b, h, i, j); };
+                          if (in.map == FeatureMap::trig)
+                            order::trig_features_vjp_head(ar, x, w, g, p.seqlen(), p.dim(), p.features(),
+                                                          variant == 1, sink);
+                          else
+                            order::favor_plus_features_vjp_head(ar, x, w, g, p.seqlen(), p.dim(), p.features(),
+                                                                in.is_query, variant == 1, sink,
+                                                                in.map == FeatureMap::hyperbolic);
                         });
 }
 

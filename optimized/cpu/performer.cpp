@@ -103,11 +103,14 @@ Tensor<T> favor_plus_features_vjp_t(const FeatureBackwardProblem<T>& bp, int thr
   const FeatureProblem<T>& p = bp.fwd();
   const auto& in = p.in();
   return per_head<T>(p.batch(), p.heads(), p.seqlen(), p.dim(), threads, [&](auto& ar, Index b, Index h, auto&& sink) {
-    order::favor_plus_features_vjp_head(
-        ar, [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); },
-        [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); },
-        [&](Index i, Index j) { return static_cast<double>(bp.dfeatures()(b, h, i, j)); }, p.seqlen(), p.dim(),
-        p.features(), in.is_query, false, sink, in.map == FeatureMap::hyperbolic);
+    auto x = [&](Index i, Index d) { return static_cast<double>(in.x(b, h, i, d)); };
+    auto w = [&](Index j, Index d) { return static_cast<double>(in.projection(j, d)); };
+    auto g = [&](Index i, Index j) { return static_cast<double>(bp.dfeatures()(b, h, i, j)); };
+    if (in.map == FeatureMap::trig)
+      order::trig_features_vjp_head(ar, x, w, g, p.seqlen(), p.dim(), p.features(), false, sink);
+    else
+      order::favor_plus_features_vjp_head(ar, x, w, g, p.seqlen(), p.dim(), p.features(), in.is_query, false, sink,
+                                          in.map == FeatureMap::hyperbolic);
   });
 }
 

@@ -283,6 +283,41 @@ void trig_features_head(Ar& ar, const X& x, const W& w, Index L, Index D, Index 
 }
 // embed-end trig_features_order
 
+// [PERF-TRIG-VJP-CPU] One (batch, head) of the trigonometric features' VJP, top held constant:
+// the forward's projections, top and s_i; per row rs = fl(fl(M^-1/2) s_i), then for each j in order
+// A_j = fl(fl(gs_j cos u_j) - fl(gc_j sin u_j)) into S1 = sum_j A_j w_j and
+// B_j = fl(fl(gc_j cos u_j) + fl(gs_j sin u_j)) into S2; dx = fl(fl(c fl(rs S1)) + fl(c2 fl(x fl(rs S2)))).
+// embed-begin trig_features_vjp_order
+template <class Ar, class X, class W, class G, class Sink>
+void trig_features_vjp_head(Ar& ar, const X& x, const W& w, const G& g, Index L, Index D, Index M,
+                            bool diag_from_raw, Sink&& dx) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const double d = static_cast<double>(D);
+  const V c = ar.constant(1 / std::sqrt(std::sqrt(d)), kConstantRel);
+  const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
+  const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(M)), kConstantRel);
+  const FeatureProjections<V> f = feature_projections(ar, x, w, L, D, M, diag_from_raw);
+  V top = f.diag[0];
+  for (const V& di : f.diag) top = ar.max(top, di);
+  for (Index i = 0; i < L; ++i) {
+    const V rs = ar.mul(ratio, ar.exp(ar.sub(f.diag[i], top)));
+    std::vector<Acc> s1(static_cast<std::size_t>(D), ar.acc());
+    Acc s2 = ar.acc();
+    for (Index j = 0; j < M; ++j) {
+      const V u = f.u[i * M + j], cu = ar.cos(u), su = ar.sin(u);
+      const V gc = ar.input(g(i, j)), gs = ar.input(g(i, M + j));
+      const V A = ar.sub(ar.mul(gs, cu), ar.mul(gc, su));
+      ar.accumulate(s2, ar.add(ar.mul(gc, cu), ar.mul(gs, su)));
+      for (Index t = 0; t < D; ++t) ar.accumulate(s1[t], ar.mul(A, ar.input(w(j, t))));
+    }
+    const V S2 = ar.mul(rs, ar.total(s2));
+    for (Index t = 0; t < D; ++t)
+      dx(i, t, ar.add(ar.mul(c, ar.mul(rs, ar.total(s1[t]))), ar.mul(c2, ar.mul(ar.input(x(i, t)), S2))));
+  }
+}
+// embed-end trig_features_vjp_order
+
 // [PERF-FEATURES-VJP-CPU] One (batch, head) of the FAVOR+ features' VJP: the forward's exponents
 // (favor_plus_exponents), then per row e_j = exp(a_j), G_j = fl(fl(g_j r) e_j), S1 = sum_j G_j w_j
 // and S2 = sum_j G_j in j order, dx = fl(fl(c S1) - fl(c2 fl(x S2))). eps adds a constant: no

@@ -198,12 +198,37 @@ Tensor<Real> favor_plus_features(const FeatureProblem<double>& p) {
 // embed-begin favor_plus_features_vjp
 template <class Real>
 Tensor<Real> favor_plus_features_vjp(const FeatureBackwardProblem<double>& bp) {
-  using std::exp, std::sqrt;
+  using std::exp, std::sqrt, std::sin, std::cos;
   const FeatureProblem<double>& p = bp.fwd();
   const auto& in = p.in();
   const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features(), W = p.outputs();
-  const Real c = Real(1) / sqrt(sqrt(Real(D))), ratio = Real(1) / sqrt(Real(W));
+  const Real c = Real(1) / sqrt(sqrt(Real(D)));
   Tensor<Real> dx(Shape{B, H, L, D});
+  if (in.map == FeatureMap::trig) {
+    // [PERF-TRIG-VJP] With the maximum `top` held constant, s_i = exp(|x~_i|^2/2 - top):
+    // dx_i = d^-1/4 m^-1/2 s_i sum_j (gs_ij cos u_ij - gc_ij sin u_ij) w_j
+    //        + d^-1/2 x_i m^-1/2 s_i sum_j (gc_ij cos u_ij + gs_ij sin u_ij).
+    const Real ratio = Real(1) / sqrt(Real(M));
+    for (Index b = 0; b < B; ++b)
+      for (Index h = 0; h < H; ++h) {
+        const FeatureProjections<Real> f = feature_projections<Real>(p, b, h);
+        const Real top = *std::max_element(f.diag.begin(), f.diag.end());
+        for (Index i = 0; i < L; ++i) {
+          const Real rs = ratio * exp(f.diag[i] - top);
+          std::vector<Real> s1(static_cast<std::size_t>(D), Real(0));
+          Real s2(0);
+          for (Index j = 0; j < M; ++j) {
+            const Real gc(bp.dfeatures()(b, h, i, j)), gs(bp.dfeatures()(b, h, i, M + j));
+            const Real cu = cos(f.u[i * M + j]), su = sin(f.u[i * M + j]);
+            s2 += gc * cu + gs * su;
+            for (Index d = 0; d < D; ++d) s1[d] += (gs * cu - gc * su) * Real(in.projection(j, d));
+          }
+          for (Index d = 0; d < D; ++d) dx(b, h, i, d) = rs * (c * s1[d] + c * c * Real(in.x(b, h, i, d)) * s2);
+        }
+      }
+    return dx;
+  }
+  const Real ratio = Real(1) / sqrt(Real(W));
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h) {
       const std::vector<Real> a = favor_plus_exponents<Real>(p, b, h);

@@ -202,8 +202,6 @@ template <class T>
 class FeatureBackwardProblem {
  public:
   explicit FeatureBackwardProblem(FeatureBackwardInputs<T> in) : fwd_(std::move(in.fwd)), dphi_(std::move(in.dfeatures)) {
-    if (fwd_.in().map == FeatureMap::trig)
-      throw InvalidInput("map", "the trigonometric features have no backward entry yet");
     problem_detail::require_cotangent(dphi_, Shape{fwd_.batch(), fwd_.heads(), fwd_.seqlen(), fwd_.outputs()},
                                       "dfeatures");
   }
