@@ -15,13 +15,13 @@
 namespace touchstone::performer {
 namespace {
 
-// The default sizes `check` runs: all but "bench" (batch x heads 8, L 4096, d 64, m 256, the
-// size issue 10 benchmarks against performer-pytorch; `touchstone bench` only).
+// The default sizes `check` runs: all but those named "bench..." (batch x heads 8, L 4096, d 64,
+// m 256, the size issue 10 benchmarks against performer-pytorch; `touchstone bench` only).
 template <class Table>
 std::vector<std::string> checked_sizes(const Table& table) {
   std::vector<std::string> v;
   for (const auto& s : table)
-    if (std::string(s.name) != "bench") v.push_back(s.name);
+    if (std::string(s.name).rfind("bench", 0) != 0) v.push_back(s.name);
   return v;
 }
 
@@ -531,16 +531,19 @@ struct LinearBackwardSize {
   bool causal, subtraction;
   Guard guard;
   double growth;  // key j scaled by 10^(growth j / (L - 1)): late keys dominate the final state
+  Index slice = 0;
 };
 constexpr LinearBackwardSize kLinearBackwardSizes[] = {
     {"tiny", 1, 1, 4, 4, 4, false, false, Guard::none, 0},
     {"small", 2, 2, 32, 16, 8, false, false, Guard::none, 0},
     {"causal", 1, 2, 64, 16, 8, true, false, Guard::none, 0},
     {"causal_subtraction", 1, 2, 64, 16, 8, true, true, Guard::none, 0},
+    {"causal_slices", 1, 2, 64, 16, 8, true, false, Guard::lr, 0, 24},  // slices of 24, 24 and 16
     {"causal_lr", 1, 1, 48, 16, 8, true, true, Guard::lr, 0},
     {"growing", 1, 1, 64, 16, 8, true, false, Guard::none, 2},
     {"growing_subtraction", 1, 1, 64, 16, 8, true, true, Guard::none, 2},
     {"bench", 1, 8, 4096, 256, 64, true, false, Guard::lr, 0},
+    {"bench_slices", 1, 8, 4096, 256, 64, true, false, Guard::lr, 0, 64},
 };
 
 
@@ -554,6 +557,7 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
       "states stored or recovered by subtraction from the final state (google-research, SLiM)";
   e.inputs = with_cotangent<LinearFace>({"dout", "(batch, heads, seqlen, dim_v)", "cotangent of out", false});
   e.inputs.push_back({"state", "()", "0 stored, 1 subtraction (also --option state)", true});
+  e.inputs.push_back({"slice", "()", "slice size of the stored form, 0 none (also --option slice)", true});
   e.outputs = {{"dq", "(batch, heads, seqlen, nb_features)", "gradient of q'", false},
                {"dk", "(batch, heads, seqlen, nb_features)", "gradient of k'", false},
                {"dv", "(batch, heads, seqlen, dim_v)", "gradient of v", false}};
@@ -561,8 +565,11 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
   e.options.push_back({"state", "how the kernel gets causal prefix states in the backward pass: stored (from the forward "
                          "pass) or subtraction (P_(i-1) = P_i - k_i v_i^T from the final state); the bound follows it",
                 "stored"});
+  e.options.push_back({"slice", "with state=stored, keep the prefix states only every `slice` positions and recompute "
+                                "each slice's in the backward pass (SLiM's memory scheme; the same values)",
+                       "0"});
   e.sizes = checked_sizes(kLinearBackwardSizes);
-  e.extra_sizes = {"bench"};
+  e.extra_sizes = {"bench", "bench_slices"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const LinearBackwardSize& s = size_row(kLinearBackwardSizes, size);
     const std::string stream = "performer.linear_attention_backward/";
@@ -577,15 +584,18 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
     LinearInputs<double> fwd{drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "q", format, feature), std::move(k),
                              drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, normal), s.causal, s.guard,
                              round_to_format(1e-6, format)};
-    return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "dout", format, normal), s.subtraction});
+    return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "dout", format, normal), s.subtraction,
+              s.slice});
   };
   e.read = [](const InputReader& r) {
-    return P({LinearFace::read(r), r.array("dout"), r.choice("state", {"stored", "subtraction"}, "stored") == "subtraction"});
+    return P({LinearFace::read(r), r.array("dout"), r.choice("state", {"stored", "subtraction"}, "stored") == "subtraction",
+              r.integer("slice", 0, kMaxExtent, 0)});
   };
   e.arrays = [](const P& p) {
     Arrays a = LinearFace::arrays(p.fwd().in());
     a["dout"] = p.dout();
     a["state"] = scalar(p.subtraction() ? 1 : 0);
+    a["slice"] = scalar(static_cast<double>(p.slice()));
     return a;
   };
   e.oracle = [](const P& p) {
@@ -595,7 +605,8 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
   const std::string order =
       "forward sums in j order (every prefix state stored, or the final state); for i = L-1..0: R, W, dW = g/R, "
       "dR = -(g.out)/R, dq = P dW + dR S, suffix sums C, D; dk = C v + D, dv = C^T k; state=subtraction: "
-      "P -= k_i v_i^T after step i";
+      "P -= k_i v_i^T after step i; slice=C: the sums at each slice's start kept, a slice's states recomputed from "
+      "them when the backward pass enters it";
   cpu_backends(e, order, kGrads, [](const auto& p) { return cpu::linear_attention_vjp(p); }, &linear_attention_vjp_bound);
   e.any_order_assumption =
       "causal prefix states as sums in any order (state=stored) or recovered by sequential subtraction from the "

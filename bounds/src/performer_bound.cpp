@@ -360,7 +360,7 @@ AttentionGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<do
     order::linear_attention_vjp_head(
         ar, [&](Index i, Index f) { return in.q(b, h, i, f); }, [&](Index i, Index f) { return in.k(b, h, i, f); },
         [&](Index i, Index c) { return in.v(b, h, i, c); }, [&](Index i, Index c) { return bp.dout()(b, h, i, c); }, L,
-        M, E, p.causal(), in.guard, in.guard_eps, bp.subtraction(), into(g.dq), into(g.dk), into(g.dv));
+        M, E, p.causal(), in.guard, in.guard_eps, bp.subtraction(), into(g.dq), into(g.dk), into(g.dv), bp.slice());
   });
   return g;
 }

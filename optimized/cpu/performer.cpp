@@ -185,7 +185,8 @@ AttentionGrads<T> linear_attention_vjp_t(const LinearBackwardProblem<T>& bp, int
         [&](Index i, Index c) { return static_cast<double>(in.v(b, h, i, c)); },
         [&](Index i, Index c) { return static_cast<double>(bp.dout()(b, h, i, c)); }, L, M, E, p.causal(), in.guard,
         in.guard_eps, bp.subtraction(), [&](Index i, Index f, T x) { g.dq(b, h, i, f) = x; },
-        [&](Index i, Index f, T x) { g.dk(b, h, i, f) = x; }, [&](Index i, Index c, T x) { g.dv(b, h, i, c) = x; });
+        [&](Index i, Index f, T x) { g.dk(b, h, i, f) = x; }, [&](Index i, Index c, T x) { g.dv(b, h, i, c) = x; },
+        bp.slice());
   });
   return g;
 }

@@ -2,6 +2,7 @@
 // verdict, differential, property and fuzz tests cover every entry too.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -898,4 +899,56 @@ TEST(PerformerTrigBackward, VjpMatchesCentralDifferencesWithTheMaximumHeld) {
     worst = std::max(worst, err / b[i]);
   }
   EXPECT_GT(worst, kVacuousRatio) << "the bound is not vacuous";
+}
+
+// covers: PERF-SLICES
+// SLiM's memory scheme for the causal backward: with slices of C positions the forward pass keeps
+// the running sums at each slice's start only, and the backward pass recomputes a slice's states
+// from them. Every state is the same computed value as the stored form's, so the gradients (float32
+// and float64) and the bounds (own order and any order) equal the stored form's bit for bit, for C
+// = 1, a C that does not divide L, C = L and C > L; a slice combined with subtraction, or a negative
+// one, is InvalidInput naming "slice". (PERF-ID-SLICES proves the exact-arithmetic identity for any
+// slicing.) The check can fail: the subtraction form differs from the stored one in its last bits.
+TEST(PerformerLinearBackward, SlicesEqualTheStoredFormBitForBit) {
+  const Index L = 37, M = 6, E = 5;
+  PhiloxStream r(31, "performer_test/slices");
+  Tensor<double> q(Shape{1, 2, L, M}), k(Shape{1, 2, L, M});
+  for (Index i = 0; i < q.count(); ++i) {
+    q[i] = round_to_format(0.4 * std::exp(r.next_uniform(-2, 0)), Format::float32);
+    k[i] = round_to_format(0.4 * std::exp(r.next_uniform(-2, 0)), Format::float32);
+  }
+  const Tensor<double> v = normal(Shape{1, 2, L, E}, 31, "v"), g = normal(Shape{1, 2, L, E}, 31, "g");
+  const LinearInputs<double> fwd{q, k, v, true, Guard::lr, 1e-6};
+  const LinearBackwardProblem<double> stored({fwd, g, false});
+  const auto s32 = cpu::linear_attention_vjp(stored.cast<float>());
+  const auto s64 = cpu::linear_attention_vjp(stored);
+  const auto sb = linear_attention_vjp_bound(stored, performer_arithmetic_cpu(Format::float32));
+  const auto sa = linear_attention_vjp_bound(stored, performer_arithmetic_any_order(Format::float32, 1.0));
+  auto same = [](const auto& a, const auto& b, const char* what, Index C) {
+    const std::array x{&a.dq, &a.dk, &a.dv};
+    const std::array y{&b.dq, &b.dk, &b.dv};
+    for (int t = 0; t < 3; ++t)
+      for (Index i = 0; i < x[t]->count(); ++i) ASSERT_EQ((*x[t])[i], (*y[t])[i]) << what << " C " << C << " " << t << " " << i;
+  };
+  for (Index C : {Index{1}, Index{7}, L, L + 5}) {
+    const LinearBackwardProblem<double> sliced({fwd, g, false, C});
+    same(cpu::linear_attention_vjp(sliced.cast<float>()), s32, "float32", C);
+    same(cpu::linear_attention_vjp(sliced), s64, "float64", C);
+    same(linear_attention_vjp_bound(sliced, performer_arithmetic_cpu(Format::float32)), sb, "bound", C);
+    same(linear_attention_vjp_bound(sliced, performer_arithmetic_any_order(Format::float32, 1.0)), sa, "any-order bound", C);
+  }
+  const auto sub = cpu::linear_attention_vjp(LinearBackwardProblem<double>({fwd, g, true}).cast<float>());
+  bool differs = false;
+  for (Index i = 0; i < sub.dq.count(); ++i) differs = differs || sub.dq[i] != s32.dq[i];
+  EXPECT_TRUE(differs) << "the bitwise comparison can tell two orders apart";
+  auto argument = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const InvalidInput& e) {
+      return e.argument();
+    }
+    return std::string("(nothing thrown)");
+  };
+  EXPECT_EQ(argument([&] { LinearBackwardProblem<double>({fwd, g, true, 4}); }), "slice");
+  EXPECT_EQ(argument([&] { LinearBackwardProblem<double>({fwd, g, false, -1}); }), "slice");
 }

@@ -471,34 +471,46 @@ void linear_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L
 // prefix states are read from the stored forward sums (subtraction = false) or recovered from the
 // final state by P <- P - k_i v_i^T, S <- S - k_i after step i (subtraction = true, as
 // google-research's custom gradient and SLiM do). Bidirectional: the totals, and dk, dv after
-// every query has entered C and D.
+// every query has entered C and D. slice > 0 ([PERF-SLICES], causal, stored): the forward pass
+// keeps only the running sums at the start of each slice of `slice` positions; when the backward
+// pass enters a slice it adds that slice's keys to a copy of them again, in the same order, and
+// keeps the slice's states: every state is the same computed value as the stored form's, with
+// (L / slice + slice) states held instead of L.
 // embed-begin linear_attention_vjp_order
 template <class Ar, class Q, class K, class Vin, class G, class Dq, class Dk, class Dv>
 void linear_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, const G& g, Index L, Index M, Index E,
                                bool causal, Guard guard, double guard_eps, bool subtraction, Dq&& dq, Dk&& dk,
-                               Dv&& dv) {
+                               Dv&& dv, Index slice = 0) {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
   const V eps = ar.constant(guard_eps, 0), zero = ar.constant(0, 0);
-  const bool lr = guard == Guard::lr && causal, stored = causal && !subtraction;
+  const bool lr = guard == Guard::lr && causal, stored = causal && !subtraction, sliced = stored && slice > 0;
   const std::size_t ME = static_cast<std::size_t>(M * E);
-  // The forward sums: every prefix state (stored), or the totals (bidirectional, subtraction).
+  // The forward sums: every prefix state (stored), the running sums at each slice's start
+  // (sliced), or the totals (bidirectional, subtraction).
   std::vector<Acc> S(static_cast<std::size_t>(M), ar.acc()), P(ME, ar.acc());
-  std::vector<V> Sst, Pst;  // stored: (L, M) and (L, M, E)
-  for (Index j = 0; j < L; ++j) {
+  std::vector<V> Sst, Pst;  // stored: (L, M) and (L, M, E); sliced: one slice's
+  std::vector<std::vector<Acc>> Sb, Pb;  // sliced: the running sums before key s * slice
+  auto add_key = [&](std::vector<Acc>& s, std::vector<Acc>& p, Index j) {
     for (Index f = 0; f < M; ++f) {
       const V kf = ar.input(k(j, f));
-      ar.accumulate(S[f], kf);
-      for (Index c = 0; c < E; ++c) ar.accumulate(P[f * E + c], ar.mul(kf, ar.input(v(j, c))));
+      ar.accumulate(s[f], kf);
+      for (Index c = 0; c < E; ++c) ar.accumulate(p[f * E + c], ar.mul(kf, ar.input(v(j, c))));
     }
-    if (stored) {
-      for (const Acc& a : S) Sst.push_back(ar.total(a));
-      for (const Acc& a : P) Pst.push_back(ar.total(a));
-    }
+  };
+  auto keep = [&](const std::vector<Acc>& s, const std::vector<Acc>& p) {
+    for (const Acc& a : s) Sst.push_back(ar.total(a));
+    for (const Acc& a : p) Pst.push_back(ar.total(a));
+  };
+  for (Index j = 0; j < L; ++j) {
+    if (sliced && j % slice == 0) Sb.push_back(S), Pb.push_back(P);
+    add_key(S, P, j);
+    if (stored && !sliced) keep(S, P);
   }
   std::vector<V> Scur, Pcur;  // the state of the current step (totals when not stored)
   for (const Acc& a : S) Scur.push_back(ar.total(a));
   for (const Acc& a : P) Pcur.push_back(ar.total(a));
+  Index slice_start = L;  // sliced: the first position of the slice whose states Sst, Pst hold
 
   std::vector<Acc> C(ME, ar.acc()), D(static_cast<std::size_t>(M), ar.acc());
   std::vector<V> St(static_cast<std::size_t>(M)), dW(static_cast<std::size_t>(E));
@@ -515,8 +527,20 @@ void linear_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, con
     }
   };
   for (Index i = L - 1; i >= 0; --i) {
-    const V* Si = stored ? &Sst[static_cast<std::size_t>(i * M)] : Scur.data();
-    const V* Pi = stored ? &Pst[static_cast<std::size_t>(i) * ME] : Pcur.data();
+    if (sliced && i < slice_start) {
+      // Entering slice i / slice from its end: its states again, from the sums at its start.
+      slice_start = i / slice * slice;
+      std::vector<Acc> s = Sb[static_cast<std::size_t>(i / slice)], p = Pb[static_cast<std::size_t>(i / slice)];
+      Sst.clear();
+      Pst.clear();
+      for (Index j = slice_start; j <= i; ++j) {
+        add_key(s, p, j);
+        keep(s, p);
+      }
+    }
+    const Index at = sliced ? i - slice_start : i;
+    const V* Si = stored ? &Sst[static_cast<std::size_t>(at * M)] : Scur.data();
+    const V* Pi = stored ? &Pst[static_cast<std::size_t>(at) * ME] : Pcur.data();
     Acc r = ar.acc();
     for (Index f = 0; f < M; ++f) {
       St[f] = lr ? ar.add(Si[f], eps) : Si[f];

@@ -335,12 +335,15 @@ class LinearProblem {
 // cotangent dout (batch, heads, seqlen, dim_v), and, for causal attention, how an implementation
 // gets its prefix states in the backward pass ([PERF-LINEAR-VJP-CPU]): stored from the forward
 // pass, or recovered by subtraction from the final state (google-research, SLiM). The exact
-// gradients do not depend on it; the bounds do.
+// gradients do not depend on it; the bounds do. `slice` > 0 ([PERF-SLICES]): only the states at
+// slice boundaries (every `slice` positions) are kept from the forward pass, and each slice's
+// states are recomputed from its boundary in the backward pass (SLiM's memory scheme).
 template <class T>
 struct LinearBackwardInputs {
   LinearInputs<T> fwd;
   Tensor<T> dout;
   bool subtraction = false;
+  Index slice = 0;
 };
 
 template <class T>
@@ -348,14 +351,20 @@ class LinearBackwardProblem {
  public:
   explicit LinearBackwardProblem(LinearBackwardInputs<T> in) : fwd_(std::move(in.fwd)), in_(std::move(in)) {
     problem_detail::require_cotangent(in_.dout, fwd_.in().v.shape(), "dout");
+    if (in_.slice < 0 || in_.slice > kMaxExtent)
+      throw InvalidInput("slice", "expected 0 (no slices) or a slice size in [1, 2^20], got " + std::to_string(in_.slice));
+    if (in_.slice > 0 && in_.subtraction)
+      throw InvalidInput("slice", "slices recompute the prefix states from stored boundaries; they do not combine with "
+                                  "state=subtraction");
   }
   const LinearProblem<T>& fwd() const { return fwd_; }
   const Tensor<T>& dout() const { return in_.dout; }
   bool subtraction() const { return in_.subtraction; }
+  Index slice() const { return in_.slice; }
   template <class U>
   LinearBackwardProblem<U> cast() const {
     const LinearProblem<U> f = fwd_.template cast<U>();
-    return LinearBackwardProblem<U>({f.in(), in_.dout.template cast<U>(), in_.subtraction});
+    return LinearBackwardProblem<U>({f.in(), in_.dout.template cast<U>(), in_.subtraction, in_.slice});
   }
 
  private:
