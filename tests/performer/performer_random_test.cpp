@@ -4,6 +4,9 @@
 // probability above 1 - 1e-6 under the normal approximation (5 standard errors).
 #include <gtest/gtest.h>
 
+#include <Eigen/Eigenvalues>
+#include <boost/math/constants/constants.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -171,4 +174,76 @@ TEST(PerformerStatistics, OrthogonalFeaturesReduceTheMse) {
   EXPECT_LT(mse, bound + 5 * sd) << "ORF MSE " << mse << " Theorem 2 bound " << bound << " sd " << sd;
   EXPECT_LT(mse, mse_iid - 5 * sd) << "ORF MSE " << mse << " iid MSE " << mse_iid;
   EXPECT_GT(mse, wrong + 5 * sd) << "the PDF-markdown bound " << wrong << " is violated";
+}
+
+namespace {
+
+// Gauss-Hermite nodes and weights for E[f(Z)], Z ~ N(0, 1), at the working precision: the roots
+// t_i of the physicists' H_n (Golub-Welsch in double for a start, then Newton on the normalized
+// recurrence p_(k+1) = t sqrt(2/(k+1)) p_k - sqrt(k/(k+1)) p_(k-1), p_0 = pi^-1/4), weights
+// 2 / p_n'(t)^2 with p_n' = sqrt(2n) p_(n-1); E[f(Z)] = pi^-1/2 sum_i w_i f(sqrt(2) t_i).
+struct GaussHermite {
+  std::vector<mp_real> node, weight;  // node: sqrt(2) t_i; weight: w_i / sqrt(pi)
+};
+
+GaussHermite gauss_hermite(int n) {
+  Eigen::MatrixXd J = Eigen::MatrixXd::Zero(n, n);
+  for (int k = 1; k < n; ++k) J(k, k - 1) = J(k - 1, k) = std::sqrt(k / 2.0);
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(J);
+  const mp_real pi = boost::math::constants::pi<mp_real>();
+  GaussHermite gh;
+  for (int i = 0; i < n; ++i) {
+    mp_real t = eig.eigenvalues()[i], p = 0, pm = 0;
+    for (int it = 0; it < 100; ++it) {
+      mp_real p0 = 1 / sqrt(sqrt(pi)), p1 = 0;
+      for (int k = 0; k < n; ++k) {
+        const mp_real next = t * sqrt(mp_real(2) / (k + 1)) * p0 - sqrt(mp_real(k) / (k + 1)) * p1;
+        p1 = p0;
+        p0 = next;
+      }
+      p = p0, pm = p1;  // p_n and p_(n-1)
+      const mp_real step = p / (sqrt(mp_real(2 * n)) * pm);
+      t -= step;
+      if (abs(step) < 1e-70 * (1 + abs(t))) break;
+    }
+    const mp_real dp = sqrt(mp_real(2 * n)) * pm;
+    gh.node.push_back(sqrt(mp_real(2)) * t);
+    gh.weight.push_back(2 / (dp * dp) / sqrt(pi));
+  }
+  return gh;
+}
+
+}  // namespace
+
+// covers: PERF-STATS-QUADRATURE PERF-STATS-UNBIASED PERF-STATS-MSE
+// Lemma 1 and 2 without Monte Carlo noise: the expectations over w ~ N(0, I_2) by a 60-point
+// Gauss-Hermite product rule at 256 bits (the integrands are entire, so it converges to far below
+// the tolerance). Each estimator's mean equals SM(x, y) and its second moment minus SM^2 equals
+// Lemma 2's single-draw MSE, to 1e-40 relative; the misprinted trigonometric MSE (exp|x-y|^2 for
+// exp|x+y|^2) is 1e-1 away, so the check tells them apart.
+TEST(PerformerStatistics, LemmaOneAndTwoByQuadrature) {
+  const WorkingPrecision precision(256);
+  const GaussHermite gh = gauss_hermite(60);
+  const mp_real x[2] = {mp_real(3) / 10, mp_real(-1) / 5}, y[2] = {mp_real(-1) / 10, mp_real(7) / 20};
+  const mp_real xx = x[0] * x[0] + x[1] * x[1], yy = y[0] * y[0] + y[1] * y[1], xy = x[0] * y[0] + x[1] * y[1];
+  const mp_real sp = xx + yy + 2 * xy, sm = xx + yy - 2 * xy, SM = exp(xy), lambda = exp(-(xx + yy) / 2);
+  const mp_real mse_pos = exp(sp) * SM * SM * (1 - exp(-sp));
+  const mp_real mse_trig = exp(sp) / (SM * SM) * pow(1 - exp(-sm), 2) / 2;
+  const mp_real mse_hyp = (1 - exp(-sp)) * mse_pos / 2;
+  const mp_real misprint = exp(sm) / (SM * SM) * pow(1 - exp(-sm), 2) / 2;
+  mp_real m1[3] = {0, 0, 0}, m2[3] = {0, 0, 0};
+  for (std::size_t a = 0; a < gh.node.size(); ++a)
+    for (std::size_t b = 0; b < gh.node.size(); ++b) {
+      const mp_real wt = gh.weight[a] * gh.weight[b];
+      const mp_real wx = gh.node[a] * x[0] + gh.node[b] * x[1], wy = gh.node[a] * y[0] + gh.node[b] * y[1];
+      const mp_real est[3] = {exp(wx - xx / 2) * exp(wy - yy / 2), exp((xx + yy) / 2) * cos(wx - wy),
+                              lambda * cosh(wx + wy)};
+      for (int k = 0; k < 3; ++k) m1[k] += wt * est[k], m2[k] += wt * est[k] * est[k];
+    }
+  const mp_real mse[3] = {mse_pos, mse_trig, mse_hyp};
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_LT(to_double(abs(m1[k] - SM) / SM), 1e-40) << "estimator " << k << ": mean";
+    EXPECT_LT(to_double(abs(m2[k] - SM * SM - mse[k]) / mse[k]), 1e-40) << "estimator " << k << ": Lemma 2";
+  }
+  EXPECT_GT(to_double(abs(m2[1] - SM * SM - misprint) / mse_trig), 1e-1) << "the misprint is told apart";
 }
