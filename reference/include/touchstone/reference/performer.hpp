@@ -156,6 +156,16 @@ std::vector<Real> favor_plus_exponents(const FeatureProblem<double>& p, Index b,
   return a;
 }
 
+// The trigonometric map's renormalizer of each row, s_i = exp(|x~_i|^2/2 - max_i' |x~_i'|^2/2).
+template <class Real>
+std::vector<Real> trig_row_scales(const FeatureProjections<Real>& f) {
+  using std::exp;
+  const Real top = *std::max_element(f.diag.begin(), f.diag.end());
+  std::vector<Real> s;
+  for (const Real& d : f.diag) s.push_back(exp(d - top));
+  return s;
+}
+
 // [PERF-FEATURES-DEF] and [PERF-HYPERBOLIC-DEF] (map hyperbolic: phi = (2m)^-1/2 (exp(a) + eps)
 // over the 2m exponents), and [PERF-TRIG-DEF] (map trig).
 template <class Real>
@@ -169,14 +179,12 @@ Tensor<Real> favor_plus_features(const FeatureProblem<double>& p) {
     for (Index b = 0; b < B; ++b)
       for (Index h = 0; h < H; ++h) {
         const FeatureProjections<Real> f = feature_projections<Real>(p, b, h);
-        const Real top = *std::max_element(f.diag.begin(), f.diag.end());
-        for (Index i = 0; i < L; ++i) {
-          const Real scale = exp(f.diag[i] - top);
+        const std::vector<Real> scale = trig_row_scales(f);
+        for (Index i = 0; i < L; ++i)
           for (Index j = 0; j < M; ++j) {
-            phi(b, h, i, j) = ratio * cos(f.u[i * M + j]) * scale;
-            phi(b, h, i, M + j) = ratio * sin(f.u[i * M + j]) * scale;
+            phi(b, h, i, j) = ratio * cos(f.u[i * M + j]) * scale[i];
+            phi(b, h, i, M + j) = ratio * sin(f.u[i * M + j]) * scale[i];
           }
-        }
       }
     return phi;
   }
@@ -212,9 +220,9 @@ Tensor<Real> favor_plus_features_vjp(const FeatureBackwardProblem<double>& bp) {
     for (Index b = 0; b < B; ++b)
       for (Index h = 0; h < H; ++h) {
         const FeatureProjections<Real> f = feature_projections<Real>(p, b, h);
-        const Real top = *std::max_element(f.diag.begin(), f.diag.end());
+        const std::vector<Real> scale = trig_row_scales(f);
         for (Index i = 0; i < L; ++i) {
-          const Real rs = ratio * exp(f.diag[i] - top);
+          const Real rs = ratio * scale[i];
           std::vector<Real> s1(static_cast<std::size_t>(D), Real(0));
           Real s2(0);
           for (Index j = 0; j < M; ++j) {
