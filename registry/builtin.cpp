@@ -13,6 +13,7 @@ const Registry& builtin_registry() {
     register_dss(r);
     register_s4_conv(r);
     register_performer(r);
+    register_orthogonal(r);
     return r;
   }();
   return registry;

@@ -16,5 +16,6 @@ void register_s4d(Registry& registry);          // registry/s4d.cpp: S4D Vanderm
 void register_dss(Registry& registry);          // registry/dss.cpp: DSS kernels
 void register_s4_conv(Registry& registry);      // registry/s4_conv.cpp: convolution, scan
 void register_performer(Registry& registry);    // registry/performer.cpp: attention, FAVOR+
+void register_orthogonal(Registry& registry);   // registry/orthogonal.cpp: Householder, CWY, T-CWY
 
 }  // namespace touchstone

@@ -1,0 +1,27 @@
+// A-priori per-element error bounds of the orthogonal family (spec/orthogonal.md
+// [ORTH-BOUND-CPU], [ORTH-BOUND-ANY]): the sequences of order/orthogonal_order.hpp run over tracked
+// values (core/tracked.hpp), sequentially for touchstone's CPU backends, with every reduction in any
+// order (and division or reciprocal-multiply) for `diff`. +inf where an intermediate may overflow
+// the compute format or a divisor's range reaches 0 (outside the bound's domain).
+#pragma once
+
+#include "touchstone/core/formats.hpp"
+#include "touchstone/core/tensor.hpp"
+#include "touchstone/reference/orthogonal_problem.hpp"
+
+namespace touchstone::orthogonal {
+
+struct OrthArithmetic {
+  Format compute = Format::float32;
+  bool any_order = false;  // every sum in any order; a quotient also as a product by the reciprocal
+};
+
+Tensor<double> householder_product_bound(const ReflectorProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-BOUND-ANY] For householder_product's `diff`: the larger of the any-order bounds of the
+// sequential product and of CWY, so either algorithm is covered.
+Tensor<double> householder_product_any_algorithm_bound(const ReflectorProblem<double>& p, Format compute);
+Tensor<double> cwy_bound(const ReflectorProblem<double>& p, const OrthArithmetic& m);
+Tensor<double> tcwy_bound(const StiefelProblem<double>& p, const OrthArithmetic& m);
+Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmetic& m);
+
+}  // namespace touchstone::orthogonal

@@ -1,0 +1,72 @@
+// The orthogonal family on the CPU: the sequences of order/orthogonal_order.hpp on native floats.
+#include "orthogonal.hpp"
+
+#include <cmath>
+
+#include "touchstone/order/orthogonal_order.hpp"
+
+namespace touchstone::orthogonal::cpu {
+namespace {
+
+// The order's arithmetic policy on T: every operation one IEEE rounding (-ffp-contract=off);
+// sqrt is IEEE's correctly rounded square root.
+template <class T>
+struct NativeArithmetic {
+  using V = T;
+  using Acc = T;  // 0 + t is exact, so starting from 0 adds no rounding
+  static V input(double x) { return static_cast<T>(x); }
+  static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
+  static V mul(V a, V b) { return a * b; }
+  static V div(V a, V b) { return a / b; }
+  static V sqrt(V a) { return std::sqrt(a); }
+  static V twice(V a) { return a + a; }
+  static V neg(V a) { return -a; }
+  static V unit(V a) { return a; }
+  static Acc acc() { return T(0); }
+  static void accumulate(Acc& s, V t) { s = s + t; }
+  static V total(Acc s) { return s; }
+};
+
+template <class T>
+auto reader(const Tensor<T>& t) {
+  return [&t](Index i, Index k) { return static_cast<double>(t(i, k)); };
+}
+
+template <class T>
+Tensor<T> householder_product_t(const ReflectorProblem<T>& p) {
+  Tensor<T> q(Shape{p.N(), p.N()});
+  NativeArithmetic<T> ar;
+  order::householder_product(ar, reader(p.v()), p.L(), p.N(), [&](Index r, Index c, T x) { q(r, c) = x; });
+  return q;
+}
+
+template <class T>
+Tensor<T> cwy_columns_t(const ReflectorProblem<T>& p, Index C) {
+  Tensor<T> q(Shape{p.N(), C});
+  NativeArithmetic<T> ar;
+  order::cwy_columns(ar, reader(p.v()), p.L(), p.N(), C, [&](Index r, Index c, T x) { q(r, c) = x; });
+  return q;
+}
+
+template <class T>
+Tensor<T> cwy_apply_t(const ApplyProblem<T>& p) {
+  Tensor<T> y(Shape{p.B(), p.N()});
+  NativeArithmetic<T> ar;
+  order::cwy_apply(ar, reader(p.v()), reader(p.h()), p.B(), p.L(), p.N(), p.transpose(),
+                   [&](Index b, Index k, T x) { y(b, k) = x; });
+  return y;
+}
+
+}  // namespace
+
+Tensor<float> householder_product(const ReflectorProblem<float>& p) { return householder_product_t(p); }
+Tensor<double> householder_product(const ReflectorProblem<double>& p) { return householder_product_t(p); }
+Tensor<float> cwy(const ReflectorProblem<float>& p) { return cwy_columns_t(p, p.N()); }
+Tensor<double> cwy(const ReflectorProblem<double>& p) { return cwy_columns_t(p, p.N()); }
+Tensor<float> tcwy(const StiefelProblem<float>& p) { return cwy_columns_t(p.reflectors(), p.M()); }
+Tensor<double> tcwy(const StiefelProblem<double>& p) { return cwy_columns_t(p.reflectors(), p.M()); }
+Tensor<float> cwy_apply(const ApplyProblem<float>& p) { return cwy_apply_t(p); }
+Tensor<double> cwy_apply(const ApplyProblem<double>& p) { return cwy_apply_t(p); }
+
+}  // namespace touchstone::orthogonal::cpu

@@ -1,0 +1,21 @@
+// The orthogonal family on the CPU, float32 and float64 (spec/orthogonal.md [ORTH-HH-CPU],
+// [ORTH-CWY-CPU], [ORTH-CWY-APPLY-CPU], [ORTH-TCWY-CPU]). Each runs the operation sequence of
+// order/orthogonal_order.hpp (its bound runs the same sequence over tracked values): every
+// operation rounded once in the backend's format (no contraction), sums in index order, plain
+// loops on one thread (no Eigen: the bounded order is the order that runs).
+#pragma once
+
+#include "touchstone/reference/orthogonal_problem.hpp"
+
+namespace touchstone::orthogonal::cpu {
+
+Tensor<float> householder_product(const ReflectorProblem<float>& p);
+Tensor<double> householder_product(const ReflectorProblem<double>& p);
+Tensor<float> cwy(const ReflectorProblem<float>& p);
+Tensor<double> cwy(const ReflectorProblem<double>& p);
+Tensor<float> tcwy(const StiefelProblem<float>& p);
+Tensor<double> tcwy(const StiefelProblem<double>& p);
+Tensor<float> cwy_apply(const ApplyProblem<float>& p);
+Tensor<double> cwy_apply(const ApplyProblem<double>& p);
+
+}  // namespace touchstone::orthogonal::cpu

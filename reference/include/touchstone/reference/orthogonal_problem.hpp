@@ -1,0 +1,125 @@
+// The orthogonal family's problems (spec/orthogonal.md [ORTH-SHAPES], [ORTH-INVALID]): a set of
+// Householder vectors V (L, N), its rows v_1..v_L; the same with a batch of vectors h (B, N) to
+// apply Q or Q^T to; and a Stiefel problem (M vectors, M <= N). Each is validated in its
+// constructor (InvalidInput names the argument; nothing is computed on invalid input) and converts
+// with cast<U>().
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "touchstone/core/errors.hpp"
+#include "touchstone/core/tensor.hpp"
+
+namespace touchstone::orthogonal {
+
+// [ORTH-SHAPES] Extents are at least 1 and at most 2^14 (Q is N x N), every array at most 2^31
+// elements.
+inline constexpr Index kMaxExtent = Index{1} << 14;
+inline constexpr Index kMaxElements = Index{1} << 31;
+
+namespace problem_detail {
+template <class T>
+void require_matrix(const Tensor<T>& x, const char* name, const char* layout) {
+  if (x.rank() != 2) throw InvalidInput(name, std::string("expected ") + layout + ", got shape " + x.shape().str());
+  for (Index a = 0; a < 2; ++a)
+    if (x.extent(a) < 1 || x.extent(a) > kMaxExtent)
+      throw InvalidInput(name, "every extent must be in [1, 2^14], got shape " + x.shape().str());
+  if (x.count() > kMaxElements) throw InvalidInput(name, "more than 2^31 elements: " + x.shape().str());
+}
+// [ORTH-INVALID] Every input finite.
+template <class T>
+void require_finite(const Tensor<T>& x, const char* name) {
+  for (Index i = 0; i < x.count(); ++i)
+    if (!std::isfinite(static_cast<double>(x[i])))
+      throw InvalidInput(name, "element " + std::to_string(i) + " is not finite (" +
+                                   std::to_string(static_cast<double>(x[i])) + "); spec/orthogonal.md [ORTH-INVALID]");
+}
+// [ORTH-INVALID] No row of V is the zero vector: H(0) is undefined (0/0).
+template <class T>
+void require_nonzero_rows(const Tensor<T>& v) {
+  for (Index i = 0; i < v.extent(0); ++i) {
+    bool zero = true;
+    for (Index k = 0; k < v.extent(1) && zero; ++k) zero = v(i, k) == T(0);
+    if (zero)
+      throw InvalidInput("V", "row " + std::to_string(i) +
+                                  " is the zero vector: H(0) is undefined; spec/orthogonal.md [ORTH-INVALID]");
+  }
+}
+}  // namespace problem_detail
+
+// [ORTH-HH-DEF] L nonzero Householder vectors in R^N, the rows of V (L, N).
+template <class T>
+class ReflectorProblem {
+ public:
+  explicit ReflectorProblem(Tensor<T> v) : v_(std::move(v)) {
+    problem_detail::require_matrix(v_, "V", "(L, N): the vectors v_1..v_L as rows");
+    problem_detail::require_finite(v_, "V");
+    problem_detail::require_nonzero_rows(v_);
+    if (v_.extent(1) * v_.extent(1) > kMaxElements) throw InvalidInput("V", "Q (N x N) would have more than 2^31 elements");
+  }
+  const Tensor<T>& v() const { return v_; }
+  Index L() const { return v_.extent(0); }
+  Index N() const { return v_.extent(1); }
+  template <class U>
+  ReflectorProblem<U> cast() const {
+    return ReflectorProblem<U>(v_.template cast<U>());
+  }
+
+ private:
+  Tensor<T> v_;
+};
+
+// [ORTH-CWY-APPLY-DEF] Q h (or Q^T h) for each row h of H (B, N), Q the product of V's reflections.
+template <class T>
+class ApplyProblem {
+ public:
+  ApplyProblem(ReflectorProblem<T> reflectors, Tensor<T> h, bool transpose)
+      : r_(std::move(reflectors)), h_(std::move(h)), transpose_(transpose) {
+    problem_detail::require_matrix(h_, "h", "(B, N): the vectors to apply Q to, as rows");
+    if (h_.extent(1) != r_.N())
+      throw InvalidInput("h", "expected (B, N) with N = " + std::to_string(r_.N()) + " (V's width), got shape " +
+                                  h_.shape().str());
+    problem_detail::require_finite(h_, "h");
+  }
+  const ReflectorProblem<T>& reflectors() const { return r_; }
+  const Tensor<T>& v() const { return r_.v(); }
+  const Tensor<T>& h() const { return h_; }
+  bool transpose() const { return transpose_; }
+  Index L() const { return r_.L(); }
+  Index N() const { return r_.N(); }
+  Index B() const { return h_.extent(0); }
+  template <class U>
+  ApplyProblem<U> cast() const {
+    return ApplyProblem<U>(r_.template cast<U>(), h_.template cast<U>(), transpose_);
+  }
+
+ private:
+  ReflectorProblem<T> r_;
+  Tensor<T> h_;
+  bool transpose_;
+};
+
+// [ORTH-TCWY-DEF] M <= N nonzero vectors (the rows of V (M, N)) for the Stiefel map N x M.
+template <class T>
+class StiefelProblem {
+ public:
+  explicit StiefelProblem(ReflectorProblem<T> reflectors) : r_(std::move(reflectors)) {
+    if (r_.L() > r_.N())
+      throw InvalidInput("V", "T-CWY takes M <= N vectors (V is (M, N)), got shape " + r_.v().shape().str());
+  }
+  const ReflectorProblem<T>& reflectors() const { return r_; }
+  const Tensor<T>& v() const { return r_.v(); }
+  Index M() const { return r_.L(); }
+  Index N() const { return r_.N(); }
+  template <class U>
+  StiefelProblem<U> cast() const {
+    return StiefelProblem<U>(r_.template cast<U>());
+  }
+
+ private:
+  ReflectorProblem<T> r_;
+};
+
+}  // namespace touchstone::orthogonal

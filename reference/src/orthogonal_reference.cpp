@@ -1,0 +1,15 @@
+// The one translation unit that instantiates the orthogonal family's oracles (reference/orthogonal.hpp).
+#include "touchstone/reference/orthogonal.hpp"
+
+namespace touchstone::orthogonal::reference {
+template Tensor<mp_real> householder_product<mp_real>(const ReflectorProblem<double>&);
+template Tensor<double> householder_product<double>(const ReflectorProblem<double>&);
+template Tensor<mp_real> cwy<mp_real>(const ReflectorProblem<double>&);
+template Tensor<double> cwy<double>(const ReflectorProblem<double>&);
+template Tensor<mp_real> tcwy<mp_real>(const StiefelProblem<double>&);
+template Tensor<double> tcwy<double>(const StiefelProblem<double>&);
+template Tensor<mp_real> cwy_apply<mp_real>(const ApplyProblem<double>&);
+template Tensor<double> cwy_apply<double>(const ApplyProblem<double>&);
+template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
+template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
+}  // namespace touchstone::orthogonal::reference

@@ -1,0 +1,185 @@
+// The orthogonal entries (spec/orthogonal.md): orthogonal.householder_product (the ordered product
+// of Householder reflections, formed sequentially), orthogonal.cwy (the same matrix by the compact
+// WY form), orthogonal.cwy_apply (Q h or Q^T h without forming Q) and orthogonal.tcwy (the
+// truncated CWY map onto the Stiefel manifold).
+#include <string>
+
+#include "builtin.hpp"
+#include "cpu/orthogonal.hpp"
+#include "touchstone/bounds/orthogonal_bound.hpp"
+#include "touchstone/core/entry.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/reference/orthogonal.hpp"
+
+namespace touchstone::orthogonal {
+namespace {
+
+// A (rows, cols) array of standard normal Philox draws, rounded to the format.
+Tensor<double> normal_matrix(Index rows, Index cols, std::uint64_t seed, const std::string& stream, Format format) {
+  PhiloxStream r(seed, stream);
+  Tensor<double> t(Shape{rows, cols});
+  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(r.next_normal(), format);
+  return t;
+}
+Tensor<double> scalar(double x) { return Tensor<double>(Shape{}, x); }
+Arrays one(const char* name, Tensor<double> t) { return {{name, std::move(t)}}; }
+
+// cpu-f32 and cpu-f64 run the order header; their bounds run it over tracked values.
+template <class P, class Run, class Bound>
+void cpu_backends(Entry<P>& e, const std::string& order, const char* output, Run run, Bound bound) {
+  e.backends = {
+      {"cpu-f32", Format::float32, order, [=](const EntryProblem<P>& h) { return one(output, as_double(run(h.f32()))); },
+       [=](const P& p) { return one(output, bound(p, OrthArithmetic{Format::float32, false})); }},
+      {"cpu-f64", Format::float64, order, [=](const EntryProblem<P>& h) { return one(output, as_double(run(h.f64()))); },
+       [=](const P& p) { return one(output, bound(p, OrthArithmetic{Format::float64, false})); }},
+  };
+  e.any_order_bound = [=](const P& p, Format compute, double) { return one(output, bound(p, OrthArithmetic{compute, true})); };
+}
+
+const ArraySpec kV{"V", "(L, N)", "the Householder vectors v_1..v_L as rows (nonzero)", false};
+
+struct ReflectorSize {
+  const char* name;
+  Index L, N;
+};
+// One reflection; fewer than N; a square set; more reflections than dimensions (repeats allowed).
+constexpr ReflectorSize kReflectorSizes[] = {{"one", 1, 4}, {"small", 4, 6}, {"square", 8, 8}, {"long", 12, 6}};
+
+Entry<ReflectorProblem<double>> reflector_entry(const std::string& name) {
+  using P = ReflectorProblem<double>;
+  Entry<P> e;
+  e.name = name;
+  e.inputs = {kV};
+  e.outputs = {{"Q", "(N, N)", "Q = H(v_1) H(v_2) ... H(v_L)", false}};
+  e.sizes = size_names(kReflectorSizes);
+  e.generate = [name](const std::string& size, Format format, std::uint64_t seed) {
+    const ReflectorSize& s = size_row(kReflectorSizes, size);
+    return P(normal_matrix(s.L, s.N, seed, name + "/V", format));
+  };
+  e.read = [](const InputReader& r) { return P(r.array("V")); };
+  e.arrays = [](const P& p) { return Arrays{{"V", p.v()}}; };
+  return e;
+}
+
+// ---- orthogonal.householder_product ([ORTH-HH-DEF]) ----
+std::unique_ptr<Algorithm> householder_product_entry() {
+  using P = ReflectorProblem<double>;
+  Entry<P> e = reflector_entry("orthogonal.householder_product");
+  e.spec_ref = "spec/orthogonal.md [ORTH-HH-DEF]";
+  e.summary = "the ordered product Q = H(v_1) ... H(v_L) of Householder reflections H(v) = I - 2 v v^T / |v|^2 (N x N)";
+  e.oracle = [](const P& p) { return ExactArrays{{"Q", reference::householder_product<mp_real>(p)}}; };
+  cpu_backends(e,
+               "row r of Q: y = e_r; for i = 1..L: y -= fl(fl(2 / fl(v_i . v_i)) fl(y . v_i)) v_i, dots sequential",
+               "Q", [](const auto& p) { return cpu::householder_product(p); }, &householder_product_bound);
+  e.any_order_bound = [](const P& p, Format compute, double) {
+    return one("Q", householder_product_any_algorithm_bound(p, compute));
+  };
+  e.any_order_assumption =
+      "Q formed by sequential reflections or by the CWY form of orthogonal.cwy (normalize, Gram, triangular solve, "
+      "product), every sum in any order, quotients or reciprocal products";
+  return make_entry(std::move(e));
+}
+
+// ---- orthogonal.cwy ([ORTH-CWY-DEF]) ----
+std::unique_ptr<Algorithm> cwy_entry() {
+  using P = ReflectorProblem<double>;
+  Entry<P> e = reflector_entry("orthogonal.cwy");
+  e.spec_ref = "spec/orthogonal.md [ORTH-CWY-DEF]";
+  e.summary = "the compact WY form Q = I - U^T S^-1 U, U the normalized v_i as rows, S = I/2 + striu(U U^T): "
+              "equal to H(v_1) ... H(v_L) (N x N)";
+  e.oracle = [](const P& p) { return ExactArrays{{"Q", reference::cwy<mp_real>(p)}}; };
+  cpu_backends(e,
+               "u_i = v_i / fl(sqrt(v_i . v_i)); s_ij = u_i . u_j; per column c: w = S^-1 u_:c by back substitution "
+               "(subtractions in j order, then doubled); Q_rc = delta_rc - u_1r w_1 - ... in i order",
+               "Q", [](const auto& p) { return cpu::cwy(p); }, &cwy_bound);
+  e.any_order_assumption =
+      "the CWY formulas as written (normalize, Gram, substitution with S, product), every sum in any order, "
+      "quotients or reciprocal products";
+  return make_entry(std::move(e));
+}
+
+// ---- orthogonal.tcwy ([ORTH-TCWY-DEF]) ----
+struct StiefelSize {
+  const char* name;
+  Index M, N;
+};
+constexpr StiefelSize kStiefelSizes[] = {{"tiny", 2, 5}, {"small", 4, 10}, {"square", 6, 6}};
+
+std::unique_ptr<Algorithm> tcwy_entry() {
+  using P = StiefelProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.tcwy";
+  e.spec_ref = "spec/orthogonal.md [ORTH-TCWY-DEF]";
+  e.summary = "the truncated CWY map onto the Stiefel manifold: Omega = [I_M; 0] - U^T S^-1 U_1 (N x M) for M <= N "
+              "vectors, the first M columns of CWY's Q";
+  e.inputs = {{"V", "(M, N)", "the M <= N Householder vectors as rows (nonzero)", false}};
+  e.outputs = {{"Omega", "(N, M)", "an N x M matrix with orthonormal columns", false}};
+  e.sizes = size_names(kStiefelSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const StiefelSize& s = size_row(kStiefelSizes, size);
+    return P(ReflectorProblem<double>(normal_matrix(s.M, s.N, seed, "orthogonal.tcwy/V", format)));
+  };
+  e.read = [](const InputReader& r) { return P(ReflectorProblem<double>(r.array("V"))); };
+  e.arrays = [](const P& p) { return Arrays{{"V", p.v()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"Omega", reference::tcwy<mp_real>(p)}}; };
+  cpu_backends(e, "CWY's order (orthogonal.cwy) for the first M columns only", "Omega",
+               [](const auto& p) { return cpu::tcwy(p); }, &tcwy_bound);
+  e.any_order_assumption =
+      "the T-CWY formulas as written (normalize, Gram, substitution with S, product), every sum in any order, "
+      "quotients or reciprocal products";
+  return make_entry(std::move(e));
+}
+
+// ---- orthogonal.cwy_apply ([ORTH-CWY-APPLY-DEF]) ----
+struct ApplySize {
+  const char* name;
+  Index B, L, N;
+  bool transpose;
+};
+constexpr ApplySize kApplySizes[] = {
+    {"small", 3, 4, 6, false}, {"transpose", 3, 4, 6, true}, {"long", 2, 10, 6, false}, {"wide", 4, 5, 16, true}};
+
+std::unique_ptr<Algorithm> cwy_apply_entry() {
+  using P = ApplyProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.cwy_apply";
+  e.spec_ref = "spec/orthogonal.md [ORTH-CWY-APPLY-DEF]";
+  e.summary = "y = Q h (or Q^T h) for a batch of vectors h, Q = H(v_1) ... H(v_L), by CWY without forming Q: "
+              "u = U h, s = S^-1 u (S^-T u), y = h - U^T s";
+  e.inputs = {kV,
+              {"h", "(B, N)", "the vectors to apply Q to, as rows", false},
+              {"transpose", "()", "1: apply Q^T (also --option transpose)", true}};
+  e.outputs = {{"y", "(B, N)", "Q h (or Q^T h) for each row h", false}};
+  e.options = {{"transpose", "apply Q^T instead of Q", "0"}};
+  e.sizes = size_names(kApplySizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const ApplySize& s = size_row(kApplySizes, size);
+    return P(ReflectorProblem<double>(normal_matrix(s.L, s.N, seed, "orthogonal.cwy_apply/V", format)),
+             normal_matrix(s.B, s.N, seed, "orthogonal.cwy_apply/h", format), s.transpose);
+  };
+  e.read = [](const InputReader& r) {
+    return P(ReflectorProblem<double>(r.array("V")), r.array("h"), r.flag("transpose", false));
+  };
+  e.arrays = [](const P& p) { return Arrays{{"V", p.v()}, {"h", p.h()}, {"transpose", scalar(p.transpose() ? 1 : 0)}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"y", reference::cwy_apply<mp_real>(p)}}; };
+  cpu_backends(e,
+               "CWY's u_i and S; per row h: a_i = u_i . h sequential; s = S^-1 a (S^-T a) by substitution; "
+               "y_k = h_k - u_1k s_1 - ... in i order",
+               "y", [](const auto& p) { return cpu::cwy_apply(p); }, &cwy_apply_bound);
+  e.any_order_assumption =
+      "the CWY apply as written (normalize, Gram, u = U h, substitution with S, y = h - U^T s), every sum in any "
+      "order, quotients or reciprocal products";
+  return make_entry(std::move(e));
+}
+
+}  // namespace
+}  // namespace touchstone::orthogonal
+
+namespace touchstone {
+void register_orthogonal(Registry& r) {
+  r.add(orthogonal::householder_product_entry());
+  r.add(orthogonal::cwy_entry());
+  r.add(orthogonal::cwy_apply_entry());
+  r.add(orthogonal::tcwy_entry());
+}
+}  // namespace touchstone
