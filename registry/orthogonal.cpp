@@ -172,6 +172,46 @@ std::unique_ptr<Algorithm> cwy_apply_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- orthogonal.cwy_backward ([ORTH-CWY-VJP]) and orthogonal.tcwy_backward ([ORTH-TCWY-VJP]) ----
+struct BackwardSize {
+  const char* name;
+  Index L, N;
+};
+constexpr BackwardSize kCwyBackwardSizes[] = {{"one", 1, 4}, {"small", 4, 6}, {"square", 6, 6}, {"long", 8, 5}};
+constexpr BackwardSize kTcwyBackwardSizes[] = {{"tiny", 2, 5}, {"small", 4, 8}, {"square", 5, 5}};
+
+template <class Table>
+std::unique_ptr<Algorithm> backward_entry(bool stiefel, const Table& sizes) {
+  using P = CwyBackwardProblem<double>;
+  const char* g = stiefel ? "dOmega" : "dQ";
+  Entry<P> e;
+  e.name = stiefel ? "orthogonal.tcwy_backward" : "orthogonal.cwy_backward";
+  e.spec_ref = stiefel ? "spec/orthogonal.md [ORTH-TCWY-VJP]" : "spec/orthogonal.md [ORTH-CWY-VJP]";
+  e.summary = stiefel ? "VJP of T-CWY with respect to V (dV from dOmega), through the normalization v -> v/|v|"
+                      : "VJP of CWY with respect to V (dV from dQ), through the normalization v -> v/|v|";
+  e.inputs = {stiefel ? ArraySpec{"V", "(M, N)", "the M <= N Householder vectors as rows (nonzero)", false} : kV,
+              stiefel ? ArraySpec{g, "(N, M)", "cotangent of Omega", false} : ArraySpec{g, "(N, N)", "cotangent of Q", false}};
+  e.outputs = {{"dV", stiefel ? "(M, N)" : "(L, N)", "gradient of V", false}};
+  e.sizes = size_names(sizes);
+  const std::string stream = e.name;
+  e.generate = [stiefel, sizes, stream](const std::string& size, Format format, std::uint64_t seed) {
+    const BackwardSize& s = size_row(sizes, size);
+    return P(ReflectorProblem<double>(normal_matrix(s.L, s.N, seed, stream + "/V", format)),
+             normal_matrix(s.N, stiefel ? s.L : s.N, seed, stream + "/g", format), stiefel);
+  };
+  e.read = [stiefel, g](const InputReader& r) { return P(ReflectorProblem<double>(r.array("V")), r.array(g), stiefel); };
+  e.arrays = [g](const P& p) { return Arrays{{"V", p.v()}, {g, p.g()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"dV", reference::cwy_vjp<mp_real>(p)}}; };
+  cpu_backends(e,
+               "CWY's factors; X1 = S^-1 (U1 G^T), Z = U G, X3 = S^-T Z, K = Z U1^T, P = striu(S^-T K S^-T) by "
+               "substitutions; du = -X1 - X3 + (P + P^T) U in j order; dv = (du - u (u . du)) / |v|",
+               "dV", [](const auto& p) { return cpu::cwy_vjp(p); }, &cwy_vjp_bound);
+  e.any_order_assumption =
+      "the adjoint formulas of spec/orthogonal.md as written (substitutions with S, no explicit inverse), every sum in "
+      "any order, quotients or reciprocal products";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::orthogonal
 
@@ -181,5 +221,7 @@ void register_orthogonal(Registry& r) {
   r.add(orthogonal::cwy_entry());
   r.add(orthogonal::cwy_apply_entry());
   r.add(orthogonal::tcwy_entry());
+  r.add(orthogonal::backward_entry(false, orthogonal::kCwyBackwardSizes));
+  r.add(orthogonal::backward_entry(true, orthogonal::kTcwyBackwardSizes));
 }
 }  // namespace touchstone

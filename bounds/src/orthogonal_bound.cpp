@@ -198,4 +198,13 @@ Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmet
   return out;
 }
 
+Tensor<double> cwy_vjp_bound(const CwyBackwardProblem<double>& p, const OrthArithmetic& m) {
+  const Index L = p.L(), N = p.N(), C = p.columns();
+  Tensor<double> out(Shape{L, N}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(static_cast<double>(8 * (L + 2) * (L + 2) * (L + N + C + 2)));
+  order::cwy_vjp(ar, reader(p.v()), reader(p.g()), L, N, C, [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
+  return out;
+}
+
 }  // namespace touchstone::orthogonal

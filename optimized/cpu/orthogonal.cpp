@@ -58,6 +58,14 @@ Tensor<T> cwy_apply_t(const ApplyProblem<T>& p) {
   return y;
 }
 
+template <class T>
+Tensor<T> cwy_vjp_t(const CwyBackwardProblem<T>& p) {
+  Tensor<T> dv(Shape{p.L(), p.N()});
+  NativeArithmetic<T> ar;
+  order::cwy_vjp(ar, reader(p.v()), reader(p.g()), p.L(), p.N(), p.columns(), [&](Index i, Index k, T x) { dv(i, k) = x; });
+  return dv;
+}
+
 }  // namespace
 
 Tensor<float> householder_product(const ReflectorProblem<float>& p) { return householder_product_t(p); }
@@ -68,5 +76,7 @@ Tensor<float> tcwy(const StiefelProblem<float>& p) { return cwy_columns_t(p.refl
 Tensor<double> tcwy(const StiefelProblem<double>& p) { return cwy_columns_t(p.reflectors(), p.M()); }
 Tensor<float> cwy_apply(const ApplyProblem<float>& p) { return cwy_apply_t(p); }
 Tensor<double> cwy_apply(const ApplyProblem<double>& p) { return cwy_apply_t(p); }
+Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p) { return cwy_vjp_t(p); }
+Tensor<double> cwy_vjp(const CwyBackwardProblem<double>& p) { return cwy_vjp_t(p); }
 
 }  // namespace touchstone::orthogonal::cpu

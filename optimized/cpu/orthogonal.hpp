@@ -17,5 +17,8 @@ Tensor<float> tcwy(const StiefelProblem<float>& p);
 Tensor<double> tcwy(const StiefelProblem<double>& p);
 Tensor<float> cwy_apply(const ApplyProblem<float>& p);
 Tensor<double> cwy_apply(const ApplyProblem<double>& p);
+// [ORTH-CWY-VJP-CPU] dl/dV of CWY or T-CWY (p.stiefel()).
+Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p);
+Tensor<double> cwy_vjp(const CwyBackwardProblem<double>& p);
 
 }  // namespace touchstone::orthogonal::cpu

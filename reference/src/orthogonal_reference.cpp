@@ -10,6 +10,8 @@ template Tensor<mp_real> tcwy<mp_real>(const StiefelProblem<double>&);
 template Tensor<double> tcwy<double>(const StiefelProblem<double>&);
 template Tensor<mp_real> cwy_apply<mp_real>(const ApplyProblem<double>&);
 template Tensor<double> cwy_apply<double>(const ApplyProblem<double>&);
+template Tensor<mp_real> cwy_vjp<mp_real>(const CwyBackwardProblem<double>&);
+template Tensor<double> cwy_vjp<double>(const CwyBackwardProblem<double>&);
 template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
 template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
 }  // namespace touchstone::orthogonal::reference

@@ -61,7 +61,7 @@ void householder_product(Ar& ar, const Vin& v, Index L, Index N, Sink&& out) {
 // and never stored), every dot product sequential in k.
 template <class Ar>
 struct CwyFactors {
-  std::vector<typename Ar::V> u, s;
+  std::vector<typename Ar::V> u, s, norm;  // norm_i = fl(sqrt(fl(v_i . v_i)))
 };
 
 template <class Ar, class Vin>
@@ -71,8 +71,8 @@ CwyFactors<Ar> cwy_factors(Ar& ar, const Vin& v, Index L, Index N) {
   for (Index i = 0; i < L; ++i) {
     auto vv = ar.acc();
     for (Index k = 0; k < N; ++k) ar.accumulate(vv, ar.mul(ar.input(v(i, k)), ar.input(v(i, k))));
-    const auto norm = ar.sqrt(ar.total(vv));
-    for (Index k = 0; k < N; ++k) f.u.push_back(ar.unit(ar.div(ar.input(v(i, k)), norm)));
+    f.norm.push_back(ar.sqrt(ar.total(vv)));
+    for (Index k = 0; k < N; ++k) f.u.push_back(ar.unit(ar.div(ar.input(v(i, k)), f.norm.back())));
   }
   f.s.assign(static_cast<std::size_t>(L * L), ar.input(0));
   for (Index i = 0; i < L; ++i)
@@ -149,5 +149,79 @@ void cwy_apply(Ar& ar, const Vin& v, const Hin& h, Index B, Index L, Index N, bo
   }
 }
 // embed-end cwy_apply_order
+
+// [ORTH-CWY-VJP-CPU] [ORTH-TCWY-VJP-CPU] dl/dV of the first C columns of Q (C = N: CWY; C = M = L:
+// T-CWY) given G = dl/dQ (N x C), without forming S^-1: CWY's factors; Y = U1 G^T (y_ir = sum_c
+// u_ic g_rc in c order), X1 = S^-1 Y column by column; Z = U G (z_ic = sum_r u_ir g_rc in r order),
+// X3 = S^-T Z; K = Z U1^T (in c order); T1 = S^-T K column by column, P_ij = (S^-1 T1_i:^T)_j for
+// i < j (row by row); du_ik = -X1_ik - X3_ik [k < C] + sum_{j != i} D_ij u_jk in j order with
+// D_ij = P_ij (i < j) or P_ji (i > j); then dv_ik = fl(fl(du_ik - fl(u_ik a_i)) / norm_i) with
+// a_i = u_i . du_i sequential in k.
+// embed-begin cwy_vjp_order
+template <class Ar, class Vin, class Gin, class Sink>
+void cwy_vjp(Ar& ar, const Vin& v, const Gin& g, Index L, Index N, Index C, Sink&& out) {
+  using V = typename Ar::V;
+  const CwyFactors<Ar> f = cwy_factors(ar, v, L, N);
+  std::vector<V> gs;
+  gs.reserve(static_cast<std::size_t>(N * C));
+  for (Index r = 0; r < N; ++r)
+    for (Index c = 0; c < C; ++c) gs.push_back(ar.input(g(r, c)));
+  auto U = [&](Index i, Index k) -> const V& { return f.u[i * N + k]; };
+  std::vector<V> col(static_cast<std::size_t>(L), ar.input(0));
+  // X1 (L x N) = S^-1 U1 G^T, by columns r
+  std::vector<V> x1(static_cast<std::size_t>(L * N), ar.input(0));
+  for (Index r = 0; r < N; ++r) {
+    for (Index i = 0; i < L; ++i) {
+      auto t = ar.acc();
+      for (Index c = 0; c < C; ++c) ar.accumulate(t, ar.mul(U(i, c), gs[r * C + c]));
+      col[i] = ar.total(t);
+    }
+    solve_s(ar, f, L, col, false);
+    for (Index i = 0; i < L; ++i) x1[i * N + r] = col[i];
+  }
+  // Z = U G (L x C) and X3 = S^-T Z, by columns c
+  std::vector<V> z(static_cast<std::size_t>(L * C), ar.input(0)), x3(static_cast<std::size_t>(L * C), ar.input(0));
+  for (Index c = 0; c < C; ++c) {
+    for (Index i = 0; i < L; ++i) {
+      auto t = ar.acc();
+      for (Index r = 0; r < N; ++r) ar.accumulate(t, ar.mul(U(i, r), gs[r * C + c]));
+      z[i * C + c] = col[i] = ar.total(t);
+    }
+    solve_s(ar, f, L, col, true);
+    for (Index i = 0; i < L; ++i) x3[i * C + c] = col[i];
+  }
+  // K = Z U1^T (L x L); T1 = S^-T K by columns; P = striu(T1 S^-T) by rows of T1
+  std::vector<V> t1(static_cast<std::size_t>(L * L), ar.input(0)), pm(static_cast<std::size_t>(L * L), ar.input(0));
+  for (Index j = 0; j < L; ++j) {
+    for (Index i = 0; i < L; ++i) {
+      auto t = ar.acc();
+      for (Index c = 0; c < C; ++c) ar.accumulate(t, ar.mul(z[i * C + c], U(j, c)));
+      col[i] = ar.total(t);
+    }
+    solve_s(ar, f, L, col, true);
+    for (Index i = 0; i < L; ++i) t1[i * L + j] = col[i];
+  }
+  for (Index i = 0; i < L; ++i) {
+    for (Index j = 0; j < L; ++j) col[j] = t1[i * L + j];
+    solve_s(ar, f, L, col, false);
+    for (Index j = i + 1; j < L; ++j) pm[i * L + j] = col[j];
+  }
+  std::vector<V> du(static_cast<std::size_t>(N), ar.input(0));
+  for (Index i = 0; i < L; ++i) {
+    auto a = ar.acc();
+    for (Index k = 0; k < N; ++k) {
+      auto t = ar.acc();
+      ar.accumulate(t, ar.neg(x1[i * N + k]));
+      if (k < C) ar.accumulate(t, ar.neg(x3[i * C + k]));
+      for (Index j = 0; j < L; ++j)
+        if (j != i) ar.accumulate(t, ar.mul(j > i ? pm[i * L + j] : pm[j * L + i], U(j, k)));
+      du[k] = ar.total(t);
+      ar.accumulate(a, ar.mul(U(i, k), du[k]));
+    }
+    const V proj = ar.total(a);
+    for (Index k = 0; k < N; ++k) out(i, k, ar.div(ar.sub(du[k], ar.mul(U(i, k), proj)), f.norm[i]));
+  }
+}
+// embed-end cwy_vjp_order
 
 }  // namespace touchstone::orthogonal::order

@@ -138,6 +138,67 @@ Tensor<Real> cwy_apply(const ApplyProblem<double>& p) {
   return y;
 }
 
+// [ORTH-CWY-VJP] [ORTH-TCWY-VJP] dl/dV for Q = I_{N x C} - U^T W U_{:, :C} (C = N: CWY; C = M = L:
+// T-CWY), W = S^-1, G = dl/dQ (N x C), by the derived adjoint (spec/orthogonal.md):
+//   dl/dU = -W U1 G^T - [W^T U G, 0] + (P + P^T) U,  P = striu(W^T (U G U1^T) W^T),  U1 = U_{:, :C}
+//   dl/dv_i = (I - u_i u_i^T) (dl/du_i) / |v_i|.
+// W is formed explicitly (column j: S^-1 e_j). Tests check it against central differences of the
+// forward oracle.
+// embed-begin cwy_vjp
+template <class Real>
+Tensor<Real> cwy_vjp(const CwyBackwardProblem<double>& p) {
+  using std::sqrt;
+  const Index L = p.L(), N = p.N(), C = p.columns();
+  const CwyFactors<Real> f = cwy_factors<Real>(p.v());
+  Tensor<Real> w(Shape{L, L}, Real(0));
+  std::vector<Real> e(static_cast<std::size_t>(L));
+  for (Index j = 0; j < L; ++j) {
+    for (Index i = 0; i < L; ++i) e[i] = Real(i == j ? 1 : 0);
+    solve_s(f.s, e, false);
+    for (Index i = 0; i < L; ++i) w(i, j) = e[i];
+  }
+  auto G = [&](Index r, Index c) { return Real(p.g()(r, c)); };
+  // Y = U1 G^T (L x N), Z = U G (L x C), K = Z U1^T (L x L)
+  Tensor<Real> y(Shape{L, N}, Real(0)), z(Shape{L, C}, Real(0)), k(Shape{L, L}, Real(0));
+  for (Index i = 0; i < L; ++i) {
+    for (Index r = 0; r < N; ++r)
+      for (Index c = 0; c < C; ++c) y(i, r) += f.u(i, c) * G(r, c);
+    for (Index c = 0; c < C; ++c)
+      for (Index r = 0; r < N; ++r) z(i, c) += f.u(i, r) * G(r, c);
+  }
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < L; ++j)
+      for (Index c = 0; c < C; ++c) k(i, j) += z(i, c) * f.u(j, c);
+  // P = striu(W^T K W^T)
+  Tensor<Real> p_(Shape{L, L}, Real(0));
+  for (Index i = 0; i < L; ++i)
+    for (Index j = i + 1; j < L; ++j)
+      for (Index a = 0; a < L; ++a)
+        for (Index b = 0; b < L; ++b) p_(i, j) += w(a, i) * k(a, b) * w(j, b);
+  Tensor<Real> du(Shape{L, N}, Real(0));
+  for (Index i = 0; i < L; ++i)
+    for (Index r = 0; r < N; ++r) {
+      Real t(0);
+      for (Index a = 0; a < L; ++a) t -= w(i, a) * y(a, r);
+      if (r < C)
+        for (Index a = 0; a < L; ++a) t -= w(a, i) * z(a, r);
+      for (Index j = 0; j < L; ++j) t += (p_(i, j) + p_(j, i)) * f.u(j, r);
+      du(i, r) = t;
+    }
+  Tensor<Real> dv(Shape{L, N});
+  for (Index i = 0; i < L; ++i) {
+    Real vv(0), proj(0);
+    for (Index r = 0; r < N; ++r) {
+      vv += Real(p.v()(i, r)) * Real(p.v()(i, r));
+      proj += f.u(i, r) * du(i, r);
+    }
+    const Real norm = sqrt(vv);
+    for (Index r = 0; r < N; ++r) dv(i, r) = (du(i, r) - f.u(i, r) * proj) / norm;
+  }
+  return dv;
+}
+// embed-end cwy_vjp
+
 // Instantiated in reference/src/orthogonal_reference.cpp only (MPFR instantiations in one unit).
 extern template Tensor<mp_real> householder_product<mp_real>(const ReflectorProblem<double>&);
 extern template Tensor<double> householder_product<double>(const ReflectorProblem<double>&);
@@ -147,6 +208,8 @@ extern template Tensor<mp_real> tcwy<mp_real>(const StiefelProblem<double>&);
 extern template Tensor<double> tcwy<double>(const StiefelProblem<double>&);
 extern template Tensor<mp_real> cwy_apply<mp_real>(const ApplyProblem<double>&);
 extern template Tensor<double> cwy_apply<double>(const ApplyProblem<double>&);
+extern template Tensor<mp_real> cwy_vjp<mp_real>(const CwyBackwardProblem<double>&);
+extern template Tensor<double> cwy_vjp<double>(const CwyBackwardProblem<double>&);
 extern template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
 extern template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
 

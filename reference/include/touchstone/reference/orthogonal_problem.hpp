@@ -122,4 +122,39 @@ class StiefelProblem {
   ReflectorProblem<T> r_;
 };
 
+// [ORTH-CWY-VJP] [ORTH-TCWY-VJP] The backward problem of CWY (cotangent dQ (N, N)) or of T-CWY
+// (`stiefel`: M = L <= N vectors, cotangent dOmega (N, M)): the reflectors and the cotangent.
+template <class T>
+class CwyBackwardProblem {
+ public:
+  CwyBackwardProblem(ReflectorProblem<T> reflectors, Tensor<T> g, bool stiefel)
+      : r_(std::move(reflectors)), g_(std::move(g)), stiefel_(stiefel) {
+    const char* name = stiefel_ ? "dOmega" : "dQ";
+    if (stiefel_ && r_.L() > r_.N())
+      throw InvalidInput("V", "T-CWY takes M <= N vectors (V is (M, N)), got shape " + r_.v().shape().str());
+    const Index C = columns();
+    if (g_.rank() != 2 || g_.extent(0) != r_.N() || g_.extent(1) != C)
+      throw InvalidInput(name, std::string("expected the output's shape (") + std::to_string(r_.N()) + ", " +
+                                   std::to_string(C) + "), got " + g_.shape().str());
+    problem_detail::require_finite(g_, name);
+  }
+  const ReflectorProblem<T>& reflectors() const { return r_; }
+  const Tensor<T>& v() const { return r_.v(); }
+  const Tensor<T>& g() const { return g_; }
+  bool stiefel() const { return stiefel_; }
+  Index L() const { return r_.L(); }
+  Index N() const { return r_.N(); }
+  // The output's columns: N (CWY) or M = L (T-CWY).
+  Index columns() const { return stiefel_ ? r_.L() : r_.N(); }
+  template <class U>
+  CwyBackwardProblem<U> cast() const {
+    return CwyBackwardProblem<U>(r_.template cast<U>(), g_.template cast<U>(), stiefel_);
+  }
+
+ private:
+  ReflectorProblem<T> r_;
+  Tensor<T> g_;
+  bool stiefel_;
+};
+
 }  // namespace touchstone::orthogonal
