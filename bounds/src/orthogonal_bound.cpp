@@ -10,17 +10,6 @@
 #include "touchstone/order/orthogonal_order.hpp"
 
 namespace touchstone::orthogonal {
-namespace {
-
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kTiny = 4.9406564584124654e-324;
-
-// A tracked value and whether it left the bound's domain (an overflow, a divisor whose range
-// reaches 0): such an output's bound is +inf.
-struct TV {
-  Tracked t;
-  bool outside = false;
-};
 
 // [ORTH-TRACKED-SQRT] fl(sqrt(x^)) for a computed x^ with exact x in [lo, hi], |x^ - x| <= E:
 // |sqrt(x^) - sqrt(x)| <= E / (sqrt(lo - E) + sqrt(lo)) when lo > E, and <= sqrt(E) always
@@ -38,6 +27,18 @@ Tracked tracked_sqrt(const Tracked& x, const Rounding& r) {
   s.err = prop + r.u * (s.mag() + prop) + r.eta;
   return s;
 }
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kTiny = 4.9406564584124654e-324;
+
+// A tracked value and whether it left the bound's domain (an overflow, a divisor whose range
+// reaches 0): such an output's bound is +inf.
+struct TV {
+  Tracked t;
+  bool outside = false;
+};
 
 // The order header's policy over tracked values. Sequential: each accumulate is one rounded
 // addition in the order of the calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM], and

@@ -6,10 +6,14 @@
 #pragma once
 
 #include "touchstone/core/formats.hpp"
+#include "touchstone/core/tracked.hpp"
 #include "touchstone/core/tensor.hpp"
 #include "touchstone/reference/orthogonal_problem.hpp"
 
 namespace touchstone::orthogonal {
+
+// [ORTH-TRACKED-SQRT] fl(sqrt(x^)) for a tracked x (IEEE's correctly rounded square root).
+Tracked tracked_sqrt(const Tracked& x, const Rounding& r);
 
 struct OrthArithmetic {
   Format compute = Format::float32;
