@@ -172,7 +172,7 @@ TEST(OrthogonalProblem, InvalidInputNamesTheArgument) {
   EXPECT_EQ(names([&] { a.problem_from_arrays({{"V", npy(v)}}, {}); }), "(nothing thrown)");
 }
 
-// covers: ORTH-HH-PROPS ORTH-HH-DEF
+// covers: ORTH-HH-PROPS ORTH-HH-DEF ORTH-ORTH-DEFECT
 // H(v) is symmetric, orthogonal and involutory, H v = -v and H w = w for w orthogonal to v (oracle at
 // 256 bits); each check fails on a wrong matrix (H with the factor 2 replaced by 1).
 TEST(OrthogonalHouseholder, ReflectionProperties) {
@@ -575,7 +575,7 @@ double worst_ratio(const Tensor<double>& computed, const Tensor<mp_real>& exact,
 }  // namespace
 
 // covers: ORTH-HH-CPU ORTH-CWY-CPU ORTH-CWY-APPLY-CPU ORTH-TCWY-CPU ORTH-CWY-VJP-CPU ORTH-TCWY-VJP-CPU
-// covers: ORTH-BOUND-CPU ORTH-BOUND-EVAL ORTH-HH-ROWNORM ORTH-VJP-BOUND
+// covers: ORTH-BOUND-CPU ORTH-BOUND-EVAL ORTH-HH-ROWNORM ORTH-VJP-BOUND ORTH-BOUND-GROWTH
 // The cpu backends beyond the default sizes (N = L = 16 and 32, L = 48 > N, T-CWY 32 x 8, the VJPs
 // at 12 and 8): within their own bounds and every bound finite; the any-order bound dominates the
 // backend's. The ratios are printed for spec/orthogonal.md's table ([ORTH-BOUND-GROWTH]): the
