@@ -212,6 +212,51 @@ std::unique_ptr<Algorithm> backward_entry(bool stiefel, const Table& sizes) {
   return make_entry(std::move(e));
 }
 
+// ---- orthogonal.householder_product_lapack ([ORTH-LAPACK-DEF]) ----
+struct LapackSize {
+  const char* name;
+  Index m, n, k;
+  bool free_tau;  // tau drawn in [-0.5, 2.5] (the product is not orthogonal) instead of 2 / |v|^2
+};
+constexpr LapackSize kLapackSizes[] = {
+    {"square", 5, 5, 5, false}, {"tall", 8, 4, 4, false}, {"partial", 7, 5, 3, false}, {"free_tau", 6, 4, 4, true}};
+
+std::unique_ptr<Algorithm> householder_product_lapack_entry() {
+  using P = LapackProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.householder_product_lapack";
+  e.spec_ref = "spec/orthogonal.md [ORTH-LAPACK-DEF]";
+  e.summary = "torch.linalg.householder_product / LAPACK orgqr: the first n columns of H_1 ... H_k, "
+              "H_i = I - tau_i v_i v_i^T, v_i = (0, .., 0, 1, A[i+1:, i]) (m x n)";
+  e.inputs = {{"A", "(m, n)", "the reflectors below the diagonal (geqrf's output; the rest is ignored), m >= n", false},
+              {"tau", "(k)", "the scalars tau_1..tau_k, k <= n", false}};
+  e.outputs = {{"Q", "(m, n)", "the first n columns of H_1 ... H_k", false}};
+  e.sizes = size_names(kLapackSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const LapackSize& s = size_row(kLapackSizes, size);
+    Tensor<double> a = normal_matrix(s.m, s.n, seed, "orthogonal.householder_product_lapack/A", format);
+    PhiloxStream r(seed, "orthogonal.householder_product_lapack/tau");
+    Tensor<double> tau(Shape{s.k});
+    for (Index i = 0; i < s.k; ++i) {
+      double vv = 1;
+      for (Index j = i + 1; j < s.m; ++j) vv += a(j, i) * a(j, i);
+      tau[i] = round_to_format(s.free_tau ? r.next_uniform(-0.5, 2.5) : 2 / vv, format);
+    }
+    return P(std::move(a), std::move(tau));
+  };
+  e.read = [](const InputReader& r) { return P(r.array("A"), r.array("tau")); };
+  e.arrays = [](const P& p) { return Arrays{{"A", p.a()}, {"tau", p.tau()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"Q", reference::householder_product_lapack<mp_real>(p)}}; };
+  cpu_backends(e,
+               "column by column (dorg2r): y = e_c; for i = k..1: w = y_i + sum_j>i A_ji y_j in j order, "
+               "t = fl(tau_i w), y_i -= t, y_j -= fl(t A_ji)",
+               "Q", [](const auto& p) { return cpu::householder_product_lapack(p); }, &householder_product_lapack_bound);
+  e.any_order_assumption =
+      "the reflections applied to each column with H_k first, as LAPACK's unblocked dorg2r (dorgqr's blocked WY "
+      "path, used from n = 128, is another order); every sum in any order";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::orthogonal
 
@@ -219,6 +264,7 @@ namespace touchstone {
 void register_orthogonal(Registry& r) {
   r.add(orthogonal::householder_product_entry());
   r.add(orthogonal::cwy_entry());
+  r.add(orthogonal::householder_product_lapack_entry());
   r.add(orthogonal::cwy_apply_entry());
   r.add(orthogonal::tcwy_entry());
   r.add(orthogonal::backward_entry(false, orthogonal::kCwyBackwardSizes));

@@ -78,19 +78,24 @@ class TrackedArithmetic {
     return {{std::max(a.t.lo, -1.0), std::min(a.t.hi, 1.0), a.t.err}, a.outside};
   }
   Acc acc() const { return {}; }
+  // Any order: the sum's error is the larger of [CORE-TRACKED-SUM] and the sequential order's, and
+  // its range the union of both (the sequential order is one of the orders, and both hold for it;
+  // this keeps the any-order bound above the backend's own where the two differ only by their
+  // evaluation's rounding: TrackedSum's range is not moved outwards, the sequential one is).
   void accumulate(Acc& s, const V& v) const {
     s.outside = s.outside || v.outside;
-    if (any_order_) {
-      s.sum.add_term(v.t);
-    } else {
-      s.seq = s.any ? touchstone::add(s.seq, v.t, r_) : v.t;
-      s.outside = s.outside || s.seq.overflows(r_);
-    }
+    if (any_order_) s.sum.add_term(v.t);
+    s.seq = s.any ? touchstone::add(s.seq, v.t, r_) : v.t;
+    s.outside = s.outside || s.seq.overflows(r_);
     s.any = true;
   }
   V total(const Acc& s) const {
     if (!s.any) return {Tracked::exact(0), s.outside};
-    if (any_order_) return checked(s.sum.result(r_), s.outside || s.sum.may_overflow(r_));
+    if (any_order_) {
+      Tracked t = s.sum.result(r_);
+      t = {std::min(t.lo, s.seq.lo), std::max(t.hi, s.seq.hi), std::max(t.err, s.seq.err)};
+      return checked(t, s.outside || s.sum.may_overflow(r_));
+    }
     return {s.seq, s.outside};
   }
 
@@ -205,6 +210,16 @@ Tensor<double> cwy_vjp_bound(const CwyBackwardProblem<double>& p, const OrthArit
   TrackedArithmetic ar(m);
   const double slack = slack_for(static_cast<double>(8 * (L + 2) * (L + 2) * (L + N + C + 2)));
   order::cwy_vjp(ar, reader(p.v()), reader(p.g()), L, N, C, [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
+  return out;
+}
+
+Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, const OrthArithmetic& m) {
+  Tensor<double> out(Shape{p.m(), p.n()}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(static_cast<double>(4 * (p.k() + 1) * (p.m() + 2)));
+  order::householder_product_lapack(
+      ar, reader(p.a()), [&](Index i) { return p.tau()[i]; }, p.m(), p.n(), p.k(),
+      [&](Index r, Index c, const TV& x) { out(r, c) = element_bound(x, slack); });
   return out;
 }
 

@@ -66,6 +66,16 @@ Tensor<T> cwy_vjp_t(const CwyBackwardProblem<T>& p) {
   return dv;
 }
 
+template <class T>
+Tensor<T> householder_product_lapack_t(const LapackProblem<T>& p) {
+  Tensor<T> q(Shape{p.m(), p.n()});
+  NativeArithmetic<T> ar;
+  order::householder_product_lapack(
+      ar, reader(p.a()), [&](Index i) { return static_cast<double>(p.tau()[i]); }, p.m(), p.n(), p.k(),
+      [&](Index r, Index c, T x) { q(r, c) = x; });
+  return q;
+}
+
 }  // namespace
 
 Tensor<float> householder_product(const ReflectorProblem<float>& p) { return householder_product_t(p); }
@@ -76,6 +86,8 @@ Tensor<float> tcwy(const StiefelProblem<float>& p) { return cwy_columns_t(p.refl
 Tensor<double> tcwy(const StiefelProblem<double>& p) { return cwy_columns_t(p.reflectors(), p.M()); }
 Tensor<float> cwy_apply(const ApplyProblem<float>& p) { return cwy_apply_t(p); }
 Tensor<double> cwy_apply(const ApplyProblem<double>& p) { return cwy_apply_t(p); }
+Tensor<float> householder_product_lapack(const LapackProblem<float>& p) { return householder_product_lapack_t(p); }
+Tensor<double> householder_product_lapack(const LapackProblem<double>& p) { return householder_product_lapack_t(p); }
 Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p) { return cwy_vjp_t(p); }
 Tensor<double> cwy_vjp(const CwyBackwardProblem<double>& p) { return cwy_vjp_t(p); }
 

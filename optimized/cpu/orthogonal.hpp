@@ -17,6 +17,9 @@ Tensor<float> tcwy(const StiefelProblem<float>& p);
 Tensor<double> tcwy(const StiefelProblem<double>& p);
 Tensor<float> cwy_apply(const ApplyProblem<float>& p);
 Tensor<double> cwy_apply(const ApplyProblem<double>& p);
+// [ORTH-LAPACK-CPU] torch.linalg.householder_product's convention.
+Tensor<float> householder_product_lapack(const LapackProblem<float>& p);
+Tensor<double> householder_product_lapack(const LapackProblem<double>& p);
 // [ORTH-CWY-VJP-CPU] dl/dV of CWY or T-CWY (p.stiefel()).
 Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p);
 Tensor<double> cwy_vjp(const CwyBackwardProblem<double>& p);

@@ -12,6 +12,8 @@ template Tensor<mp_real> cwy_apply<mp_real>(const ApplyProblem<double>&);
 template Tensor<double> cwy_apply<double>(const ApplyProblem<double>&);
 template Tensor<mp_real> cwy_vjp<mp_real>(const CwyBackwardProblem<double>&);
 template Tensor<double> cwy_vjp<double>(const CwyBackwardProblem<double>&);
+template Tensor<mp_real> householder_product_lapack<mp_real>(const LapackProblem<double>&);
+template Tensor<double> householder_product_lapack<double>(const LapackProblem<double>&);
 template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
 template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
 }  // namespace touchstone::orthogonal::reference

@@ -684,3 +684,69 @@ TEST(OrthogonalBounds, AnyOrderBoundCoversAnotherOrder) {
     EXPECT_TRUE(outside);
   }
 }
+
+// covers: ORTH-LAPACK-DEF
+// The LAPACK convention with tau_i = 2 / |v_i|^2 is the first n columns of householder_product of
+// the same v_i (oracles at 256 bits), and tau_i = 0 drops reflection i (m = 5, n = 4, k = 4). The
+// vectors are chosen with |v_0|^2 = 4 and |v_2|^2 = |v_3|^2 = 2, so those tau are exact doubles;
+// |v_1|^2 = 1.75 (2 / 1.75 is not a double), so reflection 1 is dropped on both sides. A wrong
+// tau (one halved) gives another matrix; shapes and names are checked.
+TEST(OrthogonalLapack, EqualsTheHouseholderProductWithTauTwoOverNormSquared) {
+  const WorkingPrecision precision(256);
+  const Index m = 5, n = 4;
+  Tensor<double> a(Shape{m, n}, 7.0);  // on and above the diagonal: ignored
+  const double below[m][n] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {-1, 0.5, 0, 0}, {1, -0.5, 0, 0}, {0, 0.5, -1, 1}};
+  for (Index r = 1; r < m; ++r)
+    for (Index c = 0; c < std::min(r, n); ++c) a(r, c) = below[r][c];
+  Tensor<double> tau(Shape{n});
+  Tensor<double> v(Shape{n, m}, 0.0);
+  for (Index i = 0; i < n; ++i) {
+    double vv = 1;
+    v(i, i) = 1;
+    for (Index r = i + 1; r < m; ++r) v(i, r) = a(r, i), vv += a(r, i) * a(r, i);
+    tau[i] = 2 / vv;
+  }
+  tau[1] = 0;
+  Tensor<double> v3(Shape{3, m});
+  for (Index k = 0; k < m; ++k) v3(0, k) = v(0, k), v3(1, k) = v(2, k), v3(2, k) = v(3, k);
+  const Tensor<mp_real> lapack = reference::householder_product_lapack<mp_real>(LapackProblem<double>(a, tau));
+  const Tensor<mp_real> q = reference::householder_product<mp_real>(ReflectorProblem<double>(v3));
+  double d = 0;
+  for (Index r = 0; r < m; ++r)
+    for (Index c = 0; c < n; ++c) d = std::max(d, std::fabs(to_double(lapack(r, c) - q(r, c))));
+  EXPECT_LT(d, kExact);
+  EXPECT_LT(orthogonality_defect(lapack), kExact);
+  Tensor<double> wrong = tau;
+  wrong[0] /= 2;
+  EXPECT_GT(max_abs_diff(reference::householder_product_lapack<mp_real>(LapackProblem<double>(a, wrong)), lapack), 0.1);
+  EXPECT_EQ(names([&] { LapackProblem<double>(a, Tensor<double>(Shape{5}, 1.0)); }), "tau");
+  EXPECT_EQ(names([&] { LapackProblem<double>(Tensor<double>(Shape{3, 4}, 1.0), Tensor<double>(Shape{2}, 1.0)); }), "A");
+}
+
+// covers: ORTH-LAPACK-CPU ORTH-LAPACK-BOUND
+// The LAPACK-convention backends at m = 24, n = k = 16 (tau = 2 / |v|^2 rounded, and free tau in
+// [-0.5, 2.5] at k = 8): within their bounds, above the tightness floor; printed for the spec.
+TEST(OrthogonalLapack, CpuWithinOwnBoundsBeyondTheDefaults) {
+  const WorkingPrecision precision(256);
+  for (bool free_tau : {false, true}) {
+    const Index m = 24, n = 16, k = free_tau ? 8 : 16;
+    const Tensor<double> a = normal(m, n, 9, "lapack");
+    PhiloxStream r(9, "orthogonal_test/lapacktau");
+    Tensor<double> tau(Shape{k});
+    for (Index i = 0; i < k; ++i) {
+      double vv = 1;
+      for (Index j = i + 1; j < m; ++j) vv += a(j, i) * a(j, i);
+      tau[i] = round_to_format(free_tau ? r.next_uniform(-0.5, 2.5) : 2 / vv, Format::float32);
+    }
+    const LapackProblem<double> p(a, tau);
+    const Tensor<mp_real> q = reference::householder_product_lapack<mp_real>(p);
+    const double r32 = worst_ratio(as_f64(cpu::householder_product_lapack(p.cast<float>())), q,
+                                   householder_product_lapack_bound(p, {Format::float32, false}), "lapack f32");
+    const double r64 = worst_ratio(cpu::householder_product_lapack(p), q,
+                                   householder_product_lapack_bound(p, {Format::float64, false}), "lapack f64");
+    std::printf("householder_product_lapack %s m %d n %d k %d err/bound f32 %.3g f64 %.3g\n", free_tau ? "free tau" : "2/|v|^2",
+                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), r32, r64);
+    EXPECT_GT(r32, 1e-3);
+    EXPECT_GT(r64, 1e-3);
+  }
+}

@@ -27,6 +27,8 @@ Tensor<double> householder_product_any_algorithm_bound(const ReflectorProblem<do
 Tensor<double> cwy_bound(const ReflectorProblem<double>& p, const OrthArithmetic& m);
 Tensor<double> tcwy_bound(const StiefelProblem<double>& p, const OrthArithmetic& m);
 Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-LAPACK-BOUND] The LAPACK convention's order (no orthogonality is assumed: tau is free).
+Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-VJP-BOUND] The VJP's order (CWY or T-CWY).
 Tensor<double> cwy_vjp_bound(const CwyBackwardProblem<double>& p, const OrthArithmetic& m);
 

@@ -224,4 +224,28 @@ void cwy_vjp(Ar& ar, const Vin& v, const Gin& g, Index L, Index N, Index C, Sink
 }
 // embed-end cwy_vjp_order
 
+// [ORTH-LAPACK-CPU] The first n columns of H_1 ... H_k in the LAPACK convention, column by column
+// (dorg2r's backward accumulation, without its blocking): y = e_c, then for i = k..1:
+// w = y_i + A_i+1,i y_i+1 + ... + A_m,i y_m (in j order), t = fl(tau_i w), y_i = fl(y_i - t),
+// y_j = fl(y_j - fl(t A_ji)) for j > i.
+// embed-begin householder_product_lapack_order
+template <class Ar, class Ain, class Tin, class Sink>
+void householder_product_lapack(Ar& ar, const Ain& a, const Tin& tau, Index m, Index n, Index k, Sink&& out) {
+  using V = typename Ar::V;
+  std::vector<V> y(static_cast<std::size_t>(m), ar.input(0));
+  for (Index c = 0; c < n; ++c) {
+    for (Index r = 0; r < m; ++r) y[r] = ar.input(r == c ? 1 : 0);
+    for (Index i = k - 1; i >= 0; --i) {
+      auto w = ar.acc();
+      ar.accumulate(w, y[i]);
+      for (Index j = i + 1; j < m; ++j) ar.accumulate(w, ar.mul(ar.input(a(j, i)), y[j]));
+      const V t = ar.mul(ar.input(tau(i)), ar.total(w));
+      y[i] = ar.sub(y[i], t);
+      for (Index j = i + 1; j < m; ++j) y[j] = ar.sub(y[j], ar.mul(t, ar.input(a(j, i))));
+    }
+    for (Index r = 0; r < m; ++r) out(r, c, y[r]);
+  }
+}
+// embed-end householder_product_lapack_order
+
 }  // namespace touchstone::orthogonal::order

@@ -199,6 +199,29 @@ Tensor<Real> cwy_vjp(const CwyBackwardProblem<double>& p) {
 }
 // embed-end cwy_vjp
 
+// [ORTH-LAPACK-DEF] The first n columns of H_1 H_2 ... H_k (m x n), H_i = I - tau_i v_i v_i^T with
+// v_i = (0, .., 0, 1, A[i+1:, i]): each column e_c of I_{m x n} with H_k applied first.
+// embed-begin householder_product_lapack
+template <class Real>
+Tensor<Real> householder_product_lapack(const LapackProblem<double>& p) {
+  const Index m = p.m(), n = p.n(), k = p.k();
+  Tensor<Real> q(Shape{m, n});
+  std::vector<Real> y(static_cast<std::size_t>(m));
+  for (Index c = 0; c < n; ++c) {
+    for (Index r = 0; r < m; ++r) y[r] = Real(r == c ? 1 : 0);
+    for (Index i = k - 1; i >= 0; --i) {
+      Real w = y[i];
+      for (Index j = i + 1; j < m; ++j) w += Real(p.a()(j, i)) * y[j];
+      const Real t = Real(p.tau()[i]) * w;
+      y[i] -= t;
+      for (Index j = i + 1; j < m; ++j) y[j] -= t * Real(p.a()(j, i));
+    }
+    for (Index r = 0; r < m; ++r) q(r, c) = y[r];
+  }
+  return q;
+}
+// embed-end householder_product_lapack
+
 // Instantiated in reference/src/orthogonal_reference.cpp only (MPFR instantiations in one unit).
 extern template Tensor<mp_real> householder_product<mp_real>(const ReflectorProblem<double>&);
 extern template Tensor<double> householder_product<double>(const ReflectorProblem<double>&);
@@ -210,6 +233,8 @@ extern template Tensor<mp_real> cwy_apply<mp_real>(const ApplyProblem<double>&);
 extern template Tensor<double> cwy_apply<double>(const ApplyProblem<double>&);
 extern template Tensor<mp_real> cwy_vjp<mp_real>(const CwyBackwardProblem<double>&);
 extern template Tensor<double> cwy_vjp<double>(const CwyBackwardProblem<double>&);
+extern template Tensor<mp_real> householder_product_lapack<mp_real>(const LapackProblem<double>&);
+extern template Tensor<double> householder_product_lapack<double>(const LapackProblem<double>&);
 extern template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
 extern template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
 

@@ -157,4 +157,35 @@ class CwyBackwardProblem {
   bool stiefel_;
 };
 
+// [ORTH-LAPACK-DEF] The LAPACK / PyTorch convention (geqrf's output, torch.linalg.householder_product):
+// A (m, n) holds v_i below its diagonal (v_i = (0, .., 0, 1, A[i+1:, i]), the diagonal and above
+// ignored), tau (k) the scalars, k <= n <= m; H_i = I - tau_i v_i v_i^T, any finite tau_i.
+template <class T>
+class LapackProblem {
+ public:
+  LapackProblem(Tensor<T> a, Tensor<T> tau) : a_(std::move(a)), tau_(std::move(tau)) {
+    problem_detail::require_matrix(a_, "A", "(m, n) with m >= n: the reflectors below the diagonal, as geqrf");
+    if (a_.extent(0) < a_.extent(1))
+      throw InvalidInput("A", "expected (m, n) with m >= n (the first n columns of an m x m product), got shape " +
+                                  a_.shape().str());
+    if (tau_.rank() != 1 || tau_.extent(0) < 1 || tau_.extent(0) > a_.extent(1))
+      throw InvalidInput("tau", "expected (k) with 1 <= k <= n = " + std::to_string(a_.extent(1)) + ", got shape " +
+                                    tau_.shape().str());
+    problem_detail::require_finite(a_, "A");
+    problem_detail::require_finite(tau_, "tau");
+  }
+  const Tensor<T>& a() const { return a_; }
+  const Tensor<T>& tau() const { return tau_; }
+  Index m() const { return a_.extent(0); }
+  Index n() const { return a_.extent(1); }
+  Index k() const { return tau_.extent(0); }
+  template <class U>
+  LapackProblem<U> cast() const {
+    return LapackProblem<U>(a_.template cast<U>(), tau_.template cast<U>());
+  }
+
+ private:
+  Tensor<T> a_, tau_;
+};
+
 }  // namespace touchstone::orthogonal

@@ -1,0 +1,48 @@
+#!/bin/bash
+# covers: ORTH-LAPACK-PEER
+# `touchstone diff` of PyTorch's torch.linalg.householder_product (Debian's torch, LAPACK orgqr on the
+# CPU) on touchstone's problems for orthogonal.householder_product_lapack, in float32 and float64,
+# and on a geqrf factorization made by torch itself; the wrong order (H_k ... H_1) and the last n
+# columns instead of the first n FAIL.
+# Usage: orthogonal_peer_test.sh TOUCHSTONE. Exit 77 (skipped) when python3 has no torch.
+set -u
+ts=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+py=/usr/bin/python3
+"$py" -c "import torch, numpy" 2>/dev/null || { echo "skipped: /usr/bin/python3 has no torch"; exit 77; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail=0
+entry=orthogonal.householder_product_lapack
+# expect VERDICT INPUTS OUTPUTS WHAT
+expect() {
+  local want=$1 in=$2 out=$3 what=$4 report
+  report=$("$ts" diff "$entry" --inputs "$in" --outputs "$out")
+  local rc=$?
+  if ! grep -q "verdict: $want" <<<"$report"; then
+    echo "FAIL: $what: expected $want (diff exit $rc)"; echo "$report"; fail=1
+  else
+    echo "ok: $what: $want ($(grep -o 'err/bound max [0-9.e+-]*' <<<"$report" | head -1))"
+  fi
+}
+jobs=()
+for fmt in float32 float64; do
+  for size in square tall partial free_tau; do
+    "$ts" generate "$entry" --size "$size" --format "$fmt" --output "$work/$size.$fmt.in.npz" >/dev/null || exit 1
+    jobs+=("lapack,$work/$size.$fmt.in.npz,$work/$size.$fmt.out.npz")
+  done
+done
+jobs+=("geqrf,-,$work/geqrf.in.npz")
+"$py" "$here/orthogonal_peer.py" "${jobs[@]}" || { echo "peer failed"; exit 1; }
+"$py" "$here/orthogonal_peer.py" "lapack,$work/geqrf.in.npz,$work/geqrf.out.npz" \
+  "reversed,$work/tall.float32.in.npz,$work/reversed.out.npz" \
+  "full,$work/tall.float32.in.npz,$work/full.out.npz" || { echo "peer failed"; exit 1; }
+for fmt in float32 float64; do
+  for size in square tall partial free_tau; do
+    expect PASS "$work/$size.$fmt.in.npz" "$work/$size.$fmt.out.npz" "torch householder_product, $size, $fmt"
+  done
+done
+expect PASS "$work/geqrf.in.npz" "$work/geqrf.out.npz" "torch householder_product on torch.geqrf's A, tau (9 x 6)"
+expect FAIL "$work/tall.float32.in.npz" "$work/reversed.out.npz" "the reversed order H_k ... H_1"
+expect FAIL "$work/tall.float32.in.npz" "$work/full.out.npz" "the last n columns of the m x m product"
+exit $fail
