@@ -1,12 +1,17 @@
-"""Runs PyTorch's Householder product (torch.linalg.householder_product, LAPACK's orgqr on the CPU)
-on touchstone problems and writes its outputs (tests/orthogonal/orthogonal_peer_test.sh). One
-process runs every job, so torch is imported once.
+"""Runs PyTorch on touchstone problems and writes its outputs (tests/orthogonal/orthogonal_peer_test.sh):
+torch.linalg.householder_product (LAPACK's orgqr on the CPU), and the CWY / T-CWY formulas written
+in torch (normalize, S = I/2 + triu(U U^T, 1), solve_triangular) with autograd for their VJPs. One
+process runs every job, so torch is imported once. Everything in the input's dtype.
 
 Usage: orthogonal_peer.py JOB [JOB ...], each JOB is MODE,IN.npz,OUT.npz:
   lapack      torch.linalg.householder_product(A, tau) in the input's dtype (float32 or float64) -> Q
   reversed    the wrong order: the first n columns of H_k ... H_1 (explicit matrices, float32) -> Q
   full        the wrong shape convention made to fit: columns n-1.. of the full m x m product,
               i.e. the last n columns instead of the first n (float32) -> Q
+  cwy, tcwy   Q = I - U^T S^-1 U (tcwy: its first M columns) by the formulas in torch   -> Q / Omega
+  cwy_backward, tcwy_backward   autograd of the same with the file's dQ / dOmega             -> dV
+  unnormalized_backward   the wrong VJP: autograd with respect to U = V / |V| (the normalization
+              left out of the chain rule), reported as dV                             -> dV
   geqrf       (IN ignored) writes OUT as an input: A, tau = torch.geqrf of a Gaussian 9 x 6
               float32 matrix (seed 20261207)
 """
@@ -34,6 +39,25 @@ def reflections(a, tau):
     return hs
 
 
+def cwy_job(mode, d):
+    dtype = torch.float64 if d["V"].dtype == np.float64 else torch.float32
+    v = torch.from_numpy(d["V"]).to(dtype).requires_grad_(True)
+    norm = v.norm(dim=1, keepdim=True)
+    u = v / (norm.detach() if mode == "unnormalized_backward" else norm)
+    L, N = u.shape
+    s = 0.5 * torch.eye(L, dtype=dtype) + torch.triu(u @ u.T, diagonal=1)
+    q = torch.eye(N, dtype=dtype) - u.T @ torch.linalg.solve_triangular(s, u, upper=True)
+    stiefel = mode.startswith("tcwy")
+    if stiefel:
+        q = q[:, :L]
+    if mode in ("cwy", "tcwy"):
+        return {"Omega" if stiefel else "Q": q.detach().numpy()}
+    g = torch.from_numpy(d["dOmega" if stiefel else "dQ"]).to(dtype)
+    (q * g).sum().backward()
+    grad = v.grad
+    return {"dV": grad.numpy()}
+
+
 for job in sys.argv[1:]:
     mode, src, dst = job.split(",")
     if mode == "geqrf":
@@ -42,6 +66,9 @@ for job in sys.argv[1:]:
         np.savez(dst, A=a.numpy(), tau=tau.numpy())
         continue
     d = load(src)
+    if mode in ("cwy", "tcwy", "cwy_backward", "tcwy_backward", "unnormalized_backward"):
+        np.savez(dst, **cwy_job(mode, d))
+        continue
     dtype = torch.float64 if d["A"].dtype == np.float64 else torch.float32
     a, tau = torch.from_numpy(d["A"]).to(dtype), torch.from_numpy(d["tau"]).to(dtype)
     n = a.shape[1]

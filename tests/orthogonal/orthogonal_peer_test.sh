@@ -1,9 +1,11 @@
 #!/bin/bash
-# covers: ORTH-LAPACK-PEER
-# `touchstone diff` of PyTorch's torch.linalg.householder_product (Debian's torch, LAPACK orgqr on the
-# CPU) on touchstone's problems for orthogonal.householder_product_lapack, in float32 and float64,
-# and on a geqrf factorization made by torch itself; the wrong order (H_k ... H_1) and the last n
-# columns instead of the first n FAIL.
+# covers: ORTH-LAPACK-PEER ORTH-AUTOGRAD-PEER
+# `touchstone diff` of PyTorch (Debian's torch, CPU) on touchstone's problems:
+# torch.linalg.householder_product (LAPACK orgqr) for orthogonal.householder_product_lapack, in
+# float32 and float64 and on a geqrf factorization made by torch itself; the wrong order
+# (H_k ... H_1) and the last n columns instead of the first n FAIL. The CWY and T-CWY formulas
+# written in torch, forward and autograd VJP, for orthogonal.cwy, tcwy, cwy_backward and
+# tcwy_backward; autograd with the normalization left out of the chain rule FAILS.
 # Usage: orthogonal_peer_test.sh TOUCHSTONE. Exit 77 (skipped) when python3 has no torch.
 set -u
 ts=$1
@@ -14,10 +16,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0
 entry=orthogonal.householder_product_lapack
-# expect VERDICT INPUTS OUTPUTS WHAT
+# expect VERDICT INPUTS OUTPUTS WHAT [ENTRY]
 expect() {
   local want=$1 in=$2 out=$3 what=$4 report
-  report=$("$ts" diff "$entry" --inputs "$in" --outputs "$out")
+  report=$("$ts" diff "${5:-$entry}" --inputs "$in" --outputs "$out")
   local rc=$?
   if ! grep -q "verdict: $want" <<<"$report"; then
     echo "FAIL: $what: expected $want (diff exit $rc)"; echo "$report"; fail=1
@@ -33,6 +35,19 @@ for fmt in float32 float64; do
   done
 done
 jobs+=("geqrf,-,$work/geqrf.in.npz")
+# CWY and T-CWY, forward and backward: the entry, the peer mode, the sizes.
+cwy_cases=("orthogonal.cwy cwy small square long" "orthogonal.tcwy tcwy small square"
+           "orthogonal.cwy_backward cwy_backward small square long" "orthogonal.tcwy_backward tcwy_backward small square")
+for fmt in float32 float64; do
+  for c in "${cwy_cases[@]}"; do
+    read -r e mode sizes <<<"$c"
+    for size in $sizes; do
+      "$ts" generate "$e" --size "$size" --format "$fmt" --output "$work/$e.$size.$fmt.in.npz" >/dev/null || exit 1
+      jobs+=("$mode,$work/$e.$size.$fmt.in.npz,$work/$e.$size.$fmt.out.npz")
+    done
+  done
+done
+jobs+=("unnormalized_backward,$work/orthogonal.cwy_backward.square.float32.in.npz,$work/unnormalized.out.npz")
 "$py" "$here/orthogonal_peer.py" "${jobs[@]}" || { echo "peer failed"; exit 1; }
 "$py" "$here/orthogonal_peer.py" "lapack,$work/geqrf.in.npz,$work/geqrf.out.npz" \
   "reversed,$work/tall.float32.in.npz,$work/reversed.out.npz" \
@@ -42,6 +57,16 @@ for fmt in float32 float64; do
     expect PASS "$work/$size.$fmt.in.npz" "$work/$size.$fmt.out.npz" "torch householder_product, $size, $fmt"
   done
 done
+for fmt in float32 float64; do
+  for c in "${cwy_cases[@]}"; do
+    read -r e mode sizes <<<"$c"
+    for size in $sizes; do
+      expect PASS "$work/$e.$size.$fmt.in.npz" "$work/$e.$size.$fmt.out.npz" "torch $mode, $size, $fmt" "$e"
+    done
+  done
+done
+expect FAIL "$work/orthogonal.cwy_backward.square.float32.in.npz" "$work/unnormalized.out.npz" \
+  "autograd with the normalization left out of the chain rule" orthogonal.cwy_backward
 expect PASS "$work/geqrf.in.npz" "$work/geqrf.out.npz" "torch householder_product on torch.geqrf's A, tau (9 x 6)"
 expect FAIL "$work/tall.float32.in.npz" "$work/reversed.out.npz" "the reversed order H_k ... H_1"
 expect FAIL "$work/tall.float32.in.npz" "$work/full.out.npz" "the last n columns of the m x m product"
