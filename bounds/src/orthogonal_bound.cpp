@@ -118,12 +118,161 @@ auto reader(const Tensor<double>& t) {
   return [&t](Index i, Index k) { return t(i, k); };
 }
 
+// [ORTH-CWY-NORMWISE] Z >= |S'^-1| element by element for every upper-triangular S' with diagonal
+// 1/2 whose strict upper triangle lies in the tracked ranges of S widened by their errors (so for
+// the exact S and for the computed S^ alike). S' = (I + N') / 2 with N' = 2 striu(S'); X~ is the
+// binary64 inverse of I + N~ at the midpoint; with R = I - X~ (I + N'), |R| <= |fl(I - X~ (I + N~))|
+// + gamma_(L+2) (I + |X~| |I + N~|) + |X~| |N' - N~|, rho = ||R||_inf < 1/2, and
+// (I + N')^-1 = sum_k R^k X~, so |(I + N')^-1| <= |X~| + rho / (1 - rho) ||X~||_inf.
+struct InverseEnclosure {
+  std::vector<double> z;  // L x L, row-major
+  bool valid = false;
+};
+
+InverseEnclosure inverse_enclosure(const std::vector<TV>& s, Index L) {
+  const std::size_t LL = static_cast<std::size_t>(L * L);
+  std::vector<double> nt(LL, 0.0), rad(LL, 0.0), x(LL, 0.0);
+  for (Index i = 0; i < L; ++i)
+    for (Index j = i + 1; j < L; ++j) {
+      const TV& t = s[i * L + j];
+      if (t.outside || !std::isfinite(t.t.err)) return {};
+      nt[i * L + j] = t.t.lo + t.t.hi;  // about 2 x the midpoint (any value works: rad covers the rest)
+      // |N' - nt| <= 2 (half-width + error) + the rounding of lo + hi, evaluated upwards
+      rad[i * L + j] = ((t.t.hi - t.t.lo) + 2 * t.t.err + 0x1p-52 * std::fabs(nt[i * L + j])) * (1 + 0x1p-50);
+    }
+  for (Index j = 0; j < L; ++j)
+    for (Index i = L - 1; i >= 0; --i) {
+      double t = i == j ? 1.0 : 0.0;
+      for (Index k = i + 1; k < L; ++k) t -= nt[i * L + k] * x[k * L + j];
+      x[i * L + j] = t;
+    }
+  const double g = gamma_k(0x1p-53, static_cast<double>(L + 2));
+  double rho = 0, xinf = 0;
+  for (Index i = 0; i < L; ++i) {
+    double row = 0, xrow = 0;
+    for (Index j = 0; j < L; ++j) {
+      double acc = (i == j ? 1.0 : 0.0) - x[i * L + j], mag = (i == j ? 1.0 : 0.0) + std::fabs(x[i * L + j]), spread = 0;
+      for (Index k = 0; k < L; ++k) {
+        acc -= x[i * L + k] * nt[k * L + j];
+        mag += std::fabs(x[i * L + k] * nt[k * L + j]);
+        spread += std::fabs(x[i * L + k]) * rad[k * L + j];
+      }
+      row += std::fabs(acc) + g * mag + spread;
+      xrow += std::fabs(x[i * L + j]);
+    }
+    rho = std::max(rho, row);
+    xinf = std::max(xinf, xrow);
+  }
+  rho *= 1 + 1e-10;
+  xinf *= 1 + 1e-10;
+  if (!(rho < 0.5)) return {};
+  InverseEnclosure e{std::vector<double>(LL), true};
+  const double extra = rho / (1 - rho) * xinf;
+  for (std::size_t i = 0; i < LL; ++i) e.z[i] = 2 * (std::fabs(x[i]) + extra) * (1 + 1e-10);
+  return e;
+}
+
+// [ORTH-CWY-NORMWISE] The substitution w^ = S^-1 b^ (transpose: S^-T) as the order header computes
+// it, for tracked right-hand sides b (|b| <= B, |b^ - b| <= e_b) and tracked S: S^ w^ = b^ + r with
+// |r| <= gamma_L (|b^| + |S^| |w^|) + L eta (1 + gamma_L) (each term of row i's sum rounded at most
+// L times, in any order; products may underflow), so
+//   w^ - w = S^-1... = S^^-1 [(b^ - b) + r - (S^ - S) w],  |w| <= Z B,
+//   |w^| <= a + gamma_L Z |S^| 1 ||a||_inf / (1 - kappa),  a = Z (|b^| (1 + gamma_L) + L eta (1 + gamma_L)),
+// kappa = gamma_L ||Z |S^|||_inf < 1/2. Returns per component the error bound and |w^|'s bound.
+struct SolveBound {
+  std::vector<double> err, mag;
+  bool valid = false;
+};
+
+SolveBound solve_bound(const InverseEnclosure& zi, const std::vector<TV>& s, const std::vector<TV>& b, Index L,
+                       bool transpose, const Rounding& r) {
+  if (!zi.valid) return {};
+  auto z = [&](Index i, Index j) { return transpose ? zi.z[j * L + i] : zi.z[i * L + j]; };
+  // |M_ij| and |M^_ij - M_ij| of the matrix solved (S or S^T).
+  auto entry = [&](Index i, Index j) -> const TV* {
+    const Index a = transpose ? j : i, c = transpose ? i : j;
+    return a < c ? &s[a * L + c] : nullptr;
+  };
+  auto sabs = [&](Index i, Index j) {
+    if (i == j) return 0.5;
+    const TV* t = entry(i, j);
+    return t ? t->t.mag() + t->t.err : 0.0;
+  };
+  auto serr = [&](Index i, Index j) {
+    const TV* t = entry(i, j);
+    return t && i != j ? t->t.err : 0.0;
+  };
+  const double gL = gamma_k(r.u, static_cast<double>(L)), etaL = static_cast<double>(L) * r.eta * (1 + gL);
+  std::vector<double> B(L), eb(L), bh(L), wx(L, 0.0), a(L, 0.0), zs(L, 0.0), wh(L), rho(L);
+  for (Index i = 0; i < L; ++i) {
+    if (b[i].outside || !std::isfinite(b[i].t.err)) return {};
+    B[i] = b[i].t.mag();
+    eb[i] = b[i].t.err;
+    bh[i] = B[i] + eb[i];
+  }
+  double kappa = 0, ainf = 0;
+  for (Index i = 0; i < L; ++i) {
+    for (Index j = 0; j < L; ++j) {
+      wx[i] += z(i, j) * B[j];
+      a[i] += z(i, j) * (bh[j] * (1 + gL) + etaL);
+      double rowsum = 0;
+      for (Index k = 0; k < L; ++k) rowsum += sabs(j, k);
+      zs[i] += z(i, j) * rowsum;
+    }
+    kappa = std::max(kappa, gL * zs[i]);
+    ainf = std::max(ainf, a[i]);
+  }
+  if (!(kappa < 0.5)) return {};
+  SolveBound out{std::vector<double>(L, 0.0), std::vector<double>(L), true};
+  for (Index i = 0; i < L; ++i) wh[i] = out.mag[i] = a[i] + gL * zs[i] * ainf / (1 - kappa);
+  for (Index i = 0; i < L; ++i) {
+    double t = bh[i];
+    for (Index k = 0; k < L; ++k) t += sabs(i, k) * wh[k];
+    rho[i] = gL * t + etaL;
+  }
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < L; ++j) {
+      double t = eb[j] + rho[j];
+      for (Index k = 0; k < L; ++k) t += serr(j, k) * wx[k];
+      out.err[i] += z(i, j) * t;
+    }
+  return out;
+}
+
+// [ORTH-CWY-NORMWISE] fl(d - sum_i u^_i w^_i) (d exact: delta_rc or h_k) against d - sum_i u_i w_i:
+// sum_i (|u^_i - u_i| |w^_i| + |u_i| |w^_i - w_i|) + gamma_(L+1) (|d| + sum_i |u^_i| |w^_i|) + L eta (1 + gamma).
+double product_bound(const std::vector<TV>& u, Index N, Index col, const SolveBound& w, double d, Index L,
+                     const Rounding& r) {
+  const double g1 = gamma_k(r.u, static_cast<double>(L + 1));
+  double prop = 0, size = std::fabs(d);
+  for (Index i = 0; i < L; ++i) {
+    const Tracked& t = u[i * N + col].t;
+    prop += t.err * w.mag[i] + std::min(1.0, t.mag()) * w.err[i];
+    size += (t.mag() + t.err) * w.mag[i];
+  }
+  return prop + g1 * size + static_cast<double>(L) * r.eta * (1 + g1);
+}
+
 Tensor<double> cwy_columns_bound(const Tensor<double>& v, Index C, const OrthArithmetic& m) {
   const Index L = v.extent(0), N = v.extent(1);
   Tensor<double> out(Shape{N, C}, 0.0);
   TrackedArithmetic ar(m);
+  const Rounding r = Rounding::of(format_info(m.compute));
   const double slack = slack_for(static_cast<double>(4 * (L + 2) * (L + N + 2)));
-  order::cwy_columns(ar, reader(v), L, N, C, [&](Index r, Index c, const TV& x) { out(r, c) = element_bound(x, slack); });
+  order::cwy_columns(ar, reader(v), L, N, C, [&](Index row, Index c, const TV& x) { out(row, c) = element_bound(x, slack); });
+  // [ORTH-CWY-NORMWISE] where the tracked run is in its domain, the smaller of the two.
+  const auto f = order::cwy_factors(ar, reader(v), L, N);
+  const InverseEnclosure zi = inverse_enclosure(f.s, L);
+  std::vector<TV> b(static_cast<std::size_t>(L));
+  for (Index c = 0; c < C && zi.valid; ++c) {
+    for (Index i = 0; i < L; ++i) b[i] = f.u[i * N + c];
+    const SolveBound w = solve_bound(zi, f.s, b, L, false, r);
+    if (!w.valid) continue;
+    for (Index row = 0; row < N; ++row) {
+      const double nb = product_bound(f.u, N, row, w, row == c ? 1.0 : 0.0, L, r) * (1 + slack) + kTiny;
+      if (std::isfinite(out(row, c)) && std::isfinite(nb)) out(row, c) = std::min(out(row, c), nb);
+    }
+  }
   return out;
 }
 
@@ -186,6 +335,13 @@ Tensor<double> householder_product_any_algorithm_bound(const ReflectorProblem<do
   return out;
 }
 
+std::vector<double> cwy_inverse_enclosure(const ReflectorProblem<double>& p, Format compute) {
+  TrackedArithmetic ar(OrthArithmetic{compute, false});
+  const auto f = order::cwy_factors(ar, reader(p.v()), p.L(), p.N());
+  InverseEnclosure e = inverse_enclosure(f.s, p.L());
+  return e.valid ? e.z : std::vector<double>{};
+}
+
 Tensor<double> cwy_bound(const ReflectorProblem<double>& p, const OrthArithmetic& m) {
   return cwy_columns_bound(p.v(), p.N(), m);
 }
@@ -198,9 +354,27 @@ Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmet
   const Index B = p.B(), L = p.L(), N = p.N();
   Tensor<double> out(Shape{B, N}, 0.0);
   TrackedArithmetic ar(m);
+  const Rounding r = Rounding::of(format_info(m.compute));
   const double slack = slack_for(static_cast<double>(4 * (L + 2) * (L + N + 2)));
   order::cwy_apply(ar, reader(p.v()), reader(p.h()), B, L, N, p.transpose(),
                    [&](Index b, Index k, const TV& x) { out(b, k) = element_bound(x, slack); });
+  // [ORTH-CWY-NORMWISE] with the right-hand side a_i = u_i . h as the order header computes it.
+  const auto f = order::cwy_factors(ar, reader(p.v()), L, N);
+  const InverseEnclosure zi = inverse_enclosure(f.s, L);
+  std::vector<TV> a(static_cast<std::size_t>(L));
+  for (Index b = 0; b < B && zi.valid; ++b) {
+    for (Index i = 0; i < L; ++i) {
+      auto t = ar.acc();
+      for (Index k = 0; k < N; ++k) ar.accumulate(t, ar.mul(f.u[i * N + k], ar.input(p.h()(b, k))));
+      a[i] = ar.total(t);
+    }
+    const SolveBound w = solve_bound(zi, f.s, a, L, p.transpose(), r);
+    if (!w.valid) continue;
+    for (Index k = 0; k < N; ++k) {
+      const double nb = product_bound(f.u, N, k, w, p.h()(b, k), L, r) * (1 + slack) + kTiny;
+      if (std::isfinite(out(b, k)) && std::isfinite(nb)) out(b, k) = std::min(out(b, k), nb);
+    }
+  }
   return out;
 }
 

@@ -5,6 +5,8 @@
 // the compute format or a divisor's range reaches 0 (outside the bound's domain).
 #pragma once
 
+#include <vector>
+
 #include "touchstone/core/formats.hpp"
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/core/tensor.hpp"
@@ -29,6 +31,10 @@ Tensor<double> tcwy_bound(const StiefelProblem<double>& p, const OrthArithmetic&
 Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-LAPACK-BOUND] The LAPACK convention's order (no orthogonality is assumed: tau is free).
 Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-CWY-NORMWISE] The enclosure Z >= |S'^-1| (L x L, row-major) the normwise CWY bound uses, for
+// every S' within the tracked ranges of S's entries at `compute` (the exact S and the computed one);
+// empty where it cannot be established (rho >= 1/2 or a tracked entry outside its domain).
+std::vector<double> cwy_inverse_enclosure(const ReflectorProblem<double>& p, Format compute);
 // [ORTH-VJP-BOUND] The VJP's order (CWY or T-CWY).
 Tensor<double> cwy_vjp_bound(const CwyBackwardProblem<double>& p, const OrthArithmetic& m);
 
