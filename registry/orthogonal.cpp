@@ -44,6 +44,8 @@ struct ReflectorSize {
 };
 // One reflection; fewer than N; a square set; more reflections than dimensions (repeats allowed).
 constexpr ReflectorSize kReflectorSizes[] = {{"one", 1, 4}, {"small", 4, 6}, {"square", 8, 8}, {"long", 12, 6}};
+// `touchstone bench` only: N = L = 256.
+constexpr ReflectorSize kReflectorBench{"bench", 256, 256};
 
 Entry<ReflectorProblem<double>> reflector_entry(const std::string& name) {
   using P = ReflectorProblem<double>;
@@ -52,8 +54,9 @@ Entry<ReflectorProblem<double>> reflector_entry(const std::string& name) {
   e.inputs = {kV};
   e.outputs = {{"Q", "(N, N)", "Q = H(v_1) H(v_2) ... H(v_L)", false}};
   e.sizes = size_names(kReflectorSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [name](const std::string& size, Format format, std::uint64_t seed) {
-    const ReflectorSize& s = size_row(kReflectorSizes, size);
+    const ReflectorSize& s = size == "bench" ? kReflectorBench : size_row(kReflectorSizes, size);
     return P(normal_matrix(s.L, s.N, seed, name + "/V", format));
   };
   e.read = [](const InputReader& r) { return P(r.array("V")); };
