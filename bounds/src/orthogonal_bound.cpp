@@ -46,6 +46,7 @@ struct TV {
 class TrackedArithmetic {
  public:
   using V = TV;
+  static constexpr bool kRefinesSolves = true;
   struct Acc {
     Tracked seq;
     bool any = false;
@@ -89,6 +90,10 @@ class TrackedArithmetic {
     s.outside = s.outside || s.seq.overflows(r_);
     s.any = true;
   }
+  // [ORTH-CWY-NORMWISE] After each substitution with S: the normwise bound of the solution from the
+  // right-hand side, taken per component where tighter, and the exact |w| <= Z |b| intersected with
+  // the tracked range (both hold for the same computed values).
+  void refine_solve(const std::vector<V>& s, Index L, const std::vector<V>& rhs, std::vector<V>& x, bool transpose) const;
   V total(const Acc& s) const {
     if (!s.any) return {Tracked::exact(0), s.outside};
     if (any_order_) {
@@ -103,6 +108,10 @@ class TrackedArithmetic {
   V checked(const Tracked& t, bool outside) const { return {t, outside || t.overflows(r_)}; }
   Rounding r_;
   bool any_order_;
+  // The enclosure of |S^-1| for the last S seen (one per run of the order).
+  mutable std::vector<V> cached_s_;
+  mutable std::vector<double> cached_z_;
+  mutable bool cached_valid_ = false;
 };
 
 // [ORTH-BOUND-EVAL] The bound's own binary64 evaluation: at most `ops` operations per output, each
@@ -180,7 +189,7 @@ InverseEnclosure inverse_enclosure(const std::vector<TV>& s, Index L) {
 //   |w^| <= a + gamma_L Z |S^| 1 ||a||_inf / (1 - kappa),  a = Z (|b^| (1 + gamma_L) + L eta (1 + gamma_L)),
 // kappa = gamma_L ||Z |S^|||_inf < 1/2. Returns per component the error bound and |w^|'s bound.
 struct SolveBound {
-  std::vector<double> err, mag;
+  std::vector<double> err, mag, exact;  // |w^ - w|, |w^|, |w| bounds
   bool valid = false;
 };
 
@@ -223,8 +232,10 @@ SolveBound solve_bound(const InverseEnclosure& zi, const std::vector<TV>& s, con
     ainf = std::max(ainf, a[i]);
   }
   if (!(kappa < 0.5)) return {};
-  SolveBound out{std::vector<double>(L, 0.0), std::vector<double>(L), true};
-  for (Index i = 0; i < L; ++i) wh[i] = out.mag[i] = a[i] + gL * zs[i] * ainf / (1 - kappa);
+  // The evaluation (non-negative terms, at most 3 L^2 operations per component) is covered by 1e-12.
+  for (double& t : wx) t *= 1 + 1e-12;
+  SolveBound out{std::vector<double>(L, 0.0), std::vector<double>(L), wx, true};
+  for (Index i = 0; i < L; ++i) wh[i] = out.mag[i] = (a[i] + gL * zs[i] * ainf / (1 - kappa)) * (1 + 1e-12);
   for (Index i = 0; i < L; ++i) {
     double t = bh[i];
     for (Index k = 0; k < L; ++k) t += sabs(i, k) * wh[k];
@@ -236,43 +247,40 @@ SolveBound solve_bound(const InverseEnclosure& zi, const std::vector<TV>& s, con
       for (Index k = 0; k < L; ++k) t += serr(j, k) * wx[k];
       out.err[i] += z(i, j) * t;
     }
+  for (Index i = 0; i < L; ++i) out.err[i] *= 1 + 1e-12;
   return out;
 }
 
-// [ORTH-CWY-NORMWISE] fl(d - sum_i u^_i w^_i) (d exact: delta_rc or h_k) against d - sum_i u_i w_i:
-// sum_i (|u^_i - u_i| |w^_i| + |u_i| |w^_i - w_i|) + gamma_(L+1) (|d| + sum_i |u^_i| |w^_i|) + L eta (1 + gamma).
-double product_bound(const std::vector<TV>& u, Index N, Index col, const SolveBound& w, double d, Index L,
-                     const Rounding& r) {
-  const double g1 = gamma_k(r.u, static_cast<double>(L + 1));
-  double prop = 0, size = std::fabs(d);
-  for (Index i = 0; i < L; ++i) {
-    const Tracked& t = u[i * N + col].t;
-    prop += t.err * w.mag[i] + std::min(1.0, t.mag()) * w.err[i];
-    size += (t.mag() + t.err) * w.mag[i];
+void TrackedArithmetic::refine_solve(const std::vector<V>& s, Index L, const std::vector<V>& rhs, std::vector<V>& x,
+                                     bool transpose) const {
+  bool same = cached_s_.size() == s.size();
+  for (std::size_t i = 0; same && i < s.size(); ++i)
+    same = s[i].outside == cached_s_[i].outside && s[i].t.lo == cached_s_[i].t.lo && s[i].t.hi == cached_s_[i].t.hi &&
+           s[i].t.err == cached_s_[i].t.err;
+  if (!same) {
+    const InverseEnclosure e = inverse_enclosure(s, L);
+    cached_s_ = s;
+    cached_z_ = e.z;
+    cached_valid_ = e.valid;
   }
-  return prop + g1 * size + static_cast<double>(L) * r.eta * (1 + g1);
+  if (!cached_valid_) return;
+  const SolveBound w = solve_bound(InverseEnclosure{cached_z_, true}, s, rhs, L, transpose, r_);
+  if (!w.valid) return;
+  for (Index i = 0; i < L; ++i) {
+    if (x[i].outside || !std::isfinite(w.err[i]) || !std::isfinite(w.exact[i])) continue;
+    Tracked& t = x[i].t;
+    t.err = std::min(t.err, w.err[i]);
+    const double lo = std::max(t.lo, -w.exact[i]), hi = std::min(t.hi, w.exact[i]);
+    if (lo <= hi) t.lo = lo, t.hi = hi;
+  }
 }
 
 Tensor<double> cwy_columns_bound(const Tensor<double>& v, Index C, const OrthArithmetic& m) {
   const Index L = v.extent(0), N = v.extent(1);
   Tensor<double> out(Shape{N, C}, 0.0);
   TrackedArithmetic ar(m);
-  const Rounding r = Rounding::of(format_info(m.compute));
   const double slack = slack_for(static_cast<double>(4 * (L + 2) * (L + N + 2)));
   order::cwy_columns(ar, reader(v), L, N, C, [&](Index row, Index c, const TV& x) { out(row, c) = element_bound(x, slack); });
-  // [ORTH-CWY-NORMWISE] where the tracked run is in its domain, the smaller of the two.
-  const auto f = order::cwy_factors(ar, reader(v), L, N);
-  const InverseEnclosure zi = inverse_enclosure(f.s, L);
-  std::vector<TV> b(static_cast<std::size_t>(L));
-  for (Index c = 0; c < C && zi.valid; ++c) {
-    for (Index i = 0; i < L; ++i) b[i] = f.u[i * N + c];
-    const SolveBound w = solve_bound(zi, f.s, b, L, false, r);
-    if (!w.valid) continue;
-    for (Index row = 0; row < N; ++row) {
-      const double nb = product_bound(f.u, N, row, w, row == c ? 1.0 : 0.0, L, r) * (1 + slack) + kTiny;
-      if (std::isfinite(out(row, c)) && std::isfinite(nb)) out(row, c) = std::min(out(row, c), nb);
-    }
-  }
   return out;
 }
 
@@ -354,27 +362,9 @@ Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmet
   const Index B = p.B(), L = p.L(), N = p.N();
   Tensor<double> out(Shape{B, N}, 0.0);
   TrackedArithmetic ar(m);
-  const Rounding r = Rounding::of(format_info(m.compute));
   const double slack = slack_for(static_cast<double>(4 * (L + 2) * (L + N + 2)));
   order::cwy_apply(ar, reader(p.v()), reader(p.h()), B, L, N, p.transpose(),
                    [&](Index b, Index k, const TV& x) { out(b, k) = element_bound(x, slack); });
-  // [ORTH-CWY-NORMWISE] with the right-hand side a_i = u_i . h as the order header computes it.
-  const auto f = order::cwy_factors(ar, reader(p.v()), L, N);
-  const InverseEnclosure zi = inverse_enclosure(f.s, L);
-  std::vector<TV> a(static_cast<std::size_t>(L));
-  for (Index b = 0; b < B && zi.valid; ++b) {
-    for (Index i = 0; i < L; ++i) {
-      auto t = ar.acc();
-      for (Index k = 0; k < N; ++k) ar.accumulate(t, ar.mul(f.u[i * N + k], ar.input(p.h()(b, k))));
-      a[i] = ar.total(t);
-    }
-    const SolveBound w = solve_bound(zi, f.s, a, L, p.transpose(), r);
-    if (!w.valid) continue;
-    for (Index k = 0; k < N; ++k) {
-      const double nb = product_bound(f.u, N, k, w, p.h()(b, k), L, r) * (1 + slack) + kTiny;
-      if (std::isfinite(out(b, k)) && std::isfinite(nb)) out(b, k) = std::min(out(b, k), nb);
-    }
-  }
   return out;
 }
 

@@ -14,6 +14,7 @@ template <class T>
 struct NativeArithmetic {
   using V = T;
   using Acc = T;  // 0 + t is exact, so starting from 0 adds no rounding
+  static constexpr bool kRefinesSolves = false;
   static V input(double x) { return static_cast<T>(x); }
   static V add(V a, V b) { return a + b; }
   static V sub(V a, V b) { return a - b; }

@@ -15,6 +15,8 @@
 //                          inner product of two unit vectors)
 //   Acc acc(); void accumulate(Acc&, const V&); V total(const Acc&)   a sum: the backends add in
 //                          the order accumulated
+//   kRefinesSolves, refine_solve(s, L, rhs, x, transpose)   a bound's hook after each substitution
+//                          with S (the backends have kRefinesSolves = false)
 // Inputs are read through callables; outputs go to a sink (row, column, V).
 #pragma once
 
@@ -89,7 +91,7 @@ CwyFactors<Ar> cwy_factors(Ar& ar, const Vin& v, Index L, Index N) {
 // order (transpose: x_i - s_1i x_1 - ... - s_i-1,i x_i-1), one rounding per product and per
 // subtraction; the halving of the diagonal is the exact doubling.
 template <class Ar>
-void solve_s(Ar& ar, const CwyFactors<Ar>& f, Index L, std::vector<typename Ar::V>& x, bool transpose) {
+void solve_s_steps(Ar& ar, const CwyFactors<Ar>& f, Index L, std::vector<typename Ar::V>& x, bool transpose) {
   for (Index n = 0; n < L; ++n) {
     const Index i = transpose ? n : L - 1 - n;
     auto t = ar.acc();
@@ -99,6 +101,19 @@ void solve_s(Ar& ar, const CwyFactors<Ar>& f, Index L, std::vector<typename Ar::
     else
       for (Index j = 0; j < i; ++j) ar.accumulate(t, ar.neg(ar.mul(f.s[j * L + i], x[j])));
     x[i] = ar.twice(ar.total(t));
+  }
+}
+
+// The substitution; a bound's policy (kRefinesSolves) may then tighten what it knows of the
+// solution from the right-hand side ([ORTH-CWY-NORMWISE]); the computed values are the same.
+template <class Ar>
+void solve_s(Ar& ar, const CwyFactors<Ar>& f, Index L, std::vector<typename Ar::V>& x, bool transpose) {
+  if constexpr (Ar::kRefinesSolves) {
+    const std::vector<typename Ar::V> rhs = x;
+    solve_s_steps(ar, f, L, x, transpose);
+    ar.refine_solve(f.s, L, rhs, x, transpose);
+  } else {
+    solve_s_steps(ar, f, L, x, transpose);
   }
 }
 
