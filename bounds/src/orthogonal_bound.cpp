@@ -264,10 +264,13 @@ void TrackedArithmetic::refine_solve(const std::vector<V>& s, Index L, const std
     cached_valid_ = e.valid;
   }
   if (!cached_valid_) return;
+  // The normwise analysis is of the whole computed vector: it needs every component in the domain.
+  for (Index i = 0; i < L; ++i)
+    if (x[i].outside) return;
   const SolveBound w = solve_bound(InverseEnclosure{cached_z_, true}, s, rhs, L, transpose, r_);
   if (!w.valid) return;
   for (Index i = 0; i < L; ++i) {
-    if (x[i].outside || !std::isfinite(w.err[i]) || !std::isfinite(w.exact[i])) continue;
+    if (!std::isfinite(w.err[i]) || !std::isfinite(w.exact[i])) continue;
     Tracked& t = x[i].t;
     t.err = std::min(t.err, w.err[i]);
     const double lo = std::max(t.lo, -w.exact[i]), hi = std::min(t.hi, w.exact[i]);
