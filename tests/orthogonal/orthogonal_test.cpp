@@ -794,3 +794,43 @@ TEST(OrthogonalLapack, CpuWithinOwnBoundsBeyondTheDefaults) {
     EXPECT_GT(r64, 1e-3);
   }
 }
+
+// covers: ORTH-ORTH-BOUND ORTH-ORTH-DEFECT
+// Measured orthogonality of the cpu backends, max |Q^T Q - I| in MPFR, against the a-priori bound
+// [ORTH-ORTH-BOUND] gives (its largest B_i + B_j + B_i B_j), N = L = 8, 16, 32 (printed for the
+// spec's table); every defect is within its bound.
+TEST(OrthogonalBounds, OrthogonalityDefectAgainstItsBound) {
+  const WorkingPrecision precision(256);
+  auto bound_of = [](const Tensor<double>& b) {
+    double worst = 0;
+    std::vector<double> B(static_cast<std::size_t>(b.extent(1)));
+    for (Index j = 0; j < b.extent(1); ++j) {
+      double s = 0;
+      for (Index k = 0; k < b.extent(0); ++k) s += b(k, j) * b(k, j);
+      B[j] = std::sqrt(s) * (1 + 1e-12);
+    }
+    for (double x : B)
+      for (double y : B) worst = std::max(worst, x + y + x * y);
+    return worst;
+  };
+  auto defect = [](const Tensor<double>& q) { return orthogonality_defect(exact(q)); };
+  for (Index n : {8, 16, 32}) {
+    const ReflectorProblem<double> p(normal(n, n, static_cast<std::uint64_t>(n), "defect"));
+    struct Row {
+      const char* name;
+      Tensor<double> q, b;
+    };
+    const Row rows[] = {
+        {"householder_product cpu-f32", as_f64(cpu::householder_product(p.cast<float>())),
+         householder_product_bound(p, {Format::float32, false})},
+        {"householder_product cpu-f64", cpu::householder_product(p), householder_product_bound(p, {Format::float64, false})},
+        {"cwy cpu-f32", as_f64(cpu::cwy(p.cast<float>())), cwy_bound(p, {Format::float32, false})},
+        {"cwy cpu-f64", cpu::cwy(p), cwy_bound(p, {Format::float64, false})}};
+    for (const Row& r : rows) {
+      const double d = defect(r.q), b = bound_of(r.b);
+      std::printf("N = L = %2d %-28s max|Q^T Q - I| %.3g  bound %.3g\n", static_cast<int>(n), r.name, d, b);
+      EXPECT_LE(d, b) << r.name;
+      EXPECT_LE(orthogonality_ratio(r.q, r.b), 1.0) << r.name;
+    }
+  }
+}
