@@ -95,6 +95,16 @@ std::unique_ptr<Algorithm> cwy_entry() {
                "u_i = v_i / fl(sqrt(v_i . v_i)); s_ij = u_i . u_j; per column c: w = S^-1 u_:c by back substitution "
                "(subtractions in j order, then doubled); Q_rc = delta_rc - u_1r w_1 - ... in i order",
                "Q", [](const auto& p) { return cpu::cwy(p); }, &cwy_bound);
+  // [ORTH-CWY-EIGEN] Eigen's GEMM and TRSM, bounded by the any-order bound (their order is theirs).
+  for (Format f : {Format::float32, Format::float64})
+    e.backends.push_back(
+        {f == Format::float32 ? "cpu-eigen-f32" : "cpu-eigen-f64", f,
+         "Eigen: u_i = v_i / sqrt(v_i . v_i); S = I/2 + striu(U U^T) by GEMM; W = S^-1 U by TRSM; Q = I - U^T W by "
+         "GEMM (sums in Eigen's blocked order, FMA where the CPU has it)",
+         [f](const EntryProblem<P>& h) {
+           return one("Q", f == Format::float32 ? as_double(cpu::cwy_eigen(h.f32())) : as_double(cpu::cwy_eigen(h.f64())));
+         },
+         [f](const P& p) { return one("Q", cwy_bound(p, OrthArithmetic{f, true})); }});
   e.any_order_assumption =
       "the CWY formulas as written (normalize, Gram, substitution with S, product), every sum in any order, "
       "quotients or reciprocal products";

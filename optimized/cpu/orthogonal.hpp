@@ -25,3 +25,10 @@ Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p);
 Tensor<double> cwy_vjp(const CwyBackwardProblem<double>& p);
 
 }  // namespace touchstone::orthogonal::cpu
+
+namespace touchstone::orthogonal::cpu {
+// [ORTH-CWY-EIGEN] CWY by Eigen's BLAS-3 kernels (GEMM for U U^T and U^T W, TRSM for W = S^-1 U):
+// an order the any-order bound covers ([ORTH-BOUND-ANY]), not the order header's.
+Tensor<float> cwy_eigen(const ReflectorProblem<float>& p);
+Tensor<double> cwy_eigen(const ReflectorProblem<double>& p);
+}  // namespace touchstone::orthogonal::cpu

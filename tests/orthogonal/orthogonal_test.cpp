@@ -834,3 +834,32 @@ TEST(OrthogonalBounds, OrthogonalityDefectAgainstItsBound) {
     }
   }
 }
+
+// covers: ORTH-CWY-EIGEN
+// The Eigen CWY backends (GEMM, TRSM; FMA where the CPU has it) within the any-order bound at
+// N = L = 16, 32 and L = 48 > N (printed for the spec; the floor asserted up to 16), and a Q^ with
+// one element twice its bound away fails it.
+TEST(OrthogonalBounds, EigenCwyWithinTheAnyOrderBound) {
+  const WorkingPrecision precision(256);
+  struct Case {
+    Index L, N;
+  };
+  for (const Case c : {Case{16, 16}, Case{32, 32}, Case{48, 12}}) {
+    const ReflectorProblem<double> p(normal(c.L, c.N, static_cast<std::uint64_t>(c.L) + 100, "eigen"));
+    const Tensor<mp_real> q = reference::cwy<mp_real>(p);
+    const Tensor<double> b32 = cwy_bound(p, {Format::float32, true}), b64 = cwy_bound(p, {Format::float64, true});
+    const Tensor<double> q32 = as_f64(cpu::cwy_eigen(p.cast<float>()));
+    const double r32 = worst_ratio(q32, q, b32, "eigen f32"), r64 = worst_ratio(cpu::cwy_eigen(p), q, b64, "eigen f64");
+    std::printf("cwy cpu-eigen L x N = %d x %d  err/bound f32 %.3g f64 %.3g\n", static_cast<int>(c.L),
+                static_cast<int>(c.N), r32, r64);
+    if (c.L <= 16) {
+      EXPECT_GT(r32, 1e-3);
+      EXPECT_GT(r64, 1e-3);
+    }
+    Tensor<double> wrong = q32;
+    wrong[5] = to_double(q[5]) + 2 * b32[5];
+    bool outside = false;
+    for (Index i = 0; i < wrong.count(); ++i) outside = outside || std::fabs(to_double(mp_real(wrong[i]) - q[i])) > b32[i];
+    EXPECT_TRUE(outside);
+  }
+}
