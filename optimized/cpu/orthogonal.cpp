@@ -1,7 +1,6 @@
 // The orthogonal family on the CPU: the sequences of order/orthogonal_order.hpp on native floats.
 #include "orthogonal.hpp"
 
-#include <Eigen/Dense>
 #include <cmath>
 
 #include "touchstone/order/orthogonal_order.hpp"
@@ -92,35 +91,5 @@ Tensor<float> householder_product_lapack(const LapackProblem<float>& p) { return
 Tensor<double> householder_product_lapack(const LapackProblem<double>& p) { return householder_product_lapack_t(p); }
 Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p) { return cwy_vjp_t(p); }
 Tensor<double> cwy_vjp(const CwyBackwardProblem<double>& p) { return cwy_vjp_t(p); }
-
-}  // namespace touchstone::orthogonal::cpu
-
-namespace touchstone::orthogonal::cpu {
-namespace {
-template <class T>
-Tensor<T> cwy_eigen_t(const ReflectorProblem<T>& p) {
-  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Index L = p.L(), N = p.N();
-  Mat u(L, N);
-  for (Index i = 0; i < L; ++i) {
-    T vv = 0;
-    for (Index k = 0; k < N; ++k) vv += p.v()(i, k) * p.v()(i, k);
-    const T norm = std::sqrt(vv);
-    for (Index k = 0; k < N; ++k) u(i, k) = p.v()(i, k) / norm;
-  }
-  Mat s = (u * u.transpose()).template triangularView<Eigen::StrictlyUpper>();
-  s.diagonal().setConstant(T(0.5));
-  const Mat w = s.template triangularView<Eigen::Upper>().solve(u);
-  Mat q = -(u.transpose() * w);
-  q.diagonal().array() += T(1);
-  Tensor<T> out(Shape{N, N});
-  for (Index r = 0; r < N; ++r)
-    for (Index c = 0; c < N; ++c) out(r, c) = q(r, c);
-  return out;
-}
-}  // namespace
-
-Tensor<float> cwy_eigen(const ReflectorProblem<float>& p) { return cwy_eigen_t(p); }
-Tensor<double> cwy_eigen(const ReflectorProblem<double>& p) { return cwy_eigen_t(p); }
 
 }  // namespace touchstone::orthogonal::cpu

@@ -1,0 +1,40 @@
+// [ORTH-CWY-EIGEN] CWY by Eigen's BLAS-3 kernels. This file alone is compiled for the baseline
+// x86-64 target (CMakeLists.txt, touchstone_family(orthogonal COMPILE_OPTIONS ...)), not
+// -march=native like the rest of touchstone_cpu: Eigen's inline helpers (aligned allocation, packet
+// sizes) depend on the target's vector extensions, and the reference library instantiates them for
+// the baseline target; two definitions that differ would violate the one-definition rule (seen as
+// "double free or corruption" in the S4 DPLR tests when this file was built with AVX).
+#include <Eigen/Dense>
+#include <cmath>
+
+#include "orthogonal.hpp"
+
+namespace touchstone::orthogonal::cpu {
+namespace {
+template <class T>
+Tensor<T> cwy_eigen_t(const ReflectorProblem<T>& p) {
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Index L = p.L(), N = p.N();
+  Mat u(L, N);
+  for (Index i = 0; i < L; ++i) {
+    T vv = 0;
+    for (Index k = 0; k < N; ++k) vv += p.v()(i, k) * p.v()(i, k);
+    const T norm = std::sqrt(vv);
+    for (Index k = 0; k < N; ++k) u(i, k) = p.v()(i, k) / norm;
+  }
+  Mat s = (u * u.transpose()).template triangularView<Eigen::StrictlyUpper>();
+  s.diagonal().setConstant(T(0.5));
+  const Mat w = s.template triangularView<Eigen::Upper>().solve(u);
+  Mat q = -(u.transpose() * w);
+  q.diagonal().array() += T(1);
+  Tensor<T> out(Shape{N, N});
+  for (Index r = 0; r < N; ++r)
+    for (Index c = 0; c < N; ++c) out(r, c) = q(r, c);
+  return out;
+}
+}  // namespace
+
+Tensor<float> cwy_eigen(const ReflectorProblem<float>& p) { return cwy_eigen_t(p); }
+Tensor<double> cwy_eigen(const ReflectorProblem<double>& p) { return cwy_eigen_t(p); }
+
+}  // namespace touchstone::orthogonal::cpu
