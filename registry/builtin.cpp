@@ -14,6 +14,7 @@ const Registry& builtin_registry() {
     register_s4_conv(r);
     register_performer(r);
     register_orthogonal(r);
+    register_bilevel(r);
     return r;
   }();
   return registry;

@@ -17,5 +17,6 @@ void register_dss(Registry& registry);          // registry/dss.cpp: DSS kernels
 void register_s4_conv(Registry& registry);      // registry/s4_conv.cpp: convolution, scan
 void register_performer(Registry& registry);    // registry/performer.cpp: attention, FAVOR+
 void register_orthogonal(Registry& registry);   // registry/orthogonal.cpp: Householder, CWY, T-CWY
+void register_bilevel(Registry& registry);      // registry/bilevel.cpp: hypergradients, FOM, UFOM
 
 }  // namespace touchstone

@@ -1,0 +1,35 @@
+// A-priori per-element error bounds of the bilevel family (spec/bilevel.md [BILEVEL-BOUND-CPU],
+// [BILEVEL-BOUND-ANY]): the sequences of order/bilevel_order.hpp run over tracked values
+// (core/tracked.hpp), sequentially for touchstone's CPU backends, and for `diff` with every sum in
+// any order, each Form of the products with A, and (exact hypergradient) both reverse and forward
+// accumulation. +inf where an intermediate may overflow the compute format (outside the bound's
+// domain).
+#pragma once
+
+#include <string>
+
+#include "touchstone/core/formats.hpp"
+#include "touchstone/core/tensor.hpp"
+#include "touchstone/order/bilevel_order.hpp"
+#include "touchstone/reference/bilevel_problem.hpp"
+
+namespace touchstone::bilevel {
+
+struct BilevelArithmetic {
+  std::string name;
+  Format compute = Format::float32;
+  bool any_order = false;
+};
+
+// touchstone's CPU backends in `compute`.
+BilevelArithmetic bilevel_arithmetic_cpu(Format compute);
+// [BILEVEL-BOUND-ANY] An unknown implementation computing in `compute`.
+BilevelArithmetic bilevel_arithmetic_any_order(Format compute);
+
+// The exact hypergradient by `method` (any order: the largest over every method and Form).
+Tensor<double> exact_hypergradient_bound(const QuadraticProblem<double>& p, order::Method method,
+                                         const BilevelArithmetic& m);
+Tensor<double> fom_bound(const QuadraticProblem<double>& p, const BilevelArithmetic& m);
+Tensor<double> ufom_bound(const UfomProblem<double>& p, const BilevelArithmetic& m);
+
+}  // namespace touchstone::bilevel

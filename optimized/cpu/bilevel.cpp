@@ -1,0 +1,68 @@
+// The bilevel family on the CPU: the sequences of order/bilevel_order.hpp on native floats.
+#include "bilevel.hpp"
+
+namespace touchstone::bilevel::cpu {
+namespace {
+
+// The order's arithmetic policy on T: every operation one IEEE rounding (-ffp-contract=off).
+template <class T>
+struct NativeArithmetic {
+  using V = T;
+  using Acc = T;  // 0 + t is exact, so starting from 0 adds no rounding
+  static V input(double x) { return static_cast<T>(x); }
+  static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
+  static V mul(V a, V b) { return a * b; }
+  static V div(V a, V b) { return a / b; }
+  static Acc acc() { return T(0); }
+  static void accumulate(Acc& s, V t) { s = s + t; }
+  static V total(Acc s) { return s; }
+};
+
+template <class T, class Body>
+Tensor<T> run(const QuadraticProblem<T>& p, order::Counts* counts, const Body& body) {
+  const auto& in = p.in();
+  NativeArithmetic<T> ar;
+  order::Quadratic<NativeArithmetic<T>> cls(
+      ar, p.dim(), [&](Index i, Index k) { return static_cast<double>(in.A(i, k)); },
+      [&](Index i) { return static_cast<double>(in.c[i]); }, static_cast<double>(in.alpha), order::Form::plain);
+  const std::vector<T> theta = order::initial(ar, p.dim(), [&](Index i) { return static_cast<double>(in.theta[i]); });
+  std::vector<T> g = body(ar, cls, theta);
+  if (counts) *counts = cls.counts();
+  return Tensor<T>(Shape{p.dim()}, std::move(g));
+}
+
+template <class T>
+Tensor<T> exact_t(const QuadraticProblem<T>& p, Method m, order::Counts* counts) {
+  return run(p, counts, [&](auto& ar, auto& cls, const std::vector<T>& theta) {
+    switch (m) {
+      case Method::stored: return order::exact_stored(cls, theta, p.steps());
+      case Method::recompute: return order::exact_recompute(cls, theta, p.steps());
+      case Method::forward: return order::exact_forward(ar, cls, theta, p.steps());
+    }
+    return order::exact_stored(cls, theta, p.steps());
+  });
+}
+
+template <class T>
+Tensor<T> fom_t(const QuadraticProblem<T>& p, order::Counts* counts) {
+  return run(p, counts, [&](auto&, auto& cls, const std::vector<T>& theta) { return order::fom(cls, theta, p.steps()); });
+}
+
+template <class T>
+Tensor<T> ufom_t(const UfomProblem<T>& u, order::Counts* counts) {
+  return run(u.quad(), counts, [&](auto& ar, auto& cls, const std::vector<T>& theta) {
+    return order::ufom(ar, cls, theta, u.quad().steps(), static_cast<double>(u.q()), u.xi());
+  });
+}
+
+}  // namespace
+
+Tensor<float> exact_hypergradient(const QuadraticProblem<float>& p, Method m, order::Counts* c) { return exact_t(p, m, c); }
+Tensor<double> exact_hypergradient(const QuadraticProblem<double>& p, Method m, order::Counts* c) { return exact_t(p, m, c); }
+Tensor<float> fom(const QuadraticProblem<float>& p, order::Counts* c) { return fom_t(p, c); }
+Tensor<double> fom(const QuadraticProblem<double>& p, order::Counts* c) { return fom_t(p, c); }
+Tensor<float> ufom(const UfomProblem<float>& p, order::Counts* c) { return ufom_t(p, c); }
+Tensor<double> ufom(const UfomProblem<double>& p, order::Counts* c) { return ufom_t(p, c); }
+
+}  // namespace touchstone::bilevel::cpu

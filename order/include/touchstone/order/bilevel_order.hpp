@@ -1,0 +1,228 @@
+// The bilevel family's operation sequences (spec/bilevel.md [BILEVEL-CPU]), written once over an
+// arithmetic policy: the CPU backends (optimized/cpu/bilevel.cpp) run them on float or double, the
+// bounds (bounds/src/bilevel_bound.cpp) on tracked values, sequentially for a backend's own bound
+// or with every reduction in any order (and each Form below) for `diff` ([BILEVEL-BOUND-ANY]).
+// These are not the oracles (reference/bilevel.hpp), which follow the spec's formulas
+// independently.
+//
+// A policy Ar provides
+//   V                      a computed value;  Acc  a reduction in progress
+//   V input(double x)      an input element (a value of the compute format)
+//   V add(V, V), sub(V, V), mul(V, V), div(V, V)   one rounding each
+//   Acc acc(); void accumulate(Acc&, const V&); V total(const Acc&)   a sum: the backends add in
+//                          the order accumulated
+//
+// The algorithms are written against a problem class (here Quadratic) that gives the inner step,
+// the gradient of the outer loss and Hessian-vector products at a point, and counts them, so that
+// the step counts of [BILEVEL-RECOMPUTE-COST] are measured on the code that runs.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "touchstone/core/tensor.hpp"
+#include "touchstone/reference/bilevel_problem.hpp"
+
+namespace touchstone::bilevel::order {
+
+// How a product with A and the step alpha are formed. The CPU backends use `plain`; the any-order
+// bound takes the largest bound over all three ([BILEVEL-BOUND-ANY]).
+enum class Form {
+  plain,      // y = A x (a sum per row), then alpha * y_i
+  prescaled,  // y_i = sum_k (alpha A_ik) x_k with alpha A rounded once
+  symmetric,  // y = 1/2 (A x + A^T x), then alpha * y_i: what autograd of 1/2 x^T A x computes
+};
+
+// The three ways of computing the exact hypergradient ([BILEVEL-EXACT-DEF]).
+enum class Method { stored, recompute, forward };
+
+// What an algorithm called: inner steps (phi - alpha grad L_in(phi)), gradients of the outer loss,
+// Hessian-vector products.
+struct Counts {
+  Index inner_steps = 0, outer_gradients = 0, hvps = 0;
+};
+
+// [BILEVEL-QUAD-DEF] The quadratic class on Ar: A, c and alpha read once as inputs.
+template <class Ar>
+class Quadratic {
+ public:
+  using V = typename Ar::V;
+  using Vec = std::vector<V>;
+  template <class AFn, class CFn>
+  Quadratic(Ar& ar, Index d, const AFn& A, const CFn& c, double alpha, Form form)
+      : ar_(ar), d_(d), alpha_(ar.input(alpha)), form_(form) {
+    a_.reserve(static_cast<std::size_t>(d * d));
+    for (Index i = 0; i < d; ++i)
+      for (Index k = 0; k < d; ++k) a_.push_back(ar.input(A(i, k)));
+    for (Index i = 0; i < d; ++i) c_.push_back(ar.input(c(i)));
+    if (form_ == Form::prescaled)
+      for (const V& a : a_) alpha_a_.push_back(ar.mul(alpha_, a));
+  }
+  Index dim() const { return d_; }
+  Counts& counts() { return counts_; }
+
+  // grad L_out(phi) = A (phi - c) (the outer loss is the inner one).
+  Vec outer_gradient(const Vec& phi) {
+    ++counts_.outer_gradients;
+    return times_a(deviation(phi));
+  }
+  // phi - alpha grad L_in(phi).
+  Vec inner_step(const Vec& phi) {
+    ++counts_.inner_steps;
+    return descend(phi, deviation(phi));
+  }
+  // x - alpha H(phi) v with H(phi) = A: a reverse-mode step (x = v = lambda) or a tangent step.
+  Vec hvp_step(const Vec& /*phi*/, const Vec& v) {
+    ++counts_.hvps;
+    return descend(v, v);
+  }
+
+ private:
+  Vec deviation(const Vec& phi) const {
+    Vec dev;
+    dev.reserve(phi.size());
+    for (Index k = 0; k < d_; ++k) dev.push_back(ar_.sub(phi[k], c_[k]));
+    return dev;
+  }
+  // A x, one sum per row in k order (the symmetric form: 1/2 (A x + A^T x)).
+  Vec times_a(const Vec& x) const {
+    Vec y;
+    for (Index i = 0; i < d_; ++i) {
+      typename Ar::Acc s = ar_.acc();
+      for (Index k = 0; k < d_; ++k) ar_.accumulate(s, ar_.mul(a_[i * d_ + k], x[k]));
+      if (form_ != Form::symmetric) {
+        y.push_back(ar_.total(s));
+        continue;
+      }
+      typename Ar::Acc t = ar_.acc();
+      for (Index k = 0; k < d_; ++k) ar_.accumulate(t, ar_.mul(a_[k * d_ + i], x[k]));
+      y.push_back(ar_.mul(ar_.input(0.5), ar_.add(ar_.total(s), ar_.total(t))));
+    }
+    return y;
+  }
+  // x_i - alpha (A v)_i.
+  Vec descend(const Vec& x, const Vec& v) const {
+    Vec out;
+    out.reserve(x.size());
+    if (form_ == Form::prescaled) {
+      for (Index i = 0; i < d_; ++i) {
+        typename Ar::Acc s = ar_.acc();
+        for (Index k = 0; k < d_; ++k) ar_.accumulate(s, ar_.mul(alpha_a_[i * d_ + k], v[k]));
+        out.push_back(ar_.sub(x[i], ar_.total(s)));
+      }
+      return out;
+    }
+    const Vec av = times_a(v);
+    for (Index i = 0; i < d_; ++i) out.push_back(ar_.sub(x[i], ar_.mul(alpha_, av[i])));
+    return out;
+  }
+
+  Ar& ar_;
+  Index d_;
+  V alpha_;
+  Form form_;
+  std::vector<V> a_, c_, alpha_a_;
+  Counts counts_;
+};
+
+// phi_0 = theta read as inputs.
+template <class Ar, class ThetaFn>
+std::vector<typename Ar::V> initial(Ar& ar, Index d, const ThetaFn& theta) {
+  std::vector<typename Ar::V> phi;
+  for (Index i = 0; i < d; ++i) phi.push_back(ar.input(theta(i)));
+  return phi;
+}
+
+// [BILEVEL-INNER-DEF] phi_steps from phi_0 (steps inner steps).
+template <class Cls>
+std::vector<typename Cls::V> unroll(Cls& cls, std::vector<typename Cls::V> phi, Index steps) {
+  for (Index j = 0; j < steps; ++j) phi = cls.inner_step(phi);
+  return phi;
+}
+
+// embed-begin bilevel_order
+// [BILEVEL-FOM-CPU] F = grad L_out(phi_r).
+template <class Cls>
+std::vector<typename Cls::V> fom(Cls& cls, const std::vector<typename Cls::V>& theta, Index r) {
+  return cls.outer_gradient(unroll(cls, theta, r));
+}
+
+// [BILEVEL-STORED-CPU] Reverse mode over the stored trajectory phi_0 .. phi_{r-1}:
+// lambda = grad L_out(phi_r); for j = r-1 .. 0: lambda = lambda - alpha H(phi_j) lambda.
+template <class Cls>
+std::vector<typename Cls::V> exact_stored(Cls& cls, const std::vector<typename Cls::V>& theta, Index r) {
+  std::vector<std::vector<typename Cls::V>> stored;
+  stored.reserve(static_cast<std::size_t>(r));
+  std::vector<typename Cls::V> phi = theta;
+  for (Index j = 0; j < r; ++j) {
+    stored.push_back(phi);
+    phi = cls.inner_step(phi);
+  }
+  std::vector<typename Cls::V> lambda = cls.outer_gradient(phi);
+  for (Index j = r - 1; j >= 0; --j) lambda = cls.hvp_step(stored[static_cast<std::size_t>(j)], lambda);
+  return lambda;
+}
+
+// [BILEVEL-RECOMPUTE-CPU] The same backward pass from lambda_r = grad L_out(phi_r), with each
+// phi_j recomputed from theta (j inner steps) instead of stored: O(dim) memory whatever r.
+template <class Cls>
+std::vector<typename Cls::V> exact_recompute_from(Cls& cls, const std::vector<typename Cls::V>& theta, Index r,
+                                                  std::vector<typename Cls::V> lambda) {
+  for (Index j = r - 1; j >= 0; --j) lambda = cls.hvp_step(unroll(cls, theta, j), lambda);
+  return lambda;
+}
+template <class Cls>
+std::vector<typename Cls::V> exact_recompute(Cls& cls, const std::vector<typename Cls::V>& theta, Index r) {
+  return exact_recompute_from(cls, theta, r, fom(cls, theta, r));
+}
+
+// [BILEVEL-FORWARD-CPU] Forward mode: the tangents Z = dphi_j/dtheta (dim columns, Z_0 = I) carried
+// along the inner loop, Z_{j+1} e_t = Z_j e_t - alpha H(phi_j) Z_j e_t; then E_t = sum_k Z_r(k, t)
+// grad L_out(phi_r)_k in k order. O(dim^2) memory whatever r.
+template <class Ar, class Cls>
+std::vector<typename Cls::V> exact_forward(Ar& ar, Cls& cls, const std::vector<typename Cls::V>& theta, Index r) {
+  using V = typename Cls::V;
+  const Index d = cls.dim();
+  std::vector<std::vector<V>> z;  // z[t] = Z e_t
+  for (Index t = 0; t < d; ++t) {
+    std::vector<V> col;
+    for (Index k = 0; k < d; ++k) col.push_back(ar.input(k == t ? 1.0 : 0.0));
+    z.push_back(std::move(col));
+  }
+  std::vector<V> phi = theta;
+  for (Index j = 0; j < r; ++j) {
+    for (Index t = 0; t < d; ++t) z[static_cast<std::size_t>(t)] = cls.hvp_step(phi, z[static_cast<std::size_t>(t)]);
+    phi = cls.inner_step(phi);
+  }
+  const std::vector<V> g = cls.outer_gradient(phi);
+  std::vector<V> out;
+  for (Index t = 0; t < d; ++t) {
+    typename Ar::Acc s = ar.acc();
+    for (Index k = 0; k < d; ++k) ar.accumulate(s, ar.mul(z[static_cast<std::size_t>(t)][k], g[k]));
+    out.push_back(ar.total(s));
+  }
+  return out;
+}
+
+// [BILEVEL-UFOM-CPU] g = F + (E - F) / q when xi = 1 (E by recomputation from lambda_r = F), g = F
+// when xi = 0 (E is not computed). For the any-order bound only: E by `method` stored or forward,
+// and `reciprocal`: (E - F) times fl(1 / q).
+template <class Ar, class Cls>
+std::vector<typename Cls::V> ufom(Ar& ar, Cls& cls, const std::vector<typename Cls::V>& theta, Index r, double q,
+                                  int xi, Method method = Method::recompute, bool reciprocal = false) {
+  std::vector<typename Cls::V> F = fom(cls, theta, r);
+  if (xi == 0) return F;
+  const std::vector<typename Cls::V> E = method == Method::recompute ? exact_recompute_from(cls, theta, r, F)
+                                         : method == Method::stored  ? exact_stored(cls, theta, r)
+                                                                     : exact_forward(ar, cls, theta, r);
+  const typename Cls::V qv = ar.input(q);
+  const typename Cls::V w = reciprocal ? ar.div(ar.input(1.0), qv) : qv;
+  for (std::size_t i = 0; i < F.size(); ++i) {
+    const typename Cls::V diff = ar.sub(E[i], F[i]);
+    F[i] = ar.add(F[i], reciprocal ? ar.mul(w, diff) : ar.div(diff, w));
+  }
+  return F;
+}
+// embed-end bilevel_order
+
+}  // namespace touchstone::bilevel::order

@@ -1,0 +1,145 @@
+// The bilevel family's oracles (spec/bilevel.md), written as the spec defines each quantity: the
+// inner loop unrolled step by step, the exact hypergradient by reverse mode over the stored
+// trajectory, FOM, UFOM with the coin given, and the quadratic closed form (a second, independent
+// oracle the family tests compare against). Templated on the scalar; instantiated once
+// (reference/src/bilevel_reference.cpp) for mp_real (the oracle) and double (tests).
+#pragma once
+
+#include <vector>
+
+#include "touchstone/core/mp.hpp"
+#include "touchstone/core/tensor.hpp"
+#include "touchstone/reference/bilevel_problem.hpp"
+
+namespace touchstone::bilevel::reference {
+
+template <class Real>
+using Vec = std::vector<Real>;
+
+// embed-begin bilevel_reference
+// [BILEVEL-QUAD-DEF] grad L(phi) = A (phi - c): the gradient of the inner loss and, the outer
+// loss being the same quadratic, of the outer loss.
+template <class Real>
+Vec<Real> quadratic_gradient(const QuadraticProblem<double>& p, const Vec<Real>& phi) {
+  const auto& in = p.in();
+  const Index d = p.dim();
+  Vec<Real> g(static_cast<std::size_t>(d), Real(0));
+  for (Index i = 0; i < d; ++i)
+    for (Index k = 0; k < d; ++k) g[i] += Real(in.A(i, k)) * (phi[k] - Real(in.c[k]));
+  return g;
+}
+
+// [BILEVEL-HVP-DEF] H(phi) v = A v (the Hessian of the quadratic does not depend on phi).
+template <class Real>
+Vec<Real> quadratic_hvp(const QuadraticProblem<double>& p, const Vec<Real>& /*phi*/, const Vec<Real>& v) {
+  const auto& in = p.in();
+  const Index d = p.dim();
+  Vec<Real> h(static_cast<std::size_t>(d), Real(0));
+  for (Index i = 0; i < d; ++i)
+    for (Index k = 0; k < d; ++k) h[i] += Real(in.A(i, k)) * v[k];
+  return h;
+}
+
+// [BILEVEL-INNER-DEF] phi_0 = theta, phi_{j+1} = phi_j - alpha grad L_in(phi_j): the trajectory
+// phi_0 .. phi_r.
+template <class Real>
+std::vector<Vec<Real>> trajectory(const QuadraticProblem<double>& p) {
+  const auto& in = p.in();
+  const Index d = p.dim();
+  const Real alpha(in.alpha);
+  std::vector<Vec<Real>> phi;
+  phi.reserve(static_cast<std::size_t>(p.steps() + 1));
+  Vec<Real> x(static_cast<std::size_t>(d));
+  for (Index i = 0; i < d; ++i) x[i] = Real(in.theta[i]);
+  phi.push_back(x);
+  for (Index j = 0; j < p.steps(); ++j) {
+    const Vec<Real> g = quadratic_gradient<Real>(p, phi.back());
+    for (Index i = 0; i < d; ++i) x[i] = phi.back()[i] - alpha * g[i];
+    phi.push_back(x);
+  }
+  return phi;
+}
+
+// [BILEVEL-FOM-DEF] F = grad L_out(phi_r): dphi_r/dtheta replaced by I.
+template <class Real>
+Tensor<Real> fom(const QuadraticProblem<double>& p) {
+  const Vec<Real> g = quadratic_gradient<Real>(p, trajectory<Real>(p).back());
+  return Tensor<Real>(Shape{p.dim()}, g);
+}
+
+// [BILEVEL-EXACT-DEF] E = dM/dtheta by reverse mode over the stored trajectory:
+// lambda_r = grad L_out(phi_r), lambda_j = lambda_{j+1} - alpha H(phi_j) lambda_{j+1}, E = lambda_0.
+template <class Real>
+Tensor<Real> exact_hypergradient(const QuadraticProblem<double>& p) {
+  const std::vector<Vec<Real>> phi = trajectory<Real>(p);
+  const Real alpha(p.in().alpha);
+  Vec<Real> lambda = quadratic_gradient<Real>(p, phi.back());
+  for (Index j = p.steps() - 1; j >= 0; --j) {
+    const Vec<Real> h = quadratic_hvp<Real>(p, phi[static_cast<std::size_t>(j)], lambda);
+    for (Index i = 0; i < p.dim(); ++i) lambda[i] = lambda[i] - alpha * h[i];
+  }
+  return Tensor<Real>(Shape{p.dim()}, lambda);
+}
+
+// [BILEVEL-UFOM-DEF] g = F + (xi / q) (E - F); with xi = 0, g = F and E is not needed.
+template <class Real>
+Tensor<Real> ufom(const UfomProblem<double>& u) {
+  Tensor<Real> F = fom<Real>(u.quad());
+  if (u.xi() == 0) return F;
+  const Tensor<Real> E = exact_hypergradient<Real>(u.quad());
+  const Real w = Real(u.xi()) / Real(u.q());
+  for (Index i = 0; i < F.count(); ++i) F[i] = F[i] + w * (E[i] - F[i]);
+  return F;
+}
+// embed-end bilevel_reference
+
+// [BILEVEL-QUAD-CLOSED] The closed form, independent of the unrolled loop: P = (I - alpha A)^r as a
+// matrix power, phi_r = c + P (theta - c), E = P^T A P (theta - c), F = A P (theta - c).
+template <class Real>
+struct ClosedForm {
+  Tensor<Real> P, phi_r, E, F;
+};
+
+template <class Real>
+ClosedForm<Real> closed_form(const QuadraticProblem<double>& p) {
+  const auto& in = p.in();
+  const Index d = p.dim();
+  const Real alpha(in.alpha);
+  Tensor<Real> S(Shape{d, d}), P(Shape{d, d}, Real(0));
+  for (Index i = 0; i < d; ++i) {
+    P(i, i) = Real(1);
+    for (Index k = 0; k < d; ++k) S(i, k) = Real(i == k ? 1 : 0) - alpha * Real(in.A(i, k));
+  }
+  for (Index j = 0; j < p.steps(); ++j) {
+    Tensor<Real> next(Shape{d, d}, Real(0));
+    for (Index i = 0; i < d; ++i)
+      for (Index k = 0; k < d; ++k)
+        for (Index l = 0; l < d; ++l) next(i, k) += S(i, l) * P(l, k);
+    P = std::move(next);
+  }
+  ClosedForm<Real> out{P, Tensor<Real>(Shape{d}, Real(0)), Tensor<Real>(Shape{d}, Real(0)),
+                       Tensor<Real>(Shape{d}, Real(0))};
+  Vec<Real> dev(static_cast<std::size_t>(d), Real(0));  // P (theta - c)
+  for (Index i = 0; i < d; ++i)
+    for (Index k = 0; k < d; ++k) dev[i] += P(i, k) * (Real(in.theta[k]) - Real(in.c[k]));
+  for (Index i = 0; i < d; ++i) out.phi_r[i] = Real(in.c[i]) + dev[i];
+  for (Index i = 0; i < d; ++i)
+    for (Index k = 0; k < d; ++k) out.F[i] += Real(in.A(i, k)) * dev[k];
+  for (Index i = 0; i < d; ++i)
+    for (Index k = 0; k < d; ++k) out.E[i] += P(k, i) * out.F[k];  // P^T F
+  return out;
+}
+
+// Instantiated in reference/src/bilevel_reference.cpp only (MPFR instantiations in one unit).
+#define TOUCHSTONE_BILEVEL_REFERENCE(X) \
+  X Tensor<mp_real> fom<mp_real>(const QuadraticProblem<double>&); \
+  X Tensor<double> fom<double>(const QuadraticProblem<double>&); \
+  X Tensor<mp_real> exact_hypergradient<mp_real>(const QuadraticProblem<double>&); \
+  X Tensor<double> exact_hypergradient<double>(const QuadraticProblem<double>&); \
+  X Tensor<mp_real> ufom<mp_real>(const UfomProblem<double>&); \
+  X Tensor<double> ufom<double>(const UfomProblem<double>&); \
+  X ClosedForm<mp_real> closed_form<mp_real>(const QuadraticProblem<double>&); \
+  X ClosedForm<double> closed_form<double>(const QuadraticProblem<double>&);
+TOUCHSTONE_BILEVEL_REFERENCE(extern template)
+
+}  // namespace touchstone::bilevel::reference

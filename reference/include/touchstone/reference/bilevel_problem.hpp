@@ -1,0 +1,114 @@
+// The bilevel family's problems (spec/bilevel.md [BILEVEL-SHAPES], [BILEVEL-NONFINITE]): the
+// quadratic class of approximate bilevel optimization (ABLO). Inner loss
+// L_in(phi) = 1/2 (phi - c)^T A (phi - c) with A symmetric, the same outer loss, r inner steps of
+// gradient descent from phi_0 = theta with step alpha; M(theta) = L_out(phi_r). UFOM adds the
+// coin xi (given) and its probability q. Validated in the constructors (InvalidInput names the
+// argument; nothing is computed on invalid input); cast<U>() converts.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "touchstone/core/errors.hpp"
+#include "touchstone/core/tensor.hpp"
+
+namespace touchstone::bilevel {
+
+// [BILEVEL-SHAPES] dim in [1, 2^12] (A is dense, dim^2 elements); r in [0, 2^20] (recomputation
+// takes r(r+1)/2 inner steps: keep r moderate).
+inline constexpr Index kMaxDim = Index{1} << 12;
+inline constexpr Index kMaxSteps = Index{1} << 20;
+
+namespace problem_detail {
+template <class T>
+void require_finite(const Tensor<T>& x, const char* name) {
+  for (Index i = 0; i < x.count(); ++i)
+    if (!std::isfinite(static_cast<double>(x[i])))
+      throw InvalidInput(name, "element " + std::to_string(i) + " is not finite (" +
+                                   std::to_string(static_cast<double>(x[i])) + "); spec/bilevel.md [BILEVEL-NONFINITE]");
+}
+template <class T>
+void require_finite_scalar(T x, const char* name) {
+  if (!std::isfinite(static_cast<double>(x)))
+    throw InvalidInput(name, "must be finite, got " + std::to_string(static_cast<double>(x)) +
+                                 "; spec/bilevel.md [BILEVEL-NONFINITE]");
+}
+}  // namespace problem_detail
+
+// [BILEVEL-QUAD-DEF] The quadratic class: A (dim, dim) symmetric, c (dim,), theta (dim,), the
+// step alpha and the number of inner steps r.
+template <class T>
+struct QuadraticInputs {
+  Tensor<T> A, c, theta;
+  T alpha = T(0);
+  Index r = 0;
+};
+
+template <class T>
+class QuadraticProblem {
+ public:
+  explicit QuadraticProblem(QuadraticInputs<T> in) : in_(std::move(in)) {
+    using problem_detail::require_finite;
+    const Tensor<T>& A = in_.A;
+    if (A.rank() != 2 || A.extent(0) != A.extent(1) || A.extent(0) < 1 || A.extent(0) > kMaxDim)
+      throw InvalidInput("A", "expected a square (dim, dim) matrix with dim in [1, 2^12], got shape " + A.shape().str());
+    const Index d = A.extent(0);
+    if (in_.c.rank() != 1 || in_.c.extent(0) != d)
+      throw InvalidInput("c", "expected (dim,) with dim = " + std::to_string(d) + ", got shape " + in_.c.shape().str());
+    if (in_.theta.rank() != 1 || in_.theta.extent(0) != d)
+      throw InvalidInput("theta",
+                         "expected (dim,) with dim = " + std::to_string(d) + ", got shape " + in_.theta.shape().str());
+    require_finite(A, "A");
+    require_finite(in_.c, "c");
+    require_finite(in_.theta, "theta");
+    problem_detail::require_finite_scalar(in_.alpha, "alpha");
+    if (in_.r < 0 || in_.r > kMaxSteps)
+      throw InvalidInput("r", "expected 0 <= r <= 2^20, got " + std::to_string(in_.r));
+    // [BILEVEL-QUAD-DEF] A is the Hessian of the inner loss: exactly symmetric.
+    for (Index i = 0; i < d; ++i)
+      for (Index k = 0; k < i; ++k)
+        if (!(A(i, k) == A(k, i)))
+          throw InvalidInput("A", "must be symmetric: A[" + std::to_string(i) + "," + std::to_string(k) +
+                                      "] = " + std::to_string(static_cast<double>(A(i, k))) + " but A[" +
+                                      std::to_string(k) + "," + std::to_string(i) + "] = " +
+                                      std::to_string(static_cast<double>(A(k, i))));
+  }
+  const QuadraticInputs<T>& in() const { return in_; }
+  Index dim() const { return in_.A.extent(0); }
+  Index steps() const { return in_.r; }
+  T alpha() const { return in_.alpha; }
+  template <class U>
+  QuadraticProblem<U> cast() const {
+    return QuadraticProblem<U>({in_.A.template cast<U>(), in_.c.template cast<U>(), in_.theta.template cast<U>(),
+                                static_cast<U>(in_.alpha), in_.r});
+  }
+
+ private:
+  QuadraticInputs<T> in_;
+};
+
+// [BILEVEL-UFOM-DEF] UFOM with the coin given: xi in {0, 1} and its probability q in (0, 1].
+template <class T>
+class UfomProblem {
+ public:
+  UfomProblem(QuadraticProblem<T> quad, T q, int xi) : quad_(std::move(quad)), q_(q), xi_(xi) {
+    if (!(static_cast<double>(q_) > 0 && static_cast<double>(q_) <= 1))
+      throw InvalidInput("q", "expected 0 < q <= 1, got " + std::to_string(static_cast<double>(q_)));
+    if (xi_ != 0 && xi_ != 1) throw InvalidInput("xi", "expected 0 or 1, got " + std::to_string(xi_));
+  }
+  const QuadraticProblem<T>& quad() const { return quad_; }
+  T q() const { return q_; }
+  int xi() const { return xi_; }
+  template <class U>
+  UfomProblem<U> cast() const {
+    return UfomProblem<U>(quad_.template cast<U>(), static_cast<U>(q_), xi_);
+  }
+
+ private:
+  QuadraticProblem<T> quad_;
+  T q_;
+  int xi_;
+};
+
+}  // namespace touchstone::bilevel

@@ -1,0 +1,252 @@
+// The bilevel entries (spec/bilevel.md), quadratic class: bilevel.quadratic.exact_stored,
+// .exact_recompute, .exact_forward (the exact hypergradient three ways), .fom (the first-order
+// shortcut) and .ufom (the unbiased estimator with the coin given). The problem class is in the
+// name, not an option: each class declares different input arrays (the quadratic's A, c, theta;
+// a ridge class would take data and per-feature regularizers), and an entry's inputs are fixed.
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "builtin.hpp"
+#include "cpu/bilevel.hpp"
+#include "touchstone/bounds/bilevel_bound.hpp"
+#include "touchstone/core/entry.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/reference/bilevel.hpp"
+
+namespace touchstone::bilevel {
+namespace {
+
+Tensor<double> scalar(double x) { return Tensor<double>(Shape{}, x); }
+Arrays grad_output(const Tensor<double>& g) { return {{"grad", g}}; }
+Arrays grad_output(const Tensor<float>& g) { return {{"grad", as_double(g)}}; }
+
+// ---- what every quadratic entry declares alike ----
+struct QuadSize {
+  const char* name;
+  Index d, r;
+  double alpha;
+  double q;  // UFOM only
+  int xi;    // UFOM only
+};
+
+struct QuadraticFace {
+  static std::vector<ArraySpec> inputs() {
+    return {{"A", "(dim, dim)", "the inner (and outer) loss's Hessian, symmetric", false},
+            {"c", "(dim)", "the losses' minimizer", false},
+            {"theta", "(dim)", "the outer parameters: phi_0 = theta", false},
+            {"alpha", "()", "inner step size (also --option alpha)", true},
+            {"r", "()", "number of inner steps (also --option r)", true}};
+  }
+  static std::vector<OptionSpec> options() {
+    return {{"alpha", "inner step size (required: file or option)", ""},
+            {"r", "number of inner steps, 0 <= r <= 2^20 (required: file or option)", ""}};
+  }
+  static QuadraticInputs<double> read(const InputReader& rd) {
+    const double alpha = rd.real("alpha", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(alpha)) throw InvalidInput("alpha", "missing: give --option alpha=... or a 0-d array alpha");
+    return {rd.array("A"), rd.array("c"), rd.array("theta"), alpha, rd.required_integer("r", 0, kMaxSteps)};
+  }
+  static Arrays arrays(const QuadraticInputs<double>& in) {
+    return {{"A", in.A},
+            {"c", in.c},
+            {"theta", in.theta},
+            {"alpha", scalar(in.alpha)},
+            {"r", scalar(static_cast<double>(in.r))}};
+  }
+  // A = G G^T / d with G (d, d) standard normal (symmetric positive semi-definite, eigenvalues
+  // mostly in [0, 4]); c and theta standard normal; every value rounded to the format (A(i, k) and
+  // A(k, i) are the same sum of the same products, so A stays exactly symmetric).
+  static QuadraticProblem<double> generate(const QuadSize& s, Format format, std::uint64_t seed,
+                                           const std::string& stream) {
+    PhiloxStream g(seed, stream + "G"), cs(seed, stream + "c"), ts(seed, stream + "theta");
+    Tensor<double> G(Shape{s.d, s.d}), A(Shape{s.d, s.d}), c(Shape{s.d}), theta(Shape{s.d});
+    for (Index i = 0; i < G.count(); ++i) G[i] = g.next_normal();
+    for (Index i = 0; i < s.d; ++i)
+      for (Index k = 0; k < s.d; ++k) {
+        double sum = 0;
+        for (Index l = 0; l < s.d; ++l) sum += (i <= k ? G(i, l) * G(k, l) : G(k, l) * G(i, l));
+        A(i, k) = round_to_format(sum / static_cast<double>(s.d), format);
+      }
+    for (Index i = 0; i < s.d; ++i) {
+      c[i] = round_to_format(cs.next_normal(), format);
+      theta[i] = round_to_format(ts.next_normal(), format);
+    }
+    return QuadraticProblem<double>({A, c, theta, round_to_format(s.alpha, format), s.r});
+  }
+};
+
+// Default sizes: dim <= 8 and r <= 10 so that the MPFR oracle is fast; "r0" is the edge where
+// E = F = grad L_out(theta); "bench" (not checked) is for timings.
+constexpr QuadSize kQuadSizes[] = {
+    {"tiny", 2, 1, 0.1, 1, 1},  {"small", 4, 5, 0.1, 1, 1}, {"medium", 8, 10, 0.05, 1, 1},
+    {"r0", 3, 0, 0.1, 1, 1},    {"bench", 64, 100, 0.02, 1, 1},
+};
+constexpr QuadSize kUfomSizes[] = {
+    {"coin1", 4, 5, 0.1, 0.25, 1},      {"coin0", 4, 5, 0.1, 0.25, 0},  {"q1", 3, 4, 0.1, 1.0, 1},
+    {"medium", 8, 10, 0.05, 0.125, 1},   {"bench", 64, 100, 0.02, 0.1, 1},
+};
+
+template <class Table>
+std::vector<std::string> checked_sizes(const Table& table) {
+  std::vector<std::string> v;
+  for (const auto& s : table)
+    if (std::string(s.name) != "bench") v.push_back(s.name);
+  return v;
+}
+
+const char* const kPlainOrder =
+    "phi_{j+1} = phi_j - alpha fl(A fl(phi_j - c)) with every sum A x in k order, one rounding per operation";
+
+template <class P>
+void quadratic_declarations(Entry<P>& e, const std::string& name, const std::string& id, const std::string& summary) {
+  e.name = "bilevel.quadratic." + name;
+  e.spec_ref = "spec/bilevel.md [" + id + "]";
+  e.summary = summary;
+  e.outputs = {{"grad", "(dim)", "the (hyper)gradient with respect to theta", false}};
+}
+
+// ---- the exact hypergradient, three ways ----
+std::unique_ptr<Algorithm> exact_entry(order::Method method) {
+  using P = QuadraticProblem<double>;
+  Entry<P> e;
+  const char* names[] = {"exact_stored", "exact_recompute", "exact_forward"};
+  const char* ids[] = {"BILEVEL-STORED-CPU", "BILEVEL-RECOMPUTE-CPU", "BILEVEL-FORWARD-CPU"};
+  const char* how[] = {"reverse mode over the stored trajectory (O(r dim) memory)",
+                       "reverse mode recomputing each phi_j from theta (O(dim) memory, r(r+1)/2 inner steps)",
+                       "forward mode: dim tangents carried along the inner loop (O(dim^2) memory)"};
+  const int m = static_cast<int>(method);
+  quadratic_declarations(e, names[m], ids[m],
+                         std::string("exact hypergradient dM/dtheta of the quadratic ABLO problem by ") + how[m]);
+  e.inputs = QuadraticFace::inputs();
+  e.options = QuadraticFace::options();
+  e.sizes = checked_sizes(kQuadSizes);
+  e.extra_sizes = {"bench"};
+  const std::string stream = std::string("bilevel.quadratic.") + names[m] + "/";
+  e.generate = [stream](const std::string& size, Format format, std::uint64_t seed) {
+    return QuadraticFace::generate(size_row(kQuadSizes, size), format, seed, stream);
+  };
+  e.read = [](const InputReader& r) { return P(QuadraticFace::read(r)); };
+  e.arrays = [](const P& p) { return QuadraticFace::arrays(p.in()); };
+  e.oracle = [](const P& p) { return ExactArrays{{"grad", reference::exact_hypergradient<mp_real>(p)}}; };
+  const std::string order =
+      std::string(kPlainOrder) +
+      (method == order::Method::forward
+           ? "; tangents Z e_t = Z e_t - alpha fl(A Z e_t) before each step; grad_t = sum_k Z(k,t) g_k in k order"
+           : "; lambda = fl(A fl(phi_r - c)); lambda = lambda - alpha fl(A lambda), r times");
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [method](const EntryProblem<P>& h) { return grad_output(cpu::exact_hypergradient(h.f32(), method)); },
+       [method](const P& p) {
+         return grad_output(exact_hypergradient_bound(p, method, bilevel_arithmetic_cpu(Format::float32)));
+       }},
+      {"cpu-f64", Format::float64, order,
+       [method](const EntryProblem<P>& h) { return grad_output(cpu::exact_hypergradient(h.f64(), method)); },
+       [method](const P& p) {
+         return grad_output(exact_hypergradient_bound(p, method, bilevel_arithmetic_cpu(Format::float64)));
+       }},
+  };
+  e.any_order_bound = [method](const P& p, Format compute, double) {
+    return grad_output(exact_hypergradient_bound(p, method, bilevel_arithmetic_any_order(compute)));
+  };
+  e.any_order_assumption =
+      "the product of the r step Jacobians accumulated step by step, reverse (a vector, stored or recomputed) or "
+      "forward (dim tangents); within each step any order of every sum, FMA or not, alpha A x as alpha (A x), "
+      "(alpha A) x or alpha (A x + A^T x)/2 (not (I - alpha A)^r by repeated squaring)";
+  return make_entry(std::move(e));
+}
+
+// ---- FOM ----
+std::unique_ptr<Algorithm> fom_entry() {
+  using P = QuadraticProblem<double>;
+  Entry<P> e;
+  quadratic_declarations(e, "fom", "BILEVEL-FOM-DEF",
+                         "first-order shortcut (FOM, learn2learn first_order=True): grad L_out(phi_r) of the "
+                         "quadratic ABLO problem, dphi_r/dtheta replaced by I");
+  e.inputs = QuadraticFace::inputs();
+  e.options = QuadraticFace::options();
+  e.sizes = checked_sizes(kQuadSizes);
+  e.extra_sizes = {"bench"};
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    return QuadraticFace::generate(size_row(kQuadSizes, size), format, seed, "bilevel.quadratic.fom/");
+  };
+  e.read = [](const InputReader& r) { return P(QuadraticFace::read(r)); };
+  e.arrays = [](const P& p) { return QuadraticFace::arrays(p.in()); };
+  e.oracle = [](const P& p) { return ExactArrays{{"grad", reference::fom<mp_real>(p)}}; };
+  const std::string order = std::string(kPlainOrder) + "; grad = fl(A fl(phi_r - c))";
+  e.backends = {
+      {"cpu-f32", Format::float32, order, [](const EntryProblem<P>& h) { return grad_output(cpu::fom(h.f32())); },
+       [](const P& p) { return grad_output(fom_bound(p, bilevel_arithmetic_cpu(Format::float32))); }},
+      {"cpu-f64", Format::float64, order, [](const EntryProblem<P>& h) { return grad_output(cpu::fom(h.f64())); },
+       [](const P& p) { return grad_output(fom_bound(p, bilevel_arithmetic_cpu(Format::float64))); }},
+  };
+  e.any_order_bound = [](const P& p, Format compute, double) {
+    return grad_output(fom_bound(p, bilevel_arithmetic_any_order(compute)));
+  };
+  e.any_order_assumption =
+      "the r inner steps in their order; within each step any order of every sum, FMA or not, alpha A x as "
+      "alpha (A x), (alpha A) x or alpha (A x + A^T x)/2";
+  return make_entry(std::move(e));
+}
+
+// ---- UFOM, the coin given ----
+std::unique_ptr<Algorithm> ufom_entry() {
+  using P = UfomProblem<double>;
+  Entry<P> e;
+  quadratic_declarations(e, "ufom", "BILEVEL-UFOM-DEF",
+                         "unbiased first-order estimator (UFOM) F + (xi/q)(E - F) of the quadratic ABLO problem "
+                         "with the coin xi given (deterministic); E by recomputation");
+  e.inputs = QuadraticFace::inputs();
+  e.inputs.push_back({"q", "()", "probability of the exact branch, 0 < q <= 1 (also --option q)", true});
+  e.inputs.push_back({"xi", "()", "the coin, 0 or 1 (also --option xi)", true});
+  e.options = QuadraticFace::options();
+  e.options.push_back({"q", "probability of the exact branch (required: file or option)", ""});
+  e.options.push_back({"xi", "the coin, 0 or 1 (required: file or option)", ""});
+  e.sizes = checked_sizes(kUfomSizes);
+  e.extra_sizes = {"bench"};
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const QuadSize& s = size_row(kUfomSizes, size);
+    return P(QuadraticFace::generate(s, format, seed, "bilevel.quadratic.ufom/"), round_to_format(s.q, format), s.xi);
+  };
+  e.read = [](const InputReader& r) {
+    const double q = r.real("q", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(q)) throw InvalidInput("q", "missing: give --option q=... or a 0-d array q");
+    return P(QuadraticProblem<double>(QuadraticFace::read(r)), q, static_cast<int>(r.required_integer("xi", 0, 1)));
+  };
+  e.arrays = [](const P& p) {
+    Arrays a = QuadraticFace::arrays(p.quad().in());
+    a["q"] = scalar(p.q());
+    a["xi"] = scalar(p.xi());
+    return a;
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"grad", reference::ufom<mp_real>(p)}}; };
+  const std::string order = std::string(kPlainOrder) +
+                            "; F = fl(A fl(phi_r - c)); xi = 1: E by recomputation from lambda = F, "
+                            "grad = F + fl(fl(E - F) / q); xi = 0: grad = F";
+  e.backends = {
+      {"cpu-f32", Format::float32, order, [](const EntryProblem<P>& h) { return grad_output(cpu::ufom(h.f32())); },
+       [](const P& p) { return grad_output(ufom_bound(p, bilevel_arithmetic_cpu(Format::float32))); }},
+      {"cpu-f64", Format::float64, order, [](const EntryProblem<P>& h) { return grad_output(cpu::ufom(h.f64())); },
+       [](const P& p) { return grad_output(ufom_bound(p, bilevel_arithmetic_cpu(Format::float64))); }},
+  };
+  e.any_order_bound = [](const P& p, Format compute, double) {
+    return grad_output(ufom_bound(p, bilevel_arithmetic_any_order(compute)));
+  };
+  e.any_order_assumption =
+      "F and E as bilevel.quadratic.fom and .exact_* (E reverse or forward); F + (E - F)/q with the division or "
+      "a multiplication by fl(1/q) (not the rearranged F (1 - 1/q) + E/q)";
+  return make_entry(std::move(e));
+}
+
+}  // namespace
+}  // namespace touchstone::bilevel
+
+namespace touchstone {
+void register_bilevel(Registry& registry) {
+  registry.add(bilevel::exact_entry(bilevel::order::Method::stored));
+  registry.add(bilevel::exact_entry(bilevel::order::Method::recompute));
+  registry.add(bilevel::exact_entry(bilevel::order::Method::forward));
+  registry.add(bilevel::fom_entry());
+  registry.add(bilevel::ufom_entry());
+}
+}  // namespace touchstone
