@@ -1,2 +1,453 @@
+// The bilevel family's own invariants (spec/bilevel.md): the oracle against the quadratic closed
+// form and against the derivative of M, the FOM bias, UFOM's expectation and second moment by
+// enumeration of the coin, the three exact methods against each other and their step counts, the
+// bounds' growth with r, bad input, and wrong hypergradients that `diff` must FAIL. Every checker
+// here is also fed a wrong answer and seen to reject it.
 #include <gtest/gtest.h>
-TEST(Bilevel, Placeholder) {}
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "builtin.hpp"
+#include "cpu/bilevel.hpp"
+#include "touchstone/bounds/bilevel_bound.hpp"
+#include "touchstone/core/entry.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/core/verdict.hpp"
+#include "touchstone/reference/bilevel.hpp"
+
+using namespace touchstone;
+using namespace touchstone::bilevel;
+
+namespace {
+
+using P = QuadraticProblem<double>;
+
+// A symmetric A = G G^T / d (G standard normal), c and theta standard normal, every value a
+// float32 (so that both backends run on the same problem).
+P make(Index d, Index r, double alpha, std::uint64_t seed, double a_scale = 1.0) {
+  PhiloxStream g(seed, "bilevel_test/G"), cs(seed, "bilevel_test/c"), ts(seed, "bilevel_test/theta");
+  Tensor<double> G(Shape{d, d}), A(Shape{d, d}), c(Shape{d}), theta(Shape{d});
+  for (Index i = 0; i < G.count(); ++i) G[i] = g.next_normal();
+  for (Index i = 0; i < d; ++i)
+    for (Index k = 0; k <= i; ++k) {
+      double s = 0;
+      for (Index l = 0; l < d; ++l) s += G(i, l) * G(k, l);
+      A(i, k) = A(k, i) = round_to_format(a_scale * s / static_cast<double>(d), Format::float32);
+    }
+  for (Index i = 0; i < d; ++i) {
+    c[i] = round_to_format(cs.next_normal(), Format::float32);
+    theta[i] = round_to_format(ts.next_normal(), Format::float32);
+  }
+  return P({A, c, theta, round_to_format(alpha, Format::float32), r});
+}
+
+P with_steps(const P& p, Index r) { return P({p.in().A, p.in().c, p.in().theta, p.in().alpha, r}); }
+P with_alpha(const P& p, double alpha) { return P({p.in().A, p.in().c, p.in().theta, alpha, p.steps()}); }
+
+// max_i |x_i - y_i| / max_i |y_i| (0 when y is 0 and x equals it), at the working precision.
+double relative_difference(const Tensor<mp_real>& x, const Tensor<mp_real>& y) {
+  mp_real diff(0), scale(0);
+  for (Index i = 0; i < x.count(); ++i) {
+    diff = std::max(diff, mp_real(abs(x[i] - y[i])));
+    scale = std::max(scale, mp_real(abs(y[i])));
+  }
+  if (scale == 0) return diff == 0 ? 0.0 : INFINITY;
+  return to_double(diff / scale);
+}
+
+// Agreement at 256 bits: to 2^-200 relative (the sequences are at most a few thousand roundings).
+constexpr double kAgree = 0x1p-200;
+
+std::vector<P> oracle_problems() {
+  std::vector<P> v;
+  std::uint64_t seed = 0;
+  for (Index d : {1, 2, 3, 5, 8})
+    for (Index r : {0, 1, 2, 7, 10}) v.push_back(make(d, r, 0.1, seed++));
+  v.push_back(make(4, 6, -0.3, seed++));  // a negative step (ascent) is still an inner loop
+  v.push_back(make(4, 6, 0.9, seed++));   // alpha lambda_max > 2: the loop diverges
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// covers: BILEVEL-QUAD-CLOSED BILEVEL-INNER-DEF
+TEST(BilevelOracle, UnrolledLoopEqualsTheClosedForm) {
+  const WorkingPrecision wp(256);
+  for (const P& p : oracle_problems()) {
+    const auto cf = reference::closed_form<mp_real>(p);
+    EXPECT_LE(relative_difference(reference::exact_hypergradient<mp_real>(p), cf.E), kAgree);
+    EXPECT_LE(relative_difference(reference::fom<mp_real>(p), cf.F), kAgree);
+    // The checker rejects a wrong closed form: one step more in the matrix power.
+    if (p.steps() > 0 && p.dim() > 1) {
+      const auto off = reference::closed_form<mp_real>(with_steps(p, p.steps() + 1));
+      EXPECT_GT(relative_difference(reference::exact_hypergradient<mp_real>(p), off.E), 1e-6);
+    }
+  }
+}
+
+// The scalar toy of brief section 2.1 in its quadratic region, from the closed form: two tasks
+// a = (0.5, 1.5), c = (0, b2/1.5), alpha = 0.1, r = 10; s_i = (1 - alpha a_i)^r; the mean FOM's
+// root theta_bar = 5.758867 has M'(theta_bar) = sqrt(0.12) = 0.346410, and the stationary point
+// theta* = 2.840282 has mean FOM -0.8678 (the brief's [D] values, derived independently there).
+// covers: BILEVEL-QUAD-CLOSED
+TEST(BilevelOracle, TheToyConstantsOfTheBrief) {
+  const WorkingPrecision wp(256);
+  const double a[2] = {0.5, 1.5}, b2 = 17.395270;
+  const double c[2] = {0.0, b2 / 1.5};
+  auto task = [&](int i, double theta) {
+    return P({Tensor<double>(Shape{1, 1}, a[i]), Tensor<double>(Shape{1}, c[i]), Tensor<double>(Shape{1}, theta), 0.1, 10});
+  };
+  EXPECT_NEAR(to_double(reference::closed_form<mp_real>(task(0, 0)).P[0]), 0.598737, 5e-7);
+  EXPECT_NEAR(to_double(reference::closed_form<mp_real>(task(1, 0)).P[0]), 0.196874, 5e-7);
+  auto mean = [&](double theta, bool exact) {
+    double m = 0;
+    for (int i = 0; i < 2; ++i)
+      m += 0.5 * to_double((exact ? reference::exact_hypergradient<mp_real>(task(i, theta))
+                                  : reference::fom<mp_real>(task(i, theta)))[0]);
+    return m;
+  };
+  EXPECT_NEAR(mean(5.758867, true), std::sqrt(0.12), 2e-6);
+  EXPECT_NEAR(mean(5.758867, false), 0.0, 2e-6);
+  EXPECT_NEAR(mean(2.840282, true), 0.0, 2e-6);
+  EXPECT_NEAR(mean(2.840282, false), -0.8678, 1e-4);
+}
+
+// M is a quadratic in theta, so the central difference (M(theta + h e_t) - M(theta - h e_t)) / 2h
+// is its derivative exactly: an independent check of the reverse-mode oracle.
+// covers: BILEVEL-EXACT-DEF
+TEST(BilevelOracle, ExactIsTheDerivativeOfM) {
+  const WorkingPrecision wp(256);
+  const double h = 0x1p-6;  // theta +- h is exact: theta is a float32 of magnitude < 2^10
+  for (const P& p : oracle_problems()) {
+    const Tensor<mp_real> E = reference::exact_hypergradient<mp_real>(p);
+    Tensor<mp_real> fd(Shape{p.dim()});
+    for (Index t = 0; t < p.dim(); ++t) {
+      Tensor<double> plus = p.in().theta, minus = p.in().theta;
+      plus[t] += h;
+      minus[t] -= h;
+      const mp_real mp = reference::outer_loss<mp_real>(P({p.in().A, p.in().c, plus, p.in().alpha, p.steps()}));
+      const mp_real mm = reference::outer_loss<mp_real>(P({p.in().A, p.in().c, minus, p.in().alpha, p.steps()}));
+      fd[t] = (mp - mm) / mp_real(2 * h);
+    }
+    EXPECT_LE(relative_difference(E, fd), kAgree);
+    // Rejects a hypergradient with one step dropped.
+    if (p.steps() > 0) {
+      EXPECT_GT(relative_difference(reference::exact_hypergradient<mp_real>(with_steps(p, p.steps() - 1)), fd), 1e-6);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// E - F = (prod_j (I - alpha H_j) - I) g with g = grad L_out(phi_r) = F; the bias bound
+// |E - F|_2 <= |g|_2 ((1 + |alpha| |A|_2)^r - 1) with |A|_2 <= |A|_F; E = F when r = 0, alpha = 0
+// or A = 0, in the oracle and bit for bit in the backends.
+// covers: BILEVEL-FOM-BIAS BILEVEL-FOM-DEF
+TEST(BilevelOracle, FomBias) {
+  const WorkingPrecision wp(256);
+  for (const P& p : oracle_problems()) {
+    const Tensor<mp_real> E = reference::exact_hypergradient<mp_real>(p), F = reference::fom<mp_real>(p);
+    const auto cf = reference::closed_form<mp_real>(p);
+    Tensor<mp_real> bias(Shape{p.dim()}), formula(Shape{p.dim()}, mp_real(0));
+    for (Index i = 0; i < p.dim(); ++i) {
+      bias[i] = E[i] - F[i];
+      for (Index k = 0; k < p.dim(); ++k) formula[i] += (cf.P(i, k) - mp_real(i == k ? 1 : 0)) * F[k];
+    }
+    EXPECT_LE(relative_difference(bias, formula), kAgree);
+    double bias2 = 0, g2 = 0, a2 = 0;
+    for (Index i = 0; i < p.dim(); ++i) {
+      bias2 += to_double(bias[i] * bias[i]);
+      g2 += to_double(F[i] * F[i]);
+    }
+    for (Index i = 0; i < p.in().A.count(); ++i) a2 += p.in().A[i] * p.in().A[i];
+    const double bound = std::sqrt(g2) * (std::pow(1 + std::fabs(p.in().alpha) * std::sqrt(a2), static_cast<double>(p.steps())) - 1);
+    EXPECT_LE(std::sqrt(bias2), bound * (1 + 1e-12) + 1e-300);
+    // The bias formula rejects an estimate of E with one step dropped.
+    if (p.steps() > 0) {
+      const Tensor<mp_real> wrong = reference::exact_hypergradient<mp_real>(with_steps(p, p.steps() - 1));
+      Tensor<mp_real> wrong_bias(Shape{p.dim()});
+      for (Index i = 0; i < p.dim(); ++i) wrong_bias[i] = wrong[i] - F[i];
+      EXPECT_GT(relative_difference(wrong_bias, formula), 1e-6);
+    }
+  }
+  for (std::uint64_t seed = 0; seed < 8; ++seed) {
+    const P base = make(5, 7, 0.1, seed);
+    const P zero_a({Tensor<double>(Shape{5, 5}, 0.0), base.in().c, base.in().theta, base.in().alpha, 7});
+    for (const P& p : {with_steps(base, 0), with_alpha(base, 0.0), zero_a}) {
+      EXPECT_EQ(relative_difference(reference::exact_hypergradient<mp_real>(p), reference::fom<mp_real>(p)), 0.0);
+      for (order::Method m : {order::Method::stored, order::Method::recompute, order::Method::forward}) {
+        const Tensor<double> e64 = cpu::exact_hypergradient(p, m), f64 = cpu::fom(p);
+        const Tensor<float> e32 = cpu::exact_hypergradient(p.cast<float>(), m), f32 = cpu::fom(p.cast<float>());
+        for (Index i = 0; i < p.dim(); ++i) {
+          EXPECT_EQ(e64[i], f64[i]) << "seed " << seed << " method " << static_cast<int>(m);
+          EXPECT_EQ(e32[i], f32[i]) << "seed " << seed << " method " << static_cast<int>(m);
+        }
+      }
+    }
+    // ... and the bias is not zero otherwise (the checker above can fail).
+    EXPECT_GT(relative_difference(reference::exact_hypergradient<mp_real>(base), reference::fom<mp_real>(base)), 1e-3);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (1 - q) g(xi = 0) + q g(xi = 1) = E; q = 1 gives E; xi = 0 gives F.
+// covers: BILEVEL-UFOM-UNBIASED BILEVEL-UFOM-DEF
+TEST(BilevelOracle, UfomIsUnbiased) {
+  const WorkingPrecision wp(256);
+  for (const P& p : oracle_problems()) {
+    const Tensor<mp_real> E = reference::exact_hypergradient<mp_real>(p), F = reference::fom<mp_real>(p);
+    for (double q : {0.125, 0.3, 0.75, 1.0}) {
+      const Tensor<mp_real> g0 = reference::ufom<mp_real>(UfomProblem<double>(p, q, 0));
+      const Tensor<mp_real> g1 = reference::ufom<mp_real>(UfomProblem<double>(p, q, 1));
+      EXPECT_EQ(relative_difference(g0, F), 0.0);
+      Tensor<mp_real> mean(Shape{p.dim()}), wrong(Shape{p.dim()});
+      for (Index i = 0; i < p.dim(); ++i) {
+        mean[i] = (1 - mp_real(q)) * g0[i] + mp_real(q) * g1[i];
+        // A wrong estimator, F + xi (E - F) (the 1/q forgotten), is biased for q < 1.
+        wrong[i] = (1 - mp_real(q)) * F[i] + mp_real(q) * E[i];
+      }
+      EXPECT_LE(relative_difference(mean, E), kAgree) << "q " << q;
+      if (q == 1.0) {
+        EXPECT_LE(relative_difference(g1, E), kAgree);
+      }
+      if (q < 1 && p.steps() > 0 && p.in().alpha != 0) {
+        EXPECT_GT(relative_difference(wrong, E), 1e-6);
+      }
+    }
+  }
+}
+
+// E_xi |g|^2 = (1 - q) |g(0)|^2 + q |g(1)|^2 = |E|^2 + (1/q - 1) |E - F|^2.
+// covers: BILEVEL-UFOM-MOMENT
+TEST(BilevelOracle, UfomSecondMomentByEnumeration) {
+  const WorkingPrecision wp(256);
+  for (const P& p : oracle_problems()) {
+    const Tensor<mp_real> E = reference::exact_hypergradient<mp_real>(p), F = reference::fom<mp_real>(p);
+    for (double q : {0.125, 0.3, 1.0}) {
+      const Tensor<mp_real> g0 = reference::ufom<mp_real>(UfomProblem<double>(p, q, 0));
+      const Tensor<mp_real> g1 = reference::ufom<mp_real>(UfomProblem<double>(p, q, 1));
+      mp_real moment(0), e2(0), d2(0);
+      for (Index i = 0; i < p.dim(); ++i) {
+        moment += (1 - mp_real(q)) * g0[i] * g0[i] + mp_real(q) * g1[i] * g1[i];
+        e2 += E[i] * E[i];
+        d2 += (E[i] - F[i]) * (E[i] - F[i]);
+      }
+      const mp_real formula = e2 + (1 / mp_real(q) - 1) * d2;
+      const double scale = std::max(to_double(moment), 1e-300);
+      EXPECT_LE(std::fabs(to_double(moment - formula)) / scale, kAgree) << "q " << q;
+      // A wrong variance term, (1/q) |E - F|^2, is rejected where E != F.
+      if (to_double(d2) > 1e-12 * to_double(e2 + 1e-300)) {
+        EXPECT_GT(std::fabs(to_double(moment - (e2 + d2 / mp_real(q)))) / scale, 1e-12);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recomputation equals stored reverse mode in exact arithmetic (the oracles: the same operations
+// on the same values, so equal at any precision), and bit for bit in the backends, whose order is
+// the same; forward mode (a different association) agrees with the oracle to 2^-200 and with the
+// backends' reverse mode within the sum of the two bounds.
+// covers: BILEVEL-RECOMPUTE BILEVEL-FORWARD-DEF
+TEST(BilevelExactMethods, AgreeWithEachOther) {
+  {
+    const WorkingPrecision wp(256);
+    for (const P& p : oracle_problems()) {
+      const Tensor<mp_real> stored = reference::exact_hypergradient<mp_real>(p);
+      EXPECT_EQ(relative_difference(reference::exact_hypergradient_recompute<mp_real>(p), stored), 0.0);
+      EXPECT_LE(relative_difference(reference::exact_hypergradient_forward<mp_real>(p), stored), kAgree);
+    }
+  }
+  for (std::uint64_t seed = 0; seed < 12; ++seed)
+    for (Index r : {0, 1, 3, 10}) {
+      const P p = make(1 + static_cast<Index>(seed % 6), r, 0.1, 100 + seed);
+      const auto s64 = cpu::exact_hypergradient(p, order::Method::stored);
+      const auto c64 = cpu::exact_hypergradient(p, order::Method::recompute);
+      const auto f64 = cpu::exact_hypergradient(p, order::Method::forward);
+      const auto s32 = cpu::exact_hypergradient(p.cast<float>(), order::Method::stored);
+      const auto c32 = cpu::exact_hypergradient(p.cast<float>(), order::Method::recompute);
+      const auto f32 = cpu::exact_hypergradient(p.cast<float>(), order::Method::forward);
+      const auto bs = exact_hypergradient_bound(p, order::Method::stored, bilevel_arithmetic_cpu(Format::float32));
+      const auto bf = exact_hypergradient_bound(p, order::Method::forward, bilevel_arithmetic_cpu(Format::float32));
+      for (Index i = 0; i < p.dim(); ++i) {
+        EXPECT_EQ(s64[i], c64[i]);
+        EXPECT_EQ(s32[i], c32[i]);
+        EXPECT_LE(std::fabs(static_cast<double>(s32[i]) - static_cast<double>(f32[i])), bs[i] + bf[i]);
+        EXPECT_NEAR(s64[i], f64[i], 1e-9 * (1 + std::fabs(s64[i])));
+      }
+    }
+}
+
+// Inner steps: stored and forward r; recomputation r for phi_r and F, then j for each phi_j,
+// r(r + 1)/2 in all; HVPs r (forward: r dim); one outer gradient. UFOM: r with xi = 0 (E is not
+// computed), r(r + 1)/2 with xi = 1.
+// covers: BILEVEL-RECOMPUTE-COST
+TEST(BilevelExactMethods, StepCounts) {
+  for (Index r : {0, 1, 2, 5, 10, 37}) {
+    const P p = make(3, r, 0.1, 7);
+    order::Counts s, c, f, fo, u0, u1;
+    cpu::exact_hypergradient(p, order::Method::stored, &s);
+    cpu::exact_hypergradient(p, order::Method::recompute, &c);
+    cpu::exact_hypergradient(p, order::Method::forward, &f);
+    cpu::fom(p, &fo);
+    cpu::ufom(UfomProblem<double>(p, 0.5, 0), &u0);
+    cpu::ufom(UfomProblem<double>(p, 0.5, 1), &u1);
+    EXPECT_EQ(s.inner_steps, r);
+    EXPECT_EQ(s.hvps, r);
+    EXPECT_EQ(c.inner_steps, r * (r + 1) / 2);
+    EXPECT_EQ(c.hvps, r);
+    EXPECT_EQ(f.inner_steps, r);
+    EXPECT_EQ(f.hvps, r * 3);
+    EXPECT_EQ(fo.inner_steps, r);
+    EXPECT_EQ(fo.hvps, 0);
+    EXPECT_EQ(u0.inner_steps, r);
+    EXPECT_EQ(u1.inner_steps, r * (r + 1) / 2);
+    for (const order::Counts& k : {s, c, f, fo, u0, u1}) EXPECT_EQ(k.outer_gradients, 1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each backend within its own bound as r grows, and the any-order bound above it; the tightness
+// (max err / bound) printed per r: the bound grows like (1 + |alpha| |A|_inf)^(2r + 1) (its
+// propagation takes absolute values) while the error follows |I - alpha A|, so it loosens with r.
+// covers: BILEVEL-BOUND-CPU BILEVEL-BOUND-ANY
+TEST(BilevelBound, WithinBoundAsRGrows) {
+  const WorkingPrecision wp(256);
+  std::printf("  r   | tightness cpu-f32 stored, forward, fom, ufom | bound/|E| (f32, stored)\n");
+  for (Index r : {0, 1, 2, 5, 10, 20, 50}) {
+    double worst[4] = {0, 0, 0, 0}, rel_bound = 0;
+    for (std::uint64_t seed = 0; seed < 3; ++seed) {
+      const P p = make(4, r, 0.1, 200 + seed);
+      const UfomProblem<double> u(p, 0.25, 1);
+      const Tensor<mp_real> E = reference::exact_hypergradient<mp_real>(p), F = reference::fom<mp_real>(p),
+                            G = reference::ufom<mp_real>(u);
+      struct Row {
+        Tensor<float> out;
+        Tensor<double> bound, any;
+        const Tensor<mp_real>* exact;
+      };
+      const auto f32 = bilevel_arithmetic_cpu(Format::float32), any = bilevel_arithmetic_any_order(Format::float32);
+      const Row rows[4] = {
+          {cpu::exact_hypergradient(p.cast<float>(), order::Method::stored),
+           exact_hypergradient_bound(p, order::Method::stored, f32),
+           exact_hypergradient_bound(p, order::Method::stored, any), &E},
+          {cpu::exact_hypergradient(p.cast<float>(), order::Method::forward),
+           exact_hypergradient_bound(p, order::Method::forward, f32),
+           exact_hypergradient_bound(p, order::Method::forward, any), &E},
+          {cpu::fom(p.cast<float>()), fom_bound(p, f32), fom_bound(p, any), &F},
+          {cpu::ufom(u.cast<float>()), ufom_bound(u, f32), ufom_bound(u, any), &G},
+      };
+      for (int k = 0; k < 4; ++k)
+        for (Index i = 0; i < p.dim(); ++i) {
+          const double err = std::fabs(to_double(mp_real(rows[k].out[i]) - (*rows[k].exact)[i]));
+          ASSERT_TRUE(std::isfinite(rows[k].bound[i]));
+          EXPECT_LE(err, rows[k].bound[i]) << "r " << r << " row " << k << " element " << i;
+          EXPECT_LE(rows[k].bound[i], rows[k].any[i]);
+          worst[k] = std::max(worst[k], err / rows[k].bound[i]);
+          if (k == 0) rel_bound = std::max(rel_bound, rows[k].bound[i] / std::fabs(to_double(E[i])));
+        }
+    }
+    std::printf("  %-3lld | %.2e %.2e %.2e %.2e | %.2e\n", static_cast<long long>(r), worst[0], worst[1], worst[2],
+                worst[3], rel_bound);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `diff` (core's run_diff, the any-order bound) on the entries: touchstone's own float32 answer
+// PASSes; wrong hypergradients FAIL: one inner step dropped, FOM passed off as exact, the step's
+// sign flipped (gradient ascent), UFOM without the 1/q weight.
+// covers: BILEVEL-DIFF-WRONG
+TEST(BilevelDiff, WrongHypergradientsFail) {
+  const Registry& reg = builtin_registry();
+  auto npy = [](const Tensor<double>& t) {
+    NpyArray a;
+    a.item_bytes = 4;
+    a.values = t;
+    return a;
+  };
+  auto verdict = [&](const std::string& entry, const P& p, const Tensor<float>& theirs, double q = 0, int xi = -1) {
+    const Algorithm& a = reg.get(entry);
+    NpyMap arrays{{"A", npy(p.in().A)}, {"c", npy(p.in().c)}, {"theta", npy(p.in().theta)},
+                  {"alpha", npy(Tensor<double>(Shape{}, p.in().alpha))},
+                  {"r", npy(Tensor<double>(Shape{}, static_cast<double>(p.steps())))}};
+    if (xi >= 0) {
+      arrays["q"] = npy(Tensor<double>(Shape{}, q));
+      arrays["xi"] = npy(Tensor<double>(Shape{}, xi));
+    }
+    const auto problem = a.from_arrays(arrays, {});
+    return run_diff(a, *problem, Arrays{{"grad", as_double(theirs)}}, Format::float32, 1.0, 256).verdict;
+  };
+  for (std::uint64_t seed = 0; seed < 4; ++seed) {
+    const P p = make(4, 6, 0.1, 300 + seed);
+    const auto p32 = p.cast<float>();
+    for (const char* entry : {"bilevel.quadratic.exact_stored", "bilevel.quadratic.exact_recompute",
+                              "bilevel.quadratic.exact_forward"}) {
+      EXPECT_EQ(verdict(entry, p, cpu::exact_hypergradient(p32, order::Method::stored)), Verdict::pass) << entry;
+      EXPECT_EQ(verdict(entry, p, cpu::exact_hypergradient(p32, order::Method::forward)), Verdict::pass) << entry;
+      EXPECT_EQ(verdict(entry, p, cpu::exact_hypergradient(with_steps(p, 5).cast<float>(), order::Method::stored)),
+                Verdict::fail)
+          << entry << ": one step dropped";
+      EXPECT_EQ(verdict(entry, p, cpu::fom(p32)), Verdict::fail) << entry << ": FOM passed off as exact";
+      EXPECT_EQ(verdict(entry, p, cpu::exact_hypergradient(with_alpha(p, -p.in().alpha).cast<float>(),
+                                                           order::Method::stored)),
+                Verdict::fail)
+          << entry << ": ascent instead of descent";
+    }
+    EXPECT_EQ(verdict("bilevel.quadratic.fom", p, cpu::fom(p32)), Verdict::pass);
+    EXPECT_EQ(verdict("bilevel.quadratic.fom", p, cpu::exact_hypergradient(p32, order::Method::stored)), Verdict::fail);
+    const UfomProblem<double> u(p, 0.25, 1);
+    EXPECT_EQ(verdict("bilevel.quadratic.ufom", p, cpu::ufom(u.cast<float>()), 0.25, 1), Verdict::pass);
+    // F + xi (E - F) = E: the 1/q weight forgotten.
+    EXPECT_EQ(verdict("bilevel.quadratic.ufom", p, cpu::exact_hypergradient(p32, order::Method::stored), 0.25, 1),
+              Verdict::fail);
+    EXPECT_EQ(verdict("bilevel.quadratic.ufom", p, cpu::fom(p32), 0.25, 0), Verdict::pass);
+    EXPECT_EQ(verdict("bilevel.quadratic.ufom", p, cpu::fom(p32), 0.25, 1), Verdict::fail);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// covers: BILEVEL-SHAPES BILEVEL-NONFINITE
+TEST(BilevelInput, BadInputIsNamed) {
+  const P p = make(3, 2, 0.1, 1);
+  auto argument = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const InvalidInput& e) {
+      return e.argument();
+    }
+    return "(accepted)";
+  };
+  Tensor<double> asym = p.in().A;
+  asym(0, 1) += 0.5;
+  EXPECT_EQ(argument([&] { P({asym, p.in().c, p.in().theta, 0.1, 2}); }), "A");
+  EXPECT_EQ(argument([&] { P({Tensor<double>(Shape{3, 2}), p.in().c, p.in().theta, 0.1, 2}); }), "A");
+  EXPECT_EQ(argument([&] { P({p.in().A, Tensor<double>(Shape{2}), p.in().theta, 0.1, 2}); }), "c");
+  EXPECT_EQ(argument([&] { P({p.in().A, p.in().c, Tensor<double>(Shape{4}), 0.1, 2}); }), "theta");
+  Tensor<double> nan_theta = p.in().theta;
+  nan_theta[1] = NAN;
+  EXPECT_EQ(argument([&] { P({p.in().A, p.in().c, nan_theta, 0.1, 2}); }), "theta");
+  Tensor<double> inf_a = p.in().A;
+  inf_a(1, 1) = INFINITY;
+  EXPECT_EQ(argument([&] { P({inf_a, p.in().c, p.in().theta, 0.1, 2}); }), "A");
+  EXPECT_EQ(argument([&] { P({p.in().A, p.in().c, p.in().theta, NAN, 2}); }), "alpha");
+  EXPECT_EQ(argument([&] { P({p.in().A, p.in().c, p.in().theta, 0.1, -1}); }), "r");
+  EXPECT_EQ(argument([&] { UfomProblem<double>(p, 0.0, 1); }), "q");
+  EXPECT_EQ(argument([&] { UfomProblem<double>(p, 1.5, 1); }), "q");
+  EXPECT_EQ(argument([&] { UfomProblem<double>(p, 0.5, 2); }), "xi");
+  EXPECT_EQ(argument([&] { P({p.in().A, p.in().c, p.in().theta, 0.1, 2}); }), "(accepted)");
+  // Through the entry: alpha and r are required (file or option).
+  const Algorithm& a = builtin_registry().get("bilevel.quadratic.exact_stored");
+  auto npy = [](const Tensor<double>& t) {
+    NpyArray x;
+    x.values = t;
+    return x;
+  };
+  NpyMap arrays{{"A", npy(p.in().A)}, {"c", npy(p.in().c)}, {"theta", npy(p.in().theta)}};
+  EXPECT_EQ(argument([&] { a.from_arrays(arrays, {{"r", "2"}}); }), "alpha");
+  EXPECT_EQ(argument([&] { a.from_arrays(arrays, {{"alpha", "0.1"}}); }), "r");
+  EXPECT_EQ(argument([&] { a.from_arrays(arrays, {{"alpha", "0.1"}, {"r", "2"}}); }), "(accepted)");
+}
+
+}  // namespace

@@ -60,6 +60,16 @@ std::vector<Vec<Real>> trajectory(const QuadraticProblem<double>& p) {
   return phi;
 }
 
+// [BILEVEL-QUAD-DEF] M(theta) = L_out(phi_r) = 1/2 (phi_r - c)^T A (phi_r - c).
+template <class Real>
+Real outer_loss(const QuadraticProblem<double>& p) {
+  const Vec<Real> phi = trajectory<Real>(p).back();
+  const Vec<Real> g = quadratic_gradient<Real>(p, phi);
+  Real m(0);
+  for (Index i = 0; i < p.dim(); ++i) m += (phi[i] - Real(p.in().c[i])) * g[i];
+  return m / Real(2);
+}
+
 // [BILEVEL-FOM-DEF] F = grad L_out(phi_r): dphi_r/dtheta replaced by I.
 template <class Real>
 Tensor<Real> fom(const QuadraticProblem<double>& p) {
@@ -79,6 +89,42 @@ Tensor<Real> exact_hypergradient(const QuadraticProblem<double>& p) {
     for (Index i = 0; i < p.dim(); ++i) lambda[i] = lambda[i] - alpha * h[i];
   }
   return Tensor<Real>(Shape{p.dim()}, lambda);
+}
+
+// [BILEVEL-RECOMPUTE] The same backward pass with each phi_j recomputed from theta (j steps)
+// instead of stored: in exact arithmetic (and at any one precision) the same operations on the
+// same values as exact_hypergradient.
+template <class Real>
+Tensor<Real> exact_hypergradient_recompute(const QuadraticProblem<double>& p) {
+  const Real alpha(p.in().alpha);
+  Vec<Real> lambda = quadratic_gradient<Real>(p, trajectory<Real>(p).back());
+  for (Index j = p.steps() - 1; j >= 0; --j) {
+    const QuadraticProblem<double> first_j({p.in().A, p.in().c, p.in().theta, p.in().alpha, j});
+    const Vec<Real> h = quadratic_hvp<Real>(p, trajectory<Real>(first_j).back(), lambda);
+    for (Index i = 0; i < p.dim(); ++i) lambda[i] = lambda[i] - alpha * h[i];
+  }
+  return Tensor<Real>(Shape{p.dim()}, lambda);
+}
+
+// [BILEVEL-FORWARD-DEF] Forward mode: Z_0 = I, Z_{j+1} = Z_j - alpha H(phi_j) Z_j,
+// E = Z_r^T grad L_out(phi_r). A different association of the same product of Jacobians.
+template <class Real>
+Tensor<Real> exact_hypergradient_forward(const QuadraticProblem<double>& p) {
+  const Index d = p.dim();
+  const std::vector<Vec<Real>> phi = trajectory<Real>(p);
+  const Real alpha(p.in().alpha);
+  std::vector<Vec<Real>> z(static_cast<std::size_t>(d), Vec<Real>(static_cast<std::size_t>(d), Real(0)));
+  for (Index t = 0; t < d; ++t) z[t][t] = Real(1);
+  for (Index j = 0; j < p.steps(); ++j)
+    for (Index t = 0; t < d; ++t) {
+      const Vec<Real> h = quadratic_hvp<Real>(p, phi[static_cast<std::size_t>(j)], z[t]);
+      for (Index i = 0; i < d; ++i) z[t][i] = z[t][i] - alpha * h[i];
+    }
+  const Vec<Real> g = quadratic_gradient<Real>(p, phi.back());
+  Tensor<Real> out(Shape{d}, Real(0));
+  for (Index t = 0; t < d; ++t)
+    for (Index k = 0; k < d; ++k) out[t] += z[t][k] * g[k];
+  return out;
 }
 
 // [BILEVEL-UFOM-DEF] g = F + (xi / q) (E - F); with xi = 0, g = F and E is not needed.
@@ -132,10 +178,14 @@ ClosedForm<Real> closed_form(const QuadraticProblem<double>& p) {
 
 // Instantiated in reference/src/bilevel_reference.cpp only (MPFR instantiations in one unit).
 #define TOUCHSTONE_BILEVEL_REFERENCE(X) \
+  X mp_real outer_loss<mp_real>(const QuadraticProblem<double>&); \
+  X double outer_loss<double>(const QuadraticProblem<double>&); \
   X Tensor<mp_real> fom<mp_real>(const QuadraticProblem<double>&); \
   X Tensor<double> fom<double>(const QuadraticProblem<double>&); \
   X Tensor<mp_real> exact_hypergradient<mp_real>(const QuadraticProblem<double>&); \
   X Tensor<double> exact_hypergradient<double>(const QuadraticProblem<double>&); \
+  X Tensor<mp_real> exact_hypergradient_recompute<mp_real>(const QuadraticProblem<double>&); \
+  X Tensor<mp_real> exact_hypergradient_forward<mp_real>(const QuadraticProblem<double>&); \
   X Tensor<mp_real> ufom<mp_real>(const UfomProblem<double>&); \
   X Tensor<double> ufom<double>(const UfomProblem<double>&); \
   X ClosedForm<mp_real> closed_form<mp_real>(const QuadraticProblem<double>&); \
