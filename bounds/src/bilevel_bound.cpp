@@ -15,12 +15,46 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTiny = 4.9406564584124654e-324;
 
-// A tracked value, and whether it left the bound's domain (a possible overflow of the compute
-// format): such an output's bound is +inf.
+// [BILEVEL-BOUND-AFFINE] A tracked value in two forms at once:
+//  - `t`: core's Tracked (core/tracked.hpp): the exact value's range [lo, hi] and the error bound
+//    that propagates absolute values (|x| E_y + E_x |y| + ...); on a linear iteration such as
+//    phi - alpha A (phi - c) it grows like (1 + |alpha| |A|)^r whatever the signs;
+//  - an affine form: computed - exact = sum_k c_k eps_k + p eps_new exactly, each eps_k in
+//    [-1, 1] an unknown rounding error created once (a "symbol"), c_k signed. Errors then cancel
+//    where the arithmetic cancels them: through phi - alpha A phi the coefficients are multiplied
+//    by I - alpha A, not by I + alpha |A|. `pending` (p) is the rounding of a product not yet given
+//    a symbol: a sum adds the pendings of its terms into its own rounding's symbol (treating
+//    roundings as independent is always sound; it only forgoes cancellation).
+// The coefficients are computed in long double; each is within gamma_depth (long double) of the
+// same expression in absolute values, which the Tracked error bounds, so
+//   |computed - exact| <= min(t.err, sum_k |c_k| + p + gamma_depth t.err)
+// (`deviation`), with depth the longest chain of operations behind the value.
 struct TV {
   Tracked t;
+  std::vector<long double> c;
+  double pending = 0;
+  double depth = 0;
   bool outside = false;
+  bool affine = true;  // false: only `t` (the affine form was not kept: a problem too large for it)
+  double c_sum = 0;    // coefficient_sum(c), kept up to date by the arithmetic
 };
+
+constexpr long double kLongU = std::numeric_limits<long double>::epsilon() / 2;
+
+double coefficient_sum(const std::vector<long double>& c) {
+  long double s = 0;
+  for (long double x : c) s += x < 0 ? -x : x;
+  // The sum's own rounding (non-negative terms, at most size() of them) and the conversion.
+  return static_cast<double>(s * (1 + kLongU * static_cast<long double>(c.size() + 2))) * (1 + 0x1p-52);
+}
+
+// A bound on |computed - exact| of v.
+double deviation(const TV& v) {
+  if (!v.affine || !std::isfinite(v.t.err)) return v.t.err;
+  const double gamma = static_cast<double>(kLongU * static_cast<long double>(2 * v.depth + 4));
+  const double affine = (v.c_sum + v.pending + gamma * v.t.err) * (1 + 0x1p-50);
+  return std::min(v.t.err, affine);
+}
 
 // The order header's policy over tracked values. Sequential: each accumulate is one rounded
 // addition in call order ([CORE-TRACKED-ADD]); any order: the sum as [CORE-TRACKED-SUM].
@@ -31,39 +65,137 @@ class TrackedArithmetic {
     Tracked seq;
     TrackedSum sum;
     bool any = false, outside = false;
+    std::vector<long double> c;
+    double pending = 0;       // the terms' pendings
+    double rounding = 0;      // sequential: sum of u |partial sum| bounds
+    double size = 0;          // sum of |term| bounds (any order)
+    double dev = 0;           // sum of the terms' deviations
+    double depth = 0;
+    long long count = 0;
   };
-  explicit TrackedArithmetic(const BilevelArithmetic& m)
-      : r_(Rounding::of(format_info(m.compute))), any_order_(m.any_order) {}
+  TrackedArithmetic(const BilevelArithmetic& m, bool affine)
+      : r_(Rounding::of(format_info(m.compute))), any_order_(m.any_order), affine_(affine) {}
 
-  V input(double x) const { return {Tracked::exact(x), false}; }
-  V add(const V& a, const V& b) const { return checked(touchstone::add(a.t, b.t, r_), a.outside || b.outside); }
-  V sub(const V& a, const V& b) const { return checked(touchstone::sub(a.t, b.t, r_), a.outside || b.outside); }
-  V mul(const V& a, const V& b) const { return checked(touchstone::mul(a.t, b.t, r_), a.outside || b.outside); }
+  V input(double x) const { return {Tracked::exact(x), {}, 0, 0, false, affine_, 0}; }
+  V add(const V& a, const V& b) const { return add_signed(a, b, 1); }
+  V sub(const V& a, const V& b) const { return add_signed(a, b, -1); }
+  V mul(const V& a, const V& b) const {
+    V z;
+    z.affine = affine_;
+    z.t = touchstone::mul(a.t, b.t, r_);
+    z.outside = a.outside || b.outside || z.t.overflows(r_);
+    z.depth = std::max(a.depth, b.depth) + 1;
+    // a^ b^ - a b = mb (a^ - a) + ma (b^ - b) + (a - ma)(b^ - b) + (b - mb)(a^ - a) + (a^ - a)(b^ - b)
+    // with ma, mb the midpoints of the exact ranges (the exact value itself for an input).
+    const double ma = midpoint(a.t), mb = midpoint(b.t);
+    const double da = deviation(a), db = deviation(b);
+    combine(z.c, a.c, mb);
+    combine(z.c, b.c, ma);
+    const double remainder = radius(a.t, ma) * db + radius(b.t, mb) * da + da * db +
+                             std::fabs(mb) * a.pending + std::fabs(ma) * b.pending;
+    z.pending = (remainder + r_.u * (z.t.mag() + da * b.t.mag() + db * a.t.mag() + da * db) + r_.eta) * (1 + 0x1p-50);
+    z.c_sum = coefficient_sum(z.c);
+    return z;
+  }
   V div(const V& a, const V& b) const {
+    V z;
+    z.affine = affine_;
     const TrackedQuotient q = touchstone::div(a.t, b.t, r_);
-    return checked(q.value, a.outside || b.outside || !q.defined);
+    z.t = q.value;
+    z.outside = a.outside || b.outside || !q.defined || z.t.overflows(r_);
+    z.depth = std::max(a.depth, b.depth) + 1;
+    if (z.outside) return z;
+    if (b.t.lo == b.t.hi && b.c.empty() && b.pending == 0 && b.t.err == 0) {
+      // An exact divisor: a^ / b - a / b = (a^ - a) / b, coefficients divided by b.
+      combine(z.c, a.c, 1.0L / static_cast<long double>(b.t.lo));  // one long double rounding
+      const double da = deviation(a);
+      z.pending = (a.pending / std::fabs(b.t.lo) + r_.u * (z.t.mag() + da / std::fabs(b.t.lo)) + r_.eta) * (1 + 0x1p-50);
+      z.c.push_back(0);  // the symbol of this rounding, given below
+      fresh(z);
+      return z;
+    }
+    // Otherwise only the Tracked bound (a fresh symbol for all of it).
+    z.pending = z.t.err;
+    fresh(z);
+    return z;
   }
   Acc acc() const { return {}; }
   void accumulate(Acc& s, const V& v) const {
     s.outside = s.outside || v.outside;
+    combine(s.c, v.c, 1);
+    s.pending += v.pending;
+    s.dev += deviation(v);
+    s.size += v.t.mag() + deviation(v);
+    s.depth = std::max(s.depth, v.depth);
+    ++s.count;
     if (any_order_) {
       s.sum.add_term(v.t);
     } else {
       s.seq = s.any ? touchstone::add(s.seq, v.t, r_) : v.t;
       s.outside = s.outside || s.seq.overflows(r_);
+      // The partial sum's rounding: u |computed partial sum| <= u (|exact| + deviations).
+      if (s.any) s.rounding += r_.u * (s.seq.mag() + s.dev + s.rounding);
     }
     s.any = true;
   }
   V total(const Acc& s) const {
-    if (!s.any) return {Tracked::exact(0), s.outside};
-    if (any_order_) return checked(s.sum.result(r_), s.outside || s.sum.may_overflow(r_));
-    return {s.seq, s.outside};
+    if (!s.any) return {Tracked::exact(0), {}, 0, 0, s.outside, affine_, 0};
+    V z;
+    z.affine = affine_;
+    z.depth = s.depth + static_cast<double>(s.count);
+    z.c = s.c;
+    if (any_order_) {
+      z.t = s.sum.result(r_);
+      z.outside = s.outside || s.sum.may_overflow(r_) || z.t.overflows(r_);
+      const double gamma = s.count > 1 ? gamma_k(r_.u, static_cast<double>(s.count - 1)) : 0.0;
+      z.pending = (s.pending + gamma * s.size) * (1 + 0x1p-50);
+    } else {
+      z.t = s.seq;
+      z.outside = s.outside;
+      z.pending = (s.pending + s.rounding) * (1 + 0x1p-50);
+    }
+    fresh(z);
+    return z;
   }
 
  private:
-  V checked(const Tracked& t, bool outside) const { return {t, outside || t.overflows(r_)}; }
+  static double midpoint(const Tracked& t) { return t.lo == t.hi ? t.lo : t.lo / 2 + t.hi / 2; }
+  // max |x - m| over x in [lo, hi], rounded up.
+  static double radius(const Tracked& t, double m) {
+    if (t.lo == t.hi && t.lo == m) return 0;
+    return std::max(t.hi - m, m - t.lo) * (1 + 0x1p-50) + 4.9406564584124654e-324;
+  }
+  void combine(std::vector<long double>& into, const std::vector<long double>& c, long double s) const {
+    if (!affine_ || c.empty()) return;
+    if (into.size() < c.size()) into.resize(c.size(), 0);
+    for (std::size_t k = 0; k < c.size(); ++k) into[k] += s * c[k];
+  }
+  // Gives v's pending its own symbol.
+  void fresh(V& v) const {
+    if (affine_ && v.pending != 0) {
+      if (v.c.size() < next_ + 1) v.c.resize(next_ + 1, 0);
+      v.c[next_] = v.pending;
+      ++next_;
+      v.pending = 0;
+    }
+    v.c_sum = coefficient_sum(v.c);
+  }
+  V add_signed(const V& a, const V& b, double sign) const {
+    V z;
+    z.affine = affine_;
+    z.t = sign > 0 ? touchstone::add(a.t, b.t, r_) : touchstone::sub(a.t, b.t, r_);
+    z.outside = a.outside || b.outside || z.t.overflows(r_);
+    z.depth = std::max(a.depth, b.depth) + 1;
+    combine(z.c, a.c, 1);
+    combine(z.c, b.c, sign);
+    z.pending = (a.pending + b.pending + r_.u * (z.t.mag() + deviation(a) + deviation(b))) * (1 + 0x1p-50);
+    fresh(z);
+    return z;
+  }
+
   Rounding r_;
-  bool any_order_;
+  bool any_order_, affine_;
+  mutable std::size_t next_ = 0;  // the next symbol
 };
 
 // [BILEVEL-BOUND-EVAL] The bound's own binary64 evaluation: every error is a sum of products of
@@ -71,7 +203,7 @@ class TrackedArithmetic {
 // one output, and the result is multiplied by 1 + max(2^-20, ops 2^-40).
 double element_bound(const TV& v, double ops) {
   if (v.outside || !std::isfinite(v.t.err)) return kInf;
-  return v.t.err * (1 + std::max(0x1p-20, ops * 0x1p-40)) + kTiny;
+  return deviation(v) * (1 + std::max(0x1p-20, ops * 0x1p-40)) + kTiny;
 }
 
 // The operations behind one output of an r-step run on dimension d, generously: (2r + 2) products
@@ -92,8 +224,13 @@ Tensor<double> bound_over_forms(const QuadraticProblem<double>& p, const Bilevel
   const std::vector<order::Form> forms =
       m.any_order ? std::vector<order::Form>{order::Form::plain, order::Form::prescaled, order::Form::symmetric}
                   : std::vector<order::Form>{order::Form::plain};
+  // The affine form costs (symbols x products): kept where that is below about 10^9 long double
+  // operations, else only the Tracked bound ([BILEVEL-BOUND-AFFINE]).
+  const double d = static_cast<double>(p.dim()), r = static_cast<double>(p.steps());
+  const double symbols = (r + 1) * (3 * d * d + 8 * d), products = (2 * r + 2) * d * d * (d + 1);
+  const bool affine = symbols * products < 1e9;
   for (order::Form form : forms) {
-    TrackedArithmetic ar(m);
+    TrackedArithmetic ar(m, affine);
     order::Quadratic<TrackedArithmetic> cls(
         ar, p.dim(), [&](Index i, Index k) { return in.A(i, k); }, [&](Index i) { return in.c[i]; }, in.alpha, form);
     const std::vector<TV> theta = order::initial(ar, p.dim(), [&](Index i) { return in.theta[i]; });
@@ -114,6 +251,7 @@ BilevelArithmetic bilevel_arithmetic_any_order(Format compute) { return {"any or
 
 Tensor<double> exact_hypergradient_bound(const QuadraticProblem<double>& p, order::Method method,
                                          const BilevelArithmetic& m) {
+  static_assert(!order::Quadratic<TrackedArithmetic>::hvp_reads_phi);  // recompute = stored below
   return bound_over_forms(p, m, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& theta, auto&& keep) {
     // Any order: reverse accumulation (stored and recomputed run the same operations on this
     // class) and forward accumulation, whichever method the entry names.
@@ -128,13 +266,17 @@ Tensor<double> fom_bound(const QuadraticProblem<double>& p, const BilevelArithme
   });
 }
 
+// The backends' UFOM computes E by recomputation from lambda_r = F; the quadratic class's HVP does
+// not read phi_j, so the bound runs the same backward pass from F without recomputing (the same
+// operations on the same values; bilevel_test checks recomputation against storage bit for bit).
 Tensor<double> ufom_bound(const UfomProblem<double>& u, const BilevelArithmetic& m) {
+  static_assert(!order::Quadratic<TrackedArithmetic>::hvp_reads_phi);
   const Index r = u.quad().steps();
   const double q = u.q();
   return bound_over_forms(u.quad(), m, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& theta, auto&& keep) {
-    keep(order::ufom(ar, cls, theta, r, q, u.xi()));
+    keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::stored));
     if (!m.any_order || u.xi() == 0) return;
-    keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::recompute, true));
+    keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::stored, true));
     keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::forward, false));
     keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::forward, true));
   });

@@ -48,6 +48,9 @@ class Quadratic {
  public:
   using V = typename Ar::V;
   using Vec = std::vector<V>;
+  // H(phi) = A: the backward pass reads no iterate, so stored and recomputed iterates give the
+  // same operations on the same values (what the bounds use to skip the recomputation).
+  static constexpr bool hvp_reads_phi = false;
   template <class AFn, class CFn>
   Quadratic(Ar& ar, Index d, const AFn& A, const CFn& c, double alpha, Form form)
       : ar_(ar), d_(d), alpha_(ar.input(alpha)), form_(form) {
@@ -163,13 +166,20 @@ std::vector<typename Cls::V> exact_stored(Cls& cls, const std::vector<typename C
   return lambda;
 }
 
+// The backward pass from lambda_r: for j = r-1 .. 0, lambda = lambda - alpha H(phi_j) lambda with
+// phi_j = phi_at(j).
+template <class Cls, class PhiAt>
+std::vector<typename Cls::V> backward(Cls& cls, Index r, std::vector<typename Cls::V> lambda, const PhiAt& phi_at) {
+  for (Index j = r - 1; j >= 0; --j) lambda = cls.hvp_step(phi_at(j), lambda);
+  return lambda;
+}
+
 // [BILEVEL-RECOMPUTE-CPU] The same backward pass from lambda_r = grad L_out(phi_r), with each
 // phi_j recomputed from theta (j inner steps) instead of stored: O(dim) memory whatever r.
 template <class Cls>
 std::vector<typename Cls::V> exact_recompute_from(Cls& cls, const std::vector<typename Cls::V>& theta, Index r,
                                                   std::vector<typename Cls::V> lambda) {
-  for (Index j = r - 1; j >= 0; --j) lambda = cls.hvp_step(unroll(cls, theta, j), lambda);
-  return lambda;
+  return backward(cls, r, std::move(lambda), [&](Index j) { return unroll(cls, theta, j); });
 }
 template <class Cls>
 std::vector<typename Cls::V> exact_recompute(Cls& cls, const std::vector<typename Cls::V>& theta, Index r) {
@@ -205,16 +215,20 @@ std::vector<typename Cls::V> exact_forward(Ar& ar, Cls& cls, const std::vector<t
 }
 
 // [BILEVEL-UFOM-CPU] g = F + (E - F) / q when xi = 1 (E by recomputation from lambda_r = F), g = F
-// when xi = 0 (E is not computed). For the any-order bound only: E by `method` stored or forward,
-// and `reciprocal`: (E - F) times fl(1 / q).
+// when xi = 0 (E is not computed). For the bounds only: `method` forward (E by forward mode), or
+// stored: the backward pass from lambda_r = F with phi_j = theta in place of the recomputed
+// iterate, which a class whose HVP does not read phi (Quadratic) cannot tell apart (the same
+// operations on the same values, r steps instead of r(r + 1)/2); `reciprocal`: (E - F) times
+// fl(1 / q).
 template <class Ar, class Cls>
 std::vector<typename Cls::V> ufom(Ar& ar, Cls& cls, const std::vector<typename Cls::V>& theta, Index r, double q,
                                   int xi, Method method = Method::recompute, bool reciprocal = false) {
   std::vector<typename Cls::V> F = fom(cls, theta, r);
   if (xi == 0) return F;
-  const std::vector<typename Cls::V> E = method == Method::recompute ? exact_recompute_from(cls, theta, r, F)
-                                         : method == Method::stored  ? exact_stored(cls, theta, r)
-                                                                     : exact_forward(ar, cls, theta, r);
+  const std::vector<typename Cls::V> E =
+      method == Method::recompute ? exact_recompute_from(cls, theta, r, F)
+      : method == Method::stored  ? backward(cls, r, F, [&](Index) -> const std::vector<typename Cls::V>& { return theta; })
+                                  : exact_forward(ar, cls, theta, r);
   const typename Cls::V qv = ar.input(q);
   const typename Cls::V w = reciprocal ? ar.div(ar.input(1.0), qv) : qv;
   for (std::size_t i = 0; i < F.size(); ++i) {
