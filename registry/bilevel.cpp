@@ -84,7 +84,7 @@ constexpr QuadSize kQuadSizes[] = {
 };
 constexpr QuadSize kUfomSizes[] = {
     {"coin1", 4, 5, 0.1, 0.25, 1},      {"coin0", 4, 5, 0.1, 0.25, 0},  {"q1", 3, 4, 0.1, 1.0, 1},
-    {"medium", 8, 10, 0.05, 0.125, 1},   {"bench", 64, 100, 0.02, 0.1, 1},
+    {"medium", 6, 10, 0.05, 0.125, 1},   {"bench", 64, 100, 0.02, 0.1, 1},
 };
 
 template <class Table>

@@ -28,7 +28,8 @@ using P = QuadraticProblem<double>;
 
 // A symmetric A = G G^T / d (G standard normal), c and theta standard normal, every value a
 // float32 (so that both backends run on the same problem).
-P make(Index d, Index r, double alpha, std::uint64_t seed, double a_scale = 1.0) {
+// a_scale < 0 makes A negative semi-definite; shift > 0 subtracts shift I (indefinite A).
+P make(Index d, Index r, double alpha, std::uint64_t seed, double a_scale = 1.0, double shift = 0.0) {
   PhiloxStream g(seed, "bilevel_test/G"), cs(seed, "bilevel_test/c"), ts(seed, "bilevel_test/theta");
   Tensor<double> G(Shape{d, d}), A(Shape{d, d}), c(Shape{d}), theta(Shape{d});
   for (Index i = 0; i < G.count(); ++i) G[i] = g.next_normal();
@@ -36,7 +37,7 @@ P make(Index d, Index r, double alpha, std::uint64_t seed, double a_scale = 1.0)
     for (Index k = 0; k <= i; ++k) {
       double s = 0;
       for (Index l = 0; l < d; ++l) s += G(i, l) * G(k, l);
-      A(i, k) = A(k, i) = round_to_format(a_scale * s / static_cast<double>(d), Format::float32);
+      A(i, k) = A(k, i) = round_to_format(a_scale * s / static_cast<double>(d) - (i == k ? shift : 0.0), Format::float32);
     }
   for (Index i = 0; i < d; ++i) {
     c[i] = round_to_format(cs.next_normal(), Format::float32);
@@ -67,8 +68,10 @@ std::vector<P> oracle_problems() {
   std::uint64_t seed = 0;
   for (Index d : {1, 2, 3, 5, 8})
     for (Index r : {0, 1, 2, 7, 10}) v.push_back(make(d, r, 0.1, seed++));
-  v.push_back(make(4, 6, -0.3, seed++));  // a negative step (ascent) is still an inner loop
-  v.push_back(make(4, 6, 0.9, seed++));   // alpha lambda_max > 2: the loop diverges
+  v.push_back(make(4, 6, -0.3, seed++));            // a negative step (ascent) is still an inner loop
+  v.push_back(make(4, 6, 0.9, seed++));             // alpha lambda_max > 2: the loop diverges
+  v.push_back(make(5, 8, 0.1, seed++, -1.0));       // A negative semi-definite
+  v.push_back(make(6, 9, 0.1, seed++, 1.0, 1.0));   // A indefinite
   return v;
 }
 
@@ -117,7 +120,7 @@ TEST(BilevelOracle, TheToyConstantsOfTheBrief) {
 
 // M is a quadratic in theta, so the central difference (M(theta + h e_t) - M(theta - h e_t)) / 2h
 // is its derivative exactly: an independent check of the reverse-mode oracle.
-// covers: BILEVEL-EXACT-DEF
+// covers: BILEVEL-EXACT-DEF BILEVEL-QUAD-DEF
 TEST(BilevelOracle, ExactIsTheDerivativeOfM) {
   const WorkingPrecision wp(256);
   const double h = 0x1p-6;  // theta +- h is exact: theta is a float32 of magnitude < 2^10
@@ -250,7 +253,7 @@ TEST(BilevelOracle, UfomSecondMomentByEnumeration) {
 // on the same values, so equal at any precision), and bit for bit in the backends, whose order is
 // the same; forward mode (a different association) agrees with the oracle to 2^-200 and with the
 // backends' reverse mode within the sum of the two bounds.
-// covers: BILEVEL-RECOMPUTE BILEVEL-FORWARD-DEF
+// covers: BILEVEL-RECOMPUTE BILEVEL-FORWARD-DEF BILEVEL-STORED-CPU BILEVEL-RECOMPUTE-CPU BILEVEL-FORWARD-CPU
 TEST(BilevelExactMethods, AgreeWithEachOther) {
   {
     const WorkingPrecision wp(256);
@@ -312,7 +315,7 @@ TEST(BilevelExactMethods, StepCounts) {
 // Each backend within its own bound as r grows, and the any-order bound above it; the tightness
 // (max err / bound) printed per r: the bound grows like (1 + |alpha| |A|_inf)^(2r + 1) (its
 // propagation takes absolute values) while the error follows |I - alpha A|, so it loosens with r.
-// covers: BILEVEL-BOUND-CPU BILEVEL-BOUND-ANY
+// covers: BILEVEL-BOUND-CPU BILEVEL-BOUND-ANY BILEVEL-BOUND-AFFINE BILEVEL-BOUND-EVAL
 TEST(BilevelBound, WithinBoundAsRGrows) {
   const WorkingPrecision wp(256);
   std::printf("  r   | tightness cpu-f32 stored, forward, fom, ufom | bound/|E| (f32, stored)\n");
@@ -352,6 +355,44 @@ TEST(BilevelBound, WithinBoundAsRGrows) {
     std::printf("  %-3lld | %.2e %.2e %.2e %.2e | %.2e\n", static_cast<long long>(r), worst[0], worst[1], worst[2],
                 worst[3], rel_bound);
   }
+}
+
+// Every backend within its own bound, float32 and float64, over steps of both signs, contracting
+// and divergent loops, semi-definite and indefinite A (the affine form's soundness where errors
+// do not simply shrink).
+// covers: BILEVEL-CPU BILEVEL-FOM-CPU BILEVEL-UFOM-CPU BILEVEL-BOUND-CPU BILEVEL-BOUND-AFFINE
+TEST(BilevelBound, WithinBoundAcrossProblems) {
+  const WorkingPrecision wp(256);
+  std::uint64_t seed = 500;
+  for (double alpha : {-0.3, 0.1, 0.45, 0.9})
+    for (Index d : {1, 3, 6})
+      for (Index r : {3, 12})
+        for (double shift : {0.0, 1.0}) {
+          const P p = make(d, r, alpha, seed++, 1.0, shift);
+          const UfomProblem<double> u(p, 0.375, 1);
+          const Tensor<mp_real> E = reference::exact_hypergradient<mp_real>(p), F = reference::fom<mp_real>(p),
+                                G = reference::ufom<mp_real>(u);
+          for (Format f : {Format::float32, Format::float64}) {
+            const auto m = bilevel_arithmetic_cpu(f);
+            const bool f32 = f == Format::float32;
+            auto check = [&](const Tensor<double>& out, const Tensor<double>& bound, const Tensor<mp_real>& exact,
+                             const char* what) {
+              for (Index i = 0; i < d; ++i) {
+                if (!std::isfinite(bound[i])) continue;  // outside the domain (an overflow): unjudged
+                const double err = std::fabs(to_double(mp_real(out[i]) - exact[i]));
+                EXPECT_LE(err, bound[i]) << what << (f32 ? " f32" : " f64") << " alpha " << alpha << " d " << d
+                                         << " r " << r << " shift " << shift << " element " << i;
+              }
+            };
+            for (order::Method meth : {order::Method::stored, order::Method::forward}) {
+              const Tensor<double> out = f32 ? as_double(cpu::exact_hypergradient(p.cast<float>(), meth))
+                                             : cpu::exact_hypergradient(p, meth);
+              check(out, exact_hypergradient_bound(p, meth, m), E, "exact");
+            }
+            check(f32 ? as_double(cpu::fom(p.cast<float>())) : cpu::fom(p), fom_bound(p, m), F, "fom");
+            check(f32 ? as_double(cpu::ufom(u.cast<float>())) : cpu::ufom(u), ufom_bound(u, m), G, "ufom");
+          }
+        }
 }
 
 // ---------------------------------------------------------------------------------------------

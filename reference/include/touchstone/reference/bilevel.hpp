@@ -29,7 +29,7 @@ Vec<Real> quadratic_gradient(const QuadraticProblem<double>& p, const Vec<Real>&
   return g;
 }
 
-// [BILEVEL-HVP-DEF] H(phi) v = A v (the Hessian of the quadratic does not depend on phi).
+// [BILEVEL-QUAD-DEF] H(phi) v = A v (the Hessian of the quadratic does not depend on phi).
 template <class Real>
 Vec<Real> quadratic_hvp(const QuadraticProblem<double>& p, const Vec<Real>& /*phi*/, const Vec<Real>& v) {
   const auto& in = p.in();
