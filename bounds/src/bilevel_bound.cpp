@@ -83,7 +83,7 @@ class TrackedArithmetic {
     V z;
     z.affine = affine_;
     z.t = touchstone::mul(a.t, b.t, r_);
-    z.outside = a.outside || b.outside || z.t.overflows(r_);
+    z.outside = a.outside || b.outside;
     z.depth = std::max(a.depth, b.depth) + 1;
     // a^ b^ - a b = mb (a^ - a) + ma (b^ - b) + (a - ma)(b^ - b) + (b - mb)(a^ - a) + (a^ - a)(b^ - b)
     // with ma, mb the midpoints of the exact ranges (the exact value itself for an input).
@@ -94,7 +94,13 @@ class TrackedArithmetic {
     const double remainder = radius(a.t, ma) * db + radius(b.t, mb) * da + da * db +
                              std::fabs(mb) * a.pending + std::fabs(ma) * b.pending;
     z.pending = (remainder + r_.u * (z.t.mag() + da * b.t.mag() + db * a.t.mag() + da * db) + r_.eta) * (1 + 0x1p-50);
-    z.c_sum = coefficient_sum(z.c);
+    // Sum |c_k| of the stored coefficients: with one operand's coefficients only (a product by an
+    // input), |m| times its sum (each coefficient one long double rounding of m c_k).
+    if (a.c.empty() || b.c.empty())
+      z.c_sum = std::fabs(a.c.empty() ? ma : mb) * (a.c.empty() ? b.c_sum : a.c_sum) * (1 + 0x1p-50);
+    else
+      z.c_sum = coefficient_sum(z.c);
+    z.outside = z.outside || overflows(z);
     return z;
   }
   V div(const V& a, const V& b) const {
@@ -102,7 +108,7 @@ class TrackedArithmetic {
     z.affine = affine_;
     const TrackedQuotient q = touchstone::div(a.t, b.t, r_);
     z.t = q.value;
-    z.outside = a.outside || b.outside || !q.defined || z.t.overflows(r_);
+    z.outside = a.outside || b.outside || !q.defined || !std::isfinite(z.t.mag());
     z.depth = std::max(a.depth, b.depth) + 1;
     if (z.outside) return z;
     if (b.t.lo == b.t.hi && b.c.empty() && b.pending == 0 && b.t.err == 0) {
@@ -110,13 +116,14 @@ class TrackedArithmetic {
       combine(z.c, a.c, 1.0L / static_cast<long double>(b.t.lo));  // one long double rounding
       const double da = deviation(a);
       z.pending = (a.pending / std::fabs(b.t.lo) + r_.u * (z.t.mag() + da / std::fabs(b.t.lo)) + r_.eta) * (1 + 0x1p-50);
-      z.c.push_back(0);  // the symbol of this rounding, given below
       fresh(z);
+      z.outside = overflows(z);
       return z;
     }
     // Otherwise only the Tracked bound (a fresh symbol for all of it).
     z.pending = z.t.err;
     fresh(z);
+    z.outside = overflows(z);
     return z;
   }
   Acc acc() const { return {}; }
@@ -132,9 +139,9 @@ class TrackedArithmetic {
       s.sum.add_term(v.t);
     } else {
       s.seq = s.any ? touchstone::add(s.seq, v.t, r_) : v.t;
-      s.outside = s.outside || s.seq.overflows(r_);
       // The partial sum's rounding: u |computed partial sum| <= u (|exact| + deviations).
       if (s.any) s.rounding += r_.u * (s.seq.mag() + s.dev + s.rounding);
+      s.outside = s.outside || !(s.seq.mag() + s.dev + s.rounding <= r_.max_finite);
     }
     s.any = true;
   }
@@ -146,8 +153,9 @@ class TrackedArithmetic {
     z.c = s.c;
     if (any_order_) {
       z.t = s.sum.result(r_);
-      z.outside = s.outside || s.sum.may_overflow(r_) || z.t.overflows(r_);
       const double gamma = s.count > 1 ? gamma_k(r_.u, static_cast<double>(s.count - 1)) : 0.0;
+      // Every partial sum, in any order, is at most sum |computed term| (1 + gamma).
+      z.outside = s.outside || !(s.size * (1 + gamma) <= r_.max_finite);
       z.pending = (s.pending + gamma * s.size) * (1 + 0x1p-50);
     } else {
       z.t = s.seq;
@@ -155,10 +163,13 @@ class TrackedArithmetic {
       z.pending = (s.pending + s.rounding) * (1 + 0x1p-50);
     }
     fresh(z);
+    z.outside = z.outside || overflows(z);
     return z;
   }
 
  private:
+  // The computed value may exceed the format's range: |computed| <= |exact| + deviation.
+  bool overflows(const V& v) const { return !(v.t.mag() + deviation(v) <= r_.max_finite); }
   static double midpoint(const Tracked& t) { return t.lo == t.hi ? t.lo : t.lo / 2 + t.hi / 2; }
   // max |x - m| over x in [lo, hi], rounded up.
   static double radius(const Tracked& t, double m) {
@@ -167,8 +178,19 @@ class TrackedArithmetic {
   }
   void combine(std::vector<long double>& into, const std::vector<long double>& c, long double s) const {
     if (!affine_ || c.empty()) return;
+    if (into.empty()) {
+      into.resize(c.size());
+      for (std::size_t k = 0; k < c.size(); ++k) into[k] = s * c[k];
+      return;
+    }
     if (into.size() < c.size()) into.resize(c.size(), 0);
-    for (std::size_t k = 0; k < c.size(); ++k) into[k] += s * c[k];
+    if (s == 1) {
+      for (std::size_t k = 0; k < c.size(); ++k) into[k] += c[k];
+    } else if (s == -1) {
+      for (std::size_t k = 0; k < c.size(); ++k) into[k] -= c[k];
+    } else {
+      for (std::size_t k = 0; k < c.size(); ++k) into[k] += s * c[k];
+    }
   }
   // Gives v's pending its own symbol.
   void fresh(V& v) const {
@@ -184,12 +206,13 @@ class TrackedArithmetic {
     V z;
     z.affine = affine_;
     z.t = sign > 0 ? touchstone::add(a.t, b.t, r_) : touchstone::sub(a.t, b.t, r_);
-    z.outside = a.outside || b.outside || z.t.overflows(r_);
+    z.outside = a.outside || b.outside;
     z.depth = std::max(a.depth, b.depth) + 1;
     combine(z.c, a.c, 1);
     combine(z.c, b.c, sign);
     z.pending = (a.pending + b.pending + r_.u * (z.t.mag() + deviation(a) + deviation(b))) * (1 + 0x1p-50);
     fresh(z);
+    z.outside = z.outside || overflows(z);
     return z;
   }
 
