@@ -30,9 +30,17 @@ struct QuadSize {
   int xi;    // UFOM only
 };
 
+// A given as (dim, dim), or as its diagonal (dim): the diagonal matrix (a separable quadratic).
+Tensor<double> full_matrix(const Tensor<double>& a) {
+  if (a.rank() != 1) return a;
+  Tensor<double> m(Shape{a.extent(0), a.extent(0)}, 0.0);
+  for (Index i = 0; i < a.extent(0); ++i) m(i, i) = a[i];
+  return m;
+}
+
 struct QuadraticFace {
   static std::vector<ArraySpec> inputs() {
-    return {{"A", "(dim, dim)", "the inner (and outer) loss's Hessian, symmetric", false},
+    return {{"A", "(dim, dim) | (dim)", "the inner (and outer) loss's Hessian, symmetric; (dim): its diagonal", false},
             {"c", "(dim)", "the losses' minimizer", false},
             {"theta", "(dim)", "the outer parameters: phi_0 = theta", false},
             {"alpha", "()", "inner step size (also --option alpha)", true},
@@ -45,7 +53,7 @@ struct QuadraticFace {
   static QuadraticInputs<double> read(const InputReader& rd) {
     const double alpha = rd.real("alpha", std::numeric_limits<double>::quiet_NaN());
     if (std::isnan(alpha)) throw InvalidInput("alpha", "missing: give --option alpha=... or a 0-d array alpha");
-    return {rd.array("A"), rd.array("c"), rd.array("theta"), alpha, rd.required_integer("r", 0, kMaxSteps)};
+    return {full_matrix(rd.array("A")), rd.array("c"), rd.array("theta"), alpha, rd.required_integer("r", 0, kMaxSteps)};
   }
   static Arrays arrays(const QuadraticInputs<double>& in) {
     return {{"A", in.A},
@@ -238,6 +246,72 @@ std::unique_ptr<Algorithm> ufom_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- UFOM, the coin drawn from Philox ----
+constexpr QuadSize kUfomDrawSizes[] = {
+    {"small", 4, 5, 0.1, 0.25, 0}, {"medium", 6, 10, 0.05, 0.5, 0}, {"bench", 64, 100, 0.02, 0.1, 0}};
+
+std::unique_ptr<Algorithm> ufom_drawn_entry() {
+  using P = UfomDrawProblem<double>;
+  Entry<P> e;
+  quadratic_declarations(e, "ufom_drawn", "BILEVEL-UFOM-DRAWN",
+                         "unbiased first-order estimator (UFOM) F + (xi/q)(E - F) of the quadratic ABLO problem "
+                         "with xi ~ Bernoulli(q) drawn from the Philox stream bilevel.ufom/xi (seed, draw)");
+  e.inputs = QuadraticFace::inputs();
+  e.inputs.push_back({"q", "()", "probability of the exact branch, 0 < q <= 1 (also --option q)", true});
+  e.inputs.push_back({"seed", "()", "the Philox key, 0 <= seed <= 2^53 (also --option seed)", true});
+  e.inputs.push_back({"draw", "()", "which draw of the stream: the coin of the draw-th step (also --option draw)", true});
+  e.options = QuadraticFace::options();
+  e.options.push_back({"q", "probability of the exact branch (required: file or option)", ""});
+  e.options.push_back({"seed", "the Philox key (required: file or option)", ""});
+  e.options.push_back({"draw", "which draw of the stream", "0"});
+  e.sizes = checked_sizes(kUfomDrawSizes);
+  e.extra_sizes = {"bench"};
+  // The problem's seed is the generator's seed; draws 0, 1, 2 ... give both coins on the defaults.
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const QuadSize& s = size_row(kUfomDrawSizes, size);
+    return P(QuadraticFace::generate(s, format, seed, "bilevel.quadratic.ufom_drawn/"), round_to_format(s.q, format),
+             seed, 0);
+  };
+  e.read = [](const InputReader& r) {
+    const double q = r.real("q", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(q)) throw InvalidInput("q", "missing: give --option q=... or a 0-d array q");
+    const auto max = static_cast<Index>(kMaxSeed);
+    return P(QuadraticProblem<double>(QuadraticFace::read(r)), q,
+             static_cast<std::uint64_t>(r.required_integer("seed", 0, max)),
+             static_cast<std::uint64_t>(r.integer("draw", 0, max, 0)));
+  };
+  e.arrays = [](const P& p) {
+    Arrays a = QuadraticFace::arrays(p.given().quad().in());
+    a["q"] = scalar(p.given().q());
+    a["seed"] = scalar(static_cast<double>(p.seed()));
+    a["draw"] = scalar(static_cast<double>(p.draw()));
+    return a;
+  };
+  e.describe = [](const P& p) {
+    return "dim=" + std::to_string(p.given().quad().dim()) + " r=" + std::to_string(p.given().quad().steps()) +
+           " seed=" + std::to_string(p.seed()) + " draw=" + std::to_string(p.draw()) +
+           " xi=" + std::to_string(p.given().xi());
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"grad", reference::ufom<mp_real>(p.given())}}; };
+  const std::string order = std::string(kPlainOrder) +
+                            "; xi = [Philox(seed, bilevel.ufom/xi).uniform(draw) < q]; then as bilevel.quadratic.ufom";
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<P>& h) { return grad_output(cpu::ufom(h.f32().given())); },
+       [](const P& p) { return grad_output(ufom_bound(p.given(), bilevel_arithmetic_cpu(Format::float32))); }},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<P>& h) { return grad_output(cpu::ufom(h.f64().given())); },
+       [](const P& p) { return grad_output(ufom_bound(p.given(), bilevel_arithmetic_cpu(Format::float64))); }},
+  };
+  e.any_order_bound = [](const P& p, Format compute, double) {
+    return grad_output(ufom_bound(p.given(), bilevel_arithmetic_any_order(compute)));
+  };
+  e.any_order_assumption =
+      "the coin as drawn here (compare with bilevel.quadratic.ufom and your xi otherwise); F, E and the "
+      "combination as bilevel.quadratic.ufom";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::bilevel
 
@@ -248,5 +322,6 @@ void register_bilevel(Registry& registry) {
   registry.add(bilevel::exact_entry(bilevel::order::Method::forward));
   registry.add(bilevel::fom_entry());
   registry.add(bilevel::ufom_entry());
+  registry.add(bilevel::ufom_drawn_entry());
 }
 }  // namespace touchstone

@@ -449,6 +449,103 @@ TEST(BilevelDiff, WrongHypergradientsFail) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The drawn coin: xi = [u_draw < q] from the stream bilevel.ufom/xi; over N draws of one problem the
+// mean of g is within z |E - F| sqrt((1/q - 1)/N) of E (z = 5 per coordinate, a union bound over
+// at most 8 coordinates: a false alarm below 1e-5), and the fraction of exact branches within
+// 5 sqrt(q (1 - q)/N) of q (which fixes the sample variance, (E - F)^2 p^(1 - p^)/q^2). A wrong
+// coin (xi = [u < 2q]) fails both.
+// covers: BILEVEL-UFOM-DRAWN BILEVEL-UFOM-MC
+TEST(BilevelUfom, DrawnCoinMonteCarlo) {
+  const int N = 4000;
+  for (double q : {0.1, 0.25, 0.6}) {
+    const P p = make(5, 6, 0.1, 900);
+    const Tensor<double> E = reference::exact_hypergradient<double>(p), F = reference::fom<double>(p);
+    auto run = [&](bool wrong) {
+      std::vector<double> mean(5, 0.0);
+      int exact_branches = 0;
+      for (int k = 0; k < N; ++k) {
+        int xi;
+        if (!wrong) {
+          const UfomDrawProblem<double> u(p, q, 42, static_cast<std::uint64_t>(k));
+          xi = u.given().xi();
+          // The entry's coin is the stream's.
+          EXPECT_EQ(xi, PhiloxStream(42, "bilevel.ufom/xi").uniform(static_cast<std::uint64_t>(k)) < q ? 1 : 0);
+        } else {
+          xi = PhiloxStream(42, "bilevel.ufom/xi").uniform(static_cast<std::uint64_t>(k)) < 2 * q ? 1 : 0;
+        }
+        exact_branches += xi;
+        const Tensor<double> g = cpu::ufom(UfomProblem<double>(p, q, xi));
+        for (Index i = 0; i < 5; ++i) mean[static_cast<std::size_t>(i)] += g[i] / N;
+      }
+      bool ok = std::fabs(static_cast<double>(exact_branches) / N - q) <= 5 * std::sqrt(q * (1 - q) / N);
+      for (Index i = 0; i < 5; ++i)
+        ok = ok && std::fabs(mean[static_cast<std::size_t>(i)] - E[i]) <=
+                       5 * std::fabs(E[i] - F[i]) * std::sqrt((1 / q - 1) / N) + 1e-12 * std::fabs(E[i]);
+      return ok;
+    };
+    EXPECT_TRUE(run(false)) << "q " << q;
+    EXPECT_FALSE(run(true)) << "q " << q << ": a coin of probability 2q passed";
+  }
+}
+
+// The optimal-q closed forms equal the argmin of T_p(q) = (C_det + q C_rnd) S(q)^p on a grid of
+// 2^16 points of (0, 1] (to the grid's resolution, where T_p is not flat), q* is non-decreasing in
+// D2/V2, and q* = 1 from the threshold on. A formula with the wrong root (the other sign of the
+// discriminant) or the p = 1 form used for p = 2 is rejected by the same comparison.
+// covers: BILEVEL-OPTIMAL-Q
+TEST(BilevelUfom, OptimalQIsTheGridArgmin) {
+  auto argmin = [](double p, double c_det, double c_rnd, double d2, double v2) {
+    const int n = 1 << 16;
+    double best = 1, best_t = reference::ufom_cost(1, p, c_det, c_rnd, d2, v2);
+    for (int i = 1; i < n; ++i) {
+      const double q = static_cast<double>(i) / n;
+      const double t = reference::ufom_cost(q, p, c_det, c_rnd, d2, v2);
+      if (t < best_t) best = q, best_t = t;
+    }
+    return best;
+  };
+  PhiloxStream rng(3, "bilevel_test/optimal_q");
+  int interior = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const double v2 = 0.5 + rng.next_uniform() * 2, d2 = v2 * rng.next_uniform() * rng.next_uniform();
+    const double r = 1 + std::floor(rng.next_uniform() * 50);
+    const double c_det = r + 1, c_rnd = r * (r - 1) / 2 + r;
+    const double tol = 4.0 / (1 << 16);
+    const double qh = reference::optimal_q_half(r, d2, v2), q1 = reference::optimal_q_one(c_det, c_rnd, d2, v2),
+                 q2 = reference::optimal_q_two(c_det, c_rnd, d2, v2);
+    EXPECT_NEAR(qh, argmin(0.5, r + 1, r, d2, v2), tol) << "p 1/2 r " << r << " D2/V2 " << d2 / v2;
+    EXPECT_NEAR(q1, argmin(1, c_det, c_rnd, d2, v2), tol) << "p 1 r " << r << " D2/V2 " << d2 / v2;
+    EXPECT_NEAR(q2, argmin(2, c_det, c_rnd, d2, v2), tol) << "p 2 r " << r << " D2/V2 " << d2 / v2;
+    if (q2 < 1 - 1e-3) {
+      ++interior;
+      // Wrong formulas are told apart: p = 1's optimum for p = 2, and the other root.
+      EXPECT_GT(std::fabs(q1 - argmin(2, c_det, c_rnd, d2, v2)), tol);
+      const double a = (v2 - d2) * c_rnd, b = -d2 * c_rnd, c = -2 * d2 * c_det;
+      const double other = (-b - std::sqrt(b * b - 4 * a * c)) / (2 * a);
+      EXPECT_GT(std::fabs(other - argmin(2, c_det, c_rnd, d2, v2)), tol);
+    }
+  }
+  EXPECT_GT(interior, 10);  // the interior case was exercised
+  // Monotone in D2/V2, 1 at and above each threshold.
+  for (double r : {1.0, 10.0}) {
+    const double c_det = r + 1, c_rnd = r * (r - 1) / 2 + r;
+    double last_h = 0, last_1 = 0, last_2 = 0;
+    for (int i = 1; i <= 200; ++i) {
+      const double d2 = i / 200.0;
+      const double h = reference::optimal_q_half(r, d2, 1), o = reference::optimal_q_one(c_det, c_rnd, d2, 1),
+                   t = reference::optimal_q_two(c_det, c_rnd, d2, 1);
+      EXPECT_GE(h, last_h);
+      EXPECT_GE(o, last_1);
+      EXPECT_GE(t, last_2);
+      last_h = h, last_1 = o, last_2 = t;
+    }
+    EXPECT_EQ(reference::optimal_q_half(r, 2 * r / (2 * r + 1), 1), 1.0);
+    EXPECT_EQ(reference::optimal_q_two(c_det, c_rnd, 0.5 * c_rnd / (c_det + c_rnd), 1), 1.0);
+    EXPECT_NEAR(reference::optimal_q_two(c_det, c_rnd, 0.5 * c_rnd / (c_det + c_rnd) * (1 - 1e-9), 1), 1.0, 1e-6);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // covers: BILEVEL-SHAPES BILEVEL-NONFINITE
 TEST(BilevelInput, BadInputIsNamed) {
   const P p = make(3, 2, 0.1, 1);
@@ -477,6 +574,9 @@ TEST(BilevelInput, BadInputIsNamed) {
   EXPECT_EQ(argument([&] { UfomProblem<double>(p, 0.0, 1); }), "q");
   EXPECT_EQ(argument([&] { UfomProblem<double>(p, 1.5, 1); }), "q");
   EXPECT_EQ(argument([&] { UfomProblem<double>(p, 0.5, 2); }), "xi");
+  EXPECT_EQ(argument([&] { UfomDrawProblem<double>(p, 0.5, kMaxSeed + 1, 0); }), "seed");
+  EXPECT_EQ(argument([&] { UfomDrawProblem<double>(p, 0.5, 1, kMaxSeed + 1); }), "draw");
+  EXPECT_EQ(argument([&] { UfomDrawProblem<double>(p, -0.5, 1, 0); }), "q");
   EXPECT_EQ(argument([&] { P({p.in().A, p.in().c, p.in().theta, 0.1, 2}); }), "(accepted)");
   // Through the entry: alpha and r are required (file or option).
   const Algorithm& a = builtin_registry().get("bilevel.quadratic.exact_stored");
@@ -489,6 +589,13 @@ TEST(BilevelInput, BadInputIsNamed) {
   EXPECT_EQ(argument([&] { a.from_arrays(arrays, {{"r", "2"}}); }), "alpha");
   EXPECT_EQ(argument([&] { a.from_arrays(arrays, {{"alpha", "0.1"}}); }), "r");
   EXPECT_EQ(argument([&] { a.from_arrays(arrays, {{"alpha", "0.1"}, {"r", "2"}}); }), "(accepted)");
+  // A given as its diagonal is the diagonal matrix.
+  Tensor<double> diag(Shape{3});
+  for (Index i = 0; i < 3; ++i) diag[i] = p.in().A(i, i);
+  NpyMap diagonal{{"A", npy(diag)}, {"c", npy(p.in().c)}, {"theta", npy(p.in().theta)}};
+  const Arrays back = a.from_arrays(diagonal, {{"alpha", "0.1"}, {"r", "2"}})->inputs();
+  for (Index i = 0; i < 3; ++i)
+    for (Index k = 0; k < 3; ++k) EXPECT_EQ(back.at("A")(i, k), i == k ? diag[i] : 0.0);
 }
 
 }  // namespace

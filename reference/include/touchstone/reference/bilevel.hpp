@@ -5,6 +5,8 @@
 // (reference/src/bilevel_reference.cpp) for mp_real (the oracle) and double (tests).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "touchstone/core/mp.hpp"
@@ -174,6 +176,40 @@ ClosedForm<Real> closed_form(const QuadraticProblem<double>& p) {
   for (Index i = 0; i < d; ++i)
     for (Index k = 0; k < d; ++k) out.E[i] += P(k, i) * out.F[k];  // P^T F
   return out;
+}
+
+// [BILEVEL-OPTIMAL-Q] The time-variance tradeoff of UFOM (brief section 3; the paper's own formula
+// is unverified): with C_det the cost of the first-order branch, C_rnd that of the exact one,
+// V2 a bound on |E|^2 and D2 on |E - F|^2, the second moment is S(q) = V2 + (1/q - 1) D2 and the
+// cost model T_p(q) = (C_det + q C_rnd) S(q)^p. These are the closed forms the authors' code uses
+// (p = 1/2: toy.py with C_det = r + 1, C_rnd = r; p = 2: reptile.py) and the p = 1 optimum.
+inline double ufom_cost(double q, double p, double c_det, double c_rnd, double d2, double v2) {
+  return (c_det + q * c_rnd) * std::pow(v2 + (1 / q - 1) * d2, p);
+}
+// The positive root of a q^2 + b q + c = 0 (a != 0, c < 0 < a: one positive root), clipped to 1.
+inline double positive_root(double a, double b, double c) {
+  const double disc = std::sqrt(b * b - 4 * a * c);
+  // The root of larger magnitude without cancellation, then the other from the product c / a.
+  const double big = b >= 0 ? (-b - disc) / (2 * a) : (-b + disc) / (2 * a);
+  const double other = c / (a * big);
+  return std::min(1.0, big > 0 ? big : other);
+}
+// p = 1/2 (toy.py, C_det = r + 1, C_rnd = r): q = 1 when D2 >= 2r V2 / (2r + 1), else the root in
+// (0, 1) of r (V2 - D2) q^2 + (r/2) D2 q - ((r + 1)/2) D2 = 0.
+inline double optimal_q_half(double r, double d2, double v2) {
+  if (d2 >= 2 * r * v2 / (2 * r + 1)) return 1;
+  return positive_root(r * (v2 - d2), r / 2 * d2, -(r + 1) / 2 * d2);
+}
+// p = 1: q = sqrt(C_det D2 / (C_rnd (V2 - D2))), at most 1 (1 when D2 >= V2).
+inline double optimal_q_one(double c_det, double c_rnd, double d2, double v2) {
+  if (d2 >= v2) return 1;
+  return std::min(1.0, std::sqrt(c_det * d2 / (c_rnd * (v2 - d2))));
+}
+// p = 2 (reptile.py): q = 1 when D2 >= C_rnd V2 / (2 (C_det + C_rnd)), else the root in (0, 1) of
+// (V2 - D2) C_rnd q^2 - D2 C_rnd q - 2 D2 C_det = 0.
+inline double optimal_q_two(double c_det, double c_rnd, double d2, double v2) {
+  if (d2 >= 0.5 * c_rnd * v2 / (c_det + c_rnd)) return 1;
+  return positive_root((v2 - d2) * c_rnd, -d2 * c_rnd, -2 * d2 * c_det);
 }
 
 // Instantiated in reference/src/bilevel_reference.cpp only (MPFR instantiations in one unit).

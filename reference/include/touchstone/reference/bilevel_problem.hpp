@@ -10,7 +10,10 @@
 #include <string>
 #include <utility>
 
+#include <cstdint>
+
 #include "touchstone/core/errors.hpp"
+#include "touchstone/core/random.hpp"
 #include "touchstone/core/tensor.hpp"
 
 namespace touchstone::bilevel {
@@ -109,6 +112,38 @@ class UfomProblem {
   QuadraticProblem<T> quad_;
   T q_;
   int xi_;
+};
+
+// [BILEVEL-UFOM-DRAWN] UFOM with the coin drawn: xi = 1 when the Philox uniform number `draw` of
+// the stream named "bilevel.ufom/xi" keyed by `seed` is below q ([CORE-RNG-UNIFORM]: u in (0, 1),
+// exact in double), else 0. seed in [0, 2^53] (exact in a double array), draw in [0, 2^53].
+inline constexpr std::uint64_t kMaxSeed = std::uint64_t{1} << 53;
+
+inline int ufom_coin(std::uint64_t seed, std::uint64_t draw, double q) {
+  return PhiloxStream(seed, "bilevel.ufom/xi").uniform(draw) < q ? 1 : 0;
+}
+
+template <class T>
+class UfomDrawProblem {
+ public:
+  UfomDrawProblem(QuadraticProblem<T> quad, T q, std::uint64_t seed, std::uint64_t draw)
+      : given_(std::move(quad), q, 0), seed_(seed), draw_(draw) {
+    if (seed_ > kMaxSeed) throw InvalidInput("seed", "expected 0 <= seed <= 2^53, got " + std::to_string(seed_));
+    if (draw_ > kMaxSeed) throw InvalidInput("draw", "expected 0 <= draw <= 2^53, got " + std::to_string(draw_));
+    given_ = UfomProblem<T>(given_.quad(), q, ufom_coin(seed_, draw_, static_cast<double>(q)));
+  }
+  // The problem with its coin drawn: what the oracle and the backends compute.
+  const UfomProblem<T>& given() const { return given_; }
+  std::uint64_t seed() const { return seed_; }
+  std::uint64_t draw() const { return draw_; }
+  template <class U>
+  UfomDrawProblem<U> cast() const {
+    return UfomDrawProblem<U>(given_.quad().template cast<U>(), static_cast<U>(given_.q()), seed_, draw_);
+  }
+
+ private:
+  UfomProblem<T> given_;
+  std::uint64_t seed_, draw_;
 };
 
 }  // namespace touchstone::bilevel
