@@ -395,6 +395,43 @@ TEST(BilevelBound, WithinBoundAcrossProblems) {
         }
 }
 
+// Past the affine form's budget (here forward mode at dim 20, r 30) the bound is Tracked's alone:
+// every finite bound still holds and is below the element's magnitude, elements where it would not
+// be are unjudged, and an all-zero answer is never a PASS.
+// covers: BILEVEL-BOUND-AFFINE
+TEST(BilevelBound, LargeProblemsFallBackWithoutVacuousBounds) {
+  const WorkingPrecision wp(256);
+  const P p = make(20, 30, 0.1, 77);
+  const Tensor<mp_real> E = reference::exact_hypergradient<mp_real>(p);
+  int finite = 0;
+  for (Format f : {Format::float32, Format::float64}) {
+    const int before = finite;
+    const Tensor<double> out = f == Format::float32
+                                   ? as_double(cpu::exact_hypergradient(p.cast<float>(), order::Method::forward))
+                                   : cpu::exact_hypergradient(p, order::Method::forward);
+    const Tensor<double> b = exact_hypergradient_bound(p, order::Method::forward, bilevel_arithmetic_cpu(f));
+    for (Index i = 0; i < p.dim(); ++i) {
+      if (!std::isfinite(b[i])) continue;
+      ++finite;
+      EXPECT_LE(std::fabs(to_double(mp_real(out[i]) - E[i])), b[i]);
+      EXPECT_LT(b[i], std::fabs(to_double(E[i])) * (1 + 1e-6));
+    }
+    std::printf("  forward mode, dim 20, r 30, %s: %d of 20 elements with a finite bound\n", std::string(format_name(f)).c_str(), finite - before);
+  }
+  const Algorithm& a = builtin_registry().get("bilevel.quadratic.exact_stored");
+  auto npy = [](const Tensor<double>& t) {
+    NpyArray x;
+    x.item_bytes = 4;
+    x.values = t;
+    return x;
+  };
+  NpyMap arrays{{"A", npy(p.in().A)}, {"c", npy(p.in().c)}, {"theta", npy(p.in().theta)},
+                {"alpha", npy(Tensor<double>(Shape{}, p.in().alpha))}, {"r", npy(Tensor<double>(Shape{}, 30.0))}};
+  const auto problem = a.from_arrays(arrays, {});
+  EXPECT_NE(run_diff(a, *problem, Arrays{{"grad", Tensor<double>(Shape{20}, 0.0)}}, Format::float32, 1.0, 256).verdict,
+            Verdict::pass);
+}
+
 // ---------------------------------------------------------------------------------------------
 // `diff` (core's run_diff, the any-order bound) on the entries: touchstone's own float32 answer
 // PASSes; wrong hypergradients FAIL: one inner step dropped, FOM passed off as exact, the step's
