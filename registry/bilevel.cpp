@@ -312,6 +312,107 @@ std::unique_ptr<Algorithm> ufom_drawn_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- the ridge class: per-feature regularization as the hyperparameters ----
+struct RidgeSize {
+  const char* name;
+  Index n, m, d, r;
+  double alpha;
+};
+constexpr RidgeSize kRidgeSizes[] = {
+    {"tiny", 4, 3, 2, 2, 0.1}, {"small", 12, 8, 4, 5, 0.1}, {"medium", 24, 16, 6, 10, 0.1}, {"bench", 256, 128, 32, 50, 0.05}};
+
+RidgeProblem<double> generate_ridge(const RidgeSize& s, Format format, std::uint64_t seed, const std::string& stream) {
+  PhiloxStream g(seed, stream + "data"), t(seed, stream + "theta");
+  auto fill = [&](Shape shape, double scale) {
+    Tensor<double> x(std::move(shape));
+    for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(scale * g.next_normal(), format);
+    return x;
+  };
+  const Tensor<double> w_true = fill(Shape{s.d}, 1.0);
+  auto targets = [&](const Tensor<double>& X) {
+    Tensor<double> y(Shape{X.extent(0)});
+    for (Index i = 0; i < X.extent(0); ++i) {
+      double v = 0.1 * g.next_normal();
+      for (Index k = 0; k < s.d; ++k) v += X(i, k) * w_true[k];
+      y[i] = round_to_format(v, format);
+    }
+    return y;
+  };
+  const Tensor<double> X = fill(Shape{s.n, s.d}, 1.0), X_val = fill(Shape{s.m, s.d}, 1.0);
+  const Tensor<double> y = targets(X), y_val = targets(X_val), w0 = fill(Shape{s.d}, 0.1);
+  Tensor<double> theta(Shape{s.d});
+  for (Index k = 0; k < s.d; ++k) theta[k] = round_to_format(t.next_uniform(-2.0, 1.0), format);
+  return RidgeProblem<double>({X, y, X_val, y_val, w0, theta, round_to_format(s.alpha, format), s.r});
+}
+
+std::unique_ptr<Algorithm> ridge_entry(order::Method method) {
+  using P = RidgeProblem<double>;
+  Entry<P> e;
+  const char* names[] = {"exact_stored", "exact_recompute", "exact_forward"};
+  const char* how[] = {"reverse mode over the stored trajectory", "reverse mode recomputing each w_j from w0",
+                       "forward mode (dim tangents dw/dtheta)"};
+  const int k = static_cast<int>(method);
+  e.name = std::string("bilevel.ridge.") + names[k];
+  e.spec_ref = "spec/bilevel.md [BILEVEL-RIDGE-DEF]";
+  e.summary = std::string("hyperparameter gradient dM/dtheta of ridge regression with per-feature regularization ") +
+              "exp(theta) through r gradient steps, by " + how[k];
+  e.inputs = {{"X", "(n, dim)", "training inputs", false},
+              {"y", "(n)", "training targets", false},
+              {"X_val", "(m, dim)", "validation inputs", false},
+              {"y_val", "(m)", "validation targets", false},
+              {"w0", "(dim)", "initial weights (do not depend on theta)", false},
+              {"theta", "(dim)", "log of the per-feature regularizers", false},
+              {"alpha", "()", "inner step size (also --option alpha)", true},
+              {"r", "()", "number of inner steps (also --option r)", true}};
+  e.outputs = {{"grad", "(dim)", "the hypergradient with respect to theta", false}};
+  e.options = QuadraticFace::options();
+  e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = {"bench"};
+  const std::string stream = e.name + "/";
+  e.generate = [stream](const std::string& size, Format format, std::uint64_t seed) {
+    return generate_ridge(size_row(kRidgeSizes, size), format, seed, stream);
+  };
+  e.read = [](const InputReader& r) {
+    const double alpha = r.real("alpha", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(alpha)) throw InvalidInput("alpha", "missing: give --option alpha=... or a 0-d array alpha");
+    return P({r.array("X"), r.array("y"), r.array("X_val"), r.array("y_val"), r.array("w0"), r.array("theta"), alpha,
+              r.required_integer("r", 0, kMaxSteps)});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.in();
+    return Arrays{{"X", in.X},       {"y", in.y},         {"X_val", in.X_val},
+                  {"y_val", in.y_val}, {"w0", in.w0},     {"theta", in.theta},
+                  {"alpha", scalar(in.alpha)}, {"r", scalar(static_cast<double>(in.r))}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"grad", reference::ridge_hypergradient<mp_real>(p)}}; };
+  const std::string order =
+      "lambda = exp(theta); w - alpha (X^T fl(X w - y) / n + lambda w), sums in index order; a = X_val^T (X_val w_r - "
+      "y_val) / m; " +
+      std::string(method == order::Method::forward
+                      ? "tangents Z e_t = Z e_t - alpha H Z e_t, then - (alpha lambda_t) w_t at t; grad_t = sum_k Z(k,t) a_k"
+                      : "for j = r-1..0: mu -= (alpha lambda)(w_j a), a -= alpha H a");
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [method](const EntryProblem<P>& h) { return grad_output(cpu::ridge_hypergradient(h.f32(), method)); },
+       [method](const P& p) {
+         return grad_output(ridge_hypergradient_bound(p, method, bilevel_arithmetic_cpu(Format::float32)));
+       }},
+      {"cpu-f64", Format::float64, order,
+       [method](const EntryProblem<P>& h) { return grad_output(cpu::ridge_hypergradient(h.f64(), method)); },
+       [method](const P& p) {
+         return grad_output(ridge_hypergradient_bound(p, method, bilevel_arithmetic_cpu(Format::float64)));
+       }},
+  };
+  e.any_order_bound = [method](const P& p, Format compute, double ulps) {
+    return grad_output(ridge_hypergradient_bound(p, method, bilevel_arithmetic_any_order(compute, ulps)));
+  };
+  e.any_order_assumption =
+      "the step Jacobians accumulated step by step, reverse (stored or recomputed) or forward; within a step any "
+      "order of every sum, divisions by n and m or products with their reciprocals, exp within the given ulps "
+      "(not X^T X formed first, not (X^T X + diag(lambda)) as one matrix)";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::bilevel
 
@@ -323,5 +424,8 @@ void register_bilevel(Registry& registry) {
   registry.add(bilevel::fom_entry());
   registry.add(bilevel::ufom_entry());
   registry.add(bilevel::ufom_drawn_entry());
+  registry.add(bilevel::ridge_entry(bilevel::order::Method::stored));
+  registry.add(bilevel::ridge_entry(bilevel::order::Method::recompute));
+  registry.add(bilevel::ridge_entry(bilevel::order::Method::forward));
 }
 }  // namespace touchstone

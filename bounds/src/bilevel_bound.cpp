@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "touchstone/bounds/elementary_ulps.hpp"
 #include "touchstone/core/tracked.hpp"
 
 namespace touchstone::bilevel {
@@ -74,7 +75,22 @@ class TrackedArithmetic {
     long long count = 0;
   };
   TrackedArithmetic(const BilevelArithmetic& m, bool affine)
-      : r_(Rounding::of(format_info(m.compute))), any_order_(m.any_order), affine_(affine) {}
+      : r_(Rounding::of(format_info(m.compute))), any_order_(m.any_order), affine_(affine), exp_ulps_(m.exp_ulps) {}
+
+  // exp within exp_ulps ([CORE-TRACKED-ELEMENTARY]): its whole error in one fresh symbol (the
+  // argument's own error, if any, enters through Tracked's propagation, not linearly).
+  V exp(const V& a) const {
+    V z;
+    z.affine = affine_;
+    z.t = touchstone::exp(a.t, exp_ulps_, r_);
+    z.outside = a.outside || !std::isfinite(z.t.err) || !std::isfinite(z.t.mag());
+    z.depth = a.depth + 1;
+    if (z.outside) return z;
+    z.pending = z.t.err;
+    fresh(z);
+    z.outside = overflows(z);
+    return z;
+  }
 
   V input(double x) const { return {Tracked::exact(x), {}, 0, 0, false, affine_, 0}; }
   V add(const V& a, const V& b) const { return add_signed(a, b, 1); }
@@ -104,6 +120,32 @@ class TrackedArithmetic {
     return z;
   }
   V div(const V& a, const V& b) const {
+    V z = divide(a, b);
+    if (!any_order_ || z.outside) return z;
+    // Any order: also a * fl(1 / b). Keep the division's form and add one symbol covering the
+    // other route: (via - exact) - sum c_z eps = sum (c_via - c_z) eps + via's pending, bounded by
+    // sum |c_via - c_z| + pending + the coefficients' own evaluation error (gamma, both Tracked).
+    V via = mul(a, divide(input(1.0), b));
+    if (via.outside) return via;
+    via.depth = std::max(via.depth, z.depth);
+    fresh(via);  // via's rounding as a symbol of its own, so that the comparison below sees it
+    long double diff = 0;
+    const std::size_t n = std::max(via.c.size(), z.c.size());
+    for (std::size_t k = 0; k < n; ++k) {
+      const long double cv = k < via.c.size() ? via.c[k] : 0.0L, cz = k < z.c.size() ? z.c[k] : 0.0L;
+      diff += cv > cz ? cv - cz : cz - cv;
+    }
+    const double gamma = static_cast<double>(kLongU * static_cast<long double>(2 * z.depth + 8));
+    const double extra = affine_ ? static_cast<double>(diff * (1 + kLongU * static_cast<long double>(n + 2))) +
+                                       gamma * (via.t.err + z.t.err)
+                                 : 0.0;
+    z.t.err = std::max(z.t.err, via.t.err);
+    z.pending = extra * (1 + 0x1p-50);
+    fresh(z);
+    z.outside = overflows(z);
+    return z;
+  }
+  V divide(const V& a, const V& b) const {
     V z;
     z.affine = affine_;
     const TrackedQuotient q = touchstone::div(a.t, b.t, r_);
@@ -218,6 +260,7 @@ class TrackedArithmetic {
 
   Rounding r_;
   bool any_order_, affine_;
+  double exp_ulps_;
   mutable std::size_t next_ = 0;  // the next symbol
 };
 
@@ -279,10 +322,13 @@ Tensor<double> bound_over_forms(const QuadraticProblem<double>& p, const Bilevel
 }  // namespace
 
 BilevelArithmetic bilevel_arithmetic_cpu(Format compute) {
-  return {compute == Format::float32 ? "cpu-f32" : "cpu-f64", compute, false};
+  const bool f32 = compute == Format::float32;
+  return {f32 ? "cpu-f32" : "cpu-f64", compute, false, f32 ? kExpF32Ulps : kExpF64Ulps};
 }
 
-BilevelArithmetic bilevel_arithmetic_any_order(Format compute) { return {"any order", compute, true}; }
+BilevelArithmetic bilevel_arithmetic_any_order(Format compute, double exp_ulps) {
+  return {"any order", compute, true, exp_ulps};
+}
 
 Tensor<double> exact_hypergradient_bound(const QuadraticProblem<double>& p, order::Method method,
                                          const BilevelArithmetic& m) {
@@ -329,6 +375,34 @@ Tensor<double> ufom_bound(const UfomProblem<double>& u, const BilevelArithmetic&
         keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::forward, true));
       });
   for (Index i = 0; i < out.count(); ++i) out[i] = std::max(out[i], f[i]);
+  return out;
+}
+
+// [BILEVEL-RIDGE-CPU] The ridge class: the order header's ridge_exact over tracked values. Stored
+// and recomputed iterates are the same values (the recomputation repeats the same operations), so
+// the recomputation's bound runs the stored form.
+Tensor<double> ridge_hypergradient_bound(const RidgeProblem<double>& p, order::Method method, const BilevelArithmetic& m) {
+  const double d = static_cast<double>(p.dim()), r = static_cast<double>(p.steps());
+  const double n = static_cast<double>(p.samples() + p.val_samples());
+  const double ops = (2 * r + 2 + r * (r + 1) / 2) * (4 * n * d + 8 * d) * (d + 1) + 16 * d + 16;
+  Tensor<double> out(Shape{p.dim()}, 0.0);
+  auto run = [&](order::Method meth) {
+    const bool forward = meth == order::Method::forward;
+    const double symbols = (2 * r + 2) * (2 * n + 6 * d) * (forward ? d + 1 : 1);
+    const double products = (2 * r + 2) * 2 * n * d * (forward ? d + 1 : 1);
+    TrackedArithmetic ar(m, symbols * products < 4e9);
+    order::Ridge<TrackedArithmetic> cls(ar, p);
+    const std::vector<TV> w0 = order::initial(ar, p.dim(), [&](Index i) { return p.in().w0[i]; });
+    const std::vector<TV> g = order::ridge_exact(ar, cls, w0, p.steps(), forward ? meth : order::Method::stored);
+    for (Index i = 0; i < p.dim(); ++i) {
+      const TV& v = g[static_cast<std::size_t>(i)];
+      double b = element_bound(v, ops);
+      if (!v.affine && !(b < v.t.mag())) b = kInf;  // as bound_over_forms: no vacuous bound
+      out[i] = std::max(out[i], b);
+    }
+  };
+  if (m.any_order || method != order::Method::forward) run(order::Method::stored);
+  if (m.any_order || method == order::Method::forward) run(order::Method::forward);
   return out;
 }
 

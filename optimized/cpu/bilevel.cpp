@@ -1,6 +1,10 @@
 // The bilevel family on the CPU: the sequences of order/bilevel_order.hpp on native floats.
 #include "bilevel.hpp"
 
+#include <type_traits>
+
+#include "common/elementary.hpp"
+
 namespace touchstone::bilevel::cpu {
 namespace {
 
@@ -14,6 +18,10 @@ struct NativeArithmetic {
   static V sub(V a, V b) { return a - b; }
   static V mul(V a, V b) { return a * b; }
   static V div(V a, V b) { return a / b; }
+  static V exp(V a) {
+    if constexpr (std::is_same_v<T, float>) return elementary::exp_f32(a);
+    else return elementary::exp_f64(a);
+  }
   static Acc acc() { return T(0); }
   static void accumulate(Acc& s, V t) { s = s + t; }
   static V total(Acc s) { return s; }
@@ -56,7 +64,21 @@ Tensor<T> ufom_t(const UfomProblem<T>& u, order::Counts* counts) {
   });
 }
 
+template <class T>
+Tensor<T> ridge_t(const RidgeProblem<T>& p, Method m, order::Counts* counts) {
+  NativeArithmetic<T> ar;
+  const RidgeProblem<double> p64 = p.template cast<double>();
+  order::Ridge<NativeArithmetic<T>> cls(ar, p64);
+  const std::vector<T> w0 = order::initial(ar, p.dim(), [&](Index i) { return static_cast<double>(p.in().w0[i]); });
+  std::vector<T> g = order::ridge_exact(ar, cls, w0, p.steps(), m);
+  if (counts) *counts = cls.counts();
+  return Tensor<T>(Shape{p.dim()}, std::move(g));
+}
+
 }  // namespace
+
+Tensor<float> ridge_hypergradient(const RidgeProblem<float>& p, Method m, order::Counts* c) { return ridge_t(p, m, c); }
+Tensor<double> ridge_hypergradient(const RidgeProblem<double>& p, Method m, order::Counts* c) { return ridge_t(p, m, c); }
 
 Tensor<float> exact_hypergradient(const QuadraticProblem<float>& p, Method m, order::Counts* c) { return exact_t(p, m, c); }
 Tensor<double> exact_hypergradient(const QuadraticProblem<double>& p, Method m, order::Counts* c) { return exact_t(p, m, c); }

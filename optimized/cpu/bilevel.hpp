@@ -23,4 +23,8 @@ Tensor<double> fom(const QuadraticProblem<double>& p, order::Counts* counts = nu
 Tensor<float> ufom(const UfomProblem<float>& p, order::Counts* counts = nullptr);
 Tensor<double> ufom(const UfomProblem<double>& p, order::Counts* counts = nullptr);
 
+// [BILEVEL-RIDGE-CPU] The ridge class's dM/dtheta by `m` (exp: touchstone's exp_f32, glibc's exp).
+Tensor<float> ridge_hypergradient(const RidgeProblem<float>& p, Method m, order::Counts* counts = nullptr);
+Tensor<double> ridge_hypergradient(const RidgeProblem<double>& p, Method m, order::Counts* counts = nullptr);
+
 }  // namespace touchstone::bilevel::cpu

@@ -583,6 +583,182 @@ TEST(BilevelUfom, OptimalQIsTheGridArgmin) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The ridge class.
+using R = RidgeProblem<double>;
+
+// X, X_val standard normal, y = X w* + noise, w0 small, theta uniform in [lo, hi]; float32 values.
+R make_ridge(Index n, Index m, Index d, Index r, double alpha, std::uint64_t seed, double lo = -2, double hi = 1) {
+  PhiloxStream g(seed, "bilevel_test/ridge"), t(seed, "bilevel_test/ridge_theta");
+  auto fill = [&](Shape shape, double scale) {
+    Tensor<double> x(std::move(shape));
+    for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(scale * g.next_normal(), Format::float32);
+    return x;
+  };
+  const Tensor<double> ws = fill(Shape{d}, 1.0), X = fill(Shape{n, d}, 1.0), Xv = fill(Shape{m, d}, 1.0);
+  auto targets = [&](const Tensor<double>& A) {
+    Tensor<double> y(Shape{A.extent(0)});
+    for (Index i = 0; i < A.extent(0); ++i) {
+      double v = 0.1 * g.next_normal();
+      for (Index k = 0; k < d; ++k) v += A(i, k) * ws[k];
+      y[i] = round_to_format(v, Format::float32);
+    }
+    return y;
+  };
+  Tensor<double> theta(Shape{d});
+  for (Index k = 0; k < d; ++k) theta[k] = round_to_format(t.next_uniform(lo, hi), Format::float32);
+  return R({X, targets(X), Xv, targets(Xv), fill(Shape{d}, 0.1), theta, round_to_format(alpha, Format::float32), r});
+}
+R ridge_with_steps(const R& p, Index r) {
+  const auto& in = p.in();
+  return R({in.X, in.y, in.X_val, in.y_val, in.w0, in.theta, in.alpha, r});
+}
+
+// A wrong ridge hypergradient in double: the theta term read at w_{j+1} instead of w_j (the
+// stored trajectory off by one), or left out (`omit`).
+Tensor<double> ridge_wrong(const R& p, bool omit) {
+  const auto& in = p.in();
+  const Index d = p.dim();
+  std::vector<std::vector<double>> w{std::vector<double>(in.w0.values())};
+  auto normal = [&](const Tensor<double>& X, const Tensor<double>& y, const std::vector<double>& v, bool sub) {
+    std::vector<double> res(static_cast<std::size_t>(X.extent(0)), 0.0), g(static_cast<std::size_t>(d), 0.0);
+    for (Index i = 0; i < X.extent(0); ++i) {
+      for (Index k = 0; k < d; ++k) res[i] += X(i, k) * v[k];
+      if (sub) res[i] -= y[i];
+    }
+    for (Index k = 0; k < d; ++k) {
+      for (Index i = 0; i < X.extent(0); ++i) g[k] += X(i, k) * res[i];
+      g[k] /= static_cast<double>(X.extent(0));
+    }
+    return g;
+  };
+  for (Index j = 0; j < p.steps(); ++j) {
+    std::vector<double> next = w.back();
+    const std::vector<double> g = normal(in.X, in.y, w.back(), true);
+    for (Index k = 0; k < d; ++k) next[k] -= in.alpha * (g[k] + std::exp(in.theta[k]) * w.back()[k]);
+    w.push_back(next);
+  }
+  std::vector<double> a = normal(in.X_val, in.y_val, w.back(), true), mu(static_cast<std::size_t>(d), 0.0);
+  for (Index j = p.steps() - 1; j >= 0; --j) {
+    const std::vector<double> h = normal(in.X, in.y, a, false);
+    for (Index k = 0; k < d; ++k) {
+      const double lambda = std::exp(in.theta[k]);
+      if (!omit) mu[k] -= in.alpha * lambda * w[static_cast<std::size_t>(j + 1)][k] * a[k];
+      a[k] -= in.alpha * (h[k] + lambda * a[k]);
+    }
+  }
+  return Tensor<double>(Shape{d}, mu);
+}
+
+// The oracle is the derivative of M: a central difference at 256 bits with h = 2^-30 (O(h^2)),
+// to 1e-12 relative; a hypergradient with one step dropped is rejected by the same comparison.
+// covers: BILEVEL-RIDGE-DEF
+TEST(BilevelRidge, OracleIsTheDerivativeOfM) {
+  const WorkingPrecision wp(256);
+  const double h = 0x1p-30;
+  for (std::uint64_t seed = 0; seed < 6; ++seed) {
+    const R p = make_ridge(6 + static_cast<Index>(seed), 5, 1 + static_cast<Index>(seed % 4), static_cast<Index>(seed) * 2,
+                           0.1, seed);
+    const Tensor<mp_real> E = reference::ridge_hypergradient<mp_real>(p);
+    Tensor<mp_real> fd(Shape{p.dim()});
+    for (Index t = 0; t < p.dim(); ++t) {
+      Tensor<double> plus = p.in().theta, minus = p.in().theta;
+      plus[t] += h;
+      minus[t] -= h;
+      const auto& in = p.in();
+      fd[t] = (reference::ridge_outer_loss<mp_real>(R({in.X, in.y, in.X_val, in.y_val, in.w0, plus, in.alpha, in.r})) -
+               reference::ridge_outer_loss<mp_real>(R({in.X, in.y, in.X_val, in.y_val, in.w0, minus, in.alpha, in.r}))) /
+              mp_real(2 * h);
+    }
+    if (p.steps() == 0) {
+      EXPECT_EQ(relative_difference(E, fd), 0.0);  // w_0 does not depend on theta: both 0
+      continue;
+    }
+    EXPECT_LE(relative_difference(E, fd), 1e-12) << "seed " << seed;
+    EXPECT_GT(relative_difference(reference::ridge_hypergradient<mp_real>(ridge_with_steps(p, p.steps() - 1)), fd), 1e-6);
+  }
+}
+
+// Stored = recomputation bit for bit (the recomputed iterates are the stored ones), forward mode
+// within the two bounds; the step counts; every backend within its bound, f32 and f64, over step
+// sizes, regularizers from 0.02 to 20 and r up to 12.
+// covers: BILEVEL-RIDGE-CPU BILEVEL-RECOMPUTE-COST
+TEST(BilevelRidge, MethodsAgreeCountsAndBounds) {
+  const WorkingPrecision wp(256);
+  std::uint64_t seed = 40;
+  double worst = 0;
+  for (double alpha : {0.05, 0.2})
+    for (Index r : {0, 1, 4, 12})
+      for (double lo : {-4.0, 0.0}) {
+        const R p = make_ridge(10, 7, 3, r, alpha, seed++, lo, lo + 3);
+        const Tensor<mp_real> E = reference::ridge_hypergradient<mp_real>(p);
+        for (Format f : {Format::float32, Format::float64}) {
+          const bool f32 = f == Format::float32;
+          auto run = [&](order::Method m, order::Counts* c) {
+            return f32 ? as_double(cpu::ridge_hypergradient(p.cast<float>(), m, c)) : cpu::ridge_hypergradient(p, m, c);
+          };
+          order::Counts cs, cr, cf;
+          const Tensor<double> s = run(order::Method::stored, &cs), rc = run(order::Method::recompute, &cr),
+                               fw = run(order::Method::forward, &cf);
+          EXPECT_EQ(cs.inner_steps, r);
+          EXPECT_EQ(cr.inner_steps, r * (r + 1) / 2);
+          EXPECT_EQ(cf.inner_steps, r);
+          EXPECT_EQ(cs.hvps, r);
+          EXPECT_EQ(cf.hvps, r * 3);
+          const auto m = bilevel_arithmetic_cpu(f);
+          const Tensor<double> bs = ridge_hypergradient_bound(p, order::Method::stored, m),
+                               bf = ridge_hypergradient_bound(p, order::Method::forward, m);
+          for (Index i = 0; i < p.dim(); ++i) {
+            EXPECT_EQ(s[i], rc[i]);
+            ASSERT_TRUE(std::isfinite(bs[i]) && std::isfinite(bf[i]));
+            const double es = std::fabs(to_double(mp_real(s[i]) - E[i])), ef = std::fabs(to_double(mp_real(fw[i]) - E[i]));
+            EXPECT_LE(es, bs[i]) << "alpha " << alpha << " r " << r << " lo " << lo;
+            EXPECT_LE(ef, bf[i]) << "alpha " << alpha << " r " << r << " lo " << lo;
+            EXPECT_LE(std::fabs(s[i] - fw[i]), bs[i] + bf[i]);
+            if (bs[i] > 0) worst = std::max(worst, es / bs[i]);
+          }
+        }
+      }
+  std::printf("  ridge: largest err/bound (stored) %.3g\n", worst);
+  EXPECT_GT(worst, 1e-3);  // not vacuous
+}
+
+// `diff` on the ridge entries: touchstone's float32 answers (reverse and forward) PASS; one step
+// dropped, the theta term read at w_{j+1} (a stored trajectory off by one), and the theta term left
+// out (the "first-order" answer, 0 here: w_0 does not depend on theta) FAIL.
+// covers: BILEVEL-DIFF-WRONG
+TEST(BilevelRidge, WrongHypergradientsFail) {
+  const Registry& reg = builtin_registry();
+  auto npy = [](const Tensor<double>& t) {
+    NpyArray a;
+    a.item_bytes = 4;
+    a.values = t;
+    return a;
+  };
+  for (std::uint64_t seed = 0; seed < 3; ++seed) {
+    const R p = make_ridge(12, 8, 4, 6, 0.1, 700 + seed);
+    const auto& in = p.in();
+    NpyMap arrays{{"X", npy(in.X)},         {"y", npy(in.y)},         {"X_val", npy(in.X_val)},
+                  {"y_val", npy(in.y_val)}, {"w0", npy(in.w0)},       {"theta", npy(in.theta)},
+                  {"alpha", npy(Tensor<double>(Shape{}, in.alpha))}, {"r", npy(Tensor<double>(Shape{}, 6.0))}};
+    for (const char* entry : {"bilevel.ridge.exact_stored", "bilevel.ridge.exact_recompute", "bilevel.ridge.exact_forward"}) {
+      const Algorithm& a = reg.get(entry);
+      const auto problem = a.from_arrays(arrays, {});
+      auto verdict = [&](const Tensor<double>& theirs) {
+        Tensor<double> t = theirs;
+        for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(t[i], Format::float32);
+        return run_diff(a, *problem, Arrays{{"grad", t}}, Format::float32, 1.0, 256).verdict;
+      };
+      EXPECT_EQ(verdict(as_double(cpu::ridge_hypergradient(p.cast<float>(), order::Method::stored))), Verdict::pass) << entry;
+      EXPECT_EQ(verdict(as_double(cpu::ridge_hypergradient(p.cast<float>(), order::Method::forward))), Verdict::pass) << entry;
+      EXPECT_EQ(verdict(reference::ridge_hypergradient<double>(p)), Verdict::pass) << entry;
+      EXPECT_EQ(verdict(reference::ridge_hypergradient<double>(ridge_with_steps(p, 5))), Verdict::fail) << entry;
+      EXPECT_EQ(verdict(ridge_wrong(p, false)), Verdict::fail) << entry << ": theta term off by one";
+      EXPECT_EQ(verdict(ridge_wrong(p, true)), Verdict::fail) << entry << ": theta term left out";
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // covers: BILEVEL-SHAPES BILEVEL-NONFINITE
 TEST(BilevelInput, BadInputIsNamed) {
   const P p = make(3, 2, 0.1, 1);
@@ -615,6 +791,18 @@ TEST(BilevelInput, BadInputIsNamed) {
   EXPECT_EQ(argument([&] { UfomDrawProblem<double>(p, 0.5, 1, kMaxSeed + 1); }), "draw");
   EXPECT_EQ(argument([&] { UfomDrawProblem<double>(p, -0.5, 1, 0); }), "q");
   EXPECT_EQ(argument([&] { P({p.in().A, p.in().c, p.in().theta, 0.1, 2}); }), "(accepted)");
+  const R rp = make_ridge(5, 4, 3, 2, 0.1, 1);
+  const auto& ri = rp.in();
+  EXPECT_EQ(argument([&] { R({ri.X, Tensor<double>(Shape{4}), ri.X_val, ri.y_val, ri.w0, ri.theta, 0.1, 2}); }), "y");
+  EXPECT_EQ(argument([&] { R({ri.X, ri.y, Tensor<double>(Shape{4, 2}), ri.y_val, ri.w0, ri.theta, 0.1, 2}); }), "X_val");
+  EXPECT_EQ(argument([&] { R({ri.X, ri.y, ri.X_val, ri.y_val, Tensor<double>(Shape{2}), ri.theta, 0.1, 2}); }), "w0");
+  Tensor<double> nan_x = ri.X;
+  nan_x[3] = NAN;
+  EXPECT_EQ(argument([&] { R({nan_x, ri.y, ri.X_val, ri.y_val, ri.w0, ri.theta, 0.1, 2}); }), "X");
+  Tensor<double> inf_theta = ri.theta;
+  inf_theta[0] = INFINITY;
+  EXPECT_EQ(argument([&] { R({ri.X, ri.y, ri.X_val, ri.y_val, ri.w0, inf_theta, 0.1, 2}); }), "theta");
+  EXPECT_EQ(argument([&] { R({ri.X, ri.y, ri.X_val, ri.y_val, ri.w0, ri.theta, 0.1, -3}); }), "r");
   // Through the entry: alpha and r are required (file or option).
   const Algorithm& a = builtin_registry().get("bilevel.quadratic.exact_stored");
   auto npy = [](const Tensor<double>& t) {

@@ -19,17 +19,21 @@ struct BilevelArithmetic {
   std::string name;
   Format compute = Format::float32;
   bool any_order = false;
+  double exp_ulps = 1;  // exp within this many ulps (the ridge class)
 };
 
 // touchstone's CPU backends in `compute`.
 BilevelArithmetic bilevel_arithmetic_cpu(Format compute);
 // [BILEVEL-BOUND-ANY] An unknown implementation computing in `compute`.
-BilevelArithmetic bilevel_arithmetic_any_order(Format compute);
+BilevelArithmetic bilevel_arithmetic_any_order(Format compute, double exp_ulps = 1);
 
 // The exact hypergradient by `method` (any order: the largest over every method and Form).
 Tensor<double> exact_hypergradient_bound(const QuadraticProblem<double>& p, order::Method method,
                                          const BilevelArithmetic& m);
 Tensor<double> fom_bound(const QuadraticProblem<double>& p, const BilevelArithmetic& m);
 Tensor<double> ufom_bound(const UfomProblem<double>& p, const BilevelArithmetic& m);
+// [BILEVEL-RIDGE-CPU] The ridge class's hypergradient by `method` (any order: every method, sums in
+// any order, each division by n or m also as a product with fl(1/n)).
+Tensor<double> ridge_hypergradient_bound(const RidgeProblem<double>& p, order::Method method, const BilevelArithmetic& m);
 
 }  // namespace touchstone::bilevel

@@ -9,6 +9,7 @@
 //   V                      a computed value;  Acc  a reduction in progress
 //   V input(double x)      an input element (a value of the compute format)
 //   V add(V, V), sub(V, V), mul(V, V), div(V, V)   one rounding each
+//   V exp(V)               the exponential within the backend's ulps (the ridge class only)
 //   Acc acc(); void accumulate(Acc&, const V&); V total(const Acc&)   a sum: the backends add in
 //                          the order accumulated
 //
@@ -238,5 +239,148 @@ std::vector<typename Cls::V> ufom(Ar& ar, Cls& cls, const std::vector<typename C
   return F;
 }
 // embed-end bilevel_order
+
+// [BILEVEL-RIDGE-CPU] The ridge class on Ar: lambda_k = exp(theta_k) and alpha lambda_k computed
+// once; X, y, X_val, y_val read as inputs. Products with X^T X / n: r_i = sum_k X_ik x_k (k order),
+// (minus y_i for a gradient), then sum_i X_ik r_i (i order) divided by n.
+template <class Ar>
+class Ridge {
+ public:
+  using V = typename Ar::V;
+  using Vec = std::vector<V>;
+  static constexpr bool hvp_reads_phi = false;  // H = X^T X / n + diag(lambda); the theta term reads w_j
+  template <class Fn>
+  static std::vector<V> read(Ar& ar, Index rows, Index cols, const Fn& f) {
+    std::vector<V> v;
+    v.reserve(static_cast<std::size_t>(rows * cols));
+    for (Index i = 0; i < rows; ++i)
+      for (Index k = 0; k < cols; ++k) v.push_back(ar.input(f(i, k)));
+    return v;
+  }
+  Ridge(Ar& ar, const RidgeProblem<double>& p)
+      : ar_(ar), d_(p.dim()), n_(p.samples()), m_(p.val_samples()), alpha_(ar.input(p.in().alpha)) {
+    const auto& in = p.in();
+    x_ = read(ar, n_, d_, [&](Index i, Index k) { return in.X(i, k); });
+    y_ = read(ar, n_, 1, [&](Index i, Index) { return in.y[i]; });
+    xv_ = read(ar, m_, d_, [&](Index i, Index k) { return in.X_val(i, k); });
+    yv_ = read(ar, m_, 1, [&](Index i, Index) { return in.y_val[i]; });
+    for (Index k = 0; k < d_; ++k) {
+      lambda_.push_back(ar.exp(ar.input(in.theta[k])));
+      alpha_lambda_.push_back(ar.mul(alpha_, lambda_.back()));
+    }
+  }
+  Index dim() const { return d_; }
+  Counts& counts() { return counts_; }
+  // X_val^T (X_val w - y_val) / m.
+  Vec outer_gradient(const Vec& w) {
+    ++counts_.outer_gradients;
+    return normal_product(xv_, yv_, m_, w, true);
+  }
+  // w - alpha (X^T (X w - y) / n + lambda o w).
+  Vec inner_step(const Vec& w) {
+    ++counts_.inner_steps;
+    const Vec g = normal_product(x_, y_, n_, w, true);
+    Vec out;
+    for (Index k = 0; k < d_; ++k)
+      out.push_back(ar_.sub(w[k], ar_.mul(alpha_, ar_.add(g[k], ar_.mul(lambda_[k], w[k])))));
+    return out;
+  }
+  // v - alpha H v, H = X^T X / n + diag(lambda).
+  Vec hvp_step(const Vec& /*w*/, const Vec& v) {
+    ++counts_.hvps;
+    const Vec g = normal_product(x_, y_, n_, v, false);
+    Vec out;
+    for (Index k = 0; k < d_; ++k)
+      out.push_back(ar_.sub(v[k], ar_.mul(alpha_, ar_.add(g[k], ar_.mul(lambda_[k], v[k])))));
+    return out;
+  }
+  // (alpha lambda_k) (w_k a_k): the k-th element of -(dU/dtheta)^T a at w.
+  V theta_term(const Vec& w, const Vec& a, Index k) const { return ar_.mul(alpha_lambda_[k], ar_.mul(w[k], a[k])); }
+  // (alpha lambda_t) w_t: -(dU/dtheta)(t, t) at w.
+  V theta_tangent(const Vec& w, Index t) const { return ar_.mul(alpha_lambda_[t], w[t]); }
+
+ private:
+  Vec normal_product(const std::vector<V>& x, const std::vector<V>& y, Index rows, const Vec& w, bool subtract) const {
+    Vec res;
+    for (Index i = 0; i < rows; ++i) {
+      typename Ar::Acc s = ar_.acc();
+      for (Index k = 0; k < d_; ++k) ar_.accumulate(s, ar_.mul(x[i * d_ + k], w[k]));
+      res.push_back(subtract ? ar_.sub(ar_.total(s), y[i]) : ar_.total(s));
+    }
+    const V count = ar_.input(static_cast<double>(rows));
+    Vec g;
+    for (Index k = 0; k < d_; ++k) {
+      typename Ar::Acc s = ar_.acc();
+      for (Index i = 0; i < rows; ++i) ar_.accumulate(s, ar_.mul(x[i * d_ + k], res[i]));
+      g.push_back(ar_.div(ar_.total(s), count));
+    }
+    return g;
+  }
+
+  Ar& ar_;
+  Index d_, n_, m_;
+  V alpha_;
+  std::vector<V> x_, y_, xv_, yv_, lambda_, alpha_lambda_;
+  Counts counts_;
+};
+
+// embed-begin bilevel_ridge_order
+// [BILEVEL-RIDGE-CPU] Reverse mode for a step that depends on theta, w_0 independent of theta:
+// a = grad L_out(w_r), mu = 0; for j = r-1 .. 0: mu_k = mu_k - (alpha lambda_k)(w_jk a_k), then
+// a = a - alpha H a; dM/dtheta = mu. w_j = w_at(j): stored, or recomputed from w_0.
+template <class Ar, class Cls, class WAt>
+std::vector<typename Cls::V> ridge_backward(Ar& ar, Cls& cls, Index r, std::vector<typename Cls::V> a, const WAt& w_at) {
+  std::vector<typename Cls::V> mu;
+  for (Index k = 0; k < cls.dim(); ++k) mu.push_back(ar.input(0.0));
+  for (Index j = r - 1; j >= 0; --j) {
+    const std::vector<typename Cls::V>& w = w_at(j);
+    for (Index k = 0; k < cls.dim(); ++k) mu[k] = ar.sub(mu[k], cls.theta_term(w, a, k));
+    a = cls.hvp_step(w, a);
+  }
+  return mu;
+}
+
+template <class Ar, class Cls>
+std::vector<typename Cls::V> ridge_exact(Ar& ar, Cls& cls, const std::vector<typename Cls::V>& w0, Index r, Method method) {
+  using Vec = std::vector<typename Cls::V>;
+  if (method == Method::forward) {
+    // Tangents Z = dw/dtheta, Z_0 = 0: Z e_t = Z e_t - alpha H Z e_t, then its t-th element minus
+    // (alpha lambda_t) w_jt; dM/dtheta_t = sum_k Z(k, t) g_k in k order.
+    const Index d = cls.dim();
+    std::vector<Vec> z(static_cast<std::size_t>(d), Vec(static_cast<std::size_t>(d), ar.input(0.0)));
+    Vec w = w0;
+    for (Index j = 0; j < r; ++j) {
+      for (Index t = 0; t < d; ++t) {
+        Vec& col = z[static_cast<std::size_t>(t)];
+        col = cls.hvp_step(w, col);
+        col[t] = ar.sub(col[t], cls.theta_tangent(w, t));
+      }
+      w = cls.inner_step(w);
+    }
+    const Vec g = cls.outer_gradient(w);
+    Vec out;
+    for (Index t = 0; t < d; ++t) {
+      typename Ar::Acc s = ar.acc();
+      for (Index k = 0; k < d; ++k) ar.accumulate(s, ar.mul(z[static_cast<std::size_t>(t)][k], g[k]));
+      out.push_back(ar.total(s));
+    }
+    return out;
+  }
+  if (method == Method::stored) {
+    std::vector<Vec> stored;
+    Vec w = w0;
+    for (Index j = 0; j < r; ++j) {
+      stored.push_back(w);
+      w = cls.inner_step(w);
+    }
+    return ridge_backward(ar, cls, r, cls.outer_gradient(w), [&](Index j) -> const Vec& { return stored[static_cast<std::size_t>(j)]; });
+  }
+  Vec recomputed;
+  return ridge_backward(ar, cls, r, cls.outer_gradient(unroll(cls, w0, r)), [&](Index j) -> const Vec& {
+    recomputed = unroll(cls, w0, j);
+    return recomputed;
+  });
+}
+// embed-end bilevel_ridge_order
 
 }  // namespace touchstone::bilevel::order

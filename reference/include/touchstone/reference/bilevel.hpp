@@ -178,6 +178,82 @@ ClosedForm<Real> closed_form(const QuadraticProblem<double>& p) {
   return out;
 }
 
+// [BILEVEL-RIDGE-DEF] The ridge class: lambda = exp(theta),
+// L_in(w; theta) = |X w - y|^2 / (2n) + sum_k lambda_k w_k^2 / 2, L_out(w) = |X_val w - y_val|^2 / (2m),
+// w_0 = w0 (not theta), w_{j+1} = w_j - alpha grad_w L_in(w_j; theta). The step depends on theta
+// through dU_j/dtheta = -alpha diag(lambda o w_j); dU_j/dw = I - alpha H, H = X^T X / n + diag(lambda).
+// embed-begin bilevel_ridge_reference
+template <class Real>
+Vec<Real> least_squares_gradient(const Tensor<double>& X, const Tensor<double>& y, const Vec<Real>& w, bool subtract_y) {
+  const Index n = X.extent(0), d = X.extent(1);
+  Vec<Real> res(static_cast<std::size_t>(n), Real(0)), g(static_cast<std::size_t>(d), Real(0));
+  for (Index i = 0; i < n; ++i) {
+    for (Index k = 0; k < d; ++k) res[i] += Real(X(i, k)) * w[k];
+    if (subtract_y) res[i] -= Real(y[i]);
+  }
+  for (Index k = 0; k < d; ++k) {
+    for (Index i = 0; i < n; ++i) g[k] += Real(X(i, k)) * res[i];
+    g[k] /= Real(n);
+  }
+  return g;
+}
+
+template <class Real>
+std::vector<Vec<Real>> ridge_trajectory(const RidgeProblem<double>& p) {
+  using std::exp;
+  const auto& in = p.in();
+  const Index d = p.dim();
+  Vec<Real> lambda(static_cast<std::size_t>(d)), w(static_cast<std::size_t>(d));
+  for (Index k = 0; k < d; ++k) {
+    lambda[k] = exp(Real(in.theta[k]));
+    w[k] = Real(in.w0[k]);
+  }
+  std::vector<Vec<Real>> traj{w};
+  for (Index j = 0; j < p.steps(); ++j) {
+    const Vec<Real> g = least_squares_gradient<Real>(in.X, in.y, w, true);
+    for (Index k = 0; k < d; ++k) w[k] = w[k] - Real(in.alpha) * (g[k] + lambda[k] * w[k]);
+    traj.push_back(w);
+  }
+  return traj;
+}
+
+// [BILEVEL-RIDGE-DEF] dM/dtheta by reverse mode over the stored trajectory: a = grad L_out(w_r),
+// mu = 0; for j = r-1 .. 0: mu = mu - alpha lambda o w_j o a, a = a - alpha H a; dM/dtheta = mu
+// (w_0 does not depend on theta).
+template <class Real>
+Tensor<Real> ridge_hypergradient(const RidgeProblem<double>& p) {
+  using std::exp;
+  const auto& in = p.in();
+  const Index d = p.dim();
+  const std::vector<Vec<Real>> w = ridge_trajectory<Real>(p);
+  Vec<Real> a = least_squares_gradient<Real>(in.X_val, in.y_val, w.back(), true), mu(static_cast<std::size_t>(d), Real(0));
+  for (Index j = p.steps() - 1; j >= 0; --j) {
+    const Vec<Real> h = least_squares_gradient<Real>(in.X, in.y, a, false);
+    for (Index k = 0; k < d; ++k) {
+      const Real lambda = exp(Real(in.theta[k]));
+      mu[k] -= Real(in.alpha) * lambda * w[static_cast<std::size_t>(j)][k] * a[k];
+      a[k] = a[k] - Real(in.alpha) * (h[k] + lambda * a[k]);
+    }
+  }
+  return Tensor<Real>(Shape{d}, mu);
+}
+
+// [BILEVEL-RIDGE-DEF] M(theta) = |X_val w_r - y_val|^2 / (2m).
+template <class Real>
+Real ridge_outer_loss(const RidgeProblem<double>& p) {
+  const auto& in = p.in();
+  const Vec<Real> w = ridge_trajectory<Real>(p).back();
+  Real m(0);
+  for (Index i = 0; i < p.val_samples(); ++i) {
+    Real res(0);
+    for (Index k = 0; k < p.dim(); ++k) res += Real(in.X_val(i, k)) * w[k];
+    res -= Real(in.y_val[i]);
+    m += res * res;
+  }
+  return m / Real(2 * p.val_samples());
+}
+// embed-end bilevel_ridge_reference
+
 // [BILEVEL-OPTIMAL-Q] The time-variance tradeoff of UFOM (brief section 3; the paper's own formula
 // is unverified): with C_det the cost of the first-order branch, C_rnd that of the exact one,
 // V2 a bound on |E|^2 and D2 on |E - F|^2, the second moment is S(q) = V2 + (1/q - 1) D2 and the
@@ -224,6 +300,9 @@ inline double optimal_q_two(double c_det, double c_rnd, double d2, double v2) {
   X Tensor<mp_real> exact_hypergradient_forward<mp_real>(const QuadraticProblem<double>&); \
   X Tensor<mp_real> ufom<mp_real>(const UfomProblem<double>&); \
   X Tensor<double> ufom<double>(const UfomProblem<double>&); \
+  X Tensor<mp_real> ridge_hypergradient<mp_real>(const RidgeProblem<double>&); \
+  X Tensor<double> ridge_hypergradient<double>(const RidgeProblem<double>&); \
+  X mp_real ridge_outer_loss<mp_real>(const RidgeProblem<double>&); \
   X ClosedForm<mp_real> closed_form<mp_real>(const QuadraticProblem<double>&); \
   X ClosedForm<double> closed_form<double>(const QuadraticProblem<double>&);
 TOUCHSTONE_BILEVEL_REFERENCE(extern template)

@@ -22,6 +22,7 @@ namespace touchstone::bilevel {
 // takes r(r+1)/2 inner steps: keep r moderate).
 inline constexpr Index kMaxDim = Index{1} << 12;
 inline constexpr Index kMaxSteps = Index{1} << 20;
+inline constexpr Index kMaxSamples = Index{1} << 20;
 
 namespace problem_detail {
 template <class T>
@@ -112,6 +113,64 @@ class UfomProblem {
   QuadraticProblem<T> quad_;
   T q_;
   int xi_;
+};
+
+// [BILEVEL-RIDGE-DEF] Ridge regression with one regularizer per feature, the hyperparameters
+// theta = log lambda: training data X (n, dim), y (n), validation data X_val (m, dim), y_val (m),
+// the initial weights w0 (dim), theta (dim), the step alpha and the number of steps r.
+template <class T>
+struct RidgeInputs {
+  Tensor<T> X, y, X_val, y_val, w0, theta;
+  T alpha = T(0);
+  Index r = 0;
+};
+
+template <class T>
+class RidgeProblem {
+ public:
+  explicit RidgeProblem(RidgeInputs<T> in) : in_(std::move(in)) {
+    using problem_detail::require_finite;
+    auto matrix = [](const Tensor<T>& x, const char* name, Index dim) {
+      if (x.rank() != 2 || x.extent(0) < 1 || x.extent(0) > kMaxSamples || x.extent(1) < 1 || x.extent(1) > kMaxDim ||
+          (dim > 0 && x.extent(1) != dim))
+        throw InvalidInput(name, "expected (samples, dim) with samples in [1, 2^20] and dim in [1, 2^12]" +
+                                     (dim > 0 ? " and dim = " + std::to_string(dim) : std::string()) + ", got shape " +
+                                     x.shape().str());
+    };
+    auto vector = [](const Tensor<T>& x, const char* name, Index n) {
+      if (x.rank() != 1 || x.extent(0) != n)
+        throw InvalidInput(name, "expected (" + std::to_string(n) + ",), got shape " + x.shape().str());
+    };
+    matrix(in_.X, "X", 0);
+    const Index d = in_.X.extent(1);
+    vector(in_.y, "y", in_.X.extent(0));
+    matrix(in_.X_val, "X_val", d);
+    vector(in_.y_val, "y_val", in_.X_val.extent(0));
+    vector(in_.w0, "w0", d);
+    vector(in_.theta, "theta", d);
+    require_finite(in_.X, "X");
+    require_finite(in_.y, "y");
+    require_finite(in_.X_val, "X_val");
+    require_finite(in_.y_val, "y_val");
+    require_finite(in_.w0, "w0");
+    require_finite(in_.theta, "theta");
+    problem_detail::require_finite_scalar(in_.alpha, "alpha");
+    if (in_.r < 0 || in_.r > kMaxSteps) throw InvalidInput("r", "expected 0 <= r <= 2^20, got " + std::to_string(in_.r));
+  }
+  const RidgeInputs<T>& in() const { return in_; }
+  Index dim() const { return in_.X.extent(1); }
+  Index samples() const { return in_.X.extent(0); }
+  Index val_samples() const { return in_.X_val.extent(0); }
+  Index steps() const { return in_.r; }
+  template <class U>
+  RidgeProblem<U> cast() const {
+    return RidgeProblem<U>({in_.X.template cast<U>(), in_.y.template cast<U>(), in_.X_val.template cast<U>(),
+                            in_.y_val.template cast<U>(), in_.w0.template cast<U>(), in_.theta.template cast<U>(),
+                            static_cast<U>(in_.alpha), in_.r});
+  }
+
+ private:
+  RidgeInputs<T> in_;
 };
 
 // [BILEVEL-UFOM-DRAWN] UFOM with the coin drawn: xi = 1 when the Philox uniform number `draw` of
