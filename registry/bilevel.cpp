@@ -413,6 +413,96 @@ std::unique_ptr<Algorithm> ridge_entry(order::Method method) {
   return make_entry(std::move(e));
 }
 
+// ---- Hessian-vector products ----
+struct HvpSize {
+  const char* name;
+  Index n, d;
+};
+constexpr HvpSize kHvpSizes[] = {{"tiny", 3, 2}, {"small", 12, 5}, {"medium", 40, 8}, {"bench", 1024, 256}};
+
+template <class Problem>
+void hvp_backends(Entry<HvpProblem<Problem>>& e, const std::string& order) {
+  using P = HvpProblem<Problem>;
+  e.outputs = {{"hv", "(dim)", "the Hessian-vector product H v", false}};
+  e.backends = {
+      {"cpu-f32", Format::float32, order, [](const EntryProblem<P>& h) { return Arrays{{"hv", as_double(cpu::hvp(h.f32()))}}; },
+       [](const P& p) { return Arrays{{"hv", hvp_bound(p, bilevel_arithmetic_cpu(Format::float32))}}; }},
+      {"cpu-f64", Format::float64, order, [](const EntryProblem<P>& h) { return Arrays{{"hv", cpu::hvp(h.f64())}}; },
+       [](const P& p) { return Arrays{{"hv", hvp_bound(p, bilevel_arithmetic_cpu(Format::float64))}}; }},
+  };
+  e.any_order_bound = [](const P& p, Format compute, double ulps) {
+    return Arrays{{"hv", hvp_bound(p, bilevel_arithmetic_any_order(compute, ulps))}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"hv", reference::hvp<mp_real>(p)}}; };
+}
+
+Tensor<double> drawn_vector(Index d, std::uint64_t seed, const std::string& stream, Format format) {
+  PhiloxStream g(seed, stream);
+  Tensor<double> v(Shape{d});
+  for (Index i = 0; i < d; ++i) v[i] = round_to_format(g.next_normal(), format);
+  return v;
+}
+
+std::unique_ptr<Algorithm> quadratic_hvp_entry() {
+  using P = HvpProblem<QuadraticProblem<double>>;
+  Entry<P> e;
+  e.name = "bilevel.quadratic.hvp";
+  e.spec_ref = "spec/bilevel.md [BILEVEL-HVP-DEF]";
+  e.summary = "Hessian-vector product of the quadratic class: A v (the same at every phi)";
+  e.inputs = {{"A", "(dim, dim) | (dim)", "the Hessian, symmetric; (dim): its diagonal", false},
+              {"v", "(dim)", "the vector", false}};
+  e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = {"bench"};
+  auto from_a = [](Tensor<double> A, Tensor<double> v) {
+    const Index d = v.count();
+    return P(QuadraticProblem<double>({std::move(A), Tensor<double>(Shape{d}, 0.0), Tensor<double>(Shape{d}, 0.0), 0.0, 0}),
+             std::move(v));
+  };
+  e.generate = [from_a](const std::string& size, Format format, std::uint64_t seed) {
+    const HvpSize& s = size_row(kHvpSizes, size);
+    const QuadSize q{s.name, s.d, 0, 0.0, 1, 1};
+    return from_a(QuadraticFace::generate(q, format, seed, "bilevel.quadratic.hvp/").in().A,
+                  drawn_vector(s.d, seed, "bilevel.quadratic.hvp/v", format));
+  };
+  e.read = [from_a](const InputReader& r) { return from_a(full_matrix(r.array("A")), r.array("v")); };
+  e.arrays = [](const P& p) { return Arrays{{"A", p.problem().in().A}, {"v", p.v()}}; };
+  hvp_backends(e, "each row's sum A_ik v_k in k order");
+  e.any_order_assumption = "";
+  return make_entry(std::move(e));
+}
+
+std::unique_ptr<Algorithm> ridge_hvp_entry() {
+  using P = HvpProblem<RidgeProblem<double>>;
+  Entry<P> e;
+  e.name = "bilevel.ridge.hvp";
+  e.spec_ref = "spec/bilevel.md [BILEVEL-HVP-DEF]";
+  e.summary = "Hessian-vector product of the ridge class's inner loss: X^T (X v) / n + exp(theta) o v, without "
+              "forming X^T X";
+  e.inputs = {{"X", "(n, dim)", "training inputs", false},
+              {"theta", "(dim)", "log of the per-feature regularizers", false},
+              {"v", "(dim)", "the vector", false}};
+  e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = {"bench"};
+  auto from_x = [](Tensor<double> X, Tensor<double> theta, Tensor<double> v) {
+    const Index n = X.extent(0), d = X.rank() == 2 ? X.extent(1) : 0;
+    Tensor<double> Xv = X;
+    return P(RidgeProblem<double>({std::move(X), Tensor<double>(Shape{n}, 0.0), std::move(Xv), Tensor<double>(Shape{n}, 0.0),
+                                   Tensor<double>(Shape{d}, 0.0), std::move(theta), 0.0, 0}),
+             std::move(v));
+  };
+  e.generate = [from_x](const std::string& size, Format format, std::uint64_t seed) {
+    const HvpSize& s = size_row(kHvpSizes, size);
+    const RidgeSize rs{s.name, s.n, 1, s.d, 0, 0.0};
+    const RidgeProblem<double> p = generate_ridge(rs, format, seed, "bilevel.ridge.hvp/");
+    return from_x(p.in().X, p.in().theta, drawn_vector(s.d, seed, "bilevel.ridge.hvp/v", format));
+  };
+  e.read = [from_x](const InputReader& r) { return from_x(r.array("X"), r.array("theta"), r.array("v")); };
+  e.arrays = [](const P& p) { return Arrays{{"X", p.problem().in().X}, {"theta", p.problem().in().theta}, {"v", p.v()}}; };
+  hvp_backends(e, "lambda = exp(theta); r_i = sum_k X_ik v_k (k order); g_k = sum_i X_ik r_i (i order) / n; + lambda_k v_k");
+  e.any_order_assumption = "X^T (X v) as two products (not X^T X formed first); sums in any order; / n or * fl(1/n)";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::bilevel
 
@@ -427,5 +517,7 @@ void register_bilevel(Registry& registry) {
   registry.add(bilevel::ridge_entry(bilevel::order::Method::stored));
   registry.add(bilevel::ridge_entry(bilevel::order::Method::recompute));
   registry.add(bilevel::ridge_entry(bilevel::order::Method::forward));
+  registry.add(bilevel::quadratic_hvp_entry());
+  registry.add(bilevel::ridge_hvp_entry());
 }
 }  // namespace touchstone

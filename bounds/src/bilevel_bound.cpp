@@ -378,6 +378,23 @@ Tensor<double> ufom_bound(const UfomProblem<double>& u, const BilevelArithmetic&
   return out;
 }
 
+Tensor<double> hvp_bound(const HvpProblem<QuadraticProblem<double>>& h, const BilevelArithmetic& m) {
+  return bound_over_forms(h.problem(), m, false, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>&, auto&& keep) {
+    keep(cls.hessian_product(order::initial(ar, h.problem().dim(), [&](Index i) { return h.v()[i]; })));
+  });
+}
+
+Tensor<double> hvp_bound(const HvpProblem<RidgeProblem<double>>& h, const BilevelArithmetic& m) {
+  const RidgeProblem<double>& p = h.problem();
+  TrackedArithmetic ar(m, true);
+  order::Ridge<TrackedArithmetic> cls(ar, p);
+  const std::vector<TV> g = cls.hessian_product(order::initial(ar, p.dim(), [&](Index i) { return h.v()[i]; }));
+  const double ops = 4 * static_cast<double>(p.samples() * p.dim() + p.dim()) + 16;
+  Tensor<double> out(Shape{p.dim()});
+  for (Index i = 0; i < p.dim(); ++i) out[i] = element_bound(g[static_cast<std::size_t>(i)], ops);
+  return out;
+}
+
 // [BILEVEL-RIDGE-CPU] The ridge class: the order header's ridge_exact over tracked values. Stored
 // and recomputed iterates are the same values (the recomputation repeats the same operations), so
 // the recomputation's bound runs the stored form.

@@ -75,7 +75,31 @@ Tensor<T> ridge_t(const RidgeProblem<T>& p, Method m, order::Counts* counts) {
   return Tensor<T>(Shape{p.dim()}, std::move(g));
 }
 
+template <class T>
+Tensor<T> quadratic_hvp_t(const HvpProblem<QuadraticProblem<T>>& h) {
+  NativeArithmetic<T> ar;
+  const auto& in = h.problem().in();
+  order::Quadratic<NativeArithmetic<T>> cls(
+      ar, h.problem().dim(), [&](Index i, Index k) { return static_cast<double>(in.A(i, k)); },
+      [&](Index i) { return static_cast<double>(in.c[i]); }, 0.0, order::Form::plain);
+  const std::vector<T> v = order::initial(ar, h.problem().dim(), [&](Index i) { return static_cast<double>(h.v()[i]); });
+  return Tensor<T>(Shape{h.problem().dim()}, cls.hessian_product(v));
+}
+
+template <class T>
+Tensor<T> ridge_hvp_t(const HvpProblem<RidgeProblem<T>>& h) {
+  NativeArithmetic<T> ar;
+  order::Ridge<NativeArithmetic<T>> cls(ar, h.problem().template cast<double>());
+  const std::vector<T> v = order::initial(ar, h.problem().dim(), [&](Index i) { return static_cast<double>(h.v()[i]); });
+  return Tensor<T>(Shape{h.problem().dim()}, cls.hessian_product(v));
+}
+
 }  // namespace
+
+Tensor<float> hvp(const HvpProblem<QuadraticProblem<float>>& p) { return quadratic_hvp_t(p); }
+Tensor<double> hvp(const HvpProblem<QuadraticProblem<double>>& p) { return quadratic_hvp_t(p); }
+Tensor<float> hvp(const HvpProblem<RidgeProblem<float>>& p) { return ridge_hvp_t(p); }
+Tensor<double> hvp(const HvpProblem<RidgeProblem<double>>& p) { return ridge_hvp_t(p); }
 
 Tensor<float> ridge_hypergradient(const RidgeProblem<float>& p, Method m, order::Counts* c) { return ridge_t(p, m, c); }
 Tensor<double> ridge_hypergradient(const RidgeProblem<double>& p, Method m, order::Counts* c) { return ridge_t(p, m, c); }

@@ -27,4 +27,10 @@ Tensor<double> ufom(const UfomProblem<double>& p, order::Counts* counts = nullpt
 Tensor<float> ridge_hypergradient(const RidgeProblem<float>& p, Method m, order::Counts* counts = nullptr);
 Tensor<double> ridge_hypergradient(const RidgeProblem<double>& p, Method m, order::Counts* counts = nullptr);
 
+// [BILEVEL-HVP-DEF] H v of the quadratic (A v) and ridge (X^T X v / n + lambda o v) classes.
+Tensor<float> hvp(const HvpProblem<QuadraticProblem<float>>& p);
+Tensor<double> hvp(const HvpProblem<QuadraticProblem<double>>& p);
+Tensor<float> hvp(const HvpProblem<RidgeProblem<float>>& p);
+Tensor<double> hvp(const HvpProblem<RidgeProblem<double>>& p);
+
 }  // namespace touchstone::bilevel::cpu

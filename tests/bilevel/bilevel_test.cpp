@@ -758,6 +758,69 @@ TEST(BilevelRidge, WrongHypergradientsFail) {
   }
 }
 
+// Hessian-vector products: the ridge oracle equals (X^T X / n + diag(exp(theta))) v with X^T X
+// formed first (another association) at 256 bits, the quadratic one A v; the backends are within
+// their bounds; `diff` fails H v without the regularizer or without the 1/n, and passes the
+// backends' float32 answers.
+// covers: BILEVEL-HVP-DEF
+TEST(BilevelHvp, OracleBackendsAndWrongAnswers) {
+  const WorkingPrecision wp(256);
+  for (std::uint64_t seed = 0; seed < 4; ++seed) {
+    const R p = make_ridge(9, 3, 4, 0, 0.1, 60 + seed);
+    Tensor<double> v(Shape{4});
+    for (Index k = 0; k < 4; ++k) v[k] = round_to_format(0.5 - 0.3 * static_cast<double>(k), Format::float32);
+    const HvpProblem<R> h(p, v);
+    const Tensor<mp_real> hv = reference::hvp<mp_real>(h);
+    Tensor<mp_real> formed(Shape{4}, mp_real(0));
+    for (Index k = 0; k < 4; ++k) {
+      for (Index l = 0; l < 4; ++l) {
+        mp_real xtx(0);
+        for (Index i = 0; i < 9; ++i) xtx += mp_real(p.in().X(i, k)) * mp_real(p.in().X(i, l));
+        formed[k] += xtx / 9 * mp_real(v[l]);
+      }
+      formed[k] += exp(mp_real(p.in().theta[k])) * mp_real(v[k]);
+    }
+    EXPECT_LE(relative_difference(hv, formed), kAgree);
+    for (Format f : {Format::float32, Format::float64}) {
+      const Tensor<double> out = f == Format::float32 ? as_double(cpu::hvp(h.cast<float>())) : cpu::hvp(h);
+      const Tensor<double> b = hvp_bound(h, bilevel_arithmetic_cpu(f));
+      for (Index k = 0; k < 4; ++k) EXPECT_LE(std::fabs(to_double(mp_real(out[k]) - hv[k])), b[k]);
+    }
+    // Quadratic: A v.
+    const P q = make(4, 0, 0.1, 80 + seed);
+    const HvpProblem<P> hq(q, v);
+    Tensor<mp_real> av(Shape{4}, mp_real(0));
+    for (Index i = 0; i < 4; ++i)
+      for (Index k = 0; k < 4; ++k) av[i] += mp_real(q.in().A(i, k)) * mp_real(v[k]);
+    EXPECT_LE(relative_difference(reference::hvp<mp_real>(hq), av), kAgree);
+    // diff on bilevel.ridge.hvp.
+    const Algorithm& a = builtin_registry().get("bilevel.ridge.hvp");
+    auto npy = [](const Tensor<double>& t) {
+      NpyArray x;
+      x.item_bytes = 4;
+      x.values = t;
+      return x;
+    };
+    const auto problem = a.from_arrays({{"X", npy(p.in().X)}, {"theta", npy(p.in().theta)}, {"v", npy(v)}}, {});
+    auto verdict = [&](const Tensor<mp_real>& theirs) {
+      Tensor<double> t(Shape{4});
+      for (Index k = 0; k < 4; ++k) t[k] = round_to_format(to_double(theirs[k]), Format::float32);
+      return run_diff(a, *problem, Arrays{{"hv", t}}, Format::float32, 1.0, 256).verdict;
+    };
+    Tensor<mp_real> no_reg = hv, no_n = hv;
+    for (Index k = 0; k < 4; ++k) {
+      const mp_real reg = exp(mp_real(p.in().theta[k])) * mp_real(v[k]);
+      no_reg[k] = hv[k] - reg;
+      no_n[k] = (hv[k] - reg) * 9 + reg;
+    }
+    EXPECT_EQ(verdict(hv), Verdict::pass);
+    EXPECT_EQ(verdict(no_reg), Verdict::fail) << "the regularizer left out";
+    EXPECT_EQ(verdict(no_n), Verdict::fail) << "the 1/n left out";
+    EXPECT_EQ(run_diff(a, *problem, Arrays{{"hv", as_double(cpu::hvp(h.cast<float>()))}}, Format::float32, 1.0, 256).verdict,
+              Verdict::pass);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // covers: BILEVEL-SHAPES BILEVEL-NONFINITE
 TEST(BilevelInput, BadInputIsNamed) {
@@ -803,6 +866,10 @@ TEST(BilevelInput, BadInputIsNamed) {
   inf_theta[0] = INFINITY;
   EXPECT_EQ(argument([&] { R({ri.X, ri.y, ri.X_val, ri.y_val, ri.w0, inf_theta, 0.1, 2}); }), "theta");
   EXPECT_EQ(argument([&] { R({ri.X, ri.y, ri.X_val, ri.y_val, ri.w0, ri.theta, 0.1, -3}); }), "r");
+  EXPECT_EQ(argument([&] { HvpProblem<R>(rp, Tensor<double>(Shape{2})); }), "v");
+  Tensor<double> nan_v(Shape{3}, 1.0);
+  nan_v[2] = NAN;
+  EXPECT_EQ(argument([&] { HvpProblem<P>(p, nan_v); }), "v");
   // Through the entry: alpha and r are required (file or option).
   const Algorithm& a = builtin_registry().get("bilevel.quadratic.exact_stored");
   auto npy = [](const Tensor<double>& t) {

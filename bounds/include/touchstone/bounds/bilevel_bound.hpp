@@ -36,4 +36,8 @@ Tensor<double> ufom_bound(const UfomProblem<double>& p, const BilevelArithmetic&
 // any order, each division by n or m also as a product with fl(1/n)).
 Tensor<double> ridge_hypergradient_bound(const RidgeProblem<double>& p, order::Method method, const BilevelArithmetic& m);
 
+// [BILEVEL-HVP-DEF] H v (any order: sums in any order, each Form of A v; n's division either way).
+Tensor<double> hvp_bound(const HvpProblem<QuadraticProblem<double>>& p, const BilevelArithmetic& m);
+Tensor<double> hvp_bound(const HvpProblem<RidgeProblem<double>>& p, const BilevelArithmetic& m);
+
 }  // namespace touchstone::bilevel

@@ -75,6 +75,8 @@ class Quadratic {
     ++counts_.inner_steps;
     return descend(phi, deviation(phi));
   }
+  // [BILEVEL-HVP-DEF] H v = A v (each row's sum in k order; the symmetric form: (A v + A^T v)/2).
+  Vec hessian_product(const Vec& v) const { return times_a(v); }
   // x - alpha H(phi) v with H(phi) = A: a reverse-mode step (x = v = lambda) or a tangent step.
   Vec hvp_step(const Vec& /*phi*/, const Vec& v) {
     ++counts_.hvps;
@@ -285,13 +287,19 @@ class Ridge {
       out.push_back(ar_.sub(w[k], ar_.mul(alpha_, ar_.add(g[k], ar_.mul(lambda_[k], w[k])))));
     return out;
   }
+  // [BILEVEL-HVP-DEF] H v = X^T (X v) / n + lambda o v.
+  Vec hessian_product(const Vec& v) const {
+    const Vec g = normal_product(x_, y_, n_, v, false);
+    Vec out;
+    for (Index k = 0; k < d_; ++k) out.push_back(ar_.add(g[k], ar_.mul(lambda_[k], v[k])));
+    return out;
+  }
   // v - alpha H v, H = X^T X / n + diag(lambda).
   Vec hvp_step(const Vec& /*w*/, const Vec& v) {
     ++counts_.hvps;
-    const Vec g = normal_product(x_, y_, n_, v, false);
+    const Vec hv = hessian_product(v);
     Vec out;
-    for (Index k = 0; k < d_; ++k)
-      out.push_back(ar_.sub(v[k], ar_.mul(alpha_, ar_.add(g[k], ar_.mul(lambda_[k], v[k])))));
+    for (Index k = 0; k < d_; ++k) out.push_back(ar_.sub(v[k], ar_.mul(alpha_, hv[k])));
     return out;
   }
   // (alpha lambda_k) (w_k a_k): the k-th element of -(dU/dtheta)^T a at w.

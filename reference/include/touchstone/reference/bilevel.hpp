@@ -254,6 +254,24 @@ Real ridge_outer_loss(const RidgeProblem<double>& p) {
 }
 // embed-end bilevel_ridge_reference
 
+// [BILEVEL-HVP-DEF] H v for each class.
+template <class Real>
+Tensor<Real> hvp(const HvpProblem<QuadraticProblem<double>>& h) {
+  Vec<Real> v(static_cast<std::size_t>(h.v().count()));
+  for (Index k = 0; k < h.v().count(); ++k) v[k] = Real(h.v()[k]);
+  return Tensor<Real>(Shape{h.problem().dim()}, quadratic_hvp<Real>(h.problem(), v, v));
+}
+template <class Real>
+Tensor<Real> hvp(const HvpProblem<RidgeProblem<double>>& h) {
+  using std::exp;
+  const auto& in = h.problem().in();
+  Vec<Real> v(static_cast<std::size_t>(h.v().count()));
+  for (Index k = 0; k < h.v().count(); ++k) v[k] = Real(h.v()[k]);
+  Vec<Real> g = least_squares_gradient<Real>(in.X, in.y, v, false);
+  for (Index k = 0; k < h.problem().dim(); ++k) g[k] += exp(Real(in.theta[k])) * v[k];
+  return Tensor<Real>(Shape{h.problem().dim()}, g);
+}
+
 // [BILEVEL-OPTIMAL-Q] The time-variance tradeoff of UFOM (brief section 3; the paper's own formula
 // is unverified): with C_det the cost of the first-order branch, C_rnd that of the exact one,
 // V2 a bound on |E|^2 and D2 on |E - F|^2, the second moment is S(q) = V2 + (1/q - 1) D2 and the
@@ -303,6 +321,8 @@ inline double optimal_q_two(double c_det, double c_rnd, double d2, double v2) {
   X Tensor<mp_real> ridge_hypergradient<mp_real>(const RidgeProblem<double>&); \
   X Tensor<double> ridge_hypergradient<double>(const RidgeProblem<double>&); \
   X mp_real ridge_outer_loss<mp_real>(const RidgeProblem<double>&); \
+  X Tensor<mp_real> hvp<mp_real>(const HvpProblem<QuadraticProblem<double>>&); \
+  X Tensor<mp_real> hvp<mp_real>(const HvpProblem<RidgeProblem<double>>&); \
   X ClosedForm<mp_real> closed_form<mp_real>(const QuadraticProblem<double>&); \
   X ClosedForm<double> closed_form<double>(const QuadraticProblem<double>&);
 TOUCHSTONE_BILEVEL_REFERENCE(extern template)

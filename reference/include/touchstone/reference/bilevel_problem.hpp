@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <cstdint>
@@ -171,6 +172,31 @@ class RidgeProblem {
 
  private:
   RidgeInputs<T> in_;
+};
+
+// [BILEVEL-HVP-DEF] A Hessian-vector product H v of one class's inner loss: the quadratic's
+// H = A (given as a QuadraticProblem, of which only A is read), or the ridge's
+// H = X^T X / n + diag(exp(theta)) (a RidgeProblem, of which X and theta are read); v (dim).
+template <class Problem>
+class HvpProblem {
+ public:
+  using T = typename std::remove_cvref_t<decltype(std::declval<const Problem&>().in().alpha)>;
+  HvpProblem(Problem problem, Tensor<T> v) : p_(std::move(problem)), v_(std::move(v)) {
+    if (v_.rank() != 1 || v_.extent(0) != p_.dim())
+      throw InvalidInput("v", "expected (dim,) with dim = " + std::to_string(p_.dim()) + ", got shape " + v_.shape().str());
+    problem_detail::require_finite(v_, "v");
+  }
+  const Problem& problem() const { return p_; }
+  const Tensor<T>& v() const { return v_; }
+  template <class U>
+  auto cast() const {
+    auto q = p_.template cast<U>();
+    return HvpProblem<decltype(q)>(std::move(q), v_.template cast<U>());
+  }
+
+ private:
+  Problem p_;
+  Tensor<T> v_;
 };
 
 // [BILEVEL-UFOM-DRAWN] UFOM with the coin drawn: xi = 1 when the Philox uniform number `draw` of
