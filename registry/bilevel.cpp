@@ -1,8 +1,10 @@
-// The bilevel entries (spec/bilevel.md), quadratic class: bilevel.quadratic.exact_stored,
+// The bilevel entries (spec/bilevel.md). Quadratic class: bilevel.quadratic.exact_stored,
 // .exact_recompute, .exact_forward (the exact hypergradient three ways), .fom (the first-order
-// shortcut) and .ufom (the unbiased estimator with the coin given). The problem class is in the
-// name, not an option: each class declares different input arrays (the quadratic's A, c, theta;
-// a ridge class would take data and per-feature regularizers), and an entry's inputs are fixed.
+// shortcut), .ufom (the unbiased estimator with the coin given), .ufom_drawn (the coin drawn from
+// Philox) and .hvp; ridge class (per-feature regularization as the hyperparameters):
+// bilevel.ridge.exact_stored, .exact_recompute, .exact_forward and .hvp. The problem class is in
+// the name, not an option: each class declares different input arrays (the quadratic's A, c,
+// theta; the ridge's data and regularizers), and an entry's inputs are fixed.
 #include <cmath>
 #include <limits>
 #include <string>

@@ -1,4 +1,5 @@
-// The bilevel family on the CPU, float32 and float64 (spec/bilevel.md [BILEVEL-CPU]). Each runs
+// The bilevel family on the CPU, float32 and float64 (spec/bilevel.md [BILEVEL-CPU],
+// [BILEVEL-RIDGE-CPU]). Each runs
 // the operation sequence of order/bilevel_order.hpp (its bound runs the same sequence over tracked
 // values): every operation rounded once in the backend's format (no contraction), every sum in
 // index order, plain loops (no BLAS: the bound covers exactly this order). Single-threaded: the

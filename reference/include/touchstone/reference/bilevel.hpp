@@ -1,7 +1,8 @@
 // The bilevel family's oracles (spec/bilevel.md), written as the spec defines each quantity: the
 // inner loop unrolled step by step, the exact hypergradient by reverse mode over the stored
-// trajectory, FOM, UFOM with the coin given, and the quadratic closed form (a second, independent
-// oracle the family tests compare against). Templated on the scalar; instantiated once
+// trajectory, FOM, UFOM with the coin given, the quadratic closed form (a second, independent
+// oracle the family tests compare against), the ridge class, Hessian-vector products and the
+// optimal-q closed forms. Templated on the scalar; instantiated once
 // (reference/src/bilevel_reference.cpp) for mp_real (the oracle) and double (tests).
 #pragma once
 

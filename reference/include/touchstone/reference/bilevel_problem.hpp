@@ -1,9 +1,11 @@
-// The bilevel family's problems (spec/bilevel.md [BILEVEL-SHAPES], [BILEVEL-NONFINITE]): the
-// quadratic class of approximate bilevel optimization (ABLO). Inner loss
+// The bilevel family's problems (spec/bilevel.md [BILEVEL-SHAPES], [BILEVEL-NONFINITE]):
+// approximate bilevel optimization (ABLO). The quadratic class: inner loss
 // L_in(phi) = 1/2 (phi - c)^T A (phi - c) with A symmetric, the same outer loss, r inner steps of
-// gradient descent from phi_0 = theta with step alpha; M(theta) = L_out(phi_r). UFOM adds the
-// coin xi (given) and its probability q. Validated in the constructors (InvalidInput names the
-// argument; nothing is computed on invalid input); cast<U>() converts.
+// gradient descent from phi_0 = theta with step alpha; M(theta) = L_out(phi_r). UFOM adds the coin
+// xi (given, or drawn from Philox) and its probability q. The ridge class: per-feature
+// regularizers exp(theta) as the hyperparameters. Hessian-vector products of either. Validated in
+// the constructors (InvalidInput names the argument; nothing is computed on invalid input);
+// cast<U>() converts.
 #pragma once
 
 #include <cmath>
