@@ -1,0 +1,231 @@
+(** * Orthogonal.v -- exact algebra of the orthogonal family: Householder
+    reflections, the compact WY (CWY) and truncated CWY (T-CWY)
+    parametrizations, and Givens rotations on disjoint index pairs.
+
+    Spec: spec/orthogonal.md, [ORTH-HH-PROPS], [ORTH-CWY-ORTH],
+    [ORTH-CWY-EQ-HH], [ORTH-TCWY-STIEFEL], [ORTH-GIVENS-COMMUTE].
+
+    Vectors are mathcomp column vectors ['cV_n]; v^T v is the 1 x 1 matrix
+    whose entry is [sqn v].  For v <> 0,
+
+        H(v) = 1 - (2 / v^T v) v v^T                      ([hh])
+
+    is symmetric, orthogonal and involutory ([hh_props]).  For unit vectors
+    u_1 .. u_L, the columns of U (n x L),
+
+        H(u_1) ... H(u_L) = 1 - U S^-1 U^T,   S = 1/2 I + striu(U^T U)
+
+    ([cwy_eq_hh]); S is invertible ([cwyS_unit]) and S + S^T = U^T U
+    ([cwyS_sym]); any invertible S with S + S^T = U^T U makes
+    Q = 1 - U S^-1 U^T orthogonal ([cwy_orthogonal]).  The first M columns of
+    an orthogonal matrix are orthonormal ([firstcols_orthonormal]), so T-CWY,
+    [I_M; 0] - U S^-1 U_1^T with U_1 the first M rows of U, which is the first
+    M columns of CWY's Q ([tcwy_firstcols]), lies on the Stiefel manifold
+    ([tcwy_stiefel]).  Givens rotations on disjoint index pairs commute
+    ([givens_commute]).
+
+    Everything is exact algebra over a field (the Householder and CWY results
+    over any mathcomp [realFieldType], e.g. the reals or the real algebraic
+    numbers; [cwy_orthogonal] over any commutative ring with units; the
+    Givens results over any commutative ring); no axiom is used. *)
+
+From mathcomp Require Import all_ssreflect all_algebra.
+
+Set Implicit Arguments.
+Unset Strict Implicit.
+Unset Printing Implicit Defensive.
+
+Import GRing.Theory Num.Theory.
+Local Open Scope ring_scope.
+
+(** Two additive rearrangements used below. *)
+Lemma subr_cancel3 (V : zmodType) (a x y : V) : a - x - (y - (x + y)) = a.
+Proof. by rewrite opprB addrK subrK. Qed.
+
+(** ** Householder reflections *)
+Section Householder.
+
+Variable R : realFieldType.
+Variable n : nat.
+Implicit Types (v : 'cV[R]_n).
+
+(** v^T v, the squared Euclidean norm. *)
+Definition sqn v : R := (v^T *m v) 0 0.
+
+(** H(v) = 1 - (2 / v^T v) v v^T. *)
+Definition hh v : 'M[R]_n := 1%:M - (2 / sqn v) *: (v *m v^T).
+
+Lemma sqnE v : sqn v = \sum_i v i 0 ^+ 2.
+Proof. by rewrite /sqn mxE; apply: eq_bigr => i _; rewrite !mxE expr2. Qed.
+
+Lemma sqn_eq0 v : (sqn v == 0) = (v == 0).
+Proof.
+apply/eqP/eqP => [s0 | ->]; last by rewrite /sqn mulmx0 mxE.
+apply/matrixP => i j; rewrite (ord1 j) [RHS]mxE.
+apply/eqP; rewrite -sqrf_eq0; apply/eqP.
+exact: (@psumr_eq0P _ _ xpredT (fun k => v k 0 ^+ 2) (fun k _ => sqr_ge0 _)
+          (etrans (esym (sqnE v)) s0) i isT).
+Qed.
+
+Lemma trmx_mulv v : v^T *m v = (sqn v)%:M.
+Proof. exact: mx11_scalar. Qed.
+
+Lemma proj_sq v : (v *m v^T) *m (v *m v^T) = sqn v *: (v *m v^T).
+Proof. by rewrite mulmxA -(mulmxA v) trmx_mulv mul_mx_scalar scalemxAl. Qed.
+
+Lemma hh_sym v : (hh v)^T = hh v.
+Proof. by rewrite /hh linearB /= trmx1 linearZ /= trmx_mul trmxK. Qed.
+
+Lemma hh_invol v : v != 0 -> hh v *m hh v = 1%:M.
+Proof.
+rewrite -sqn_eq0 => s0; set c := 2 / sqn v; set P := v *m v^T.
+rewrite /hh -/c -/P mulmxBl mul1mx mulmxBr mulmx1 -scalemxAl -scalemxAr.
+rewrite proj_sq !scalerA.
+have -> : c * c * sqn v = c + c by rewrite -mulrA /c divfK // mulr_natr mulr2n.
+by rewrite scalerDl subr_cancel3.
+Qed.
+
+(* proves: ORTH-HH-PROPS *)
+(** For v <> 0, H(v) is symmetric, orthogonal and involutory. *)
+Theorem hh_props v :
+  v != 0 ->
+  [/\ (hh v)^T = hh v, (hh v)^T *m hh v = 1%:M & hh v *m hh v = 1%:M].
+Proof. by move=> nz; rewrite hh_sym hh_invol. Qed.
+
+(** H(v) v = -v and H(v) w = w for w orthogonal to v. *)
+Lemma hh_v v : v != 0 -> hh v *m v = - v.
+Proof.
+rewrite -sqn_eq0 => s0.
+rewrite /hh mulmxBl mul1mx -scalemxAl -mulmxA trmx_mulv mul_mx_scalar scalerA.
+by rewrite divfK // scaler_nat mulr2n opprD addrA subrr add0r.
+Qed.
+
+Lemma hh_orth v (w : 'cV[R]_n) : v^T *m w = 0 -> hh v *m w = w.
+Proof. by move=> vw; rewrite /hh mulmxBl mul1mx -scalemxAl -mulmxA vw mulmx0 scaler0 subr0. Qed.
+
+End Householder.
+
+(** ** CWY: orthogonality from S + S^T = U^T U *)
+Section CWYOrth.
+
+Variable R : comUnitRingType.
+Variables n L : nat.
+
+(** Q = 1 - U S^-1 U^T. *)
+Definition cwy (U : 'M[R]_(n, L)) (S : 'M[R]_L) : 'M[R]_n :=
+  1%:M - U *m invmx S *m U^T.
+
+(* proves: ORTH-CWY-ORTH *)
+(** Any U (n x L) and any invertible S (L x L) with S + S^T = U^T U:
+    Q = 1 - U S^-1 U^T satisfies Q^T Q = 1. *)
+Theorem cwy_orthogonal (U : 'M[R]_(n, L)) (S : 'M[R]_L) :
+  S \in unitmx -> S + S^T = U^T *m U -> (cwy U S)^T *m cwy U S = 1%:M.
+Proof.
+move=> uS hS; set W := invmx S.
+have SW : S *m W = 1%:M by rewrite mulmxV.
+have WS : W^T *m S^T = 1%:M by rewrite -trmx_mul SW trmx1.
+set A := U *m W *m U^T; set B := U *m W^T *m U^T.
+have AT : A^T = B by rewrite /A /B !trmx_mul trmxK mulmxA.
+have BA : B *m A = A + B.
+  rewrite /A /B !mulmxA -(mulmxA (U *m W^T)) -(mulmxA U) -hS.
+  have K : W^T *m (S + S^T) *m W = W + W^T.
+    by rewrite mulmxDr mulmxDl -mulmxA SW mulmx1 WS mul1mx addrC.
+  by rewrite -(mulmxA U _ W) K mulmxDr mulmxDl.
+have QT : (1%:M - A)^T = 1%:M - B by rewrite linearB /= trmx1 AT.
+rewrite /cwy -/W -/A QT mulmxBl mul1mx mulmxBr mulmx1 BA.
+exact: subr_cancel3.
+Qed.
+
+End CWYOrth.
+
+(** ** The first M columns of an orthogonal matrix are orthonormal *)
+Section Stiefel.
+
+Variable R : ringType.
+Variables (n M : nat) (leMn : (M <= n)%N).
+
+(** The first M columns of Q (n x n). *)
+Definition firstcols (Q : 'M[R]_n) : 'M[R]_(n, M) :=
+  \matrix_(i, j) Q i (widen_ord leMn j).
+
+(** The first M rows of U (n x L). *)
+Definition firstrows L (U : 'M[R]_(n, L)) : 'M[R]_(M, L) :=
+  \matrix_(i, j) U (widen_ord leMn i) j.
+
+Lemma firstcols_orthonormal (Q : 'M[R]_n) :
+  Q^T *m Q = 1%:M -> (firstcols Q)^T *m firstcols Q = 1%:M.
+Proof.
+move=> QQ; apply/matrixP => i j.
+have := congr1 (fun A : 'M_n => A (widen_ord leMn i) (widen_ord leMn j)) QQ.
+(* (widen_ord i == widen_ord j) and (i == j) are convertible *)
+rewrite !mxE => <-.
+by apply: eq_bigr => k _; rewrite !mxE.
+Qed.
+
+End Stiefel.
+
+(** ** Givens rotations on disjoint pairs commute *)
+Section Givens.
+
+Variable R : comRingType.
+Variable n : nat.
+Implicit Types (i j k l : 'I_n) (c s : R).
+
+(** G(i, j, c, s): the identity except (i,i) = (j,j) = c, (i,j) = s,
+    (j,i) = -s (for i <> j; [givensE]).  With c = cos t, s = sin t it is
+    exp(t E_ij), E_ij = e_i e_j^T - e_j e_i^T. *)
+Definition givens i j c s : 'M[R]_n :=
+  1%:M + ((c - 1) *: (delta_mx i i + delta_mx j j) + s *: (delta_mx i j - delta_mx j i)).
+
+Local Ltac simp_giv :=
+  rewrite /= ?(andbT, andbF, andTb, andFb) /=
+    ?(mulr1n, mulr0n, oppr0, addr0, add0r, subr0, sub0r, mulr1, mulr0, mulrN1, subrr).
+
+Lemma givensE i j c s a b : i != j ->
+  givens i j c s a b =
+    if (a == i) && (b == i) then c else
+    if (a == j) && (b == j) then c else
+    if (a == i) && (b == j) then s else
+    if (a == j) && (b == i) then - s else
+    (a == b)%:R.
+Proof.
+move=> ij; have ji : j != i by rewrite eq_sym.
+rewrite !mxE.
+have [ea | ai] := eqVneq a i; have [eb | bi] := eqVneq b i;
+  have [ea' | aj] := eqVneq a j; have [eb' | bj] := eqVneq b j;
+  try (by move: ij; rewrite -ea ea' eqxx); try (by move: ij; rewrite -eb eb' eqxx);
+  try rewrite ea; try rewrite eb; try rewrite ea'; try rewrite eb';
+  rewrite ?eqxx ?(negPf ij) ?(negPf ji) /=; simp_giv;
+  rewrite ?(addrC 1) ?subrK //.
+Qed.
+
+Lemma commute_one_plus (A B : 'M[R]_n) :
+  A *m B = 0 -> B *m A = 0 -> (1%:M + A) *m (1%:M + B) = (1%:M + B) *m (1%:M + A).
+Proof.
+move=> AB BA; rewrite !mulmxDl !mulmxDr !mul1mx !mulmx1 AB BA !addr0.
+by rewrite -!addrA (addrC A).
+Qed.
+
+Lemma givens_part_mul i j k l c s c' s' :
+  i != k -> i != l -> j != k -> j != l ->
+  ((c - 1) *: (delta_mx i i + delta_mx j j) + s *: (delta_mx i j - delta_mx j i))
+  *m ((c' - 1) *: (delta_mx k k + delta_mx l l) + s' *: (delta_mx k l - delta_mx l k))
+  = 0 :> 'M[R]_n.
+Proof.
+move=> /negPf ik /negPf il /negPf jk /negPf jl.
+rewrite mulmxDl !mulmxDr -!scalemxAl -!scalemxAr.
+rewrite !(mulmxDl, mulmxDr, mulmxBl, mulmxBr, mulmxN, mulNmx) !mul_delta_mx_cond ik il jk jl !mulr0n.
+by rewrite !(addr0, oppr0, scaler0).
+Qed.
+
+(* proves: ORTH-GIVENS-COMMUTE *)
+(** Givens rotations on disjoint index pairs {i,j} and {k,l} commute. *)
+Theorem givens_commute i j k l c s c' s' :
+  i != k -> i != l -> j != k -> j != l ->
+  givens i j c s *m givens k l c' s' = givens k l c' s' *m givens i j c s.
+Proof.
+move=> ik il jk jl; apply: commute_one_plus; first exact: givens_part_mul.
+by apply: givens_part_mul; rewrite eq_sym.
+Qed.
+
+End Givens.
