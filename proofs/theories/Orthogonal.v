@@ -138,6 +138,156 @@ Qed.
 
 End CWYOrth.
 
+(** ** The CWY identity *)
+Section CWYIdentity.
+
+Variable R : realFieldType.
+Variable n : nat.
+
+(** The strictly upper triangular part. *)
+Definition striu m (A : 'M[R]_m) : 'M[R]_m :=
+  \matrix_(i, j) if (i < j)%N then A i j else 0.
+
+(** S = 1/2 I + striu(U^T U). *)
+Definition cwyS L (U : 'M[R]_(n, L)) : 'M[R]_L := 2^-1%:M + striu (U^T *m U).
+
+(** H(u_1) H(u_2) ... H(u_L), u_i the i-th column of U. *)
+Definition hprod L (U : 'M[R]_(n, L)) : 'M[R]_n :=
+  \big[mulmx/1%:M]_(i < L) hh (col i U).
+
+Lemma ord_ltn_eqF m (i j : 'I_m) : (i < j)%N -> (i == j) = false.
+Proof. exact: ltn_eqF. Qed.
+
+Lemma ord_gtn_eqF m (i j : 'I_m) : (i < j)%N -> (j == i) = false.
+Proof. exact: gtn_eqF. Qed.
+
+Lemma striu_block m1 m2 (A : 'M[R]_m1) B C (D : 'M[R]_m2) :
+  striu (block_mx A B C D) = block_mx (striu A) B 0 (striu D).
+Proof.
+apply/matrixP => i j; rewrite mxE.
+case: (split_ordP i) => i' ->; case: (split_ordP j) => j' ->.
+- by rewrite !block_mxEul mxE.
+- by rewrite !block_mxEur /= (leq_trans (ltn_ord i') (leq_addr _ _)).
+- rewrite !block_mxEdl mxE /= ltnNge (leq_trans (ltnW (ltn_ord j')) (leq_addr _ _)).
+  by [].
+- by rewrite !block_mxEdr mxE /= ltn_add2l.
+Qed.
+
+Lemma striu11 (A : 'M[R]_1) : striu A = 0.
+Proof. by apply/matrixP => i j; rewrite (ord1 i) (ord1 j) !mxE. Qed.
+
+Lemma invmx_ublock m1 m2 (A : 'M[R]_m1) (B : 'M[R]_(m1, m2)) (D : 'M[R]_m2) :
+  A \in unitmx -> D \in unitmx ->
+  invmx (block_mx A B 0 D) =
+    block_mx (invmx A) (- (invmx A *m B *m invmx D)) 0 (invmx D).
+Proof.
+move=> uA uD; set X := block_mx (invmx A) _ 0 _.
+have MX : block_mx A B 0 D *m X = 1%:M.
+  rewrite mulmx_block !mul0mx !mulmx0 !addr0 add0r !mulmxV //.
+  by rewrite mulmxN !mulmxA mulmxV // mul1mx addNr -scalar_mx_block.
+have uM := (mulmx1_unit MX).1.
+by rewrite -[X]mul1mx -(mulVmx uM) -mulmxA MX mulmx1.
+Qed.
+
+Lemma cwyS_cons L (u : 'cV[R]_n) (V : 'M[R]_(n, L)) :
+  cwyS (row_mx u V) = block_mx 2^-1%:M (u^T *m V) 0 (cwyS V).
+Proof.
+rewrite /cwyS tr_row_mx mul_col_row striu_block striu11 (scalar_mx_block 1 L).
+by rewrite add_block_mx addr0 !add0r.
+Qed.
+
+Lemma cwyS_unit L (U : 'M[R]_(n, L)) : cwyS U \in unitmx.
+Proof.
+rewrite -unitmx_tr unitmxE det_trig.
+  rewrite unitfE; apply/prodf_neq0 => i _; rewrite !mxE eqxx ltnn mulr1n addr0.
+  by rewrite invr_eq0 pnatr_eq0.
+apply/is_trig_mxP => i j ij; rewrite !mxE (ord_gtn_eqF ij) ltnNge (ltnW ij) /=.
+by rewrite mulr0n addr0.
+Qed.
+
+(** With unit columns, S + S^T = U^T U (the hypothesis of [cwy_orthogonal]). *)
+Lemma cwyS_sym L (U : 'M[R]_(n, L)) :
+  (forall i, sqn (col i U) = 1) -> cwyS U + (cwyS U)^T = U^T *m U.
+Proof.
+move=> hU; set G := U^T *m U.
+have GT i j : G j i = G i j.
+  by rewrite /G !mxE; apply: eq_bigr => k _; rewrite !mxE mulrC.
+have GD i : G i i = 1.
+  by rewrite -(hU i) /G /sqn !mxE; apply: eq_bigr => k _; rewrite !mxE.
+rewrite /cwyS -/G; clearbody G.
+apply/matrixP => i j; rewrite !mxE.
+case: (ltngtP i j) => [ij | ji | /val_inj eij].
+- by rewrite (ord_ltn_eqF ij) (ord_gtn_eqF ij) !mulr0n !add0r addr0.
+- by rewrite (ord_ltn_eqF ji) (ord_gtn_eqF ji) !mulr0n !add0r ?addr0 GT.
+- by rewrite eij eqxx mulr1n !addr0 GD [RHS]splitr mul1r.
+Qed.
+
+Lemma col_cons0 L (u : 'cV[R]_n) (V : 'M[R]_(n, L)) :
+  col ord0 (row_mx u V : 'M_(n, L.+1)) = u.
+Proof.
+rewrite (_ : ord0 = lshift L (0 : 'I_1)); last exact: val_inj.
+apply: etrans (colKl _ u V) _.
+by apply/matrixP => i j; rewrite (ord1 j) mxE.
+Qed.
+
+Lemma col_cons_lift L (u : 'cV[R]_n) (V : 'M[R]_(n, L)) i :
+  col (lift ord0 i) (row_mx u V : 'M_(n, L.+1)) = col i V.
+Proof.
+apply/matrixP => a b; rewrite !mxE.
+rewrite (_ : lift ord0 i = rshift 1 i); last exact: val_inj.
+by rewrite (unsplitK (inr i : 'I_1 + 'I_L)).
+Qed.
+
+Lemma hprod_cons L (u : 'cV[R]_n) (V : 'M[R]_(n, L)) :
+  hprod (row_mx u V) = hh u *m hprod V.
+Proof.
+rewrite /hprod big_ord_recl col_cons0; congr (_ *m _).
+by apply: eq_bigr => i _; rewrite col_cons_lift.
+Qed.
+
+Lemma rearrange (V : zmodType) (a p q x : V) : a - x - (p - q) = a - (p + (- q + x)).
+Proof.
+rewrite opprB !opprD opprK -!addrA; congr (_ + _).
+by rewrite addrCA [RHS]addrCA (addrC (- x)).
+Qed.
+
+(** One step of the induction: prepending a unit column u to V. *)
+Lemma cwy_cons L (u : 'cV[R]_n) (V : 'M[R]_(n, L)) :
+  sqn u = 1 ->
+  hh u *m (1%:M - V *m invmx (cwyS V) *m V^T) =
+  1%:M - row_mx u V *m invmx (cwyS (row_mx u V)) *m (row_mx u V)^T.
+Proof.
+move=> hu; have uA : (2^-1%:M : 'M[R]_1) \in unitmx.
+  by rewrite unitmxE det_scalar1 unitfE invr_eq0 pnatr_eq0.
+rewrite cwyS_cons (invmx_ublock _ uA (cwyS_unit V)) invmx_scalar invrK.
+rewrite tr_row_mx mul_row_block mul_row_col !mulmx0 !addr0.
+rewrite /hh hu divr1; set W := invmx (cwyS V).
+rewrite mul_mx_scalar mul_scalar_mx !mulmxBl !mulmxBr mul1mx !mulmx1.
+rewrite !mulmxDl !mulmxN !mulNmx -!scalemxAl -!scalemxAr !mulmxA.
+rewrite -!scalemxAl ?mulmxA mul1mx.
+exact: rearrange.
+Qed.
+
+(* proves: ORTH-CWY-EQ-HH *)
+(** The CWY identity: for unit vectors u_1 .. u_L (the columns of U),
+    H(u_1) ... H(u_L) = 1 - U S^-1 U^T with S = 1/2 I + striu(U^T U)
+    (S is invertible: [cwyS_unit]). *)
+Theorem cwy_eq_hh L (U : 'M[R]_(n, L)) :
+  (forall i, sqn (col i U) = 1) ->
+  hprod U = 1%:M - U *m invmx (cwyS U) *m U^T.
+Proof.
+elim: L U => [|L IH] U hU.
+  by rewrite /hprod big_ord0 (thinmx0 U) !mul0mx subr0.
+pose u := @lsubmx R n 1 L U; pose V := @rsubmx R n 1 L U.
+have UE : U = row_mx u V by rewrite hsubmxK.
+have hu : sqn u = 1.
+  by have := hU ord0; rewrite UE col_cons0.
+have hV i : sqn (col i V) = 1 by have := hU (lift ord0 i); rewrite UE col_cons_lift.
+rewrite UE hprod_cons IH //; exact: cwy_cons.
+Qed.
+
+End CWYIdentity.
+
 (** ** The first M columns of an orthogonal matrix are orthonormal *)
 Section Stiefel.
 
@@ -152,7 +302,9 @@ Definition firstcols (Q : 'M[R]_n) : 'M[R]_(n, M) :=
 Definition firstrows L (U : 'M[R]_(n, L)) : 'M[R]_(M, L) :=
   \matrix_(i, j) U (widen_ord leMn i) j.
 
-Lemma firstcols_orthonormal (Q : 'M[R]_n) :
+(* proves: ORTH-TCWY-STIEFEL *)
+(** The first M columns of an orthogonal Q are orthonormal: Q_M^T Q_M = 1_M. *)
+Theorem firstcols_orthonormal (Q : 'M[R]_n) :
   Q^T *m Q = 1%:M -> (firstcols Q)^T *m firstcols Q = 1%:M.
 Proof.
 move=> QQ; apply/matrixP => i j.
@@ -163,6 +315,42 @@ by apply: eq_bigr => k _; rewrite !mxE.
 Qed.
 
 End Stiefel.
+
+(** ** T-CWY is on the Stiefel manifold *)
+Section TCWY.
+
+Variable R : realFieldType.
+Variables (n M : nat) (leMn : (M <= n)%N).
+
+(** T-CWY: gamma(U) = [I_M; 0] - U S^-1 U_1^T (n x M), U_1 the first M rows
+    of U, S = 1/2 I + striu(U^T U). *)
+Definition tcwy L (U : 'M[R]_(n, L)) : 'M[R]_(n, M) :=
+  firstcols leMn 1%:M - U *m invmx (cwyS U) *m (firstrows leMn U)^T.
+
+(** T-CWY is the first M columns of CWY's Q = 1 - U S^-1 U^T ... *)
+Lemma tcwy_firstcols L (U : 'M[R]_(n, L)) :
+  tcwy U = firstcols leMn (1%:M - U *m invmx (cwyS U) *m U^T).
+Proof.
+apply/matrixP => i j; rewrite !mxE; congr (_ - _).
+by apply: eq_bigr => k _; rewrite !mxE.
+Qed.
+
+(** ... hence, for unit columns, the first M columns of H(u_1) ... H(u_L). *)
+Lemma tcwy_hprod L (U : 'M[R]_(n, L)) :
+  (forall i, sqn (col i U) = 1) -> tcwy U = firstcols leMn (hprod U).
+Proof. by move=> hU; rewrite tcwy_firstcols cwy_eq_hh. Qed.
+
+(* proves: ORTH-TCWY-STIEFEL *)
+(** For unit vectors u_1 .. u_L (the columns of U), T-CWY has orthonormal
+    columns: gamma(U)^T gamma(U) = 1_M. *)
+Theorem tcwy_stiefel L (U : 'M[R]_(n, L)) :
+  (forall i, sqn (col i U) = 1) -> (tcwy U)^T *m tcwy U = 1%:M.
+Proof.
+move=> hU; rewrite tcwy_firstcols; apply: firstcols_orthonormal.
+exact: (cwy_orthogonal (cwyS_unit U) (cwyS_sym hU)).
+Qed.
+
+End TCWY.
 
 (** ** Givens rotations on disjoint pairs commute *)
 Section Givens.
