@@ -103,6 +103,24 @@ Qed.
 Lemma hh_orth v (w : 'cV[R]_n) : v^T *m w = 0 -> hh v *m w = w.
 Proof. by move=> vw; rewrite /hh mulmxBl mul1mx -scalemxAl -mulmxA vw mulmx0 scaler0 subr0. Qed.
 
+Lemma sqn_ge0 v : 0 <= sqn v.
+Proof. by rewrite sqnE sumr_ge0 // => i _; exact: sqr_ge0. Qed.
+
+Lemma sqnZ (c : R) v : sqn (c *: v) = c ^+ 2 * sqn v.
+Proof. by rewrite !sqnE mulr_sumr; apply: eq_bigr => i _; rewrite mxE exprMn. Qed.
+
+(** Scale invariance: H(c v) = H(v) for c <> 0. *)
+Lemma hhZ (c : R) v : c != 0 -> hh (c *: v) = hh v.
+Proof.
+move=> c0; rewrite /hh sqnZ.
+have -> : (c *: v) *m (c *: v)^T = c ^+ 2 *: (v *m v^T).
+  by rewrite [(c *: v)^T]linearZ /= -scalemxAl -scalemxAr scalerA expr2.
+have [s0 | s0] := eqVneq (sqn v) 0.
+  by rewrite s0 mulr0 invr0 mulr0 !scale0r.
+have c2 : c ^+ 2 != 0 by rewrite expf_neq0.
+by rewrite scalerA (mulrC (c ^+ 2)) invfM [2 * _]mulrA divfK.
+Qed.
+
 End Householder.
 
 (** ** CWY: orthogonality from S + S^T = U^T U *)
@@ -287,6 +305,41 @@ rewrite UE hprod_cons IH //; exact: cwy_cons.
 Qed.
 
 End CWYIdentity.
+
+(** ** The CWY identity for nonzero (not normalized) vectors *)
+Section CWYNonzero.
+
+Variable R : rcfType.
+Variable n : nat.
+
+(** U = V with every column divided by its norm: u_i = v_i / sqrt(v_i^T v_i). *)
+Definition normc L (V : 'M[R]_(n, L)) : 'M[R]_(n, L) :=
+  V *m diag_mx (\row_i (Num.sqrt (sqn (col i V)))^-1).
+
+Lemma col_normc L (V : 'M[R]_(n, L)) i :
+  col i (normc V) = (Num.sqrt (sqn (col i V)))^-1 *: col i V.
+Proof. by apply/matrixP => a b; rewrite /normc mul_mx_diag !mxE mulrC. Qed.
+
+Lemma normc_unit L (V : 'M[R]_(n, L)) i : col i V != 0 -> sqn (col i (normc V)) = 1.
+Proof.
+rewrite -sqn_eq0 => s0.
+by rewrite col_normc sqnZ exprVn sqr_sqrtr ?sqn_ge0 // mulVf.
+Qed.
+
+(* proves: ORTH-CWY-EQ-HH *)
+(** The CWY identity as in the paper: for nonzero v_1 .. v_L (the columns of
+    V), H(v_1) ... H(v_L) = 1 - U S^-1 U^T with U the normalized columns
+    u_i = v_i / ||v_i|| and S = 1/2 I + striu(U^T U). *)
+Theorem cwy_eq_hh_nonzero L (V : 'M[R]_(n, L)) :
+  (forall i, col i V != 0) ->
+  hprod V = 1%:M - normc V *m invmx (cwyS (normc V)) *m (normc V)^T.
+Proof.
+move=> hV; rewrite -cwy_eq_hh => [|i]; last exact: normc_unit.
+apply: eq_bigr => i _; rewrite col_normc hhZ // invr_eq0 lt0r_neq0 //.
+by rewrite sqrtr_gt0 lt0r sqn_eq0 hV sqn_ge0.
+Qed.
+
+End CWYNonzero.
 
 (** ** The first M columns of an orthogonal matrix are orthonormal *)
 Section Stiefel.
