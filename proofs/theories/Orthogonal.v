@@ -22,11 +22,16 @@
     [I_M; 0] - U S^-1 U_1^T with U_1 the first M rows of U, which is the first
     M columns of CWY's Q ([tcwy_firstcols]), lies on the Stiefel manifold
     ([tcwy_stiefel]).  Givens rotations on disjoint index pairs commute
-    ([givens_commute]).
+    ([givens_commute]); each is orthogonal when c^2 + s^2 = 1
+    ([givens_orthogonal]).  For nonzero, unnormalized v_1 .. v_L the CWY
+    identity holds with U the normalized columns ([cwy_eq_hh_nonzero], over
+    a real closed field for the square roots).
 
-    Everything is exact algebra over a field (the Householder and CWY results
-    over any mathcomp [realFieldType], e.g. the reals or the real algebraic
-    numbers; [cwy_orthogonal] over any commutative ring with units; the
+    Everything is exact algebra (the Householder, CWY-identity and T-CWY
+    results over any mathcomp [realFieldType], i.e. any ordered field (Coq's R
+    is one once given mathcomp's structures, e.g. by mathcomp-analysis's
+    Rstruct, not installed here); [cwy_orthogonal] over any
+    commutative ring with units; [firstcols_orthonormal] over any ring; the
     Givens results over any commutative ring); no axiom is used. *)
 
 From mathcomp Require Import all_ssreflect all_algebra.
@@ -38,7 +43,7 @@ Unset Printing Implicit Defensive.
 Import GRing.Theory Num.Theory.
 Local Open Scope ring_scope.
 
-(** Two additive rearrangements used below. *)
+(** An additive rearrangement used below. *)
 Lemma subr_cancel3 (V : zmodType) (a x y : V) : a - x - (y - (x + y)) = a.
 Proof. by rewrite opprB addrK subrK. Qed.
 
@@ -214,13 +219,19 @@ rewrite /cwyS tr_row_mx mul_col_row striu_block striu11 (scalar_mx_block 1 L).
 by rewrite add_block_mx addr0 !add0r.
 Qed.
 
+(** S is upper triangular with diagonal 1/2. *)
+Lemma cwyS_triu L (U : 'M[R]_(n, L)) (i j : 'I_L) : (j < i)%N -> cwyS U i j = 0.
+Proof. by move=> ji; rewrite !mxE (ord_gtn_eqF ji) ltnNge (ltnW ji) mulr0n addr0. Qed.
+
+Lemma cwyS_diag L (U : 'M[R]_(n, L)) (i : 'I_L) : cwyS U i i = 2^-1.
+Proof. by rewrite !mxE eqxx ltnn mulr1n addr0. Qed.
+
 Lemma cwyS_unit L (U : 'M[R]_(n, L)) : cwyS U \in unitmx.
 Proof.
 rewrite -unitmx_tr unitmxE det_trig.
-  rewrite unitfE; apply/prodf_neq0 => i _; rewrite !mxE eqxx ltnn mulr1n addr0.
+  rewrite unitfE; apply/prodf_neq0 => i _; rewrite mxE cwyS_diag.
   by rewrite invr_eq0 pnatr_eq0.
-apply/is_trig_mxP => i j ij; rewrite !mxE (ord_gtn_eqF ij) ltnNge (ltnW ij) /=.
-by rewrite mulr0n addr0.
+by apply/is_trig_mxP => i j ij; rewrite mxE cwyS_triu.
 Qed.
 
 (** With unit columns, S + S^T = U^T U (the hypothesis of [cwy_orthogonal]). *)
@@ -457,6 +468,80 @@ move=> /negPf ik /negPf il /negPf jk /negPf jl.
 rewrite mulmxDl !mulmxDr -!scalemxAl -!scalemxAr.
 rewrite !(mulmxDl, mulmxDr, mulmxBl, mulmxBr, mulmxN, mulNmx) !mul_delta_mx_cond ik il jk jl !mulr0n.
 by rewrite !(addr0, oppr0, scaler0).
+Qed.
+
+Lemma perm8 (V : zmodType) (o a b c d e f g h : V) :
+  o + (a + b) + (c + d + ((e + f) + (g - h))) =
+  o + (c + a + e - h + (d + b + f + g)).
+Proof.
+rewrite !addrA (addrAC _ c a) (addrAC _ d b) (addrAC _ (- h) b) (addrAC _ e b).
+rewrite (addrAC _ c b) (addrAC _ (- h) d) (addrAC _ e d) (addrAC _ (- h) f).
+by rewrite (addrAC _ (- h) g).
+Qed.
+
+Lemma pk_mul (P K : 'M[R]_n) (x y x' y' : R) :
+  P *m P = P -> P *m K = K -> K *m P = K -> K *m K = - P ->
+  (1%:M + (x *: P + y *: K)) *m (1%:M + (x' *: P + y' *: K)) =
+  1%:M + ((x + x' + x * x' - y * y') *: P + (y + y' + x * y' + y * x') *: K).
+Proof.
+move=> PP PK KP KK.
+rewrite !(mulmxDl, mulmxDr) !mul1mx !mulmx1 -!scalemxAl -!scalemxAr PP PK KP KK !scalerA.
+rewrite scalerN !scalerDl scaleNr.
+exact: perm8.
+Qed.
+
+(** The rotation block: G(i,j,c,s) = 1 + (c - 1) P + s K with P = e_i e_i^T + e_j e_j^T,
+    K = e_i e_j^T - e_j e_i^T; for i <> j, P P = P, P K = K P = K, K K = -P. *)
+Definition gP i j : 'M[R]_n := delta_mx i i + delta_mx j j.
+Definition gK i j : 'M[R]_n := delta_mx i j - delta_mx j i.
+
+Local Ltac delta_simp ij ji :=
+  rewrite !(mulmxDl, mulmxDr, mulmxN, mulNmx) !mul_delta_mx_cond !eqxx
+          ?(negPf ij) ?(negPf ji) !mulr1n !mulr0n ?oppr0 ?opprK ?opprD ?(addr0, add0r).
+
+Lemma gPP i j : i != j -> gP i j *m gP i j = gP i j.
+Proof.
+move=> ij; have ji : j != i by rewrite eq_sym.
+by rewrite /gP; delta_simp ij ji.
+Qed.
+
+Lemma gPK i j : i != j -> gP i j *m gK i j = gK i j.
+Proof.
+move=> ij; have ji : j != i by rewrite eq_sym.
+by rewrite /gK /gP; delta_simp ij ji.
+Qed.
+
+Lemma gKP i j : i != j -> gK i j *m gP i j = gK i j.
+Proof.
+move=> ij; have ji : j != i by rewrite eq_sym.
+by rewrite /gK /gP; delta_simp ij ji.
+Qed.
+
+Lemma gKK i j : i != j -> gK i j *m gK i j = - gP i j.
+Proof.
+move=> ij; have ji : j != i by rewrite eq_sym.
+by rewrite /gK /gP; delta_simp ij ji.
+Qed.
+
+Lemma givens_tr i j c s : (givens i j c s)^T = 1%:M + ((c - 1) *: gP i j + (- s) *: gK i j).
+Proof.
+have PT : (gP i j)^T = gP i j by rewrite /gP linearD /= !trmx_delta.
+have KT : (gK i j)^T = - gK i j by rewrite /gK linearB /= !trmx_delta opprB.
+rewrite /givens -/(gP i j) -/(gK i j) linearD /= trmx1 linearD /= !linearZ /= PT KT.
+by rewrite scalerN scaleNr.
+Qed.
+
+(** Givens rotations are orthogonal: c^2 + s^2 = 1, i <> j ==> G^T G = 1. *)
+Lemma givens_orthogonal i j c s :
+  i != j -> c ^+ 2 + s ^+ 2 = 1 -> (givens i j c s)^T *m givens i j c s = 1%:M.
+Proof.
+move=> ij h; rewrite givens_tr /givens -/(gP i j) -/(gK i j).
+rewrite pk_mul ?gPP ?gPK ?gKP ?gKK //.
+have h' : (c - 1) ^+ 2 + (c - 1) *+ 2 + s ^+ 2 = 0.
+  move: h; rewrite -{1}(subrK 1 c) sqrrD1 addrAC => h.
+  by apply: (addIr 1); rewrite add0r.
+rewrite mulNr opprK -!expr2 -mulr2n (addrC ((c - 1) *+ 2)) h' scale0r add0r.
+by rewrite addNr add0r mulNr (mulrC s) subrr scale0r addr0.
 Qed.
 
 (* proves: ORTH-GIVENS-COMMUTE *)
