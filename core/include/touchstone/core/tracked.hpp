@@ -93,24 +93,23 @@ inline Tracked sub(const Tracked& x, const Tracked& y, const Rounding& r) {
 // gamma_j = (1+u)^j - 1 (Higham, Accuracy and Stability, (4.4), for any order of pairwise sums;
 // no eta: sums are exact on underflow). Accumulate terms, then `result`.
 // proved: proofs/theories/TreeSum.v tree_sum_bound (M_i + E_i <= computed_mag()).
+// The running sums of the bound itself are kept rigorous too: the endpoints are moved outwards at
+// every addition as the other tracked intervals are (tracked_detail::down/up), and the error and
+// size sums, which binary64 rounds to nearest, are raised by their relative rounding
+// (count x 2^-52) in `result`.
 class TrackedSum {
  public:
-  void add_term(const Tracked& t) {
-    lo_ += t.lo;
-    hi_ += t.hi;
-    err_ += t.err;
-    size_ += t.computed_mag();
-    ++count_;
-  }
+  void add_term(const Tracked& t) { add_term(t, t.computed_mag(), 1); }
   // A term that enters the reduction as `summands` separate computed summands (a complex
   // product's real part: two rounded products): the reduction's rounding grows with their
   // magnitudes, at most `summands_mag` together, which may exceed the term's own by cancellation.
   void add_term(const Tracked& t, double summands_mag, long long summands) {
-    lo_ += t.lo;
-    hi_ += t.hi;
+    lo_ = tracked_detail::down(lo_ + t.lo, std::fabs(lo_) + std::fabs(t.lo));
+    hi_ = tracked_detail::up(hi_ + t.hi, std::fabs(hi_) + std::fabs(t.hi));
     err_ += t.err;
     size_ += std::max(summands_mag, t.computed_mag());
     count_ += summands;
+    ++additions_;
   }
   // True when a partial sum, in some order, may exceed the format's range: every partial sum is
   // at most the sum of the terms' computed magnitudes (times 1 + gamma).
@@ -119,12 +118,13 @@ class TrackedSum {
   }
   Tracked result(const Rounding& r) const {
     const double gamma = count_ > 1 ? gamma_k(r.u, static_cast<double>(count_ - 1)) : 0.0;
-    return {lo_, hi_, err_ + gamma * size_};
+    const double own = 1 + static_cast<double>(additions_ + 2) * 0x1p-52;  // this sum's own roundings
+    return {lo_, hi_, (err_ + gamma * size_) * own};
   }
 
  private:
   double lo_ = 0, hi_ = 0, err_ = 0, size_ = 0;
-  long long count_ = 0;
+  long long count_ = 0, additions_ = 0;
 };
 
 // The propagated error of x * y (no rounding): |x^ y^ - x y| <= Mx Ey + Ex My + Ex Ey.

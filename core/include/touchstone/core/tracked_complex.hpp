@@ -120,7 +120,10 @@ class CTrackedSum {
   }
   CTracked result(const Rounding& r) const {
     const double g = count_ > 1 ? gamma_k(r.u, static_cast<double>(count_ - 1)) : 0.0;
-    return {M_, E_ + g * size_};
+    // The bound's own binary64 sums round to nearest: raised by their relative rounding, as
+    // TrackedSum's are.
+    const double own = 1 + static_cast<double>(count_ + 2) * 0x1p-52;
+    return {M_ * own, (E_ + g * size_) * own};
   }
 
  private:
