@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "touchstone/bounds/tracked_policy.hpp"
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/order/orthogonal_order.hpp"
 
@@ -33,19 +34,15 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTiny = 4.9406564584124654e-324;
 
-// A tracked value and whether it left the bound's domain (an overflow, a divisor whose range
-// reaches 0): such an output's bound is +inf.
-struct TV {
-  Tracked t;
-  bool outside = false;
-};
+using bounds::element_bound;
+using bounds::slack_for;
+using bounds::TV;
 
-// The order header's policy over tracked values. Sequential: each accumulate is one rounded
-// addition in the order of the calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM], and
-// each division may also be a multiplication by the computed reciprocal.
-class TrackedArithmetic {
+// The order header's policy over tracked values: the shared operations (bounds/tracked_policy.hpp)
+// and the orthogonal family's own. Sequential: each accumulate is one rounded addition in the
+// order of the calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM] (see accumulate).
+class TrackedArithmetic : public bounds::TrackedPolicy {
  public:
-  using V = TV;
   static constexpr bool kRefinesSolves = true;
   struct Acc {
     Tracked seq;
@@ -53,27 +50,10 @@ class TrackedArithmetic {
     TrackedSum sum;
     bool outside = false;
   };
-  explicit TrackedArithmetic(const OrthArithmetic& m) : r_(Rounding::of(format_info(m.compute))), any_order_(m.any_order) {}
+  explicit TrackedArithmetic(const OrthArithmetic& m) : TrackedPolicy(m.compute, m.any_order) {}
 
-  V input(double x) const { return {Tracked::exact(x), false}; }
-  V add(const V& a, const V& b) const { return checked(touchstone::add(a.t, b.t, r_), a.outside || b.outside); }
-  V sub(const V& a, const V& b) const { return checked(touchstone::sub(a.t, b.t, r_), a.outside || b.outside); }
-  V mul(const V& a, const V& b) const { return checked(touchstone::mul(a.t, b.t, r_), a.outside || b.outside); }
-  V div(const V& a, const V& b) const {
-    const TrackedQuotient q = touchstone::div(a.t, b.t, r_);
-    V out = checked(q.value, a.outside || b.outside || !q.defined);
-    if (any_order_ && q.defined) {
-      const TrackedQuotient recip = touchstone::div(Tracked::exact(1), b.t, r_);
-      if (!recip.defined) return {out.t, true};
-      const Tracked via_recip = touchstone::mul(a.t, recip.value, r_);
-      out.t.err = std::max(out.t.err, via_recip.err);
-      out.outside = out.outside || via_recip.overflows(r_);
-    }
-    return out;
-  }
   V sqrt(const V& a) const { return checked(tracked_sqrt(a.t, r_), a.outside); }
   V twice(const V& a) const { return checked({2 * a.t.lo, 2 * a.t.hi, 2 * a.t.err}, a.outside); }
-  V neg(const V& a) const { return {{-a.t.hi, -a.t.lo, a.t.err}, a.outside}; }
   // The exact value is known to lie in [-1, 1] (the order header says why at each use).
   V unit(const V& a) const {
     return {{std::max(a.t.lo, -1.0), std::min(a.t.hi, 1.0), a.t.err}, a.outside};
@@ -105,23 +85,13 @@ class TrackedArithmetic {
   }
 
  private:
-  V checked(const Tracked& t, bool outside) const { return {t, outside || t.overflows(r_)}; }
-  Rounding r_;
-  bool any_order_;
   // The enclosure of |S^-1| for the last S seen (one per run of the order).
   mutable std::vector<V> cached_s_;
   mutable std::vector<double> cached_z_;
   mutable bool cached_valid_ = false;
 };
 
-// [ORTH-BOUND-EVAL] The bound's own binary64 evaluation: at most `ops` operations per output, each
-// with relative error 2^-52 or less on non-negative terms.
-double slack_for(double ops) { return std::max(0x1p-20, ops * 0x1p-40); }
-
-double element_bound(const TV& v, double slack) {
-  if (v.outside || !std::isfinite(v.t.err)) return kInf;
-  return v.t.err * (1 + slack) + kTiny;
-}
+// [ORTH-BOUND-EVAL] element_bound and slack_for: bounds/tracked_policy.hpp.
 
 auto reader(const Tensor<double>& t) {
   return [&t](Index i, Index k) { return t(i, k); };

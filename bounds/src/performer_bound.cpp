@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "touchstone/bounds/elementary_ulps.hpp"
+#include "touchstone/bounds/tracked_policy.hpp"
 #include "touchstone/core/parallel.hpp"
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/order/performer_order.hpp"
@@ -17,19 +18,15 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTiny = 4.9406564584124654e-324;
 
-// A tracked value and whether it left the bound's domain (an overflow, a divisor whose range
-// reaches 0, a guard whose branch the bound cannot decide): such an output's bound is +inf.
-struct TV {
-  Tracked t;
-  bool outside = false;
-};
+using bounds::element_bound;
+using bounds::slack_for;
+using bounds::TV;
 
-// The order header's policy over tracked values. Sequential: each accumulate is one rounded
-// addition in the order of the calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM], and
-// each division may also be a multiplication by the computed reciprocal.
-class TrackedArithmetic {
+// The order header's policy over tracked values: the shared operations (bounds/tracked_policy.hpp)
+// and Performer's own. Sequential: each accumulate is one rounded addition in the order of the
+// calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM].
+class TrackedArithmetic : public bounds::TrackedPolicy {
  public:
-  using V = TV;
   struct Acc {
     Tracked seq;
     bool any = false;
@@ -37,13 +34,11 @@ class TrackedArithmetic {
     bool outside = false;
   };
   TrackedArithmetic(const PerformerArithmetic& m)
-      : r_(Rounding::of(format_info(m.compute))),
+      : TrackedPolicy(m.compute, m.any_order),
         compute_(m.compute),
         exp_ulps_(m.exp_ulps),
-        sincos_ulps_(m.sincos_ulps),
-        any_order_(m.any_order) {}
+        sincos_ulps_(m.sincos_ulps) {}
 
-  V input(double x) const { return {Tracked::exact(x), false}; }
   V constant(double c, double rel) const {
     const double rounded = round_to_format(c, compute_);
     const double unc = rel * std::fabs(c);
@@ -52,24 +47,7 @@ class TrackedArithmetic {
                     (std::fabs(rounded - c) + unc) * (1 + 0x1p-50) + kTiny};
     return {t, false};
   }
-  V add(const V& a, const V& b) const { return checked(touchstone::add(a.t, b.t, r_), a.outside || b.outside); }
-  V sub(const V& a, const V& b) const { return checked(touchstone::sub(a.t, b.t, r_), a.outside || b.outside); }
-  V mul(const V& a, const V& b) const { return checked(touchstone::mul(a.t, b.t, r_), a.outside || b.outside); }
-  V div(const V& a, const V& b) const {
-    const TrackedQuotient q = touchstone::div(a.t, b.t, r_);
-    V out = checked(q.value, a.outside || b.outside || !q.defined);
-    if (any_order_ && q.defined) {
-      // fl(a * fl(1 / b)): the reciprocal's error enters the product.
-      const TrackedQuotient recip = touchstone::div(Tracked::exact(1), b.t, r_);
-      if (!recip.defined) return {out.t, true};
-      const Tracked viaRecip = touchstone::mul(a.t, recip.value, r_);
-      out.t.err = std::max(out.t.err, viaRecip.err);
-      out.outside = out.outside || viaRecip.overflows(r_);
-    }
-    return out;
-  }
   V exp(const V& a) const { return checked(touchstone::exp(a.t, exp_ulps_, r_), a.outside); }
-  V neg(const V& a) const { return {{-a.t.hi, -a.t.lo, a.t.err}, a.outside}; }
   // [PERF-TRIG-BOUND] sin and cos are 1-Lipschitz: the argument's error E_u moves them by at most
   // E_u; their image over [lo, hi] from the endpoints and any extremum inside; within sincos_ulps.
   V sin(const V& a) const { return sincos(a, 0); }
@@ -176,10 +154,8 @@ class TrackedArithmetic {
     }
     return input(1);
   }
-  const Rounding& rounding() const { return r_; }
 
  private:
-  V checked(const Tracked& t, bool outside) const { return {t, outside || t.overflows(r_)}; }
   // sin (phase 0) or cos (phase 1 = sin(x + pi/2)) of a tracked argument. The extrema of sin lie
   // at pi/2 + k pi; one may lie in [lo, hi] when some k has pi/2 + k pi within it (decided with a
   // margin, so an extremum near an endpoint is included).
@@ -202,23 +178,12 @@ class TrackedArithmetic {
     }
     return checked(elementary(std::max(flo, -1.0), std::min(fhi, 1.0), 1.0, a.t, sincos_ulps_, r_), a.outside);
   }
-  Rounding r_;
   Format compute_;
   double exp_ulps_;
   double sincos_ulps_;
-  bool any_order_;
 };
 
-// The bound of one output element: +inf outside the domain, else the tracked error times the
-// evaluation's slack ([PERF-BOUND-EVAL]).
-double element_bound(const TV& v, double slack) {
-  if (v.outside || !std::isfinite(v.t.err)) return kInf;
-  return v.t.err * (1 + slack) + kTiny;
-}
-
-// [PERF-BOUND-EVAL] The bound's own binary64 evaluation: at most `ops` operations per output, each
-// with relative error 2^-52 or less on non-negative terms.
-double slack_for(double ops) { return std::max(0x1p-20, ops * 0x1p-40); }
+// [PERF-BOUND-EVAL] element_bound and slack_for: bounds/tracked_policy.hpp.
 
 // Runs head(ar, b, h, sink) over every (batch, head) and keeps, per element, the largest bound of
 // `variants` runs (the placements of the any-order bound).
