@@ -3,29 +3,13 @@
 
 #include <type_traits>
 
-#include "common/elementary.hpp"
+#include "common/native_arithmetic.hpp"
 
 namespace touchstone::bilevel::cpu {
 namespace {
 
-// The order's arithmetic policy on T: every operation one IEEE rounding (-ffp-contract=off).
-template <class T>
-struct NativeArithmetic {
-  using V = T;
-  using Acc = T;  // 0 + t is exact, so starting from 0 adds no rounding
-  static V input(double x) { return static_cast<T>(x); }
-  static V add(V a, V b) { return a + b; }
-  static V sub(V a, V b) { return a - b; }
-  static V mul(V a, V b) { return a * b; }
-  static V div(V a, V b) { return a / b; }
-  static V exp(V a) {
-    if constexpr (std::is_same_v<T, float>) return elementary::exp_f32(a);
-    else return elementary::exp_f64(a);
-  }
-  static Acc acc() { return T(0); }
-  static void accumulate(Acc& s, V t) { s = s + t; }
-  static V total(Acc s) { return s; }
-};
+// The order's arithmetic policy on T (optimized/common/native_arithmetic.hpp).
+using cpu_common::NativeArithmetic;
 
 template <class T, class Body>
 Tensor<T> run(const QuadraticProblem<T>& p, order::Counts* counts, const Body& body) {

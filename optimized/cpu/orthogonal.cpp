@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "common/native_arithmetic.hpp"
 #include "touchstone/order/orthogonal_order.hpp"
 
 namespace touchstone::orthogonal::cpu {
@@ -11,22 +12,11 @@ namespace {
 // The order's arithmetic policy on T: every operation one IEEE rounding (-ffp-contract=off);
 // sqrt is IEEE's correctly rounded square root.
 template <class T>
-struct NativeArithmetic {
-  using V = T;
-  using Acc = T;  // 0 + t is exact, so starting from 0 adds no rounding
+struct NativeArithmetic : cpu_common::NativeArithmetic<T> {
   static constexpr bool kRefinesSolves = false;
-  static V input(double x) { return static_cast<T>(x); }
-  static V add(V a, V b) { return a + b; }
-  static V sub(V a, V b) { return a - b; }
-  static V mul(V a, V b) { return a * b; }
-  static V div(V a, V b) { return a / b; }
-  static V sqrt(V a) { return std::sqrt(a); }
-  static V twice(V a) { return a + a; }
-  static V neg(V a) { return -a; }
-  static V unit(V a) { return a; }
-  static Acc acc() { return T(0); }
-  static void accumulate(Acc& s, V t) { s = s + t; }
-  static V total(Acc s) { return s; }
+  static T sqrt(T a) { return std::sqrt(a); }
+  static T twice(T a) { return a + a; }
+  static T unit(T a) { return a; }
 };
 
 template <class T>

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <type_traits>
 
-#include "common/elementary.hpp"
+#include "common/native_arithmetic.hpp"
 #include "touchstone/core/parallel.hpp"
 #include "touchstone/order/performer_order.hpp"
 
@@ -13,28 +13,14 @@ namespace {
 
 // The order's arithmetic policy on T: every operation one IEEE rounding (-ffp-contract=off).
 template <class T>
-struct NativeArithmetic {
+struct NativeArithmetic : cpu_common::NativeArithmetic<T> {
   using V = T;
-  using Acc = T;  // 0 + t is exact, so starting from 0 adds no rounding
-  static V input(double x) { return static_cast<T>(x); }
+  using cpu_common::NativeArithmetic<T>::exp;
   static V constant(double c, double) { return static_cast<T>(c); }
-  static V add(V a, V b) { return a + b; }
-  static V sub(V a, V b) { return a - b; }
-  static V mul(V a, V b) { return a * b; }
-  static V div(V a, V b) { return a / b; }
-  static V exp(V a) {
-    if constexpr (std::is_same_v<T, float>) return elementary::exp_f32(a);
-    else return elementary::exp_f64(a);
-  }
-  static V neg(V a) { return -a; }
   // sin and cos: glibc's binary64 functions (assumed within 1 ulp, [CORE-ASSUME-LIBM-F64]); in
   // float32 their result rounded once more (within 0.50001 ulps of float32, as the complex scan's).
   static V sin(V a) { return static_cast<T>(std::sin(static_cast<double>(a))); }
   static V cos(V a) { return static_cast<T>(std::cos(static_cast<double>(a))); }
-  static V max(V a, V b) { return a < b ? b : a; }
-  static Acc acc() { return T(0); }
-  static void accumulate(Acc& s, V t) { s = s + t; }
-  static V total(Acc s) { return s; }
   static V guard_gr(V R, V eps) { return std::fabs(R) <= eps ? R + (eps + eps) : R; }
   static V kernel(Kernel f, V t) {
     switch (f) {
