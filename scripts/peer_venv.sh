@@ -9,7 +9,9 @@ set -euo pipefail
 venv=${TOUCHSTONE_PEER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/touchstone/peer-venv}
 # performer-pytorch 1.1.4 (2022-02) imports einops, local-attention and axial-positional-embedding;
 # newer local-attention releases pull hyper-connections, so it is pinned.
-packages=(performer-pytorch==1.1.4 einops==0.8.2 local-attention==1.4.4 axial-positional-embedding==0.3.12)
+# higher 0.2.1 (2020) is pure Python over torch.
+packages=(performer-pytorch==1.1.4 einops==0.8.2 local-attention==1.4.4 axial-positional-embedding==0.3.12
+          higher==0.2.1)
 stamp="$venv/.touchstone-peers"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]; then
   echo "$venv/bin/python"; exit 0

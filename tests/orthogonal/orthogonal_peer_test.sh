@@ -14,19 +14,11 @@ py=/usr/bin/python3
 "$py" -c "import torch, numpy" 2>/dev/null || { echo "skipped: /usr/bin/python3 has no torch"; exit 77; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail=0
 entry=orthogonal.householder_product_lapack
-# expect VERDICT INPUTS OUTPUTS WHAT [ENTRY]
-expect() {
-  local want=$1 in=$2 out=$3 what=$4 report
-  report=$("$ts" diff "${5:-$entry}" --inputs "$in" --outputs "$out")
-  local rc=$?
-  if ! grep -q "verdict: $want" <<<"$report"; then
-    echo "FAIL: $what: expected $want (diff exit $rc)"; echo "$report"; fail=1
-  else
-    echo "ok: $what: $want ($(grep -o 'err/bound max [0-9.e+-]*' <<<"$report" | head -1))"
-  fi
-}
+# shellcheck source=../peer_common.sh
+source "$here/../peer_common.sh"
+# verdict_of VERDICT INPUTS OUTPUTS WHAT [ENTRY]: peer_common's expect, the LAPACK entry by default.
+verdict_of() { expect "$1" "${5:-$entry}" "$2" "$3" "$4"; }
 jobs=()
 for fmt in float32 float64; do
   for size in square tall partial free_tau; do
@@ -54,20 +46,20 @@ jobs+=("unnormalized_backward,$work/orthogonal.cwy_backward.square.float32.in.np
   "full,$work/tall.float32.in.npz,$work/full.out.npz" || { echo "peer failed"; exit 1; }
 for fmt in float32 float64; do
   for size in square tall partial free_tau; do
-    expect PASS "$work/$size.$fmt.in.npz" "$work/$size.$fmt.out.npz" "torch householder_product, $size, $fmt"
+    verdict_of PASS "$work/$size.$fmt.in.npz" "$work/$size.$fmt.out.npz" "torch householder_product, $size, $fmt"
   done
 done
 for fmt in float32 float64; do
   for c in "${cwy_cases[@]}"; do
     read -r e mode sizes <<<"$c"
     for size in $sizes; do
-      expect PASS "$work/$e.$size.$fmt.in.npz" "$work/$e.$size.$fmt.out.npz" "torch $mode, $size, $fmt" "$e"
+      verdict_of PASS "$work/$e.$size.$fmt.in.npz" "$work/$e.$size.$fmt.out.npz" "torch $mode, $size, $fmt" "$e"
     done
   done
 done
-expect FAIL "$work/orthogonal.cwy_backward.square.float32.in.npz" "$work/unnormalized.out.npz" \
+verdict_of FAIL "$work/orthogonal.cwy_backward.square.float32.in.npz" "$work/unnormalized.out.npz" \
   "autograd with the normalization left out of the chain rule" orthogonal.cwy_backward
-expect PASS "$work/geqrf.in.npz" "$work/geqrf.out.npz" "torch householder_product on torch.geqrf's A, tau (9 x 6)"
-expect FAIL "$work/tall.float32.in.npz" "$work/reversed.out.npz" "the reversed order H_k ... H_1"
-expect FAIL "$work/tall.float32.in.npz" "$work/full.out.npz" "the last n columns of the m x m product"
+verdict_of PASS "$work/geqrf.in.npz" "$work/geqrf.out.npz" "torch householder_product on torch.geqrf's A, tau (9 x 6)"
+verdict_of FAIL "$work/tall.float32.in.npz" "$work/reversed.out.npz" "the reversed order H_k ... H_1"
+verdict_of FAIL "$work/tall.float32.in.npz" "$work/full.out.npz" "the last n columns of the m x m product"
 exit $fail

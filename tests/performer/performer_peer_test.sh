@@ -13,18 +13,8 @@ py=$("$root/scripts/peer_venv.sh") || { rc=$?; [ $rc -eq 77 ] && echo "skipped: 
 peer="$root/tests/performer/performer_peer.py"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail=0
-# expect VERDICT ENTRY INPUTS OUTPUTS WHAT
-expect() {
-  local want=$1 entry=$2 in=$3 out=$4 what=$5 report
-  report=$("$ts" diff "$entry" --inputs "$in" --outputs "$out")
-  local rc=$?
-  if ! grep -q "verdict: $want" <<<"$report"; then
-    echo "FAIL: $what: expected $want (diff exit $rc)"; echo "$report"; fail=1
-  else
-    echo "ok: $what: $want ($(grep -o 'err/bound max [0-9.e+-]*' <<<"$report" | head -1))"
-  fi
-}
+# shellcheck source=../peer_common.sh
+source "$root/tests/peer_common.sh"  # expect VERDICT ENTRY INPUTS OUTPUTS WHAT
 gen() { "$ts" generate "$1" --size "$2" --format float32 --output "$3" >/dev/null || { echo "generate $1 $2 failed"; exit 1; }; }
 run() { "$py" "$peer" "$@" || { echo "peer $1 failed"; exit 1; }; }
 
