@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "counterexample_command.hpp"
 #include "train_command.hpp"
 #include "touchstone/core/errors.hpp"
 
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   bn->add_option("--repeats", bench.repeats, "Repeats")->default_val(5)->check(CLI::Range(1, 1000));
 
   const auto run_train_commands = add_train_commands(app);
+  const auto run_counterexample = add_counterexample_command(app);
 
   try {
     app.parse(argc, argv);
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
     if (*gn) return run_generate(gen);
     if (*bn) return run_bench(bench);
     if (const int rc = run_train_commands(); rc >= 0) return rc;
+    if (const int rc = run_counterexample(); rc >= 0) return rc;
   } catch (const touchstone::InvalidInput& e) {
     std::fprintf(stderr, "touchstone: invalid input: %s\n", e.what());
     return kExitInvalid;

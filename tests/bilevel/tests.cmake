@@ -6,3 +6,6 @@ touchstone_test(bilevel_tests unit ${CMAKE_CURRENT_LIST_DIR}/bilevel_test.cpp)
 add_test(NAME bilevel_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bilevel_peer_test.sh
   $<TARGET_FILE:touchstone> ${PROJECT_SOURCE_DIR})
 set_tests_properties(bilevel_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
+# The FOM counterexample and its demo (apps/counterexample).
+touchstone_test(bilevel_counterexample_tests unit ${CMAKE_CURRENT_LIST_DIR}/counterexample_test.cpp)
+target_link_libraries(bilevel_counterexample_tests PRIVATE touchstone_counterexample)
