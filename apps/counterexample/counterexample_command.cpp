@@ -32,10 +32,11 @@ double median(std::vector<double> v) {
 }
 
 std::string plot(const std::vector<long long>& ks, const std::vector<std::vector<double>>& fom,
-                 const std::vector<std::vector<double>>& ufom, double q) {
+                 const std::vector<std::vector<double>>& ufom, const std::vector<std::vector<double>>& adaptive,
+                 double q) {
   const double W = 620, H = 360, left = 70, right = 20, top = 36, bottom = 50;
   double lo = 1e300, hi = 0;
-  for (const auto* set : {&fom, &ufom})
+  for (const auto* set : {&fom, &ufom, &adaptive})
     for (const auto& run : *set)
       for (double v : run)
         if (v > 0) lo = std::min(lo, v), hi = std::max(hi, v);
@@ -46,7 +47,7 @@ std::string plot(const std::vector<long long>& ks, const std::vector<std::vector
   std::string s = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" height=\"{:.0f}\" font-family=\"sans-serif\" "
       "font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{:.0f}\" y=\"18\">|M'(theta_k)| on the FOM counterexample: FOM-SGD stalls, UFOM-SGD (q = {}) does not</text>\n",
+      "<text x=\"{:.0f}\" y=\"18\">|M'(theta_k)| on the FOM counterexample: FOM-SGD stalls, UFOM-SGD (q = {}, adaptive) does not</text>\n",
       W, H, left - 50, q);
   for (double e = ylo; e <= yhi; e += 1)
     s += fmt::format("<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/><text x=\"{:.1f}\" "
@@ -60,7 +61,7 @@ std::string plot(const std::vector<long long>& ks, const std::vector<std::vector
     const std::vector<std::vector<double>>* runs;
     const char* name;
     const char* colour;
-  } series[] = {{&fom, "FOM", "#d62728"}, {&ufom, "UFOM", "#1f77b4"}};
+  } series[] = {{&fom, "FOM", "#d62728"}, {&ufom, "UFOM", "#1f77b4"}, {&adaptive, "adaptive UFOM", "#2ca02c"}};
   int row = 0;
   for (const auto& se : series) {
     for (const auto& run : *se.runs) {
@@ -83,26 +84,31 @@ int run(const Options& o) {
   std::vector<long long> ks;
   for (long long k = 1; k < o.steps; k = std::max(k + 1, static_cast<long long>(std::ceil(k * 1.25)))) ks.push_back(k);
   ks.push_back(o.steps);
-  std::vector<std::vector<double>> fom, ufom;
-  std::printf("\n| seed | theta_0 | FOM: theta_K | FOM: abs M'(theta_K) | UFOM q=%g: theta_K | UFOM: abs M'(theta_K) | exact steps |\n"
-              "|---|---|---|---|---|---|---|\n",
+  std::vector<std::vector<double>> fom, ufom, adaptive;
+  std::printf("\n| seed | theta_0 | FOM: theta_K | FOM: abs M' | UFOM q=%g: theta_K | abs M' | exact steps "
+              "| adaptive: theta_K | abs M' | exact steps | last q |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
               o.q);
   for (int seed = 0; seed < o.seeds; ++seed) {
-    const Run f = sgd(p, 0, o.steps, static_cast<std::uint64_t>(seed), ks);
-    const Run u = sgd(p, o.q, o.steps, static_cast<std::uint64_t>(seed), ks);
-    std::printf("| %d | %.3f | %.4f | %.4f | %.4f | %.4f | %lld |\n", seed, f.theta0, f.theta_final, f.slope_at.back(),
-                u.theta_final, u.slope_at.back(), u.exact_branches);
+    const auto s = static_cast<std::uint64_t>(seed);
+    const Run f = sgd(p, 0, o.steps, s, ks), u = sgd(p, o.q, o.steps, s, ks), a = sgd(p, 0, o.steps, s, ks, true);
+    std::printf("| %d | %.3f | %.4f | %.4f | %.4f | %.4f | %lld | %.4f | %.4f | %lld | %.3f |\n", seed, f.theta0,
+                f.theta_final, f.slope_at.back(), u.theta_final, u.slope_at.back(), u.exact_branches, a.theta_final,
+                a.slope_at.back(), a.exact_branches, a.q_final);
     std::fflush(stdout);
     fom.push_back(f.slope_at);
     ufom.push_back(u.slope_at);
+    adaptive.push_back(a.slope_at);
   }
-  std::vector<double> fom_end, ufom_end;
-  for (std::size_t i = 0; i < fom.size(); ++i) fom_end.push_back(fom[i].back()), ufom_end.push_back(ufom[i].back());
-  std::printf("\nafter %lld steps: median |M'| %.4f (FOM) against %.4f (UFOM); FOM's fixed point theta_bar has "
-              "|M'| = sqrt(2 D) = %.4f, the stationary point theta* has 0\n",
-              o.steps, median(fom_end), median(ufom_end), std::sqrt(2 * p.D));
+  auto end_median = [](const std::vector<std::vector<double>>& runs) {
+    std::vector<double> v;
+    for (const auto& run : runs) v.push_back(run.back());
+    return median(v);
+  };
+  std::printf("\nafter %lld steps: median |M'| %.4f (FOM), %.4f (UFOM), %.4f (adaptive UFOM); FOM's fixed point "
+              "theta_bar has |M'| = sqrt(2 D) = %.4f, the stationary point theta* has 0\n",
+              o.steps, end_median(fom), end_median(ufom), end_median(adaptive), std::sqrt(2 * p.D));
   if (!o.svg.empty()) {
-    std::ofstream(o.svg) << plot(ks, fom, ufom, o.q);
+    std::ofstream(o.svg) << plot(ks, fom, ufom, adaptive, o.q);
     std::printf("plot: %s\n", o.svg.c_str());
   }
   return 0;

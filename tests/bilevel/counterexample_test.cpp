@@ -47,7 +47,7 @@ TEST(BilevelCounterexample, ConstructionDerivativesAndFixedPoints) {
 
 // covers: BILEVEL-COUNTEREXAMPLE
 // The demo's claim on every seed: after 10^4 steps FOM-SGD's |M'| is still above 0.3 (it stalls at
-// theta_bar, where |M'| = 0.3464), UFOM-SGD's (q = 0.1) below 0.1; with q = 0 in place of 0.1 the
+// theta_bar, where |M'| = 0.3464), UFOM-SGD's (q = 0.1, and adaptive) below 0.1; with q = 0 in place of 0.1 the
 // "UFOM" runs are FOM's and the second check fails, so it can.
 TEST(BilevelCounterexample, FomStallsUfomConverges) {
   const Problem p = make_problem();
@@ -60,5 +60,11 @@ TEST(BilevelCounterexample, FomStallsUfomConverges) {
     EXPECT_NEAR(ufom.exact_branches, 1000, 5 * std::sqrt(10000 * 0.1 * 0.9)) << seed;
     EXPECT_EQ(fom.exact_branches, 0);
     EXPECT_EQ(ufom.theta0, fom.theta0) << "the same start for both";
+    // Adaptive UFOM: converges too, with q in [q_min, 1] and more exact branches than q = 0.1 takes.
+    const touchstone::counterexample::Run adaptive = sgd(p, 0, 10000, seed, end, true);
+    EXPECT_LT(adaptive.slope_at.back(), 0.1) << seed;
+    EXPECT_GE(adaptive.q_final, 0.05);
+    EXPECT_LE(adaptive.q_final, 1.0);
+    EXPECT_GT(adaptive.exact_branches, ufom.exact_branches) << seed;
   }
 }

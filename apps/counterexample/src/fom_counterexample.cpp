@@ -1,9 +1,11 @@
 // The FOM counterexample (apps/counterexample/include/touchstone/counterexample/fom_counterexample.hpp).
 #include "touchstone/counterexample/fom_counterexample.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "touchstone/core/random.hpp"
+#include "touchstone/reference/bilevel.hpp"
 
 namespace touchstone::counterexample {
 
@@ -62,7 +64,12 @@ double objective_slope(const Problem& p, double theta) {
   return (gradients(p, 0, theta).exact + gradients(p, 1, theta).exact) / 2;
 }
 
-Run sgd(const Problem& p, double q, long long steps, std::uint64_t seed, const std::vector<long long>& record) {
+Run sgd(const Problem& p, double q, long long steps, std::uint64_t seed, const std::vector<long long>& record,
+        bool adaptive) {
+  constexpr double kQmin = 0.05, kBeta = 0.99;
+  const double R = p.r, c_det = R + 1, c_rnd = R * (R - 1) / 2 + R;
+  double ema_v2 = 0, ema_d2 = 0, beta_power = 1;
+  if (adaptive) q = kQmin;
   const PhiloxStream init(seed, "bilevel.counterexample/theta0"), tasks(seed, "bilevel.counterexample/task"),
       coins(seed, "bilevel.counterexample/xi");
   Run run;
@@ -80,6 +87,14 @@ Run sgd(const Problem& p, double q, long long steps, std::uint64_t seed, const s
     const Gradients g = gradients(p, task, theta);
     const double estimate = exact ? g.fom + (g.exact - g.fom) / q : g.fom;
     run.exact_branches += exact ? 1 : 0;
+    run.q_final = q;
+    if (adaptive && exact) {
+      ema_v2 = kBeta * ema_v2 + (1 - kBeta) * g.exact * g.exact;
+      ema_d2 = kBeta * ema_d2 + (1 - kBeta) * (estimate - g.exact) * (estimate - g.exact);
+      beta_power *= kBeta;
+      const double v2 = ema_v2 / (1 - beta_power), d2 = ema_d2 / (1 - beta_power);
+      q = std::max(kQmin, bilevel::reference::optimal_q_two(c_det, c_rnd, d2 / 10, v2));
+    }
     theta -= 10.0 / static_cast<double>(k + 1) * estimate;
   }
   run.theta_final = theta;

@@ -41,11 +41,18 @@ double objective_slope(const Problem& p, double theta);
 // a task drawn uniformly at each step, g = F + (xi/q)(E - F) with xi ~ Bernoulli(q) (q = 0: FOM),
 // every draw from Philox streams "bilevel.counterexample/..." keyed by `seed`. `record` holds the
 // step indices at which |M'(theta_k)| is recorded (ascending; k = steps means the end).
+// adaptive: q as the authors' code adapts it (reptile.py, `exact_prob < 0`; brief section 3):
+// q starts at q_min = 0.05; on each exact branch the EMAs (beta 0.99, bias-corrected) of
+// V2 = E^2 and D2 = (g - E)^2 (the debiased estimate's deviation, as that code samples it) are
+// updated, and q = max(q_min, optimal_q_two(C_det, C_rnd, D2 / 10, V2)) with C_det = r + 1,
+// C_rnd = r (r - 1) / 2 + r; `q` is then ignored.
 struct Run {
   double theta0, theta_final;
   std::vector<double> slope_at;  // |M'(theta_k)| at each recorded k
   long long exact_branches = 0;  // steps on which the exact hypergradient was computed
+  double q_final = 0;            // the last q used
 };
-Run sgd(const Problem& p, double q, long long steps, std::uint64_t seed, const std::vector<long long>& record);
+Run sgd(const Problem& p, double q, long long steps, std::uint64_t seed, const std::vector<long long>& record,
+        bool adaptive = false);
 
 }  // namespace touchstone::counterexample
