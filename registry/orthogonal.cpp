@@ -270,6 +270,61 @@ std::unique_ptr<Algorithm> householder_product_lapack_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- orthogonal.cayley ([ORTH-CAYLEY-DEF]) ----
+struct CayleySize {
+  const char* name;
+  Index n;
+  double scale;  // A = scale (X - X^T), X standard normal
+  CayleyConvention convention;
+};
+constexpr CayleySize kCayleySizes[] = {{"tiny", 2, 0.5, CayleyConvention::pytorch},
+                                       {"small", 5, 0.5, CayleyConvention::pytorch},
+                                       {"medium", 8, 0.5, CayleyConvention::pytorch},
+                                       {"large_entries", 6, 3, CayleyConvention::pytorch},
+                                       {"exprnn", 6, 0.5, CayleyConvention::exprnn}};
+
+std::unique_ptr<Algorithm> cayley_entry() {
+  using P = CayleyProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.cayley";
+  e.spec_ref = "spec/orthogonal.md [ORTH-CAYLEY-DEF]";
+  e.summary = "the Cayley map of a skew-symmetric A: (I + A/2)(I - A/2)^-1 (PyTorch's orthogonal parametrization) or "
+              "(I + A)^-1 (I - A) (expRNN, --option convention=exprnn)";
+  e.inputs = {{"A", "(n, n)", "a skew-symmetric matrix (A[i][k] == -A[k][i] exactly)", false},
+              {"convention", "()", "0 pytorch, 1 exprnn (also --option convention)", true}};
+  e.outputs = {{"Q", "(n, n)", "the orthogonal matrix", false}};
+  e.options = {{"convention", "pytorch: (I + A/2)(I - A/2)^-1; exprnn: (I + A)^-1 (I - A)", "pytorch"}};
+  e.sizes = size_names(kCayleySizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const CayleySize& s = size_row(kCayleySizes, size);
+    const Tensor<double> x = normal_matrix(s.n, s.n, seed, "orthogonal.cayley/X", format);
+    Tensor<double> a(Shape{s.n, s.n}, 0.0);
+    for (Index i = 0; i < s.n; ++i)
+      for (Index k = i + 1; k < s.n; ++k) {
+        a(i, k) = round_to_format(s.scale * (x(i, k) - x(k, i)), format);
+        a(k, i) = -a(i, k);
+      }
+    return P(std::move(a), s.convention);
+  };
+  e.read = [](const InputReader& r) {
+    const std::string c = r.choice("convention", {"pytorch", "exprnn"}, "pytorch");
+    return P(r.array("A"), c == "exprnn" ? CayleyConvention::exprnn : CayleyConvention::pytorch);
+  };
+  e.arrays = [](const P& p) {
+    return Arrays{{"A", p.a()}, {"convention", scalar(p.convention() == CayleyConvention::exprnn ? 1 : 0)}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"Q", reference::cayley<mp_real>(p)}}; };
+  cpu_backends(e,
+               "M Q = R by Gaussian elimination without pivoting (M = I - A/2, R = I + A/2; exprnn: M = I + A, "
+               "R = I - A): l = m_ik / m_kk, row updates in k order; back substitution with the sums in j order",
+               "Q", [](const auto& p) { return cpu::cayley(p); }, &cayley_bound);
+  e.any_order_assumption =
+      "Gaussian elimination of M without pivoting (M's symmetric part is I, so no pivot is small) and the back "
+      "substitution with its sums in any order; a solver that pivots (LAPACK getrf, torch.linalg.solve) is covered "
+      "where it does not swap rows";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::orthogonal
 
@@ -282,5 +337,6 @@ void register_orthogonal(Registry& r) {
   r.add(orthogonal::tcwy_entry());
   r.add(orthogonal::backward_entry(false, orthogonal::kCwyBackwardSizes));
   r.add(orthogonal::backward_entry(true, orthogonal::kTcwyBackwardSizes));
+  r.add(orthogonal::cayley_entry());
 }
 }  // namespace touchstone

@@ -360,4 +360,14 @@ Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, 
   return out;
 }
 
+Tensor<double> cayley_bound(const CayleyProblem<double>& p, const OrthArithmetic& m) {
+  const Index n = p.n();
+  Tensor<double> out(Shape{n, n}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(static_cast<double>(8 * (n + 2) * (n + 2)));
+  order::cayley(ar, reader(p.a()), n, p.convention() == CayleyConvention::pytorch,
+                [&](Index i, Index c, const TV& x) { out(i, c) = element_bound(x, slack); });
+  return out;
+}
+
 }  // namespace touchstone::orthogonal

@@ -77,6 +77,16 @@ Tensor<float> tcwy(const StiefelProblem<float>& p) { return cwy_columns_t(p.refl
 Tensor<double> tcwy(const StiefelProblem<double>& p) { return cwy_columns_t(p.reflectors(), p.M()); }
 Tensor<float> cwy_apply(const ApplyProblem<float>& p) { return cwy_apply_t(p); }
 Tensor<double> cwy_apply(const ApplyProblem<double>& p) { return cwy_apply_t(p); }
+template <class T>
+Tensor<T> cayley_t(const CayleyProblem<T>& p) {
+  Tensor<T> q(Shape{p.n(), p.n()});
+  NativeArithmetic<T> ar;
+  order::cayley(ar, reader(p.a()), p.n(), p.convention() == CayleyConvention::pytorch,
+                [&](Index i, Index c, T x) { q(i, c) = x; });
+  return q;
+}
+Tensor<float> cayley(const CayleyProblem<float>& p) { return cayley_t(p); }
+Tensor<double> cayley(const CayleyProblem<double>& p) { return cayley_t(p); }
 Tensor<float> householder_product_lapack(const LapackProblem<float>& p) { return householder_product_lapack_t(p); }
 Tensor<double> householder_product_lapack(const LapackProblem<double>& p) { return householder_product_lapack_t(p); }
 Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p) { return cwy_vjp_t(p); }

@@ -17,6 +17,9 @@ Tensor<float> tcwy(const StiefelProblem<float>& p);
 Tensor<double> tcwy(const StiefelProblem<double>& p);
 Tensor<float> cwy_apply(const ApplyProblem<float>& p);
 Tensor<double> cwy_apply(const ApplyProblem<double>& p);
+// [ORTH-CAYLEY-CPU] The Cayley map by Gaussian elimination without pivoting.
+Tensor<float> cayley(const CayleyProblem<float>& p);
+Tensor<double> cayley(const CayleyProblem<double>& p);
 // [ORTH-LAPACK-CPU] torch.linalg.householder_product's convention.
 Tensor<float> householder_product_lapack(const LapackProblem<float>& p);
 Tensor<double> householder_product_lapack(const LapackProblem<double>& p);

@@ -16,4 +16,6 @@ template Tensor<mp_real> householder_product_lapack<mp_real>(const LapackProblem
 template Tensor<double> householder_product_lapack<double>(const LapackProblem<double>&);
 template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
 template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
+template Tensor<mp_real> cayley<mp_real>(const CayleyProblem<double>&);
+template Tensor<double> cayley<double>(const CayleyProblem<double>&);
 }  // namespace touchstone::orthogonal::reference

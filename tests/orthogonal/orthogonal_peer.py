@@ -3,8 +3,10 @@ torch.linalg.householder_product (LAPACK's orgqr on the CPU), and the CWY / T-CW
 in torch (normalize, S = I/2 + triu(U U^T, 1), solve_triangular) with autograd for their VJPs. One
 process runs every job, so torch is imported once. Everything in the input's dtype.
 
-Usage: orthogonal_peer.py JOB [JOB ...], each JOB is MODE,IN.npz,OUT.npz:
-  lapack      torch.linalg.householder_product(A, tau) in the input's dtype (float32 or float64) -> Q
+Usage: orthogonal_peer.py JOB [JOB ...], each JOB is MODE,IN.npz,OUT.npz[,DTYPE] (DTYPE float32 or
+float64; without it the input arrays' dtype):
+  lapack      torch.linalg.householder_product(A, tau) -> Q
+  cayley      torch.nn.utils.parametrizations.orthogonal(orthogonal_map="cayley") of the skew A -> Q
   reversed    the wrong order: the first n columns of H_k ... H_1 (explicit matrices, float32) -> Q
   full        the wrong shape convention made to fit: columns n-1.. of the full m x m product,
               i.e. the last n columns instead of the first n (float32) -> Q
@@ -39,8 +41,7 @@ def reflections(a, tau):
     return hs
 
 
-def cwy_job(mode, d):
-    dtype = torch.float64 if d["V"].dtype == np.float64 else torch.float32
+def cwy_job(mode, d, dtype):
     v = torch.from_numpy(d["V"]).to(dtype).requires_grad_(True)
     norm = v.norm(dim=1, keepdim=True)
     u = v / (norm.detach() if mode == "unnormalized_backward" else norm)
@@ -58,18 +59,38 @@ def cwy_job(mode, d):
     return {"dV": grad.numpy()}
 
 
+def cayley(d, dtype):
+    """torch's own orthogonal parametrization, orthogonal_map="cayley", without the trivialization:
+    the parametrized weight's original is set to tril(A) (its skew part A - A^T recovers A exactly)
+    and the weight read back."""
+    a = torch.from_numpy(d["A"]).to(dtype)
+    n = a.shape[0]
+    layer = torch.nn.Linear(n, n, bias=False).to(dtype)
+    param = torch.nn.utils.parametrizations.orthogonal(layer, orthogonal_map="cayley", use_trivialization=False)
+    with torch.no_grad():
+        param.parametrizations.weight.original.copy_(torch.tril(a))
+    return {"Q": param.weight.detach().numpy()}
+
+
 for job in sys.argv[1:]:
-    mode, src, dst = job.split(",")
+    # MODE,IN,OUT[,DTYPE]: the arithmetic is DTYPE (the problems' values are representable in it;
+    # `touchstone generate` writes them as float64 arrays whatever its --format).
+    fields = job.split(",")
+    mode, src, dst = fields[:3]
+    given = {"float32": torch.float32, "float64": torch.float64}.get(fields[3]) if len(fields) > 3 else None
     if mode == "geqrf":
         g = np.random.default_rng(20261207)
         a, tau = torch.geqrf(torch.from_numpy(g.standard_normal((9, 6)).astype(np.float32)))
         np.savez(dst, A=a.numpy(), tau=tau.numpy())
         continue
     d = load(src)
+    dtype = given or (torch.float64 if next(iter(d.values())).dtype == np.float64 else torch.float32)
     if mode in ("cwy", "tcwy", "cwy_backward", "tcwy_backward", "unnormalized_backward"):
-        np.savez(dst, **cwy_job(mode, d))
+        np.savez(dst, **cwy_job(mode, d, dtype))
         continue
-    dtype = torch.float64 if d["A"].dtype == np.float64 else torch.float32
+    if mode == "cayley":
+        np.savez(dst, **cayley(d, dtype))
+        continue
     a, tau = torch.from_numpy(d["A"]).to(dtype), torch.from_numpy(d["tau"]).to(dtype)
     n = a.shape[1]
     if mode == "lapack":

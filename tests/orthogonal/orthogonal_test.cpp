@@ -880,3 +880,83 @@ TEST(OrthogonalBounds, EigenCwyWithinTheAnyOrderBound) {
     EXPECT_TRUE(outside);
   }
 }
+
+// covers: ORTH-CAYLEY-DEF ORTH-CAYLEY-CPU ORTH-CAYLEY-BOUND
+// The Cayley map's oracle: Q^T Q = I to the working precision; at n = 2 it is the rotation by
+// theta with cos = (1 - a^2/4) / (1 + a^2/4), sin = a / (1 + a^2/4) (independent closed form);
+// expRNN's map of X is PyTorch's of -2X; Q(-A) = Q(A)^T, and that transpose, submitted to diff,
+// FAILS, as does expRNN's convention where PyTorch's was asked for. A that is not exactly skew, or
+// not square, is InvalidInput naming A.
+TEST(OrthogonalCayley, OracleIdentitiesAndConventions) {
+  const WorkingPrecision precision(256);
+  const Index n = 6;
+  Tensor<double> a(Shape{n, n}, 0.0);
+  const Tensor<double> x = normal(n, n, 41, "cayley");
+  for (Index i = 0; i < n; ++i)
+    for (Index k = i + 1; k < n; ++k) a(i, k) = round_to_format(0.5 * (x(i, k) - x(k, i)), Format::float32), a(k, i) = -a(i, k);
+  const Tensor<mp_real> q = reference::cayley<mp_real>(CayleyProblem<double>(a, CayleyConvention::pytorch));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      mp_real s(0);
+      for (Index r = 0; r < n; ++r) s += q(r, i) * q(r, k);
+      EXPECT_LT(std::fabs(to_double(s - (i == k ? 1 : 0))), kExact) << i << " " << k;
+    }
+  // n = 2: a rotation.
+  const double t = 0.75;
+  Tensor<double> a2(Shape{2, 2}, 0.0);
+  a2(0, 1) = t, a2(1, 0) = -t;
+  const Tensor<mp_real> q2 = reference::cayley<mp_real>(CayleyProblem<double>(a2, CayleyConvention::pytorch));
+  const mp_real c = (1 - mp_real(t * t) / 4) / (1 + mp_real(t * t) / 4), s = mp_real(t) / (1 + mp_real(t * t) / 4);
+  EXPECT_LT(std::fabs(to_double(q2(0, 0) - c)), kExact);
+  EXPECT_LT(std::fabs(to_double(q2(1, 1) - c)), kExact);
+  EXPECT_LT(std::fabs(to_double(q2(0, 1) - s)), kExact);
+  EXPECT_LT(std::fabs(to_double(q2(1, 0) + s)), kExact);
+  // expRNN(X) = PyTorch(-2X); Q(-A) = Q(A)^T.
+  Tensor<double> minus2a(a.shape()), minus_a(a.shape());
+  for (Index i = 0; i < a.count(); ++i) minus2a[i] = -2 * a[i], minus_a[i] = -a[i];
+  EXPECT_LT(max_abs_diff(reference::cayley<mp_real>(CayleyProblem<double>(a, CayleyConvention::exprnn)),
+                         reference::cayley<mp_real>(CayleyProblem<double>(minus2a, CayleyConvention::pytorch))),
+            kExact);
+  const Tensor<mp_real> qt = reference::cayley<mp_real>(CayleyProblem<double>(minus_a, CayleyConvention::pytorch));
+  EXPECT_LT(max_abs_diff(qt, transposed(q)), kExact);
+  // Through diff (float32): the oracle rounded passes; its transpose and expRNN's map fail.
+  auto f32 = [](const Tensor<mp_real>& m) {
+    Tensor<double> d(m.shape());
+    for (Index i = 0; i < m.count(); ++i) d[i] = round_to_format(to_double(m[i]), Format::float32);
+    return d;
+  };
+  EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", f32(q)}}), Verdict::pass);
+  EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", f32(qt)}}), Verdict::fail);
+  EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}},
+                         {{"Q", f32(reference::cayley<mp_real>(CayleyProblem<double>(a, CayleyConvention::exprnn)))}}),
+            Verdict::fail);
+  EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", f32(q)}}, {{"convention", "exprnn"}}), Verdict::fail);
+  auto argument = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const InvalidInput& e) {
+      return e.argument();
+    }
+    return std::string("(nothing thrown)");
+  };
+  // The CPU backends within their own bound and the any-order bound, which are not vacuous.
+  const CayleyProblem<double> p(a, CayleyConvention::pytorch);
+  const Tensor<float> got = cpu::cayley(p.cast<float>());
+  const Tensor<double> own = cayley_bound(p, OrthArithmetic{Format::float32, false}),
+                       any = cayley_bound(p, OrthArithmetic{Format::float32, true});
+  double worst = 0;
+  for (Index i = 0; i < got.count(); ++i) {
+    const double err = std::fabs(to_double(mp_real(got[i]) - q[i]));
+    ASSERT_LE(err, own[i]) << i;
+    ASSERT_LE(err, any[i]) << i;
+    worst = std::max(worst, err / own[i]);
+  }
+  EXPECT_GT(worst, 1e-3) << "the bound is not vacuous";
+  Tensor<double> bad = a;
+  bad(0, 1) += 0.25;
+  EXPECT_EQ(argument([&] { CayleyProblem<double>(bad, CayleyConvention::pytorch); }), "A");
+  Tensor<double> diag = a;
+  diag(2, 2) = 0.5;
+  EXPECT_EQ(argument([&] { CayleyProblem<double>(diag, CayleyConvention::pytorch); }), "A");
+  EXPECT_EQ(argument([&] { CayleyProblem<double>(normal(3, 4, 1, "rect"), CayleyConvention::pytorch); }), "A");
+}

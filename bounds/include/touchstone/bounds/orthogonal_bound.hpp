@@ -31,6 +31,8 @@ Tensor<double> tcwy_bound(const StiefelProblem<double>& p, const OrthArithmetic&
 Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-LAPACK-BOUND] The LAPACK convention's order (no orthogonality is assumed: tau is free).
 Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-CAYLEY-BOUND] The Cayley map's elimination order over tracked values.
+Tensor<double> cayley_bound(const CayleyProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-CWY-NORMWISE] The enclosure Z >= |S'^-1| (L x L, row-major) the normwise CWY bound uses, for
 // every S' within the tracked ranges of S's entries at `compute` (the exact S and the computed one);
 // empty where it cannot be established (rho >= 1/2 or a tracked entry outside its domain).

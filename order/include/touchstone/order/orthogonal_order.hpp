@@ -263,4 +263,46 @@ void householder_product_lapack(Ar& ar, const Ain& a, const Tin& tau, Index m, I
 }
 // embed-end householder_product_lapack_order
 
+// [ORTH-CAYLEY-CPU] The Cayley map as M Q = R solved by Gaussian elimination without pivoting
+// (M's symmetric part is I, so no pivot is small): M = I - A/2, R = I + A/2 (pytorch) or M = I + A,
+// R = I - A (exprnn), the halving and the negation exact but for underflow; for k = 0..n-1 and
+// i > k: l = m_ik / m_kk, m_ij = fl(m_ij - fl(l m_kj)) (j > k), r_ic = fl(r_ic - fl(l r_kc)); then
+// for i = n-1..0: q_ic = fl(fl(r_ic - sum_j>i m_ij q_jc) / m_ii), the sum accumulated in j order.
+// embed-begin cayley_order
+template <class Ar, class Ain, class Sink>
+void cayley(Ar& ar, const Ain& a, Index n, bool pytorch, Sink&& out) {
+  using V = typename Ar::V;
+  const V half = ar.input(0.5), one = ar.input(1);
+  std::vector<V> m, r;
+  m.reserve(static_cast<std::size_t>(n * n));
+  r.reserve(static_cast<std::size_t>(n * n));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      if (i == k) {  // A's diagonal is zero
+        m.push_back(one);
+        r.push_back(one);
+        continue;
+      }
+      const V x = pytorch ? ar.mul(half, ar.input(a(i, k))) : ar.input(a(i, k));
+      m.push_back(pytorch ? ar.neg(x) : x);
+      r.push_back(pytorch ? x : ar.neg(x));
+    }
+  for (Index k = 0; k < n; ++k)
+    for (Index i = k + 1; i < n; ++i) {
+      const V l = ar.div(m[i * n + k], m[k * n + k]);
+      for (Index j = k + 1; j < n; ++j) m[i * n + j] = ar.sub(m[i * n + j], ar.mul(l, m[k * n + j]));
+      for (Index c = 0; c < n; ++c) r[i * n + c] = ar.sub(r[i * n + c], ar.mul(l, r[k * n + c]));
+    }
+  std::vector<V> q(static_cast<std::size_t>(n * n), one);
+  for (Index i = n - 1; i >= 0; --i)
+    for (Index c = 0; c < n; ++c) {
+      auto s = ar.acc();
+      for (Index j = i + 1; j < n; ++j) ar.accumulate(s, ar.mul(m[i * n + j], q[j * n + c]));
+      q[i * n + c] = ar.div(i + 1 < n ? ar.sub(r[i * n + c], ar.total(s)) : r[i * n + c], m[i * n + i]);
+    }
+  for (Index i = 0; i < n; ++i)
+    for (Index c = 0; c < n; ++c) out(i, c, q[i * n + c]);
+}
+// embed-end cayley_order
+
 }  // namespace touchstone::orthogonal::order

@@ -222,6 +222,42 @@ Tensor<Real> householder_product_lapack(const LapackProblem<double>& p) {
 }
 // embed-end householder_product_lapack
 
+// [ORTH-CAYLEY-DEF] Both conventions solve M Q = R with M = I - A/2, R = I + A/2 (PyTorch: the two
+// factors are functions of A and commute) or M = I + A, R = I - A (expRNN). M's symmetric part is I,
+// so Gaussian elimination needs no pivoting (every leading minor is nonzero); exact at the
+// working precision up to its rounding.
+// embed-begin cayley
+template <class Real>
+Tensor<Real> cayley(const CayleyProblem<double>& p) {
+  const Index n = p.n();
+  const bool torch = p.convention() == CayleyConvention::pytorch;
+  std::vector<Real> m(static_cast<std::size_t>(n * n)), q(static_cast<std::size_t>(n * n));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      const Real a = torch ? Real(p.a()(i, k)) / 2 : Real(p.a()(i, k)), id = i == k ? Real(1) : Real(0);
+      m[i * n + k] = id - a;
+      q[i * n + k] = id + a;
+    }
+  if (!torch)
+    for (std::size_t t = 0; t < m.size(); ++t) std::swap(m[t], q[t]);  // M = I + A, R = I - A
+  for (Index k = 0; k < n; ++k)
+    for (Index i = k + 1; i < n; ++i) {
+      const Real l = m[i * n + k] / m[k * n + k];
+      for (Index j = k + 1; j < n; ++j) m[i * n + j] -= l * m[k * n + j];
+      for (Index c = 0; c < n; ++c) q[i * n + c] -= l * q[k * n + c];
+    }
+  for (Index i = n - 1; i >= 0; --i)
+    for (Index c = 0; c < n; ++c) {
+      Real s = q[i * n + c];
+      for (Index j = i + 1; j < n; ++j) s -= m[i * n + j] * q[j * n + c];
+      q[i * n + c] = s / m[i * n + i];
+    }
+  Tensor<Real> out(Shape{n, n});
+  for (Index i = 0; i < n * n; ++i) out[i] = q[static_cast<std::size_t>(i)];
+  return out;
+}
+// embed-end cayley
+
 // Instantiated in reference/src/orthogonal_reference.cpp only (MPFR instantiations in one unit).
 extern template Tensor<mp_real> householder_product<mp_real>(const ReflectorProblem<double>&);
 extern template Tensor<double> householder_product<double>(const ReflectorProblem<double>&);
@@ -237,5 +273,7 @@ extern template Tensor<mp_real> householder_product_lapack<mp_real>(const Lapack
 extern template Tensor<double> householder_product_lapack<double>(const LapackProblem<double>&);
 extern template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
 extern template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
+extern template Tensor<mp_real> cayley<mp_real>(const CayleyProblem<double>&);
+extern template Tensor<double> cayley<double>(const CayleyProblem<double>&);
 
 }  // namespace touchstone::orthogonal::reference
