@@ -288,9 +288,9 @@ std::unique_ptr<Algorithm> cayley_entry() {
   Entry<P> e;
   e.name = "orthogonal.cayley";
   e.spec_ref = "spec/orthogonal.md [ORTH-CAYLEY-DEF]";
-  e.summary = "the Cayley map of a skew-symmetric A: (I + A/2)(I - A/2)^-1 (PyTorch's orthogonal parametrization) or "
-              "(I + A)^-1 (I - A) (expRNN, --option convention=exprnn)";
-  e.inputs = {{"A", "(n, n)", "a skew-symmetric matrix (A[i][k] == -A[k][i] exactly)", false},
+  e.summary = "the Cayley map of the skew A = tril(X, -1) - tril(X, -1)^T: (I + A/2)(I - A/2)^-1 (PyTorch's orthogonal "
+              "parametrization) or (I + A)^-1 (I - A) (expRNN, --option convention=exprnn)";
+  e.inputs = {{"A", "(n, n)", "its strict lower triangle defines the skew A (a skew matrix is its own)", false},
               {"convention", "()", "0 pytorch, 1 exprnn (also --option convention)", true}};
   e.outputs = {{"Q", "(n, n)", "the orthogonal matrix", false}};
   e.options = {{"convention", "pytorch: (I + A/2)(I - A/2)^-1; exprnn: (I + A)^-1 (I - A)", "pytorch"}};

@@ -61,14 +61,14 @@ def cwy_job(mode, d, dtype):
 
 def cayley(d, dtype):
     """torch's own orthogonal parametrization, orthogonal_map="cayley", without the trivialization:
-    the parametrized weight's original is set to tril(A) (its skew part A - A^T recovers A exactly)
-    and the weight read back."""
+    the parametrized weight's original is set to the problem's A (torch forms the skew tril(A) -
+    tril(A)^T from it, as orthogonal.cayley does) and the weight read back."""
     a = torch.from_numpy(d["A"]).to(dtype)
     n = a.shape[0]
     layer = torch.nn.Linear(n, n, bias=False).to(dtype)
     param = torch.nn.utils.parametrizations.orthogonal(layer, orthogonal_map="cayley", use_trivialization=False)
     with torch.no_grad():
-        param.parametrizations.weight.original.copy_(torch.tril(a))
+        param.parametrizations.weight.original.copy_(a)
     return {"Q": param.weight.detach().numpy()}
 
 

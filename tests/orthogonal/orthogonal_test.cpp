@@ -885,8 +885,9 @@ TEST(OrthogonalBounds, EigenCwyWithinTheAnyOrderBound) {
 // The Cayley map's oracle: Q^T Q = I to the working precision; at n = 2 it is the rotation by
 // theta with cos = (1 - a^2/4) / (1 + a^2/4), sin = a / (1 + a^2/4) (independent closed form);
 // expRNN's map of X is PyTorch's of -2X; Q(-A) = Q(A)^T, and that transpose, submitted to diff,
-// FAILS, as does expRNN's convention where PyTorch's was asked for. A that is not exactly skew, or
-// not square, is InvalidInput naming A.
+// FAILS, as does expRNN's convention where PyTorch's was asked for. Only the strict lower triangle
+// is read (PyTorch's parametrization); a matrix that is not square or not finite is InvalidInput
+// naming A.
 TEST(OrthogonalCayley, OracleIdentitiesAndConventions) {
   const WorkingPrecision precision(256);
   const Index n = 6;
@@ -952,11 +953,17 @@ TEST(OrthogonalCayley, OracleIdentitiesAndConventions) {
     worst = std::max(worst, err / own[i]);
   }
   EXPECT_GT(worst, 1e-3) << "the bound is not vacuous";
-  Tensor<double> bad = a;
-  bad(0, 1) += 0.25;
-  EXPECT_EQ(argument([&] { CayleyProblem<double>(bad, CayleyConvention::pytorch); }), "A");
-  Tensor<double> diag = a;
-  diag(2, 2) = 0.5;
-  EXPECT_EQ(argument([&] { CayleyProblem<double>(diag, CayleyConvention::pytorch); }), "A");
+  // Only the strict lower triangle is read: a matrix that agrees with A there maps to the same Q.
+  Tensor<double> other = a;
+  other(0, 1) += 0.25;
+  other(2, 2) = 0.5;
+  EXPECT_EQ(max_abs_diff(reference::cayley<mp_real>(CayleyProblem<double>(other, CayleyConvention::pytorch)), q), 0.0)
+      << "the upper triangle and the diagonal are not read";
+  Tensor<double> lower = a;
+  lower(3, 1) += 0.25;  // the lower triangle changed: another A, another Q
+  EXPECT_GT(max_abs_diff(reference::cayley<mp_real>(CayleyProblem<double>(lower, CayleyConvention::pytorch)), q), 1e-3);
   EXPECT_EQ(argument([&] { CayleyProblem<double>(normal(3, 4, 1, "rect"), CayleyConvention::pytorch); }), "A");
+  Tensor<double> inf = a;
+  inf(1, 0) = INFINITY;
+  EXPECT_EQ(argument([&] { CayleyProblem<double>(inf, CayleyConvention::pytorch); }), "A");
 }

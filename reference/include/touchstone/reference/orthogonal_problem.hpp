@@ -49,25 +49,23 @@ void require_nonzero_rows(const Tensor<T>& v) {
 }
 }  // namespace problem_detail
 
-// [ORTH-CAYLEY-DEF] The Cayley map of a skew-symmetric A (n, n), in one of two conventions:
-// PyTorch's Q = (I + A/2)(I - A/2)^-1 (torch.nn.utils.parametrizations.orthogonal, "cayley") or
-// expRNN's Q = (I + A)^-1 (I - A). A must be exactly skew (A[i][k] == -A[k][i], a zero diagonal):
-// it is not repaired.
+// [ORTH-CAYLEY-DEF] The Cayley map of the skew-symmetric A = tril(X, -1) - tril(X, -1)^T of a square
+// X (n, n), as PyTorch's orthogonal parametrization forms it (only the strict lower triangle is
+// read; a skew X is its own A), in one of two conventions: PyTorch's Q = (I + A/2)(I - A/2)^-1
+// (torch.nn.utils.parametrizations.orthogonal, "cayley") or expRNN's Q = (I + A)^-1 (I - A).
 enum class CayleyConvention { pytorch, exprnn };
 
 template <class T>
 class CayleyProblem {
  public:
-  CayleyProblem(Tensor<T> a, CayleyConvention convention) : a_(std::move(a)), convention_(convention) {
-    problem_detail::require_matrix(a_, "A", "(n, n): a skew-symmetric matrix");
+  CayleyProblem(Tensor<T> x, CayleyConvention convention) : a_(std::move(x)), convention_(convention) {
+    problem_detail::require_matrix(a_, "A", "(n, n): a square matrix whose strict lower triangle defines A");
     if (a_.extent(0) != a_.extent(1)) throw InvalidInput("A", "expected a square (n, n) matrix, got " + a_.shape().str());
     problem_detail::require_finite(a_, "A");
-    for (Index i = 0; i < n(); ++i)
-      for (Index k = i; k < n(); ++k)
-        if (a_(i, k) != -a_(k, i))
-          throw InvalidInput("A", "not skew-symmetric: A[" + std::to_string(i) + "][" + std::to_string(k) + "] = " +
-                                      std::to_string(static_cast<double>(a_(i, k))) + " but A[" + std::to_string(k) +
-                                      "][" + std::to_string(i) + "] = " + std::to_string(static_cast<double>(a_(k, i))));
+    for (Index i = 0; i < n(); ++i) {  // the skew matrix, exactly (negation is exact)
+      a_(i, i) = T(0);
+      for (Index k = i + 1; k < n(); ++k) a_(i, k) = -a_(k, i);
+    }
   }
   const Tensor<T>& a() const { return a_; }
   Index n() const { return a_.extent(0); }
