@@ -677,7 +677,7 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
         // 2 y is exact unless it overflows, which y's own check does not see (registry_fuzz:
         // y = 2.2e38 made v = inf and dz = -inf in float32 under a finite bound while the exact
         // dz is -5.6e37; corpus file regression_mamba_complex_bwd_twice_y_overflow).
-        y2 = watch(Tracked{2 * y2.lo, 2 * y2.hi, 2 * y2.err});
+        y2 = watch(twice(y2));
         v[t] = in.D ? watch(o.fma(X((*in.D)[d]), X(in.u(b, d, t)), y2)) : y2;
       }
 
@@ -695,7 +695,7 @@ ComplexScanGrads<double> selective_scan_complex_backward_bound(const ComplexScan
         // 2 g is exact unless it overflows (registry_fuzz: dout = -3e38 made 2g = -inf and dB = -inf
         // in float32 under a finite bound while the exact dB is -4.3e37; corpus file
         // regression_mamba_complex_bwd_twice_g_overflow).
-        const Tracked g2 = watch(Tracked{2 * g.lo, 2 * g.hi, 2 * g.err});
+        const Tracked g2 = watch(twice(g));
         const Tracked du = o.mul(dt[t], gate.uu);
         Accumulator d_du, d_dt;
         for (Index n = 0; n < N; ++n) {

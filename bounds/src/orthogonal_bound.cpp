@@ -53,7 +53,7 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
   explicit TrackedArithmetic(const OrthArithmetic& m) : TrackedPolicy(m.compute, m.any_order) {}
 
   V sqrt(const V& a) const { return checked(tracked_sqrt(a.t, r_), a.outside); }
-  V twice(const V& a) const { return checked({2 * a.t.lo, 2 * a.t.hi, 2 * a.t.err}, a.outside); }
+  V twice(const V& a) const { return checked(touchstone::twice(a.t), a.outside); }
   // The exact value is known to lie in [-1, 1] (the order header says why at each use).
   V unit(const V& a) const {
     return {{std::max(a.t.lo, -1.0), std::min(a.t.hi, 1.0), a.t.err}, a.outside};

@@ -77,8 +77,7 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
     const double eps_lo = eps.t.lo - eps.t.err, eps_hi = eps.t.hi + eps.t.err;
     if (min_abs > eps_hi) return R;
     if (max_abs <= eps_lo) {
-      const Tracked two_eps{2 * eps.t.lo, 2 * eps.t.hi, 2 * eps.t.err};  // doubling is exact
-      return checked(touchstone::add(R.t, two_eps, r_), R.outside || eps.outside);
+      return checked(touchstone::add(R.t, touchstone::twice(eps.t), r_), R.outside || eps.outside);
     }
     return {R.t, true};
   }

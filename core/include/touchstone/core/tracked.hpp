@@ -75,6 +75,10 @@ inline Tracked libm_image(double lo, double hi) {
 }
 }  // namespace tracked_detail
 
+// 2 x, exact in binary floating point unless it overflows: the caller checks that
+// (Tracked::overflows), as for every operation.
+inline Tracked twice(const Tracked& x) { return {2 * x.lo, 2 * x.hi, 2 * x.err}; }
+
 // [CORE-TRACKED-ADD] fl(x + y): sums are exact on underflow, so no eta.
 // proved: proofs/theories/RoundOps.v add_bound_result_mag (computed operands are floats of the
 // format; M = s.mag() >= |x + y|), sub: RoundOps.v sub_bound_result_mag.
