@@ -11,12 +11,10 @@
 set -u
 ts=$1
 root=$2
-py=$("$root/scripts/peer_venv.sh") || { rc=$?; [ $rc -eq 77 ] && echo "skipped: peer venv unavailable"; exit $rc; }
-peer="$root/tests/bilevel/bilevel_peer.py"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 # shellcheck source=../peer_common.sh
-source "$root/tests/peer_common.sh"  # expect VERDICT ENTRY INPUTS OUTPUTS WHAT
+source "$root/tests/peer_common.sh"  # $work, peer_venv_python, expect VERDICT ENTRY INPUTS OUTPUTS WHAT
+py=$(peer_venv_python "$root") || exit $?  # 77: skipped, with the reason
+peer="$root/tests/bilevel/bilevel_peer.py"
 for fmt in float32 float64; do
   for size in tiny small medium r0; do
     in="$work/$size.$fmt.npz"

@@ -14,11 +14,9 @@ ts=$1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 py=/usr/bin/python3
 "$py" -c "import torch, numpy" 2>/dev/null || { echo "skipped: /usr/bin/python3 has no torch"; exit 77; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 entry=orthogonal.householder_product_lapack
 # shellcheck source=../peer_common.sh
-source "$here/../peer_common.sh"
+source "$here/../peer_common.sh"  # $work, expect
 # verdict_of VERDICT INPUTS OUTPUTS WHAT [ENTRY]: peer_common's expect, the LAPACK entry by default.
 verdict_of() { expect "$1" "${5:-$entry}" "$2" "$3" "$4"; }
 jobs=()

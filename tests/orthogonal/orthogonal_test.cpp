@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "../diff_verdict.hpp"
+#include "../tightness.hpp"
 #include "builtin.hpp"
 #include "cpu/orthogonal.hpp"
 #include "touchstone/bounds/orthogonal_bound.hpp"
@@ -18,6 +20,8 @@
 
 using namespace touchstone;
 using namespace touchstone::orthogonal;
+using touchstone::test_support::diff_verdict;
+using touchstone::test_support::npy;
 
 namespace {
 
@@ -112,21 +116,6 @@ mp_real determinant(Tensor<mp_real> a) {
     }
   }
   return det;
-}
-
-NpyArray npy(const Tensor<double>& t) {
-  NpyArray a;
-  a.values = t;
-  return a;
-}
-
-// The verdict `diff` gives `theirs` (float32) on the problem `inputs` of `entry`.
-Verdict diff_verdict(const std::string& entry, const Arrays& inputs, const Arrays& theirs, const OptionMap& options = {}) {
-  const Algorithm& a = builtin_registry().get(entry);
-  NpyMap files;
-  for (const auto& [name, t] : inputs) files[name] = npy(t);
-  const auto problem = a.problem_from_arrays(files, options);
-  return run_diff(a, *problem, theirs, Format::float32, 1.0, 256).verdict;
 }
 
 template <class T>
@@ -309,7 +298,7 @@ TEST(OrthogonalCwy, OrthogonalBecauseSPlusSTransposeIsTheGram) {
       q(r, c) = t;
     }
   }
-  EXPECT_GT(orthogonality_defect(q), 1e-3);
+  EXPECT_GT(orthogonality_defect(q), kExact) << "the identity check (defect below kExact) fails it";
   // The backends against [ORTH-ORTH-BOUND], and the checker against a wrong Q^.
   for (std::uint64_t seed : {0u, 1u}) {
     const ReflectorProblem<double> p(normal(8, 8, seed, "orthb"));
@@ -381,7 +370,7 @@ TEST(OrthogonalTcwy, FirstColumnsOfCwyWithOrthonormalColumns) {
     EXPECT_LE(orthogonality_ratio(o32, b32), 1.0);
     Tensor<mp_real> wrong = omega;
     for (Index i = 0; i < c.N; ++i) wrong(i, 0) *= mp_real(1.001);
-    EXPECT_GT(orthogonality_defect(wrong), 1e-3);
+    EXPECT_GT(orthogonality_defect(wrong), kExact) << "the check above (defect below kExact) fails it";
   }
 }
 
@@ -608,8 +597,8 @@ TEST(OrthogonalBounds, CpuWithinOwnBoundsBeyondTheDefaults) {
   auto report = [](const std::string& what, double r32, double r64, bool floor = true) {
     std::printf("%-40s err/bound f32 %.3g f64 %.3g%s\n", what.c_str(), r32, r64, floor ? "" : " (no floor)");
     if (!floor) return;
-    EXPECT_GT(r32, 1e-3) << what;  // kVacuousRatio ([CORE-TIGHTNESS-FLOOR])
-    EXPECT_GT(r64, 1e-3) << what;
+    EXPECT_GT(r32, kVacuousRatio) << what;  // [CORE-TIGHTNESS-FLOOR]
+    EXPECT_GT(r64, kVacuousRatio) << what;
   };
   auto dominated = [](const Tensor<double>& mine, const Tensor<double>& any) {
     for (Index i = 0; i < mine.count(); ++i) EXPECT_LE(mine[i], any[i]);
@@ -739,7 +728,7 @@ TEST(OrthogonalBounds, AnyOrderBoundCoversAnotherOrder) {
     const Tensor<mp_real> exact = reference::cwy<mp_real>(p);
     const Tensor<double> any = cwy_bound(p, {Format::float32, true});
     const double r = worst_ratio(q, exact, any, "other order");
-    EXPECT_GT(r, 1e-3);
+    EXPECT_GT(r, kVacuousRatio);
     Tensor<double> scaled = q;
     for (Index i = 0; i < q.count(); ++i) scaled[i] *= 1 + std::ldexp(1.0, -10);
     bool outside = false;
@@ -810,8 +799,8 @@ TEST(OrthogonalLapack, CpuWithinOwnBoundsBeyondTheDefaults) {
                                    householder_product_lapack_bound(p, {Format::float64, false}), "lapack f64");
     std::printf("householder_product_lapack %s m %d n %d k %d err/bound f32 %.3g f64 %.3g\n", free_tau ? "free tau" : "2/|v|^2",
                 static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), r32, r64);
-    EXPECT_GT(r32, 1e-3);
-    EXPECT_GT(r64, 1e-3);
+    EXPECT_GT(r32, kVacuousRatio);
+    EXPECT_GT(r64, kVacuousRatio);
   }
 }
 
@@ -952,7 +941,7 @@ TEST(OrthogonalCayley, OracleIdentitiesAndConventions) {
     ASSERT_LE(err, any[i]) << i;
     worst = std::max(worst, err / own[i]);
   }
-  EXPECT_GT(worst, 1e-3) << "the bound is not vacuous";
+  EXPECT_GT(worst, kVacuousRatio) << "the bound is not vacuous";
   // Only the strict lower triangle is read: a matrix that agrees with A there maps to the same Q.
   Tensor<double> other = a;
   other(0, 1) += 0.25;
@@ -961,7 +950,7 @@ TEST(OrthogonalCayley, OracleIdentitiesAndConventions) {
       << "the upper triangle and the diagonal are not read";
   Tensor<double> lower = a;
   lower(3, 1) += 0.25;  // the lower triangle changed: another A, another Q
-  EXPECT_GT(max_abs_diff(reference::cayley<mp_real>(CayleyProblem<double>(lower, CayleyConvention::pytorch)), q), 1e-3);
+  EXPECT_GT(max_abs_diff(reference::cayley<mp_real>(CayleyProblem<double>(lower, CayleyConvention::pytorch)), q), kExact);
   EXPECT_EQ(argument([&] { CayleyProblem<double>(normal(3, 4, 1, "rect"), CayleyConvention::pytorch); }), "A");
   Tensor<double> inf = a;
   inf(1, 0) = INFINITY;

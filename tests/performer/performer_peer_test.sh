@@ -9,12 +9,10 @@
 set -u
 ts=$1
 root=$2
-py=$("$root/scripts/peer_venv.sh") || { rc=$?; [ $rc -eq 77 ] && echo "skipped: peer venv unavailable"; exit $rc; }
-peer="$root/tests/performer/performer_peer.py"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 # shellcheck source=../peer_common.sh
-source "$root/tests/peer_common.sh"  # expect VERDICT ENTRY INPUTS OUTPUTS WHAT
+source "$root/tests/peer_common.sh"  # $work, peer_venv_python, expect VERDICT ENTRY INPUTS OUTPUTS WHAT
+py=$(peer_venv_python "$root") || exit $?  # 77: skipped, with the reason
+peer="$root/tests/performer/performer_peer.py"
 gen() { "$ts" generate "$1" --size "$2" --format float32 --output "$3" >/dev/null || { echo "generate $1 $2 failed"; exit 1; }; }
 run() { "$py" "$peer" "$@" || { echo "peer $1 failed"; exit 1; }; }
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "../diff_verdict.hpp"
 #include "../tightness.hpp"
 #include "builtin.hpp"
 #include "cpu/performer.hpp"
@@ -19,6 +20,8 @@
 
 using namespace touchstone;
 using namespace touchstone::performer;
+using touchstone::test_support::diff_verdict;
+using touchstone::test_support::npy;
 
 namespace {
 
@@ -35,20 +38,11 @@ double max_abs_diff(const Tensor<mp_real>& a, const Tensor<mp_real>& b) {
   return m;
 }
 
-NpyArray npy(const Tensor<double>& t) {
-  NpyArray a;
-  a.values = t;
-  return a;
-}
-
-// The verdict `diff` gives `out` (float32) on the problem `arrays` of `entry`.
-Verdict diff_verdict(const std::string& entry, const Arrays& inputs, const Arrays& theirs) {
-  const Algorithm& a = builtin_registry().get(entry);
-  NpyMap files;
-  for (const auto& [name, t] : inputs) files[name] = npy(t);
-  const auto problem = a.problem_from_arrays(files, {});
-  return run_diff(a, *problem, theirs, Format::float32, 1.0, 256).verdict;
-}
+// The relative tolerance of the VJP checks by central differences of the forward oracle (binary64,
+// h = 1e-6): truncation h^2 |f^(3)| / 6 ~ 1e-12 and rounding ~ 2^-52 |f| / h ~ 2e-10 of the scale,
+// with room to spare. A VJP that is wrong (or the full derivative where the shift is held) must be
+// further than this from <g, J u>.
+constexpr double kCentralDifferenceTol = 1e-7;
 
 Arrays rounded_f32(const char* name, const Tensor<double>& t) {
   Tensor<double> r(t.shape());
@@ -554,7 +548,7 @@ TEST(PerformerFeaturesBackward, VjpMatchesCentralDifferencesWithTheShiftHeld) {
   const Tensor<double> dx = reference::favor_plus_features_vjp<double>(p);
   double vjp = 0, scale = 0;
   for (Index i = 0; i < dx.count(); ++i) vjp += dx[i] * ux[i], scale += std::fabs(dx[i] * ux[i]);
-  EXPECT_LT(std::fabs(jvp - vjp), 1e-7 * scale) << "<g, J u> with the shift held " << jvp << " <J^T g, u> " << vjp;
+  EXPECT_LT(std::fabs(jvp - vjp), kCentralDifferenceTol * scale) << "<g, J u> with the shift held " << jvp << " <J^T g, u> " << vjp;
 
   const auto exact = reference::favor_plus_features_vjp<mp_real>(p);
   const auto got = cpu::favor_plus_features_vjp(p.cast<float>());
@@ -839,10 +833,10 @@ TEST(PerformerHyperbolicBackward, VjpMatchesCentralDifferencesWithTheShiftHeld) 
   const Tensor<double> dx = reference::favor_plus_features_vjp<double>(p);
   double vjp = 0, scale = 0;
   for (Index i = 0; i < dx.count(); ++i) vjp += dx[i] * ux[i], scale += std::fabs(dx[i] * ux[i]);
-  EXPECT_LT(std::fabs(jvp + shift_part - vjp), 1e-7 * scale)
+  EXPECT_LT(std::fabs(jvp + shift_part - vjp), kCentralDifferenceTol * scale)
       << "<g, J u> with the shift held " << jvp + shift_part << " <J^T g, u> " << vjp;
   // The check tells a VJP that lets the shift move (the full derivative) from the one specified.
-  EXPECT_GT(std::fabs(jvp - vjp), 1e-4 * scale) << "the shift's part is not negligible here";
+  EXPECT_GT(std::fabs(jvp - vjp), kCentralDifferenceTol * scale) << "the shift's part is not negligible here";
 
   const auto exact = reference::favor_plus_features_vjp<mp_real>(p);
   const auto got = cpu::favor_plus_features_vjp(p.cast<float>());
@@ -885,9 +879,9 @@ TEST(PerformerTrigBackward, VjpMatchesCentralDifferencesWithTheMaximumHeld) {
   const Tensor<double> dx = reference::favor_plus_features_vjp<double>(p);
   double vjp = 0, scale = 0;
   for (Index i = 0; i < dx.count(); ++i) vjp += dx[i] * ux[i], scale += std::fabs(dx[i] * ux[i]);
-  EXPECT_LT(std::fabs(jvp + top_part - vjp), 1e-7 * scale)
+  EXPECT_LT(std::fabs(jvp + top_part - vjp), kCentralDifferenceTol * scale)
       << "<g, J u> with top held " << jvp + top_part << " <J^T g, u> " << vjp;
-  EXPECT_GT(std::fabs(jvp - vjp), 1e-4 * scale) << "top's part is not negligible here";
+  EXPECT_GT(std::fabs(jvp - vjp), kCentralDifferenceTol * scale) << "top's part is not negligible here";
 
   const auto exact = reference::favor_plus_features_vjp<mp_real>(p);
   const auto got = cpu::favor_plus_features_vjp(p.cast<float>());
