@@ -12,6 +12,7 @@
 #include "builtin.hpp"
 #include "cuda/device.hpp"
 #include "touchstone/core/errors.hpp"
+#include "touchstone/core/report.hpp"
 
 namespace touchstone::cli {
 namespace {
@@ -41,45 +42,11 @@ OptionMap parse_options(const std::vector<std::string>& kv) {
   return m;
 }
 
-Json summary_json(const ErrorSummary& s, const Shape& shape) {
-  auto num = [](double x) -> Json {
-    if (std::isnan(x)) return "nan";
-    if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-    return x;
-  };
-  Json j;
-  j["count"] = s.count;
-  j["verdict"] = verdict_name(s.verdict());
-  j["within"] = s.within;
-  j["outside"] = s.outside;
-  j["unjudged"] = s.unjudged;
-  j["nan_expected"] = s.nan_expected;
-  j["max_abs"] = num(s.max_abs);
-  j["max_rel"] = num(s.max_rel);
-  j["max_ulps"] = num(s.max_ulps);
-  j["max_error_over_bound"] = num(s.max_ratio);
-  j["median_error_over_bound"] = num(s.median_ratio);
-  if (s.first_unjudged >= 0) j["first_unjudged_index"] = index_string(shape, s.first_unjudged);
-  if (s.worst >= 0) {
-    j["worst_index"] = index_string(shape, s.worst);
-    j["worst_computed"] = num(s.worst_computed);
-    j["worst_exact"] = num(s.worst_exact);
-    j["worst_bound"] = num(s.worst_bound);
-  }
-  return j;
-}
-
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   if (!f) throw InvalidInput(path, "cannot open for writing");
   f << text;
   if (!f) throw InvalidInput(path, "write failed");
-}
-
-std::string fmt_num(double x, const char* spec = "{:.3g}") {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return "inf";
-  return fmt::format(fmt::runtime(spec), x);
 }
 
 std::string html_escape(const std::string& s) {
@@ -182,8 +149,8 @@ int run_check(const CheckOptions& o) {
   for (const auto& r : report.rows) {
     const bool ran = !r.skipped;
     fmt::print("{:<38} {:<9} {:<7} {:>9} {:>10} {:>10}  {}{}\n", r.algorithm, r.backend, r.size,
-               ran ? fmt_num(r.max_ulps) : "-", ran ? fmt_num(r.max_ratio) : "-",
-               ran ? fmt_num(r.time_ms, "{:.3f}") : "-", verdict_text(r),
+               ran ? format_number(r.max_ulps) : "-", ran ? format_number(r.max_ratio) : "-",
+               ran ? format_number(r.time_ms, "{:.3f}") : "-", verdict_text(r),
                r.reason.empty() ? "" : " (" + r.reason + ")");
   }
   const Verdict overall = report.verdict();
@@ -227,8 +194,8 @@ int run_check(const CheckOptions& o) {
       h += fmt::format("<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                        "<td>{}</td><td>{}</td><td>{}</td></tr>",
                        verdict_text(r), r.algorithm, r.backend, r.size, html_escape(r.problem),
-                       ran ? fmt_num(r.max_ulps) : "-", ran ? fmt_num(r.max_ratio) : "-",
-                       ran ? fmt_num(r.time_ms, "{:.3f}") : "-",
+                       ran ? format_number(r.max_ulps) : "-", ran ? format_number(r.max_ratio) : "-",
+                       ran ? format_number(r.time_ms, "{:.3f}") : "-",
                        html_escape(verdict_text(r) + (r.reason.empty() ? "" : " (" + r.reason + ")")));
     }
     h += fmt::format("</table><p>oracle: MPFR from {} bits, seed {}; verdict {}</p></body></html>\n",
@@ -286,75 +253,19 @@ int run_diff(const DiffOptions& o) {
   const Registry& reg = builtin_registry();
   const Algorithm& a = reg.get(o.algorithm);
   const auto problem = a.from_arrays(read_npz(o.inputs), parse_options(o.options));
-  const NpyMap theirs_raw = read_npz(o.outputs);
-  if (theirs_raw.empty()) throw InvalidInput(o.outputs, "holds no arrays");
-  Arrays theirs;
-  std::optional<Format> inferred;
-  for (const auto& [name, arr] : theirs_raw) {
-    if (arr.kind != NpyKind::floating)
-      throw InvalidInput(name, "expected a float array, got " + arr.dtype_name());
-    const Format f = arr.item_bytes == 2 ? Format::float16
-                     : arr.item_bytes == 4 ? Format::float32 : Format::float64;
-    if (inferred && *inferred != f)
-      throw InvalidInput("--format", "their outputs have different dtypes; say which format to judge");
-    inferred = f;
-    theirs[name] = arr.values;
-  }
-  const Format format = o.format.empty() ? *inferred : parse_format(o.format);
-  const DiffReport r = touchstone::run_diff(a, *problem, theirs, format, o.elementary_ulps,
-                                            o.precision, progress);
+  const TheirOutputs theirs = their_outputs(read_npz(o.outputs));
+  if (o.format.empty() && !theirs.format)
+    throw InvalidInput("--format", "their outputs have different dtypes; say which format to judge");
+  DiffRequest q;
+  q.format = o.format.empty() ? *theirs.format : parse_format(o.format);
+  q.elementary_ulps = o.elementary_ulps;
+  q.precision = o.precision;
+  q.progress = progress;
+  const DiffReport r = touchstone::run_diff(a, *problem, theirs.arrays, q);
   progress_done();
 
-  for (const auto& n : r.notes) fmt::print("note: {}\n", n);
-  const std::string order = r.order_assumed.empty()
-                                ? std::string("any association order")
-                                : "ASSUMING ONE ORDER (no any-order bound is derived): " + r.order_assumed;
-  fmt::print("{} on {}\njudged as {} outputs (computed in {}), {}, elementary functions within {} "
-             "ulps; oracle MPFR at {} bits (verified)\n\n",
-             r.algorithm, r.problem, format_name(r.format), format_name(r.compute), order,
-             r.elementary_ulps, r.precision);
-  Json j;
-  j["algorithm"] = r.algorithm;
-  j["problem"] = r.problem;
-  j["format"] = std::string(format_name(r.format));
-  j["any_order"] = r.order_assumed.empty();
-  j["order_assumed"] = r.order_assumed.empty() ? Json(nullptr) : Json(r.order_assumed);
-  j["precision_bits"] = r.precision;
-  for (const auto& jd : r.outputs) {
-    const ErrorSummary& s = jd.summary;
-    const char* state = s.outside ? "OUTSIDE BOUND" : s.unjudged ? "NOT ALL JUDGED" : "within bound";
-    fmt::print("{}: {} elements, {}\n", jd.output, s.count, state);
-    fmt::print("  max abs {}  max rel {}  max ulps ({}) {}  err/bound max {} median {}\n",
-               fmt_num(s.max_abs), fmt_num(s.max_rel), format_name(r.format), fmt_num(s.max_ulps),
-               fmt_num(s.max_ratio), fmt_num(s.median_ratio));
-    if (s.worst >= 0)
-      fmt::print("  worst at {}: theirs {}, exact {}, bound {}\n", index_string(jd.shape, s.worst),
-                 fmt_num(s.worst_computed, "{:.9g}"), fmt_num(s.worst_exact, "{:.9g}"),
-                 fmt_num(s.worst_bound));
-    if (s.outside) fmt::print("  {} element(s) outside the bound\n", s.outside);
-    if (s.unjudged)
-      fmt::print("  {} element(s) unjudged: no finite bound (outside the bound's domain, e.g. a "
-                 "possible overflow), first at {}\n",
-                 s.unjudged, index_string(jd.shape, s.first_unjudged));
-    if (s.nan_expected) fmt::print("  {} element(s) where the oracle is NaN\n", s.nan_expected);
-    Json jo = summary_json(s, jd.shape);
-    for (const auto& bj : r.baseline) {
-      if (bj.output != jd.output) continue;
-      const double ratio = bj.summary.max_abs > 0 ? s.max_abs / bj.summary.max_abs
-                                                  : (s.max_abs == 0 ? 1.0 : INFINITY);
-      fmt::print("  baseline {} : max abs {}  max ulps {}  -> theirs / baseline = {}\n",
-                 r.baseline_backend, fmt_num(bj.summary.max_abs), fmt_num(bj.summary.max_ulps),
-                 fmt_num(ratio));
-      jo["baseline"] = summary_json(bj.summary, jd.shape);
-      jo["baseline"]["backend"] = r.baseline_backend;
-      jo["max_abs_over_baseline"] = std::isinf(ratio) ? Json("inf") : Json(ratio);
-    }
-    j["outputs"][jd.output] = jo;
-  }
-  if (!r.baseline_note.empty()) fmt::print("{}\n", r.baseline_note);
-  fmt::print("\nverdict: {}\n", verdict_name(r.verdict));
-  j["verdict"] = verdict_name(r.verdict);
-  if (!o.json_path.empty()) write_text(o.json_path, j.dump(2) + "\n");
+  fmt::print("{}", diff_text(r));
+  if (!o.json_path.empty()) write_text(o.json_path, diff_json(r).dump(2) + "\n");
   return exit_code(r.verdict);
 }
 

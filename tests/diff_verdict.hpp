@@ -21,7 +21,9 @@ inline NpyArray npy(const Tensor<double>& t, int item_bytes = 8) {
 }
 
 inline Verdict diff_verdict(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs) {
-  return run_diff(a, problem, theirs, Format::float32, 1.0, 256).verdict;
+  DiffRequest q;
+  q.elementary_ulps = 1.0;
+  return run_diff(a, problem, theirs, q).verdict;
 }
 
 // The verdict on `theirs` for the problem `inputs` (with `options`) of `entry`.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "touchstone/core/errors.hpp"
+#include "touchstone/core/npy.hpp"
 #include "touchstone/core/tracked.hpp"
 
 namespace touchstone {
@@ -118,16 +119,32 @@ CheckReport run_check(const CheckRequest& q, const std::function<void(const std:
 }
 
 DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
-                    Format format, double elementary_ulps, unsigned precision,
-                    const std::function<void(const std::string&)>& progress) {
+                    const DiffRequest& q) {
   if (theirs.empty()) throw InvalidInput("outputs", "holds no arrays");
-  if (!(elementary_ulps >= 0 && elementary_ulps < 1e6))
+  if (!(q.elementary_ulps >= 0 && q.elementary_ulps < 1e6))
     throw InvalidInput("--elementary-ulps", "expected a non-negative number");
-  say(progress, "oracle...");
-  const ExactArrays exact = a.reference(problem, precision);
-  say(progress, "bound...");
-  const Arrays bounds = diff_bound(a, problem, format, elementary_ulps, exact);
-  return judge_diff(a, problem, theirs, format, elementary_ulps, exact, bounds, true);
+  say(q.progress, "oracle...");
+  const ExactArrays exact = a.reference(problem, q.precision);
+  say(q.progress, "bound...");
+  const Arrays bounds = diff_bound(a, problem, q.format, q.elementary_ulps, exact);
+  return judge_diff(a, problem, theirs, q.format, q.elementary_ulps, exact, bounds, true);
+}
+
+TheirOutputs their_outputs(const NpyMap& arrays) {
+  if (arrays.empty()) throw InvalidInput("outputs", "holds no arrays");
+  TheirOutputs t;
+  bool mixed = false;
+  for (const auto& [name, arr] : arrays) {
+    if (arr.kind != NpyKind::floating)  // complex arrays come as (re, im) pairs
+      throw InvalidInput(name, "expected a float array, got " + arr.dtype_name());
+    const Format f = arr.item_bytes == 2 ? Format::float16
+                     : arr.item_bytes == 4 ? Format::float32 : Format::float64;
+    if (t.format && *t.format != f) mixed = true;
+    t.format = f;
+    t.arrays[name] = arr.values;
+  }
+  if (mixed) t.format.reset();
+  return t;
 }
 
 Arrays diff_bound(const Algorithm& a, const ProblemHandle& problem, Format storage,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,11 +77,32 @@ struct DiffReport {
 // What `diff` assumes of a user's elementary functions unless told (--elementary-ulps).
 inline constexpr double kDefaultElementaryUlps = 4;
 
-// `theirs`: the user's outputs by the entry's output names (any non-empty subset). Computes the
-// verified oracle and the any-order bound, then judge_diff with the baseline.
+// Which oracle `diff` judges with ([CORE-DIFF-TIERS]): `fast` first judges every element against
+// the certified enclosure of touchstone's cpu-f64 backend and recomputes with MPFR only what that
+// cannot settle; `mpfr` evaluates the MPFR oracle everywhere. Both give the same verdict.
+enum class OracleTier { fast, mpfr };
+
+struct DiffRequest {
+  Format format = Format::float32;  // the format their outputs are judged as (stored in)
+  double elementary_ulps = kDefaultElementaryUlps;
+  unsigned precision = 256;  // the oracle's starting precision in bits
+  OracleTier oracle = OracleTier::fast;
+  std::function<void(const std::string&)> progress;  // may be empty
+};
+
+// `theirs`: the user's outputs by the entry's output names (any non-empty subset). Gets the
+// verified oracle (by the requested tier) and the any-order bound, judges, adds the baseline.
 DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
-                    Format format, double elementary_ulps, unsigned precision,
-                    const std::function<void(const std::string&)>& progress = {});
+                    const DiffRequest& request);
+
+// A user's outputs as read from a .npz: every array must be a float (or complex) array
+// (InvalidInput naming it otherwise); `format` is the format their dtypes share (float16, float32 or float64), empty
+// when they differ.
+struct TheirOutputs {
+  Arrays arrays;
+  std::optional<Format> format;
+};
+TheirOutputs their_outputs(const NpyMap& arrays);
 
 // [CORE-DIFF-STORAGE] The bound `diff` judges outputs stored in `storage` with: the entry's
 // any-order bound b at the compute format (float32, or float64 for float64 storage), plus, for a

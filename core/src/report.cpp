@@ -1,0 +1,123 @@
+#include "touchstone/core/report.hpp"
+
+#include <fmt/core.h>
+
+#include <cmath>
+
+namespace touchstone {
+
+using Json = nlohmann::ordered_json;
+
+std::string format_number(double x, const char* spec) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  return fmt::format(fmt::runtime(spec), x);
+}
+
+Json summary_json(const ErrorSummary& s, const Shape& shape) {
+  auto num = [](double x) -> Json {
+    if (std::isnan(x)) return "nan";
+    if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+    return x;
+  };
+  Json j;
+  j["count"] = s.count;
+  j["verdict"] = verdict_name(s.verdict());
+  j["within"] = s.within;
+  j["outside"] = s.outside;
+  j["unjudged"] = s.unjudged;
+  j["nan_expected"] = s.nan_expected;
+  j["max_abs"] = num(s.max_abs);
+  j["max_rel"] = num(s.max_rel);
+  j["max_ulps"] = num(s.max_ulps);
+  j["max_error_over_bound"] = num(s.max_ratio);
+  j["median_error_over_bound"] = num(s.median_ratio);
+  if (s.first_unjudged >= 0) j["first_unjudged_index"] = index_string(shape, s.first_unjudged);
+  if (s.worst >= 0) {
+    j["worst_index"] = index_string(shape, s.worst);
+    j["worst_computed"] = num(s.worst_computed);
+    j["worst_exact"] = num(s.worst_exact);
+    j["worst_bound"] = num(s.worst_bound);
+  }
+  return j;
+}
+
+namespace {
+
+// theirs / baseline max abs error: how far their error is beyond touchstone's own backend.
+double over_baseline(const ErrorSummary& theirs, const ErrorSummary& baseline) {
+  return baseline.max_abs > 0 ? theirs.max_abs / baseline.max_abs
+                              : (theirs.max_abs == 0 ? 1.0 : INFINITY);
+}
+
+const OutputJudgement* baseline_of(const DiffReport& r, const std::string& output) {
+  for (const auto& b : r.baseline)
+    if (b.output == output) return &b;
+  return nullptr;
+}
+
+}  // namespace
+
+std::string diff_text(const DiffReport& r) {
+  std::string t;
+  for (const auto& n : r.notes) t += fmt::format("note: {}\n", n);
+  const std::string order =
+      r.order_assumed.empty()
+          ? std::string("any association order")
+          : "ASSUMING ONE ORDER (no any-order bound is derived): " + r.order_assumed;
+  t += fmt::format("{} on {}\njudged as {} outputs (computed in {}), {}, elementary functions "
+                   "within {} ulps; oracle MPFR at {} bits (verified)\n\n",
+                   r.algorithm, r.problem, format_name(r.format), format_name(r.compute), order,
+                   r.elementary_ulps, r.precision);
+  for (const auto& jd : r.outputs) {
+    const ErrorSummary& s = jd.summary;
+    const char* state = s.outside ? "OUTSIDE BOUND" : s.unjudged ? "NOT ALL JUDGED" : "within bound";
+    t += fmt::format("{}: {} elements, {}\n", jd.output, s.count, state);
+    t += fmt::format("  max abs {}  max rel {}  max ulps ({}) {}  err/bound max {} median {}\n",
+                     format_number(s.max_abs), format_number(s.max_rel), format_name(r.format),
+                     format_number(s.max_ulps), format_number(s.max_ratio),
+                     format_number(s.median_ratio));
+    if (s.worst >= 0)
+      t += fmt::format("  worst at {}: theirs {}, exact {}, bound {}\n",
+                       index_string(jd.shape, s.worst), format_number(s.worst_computed, "{:.9g}"),
+                       format_number(s.worst_exact, "{:.9g}"), format_number(s.worst_bound));
+    if (s.outside) t += fmt::format("  {} element(s) outside the bound\n", s.outside);
+    if (s.unjudged)
+      t += fmt::format("  {} element(s) unjudged: no finite bound (outside the bound's domain, "
+                       "e.g. a possible overflow), first at {}\n",
+                       s.unjudged, index_string(jd.shape, s.first_unjudged));
+    if (s.nan_expected) t += fmt::format("  {} element(s) where the oracle is NaN\n", s.nan_expected);
+    if (const OutputJudgement* bj = baseline_of(r, jd.output))
+      t += fmt::format("  baseline {} : max abs {}  max ulps {}  -> theirs / baseline = {}\n",
+                       r.baseline_backend, format_number(bj->summary.max_abs),
+                       format_number(bj->summary.max_ulps),
+                       format_number(over_baseline(s, bj->summary)));
+  }
+  if (!r.baseline_note.empty()) t += r.baseline_note + "\n";
+  t += fmt::format("\nverdict: {}\n", verdict_name(r.verdict));
+  return t;
+}
+
+Json diff_json(const DiffReport& r) {
+  Json j;
+  j["algorithm"] = r.algorithm;
+  j["problem"] = r.problem;
+  j["format"] = std::string(format_name(r.format));
+  j["any_order"] = r.order_assumed.empty();
+  j["order_assumed"] = r.order_assumed.empty() ? Json(nullptr) : Json(r.order_assumed);
+  j["precision_bits"] = r.precision;
+  for (const auto& jd : r.outputs) {
+    Json jo = summary_json(jd.summary, jd.shape);
+    if (const OutputJudgement* bj = baseline_of(r, jd.output)) {
+      const double ratio = over_baseline(jd.summary, bj->summary);
+      jo["baseline"] = summary_json(bj->summary, jd.shape);
+      jo["baseline"]["backend"] = r.baseline_backend;
+      jo["max_abs_over_baseline"] = std::isinf(ratio) ? Json("inf") : Json(ratio);
+    }
+    j["outputs"][jd.output] = jo;
+  }
+  j["verdict"] = verdict_name(r.verdict);
+  return j;
+}
+
+}  // namespace touchstone
