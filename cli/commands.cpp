@@ -12,6 +12,7 @@
 #include "builtin.hpp"
 #include "cuda/device.hpp"
 #include "touchstone/core/errors.hpp"
+#include "touchstone/core/input_check.hpp"
 #include "touchstone/core/report.hpp"
 
 namespace touchstone::cli {
@@ -27,8 +28,22 @@ void progress(const std::string& text) {
   fmt::print(stderr, "\r\033[K{}", text);
   std::fflush(stderr);
 }
+// --progress: plain lines, for a pipe or a CI log.
+void progress_line(const std::string& text) {
+  if (stderr_is_terminal()) return progress(text);
+  fmt::print(stderr, "{}\n", text);
+  std::fflush(stderr);
+}
 void progress_done() {
   if (stderr_is_terminal()) fmt::print(stderr, "\r\033[K");
+}
+
+// [CORE-NPZ-BUDGET] The inputs' declared shapes and dtypes are checked against the entry's
+// declarations, and their size against the memory budget, before any array is decompressed.
+NpyMap read_inputs(const Algorithm& a, const std::string& path, const OptionMap& options) {
+  return read_npz(path, kDefaultMaxNpzBytes, [&](const NpyHeaders& headers) {
+    check_inputs(a.name(), a.inputs(), a.options(), headers, options);
+  });
 }
 
 OptionMap parse_options(const std::vector<std::string>& kv) {
@@ -210,7 +225,8 @@ int run_eval(const EvalOptions& o) {
   const bool json = o.output.size() > 5 && o.output.substr(o.output.size() - 5) == ".json";
   const bool npz = o.output.size() > 4 && o.output.substr(o.output.size() - 4) == ".npz";
   if (!json && !npz) throw InvalidInput("--output", "expected a file name ending in .npz or .json");
-  const auto problem = a.from_arrays(read_npz(o.inputs), parse_options(o.options));
+  const OptionMap options = parse_options(o.options);
+  const auto problem = a.from_arrays(read_inputs(a, o.inputs, options), options);
   progress("oracle...");
   const ExactArrays exact = a.reference(*problem, o.precision);
   progress_done();
@@ -252,7 +268,8 @@ int run_eval(const EvalOptions& o) {
 int run_diff(const DiffOptions& o) {
   const Registry& reg = builtin_registry();
   const Algorithm& a = reg.get(o.algorithm);
-  const auto problem = a.from_arrays(read_npz(o.inputs), parse_options(o.options));
+  const OptionMap options = parse_options(o.options);
+  const auto problem = a.from_arrays(read_inputs(a, o.inputs, options), options);
   const TheirOutputs theirs = their_outputs(read_npz(o.outputs));
   if (o.format.empty() && !theirs.format)
     throw InvalidInput("--format", "their outputs have different dtypes; say which format to judge");
@@ -260,7 +277,8 @@ int run_diff(const DiffOptions& o) {
   q.format = o.format.empty() ? *theirs.format : parse_format(o.format);
   q.elementary_ulps = o.elementary_ulps;
   q.precision = o.precision;
-  q.progress = progress;
+  q.oracle = o.oracle == "mpfr" ? OracleTier::mpfr : OracleTier::fast;
+  q.progress = o.progress_lines ? progress_line : progress;
   const DiffReport r = touchstone::run_diff(a, *problem, theirs.arrays, q);
   progress_done();
 

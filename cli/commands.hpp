@@ -36,7 +36,8 @@ struct EvalOptions {
 int run_eval(const EvalOptions& o);
 
 struct DiffOptions {
-  std::string algorithm, inputs, outputs, format, json_path;
+  std::string algorithm, inputs, outputs, format, json_path, oracle = "fast";
+  bool progress_lines = false;
   unsigned precision = 256;
   double elementary_ulps = kDefaultElementaryUlps;
   std::vector<std::string> options;

@@ -52,6 +52,13 @@ int main(int argc, char** argv) {
                  "Max ulp error assumed of their exp/softplus/silu")->default_val(touchstone::kDefaultElementaryUlps);
   df->add_option("--option", diff.options, "Algorithm option NAME=VALUE (repeatable)");
   df->add_option("--json", diff.json_path, "Also write the report as JSON to FILE");
+  df->add_option("--oracle", diff.oracle,
+                 "fast: settle what touchstone's float64 backend and its bound can (certified), "
+                 "MPFR for the rest; mpfr: the MPFR oracle everywhere (same verdict)")
+      ->check(CLI::IsMember({"fast", "mpfr"}))
+      ->default_val("fast");
+  df->add_flag("--progress", diff.progress_lines,
+               "Print progress as plain lines on stderr (on a terminal it is shown in place anyway)");
 
   GenerateOptions gen;
   auto* gn = app.add_subcommand("generate", "Write a built-in default problem as an input .npz");

@@ -281,6 +281,7 @@ std::unique_ptr<Algorithm> scan_entry() {
   e.read = read_forward<K>;
   e.arrays = forward_arrays<P>;
   e.describe = describe_forward<P>;
+  e.independent_axes = {"batch", "dim"};  // [CORE-SLICES]: one channel of one sequence
   return declare<K>(std::move(e));
 }
 

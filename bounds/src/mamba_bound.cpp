@@ -10,6 +10,8 @@
 // final factor (1 + slack).
 #include "touchstone/bounds/mamba_bound.hpp"
 
+#include "touchstone/core/parallel.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -106,6 +108,12 @@ namespace {
 
 using namespace scan_bound;
 
+// An upper bound of expm1(x) for x >= 0, cheaper than expm1 for the tiny x the bound meets
+// (argument errors of a few ulps): expm1(x) = x + x^2/2 + ... <= x + (e - 2) x^2 <= x (1 + x) for
+// x <= 1. The double evaluation's own rounding is within the bound's evaluation slack
+// ([MAMBA-SCAN-BOUND-EVAL]), as expm1's was.
+inline double expm1_upper(double x) { return x <= 0x1p-10 ? x * (1 + x) : std::expm1(x); }
+
 // scan_bound::mul with an exact operand y (an input): RoundOps.v mul_bound with Ey = 0.
 Q mul_exact(Q x, double y, double u, double eta) { return mul(x, {std::fabs(y), 0.0}, u, eta); }
 
@@ -133,9 +141,12 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
 
   SelectiveScanResult<double> r{Tensor<double>(Shape{batch, dim, L}),
                                 Tensor<double>(Shape{batch, dim, N})};
-  std::vector<double> H(static_cast<std::size_t>(N)), G(static_cast<std::size_t>(N));
-  for (Index b = 0; b < batch; ++b) {
-    for (Index d = 0; d < dim; ++d) {
+  // Every (batch, channel) is a scan of its own: one work item each, on all cores
+  // ([CORE-THREADS]; each writes only its own outputs, so the bound does not depend on the
+  // thread count).
+  parallel_for(batch * dim, 0, [&](std::int64_t item) {
+      const Index b = item / dim, d = item % dim;
+      std::vector<double> H(static_cast<std::size_t>(N)), G(static_cast<std::size_t>(N));
       bool overflow = false;  // once a state may overflow, every later bound is +inf
       double Wmax = 0;        // running max of H + G, for product underflow in tree orders
       // Tree orders: a bound on every product of a's within the current span (factors below 1
@@ -165,7 +176,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           // Further roundings of the argument: RoundOps.v round_bound each.
           for (int k = 1; k < m.exp_arg_roundings; ++k) arg.E += u * (arg.M + arg.E) + eta;
           const double Ma = std::exp(dt_value * A) + kTiny;
-          const double Ea1 = Ma * std::expm1(arg.E);
+          const double Ea1 = Ma * expm1_upper(arg.E);
           const double Ea = Ea1 + elementary_error(m.exp_ulps, Ma + Ea1, u, eta);
           const Q beta = mul_exact(du, p.B_at(b, d, n, t), u, eta);
           if (Ma + Ea > fmax || beta.M + beta.E > fmax) overflow = true;
@@ -225,8 +236,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         r.out(b, d, t) = f.finish(v.M, v.E, overflow, slack);
       }
       for (Index n = 0; n < N; ++n) r.last_state(b, d, n) = f.finish(H[n], G[n], overflow, slack);
-    }
-  }
+  });
   return r;
 }
 

@@ -32,13 +32,19 @@ WorkingPrecision::WorkingPrecision(unsigned bits)
                                         " and " + std::to_string(kMaxPrecisionBits) +
                                         " bits, got " + std::to_string(bits));
   const unsigned d = digits10_for_bits(bits);
-  mp_real::default_precision(d);
-  mp_complex::default_precision(d);
-  mp_interval::default_precision(d);
+  // Already set (by a caller that then started threads, [CORE-THREADS]): nothing is written, so
+  // that threads computing at one precision may each hold a WorkingPrecision of it.
+  changed_ = saved_real_ != d || saved_complex_ != d || saved_interval_ != d;
+  if (changed_) {
+    mp_real::default_precision(d);
+    mp_complex::default_precision(d);
+    mp_interval::default_precision(d);
+  }
   actual_bits_ = precision_bits(mp_real(0));
 }
 
 WorkingPrecision::~WorkingPrecision() {
+  if (!changed_) return;
   mp_real::default_precision(saved_real_);
   mp_complex::default_precision(saved_complex_);
   mp_interval::default_precision(saved_interval_);

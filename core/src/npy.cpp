@@ -1,10 +1,13 @@
 #include "touchstone/core/npy.hpp"
 
+#include <unistd.h>
 #include <zip.h>
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -120,6 +123,20 @@ std::uint64_t load_unsigned(const std::uint8_t* p, int n, bool big) {
 
 }  // namespace
 
+std::string NpyHeader::dtype_name() const {
+  NpyArray a;
+  a.kind = kind;
+  a.item_bytes = item_bytes;
+  a.complex = complex;
+  return a.dtype_name();
+}
+
+std::uint64_t NpyHeader::count() const {
+  std::uint64_t n = 1;
+  for (Index e : shape) n *= static_cast<std::uint64_t>(e);
+  return n;
+}
+
 std::string NpyArray::dtype_name() const {
   switch (kind) {
     case NpyKind::boolean: return "bool";
@@ -131,7 +148,7 @@ std::string NpyArray::dtype_name() const {
   return "?";
 }
 
-NpyArray parse_npy(std::span<const std::uint8_t> bytes, const std::string& name) {
+NpyHeader parse_npy_header(std::span<const std::uint8_t> bytes, const std::string& name) {
   static constexpr std::uint8_t magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (bytes.size() < 10 || std::memcmp(bytes.data(), magic, 6) != 0)
     throw InvalidInput(name, "not a .npy array (bad magic)");
@@ -163,10 +180,11 @@ NpyArray parse_npy(std::span<const std::uint8_t> bytes, const std::string& name)
   const bool complex = code == 'c' && (width == "8" || width == "16");
   if (!complex && (width.size() != 1 || width[0] < '1' || width[0] > '8'))
     throw InvalidInput(name, "unsupported dtype '" + descr + "'");
-  NpyArray a;
+  NpyHeader a;
   a.complex = complex;
   a.item_bytes = complex ? std::stoi(width) / 2 : width[0] - '0';
-  const bool big = order == '>';
+  a.big_endian = order == '>';
+  a.fortran_order = fortran;
   switch (code) {
     case 'f': a.kind = NpyKind::floating; break;
     case 'c': a.kind = NpyKind::floating; break;
@@ -186,8 +204,23 @@ NpyArray parse_npy(std::span<const std::uint8_t> bytes, const std::string& name)
   // A complex array is read as its real view: one more axis of extent 2, (re, im), which is
   // also the order of the two numbers in the file; Fortran order reverses the other axes only.
   if (complex) shape.push_back(2);
-  const Shape s(shape, name);
-  const std::size_t data_offset = offset + header_len;
+  { const Shape checked(shape, name); }  // InvalidInput on a negative or overflowing count
+  a.shape = shape;
+  a.data_offset = offset + header_len;
+  return a;
+}
+
+NpyArray parse_npy(std::span<const std::uint8_t> bytes, const std::string& name) {
+  const NpyHeader h = parse_npy_header(bytes, name);
+  NpyArray a;
+  a.kind = h.kind;
+  a.item_bytes = h.item_bytes;
+  a.complex = h.complex;
+  const bool big = h.big_endian, fortran = h.fortran_order, complex = h.complex;
+  const int w = h.item_bytes;
+  const std::string descr = h.dtype_name();
+  const Shape s(h.shape, name);
+  const std::size_t data_offset = h.data_offset;
   const std::uint64_t need = static_cast<std::uint64_t>(s.count()) * static_cast<std::uint64_t>(w);
   if (need > bytes.size() - data_offset)
     throw InvalidInput(name, "data truncated: shape " + s.str() + " of " + descr + " needs " +
@@ -280,11 +313,27 @@ struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }
 };
 
-NpyMap read_archive(zip_t* za, const std::string& name, std::uint64_t max_bytes) {
+std::string bytes_text(std::uint64_t n) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%llu bytes (%.3g GiB)", static_cast<unsigned long long>(n),
+                static_cast<double>(n) / (1ull << 30));
+  return buf;
+}
+
+NpyMap read_archive(zip_t* za, const std::string& name, std::uint64_t max_bytes,
+                    const std::function<void(const NpyHeaders&)>& check_headers) {
   std::unique_ptr<zip_t, ZipCloser> guard(za);
-  NpyMap arrays;
-  std::uint64_t total = 0;
+  if (max_bytes == 0) max_bytes = memory_budget();
+  struct Item {
+    zip_uint64_t index;
+    std::string entry, key;
+    std::uint64_t size;
+  };
+  std::vector<Item> items;
+  NpyHeaders headers;
+  std::uint64_t decoded = 0, largest_raw = 0;
   const zip_int64_t n = zip_get_num_entries(za, 0);
+  // Pass 1: the headers, and the memory the arrays will take.
   for (zip_int64_t i = 0; i < n; ++i) {
     zip_stat_t st;
     zip_stat_init(&st);
@@ -296,19 +345,50 @@ NpyMap read_archive(zip_t* za, const std::string& name, std::uint64_t max_bytes)
       throw InvalidInput(name, "entry '" + entry + "' is not a .npy array");
     const std::string key = entry.substr(0, entry.size() - 4);
     // Deflate expands at most ~1032:1, so a larger claim is corrupt.
-    const bool implausible = (st.valid & ZIP_STAT_COMP_SIZE) && st.size > st.comp_size * 1100 + 4096;
-    if (implausible || st.size > max_bytes - total)
+    if ((st.valid & ZIP_STAT_COMP_SIZE) && st.size > st.comp_size * 1100 + 4096)
       throw InvalidInput(name, "entry '" + entry + "' claims " + std::to_string(st.size) +
-                                   " bytes (limit " + std::to_string(max_bytes - total) + ")");
+                                   " bytes from " + std::to_string(st.comp_size) + " compressed");
     zip_file_t* f = zip_fopen_index(za, static_cast<zip_uint64_t>(i), 0);
     if (!f) throw InvalidInput(name, "cannot open entry '" + entry + "': " + zip_strerror(za));
+    constexpr std::uint64_t kHeaderPrefix = std::uint64_t{1} << 16;
+    std::vector<std::uint8_t> prefix(static_cast<std::size_t>(std::min(st.size, kHeaderPrefix)));
+    std::size_t have = 0;
+    while (have < prefix.size()) {
+      const zip_int64_t got = zip_fread(f, prefix.data() + have, prefix.size() - have);
+      if (got <= 0) break;
+      have += static_cast<std::size_t>(got);
+    }
+    zip_fclose(f);
+    prefix.resize(have);
+    const NpyHeader h = parse_npy_header(prefix, key);
+    const std::uint64_t need = h.count() * static_cast<std::uint64_t>(h.item_bytes);
+    if (st.size < h.data_offset || st.size - h.data_offset < need)
+      throw InvalidInput(key, "data truncated: the header declares " + std::to_string(need) +
+                                  " bytes of data, the archive entry holds " +
+                                  std::to_string(st.size > h.data_offset ? st.size - h.data_offset : 0));
+    decoded += 8 * h.count();
+    largest_raw = std::max<std::uint64_t>(largest_raw, st.size);
+    if (decoded + largest_raw > max_bytes)
+      throw InvalidInput(name, "its arrays would take " + bytes_text(decoded + largest_raw) +
+                                   " of memory as float64 (through '" + key + "'), more than the budget of " +
+                                   bytes_text(max_bytes) + " (TOUCHSTONE_MAX_MEMORY)");
+    headers[key] = h;
+    items.push_back({static_cast<zip_uint64_t>(i), entry, key, st.size});
+  }
+  if (check_headers) check_headers(headers);
+  // Pass 2: the data.
+  NpyMap arrays;
+  for (const Item& it : items) {
+    zip_file_t* f = zip_fopen_index(za, it.index, 0);
+    if (!f) throw InvalidInput(name, "cannot open entry '" + it.entry + "': " + zip_strerror(za));
     // Read in chunks: memory follows the bytes that really arrive, not the header's claim.
     std::vector<std::uint8_t> data;
+    data.reserve(static_cast<std::size_t>(it.size));
     constexpr std::size_t kChunk = std::size_t{1} << 20;
     for (;;) {
       const std::size_t have = data.size();
-      if (have >= st.size) break;
-      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, st.size - have));
+      if (have >= it.size) break;
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, it.size - have));
       data.resize(have + want);
       const zip_int64_t got = zip_fread(f, data.data() + have, want);
       if (got <= 0) {
@@ -318,17 +398,28 @@ NpyMap read_archive(zip_t* za, const std::string& name, std::uint64_t max_bytes)
       data.resize(have + static_cast<std::size_t>(got));
     }
     zip_fclose(f);
-    if (data.size() != st.size)
-      throw InvalidInput(name, "entry '" + entry + "' is corrupt or truncated");
-    total += data.size();
-    arrays[key] = parse_npy(data, key);
+    if (data.size() != it.size)
+      throw InvalidInput(name, "entry '" + it.entry + "' is corrupt or truncated");
+    arrays[it.key] = parse_npy(data, it.key);
   }
   return arrays;
 }
 
 }  // namespace
 
-NpyMap read_npz(const std::string& path, std::uint64_t max_bytes) {
+std::uint64_t memory_budget() {
+  if (const char* env = std::getenv("TOUCHSTONE_MAX_MEMORY")) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (end != env && *end == 0 && v > 0) return v;
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page > 0) return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) / 2;
+  return std::uint64_t{1} << 34;
+}
+
+NpyMap read_npz(const std::string& path, std::uint64_t max_bytes,
+                const std::function<void(const NpyHeaders&)>& check_headers) {
   int err = 0;
   zip_t* za = zip_open(path.c_str(), ZIP_RDONLY, &err);
   if (!za) {
@@ -338,11 +429,11 @@ NpyMap read_npz(const std::string& path, std::uint64_t max_bytes) {
     zip_error_fini(&ze);
     throw InvalidInput(path, "cannot read as .npz: " + msg);
   }
-  return read_archive(za, path, max_bytes);
+  return read_archive(za, path, max_bytes, check_headers);
 }
 
 NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& name,
-                      std::uint64_t max_bytes) {
+                      std::uint64_t max_bytes, const std::function<void(const NpyHeaders&)>& check_headers) {
   zip_error_t ze;
   zip_error_init(&ze);
   zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &ze);
@@ -358,7 +449,7 @@ NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& na
     throw InvalidInput(name, "cannot read as .npz: " + msg);
   }
   zip_error_fini(&ze);
-  return read_archive(za, name, max_bytes);
+  return read_archive(za, name, max_bytes, check_headers);
 }
 
 void write_npz(const std::string& path, const std::map<std::string, Tensor<double>>& arrays) {

@@ -83,6 +83,15 @@ bool oracle_outputs_agree(const Tensor<mp_real>& lo, const Tensor<mp_real>& hi, 
 
 }  // namespace
 
+bool oracle_agrees(const ExactArrays& lo, const ExactArrays& hi, unsigned b) {
+  if (lo.size() != hi.size()) return false;
+  for (const auto& [out, t] : hi) {
+    auto it = lo.find(out);
+    if (it == lo.end() || !oracle_outputs_agree(it->second, t, b)) return false;
+  }
+  return true;
+}
+
 // [CORE-ORACLE-RANGE] MPFR's exponent range is finite (|x| up to about 2^(2^30)): past it a value
 // becomes inf or 0, and inf * 0, inf - inf or 0 / 0 then give a NaN where the exact value is a
 // number (registry properties: delta = -1.9e99 made e^(dt A) inf in the oracle and dB NaN, while
@@ -118,13 +127,7 @@ ExactArrays Algorithm::reference(const ProblemHandle& p, unsigned precision_bits
                                           " and " + std::to_string(b) + " bits disagree and " +
                                           std::to_string(kMaxBits) + " bits is the limit");
     ExactArrays cur = oracle_in_range(p, 2 * b);
-    bool agree = cur.size() == prev.size();
-    for (const auto& [out, t] : cur) {
-      if (!agree) break;
-      auto it = prev.find(out);
-      agree = it != prev.end() && oracle_outputs_agree(it->second, t, b);
-    }
-    if (agree) return cur;
+    if (oracle_agrees(prev, cur, b)) return cur;
     prev = std::move(cur);
     b *= 2;
   }

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace touchstone {
@@ -24,6 +25,8 @@ Json summary_json(const ErrorSummary& s, const Shape& shape) {
   j["count"] = s.count;
   j["verdict"] = verdict_name(s.verdict());
   j["within"] = s.within;
+  j["enclosed"] = s.enclosed;
+  j["error_uncertainty"] = num(s.error_uncertainty);
   j["outside"] = s.outside;
   j["unjudged"] = s.unjudged;
   j["nan_expected"] = s.nan_expected;
@@ -50,6 +53,12 @@ double over_baseline(const ErrorSummary& theirs, const ErrorSummary& baseline) {
                               : (theirs.max_abs == 0 ? 1.0 : INFINITY);
 }
 
+double max_uncertainty(const DiffReport& r) {
+  double u = 0;
+  for (const auto& j : r.outputs) u = std::max(u, j.summary.error_uncertainty);
+  return u;
+}
+
 const OutputJudgement* baseline_of(const DiffReport& r, const std::string& output) {
   for (const auto& b : r.baseline)
     if (b.output == output) return &b;
@@ -57,6 +66,23 @@ const OutputJudgement* baseline_of(const DiffReport& r, const std::string& outpu
 }
 
 }  // namespace
+
+std::string oracle_text(const DiffReport& r) {
+  std::string t;
+  const Index total = r.enclosed + r.recomputed;
+  if (r.oracle == OracleTier::fast) {
+    t = fmt::format("fast tier: {} of {} elements settled by the certified float64 enclosure "
+                    "(errors uncertain by at most {})",
+                    r.enclosed, total, format_number(max_uncertainty(r)));
+    if (r.recomputed == 0) return t + ", none needed MPFR";
+    t += fmt::format("; {} recomputed with ", r.recomputed);
+  } else if (!r.oracle_note.empty()) {
+    t = "MPFR (fast tier not used: " + r.oracle_note + "); ";
+  }
+  t += fmt::format("MPFR at up to {} bits (verified)", r.precision);
+  if (r.slices > 1) t += fmt::format(", {} of {} independent slices", r.slices_recomputed, r.slices);
+  return t;
+}
 
 std::string diff_text(const DiffReport& r) {
   std::string t;
@@ -66,9 +92,10 @@ std::string diff_text(const DiffReport& r) {
           ? std::string("any association order")
           : "ASSUMING ONE ORDER (no any-order bound is derived): " + r.order_assumed;
   t += fmt::format("{} on {}\njudged as {} outputs (computed in {}), {}, elementary functions "
-                   "within {} ulps; oracle MPFR at {} bits (verified)\n\n",
+                   "within {} ulps\n",
                    r.algorithm, r.problem, format_name(r.format), format_name(r.compute), order,
-                   r.elementary_ulps, r.precision);
+                   r.elementary_ulps);
+  t += "oracle: " + oracle_text(r) + "\n\n";
   for (const auto& jd : r.outputs) {
     const ErrorSummary& s = jd.summary;
     const char* state = s.outside ? "OUTSIDE BOUND" : s.unjudged ? "NOT ALL JUDGED" : "within bound";
@@ -106,6 +133,13 @@ Json diff_json(const DiffReport& r) {
   j["any_order"] = r.order_assumed.empty();
   j["order_assumed"] = r.order_assumed.empty() ? Json(nullptr) : Json(r.order_assumed);
   j["precision_bits"] = r.precision;
+  j["oracle"] = {{"tier", r.oracle == OracleTier::fast ? "fast" : "mpfr"},
+                 {"note", r.oracle_note},
+                 {"elements_enclosed", r.enclosed},
+                 {"elements_recomputed", r.recomputed},
+                 {"slices", r.slices},
+                 {"slices_recomputed", r.slices_recomputed},
+                 {"seconds", {{"bound", r.seconds_bound}, {"enclosure", r.seconds_enclosure}, {"oracle", r.seconds_oracle}}}};
   for (const auto& jd : r.outputs) {
     Json jo = summary_json(jd.summary, jd.shape);
     if (const OutputJudgement* bj = baseline_of(r, jd.output)) {

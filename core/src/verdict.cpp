@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "touchstone/core/errors.hpp"
 #include "touchstone/core/npy.hpp"
+#include "touchstone/core/parallel.hpp"
+#include "touchstone/core/slices.hpp"
 #include "touchstone/core/tracked.hpp"
 
 namespace touchstone {
@@ -118,18 +123,6 @@ CheckReport run_check(const CheckRequest& q, const std::function<void(const std:
   return report;
 }
 
-DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
-                    const DiffRequest& q) {
-  if (theirs.empty()) throw InvalidInput("outputs", "holds no arrays");
-  if (!(q.elementary_ulps >= 0 && q.elementary_ulps < 1e6))
-    throw InvalidInput("--elementary-ulps", "expected a non-negative number");
-  say(q.progress, "oracle...");
-  const ExactArrays exact = a.reference(problem, q.precision);
-  say(q.progress, "bound...");
-  const Arrays bounds = diff_bound(a, problem, q.format, q.elementary_ulps, exact);
-  return judge_diff(a, problem, theirs, q.format, q.elementary_ulps, exact, bounds, true);
-}
-
 TheirOutputs their_outputs(const NpyMap& arrays) {
   if (arrays.empty()) throw InvalidInput("outputs", "holds no arrays");
   TheirOutputs t;
@@ -147,30 +140,36 @@ TheirOutputs their_outputs(const NpyMap& arrays) {
   return t;
 }
 
+double storage_bound(double b, double x, Format storage) {
+  // One more rounding of a computed value within b of an exact value of modulus <= x: core's
+  // round_to, the rule RoundOps.v round_bound proves.
+  const Rounding rs = Rounding::of(format_info(storage));
+  const Tracked stored = round_to(Tracked{-x, x, b}, rs);
+  return stored.overflows(rs) ? std::numeric_limits<double>::infinity() : stored.err * (1 + 0x1p-50);
+}
+
 Arrays diff_bound(const Algorithm& a, const ProblemHandle& problem, Format storage,
                   double elementary_ulps, const ExactArrays& exact) {
   const Format compute = storage == Format::float64 ? Format::float64 : Format::float32;
   Arrays bounds = a.any_order_bound(problem, compute, elementary_ulps);
   if (storage == compute) return bounds;
-  // One more rounding of a computed value within b of the exact x: core's round_to, the rule
-  // RoundOps.v round_bound proves. x is rounded to double, hence the widened enclosure.
-  const Rounding rs = Rounding::of(format_info(storage));
   for (auto& [name, b] : bounds) {
     auto e = exact.find(name);
     if (e == exact.end() || !(e->second.shape() == b.shape())) continue;  // judge reports it
-    for (Index i = 0; i < b.count(); ++i) {
-      const double x = std::fabs(to_double(e->second[i])) * (1 + 0x1p-52);  // >= |exact|
-      const Tracked stored = round_to(Tracked{-x, x, b[i]}, rs);
-      b[i] = stored.overflows(rs) ? std::numeric_limits<double>::infinity() : stored.err * (1 + 0x1p-50);
-    }
+    for (Index i = 0; i < b.count(); ++i)  // x is rounded to double, hence the widening
+      b[i] = storage_bound(b[i], std::fabs(to_double(e->second[i])) * (1 + 0x1p-52), storage);
   }
   return bounds;
 }
 
-DiffReport judge_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
-                      Format format, double elementary_ulps, const ExactArrays& exact,
-                      const Arrays& bounds, bool with_baseline) {
+namespace {
+
+// The report's header and notes: what is judged, in which format, under which assumptions.
+DiffReport diff_header(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
+                       Format format, double elementary_ulps) {
   if (theirs.empty()) throw InvalidInput("outputs", "holds no arrays");
+  if (!(elementary_ulps >= 0 && elementary_ulps < 1e6))
+    throw InvalidInput("--elementary-ulps", "expected a non-negative number");
   DiffReport r;
   r.algorithm = a.name();
   r.problem = problem.describe();
@@ -188,28 +187,263 @@ DiffReport judge_diff(const Algorithm& a, const ProblemHandle& problem, const Ar
                         name + "' are not " + std::string(format_name(format)) +
                         " values (judged as given)");
   }
-  r.precision = exact.empty() || exact.begin()->second.count() == 0
-                    ? 0
-                    : precision_bits(exact.begin()->second[0]);
-  r.outputs = judge(theirs, exact, &bounds, format);
-  r.verdict = verdict_of(r.outputs);
+  return r;
+}
 
-  // Baseline: touchstone's own CPU backend of the compute format on the same inputs.
+// Touchstone's own CPU backend of the compute format on the same inputs, rounded to the format
+// judged, restricted to the outputs they gave: the baseline their errors are compared with.
+// Empty, with r.baseline_note saying why, when it cannot run.
+Arrays baseline_outputs(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
+                        DiffReport& r) {
   for (const auto& b : a.backends()) {
-    if (!with_baseline) break;
     if (b.format != r.compute || b.name.rfind("cpu-", 0) != 0) continue;
     r.baseline_backend = b.name;
     try {
       Arrays out = b.run(problem);
       for (auto& [name, t] : out)
-        for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(t[i], format);
+        for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(t[i], r.format);
       for (auto it = out.begin(); it != out.end();)
         it = theirs.count(it->first) ? std::next(it) : out.erase(it);
-      r.baseline = judge(out, exact, &bounds, format);
+      return out;
     } catch (const InvalidInput& e) {
       r.baseline_note = std::string("baseline skipped: ") + e.what();
     }
     break;
+  }
+  return {};
+}
+
+// touchstone's float64 CPU backend, which the fast tier's enclosure comes from.
+const BackendSpec* enclosure_backend(const Algorithm& a) {
+  for (const auto& b : a.backends())
+    if (b.format == Format::float64 && b.name.rfind("cpu-", 0) == 0 && b.unavailable_reason().empty())
+      return &b;
+  return nullptr;
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f s", s);
+  return buf;
+}
+
+}  // namespace
+
+void verified_slices(const Algorithm& a, const ProblemSlicer& slicer, const std::vector<Index>& slices,
+                     unsigned precision, const std::function<void(Index, const ExactArrays&)>& done,
+                     const std::function<void(const std::string&)>& progress) {
+  { const WorkingPrecision valid(precision); }  // InvalidInput("precision") outside the range
+  if (precision > kMaxPrecisionBits / 2)
+    throw InvalidInput("precision", "expected at most " + std::to_string(kMaxPrecisionBits / 2) +
+                                        " bits: every oracle answer is checked at twice its precision");
+  const unsigned kMaxBits = std::max(16384u, 2 * precision);
+  const int threads = default_thread_count();
+  // A chunk keeps every core busy while holding few slices' MPFR values at once.
+  const std::size_t chunk = static_cast<std::size_t>(8 * threads);
+  const auto started = std::chrono::steady_clock::now();
+  for (std::size_t start = 0; start < slices.size(); start += chunk) {
+    const std::size_t n = std::min(chunk, slices.size() - start);
+    std::vector<std::unique_ptr<ProblemHandle>> problems(n);
+    std::vector<ExactArrays> lo(n), hi(n);
+    std::vector<char> agreed(n, 0);
+    parallel_for(static_cast<std::int64_t>(n), threads,
+                 [&](std::int64_t k) { problems[k] = slicer.slice(slices[start + k]); });
+    unsigned b = precision;
+    {
+      // Every thread then computes at b: their own WorkingPrecision(b) writes nothing.
+      const WorkingPrecision wp(b);
+      parallel_for(static_cast<std::int64_t>(n), threads,
+                   [&](std::int64_t k) { lo[k] = a.oracle_in_range(*problems[k], b); });
+    }
+    for (;;) {
+      if (2 * b > kMaxBits)
+        throw InvalidInput("precision", a.name() + ": the oracle's results at " + std::to_string(b / 2) +
+                                            " and " + std::to_string(b) + " bits disagree on a slice and " +
+                                            std::to_string(kMaxBits) + " bits is the limit");
+      bool all = true;
+      {
+        const WorkingPrecision wp(2 * b);
+        parallel_for(static_cast<std::int64_t>(n), threads, [&](std::int64_t k) {
+          if (agreed[k]) return;
+          hi[k] = a.oracle_in_range(*problems[k], 2 * b);
+          agreed[k] = oracle_agrees(lo[k], hi[k], b);
+          if (!agreed[k]) lo[k] = std::move(hi[k]);
+        });
+      }
+      for (char g : agreed) all = all && g;
+      if (all) break;
+      b *= 2;
+    }
+    for (std::size_t k = 0; k < n; ++k) done(slices[start + k], hi[k]);
+    const std::size_t finished = start + n;
+    const double elapsed = ms_since(started) / 1000;
+    say(progress, "oracle: " + std::to_string(finished) + "/" + std::to_string(slices.size()) +
+                      " slices, " + seconds_text(elapsed) + " elapsed, ETA " +
+                      seconds_text(elapsed / finished * (slices.size() - finished)));
+  }
+}
+
+DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
+                    const DiffRequest& q) {
+  DiffReport r = diff_header(a, problem, theirs, q.format, q.elementary_ulps);
+  auto t0 = std::chrono::steady_clock::now();
+  say(q.progress, "bound...");
+  const Arrays bound_compute = a.any_order_bound(problem, r.compute, q.elementary_ulps);
+  for (const auto& [name, t] : theirs) {
+    auto b = bound_compute.find(name);
+    if (b == bound_compute.end()) {
+      std::string known;
+      for (const auto& [n, x] : bound_compute) known += (known.empty() ? "" : ", ") + n;
+      throw InvalidInput(name, "not an output of " + a.name() + " for this problem (outputs: " + known + ")");
+    }
+    if (!(t.shape() == b->second.shape()))
+      throw InvalidInput(name, "expected shape " + b->second.shape().str() + ", got " + t.shape().str());
+  }
+  r.seconds_bound = ms_since(t0) / 1000;
+  const Arrays baseline = baseline_outputs(a, problem, theirs, r);
+  const bool narrow_storage = r.format != r.compute;
+
+  // Every answer judged: theirs, then the baseline; per output one builder and the elements the
+  // enclosure left open (global flat index, sorted by slice).
+  struct Judged {
+    const Arrays* answer;
+    std::vector<OutputJudgement>* into;
+    std::map<std::string, SummaryBuilder> builders;
+    std::map<std::string, std::vector<std::pair<Index, Index>>> open;  // (slice, local) per output
+  };
+  std::vector<Judged> judged;
+  judged.push_back({&theirs, &r.outputs, {}, {}});
+  if (!baseline.empty()) judged.push_back({&baseline, &r.baseline, {}, {}});
+  for (auto& j : judged)
+    for (const auto& [name, t] : *j.answer) j.builders.emplace(name, SummaryBuilder(r.format, t.count()));
+
+  const ProblemSlicer slicer(a, problem);
+  r.slices = slicer.count();
+  std::vector<char> needed(static_cast<std::size_t>(slicer.count()), 0);
+  bool all_open = true;  // the MPFR tier: every element of every slice
+
+  r.oracle = q.oracle;
+  const BackendSpec* f64 = enclosure_backend(a);
+  if (q.oracle == OracleTier::fast) {
+    if (r.format == Format::float64) r.oracle_note = "float64 outputs: the float64 enclosure is as wide as the bound";
+    else if (!f64) r.oracle_note = "no float64 CPU backend to enclose the exact value";
+  }
+  if (q.oracle == OracleTier::fast && r.oracle_note.empty()) {
+    t0 = std::chrono::steady_clock::now();
+    say(q.progress, "float64 enclosure...");
+    Arrays v64, r64;
+    try {
+      v64 = f64->run(problem);
+      r64 = f64->bound(problem);
+    } catch (const InvalidInput& e) {
+      r.oracle_note = std::string(f64->name) + " cannot run on this problem: " + e.what();
+    }
+    if (r.oracle_note.empty()) {
+      all_open = false;
+      for (auto& j : judged)
+        for (const auto& [name, t] : *j.answer) {
+          SummaryBuilder& builder = j.builders.at(name);
+          auto& open = j.open[name];
+          const Tensor<double>& bc = bound_compute.at(name);
+          auto v = v64.find(name);
+          auto rad = r64.find(name);
+          const bool have = v != v64.end() && rad != r64.end() && v->second.shape() == t.shape() &&
+                            rad->second.shape() == t.shape();
+          for (Index i = 0; i < t.count(); ++i) {
+            bool settled = false;
+            if (have) {
+              const double vi = v->second[i], ri = rad->second[i];
+              double b_lo = bc[i], b_hi = bc[i];
+              if (narrow_storage && std::isfinite(vi) && std::isfinite(ri)) {
+                // storage_bound is non-decreasing in |exact|, which lies in [|v| - r, |v| + r].
+                b_lo = storage_bound(bc[i], std::max(0.0, (std::fabs(vi) - ri * (1 + 0x1p-50)) * (1 - 0x1p-50)), r.format);
+                b_hi = storage_bound(bc[i], (std::fabs(vi) + ri) * (1 + 0x1p-49), r.format);
+              }
+              settled = builder.enclosed(i, t[i], vi, ri, b_lo, b_hi);
+            }
+            if (!settled) {
+              const auto place = slicer.locate(name, t.shape(), i);
+              open.emplace_back(place.slice, place.local);
+              needed[static_cast<std::size_t>(place.slice)] = 1;
+            }
+          }
+          std::sort(open.begin(), open.end());
+        }
+      r.seconds_enclosure = ms_since(t0) / 1000;
+    } else {
+      r.oracle = OracleTier::mpfr;
+    }
+  } else {
+    r.oracle = OracleTier::mpfr;
+  }
+  if (all_open) std::fill(needed.begin(), needed.end(), 1);
+
+  // The elements left to the MPFR oracle, judged slice by slice.
+  t0 = std::chrono::steady_clock::now();
+  auto judge_slice = [&](Index s, const ExactArrays& exact) {
+    for (auto& j : judged)
+      for (const auto& [name, t] : *j.answer) {
+        auto e = exact.find(name);
+        if (e == exact.end()) throw std::logic_error(a.name() + ": the oracle omits the output '" + name + "'");
+        const Tensor<double>& bc = bound_compute.at(name);
+        SummaryBuilder& builder = j.builders.at(name);
+        auto judge_one = [&](Index local) {
+          const Index i = slicer.whole() ? local : slicer.global_index(name, t.shape(), s, local);
+          const mp_real& x = e->second[local];
+          const double b = narrow_storage ? storage_bound(bc[i], std::fabs(to_double(x)) * (1 + 0x1p-52), r.format) : bc[i];
+          builder.exact(i, t[i], x, b);
+          r.precision = std::max(r.precision, precision_bits(x));
+        };
+        if (all_open) {
+          if (slicer.whole() && !(e->second.shape() == t.shape()))
+            throw InvalidInput(name, "expected shape " + e->second.shape().str() + ", got " + t.shape().str());
+          for (Index local = 0; local < e->second.count(); ++local) judge_one(local);
+        } else {
+          const auto& open = j.open[name];
+          auto lo = std::lower_bound(open.begin(), open.end(), std::make_pair(s, Index{0}));
+          for (auto it = lo; it != open.end() && it->first == s; ++it) judge_one(it->second);
+        }
+      }
+  };
+  std::vector<Index> todo;
+  for (Index s = 0; s < slicer.count(); ++s)
+    if (needed[static_cast<std::size_t>(s)]) todo.push_back(s);
+  r.slices_recomputed = static_cast<Index>(todo.size());
+  if (!todo.empty()) {
+    if (slicer.whole()) {
+      say(q.progress, "oracle...");
+      judge_slice(0, a.reference(problem, q.precision));
+    } else {
+      verified_slices(a, slicer, todo, q.precision, judge_slice, q.progress);
+    }
+  }
+  r.seconds_oracle = ms_since(t0) / 1000;
+
+  for (auto& j : judged)
+    for (const auto& [name, t] : *j.answer) {
+      ErrorSummary sum = j.builders.at(name).finish();
+      if (&j == &judged.front()) {  // theirs (the baseline's elements are not counted)
+        r.enclosed += sum.enclosed;
+        r.recomputed += sum.count - sum.enclosed;
+      }
+      j.into->push_back({name, std::move(sum), t.shape()});
+    }
+  r.verdict = verdict_of(r.outputs);
+  return r;
+}
+
+DiffReport judge_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
+                      Format format, double elementary_ulps, const ExactArrays& exact,
+                      const Arrays& bounds, bool with_baseline) {
+  DiffReport r = diff_header(a, problem, theirs, format, elementary_ulps);
+  r.precision = exact.empty() || exact.begin()->second.count() == 0
+                    ? 0
+                    : precision_bits(exact.begin()->second[0]);
+  r.outputs = judge(theirs, exact, &bounds, format);
+  r.verdict = verdict_of(r.outputs);
+  if (with_baseline) {
+    const Arrays out = baseline_outputs(a, problem, theirs, r);
+    if (!out.empty()) r.baseline = judge(out, exact, &bounds, format);
   }
   return r;
 }

@@ -1,7 +1,9 @@
-// covers: CORE-METRIC-ULP CORE-METRIC-VERDICT
+// covers: CORE-METRIC-ULP CORE-METRIC-VERDICT CORE-DIFF-TIERS
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "touchstone/core/metrics.hpp"
 
@@ -194,4 +196,102 @@ TEST(Compare, OwnDomainViewMasksOnlyNonFiniteOutsideTheDomain) {
   const ErrorSummary s = compare("y", v, exact, &bound, Format::float64);
   EXPECT_EQ(s.outside, 1);   // the NaN under a finite bound
   EXPECT_EQ(s.unjudged, 3);  // 3.5, and the two masked elements: unjudged, never within
+}
+
+// [CORE-DIFF-TIERS] The enclosure never decides other than the exact value would: random exact
+// values x, enclosures v = x + d with |d| <= r, answers and bounds drawn near the decision's edge,
+// in float32 and bfloat16 storage; an element the enclosure settles must be judged the same as
+// against x, and one it cannot must be left open. The test fails if `enclosed` ignored r (it then
+// settles elements whose verdict flips inside the enclosure).
+TEST(SummaryBuilder, TheEnclosureAgreesWithTheExactVerdictOrLeavesItOpen) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> unit(-1, 1);
+  Index settled = 0, open = 0;
+  for (Format f : {Format::float32, Format::bfloat16}) {
+    for (int trial = 0; trial < 20000; ++trial) {
+      const double x = std::ldexp(unit(rng), static_cast<int>(rng() % 40) - 20);
+      const double r = std::fabs(x) * std::ldexp(1.0, -static_cast<int>(rng() % 30) - 20);
+      const double v = x + 0.5 * r * unit(rng);  // |v - x| <= r/2 + ulp(x)/2 <= r
+      const double b = std::fabs(x) * std::ldexp(1.0, -static_cast<int>(rng() % 20) - 5);
+      // An answer at the bound's edge, give or take a few r.
+      const double c = x + (trial % 2 ? 1 : -1) * (b + 4 * r * unit(rng));
+      SummaryBuilder exact(f, 1), enclosed(f, 1);
+      exact.exact(0, c, mp_real(x), b);
+      if (!enclosed.enclosed(0, c, v, r, b, b)) {
+        ++open;
+        continue;
+      }
+      ++settled;
+      const ErrorSummary e = exact.finish(), g = enclosed.finish();
+      ASSERT_EQ(e.within, g.within) << "x " << x << " v " << v << " r " << r << " c " << c << " b " << b;
+      ASSERT_EQ(e.outside, g.outside);
+      EXPECT_EQ(g.enclosed, 1);
+      EXPECT_EQ(g.error_uncertainty, r);
+    }
+  }
+  EXPECT_GT(settled, 1000);
+  EXPECT_GT(open, 1000) << "answers at the edge must often be left to the oracle";
+}
+
+TEST(SummaryBuilder, TheEnclosureFailsWrongAnswers) {
+  const double x = 1.25, r = 1e-15, b = 1e-6;
+  auto judge = [&](double c) {
+    SummaryBuilder s(Format::float32, 1);
+    EXPECT_TRUE(s.enclosed(0, c, x, r, b, b)) << c;
+    return s.finish();
+  };
+  EXPECT_EQ(judge(x).within, 1);
+  EXPECT_EQ(judge(NAN).outside, 1);
+  EXPECT_EQ(judge(INFINITY).outside, 1);  // x is finite and far from float32's overflow
+  EXPECT_EQ(judge(1.5 * x).outside, 1);
+  EXPECT_EQ(judge(x * (1 + 1e-5)).outside, 1);
+  // An infinite bound settles a finite answer as unjudged, never within.
+  SummaryBuilder s(Format::float32, 1);
+  EXPECT_TRUE(s.enclosed(0, x, x, r, INFINITY, INFINITY));
+  EXPECT_EQ(s.finish().unjudged, 1);
+  // A non-finite enclosure settles nothing.
+  SummaryBuilder t(Format::float32, 1);
+  EXPECT_FALSE(t.enclosed(0, x, NAN, r, b, b));
+  EXPECT_FALSE(t.enclosed(0, x, x, INFINITY, b, b));
+  // An exact value near float32's overflow: an infinite answer is within only where every value
+  // of the enclosure rounds to that infinity.
+  const double big = 3.5e38;  // beyond float32's max + half an ulp
+  SummaryBuilder u(Format::float32, 1);
+  EXPECT_TRUE(u.enclosed(0, INFINITY, big, 1e20, b, b));
+  EXPECT_EQ(u.finish().within, 1);
+  SummaryBuilder w(Format::float32, 1);
+  EXPECT_TRUE(w.enclosed(0, -INFINITY, big, 1e20, b, b));
+  EXPECT_EQ(w.finish().outside, 1);
+  SummaryBuilder z(Format::float32, 1);
+  EXPECT_FALSE(z.enclosed(0, INFINITY, 3.4028235e38, 1e33, b, b)) << "straddles the overflow threshold";
+}
+
+// The summary does not depend on the order elements arrive in (slices finish in any order).
+TEST(SummaryBuilder, OrderDoesNotMatter) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> g;
+  const Index n = 500;
+  std::vector<double> x(n), c(n), b(n);
+  for (Index i = 0; i < n; ++i) {
+    x[i] = g(rng);
+    b[i] = i % 50 == 7 ? INFINITY : 1e-3;
+    c[i] = x[i] + (i % 97 == 5 ? 1.0 : 1e-4 * g(rng));
+  }
+  std::vector<Index> order(n);
+  for (Index i = 0; i < n; ++i) order[i] = i;
+  SummaryBuilder forward(Format::float32, n), shuffled(Format::float32, n);
+  for (Index i : order) forward.exact(i, c[i], mp_real(x[i]), b[i]);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (Index i : order) shuffled.exact(i, c[i], mp_real(x[i]), b[i]);
+  const ErrorSummary p = forward.finish(), q = shuffled.finish();
+  EXPECT_EQ(p.outside, q.outside);
+  EXPECT_GT(p.outside, 0);
+  EXPECT_EQ(p.unjudged, q.unjudged);
+  EXPECT_EQ(p.worst, q.worst);
+  EXPECT_EQ(p.first_unjudged, q.first_unjudged);
+  EXPECT_EQ(p.median_ratio, q.median_ratio);
+  ASSERT_EQ(p.first_failures.size(), q.first_failures.size());
+  for (std::size_t k = 0; k < p.first_failures.size(); ++k)
+    EXPECT_EQ(p.first_failures[k].index, q.first_failures[k].index);
+  EXPECT_EQ(p.worst, p.first_failures.front().index);
 }

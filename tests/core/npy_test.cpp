@@ -1,8 +1,9 @@
-// covers: CORE-NPY
+// covers: CORE-NPY CORE-NPZ-BUDGET
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
+#include <zip.h>
 #include <fstream>
 #include <iterator>
 
@@ -174,4 +175,62 @@ TEST(Npz, RejectsNonArchives) {
   EXPECT_THROW(read_npz("/nonexistent/file.npz"), InvalidInput);
   const std::vector<std::uint8_t> junk = {'P', 'K', 3, 4, 0, 0};
   EXPECT_THROW(read_npz_bytes(junk, "mem"), InvalidInput);
+}
+
+// [CORE-NPZ-BUDGET] The memory an archive will take is known from its headers and refused before
+// any array is decompressed; the shape check sees only headers, and refusing there means the
+// data pass never runs.
+TEST(Npz, RefusesAnArchiveBeyondTheMemoryBudgetBeforeReadingIt) {
+  const std::string path = testing::TempDir() + "/touchstone_budget.npz";
+  write_npz(path, {{"big", Tensor<double>(Shape{1 << 17})}, {"small", Tensor<double>(Shape{4})}});
+  // 2^17 float64 values: 1 MiB raw + 1 MiB decoded.
+  try {
+    read_npz(path, std::uint64_t{1} << 20);
+    FAIL() << "an archive needing 2 MiB read within a 1 MiB budget";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("budget"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("big"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_npz(path, std::uint64_t{3} << 20).at("big").values.count(), 1 << 17);
+  bool data_read = false;
+  int headers_seen = 0;
+  try {
+    read_npz(path, 0, [&](const NpyHeaders& h) {
+      headers_seen = static_cast<int>(h.size());
+      EXPECT_EQ(h.at("big").shape, std::vector<Index>{1 << 17});
+      EXPECT_EQ(h.at("small").dtype_name(), "float64");
+      throw InvalidInput("big", "refused from its header");
+    });
+    data_read = true;
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("refused from its header"), std::string::npos);
+  }
+  EXPECT_EQ(headers_seen, 2);
+  EXPECT_FALSE(data_read);
+  EXPECT_GT(memory_budget(), std::uint64_t{1} << 26);
+  std::remove(path.c_str());
+}
+
+// A header that claims more data than its entry holds is refused in the header pass.
+TEST(Npz, RefusesAHeaderThatClaimsMoreThanTheEntryHolds) {
+  std::vector<std::uint8_t> npy = serialize_npy(Tensor<double>(Shape{8}));
+  npy.resize(npy.size() - 16);  // two values short
+  const std::string path = testing::TempDir() + "/touchstone_short.npz";
+  {
+    int err = 0;
+    zip_t* za = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+    ASSERT_NE(za, nullptr);
+    zip_source_t* src = zip_source_buffer(za, npy.data(), npy.size(), 0);
+    ASSERT_GE(zip_file_add(za, "x.npy", src, ZIP_FL_OVERWRITE), 0);
+    ASSERT_EQ(zip_close(za), 0);
+  }
+  bool checked = false;
+  try {
+    read_npz(path, 0, [&](const NpyHeaders&) { checked = true; });
+    FAIL();
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("data truncated"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(checked);
+  std::remove(path.c_str());
 }

@@ -133,6 +133,9 @@ struct Entry {
   std::vector<EntryBackend<P>> backends;
   std::function<Arrays(const P&, Format storage, double elementary_ulps)> any_order_bound;
   std::string any_order_assumption;  // empty: a genuine any-order bound ([CORE-DIFF-ORDER])
+  // [CORE-SLICES] Dimensions along which the problem falls apart (core/slices.hpp), e.g.
+  // {"batch", "dim"}: every output must carry each of them.
+  std::vector<std::string> independent_axes;
 };
 
 namespace entry_detail {
@@ -192,6 +195,7 @@ class DeclaredAlgorithm final : public Algorithm {
     return e_.any_order_bound(of(h).f64(), storage, elementary_ulps);
   }
   std::string any_order_assumption() const override { return e_.any_order_assumption; }
+  std::vector<std::string> independent_axes() const override { return e_.independent_axes; }
 
  private:
   static const EntryProblem<P>& of(const ProblemHandle& h) { return dynamic_cast<const EntryProblem<P>&>(h); }

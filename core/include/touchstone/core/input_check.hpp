@@ -40,8 +40,12 @@ inline std::string dims_text(const ShapeSpec& s) {
 
 // The extents an alternative describes, after its complex (re, im) axis is taken off: nullopt
 // when `a` cannot have this alternative's rank or layout.
-inline std::optional<std::vector<Index>> extents_for(const ShapeSpec& alt, const NpyArray& a) {
-  std::vector<Index> e = a.values.shape().extents();
+inline const std::vector<Index>& array_extents(const NpyArray& a) { return a.values.shape().extents(); }
+inline const std::vector<Index>& array_extents(const NpyHeader& h) { return h.shape; }
+
+template <class Array>
+std::optional<std::vector<Index>> extents_for(const ShapeSpec& alt, const Array& a) {
+  std::vector<Index> e = array_extents(a);
   if (alt.complex) {
     if (e.empty() || e.back() != 2) return std::nullopt;
     e.pop_back();
@@ -57,9 +61,13 @@ inline std::optional<std::vector<Index>> extents_for(const ShapeSpec& alt, const
 // InvalidInput naming the offending array or option. `inputs` and `options` are the entry's
 // declarations; arrays whose shape string has no "(...)" are not shape-checked here. Returns the
 // dimensions inferred (name -> extent), for the entry to read.
-inline std::map<std::string, Index> check_inputs(const std::string& algorithm, const std::vector<ArraySpec>& inputs,
-                         const std::vector<OptionSpec>& options, const NpyMap& arrays,
-                         const std::map<std::string, std::string>& given_options) {
+// Works on the arrays or on their headers alone (NpyHeaders, before any data is read:
+// read_npz's check_headers), with the same messages.
+template <class Array>
+std::map<std::string, Index> check_inputs(const std::string& algorithm, const std::vector<ArraySpec>& inputs,
+                                          const std::vector<OptionSpec>& options,
+                                          const std::map<std::string, Array>& arrays,
+                                          const std::map<std::string, std::string>& given_options) {
   using namespace input_check_detail;
   std::vector<std::string> input_names, option_names;
   for (const auto& s : inputs) input_names.push_back(s.name);
@@ -74,7 +82,7 @@ inline std::map<std::string, Index> check_inputs(const std::string& algorithm, c
   // Presence and dtype, in declaration order.
   struct Present {
     const ArraySpec* spec;
-    const NpyArray* array;
+    const Array* array;
     std::vector<ShapeSpec> alts;
   };
   std::vector<Present> present;
@@ -109,7 +117,7 @@ inline std::map<std::string, Index> check_inputs(const std::string& algorithm, c
     for (const auto& alt : p.alts) want += (want.empty() ? "" : " | ") + input_check_detail::dims_text(alt);
     return InvalidInput(p.spec->name, "expected shape " + want + ", got " +
                                           (p.array->complex ? p.array->dtype_name() + " " : "") +
-                                          input_check_detail::shape_text(p.array->values.shape().extents()));
+                                          input_check_detail::shape_text(input_check_detail::array_extents(*p.array)));
   };
   for (const Present& p : present) {
     if (p.alts.empty()) continue;
@@ -182,7 +190,7 @@ inline std::map<std::string, Index> check_inputs(const std::string& algorithm, c
         if (const auto v = dim_extent(d, known)) ev.push_back(*v);
       if (ev.size() == first->dims.size()) expected += " = " + shape_text(ev);
       throw InvalidInput(p.spec->name, "expected shape " + expected + ", got " +
-                                           shape_text(p.array->values.shape().extents()) +
+                                           shape_text(array_extents(*p.array)) +
                                            (why.empty() ? "" : " (" + why + ")"));
     }
   }

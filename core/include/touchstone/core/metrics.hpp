@@ -15,6 +15,7 @@ namespace touchstone {
 // ulp of the exact value x in format f: 2^(max(floor(log2|x|), emin) - p + 1); for x = 0 the
 // subnormal quantum. Returned as a double (a power of two, exact).
 double ulp_in(const mp_real& x, Format f);
+double ulp_in(double x, Format f);  // the same for a double x
 
 // [CORE-METRIC-VERDICT] The verdict on a set of elements: PASS only when every element is
 // within its bound; FAIL when any is outside; otherwise (some unjudged, none outside)
@@ -52,6 +53,11 @@ struct ErrorSummary {
   };
   std::vector<Sample> first_failures;  // the first outside elements, in index order
   static constexpr std::size_t kMaxFailureSamples = 8;
+  // [CORE-DIFF-TIERS] Elements settled by the certified float64 enclosure (|exact - v64| <= r)
+  // rather than by the MPFR oracle, and the largest r among them: their reported errors, exact
+  // values and ratios are measured from v64 and uncertain by at most this much.
+  Index enclosed = 0;
+  double error_uncertainty = 0;
 
   Verdict verdict() const {
     return outside ? Verdict::fail : unjudged ? Verdict::inconclusive : Verdict::pass;
@@ -66,6 +72,36 @@ struct ErrorSummary {
 // such allowance exists.
 Tensor<double> own_domain_view(const Tensor<double>& computed, const Tensor<mp_real>& exact,
                                const Tensor<double>& bound, Index* masked = nullptr);
+
+// Builds an ErrorSummary from elements given in any order (each index once), so that a verdict
+// can be assembled from slices and from two kinds of evidence: the oracle's exact value
+// (`exact`, [CORE-METRIC-VERDICT]) or the certified enclosure of touchstone's float64 backend
+// (`enclosed`, [CORE-DIFF-TIERS]). The summary does not depend on the order: the worst element is
+// the outside one of least index, else the largest ratio (least index on ties); the failure
+// samples are the outside elements of least index.
+class SummaryBuilder {
+ public:
+  SummaryBuilder(Format format, Index count);
+  // Judges element i against the oracle's exact value e and the bound b (compare's rules). `e`
+  // must carry the oracle's precision.
+  void exact(Index i, double computed, const mp_real& e, double bound);
+  // Judges element i when the exact value is only known to lie in [v64 - r64, v64 + r64] (finite
+  // v64 and r64, the exact value real) and the bound to lie in [bound_lo, bound_hi] (the bound of
+  // an element depends on |exact| for narrow storage formats). Returns false, recording nothing,
+  // when the enclosure cannot decide the verdict the oracle would give; the caller then needs the
+  // exact value.
+  bool enclosed(Index i, double computed, double v64, double r64, double bound_lo, double bound_hi);
+  ErrorSummary finish();
+
+ private:
+  void note(Index i, double key, bool is_outside, double computed, double exact, double bound);
+  void outside(Index i, double computed, double exact, double bound);
+  Format format_;
+  ErrorSummary s_;
+  double worst_key_ = -1;
+  bool worst_is_outside_ = false;
+  std::vector<double> ratios_;
+};
 
 // `bound` may be null: no element is then judged except by the NaN/Inf rules, and the rest are
 // unjudged (the metrics are still computed). Shapes must agree (InvalidInput naming `name`).

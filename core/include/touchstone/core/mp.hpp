@@ -34,7 +34,9 @@ unsigned precision_bits(const mp_interval& x);
 
 // Sets the default precision of mp_real, mp_complex and mp_interval to at least `bits` for its
 // lifetime, restoring the previous setting after. InvalidInput("precision") outside
-// [kMinPrecisionBits, kMaxPrecisionBits]. Not thread-safe (see above).
+// [kMinPrecisionBits, kMaxPrecisionBits]. Not thread-safe (see above), except that it writes
+// nothing when the precision is already the one asked for: threads started after a
+// WorkingPrecision(b) may each construct WorkingPrecision(b).
 class WorkingPrecision {
  public:
   explicit WorkingPrecision(unsigned bits);
@@ -46,6 +48,7 @@ class WorkingPrecision {
  private:
   unsigned saved_real_, saved_complex_, saved_interval_;
   unsigned actual_bits_;
+  bool changed_ = true;
 };
 
 // Nearest double (ties to even); NaN and infinities map to themselves.

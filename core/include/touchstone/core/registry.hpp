@@ -125,7 +125,15 @@ class Algorithm {
   // otherwise the order it assumes, in one line, which `diff` states in its text and JSON
   // ([CORE-DIFF-ORDER]).
   virtual std::string any_order_assumption() const { return {}; }
+  // [CORE-SLICES] Named dimensions along which the problem falls apart into independent problems
+  // (core/slices.hpp); empty when it does not, or the entry does not say.
+  virtual std::vector<std::string> independent_axes() const { return {}; }
 };
+
+// [CORE-ORACLE-VERIFIED] Whether two evaluations of the oracle, at b and at 2b bits, agree:
+// every element within 2^-(b/2) of its own modulus or of 2^-(b/2) times its output's largest
+// modulus; NaN and infinities identical. Sets the working precision to 2b for its arithmetic.
+bool oracle_agrees(const ExactArrays& lo, const ExactArrays& hi, unsigned b);
 
 // [CORE-REGISTRY-BOUNDS] std::logic_error unless every backend of `a` returns exactly the
 // outputs `a` declares (optional ones may be absent) and a bound for each output it returns, and

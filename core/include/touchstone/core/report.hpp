@@ -20,6 +20,8 @@ nlohmann::ordered_json summary_json(const ErrorSummary& s, const Shape& shape);
 // tightness, worst element (theirs, exact, bound), outside/unjudged counts and the baseline, the
 // notes, and the verdict line.
 std::string diff_text(const DiffReport& r);
+// The line saying how the oracle was consulted ([CORE-DIFF-TIERS]).
+std::string oracle_text(const DiffReport& r);
 nlohmann::ordered_json diff_json(const DiffReport& r);
 
 }  // namespace touchstone

@@ -57,6 +57,11 @@ CheckReport run_check(const CheckRequest& request,
 
 // ---- diff: a user's outputs against the oracle and the any-order bound ----
 
+// Which oracle `diff` judges with ([CORE-DIFF-TIERS]): `fast` first judges every element against
+// the certified enclosure of touchstone's cpu-f64 backend and recomputes with MPFR only what that
+// cannot settle; `mpfr` evaluates the MPFR oracle everywhere. Both give the same verdict.
+enum class OracleTier { fast, mpfr };
+
 struct DiffReport {
   std::string algorithm, problem;
   Format format = Format::float32;   // what their outputs are judged as
@@ -72,15 +77,28 @@ struct DiffReport {
   std::vector<OutputJudgement> baseline;
   std::vector<std::string> notes;  // e.g. values that are not values of `format`
   Verdict verdict = Verdict::pass;
+  // How the oracle was consulted ([CORE-DIFF-TIERS]): the tier used, why the fast tier was not
+  // (empty when it was, or not asked for), how many elements (theirs and the baseline's) the
+  // float64 enclosure settled and how many needed MPFR (of theirs, not the baseline's), and over
+  // how many independent slices.
+  OracleTier oracle = OracleTier::mpfr;
+  std::string oracle_note;
+  Index enclosed = 0, recomputed = 0;
+  Index slices = 1, slices_recomputed = 0;
+  double seconds_bound = 0, seconds_enclosure = 0, seconds_oracle = 0;
 };
 
 // What `diff` assumes of a user's elementary functions unless told (--elementary-ulps).
 inline constexpr double kDefaultElementaryUlps = 4;
 
-// Which oracle `diff` judges with ([CORE-DIFF-TIERS]): `fast` first judges every element against
-// the certified enclosure of touchstone's cpu-f64 backend and recomputes with MPFR only what that
-// cannot settle; `mpfr` evaluates the MPFR oracle everywhere. Both give the same verdict.
-enum class OracleTier { fast, mpfr };
+// [CORE-SLICES] The verified oracle ([CORE-ORACLE-VERIFIED]) of each listed slice of `slicer`'s
+// problem, on all cores (TOUCHSTONE_THREADS), each slice doubling its own precision until two
+// evaluations agree. `done(slice, exact)` is called on the calling thread, a chunk of slices at a
+// time, so that memory holds one chunk's MPFR values, not the problem's.
+class ProblemSlicer;
+void verified_slices(const Algorithm& a, const ProblemSlicer& slicer, const std::vector<Index>& slices,
+                     unsigned precision, const std::function<void(Index, const ExactArrays&)>& done,
+                     const std::function<void(const std::string&)>& progress = {});
 
 struct DiffRequest {
   Format format = Format::float32;  // the format their outputs are judged as (stored in)
@@ -103,6 +121,11 @@ struct TheirOutputs {
   std::optional<Format> format;
 };
 TheirOutputs their_outputs(const NpyMap& arrays);
+
+// The rounding half of diff_bound at one element: the bound b at the compute format widened by
+// the rounding to `storage` of a value of modulus at most x (+inf where it may overflow).
+// Non-decreasing in x and in b.
+double storage_bound(double b, double x, Format storage);
 
 // [CORE-DIFF-STORAGE] The bound `diff` judges outputs stored in `storage` with: the entry's
 // any-order bound b at the compute format (float32, or float64 for float64 storage), plus, for a

@@ -1,0 +1,229 @@
+// The oracle tiers of `diff` ([CORE-DIFF-TIERS], [CORE-SLICES]), for every registered entry on its
+// first default size:
+// - the fast tier (the float64 enclosure, MPFR only for what it cannot settle) gives the same
+//   verdict, and the same within/outside/unjudged counts per output, as judging every element
+//   against the MPFR oracle, in float32 and bfloat16 storage, on the correctly rounded oracle, on
+//   wrong answers (x1.5, a NaN, the largest element 1% off) and on answers placed a hair inside and
+//   a hair outside the bound at three elements per output, which the enclosure cannot settle, so
+//   that escalation to MPFR runs;
+// - the MPFR tier, run slice by slice where the entry declares slices, equals the same judgement;
+// - an entry's declared slices have oracles equal to the whole problem's at their elements.
+// covers: CORE-DIFF-TIERS CORE-SLICES
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "registry_cases.hpp"
+#include "touchstone/core/slices.hpp"
+#include "touchstone/core/verdict.hpp"
+
+using namespace touchstone;
+
+namespace {
+
+using testing_registry::Case;
+
+std::vector<Case> first_sizes() {
+  std::vector<Case> v;
+  for (const Algorithm* a : builtin_registry().all()) v.push_back({a, a->sizes().front()});
+  return v;
+}
+
+std::string case_name(const testing::TestParamInfo<Case>& info) { return testing_registry::case_name(info); }
+
+class OracleTiers : public testing::TestWithParam<Case> {};
+
+// Elements escalated to MPFR over the whole suite (checked by EscalationRan, which runs last).
+Index escalated_total = 0;
+
+Arrays rounded(const ExactArrays& exact, Format f) {
+  Arrays out;
+  for (const auto& [name, t] : exact) {
+    Tensor<double> d(t.shape());
+    for (Index i = 0; i < t.count(); ++i) d[i] = round_to_format(to_double(t[i]), f);
+    out[name] = std::move(d);
+  }
+  return out;
+}
+
+// Three elements per output (first, middle, last with a finite bound and a finite value) moved
+// to v + sign * bound * (1 + rel), v being touchstone's float64 backend's value: a hair inside the
+// bound for rel < 0, outside for rel > 0, whatever the oracle says. Where that backend's own
+// bound r exceeds the rounding of the answer (4 ulps of v), the enclosure [v - r, v + r] cannot
+// tell which side of the bound the answer lies on, and the element must go to MPFR: *undecidable
+// counts those.
+Arrays at_edge(const ExactArrays& exact, const Arrays& bounds, const Arrays& v64, const Arrays& r64,
+               Format f, double rel, Index* undecidable) {
+  Arrays out = rounded(exact, f);
+  for (auto& [name, t] : out) {
+    const auto& b = bounds.at(name);
+    const auto& v = v64.at(name);
+    const auto& r = r64.at(name);
+    std::vector<Index> ok;
+    for (Index i = 0; i < t.count(); ++i)
+      if (std::isfinite(v[i]) && std::isfinite(b[i]) && b[i] > 0 && isfinite(exact.at(name)[i])) ok.push_back(i);
+    if (ok.empty()) continue;
+    std::vector<Index> pick{ok.front(), ok[ok.size() / 2], ok.back()};
+    pick.erase(std::unique(pick.begin(), pick.end()), pick.end());
+    for (Index i : pick) {
+      const double sign = (i % 2) ? 1.0 : -1.0;
+      t[i] = v[i] + sign * b[i] * (1 + rel);
+      if (r[i] > 4 * std::ldexp(std::numeric_limits<double>::epsilon(), std::ilogb(t[i])) &&
+          r[i] > 4 * b[i] * std::fabs(rel))
+        ++*undecidable;
+    }
+  }
+  return out;
+}
+
+// touchstone's float64 CPU backend and its bound, as the fast tier uses them.
+std::pair<Arrays, Arrays> float64_enclosure(const Algorithm& a, const ProblemHandle& p) {
+  for (const auto& b : a.backends())
+    if (b.format == Format::float64 && b.name.rfind("cpu-", 0) == 0) return {b.run(p), b.bound(p)};
+  return {};
+}
+
+void expect_same(const DiffReport& fast, const DiffReport& mpfr, const std::string& what) {
+  SCOPED_TRACE(what);
+  EXPECT_EQ(fast.verdict, mpfr.verdict);
+  ASSERT_EQ(fast.outputs.size(), mpfr.outputs.size());
+  for (std::size_t k = 0; k < fast.outputs.size(); ++k) {
+    const auto &x = fast.outputs[k].summary, &y = mpfr.outputs[k].summary;
+    EXPECT_EQ(fast.outputs[k].output, mpfr.outputs[k].output);
+    EXPECT_EQ(x.within, y.within) << fast.outputs[k].output;
+    EXPECT_EQ(x.outside, y.outside) << fast.outputs[k].output;
+    EXPECT_EQ(x.unjudged, y.unjudged) << fast.outputs[k].output;
+    EXPECT_EQ(x.nan_expected, y.nan_expected) << fast.outputs[k].output;
+    if (y.outside) {  // the first outside element, by index, in both
+      EXPECT_EQ(x.worst, y.worst) << fast.outputs[k].output;
+      ASSERT_FALSE(x.first_failures.empty());
+      EXPECT_EQ(x.first_failures.front().index, y.first_failures.front().index);
+    }
+  }
+}
+
+TEST_P(OracleTiers, FastTierGivesTheMpfrVerdict) {
+  const Algorithm& a = *GetParam().algorithm;
+  const auto problem = a.generate(GetParam().size, Format::float32, 0);
+  const ExactArrays exact = a.reference(*problem, 256);
+  const double ulps = kDefaultElementaryUlps;
+  for (Format f : {Format::float32, Format::bfloat16}) {
+    SCOPED_TRACE(format_name(f));
+    const Arrays bounds = diff_bound(a, *problem, f, ulps, exact);
+    std::vector<std::pair<std::string, Arrays>> answers;
+    answers.emplace_back("rounded oracle", rounded(exact, f));
+    Arrays scaled = rounded(exact, f), nan = rounded(exact, f), off = rounded(exact, f);
+    for (auto& [name, t] : scaled)
+      for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(1.5 * t[i], f);
+    nan.begin()->second[0] = NAN;
+    {
+      auto& t = off.begin()->second;
+      Index big = 0;
+      for (Index i = 0; i < t.count(); ++i)
+        if (std::fabs(t[i]) > std::fabs(t[big])) big = i;
+      t[big] = round_to_format(t[big] * 1.01, f);
+    }
+    answers.emplace_back("times 1.5", scaled);
+    answers.emplace_back("one NaN", nan);
+    answers.emplace_back("largest 1% off", off);
+    Index inside_undecidable = 0, outside_undecidable = 0;
+    const auto [v64, r64] = float64_enclosure(a, *problem);
+    if (!v64.empty()) {
+      answers.emplace_back("a hair inside", at_edge(exact, bounds, v64, r64, f, -1e-12, &inside_undecidable));
+      answers.emplace_back("a hair outside", at_edge(exact, bounds, v64, r64, f, 1e-12, &outside_undecidable));
+    }
+    for (const auto& [what, answer] : answers) {
+      const DiffReport mpfr = judge_diff(a, *problem, answer, f, ulps, exact, bounds, false);
+      DiffRequest q;
+      q.format = f;
+      q.elementary_ulps = ulps;
+      const DiffReport fast = run_diff(a, *problem, answer, q);
+      expect_same(fast, mpfr, what);
+      if (fast.oracle == OracleTier::fast && what.rfind("a hair", 0) == 0) {
+        const Index undecidable = what == "a hair inside" ? inside_undecidable : outside_undecidable;
+        EXPECT_GE(fast.recomputed, undecidable) << what << ": the enclosure settled elements it cannot decide";
+        escalated_total += fast.recomputed;
+      }
+    }
+    // The MPFR tier, slice by slice where the entry declares slices, judges the same.
+    DiffRequest q;
+    q.format = f;
+    q.elementary_ulps = ulps;
+    q.oracle = OracleTier::mpfr;
+    const Arrays out_edge = v64.empty() ? answers.back().second : at_edge(exact, bounds, v64, r64, f, 1e-12, &outside_undecidable);
+    expect_same(run_diff(a, *problem, out_edge, q),
+                judge_diff(a, *problem, out_edge, f, ulps, exact, bounds, false), "mpfr tier, a hair outside");
+  }
+}
+
+// Only the entries that declare independent axes.
+std::vector<Case> sliced_cases() {
+  std::vector<Case> v;
+  for (const Case& c : first_sizes())
+    if (!c.algorithm->independent_axes().empty()) v.push_back(c);
+  return v;
+}
+
+class SlicedOracle : public testing::TestWithParam<Case> {};
+
+TEST_P(SlicedOracle, EqualsTheWholeOracle) {
+  const Algorithm& a = *GetParam().algorithm;
+  const auto problem = a.generate(GetParam().size, Format::float32, 0);
+  const ProblemSlicer slicer(a, *problem);
+  ASSERT_FALSE(slicer.whole()) << "the default problem should allow the declared slices";
+  const ExactArrays exact = a.reference(*problem, 256);
+  const WorkingPrecision wp(512);
+  std::vector<Index> all;
+  for (Index s = 0; s < slicer.count(); ++s) all.push_back(s);
+  Index compared = 0;
+  verified_slices(a, slicer, all, 256, [&](Index s, const ExactArrays& part) {
+    for (const auto& [name, t] : part) {
+      const auto& whole = exact.at(name);
+      for (Index j = 0; j < t.count(); ++j) {
+        const Index i = slicer.global_index(name, whole.shape(), s, j);
+        ASSERT_EQ(slicer.locate(name, whole.shape(), i).slice, s);
+        ASSERT_EQ(slicer.locate(name, whole.shape(), i).local, j);
+        const mp_real& x = whole[i];
+        const mp_real& y = t[j];
+        if (isnan(x) || isnan(y)) {
+          EXPECT_TRUE(isnan(x) && isnan(y)) << name << " " << i;
+          continue;
+        }
+        const mp_real tol = ldexp(mp_real(1), -120) * std::max(mp_real(abs(x)), mp_real(ldexp(mp_real(1), -1000)));
+        EXPECT_LE(abs(x - y), tol) << name << " element " << i << " of slice " << s;
+        ++compared;
+      }
+    }
+  });
+  Index total = 0;
+  for (const auto& [name, t] : exact) total += t.count();
+  EXPECT_EQ(compared, total) << "every element belongs to exactly one slice";
+}
+
+// The enclosure is not allowed to settle everything: over every entry, answers at the bound's edge
+// must have sent elements to MPFR (on the scan alone, dozens).
+TEST(OracleTiersSummary, EscalationRan) {
+  const Algorithm& a = builtin_registry().get("mamba.selective_scan");
+  const auto problem = a.generate(a.sizes().back(), Format::float32, 0);
+  const ExactArrays exact = a.reference(*problem, 256);
+  const Arrays bounds = diff_bound(a, *problem, Format::float32, kDefaultElementaryUlps, exact);
+  const auto [v64, r64] = float64_enclosure(a, *problem);
+  Index undecidable = 0;
+  const Arrays edge = at_edge(exact, bounds, v64, r64, Format::float32, 1e-12, &undecidable);
+  EXPECT_GT(undecidable, 0);
+  DiffRequest q;
+  const DiffReport fast = run_diff(a, *problem, edge, q);
+  EXPECT_GE(fast.recomputed, undecidable);
+  EXPECT_GT(fast.slices_recomputed, 0);
+  EXPECT_LT(fast.slices_recomputed, fast.slices) << "only the slices holding the edge elements";
+  expect_same(fast, judge_diff(a, *problem, edge, Format::float32, kDefaultElementaryUlps, exact, bounds, false),
+              "scan at the edge");
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, OracleTiers, testing::ValuesIn(first_sizes()), case_name);
+INSTANTIATE_TEST_SUITE_P(Registry, SlicedOracle, testing::ValuesIn(sliced_cases()), case_name);
+
+}  // namespace
