@@ -32,7 +32,7 @@ scripts/build.sh sanitize
 
 step "sanitizer tests (unit, property, fuzz-replay)"
 (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --output-on-failure --parallel "${JOBS:-2}" -L "unit|property|fuzz-replay" -E "^(cli_test|spec_ids|spec_render)$")
+  ctest --output-on-failure --parallel "${JOBS:-2}" -L "unit|property|fuzz-replay" -E "^(cli_test|spec_ids|spec_render|spec_math_render)$")
 
 step "fuzzing, ${FUZZ_SECONDS:-60}s per harness"
 for fuzzer in npz_fuzz registry_fuzz; do
