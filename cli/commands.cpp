@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "builtin.hpp"
+#include "check_html.hpp"
 #include "cuda/device.hpp"
 #include "touchstone/core/errors.hpp"
 #include "touchstone/core/input_check.hpp"
@@ -64,15 +65,6 @@ void write_text(const std::string& path, const std::string& text) {
   if (!f) throw InvalidInput(path, "write failed");
 }
 
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
 }
 
 // Whether `name` passes a --backend filter (an empty filter passes everything).
@@ -95,12 +87,27 @@ std::vector<const Algorithm*> select_algorithms(const std::vector<std::string>& 
 
 }  // namespace
 
-int run_list(bool json) {
-  const Registry& reg = builtin_registry();
+// Whether `a` generates problems of `size` (a default size or one of its extra sizes, such as
+// `bench`): the registry's interface lists only the default sizes, so this asks generate.
+bool has_size(const Algorithm& a, const std::string& size) {
+  for (const auto& s : a.sizes())
+    if (s == size) return true;
+  try {
+    a.generate(size, Format::float64, 0);
+    return true;
+  } catch (const InvalidInput& e) {
+    if (e.argument() == "size") return false;
+    throw;
+  }
+}
+
+int run_list(bool json, const std::vector<std::string>& names) {
+  const std::vector<const Algorithm*> algos = select_algorithms(names);
+  const bool detailed = !names.empty();
   const std::string gpu = touchstone::cuda::unavailable_reason();
   Json j;
   j["gpu"] = gpu.empty() ? Json("found") : Json(gpu);
-  for (const Algorithm* a : reg.all()) {
+  for (const Algorithm* a : algos) {
     Json ja;
     ja["name"] = a->name();
     ja["summary"] = a->summary();
@@ -112,6 +119,7 @@ int run_list(bool json) {
     for (const auto& o : a->options())
       ja["options"].push_back({{"name", o.name}, {"meaning", o.meaning}, {"default", o.default_value}});
     ja["sizes"] = a->sizes();
+    if (detailed) ja["bench_size"] = has_size(*a, "bench");
     for (const auto& b : a->backends()) {
       const std::string why = b.unavailable_reason();
       ja["backends"].push_back({{"name", b.name}, {"format", std::string(format_name(b.format))},
@@ -124,14 +132,26 @@ int run_list(bool json) {
     return kExitPass;
   }
   fmt::print("GPU: {}\n\n", gpu.empty() ? "found" : gpu);
-  for (const Algorithm* a : reg.all()) {
+  for (const Algorithm* a : algos) {
     fmt::print("{}\n  {}\n  spec: {}\n  inputs:\n", a->name(), a->summary(), a->spec_ref());
     for (const auto& s : a->inputs())
-      fmt::print("    {:<15} {}{}\n", s.name, s.shape, s.optional ? "  (optional)" : "");
+      fmt::print("    {:<15} {:<22} {:<10}{}\n", s.name, s.shape, s.optional ? "(optional)" : "",
+                 detailed && !s.meaning.empty() ? "  " + s.meaning : "");
     fmt::print("  outputs:\n");
-    for (const auto& s : a->outputs()) fmt::print("    {:<15} {}\n", s.name, s.shape);
+    for (const auto& s : a->outputs())
+      fmt::print("    {:<15} {:<22} {:<10}{}\n", s.name, s.shape, "",
+                 detailed && !s.meaning.empty() ? "  " + s.meaning : "");
+    if (detailed) {
+      fmt::print("  options (--option NAME=VALUE):{}\n", a->options().empty() ? " none" : "");
+      for (const auto& o : a->options())
+        fmt::print("    {:<15} default {:<12}  {}\n", o.name,
+                   o.default_value.empty() ? "(none)" : o.default_value, o.meaning);
+    }
     fmt::print("  default sizes: ");
     for (const auto& s : a->sizes()) fmt::print("{} ", s);
+    if (detailed)
+      fmt::print("\n  bench size: {}",
+                 has_size(*a, "bench") ? "yes (touchstone bench)" : "none (touchstone bench skips it)");
     fmt::print("\n  backends:\n");
     for (const auto& b : a->backends()) {
       const std::string why = b.unavailable_reason();
@@ -198,24 +218,15 @@ int run_check(const CheckOptions& o) {
   }
   if (!o.json_path.empty()) write_text(o.json_path, j.dump(2) + "\n");
   if (!o.html_path.empty()) {
-    std::string h = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>touchstone check"
-                    "</title><style>td,th{padding:2px 8px;text-align:right}td:first-child,"
-                    "td:nth-child(2),td:nth-child(3){text-align:left}.FAIL{color:#b00}"
-                    ".INCONCLUSIVE{color:#a60}</style></head><body><h1>touchstone check</h1><table>"
-                    "<tr><th>algorithm</th><th>backend</th><th>size</th><th>problem</th>"
-                    "<th>max ulps</th><th>err/bound</th><th>time ms</th><th>verdict</th></tr>";
-    for (const auto& r : report.rows) {
-      const bool ran = !r.skipped;
-      h += fmt::format("<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-                       "<td>{}</td><td>{}</td><td>{}</td></tr>",
-                       verdict_text(r), r.algorithm, r.backend, r.size, html_escape(r.problem),
-                       ran ? format_number(r.max_ulps) : "-", ran ? format_number(r.max_ratio) : "-",
-                       ran ? format_number(r.time_ms, "{:.3f}") : "-",
-                       html_escape(verdict_text(r) + (r.reason.empty() ? "" : " (" + r.reason + ")")));
-    }
-    h += fmt::format("</table><p>oracle: MPFR from {} bits, seed {}; verdict {}</p></body></html>\n",
-                     o.precision, o.seed, verdict_name(overall));
-    write_text(o.html_path, h);
+    CheckHtmlContext c;
+    c.precision = o.precision;
+    c.seed = o.seed;
+    c.date = utc_now();
+    c.version = touchstone_version();
+    c.machine = machine_description();
+    c.spec_base = o.spec_base;
+    c.spec_ref = [&reg](const std::string& name) { return reg.get(name).spec_ref(); };
+    write_text(o.html_path, check_html(report, c));
   }
   return exit_code(overall);
 }
@@ -300,9 +311,24 @@ int run_generate(const GenerateOptions& o) {
 
 int run_bench(const BenchOptions& o) {
   const std::vector<const Algorithm*> algos = select_algorithms(o.algorithms);
+  // Named algorithms must have the size; with none named, those without it are skipped.
+  if (!o.algorithms.empty())
+    for (const Algorithm* a : algos)
+      if (!has_size(*a, o.size)) {
+        std::string list;
+        for (const auto& s : a->sizes()) list += (list.empty() ? "" : ", ") + s;
+        throw InvalidInput("--size", "'" + a->name() + "' has no size '" + o.size + "' (sizes: " +
+                                         list + ")");
+      }
   fmt::print("{:<38} {:<9} {:>12} {:>12}   ({} repeats, median)\n", "algorithm", "backend",
              "median ms", "min ms", o.repeats);
+  int timed = 0, skipped = 0;
   for (const Algorithm* a : algos) {
+    if (o.algorithms.empty() && !has_size(*a, o.size)) {
+      fmt::print("{:<38} {:<9} skipped: no '{}' size\n", a->name(), "-", o.size);
+      ++skipped;
+      continue;
+    }
     for (const auto& b : a->backends()) {
       if (!selected(o.backends, b.name)) continue;
       if (const std::string why = b.unavailable_reason(); !why.empty()) {
@@ -320,8 +346,10 @@ int run_bench(const BenchOptions& o) {
       std::sort(t.begin(), t.end());
       fmt::print("{:<38} {:<9} {:>12.3f} {:>12.3f}   {}\n", a->name(), b.name, t[t.size() / 2],
                  t.front(), problem->describe());
+      ++timed;
     }
   }
+  fmt::print("\n{} timed, {} algorithm(s) skipped (no '{}' size)\n", timed, skipped, o.size);
   return kExitPass;
 }
 

@@ -24,8 +24,9 @@ struct CheckOptions {
   std::uint64_t seed = 0;
   unsigned precision = 256;
   std::string json_path, html_path;
+  std::string spec_base = "spec-html/";  // --spec-url: the rendered spec, seen from the HTML file
 };
-int run_list(bool json);
+int run_list(bool json, const std::vector<std::string>& names = {});
 int run_check(const CheckOptions& o);
 
 struct EvalOptions {

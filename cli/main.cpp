@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
 
   auto* list = app.add_subcommand("list", "List algorithms, their backends, and whether they run here");
   bool list_json = false;
+  std::vector<std::string> list_names;
+  list->add_option("algorithms", list_names,
+                   "Show only these, with each input's and output's meaning, the options and sizes");
   list->add_flag("--json", list_json, "Print JSON");
 
   CheckOptions check;
@@ -30,6 +33,9 @@ int main(int argc, char** argv) {
   chk->add_option("--precision", check.precision, "Oracle precision in bits")->default_val(256);
   chk->add_option("--json", check.json_path, "Also write the table as JSON to FILE");
   chk->add_option("--html", check.html_path, "Also write the table as HTML to FILE");
+  chk->add_option("--spec-url", check.spec_base,
+                  "Where the rendered spec is, seen from the HTML file (tools/render_spec.py --out)")
+      ->default_val("spec-html/");
 
   EvalOptions eval;
   auto* ev = app.add_subcommand("eval", "Write the oracle's outputs for inputs from an .npz");
@@ -70,7 +76,8 @@ int main(int argc, char** argv) {
 
   BenchOptions bench;
   auto* bn = app.add_subcommand("bench", "Time every backend on a default problem (median of repeats)");
-  bn->add_option("algorithms", bench.algorithms, "Algorithms (default: all)");
+  bn->add_option("algorithms", bench.algorithms,
+                 "Algorithms (default: every one that has the size; the others are skipped)");
   bn->add_option("--backend", bench.backends, "Only these backends (repeatable)");
   bn->add_option("--size", bench.size, "Size name")->default_val("bench");
   bn->add_option("--repeats", bench.repeats, "Repeats")->default_val(5)->check(CLI::Range(1, 1000));
@@ -85,7 +92,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitPass : kExitInvalid;
   }
   try {
-    if (*list) return run_list(list_json);
+    if (*list) return run_list(list_json, list_names);
     if (*chk) return run_check(check);
     if (*ev) return run_eval(eval);
     if (*df) return run_diff(diff);

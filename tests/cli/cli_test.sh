@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The command line on numpy-written files: exit codes, messages, eval/diff/generate round trips.
-# covers: CORE-CLI CORE-CLI-EXIT CORE-DIFF-VERDICT
+# covers: CORE-CLI CORE-CLI-EXIT CORE-DIFF-VERDICT CORE-CLI-LIST-BENCH CORE-CHECK-HTML
 # Usage: cli_test.sh path/to/touchstone path/to/tests/data
 set -u
 ts=$1
@@ -143,7 +143,30 @@ expect 0 'any association order' -- "$ts" diff mamba.selective_scan --inputs "$d
 # check: one size, JSON written, exit 0.
 expect 0 'PASS' -- "$ts" check mamba.selective_scan --size tiny --json "$tmp/check.json" --html "$tmp/check.html"
 expect 0 '"pass": true' -- cat "$tmp/check.json"
-expect 0 '<table>' -- cat "$tmp/check.html"
+# the HTML page: summary, version, machine, the link to the spec section, a PASS colour
+expect 0 'class="count PASS">[1-9][0-9]* PASS' -- cat "$tmp/check.html"
+expect 0 '<th>version</th><td>[0-9]+\.[0-9]+\.[0-9]+' -- cat "$tmp/check.html"
+expect 0 '<th>machine</th><td>Linux' -- cat "$tmp/check.html"
+expect 0 'href="spec-html/mamba\.html#MAMBA-SCAN-DEF"' -- cat "$tmp/check.html"
+expect 0 '<tr class="PASS">' -- cat "$tmp/check.html"
+expect 0 'PASS' -- "$ts" check mamba.selective_scan --size tiny --backend cpu-f64 \
+  --html "$tmp/check2.html" --spec-url https://example.org/spec/
+expect 0 'href="https://example\.org/spec/mamba\.html#MAMBA-SCAN-DEF"' -- cat "$tmp/check2.html"
+
+# list ALGO: one entry, its meanings, options and sizes; an unknown name is invalid input
+expect 0 'options \(--option NAME=VALUE\)' -- "$ts" list mamba.selective_scan
+expect 0 'delta_softplus +default' -- "$ts" list mamba.selective_scan
+expect 0 'bench size: yes' -- "$ts" list mamba.selective_scan
+out=$("$ts" list mamba.selective_scan)
+if grep -q '^mamba.block$' <<<"$out"; then echo "FAIL: list ALGO shows other entries"; failures=$((failures + 1)); fi
+expect 2 'no-such-algo' -- "$ts" list no-such-algo
+
+# bench with no algorithm: entries without the size are skipped with a line, the others timed
+# (--size tiny --repeats 1: the same path as the default `bench` size, in seconds)
+expect 0 'skipped: no .tiny. size' -- "$ts" bench --size tiny --repeats 1 --backend cpu-f64
+expect 0 'mamba\.selective_scan +cpu-f64 +[0-9.]+ +[0-9.]+' -- "$ts" bench --size tiny --repeats 1 --backend cpu-f64
+# a named entry without the size is invalid input naming --size
+expect 2 '--size' -- "$ts" bench mamba.selective_scan --size enormous
 expect 2 'size' -- "$ts" check mamba.selective_scan --size enormous
 
 if [[ $failures -ne 0 ]]; then
