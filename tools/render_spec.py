@@ -54,6 +54,7 @@ pre, code { font-family: "DejaVu Sans Mono", monospace; font-size: 0.88em; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; overflow-x: auto; max-width: 100%;
       background: #f6f8fa; border: 1px solid #e1e4e8; padding: 0.6em 0.8em; }
 p code, li code, td code { overflow-wrap: anywhere; }
+math { font-family: "DejaVu Math TeX Gyre", "Latin Modern Math", "STIX Two Math", math; }
 math[display="block"] { overflow-x: auto; max-width: 100%; }
 a.spec-def { font-weight: bold; color: #6a1b9a; text-decoration: none; }
 a.spec-ref { color: #1565c0; text-decoration: none; }
