@@ -51,8 +51,8 @@ table.summary th { background: none; position: static; font-weight: normal; colo
 .FAIL { color: #c40000; }
 .INCONCLUSIVE { color: #b86e00; }
 .SKIP { color: #777; }
-tr.FAIL td { background: #fdecec; }
-tr.INCONCLUSIVE td { background: #fff6e5; }
+tr.row-FAIL td { background: #fdecec; }
+tr.row-INCONCLUSIVE td { background: #fff6e5; }
 .count { font-weight: bold; margin-right: 1.5em; }
 ul.skips li { margin: 0.3em 0; }
 a { color: #1565c0; text-decoration: none; }
@@ -112,7 +112,7 @@ std::string check_html(const CheckReport& report, const CheckHtmlContext& c) {
   for (const auto& r : report.rows) {
     if (r.skipped) continue;
     const std::string v = verdict_of(r);
-    h += fmt::format("<tr class=\"{0}\"><td>{1}</td><td>{2}</td><td>{3}</td><td class=\"num\">{4}</td>"
+    h += fmt::format("<tr class=\"row-{0}\"><td>{1}</td><td>{2}</td><td>{3}</td><td class=\"num\">{4}</td>"
                      "<td class=\"num\">{5}</td><td class=\"num\">{6}</td><td class=\"verdict {0}\">{0}{7}"
                      "</td><td class=\"problem\">{8}</td></tr>\n",
                      v, name_cell(r.algorithm), escape(r.backend), escape(r.size), num(r.max_ulps),

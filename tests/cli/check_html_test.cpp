@@ -90,16 +90,16 @@ TEST(CheckHtml, SummaryLinksColoursAndGroupedSkips) {
     EXPECT_NE(h.find(css), std::string::npos) << css;
   const std::string fail_row = tr_of(h, "cpu-f64");
   ASSERT_FALSE(fail_row.empty());
-  EXPECT_EQ(fail_row.rfind("<tr class=\"FAIL\">", 0), 0u) << fail_row;
+  EXPECT_EQ(fail_row.rfind("<tr class=\"row-FAIL\">", 0), 0u) << fail_row;
   EXPECT_NE(fail_row.find("<td class=\"verdict FAIL\">FAIL"), std::string::npos) << fail_row;
-  EXPECT_EQ(tr_of(h, "cpu-f32").rfind("<tr class=\"PASS\">", 0), 0u);
+  EXPECT_EQ(tr_of(h, "cpu-f32").rfind("<tr class=\"row-PASS\">", 0), 0u);
 
   // each skip reason once, with its count; skipped rows are not table rows
   EXPECT_EQ(occurrences(h, "no CUDA device"), 1);
   EXPECT_NE(h.find("3 rows skipped: no CUDA device"), std::string::npos);
   EXPECT_NE(h.find("1 row skipped: built without Eigen"), std::string::npos);
   EXPECT_TRUE(tr_of(h, "cuda-f32").empty());
-  EXPECT_EQ(occurrences(h, "<tr class=\"SKIP\">"), 0);
+  EXPECT_EQ(occurrences(h, "<tr class=\"row-SKIP\">"), 0);
 }
 
 // The checks above must be able to fail: an all-PASS report has no FAIL row, a FAIL title or a
@@ -109,12 +109,12 @@ TEST(CheckHtml, PassingReportShowsNoFailure) {
   report.rows = {row("mamba.selective_scan", "cpu-f32", Verdict::pass),
                  row("orthogonal.householder_product", "cpu-f64", Verdict::pass)};
   const std::string h = check_html(report, context());
-  EXPECT_EQ(occurrences(h, "<tr class=\"FAIL\">"), 0);
+  EXPECT_EQ(occurrences(h, "<tr class=\"row-FAIL\">"), 0);
   EXPECT_EQ(h.find("<title>touchstone check: FAIL</title>"), std::string::npos);
   EXPECT_NE(h.find("<span class=\"count FAIL\">0 FAIL</span>"), std::string::npos);
   EXPECT_NE(h.find("<span class=\"count PASS\">2 PASS</span>"), std::string::npos);
   EXPECT_EQ(h.find("skipped:"), std::string::npos);
-  EXPECT_EQ(tr_of(h, "cpu-f64").rfind("<tr class=\"PASS\">", 0), 0u);
+  EXPECT_EQ(tr_of(h, "cpu-f64").rfind("<tr class=\"row-PASS\">", 0), 0u);
 }
 
 TEST(CheckHtml, SpecLink) {

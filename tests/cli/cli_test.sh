@@ -148,7 +148,7 @@ expect 0 'class="count PASS">[1-9][0-9]* PASS' -- cat "$tmp/check.html"
 expect 0 '<th>version</th><td>[0-9]+\.[0-9]+\.[0-9]+' -- cat "$tmp/check.html"
 expect 0 '<th>machine</th><td>Linux' -- cat "$tmp/check.html"
 expect 0 'href="spec-html/mamba\.html#MAMBA-SCAN-DEF"' -- cat "$tmp/check.html"
-expect 0 '<tr class="PASS">' -- cat "$tmp/check.html"
+expect 0 '<tr class="row-PASS">' -- cat "$tmp/check.html"
 expect 0 'PASS' -- "$ts" check mamba.selective_scan --size tiny --backend cpu-f64 \
   --html "$tmp/check2.html" --spec-url https://example.org/spec/
 expect 0 'href="https://example\.org/spec/mamba\.html#MAMBA-SCAN-DEF"' -- cat "$tmp/check2.html"
