@@ -1,5 +1,7 @@
 #include "check_html.hpp"
 
+#include "touchstone/core/report.hpp"
+
 #include <fmt/core.h>
 #include <sys/utsname.h>
 
@@ -26,11 +28,7 @@ std::string escape(const std::string& s) {
   return o;
 }
 
-std::string num(double x, const char* spec = "{:.3g}") {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return "inf";
-  return fmt::format(fmt::runtime(spec), x);
-}
+std::string num(double x, const char* spec = "{:.3g}") { return format_number(x, spec); }
 
 std::string verdict_of(const CheckRow& r) {
   return r.skipped ? std::string("SKIP") : std::string(verdict_name(r.verdict));
