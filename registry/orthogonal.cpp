@@ -325,6 +325,162 @@ std::unique_ptr<Algorithm> cayley_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- orthogonal.cayley_backward ([ORTH-CAYLEY-VJP]) ----
+Tensor<double> skew_input(const CayleySize& s, std::uint64_t seed, const std::string& stream, Format format) {
+  const Tensor<double> x = normal_matrix(s.n, s.n, seed, stream, format);
+  Tensor<double> a(Shape{s.n, s.n}, 0.0);
+  for (Index i = 0; i < s.n; ++i)
+    for (Index k = i + 1; k < s.n; ++k) {
+      a(i, k) = round_to_format(s.scale * (x(i, k) - x(k, i)), format);
+      a(k, i) = -a(i, k);
+    }
+  return a;
+}
+
+// The forward's sizes but for large_entries at A = X - X^T: at 1.5 to 3 (X - X^T) the tracked bound of the
+// two solves overstates the error by up to 1e3 to 3.5e3, at or below the tightness floor ([ORTH-CAYLEY-VJP-BOUND]).
+constexpr CayleySize kCayleyBackwardSizes[] = {{"tiny", 2, 0.5, CayleyConvention::pytorch},
+                                               {"small", 5, 0.5, CayleyConvention::pytorch},
+                                               {"medium", 8, 0.5, CayleyConvention::pytorch},
+                                               {"large_entries", 6, 1, CayleyConvention::pytorch},
+                                               {"exprnn", 6, 0.5, CayleyConvention::exprnn}};
+
+std::unique_ptr<Algorithm> cayley_backward_entry() {
+  using P = CayleyBackwardProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.cayley_backward";
+  e.spec_ref = "spec/orthogonal.md [ORTH-CAYLEY-VJP]";
+  e.summary = "VJP of orthogonal.cayley with respect to its parameter X (dA from dQ), through the skew construction "
+              "A = tril(X, -1) - tril(X, -1)^T, as autograd of PyTorch's parametrization gives it";
+  e.inputs = {{"A", "(n, n)", "the parameter X of orthogonal.cayley (its strict lower triangle defines the skew A)", false},
+              {"dQ", "(n, n)", "cotangent of Q", false},
+              {"convention", "()", "0 pytorch, 1 exprnn (also --option convention)", true}};
+  e.outputs = {{"dA", "(n, n)", "gradient of X: zero on and above the diagonal", false}};
+  e.options = {{"convention", "pytorch: (I + A/2)(I - A/2)^-1; exprnn: (I + A)^-1 (I - A)", "pytorch"}};
+  e.sizes = size_names(kCayleyBackwardSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const CayleySize& s = size_row(kCayleyBackwardSizes, size);
+    return P(CayleyProblem<double>(skew_input(s, seed, "orthogonal.cayley_backward/X", format), s.convention),
+             normal_matrix(s.n, s.n, seed, "orthogonal.cayley_backward/dQ", format));
+  };
+  e.read = [](const InputReader& r) {
+    const std::string c = r.choice("convention", {"pytorch", "exprnn"}, "pytorch");
+    return P(CayleyProblem<double>(r.array("A"), c == "exprnn" ? CayleyConvention::exprnn : CayleyConvention::pytorch),
+             r.array("dQ"));
+  };
+  e.arrays = [](const P& p) {
+    return Arrays{{"A", p.a()}, {"dQ", p.g()}, {"convention", scalar(p.convention() == CayleyConvention::exprnn ? 1 : 0)}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"dA", reference::cayley_vjp<mp_real>(p)}}; };
+  cpu_backends(e,
+               "M = LU by elimination without pivoting (M = I - A/2 or I + A); per column: U^T w = g, L^T y = w, then "
+               "per column of Y^T: L z' = y, U z = z', sums in j order; dA_ij = c (z_ji - z_ij) for i > j, c = 1 "
+               "(pytorch) or -2 (exprnn)",
+               "dA", [](const auto& p) { return cpu::cayley_vjp(p); }, &cayley_vjp_bound);
+  e.any_order_assumption =
+      "Gamma = c M^-T G M^-T by elimination of M without pivoting and "
+      "substitutions, every sum in any order, quotients or reciprocal products; a solver that pivots is covered "
+      "where it does not swap rows";
+  return make_entry(std::move(e));
+}
+
+// ---- orthogonal.matrix_exp ([ORTH-EXP-DEF]) and orthogonal.matrix_exp_backward ([ORTH-EXP-VJP]) ----
+constexpr CayleySize kExpSizes[] = {{"tiny", 2, 0.5, CayleyConvention::pytorch},
+                                    {"small", 5, 0.5, CayleyConvention::pytorch},
+                                    {"medium", 8, 0.5, CayleyConvention::pytorch},
+                                    {"large_entries", 6, 3, CayleyConvention::pytorch}};
+const ArraySpec kSkewX{"A", "(n, n)", "the parameter X: its strict lower triangle defines the skew A", false};
+
+std::unique_ptr<Algorithm> matrix_exp_entry() {
+  using P = SkewProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.matrix_exp";
+  e.spec_ref = "spec/orthogonal.md [ORTH-EXP-DEF]";
+  e.summary = "exp(A) of the skew A = tril(X, -1) - tril(X, -1)^T, as PyTorch's orthogonal parametrization with "
+              "orthogonal_map=matrix_exp forms it (n x n, in SO(n))";
+  e.inputs = {kSkewX};
+  e.outputs = {{"Q", "(n, n)", "the orthogonal matrix exp(A)", false}};
+  e.sizes = size_names(kExpSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    return P(skew_input(size_row(kExpSizes, size), seed, "orthogonal.matrix_exp/X", format));
+  };
+  e.read = [](const InputReader& r) { return P(r.array("A")); };
+  e.arrays = [](const P& p) { return Arrays{{"A", p.a()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"Q", reference::matrix_exp<mp_real>(p)}}; };
+  cpu_backends(e,
+               "s least with ||A||_inf / 2^s <= 1, B = 2^-s A; Horner for the degree-18 Taylor polynomial: P = I, "
+               "for j = 18..1: P = I + (B P) / j, products summed in l order; then s squarings",
+               "Q", [](const auto& p) { return cpu::matrix_exp(p); }, &matrix_exp_bound);
+  e.any_order_assumption =
+      "scaling and squaring of the degree-18 Taylor polynomial by Horner with the scaling of ||A||_inf <= 1, every "
+      "sum in any order, quotients or reciprocal products (torch.matrix_exp's degree and scaling are its own)";
+  return make_entry(std::move(e));
+}
+
+std::unique_ptr<Algorithm> matrix_exp_backward_entry() {
+  using P = ExpBackwardProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.matrix_exp_backward";
+  e.spec_ref = "spec/orthogonal.md [ORTH-EXP-VJP]";
+  e.summary = "VJP of orthogonal.matrix_exp with respect to X (dA from dQ): the adjoint of the Frechet derivative "
+              "L(A^T, dQ) through the skew construction, as autograd of PyTorch's parametrization gives it";
+  e.inputs = {kSkewX, {"dQ", "(n, n)", "cotangent of Q", false}};
+  e.outputs = {{"dA", "(n, n)", "gradient of X: zero on and above the diagonal", false}};
+  e.sizes = size_names(kExpSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const CayleySize& s = size_row(kExpSizes, size);
+    return P(SkewProblem<double>(skew_input(s, seed, "orthogonal.matrix_exp_backward/X", format)),
+             normal_matrix(s.n, s.n, seed, "orthogonal.matrix_exp_backward/dQ", format));
+  };
+  e.read = [](const InputReader& r) { return P(SkewProblem<double>(r.array("A")), r.array("dQ")); };
+  e.arrays = [](const P& p) { return Arrays{{"A", p.a()}, {"dQ", p.g()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"dA", reference::matrix_exp_vjp<mp_real>(p)}}; };
+  cpu_backends(e,
+               "the forward's scaling and Horner differentiated: B = 2^-s A^T, E = 2^-s dQ; P = I, D = 0, for "
+               "j = 18..1: D = (E P + B D) / j, P = I + (B P) / j; s times D = P D + D P, P = P P; "
+               "dA_ij = D_ij - D_ji for i > j",
+               "dA", [](const auto& p) { return cpu::matrix_exp_vjp(p); }, &matrix_exp_vjp_bound);
+  e.any_order_assumption =
+      "the differentiated scaling and squaring of the degree-18 Taylor polynomial (Horner, ||A||_inf <= 1 after "
+      "scaling), every sum in any order, quotients or reciprocal products (torch's backward exponentiates the "
+      "2n x 2n block [[A^T, G], [0, A^T]] instead)";
+  return make_entry(std::move(e));
+}
+
+// ---- orthogonal.qf ([ORTH-QR-DEF]) ----
+struct QfSize {
+  const char* name;
+  Index m, n;
+};
+constexpr QfSize kQfSizes[] = {{"column", 6, 1}, {"tall", 8, 4}, {"square", 5, 5}, {"near_square", 7, 6}};
+
+std::unique_ptr<Algorithm> qf_entry() {
+  using P = QfProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.qf";
+  e.spec_ref = "spec/orthogonal.md [ORTH-QR-DEF]";
+  e.summary = "the Q factor of the thin QR of Y (m x n, m >= n) with R's diagonal positive: the QR retraction "
+              "qf(X + xi) for Y = X + xi (torch.linalg.qr's Q times sign(diag R))";
+  e.inputs = {{"Y", "(m, n)", "a full-column-rank matrix, m >= n", false}};
+  e.outputs = {{"Q", "(m, n)", "orthonormal columns, Y = Q R with R upper triangular, diag R > 0", false}};
+  e.sizes = size_names(kQfSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const QfSize& s = size_row(kQfSizes, size);
+    return P(normal_matrix(s.m, s.n, seed, "orthogonal.qf/Y", format));
+  };
+  e.read = [](const InputReader& r) { return P(r.array("Y")); };
+  e.arrays = [](const P& p) { return Arrays{{"Y", p.y()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"Q", reference::qf<mp_real>(p)}}; };
+  cpu_backends(e,
+               "modified Gram-Schmidt: per column j, v = y_j; for i < j in order: r = q_i . v (k order), v -= r q_i; "
+               "q_j = v / sqrt(v . v)",
+               "Q", [](const auto& p) { return cpu::qf(p); }, &qf_bound);
+  e.any_order_assumption =
+      "modified Gram-Schmidt as written, every sum in any order, quotients or reciprocal products (Householder QR, "
+      "as LAPACK and torch.linalg.qr compute it, is another algorithm)";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::orthogonal
 
@@ -338,5 +494,9 @@ void register_orthogonal(Registry& r) {
   r.add(orthogonal::backward_entry(false, orthogonal::kCwyBackwardSizes));
   r.add(orthogonal::backward_entry(true, orthogonal::kTcwyBackwardSizes));
   r.add(orthogonal::cayley_entry());
+  r.add(orthogonal::cayley_backward_entry());
+  r.add(orthogonal::matrix_exp_entry());
+  r.add(orthogonal::matrix_exp_backward_entry());
+  r.add(orthogonal::qf_entry());
 }
 }  // namespace touchstone

@@ -11,6 +11,9 @@
 #include "touchstone/order/orthogonal_order.hpp"
 
 namespace touchstone::orthogonal {
+namespace {
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+}
 
 // [ORTH-TRACKED-SQRT] fl(sqrt(x^)) for a computed x^ with exact x in [lo, hi], |x^ - x| <= E:
 // |sqrt(x^) - sqrt(x)| <= E / (sqrt(lo - E) + sqrt(lo)) when lo > E, and <= sqrt(E) always
@@ -57,6 +60,12 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
   // The exact value is known to lie in [-1, 1] (the order header says why at each use).
   V unit(const V& a) const {
     return {{std::max(a.t.lo, -1.0), std::min(a.t.hi, 1.0), a.t.err}, a.outside};
+  }
+  // [ORTH-EXP-TRUNC] An error of the method: the exact value now meant is within e of the one
+  // tracked (the truncated series' sum), so the range widens by e and the error grows by e.
+  V method_error(const V& a, double e) const {
+    const double lo = std::nextafter(a.t.lo - e, -kInfinity), hi = std::nextafter(a.t.hi + e, kInfinity);
+    return checked({lo, hi, (a.t.err + e) * (1 + 0x1p-52)}, a.outside);
   }
   Acc acc() const { return {}; }
   // Any order: the sum's error is the larger of [CORE-TRACKED-SUM] and the sequential order's, and
@@ -367,6 +376,45 @@ Tensor<double> cayley_bound(const CayleyProblem<double>& p, const OrthArithmetic
   const double slack = slack_for(static_cast<double>(8 * (n + 2) * (n + 2)));
   order::cayley(ar, reader(p.a()), n, p.convention() == CayleyConvention::pytorch,
                 [&](Index i, Index c, const TV& x) { out(i, c) = element_bound(x, slack); });
+  return out;
+}
+
+Tensor<double> cayley_vjp_bound(const CayleyBackwardProblem<double>& p, const OrthArithmetic& m) {
+  const Index n = p.n();
+  Tensor<double> out(Shape{n, n}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(static_cast<double>(16 * (n + 2) * (n + 2)));
+  order::cayley_vjp(ar, reader(p.a()), reader(p.g()), n, p.convention() == CayleyConvention::pytorch,
+                    [&](Index i, Index j, const TV& x) { out(i, j) = element_bound(x, slack); });
+  return out;
+}
+
+Tensor<double> matrix_exp_bound(const SkewProblem<double>& p, const OrthArithmetic& m) {
+  const Index n = p.n();
+  Tensor<double> out(Shape{n, n}, 0.0);
+  TrackedArithmetic ar(m);
+  const int steps = order::kExpDegree + order::exp_scaling(reader(p.a()), n).s + 1;
+  const double slack = slack_for(8.0 * steps * static_cast<double>(n + 2));
+  order::matrix_exp(ar, reader(p.a()), n, [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
+  return out;
+}
+
+Tensor<double> matrix_exp_vjp_bound(const ExpBackwardProblem<double>& p, const OrthArithmetic& m) {
+  const Index n = p.n();
+  Tensor<double> out(Shape{n, n}, 0.0);
+  TrackedArithmetic ar(m);
+  const int steps = order::kExpDegree + order::exp_scaling(reader(p.a()), n).s + 1;
+  const double slack = slack_for(16.0 * steps * static_cast<double>(n + 2));
+  order::matrix_exp_vjp(ar, reader(p.a()), reader(p.g()), n,
+                        [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
+  return out;
+}
+
+Tensor<double> qf_bound(const QfProblem<double>& p, const OrthArithmetic& m) {
+  Tensor<double> out(Shape{p.m(), p.n()}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(8.0 * static_cast<double>((p.n() + 2) * (p.m() + 2)));
+  order::qf(ar, reader(p.y()), p.m(), p.n(), [&](Index k, Index j, const TV& x) { out(k, j) = element_bound(x, slack); });
   return out;
 }
 

@@ -17,6 +17,7 @@ struct NativeArithmetic : cpu_common::NativeArithmetic<T> {
   static T sqrt(T a) { return std::sqrt(a); }
   static T twice(T a) { return a + a; }
   static T unit(T a) { return a; }
+  static T method_error(T a, double) { return a; }  // the bound's business only
 };
 
 template <class T>
@@ -87,6 +88,43 @@ Tensor<T> cayley_t(const CayleyProblem<T>& p) {
 }
 Tensor<float> cayley(const CayleyProblem<float>& p) { return cayley_t(p); }
 Tensor<double> cayley(const CayleyProblem<double>& p) { return cayley_t(p); }
+template <class T>
+Tensor<T> cayley_vjp_t(const CayleyBackwardProblem<T>& p) {
+  Tensor<T> dx(Shape{p.n(), p.n()});
+  NativeArithmetic<T> ar;
+  order::cayley_vjp(ar, reader(p.a()), reader(p.g()), p.n(), p.convention() == CayleyConvention::pytorch,
+                    [&](Index i, Index j, T x) { dx(i, j) = x; });
+  return dx;
+}
+template <class T>
+Tensor<T> matrix_exp_t(const SkewProblem<T>& p) {
+  Tensor<T> q(Shape{p.n(), p.n()});
+  NativeArithmetic<T> ar;
+  order::matrix_exp(ar, reader(p.a()), p.n(), [&](Index i, Index k, T x) { q(i, k) = x; });
+  return q;
+}
+template <class T>
+Tensor<T> matrix_exp_vjp_t(const ExpBackwardProblem<T>& p) {
+  Tensor<T> dx(Shape{p.n(), p.n()});
+  NativeArithmetic<T> ar;
+  order::matrix_exp_vjp(ar, reader(p.a()), reader(p.g()), p.n(), [&](Index i, Index k, T x) { dx(i, k) = x; });
+  return dx;
+}
+Tensor<float> matrix_exp(const SkewProblem<float>& p) { return matrix_exp_t(p); }
+Tensor<double> matrix_exp(const SkewProblem<double>& p) { return matrix_exp_t(p); }
+Tensor<float> matrix_exp_vjp(const ExpBackwardProblem<float>& p) { return matrix_exp_vjp_t(p); }
+Tensor<double> matrix_exp_vjp(const ExpBackwardProblem<double>& p) { return matrix_exp_vjp_t(p); }
+template <class T>
+Tensor<T> qf_t(const QfProblem<T>& p) {
+  Tensor<T> q(Shape{p.m(), p.n()});
+  NativeArithmetic<T> ar;
+  order::qf(ar, reader(p.y()), p.m(), p.n(), [&](Index k, Index j, T x) { q(k, j) = x; });
+  return q;
+}
+Tensor<float> qf(const QfProblem<float>& p) { return qf_t(p); }
+Tensor<double> qf(const QfProblem<double>& p) { return qf_t(p); }
+Tensor<float> cayley_vjp(const CayleyBackwardProblem<float>& p) { return cayley_vjp_t(p); }
+Tensor<double> cayley_vjp(const CayleyBackwardProblem<double>& p) { return cayley_vjp_t(p); }
 Tensor<float> householder_product_lapack(const LapackProblem<float>& p) { return householder_product_lapack_t(p); }
 Tensor<double> householder_product_lapack(const LapackProblem<double>& p) { return householder_product_lapack_t(p); }
 Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p) { return cwy_vjp_t(p); }

@@ -20,6 +20,18 @@ Tensor<double> cwy_apply(const ApplyProblem<double>& p);
 // [ORTH-CAYLEY-CPU] The Cayley map by Gaussian elimination without pivoting.
 Tensor<float> cayley(const CayleyProblem<float>& p);
 Tensor<double> cayley(const CayleyProblem<double>& p);
+// [ORTH-EXP-CPU] [ORTH-EXP-VJP-CPU] exp of the skew A by scaling and squaring (Taylor, degree 18),
+// and the adjoint of its Frechet derivative.
+Tensor<float> matrix_exp(const SkewProblem<float>& p);
+Tensor<double> matrix_exp(const SkewProblem<double>& p);
+Tensor<float> matrix_exp_vjp(const ExpBackwardProblem<float>& p);
+Tensor<double> matrix_exp_vjp(const ExpBackwardProblem<double>& p);
+// [ORTH-QR-CPU] The thin QR factor (R's diagonal positive) by modified Gram-Schmidt.
+Tensor<float> qf(const QfProblem<float>& p);
+Tensor<double> qf(const QfProblem<double>& p);
+// [ORTH-CAYLEY-VJP-CPU] dl/dX of the Cayley map, without forming Q.
+Tensor<float> cayley_vjp(const CayleyBackwardProblem<float>& p);
+Tensor<double> cayley_vjp(const CayleyBackwardProblem<double>& p);
 // [ORTH-LAPACK-CPU] torch.linalg.householder_product's convention.
 Tensor<float> householder_product_lapack(const LapackProblem<float>& p);
 Tensor<double> householder_product_lapack(const LapackProblem<double>& p);

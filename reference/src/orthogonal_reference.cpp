@@ -18,4 +18,12 @@ template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
 template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
 template Tensor<mp_real> cayley<mp_real>(const CayleyProblem<double>&);
 template Tensor<double> cayley<double>(const CayleyProblem<double>&);
+template Tensor<mp_real> matrix_exp<mp_real>(const SkewProblem<double>&);
+template Tensor<double> matrix_exp<double>(const SkewProblem<double>&);
+template Tensor<mp_real> matrix_exp_vjp<mp_real>(const ExpBackwardProblem<double>&);
+template Tensor<double> matrix_exp_vjp<double>(const ExpBackwardProblem<double>&);
+template Tensor<mp_real> qf<mp_real>(const QfProblem<double>&);
+template Tensor<double> qf<double>(const QfProblem<double>&);
+template Tensor<mp_real> cayley_vjp<mp_real>(const CayleyBackwardProblem<double>&);
+template Tensor<double> cayley_vjp<double>(const CayleyBackwardProblem<double>&);
 }  // namespace touchstone::orthogonal::reference

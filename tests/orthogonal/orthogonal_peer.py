@@ -6,7 +6,12 @@ process runs every job, so torch is imported once. Everything in the input's dty
 Usage: orthogonal_peer.py JOB [JOB ...], each JOB is MODE,IN.npz,OUT.npz[,DTYPE] (DTYPE float32 or
 float64; without it the input arrays' dtype):
   lapack      torch.linalg.householder_product(A, tau) -> Q
-  cayley      torch.nn.utils.parametrizations.orthogonal(orthogonal_map="cayley") of the skew A -> Q
+  cayley      torch.nn.utils.parametrizations.orthogonal(orthogonal_map="cayley") of the skew A -> Q;
+              with dQ in the file, autograd's gradient of the parametrization's original -> dA
+  matrix_exp  the same with orthogonal_map="matrix_exp" -> Q, or dA with dQ in the file
+  qr          torch.linalg.qr(Y)'s Q times sign(diag R) (R's diagonal made positive) -> Q
+  qr_raw      torch.linalg.qr(Y)'s Q as LAPACK gives it (R's diagonal of either sign) -> Q
+  unskewed_backward   the wrong exp gradient: autograd with respect to the skew A, tril(., -1) -> dA
   reversed    the wrong order: the first n columns of H_k ... H_1 (explicit matrices, float32) -> Q
   full        the wrong shape convention made to fit: columns n-1.. of the full m x m product,
               i.e. the last n columns instead of the first n (float32) -> Q
@@ -59,17 +64,32 @@ def cwy_job(mode, d, dtype):
     return {"dV": grad.numpy()}
 
 
-def cayley(d, dtype):
-    """torch's own orthogonal parametrization, orthogonal_map="cayley", without the trivialization:
-    the parametrized weight's original is set to the problem's A (torch forms the skew tril(A) -
-    tril(A)^T from it, as orthogonal.cayley does) and the weight read back."""
+def parametrized(d, dtype, orthogonal_map):
+    """torch's own orthogonal parametrization without the trivialization: the parametrized weight's
+    original is set to the problem's A (torch forms the skew tril(A) - tril(A)^T from it, as
+    orthogonal.cayley and orthogonal.matrix_exp do). With a cotangent dQ in the file, the gradient of
+    sum(weight * dQ) with respect to the original (autograd) is returned as dA, else the weight as Q."""
     a = torch.from_numpy(d["A"]).to(dtype)
     n = a.shape[0]
     layer = torch.nn.Linear(n, n, bias=False).to(dtype)
-    param = torch.nn.utils.parametrizations.orthogonal(layer, orthogonal_map="cayley", use_trivialization=False)
+    param = torch.nn.utils.parametrizations.orthogonal(layer, orthogonal_map=orthogonal_map, use_trivialization=False)
+    original = param.parametrizations.weight.original
     with torch.no_grad():
-        param.parametrizations.weight.original.copy_(a)
-    return {"Q": param.weight.detach().numpy()}
+        original.copy_(a)
+    if "dQ" not in d:
+        return {"Q": param.weight.detach().numpy()}
+    (param.weight * torch.from_numpy(d["dQ"]).to(dtype)).sum().backward()
+    return {"dA": original.grad.numpy()}
+
+
+def unskewed_backward(d, dtype):
+    """The wrong gradient: autograd of matrix_exp with respect to the skew A itself (a leaf),
+    Gamma = L(A^T, dQ), read off as X's gradient by keeping tril(Gamma, -1): the - Gamma^T that the
+    construction A = tril(X, -1) - tril(X, -1)^T contributes is missing."""
+    x = torch.from_numpy(d["A"]).to(dtype)
+    a = (torch.tril(x, -1) - torch.tril(x, -1).T).requires_grad_(True)
+    (torch.matrix_exp(a) * torch.from_numpy(d["dQ"]).to(dtype)).sum().backward()
+    return {"dA": torch.tril(a.grad, -1).numpy()}
 
 
 for job in sys.argv[1:]:
@@ -88,8 +108,17 @@ for job in sys.argv[1:]:
     if mode in ("cwy", "tcwy", "cwy_backward", "tcwy_backward", "unnormalized_backward"):
         np.savez(dst, **cwy_job(mode, d, dtype))
         continue
-    if mode == "cayley":
-        np.savez(dst, **cayley(d, dtype))
+    if mode in ("cayley", "matrix_exp"):
+        np.savez(dst, **parametrized(d, dtype, mode))
+        continue
+    if mode in ("qr", "qr_raw"):
+        q, r = torch.linalg.qr(torch.from_numpy(d["Y"]).to(dtype))
+        if mode == "qr":  # the sign normalization: R's diagonal positive
+            q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+        np.savez(dst, Q=q.numpy())
+        continue
+    if mode == "unskewed_backward":
+        np.savez(dst, **unskewed_backward(d, dtype))
         continue
     a, tau = torch.from_numpy(d["A"]).to(dtype), torch.from_numpy(d["tau"]).to(dtype)
     n = a.shape[1]

@@ -1,5 +1,5 @@
 #!/bin/bash
-# covers: ORTH-LAPACK-PEER ORTH-AUTOGRAD-PEER ORTH-CAYLEY-PEER
+# covers: ORTH-LAPACK-PEER ORTH-AUTOGRAD-PEER ORTH-CAYLEY-PEER ORTH-CAYLEY-VJP-PEER ORTH-EXP-PEER ORTH-QR-PEER
 # `touchstone diff` of PyTorch (Debian's torch, CPU) on touchstone's problems:
 # torch.linalg.householder_product (LAPACK orgqr) for orthogonal.householder_product_lapack, in
 # float32 and float64 and on a geqrf factorization made by torch itself; the wrong order
@@ -7,7 +7,10 @@
 # written in torch, forward and autograd VJP, for orthogonal.cwy, tcwy, cwy_backward and
 # tcwy_backward; autograd with the normalization left out of the chain rule FAILS. PyTorch's
 # orthogonal parametrization with the Cayley map for orthogonal.cayley (its convention on an expRNN
-# problem FAILS). Each job computes in the dtype the problem was generated for.
+# problem FAILS), its autograd for orthogonal.cayley_backward, and the matrix_exp map forward and
+# autograd for orthogonal.matrix_exp and matrix_exp_backward (the gradient with respect to the skew A
+# read as X's FAILS); torch.linalg.qr with its signs normalized for orthogonal.qf (its raw Q FAILS).
+# Each job computes in the dtype the problem was generated for.
 # Usage: orthogonal_peer_test.sh TOUCHSTONE. Exit 77 (skipped) when python3 has no torch.
 set -u
 ts=$1
@@ -46,6 +49,25 @@ for fmt in float32 float64; do
     jobs+=("cayley,$work/cayley.$size.$fmt.in.npz,$work/cayley.$size.$fmt.out.npz,$fmt")
   done
 done
+# The same parametrization's autograd (Cayley), and the matrix_exp map forward and backward.
+for fmt in float32 float64; do
+  for e in orthogonal.cayley_backward:cayley orthogonal.matrix_exp:matrix_exp orthogonal.matrix_exp_backward:matrix_exp; do
+    for size in tiny small medium large_entries; do
+      "$ts" generate "${e%%:*}" --size "$size" --format "$fmt" --output "$work/${e%%:*}.$size.$fmt.in.npz" >/dev/null || exit 1
+      jobs+=("${e##*:},$work/${e%%:*}.$size.$fmt.in.npz,$work/${e%%:*}.$size.$fmt.out.npz,$fmt")
+    done
+  done
+done
+"$ts" generate orthogonal.cayley_backward --size exprnn --format float32 --output "$work/cayley_backward.exprnn.in.npz" >/dev/null || exit 1
+jobs+=("cayley,$work/cayley_backward.exprnn.in.npz,$work/cayley_backward.exprnn.out.npz,float32")
+for fmt in float32 float64; do
+  for size in column tall square near_square; do
+    "$ts" generate orthogonal.qf --size "$size" --format "$fmt" --output "$work/qf.$size.$fmt.in.npz" >/dev/null || exit 1
+    jobs+=("qr,$work/qf.$size.$fmt.in.npz,$work/qf.$size.$fmt.out.npz,$fmt")
+    jobs+=("qr_raw,$work/qf.$size.$fmt.in.npz,$work/qf_raw.$size.$fmt.out.npz,$fmt")
+  done
+done
+jobs+=("unskewed_backward,$work/orthogonal.matrix_exp_backward.small.float32.in.npz,$work/unskewed.out.npz,float32")
 "$ts" generate orthogonal.cayley --size exprnn --format float32 --output "$work/cayley.exprnn.in.npz" >/dev/null || exit 1
 jobs+=("cayley,$work/cayley.exprnn.in.npz,$work/cayley.exprnn.out.npz,float32")
 jobs+=("unnormalized_backward,$work/orthogonal.cwy_backward.square.float32.in.npz,$work/unnormalized.out.npz")
@@ -72,6 +94,33 @@ for fmt in float32 float64; do
       orthogonal.cayley
   done
 done
+for fmt in float32 float64; do
+  for e in orthogonal.cayley_backward orthogonal.matrix_exp orthogonal.matrix_exp_backward; do
+    for size in tiny small medium large_entries; do
+      [[ $e.$size.$fmt == orthogonal.matrix_exp.tiny.float32 ]] && continue  # below
+      verdict_of PASS "$work/$e.$size.$fmt.in.npz" "$work/$e.$size.$fmt.out.npz" "torch orthogonal ($e), $size, $fmt" "$e"
+    done
+  done
+done
+for fmt in float32 float64; do
+  for size in column tall square near_square; do
+    verdict_of PASS "$work/qf.$size.$fmt.in.npz" "$work/qf.$size.$fmt.out.npz" "torch.linalg.qr, signs normalized, $size, $fmt" \
+      orthogonal.qf
+  done
+done
+# torch.linalg.qr's own Q (LAPACK's geqrf/orgqr: R_jj = -sign(y_jj') |.|) has negative columns here.
+for size in column tall square near_square; do
+  verdict_of FAIL "$work/qf.$size.float32.in.npz" "$work/qf_raw.$size.float32.out.npz" "torch.linalg.qr's raw Q, $size" orthogonal.qf
+done
+# A finding ([ORTH-EXP-PEER]): torch.matrix_exp in float32 on the 2 x 2 rotation by 0.193 is off by
+# 2.25e-7 (1.9 ulps of 1) in sin, 3.2 times the bound of touchstone's algorithm (Taylor 18 by Horner,
+# any order), which is all the entry's any-order bound covers; touchstone's cpu-f32 is 10x closer.
+verdict_of FAIL "$work/orthogonal.matrix_exp.tiny.float32.in.npz" "$work/orthogonal.matrix_exp.tiny.float32.out.npz" \
+  "torch.matrix_exp float32, tiny: outside the bound of touchstone's own algorithm" orthogonal.matrix_exp
+verdict_of FAIL "$work/cayley_backward.exprnn.in.npz" "$work/cayley_backward.exprnn.out.npz" \
+  "torch's Cayley gradient for expRNN's convention" orthogonal.cayley_backward
+verdict_of FAIL "$work/orthogonal.matrix_exp_backward.small.float32.in.npz" "$work/unskewed.out.npz" \
+  "matrix_exp's gradient with respect to A read as X's (tril(Gamma, -1))" orthogonal.matrix_exp_backward
 # torch's convention on a problem that asks for expRNN's: a different map, FAILS.
 verdict_of FAIL "$work/cayley.exprnn.in.npz" "$work/cayley.exprnn.out.npz" "torch's Cayley convention for expRNN's" \
   orthogonal.cayley

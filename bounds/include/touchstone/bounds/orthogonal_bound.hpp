@@ -33,6 +33,14 @@ Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmet
 Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-CAYLEY-BOUND] The Cayley map's elimination order over tracked values.
 Tensor<double> cayley_bound(const CayleyProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-EXP-BOUND] [ORTH-EXP-VJP-BOUND] The exponential's orders over tracked values, with the
+// Taylor truncation as an error of the method ([ORTH-EXP-TRUNC]).
+Tensor<double> matrix_exp_bound(const SkewProblem<double>& p, const OrthArithmetic& m);
+Tensor<double> matrix_exp_vjp_bound(const ExpBackwardProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-QR-BOUND] Modified Gram-Schmidt's order over tracked values.
+Tensor<double> qf_bound(const QfProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-CAYLEY-VJP-BOUND] The Cayley VJP's order over tracked values.
+Tensor<double> cayley_vjp_bound(const CayleyBackwardProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-CWY-NORMWISE] The enclosure Z >= |S'^-1| (L x L, row-major) the normwise CWY bound uses, for
 // every S' within the tracked ranges of S's entries at `compute` (the exact S and the computed one);
 // empty where it cannot be established (rho >= 1/2 or a tracked entry outside its domain).

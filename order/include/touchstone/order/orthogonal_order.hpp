@@ -20,6 +20,8 @@
 // Inputs are read through callables; outputs go to a sink (row, column, V).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "touchstone/core/tensor.hpp"
@@ -304,5 +306,262 @@ void cayley(Ar& ar, const Ain& a, Index n, bool pytorch, Sink&& out) {
     for (Index c = 0; c < n; ++c) out(i, c, q[i * n + c]);
 }
 // embed-end cayley_order
+
+// [ORTH-CAYLEY-VJP-CPU] The Cayley map's VJP without forming Q: I + Q = 2 M^-1 (PyTorch: M + R =
+// 2 I; expRNN likewise), so Gamma = c M^-T G M^-T with c = 1 (PyTorch) or -2 (expRNN), and
+// dX_ij = c (Z_ji - Z_ij) for i > j with Z = Gamma^T / c = M^-1 (M^-T G)^T. M = LU by elimination
+// without pivoting as in [ORTH-CAYLEY-CPU] (l_ik = m_ik / m_kk, rows updated in k order); then, column
+// by column c, W = U^-T G (w_ic = (g_ic - sum_j<i u_ji w_jc) / u_ii), Y = L^-T W (y_ic = w_ic -
+// sum_j>i l_ji y_jc), Z' = L^-1 Y^T (z'_ic = y_ci - sum_j<i l_ij z'_jc), Z = U^-1 Z' (z_ic =
+// (z'_ic - sum_j>i u_ij z_jc) / u_ii), every sum accumulated in j order after the leading term;
+// the factor c is exact.
+// embed-begin cayley_vjp_order
+template <class Ar, class Ain, class Gin, class Sink>
+void cayley_vjp(Ar& ar, const Ain& a, const Gin& g, Index n, bool pytorch, Sink&& out) {
+  using V = typename Ar::V;
+  const V half = ar.input(0.5), one = ar.input(1);
+  std::vector<V> m;
+  m.reserve(static_cast<std::size_t>(n * n));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      if (i == k) {
+        m.push_back(one);
+        continue;
+      }
+      const V x = pytorch ? ar.mul(half, ar.input(a(i, k))) : ar.input(a(i, k));
+      m.push_back(pytorch ? ar.neg(x) : x);  // M = I - A/2 or I + A
+    }
+  for (Index k = 0; k < n; ++k)  // after this, m holds U on and above the diagonal and L below
+    for (Index i = k + 1; i < n; ++i) {
+      const V l = ar.div(m[i * n + k], m[k * n + k]);
+      for (Index j = k + 1; j < n; ++j) m[i * n + j] = ar.sub(m[i * n + j], ar.mul(l, m[k * n + j]));
+      m[i * n + k] = l;
+    }
+  auto M = [&](Index i, Index j) -> const V& { return m[i * n + j]; };
+  std::vector<V> w(static_cast<std::size_t>(n * n), one), z(static_cast<std::size_t>(n * n), one);
+  for (Index c = 0; c < n; ++c) {
+    for (Index i = 0; i < n; ++i) {  // U^T w = g_:c
+      auto s = ar.acc();
+      ar.accumulate(s, ar.input(g(i, c)));
+      for (Index j = 0; j < i; ++j) ar.accumulate(s, ar.neg(ar.mul(M(j, i), w[j * n + c])));
+      w[i * n + c] = ar.div(ar.total(s), M(i, i));
+    }
+    for (Index i = n - 1; i >= 0; --i) {  // L^T y = w, in place
+      auto s = ar.acc();
+      ar.accumulate(s, w[i * n + c]);
+      for (Index j = i + 1; j < n; ++j) ar.accumulate(s, ar.neg(ar.mul(M(j, i), w[j * n + c])));
+      w[i * n + c] = ar.total(s);
+    }
+  }
+  for (Index c = 0; c < n; ++c) {
+    for (Index i = 0; i < n; ++i) {  // L z' = (Y^T)_:c = y_c:
+      auto s = ar.acc();
+      ar.accumulate(s, w[c * n + i]);
+      for (Index j = 0; j < i; ++j) ar.accumulate(s, ar.neg(ar.mul(M(i, j), z[j * n + c])));
+      z[i * n + c] = ar.total(s);
+    }
+    for (Index i = n - 1; i >= 0; --i) {  // U z = z', in place
+      auto s = ar.acc();
+      ar.accumulate(s, z[i * n + c]);
+      for (Index j = i + 1; j < n; ++j) ar.accumulate(s, ar.neg(ar.mul(M(i, j), z[j * n + c])));
+      z[i * n + c] = ar.div(ar.total(s), M(i, i));
+    }
+  }
+  const V zero = ar.input(0);
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < n; ++j) {
+      if (j >= i) {
+        out(i, j, zero);
+        continue;
+      }
+      const V d = ar.sub(z[j * n + i], z[i * n + j]);
+      out(i, j, pytorch ? d : ar.neg(ar.twice(d)));
+    }
+}
+// embed-end cayley_vjp_order
+
+// [ORTH-EXP-CPU] The matrix exponential by scaling and squaring of the degree-18 Taylor polynomial.
+// The degree and the scaling threshold theta = 1 make the truncation at most
+// 1/19! / (1 - 1/20) < 8.7e-18 in the infinity norm before squaring, below float64's unit roundoff.
+inline constexpr int kExpDegree = 18;
+
+// The scaling: beta >= ||A||_inf from the inputs in binary64 (row sums of n non-negative values,
+// raised by 2 n 2^-53 to bound their rounding), s the least integer >= 0 with beta / 2^s <= 1, and
+// b = beta / 2^s >= ||A / 2^s||_inf. The backends and the bound take the same s.
+struct ExpScaling {
+  int s;
+  double b;
+};
+
+template <class Ain>
+ExpScaling exp_scaling(const Ain& a, Index n) {
+  double beta = 0;
+  for (Index i = 0; i < n; ++i) {
+    double row = 0;
+    for (Index k = 0; k < n; ++k) row += std::fabs(a(i, k));
+    beta = std::max(beta, row);
+  }
+  beta *= 1 + 2 * static_cast<double>(n) * 0x1p-53;
+  int s = 0;
+  while (std::ldexp(beta, -s) > 1) ++s;
+  return {s, std::ldexp(beta, -s)};
+}
+
+// [ORTH-EXP-TRUNC] sum_{k >= m} b^k / k! <= b^m / m! / (1 - b / (m + 1)) for 0 <= b < m + 1 (the ratio
+// of consecutive terms is at most b / (m + 1)); evaluated in binary64 (at most 2 m + 3 roundings of
+// non-negative values) and raised by 1e-12 to stay an upper bound.
+inline double exp_tail(double b, int m) {
+  double t = 1;
+  for (int k = 1; k <= m; ++k) t *= b / k;
+  return t / (1 - b / (m + 1)) * (1 + 1e-12);
+}
+
+// z = x y (n x n, row-major), each z_ij = x_i1 y_1j + ... + x_in y_nj accumulated in l order.
+template <class Ar>
+void matmul(Ar& ar, const std::vector<typename Ar::V>& x, const std::vector<typename Ar::V>& y,
+            std::vector<typename Ar::V>& z, Index n) {
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < n; ++j) {
+      auto t = ar.acc();
+      for (Index l = 0; l < n; ++l) ar.accumulate(t, ar.mul(x[i * n + l], y[l * n + j]));
+      z[i * n + j] = ar.total(t);
+    }
+}
+
+// [ORTH-EXP-CPU] Q = exp(A): B = fl(2^-s A) (exact barring underflow); Horner P = I, then for
+// j = 18..1: C = B P (matmul), P = I + fl(C / j) (the diagonal's addition rounded once); the
+// truncation of the Taylor series enters as an error of the method (`method_error`, +inf-free: the
+// bound adds exp_tail(b, 19) to every element, the backends nothing); each entry of exp(B) and of
+// its squares lies in [-1, 1] (an orthogonal matrix: `unit`); then s squarings P = P P.
+// embed-begin matrix_exp_order
+template <class Ar, class Ain, class Sink>
+void matrix_exp(Ar& ar, const Ain& a, Index n, Sink&& out) {
+  using V = typename Ar::V;
+  const ExpScaling sc = exp_scaling(a, n);
+  const V scale = ar.input(std::ldexp(1.0, -sc.s)), one = ar.input(1);
+  const std::size_t nn = static_cast<std::size_t>(n * n);
+  std::vector<V> b, p(nn, ar.input(0)), c(nn, ar.input(0));
+  b.reserve(nn);
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) b.push_back(ar.mul(scale, ar.input(a(i, k))));
+  for (Index i = 0; i < n; ++i) p[i * n + i] = one;
+  for (int j = kExpDegree; j >= 1; --j) {
+    const V jv = ar.input(j);
+    matmul(ar, b, p, c, n);
+    for (Index i = 0; i < n; ++i)
+      for (Index l = 0; l < n; ++l) {
+        const V x = ar.div(c[i * n + l], jv);
+        p[i * n + l] = i == l ? ar.add(one, x) : x;
+      }
+  }
+  const double tau = exp_tail(sc.b, kExpDegree + 1);
+  for (V& x : p) x = ar.unit(ar.method_error(x, tau));
+  for (int q = 0; q < sc.s; ++q) {
+    matmul(ar, p, p, c, n);
+    for (std::size_t t = 0; t < nn; ++t) p[t] = ar.unit(c[t]);
+  }
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) out(i, k, p[i * n + k]);
+}
+// embed-end matrix_exp_order
+
+// [ORTH-EXP-VJP-CPU] Gamma = L(A^T, G), the adjoint of the Frechet derivative, by differentiating the
+// forward's scaling and squaring (Al-Mohy and Higham's approach): B = fl(2^-s A^T), E = fl(2^-s G);
+// Horner with its derivative, P = I, D = 0, for j = 18..1: C = B P, F = E P + B D (one sum of 2n
+// products per element, E P's terms first, each in l order), P = I + fl(C / j), D = fl(F / j); the
+// truncations exp_tail(b, 19) on P and ||E||_inf exp_tail(b, 18) on D enter as errors of the method;
+// then s times D = P D + D P (one sum of 2n products, P D's first) and P = P P. Output
+// dX_ij = fl(Gamma_ij - Gamma_ji) for i > j, 0 on and above the diagonal. ||A^T||_inf = ||A||_inf
+// for a skew A, so s is the forward's.
+// embed-begin matrix_exp_vjp_order
+template <class Ar, class Ain, class Gin, class Sink>
+void matrix_exp_vjp(Ar& ar, const Ain& a, const Gin& g, Index n, Sink&& out) {
+  using V = typename Ar::V;
+  const auto at = [&](Index i, Index k) { return a(k, i); };
+  const ExpScaling sc = exp_scaling(at, n);
+  double gnorm = 0;  // >= ||G||_inf / 2^s
+  for (Index i = 0; i < n; ++i) {
+    double row = 0;
+    for (Index k = 0; k < n; ++k) row += std::fabs(g(i, k));
+    gnorm = std::max(gnorm, row);
+  }
+  gnorm = std::ldexp(gnorm * (1 + 2 * static_cast<double>(n) * 0x1p-53), -sc.s);
+  const V scale = ar.input(std::ldexp(1.0, -sc.s)), one = ar.input(1), zero = ar.input(0);
+  const std::size_t nn = static_cast<std::size_t>(n * n);
+  std::vector<V> b, e, p(nn, zero), d(nn, zero), c(nn, zero), f(nn, zero);
+  b.reserve(nn);
+  e.reserve(nn);
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      b.push_back(ar.mul(scale, ar.input(at(i, k))));
+      e.push_back(ar.mul(scale, ar.input(g(i, k))));
+    }
+  for (Index i = 0; i < n; ++i) p[i * n + i] = one;
+  // f = x1 y1 + x2 y2 (n x n), each element one sum of 2n products in l order, x1 y1's first.
+  const auto two_products = [&](const std::vector<V>& x1, const std::vector<V>& y1, const std::vector<V>& x2,
+                                const std::vector<V>& y2, std::vector<V>& z) {
+    for (Index i = 0; i < n; ++i)
+      for (Index j = 0; j < n; ++j) {
+        auto t = ar.acc();
+        for (Index l = 0; l < n; ++l) ar.accumulate(t, ar.mul(x1[i * n + l], y1[l * n + j]));
+        for (Index l = 0; l < n; ++l) ar.accumulate(t, ar.mul(x2[i * n + l], y2[l * n + j]));
+        z[i * n + j] = ar.total(t);
+      }
+  };
+  for (int j = kExpDegree; j >= 1; --j) {
+    const V jv = ar.input(j);
+    matmul(ar, b, p, c, n);
+    two_products(e, p, b, d, f);
+    for (Index i = 0; i < n; ++i)
+      for (Index l = 0; l < n; ++l) {
+        const V x = ar.div(c[i * n + l], jv);
+        p[i * n + l] = i == l ? ar.add(one, x) : x;
+        d[i * n + l] = ar.div(f[i * n + l], jv);
+      }
+  }
+  const double tau_p = exp_tail(sc.b, kExpDegree + 1), tau_d = gnorm * exp_tail(sc.b, kExpDegree);
+  for (std::size_t t = 0; t < nn; ++t) {
+    p[t] = ar.unit(ar.method_error(p[t], tau_p));
+    d[t] = ar.method_error(d[t], tau_d);
+  }
+  for (int q = 0; q < sc.s; ++q) {
+    two_products(p, d, d, p, f);
+    matmul(ar, p, p, c, n);
+    for (std::size_t t = 0; t < nn; ++t) {
+      p[t] = ar.unit(c[t]);
+      d[t] = f[t];
+    }
+  }
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < n; ++j) out(i, j, j < i ? ar.sub(d[i * n + j], d[j * n + i]) : zero);
+}
+// embed-end matrix_exp_vjp_order
+
+// [ORTH-QR-CPU] The thin QR factor by modified Gram-Schmidt, column by column: v = y_:j; for
+// i = 0..j-1 in order: r = fl(q_:i . v) (sequential in k), v_k = fl(v_k - fl(r q_ki)); then
+// nrm = fl(sqrt(fl(v . v))) and q_kj = fl(v_k / nrm). In exact arithmetic this is Q with R's
+// diagonal (the norms) positive; each q_kj lies in [-1, 1] (a column of unit norm: `unit`).
+// embed-begin qf_order
+template <class Ar, class Yin, class Sink>
+void qf(Ar& ar, const Yin& y, Index m, Index n, Sink&& out) {
+  using V = typename Ar::V;
+  std::vector<V> q(static_cast<std::size_t>(m * n), ar.input(0)), v(static_cast<std::size_t>(m), ar.input(0));
+  for (Index j = 0; j < n; ++j) {
+    for (Index k = 0; k < m; ++k) v[k] = ar.input(y(k, j));
+    for (Index i = 0; i < j; ++i) {
+      auto t = ar.acc();
+      for (Index k = 0; k < m; ++k) ar.accumulate(t, ar.mul(q[k * n + i], v[k]));
+      const V r = ar.total(t);
+      for (Index k = 0; k < m; ++k) v[k] = ar.sub(v[k], ar.mul(r, q[k * n + i]));
+    }
+    auto t = ar.acc();
+    for (Index k = 0; k < m; ++k) ar.accumulate(t, ar.mul(v[k], v[k]));
+    const V nrm = ar.sqrt(ar.total(t));
+    for (Index k = 0; k < m; ++k) q[k * n + j] = ar.unit(ar.div(v[k], nrm));
+  }
+  for (Index k = 0; k < m; ++k)
+    for (Index j = 0; j < n; ++j) out(k, j, q[k * n + j]);
+}
+// embed-end qf_order
 
 }  // namespace touchstone::orthogonal::order

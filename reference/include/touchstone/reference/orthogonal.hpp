@@ -5,7 +5,10 @@
 // (reference/src/orthogonal_reference.cpp) for mp_real (the oracle) and double (tests).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "touchstone/core/mp.hpp"
@@ -222,41 +225,239 @@ Tensor<Real> householder_product_lapack(const LapackProblem<double>& p) {
 }
 // embed-end householder_product_lapack
 
-// [ORTH-CAYLEY-DEF] Both conventions solve M Q = R with M = I - A/2, R = I + A/2 (PyTorch: the two
-// factors are functions of A and commute) or M = I + A, R = I - A (expRNN). M's symmetric part is I,
-// so Gaussian elimination needs no pivoting (every leading minor is nonzero); exact at the
+// X <- M^-1 X for a square M (n x n, row-major) whose symmetric part is I (M = I +- c A, A skew),
+// X n x n: Gaussian elimination without pivoting (every leading minor is nonzero), exact at the
 // working precision up to its rounding.
-// embed-begin cayley
 template <class Real>
-Tensor<Real> cayley(const CayleyProblem<double>& p) {
-  const Index n = p.n();
-  const bool torch = p.convention() == CayleyConvention::pytorch;
-  std::vector<Real> m(static_cast<std::size_t>(n * n)), q(static_cast<std::size_t>(n * n));
-  for (Index i = 0; i < n; ++i)
-    for (Index k = 0; k < n; ++k) {
-      const Real a = torch ? Real(p.a()(i, k)) / 2 : Real(p.a()(i, k)), id = i == k ? Real(1) : Real(0);
-      m[i * n + k] = id - a;
-      q[i * n + k] = id + a;
-    }
-  if (!torch)
-    for (std::size_t t = 0; t < m.size(); ++t) std::swap(m[t], q[t]);  // M = I + A, R = I - A
+void solve_unit_symmetric_part(std::vector<Real> m, std::vector<Real>& x, Index n) {
   for (Index k = 0; k < n; ++k)
     for (Index i = k + 1; i < n; ++i) {
       const Real l = m[i * n + k] / m[k * n + k];
       for (Index j = k + 1; j < n; ++j) m[i * n + j] -= l * m[k * n + j];
-      for (Index c = 0; c < n; ++c) q[i * n + c] -= l * q[k * n + c];
+      for (Index c = 0; c < n; ++c) x[i * n + c] -= l * x[k * n + c];
     }
   for (Index i = n - 1; i >= 0; --i)
     for (Index c = 0; c < n; ++c) {
-      Real s = q[i * n + c];
-      for (Index j = i + 1; j < n; ++j) s -= m[i * n + j] * q[j * n + c];
-      q[i * n + c] = s / m[i * n + i];
+      Real s = x[i * n + c];
+      for (Index j = i + 1; j < n; ++j) s -= m[i * n + j] * x[j * n + c];
+      x[i * n + c] = s / m[i * n + i];
     }
+}
+
+// [ORTH-CAYLEY-DEF] Both conventions solve M Q = R with M = I - A/2, R = I + A/2 (PyTorch: the two
+// factors are functions of A and commute) or M = I + A, R = I - A (expRNN), for an exactly skew A
+// given at the working precision (the tests perturb it there). M's symmetric part is I, so
+// Gaussian elimination needs no pivoting.
+template <class Real>
+Tensor<Real> cayley_matrix(const Tensor<Real>& a, CayleyConvention convention) {
+  const Index n = a.extent(0);
+  const bool torch = convention == CayleyConvention::pytorch;
+  std::vector<Real> m(static_cast<std::size_t>(n * n)), q(static_cast<std::size_t>(n * n));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      const Real x = torch ? a(i, k) / 2 : a(i, k), id = i == k ? Real(1) : Real(0);
+      m[i * n + k] = torch ? id - x : id + x;
+      q[i * n + k] = torch ? id + x : id - x;
+    }
+  solve_unit_symmetric_part(std::move(m), q, n);
   Tensor<Real> out(Shape{n, n});
   for (Index i = 0; i < n * n; ++i) out[i] = q[static_cast<std::size_t>(i)];
   return out;
 }
+
+template <class Real>
+Tensor<Real> exact_skew(const Tensor<double>& a) {
+  Tensor<Real> t(a.shape());
+  for (Index i = 0; i < a.count(); ++i) t[i] = Real(a[i]);
+  return t;
+}
+
+// embed-begin cayley
+template <class Real>
+Tensor<Real> cayley(const CayleyProblem<double>& p) {
+  return cayley_matrix<Real>(exact_skew<Real>(p.a()), p.convention());
+}
 // embed-end cayley
+
+// [ORTH-CAYLEY-VJP] dl/dX for Q = cay(A), A = tril(X, -1) - tril(X, -1)^T, G = dl/dQ: with M, R as
+// in cayley_matrix, dQ = M^-1 (dR - dM Q), so dQ = (1/2) M^-1 dA (I + Q) (PyTorch) or
+// -M^-1 dA (I + Q) (expRNN), and the gradient with respect to an unconstrained A is
+//   Gamma = (1/2) M^-T G (I + Q)^T   (PyTorch),   Gamma = -M^-T G (I + Q)^T   (expRNN);
+// through the skew construction, dX_ij = Gamma_ij - Gamma_ji for i > j and 0 on and above the
+// diagonal. The oracle forms Q, the product G (I + Q)^T and solves with M^T (= I + A/2 or I - A,
+// whose symmetric part is I too). Tests check it against central differences of cayley_matrix.
+// embed-begin cayley_vjp
+template <class Real>
+Tensor<Real> cayley_vjp_matrix(const Tensor<Real>& a, const Tensor<double>& g, CayleyConvention convention) {
+  const Index n = a.extent(0);
+  const bool torch = convention == CayleyConvention::pytorch;
+  const Tensor<Real> q = cayley_matrix(a, convention);
+  std::vector<Real> mt(static_cast<std::size_t>(n * n)), y(static_cast<std::size_t>(n * n), Real(0));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      const Real id = i == k ? Real(1) : Real(0);
+      mt[i * n + k] = torch ? id + a(i, k) / 2 : id - a(i, k);  // M^T
+      for (Index c = 0; c < n; ++c) y[i * n + k] += Real(g(i, c)) * ((c == k ? Real(1) : Real(0)) + q(k, c));
+    }
+  solve_unit_symmetric_part(std::move(mt), y, n);  // Y = M^-T G (I + Q)^T
+  Tensor<Real> dx(Shape{n, n}, Real(0));
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < i; ++j) dx(i, j) = (y[i * n + j] - y[j * n + i]) * (torch ? Real(1) / 2 : Real(-1));
+  return dx;
+}
+
+template <class Real>
+Tensor<Real> cayley_vjp(const CayleyBackwardProblem<double>& p) {
+  return cayley_vjp_matrix<Real>(exact_skew<Real>(p.a()), p.g(), p.convention());
+}
+// embed-end cayley_vjp
+
+// The working precision in bits: MPFR's default for mp_real, the significand's for a float type.
+template <class Real>
+unsigned working_bits() {
+  if constexpr (std::is_same_v<Real, mp_real>) return precision_bits(mp_real(0));
+  else return static_cast<unsigned>(std::numeric_limits<Real>::digits);
+}
+
+// [ORTH-EXP-ORACLE] exp(A) of a square A (n x n) at the working precision p: scaling and squaring
+// of the Taylor series with a rigorous truncation. beta >= max(||A||_1, ||A||_inf) >= ||A||_2, s the
+// least integer >= 0 with b = beta / 2^s <= 1/2, B = A / 2^s; the sum T_K = sum_{k<=K} B^k / k! stops
+// at the first K whose tail bound b^(K+1) / (K+1)! / (1 - b / (K+2)) (in the 1- and the inf-norm, so
+// in the 2-norm) is below tol = 2^-(p + 8) / (2 omega + 1)^s, where omega >= ||exp(t A)||_2 for
+// t in [0, 1] is the caller's (1 for a skew A; 0 asks for e^beta, valid for any A). Squaring X~ =
+// X + E with ||X||_2 <= omega and ||E||_2 <= 1 gives ||X~^2 - X^2||_2 <= (2 omega + 1) ||E||_2, so
+// after s squarings ||T_K^(2^s) - exp(A)||_2 <= 2^-(p + 8), and every element is within that. The
+// rounding at p bits is what core's precision doubling verifies ([CORE-ORACLE-VERIFIED]).
+template <class Real>
+Tensor<Real> expm_taylor(const Tensor<Real>& a, Real omega = Real(0)) {
+  using std::abs;
+  using std::exp;
+  using std::ldexp;
+  using std::pow;
+  const Index n = a.extent(0);
+  const unsigned p = working_bits<Real>();
+  Real beta(0);
+  for (Index i = 0; i < n; ++i) {
+    Real row(0), col(0);
+    for (Index k = 0; k < n; ++k) row += abs(a(i, k)), col += abs(a(k, i));
+    if (row > beta) beta = row;
+    if (col > beta) beta = col;
+  }
+  beta *= 1 + ldexp(Real(1), -static_cast<int>(p) + 16);  // the sums (n <= 2^15 terms) rounded
+  if (!(omega > 0)) omega = exp(beta);
+  int s = 0;
+  while (ldexp(beta, -s) > Real(0.5)) ++s;
+  const Real b = ldexp(beta, -s), tol = ldexp(Real(1), -static_cast<int>(p) - 8) / pow(2 * omega + 1, s);
+  Tensor<Real> bm(Shape{n, n}), t(Shape{n, n}, Real(0)), term(Shape{n, n}, Real(0)), next(Shape{n, n});
+  for (Index i = 0; i < n * n; ++i) bm[i] = ldexp(a[i], -s);
+  for (Index i = 0; i < n; ++i) t(i, i) = term(i, i) = Real(1);
+  Real tail = b;  // b^(k+1) / (k+1)! for k = 0
+  for (int k = 1;; ++k) {
+    for (Index i = 0; i < n; ++i)  // term <- term B / k
+      for (Index j = 0; j < n; ++j) {
+        Real x(0);
+        for (Index l = 0; l < n; ++l) x += term(i, l) * bm(l, j);
+        next(i, j) = x / k;
+      }
+    std::swap(term, next);
+    for (Index i = 0; i < n * n; ++i) t[i] += term[i];
+    tail = tail * b / (k + 1);
+    // tail reaches 0 only in a float type (underflow), where tol may be 0 too
+    if (tail / (1 - b / (k + 2)) < tol || !(tail > 0)) break;
+  }
+  for (int q = 0; q < s; ++q) {
+    for (Index i = 0; i < n; ++i)
+      for (Index j = 0; j < n; ++j) {
+        Real x(0);
+        for (Index l = 0; l < n; ++l) x += t(i, l) * t(l, j);
+        next(i, j) = x;
+      }
+    std::swap(t, next);
+  }
+  return t;
+}
+
+// [ORTH-EXP-DEF] Q = exp(A) for the skew A of the problem.
+// embed-begin matrix_exp
+template <class Real>
+Tensor<Real> matrix_exp(const SkewProblem<double>& p) {
+  return expm_taylor(exact_skew<Real>(p.a()), Real(1));  // ||exp(t A)||_2 = 1 for a skew A
+}
+// embed-end matrix_exp
+
+// [ORTH-EXP-VJP] dl/dX for Q = exp(A), A = tril(X, -1) - tril(X, -1)^T, G = dl/dQ. The gradient with
+// respect to an unconstrained A is the adjoint of the Frechet derivative, Gamma = L(A^T, G)
+// (<G, L(A, E)> = <L(A^T, G), E>), the upper right block of exp([[A^T, G], [0, A^T]]) (Mathias'
+// block form); then dX_ij = Gamma_ij - Gamma_ji for i > j, 0 on and above the diagonal. G is scaled
+// by sigma = 1 / max(1, sqrt(||G||_1 ||G||_inf)) inside the block (L is linear in G), so that
+// ||sigma G||_2 <= 1 and the block's exponentials exp(t C) = [[e^(t A^T), F_t], [0, e^(t A^T)]] have
+// 2-norm at most 1 + ||F_t||_2 <= 1 + t ||sigma G||_2 <= 2 (omega = 2 for the oracle).
+// embed-begin matrix_exp_vjp
+template <class Real>
+Tensor<Real> matrix_exp_vjp_matrix(const Tensor<Real>& a, const Tensor<double>& g) {
+  using std::fabs;
+  const Index n = a.extent(0);
+  double g1 = 0, ginf = 0;
+  for (Index i = 0; i < n; ++i) {
+    double row = 0, col = 0;
+    for (Index k = 0; k < n; ++k) row += fabs(g(i, k)), col += fabs(g(k, i));
+    ginf = std::max(ginf, row);
+    g1 = std::max(g1, col);
+  }
+  // sqrt(g1 ginf) raised by 2^-40 to cover the binary64 evaluation (n <= 2^15 terms per sum)
+  const Real sigma = Real(1) / Real(std::max(1.0, std::sqrt(g1 * ginf) * (1 + 0x1p-20)));
+  Tensor<Real> c(Shape{2 * n, 2 * n}, Real(0));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      c(i, k) = c(n + i, n + k) = a(k, i);
+      c(i, n + k) = Real(g(i, k)) * sigma;
+    }
+  const Tensor<Real> e = expm_taylor(c, Real(2));
+  Tensor<Real> dx(Shape{n, n}, Real(0));
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < i; ++j) dx(i, j) = (e(i, n + j) - e(j, n + i)) / sigma;
+  return dx;
+}
+
+template <class Real>
+Tensor<Real> matrix_exp_vjp(const ExpBackwardProblem<double>& p) {
+  return matrix_exp_vjp_matrix<Real>(exact_skew<Real>(p.a()), p.g());
+}
+// embed-end matrix_exp_vjp
+
+// [ORTH-QR-DEF] The thin QR factor with R's diagonal positive, by the Cholesky factor of the Gram
+// matrix: R = chol(Y^T Y) (upper triangular, r_jj > 0), Q = Y R^-1 (by substitution, row by row).
+// A formula other than the backends' Gram-Schmidt; its loss of accuracy (cond(Y)^2 in the Gram) is
+// at the working precision, which core's doubling verifies. Rank deficiency (a pivot <= 0 in exact
+// arithmetic shows as one at the working precision) is InvalidInput naming Y.
+// embed-begin qf
+template <class Real>
+Tensor<Real> qf(const QfProblem<double>& p) {
+  using std::sqrt;
+  const Index m = p.m(), n = p.n();
+  Tensor<Real> r(Shape{n, n}, Real(0));
+  for (Index i = 0; i < n; ++i)
+    for (Index j = i; j < n; ++j) {
+      Real g(0);
+      for (Index k = 0; k < m; ++k) g += Real(p.y()(k, i)) * Real(p.y()(k, j));
+      for (Index l = 0; l < i; ++l) g -= r(l, i) * r(l, j);
+      if (i == j) {
+        if (!(g > 0)) throw InvalidInput("Y", "rank deficient (column " + std::to_string(i) + "): no QR factor with R's diagonal positive");
+        r(i, i) = sqrt(g);
+      } else {
+        r(i, j) = g / r(i, i);
+      }
+    }
+  Tensor<Real> q(Shape{m, n});
+  for (Index k = 0; k < m; ++k)
+    for (Index j = 0; j < n; ++j) {
+      Real t(p.y()(k, j));
+      for (Index l = 0; l < j; ++l) t -= q(k, l) * r(l, j);
+      q(k, j) = t / r(j, j);
+    }
+  return q;
+}
+// embed-end qf
 
 // Instantiated in reference/src/orthogonal_reference.cpp only (MPFR instantiations in one unit).
 extern template Tensor<mp_real> householder_product<mp_real>(const ReflectorProblem<double>&);
@@ -275,5 +476,13 @@ extern template CwyFactors<mp_real> cwy_factors<mp_real>(const Tensor<double>&);
 extern template CwyFactors<double> cwy_factors<double>(const Tensor<double>&);
 extern template Tensor<mp_real> cayley<mp_real>(const CayleyProblem<double>&);
 extern template Tensor<double> cayley<double>(const CayleyProblem<double>&);
+extern template Tensor<mp_real> matrix_exp<mp_real>(const SkewProblem<double>&);
+extern template Tensor<double> matrix_exp<double>(const SkewProblem<double>&);
+extern template Tensor<mp_real> matrix_exp_vjp<mp_real>(const ExpBackwardProblem<double>&);
+extern template Tensor<double> matrix_exp_vjp<double>(const ExpBackwardProblem<double>&);
+extern template Tensor<mp_real> qf<mp_real>(const QfProblem<double>&);
+extern template Tensor<double> qf<double>(const QfProblem<double>&);
+extern template Tensor<mp_real> cayley_vjp<mp_real>(const CayleyBackwardProblem<double>&);
+extern template Tensor<double> cayley_vjp<double>(const CayleyBackwardProblem<double>&);
 
 }  // namespace touchstone::orthogonal::reference

@@ -47,6 +47,18 @@ void require_nonzero_rows(const Tensor<T>& v) {
                                   " is the zero vector: H(0) is undefined; spec/orthogonal.md [ORTH-INVALID]");
   }
 }
+// [ORTH-CAYLEY-DEF] [ORTH-EXP-DEF] The skew A = tril(X, -1) - tril(X, -1)^T of a square finite X,
+// in place, exactly (negation is exact); as PyTorch's orthogonal parametrization forms it.
+template <class T>
+void make_skew(Tensor<T>& a) {
+  require_matrix(a, "A", "(n, n): a square matrix whose strict lower triangle defines A");
+  if (a.extent(0) != a.extent(1)) throw InvalidInput("A", "expected a square (n, n) matrix, got " + a.shape().str());
+  require_finite(a, "A");
+  for (Index i = 0; i < a.extent(0); ++i) {
+    a(i, i) = T(0);
+    for (Index k = i + 1; k < a.extent(0); ++k) a(i, k) = -a(k, i);
+  }
+}
 }  // namespace problem_detail
 
 // [ORTH-CAYLEY-DEF] The Cayley map of the skew-symmetric A = tril(X, -1) - tril(X, -1)^T of a square
@@ -59,13 +71,7 @@ template <class T>
 class CayleyProblem {
  public:
   CayleyProblem(Tensor<T> x, CayleyConvention convention) : a_(std::move(x)), convention_(convention) {
-    problem_detail::require_matrix(a_, "A", "(n, n): a square matrix whose strict lower triangle defines A");
-    if (a_.extent(0) != a_.extent(1)) throw InvalidInput("A", "expected a square (n, n) matrix, got " + a_.shape().str());
-    problem_detail::require_finite(a_, "A");
-    for (Index i = 0; i < n(); ++i) {  // the skew matrix, exactly (negation is exact)
-      a_(i, i) = T(0);
-      for (Index k = i + 1; k < n(); ++k) a_(i, k) = -a_(k, i);
-    }
+    problem_detail::make_skew(a_);
   }
   const Tensor<T>& a() const { return a_; }
   Index n() const { return a_.extent(0); }
@@ -78,6 +84,103 @@ class CayleyProblem {
  private:
   Tensor<T> a_;
   CayleyConvention convention_;
+};
+
+// [ORTH-CAYLEY-VJP] The backward problem of orthogonal.cayley: the forward problem (X and the
+// convention) and the cotangent dQ (n, n) of Q.
+template <class T>
+class CayleyBackwardProblem {
+ public:
+  CayleyBackwardProblem(CayleyProblem<T> forward, Tensor<T> g) : f_(std::move(forward)), g_(std::move(g)) {
+    if (g_.rank() != 2 || g_.extent(0) != f_.n() || g_.extent(1) != f_.n())
+      throw InvalidInput("dQ", "expected Q's shape (" + std::to_string(f_.n()) + ", " + std::to_string(f_.n()) +
+                                   "), got " + g_.shape().str());
+    problem_detail::require_finite(g_, "dQ");
+  }
+  const CayleyProblem<T>& forward() const { return f_; }
+  const Tensor<T>& a() const { return f_.a(); }
+  const Tensor<T>& g() const { return g_; }
+  Index n() const { return f_.n(); }
+  CayleyConvention convention() const { return f_.convention(); }
+  template <class U>
+  CayleyBackwardProblem<U> cast() const {
+    return CayleyBackwardProblem<U>(f_.template cast<U>(), g_.template cast<U>());
+  }
+
+ private:
+  CayleyProblem<T> f_;
+  Tensor<T> g_;
+};
+
+// [ORTH-EXP-DEF] The matrix exponential of the skew A = tril(X, -1) - tril(X, -1)^T of a square X
+// (n, n), as torch.nn.utils.parametrizations.orthogonal(orthogonal_map="matrix_exp") forms it.
+template <class T>
+class SkewProblem {
+ public:
+  explicit SkewProblem(Tensor<T> x) : a_(std::move(x)) { problem_detail::make_skew(a_); }
+  const Tensor<T>& a() const { return a_; }
+  Index n() const { return a_.extent(0); }
+  template <class U>
+  SkewProblem<U> cast() const {
+    return SkewProblem<U>(a_.template cast<U>());
+  }
+
+ private:
+  Tensor<T> a_;
+};
+
+// [ORTH-EXP-VJP] The backward problem of orthogonal.matrix_exp: X and the cotangent dQ (n, n).
+template <class T>
+class ExpBackwardProblem {
+ public:
+  ExpBackwardProblem(SkewProblem<T> forward, Tensor<T> g) : f_(std::move(forward)), g_(std::move(g)) {
+    if (g_.rank() != 2 || g_.extent(0) != f_.n() || g_.extent(1) != f_.n())
+      throw InvalidInput("dQ", "expected Q's shape (" + std::to_string(f_.n()) + ", " + std::to_string(f_.n()) +
+                                   "), got " + g_.shape().str());
+    problem_detail::require_finite(g_, "dQ");
+  }
+  const SkewProblem<T>& forward() const { return f_; }
+  const Tensor<T>& a() const { return f_.a(); }
+  const Tensor<T>& g() const { return g_; }
+  Index n() const { return f_.n(); }
+  template <class U>
+  ExpBackwardProblem<U> cast() const {
+    return ExpBackwardProblem<U>(f_.template cast<U>(), g_.template cast<U>());
+  }
+
+ private:
+  SkewProblem<T> f_;
+  Tensor<T> g_;
+};
+
+// [ORTH-QR-DEF] A full-column-rank matrix Y (m, n), m >= n, finite, whose thin QR factor Q (R's
+// diagonal positive) is asked for: the QR retraction qf(X + xi) with Y = X + xi formed by the caller.
+template <class T>
+class QfProblem {
+ public:
+  explicit QfProblem(Tensor<T> y) : y_(std::move(y)) {
+    problem_detail::require_matrix(y_, "Y", "(m, n) with m >= n");
+    if (y_.extent(0) < y_.extent(1))
+      throw InvalidInput("Y", "expected (m, n) with m >= n (a thin QR), got shape " + y_.shape().str());
+    problem_detail::require_finite(y_, "Y");
+    for (Index j = 0; j < y_.extent(1); ++j) {
+      bool zero = true;
+      for (Index k = 0; k < y_.extent(0) && zero; ++k) zero = y_(k, j) == T(0);
+      if (zero)
+        throw InvalidInput("Y", "column " + std::to_string(j) + " is zero: Y has no QR factor with R's diagonal "
+                                "positive; spec/orthogonal.md [ORTH-QR-DEF]");
+    }
+  }
+  const Tensor<T>& y() const { return y_; }
+  Index m() const { return y_.extent(0); }
+  Index n() const { return y_.extent(1); }
+  template <class U>
+  QfProblem<U> cast() const {
+    return QfProblem<U>(y_.template cast<U>());
+  }
+
+ private:
+  Tensor<T> y_;
 };
 
 // [ORTH-HH-DEF] L nonzero Householder vectors in R^N, the rows of V (L, N).
