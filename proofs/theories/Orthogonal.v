@@ -3,7 +3,8 @@
     parametrizations, and Givens rotations on disjoint index pairs.
 
     Spec: spec/orthogonal.md, [ORTH-HH-PROPS], [ORTH-CWY-ORTH],
-    [ORTH-CWY-EQ-HH], [ORTH-TCWY-STIEFEL], [ORTH-GIVENS-COMMUTE].
+    [ORTH-CWY-EQ-HH], [ORTH-TCWY-STIEFEL], [ORTH-GIVENS-COMMUTE],
+    [ORTH-CAYLEY-DEF], [ORTH-CAYLEY-VJP-CPU].
 
     Vectors are mathcomp column vectors ['cV_n]; v^T v is the 1 x 1 matrix
     whose entry is [sqn v].  For v <> 0,
@@ -555,3 +556,40 @@ by apply: givens_part_mul; rewrite eq_sym.
 Qed.
 
 End Givens.
+
+(** ** The Cayley map: orthogonality and the factor of its VJP
+
+    For a skew A, PyTorch's Cayley map solves M Q = P with M = 1 - A/2 and
+    P = 1 + A/2 (expRNN's: M = 1 + A, P = 1 - A).  In both, M^T = P (A^T = -A),
+    M and P commute (both are polynomials in A) and M + P = 2.  The first two
+    make Q = M^-1 P orthogonal ([cayley_orthogonal]); the third gives
+    1 + Q = 2 M^-1 ([cayley_one_plus]), which the cpu order of the VJP uses:
+    Gamma = (1/2) M^-T G (1 + Q)^T = M^-T G M^-T.  Over any commutative ring
+    with units, M and P assumed invertible. *)
+Section Cayley.
+
+Variable R : comUnitRingType.
+Variable n : nat.
+
+(* proves: ORTH-CAYLEY-DEF *)
+Theorem cayley_orthogonal (M P : 'M[R]_n) :
+  M^T = P -> M *m P = P *m M -> M \in unitmx -> P \in unitmx ->
+  (invmx M *m P)^T *m (invmx M *m P) = 1%:M.
+Proof.
+move=> MT MP uM uP.
+have PT : P^T = M by rewrite -MT trmxK.
+rewrite trmx_mul trmx_inv PT MT.
+have C : P *m invmx M = invmx M *m P.
+  have E : invmx M *m (M *m P) *m invmx M = invmx M *m (P *m M) *m invmx M by rewrite MP.
+  by move: E; rewrite !mulmxA mulVmx // mul1mx -!mulmxA mulmxV // mulmx1.
+rewrite -C mulmxA -(mulmxA M) mulVmx // mulmx1 mulmxV //.
+Qed.
+
+(* proves: ORTH-CAYLEY-VJP-CPU *)
+Theorem cayley_one_plus (M P : 'M[R]_n) :
+  M \in unitmx -> M + P = 2%:M -> 1%:M + invmx M *m P = invmx M *m 2%:M.
+Proof.
+by move=> uM hMP; rewrite -hMP mulmxDr mulVmx.
+Qed.
+
+End Cayley.
