@@ -1221,8 +1221,8 @@ TEST(OrthogonalExpVjp, MatchesCentralDifferencesOfTheForward) {
 // covers: ORTH-QR-DEF ORTH-QR-CPU ORTH-QR-BOUND
 // The thin QR factor: the oracle's Q has orthonormal columns and R = Q^T Y is upper triangular with
 // a positive diagonal and Q R = Y, to the working precision; diff passes the rounded oracle and
-// fails the same Q with one column's sign flipped (LAPACK's convention makes R_jj < 0 where
-// Householder's reflection gives it) and the transpose-shaped mistake of a column permutation. The cpu
+// fails the same Q with one column's sign flipped (what LAPACK's Householder QR returns wherever its
+// R_jj comes out negative) and with two columns swapped. The cpu
 // backends within their own and the any-order bounds at (20, 8), not vacuous. m < n, a zero column
 // and a rank-deficient Y are InvalidInput naming Y.
 TEST(OrthogonalQf, OracleFactorsAndSignConvention) {
