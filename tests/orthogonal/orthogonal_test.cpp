@@ -1147,7 +1147,8 @@ TEST(OrthogonalExp, OracleIdentities) {
 
 // covers: ORTH-EXP-CPU ORTH-EXP-BOUND ORTH-EXP-VJP-CPU ORTH-EXP-VJP-BOUND
 // The cpu backends within their own bounds (which include the truncation term) and within the
-// any-order bound, not vacuous, beyond the default sizes: n = 12 and a large-norm A (s = 6).
+// any-order bound, not vacuous, beyond the default sizes: n = 12 and a large-norm A (s = 6); the
+// scaling stays finite for entries near binary64's largest value.
 TEST(OrthogonalExp, CpuWithinOwnBoundsBeyondTheDefaults) {
   const WorkingPrecision precision(256);
   struct Case {
@@ -1183,6 +1184,13 @@ TEST(OrthogonalExp, CpuWithinOwnBoundsBeyondTheDefaults) {
       EXPECT_GT(worstb, c.scale > 1 ? 1e-5 : kVacuousRatio) << "the backward bound is not vacuous";
     }
   }
+  // Entries near binary64's largest value: the row sums overflow in binary64 but not in the scaling's
+  // long double, so s is finite (a first version looped forever on an infinite beta).
+  const auto huge = [](Index, Index) { return 1.7e308; };
+  const order::ExpScaling sc = order::exp_scaling(huge, 3);
+  EXPECT_GE(sc.s, 1024);
+  EXPECT_LE(sc.s, 1030);
+  EXPECT_TRUE(sc.b > 0.5 && sc.b <= 1 + 1e-15) << sc.b;
 }
 
 // covers: ORTH-EXP-VJP

@@ -385,26 +385,28 @@ void cayley_vjp(Ar& ar, const Ain& a, const Gin& g, Index n, bool pytorch, Sink&
 // 1/19! / (1 - 1/20) < 8.7e-18 in the infinity norm before squaring, below float64's unit roundoff.
 inline constexpr int kExpDegree = 18;
 
-// The scaling: beta >= ||A||_inf from the inputs in binary64 (row sums of n non-negative values,
-// raised by 2 n 2^-53 to bound their rounding), s the least integer >= 0 with beta / 2^s <= 1, and
+// The scaling: beta >= ||A||_inf from the inputs (row sums of n non-negative values, raised by
+// 2 n 2^-53 to bound their rounding, and b's conversion to binary64 by 2^-52), s the least integer >= 0 with beta / 2^s <= 1, and
 // b = beta / 2^s >= ||A / 2^s||_inf. The backends and the bound take the same s.
 struct ExpScaling {
   int s;
   double b;
 };
 
+// The row sums are accumulated in long double, whose wider exponent keeps n entries near binary64's
+// largest finite value finite (its rounding, 2^-64 relative on x86, is within the 2^-53 allowed).
 template <class Ain>
 ExpScaling exp_scaling(const Ain& a, Index n) {
-  double beta = 0;
+  long double beta = 0;
   for (Index i = 0; i < n; ++i) {
-    double row = 0;
-    for (Index k = 0; k < n; ++k) row += std::fabs(a(i, k));
+    long double row = 0;
+    for (Index k = 0; k < n; ++k) row += std::fabs(static_cast<long double>(a(i, k)));
     beta = std::max(beta, row);
   }
-  beta *= 1 + 2 * static_cast<double>(n) * 0x1p-53;
+  beta *= 1 + 2 * static_cast<long double>(n) * 0x1p-53L;
   int s = 0;
   while (std::ldexp(beta, -s) > 1) ++s;
-  return {s, std::ldexp(beta, -s)};
+  return {s, static_cast<double>(std::ldexp(beta, -s)) * (1 + 0x1p-52)};
 }
 
 // [ORTH-EXP-TRUNC] sum_{k >= m} b^k / k! <= b^m / m! / (1 - b / (m + 1)) for 0 <= b < m + 1 (the ratio
@@ -479,13 +481,15 @@ void matrix_exp_vjp(Ar& ar, const Ain& a, const Gin& g, Index n, Sink&& out) {
   using V = typename Ar::V;
   const auto at = [&](Index i, Index k) { return a(k, i); };
   const ExpScaling sc = exp_scaling(at, n);
-  double gnorm = 0;  // >= ||G||_inf / 2^s
+  long double gsum = 0;  // ||G||_inf, in long double as in exp_scaling
   for (Index i = 0; i < n; ++i) {
-    double row = 0;
-    for (Index k = 0; k < n; ++k) row += std::fabs(g(i, k));
-    gnorm = std::max(gnorm, row);
+    long double row = 0;
+    for (Index k = 0; k < n; ++k) row += std::fabs(static_cast<long double>(g(i, k)));
+    gsum = std::max(gsum, row);
   }
-  gnorm = std::ldexp(gnorm * (1 + 2 * static_cast<double>(n) * 0x1p-53), -sc.s);
+  // >= ||G||_inf / 2^s (inf where it overflows binary64: the bound is then +inf, outside its domain)
+  const double gnorm =
+      static_cast<double>(std::ldexp(gsum * (1 + 2 * static_cast<long double>(n) * 0x1p-53L), -sc.s)) * (1 + 0x1p-52);
   const V scale = ar.input(std::ldexp(1.0, -sc.s)), one = ar.input(1), zero = ar.input(0);
   const std::size_t nn = static_cast<std::size_t>(n * n);
   std::vector<V> b, e, p(nn, zero), d(nn, zero), c(nn, zero), f(nn, zero);
