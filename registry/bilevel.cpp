@@ -505,6 +505,422 @@ std::unique_ptr<Algorithm> ridge_hvp_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- the logistic class: per-feature L2 regularization of logistic regression ----
+// The ridge sizes; labels drawn as y = [u < sigmoid(x . w_true)] with w_true standard normal.
+LogisticProblem<double> generate_logistic(const RidgeSize& s, Format format, std::uint64_t seed, const std::string& stream) {
+  PhiloxStream g(seed, stream + "data"), t(seed, stream + "theta"), u(seed, stream + "labels");
+  auto fill = [&](Shape shape, double scale) {
+    Tensor<double> x(std::move(shape));
+    for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(scale * g.next_normal(), format);
+    return x;
+  };
+  const Tensor<double> w_true = fill(Shape{s.d}, 1.0);
+  auto labels = [&](const Tensor<double>& X) {
+    Tensor<double> y(Shape{X.extent(0)});
+    for (Index i = 0; i < X.extent(0); ++i) {
+      double z = 0;
+      for (Index k = 0; k < s.d; ++k) z += X(i, k) * w_true[k];
+      y[i] = u.next_uniform() < 1 / (1 + std::exp(-z)) ? 1.0 : 0.0;
+    }
+    return y;
+  };
+  const Tensor<double> X = fill(Shape{s.n, s.d}, 1.0), X_val = fill(Shape{s.m, s.d}, 1.0);
+  const Tensor<double> y = labels(X), y_val = labels(X_val), w0 = fill(Shape{s.d}, 0.1);
+  Tensor<double> theta(Shape{s.d});
+  for (Index k = 0; k < s.d; ++k) theta[k] = round_to_format(t.next_uniform(-2.0, 1.0), format);
+  return LogisticProblem<double>({X, y, X_val, y_val, w0, theta, round_to_format(s.alpha, format), s.r});
+}
+
+std::vector<ArraySpec> logistic_inputs() {
+  return {{"X", "(n, dim)", "training inputs", false},
+          {"y", "(n)", "training labels in [0, 1]", false},
+          {"X_val", "(m, dim)", "validation inputs", false},
+          {"y_val", "(m)", "validation labels in [0, 1]", false},
+          {"w0", "(dim)", "initial weights (do not depend on theta)", false},
+          {"theta", "(dim)", "log of the per-feature L2 regularizers", false},
+          {"alpha", "()", "inner step size (also --option alpha)", true},
+          {"r", "()", "number of inner steps (also --option r)", true}};
+}
+RidgeInputs<double> read_logistic(const InputReader& r) {
+  const double alpha = r.real("alpha", std::numeric_limits<double>::quiet_NaN());
+  if (std::isnan(alpha)) throw InvalidInput("alpha", "missing: give --option alpha=... or a 0-d array alpha");
+  return {r.array("X"), r.array("y"), r.array("X_val"), r.array("y_val"), r.array("w0"), r.array("theta"), alpha,
+          r.required_integer("r", 0, kMaxSteps)};
+}
+Arrays logistic_arrays(const RidgeInputs<double>& in) {
+  return Arrays{{"X", in.X},         {"y", in.y},   {"X_val", in.X_val},         {"y_val", in.y_val},
+                {"w0", in.w0},       {"theta", in.theta}, {"alpha", scalar(in.alpha)}, {"r", scalar(static_cast<double>(in.r))}};
+}
+const char* const kLogisticOrder =
+    "lambda = exp(theta); z = X w (k order), s = sigmoid(z) (stable, one elementary function); "
+    "w - alpha (X^T (s - y) / n + lambda w), sums in index order; "
+    "H(w) v = X^T (fl(s fl(1 - s)) (X v)) / n + lambda v";
+
+template <class P, class Cpu32, class Cpu64, class Bound>
+void logistic_backends(Entry<P>& e, const std::string& order, Cpu32 cpu32, Cpu64 cpu64, Bound bound) {
+  e.backends = {
+      {"cpu-f32", Format::float32, order, [cpu32](const EntryProblem<P>& h) { return grad_output(cpu32(h.f32())); },
+       [bound](const P& p) { return grad_output(bound(p, bilevel_arithmetic_cpu(Format::float32))); }},
+      {"cpu-f64", Format::float64, order, [cpu64](const EntryProblem<P>& h) { return grad_output(cpu64(h.f64())); },
+       [bound](const P& p) { return grad_output(bound(p, bilevel_arithmetic_cpu(Format::float64))); }},
+  };
+  e.any_order_bound = [bound](const P& p, Format compute, double ulps) {
+    return grad_output(bound(p, bilevel_arithmetic_any_order(compute, ulps)));
+  };
+}
+
+std::unique_ptr<Algorithm> logistic_entry(order::Method method) {
+  using P = LogisticProblem<double>;
+  Entry<P> e;
+  const char* names[] = {"exact_stored", "exact_recompute", "exact_forward"};
+  const char* how[] = {"reverse mode over the stored trajectory", "reverse mode recomputing each w_j from w0",
+                       "forward mode (dim tangents dw/dtheta)"};
+  const int k = static_cast<int>(method);
+  e.name = std::string("bilevel.logistic.") + names[k];
+  e.spec_ref = "spec/bilevel.md [BILEVEL-LOGISTIC-DEF]";
+  e.summary = std::string("hyperparameter gradient dM/dtheta of logistic regression with per-feature L2 "
+                          "regularization exp(theta) through r gradient steps, by ") + how[k];
+  e.inputs = logistic_inputs();
+  e.outputs = {{"grad", "(dim)", "the hypergradient with respect to theta", false}};
+  e.options = QuadraticFace::options();
+  e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = {"bench"};
+  const std::string stream = e.name + "/";
+  e.generate = [stream](const std::string& size, Format format, std::uint64_t seed) {
+    return generate_logistic(size_row(kRidgeSizes, size), format, seed, stream);
+  };
+  e.read = [](const InputReader& r) { return P(read_logistic(r)); };
+  e.arrays = [](const P& p) { return logistic_arrays(p.in()); };
+  e.oracle = [](const P& p) { return ExactArrays{{"grad", reference::logistic_hypergradient<mp_real>(p)}}; };
+  const std::string order =
+      std::string(kLogisticOrder) + "; " +
+      (method == order::Method::forward
+           ? "tangents Z e_t = Z e_t - alpha H(w_j) Z e_t, then - (alpha lambda_t) w_jt at t; grad_t = sum_k Z(k,t) a_k"
+           : "a = X_val^T (sigmoid(X_val w_r) - y_val) / m; for j = r-1..0: mu -= (alpha lambda)(w_j a), "
+             "a -= alpha H(w_j) a");
+  logistic_backends(
+      e, order, [method](const LogisticProblem<float>& p) { return cpu::logistic_hypergradient(p, method); },
+      [method](const P& p) { return cpu::logistic_hypergradient(p, method); },
+      [method](const P& p, const BilevelArithmetic& m) { return logistic_hypergradient_bound(p, method, m); });
+  e.any_order_assumption =
+      "the step Jacobians accumulated step by step, reverse (stored or recomputed) or forward; within a step any "
+      "order of every sum, divisions by n and m or products with their reciprocals, exp and sigmoid within the "
+      "given ulps, sigmoid' as s (1 - s) (not X^T diag(s') X formed first)";
+  return make_entry(std::move(e));
+}
+
+std::unique_ptr<Algorithm> logistic_fom_entry() {
+  using P = LogisticProblem<double>;
+  Entry<P> e;
+  e.name = "bilevel.logistic.fom";
+  e.spec_ref = "spec/bilevel.md [BILEVEL-LOGISTIC-FOM]";
+  e.summary = "first-order shortcut for the logistic hyperparameter problem: every dw_{j+1}/dw_j replaced by I, "
+              "-alpha lambda o (sum_j w_j) o grad L_out(w_r), no Hessian-vector product";
+  e.inputs = logistic_inputs();
+  e.outputs = {{"grad", "(dim)", "the first-order estimate of dM/dtheta", false}};
+  e.options = QuadraticFace::options();
+  e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = {"bench"};
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    return generate_logistic(size_row(kRidgeSizes, size), format, seed, "bilevel.logistic.fom/");
+  };
+  e.read = [](const InputReader& r) { return P(read_logistic(r)); };
+  e.arrays = [](const P& p) { return logistic_arrays(p.in()); };
+  e.oracle = [](const P& p) { return ExactArrays{{"grad", reference::logistic_fom<mp_real>(p)}}; };
+  logistic_backends(
+      e, std::string(kLogisticOrder) + "; S = sum_j w_j (j order); grad = 0 - (alpha lambda)(S g), g = grad L_out(w_r)",
+      [](const LogisticProblem<float>& p) { return cpu::logistic_fom(p); }, [](const P& p) { return cpu::logistic_fom(p); },
+      [](const P& p, const BilevelArithmetic& m) { return logistic_fom_bound(p, m); });
+  e.any_order_assumption =
+      "the r inner steps in order; sums in any order (S over j too), / n or * fl(1/n), exp and sigmoid within the "
+      "given ulps; (alpha lambda_k)(S_k g_k) associated so";
+  return make_entry(std::move(e));
+}
+
+std::unique_ptr<Algorithm> logistic_ufom_entry() {
+  using P = LogisticUfomProblem<double>;
+  Entry<P> e;
+  e.name = "bilevel.logistic.ufom";
+  e.spec_ref = "spec/bilevel.md [BILEVEL-LOGISTIC-UFOM]";
+  e.summary = "UFOM F + (xi/q)(E - F) of the logistic hyperparameter problem with the coin xi given; E by "
+              "recomputation";
+  e.inputs = logistic_inputs();
+  e.inputs.push_back({"q", "()", "probability of the exact branch, 0 < q <= 1 (also --option q)", true});
+  e.inputs.push_back({"xi", "()", "the coin, 0 or 1 (also --option xi)", true});
+  e.outputs = {{"grad", "(dim)", "the UFOM estimate of dM/dtheta", false}};
+  e.options = QuadraticFace::options();
+  e.options.push_back({"q", "probability of the exact branch (required: file or option)", ""});
+  e.options.push_back({"xi", "the coin, 0 or 1 (required: file or option)", ""});
+  e.sizes = {"coin1", "coin0", "medium"};
+  e.extra_sizes = {"bench"};
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const RidgeSize& s = size_row(kRidgeSizes, size == "coin1" || size == "coin0" ? std::string("small") : size);
+    const double q = size == "medium" ? 0.125 : 0.25;
+    return P(generate_logistic(s, format, seed, "bilevel.logistic.ufom/"), round_to_format(q, format),
+             size == "coin0" ? 0 : 1);
+  };
+  e.read = [](const InputReader& r) {
+    const double q = r.real("q", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(q)) throw InvalidInput("q", "missing: give --option q=... or a 0-d array q");
+    return P(LogisticProblem<double>(read_logistic(r)), q, static_cast<int>(r.required_integer("xi", 0, 1)));
+  };
+  e.arrays = [](const P& p) {
+    Arrays a = logistic_arrays(p.problem().in());
+    a["q"] = scalar(p.q());
+    a["xi"] = scalar(p.xi());
+    return a;
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"grad", reference::logistic_ufom<mp_real>(p)}}; };
+  logistic_backends(
+      e, std::string(kLogisticOrder) + "; F as bilevel.logistic.fom; xi = 1: E by recomputation, grad = F + fl(fl(E - F) / q)",
+      [](const LogisticUfomProblem<float>& p) { return cpu::logistic_ufom(p); }, [](const P& p) { return cpu::logistic_ufom(p); },
+      [](const P& p, const BilevelArithmetic& m) { return logistic_ufom_bound(p, m); });
+  e.any_order_assumption =
+      "F as bilevel.logistic.fom, E as bilevel.logistic.exact_* (reverse or forward); F + (E - F)/q with the "
+      "division or a product with fl(1/q)";
+  return make_entry(std::move(e));
+}
+
+std::unique_ptr<Algorithm> logistic_hvp_entry() {
+  using P = HvpProblem<LogisticProblem<double>>;
+  Entry<P> e;
+  e.name = "bilevel.logistic.hvp";
+  e.spec_ref = "spec/bilevel.md [BILEVEL-HVP-DEF]";
+  e.summary = "Hessian-vector product of the logistic class's inner loss at w: X^T (sigmoid'(X w) o (X v)) / n + "
+              "exp(theta) o v, without forming the Hessian";
+  e.inputs = {{"X", "(n, dim)", "training inputs", false},
+              {"theta", "(dim)", "log of the per-feature regularizers", false},
+              {"w", "(dim)", "the point", false},
+              {"v", "(dim)", "the vector", false}};
+  e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = {"bench"};
+  auto from_x = [](Tensor<double> X, Tensor<double> theta, Tensor<double> w, Tensor<double> v) {
+    const Index n = X.extent(0);
+    Tensor<double> Xv = X;
+    return P(LogisticProblem<double>({std::move(X), Tensor<double>(Shape{n}, 0.0), std::move(Xv),
+                                      Tensor<double>(Shape{n}, 0.0), std::move(w), std::move(theta), 0.0, 0}),
+             std::move(v));
+  };
+  e.generate = [from_x](const std::string& size, Format format, std::uint64_t seed) {
+    const HvpSize& s = size_row(kHvpSizes, size);
+    const RidgeSize rs{s.name, s.n, 1, s.d, 0, 0.0};
+    const LogisticProblem<double> p = generate_logistic(rs, format, seed, "bilevel.logistic.hvp/");
+    return from_x(p.in().X, p.in().theta, drawn_vector(s.d, seed, "bilevel.logistic.hvp/w", format),
+                  drawn_vector(s.d, seed, "bilevel.logistic.hvp/v", format));
+  };
+  e.read = [from_x](const InputReader& r) { return from_x(r.array("X"), r.array("theta"), r.array("w"), r.array("v")); };
+  e.arrays = [](const P& p) {
+    return Arrays{{"X", p.problem().in().X}, {"theta", p.problem().in().theta}, {"w", p.problem().in().w0}, {"v", p.v()}};
+  };
+  hvp_backends(e, "lambda = exp(theta); s_i = sigmoid(sum_k X_ik w_k); u_i = sum_k X_ik v_k; t_i = fl(fl(s_i fl(1 - s_i)) u_i); "
+                  "g_k = sum_i X_ik t_i (i order) / n + lambda_k v_k");
+  e.any_order_assumption =
+      "X^T (s' o (X v)) as products with X (not the Hessian formed first); sums in any order; / n or * fl(1/n); "
+      "exp and sigmoid within the given ulps; s' = s (1 - s)";
+  return make_entry(std::move(e));
+}
+
+// ---- the MAML sinusoid class ----
+struct MamlSize {
+  const char* name;
+  Index hidden, k_support, k_query, r;
+  double alpha;
+};
+// The standard demo (higher's and learn2learn's): 1-40-40-1, K = 10 support and query points, one
+// or a few inner SGD steps of 0.01; smaller widths for the defaults that judge with the affine form.
+// The checked sizes are those the affine form judges in float32 ([BILEVEL-MAML-BOUND]); at h = 40
+// core's Tracked alone leaves part of a float32 answer unjudged, so "standard" is an extra size.
+constexpr MamlSize kMamlSizes[] = {{"tiny", 4, 5, 5, 1, 0.01},      {"small", 8, 5, 5, 3, 0.01},
+                                   {"medium", 12, 5, 5, 1, 0.01},   {"standard", 40, 10, 10, 1, 0.01},
+                                   {"bench", 40, 10, 10, 10, 0.01}};
+
+// [BILEVEL-MAML-TASKS] A task from named Philox streams keyed by the seed: amplitude U[0.1, 5],
+// phase U[0, pi] ("task"), support and query x U[-5, 5] ("support", "query"), y = amplitude
+// sin(x - phase); the initial weights as PyTorch's nn.Linear initializes them, weights and biases
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) ("init"). Every value rounded to the format.
+MamlProblem<double> generate_maml(const MamlSize& s, Format format, std::uint64_t seed, const std::string& stream) {
+  PhiloxStream task(seed, stream + "task"), sup(seed, stream + "support"), qry(seed, stream + "query"),
+      init(seed, stream + "init");
+  const double amplitude = task.next_uniform(0.1, 5.0), phase = task.next_uniform(0.0, 3.14159265358979323846);
+  auto points = [&](PhiloxStream& g, Index k, Tensor<double>& x, Tensor<double>& y) {
+    x = Tensor<double>(Shape{k});
+    y = Tensor<double>(Shape{k});
+    for (Index i = 0; i < k; ++i) {
+      x[i] = round_to_format(g.next_uniform(-5.0, 5.0), format);
+      y[i] = round_to_format(amplitude * std::sin(x[i] - phase), format);
+    }
+  };
+  MamlInputs<double> in;
+  points(sup, s.k_support, in.x_support, in.y_support);
+  points(qry, s.k_query, in.x_query, in.y_query);
+  const Index h = s.hidden;
+  const reference::MlpLayout L(h);
+  in.theta = Tensor<double>(Shape{mlp_parameter_count(h)});
+  auto uniform = [&](Index from, Index count, double fan_in) {
+    const double b = 1 / std::sqrt(fan_in);
+    for (Index i = from; i < from + count; ++i) in.theta[i] = round_to_format(init.next_uniform(-b, b), format);
+  };
+  uniform(L.w1, h, 1);
+  uniform(L.b1, h, 1);
+  uniform(L.w2, h * h, static_cast<double>(h));
+  uniform(L.b2, h, static_cast<double>(h));
+  uniform(L.w3, h, static_cast<double>(h));
+  uniform(L.b3, 1, static_cast<double>(h));
+  in.alpha = round_to_format(s.alpha, format);
+  in.r = s.r;
+  return MamlProblem<double>(std::move(in));
+}
+
+// The MLP's parameters as PyTorch's Sequential(Linear(1, h), ReLU, Linear(h, h), ReLU, Linear(h, 1))
+// names them ("0.weight" ... as W1, b1, W2, b2, W3, b3), and their flat order in MamlProblem.
+struct MlpArray {
+  const char* name;
+  const char* shape;
+  const char* what;
+};
+constexpr MlpArray kMlpArrays[] = {{"W1", "(h, 1)", "first layer's weight (Linear(1, h).weight)"},
+                                   {"b1", "(h)", "first layer's bias"},
+                                   {"W2", "(h, h)", "second layer's weight (Linear(h, h).weight, (out, in))"},
+                                   {"b2", "(h)", "second layer's bias"},
+                                   {"W3", "(1, h)", "output layer's weight (Linear(h, 1).weight)"},
+                                   {"b3", "(1)", "output layer's bias"}};
+
+// theta from the six arrays, each checked against its shape for the width h read from W1.
+Tensor<double> flatten_mlp(const std::vector<Tensor<double>>& parts) {
+  const Tensor<double>& w1 = parts[0];
+  if (w1.rank() != 2 || w1.extent(1) != 1 || w1.extent(0) < 1 || w1.extent(0) > kMaxHidden)
+    throw InvalidInput("W1", "expected (h, 1) with h in [1, 256], got shape " + w1.shape().str());
+  const Index h = w1.extent(0);
+  const std::vector<std::vector<Index>> shapes = {{h, 1}, {h}, {h, h}, {h}, {1, h}, {1}};
+  std::vector<double> flat;
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    if (parts[k].shape().extents() != shapes[k])
+      throw InvalidInput(kMlpArrays[k].name, std::string("expected ") + kMlpArrays[k].shape + " with h = " +
+                                                 std::to_string(h) + ", got shape " + parts[k].shape().str());
+    for (Index i = 0; i < parts[k].count(); ++i) flat.push_back(parts[k][i]);
+  }
+  return Tensor<double>(Shape{static_cast<Index>(flat.size())}, flat);
+}
+// The six arrays of flat parameters (or of a gradient) of width h, named with `prefix`.
+template <class T>
+Arrays split_mlp(const Tensor<T>& flat, Index h, const std::string& prefix) {
+  const std::vector<std::vector<Index>> shapes = {{h, 1}, {h}, {h, h}, {h}, {1, h}, {1}};
+  Arrays out;
+  Index offset = 0;
+  for (std::size_t k = 0; k < shapes.size(); ++k) {
+    Shape shape(shapes[k]);
+    Tensor<double> t(shape);
+    for (Index i = 0; i < t.count(); ++i) t[i] = static_cast<double>(flat[offset + i]);
+    offset += t.count();
+    out[prefix + kMlpArrays[k].name] = std::move(t);
+  }
+  return out;
+}
+ExactArrays split_exact(const Tensor<mp_real>& flat, Index h) {
+  const std::vector<std::vector<Index>> shapes = {{h, 1}, {h}, {h, h}, {h}, {1, h}, {1}};
+  ExactArrays out;
+  Index offset = 0;
+  for (std::size_t k = 0; k < shapes.size(); ++k) {
+    Tensor<mp_real> t{Shape(shapes[k])};
+    for (Index i = 0; i < t.count(); ++i) t[i] = flat[offset + i];
+    offset += t.count();
+    out[std::string("grad_") + kMlpArrays[k].name] = std::move(t);
+  }
+  return out;
+}
+
+std::unique_ptr<Algorithm> maml_entry(const std::string& kind) {
+  using P = MamlProblem<double>;
+  Entry<P> e;
+  e.name = "bilevel.maml." + kind;
+  const bool fom = kind == "fom";
+  const order::Method method = kind == "exact_recompute" ? order::Method::recompute : order::Method::stored;
+  e.spec_ref = fom ? "spec/bilevel.md [BILEVEL-MAML-FOM]" : "spec/bilevel.md [BILEVEL-MAML-DEF]";
+  e.summary = fom ? "first-order MAML (learn2learn first_order=True, higher track_higher_grads=False) on sinusoid "
+                    "regression with the MLP 1-h-h-1 (ReLU): grad L_query(phi_r)"
+                  : std::string("exact MAML hypergradient on sinusoid regression with the MLP 1-h-h-1 (ReLU), by ") +
+                        (method == order::Method::recompute ? "reverse mode recomputing each phi_j"
+                                                            : "reverse mode over the stored trajectory");
+  e.inputs = {{"x_support", "(K)", "the task's support inputs (inner loss)", false},
+              {"y_support", "(K)", "the task's support targets", false},
+              {"x_query", "(Kq)", "the task's query inputs (outer loss)", false},
+              {"y_query", "(Kq)", "the task's query targets", false}};
+  for (const MlpArray& m : kMlpArrays) e.inputs.push_back({m.name, m.shape, std::string("initial ") + m.what, false});
+  e.inputs.push_back({"alpha", "()", "inner step size (also --option alpha)", true});
+  e.inputs.push_back({"r", "()", "number of inner steps (also --option r)", true});
+  for (const MlpArray& m : kMlpArrays)
+    e.outputs.push_back({std::string("grad_") + m.name, m.shape,
+                         std::string(fom ? "first-order MAML gradient" : "MAML hypergradient") + " for " + m.name, false});
+  e.options = QuadraticFace::options();
+  e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = {"standard", "bench"};
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    return generate_maml(size_row(kMamlSizes, size), format, seed, "bilevel.maml/");
+  };
+  e.read = [](const InputReader& r) {
+    const double alpha = r.real("alpha", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(alpha)) throw InvalidInput("alpha", "missing: give --option alpha=... or a 0-d array alpha");
+    std::vector<Tensor<double>> parts;
+    for (const MlpArray& m : kMlpArrays) parts.push_back(r.array(m.name));
+    return P({r.array("x_support"), r.array("y_support"), r.array("x_query"), r.array("y_query"), flatten_mlp(parts),
+              alpha, r.required_integer("r", 0, kMaxSteps)});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.in();
+    Arrays a = split_mlp(in.theta, p.hidden(), "");
+    a["x_support"] = in.x_support;
+    a["y_support"] = in.y_support;
+    a["x_query"] = in.x_query;
+    a["y_query"] = in.y_query;
+    a["alpha"] = scalar(in.alpha);
+    a["r"] = scalar(static_cast<double>(in.r));
+    return a;
+  };
+  e.describe = [](const P& p) {
+    return "h=" + std::to_string(p.hidden()) + " K=" + std::to_string(p.in().x_support.count()) +
+           " r=" + std::to_string(p.steps());
+  };
+  if (fom)
+    e.oracle = [](const P& p) { return split_exact(reference::maml_fom<mp_real>(p), p.hidden()); };
+  else
+    e.oracle = [](const P& p) { return split_exact(reference::maml_hypergradient<mp_real>(p), p.hidden()); };
+  const std::string order =
+      "per point: a1 = fl(W1 x) + b1, z = relu, a2 = sum_i W2 z1 (+ b2 last), out likewise, e = fl(2 fl(out - y)) / K; "
+      "each gradient element one sum over the points in order; phi - fl(alpha g); " +
+      std::string(fom ? "grad = grad L_query(phi_r)"
+                      : "lambda = grad L_query(phi_r); lambda - fl(alpha H(phi_j) lambda), H v by forward then backward "
+                        "tangents");
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [fom, method](const EntryProblem<P>& h) {
+         const MamlProblem<float>& p = h.f32();
+         return split_mlp(fom ? cpu::maml_fom(p) : cpu::maml_hypergradient(p, method), p.hidden(), "grad_");
+       },
+       [fom](const P& p) {
+         const auto m = bilevel_arithmetic_cpu(Format::float32);
+         return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, m), p.hidden(), "grad_");
+       }},
+      {"cpu-f64", Format::float64, order,
+       [fom, method](const EntryProblem<P>& h) {
+         const MamlProblem<double>& p = h.f64();
+         return split_mlp(fom ? cpu::maml_fom(p) : cpu::maml_hypergradient(p, method), p.hidden(), "grad_");
+       },
+       [fom](const P& p) {
+         const auto m = bilevel_arithmetic_cpu(Format::float64);
+         return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, m), p.hidden(), "grad_");
+       }},
+  };
+  e.any_order_bound = [fom](const P& p, Format compute, double ulps) {
+    const auto m = bilevel_arithmetic_any_order(compute, ulps);
+    return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, m), p.hidden(), "grad_");
+  };
+  e.any_order_assumption =
+      "the inner steps and (exact) the backward steps in order, reverse accumulation; every sum (a layer's products "
+      "and its bias, a gradient element's per-point terms, both product-rule terms of an HVP element) in any order; "
+      "/ K or * fl(1/K); relu'(0) = 0";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::bilevel
 
@@ -521,5 +937,14 @@ void register_bilevel(Registry& registry) {
   registry.add(bilevel::ridge_entry(bilevel::order::Method::forward));
   registry.add(bilevel::quadratic_hvp_entry());
   registry.add(bilevel::ridge_hvp_entry());
+  registry.add(bilevel::logistic_entry(bilevel::order::Method::stored));
+  registry.add(bilevel::logistic_entry(bilevel::order::Method::recompute));
+  registry.add(bilevel::logistic_entry(bilevel::order::Method::forward));
+  registry.add(bilevel::logistic_fom_entry());
+  registry.add(bilevel::logistic_ufom_entry());
+  registry.add(bilevel::logistic_hvp_entry());
+  registry.add(bilevel::maml_entry("exact_stored"));
+  registry.add(bilevel::maml_entry("exact_recompute"));
+  registry.add(bilevel::maml_entry("fom"));
 }
 }  // namespace touchstone

@@ -12,6 +12,11 @@ venv=${TOUCHSTONE_PEER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/touchstone/peer-ven
 # higher 0.2.1 (2020) is pure Python over torch.
 packages=(performer-pytorch==1.1.4 einops==0.8.2 local-attention==1.4.4 axial-positional-embedding==0.3.12
           higher==0.2.1)
+# torchopt 0.7.3 runs on Debian's torch 1.13 (its compiled ops are optional) with optree 0.13.1 (a
+# cp311 wheel), graphviz 0.20.3 (imported by torchopt.visual) and a typing_extensions newer than
+# Debian's, installed inside the venv. learn2learn 0.2.0 does not build on Python 3.11: its
+# pre-generated Cython C includes longintrepr.h, which 3.11 no longer ships.
+packages+=(torchopt==0.7.3 optree==0.13.1 graphviz==0.20.3 typing_extensions==4.12.2)
 stamp="$venv/.touchstone-peers"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]; then
   echo "$venv/bin/python"; exit 0

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "touchstone/bounds/elementary_ulps.hpp"
+#include "touchstone/bounds/mamba_backward_bound.hpp"  // kSigmoidF32Ulps, kSigmoidF64Ulps
 #include "touchstone/core/tracked.hpp"
 
 namespace touchstone::bilevel {
@@ -75,7 +76,38 @@ class TrackedArithmetic {
     long long count = 0;
   };
   TrackedArithmetic(const BilevelArithmetic& m, bool affine)
-      : r_(Rounding::of(format_info(m.compute))), any_order_(m.any_order), affine_(affine), exp_ulps_(m.exp_ulps) {}
+      : r_(Rounding::of(format_info(m.compute))),
+        any_order_(m.any_order),
+        affine_(affine),
+        exp_ulps_(m.exp_ulps),
+        sigmoid_ulps_(m.sigmoid_ulps) {}
+
+  // [BILEVEL-LOGISTIC-BOUND] sigmoid within sigmoid_ulps, linearized at the midpoint mid of the
+  // exact argument's range: with e = z^ - z (|e| <= dev),
+  //   s(z^) - s(z) = s'(mid) e + (s'(z) - s'(mid)) e + s''(xi) e^2 / 2,
+  // |s''| <= 1/(6 sqrt 3) < 0.0963 = K, so the last two terms are at most K radius dev + K dev^2 / 2;
+  // the coefficients are a's scaled by the binary64 s'(mid) = s(mid)(1 - s(mid)) (within 2^-48 of
+  // the real one, absolute, as s' <= 1/4: one more 2^-48 dev); the pending part of a enters times
+  // 1/4 (the slope bound); the evaluation's own error as [CORE-TRACKED-ELEMENTARY].
+  V sigmoid(const V& a) const {
+    constexpr double K = 0.0963;
+    V z;
+    z.affine = affine_;
+    z.t = touchstone::sigmoid(a.t, sigmoid_ulps_, r_);
+    z.outside = a.outside || !std::isfinite(z.t.err);
+    z.depth = a.depth + 1;
+    if (z.outside) return z;
+    const double mid = midpoint(a.t), dev = deviation(a);
+    const double s = sigmoid_value(mid), slope = s * (1 - s);
+    combine(z.c, a.c, slope);
+    const double rad = radius(a.t, mid);
+    const double prop_abs = 0.25 * dev;  // |s(z^) - s(z)|
+    z.pending = (0.25 * a.pending + K * rad * dev + K * dev * dev / 2 + 0x1p-48 * dev +
+                 sigmoid_ulps_ * (2 * r_.u * (z.t.mag() + prop_abs) + 2 * r_.eta)) *
+                (1 + 0x1p-50);
+    fresh(z);
+    return z;
+  }
 
   // exp within exp_ulps ([CORE-TRACKED-ELEMENTARY]): its whole error in one fresh symbol (the
   // argument's own error, if any, enters through Tracked's propagation, not linearly).
@@ -89,6 +121,22 @@ class TrackedArithmetic {
     z.pending = z.t.err;
     fresh(z);
     z.outside = overflows(z);
+    return z;
+  }
+
+  // [BILEVEL-MAML-RELU] [a > 0] as an exact 0 or 1, the same for the computed and the exact a
+  // only where a's sign is certain: a > 0 (lo > deviation), a < 0 (hi < -deviation), or a exactly 0
+  // computed exactly; otherwise the mask (and all that depends on it) is outside the bound's domain.
+  V relu_mask(const V& a) const {
+    const double dev = deviation(a);
+    const bool pos = a.t.lo > dev, neg = a.t.hi < -dev, zero = a.t.lo == 0 && a.t.hi == 0 && dev == 0;
+    V m = input(pos ? 1.0 : 0.0);
+    m.outside = a.outside || !(pos || neg || zero) || !std::isfinite(dev);
+    return m;
+  }
+  V masked(const V& m, const V& a) const {
+    V z = m.t.lo == 1 ? a : input(0.0);
+    z.outside = z.outside || m.outside || a.outside;
     return z;
   }
 
@@ -260,7 +308,7 @@ class TrackedArithmetic {
 
   Rounding r_;
   bool any_order_, affine_;
-  double exp_ulps_;
+  double exp_ulps_, sigmoid_ulps_;
   mutable std::size_t next_ = 0;  // the next symbol
 };
 
@@ -323,11 +371,12 @@ Tensor<double> bound_over_forms(const QuadraticProblem<double>& p, const Bilevel
 
 BilevelArithmetic bilevel_arithmetic_cpu(Format compute) {
   const bool f32 = compute == Format::float32;
-  return {f32 ? "cpu-f32" : "cpu-f64", compute, false, f32 ? kExpF32Ulps : kExpF64Ulps};
+  return {f32 ? "cpu-f32" : "cpu-f64", compute, false, f32 ? kExpF32Ulps : kExpF64Ulps,
+          f32 ? mamba::kSigmoidF32Ulps : mamba::kSigmoidF64Ulps};
 }
 
 BilevelArithmetic bilevel_arithmetic_any_order(Format compute, double exp_ulps) {
-  return {"any order", compute, true, exp_ulps};
+  return {"any order", compute, true, exp_ulps, exp_ulps};
 }
 
 Tensor<double> exact_hypergradient_bound(const QuadraticProblem<double>& p, order::Method method,
@@ -421,6 +470,128 @@ Tensor<double> ridge_hypergradient_bound(const RidgeProblem<double>& p, order::M
   if (m.any_order || method != order::Method::forward) run(order::Method::stored);
   if (m.any_order || method == order::Method::forward) run(order::Method::forward);
   return out;
+}
+
+// ---- the logistic class ([BILEVEL-LOGISTIC-BOUND]) ----
+namespace {
+// The operations behind one output (generously, as for the ridge class, with the sigmoids and the
+// Hessian's extra products), and whether the affine form fits its budget.
+double logistic_ops(const RidgeProblem<double>& p) {
+  const double d = static_cast<double>(p.dim()), r = static_cast<double>(p.steps());
+  const double n = static_cast<double>(p.samples() + p.val_samples());
+  return (2 * r + 2 + r * (r + 1) / 2) * (8 * n * d + 12 * n + 8 * d) * (d + 1) + 16 * d + 16;
+}
+bool logistic_affine(const RidgeProblem<double>& p, bool forward) {
+  const double d = static_cast<double>(p.dim()), r = static_cast<double>(p.steps());
+  const double n = static_cast<double>(p.samples() + p.val_samples());
+  const double symbols = (2 * r + 2) * (6 * n + 6 * d) * (forward ? d + 1 : 1);
+  const double products = (2 * r + 2) * 4 * n * d * (forward ? d + 1 : 1);
+  return symbols * products < 4e9;
+}
+// Runs body(ar, cls, w0) -> outputs over tracked values and folds its per-element bounds into out.
+template <class Body>
+void logistic_run(const LogisticProblem<double>& p, const BilevelArithmetic& m, bool forward, Tensor<double>& out,
+                  const Body& body) {
+  const bool affine = logistic_affine(p, forward);
+  TrackedArithmetic ar(m, affine);
+  order::Logistic<TrackedArithmetic> cls(ar, p);
+  const std::vector<TV> w0 = order::initial(ar, p.dim(), [&](Index i) { return p.in().w0[i]; });
+  const std::vector<TV> g = body(ar, cls, w0);
+  const double ops = logistic_ops(p);
+  for (Index i = 0; i < p.dim(); ++i) {
+    const TV& v = g[static_cast<std::size_t>(i)];
+    double b = element_bound(v, ops);
+    if (!v.affine && !(b < v.t.mag())) b = kInf;  // as bound_over_forms: no vacuous bound
+    out[i] = std::max(out[i], b);
+  }
+}
+}  // namespace
+
+// Stored and recomputed iterates are the same values (the recomputation repeats the same
+// operations on the same inputs), so the recomputation's bound runs the stored form.
+Tensor<double> logistic_hypergradient_bound(const LogisticProblem<double>& p, order::Method method,
+                                            const BilevelArithmetic& m) {
+  Tensor<double> out(Shape{p.dim()}, 0.0);
+  for (order::Method meth : {order::Method::stored, order::Method::forward}) {
+    const bool forward = meth == order::Method::forward;
+    if (!m.any_order && forward != (method == order::Method::forward)) continue;
+    logistic_run(p, m, forward, out, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& w0) {
+      return order::ridge_exact(ar, cls, w0, p.steps(), meth);
+    });
+  }
+  return out;
+}
+
+Tensor<double> logistic_fom_bound(const LogisticProblem<double>& p, const BilevelArithmetic& m) {
+  Tensor<double> out(Shape{p.dim()}, 0.0);
+  logistic_run(p, m, false, out, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& w0) {
+    return order::theta_fom(ar, cls, w0, p.steps());
+  });
+  return out;
+}
+
+// The backends' E is recomputed: the stored form's bound (the same values). Any order: E reverse
+// or forward, the division by q or the product with fl(1/q).
+Tensor<double> logistic_ufom_bound(const LogisticUfomProblem<double>& u, const BilevelArithmetic& m) {
+  const LogisticProblem<double>& p = u.problem();
+  Tensor<double> out(Shape{p.dim()}, 0.0);
+  for (order::Method meth : {order::Method::stored, order::Method::forward})
+    for (bool reciprocal : {false, true}) {
+      if (!m.any_order && (meth == order::Method::forward || reciprocal)) continue;
+      if (u.xi() == 0 && (meth == order::Method::forward || reciprocal)) continue;
+      logistic_run(p, m, meth == order::Method::forward, out,
+                   [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& w0) {
+                     return order::theta_ufom(ar, cls, w0, p.steps(), u.q(), u.xi(), meth, reciprocal);
+                   });
+    }
+  return out;
+}
+
+Tensor<double> hvp_bound(const HvpProblem<LogisticProblem<double>>& h, const BilevelArithmetic& m) {
+  const LogisticProblem<double>& p = h.problem();
+  TrackedArithmetic ar(m, true);
+  order::Logistic<TrackedArithmetic> cls(ar, p);
+  const std::vector<TV> w = order::initial(ar, p.dim(), [&](Index i) { return p.in().w0[i]; });
+  const std::vector<TV> g = cls.hessian_product(w, order::initial(ar, p.dim(), [&](Index i) { return h.v()[i]; }));
+  const double ops = 8 * static_cast<double>(p.samples() * p.dim() + p.samples() + p.dim()) + 16;
+  Tensor<double> out(Shape{p.dim()});
+  for (Index i = 0; i < p.dim(); ++i) out[i] = element_bound(g[static_cast<std::size_t>(i)], ops);
+  return out;
+}
+
+// ---- the MAML sinusoid class ([BILEVEL-MAML-BOUND]) ----
+namespace {
+template <class Body>
+Tensor<double> maml_run(const MamlProblem<double>& p, const BilevelArithmetic& m, const Body& body) {
+  const double P = static_cast<double>(p.dim()), h = static_cast<double>(p.hidden()), r = static_cast<double>(p.steps());
+  const double K = static_cast<double>(std::max(p.in().x_support.count(), p.in().x_query.count()));
+  // Per pass about 12 h^2 + 30 h operations per point; the affine form's cost (symbols x length)
+  // kept below about 4 10^9 as for the other classes.
+  const double per_pass = K * (12 * h * h + 30 * h) + 2 * P;
+  const double ops_total = (2 * r + 2) * per_pass;
+  const bool affine = ops_total * ops_total < 4e9;
+  TrackedArithmetic ar(m, affine);
+  order::Mlp<TrackedArithmetic> cls(ar, p);
+  const std::vector<TV> theta = order::initial(ar, p.dim(), [&](Index i) { return p.in().theta[i]; });
+  const std::vector<TV> g = body(cls, theta);
+  // Operations behind one output: every pass's operations (generously) and the recomputation's.
+  const double ops = (2 * r + 2 + r * (r + 1) / 2) * per_pass + 16;
+  Tensor<double> out(Shape{p.dim()});
+  for (Index i = 0; i < p.dim(); ++i) {
+    const TV& v = g[static_cast<std::size_t>(i)];
+    double b = element_bound(v, ops);
+    if (!v.affine && !(b < v.t.mag())) b = kInf;  // no vacuous bound ([BILEVEL-BOUND-AFFINE])
+    out[i] = b;
+  }
+  return out;
+}
+}  // namespace
+
+Tensor<double> maml_hypergradient_bound(const MamlProblem<double>& p, const BilevelArithmetic& m) {
+  return maml_run(p, m, [&](auto& cls, const std::vector<TV>& theta) { return order::exact_stored(cls, theta, p.steps()); });
+}
+Tensor<double> maml_fom_bound(const MamlProblem<double>& p, const BilevelArithmetic& m) {
+  return maml_run(p, m, [&](auto& cls, const std::vector<TV>& theta) { return order::fom(cls, theta, p.steps()); });
 }
 
 }  // namespace touchstone::bilevel

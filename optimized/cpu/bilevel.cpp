@@ -11,6 +11,61 @@ namespace {
 // The order's arithmetic policy on T (optimized/common/native_arithmetic.hpp).
 using cpu_common::NativeArithmetic;
 
+// With the logistic class's sigmoid (elementary.hpp: evaluated from e^-|z|, rounded once).
+template <class T>
+struct LogisticArithmetic : NativeArithmetic<T> {
+  static T sigmoid(T z) {
+    if constexpr (std::is_same_v<T, float>) return elementary::sigmoid_f32(z);
+    else return elementary::sigmoid_f64(z);
+  }
+  // [BILEVEL-MAML-RELU] relu'(a) = [a > 0] (0 at a = 0, PyTorch's threshold_backward).
+  static T relu_mask(T a) { return a > T(0) ? T(1) : T(0); }
+  static T masked(T m, T a) { return m != T(0) ? a : T(0); }
+};
+
+template <class T, class Body>
+Tensor<T> run_maml(const MamlProblem<T>& p, order::Counts* counts, const Body& body) {
+  LogisticArithmetic<T> ar;
+  const MamlProblem<double> p64 = p.template cast<double>();
+  order::Mlp<LogisticArithmetic<T>> cls(ar, p64);
+  const std::vector<T> theta = order::initial(ar, p.dim(), [&](Index i) { return static_cast<double>(p.in().theta[i]); });
+  std::vector<T> g = body(cls, theta);
+  if (counts) *counts = cls.counts();
+  return Tensor<T>(Shape{p.dim()}, std::move(g));
+}
+template <class T>
+Tensor<T> maml_exact_t(const MamlProblem<T>& p, Method m, order::Counts* c) {
+  return run_maml(p, c, [&](auto& cls, const std::vector<T>& theta) {
+    return m == Method::recompute ? order::exact_recompute(cls, theta, p.steps()) : order::exact_stored(cls, theta, p.steps());
+  });
+}
+template <class T>
+Tensor<T> maml_fom_t(const MamlProblem<T>& p, order::Counts* c) {
+  return run_maml(p, c, [&](auto& cls, const std::vector<T>& theta) { return order::fom(cls, theta, p.steps()); });
+}
+
+template <class T, class Body>
+Tensor<T> run_logistic(const LogisticProblem<T>& p, order::Counts* counts, const Body& body) {
+  LogisticArithmetic<T> ar;
+  const RidgeProblem<double> p64 = p.template cast<double>();
+  order::Logistic<LogisticArithmetic<T>> cls(ar, p64);
+  const std::vector<T> w0 = order::initial(ar, p.dim(), [&](Index i) { return static_cast<double>(p.in().w0[i]); });
+  std::vector<T> g = body(ar, cls, w0);
+  if (counts) *counts = cls.counts();
+  return Tensor<T>(Shape{p.dim()}, std::move(g));
+}
+
+template <class T>
+Tensor<T> logistic_hvp_t(const HvpProblem<LogisticProblem<T>>& h) {
+  LogisticArithmetic<T> ar;
+  const RidgeProblem<double> p64 = h.problem().template cast<double>();
+  order::Logistic<LogisticArithmetic<T>> cls(ar, p64);
+  const Index d = h.problem().dim();
+  const std::vector<T> v = order::initial(ar, d, [&](Index i) { return static_cast<double>(h.v()[i]); });
+  const std::vector<T> w = order::initial(ar, d, [&](Index i) { return static_cast<double>(h.problem().in().w0[i]); });
+  return Tensor<T>(Shape{d}, cls.hessian_product(w, v));
+}
+
 template <class T, class Body>
 Tensor<T> run(const QuadraticProblem<T>& p, order::Counts* counts, const Body& body) {
   const auto& in = p.in();
@@ -84,6 +139,37 @@ Tensor<float> hvp(const HvpProblem<QuadraticProblem<float>>& p) { return quadrat
 Tensor<double> hvp(const HvpProblem<QuadraticProblem<double>>& p) { return quadratic_hvp_t(p); }
 Tensor<float> hvp(const HvpProblem<RidgeProblem<float>>& p) { return ridge_hvp_t(p); }
 Tensor<double> hvp(const HvpProblem<RidgeProblem<double>>& p) { return ridge_hvp_t(p); }
+
+Tensor<float> hvp(const HvpProblem<LogisticProblem<float>>& p) { return logistic_hvp_t(p); }
+Tensor<double> hvp(const HvpProblem<LogisticProblem<double>>& p) { return logistic_hvp_t(p); }
+
+Tensor<float> logistic_hypergradient(const LogisticProblem<float>& p, Method m, order::Counts* c) {
+  return run_logistic(p, c, [&](auto& ar, auto& cls, const auto& w0) { return order::ridge_exact(ar, cls, w0, p.steps(), m); });
+}
+Tensor<double> logistic_hypergradient(const LogisticProblem<double>& p, Method m, order::Counts* c) {
+  return run_logistic(p, c, [&](auto& ar, auto& cls, const auto& w0) { return order::ridge_exact(ar, cls, w0, p.steps(), m); });
+}
+Tensor<float> logistic_fom(const LogisticProblem<float>& p, order::Counts* c) {
+  return run_logistic(p, c, [&](auto& ar, auto& cls, const auto& w0) { return order::theta_fom(ar, cls, w0, p.steps()); });
+}
+Tensor<double> logistic_fom(const LogisticProblem<double>& p, order::Counts* c) {
+  return run_logistic(p, c, [&](auto& ar, auto& cls, const auto& w0) { return order::theta_fom(ar, cls, w0, p.steps()); });
+}
+Tensor<float> logistic_ufom(const LogisticUfomProblem<float>& u, order::Counts* c) {
+  return run_logistic(u.problem(), c, [&](auto& ar, auto& cls, const auto& w0) {
+    return order::theta_ufom(ar, cls, w0, u.problem().steps(), static_cast<double>(u.q()), u.xi());
+  });
+}
+Tensor<double> logistic_ufom(const LogisticUfomProblem<double>& u, order::Counts* c) {
+  return run_logistic(u.problem(), c, [&](auto& ar, auto& cls, const auto& w0) {
+    return order::theta_ufom(ar, cls, w0, u.problem().steps(), u.q(), u.xi());
+  });
+}
+
+Tensor<float> maml_hypergradient(const MamlProblem<float>& p, Method m, order::Counts* c) { return maml_exact_t(p, m, c); }
+Tensor<double> maml_hypergradient(const MamlProblem<double>& p, Method m, order::Counts* c) { return maml_exact_t(p, m, c); }
+Tensor<float> maml_fom(const MamlProblem<float>& p, order::Counts* c) { return maml_fom_t(p, c); }
+Tensor<double> maml_fom(const MamlProblem<double>& p, order::Counts* c) { return maml_fom_t(p, c); }
 
 Tensor<float> ridge_hypergradient(const RidgeProblem<float>& p, Method m, order::Counts* c) { return ridge_t(p, m, c); }
 Tensor<double> ridge_hypergradient(const RidgeProblem<double>& p, Method m, order::Counts* c) { return ridge_t(p, m, c); }

@@ -28,10 +28,29 @@ Tensor<double> ufom(const UfomProblem<double>& p, order::Counts* counts = nullpt
 Tensor<float> ridge_hypergradient(const RidgeProblem<float>& p, Method m, order::Counts* counts = nullptr);
 Tensor<double> ridge_hypergradient(const RidgeProblem<double>& p, Method m, order::Counts* counts = nullptr);
 
+// [BILEVEL-LOGISTIC-CPU] The logistic class's dM/dtheta by `m`, its first-order shortcut and UFOM
+// with the coin given (E by recomputation); sigmoid: elementary.hpp's sigmoid_f32 / sigmoid_f64.
+Tensor<float> logistic_hypergradient(const LogisticProblem<float>& p, Method m, order::Counts* counts = nullptr);
+Tensor<double> logistic_hypergradient(const LogisticProblem<double>& p, Method m, order::Counts* counts = nullptr);
+Tensor<float> logistic_fom(const LogisticProblem<float>& p, order::Counts* counts = nullptr);
+Tensor<double> logistic_fom(const LogisticProblem<double>& p, order::Counts* counts = nullptr);
+Tensor<float> logistic_ufom(const LogisticUfomProblem<float>& p, order::Counts* counts = nullptr);
+Tensor<double> logistic_ufom(const LogisticUfomProblem<double>& p, order::Counts* counts = nullptr);
+
+// [BILEVEL-MAML-CPU] The MAML sinusoid class: E by `m` (stored or recompute; forward is not
+// offered: dim = h^2 + 4h + 1 tangents) and FOM = grad L_query(phi_r).
+Tensor<float> maml_hypergradient(const MamlProblem<float>& p, Method m, order::Counts* counts = nullptr);
+Tensor<double> maml_hypergradient(const MamlProblem<double>& p, Method m, order::Counts* counts = nullptr);
+Tensor<float> maml_fom(const MamlProblem<float>& p, order::Counts* counts = nullptr);
+Tensor<double> maml_fom(const MamlProblem<double>& p, order::Counts* counts = nullptr);
+
 // [BILEVEL-HVP-DEF] H v of the quadratic (A v) and ridge (X^T X v / n + lambda o v) classes.
 Tensor<float> hvp(const HvpProblem<QuadraticProblem<float>>& p);
 Tensor<double> hvp(const HvpProblem<QuadraticProblem<double>>& p);
 Tensor<float> hvp(const HvpProblem<RidgeProblem<float>>& p);
 Tensor<double> hvp(const HvpProblem<RidgeProblem<double>>& p);
+// H(w) v of the logistic class at w = the problem's w0.
+Tensor<float> hvp(const HvpProblem<LogisticProblem<float>>& p);
+Tensor<double> hvp(const HvpProblem<LogisticProblem<double>>& p);
 
 }  // namespace touchstone::bilevel::cpu

@@ -9,3 +9,11 @@ set_tests_properties(bilevel_peer_test PROPERTIES LABELS differential SKIP_RETUR
 # The FOM counterexample and its demo (apps/counterexample).
 touchstone_test(bilevel_counterexample_tests unit ${CMAKE_CURRENT_LIST_DIR}/counterexample_test.cpp)
 target_link_libraries(bilevel_counterexample_tests PRIVATE touchstone_counterexample)
+# The logistic class (its oracle against Boost autodiff over MPFR, bounds, diff).
+touchstone_test(bilevel_logistic_tests unit ${CMAKE_CURRENT_LIST_DIR}/logistic_test.cpp)
+# The MAML sinusoid class (its oracle against Boost autodiff over MPFR, the ReLU kink, bounds, diff).
+touchstone_test(bilevel_maml_tests unit ${CMAKE_CURRENT_LIST_DIR}/maml_test.cpp)
+# diff of higher 0.2.1 and torchopt 0.7.3 on the MAML sinusoid class (exact and first-order).
+add_test(NAME bilevel_maml_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/maml_peer_test.sh
+  $<TARGET_FILE:touchstone> ${PROJECT_SOURCE_DIR})
+set_tests_properties(bilevel_maml_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)

@@ -20,6 +20,7 @@ struct BilevelArithmetic {
   Format compute = Format::float32;
   bool any_order = false;
   double exp_ulps = 1;  // exp within this many ulps (the ridge class)
+  double sigmoid_ulps = 1;  // sigmoid within this many ulps (the logistic class)
 };
 
 // touchstone's CPU backends in `compute`.
@@ -36,8 +37,21 @@ Tensor<double> ufom_bound(const UfomProblem<double>& p, const BilevelArithmetic&
 // any order, each division by n or m also as a product with fl(1/n)).
 Tensor<double> ridge_hypergradient_bound(const RidgeProblem<double>& p, order::Method method, const BilevelArithmetic& m);
 
+// [BILEVEL-LOGISTIC-CPU] The logistic class: the hypergradient by `method`, the first-order shortcut
+// and UFOM (any order as the ridge class, sigmoid and exp within the given ulps).
+Tensor<double> logistic_hypergradient_bound(const LogisticProblem<double>& p, order::Method method,
+                                            const BilevelArithmetic& m);
+Tensor<double> logistic_fom_bound(const LogisticProblem<double>& p, const BilevelArithmetic& m);
+Tensor<double> logistic_ufom_bound(const LogisticUfomProblem<double>& u, const BilevelArithmetic& m);
+
+// [BILEVEL-MAML-BOUND] The MAML sinusoid class: E (stored = recomputed) and FOM. +inf on every
+// element where a ReLU's computed mask may differ from the exact one ([BILEVEL-MAML-RELU]).
+Tensor<double> maml_hypergradient_bound(const MamlProblem<double>& p, const BilevelArithmetic& m);
+Tensor<double> maml_fom_bound(const MamlProblem<double>& p, const BilevelArithmetic& m);
+
 // [BILEVEL-HVP-DEF] H v (any order: sums in any order, each Form of A v; n's division either way).
 Tensor<double> hvp_bound(const HvpProblem<QuadraticProblem<double>>& p, const BilevelArithmetic& m);
 Tensor<double> hvp_bound(const HvpProblem<RidgeProblem<double>>& p, const BilevelArithmetic& m);
+Tensor<double> hvp_bound(const HvpProblem<LogisticProblem<double>>& p, const BilevelArithmetic& m);
 
 }  // namespace touchstone::bilevel

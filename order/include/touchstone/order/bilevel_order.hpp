@@ -9,7 +9,14 @@
 //   V                      a computed value;  Acc  a reduction in progress
 //   V input(double x)      an input element (a value of the compute format)
 //   V add(V, V), sub(V, V), mul(V, V), div(V, V)   one rounding each
-//   V exp(V)               the exponential within the backend's ulps (the ridge class only)
+//   V exp(V)               the exponential within the backend's ulps (the ridge and logistic classes)
+//   V sigmoid(V)           1 / (1 + e^-z) within the backend's ulps (the logistic class only): one
+//                          elementary function, evaluated stably (never e^-z for z < 0), not composed
+//                          here, so that no sign branch of the computed z enters the sequence
+//   V relu_mask(V a)       [a > 0] as an exact 0 or 1 (the MAML class; [BILEVEL-MAML-RELU]: the
+//                          tracked policy marks the value outside its domain where a's sign is
+//                          not certain)
+//   V masked(V m, V a)     a where the mask m is 1, exact 0 where it is 0
 //   Acc acc(); void accumulate(Acc&, const V&); V total(const Acc&)   a sum: the backends add in
 //                          the order accumulated
 //
@@ -390,5 +397,294 @@ std::vector<typename Cls::V> ridge_exact(Ar& ar, Cls& cls, const std::vector<typ
   });
 }
 // embed-end bilevel_ridge_order
+
+
+// [BILEVEL-LOGISTIC-CPU] The logistic class on Ar: lambda_k = exp(theta_k) and alpha lambda_k once;
+// X, y, X_val, y_val read as inputs. At a point w: z_i = sum_k X_ik w_k (k order), s_i = sigmoid(z_i).
+// Gradient: sum_i X_ik (s_i - y_i) (i order) / n. Hessian-vector product at w:
+// u_i = sum_k X_ik v_k (k order), t_i = fl(fl(s_i fl(1 - s_i)) u_i), sum_i X_ik t_i (i order) / n,
+// plus lambda_k v_k. The same interface as Ridge, so ridge_exact runs it; its HVP reads w.
+// embed-begin bilevel_logistic_order
+template <class Ar>
+class Logistic {
+ public:
+  using V = typename Ar::V;
+  using Vec = std::vector<V>;
+  static constexpr bool hvp_reads_phi = true;
+  Logistic(Ar& ar, const RidgeProblem<double>& p)
+      : ar_(ar), d_(p.dim()), n_(p.samples()), m_(p.val_samples()), alpha_(ar.input(p.in().alpha)) {
+    const auto& in = p.in();
+    x_ = Ridge<Ar>::read(ar, n_, d_, [&](Index i, Index k) { return in.X(i, k); });
+    y_ = Ridge<Ar>::read(ar, n_, 1, [&](Index i, Index) { return in.y[i]; });
+    xv_ = Ridge<Ar>::read(ar, m_, d_, [&](Index i, Index k) { return in.X_val(i, k); });
+    yv_ = Ridge<Ar>::read(ar, m_, 1, [&](Index i, Index) { return in.y_val[i]; });
+    for (Index k = 0; k < d_; ++k) {
+      lambda_.push_back(ar.exp(ar.input(in.theta[k])));
+      alpha_lambda_.push_back(ar.mul(alpha_, lambda_.back()));
+    }
+  }
+  Index dim() const { return d_; }
+  Counts& counts() { return counts_; }
+  // X_val^T (sigmoid(X_val w) - y_val) / m.
+  Vec outer_gradient(const Vec& w) {
+    ++counts_.outer_gradients;
+    return cross_entropy_gradient(xv_, yv_, m_, w);
+  }
+  // w - alpha (X^T (sigmoid(X w) - y) / n + lambda o w).
+  Vec inner_step(const Vec& w) {
+    ++counts_.inner_steps;
+    const Vec g = cross_entropy_gradient(x_, y_, n_, w);
+    Vec out;
+    for (Index k = 0; k < d_; ++k)
+      out.push_back(ar_.sub(w[k], ar_.mul(alpha_, ar_.add(g[k], ar_.mul(lambda_[k], w[k])))));
+    return out;
+  }
+  // [BILEVEL-HVP-DEF] H(w) v = X^T (sigmoid'(X w) o (X v)) / n + lambda o v.
+  Vec hessian_product(const Vec& w, const Vec& v) const {
+    Vec t;
+    for (Index i = 0; i < n_; ++i) {
+      typename Ar::Acc zs = ar_.acc(), us = ar_.acc();
+      for (Index k = 0; k < d_; ++k) ar_.accumulate(zs, ar_.mul(x_[i * d_ + k], w[k]));
+      for (Index k = 0; k < d_; ++k) ar_.accumulate(us, ar_.mul(x_[i * d_ + k], v[k]));
+      const V s = ar_.sigmoid(ar_.total(zs));
+      t.push_back(ar_.mul(ar_.mul(s, ar_.sub(ar_.input(1.0), s)), ar_.total(us)));
+    }
+    const V count = ar_.input(static_cast<double>(n_));
+    Vec out;
+    for (Index k = 0; k < d_; ++k) {
+      typename Ar::Acc s = ar_.acc();
+      for (Index i = 0; i < n_; ++i) ar_.accumulate(s, ar_.mul(x_[i * d_ + k], t[i]));
+      out.push_back(ar_.add(ar_.div(ar_.total(s), count), ar_.mul(lambda_[k], v[k])));
+    }
+    return out;
+  }
+  // v - alpha H(w) v.
+  Vec hvp_step(const Vec& w, const Vec& v) {
+    ++counts_.hvps;
+    const Vec hv = hessian_product(w, v);
+    Vec out;
+    for (Index k = 0; k < d_; ++k) out.push_back(ar_.sub(v[k], ar_.mul(alpha_, hv[k])));
+    return out;
+  }
+  V theta_term(const Vec& w, const Vec& a, Index k) const { return ar_.mul(alpha_lambda_[k], ar_.mul(w[k], a[k])); }
+  V theta_tangent(const Vec& w, Index t) const { return ar_.mul(alpha_lambda_[t], w[t]); }
+
+ private:
+  Vec cross_entropy_gradient(const std::vector<V>& x, const std::vector<V>& y, Index rows, const Vec& w) const {
+    Vec res;
+    for (Index i = 0; i < rows; ++i) {
+      typename Ar::Acc s = ar_.acc();
+      for (Index k = 0; k < d_; ++k) ar_.accumulate(s, ar_.mul(x[i * d_ + k], w[k]));
+      res.push_back(ar_.sub(ar_.sigmoid(ar_.total(s)), y[i]));
+    }
+    const V count = ar_.input(static_cast<double>(rows));
+    Vec g;
+    for (Index k = 0; k < d_; ++k) {
+      typename Ar::Acc s = ar_.acc();
+      for (Index i = 0; i < rows; ++i) ar_.accumulate(s, ar_.mul(x[i * d_ + k], res[i]));
+      g.push_back(ar_.div(ar_.total(s), count));
+    }
+    return g;
+  }
+
+  Ar& ar_;
+  Index d_, n_, m_;
+  V alpha_;
+  std::vector<V> x_, y_, xv_, yv_, lambda_, alpha_lambda_;
+  Counts counts_;
+};
+
+// [BILEVEL-LOGISTIC-FOM] F_k = 0 - (alpha lambda_k) fl(S_k g_k), S = sum_j w_j (j order, w_0 .. w_{r-1}),
+// g = grad L_out(w_r): the r inner steps and no Hessian-vector product, O(dim) memory.
+template <class Ar, class Cls>
+std::vector<typename Cls::V> theta_fom(Ar& ar, Cls& cls, const std::vector<typename Cls::V>& w0, Index r) {
+  const Index d = cls.dim();
+  std::vector<typename Ar::Acc> sums(static_cast<std::size_t>(d), ar.acc());
+  std::vector<typename Cls::V> w = w0;
+  for (Index j = 0; j < r; ++j) {
+    for (Index k = 0; k < d; ++k) ar.accumulate(sums[static_cast<std::size_t>(k)], w[k]);
+    w = cls.inner_step(w);
+  }
+  const std::vector<typename Cls::V> g = cls.outer_gradient(w);
+  std::vector<typename Cls::V> s, out;
+  for (Index k = 0; k < d; ++k) s.push_back(ar.total(sums[static_cast<std::size_t>(k)]));
+  for (Index k = 0; k < d; ++k) out.push_back(ar.sub(ar.input(0.0), cls.theta_term(s, g, k)));
+  return out;
+}
+
+// [BILEVEL-LOGISTIC-UFOM] g = F + fl(fl(E - F) / q) when xi = 1 (E by `method`; the backends
+// recompute), g = F when xi = 0; `reciprocal`: (E - F) times fl(1 / q) (the bounds only).
+template <class Ar, class Cls>
+std::vector<typename Cls::V> theta_ufom(Ar& ar, Cls& cls, const std::vector<typename Cls::V>& w0, Index r, double q,
+                                        int xi, Method method = Method::recompute, bool reciprocal = false) {
+  std::vector<typename Cls::V> F = theta_fom(ar, cls, w0, r);
+  if (xi == 0) return F;
+  const std::vector<typename Cls::V> E = ridge_exact(ar, cls, w0, r, method);
+  const typename Cls::V qv = ar.input(q);
+  const typename Cls::V w = reciprocal ? ar.div(ar.input(1.0), qv) : qv;
+  for (std::size_t i = 0; i < F.size(); ++i) {
+    const typename Cls::V diff = ar.sub(E[i], F[i]);
+    F[i] = ar.add(F[i], reciprocal ? ar.mul(w, diff) : ar.div(diff, w));
+  }
+  return F;
+}
+// embed-end bilevel_logistic_order
+
+
+// [BILEVEL-MAML-CPU] The MAML sinusoid class on Ar: the MLP 1-h-h-1 with ReLU, the support points
+// (inner loss) and query points (outer loss) read as inputs. Per point x: a1_o = fl(W1_o x) + b1_o,
+// a2_o = sum_i W2_oi z1_i (i order) + b2_o as the sum's last term, out = sum_i W3_i z2_i + b3
+// likewise; e = fl(fl(2 fl(out - y)) / K). Every gradient (and Hessian-vector product) element is
+// one sum over the points in point order of its per-point terms (two products per point where the
+// HVP's product rule gives two). The HVP is the directional derivative of the gradient along v
+// (forward tangents, then backward tangents), relu'' = 0.
+// embed-begin bilevel_maml_order
+template <class Ar>
+class Mlp {
+ public:
+  using V = typename Ar::V;
+  using Vec = std::vector<V>;
+  static constexpr bool hvp_reads_phi = true;
+  Mlp(Ar& ar, const MamlProblem<double>& p)
+      : ar_(ar), h_(p.hidden()), P_(p.dim()), alpha_(ar.input(p.in().alpha)), two_(ar.input(2.0)) {
+    const auto& in = p.in();
+    for (Index i = 0; i < in.x_support.count(); ++i) {
+      xs_.push_back(ar.input(in.x_support[i]));
+      ys_.push_back(ar.input(in.y_support[i]));
+    }
+    for (Index i = 0; i < in.x_query.count(); ++i) {
+      xq_.push_back(ar.input(in.x_query[i]));
+      yq_.push_back(ar.input(in.y_query[i]));
+    }
+  }
+  Index dim() const { return P_; }
+  Counts& counts() { return counts_; }
+  Vec outer_gradient(const Vec& phi) {
+    ++counts_.outer_gradients;
+    return pass(phi, nullptr, xq_, yq_);
+  }
+  Vec inner_step(const Vec& phi) {
+    ++counts_.inner_steps;
+    const Vec g = pass(phi, nullptr, xs_, ys_);
+    Vec out;
+    for (Index k = 0; k < P_; ++k) out.push_back(ar_.sub(phi[k], ar_.mul(alpha_, g[k])));
+    return out;
+  }
+  // [BILEVEL-HVP-DEF] H(phi) v of the support loss.
+  Vec hessian_product(const Vec& phi, const Vec& v) { return pass(phi, &v, xs_, ys_); }
+  Vec hvp_step(const Vec& phi, const Vec& v) {
+    ++counts_.hvps;
+    const Vec hv = pass(phi, &v, xs_, ys_);
+    Vec out;
+    for (Index k = 0; k < P_; ++k) out.push_back(ar_.sub(v[k], ar_.mul(alpha_, hv[k])));
+    return out;
+  }
+
+ private:
+  // The gradient of the points' mean squared error at phi (v null), or H(phi) v.
+  Vec pass(const Vec& phi, const Vec* vp, const Vec& xs, const Vec& ys) const {
+    const Index h = h_;
+    const Index w1 = 0, b1 = h, w2 = 2 * h, b2 = 2 * h + h * h, w3 = 3 * h + h * h, b3 = 4 * h + h * h;
+    std::vector<typename Ar::Acc> acc(static_cast<std::size_t>(P_), ar_.acc());
+    auto add = [&](Index k, const V& t) { ar_.accumulate(acc[static_cast<std::size_t>(k)], t); };
+    const V count = ar_.input(static_cast<double>(xs.size()));
+    for (std::size_t n = 0; n < xs.size(); ++n) {
+      const V& x = xs[n];
+      Vec a1, m1, z1, m2, z2;
+      for (Index o = 0; o < h; ++o) {
+        a1.push_back(ar_.add(ar_.mul(phi[w1 + o], x), phi[b1 + o]));
+        m1.push_back(ar_.relu_mask(a1.back()));
+        z1.push_back(ar_.masked(m1.back(), a1.back()));
+      }
+      for (Index o = 0; o < h; ++o) {
+        typename Ar::Acc s = ar_.acc();
+        for (Index i = 0; i < h; ++i) ar_.accumulate(s, ar_.mul(phi[w2 + o * h + i], z1[i]));
+        ar_.accumulate(s, phi[b2 + o]);
+        const V a2 = ar_.total(s);
+        m2.push_back(ar_.relu_mask(a2));
+        z2.push_back(ar_.masked(m2.back(), a2));
+      }
+      typename Ar::Acc so = ar_.acc();
+      for (Index i = 0; i < h; ++i) ar_.accumulate(so, ar_.mul(phi[w3 + i], z2[i]));
+      ar_.accumulate(so, phi[b3]);
+      const V e = ar_.div(ar_.mul(two_, ar_.sub(ar_.total(so), ys[n])), count);
+      Vec da2, da1;
+      for (Index i = 0; i < h; ++i) da2.push_back(ar_.masked(m2[i], ar_.mul(phi[w3 + i], e)));
+      for (Index i = 0; i < h; ++i) {
+        typename Ar::Acc s = ar_.acc();
+        for (Index o = 0; o < h; ++o) ar_.accumulate(s, ar_.mul(phi[w2 + o * h + i], da2[o]));
+        da1.push_back(ar_.masked(m1[i], ar_.total(s)));
+      }
+      if (!vp) {
+        add(b3, e);
+        for (Index i = 0; i < h; ++i) add(w3 + i, ar_.mul(e, z2[i]));
+        for (Index o = 0; o < h; ++o) {
+          add(b2 + o, da2[o]);
+          for (Index i = 0; i < h; ++i) add(w2 + o * h + i, ar_.mul(da2[o], z1[i]));
+        }
+        for (Index i = 0; i < h; ++i) {
+          add(w1 + i, ar_.mul(da1[i], x));
+          add(b1 + i, da1[i]);
+        }
+        continue;
+      }
+      const Vec& v = *vp;
+      Vec rz1, rz2, rda2;
+      for (Index o = 0; o < h; ++o) rz1.push_back(ar_.masked(m1[o], ar_.add(ar_.mul(v[w1 + o], x), v[b1 + o])));
+      for (Index o = 0; o < h; ++o) {
+        typename Ar::Acc s = ar_.acc();
+        for (Index i = 0; i < h; ++i) {
+          ar_.accumulate(s, ar_.mul(v[w2 + o * h + i], z1[i]));
+          ar_.accumulate(s, ar_.mul(phi[w2 + o * h + i], rz1[i]));
+        }
+        ar_.accumulate(s, v[b2 + o]);
+        rz2.push_back(ar_.masked(m2[o], ar_.total(s)));
+      }
+      typename Ar::Acc sr = ar_.acc();
+      for (Index i = 0; i < h; ++i) {
+        ar_.accumulate(sr, ar_.mul(v[w3 + i], z2[i]));
+        ar_.accumulate(sr, ar_.mul(phi[w3 + i], rz2[i]));
+      }
+      ar_.accumulate(sr, v[b3]);
+      const V re = ar_.div(ar_.mul(two_, ar_.total(sr)), count);
+      add(b3, re);
+      for (Index i = 0; i < h; ++i) {
+        add(w3 + i, ar_.mul(re, z2[i]));
+        add(w3 + i, ar_.mul(e, rz2[i]));
+        typename Ar::Acc s = ar_.acc();
+        ar_.accumulate(s, ar_.mul(v[w3 + i], e));
+        ar_.accumulate(s, ar_.mul(phi[w3 + i], re));
+        rda2.push_back(ar_.masked(m2[i], ar_.total(s)));
+      }
+      for (Index o = 0; o < h; ++o) {
+        add(b2 + o, rda2[o]);
+        for (Index i = 0; i < h; ++i) {
+          add(w2 + o * h + i, ar_.mul(rda2[o], z1[i]));
+          add(w2 + o * h + i, ar_.mul(da2[o], rz1[i]));
+        }
+      }
+      for (Index i = 0; i < h; ++i) {
+        typename Ar::Acc s = ar_.acc();
+        for (Index o = 0; o < h; ++o) {
+          ar_.accumulate(s, ar_.mul(v[w2 + o * h + i], da2[o]));
+          ar_.accumulate(s, ar_.mul(phi[w2 + o * h + i], rda2[o]));
+        }
+        const V rda1 = ar_.masked(m1[i], ar_.total(s));
+        add(w1 + i, ar_.mul(rda1, x));
+        add(b1 + i, rda1);
+      }
+    }
+    Vec out;
+    for (Index k = 0; k < P_; ++k) out.push_back(ar_.total(acc[static_cast<std::size_t>(k)]));
+    return out;
+  }
+
+  Ar& ar_;
+  Index h_, P_;
+  V alpha_, two_;
+  Vec xs_, ys_, xq_, yq_;
+  Counts counts_;
+};
+// embed-end bilevel_maml_order
 
 }  // namespace touchstone::bilevel::order

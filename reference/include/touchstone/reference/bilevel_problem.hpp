@@ -176,6 +176,117 @@ class RidgeProblem {
   RidgeInputs<T> in_;
 };
 
+// [BILEVEL-LOGISTIC-DEF] Logistic regression with one L2 regularizer per feature, the
+// hyperparameters theta = log lambda: the ridge class's arrays (X, y, X_val, y_val, w0, theta,
+// alpha, r) with labels y, y_val in [0, 1] (the cross-entropy's targets; 0/1 labels or soft ones).
+template <class T>
+class LogisticProblem : public RidgeProblem<T> {
+ public:
+  explicit LogisticProblem(RidgeInputs<T> in) : RidgeProblem<T>(std::move(in)) {
+    labels(this->in().y, "y");
+    labels(this->in().y_val, "y_val");
+  }
+  template <class U>
+  LogisticProblem<U> cast() const {
+    const RidgeProblem<U> base = RidgeProblem<T>::template cast<U>();
+    return LogisticProblem<U>(base.in());
+  }
+
+ private:
+  static void labels(const Tensor<T>& y, const char* name) {
+    for (Index i = 0; i < y.count(); ++i)
+      if (!(static_cast<double>(y[i]) >= 0 && static_cast<double>(y[i]) <= 1))
+        throw InvalidInput(name, "element " + std::to_string(i) + " is " + std::to_string(static_cast<double>(y[i])) +
+                                     ", expected a label in [0, 1]; spec/bilevel.md [BILEVEL-LOGISTIC-DEF]");
+  }
+};
+
+// [BILEVEL-LOGISTIC-UFOM] UFOM on the logistic class with the coin given: xi in {0, 1}, q in (0, 1].
+template <class T>
+class LogisticUfomProblem {
+ public:
+  LogisticUfomProblem(LogisticProblem<T> p, T q, int xi) : p_(std::move(p)), q_(q), xi_(xi) {
+    if (!(static_cast<double>(q_) > 0 && static_cast<double>(q_) <= 1))
+      throw InvalidInput("q", "expected 0 < q <= 1, got " + std::to_string(static_cast<double>(q_)));
+    if (xi_ != 0 && xi_ != 1) throw InvalidInput("xi", "expected 0 or 1, got " + std::to_string(xi_));
+  }
+  const LogisticProblem<T>& problem() const { return p_; }
+  T q() const { return q_; }
+  int xi() const { return xi_; }
+  template <class U>
+  LogisticUfomProblem<U> cast() const {
+    return LogisticUfomProblem<U>(p_.template cast<U>(), static_cast<U>(q_), xi_);
+  }
+
+ private:
+  LogisticProblem<T> p_;
+  T q_;
+  int xi_;
+};
+
+// [BILEVEL-MAML-DEF] MAML sinusoid regression with the MLP 1-h-h-1 (ReLU): the task's support
+// points (x_support, y_support) (K), query points (x_query, y_query) (Kq), the initial weights
+// theta flattened as W1 (h, 1), b1 (h), W2 (h, h), b2 (h), W3 (1, h), b3 (1) (row-major, PyTorch's
+// Linear(out, in) layout; h^2 + 4h + 1 numbers), the step alpha and the number of steps r.
+inline constexpr Index kMaxHidden = 256;
+inline constexpr Index kMaxPoints = Index{1} << 16;
+
+inline Index mlp_parameter_count(Index hidden) { return hidden * hidden + 4 * hidden + 1; }
+
+template <class T>
+struct MamlInputs {
+  Tensor<T> x_support, y_support, x_query, y_query, theta;
+  T alpha = T(0);
+  Index r = 0;
+};
+
+template <class T>
+class MamlProblem {
+ public:
+  explicit MamlProblem(MamlInputs<T> in) : in_(std::move(in)) {
+    using problem_detail::require_finite;
+    auto points = [](const Tensor<T>& x, const char* name, Index n) {
+      if (x.rank() != 1 || x.extent(0) < 1 || x.extent(0) > kMaxPoints || (n > 0 && x.extent(0) != n))
+        throw InvalidInput(name, "expected (K,) with K in [1, 2^16]" +
+                                     (n > 0 ? " and K = " + std::to_string(n) : std::string()) + ", got shape " +
+                                     x.shape().str());
+    };
+    points(in_.x_support, "x_support", 0);
+    points(in_.y_support, "y_support", in_.x_support.extent(0));
+    points(in_.x_query, "x_query", 0);
+    points(in_.y_query, "y_query", in_.x_query.extent(0));
+    if (in_.theta.rank() != 1)
+      throw InvalidInput("theta", "expected a flat (h^2 + 4h + 1,) vector, got shape " + in_.theta.shape().str());
+    hidden_ = 0;
+    for (Index h = 1; h <= kMaxHidden; ++h)
+      if (mlp_parameter_count(h) == in_.theta.extent(0)) hidden_ = h;
+    if (hidden_ == 0)
+      throw InvalidInput("theta", "expected h^2 + 4h + 1 elements for a hidden width h in [1, 256] (1761 for h = 40), got " +
+                                      std::to_string(in_.theta.extent(0)));
+    require_finite(in_.x_support, "x_support");
+    require_finite(in_.y_support, "y_support");
+    require_finite(in_.x_query, "x_query");
+    require_finite(in_.y_query, "y_query");
+    require_finite(in_.theta, "theta");
+    problem_detail::require_finite_scalar(in_.alpha, "alpha");
+    if (in_.r < 0 || in_.r > kMaxSteps) throw InvalidInput("r", "expected 0 <= r <= 2^20, got " + std::to_string(in_.r));
+  }
+  const MamlInputs<T>& in() const { return in_; }
+  Index hidden() const { return hidden_; }
+  Index dim() const { return in_.theta.extent(0); }
+  Index steps() const { return in_.r; }
+  template <class U>
+  MamlProblem<U> cast() const {
+    return MamlProblem<U>({in_.x_support.template cast<U>(), in_.y_support.template cast<U>(),
+                           in_.x_query.template cast<U>(), in_.y_query.template cast<U>(), in_.theta.template cast<U>(),
+                           static_cast<U>(in_.alpha), in_.r});
+  }
+
+ private:
+  MamlInputs<T> in_;
+  Index hidden_ = 0;
+};
+
 // [BILEVEL-HVP-DEF] A Hessian-vector product H v of one class's inner loss: the quadratic's
 // H = A (given as a QuadraticProblem, of which only A is read), or the ridge's
 // H = X^T X / n + diag(exp(theta)) (a RidgeProblem, of which X and theta are read); v (dim).
