@@ -732,7 +732,10 @@ struct MamlSize {
 // core's Tracked alone leaves part of a float32 answer unjudged, so "standard" is an extra size.
 constexpr MamlSize kMamlSizes[] = {{"tiny", 4, 5, 5, 1, 0.01},      {"small", 8, 5, 5, 3, 0.01},
                                    {"medium", 12, 5, 5, 1, 0.01},   {"standard", 40, 10, 10, 1, 0.01},
-                                   {"bench", 40, 10, 10, 10, 0.01}};
+                                   {"bench", 40, 10, 10, 10, 0.01},
+                                   // the memory table of spec/bilevel.md ("Memory and time against r", `touchstone bench`)
+                                   {"r100", 40, 10, 10, 100, 0.01},   {"r300", 40, 10, 10, 300, 0.01},
+                                   {"r1000", 40, 10, 10, 1000, 0.01}};
 
 // [BILEVEL-MAML-TASKS] A task from named Philox streams keyed by the seed: amplitude U[0.1, 5],
 // phase U[0, pi] ("task"), support and query x U[-5, 5] ("support", "query"), y = amplitude
@@ -853,7 +856,7 @@ std::unique_ptr<Algorithm> maml_entry(const std::string& kind) {
                          std::string(fom ? "first-order MAML gradient" : "MAML hypergradient") + " for " + m.name, false});
   e.options = QuadraticFace::options();
   e.sizes = {"tiny", "small", "medium"};
-  e.extra_sizes = {"standard", "bench"};
+  e.extra_sizes = {"standard", "bench", "r100", "r300", "r1000"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     return generate_maml(size_row(kMamlSizes, size), format, seed, "bilevel.maml/");
   };
