@@ -13,8 +13,9 @@ place (its explicit differentiation), the exact hypergradient by torch.autograd.
 initial parameters, fom by torch.autograd.grad to the adapted ones (the module's parameters after
 the steps). DTYPE float32 or float64.
 Nothing of either library's code is copied here.
-Usage: maml_peer.py higher|torchopt exact|fom DTYPE IN.npz OUT.npz
+Usage: maml_peer.py OUTDIR DTYPE:IN.npz ...   (writes OUTDIR/<stem>.<higher|torchopt>.<exact|fom>.npz)
 """
+import os
 import sys
 
 import numpy as np
@@ -35,10 +36,8 @@ def build(a, dtype):
     return net
 
 
-def main():
-    lib, mode, dtype_name, src, dst = sys.argv[1:6]
-    a = np.load(src)
-    dtype = {"float32": torch.float32, "float64": torch.float64}[dtype_name]
+def run(lib, mode, dtype, a):
+    """The gradient arrays of `lib` in `mode` on the problem `a` (an np.load of the .npz)."""
     xs, ys, xq, yq = (torch.tensor(a[k], dtype=dtype).reshape(-1, 1) for k in ("x_support", "y_support", "x_query", "y_query"))
     alpha, r = float(a["alpha"]), int(a["r"])
     net = build(a, dtype)
@@ -61,7 +60,21 @@ def main():
             opt.step(F.mse_loss(net(xs), ys))
         outer = F.mse_loss(net(xq), yq)
         grads = torch.autograd.grad(outer, initial if exact else list(net.parameters()))
-    np.savez(dst, **{"grad_" + name: g.detach().numpy() for name, g in zip(NAMES, grads)})
+    return {"grad_" + name: g.detach().numpy() for name, g in zip(NAMES, grads)}
+
+
+def main():
+    # One process for every problem (importing torch takes seconds): each argument DTYPE:IN.npz
+    # gives OUTDIR/<IN's stem>.<lib>.<mode>.npz for both libraries and both modes.
+    out_dir = sys.argv[1]
+    for arg in sys.argv[2:]:
+        dtype_name, src = arg.split(":", 1)
+        dtype = {"float32": torch.float32, "float64": torch.float64}[dtype_name]
+        a = np.load(src)
+        stem = os.path.splitext(os.path.basename(src))[0]
+        for lib in ("higher", "torchopt"):
+            for mode in ("exact", "fom"):
+                np.savez(os.path.join(out_dir, f"{stem}.{lib}.{mode}.npz"), **run(lib, mode, dtype, a))
 
 
 if __name__ == "__main__":
