@@ -203,6 +203,37 @@ TEST(BilevelMaml, PreActivationAtExactlyZero) {
   EXPECT_EQ(verdict(off), Verdict::fail);
 }
 
+// Why the bound refuses an uncertain mask: W1_0 = x = 1 + 2^-23 and b1_0 = -(1 + 2^-22) make the
+// exact pre-activation 2^-46 > 0 (the unit is active) while float32 rounds W1_0 x to 1 + 2^-22 and
+// computes 0 (inactive). The float32 answer then differs from the oracle by far more than rounding
+// in the unit's gradient elements; the bound declares them unjudged (+inf), so `diff` does not PASS
+// it, and float64, which gets the sign right, is judged and passes.
+// covers: BILEVEL-MAML-RELU BILEVEL-MAML-BOUND
+TEST(BilevelMaml, MaskFlippedByRounding) {
+  const WorkingPrecision wp(256);
+  MamlInputs<double> in = make_maml(3, 4, 0, 0.05, 12).in();
+  const reference::MlpLayout L(3);
+  const double one_up = 1 + 0x1p-23;
+  in.x_query[0] = one_up;
+  in.theta[L.w1] = one_up;
+  in.theta[L.b1] = -(1 + 0x1p-22);
+  in.theta[L.w3] = 0.75;
+  for (Index o = 0; o < 3; ++o) in.theta[L.w2 + o * 3] = 0.5;
+  const M p(in);
+  const Tensor<mp_real> E = reference::maml_hypergradient<mp_real>(p);
+  const Tensor<double> f32 = as_double(cpu::maml_hypergradient(p.cast<float>(), order::Method::stored));
+  const Tensor<double> f64 = cpu::maml_hypergradient(p, order::Method::stored);
+  const double err32 = std::fabs(touchstone::to_double(mp_real(f32[L.b1]) - E[L.b1]));
+  EXPECT_GT(err32, 1e-3 * std::fabs(touchstone::to_double(E[L.b1])));  // the unit's mask flipped
+  const Tensor<double> b32 = maml_hypergradient_bound(p, bilevel_arithmetic_cpu(Format::float32));
+  const Tensor<double> b64 = maml_hypergradient_bound(p, bilevel_arithmetic_cpu(Format::float64));
+  EXPECT_EQ(b32[L.b1], INFINITY);
+  for (Index k = 0; k < p.dim(); ++k) {
+    ASSERT_TRUE(std::isfinite(b64[k])) << k;
+    EXPECT_LE(std::fabs(touchstone::to_double(mp_real(f64[k]) - E[k])), b64[k]) << k;
+  }
+}
+
 // Stored = recomputed bit for bit, the step counts, every backend within its bound in float32
 // and float64 (affine form at widths 4 and 8, core's Tracked alone at 40), and the tightness.
 // covers: BILEVEL-MAML-CPU BILEVEL-MAML-BOUND BILEVEL-RECOMPUTE-COST
