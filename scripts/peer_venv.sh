@@ -18,6 +18,11 @@ packages=(performer-pytorch==1.1.4 einops==0.8.2 local-attention==1.4.4 axial-po
 # pre-generated Cython C includes longintrepr.h, which 3.11 no longer ships.
 packages+=(torchopt==0.7.3 optree==0.13.1 graphviz==0.20.3 typing_extensions==4.12.2)
 stamp="$venv/.touchstone-peers"
+# One maker at a time: peer tests run in parallel under ctest -j, and two of them recreating the
+# venv at once broke each other's ensurepip (seen with the bilevel peer tests).
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]; then
   echo "$venv/bin/python"; exit 0
 fi
