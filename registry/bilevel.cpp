@@ -2,7 +2,10 @@
 // .exact_recompute, .exact_forward (the exact hypergradient three ways), .fom (the first-order
 // shortcut), .ufom (the unbiased estimator with the coin given), .ufom_drawn (the coin drawn from
 // Philox) and .hvp; ridge class (per-feature regularization as the hyperparameters):
-// bilevel.ridge.exact_stored, .exact_recompute, .exact_forward and .hvp. The problem class is in
+// bilevel.ridge.exact_stored, .exact_recompute, .exact_forward and .hvp; logistic class (per-feature
+// L2 of logistic regression): bilevel.logistic.exact_stored, .exact_recompute, .exact_forward, .fom,
+// .ufom, .hvp; MAML sinusoid class (MLP 1-h-h-1, ReLU): bilevel.maml.exact_stored, .exact_recompute,
+// .fom. The problem class is in
 // the name, not an option: each class declares different input arrays (the quadratic's A, c,
 // theta; the ridge's data and regularizers), and an entry's inputs are fixed.
 #include <cmath>
