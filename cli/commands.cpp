@@ -65,8 +65,6 @@ void write_text(const std::string& path, const std::string& text) {
   if (!f) throw InvalidInput(path, "write failed");
 }
 
-}
-
 // Whether `name` passes a --backend filter (an empty filter passes everything).
 bool selected(const std::vector<std::string>& filter, const std::string& name) {
   return filter.empty() || std::find(filter.begin(), filter.end(), name) != filter.end();
