@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): install what is missing; build and run every
-# ctest label but `slow` (unit, property, differential, proofs, fuzz-replay, cuda: the cuda tests
-# skip with the reason when no GPU is present); `touchstone check`; then a clang build with
+# ctest label but `slow` (unit, property, differential, proofs, fuzz-replay, package, cuda: the
+# cuda tests skip with the reason when no GPU is present); the Python package, built by pip into
+# build/venv, and its pytest suite; `touchstone check`; then a clang build with
 # AddressSanitizer + UBSan that runs the unit, property and fuzz-replay tests again and each
 # libFuzzer harness for FUZZ_SECONDS (default 60) on a copy of its committed corpus.
 set -euo pipefail
@@ -23,6 +24,10 @@ grep -q "TOUCHSTONE_CUDA_BUILT:INTERNAL=ON" build/CMakeCache.txt 2>/dev/null \
 
 step "tests (all labels but slow)"
 (cd build && ctest --output-on-failure --parallel "${JOBS:-2}" -LE slow)
+
+step "python package (pip install . into build/venv) and its pytest suite"
+python=$(python/install.sh | tail -n 1)
+TOUCHSTONE_CLI="$PWD/build/touchstone" "$python" -m pytest -q python/tests python/examples
 
 step "touchstone check"
 ./build/touchstone check --json build/check.json

@@ -2,7 +2,8 @@
 """Traceability checker (spec/core.md [CORE-TRACE]).
 
 Collects the IDs the spec defines (every [UPPER-CASE-ID] in spec/*.md), the IDs tests cover
-(`covers: ID ...` comments in tests/, fuzz/ and tools/) and the IDs Coq theorems prove
+(`covers: ID ...` comments in tests/, fuzz/, tools/, python/tests/, python/examples/ and
+examples/) and the IDs Coq theorems prove
 (`(* proves: ID *)` in proofs/). Fails (exit 1) when a spec ID has no test, or when a test or
 proof cites an ID the spec does not define. Prints the matrix; `--markdown FILE` writes it as a
 Markdown table for the rendered spec.
@@ -44,7 +45,7 @@ def main():
             for m in SPEC_ID.finditer(f.read()):
                 defined.setdefault(m.group(1), os.path.relpath(path, root))
     tests, proofs = {}, {}
-    for sub in ("tests", "fuzz", "tools"):
+    for sub in ("tests", "fuzz", "tools", "python/tests", "python/examples", "examples"):
         for path in walk(root, sub, SOURCE_EXT):
             with open(path, encoding="utf-8", errors="replace") as f:
                 for m in COVERS.finditer(f.read()):
