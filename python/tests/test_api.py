@@ -117,6 +117,9 @@ def test_torch_tensors_bfloat16_and_requires_grad(problem):
     torch = pytest.importorskip("torch")
     inputs, exact = problem
     t_inputs = {k: torch.from_numpy(v).requires_grad_(v.dtype == np.float32) for k, v in inputs.items()}
+    # u as a transposed (non-contiguous) view, as a (batch, seqlen, dim) model would hold it.
+    t_inputs["u"] = torch.from_numpy(np.ascontiguousarray(inputs["u"].transpose(0, 2, 1))).transpose(1, 2)
+    assert not t_inputs["u"].is_contiguous()
     bf16 = {k: torch.from_numpy(v).to(torch.bfloat16) for k, v in exact.items()}
     r = touchstone.diff(ALGO, t_inputs, bf16)
     assert r.format == "bfloat16" and r.passed, r.text
@@ -222,3 +225,41 @@ def test_fixture_fast_marker(touchstone_oracle, problem):
     inputs, exact = problem
     assert touchstone_oracle.assert_matches(ALGO, inputs, rounded(exact)).passed
     assert touchstone_oracle.diff(ALGO, inputs, {"out": exact["out"] * 1.01}).verdict == "FAIL"
+
+
+def test_inconclusive_fails_the_assertion_unless_allowed(problem):
+    """float16 outputs whose largest value sits at float16's largest finite value (65504): the
+    stored value may round to infinity, so that element has no finite bound (unjudged)."""
+    inputs, exact = problem
+    scale = 65500.0 / np.abs(exact["out"]).max()
+    # out is linear in (u, h0) jointly: scaling both scales it.
+    big = dict(inputs, u=(inputs["u"] * scale).astype(np.float32),
+               h0=(inputs["h0"] * scale).astype(np.float32))
+    outs = {"out": touchstone.eval(ALGO, big)["out"].astype(np.float16)}
+    r = touchstone.diff(ALGO, big, outs)
+    assert r.verdict == "INCONCLUSIVE" and r.exit_code == 3 and not r.passed, r.text
+    o = r.outputs["out"]
+    assert o.unjudged >= 1 and o.outside == 0 and len(o.first_unjudged_index) == 3
+    with pytest.raises(AssertionError, match="INCONCLUSIVE") as e:
+        assert_matches_oracle(ALGO, big, outs)
+    assert "unjudged" in str(e.value)
+    assert assert_matches_oracle(ALGO, big, outs, allow_inconclusive=True).verdict == "INCONCLUSIVE"
+
+
+def test_complex_arrays_are_read_as_re_im_pairs():
+    algo = "mamba.selective_scan_complex"
+    pairs = touchstone.generate(algo, "small", "float32", seed=5)
+    exact = touchstone.eval(algo, pairs)
+    def as_complex(a):  # (..., 2) float pairs -> complex, the layout numpy's .view(float) shows
+        return np.ascontiguousarray(a).view(np.complex64 if a.dtype == np.float32 else np.complex128)[..., 0]
+
+    assert pairs["A"].shape[-1] == 2  # "small": A as (dim, dstate, 2) pairs, B and C variable
+    inputs = dict(pairs, A=as_complex(pairs["A"]))
+    assert inputs["A"].dtype == np.complex64
+    state = as_complex(exact["last_state"].astype(np.float32))
+    assert state.dtype == np.complex64 and state.ndim == 3
+    r = touchstone.diff(algo, inputs, {"out": exact["out"].astype(np.float32), "last_state": state})
+    assert r.passed and r.format == "float32", r.text
+    assert r.outputs["last_state"].shape == exact["last_state"].shape  # (..., 2): (re, im)
+    r = touchstone.diff(algo, inputs, {"last_state": np.conj(state)})
+    assert r.verdict == "FAIL"
