@@ -44,6 +44,8 @@ list(TRANSFORM _touchstone_libraries PREPEND touchstone_ OUTPUT_VARIABLE _touchs
 install(TARGETS ${_touchstone_targets} EXPORT touchstoneTargets COMPONENT development
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The command line too (bin/touchstone), outside the exported targets.
+install(TARGETS touchstone RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
 install(EXPORT touchstoneTargets NAMESPACE touchstone:: DESTINATION ${_touchstone_cmake_dir}
         COMPONENT development)
 

@@ -3,7 +3,7 @@
 # configure, build and run examples/consumer against it with find_package(touchstone).
 # covers: CORE-CPP-PACKAGE
 set -euo pipefail
-build=$1
+build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work=$build/consumer-test
 rm -rf "$work/prefix"
