@@ -263,3 +263,7 @@ def test_complex_arrays_are_read_as_re_im_pairs():
     assert r.outputs["last_state"].shape == exact["last_state"].shape  # (..., 2): (re, im)
     r = touchstone.diff(algo, inputs, {"last_state": np.conj(state)})
     assert r.verdict == "FAIL"
+
+
+def test_testing_is_an_attribute_of_the_package():
+    assert touchstone.testing.assert_matches_oracle is assert_matches_oracle

@@ -23,7 +23,8 @@ import numpy as np
 
 from . import _touchstone
 
-__all__ = ["InvalidInput", "Report", "OutputReport", "list", "info", "generate", "eval", "diff"]
+__all__ = ["InvalidInput", "Report", "OutputReport", "list", "info", "generate", "eval", "diff",
+           "testing"]
 
 #: Raised for an invalid algorithm, array, option or format; the message starts with the name of
 #: the offending argument ("u: expected shape ..."), which ``.argument`` holds.
@@ -237,3 +238,6 @@ def diff(algorithm: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
                 raise _invalid("format", "their outputs have different dtypes; say which format to judge")
     return Report(_touchstone.diff(algorithm, ins, outs, format, _options(options),
                                    float(elementary_ulps), int(precision), oracle or ""))
+
+
+from . import testing  # noqa: E402 (touchstone.testing.assert_matches_oracle after `import touchstone`)
