@@ -382,7 +382,9 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
   t0 = std::chrono::steady_clock::now();
   auto judge_slice = [&](Index s, const ExactArrays& exact) {
     for (auto& j : judged)
-      for (const auto& [name, t] : *j.answer) {
+      for (const auto& answer : *j.answer) {
+        const std::string& name = answer.first;  // named, not bound: lambdas below capture them
+        const Tensor<double>& t = answer.second;
         auto e = exact.find(name);
         if (e == exact.end()) throw std::logic_error(a.name() + ": the oracle omits the output '" + name + "'");
         const Tensor<double>& bc = bound_compute.at(name);
