@@ -996,6 +996,9 @@ Tensor<double> rounded_f32(const Tensor<mp_real>& m, double factor = 1) {
 
 // The VJP dX checked against the central difference of a forward map F at X along E (in MPFR, step
 // 2^-40: the difference is exact to O(h^2) ~ 1e-24 relative): returns |<dX, E> - jvp| / sum |dX E|.
+// kCentralDifferenceTolerance is that truncation with a margin of 1e4 (256-bit rounding adds
+// 2^-256 / h ~ 1e-65): the right VJP is within it, and a wrong VJP must fail the same comparison.
+constexpr double kCentralDifferenceTolerance = 1e-20;
 double central_difference_gap(const std::function<Tensor<mp_real>(const Tensor<mp_real>&)>& forward,
                               const Tensor<double>& x, const Tensor<double>& e, const Tensor<double>& g,
                               const Tensor<mp_real>& dx) {
@@ -1023,16 +1026,16 @@ TEST(OrthogonalCayleyVjp, MatchesCentralDifferencesOfTheForward) {
     for (Index i = 0; i < n; ++i)
       for (Index j = i; j < n; ++j) EXPECT_EQ(to_double(dx(i, j)), 0.0) << "on or above the diagonal";
     const auto forward = [conv](const Tensor<mp_real>& s) { return reference::cayley_matrix(s, conv); };
-    EXPECT_LT(central_difference_gap(forward, a, e, g, dx), 1e-20) << static_cast<int>(conv);
+    EXPECT_LT(central_difference_gap(forward, a, e, g, dx), kCentralDifferenceTolerance) << static_cast<int>(conv);
     // Wrong answers fail the same comparison by far.
     Tensor<mp_real> twice(dx.shape()), unskewed(dx.shape(), mp_real(0));
     for (Index i = 0; i < dx.count(); ++i) twice[i] = 2 * dx[i];
-    EXPECT_GT(central_difference_gap(forward, a, e, g, twice), 1e-3);
-    EXPECT_GT(central_difference_gap(forward, a, e, g, transposed(dx)), 1e-3);
+    EXPECT_GT(central_difference_gap(forward, a, e, g, twice), kCentralDifferenceTolerance);
+    EXPECT_GT(central_difference_gap(forward, a, e, g, transposed(dx)), kCentralDifferenceTolerance);
     const Tensor<mp_real> other =
         reference::cayley_vjp<mp_real>(CayleyBackwardProblem<double>(
             CayleyProblem<double>(a, conv == CayleyConvention::pytorch ? CayleyConvention::exprnn : CayleyConvention::pytorch), g));
-    EXPECT_GT(central_difference_gap(forward, a, e, g, other), 1e-3);
+    EXPECT_GT(central_difference_gap(forward, a, e, g, other), kCentralDifferenceTolerance);
   }
   // Through diff (float32): the rounded oracle passes; the wrong answers fail.
   const Tensor<mp_real> dx = reference::cayley_vjp<mp_real>(CayleyBackwardProblem<double>(CayleyProblem<double>(a, CayleyConvention::pytorch), g));
@@ -1208,7 +1211,7 @@ TEST(OrthogonalExpVjp, MatchesCentralDifferencesOfTheForward) {
   for (Index i = 0; i < n; ++i)
     for (Index j = i; j < n; ++j) EXPECT_EQ(to_double(dx(i, j)), 0.0) << "on or above the diagonal";
   const auto forward = [](const Tensor<mp_real>& s) { return reference::expm_taylor(s, mp_real(1)); };
-  EXPECT_LT(central_difference_gap(forward, a, e, g, dx), 1e-20);
+  EXPECT_LT(central_difference_gap(forward, a, e, g, dx), kCentralDifferenceTolerance);
   // L(A, G): the Frechet derivative itself, not its adjoint (A^T = -A given for A).
   Tensor<mp_real> minus(Shape{n, n});
   for (Index i = 0; i < n; ++i)
@@ -1216,9 +1219,9 @@ TEST(OrthogonalExpVjp, MatchesCentralDifferencesOfTheForward) {
   const Tensor<mp_real> not_adjoint = reference::matrix_exp_vjp_matrix(minus, g);
   Tensor<mp_real> twice(dx.shape());
   for (Index i = 0; i < dx.count(); ++i) twice[i] = 2 * dx[i];
-  EXPECT_GT(central_difference_gap(forward, a, e, g, not_adjoint), 1e-3);
-  EXPECT_GT(central_difference_gap(forward, a, e, g, twice), 1e-3);
-  EXPECT_GT(central_difference_gap(forward, a, e, g, transposed(dx)), 1e-3);
+  EXPECT_GT(central_difference_gap(forward, a, e, g, not_adjoint), kCentralDifferenceTolerance);
+  EXPECT_GT(central_difference_gap(forward, a, e, g, twice), kCentralDifferenceTolerance);
+  EXPECT_GT(central_difference_gap(forward, a, e, g, transposed(dx)), kCentralDifferenceTolerance);
   const Arrays in{{"A", a}, {"dQ", g}};
   EXPECT_EQ(diff_verdict("orthogonal.matrix_exp_backward", in, {{"dA", rounded_f32(dx)}}), Verdict::pass);
   EXPECT_EQ(diff_verdict("orthogonal.matrix_exp_backward", in, {{"dA", rounded_f32(not_adjoint)}}), Verdict::fail);
