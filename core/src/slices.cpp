@@ -81,9 +81,10 @@ ProblemSlicer::ProblemSlicer(const Algorithm& a, const ProblemHandle& p) : a_(&a
   std::vector<std::string> axes = a.independent_axes();
   if (axes.empty()) return;
   inputs_ = p.inputs();
-  NpyMap npy;
-  for (const auto& [name, t] : inputs_) npy[name] = as_npy(t);
-  dims_ = check_inputs(a.name(), a.inputs(), a.options(), npy, {});
+  // The dimensions from the arrays' shapes alone (no second copy of the values).
+  NpyHeaders headers;
+  for (const auto& [name, t] : inputs_) headers[name].shape = t.shape().extents();
+  dims_ = check_inputs(a.name(), a.inputs(), a.options(), headers, {});
   // A problem may not allow every declared axis (grouped B and C cannot be cut by channel): the
   // axes are dropped from the last until a slice reads as a problem of its own.
   while (!axes.empty()) {
