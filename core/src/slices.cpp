@@ -21,18 +21,16 @@ NpyArray as_npy(const Tensor<double>& t) {
 // single-name extent equal to the inferred dimension); nullptr when none.
 const ShapeSpec* matching_alternative(const std::vector<ShapeSpec>& alts, const std::vector<Index>& extents,
                                       const std::map<std::string, Index>& dims) {
+  NpyHeader h;
+  h.shape = extents;
   for (const auto& alt : alts) {
-    std::vector<Index> e = extents;
-    if (alt.complex) {
-      if (e.empty() || e.back() != 2) continue;
-      e.pop_back();
-    }
-    if (e.size() != alt.dims.size()) continue;
+    const auto e = input_check_detail::extents_for(alt, h);  // rank and complex view
+    if (!e) continue;
     bool ok = true;
-    for (std::size_t k = 0; k < e.size() && ok; ++k) {
+    for (std::size_t k = 0; k < e->size() && ok; ++k) {
       auto d = dims.find(alt.dims[k]);
-      if (d != dims.end()) ok = d->second == e[k];
-      else if (is_integer_literal(alt.dims[k])) ok = std::stoll(alt.dims[k]) == e[k];
+      if (d != dims.end()) ok = d->second == (*e)[k];
+      else if (is_integer_literal(alt.dims[k])) ok = std::stoll(alt.dims[k]) == (*e)[k];
     }
     if (ok) return &alt;
   }
