@@ -280,10 +280,8 @@ int run_diff(const DiffOptions& o) {
   const OptionMap options = parse_options(o.options);
   const auto problem = a.from_arrays(read_inputs(a, o.inputs, options), options);
   const TheirOutputs theirs = their_outputs(read_npz(o.outputs));
-  if (o.format.empty() && !theirs.format)
-    throw InvalidInput("--format", "their outputs have different dtypes; say which format to judge");
   DiffRequest q;
-  q.format = o.format.empty() ? *theirs.format : parse_format(o.format);
+  set_formats(q, o.format, theirs);
   q.elementary_ulps = o.elementary_ulps;
   q.precision = o.precision;
   q.oracle = o.oracle == "mpfr" ? OracleTier::mpfr : OracleTier::fast;
@@ -293,7 +291,7 @@ int run_diff(const DiffOptions& o) {
 
   fmt::print("{}", diff_text(r));
   if (!o.json_path.empty()) write_text(o.json_path, diff_json(r).dump(2) + "\n");
-  return exit_code(r.verdict);
+  return diff_exit_code(r, o.strict);
 }
 
 int run_generate(const GenerateOptions& o) {

@@ -39,6 +39,7 @@ int run_eval(const EvalOptions& o);
 struct DiffOptions {
   std::string algorithm, inputs, outputs, format, json_path, oracle = "fast";
   bool progress_lines = false;
+  bool strict = false;  // a SUSPECT output exits kExitSuspect ([CORE-DIFF-SUSPECT])
   unsigned precision = 256;
   double elementary_ulps = kDefaultElementaryUlps;
   std::vector<std::string> options;

@@ -51,8 +51,9 @@ int main(int argc, char** argv) {
   df->add_option("--inputs", diff.inputs, "Input .npz")->required();
   df->add_option("--outputs", diff.outputs, "Their outputs .npz")->required();
   df->add_option("--format", diff.format,
-                 "Format their outputs are stored in: float32, float64, bfloat16, float16 "
-                 "(default: from the arrays' dtype)");
+                 "Format their outputs are stored in: float32, float64, bfloat16, float16, for all "
+                 "outputs, and/or per output as NAME=FORMAT, comma-separated "
+                 "(out=bfloat16,last_state=float32); default: each array's dtype");
   df->add_option("--precision", diff.precision, "Oracle precision in bits")->default_val(256);
   df->add_option("--elementary-ulps", diff.elementary_ulps,
                  "Max ulp error assumed of their exp/softplus/silu")->default_val(touchstone::kDefaultElementaryUlps);
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
                  "MPFR for the rest; mpfr: the MPFR oracle everywhere (same verdict)")
       ->check(CLI::IsMember({"fast", "mpfr"}))
       ->default_val("fast");
+  df->add_flag("--strict", diff.strict,
+               "Exit 4 when the verdict passed but an output is SUSPECT (statistical evidence of a "
+               "wrong answer within the bound; otherwise reported with exit 0)");
   df->add_flag("--progress", diff.progress_lines,
                "Print progress as plain lines on stderr (on a terminal it is shown in place anyway)");
 

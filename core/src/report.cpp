@@ -59,6 +59,30 @@ double max_uncertainty(const DiffReport& r) {
   return u;
 }
 
+const Suspicion* suspicion_of(const DiffReport& r, const std::string& output) {
+  for (const auto& s : r.suspicions)
+    if (s.output == output) return &s;
+  return nullptr;
+}
+
+// [CORE-DIFF-SUSPECT] Why an output is SUSPECT, with the statement the statistic rests on.
+std::string suspect_text(const DiffReport& r, const Suspicion& s) {
+  std::string t;
+  if (s.bias)
+    t += fmt::format("SUSPECT {}: its signed errors lean one way: a relative bias of {:+.3g} ({:+.2f} "
+                     "unit roundoffs of {}) over {} nonzero errors, {:.1f}% of them pointing that way. "
+                     "A correct kernel's errors have no preferred direction under the model of "
+                     "[CORE-DIFF-SUSPECT]: {:.0f}% agreement among {} or more errors has probability "
+                     "at most exp(-n/8) there.\n",
+                     s.output, s.relative_bias, s.bias_units, format_name(compute_format_for(r.format_of(s.output))), s.errors,
+                     100 * s.agreement, 100 * kSuspectAgreement, kSuspectMinErrors);
+  if (s.baseline)
+    t += fmt::format("SUSPECT {}: its largest error is {} times that of touchstone's {} on the same "
+                     "inputs (more than {}x), though within the bound.\n",
+                     s.output, format_number(s.over_baseline), r.baseline_backend, kSuspectOverBaseline);
+  return t;
+}
+
 const OutputJudgement* baseline_of(const DiffReport& r, const std::string& output) {
   for (const auto& b : r.baseline)
     if (b.output == output) return &b;
@@ -91,29 +115,41 @@ std::string diff_text(const DiffReport& r) {
       r.order_assumed.empty()
           ? std::string("any association order")
           : "ASSUMING ONE ORDER (no any-order bound is derived): " + r.order_assumed;
-  t += fmt::format("{} on {}\njudged as {} outputs (computed in {}), {}, elementary functions "
+  std::string others;  // [CORE-DIFF-FORMATS]
+  for (const auto& [name, f] : r.output_formats)
+    others += fmt::format("{}{} as {} (computed in {})", others.empty() ? "; " : ", ", name, format_name(f),
+                          format_name(compute_format_for(f)));
+  t += fmt::format("{} on {}\njudged as {} outputs (computed in {}){}, {}, elementary functions "
                    "within {} ulps\n",
-                   r.algorithm, r.problem, format_name(r.format), format_name(r.compute), order,
+                   r.algorithm, r.problem, format_name(r.format), format_name(r.compute), others, order,
                    r.elementary_ulps);
   t += "oracle: " + oracle_text(r) + "\n\n";
   for (const auto& jd : r.outputs) {
     const ErrorSummary& s = jd.summary;
     const char* state = s.outside ? "OUTSIDE BOUND" : s.unjudged ? "NOT ALL JUDGED" : "within bound";
-    t += fmt::format("{}: {} elements, {}\n", jd.output, s.count, state);
+    const Format f = r.format_of(jd.output);
+    t += fmt::format("{}{}: {} elements, {}\n", jd.output,
+                     r.output_formats.empty() ? std::string() : fmt::format(" ({})", format_name(f)), s.count, state);
     t += fmt::format("  max abs {}  max rel {}  max ulps ({}) {}  err/bound max {} median {}\n",
-                     format_number(s.max_abs), format_number(s.max_rel), format_name(r.format),
+                     format_number(s.max_abs), format_number(s.max_rel), format_name(f),
                      format_number(s.max_ulps), format_number(s.max_ratio),
                      format_number(s.median_ratio));
+    // Enough digits to tell any two values of the format apart (float64: 17).
+    const char* digits = f == Format::float64 ? "{:.17g}" : "{:.9g}";
     if (s.worst >= 0)
       t += fmt::format("  worst at {}: theirs {}, exact {}, bound {}\n",
-                       index_string(jd.shape, s.worst), format_number(s.worst_computed, "{:.9g}"),
-                       format_number(s.worst_exact, "{:.9g}"), format_number(s.worst_bound));
+                       index_string(jd.shape, s.worst), format_number(s.worst_computed, digits),
+                       format_number(s.worst_exact, digits), format_number(s.worst_bound));
     if (s.outside) t += fmt::format("  {} element(s) outside the bound\n", s.outside);
     if (s.unjudged)
       t += fmt::format("  {} element(s) unjudged: no finite bound (outside the bound's domain, "
                        "e.g. a possible overflow), first at {}\n",
                        s.unjudged, index_string(jd.shape, s.first_unjudged));
     if (s.nan_expected) t += fmt::format("  {} element(s) where the oracle is NaN\n", s.nan_expected);
+    if (const Suspicion* sp = suspicion_of(r, jd.output); sp && sp->errors)
+      t += fmt::format("  signed errors: relative bias {:+.2f} unit roundoffs of {}, {:.1f}% of {} "
+                       "nonzero errors point that way\n",
+                       sp->bias_units, format_name(compute_format_for(f)), 100 * sp->agreement, sp->errors);
     if (const OutputJudgement* bj = baseline_of(r, jd.output))
       t += fmt::format("  baseline {} : max abs {}  max ulps {}  -> theirs / baseline = {}\n",
                        r.baseline_backend, format_number(bj->summary.max_abs),
@@ -121,7 +157,14 @@ std::string diff_text(const DiffReport& r) {
                        format_number(over_baseline(s, bj->summary)));
   }
   if (!r.baseline_note.empty()) t += r.baseline_note + "\n";
-  t += fmt::format("\nverdict: {}\n", verdict_name(r.verdict));
+  std::string suspect;
+  for (const auto& s : r.suspicions) suspect += suspect_text(r, s);
+  if (!suspect.empty()) t += "\n" + suspect;
+  if (r.verdict == Verdict::pass && r.suspect())
+    t += fmt::format("\nverdict: PASS, SUSPECT (within the rigorous bound; exit 0, or {} with --strict)\n",
+                     kExitSuspect);
+  else
+    t += fmt::format("\nverdict: {}\n", verdict_name(r.verdict));
   return t;
 }
 
@@ -142,14 +185,31 @@ Json diff_json(const DiffReport& r) {
                  {"seconds", {{"bound", r.seconds_bound}, {"enclosure", r.seconds_enclosure}, {"oracle", r.seconds_oracle}}}};
   for (const auto& jd : r.outputs) {
     Json jo = summary_json(jd.summary, jd.shape);
+    jo["format"] = std::string(format_name(r.format_of(jd.output)));
     if (const OutputJudgement* bj = baseline_of(r, jd.output)) {
       const double ratio = over_baseline(jd.summary, bj->summary);
       jo["baseline"] = summary_json(bj->summary, jd.shape);
       jo["baseline"]["backend"] = r.baseline_backend;
       jo["max_abs_over_baseline"] = std::isinf(ratio) ? Json("inf") : Json(ratio);
     }
+    if (const Suspicion* sp = suspicion_of(r, jd.output)) {
+      auto num = [](double x) -> Json {
+        if (std::isnan(x)) return nullptr;
+        if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+        return x;
+      };
+      jo["suspect"] = {{"suspect", sp->suspect()},
+                       {"bias", sp->bias},
+                       {"baseline", sp->baseline},
+                       {"relative_bias", sp->relative_bias},
+                       {"bias_unit_roundoffs", sp->bias_units},
+                       {"agreement", sp->agreement},
+                       {"errors", sp->errors},
+                       {"max_abs_over_baseline", num(sp->over_baseline)}};
+    }
     j["outputs"][jd.output] = jo;
   }
+  j["suspect"] = r.suspect();
   j["verdict"] = verdict_name(r.verdict);
   return j;
 }

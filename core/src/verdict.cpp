@@ -41,6 +41,39 @@ int exit_code(Verdict v) {
   return kExitFail;
 }
 
+void BiasAccumulator::add(double theirs, double exact) {
+  if (!std::isfinite(theirs) || !std::isfinite(exact) || exact == 0) return;
+  const double e = theirs - exact;  // the statistic's own rounding is immaterial at its thresholds
+  if (e == 0 || !std::isfinite(e)) return;
+  sum_ex_ += static_cast<long double>(e) * exact;
+  sum_xx_ += static_cast<long double>(exact) * exact;
+  ((e > 0) == (exact > 0) ? positive_ : negative_) += 1;
+}
+
+Suspicion BiasAccumulator::finish(const std::string& output, Format compute) const {
+  Suspicion s;
+  s.output = output;
+  s.errors = positive_ + negative_;
+  if (s.errors == 0 || !(sum_xx_ > 0)) return s;
+  s.relative_bias = static_cast<double>(sum_ex_ / sum_xx_);
+  s.bias_units = s.relative_bias / format_info(compute).u;
+  s.agreement = static_cast<double>(s.relative_bias >= 0 ? positive_ : negative_) / static_cast<double>(s.errors);
+  s.bias = s.errors >= kSuspectMinErrors && std::fabs(s.bias_units) >= kSuspectBiasUnits &&
+           s.agreement >= kSuspectAgreement;
+  return s;
+}
+
+bool DiffReport::suspect() const {
+  for (const auto& s : suspicions)
+    if (s.suspect()) return true;
+  return false;
+}
+
+int diff_exit_code(const DiffReport& r, bool strict) {
+  if (strict && r.verdict == Verdict::pass && r.suspect()) return kExitSuspect;
+  return exit_code(r.verdict);
+}
+
 std::string verdict_reason(const OutputJudgement& j) {
   const ErrorSummary& s = j.summary;
   std::string r;
@@ -134,10 +167,64 @@ TheirOutputs their_outputs(const NpyMap& arrays) {
                      : arr.item_bytes == 4 ? Format::float32 : Format::float64;
     if (t.format && *t.format != f) mixed = true;
     t.format = f;
+    t.formats[name] = f;
     t.arrays[name] = arr.values;
   }
   if (mixed) t.format.reset();
   return t;
+}
+
+Format compute_format_for(Format storage) {
+  return storage == Format::float64 ? Format::float64 : Format::float32;
+}
+
+Format DiffReport::format_of(const std::string& output) const {
+  auto it = output_formats.find(output);
+  return it == output_formats.end() ? format : it->second;
+}
+
+void set_formats(DiffRequest& q, const std::string& spec, const TheirOutputs& theirs) {
+  std::optional<Format> all;
+  std::map<std::string, Format> named;
+  std::size_t start = 0;
+  while (start <= spec.size() && !spec.empty()) {
+    const std::size_t comma = std::min(spec.find(',', start), spec.size());
+    const std::string item = spec.substr(start, comma - start);
+    start = comma + 1;
+    const std::size_t eq = item.find('=');
+    auto format = [&](const std::string& f) {
+      try {
+        return parse_format(f);
+      } catch (const InvalidInput&) {
+        throw InvalidInput("--format", "expected one of float16, bfloat16, float32, float64, got '" + f + "'");
+      }
+    };
+    if (eq == std::string::npos) {
+      if (all) throw InvalidInput("--format", "gives the format of every output twice ('" + spec + "')");
+      all = format(item);
+      continue;
+    }
+    const std::string name = item.substr(0, eq);
+    if (!theirs.arrays.count(name)) {
+      std::string known;
+      for (const auto& [n, t] : theirs.arrays) known += (known.empty() ? "" : ", ") + n;
+      throw InvalidInput("--format", "names '" + name + "', which is not among their outputs (" + known + ")");
+    }
+    if (!named.emplace(name, format(item.substr(eq + 1))).second)
+      throw InvalidInput("--format", "gives the format of '" + name + "' twice");
+  }
+  // Every output not named: the format given for all, else the dtype they share, else its own.
+  if (all) q.format = *all;
+  else if (theirs.format) q.format = *theirs.format;
+  else if (!theirs.formats.empty()) q.format = theirs.formats.begin()->second;
+  q.output_formats.clear();
+  for (const auto& [name, t] : theirs.arrays) {
+    auto n = named.find(name);
+    const Format f = n != named.end() ? n->second
+                     : all            ? *all
+                     : theirs.formats.count(name) ? theirs.formats.at(name) : q.format;
+    if (f != q.format) q.output_formats[name] = f;
+  }
 }
 
 double storage_bound(double b, double x, Format storage) {
@@ -166,7 +253,8 @@ namespace {
 
 // The report's header and notes: what is judged, in which format, under which assumptions.
 DiffReport diff_header(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
-                       Format format, double elementary_ulps) {
+                       Format format, double elementary_ulps,
+                       const std::map<std::string, Format>& output_formats = {}) {
   if (theirs.empty()) throw InvalidInput("outputs", "holds no arrays");
   if (!(elementary_ulps >= 0 && elementary_ulps < 1e6))
     throw InvalidInput("--elementary-ulps", "expected a non-negative number");
@@ -174,43 +262,97 @@ DiffReport diff_header(const Algorithm& a, const ProblemHandle& problem, const A
   r.algorithm = a.name();
   r.problem = problem.describe();
   r.format = format;
-  r.compute = format == Format::float64 ? Format::float64 : Format::float32;
+  r.compute = compute_format_for(format);
+  for (const auto& [name, f] : output_formats) {
+    if (!theirs.count(name)) throw InvalidInput("--format", "names '" + name + "', which is not among their outputs");
+    if (f != format) r.output_formats[name] = f;
+  }
   r.elementary_ulps = elementary_ulps;
   r.order_assumed = a.any_order_assumption();
   // Outputs stored in a wider dtype than the format judged (bfloat16 saved as float32): say how
   // many values are not values of the format, in case the rounding was forgotten.
   for (const auto& [name, t] : theirs) {
+    const Format f = r.format_of(name);
     Index off = 0;
-    for (Index i = 0; i < t.count(); ++i) off += representable_in(t[i], format) ? 0 : 1;
+    for (Index i = 0; i < t.count(); ++i) off += representable_in(t[i], f) ? 0 : 1;
     if (off)
       r.notes.push_back(std::to_string(off) + " of " + std::to_string(t.count()) + " values of '" +
-                        name + "' are not " + std::string(format_name(format)) +
+                        name + "' are not " + std::string(format_name(f)) +
                         " values (judged as given)");
   }
   return r;
 }
 
-// Touchstone's own CPU backend of the compute format on the same inputs, rounded to the format
-// judged, restricted to the outputs they gave: the baseline their errors are compared with.
-// Empty, with r.baseline_note saying why, when it cannot run.
+// Touchstone's own CPU backend of each compute format on the same inputs, each output rounded to
+// the format it is judged in, restricted to the outputs they gave: the baseline their errors are
+// compared with. Without an output whose backend cannot run (r.baseline_note says why).
 Arrays baseline_outputs(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
                         DiffReport& r) {
-  for (const auto& b : a.backends()) {
-    if (b.format != r.compute || b.name.rfind("cpu-", 0) != 0) continue;
-    r.baseline_backend = b.name;
-    try {
-      Arrays out = b.run(problem);
-      for (auto& [name, t] : out)
-        for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(t[i], r.format);
-      for (auto it = out.begin(); it != out.end();)
-        it = theirs.count(it->first) ? std::next(it) : out.erase(it);
-      return out;
-    } catch (const InvalidInput& e) {
-      r.baseline_note = std::string("baseline skipped: ") + e.what();
-    }
-    break;
+  std::vector<Format> computes;
+  for (const auto& [name, t] : theirs) {
+    const Format c = compute_format_for(r.format_of(name));
+    if (std::find(computes.begin(), computes.end(), c) == computes.end()) computes.push_back(c);
   }
-  return {};
+  Arrays baseline;
+  for (Format c : computes)
+    for (const auto& b : a.backends()) {
+      if (b.format != c || b.name.rfind("cpu-", 0) != 0) continue;
+      r.baseline_backend += (r.baseline_backend.empty() ? "" : ", ") + b.name;
+      try {
+        Arrays out = b.run(problem);
+        for (auto& [name, t] : out) {
+          if (!theirs.count(name) || compute_format_for(r.format_of(name)) != c) continue;
+          const Format f = r.format_of(name);
+          for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(t[i], f);
+          baseline[name] = std::move(t);
+        }
+      } catch (const InvalidInput& e) {
+        r.baseline_note += std::string(r.baseline_note.empty() ? "" : "; ") + "baseline " + b.name +
+                           " skipped: " + e.what();
+      }
+      break;
+    }
+  return baseline;
+}
+
+// [CORE-DIFF-SUSPECT] Their outputs' suspicions: the signed-bias sums and their largest error
+// against the baseline's.
+std::vector<Suspicion> suspicions_of(const DiffReport& r, const std::map<std::string, BiasAccumulator>& sums) {
+  std::vector<Suspicion> out;
+  for (const auto& j : r.outputs) {
+    auto it = sums.find(j.output);
+    Suspicion s = it == sums.end() ? Suspicion{}
+                                   : it->second.finish(j.output, compute_format_for(r.format_of(j.output)));
+    s.output = j.output;
+    for (const auto& b : r.baseline) {
+      if (b.output != j.output) continue;
+      const double base = b.summary.max_abs, theirs = j.summary.max_abs;
+      s.over_baseline = base > 0 ? theirs / base : (theirs == 0 ? 1.0 : INFINITY);
+      s.baseline = std::isfinite(theirs) && j.summary.max_ulps > kSuspectMinUlps &&
+                   s.over_baseline > kSuspectOverBaseline;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// A failed float32 output whose every value is a bfloat16 (or float16) value was likely computed
+// in that format and saved widened: say so, since judging it as float32 holds it to float32's
+// rounding.
+void add_narrow_hint(DiffReport& r, const Arrays& theirs) {
+  for (const auto& j : r.outputs) {
+    if (j.summary.pass() || r.format_of(j.output) != Format::float32) continue;
+    const Tensor<double>& t = theirs.at(j.output);
+    for (Format narrow : {Format::bfloat16, Format::float16}) {
+      bool all = t.count() > 0;
+      for (Index i = 0; all && i < t.count(); ++i) all = representable_in(t[i], narrow);
+      if (!all) continue;
+      r.notes.push_back("every value of '" + j.output + "' is a " + std::string(format_name(narrow)) +
+                        " value: if the kernel returns " + std::string(format_name(narrow)) +
+                        ", judge it as such (--format " + j.output + "=" + std::string(format_name(narrow)) + ")");
+      break;
+    }
+  }
 }
 
 // touchstone's float64 CPU backend, which the fast tier's enclosure comes from.
@@ -285,11 +427,21 @@ void verified_slices(const Algorithm& a, const ProblemSlicer& slicer, const std:
 
 DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs,
                     const DiffRequest& q) {
-  DiffReport r = diff_header(a, problem, theirs, q.format, q.elementary_ulps);
+  DiffReport r = diff_header(a, problem, theirs, q.format, q.elementary_ulps, q.output_formats);
   auto t0 = std::chrono::steady_clock::now();
   say(q.progress, "bound...");
-  const Arrays bound_compute = a.any_order_bound(problem, r.compute, q.elementary_ulps);
+  // The any-order bound at each compute format an output needs ([CORE-DIFF-FORMATS]), and each
+  // output's own.
+  std::map<Format, Arrays> bounds_at;
   for (const auto& [name, t] : theirs) {
+    const Format c = compute_format_for(r.format_of(name));
+    if (!bounds_at.count(c)) bounds_at[c] = a.any_order_bound(problem, c, q.elementary_ulps);
+  }
+  auto bound_of = [&](const std::string& name) -> const Tensor<double>& {
+    return bounds_at.at(compute_format_for(r.format_of(name))).at(name);
+  };
+  for (const auto& [name, t] : theirs) {
+    const Arrays& bound_compute = bounds_at.at(compute_format_for(r.format_of(name)));
     auto b = bound_compute.find(name);
     if (b == bound_compute.end()) {
       std::string known;
@@ -301,7 +453,10 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
   }
   r.seconds_bound = ms_since(t0) / 1000;
   const Arrays baseline = baseline_outputs(a, problem, theirs, r);
-  const bool narrow_storage = r.format != r.compute;
+  auto narrow_storage = [&](const std::string& name) {
+    const Format f = r.format_of(name);
+    return f != compute_format_for(f);
+  };
 
   // Every answer judged: theirs, then the baseline; per output one builder and the elements the
   // enclosure left open (global flat index, sorted by slice).
@@ -310,12 +465,16 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
     std::vector<OutputJudgement>* into;
     std::map<std::string, SummaryBuilder> builders;
     std::map<std::string, std::vector<std::pair<Index, Index>>> open;  // (slice, local) per output
+    // [CORE-DIFF-SUSPECT] theirs only: the signed-bias sums, fed from the float64 value where the
+    // enclosure has one (its error is far below the statistic's thresholds), else from the oracle.
+    std::map<std::string, BiasAccumulator> bias;
+    std::map<std::string, bool> bias_from_v64;
   };
   std::vector<Judged> judged;
-  judged.push_back({&theirs, &r.outputs, {}, {}});
-  if (!baseline.empty()) judged.push_back({&baseline, &r.baseline, {}, {}});
+  judged.push_back({&theirs, &r.outputs, {}, {}, {}, {}});
+  if (!baseline.empty()) judged.push_back({&baseline, &r.baseline, {}, {}, {}, {}});
   for (auto& j : judged)
-    for (const auto& [name, t] : *j.answer) j.builders.emplace(name, SummaryBuilder(r.format, t.count()));
+    for (const auto& [name, t] : *j.answer) j.builders.emplace(name, SummaryBuilder(r.format_of(name), t.count()));
 
   const ProblemSlicer slicer(a, problem);
   r.slices = slicer.count();
@@ -325,7 +484,9 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
   r.oracle = q.oracle;
   const BackendSpec* f64 = enclosure_backend(a);
   if (q.oracle == OracleTier::fast) {
-    if (r.format == Format::float64) r.oracle_note = "float64 outputs: the float64 enclosure is as wide as the bound";
+    bool all_float64 = true;
+    for (const auto& [name, t] : theirs) all_float64 = all_float64 && r.format_of(name) == Format::float64;
+    if (all_float64) r.oracle_note = "float64 outputs: the float64 enclosure is as wide as the bound";
     else if (!f64) r.oracle_note = "no float64 CPU backend to enclose the exact value";
   }
   if (q.oracle == OracleTier::fast && r.oracle_note.empty()) {
@@ -344,20 +505,26 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
         for (const auto& [name, t] : *j.answer) {
           SummaryBuilder& builder = j.builders.at(name);
           auto& open = j.open[name];
-          const Tensor<double>& bc = bound_compute.at(name);
+          const Tensor<double>& bc = bound_of(name);
+          const Format f = r.format_of(name);
+          const bool narrow = narrow_storage(name);
           auto v = v64.find(name);
           auto rad = r64.find(name);
-          const bool have = v != v64.end() && rad != r64.end() && v->second.shape() == t.shape() &&
-                            rad->second.shape() == t.shape();
+          // A float64 output's enclosure is as wide as its bound: the oracle judges it.
+          const bool have = f != Format::float64 && v != v64.end() && rad != r64.end() &&
+                            v->second.shape() == t.shape() && rad->second.shape() == t.shape();
+          const bool feed_bias = have && &j == &judged.front();
+          j.bias_from_v64[name] = feed_bias;
           for (Index i = 0; i < t.count(); ++i) {
             bool settled = false;
             if (have) {
               const double vi = v->second[i], ri = rad->second[i];
+              if (feed_bias) j.bias[name].add(t[i], vi);
               double b_lo = bc[i], b_hi = bc[i];
-              if (narrow_storage && std::isfinite(vi) && std::isfinite(ri)) {
+              if (narrow && std::isfinite(vi) && std::isfinite(ri)) {
                 // storage_bound is non-decreasing in |exact|, which lies in [|v| - r, |v| + r].
-                b_lo = storage_bound(bc[i], std::max(0.0, (std::fabs(vi) - ri * (1 + 0x1p-50)) * (1 - 0x1p-50)), r.format);
-                b_hi = storage_bound(bc[i], (std::fabs(vi) + ri) * (1 + 0x1p-49), r.format);
+                b_lo = storage_bound(bc[i], std::max(0.0, (std::fabs(vi) - ri * (1 + 0x1p-50)) * (1 - 0x1p-50)), f);
+                b_hi = storage_bound(bc[i], (std::fabs(vi) + ri) * (1 + 0x1p-49), f);
               }
               settled = builder.enclosed(i, t[i], vi, ri, b_lo, b_hi);
             }
@@ -387,13 +554,16 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
         const Tensor<double>& t = answer.second;
         auto e = exact.find(name);
         if (e == exact.end()) throw std::logic_error(a.name() + ": the oracle omits the output '" + name + "'");
-        const Tensor<double>& bc = bound_compute.at(name);
+        const Tensor<double>& bc = bound_of(name);
         SummaryBuilder& builder = j.builders.at(name);
+        const Format f = r.format_of(name);
+        const bool narrow = narrow_storage(name);
         auto judge_one = [&](Index local) {
           const Index i = slicer.whole() ? local : slicer.global_index(name, t.shape(), s, local);
           const mp_real& x = e->second[local];
-          const double b = narrow_storage ? storage_bound(bc[i], std::fabs(to_double(x)) * (1 + 0x1p-52), r.format) : bc[i];
+          const double b = narrow ? storage_bound(bc[i], std::fabs(to_double(x)) * (1 + 0x1p-52), f) : bc[i];
           builder.exact(i, t[i], x, b);
+          if (&j == &judged.front() && !j.bias_from_v64[name]) j.bias[name].add(t[i], to_double(x));
           r.precision = std::max(r.precision, precision_bits(x));
         };
         if (all_open) {
@@ -431,6 +601,8 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
       j.into->push_back({name, std::move(sum), t.shape()});
     }
   r.verdict = verdict_of(r.outputs);
+  r.suspicions = suspicions_of(r, judged.front().bias);
+  if (r.verdict == Verdict::fail) add_narrow_hint(r, theirs);
   return r;
 }
 
@@ -447,6 +619,13 @@ DiffReport judge_diff(const Algorithm& a, const ProblemHandle& problem, const Ar
     const Arrays out = baseline_outputs(a, problem, theirs, r);
     if (!out.empty()) r.baseline = judge(out, exact, &bounds, format);
   }
+  std::map<std::string, BiasAccumulator> sums;
+  for (const auto& [name, t] : theirs) {
+    auto e = exact.find(name);
+    if (e == exact.end() || !(e->second.shape() == t.shape())) continue;
+    for (Index i = 0; i < t.count(); ++i) sums[name].add(t[i], to_double(e->second[i]));
+  }
+  r.suspicions = suspicions_of(r, sums);
   return r;
 }
 

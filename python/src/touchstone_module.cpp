@@ -121,6 +121,7 @@ py::dict report_dict(const DiffReport& r) {
   d["order_assumed"] = r.order_assumed;
   d["verdict"] = verdict_name(r.verdict);
   d["exit_code"] = exit_code(r.verdict);
+  d["suspect"] = r.suspect();  // [CORE-DIFF-SUSPECT]; the per-output statistics are in "json"
   d["notes"] = r.notes;
   d["baseline_backend"] = r.baseline_backend;
   d["baseline_note"] = r.baseline_note;
@@ -138,10 +139,8 @@ py::dict report_dict(const DiffReport& r) {
   return d;
 }
 
-DiffRequest diff_request(const std::string& format, double elementary_ulps, unsigned precision,
-                         const std::string& oracle) {
+DiffRequest diff_request(double elementary_ulps, unsigned precision, const std::string& oracle) {
   DiffRequest q;
-  q.format = parse_format(format);
   q.elementary_ulps = elementary_ulps;
   q.precision = precision;
   if (oracle == "fast") q.oracle = OracleTier::fast;
@@ -222,12 +221,6 @@ PYBIND11_MODULE(_touchstone, m) {
     }
     return to_numpy_map(out);
   });
-  // Their outputs' shared dtype format (float16/float32/float64), or None when they differ:
-  // what `touchstone diff` infers --format from.
-  m.def("outputs_format", [](const py::dict& outputs) -> py::object {
-    const TheirOutputs t = their_outputs(to_npy_map(outputs));
-    return t.format ? py::object(py::str(std::string(format_name(*t.format)))) : py::none();
-  });
   m.def("diff", [](const std::string& algorithm, const py::dict& inputs, const py::dict& outputs,
                    const std::string& format, const py::dict& options, double elementary_ulps,
                    unsigned precision, const std::string& oracle) {
@@ -235,12 +228,18 @@ PYBIND11_MODULE(_touchstone, m) {
     const NpyMap in = to_npy_map(inputs);
     const NpyMap out = to_npy_map(outputs);
     const OptionMap opts = to_options(options);
-    const DiffRequest q = diff_request(format, elementary_ulps, precision, oracle);
+    DiffRequest q = diff_request(elementary_ulps, precision, oracle);
     DiffReport r;
     {
       py::gil_scoped_release release;
       const auto problem = a.from_arrays(in, opts);
       const TheirOutputs theirs = their_outputs(out);
+      try {
+        set_formats(q, format, theirs);  // "" or "bfloat16" or "out=bfloat16,..." ([CORE-DIFF-FORMATS])
+      } catch (const InvalidInput& e) {  // the keyword argument is `format`, not the CLI's flag
+        if (e.argument() != "--format") throw;
+        throw InvalidInput("format", std::string(e.what()).substr(e.argument().size() + 2));
+      }
       r = run_diff(a, *problem, theirs.arrays, q);
     }
     return report_dict(r);

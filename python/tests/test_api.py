@@ -1,7 +1,8 @@
 """The Python package's contract (spec/core.md [CORE-PYTHON-API]): list, generate, eval and diff
 on numpy, torch (bfloat16 included) and array-like inputs, the verdicts on right and wrong
-answers, InvalidInput naming the argument, the assertion's message and the pytest plugin.
-covers: CORE-PYTHON-API
+answers, per-output formats, SUSPECT, InvalidInput naming the argument, the assertion's message
+and the pytest plugin.
+covers: CORE-PYTHON-API CORE-DIFF-FORMATS CORE-DIFF-SUSPECT
 """
 
 import os
@@ -130,9 +131,11 @@ def test_torch_tensors_bfloat16_and_requires_grad(problem):
     f32 = {k: torch.from_numpy(v).float().requires_grad_() for k, v in exact.items()}
     assert touchstone.diff(ALGO, t_inputs, f32).format == "float32"
     assert touchstone.diff(ALGO, t_inputs, f32, format="float64").verdict == "FAIL"
-    with pytest.raises(touchstone.InvalidInput) as e:
-        touchstone.diff(ALGO, t_inputs, {"out": bf16["out"], "last_state": f32["last_state"]})
-    assert e.value.argument == "format"
+    # [CORE-DIFF-FORMATS] A bfloat16 out beside a float32 last_state: each judged in its own format.
+    r = touchstone.diff(ALGO, t_inputs, {"out": bf16["out"], "last_state": f32["last_state"]})
+    assert r.passed, r.text
+    assert r.as_dict()["outputs"]["out"]["format"] == "bfloat16"
+    assert r.as_dict()["outputs"]["last_state"]["format"] == "float32"
 
 
 def test_non_contiguous_and_array_like_inputs(problem):
@@ -267,3 +270,41 @@ def test_complex_arrays_are_read_as_re_im_pairs():
 
 def test_testing_is_an_attribute_of_the_package():
     assert touchstone.testing.assert_matches_oracle is assert_matches_oracle
+
+
+def test_formats_per_output_as_a_dict_or_the_cli_string(problem):
+    inputs, exact = problem
+    bf16_out = {"out": _bf16_rounded(exact["out"]), "last_state": exact["last_state"].astype(np.float32)}
+    for fmt in ({"out": "bfloat16"}, "out=bfloat16,last_state=float32"):
+        r = touchstone.diff(ALGO, inputs, bf16_out, format=fmt)
+        assert r.passed, r.text
+        assert r.as_dict()["outputs"]["out"]["format"] == "bfloat16"
+    # The same arrays all judged as float32: out fails, and the report suggests its format.
+    r = touchstone.diff(ALGO, inputs, bf16_out)
+    assert r.verdict == "FAIL" and any("--format out=bfloat16" in n for n in r.notes), r.text
+    for bad in ({"outt": "bfloat16"}, {"out": "float8"}, 3):
+        with pytest.raises(touchstone.InvalidInput) as e:
+            touchstone.diff(ALGO, inputs, bf16_out, format=bad)
+        assert e.value.argument == "format", str(e.value)
+
+
+def _bf16_rounded(x):
+    """x rounded to the nearest bfloat16 (ties to even), as float32."""
+    b = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000
+    return b.astype(np.uint32).view(np.float32)
+
+
+def test_suspect_bias_is_reported_and_strict_fails_it(problem):
+    inputs, exact = problem
+    biased = {k: (v * (1 + 2.0 ** -20)).astype(np.float32) for k, v in exact.items()}
+    r = touchstone.diff(ALGO, inputs, biased)
+    assert r.verdict == "PASS" and r.suspect and r.exit_code == 0, r.text
+    assert "SUSPECT out" in r.text and r.as_dict()["outputs"]["out"]["suspect"]["bias"]
+    assert assert_matches_oracle(ALGO, inputs, biased).suspect
+    with pytest.raises(AssertionError) as e:
+        assert_matches_oracle(ALGO, inputs, biased, strict=True)
+    assert "PASS but SUSPECT" in str(e.value)
+    ok = touchstone.diff(ALGO, inputs, rounded(exact))
+    assert ok.passed and not ok.suspect
+    assert_matches_oracle(ALGO, inputs, rounded(exact), strict=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 import json as _json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
@@ -86,8 +86,8 @@ def _npy(name: str, a: np.ndarray) -> tuple:
     raise _invalid(name, f"unsupported dtype {a.dtype} (expected a float, complex, integer or bool array)")
 
 
-def _arrays(argument: str, arrays: Mapping[str, Any]) -> tuple[dict, bool, bool]:
-    """core's view of a dict of arrays, and whether any / all of them were bfloat16."""
+def _arrays(argument: str, arrays: Mapping[str, Any]) -> tuple[dict, builtins.list[str]]:
+    """core's view of a dict of arrays, and the names of those that were bfloat16."""
     if not isinstance(arrays, Mapping):
         raise _invalid(argument, f"expected a dict of arrays by name, got {type(arrays).__name__}")
     out, bf16 = {}, []
@@ -96,8 +96,9 @@ def _arrays(argument: str, arrays: Mapping[str, Any]) -> tuple[dict, bool, bool]
             raise _invalid(argument, f"array names must be strings, got {name!r}")
         a, is_bf16 = _to_numpy(name, x)
         out[name] = _npy(name, a)
-        bf16.append(is_bf16)
-    return out, any(bf16), bool(bf16) and all(bf16)
+        if is_bf16:
+            bf16.append(name)
+    return out, bf16
 
 
 def _options(options: Optional[Mapping[str, Any]]) -> dict:
@@ -140,7 +141,7 @@ def eval(algorithm: str, inputs: Mapping[str, Any], options: Optional[Mapping[st
          precision: int = 256) -> dict:  # noqa: A001 (the CLI's `touchstone eval`)
     """The verified oracle's outputs (MPFR from `precision` bits, checked at twice that) rounded
     to float64 numpy arrays; complex outputs have a trailing (re, im) axis."""
-    arrays, _, _ = _arrays("inputs", inputs)
+    arrays, _ = _arrays("inputs", inputs)
     return _touchstone.eval(algorithm, arrays, _options(options), int(precision))
 
 
@@ -179,7 +180,7 @@ class OutputReport:
 
 class Report:
     """The verdict of `diff`: ``verdict`` ("PASS", "FAIL" or "INCONCLUSIVE"), ``passed``,
-    ``exit_code`` (0, 1, 3: the CLI's), ``outputs`` (name -> :class:`OutputReport`), ``text``
+    ``suspect`` (a PASS that the statistical tier doubts), ``exit_code`` (0, 1, 3: the CLI's), ``outputs`` (name -> :class:`OutputReport`), ``text``
     (what `touchstone diff` prints) and ``json`` (what its --json writes)."""
 
     def __init__(self, d: dict):
@@ -193,6 +194,9 @@ class Report:
         self.order_assumed: str = d["order_assumed"]
         self.verdict: str = d["verdict"]
         self.exit_code: int = d["exit_code"]
+        # [CORE-DIFF-SUSPECT]: within the bound, but statistically unlike a correct kernel (the
+        # reasons are in `text`, the statistics in `json`).
+        self.suspect: bool = d["suspect"]
         self.notes: builtins.list[str] = d["notes"]
         self.baseline_backend: str = d["baseline_backend"]
         self.text: str = d["text"]
@@ -216,27 +220,31 @@ class Report:
 
 
 def diff(algorithm: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
-         format: Optional[str] = None, options: Optional[Mapping[str, Any]] = None,
+         format: Union[str, Mapping[str, str], None] = None, options: Optional[Mapping[str, Any]] = None,
          elementary_ulps: float = 4, precision: int = 256, oracle: Optional[str] = None) -> Report:
     """Judge `outputs` (any non-empty subset of the algorithm's outputs, by the peer's names)
     computed from `inputs` against the verified oracle and the any-order error bound, as
     `touchstone diff` does. `format`: what the outputs are stored in (float16, bfloat16, float32,
-    float64); by default their dtype's (bfloat16 for bfloat16 tensors). `oracle`: "fast" or
-    "mpfr", the oracle tier ([CORE-DIFF-TIERS]); None leaves core's default."""
-    ins, _, _ = _arrays("inputs", inputs)
-    outs, any_bf16, all_bf16 = _arrays("outputs", outputs)
+    float64), for all of them, or per output as a dict {name: format} or the CLI's
+    "out=bfloat16,last_state=float32" ([CORE-DIFF-FORMATS]); an output not named keeps its dtype's
+    (bfloat16 for bfloat16 tensors). `oracle`: "fast" or "mpfr", the oracle tier
+    ([CORE-DIFF-TIERS]); None leaves core's default."""
+    ins, _ = _arrays("inputs", inputs)
+    outs, bf16 = _arrays("outputs", outputs)
     if not outs:
         raise _invalid("outputs", "holds no arrays")
-    if format is None:
-        if any_bf16:
-            if not all_bf16:
-                raise _invalid("format", "some outputs are bfloat16 and some are not; say which format to judge")
-            format = "bfloat16"
-        else:
-            format = _touchstone.outputs_format(outs)
-            if format is None:
-                raise _invalid("format", "their outputs have different dtypes; say which format to judge")
-    return Report(_touchstone.diff(algorithm, ins, outs, format, _options(options),
+    if isinstance(format, Mapping):
+        items = [f"{k}={v}" for k, v in format.items()]
+    elif format is not None:
+        if not isinstance(format, str):
+            raise _invalid("format", f"expected a format name or a dict by output, got {type(format).__name__}")
+        items = [format]
+    else:
+        items = []
+    named = {i.split("=", 1)[0] for i in items if "=" in i}
+    if not any("=" not in i for i in items):  # no format for all: bfloat16 tensors are bfloat16
+        items += [f"{name}=bfloat16" for name in bf16 if name not in named]
+    return Report(_touchstone.diff(algorithm, ins, outs, ",".join(items), _options(options),
                                    float(elementary_ulps), int(precision), oracle or ""))
 
 

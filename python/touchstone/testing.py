@@ -10,7 +10,8 @@ from . import Report, diff
 def failure_message(report: Report) -> str:
     """The AssertionError text: a one-line summary, the elements outside the bound (index, theirs,
     exact, bound), then the full report as `touchstone diff` prints it."""
-    lines = [f"touchstone: {report.algorithm} outputs are {report.verdict} "
+    state = "PASS but SUSPECT" if report.verdict == "PASS" and report.suspect else report.verdict
+    lines = [f"touchstone: {report.algorithm} outputs are {state} "
              f"(judged as {report.format}, {report.problem})"]
     for o in report.outputs.values():
         if o.outside:
@@ -25,10 +26,14 @@ def failure_message(report: Report) -> str:
 
 
 def assert_matches_oracle(algorithm: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
-                          *, allow_inconclusive: bool = False, **kwargs: Any) -> Report:
+                          *, allow_inconclusive: bool = False, strict: bool = False,
+                          **kwargs: Any) -> Report:
     """Raise AssertionError with the report unless `touchstone.diff(algorithm, inputs, outputs,
-    **kwargs)` is PASS (INCONCLUSIVE passes only with `allow_inconclusive`). Returns the report."""
+    **kwargs)` is PASS (INCONCLUSIVE passes only with `allow_inconclusive`; with `strict`, a
+    SUSPECT PASS fails too, as `touchstone diff --strict` does). Returns the report."""
     report = diff(algorithm, inputs, outputs, **kwargs)
+    if strict and report.verdict == "PASS" and report.suspect:
+        raise AssertionError(failure_message(report))
     if report.verdict == "PASS" or (allow_inconclusive and report.verdict == "INCONCLUSIVE"):
         return report
     raise AssertionError(failure_message(report))

@@ -169,6 +169,49 @@ expect 0 'mamba\.selective_scan +cpu-f64 +[0-9.]+ +[0-9.]+' -- "$ts" bench --siz
 expect 2 '--size' -- "$ts" bench mamba.selective_scan --size enormous
 expect 2 'size' -- "$ts" check mamba.selective_scan --size enormous
 
+# covers: CORE-DIFF-FORMATS CORE-DIFF-SUSPECT
+# Per-output formats: out rounded to bfloat16 beside a float32 last_state, as a bfloat16 kernel
+# returns them. Named per output, it passes; judged all as float32, out fails and the report says
+# every value of out is a bfloat16 value. float64 outputs show 17 digits.
+expect 0 'wrote' -- "$ts" generate mamba.selective_scan --size small --output "$tmp/mix.npz"
+expect 0 'wrote' -- "$ts" eval mamba.selective_scan --inputs "$tmp/mix.npz" --output "$tmp/mix_exact.npz"
+"$py" - "$tmp" <<'PY'
+import sys, numpy as np, torch
+d = sys.argv[1]
+e = np.load(f"{d}/mix_exact.npz")
+out = torch.from_numpy(e["out"]).to(torch.bfloat16).to(torch.float32).numpy()
+np.savez(f"{d}/mix_bf16.npz", out=out, last_state=e["last_state"].astype(np.float32))
+np.savez(f"{d}/mix_f64.npz", out=e["out"].astype(np.float32), last_state=e["last_state"] * (1 + 2.0**-40))
+biased = (e["out"] * (1 + 2.0**-20)).astype(np.float32)
+np.savez(f"{d}/mix_biased.npz", out=biased)
+PY
+expect 0 'out \(bfloat16\): .*within bound' -- "$ts" diff mamba.selective_scan --inputs "$tmp/mix.npz" \
+  --outputs "$tmp/mix_bf16.npz" --format out=bfloat16,last_state=float32
+expect 1 "every value of 'out' is a bfloat16 value.*--format out=bfloat16" -- "$ts" diff mamba.selective_scan \
+  --inputs "$tmp/mix.npz" --outputs "$tmp/mix_bf16.npz"
+expect 2 "format: names 'outt', which is not among their outputs" -- "$ts" diff mamba.selective_scan \
+  --inputs "$tmp/mix.npz" --outputs "$tmp/mix_bf16.npz" --format outt=bfloat16
+# Mixed dtypes, no --format: each output in its own dtype (last_state float64, 2^-40 off: FAIL).
+expect 1 'last_state \(float64\): .*OUTSIDE BOUND' -- "$ts" diff mamba.selective_scan --inputs "$tmp/mix.npz" \
+  --outputs "$tmp/mix_f64.npz"
+expect 1 'theirs [-]?[0-9]\.[0-9]{16,}(e[-+][0-9]+)?, exact [-]?[0-9]\.[0-9]{16,}' -- "$ts" diff mamba.selective_scan \
+  --inputs "$tmp/mix.npz" --outputs "$tmp/mix_f64.npz"
+# SUSPECT: the oracle times 1 + 2^-20 is within the bound, and SUSPECT; exit 0, 4 with --strict.
+expect 0 'SUSPECT out: its signed errors lean one way' -- "$ts" diff mamba.selective_scan \
+  --inputs "$tmp/mix.npz" --outputs "$tmp/mix_biased.npz"
+expect 0 'verdict: PASS, SUSPECT' -- "$ts" diff mamba.selective_scan \
+  --inputs "$tmp/mix.npz" --outputs "$tmp/mix_biased.npz"
+expect 4 'verdict: PASS, SUSPECT' -- "$ts" diff mamba.selective_scan --inputs "$tmp/mix.npz" \
+  --outputs "$tmp/mix_biased.npz" --strict
+expect 0 'verdict: PASS, SUSPECT' -- "$ts" diff mamba.selective_scan --inputs "$tmp/mix.npz" \
+  --outputs "$tmp/mix_biased.npz" --json "$tmp/biased.json"
+expect 0 '"bias": true' -- cat "$tmp/biased.json"
+expect 0 '"suspect": true' -- cat "$tmp/biased.json"
+# The correctly rounded answer: not SUSPECT, --strict exits 0.
+"$py" -c "import sys, numpy as np; d=sys.argv[1]; e=np.load(d+'/mix_exact.npz'); np.savez(d+'/mix_f32.npz', out=e['out'].astype(np.float32))" "$tmp"
+expect 0 'verdict: PASS$' -- "$ts" diff mamba.selective_scan --inputs "$tmp/mix.npz" \
+  --outputs "$tmp/mix_f32.npz" --strict
+
 if [[ $failures -ne 0 ]]; then
   echo "$failures CLI check(s) failed"
   exit 1

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +21,8 @@ inline constexpr int kExitPass = 0;
 inline constexpr int kExitFail = 1;
 inline constexpr int kExitInvalid = 2;
 inline constexpr int kExitInconclusive = 3;
+// `diff --strict` only: the verdict passed but an output is SUSPECT ([CORE-DIFF-SUSPECT]).
+inline constexpr int kExitSuspect = 4;
 int exit_code(Verdict v);
 
 // One line of an output's verdict for a report: "out: 3 of 64 element(s) outside the bound,
@@ -62,10 +66,53 @@ CheckReport run_check(const CheckRequest& request,
 // cannot settle; `mpfr` evaluates the MPFR oracle everywhere. Both give the same verdict.
 enum class OracleTier { fast, mpfr };
 
+// [CORE-DIFF-SUSPECT] A second, statistical look at an output that the rigorous bound judges,
+// clearly separate from the verdict: evidence that a kernel is wrong in a way the worst-case bound
+// cannot see, because no single element reveals it. Never certified; never turns a PASS into a
+// FAIL (an output is SUSPECT, exit 0, unless `--strict`).
+//  - signed bias: b = sum e_i x_i / sum x_i^2 over the elements whose exact value x_i and error
+//    e_i = theirs_i - x_i are finite and nonzero: the least-squares relative scaling of their
+//    answer, (1 + b) x. SUSPECT when at least kSuspectMinErrors errors, |b| >= kSuspectBiasUnits
+//    unit roundoffs of the compute format, and at least kSuspectAgreement of the errors point the
+//    way of b (sign(e_i x_i) = sign(b)).
+//  - baseline: their largest error is more than kSuspectOverBaseline times that of touchstone's
+//    own backend of the same format on the same inputs, and more than kSuspectMinUlps ulps.
+inline constexpr Index kSuspectMinErrors = 128;
+inline constexpr double kSuspectBiasUnits = 2;
+inline constexpr double kSuspectAgreement = 0.75;
+inline constexpr double kSuspectOverBaseline = 32;
+inline constexpr double kSuspectMinUlps = 8;
+
+struct Suspicion {
+  std::string output;
+  Index errors = 0;            // the elements the bias is measured over
+  double relative_bias = 0;    // b
+  double bias_units = 0;       // b / u (u the compute format's unit roundoff)
+  double agreement = 0;        // fraction of those errors with sign(e x) = sign(b)
+  double over_baseline = std::numeric_limits<double>::quiet_NaN();  // max abs / baseline's; NaN: none
+  bool bias = false, baseline = false;
+  bool suspect() const { return bias || baseline; }
+};
+
+// The signed-bias statistic's sums, added to element by element in any order.
+class BiasAccumulator {
+ public:
+  void add(double theirs, double exact);
+  Suspicion finish(const std::string& output, Format compute) const;
+
+ private:
+  long double sum_ex_ = 0, sum_xx_ = 0;
+  Index positive_ = 0, negative_ = 0;
+};
+
 struct DiffReport {
   std::string algorithm, problem;
   Format format = Format::float32;   // what their outputs are judged as
   Format compute = Format::float32;  // the format the bound assumes they computed in
+  // [CORE-DIFF-FORMATS] The outputs judged in another format than `format` (each computed in
+  // compute_format_for() of it).
+  std::map<std::string, Format> output_formats;
+  Format format_of(const std::string& output) const;
   double elementary_ulps = 0;
   unsigned precision = 0;
   // Empty when the bound holds for any association order; else the order it assumes
@@ -86,7 +133,14 @@ struct DiffReport {
   Index enclosed = 0, recomputed = 0;
   Index slices = 1, slices_recomputed = 0;
   double seconds_bound = 0, seconds_enclosure = 0, seconds_oracle = 0;
+  // [CORE-DIFF-SUSPECT] One per output of theirs, in the order of `outputs`.
+  std::vector<Suspicion> suspicions;
+  bool suspect() const;
 };
+
+// The exit code of a diff: exit_code(verdict), except kExitSuspect for a PASS that is SUSPECT
+// when `strict`.
+int diff_exit_code(const DiffReport& r, bool strict);
 
 // What `diff` assumes of a user's elementary functions unless told (--elementary-ulps).
 inline constexpr double kDefaultElementaryUlps = 4;
@@ -102,6 +156,9 @@ void verified_slices(const Algorithm& a, const ProblemSlicer& slicer, const std:
 
 struct DiffRequest {
   Format format = Format::float32;  // the format their outputs are judged as (stored in)
+  // Per output, where it differs from `format` ([CORE-DIFF-FORMATS]): peers return mixed dtypes
+  // in one call (a bfloat16 `out` with a float32 `last_state`).
+  std::map<std::string, Format> output_formats;
   double elementary_ulps = kDefaultElementaryUlps;
   unsigned precision = 256;  // the oracle's starting precision in bits
   OracleTier oracle = OracleTier::fast;
@@ -115,12 +172,24 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
 
 // A user's outputs as read from a .npz: every array must be a float (or complex) array
 // (InvalidInput naming it otherwise); `format` is the format their dtypes share (float16, float32 or float64), empty
-// when they differ.
+// when they differ; `formats` each one's.
 struct TheirOutputs {
   Arrays arrays;
   std::optional<Format> format;
+  std::map<std::string, Format> formats;
 };
 TheirOutputs their_outputs(const NpyMap& arrays);
+
+// The format a bound assumes outputs stored in `storage` were computed in: float64 for float64,
+// float32 for the rest.
+Format compute_format_for(Format storage);
+
+// [CORE-DIFF-FORMATS] `--format` as written: a comma-separated list of a format (every output
+// not named) and NAME=FORMAT items (that output), e.g. "bfloat16" or
+// "out=bfloat16,last_state=float32". Fills q.format (else the outputs' shared dtype `dtypes`
+// gives it; where they differ each output not named takes its own) and q.output_formats.
+// InvalidInput("--format") for unknown formats, names not among `theirs`, or a name given twice.
+void set_formats(DiffRequest& q, const std::string& spec, const TheirOutputs& theirs);
 
 // The rounding half of diff_bound at one element: the bound b at the compute format widened by
 // the rounding to `storage` of a value of modulus at most x (+inf where it may overflow).
