@@ -180,6 +180,7 @@ std::unique_ptr<Algorithm> cauchy_forward_entry() {
   e.spec_ref = "spec/s4.md [S4-CAUCHY-DEF]";
   e.summary = "Cauchy kernel out[h,l] = sum_n v/(z_l - w_n) (+ conj terms in halves): state-spaces/s4 cauchy_mult";
   e.outputs = {{"out", "complex (H, L) as (H, L, 2)", "the Cauchy sums", false}};
+  e.independent_axes = {"H"};  // [CORE-SLICES]: one channel's row, from its own v and w
   return make_entry(std::move(e));
 }
 
