@@ -7,10 +7,12 @@
 
 #include "builtin.hpp"
 #include "cpu/performer.hpp"
+#include "cpu/performer_slim.hpp"
 #include "touchstone/bounds/performer_bound.hpp"
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/performer.hpp"
+#include "touchstone/reference/performer_slim.hpp"
 
 namespace touchstone::performer {
 namespace {
@@ -614,6 +616,128 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- performer.slim_layer_backward ([PERF-SLIM-VJP]) ----
+struct SlimSize {
+  const char* name;
+  Index L, D, Dh, M;  // M = 0: no projection (f(c q) itself, SLiM's default g(x) = x^2)
+  Kernel kernel;
+  Index slice;
+  bool subtraction;
+};
+constexpr SlimSize kSlimSizes[] = {
+    {"tiny", 4, 4, 4, 0, Kernel::sqr, 0, false},
+    {"sqr", 32, 8, 8, 0, Kernel::sqr, 0, false},
+    {"exp_slices", 40, 8, 4, 8, Kernel::exp, 7, true},  // slices of 7 (the last of 5)
+    {"elu1_subtraction", 32, 6, 4, 8, Kernel::elu1, 0, true},
+};
+
+template <class T>
+Arrays slim_arrays(const SlimLayerGrads<T>& g) {
+  return {{"dx", as_double(g.dx)},
+          {"dw_q", as_double(g.dw_q)},
+          {"dw_k", as_double(g.dw_k)},
+          {"dw_v", as_double(g.dw_v)},
+          {"dw_o", as_double(g.dw_o)}};
+}
+
+std::unique_ptr<Algorithm> slim_layer_backward_entry() {
+  using P = SlimLayerProblem<double>;
+  Entry<P> e;
+  e.name = "performer.slim_layer_backward";
+  e.spec_ref = "spec/performer.md [PERF-SLIM-VJP]";
+  e.summary =
+      "gradients of <dy, y> for one causal Performer layer y = CausalLinearAttention(f(x W_q), f(x W_k), x W_v) W_o "
+      "with generalized kernel features, computed slice by slice as SLiM does (slice=C) or by full backprop";
+  e.inputs = {{"x", "(seqlen, d_model)", "the layer's input", false},
+              {"w_q", "(d_model, d_head)", "query projection", false},
+              {"w_k", "(d_model, d_head)", "key projection", false},
+              {"w_v", "(d_model, d_head)", "value projection", false},
+              {"projection_matrix", "(nb_features, d_head)", "random features w_j as rows (absent: f(c q) itself)", true},
+              {"w_o", "(d_head, d_model)", "output projection", false},
+              {"dy", "(seqlen, d_model)", "cotangent of y (the loss is <dy, y>)", false},
+              {"kernel", "()", "index into relu, elu1, abs, sqr, exp, identity (also --option kernel)", true},
+              {"kernel_eps", "()", "added after f (also --option kernel_eps)", true},
+              {"state", "()", "0 stored, 1 subtraction (also --option state)", true},
+              {"slice", "()", "slice size, 0 none (also --option slice)", true}};
+  e.outputs = {{"dx", "(seqlen, d_model)", "gradient of x", false},
+               {"dw_q", "(d_model, d_head)", "gradient of w_q", false},
+               {"dw_k", "(d_model, d_head)", "gradient of w_k", false},
+               {"dw_v", "(d_model, d_head)", "gradient of w_v", false},
+               {"dw_o", "(d_head, d_model)", "gradient of w_o", false}};
+  e.options = {{"kernel", "f: relu, elu1, abs, sqr, exp, identity (SLiM's default: sqr without a projection)", "sqr"},
+               {"kernel_eps", "added after f", "1e-3"},
+               {"state", "prefix states in the backward pass: stored (every one kept: full backprop) or subtraction "
+                         "(P_(i-1) = P_i - k'_i v_i^T from the final state)",
+                "stored (subtraction with a slice)"},
+               {"slice", "SLiM's slice size C: the backward pass recomputes one slice's rows at a time and keeps "
+                         "only the current prefix state (needs state=subtraction, its default then)",
+                "0"}};
+  e.sizes = size_names(kSlimSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const SlimSize& s = size_row(kSlimSizes, size);
+    const std::string stream = "performer.slim_layer_backward/";
+    auto scaled = [](double scale) { return [scale](PhiloxStream& r) { return scale * r.next_normal(); }; };
+    const double wd = 1 / std::sqrt(static_cast<double>(s.D)), wo = 1 / std::sqrt(static_cast<double>(s.Dh));
+    std::optional<Tensor<double>> w;
+    if (s.M > 0) w = drawn(Shape{s.M, s.Dh}, seed, stream + "projection_matrix", format, scaled(1));
+    return P({drawn(Shape{s.L, s.D}, seed, stream + "x", format, scaled(1)),
+              drawn(Shape{s.D, s.Dh}, seed, stream + "w_q", format, scaled(wd)),
+              drawn(Shape{s.D, s.Dh}, seed, stream + "w_k", format, scaled(wd)),
+              drawn(Shape{s.D, s.Dh}, seed, stream + "w_v", format, scaled(wd)), std::move(w),
+              drawn(Shape{s.Dh, s.D}, seed, stream + "w_o", format, scaled(wo)),
+              drawn(Shape{s.L, s.D}, seed, stream + "dy", format, scaled(1)), s.kernel, round_to_format(1e-3, format),
+              s.slice, s.subtraction});
+  };
+  e.read = [](const InputReader& r) {
+    const Index slice = r.integer("slice", 0, kMaxExtent, 0);
+    const bool subtraction =
+        r.choice("state", {"stored", "subtraction"}, slice > 0 ? "subtraction" : "stored") == "subtraction";
+    return P({r.array("x"), r.array("w_q"), r.array("w_k"), r.array("w_v"), r.optional_array("projection_matrix"),
+              r.array("w_o"), r.array("dy"), parse_kernel(r.choice("kernel", kernel_names(), "sqr")),
+              r.real("kernel_eps", 1e-3), slice, subtraction});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.in();
+    Arrays a{{"x", in.x},
+             {"w_q", in.w_q},
+             {"w_k", in.w_k},
+             {"w_v", in.w_v},
+             {"w_o", in.w_o},
+             {"dy", in.dy},
+             {"kernel", scalar(static_cast<double>(in.kernel))},
+             {"kernel_eps", scalar(in.kernel_eps)},
+             {"state", scalar(in.subtraction ? 1 : 0)},
+             {"slice", scalar(static_cast<double>(in.slice))}};
+    if (in.projection) a["projection_matrix"] = *in.projection;
+    return a;
+  };
+  e.oracle = [](const P& p) {
+    const SlimLayerGrads<mp_real> g = reference::slim_layer_vjp<mp_real>(p);
+    return ExactArrays{{"dx", g.dx}, {"dw_q", g.dw_q}, {"dw_k", g.dw_k}, {"dw_v", g.dw_v}, {"dw_o", g.dw_o}};
+  };
+  const std::string order =
+      "per row: q, k, v sequential dots; t = w . fl(c a), phi = f(t) + eps; forward S, P in j order (every state kept "
+      "when stored); backward over slices from the last, rows recomputed, i descending: do = W_o dy_i, R, o, dW, dR, "
+      "dq', suffix sums C, D, dk', dv; subtraction: P -= k' v^T after step i; feature VJPs; dx_i and the weight "
+      "gradients accumulated in i descending order";
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<P>& h) { return slim_arrays(cpu::slim_layer_vjp(h.f32())); },
+       [](const P& p) { return slim_arrays(slim_layer_vjp_bound(p, performer_arithmetic_cpu(Format::float32))); }},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<P>& h) { return slim_arrays(cpu::slim_layer_vjp(h.f64())); },
+       [](const P& p) { return slim_arrays(slim_layer_vjp_bound(p, performer_arithmetic_cpu(Format::float64))); }},
+  };
+  e.any_order_bound = [](const P& p, Format compute, double ulps) {
+    return slim_arrays(slim_layer_vjp_bound(p, performer_arithmetic_any_order(compute, ulps)));
+  };
+  e.any_order_assumption =
+      "every sum in any order, with the layer's pieces composed as [PERF-SLIM-CPU] writes them (out = W / R; the "
+      "prefix states stored as sums or, with state=subtraction, recovered by sequential subtraction): pass the state "
+      "form your implementation uses";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::performer
 
@@ -629,5 +753,6 @@ void register_performer(Registry& registry) {
   registry.add(performer::generalized_features_backward_entry());
   registry.add(performer::linear_attention_entry());
   registry.add(performer::linear_attention_backward_entry());
+  registry.add(performer::slim_layer_backward_entry());
 }
 }  // namespace touchstone

@@ -355,4 +355,39 @@ AttentionGrads<double> softmax_attention_vjp_bound(const AttentionBackwardProble
   return g;
 }
 
+// [PERF-SLIM-BOUND] SLiM's layer: order::slim_layer_vjp over tracked values, the problem's state
+// form and slice size (the slice size does not change the bound: the sequence is the same).
+SlimLayerGrads<double> slim_layer_vjp_bound(const SlimLayerProblem<double>& p, const PerformerArithmetic& m) {
+  const auto& in = p.in();
+  const Index L = p.seqlen(), D = p.d_model(), Dh = p.d_head(), M = p.features();
+  const double slack =
+      slack_for(static_cast<double>(L) * static_cast<double>(D * Dh * 8 + M * (Dh + 4) * 8) + 64);
+  SlimLayerGrads<double> g{Tensor<double>(Shape{L, D}), Tensor<double>(Shape{D, Dh}), Tensor<double>(Shape{D, Dh}),
+                           Tensor<double>(Shape{D, Dh}), Tensor<double>(Shape{Dh, D})};
+  struct Reader {
+    const SlimLayerInputs<double>& in;
+    double x(Index i, Index d) const { return in.x(i, d); }
+    double w_q(Index d, Index e) const { return in.w_q(d, e); }
+    double w_k(Index d, Index e) const { return in.w_k(d, e); }
+    double w_v(Index d, Index e) const { return in.w_v(d, e); }
+    double w(Index j, Index e) const { return (*in.projection)(j, e); }
+    double w_o(Index e, Index d) const { return in.w_o(e, d); }
+    double dy(Index i, Index d) const { return in.dy(i, d); }
+  };
+  struct Writer {
+    SlimLayerGrads<double>& g;
+    double slack;
+    void dx(Index i, Index d, const TV& v) { g.dx(i, d) = element_bound(v, slack); }
+    void dw_q(Index d, Index e, const TV& v) { g.dw_q(d, e) = element_bound(v, slack); }
+    void dw_k(Index d, Index e, const TV& v) { g.dw_k(d, e) = element_bound(v, slack); }
+    void dw_v(Index d, Index e, const TV& v) { g.dw_v(d, e) = element_bound(v, slack); }
+    void dw_o(Index e, Index d, const TV& v) { g.dw_o(e, d) = element_bound(v, slack); }
+  };
+  TrackedArithmetic ar(m);
+  Writer out{g, slack};
+  const order::SlimLayerShape shape{L, D, Dh, M, p.projected(), in.kernel, in.kernel_eps, p.slice(), p.subtraction()};
+  order::slim_layer_vjp(ar, Reader{in}, shape, out);
+  return g;
+}
+
 }  // namespace touchstone::performer

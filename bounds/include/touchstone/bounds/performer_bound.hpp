@@ -10,6 +10,7 @@
 #include "touchstone/core/formats.hpp"
 #include "touchstone/core/tensor.hpp"
 #include "touchstone/reference/performer_problem.hpp"
+#include "touchstone/reference/performer_slim.hpp"
 
 namespace touchstone::performer {
 
@@ -38,5 +39,7 @@ Tensor<double> generalized_features_vjp_bound(const GeneralizedFeatureBackwardPr
 Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const PerformerArithmetic& m);
 // [PERF-LINEAR-VJP-BOUND] The VJP's order with the problem's state form (stored or subtraction).
 AttentionGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<double>& p, const PerformerArithmetic& m);
+// [PERF-SLIM-BOUND] SLiM's layer: the order of [PERF-SLIM-CPU] with the problem's state form.
+SlimLayerGrads<double> slim_layer_vjp_bound(const SlimLayerProblem<double>& p, const PerformerArithmetic& m);
 
 }  // namespace touchstone::performer

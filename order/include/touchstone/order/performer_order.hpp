@@ -578,4 +578,202 @@ void linear_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, con
 }
 // embed-end linear_attention_vjp_order
 
+// [PERF-SLIM-CPU] SLiM's layer ([PERF-SLIM-DEF]): the VJP of one causal Performer layer with
+// cotangent dy, slice by slice. `in` reads the inputs (x(i, d), w_q(d, e), w_k, w_v, w(j, e) the
+// projection, w_o(e, d), dy(i, d), as doubles); `out` takes dx(i, d, V), dw_q(d, e, V), dw_k,
+// dw_v and dw_o(e, d, V). Each row's pieces, in the order written once here:
+//   a = sequential dot of x_i with a column of W (q, k and v);
+//   features: x~ = fl(c a), t_j = sequential dot w_j . x~ (x~_j without a projection),
+//     phi_j = fl(f(t_j) + kernel_eps) (as generalized_features_head);
+//   feature VJP: da = fl(c sum_j fl(g_j f'(t_j)) w_j) in j order (as generalized_features_vjp_head).
+// Forward: for i = 0..L-1, k_i, v_i and k'_i, S += k'_i, P += k'_i v_i^T (every prefix state kept
+// when stored). Backward, over the slices [s, s + C) from the last (C = slice, or L), the slice's
+// rows recomputed (q, k, v, their features), then for i from the slice's end down to s:
+// do = sequential W_o dy_i; with the state (S_i, P_i): R = q'_i . S_i, o_c = fl(q'_i . P_:c) / R,
+// dW_c = do_c / R, dR = 0 - (sum_c do_c o_c) / R; dW_o += o_i dy_i^T; dq'_f = fl(P_f: . dW) + dR S_f;
+// the suffix sums D += dR q'_i, C += q'_i dW^T; dk'_f = fl(v_i . C_f:) + D_f, dv_c = k'_i . C_:c;
+// subtraction: S -= k'_i, P -= k'_i v_i^T; dq, dk from the feature VJP; dx_i = one sequential sum
+// over e of dq_e W_q(d, e), then dk_e W_k(d, e), then dv_e W_v(d, e); dW_q += x_i dq^T, dW_k, dW_v
+// likewise. Every accumulation runs in the same i order whatever C is, and a row's pieces are
+// recomputed by the same operations, so with subtraction every slice size gives the same values
+// bit for bit; the stored form differs only in how S_i, P_i are obtained.
+// embed-begin slim_layer_vjp_order
+struct SlimLayerShape {
+  Index L, D, Dh, M;
+  bool projected;
+  Kernel kernel;
+  double kernel_eps;
+  Index slice;  // 0: the whole sequence as one slice
+  bool subtraction;
+};
+
+template <class Ar, class In, class Out>
+void slim_layer_vjp(Ar& ar, const In& in, const SlimLayerShape& s, Out& out) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const Index L = s.L, D = s.D, Dh = s.Dh, M = s.M;
+  const V c = ar.constant(1 / std::sqrt(std::sqrt(static_cast<double>(Dh))), kConstantRel);
+  const V eps = ar.constant(s.kernel_eps, 0), zero = ar.constant(0, 0);
+  const std::size_t MD = static_cast<std::size_t>(M * Dh);
+  auto project = [&](Index i, auto&& W, std::vector<V>& a) {
+    a.clear();
+    for (Index e = 0; e < Dh; ++e) {
+      Acc dot = ar.acc();
+      for (Index d = 0; d < D; ++d) ar.accumulate(dot, ar.mul(ar.input(in.x(i, d)), ar.input(W(d, e))));
+      a.push_back(ar.total(dot));
+    }
+  };
+  auto features = [&](const std::vector<V>& a, std::vector<V>& t, std::vector<V>& phi) {
+    std::vector<V> xs;
+    for (Index e = 0; e < Dh; ++e) xs.push_back(ar.mul(c, a[e]));
+    t.clear();
+    phi.clear();
+    for (Index j = 0; j < M; ++j) {
+      if (s.projected) {
+        Acc dot = ar.acc();
+        for (Index e = 0; e < Dh; ++e) ar.accumulate(dot, ar.mul(xs[e], ar.input(in.w(j, e))));
+        t.push_back(ar.total(dot));
+      } else {
+        t.push_back(xs[j]);
+      }
+      phi.push_back(ar.add(ar.kernel(s.kernel, t.back()), eps));
+    }
+  };
+  auto feature_vjp = [&](const std::vector<V>& t, const std::vector<V>& g, std::vector<V>& da) {
+    da.clear();
+    if (!s.projected) {
+      for (Index j = 0; j < M; ++j) da.push_back(ar.mul(c, ar.mul(g[j], ar.kernel_derivative(s.kernel, t[j]))));
+      return;
+    }
+    std::vector<Acc> sum(static_cast<std::size_t>(Dh), ar.acc());
+    for (Index j = 0; j < M; ++j) {
+      const V G = ar.mul(g[j], ar.kernel_derivative(s.kernel, t[j]));
+      for (Index e = 0; e < Dh; ++e) ar.accumulate(sum[e], ar.mul(G, ar.input(in.w(j, e))));
+    }
+    for (Index e = 0; e < Dh; ++e) da.push_back(ar.mul(c, ar.total(sum[e])));
+  };
+  auto wq = [&](Index d, Index e) { return in.w_q(d, e); };
+  auto wk = [&](Index d, Index e) { return in.w_k(d, e); };
+  auto wv = [&](Index d, Index e) { return in.w_v(d, e); };
+  struct Row {
+    std::vector<V> q, k, v, tq, tk, qf, kf;
+  };
+  auto row = [&](Index i, Row& r, bool queries) {
+    project(i, wk, r.k);
+    project(i, wv, r.v);
+    features(r.k, r.tk, r.kf);
+    if (!queries) return;
+    project(i, wq, r.q);
+    features(r.q, r.tq, r.qf);
+  };
+
+  // Forward: the key sums in position order; every prefix state kept when stored.
+  const bool stored = !s.subtraction;
+  std::vector<Acc> S(static_cast<std::size_t>(M), ar.acc()), P(MD, ar.acc());
+  std::vector<V> Sst, Pst;
+  {
+    Row r;
+    for (Index i = 0; i < L; ++i) {
+      row(i, r, false);
+      for (Index f = 0; f < M; ++f) {
+        ar.accumulate(S[f], r.kf[f]);
+        for (Index e = 0; e < Dh; ++e) ar.accumulate(P[f * Dh + e], ar.mul(r.kf[f], r.v[e]));
+      }
+      if (stored) {
+        for (const Acc& a : S) Sst.push_back(ar.total(a));
+        for (const Acc& a : P) Pst.push_back(ar.total(a));
+      }
+    }
+  }
+  std::vector<V> Scur, Pcur;
+  if (!stored) {
+    for (const Acc& a : S) Scur.push_back(ar.total(a));
+    for (const Acc& a : P) Pcur.push_back(ar.total(a));
+  }
+
+  // Backward, slice by slice from the last.
+  std::vector<Acc> Cs(MD, ar.acc()), Ds(static_cast<std::size_t>(M), ar.acc());
+  std::vector<Acc> dWq(static_cast<std::size_t>(D * Dh), ar.acc()), dWk(dWq), dWv(dWq), dWo(dWq);
+  const Index C = s.slice > 0 ? s.slice : L;
+  std::vector<Row> rows;
+  std::vector<V> dout(static_cast<std::size_t>(Dh)), o(static_cast<std::size_t>(Dh)), dW(static_cast<std::size_t>(Dh));
+  std::vector<V> dqf(static_cast<std::size_t>(M)), dkf(static_cast<std::size_t>(M)), dv(static_cast<std::size_t>(Dh));
+  std::vector<V> dq, dk;
+  for (Index end = L; end > 0;) {
+    const Index start = (end - 1) / C * C;
+    rows.assign(static_cast<std::size_t>(end - start), Row{});
+    for (Index i = start; i < end; ++i) row(i, rows[static_cast<std::size_t>(i - start)], true);
+    for (Index i = end - 1; i >= start; --i) {
+      const Row& r = rows[static_cast<std::size_t>(i - start)];
+      for (Index e = 0; e < Dh; ++e) {
+        Acc a = ar.acc();
+        for (Index d = 0; d < D; ++d) ar.accumulate(a, ar.mul(ar.input(in.w_o(e, d)), ar.input(in.dy(i, d))));
+        dout[e] = ar.total(a);
+      }
+      const V* Si = stored ? &Sst[static_cast<std::size_t>(i * M)] : Scur.data();
+      const V* Pi = stored ? &Pst[static_cast<std::size_t>(i) * MD] : Pcur.data();
+      Acc racc = ar.acc();
+      for (Index f = 0; f < M; ++f) ar.accumulate(racc, ar.mul(r.qf[f], Si[f]));
+      const V R = ar.total(racc);
+      Acc g_out = ar.acc();
+      for (Index e = 0; e < Dh; ++e) {
+        Acc w = ar.acc();
+        for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(r.qf[f], Pi[f * Dh + e]));
+        o[e] = ar.div(ar.total(w), R);
+        dW[e] = ar.div(dout[e], R);
+        ar.accumulate(g_out, ar.mul(dout[e], o[e]));
+      }
+      const V dR = ar.sub(zero, ar.div(ar.total(g_out), R));
+      for (Index e = 0; e < Dh; ++e)
+        for (Index d = 0; d < D; ++d) ar.accumulate(dWo[e * D + d], ar.mul(o[e], ar.input(in.dy(i, d))));
+      for (Index f = 0; f < M; ++f) {
+        Acc a = ar.acc();
+        for (Index e = 0; e < Dh; ++e) ar.accumulate(a, ar.mul(Pi[f * Dh + e], dW[e]));
+        dqf[f] = ar.add(ar.total(a), ar.mul(dR, Si[f]));
+        ar.accumulate(Ds[f], ar.mul(dR, r.qf[f]));
+        for (Index e = 0; e < Dh; ++e) ar.accumulate(Cs[f * Dh + e], ar.mul(r.qf[f], dW[e]));
+      }
+      for (Index f = 0; f < M; ++f) {
+        Acc a = ar.acc();
+        for (Index e = 0; e < Dh; ++e) ar.accumulate(a, ar.mul(r.v[e], ar.total(Cs[f * Dh + e])));
+        dkf[f] = ar.add(ar.total(a), ar.total(Ds[f]));
+      }
+      for (Index e = 0; e < Dh; ++e) {
+        Acc a = ar.acc();
+        for (Index f = 0; f < M; ++f) ar.accumulate(a, ar.mul(r.kf[f], ar.total(Cs[f * Dh + e])));
+        dv[e] = ar.total(a);
+      }
+      if (!stored)
+        for (Index f = 0; f < M; ++f) {
+          Scur[f] = ar.sub(Scur[f], r.kf[f]);
+          for (Index e = 0; e < Dh; ++e) Pcur[f * Dh + e] = ar.sub(Pcur[f * Dh + e], ar.mul(r.kf[f], r.v[e]));
+        }
+      feature_vjp(r.tq, dqf, dq);
+      feature_vjp(r.tk, dkf, dk);
+      for (Index d = 0; d < D; ++d) {
+        Acc a = ar.acc();
+        for (Index e = 0; e < Dh; ++e) ar.accumulate(a, ar.mul(dq[e], ar.input(in.w_q(d, e))));
+        for (Index e = 0; e < Dh; ++e) ar.accumulate(a, ar.mul(dk[e], ar.input(in.w_k(d, e))));
+        for (Index e = 0; e < Dh; ++e) ar.accumulate(a, ar.mul(dv[e], ar.input(in.w_v(d, e))));
+        out.dx(i, d, ar.total(a));
+        const V xd = ar.input(in.x(i, d));
+        for (Index e = 0; e < Dh; ++e) {
+          ar.accumulate(dWq[d * Dh + e], ar.mul(xd, dq[e]));
+          ar.accumulate(dWk[d * Dh + e], ar.mul(xd, dk[e]));
+          ar.accumulate(dWv[d * Dh + e], ar.mul(xd, dv[e]));
+        }
+      }
+    }
+    end = start;
+  }
+  for (Index d = 0; d < D; ++d)
+    for (Index e = 0; e < Dh; ++e) {
+      out.dw_q(d, e, ar.total(dWq[d * Dh + e]));
+      out.dw_k(d, e, ar.total(dWk[d * Dh + e]));
+      out.dw_v(d, e, ar.total(dWv[d * Dh + e]));
+      out.dw_o(e, d, ar.total(dWo[e * D + d]));
+    }
+}
+// embed-end slim_layer_vjp_order
+
 }  // namespace touchstone::performer::order

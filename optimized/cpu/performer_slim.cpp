@@ -1,0 +1,84 @@
+// SLiM's layer on the CPU: order::slim_layer_vjp on native floats.
+#include "performer_slim.hpp"
+
+#include <cmath>
+
+#include "common/native_arithmetic.hpp"
+#include "touchstone/order/performer_order.hpp"
+
+namespace touchstone::performer::cpu {
+namespace {
+
+// The order's policy on T: the family's (optimized/cpu/performer.cpp) restricted to what the layer
+// uses: constants rounded once to T, the generalized kernels and their derivatives as autograd
+// takes them at the kinks.
+template <class T>
+struct SlimArithmetic : cpu_common::NativeArithmetic<T> {
+  using V = T;
+  using cpu_common::NativeArithmetic<T>::exp;
+  static V constant(double c, double) { return static_cast<T>(c); }
+  static V kernel(Kernel f, V t) {
+    switch (f) {
+      case Kernel::relu: return t > 0 ? t : V(0);
+      case Kernel::elu1: return t > 0 ? t + V(1) : exp(t);
+      case Kernel::abs: return std::fabs(t);
+      case Kernel::sqr: return t * t;
+      case Kernel::exp: return exp(t);
+      case Kernel::identity: return t;
+    }
+    return t;
+  }
+  static V kernel_derivative(Kernel f, V t) {
+    switch (f) {
+      case Kernel::relu: return t > 0 ? V(1) : V(0);
+      case Kernel::elu1: return t > 0 ? V(1) : exp(t);
+      case Kernel::abs: return t > 0 ? V(1) : (t < 0 ? V(-1) : V(0));
+      case Kernel::sqr: return t + t;
+      case Kernel::exp: return exp(t);
+      case Kernel::identity: return V(1);
+    }
+    return V(1);
+  }
+};
+
+template <class T>
+struct Reader {
+  const SlimLayerInputs<T>& in;
+  double x(Index i, Index d) const { return static_cast<double>(in.x(i, d)); }
+  double w_q(Index d, Index e) const { return static_cast<double>(in.w_q(d, e)); }
+  double w_k(Index d, Index e) const { return static_cast<double>(in.w_k(d, e)); }
+  double w_v(Index d, Index e) const { return static_cast<double>(in.w_v(d, e)); }
+  double w(Index j, Index e) const { return static_cast<double>((*in.projection)(j, e)); }
+  double w_o(Index e, Index d) const { return static_cast<double>(in.w_o(e, d)); }
+  double dy(Index i, Index d) const { return static_cast<double>(in.dy(i, d)); }
+};
+
+template <class T>
+struct Writer {
+  SlimLayerGrads<T>& g;
+  void dx(Index i, Index d, T v) { g.dx(i, d) = v; }
+  void dw_q(Index d, Index e, T v) { g.dw_q(d, e) = v; }
+  void dw_k(Index d, Index e, T v) { g.dw_k(d, e) = v; }
+  void dw_v(Index d, Index e, T v) { g.dw_v(d, e) = v; }
+  void dw_o(Index e, Index d, T v) { g.dw_o(e, d) = v; }
+};
+
+template <class T>
+SlimLayerGrads<T> slim_layer_vjp_t(const SlimLayerProblem<T>& p) {
+  const Index L = p.seqlen(), D = p.d_model(), Dh = p.d_head();
+  SlimLayerGrads<T> g{Tensor<T>(Shape{L, D}), Tensor<T>(Shape{D, Dh}), Tensor<T>(Shape{D, Dh}), Tensor<T>(Shape{D, Dh}),
+                      Tensor<T>(Shape{Dh, D})};
+  SlimArithmetic<T> ar;
+  Writer<T> out{g};
+  const order::SlimLayerShape shape{L, D, Dh, p.features(), p.projected(), p.in().kernel, p.in().kernel_eps,
+                                    p.slice(), p.subtraction()};
+  order::slim_layer_vjp(ar, Reader<T>{p.in()}, shape, out);
+  return g;
+}
+
+}  // namespace
+
+SlimLayerGrads<float> slim_layer_vjp(const SlimLayerProblem<float>& p) { return slim_layer_vjp_t(p); }
+SlimLayerGrads<double> slim_layer_vjp(const SlimLayerProblem<double>& p) { return slim_layer_vjp_t(p); }
+
+}  // namespace touchstone::performer::cpu
