@@ -627,8 +627,8 @@ struct SlimSize {
 constexpr SlimSize kSlimSizes[] = {
     {"tiny", 4, 4, 4, 0, Kernel::sqr, 0, false},
     {"sqr", 32, 8, 8, 0, Kernel::sqr, 0, false},
-    {"exp_slices", 40, 8, 4, 8, Kernel::exp, 7, true},  // slices of 7 (the last of 5)
-    {"elu1_subtraction", 32, 6, 4, 8, Kernel::elu1, 0, true},
+    {"elu1_slices", 24, 6, 4, 8, Kernel::elu1, 5, true},  // slices of 5 (the last of 4)
+    {"sqr_subtraction", 16, 6, 4, 0, Kernel::sqr, 0, true},
 };
 
 template <class T>
