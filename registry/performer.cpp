@@ -738,6 +738,72 @@ std::unique_ptr<Algorithm> slim_layer_backward_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- performer.slim_layer ([PERF-SLIM-DEF]) ----
+constexpr SlimSize kSlimForwardSizes[] = {
+    {"tiny", 4, 4, 4, 0, Kernel::sqr, 0, false},
+    {"sqr", 32, 8, 8, 0, Kernel::sqr, 0, false},
+    {"elu1", 24, 6, 4, 8, Kernel::elu1, 0, false},
+    {"exp", 24, 8, 4, 8, Kernel::exp, 0, false},
+};
+
+std::unique_ptr<Algorithm> slim_layer_entry() {
+  using P = SlimLayerForwardProblem<double>;
+  Entry<P> e;
+  e.name = "performer.slim_layer";
+  e.spec_ref = "spec/performer.md [PERF-SLIM-DEF]";
+  e.summary =
+      "one causal Performer layer y = CausalLinearAttention(f(x W_q), f(x W_k), x W_v) W_o with generalized kernel "
+      "features (with or without a projection): the forward of performer.slim_layer_backward";
+  e.inputs = {{"x", "(seqlen, d_model)", "the layer's input", false},
+              {"w_q", "(d_model, d_head)", "query projection", false},
+              {"w_k", "(d_model, d_head)", "key projection", false},
+              {"w_v", "(d_model, d_head)", "value projection", false},
+              {"projection_matrix", "(nb_features, d_head)", "random features w_j as rows (absent: f(c q) itself)", true},
+              {"w_o", "(d_head, d_model)", "output projection", false},
+              {"kernel", "()", "index into relu, elu1, abs, sqr, exp, identity (also --option kernel)", true},
+              {"kernel_eps", "()", "added after f (also --option kernel_eps)", true}};
+  e.outputs = {{"y", "(seqlen, d_model)", "the layer's output", false}};
+  e.options = {{"kernel", "f: relu, elu1, abs, sqr, exp, identity (SLiM's default: sqr without a projection)", "sqr"},
+               {"kernel_eps", "added after f", "1e-3"}};
+  e.sizes = size_names(kSlimForwardSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const SlimSize& s = size_row(kSlimForwardSizes, size);
+    const std::string stream = "performer.slim_layer/";
+    auto scaled = [](double scale) { return [scale](PhiloxStream& r) { return scale * r.next_normal(); }; };
+    const double wd = 1 / std::sqrt(static_cast<double>(s.D)), wo = 1 / std::sqrt(static_cast<double>(s.Dh));
+    std::optional<Tensor<double>> w;
+    if (s.M > 0) w = drawn(Shape{s.M, s.Dh}, seed, stream + "projection_matrix", format, scaled(1));
+    return P({drawn(Shape{s.L, s.D}, seed, stream + "x", format, scaled(1)),
+              drawn(Shape{s.D, s.Dh}, seed, stream + "w_q", format, scaled(wd)),
+              drawn(Shape{s.D, s.Dh}, seed, stream + "w_k", format, scaled(wd)),
+              drawn(Shape{s.D, s.Dh}, seed, stream + "w_v", format, scaled(wd)), std::move(w),
+              drawn(Shape{s.Dh, s.D}, seed, stream + "w_o", format, scaled(wo)), s.kernel, round_to_format(1e-3, format)});
+  };
+  e.read = [](const InputReader& r) {
+    return P({r.array("x"), r.array("w_q"), r.array("w_k"), r.array("w_v"), r.optional_array("projection_matrix"),
+              r.array("w_o"), parse_kernel(r.choice("kernel", kernel_names(), "sqr")), r.real("kernel_eps", 1e-3)});
+  };
+  e.arrays = [](const P& p) {
+    const auto& in = p.in();
+    Arrays a{{"x", in.x},
+             {"w_q", in.w_q},
+             {"w_k", in.w_k},
+             {"w_v", in.w_v},
+             {"w_o", in.w_o},
+             {"kernel", scalar(static_cast<double>(in.kernel))},
+             {"kernel_eps", scalar(in.kernel_eps)}};
+    if (in.projection) a["projection_matrix"] = *in.projection;
+    return a;
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"y", reference::slim_layer<mp_real>(p)}}; };
+  cpu_backends(e,
+               "per row i in order: q, k, v sequential dots; t = w . fl(c a), phi = f(t) + eps; S += k', P += k' v^T; "
+               "R = q' . S, o = fl(q' . P) / R; y = sequential o . W_o",
+               Outputs{"y"}, [](const auto& p) { return cpu::slim_layer(p); }, &slim_layer_bound);
+  e.any_order_assumption = "every sum in any order, out = W / R last (the division not replaced by a reciprocal)";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::performer
 
@@ -753,6 +819,7 @@ void register_performer(Registry& registry) {
   registry.add(performer::generalized_features_backward_entry());
   registry.add(performer::linear_attention_entry());
   registry.add(performer::linear_attention_backward_entry());
+  registry.add(performer::slim_layer_entry());
   registry.add(performer::slim_layer_backward_entry());
 }
 }  // namespace touchstone

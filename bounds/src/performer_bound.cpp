@@ -365,7 +365,7 @@ SlimLayerGrads<double> slim_layer_vjp_bound(const SlimLayerProblem<double>& p, c
   SlimLayerGrads<double> g{Tensor<double>(Shape{L, D}), Tensor<double>(Shape{D, Dh}), Tensor<double>(Shape{D, Dh}),
                            Tensor<double>(Shape{D, Dh}), Tensor<double>(Shape{Dh, D})};
   struct Reader {
-    const SlimLayerInputs<double>& in;
+    const SlimLayerInputs<double>& in;  // (the forward's reader below reads the same fields)
     double x(Index i, Index d) const { return in.x(i, d); }
     double w_q(Index d, Index e) const { return in.w_q(d, e); }
     double w_k(Index d, Index e) const { return in.w_k(d, e); }
@@ -388,6 +388,32 @@ SlimLayerGrads<double> slim_layer_vjp_bound(const SlimLayerProblem<double>& p, c
   const order::SlimLayerShape shape{L, D, Dh, M, p.projected(), in.kernel, in.kernel_eps, p.slice(), p.subtraction()};
   order::slim_layer_vjp(ar, Reader{in}, shape, out);
   return g;
+}
+
+// [PERF-SLIM-BOUND] The layer's forward: order::slim_layer_forward over tracked values.
+Tensor<double> slim_layer_bound(const SlimLayerForwardProblem<double>& p, const PerformerArithmetic& m) {
+  const auto& in = p.in();
+  const Index L = p.seqlen(), D = p.d_model(), Dh = p.d_head(), M = p.features();
+  const double slack = slack_for(static_cast<double>(L) * static_cast<double>(D * Dh * 4 + M * Dh * 4) + 64);
+  Tensor<double> y(Shape{L, D});
+  struct Reader {
+    const SlimLayerForwardInputs<double>& in;
+    double x(Index i, Index d) const { return in.x(i, d); }
+    double w_q(Index d, Index e) const { return in.w_q(d, e); }
+    double w_k(Index d, Index e) const { return in.w_k(d, e); }
+    double w_v(Index d, Index e) const { return in.w_v(d, e); }
+    double w(Index j, Index e) const { return (*in.projection)(j, e); }
+    double w_o(Index e, Index d) const { return in.w_o(e, d); }
+  };
+  struct Writer {
+    Tensor<double>* t;
+    double slack;
+    void y(Index i, Index d, const TV& v) { (*t)(i, d) = element_bound(v, slack); }
+  } out{&y, slack};
+  TrackedArithmetic ar(m);
+  const order::SlimLayerShape shape{L, D, Dh, M, p.projected(), in.kernel, in.kernel_eps, 0, false};
+  order::slim_layer_forward(ar, Reader{in}, shape, out);
+  return y;
 }
 
 }  // namespace touchstone::performer

@@ -41,9 +41,9 @@ struct SlimArithmetic : cpu_common::NativeArithmetic<T> {
   }
 };
 
-template <class T>
+template <class T, class In>
 struct Reader {
-  const SlimLayerInputs<T>& in;
+  const In& in;
   double x(Index i, Index d) const { return static_cast<double>(in.x(i, d)); }
   double w_q(Index d, Index e) const { return static_cast<double>(in.w_q(d, e)); }
   double w_k(Index d, Index e) const { return static_cast<double>(in.w_k(d, e)); }
@@ -72,12 +72,28 @@ SlimLayerGrads<T> slim_layer_vjp_t(const SlimLayerProblem<T>& p) {
   Writer<T> out{g};
   const order::SlimLayerShape shape{L, D, Dh, p.features(), p.projected(), p.in().kernel, p.in().kernel_eps,
                                     p.slice(), p.subtraction()};
-  order::slim_layer_vjp(ar, Reader<T>{p.in()}, shape, out);
+  order::slim_layer_vjp(ar, Reader<T, SlimLayerInputs<T>>{p.in()}, shape, out);
   return g;
+}
+
+template <class T>
+Tensor<T> slim_layer_t(const SlimLayerForwardProblem<T>& p) {
+  Tensor<T> y(Shape{p.seqlen(), p.d_model()});
+  struct Sink {
+    Tensor<T>* t;
+    void y(Index i, Index d, T v) { (*t)(i, d) = v; }
+  } out{&y};
+  SlimArithmetic<T> ar;
+  const order::SlimLayerShape shape{p.seqlen(), p.d_model(), p.d_head(), p.features(), p.projected(), p.in().kernel,
+                                    p.in().kernel_eps, 0, false};
+  order::slim_layer_forward(ar, Reader<T, SlimLayerForwardInputs<T>>{p.in()}, shape, out);
+  return y;
 }
 
 }  // namespace
 
+Tensor<float> slim_layer(const SlimLayerForwardProblem<float>& p) { return slim_layer_t(p); }
+Tensor<double> slim_layer(const SlimLayerForwardProblem<double>& p) { return slim_layer_t(p); }
 SlimLayerGrads<float> slim_layer_vjp(const SlimLayerProblem<float>& p) { return slim_layer_vjp_t(p); }
 SlimLayerGrads<double> slim_layer_vjp(const SlimLayerProblem<double>& p) { return slim_layer_vjp_t(p); }
 

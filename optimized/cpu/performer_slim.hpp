@@ -8,6 +8,8 @@
 
 namespace touchstone::performer::cpu {
 
+Tensor<float> slim_layer(const SlimLayerForwardProblem<float>& p);
+Tensor<double> slim_layer(const SlimLayerForwardProblem<double>& p);
 SlimLayerGrads<float> slim_layer_vjp(const SlimLayerProblem<float>& p);
 SlimLayerGrads<double> slim_layer_vjp(const SlimLayerProblem<double>& p);
 

@@ -400,3 +400,54 @@ TEST(PerformerSlim, SlicesHoldMemoryIndependentOfL) {
   EXPECT_NE(full64, full16) << "the check can fail: full backprop holds every state";
   EXPECT_GT(full256, 3 * full64);
 }
+
+// covers: PERF-SLIM-DEF PERF-SLIM-BOUND
+// The forward entry performer.slim_layer: the CPU backends are within their own bounds of the
+// oracle (finite bounds), and `diff` passes the exact output and cpu-f32's, and fails y without
+// kernel_eps, y with W_o transposed (d_model = d_head), y one position late (row i gets row i - 1's
+// output, a causal off-by-one), and the backward problem's forward is the same y.
+TEST(PerformerSlim, ForwardWithinBoundAndDiffFailsWrongAnswers) {
+  const Index L = 20, D = 6, Dh = 6, M = 7;
+  const SlimLayerInputs<double> full = layer(L, D, Dh, M, Kernel::elu1, 3);
+  const SlimLayerForwardInputs<double> in{full.x, full.w_q, full.w_k, full.w_v, full.projection, full.w_o, full.kernel,
+                                          full.kernel_eps};
+  const SlimLayerForwardProblem<double> p(in);
+  const Tensor<mp_real> exact = reference::slim_layer<mp_real>(p);
+  for (Format f : {Format::float32, Format::float64}) {
+    const Tensor<double> got = f == Format::float32 ? as_double(cpu::slim_layer(p.cast<float>())) : cpu::slim_layer(p);
+    const Tensor<double> bound = slim_layer_bound(p, performer_arithmetic_cpu(f));
+    for (Index i = 0; i < got.count(); ++i) {
+      ASSERT_TRUE(std::isfinite(bound[i]));
+      EXPECT_LE(std::fabs(to_double(mp_real(got[i]) - exact[i])), bound[i]) << format_name(f) << " element " << i;
+    }
+  }
+  const Tensor<double> y_back = reference::slim_layer<double>(SlimLayerProblem<double>(full)),
+                       y_fwd = reference::slim_layer<double>(p);
+  for (Index i = 0; i < y_back.count(); ++i) EXPECT_EQ(y_back[i], y_fwd[i]) << i;
+
+  const Arrays inputs{{"x", in.x},     {"w_q", in.w_q}, {"w_k", in.w_k},
+                      {"w_v", in.w_v}, {"w_o", in.w_o}, {"projection_matrix", *in.projection}};
+  const OptionMap options{{"kernel", "elu1"}, {"kernel_eps", "0.0010000000474974513"}};
+  auto stored = [](const Tensor<double>& t) {
+    Tensor<double> r(t.shape());
+    for (Index i = 0; i < t.count(); ++i) r[i] = round_to_format(t[i], Format::float32);
+    return Arrays{{"y", r}};
+  };
+  auto exact_of = [](const SlimLayerForwardInputs<double>& i) {
+    return reference::slim_layer<double>(SlimLayerForwardProblem<double>(i));
+  };
+  const std::string entry = "performer.slim_layer";
+  EXPECT_EQ(diff_verdict(entry, inputs, stored(exact_of(in)), options), Verdict::pass);
+  EXPECT_EQ(diff_verdict(entry, inputs, stored(as_double(cpu::slim_layer(p.cast<float>()))), options), Verdict::pass);
+  SlimLayerForwardInputs<double> no_eps = in;
+  no_eps.kernel_eps = 0;
+  EXPECT_EQ(diff_verdict(entry, inputs, stored(exact_of(no_eps)), options), Verdict::fail);
+  SlimLayerForwardInputs<double> transposed = in;
+  for (Index e = 0; e < Dh; ++e)
+    for (Index d = 0; d < D; ++d) transposed.w_o(e, d) = in.w_o(d, e);
+  EXPECT_EQ(diff_verdict(entry, inputs, stored(exact_of(transposed)), options), Verdict::fail);
+  Tensor<double> late = exact_of(in);
+  for (Index i = L - 1; i > 0; --i)
+    for (Index d = 0; d < D; ++d) late(i, d) = late(i - 1, d);
+  EXPECT_EQ(diff_verdict(entry, inputs, stored(late), options), Verdict::fail);
+}

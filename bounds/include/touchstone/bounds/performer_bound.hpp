@@ -41,5 +41,6 @@ Tensor<double> linear_attention_bound(const LinearProblem<double>& p, const Perf
 AttentionGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<double>& p, const PerformerArithmetic& m);
 // [PERF-SLIM-BOUND] SLiM's layer: the order of [PERF-SLIM-CPU] with the problem's state form.
 SlimLayerGrads<double> slim_layer_vjp_bound(const SlimLayerProblem<double>& p, const PerformerArithmetic& m);
+Tensor<double> slim_layer_bound(const SlimLayerForwardProblem<double>& p, const PerformerArithmetic& m);
 
 }  // namespace touchstone::performer

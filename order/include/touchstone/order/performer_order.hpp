@@ -607,64 +607,133 @@ struct SlimLayerShape {
   bool subtraction;
 };
 
-template <class Ar, class In, class Out>
-void slim_layer_vjp(Ar& ar, const In& in, const SlimLayerShape& s, Out& out) {
+// One row's pieces of the layer ([PERF-SLIM-CPU]): projections, features and the features' VJP,
+// shared by the forward and the backward so that both compute a row by the same operations.
+template <class Ar, class In>
+struct SlimRowOps {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
-  const Index L = s.L, D = s.D, Dh = s.Dh, M = s.M;
-  const V c = ar.constant(1 / std::sqrt(std::sqrt(static_cast<double>(Dh))), kConstantRel);
-  const V eps = ar.constant(s.kernel_eps, 0), zero = ar.constant(0, 0);
-  const std::size_t MD = static_cast<std::size_t>(M * Dh);
-  auto project = [&](Index i, auto&& W, std::vector<V>& a) {
+  struct Row {
+    std::vector<V> q, k, v, tq, tk, qf, kf;
+  };
+  Ar& ar;
+  const In& in;
+  const SlimLayerShape& s;
+  V c, eps;
+  SlimRowOps(Ar& a, const In& i, const SlimLayerShape& shape)
+      : ar(a),
+        in(i),
+        s(shape),
+        c(a.constant(1 / std::sqrt(std::sqrt(static_cast<double>(shape.Dh))), kConstantRel)),
+        eps(a.constant(shape.kernel_eps, 0)) {}
+  // a_e = sequential dot of x_i with column e of W (which: 0 q, 1 k, 2 v).
+  void project(Index i, int which, std::vector<V>& a) const {
     a.clear();
-    for (Index e = 0; e < Dh; ++e) {
+    for (Index e = 0; e < s.Dh; ++e) {
       Acc dot = ar.acc();
-      for (Index d = 0; d < D; ++d) ar.accumulate(dot, ar.mul(ar.input(in.x(i, d)), ar.input(W(d, e))));
+      for (Index d = 0; d < s.D; ++d) {
+        const double w = which == 0 ? in.w_q(d, e) : (which == 1 ? in.w_k(d, e) : in.w_v(d, e));
+        ar.accumulate(dot, ar.mul(ar.input(in.x(i, d)), ar.input(w)));
+      }
       a.push_back(ar.total(dot));
     }
-  };
-  auto features = [&](const std::vector<V>& a, std::vector<V>& t, std::vector<V>& phi) {
+  }
+  void features(const std::vector<V>& a, std::vector<V>& t, std::vector<V>& phi) const {
     std::vector<V> xs;
-    for (Index e = 0; e < Dh; ++e) xs.push_back(ar.mul(c, a[e]));
+    for (Index e = 0; e < s.Dh; ++e) xs.push_back(ar.mul(c, a[e]));
     t.clear();
     phi.clear();
-    for (Index j = 0; j < M; ++j) {
+    for (Index j = 0; j < s.M; ++j) {
       if (s.projected) {
         Acc dot = ar.acc();
-        for (Index e = 0; e < Dh; ++e) ar.accumulate(dot, ar.mul(xs[e], ar.input(in.w(j, e))));
+        for (Index e = 0; e < s.Dh; ++e) ar.accumulate(dot, ar.mul(xs[e], ar.input(in.w(j, e))));
         t.push_back(ar.total(dot));
       } else {
         t.push_back(xs[j]);
       }
       phi.push_back(ar.add(ar.kernel(s.kernel, t.back()), eps));
     }
-  };
-  auto feature_vjp = [&](const std::vector<V>& t, const std::vector<V>& g, std::vector<V>& da) {
+  }
+  void feature_vjp(const std::vector<V>& t, const std::vector<V>& g, std::vector<V>& da) const {
     da.clear();
     if (!s.projected) {
-      for (Index j = 0; j < M; ++j) da.push_back(ar.mul(c, ar.mul(g[j], ar.kernel_derivative(s.kernel, t[j]))));
+      for (Index j = 0; j < s.M; ++j) da.push_back(ar.mul(c, ar.mul(g[j], ar.kernel_derivative(s.kernel, t[j]))));
       return;
     }
-    std::vector<Acc> sum(static_cast<std::size_t>(Dh), ar.acc());
-    for (Index j = 0; j < M; ++j) {
+    std::vector<Acc> sum(static_cast<std::size_t>(s.Dh), ar.acc());
+    for (Index j = 0; j < s.M; ++j) {
       const V G = ar.mul(g[j], ar.kernel_derivative(s.kernel, t[j]));
-      for (Index e = 0; e < Dh; ++e) ar.accumulate(sum[e], ar.mul(G, ar.input(in.w(j, e))));
+      for (Index e = 0; e < s.Dh; ++e) ar.accumulate(sum[e], ar.mul(G, ar.input(in.w(j, e))));
     }
-    for (Index e = 0; e < Dh; ++e) da.push_back(ar.mul(c, ar.total(sum[e])));
-  };
-  auto wq = [&](Index d, Index e) { return in.w_q(d, e); };
-  auto wk = [&](Index d, Index e) { return in.w_k(d, e); };
-  auto wv = [&](Index d, Index e) { return in.w_v(d, e); };
-  struct Row {
-    std::vector<V> q, k, v, tq, tk, qf, kf;
-  };
-  auto row = [&](Index i, Row& r, bool queries) {
-    project(i, wk, r.k);
-    project(i, wv, r.v);
+    for (Index e = 0; e < s.Dh; ++e) da.push_back(ar.mul(c, ar.total(sum[e])));
+  }
+  // k, v and the key features; with queries also q and the query features.
+  void row(Index i, Row& r, bool queries) const {
+    project(i, 1, r.k);
+    project(i, 2, r.v);
     features(r.k, r.tk, r.kf);
     if (!queries) return;
-    project(i, wq, r.q);
+    project(i, 0, r.q);
     features(r.q, r.tq, r.qf);
+  }
+  // o_e = fl(q'_i . P_:e) / R with R = sequential q'_i . S.
+  V attention_row(const Row& r, const V* Si, const V* Pi, std::vector<V>& o) const {
+    Acc racc = ar.acc();
+    for (Index f = 0; f < s.M; ++f) ar.accumulate(racc, ar.mul(r.qf[f], Si[f]));
+    const V R = ar.total(racc);
+    o.clear();
+    for (Index e = 0; e < s.Dh; ++e) {
+      Acc w = ar.acc();
+      for (Index f = 0; f < s.M; ++f) ar.accumulate(w, ar.mul(r.qf[f], Pi[f * s.Dh + e]));
+      o.push_back(ar.div(ar.total(w), R));
+    }
+    return R;
+  }
+};
+
+// [PERF-SLIM-CPU] The forward of the layer: for i = 0..L-1 the row's pieces, S += k'_i,
+// P += k'_i v_i^T, o_i from the running state as the backward computes it, y_id = sequential
+// sum_e o_ie W_o(e, d); out.y(i, d, V).
+template <class Ar, class In, class Out>
+void slim_layer_forward(Ar& ar, const In& in, const SlimLayerShape& s, Out& out) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const SlimRowOps<Ar, In> ops(ar, in, s);
+  const std::size_t MD = static_cast<std::size_t>(s.M * s.Dh);
+  std::vector<Acc> S(static_cast<std::size_t>(s.M), ar.acc()), P(MD, ar.acc());
+  std::vector<V> Si, Pi, o;
+  typename SlimRowOps<Ar, In>::Row r;
+  for (Index i = 0; i < s.L; ++i) {
+    ops.row(i, r, true);
+    for (Index f = 0; f < s.M; ++f) {
+      ar.accumulate(S[f], r.kf[f]);
+      for (Index e = 0; e < s.Dh; ++e) ar.accumulate(P[f * s.Dh + e], ar.mul(r.kf[f], r.v[e]));
+    }
+    Si.clear();
+    Pi.clear();
+    for (const Acc& a : S) Si.push_back(ar.total(a));
+    for (const Acc& a : P) Pi.push_back(ar.total(a));
+    ops.attention_row(r, Si.data(), Pi.data(), o);
+    for (Index d = 0; d < s.D; ++d) {
+      Acc y = ar.acc();
+      for (Index e = 0; e < s.Dh; ++e) ar.accumulate(y, ar.mul(o[e], ar.input(in.w_o(e, d))));
+      out.y(i, d, ar.total(y));
+    }
+  }
+}
+
+template <class Ar, class In, class Out>
+void slim_layer_vjp(Ar& ar, const In& in, const SlimLayerShape& s, Out& out) {
+  using V = typename Ar::V;
+  using Acc = typename Ar::Acc;
+  const Index L = s.L, D = s.D, Dh = s.Dh, M = s.M;
+  const V zero = ar.constant(0, 0);
+  const std::size_t MD = static_cast<std::size_t>(M * Dh);
+  const SlimRowOps<Ar, In> ops(ar, in, s);
+  using Row = typename SlimRowOps<Ar, In>::Row;
+  auto row = [&](Index i, Row& r, bool queries) { ops.row(i, r, queries); };
+  auto feature_vjp = [&](const std::vector<V>& t, const std::vector<V>& g, std::vector<V>& da) {
+    ops.feature_vjp(t, g, da);
   };
 
   // Forward: the key sums in position order; every prefix state kept when stored.
@@ -712,14 +781,9 @@ void slim_layer_vjp(Ar& ar, const In& in, const SlimLayerShape& s, Out& out) {
       }
       const V* Si = stored ? &Sst[static_cast<std::size_t>(i * M)] : Scur.data();
       const V* Pi = stored ? &Pst[static_cast<std::size_t>(i) * MD] : Pcur.data();
-      Acc racc = ar.acc();
-      for (Index f = 0; f < M; ++f) ar.accumulate(racc, ar.mul(r.qf[f], Si[f]));
-      const V R = ar.total(racc);
+      const V R = ops.attention_row(r, Si, Pi, o);
       Acc g_out = ar.acc();
       for (Index e = 0; e < Dh; ++e) {
-        Acc w = ar.acc();
-        for (Index f = 0; f < M; ++f) ar.accumulate(w, ar.mul(r.qf[f], Pi[f * Dh + e]));
-        o[e] = ar.div(ar.total(w), R);
         dW[e] = ar.div(dout[e], R);
         ar.accumulate(g_out, ar.mul(dout[e], o[e]));
       }

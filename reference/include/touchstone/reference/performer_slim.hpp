@@ -28,6 +28,64 @@ namespace touchstone::performer {
 // slice by slice from the last, keeping only the final prefix state and recovering each slice's
 // start state by subtraction ([PERF-SLIM-CPU]); slice 0 with subtraction: the same subtraction
 // over the whole sequence; slice 0 stored: every prefix state kept (full backprop).
+namespace slim_detail {
+// The layer's arrays and kernel_eps (the forward's inputs), validated: InvalidInput names the array.
+template <class In>
+void validate_layer(const In& in) {
+  using problem_detail::require_finite;
+  auto matrix = [](const auto& a, const char* name, Index rows, Index cols, const char* what) {
+    if (a.rank() != 2 || (rows > 0 && a.extent(0) != rows) || (cols > 0 && a.extent(1) != cols) || a.extent(0) < 1 ||
+        a.extent(1) < 1 || a.extent(0) > kMaxExtent || a.extent(1) > kMaxExtent)
+      throw InvalidInput(name, std::string("expected ") + what + ", got shape " + a.shape().str());
+    require_finite(a, name);
+  };
+  matrix(in.x, "x", 0, 0, "(seqlen, d_model), extents in [1, 2^20]");
+  if (in.x.count() > kMaxElements) throw InvalidInput("x", "more than 2^31 elements: " + in.x.shape().str());
+  const Index D = in.x.extent(1);
+  matrix(in.w_q, "w_q", D, 0, "(d_model, d_head) with d_model the last extent of x");
+  const Index Dh = in.w_q.extent(1);
+  matrix(in.w_k, "w_k", D, Dh, "the shape of w_q");
+  matrix(in.w_v, "w_v", D, Dh, "the shape of w_q");
+  if (in.projection) matrix(*in.projection, "projection_matrix", 0, Dh, "(nb_features, d_head)");
+  matrix(in.w_o, "w_o", Dh, D, "(d_head, d_model)");
+  if (!std::isfinite(in.kernel_eps))
+    throw InvalidInput("kernel_eps", "expected a finite kernel_eps, got " + std::to_string(in.kernel_eps));
+}
+}  // namespace slim_detail
+
+// [PERF-SLIM-DEF] The forward problem: y = o W_o of the layer (`performer.slim_layer`).
+template <class T>
+struct SlimLayerForwardInputs {
+  Tensor<T> x, w_q, w_k, w_v;
+  std::optional<Tensor<T>> projection;
+  Tensor<T> w_o;
+  Kernel kernel = Kernel::sqr;
+  double kernel_eps = 1e-3;
+};
+
+template <class T>
+class SlimLayerForwardProblem {
+ public:
+  explicit SlimLayerForwardProblem(SlimLayerForwardInputs<T> in) : in_(std::move(in)) { slim_detail::validate_layer(in_); }
+  const SlimLayerForwardInputs<T>& in() const { return in_; }
+  Index seqlen() const { return in_.x.extent(0); }
+  Index d_model() const { return in_.x.extent(1); }
+  Index d_head() const { return in_.w_q.extent(1); }
+  Index features() const { return in_.projection ? in_.projection->extent(0) : d_head(); }
+  bool projected() const { return in_.projection.has_value(); }
+  template <class U>
+  SlimLayerForwardProblem<U> cast() const {
+    std::optional<Tensor<U>> w;
+    if (in_.projection) w = in_.projection->template cast<U>();
+    return SlimLayerForwardProblem<U>({in_.x.template cast<U>(), in_.w_q.template cast<U>(), in_.w_k.template cast<U>(),
+                                       in_.w_v.template cast<U>(), std::move(w), in_.w_o.template cast<U>(), in_.kernel,
+                                       in_.kernel_eps});
+  }
+
+ private:
+  SlimLayerForwardInputs<T> in_;
+};
+
 template <class T>
 struct SlimLayerInputs {
   Tensor<T> x, w_q, w_k, w_v;
@@ -43,27 +101,10 @@ template <class T>
 class SlimLayerProblem {
  public:
   explicit SlimLayerProblem(SlimLayerInputs<T> in) : in_(std::move(in)) {
-    using problem_detail::require_finite;
-    auto matrix = [](const Tensor<T>& a, const char* name, Index rows, Index cols, const char* what) {
-      if (a.rank() != 2 || (rows > 0 && a.extent(0) != rows) || (cols > 0 && a.extent(1) != cols) ||
-          a.extent(0) < 1 || a.extent(1) < 1 || a.extent(0) > kMaxExtent || a.extent(1) > kMaxExtent)
-        throw InvalidInput(name, std::string("expected ") + what + ", got shape " + a.shape().str());
-      require_finite(a, name);
-    };
-    matrix(in_.x, "x", 0, 0, "(seqlen, d_model), extents in [1, 2^20]");
-    if (in_.x.count() > kMaxElements) throw InvalidInput("x", "more than 2^31 elements: " + in_.x.shape().str());
-    const Index D = in_.x.extent(1);
-    matrix(in_.w_q, "w_q", D, 0, "(d_model, d_head) with d_model the last extent of x");
-    const Index Dh = in_.w_q.extent(1);
-    matrix(in_.w_k, "w_k", D, Dh, "the shape of w_q");
-    matrix(in_.w_v, "w_v", D, Dh, "the shape of w_q");
-    if (in_.projection) matrix(*in_.projection, "projection_matrix", 0, Dh, "(nb_features, d_head)");
-    matrix(in_.w_o, "w_o", Dh, D, "(d_head, d_model)");
+    slim_detail::validate_layer(in_);
     if (!(in_.dy.shape() == in_.x.shape()))
       throw InvalidInput("dy", "expected the shape of x " + in_.x.shape().str() + ", got " + in_.dy.shape().str());
-    require_finite(in_.dy, "dy");
-    if (!std::isfinite(in_.kernel_eps))
-      throw InvalidInput("kernel_eps", "expected a finite kernel_eps, got " + std::to_string(in_.kernel_eps));
+    problem_detail::require_finite(in_.dy, "dy");
     if (in_.slice < 0 || in_.slice > kMaxExtent)
       throw InvalidInput("slice", "expected 0 (no slices) or a slice size in [1, 2^20], got " + std::to_string(in_.slice));
     if (in_.slice > 0 && !in_.subtraction)
@@ -108,8 +149,8 @@ struct SlimLayerForward {
   std::vector<Real> q, k, v, tq, tk, qf, kf, A, R, o;
 };
 
-template <class Real>
-SlimLayerForward<Real> slim_layer_forward(const SlimLayerProblem<double>& p) {
+template <class Real, class P>
+SlimLayerForward<Real> slim_layer_forward(const P& p) {
   using std::sqrt;
   const auto& in = p.in();
   SlimLayerForward<Real> F{p.seqlen(), p.d_model(), p.d_head(), p.features(), Real(1) / sqrt(sqrt(Real(p.d_head()))),
@@ -154,9 +195,10 @@ SlimLayerForward<Real> slim_layer_forward(const SlimLayerProblem<double>& p) {
   return F;
 }
 
-// [PERF-SLIM-DEF] y = o W_o (seqlen, d_model).
-template <class Real>
-Tensor<Real> slim_layer(const SlimLayerProblem<double>& p) {
+// [PERF-SLIM-DEF] y = o W_o (seqlen, d_model), of the forward or the backward problem.
+// embed-begin slim_layer_oracle
+template <class Real, class P>
+Tensor<Real> slim_layer(const P& p) {
   const SlimLayerForward<Real> F = slim_layer_forward<Real>(p);
   Tensor<Real> y(Shape{F.L, F.D}, Real(0));
   for (Index i = 0; i < F.L; ++i)
@@ -164,6 +206,7 @@ Tensor<Real> slim_layer(const SlimLayerProblem<double>& p) {
       for (Index e = 0; e < F.Dh; ++e) y(i, d) += F.o[i * F.Dh + e] * Real(p.in().w_o(e, d));
   return y;
 }
+// embed-end slim_layer_oracle
 
 // [PERF-SLIM-VJP] With do_i = W_o dy_i and dA_ij = (do_i . v_j - do_i . o_i) / R_i (j <= i):
 //   dW_o = o^T dy;  dq'_i = sum_{j<=i} dA_ij k'_j;  dk'_j = sum_{i>=j} dA_ij q'_i;
@@ -246,8 +289,8 @@ SlimLayerGrads<Real> slim_layer_vjp(const SlimLayerProblem<double>& p) {
   return slim_layer_vjp_parts<Real>(p).g;
 }
 
-extern template Tensor<mp_real> slim_layer<mp_real>(const SlimLayerProblem<double>&);
-extern template Tensor<double> slim_layer<double>(const SlimLayerProblem<double>&);
+extern template Tensor<mp_real> slim_layer<mp_real>(const SlimLayerForwardProblem<double>&);
+extern template Tensor<double> slim_layer<double>(const SlimLayerForwardProblem<double>&);
 extern template SlimLayerGrads<mp_real> slim_layer_vjp<mp_real>(const SlimLayerProblem<double>&);
 extern template SlimLayerGrads<double> slim_layer_vjp<double>(const SlimLayerProblem<double>&);
 
