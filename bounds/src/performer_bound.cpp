@@ -365,7 +365,7 @@ SlimLayerGrads<double> slim_layer_vjp_bound(const SlimLayerProblem<double>& p, c
   SlimLayerGrads<double> g{Tensor<double>(Shape{L, D}), Tensor<double>(Shape{D, Dh}), Tensor<double>(Shape{D, Dh}),
                            Tensor<double>(Shape{D, Dh}), Tensor<double>(Shape{Dh, D})};
   struct Reader {
-    const SlimLayerInputs<double>& in;  // (the forward's reader below reads the same fields)
+    const SlimLayerInputs<double>& in;
     double x(Index i, Index d) const { return in.x(i, d); }
     double w_q(Index d, Index e) const { return in.w_q(d, e); }
     double w_k(Index d, Index e) const { return in.w_k(d, e); }
