@@ -243,7 +243,10 @@ def diff(algorithm: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
         items = []
     named = {i.split("=", 1)[0] for i in items if "=" in i}
     if not any("=" not in i for i in items):  # no format for all: bfloat16 tensors are bfloat16
-        items += [f"{name}=bfloat16" for name in bf16 if name not in named]
+        if not items and bf16 and set(bf16) == set(outs):
+            items = ["bfloat16"]
+        else:
+            items += [f"{name}=bfloat16" for name in bf16 if name not in named]
     return Report(_touchstone.diff(algorithm, ins, outs, ",".join(items), _options(options),
                                    float(elementary_ulps), int(precision), oracle or ""))
 
