@@ -33,7 +33,7 @@ import sys
 PROTECTED = re.compile(
     r"\A---\n.*?^---[ \t]*$"           # YAML front matter
     r"|^```.*?^```[ \t]*$"             # fenced code
-    r"|``.+?``|`[^`\n]+`"              # inline code
+    r"|``.+?``|`[^`]+`"                 # inline code (may span lines)
     r"|\$\$.+?\$\$|\$[^$\n]+\$"        # display and inline TeX
     r"|<!--.*?-->"                     # comments (and the escape)
     r"|\]\([^)\s]*\)",                 # link and image targets
