@@ -3,8 +3,8 @@
 
 The spec's math is TeX ($...$, $$...$$) so that pandoc --mathml renders it. This check looks at
 what is left of each spec/*.md once fenced code blocks, inline code spans, TeX, HTML comments,
-link targets and the YAML front matter are blanked out, and reports every line where one of these
-patterns remains:
+link targets, image alt text and the YAML front matter are blanked out, and reports every line
+where one of these patterns remains:
 
   caret        an exponent written with ^ after a name, digit or bracket: x^2, 2^-20, e^{z}, )^r
   subscript    a one-letter name with _ and one character or a brace: x_t, W_n, h_{t-1}, Σ_{n<N}
@@ -20,7 +20,7 @@ and, inside TeX, two leftovers of a mechanical conversion that render wrongly:
 
 Indented code blocks are not exempt: in this spec they held formulas, which belong in $$...$$.
 A line that must keep one of these outside code (a quoted error message, say) ends with the
-escape comment `<!-- ascii-math: ok -->`.
+escape comment `<!-- ascii-math: ok -->` (a reason may follow "ok").
 
 Exit 0 when nothing is flagged, 1 with one line per finding (file:line: pattern: text).
 --self-test runs the check on a sample containing ASCII math (it must be flagged, one finding per
@@ -41,9 +41,11 @@ PROTECTED = re.compile(
     r"|``.+?``|`[^`]+`"                 # inline code (may span lines)
     r"|\$\$.+?\$\$|\$[^$\n]+\$"        # display and inline TeX
     r"|<!--.*?-->"                     # comments (and the escape)
-    r"|\]\([^)\s]*\)",                 # link and image targets
+    r"|\]\([^)\s]*\)"                  # link and image targets
+    r"|!\[[^\]\n]*\]",                  # image alt text (plain text: TeX does not render there)
     re.M | re.S)
 ESCAPE = "<!-- ascii-math: ok -->"
+ESCAPED = re.compile(r"<!--\s*ascii-math: ok\b[^>]*-->\s*$")  # the escape, a reason allowed
 LETTER = r"A-Za-z\u03b1-\u03c9\u0391-\u03a9"
 PATTERNS = {
     "caret": re.compile(r"[\w)\]}]\^[-\w({]"),
@@ -65,7 +67,7 @@ def findings(text):
     lines = text.split("\n")
     out = []
     for number, line in enumerate(blank.split("\n"), 1):
-        if lines[number - 1].rstrip().endswith(ESCAPE):
+        if ESCAPED.search(lines[number - 1]):
             continue
         for name, pattern in PATTERNS.items():
             if pattern.search(line):
@@ -73,7 +75,7 @@ def findings(text):
     uncoded = CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
     for m in TEX.finditer(uncoded):
         number = uncoded.count("\n", 0, m.start()) + 1
-        if lines[number - 1].rstrip().endswith(ESCAPE):
+        if ESCAPED.search(lines[number - 1]):
             continue
         for name, pattern in TEX_PATTERNS.items():
             if pattern.search(m.group(0)):
@@ -102,6 +104,8 @@ We need $1 \\le L$ and $\\|Q^\\top Q - I\\|$ small, $\\sqrt{d}$ of it; `x_t = ex
 and d_model, log_dt and mamba.selective_scan are names.
 Within $2^{-b/2}$ of the value, and $\\tau = 12u_{64}$; 10⁴ steps in prose are fine.
     1 <= L in a quoted message <!-- ascii-math: ok -->
+An error message says "need 1 <= L" <!-- ascii-math: ok (quoted output) -->
+![|M'(θ_k)| against k](plot.svg)
 """
 
 
