@@ -223,6 +223,90 @@ TEST(OracleTiersSummary, EscalationRan) {
               "scan at the edge");
 }
 
+// [CORE-ORACLE-VERIFIED] on the slice path: `verified_slices` (the MPFR tier slice by slice, and
+// the fast tier's escalation) checks each slice's oracle at b and 2b bits too. A wrapper of the
+// scan whose oracle is off by 2^-(bits/4) relative below `exact_from` bits (and exact above) is
+// corrected by doubling; one that is off at every precision is refused, naming the precision.
+class UnderPreciseOracle : public Algorithm {
+ public:
+  UnderPreciseOracle(const Algorithm& a, unsigned exact_from) : a_(a), exact_from_(exact_from) {}
+  std::string name() const override { return a_.name(); }
+  std::string summary() const override { return a_.summary(); }
+  std::string spec_ref() const override { return a_.spec_ref(); }
+  std::vector<ArraySpec> inputs() const override { return a_.inputs(); }
+  std::vector<ArraySpec> outputs() const override { return a_.outputs(); }
+  std::vector<OptionSpec> options() const override { return a_.options(); }
+  std::vector<std::string> sizes() const override { return a_.sizes(); }
+  std::unique_ptr<ProblemHandle> generate(const std::string& size, Format f, std::uint64_t seed) const override {
+    return a_.generate(size, f, seed);
+  }
+  std::unique_ptr<ProblemHandle> problem_from_arrays(const NpyMap& arrays, const OptionMap& options) const override {
+    return a_.problem_from_arrays(arrays, options);
+  }
+  ExactArrays oracle(const ProblemHandle& p, unsigned bits) const override {
+    ExactArrays r = a_.oracle(p, bits);
+    if (bits < exact_from_)
+      for (auto& entry : r)
+        for (Index i = 0; i < entry.second.count(); ++i) {
+          mp_real& x = entry.second[i];
+          x = x + ldexp(abs(x) + 1, -static_cast<int>(bits / 4));
+        }
+    return r;
+  }
+  const std::vector<BackendSpec>& backends() const override { return a_.backends(); }
+  Arrays any_order_bound(const ProblemHandle& p, Format f, double ulps) const override {
+    return a_.any_order_bound(p, f, ulps);
+  }
+  std::vector<std::string> independent_axes() const override { return a_.independent_axes(); }
+
+ private:
+  const Algorithm& a_;
+  unsigned exact_from_;
+};
+
+// covers: CORE-ORACLE-VERIFIED
+TEST(SlicedOracleVerified, AnUnderPreciseOracleIsCaughtOnEverySlice) {
+  const Algorithm& scan = builtin_registry().get("mamba.selective_scan");
+  const auto problem = scan.generate(scan.sizes().front(), Format::float32, 0);
+  const ExactArrays exact = scan.reference(*problem, 256);
+  std::vector<Index> all;
+  {
+    const ProblemSlicer slicer(scan, *problem);
+    ASSERT_FALSE(slicer.whole());
+    for (Index s = 0; s < slicer.count(); ++s) all.push_back(s);
+  }
+  // Off by 2^-64 relative at 256 bits, exact from 512: every slice must come back from at least
+  // 512 bits, within 2^-120 of the whole problem's verified oracle (the 256-bit answer is not).
+  const UnderPreciseOracle late(scan, 512);
+  const ProblemSlicer slicer(late, *problem);
+  Index compared = 0, would_fail = 0;
+  verified_slices(late, slicer, all, 256, [&](Index s, const ExactArrays& part) {
+    const auto first = late.oracle(*slicer.slice(s), 256);
+    const WorkingPrecision wp(512);
+    for (const auto& [name, t] : part) {
+      const auto& whole = exact.at(name);
+      for (Index j = 0; j < t.count(); ++j) {
+        const mp_real& x = whole[slicer.global_index(name, whole.shape(), s, j)];
+        if (isnan(x)) continue;
+        const mp_real tol = ldexp(mp_real(1), -120) * (abs(x) + 1);
+        EXPECT_LE(abs(t[j] - x), tol) << name << " element " << j << " of slice " << s;
+        would_fail += abs(first.at(name)[j] - x) > tol;
+        ++compared;
+      }
+    }
+  });
+  EXPECT_GT(compared, 0);
+  EXPECT_EQ(would_fail, compared) << "the unchecked 256-bit oracle is wrong everywhere";
+  // Off at every precision: refused.
+  const UnderPreciseOracle never(scan, ~0u);
+  try {
+    verified_slices(never, ProblemSlicer(never, *problem), all, 256, [](Index, const ExactArrays&) {});
+    FAIL() << "an under-precise oracle was trusted on the slice path";
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.argument(), "precision");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, OracleTiers, testing::ValuesIn(first_sizes()), case_name);
 INSTANTIATE_TEST_SUITE_P(Registry, SlicedOracle, testing::ValuesIn(sliced_cases()), case_name);
 
