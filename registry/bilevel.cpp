@@ -4,8 +4,8 @@
 // Philox) and .hvp; ridge class (per-feature regularization as the hyperparameters):
 // bilevel.ridge.exact_stored, .exact_recompute, .exact_forward and .hvp; logistic class (per-feature
 // L2 of logistic regression): bilevel.logistic.exact_stored, .exact_recompute, .exact_forward, .fom,
-// .ufom, .hvp; MAML sinusoid class (MLP 1-h-h-1, ReLU): bilevel.maml.exact_stored, .exact_recompute,
-// .fom. The problem class is in
+// .ufom, .hvp; bilevel.quadratic.ufom_adaptive (one step of adaptive UFOM, the state in and out); MAML sinusoid class (MLP 1-h-h-1, ReLU): bilevel.maml.exact_stored, .exact_recompute,
+// .exact_forward, .fom. The problem class is in
 // the name, not an option: each class declares different input arrays (the quadratic's A, c,
 // theta; the ridge's data and regularizers), and an entry's inputs are fixed.
 #include <cmath>
@@ -314,6 +314,128 @@ std::unique_ptr<Algorithm> ufom_drawn_entry() {
   e.any_order_assumption =
       "the coin as drawn here (compare with bilevel.quadratic.ufom and your xi otherwise); F, E and the "
       "combination as bilevel.quadratic.ufom";
+  return make_entry(std::move(e));
+}
+
+// ---- adaptive UFOM: one step of the authors' rule, the state in and out ----
+struct AdaptiveSize {
+  const char* name;
+  Index d, r;
+  double alpha, q;
+  int xi;
+  double ema_v2, ema_d2;
+  Index exact_steps;
+};
+// First exact branch from the initial state (q = q_min), a later branch with a state, a step
+// with xi = 0 (the state passes through), and a case where the rule's q falls below q_min.
+// The regimes (q_next = 1 by the threshold, interior, clipped) are checked in adaptive_test.cpp.
+constexpr AdaptiveSize kAdaptiveSizes[] = {
+    {"first", 4, 5, 0.1, 0.05, 1, 0.0, 0.0, 0},     {"later", 4, 5, 0.1, 0.25, 1, 3.0, 0.5, 3},
+    {"coin0", 4, 5, 0.1, 0.25, 0, 3.0, 0.5, 3},     {"clipped", 4, 2, 0.02, 0.75, 1, 40.0, 0.001, 1},
+    {"medium", 6, 10, 0.05, 0.5, 1, 1.5, 0.25, 5},  {"bench", 64, 100, 0.02, 0.1, 1, 1.0, 0.5, 20},
+};
+
+// The state after the step as one array ([BILEVEL-UFOM-ADAPTIVE]): a scalar judged alone can be
+// exact by chance, which says nothing of its bound; one array is judged as a whole.
+constexpr int kStateSize = 5;  // q_next, ema_v2_next, ema_d2_next, v2, d2
+template <class T>
+Tensor<double> state_array(T q, T ema_v2, T ema_d2, T v2, T d2) {
+  return Tensor<double>(Shape{kStateSize}, std::vector<double>{static_cast<double>(q), static_cast<double>(ema_v2),
+                                                                static_cast<double>(ema_d2), static_cast<double>(v2),
+                                                                static_cast<double>(d2)});
+}
+template <class T>
+Arrays adaptive_output(const AdaptiveUfomResult<T>& x) {
+  return {{"grad", as_double(x.grad)}, {"state", state_array(x.q_next, x.ema_v2_next, x.ema_d2_next, x.v2, x.d2)}};
+}
+Arrays adaptive_output(const AdaptiveUfomBound& b) {
+  return {{"grad", b.grad}, {"state", state_array(b.q_next, b.ema_v2_next, b.ema_d2_next, b.v2, b.d2)}};
+}
+
+std::unique_ptr<Algorithm> ufom_adaptive_entry() {
+  using P = AdaptiveUfomProblem<double>;
+  Entry<P> e;
+  quadratic_declarations(e, "ufom_adaptive", "BILEVEL-UFOM-ADAPTIVE",
+                         "one step of adaptive UFOM as the authors' code adapts q (EMA beta 0.99 with bias "
+                         "correction, D2/10, q_min 0.05: the code's choices): the estimate F + (xi/q)(E - F) of the "
+                         "quadratic ABLO problem and the state after it");
+  e.inputs = QuadraticFace::inputs();
+  e.inputs.push_back({"q", "()", "the probability this step uses, 0 < q <= 1 (start: 0.05) (also --option q)", true});
+  e.inputs.push_back({"xi", "()", "this step's coin, 0 or 1 (also --option xi)", true});
+  e.inputs.push_back({"ema_v2", "()", "EMA of |E|^2 before the step, >= 0 (start: 0) (also --option ema_v2)", true});
+  e.inputs.push_back({"ema_d2", "()", "EMA of |g - E|^2 before the step, >= 0 (start: 0) (also --option ema_d2)", true});
+  e.inputs.push_back({"exact_steps", "()", "exact branches before this step, 0 <= n <= 2^20 (also --option exact_steps)",
+                      true});
+  e.outputs.push_back({"state", "(5)",
+                        "after the step: q_next (max(0.05, the rule's q); q when xi = 0), ema_v2_next, ema_d2_next "
+                        "(beta 0.99; unchanged when xi = 0), v2 = ema_v2_next / (1 - 0.99^n), d2 = ema_d2_next / "
+                        "(1 - 0.99^n) (n = exact branches so far; 0 while n = 0; d2 before the D2/10 heuristic)",
+                        false});
+  e.options = QuadraticFace::options();
+  e.options.push_back({"q", "probability of the exact branch (required: file or option)", ""});
+  e.options.push_back({"xi", "the coin, 0 or 1 (required: file or option)", ""});
+  e.options.push_back({"ema_v2", "EMA of |E|^2 before the step", "0"});
+  e.options.push_back({"ema_d2", "EMA of |g - E|^2 before the step", "0"});
+  e.options.push_back({"exact_steps", "exact branches before this step", "0"});
+  e.sizes = checked_sizes(kAdaptiveSizes);
+  e.extra_sizes = {"bench"};
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const AdaptiveSize& s = size_row(kAdaptiveSizes, size);
+    const QuadSize qs{s.name, s.d, s.r, s.alpha, s.q, s.xi};
+    return P(UfomProblem<double>(QuadraticFace::generate(qs, format, seed, "bilevel.quadratic.ufom_adaptive/"),
+                                 round_to_format(s.q, format), s.xi),
+             round_to_format(s.ema_v2, format), round_to_format(s.ema_d2, format), s.exact_steps);
+  };
+  e.read = [](const InputReader& r) {
+    const double q = r.real("q", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(q)) throw InvalidInput("q", "missing: give --option q=... or a 0-d array q");
+    return P(UfomProblem<double>(QuadraticProblem<double>(QuadraticFace::read(r)), q,
+                                 static_cast<int>(r.required_integer("xi", 0, 1))),
+             r.real("ema_v2", 0.0), r.real("ema_d2", 0.0), r.integer("exact_steps", 0, kMaxSteps, 0));
+  };
+  e.arrays = [](const P& p) {
+    Arrays a = QuadraticFace::arrays(p.quad().in());
+    a["q"] = scalar(p.ufom().q());
+    a["xi"] = scalar(p.ufom().xi());
+    a["ema_v2"] = scalar(p.ema_v2());
+    a["ema_d2"] = scalar(p.ema_d2());
+    a["exact_steps"] = scalar(static_cast<double>(p.exact_steps()));
+    return a;
+  };
+  e.describe = [](const P& p) {
+    return "dim=" + std::to_string(p.quad().dim()) + " r=" + std::to_string(p.quad().steps()) +
+           " xi=" + std::to_string(p.ufom().xi()) + " n=" + std::to_string(p.exact_steps());
+  };
+  e.oracle = [](const P& p) {
+    const AdaptiveUfomResult<mp_real> x = reference::ufom_adaptive<mp_real>(p);
+    Tensor<mp_real> state{Shape{kStateSize}};
+    state[0] = x.q_next;
+    state[1] = x.ema_v2_next;
+    state[2] = x.ema_d2_next;
+    state[3] = x.v2;
+    state[4] = x.d2;
+    return ExactArrays{{"grad", x.grad}, {"state", state}};
+  };
+  const std::string order =
+      std::string(kPlainOrder) +
+      "; g as bilevel.quadratic.ufom; xi = 1: |E|^2 and |g - E|^2 one sum each in k order; beta = fl(99/100); "
+      "ema = fl(fl(beta ema) + fl(fl(1/100) sample)); 1 - beta^n with the power by repeated products; V2, D2 one "
+      "division each; the threshold and the root as order::adaptive_state; q = max(fl(1/20), q2)";
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<P>& h) { return adaptive_output(cpu::ufom_adaptive(h.f32())); },
+       [](const P& p) { return adaptive_output(ufom_adaptive_bound(p, bilevel_arithmetic_cpu(Format::float32))); }},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<P>& h) { return adaptive_output(cpu::ufom_adaptive(h.f64())); },
+       [](const P& p) { return adaptive_output(ufom_adaptive_bound(p, bilevel_arithmetic_cpu(Format::float64))); }},
+  };
+  e.any_order_bound = [](const P& p, Format compute, double) {
+    return adaptive_output(ufom_adaptive_bound(p, bilevel_arithmetic_any_order(compute)));
+  };
+  e.any_order_assumption =
+      "g as bilevel.quadratic.ufom (E reverse or forward, the division or a product with fl(1/q)); the squared "
+      "norms' sums in any order; the scalar update in the order of order::adaptive_state (beta^n by repeated "
+      "products, not pow); where the rounded comparison with the threshold can flip, q_next is unjudged";
   return make_entry(std::move(e));
 }
 
@@ -840,13 +962,19 @@ std::unique_ptr<Algorithm> maml_entry(const std::string& kind) {
   Entry<P> e;
   e.name = "bilevel.maml." + kind;
   const bool fom = kind == "fom";
-  const order::Method method = kind == "exact_recompute" ? order::Method::recompute : order::Method::stored;
-  e.spec_ref = fom ? "spec/bilevel.md [BILEVEL-MAML-FOM]" : "spec/bilevel.md [BILEVEL-MAML-DEF]";
+  const order::Method method = kind == "exact_recompute" ? order::Method::recompute
+                               : kind == "exact_forward"  ? order::Method::forward
+                                                          : order::Method::stored;
+  const bool forward = method == order::Method::forward;
+  e.spec_ref = fom       ? "spec/bilevel.md [BILEVEL-MAML-FOM]"
+               : forward ? "spec/bilevel.md [BILEVEL-MAML-FORWARD]"
+                         : "spec/bilevel.md [BILEVEL-MAML-DEF]";
   e.summary = fom ? "first-order MAML (learn2learn first_order=True, higher track_higher_grads=False) on sinusoid "
                     "regression with the MLP 1-h-h-1 (ReLU): grad L_query(phi_r)"
                   : std::string("exact MAML hypergradient on sinusoid regression with the MLP 1-h-h-1 (ReLU), by ") +
                         (method == order::Method::recompute ? "reverse mode recomputing each phi_j"
-                                                            : "reverse mode over the stored trajectory");
+                         : forward ? "forward mode: dim = h^2 + 4h + 1 tangents (O(dim^2) memory, flat in r)"
+                                   : "reverse mode over the stored trajectory");
   e.inputs = {{"x_support", "(K)", "the task's support inputs (inner loss)", false},
               {"y_support", "(K)", "the task's support targets", false},
               {"x_query", "(Kq)", "the task's query inputs (outer loss)", false},
@@ -858,8 +986,15 @@ std::unique_ptr<Algorithm> maml_entry(const std::string& kind) {
     e.outputs.push_back({std::string("grad_") + m.name, m.shape,
                          std::string(fom ? "first-order MAML gradient" : "MAML hypergradient") + " for " + m.name, false});
   e.options = QuadraticFace::options();
-  e.sizes = {"tiny", "small", "medium"};
-  e.extra_sizes = {"standard", "bench", "r100", "r300", "r1000"};
+  // Forward mode: float32's bound judges every element only where the affine form's cost allows it
+  // for the dim tangents (tiny); small and medium are extra sizes ([BILEVEL-MAML-FORWARD]).
+  if (method == order::Method::forward) {
+    e.sizes = {"tiny"};
+    e.extra_sizes = {"small", "medium", "standard", "bench", "r100", "r300", "r1000"};
+  } else {
+    e.sizes = {"tiny", "small", "medium"};
+    e.extra_sizes = {"standard", "bench", "r100", "r300", "r1000"};
+  }
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     return generate_maml(size_row(kMamlSizes, size), format, seed, "bilevel.maml/");
   };
@@ -893,35 +1028,43 @@ std::unique_ptr<Algorithm> maml_entry(const std::string& kind) {
   const std::string order =
       "per point: a1 = fl(W1 x) + b1, z = relu, a2 = sum_i W2 z1 (+ b2 last), out likewise, e = fl(2 fl(out - y)) / K; "
       "each gradient element one sum over the points in order; phi - fl(alpha g); " +
-      std::string(fom ? "grad = grad L_query(phi_r)"
-                      : "lambda = grad L_query(phi_r); lambda - fl(alpha H(phi_j) lambda), H v by forward then backward "
-                        "tangents");
+      std::string(fom       ? "grad = grad L_query(phi_r)"
+                  : forward ? "before each inner step every tangent Z e_t = Z e_t - fl(alpha H(phi_j) Z e_t) (t in order), "
+                              "H v as below; grad_t = sum_k Z(k, t) g_k in k order, g = grad L_query(phi_r)"
+                            : "lambda = grad L_query(phi_r); lambda - fl(alpha H(phi_j) lambda), H v by forward then "
+                              "backward tangents");
   e.backends = {
       {"cpu-f32", Format::float32, order,
        [fom, method](const EntryProblem<P>& h) {
          const MamlProblem<float>& p = h.f32();
          return split_mlp(fom ? cpu::maml_fom(p) : cpu::maml_hypergradient(p, method), p.hidden(), "grad_");
        },
-       [fom](const P& p) {
+       [fom, method](const P& p) {
          const auto m = bilevel_arithmetic_cpu(Format::float32);
-         return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, m), p.hidden(), "grad_");
+         return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, method, m), p.hidden(), "grad_");
        }},
       {"cpu-f64", Format::float64, order,
        [fom, method](const EntryProblem<P>& h) {
          const MamlProblem<double>& p = h.f64();
          return split_mlp(fom ? cpu::maml_fom(p) : cpu::maml_hypergradient(p, method), p.hidden(), "grad_");
        },
-       [fom](const P& p) {
+       [fom, method](const P& p) {
          const auto m = bilevel_arithmetic_cpu(Format::float64);
-         return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, m), p.hidden(), "grad_");
+         return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, method, m), p.hidden(), "grad_");
        }},
   };
-  e.any_order_bound = [fom](const P& p, Format compute, double ulps) {
+  e.any_order_bound = [fom, forward](const P& p, Format compute, double ulps) {
     const auto m = bilevel_arithmetic_any_order(compute, ulps);
-    return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, m), p.hidden(), "grad_");
+    return split_mlp(fom       ? maml_fom_bound(p, m)
+                     : forward ? maml_hypergradient_bound(p, order::Method::forward, m)
+                               : maml_hypergradient_bound(p, m),
+                     p.hidden(), "grad_");
   };
   e.any_order_assumption =
-      "the inner steps and (exact) the backward steps in order, reverse accumulation; every sum (a layer's products "
+      std::string(forward ? "the inner steps in order, the Jacobian product accumulated reverse (stored or recomputed) "
+                            "or forward (tangents); "
+                          : "the inner steps and (exact) the backward steps in order, reverse accumulation; ") +
+      "every sum (a layer's products "
       "and its bias, a gradient element's per-point terms, both product-rule terms of an HVP element) in any order; "
       "/ K or * fl(1/K); relu'(0) = 0";
   return make_entry(std::move(e));
@@ -938,6 +1081,7 @@ void register_bilevel(Registry& registry) {
   registry.add(bilevel::fom_entry());
   registry.add(bilevel::ufom_entry());
   registry.add(bilevel::ufom_drawn_entry());
+  registry.add(bilevel::ufom_adaptive_entry());
   registry.add(bilevel::ridge_entry(bilevel::order::Method::stored));
   registry.add(bilevel::ridge_entry(bilevel::order::Method::recompute));
   registry.add(bilevel::ridge_entry(bilevel::order::Method::forward));
@@ -951,6 +1095,7 @@ void register_bilevel(Registry& registry) {
   registry.add(bilevel::logistic_hvp_entry());
   registry.add(bilevel::maml_entry("exact_stored"));
   registry.add(bilevel::maml_entry("exact_recompute"));
+  registry.add(bilevel::maml_entry("exact_forward"));
   registry.add(bilevel::maml_entry("fom"));
 }
 }  // namespace touchstone

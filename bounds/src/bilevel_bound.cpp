@@ -140,6 +140,43 @@ class TrackedArithmetic {
     return z;
   }
 
+  // [BILEVEL-UFOM-ADAPTIVE-BOUND] The scalar operations of adaptive UFOM's state update, each with
+  // core's Tracked only (a fresh symbol for the whole error; no cancellation is claimed).
+  // sqrt, correctly rounded, of a value whose exact range [lo, hi] and computed value are >= 0
+  // (lo - E >= 0; otherwise outside): |sqrt(x^) - sqrt(x)| = |x^ - x| / (sqrt(x^) + sqrt(x)) is at
+  // most min(sqrt(E), E / sqrt(lo)), plus the rounding u (M + prop) (no underflow: the square root
+  // of a non-negative float is never subnormal unless its argument is 0 or subnormal: eta kept).
+  V sqrt(const V& a) const {
+    V z;
+    z.affine = affine_;
+    z.depth = a.depth + 1;
+    const double e = deviation(a);
+    z.outside = a.outside || !(a.t.lo - e >= 0) || !std::isfinite(e);
+    if (z.outside) return z;
+    const double lo = std::sqrt(a.t.lo) * (1 - 0x1p-50), hi = std::sqrt(a.t.hi) * (1 + 0x1p-50) + kTiny;
+    double prop = std::sqrt(e) * (1 + 0x1p-50);
+    if (lo > 0) prop = std::min(prop, e / lo * (1 + 0x1p-50));
+    z.t = {lo, hi, 0};
+    z.t.err = (prop + r_.u * (z.t.mag() + prop) + r_.eta) * (1 + 0x1p-50);
+    z.pending = z.t.err;
+    fresh(z);
+    return z;
+  }
+  // [CORE-TRACKED-MAX] max and min are 1-Lipschitz in each argument: |max(a^, b^) - max(a, b)| <=
+  // max(E_a, E_b), exact (no rounding).
+  V max(const V& a, const V& b) const { return extremum(a, b, true); }
+  V min(const V& a, const V& b) const { return extremum(a, b, false); }
+  // a >= b decided for the computed and the exact values alike only where the intervals that hold
+  // both (the exact range widened by the deviation) do not overlap; otherwise the comparison can
+  // flip under rounding, and the result is outside the bound's domain (unjudged, never passed).
+  template <class Then, class Otherwise>
+  V at_least(const V& a, const V& b, const Then& then, const Otherwise& otherwise) const {
+    const double ea = deviation(a), eb = deviation(b);
+    const bool yes = a.t.lo - ea >= b.t.hi + eb, no = a.t.hi + ea < b.t.lo - eb;
+    V z = yes ? then() : otherwise();
+    z.outside = z.outside || a.outside || b.outside || !(yes || no) || !std::isfinite(ea) || !std::isfinite(eb);
+    return z;
+  }
   V input(double x) const { return {Tracked::exact(x), {}, 0, 0, false, affine_, 0}; }
   V add(const V& a, const V& b) const { return add_signed(a, b, 1); }
   V sub(const V& a, const V& b) const { return add_signed(a, b, -1); }
@@ -259,6 +296,18 @@ class TrackedArithmetic {
 
  private:
   // The computed value may exceed the format's range: |computed| <= |exact| + deviation.
+  V extremum(const V& a, const V& b, bool larger) const {
+    V z;
+    z.affine = affine_;
+    z.depth = std::max(a.depth, b.depth) + 1;
+    z.outside = a.outside || b.outside;
+    z.t = larger ? Tracked{std::max(a.t.lo, b.t.lo), std::max(a.t.hi, b.t.hi), 0}
+                 : Tracked{std::min(a.t.lo, b.t.lo), std::min(a.t.hi, b.t.hi), 0};
+    z.t.err = std::max(deviation(a), deviation(b));
+    z.pending = z.t.err;
+    fresh(z);
+    return z;
+  }
   bool overflows(const V& v) const { return !(v.t.mag() + deviation(v) <= r_.max_finite); }
   static double midpoint(const Tracked& t) { return t.lo == t.hi ? t.lo : t.lo / 2 + t.hi / 2; }
   // max |x - m| over x in [lo, hi], rounded up.
@@ -427,6 +476,49 @@ Tensor<double> ufom_bound(const UfomProblem<double>& u, const BilevelArithmetic&
   return out;
 }
 
+// [BILEVEL-UFOM-ADAPTIVE-BOUND] The estimate as ufom_bound (stored = recompute on this class); the
+// state's scalars after it, each the largest over the same runs. With xi = 0 q and the EMAs are the
+// inputs returned as they are (bound 0); V2 and D2 are the inputs' bias-corrected values.
+AdaptiveUfomBound ufom_adaptive_bound(const AdaptiveUfomProblem<double>& a, const BilevelArithmetic& m) {
+  static_assert(!order::Quadratic<TrackedArithmetic>::hvp_reads_phi);
+  const UfomProblem<double>& u = a.ufom();
+  const Index r = u.quad().steps();
+  const double q = u.q();
+  AdaptiveUfomBound out;
+  out.grad = Tensor<double>(Shape{u.quad().dim()}, 0.0);
+  auto run = [&](bool forward, order::Method method, bool reciprocal) {
+    const double ops = operations(u.quad()) + 4 * static_cast<double>(u.quad().dim()) +
+                       static_cast<double>(a.exact_steps()) + 64;
+    const Tensor<double> g = bound_over_forms(
+        u.quad(), m, forward, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& theta, auto&& keep) {
+          const auto est = order::ufom_adaptive_estimate(ar, cls, theta, r, q, u.xi(), method, reciprocal);
+          keep(est.grad);
+          if (u.xi() == 0) {
+            if (a.exact_steps() == 0) return;
+            const TV c = order::bias_correction(ar, a.exact_steps());
+            out.v2 = std::max(out.v2, element_bound(ar.div(ar.input(a.ema_v2()), c), ops));
+            out.d2 = std::max(out.d2, element_bound(ar.div(ar.input(a.ema_d2()), c), ops));
+            return;
+          }
+          const auto s = order::adaptive_state(ar, est.v2_sample, est.d2_sample, a.ema_v2(), a.ema_d2(),
+                                               a.exact_steps(), r);
+          out.q_next = std::max(out.q_next, element_bound(s.q_next, ops));
+          out.ema_v2_next = std::max(out.ema_v2_next, element_bound(s.ema_v2, ops));
+          out.ema_d2_next = std::max(out.ema_d2_next, element_bound(s.ema_d2, ops));
+          out.v2 = std::max(out.v2, element_bound(s.v2, ops));
+          out.d2 = std::max(out.d2, element_bound(s.d2, ops));
+        });
+    for (Index i = 0; i < g.count(); ++i) out.grad[i] = std::max(out.grad[i], g[i]);
+  };
+  run(false, order::Method::stored, false);
+  if (m.any_order && u.xi() == 1) {
+    run(false, order::Method::stored, true);
+    run(true, order::Method::forward, false);
+    run(true, order::Method::forward, true);
+  }
+  return out;
+}
+
 Tensor<double> hvp_bound(const HvpProblem<QuadraticProblem<double>>& h, const BilevelArithmetic& m) {
   return bound_over_forms(h.problem(), m, false, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>&, auto&& keep) {
     keep(cls.hessian_product(order::initial(ar, h.problem().dim(), [&](Index i) { return h.v()[i]; })));
@@ -561,21 +653,24 @@ Tensor<double> hvp_bound(const HvpProblem<LogisticProblem<double>>& h, const Bil
 
 // ---- the MAML sinusoid class ([BILEVEL-MAML-BOUND]) ----
 namespace {
+// `forward`: the run is forward mode (r dim tangent steps, dim products at the end).
 template <class Body>
-Tensor<double> maml_run(const MamlProblem<double>& p, const BilevelArithmetic& m, const Body& body) {
+Tensor<double> maml_run(const MamlProblem<double>& p, const BilevelArithmetic& m, const Body& body,
+                        bool forward = false) {
   const double P = static_cast<double>(p.dim()), h = static_cast<double>(p.hidden()), r = static_cast<double>(p.steps());
   const double K = static_cast<double>(std::max(p.in().x_support.count(), p.in().x_query.count()));
   // Per pass about 12 h^2 + 30 h operations per point; the affine form's cost (symbols x length)
   // kept below about 4 10^9 as for the other classes.
   const double per_pass = K * (12 * h * h + 30 * h) + 2 * P;
-  const double ops_total = (2 * r + 2) * per_pass;
+  const double passes = forward ? r * P + r + 1 + 2 * P / per_pass * P : 2 * r + 2;
+  const double ops_total = passes * per_pass;
   const bool affine = ops_total * ops_total < 4e9;
   TrackedArithmetic ar(m, affine);
   order::Mlp<TrackedArithmetic> cls(ar, p);
   const std::vector<TV> theta = order::initial(ar, p.dim(), [&](Index i) { return p.in().theta[i]; });
-  const std::vector<TV> g = body(cls, theta);
+  const std::vector<TV> g = body(ar, cls, theta);
   // Operations behind one output: every pass's operations (generously) and the recomputation's.
-  const double ops = (2 * r + 2 + r * (r + 1) / 2) * per_pass + 16;
+  const double ops = (passes + r * (r + 1) / 2) * per_pass + 16;
   Tensor<double> out(Shape{p.dim()});
   for (Index i = 0; i < p.dim(); ++i) {
     const TV& v = g[static_cast<std::size_t>(i)];
@@ -588,10 +683,27 @@ Tensor<double> maml_run(const MamlProblem<double>& p, const BilevelArithmetic& m
 }  // namespace
 
 Tensor<double> maml_hypergradient_bound(const MamlProblem<double>& p, const BilevelArithmetic& m) {
-  return maml_run(p, m, [&](auto& cls, const std::vector<TV>& theta) { return order::exact_stored(cls, theta, p.steps()); });
+  return maml_run(p, m,
+                  [&](auto&, auto& cls, const std::vector<TV>& theta) { return order::exact_stored(cls, theta, p.steps()); });
+}
+// [BILEVEL-MAML-FORWARD] Forward mode over tracked values (the tangents Z e_t through the same HVP
+// passes); any order: the larger of the reverse and the forward bound per element.
+Tensor<double> maml_hypergradient_bound(const MamlProblem<double>& p, order::Method method, const BilevelArithmetic& m) {
+  Tensor<double> out(Shape{p.dim()}, 0.0);
+  if (m.any_order || method != order::Method::forward) out = maml_hypergradient_bound(p, m);
+  if (m.any_order || method == order::Method::forward) {
+    const Tensor<double> f = maml_run(
+        p, m,
+        [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& theta) {
+          return order::exact_forward(ar, cls, theta, p.steps());
+        },
+        true);
+    for (Index i = 0; i < p.dim(); ++i) out[i] = std::max(out[i], f[i]);
+  }
+  return out;
 }
 Tensor<double> maml_fom_bound(const MamlProblem<double>& p, const BilevelArithmetic& m) {
-  return maml_run(p, m, [&](auto& cls, const std::vector<TV>& theta) { return order::fom(cls, theta, p.steps()); });
+  return maml_run(p, m, [&](auto&, auto& cls, const std::vector<TV>& theta) { return order::fom(cls, theta, p.steps()); });
 }
 
 }  // namespace touchstone::bilevel

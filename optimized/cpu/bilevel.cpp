@@ -1,6 +1,7 @@
 // The bilevel family on the CPU: the sequences of order/bilevel_order.hpp on native floats.
 #include "bilevel.hpp"
 
+#include <cmath>
 #include <type_traits>
 
 #include "common/native_arithmetic.hpp"
@@ -29,19 +30,24 @@ Tensor<T> run_maml(const MamlProblem<T>& p, order::Counts* counts, const Body& b
   const MamlProblem<double> p64 = p.template cast<double>();
   order::Mlp<LogisticArithmetic<T>> cls(ar, p64);
   const std::vector<T> theta = order::initial(ar, p.dim(), [&](Index i) { return static_cast<double>(p.in().theta[i]); });
-  std::vector<T> g = body(cls, theta);
+  std::vector<T> g = body(ar, cls, theta);
   if (counts) *counts = cls.counts();
   return Tensor<T>(Shape{p.dim()}, std::move(g));
 }
 template <class T>
 Tensor<T> maml_exact_t(const MamlProblem<T>& p, Method m, order::Counts* c) {
-  return run_maml(p, c, [&](auto& cls, const std::vector<T>& theta) {
-    return m == Method::recompute ? order::exact_recompute(cls, theta, p.steps()) : order::exact_stored(cls, theta, p.steps());
+  return run_maml(p, c, [&](auto& ar, auto& cls, const std::vector<T>& theta) {
+    switch (m) {
+      case Method::recompute: return order::exact_recompute(cls, theta, p.steps());
+      case Method::forward: return order::exact_forward(ar, cls, theta, p.steps());
+      case Method::stored: break;
+    }
+    return order::exact_stored(cls, theta, p.steps());
   });
 }
 template <class T>
 Tensor<T> maml_fom_t(const MamlProblem<T>& p, order::Counts* c) {
-  return run_maml(p, c, [&](auto& cls, const std::vector<T>& theta) { return order::fom(cls, theta, p.steps()); });
+  return run_maml(p, c, [&](auto&, auto& cls, const std::vector<T>& theta) { return order::fom(cls, theta, p.steps()); });
 }
 
 template <class T, class Body>
@@ -101,6 +107,51 @@ Tensor<T> ufom_t(const UfomProblem<T>& u, order::Counts* counts) {
   return run(u.quad(), counts, [&](auto& ar, auto& cls, const std::vector<T>& theta) {
     return order::ufom(ar, cls, theta, u.quad().steps(), static_cast<double>(u.q()), u.xi());
   });
+}
+
+// [BILEVEL-UFOM-ADAPTIVE-CPU] sqrt (IEEE, correctly rounded), min, max and the comparison.
+template <class T>
+struct AdaptiveArithmetic : NativeArithmetic<T> {
+  static T sqrt(T a) { return std::sqrt(a); }
+  static T min(T a, T b) { return b < a ? b : a; }
+  template <class Then, class Otherwise>
+  static T at_least(T a, T b, const Then& then, const Otherwise& otherwise) {
+    return a >= b ? then() : otherwise();
+  }
+};
+
+template <class T>
+AdaptiveUfomResult<T> ufom_adaptive_t(const AdaptiveUfomProblem<T>& a, order::Counts* counts) {
+  const UfomProblem<T>& u = a.ufom();
+  const auto& in = u.quad().in();
+  AdaptiveArithmetic<T> ar;
+  order::Quadratic<AdaptiveArithmetic<T>> cls(
+      ar, u.quad().dim(), [&](Index i, Index k) { return static_cast<double>(in.A(i, k)); },
+      [&](Index i) { return static_cast<double>(in.c[i]); }, static_cast<double>(in.alpha), order::Form::plain);
+  const std::vector<T> theta = order::initial(ar, u.quad().dim(), [&](Index i) { return static_cast<double>(in.theta[i]); });
+  auto est = order::ufom_adaptive_estimate(ar, cls, theta, u.quad().steps(), static_cast<double>(u.q()), u.xi());
+  if (counts) *counts = cls.counts();
+  AdaptiveUfomResult<T> out;
+  out.grad = Tensor<T>(Shape{u.quad().dim()}, std::move(est.grad));
+  out.q_next = u.q();
+  out.ema_v2_next = a.ema_v2();
+  out.ema_d2_next = a.ema_d2();
+  if (u.xi() == 0) {
+    if (a.exact_steps() > 0) {
+      const T c = order::bias_correction(ar, a.exact_steps());
+      out.v2 = ar.div(out.ema_v2_next, c);
+      out.d2 = ar.div(out.ema_d2_next, c);
+    }
+    return out;
+  }
+  const auto s = order::adaptive_state(ar, est.v2_sample, est.d2_sample, static_cast<double>(a.ema_v2()),
+                                       static_cast<double>(a.ema_d2()), a.exact_steps(), u.quad().steps());
+  out.q_next = s.q_next;
+  out.ema_v2_next = s.ema_v2;
+  out.ema_d2_next = s.ema_d2;
+  out.v2 = s.v2;
+  out.d2 = s.d2;
+  return out;
 }
 
 template <class T>
@@ -178,6 +229,12 @@ Tensor<float> exact_hypergradient(const QuadraticProblem<float>& p, Method m, or
 Tensor<double> exact_hypergradient(const QuadraticProblem<double>& p, Method m, order::Counts* c) { return exact_t(p, m, c); }
 Tensor<float> fom(const QuadraticProblem<float>& p, order::Counts* c) { return fom_t(p, c); }
 Tensor<double> fom(const QuadraticProblem<double>& p, order::Counts* c) { return fom_t(p, c); }
+AdaptiveUfomResult<float> ufom_adaptive(const AdaptiveUfomProblem<float>& p, order::Counts* c) {
+  return ufom_adaptive_t(p, c);
+}
+AdaptiveUfomResult<double> ufom_adaptive(const AdaptiveUfomProblem<double>& p, order::Counts* c) {
+  return ufom_adaptive_t(p, c);
+}
 Tensor<float> ufom(const UfomProblem<float>& p, order::Counts* c) { return ufom_t(p, c); }
 Tensor<double> ufom(const UfomProblem<double>& p, order::Counts* c) { return ufom_t(p, c); }
 

@@ -23,6 +23,9 @@ Tensor<double> fom(const QuadraticProblem<double>& p, order::Counts* counts = nu
 // [BILEVEL-UFOM-CPU] F + (xi / q) (E - F) with the coin given.
 Tensor<float> ufom(const UfomProblem<float>& p, order::Counts* counts = nullptr);
 Tensor<double> ufom(const UfomProblem<double>& p, order::Counts* counts = nullptr);
+// [BILEVEL-UFOM-ADAPTIVE-CPU] One step of adaptive UFOM: the estimate and the state after it.
+AdaptiveUfomResult<float> ufom_adaptive(const AdaptiveUfomProblem<float>& p, order::Counts* counts = nullptr);
+AdaptiveUfomResult<double> ufom_adaptive(const AdaptiveUfomProblem<double>& p, order::Counts* counts = nullptr);
 
 // [BILEVEL-RIDGE-CPU] The ridge class's dM/dtheta by `m` (exp: touchstone's exp_f32, glibc's exp).
 Tensor<float> ridge_hypergradient(const RidgeProblem<float>& p, Method m, order::Counts* counts = nullptr);
@@ -37,8 +40,8 @@ Tensor<double> logistic_fom(const LogisticProblem<double>& p, order::Counts* cou
 Tensor<float> logistic_ufom(const LogisticUfomProblem<float>& p, order::Counts* counts = nullptr);
 Tensor<double> logistic_ufom(const LogisticUfomProblem<double>& p, order::Counts* counts = nullptr);
 
-// [BILEVEL-MAML-CPU] The MAML sinusoid class: E by `m` (stored or recompute; forward is not
-// offered: dim = h^2 + 4h + 1 tangents) and FOM = grad L_query(phi_r).
+// [BILEVEL-MAML-CPU] The MAML sinusoid class: E by `m` (stored, recompute, or forward:
+// [BILEVEL-MAML-FORWARD], dim = h^2 + 4h + 1 tangents) and FOM = grad L_query(phi_r).
 Tensor<float> maml_hypergradient(const MamlProblem<float>& p, Method m, order::Counts* counts = nullptr);
 Tensor<double> maml_hypergradient(const MamlProblem<double>& p, Method m, order::Counts* counts = nullptr);
 Tensor<float> maml_fom(const MamlProblem<float>& p, order::Counts* counts = nullptr);

@@ -424,3 +424,64 @@ TEST(BilevelMaml, TasksFromPhilox) {
 }
 
 }  // namespace
+
+// [BILEVEL-MAML-FORWARD] Forward mode: dim tangents through r inner steps (r dim HVPs, r inner
+// steps, one outer gradient), within its own bound of the oracle, equal to reverse mode within the
+// two bounds; diff of bilevel.maml.exact_forward passes the forward and the stored answers and
+// fails FOM, a 1% scaled answer and one element off by 1% of the largest.
+// covers: BILEVEL-MAML-FORWARD
+TEST(BilevelMaml, ForwardModeWithinBoundAndEqualsReverse) {
+  const WorkingPrecision wp(256);
+  struct Case {
+    Index h, k, r;
+  };
+  std::uint64_t seed = 500;
+  for (const Case c : {Case{4, 5, 0}, Case{4, 5, 1}, Case{4, 5, 2}, Case{8, 5, 3}, Case{12, 5, 1}}) {
+    const M p = make_maml(c.h, c.k, c.r, 0.01, seed++);
+    const Tensor<mp_real> E = reference::maml_hypergradient<mp_real>(p);
+    for (Format f : {Format::float32, Format::float64}) {
+      const bool f32 = f == Format::float32;
+      order::Counts cf;
+      const Tensor<double> fw = f32 ? as_double(cpu::maml_hypergradient(p.cast<float>(), order::Method::forward, &cf))
+                                    : cpu::maml_hypergradient(p, order::Method::forward, &cf);
+      const Tensor<double> st = f32 ? as_double(cpu::maml_hypergradient(p.cast<float>(), order::Method::stored))
+                                    : cpu::maml_hypergradient(p, order::Method::stored);
+      EXPECT_EQ(cf.inner_steps, c.r);
+      EXPECT_EQ(cf.hvps, c.r * p.dim());
+      EXPECT_EQ(cf.outer_gradients, 1);
+      const Tensor<double> bf = maml_hypergradient_bound(p, order::Method::forward, bilevel_arithmetic_cpu(f));
+      const Tensor<double> bs = maml_hypergradient_bound(p, bilevel_arithmetic_cpu(f));
+      Index finite = 0;
+      for (Index i = 0; i < p.dim(); ++i) {
+        EXPECT_LE(std::fabs(touchstone::to_double(mp_real(fw[i]) - E[i])), bf[i]) << "h " << c.h << " element " << i;
+        EXPECT_LE(std::fabs(fw[i] - st[i]), bf[i] + bs[i]) << "h " << c.h << " element " << i;
+        if (std::isfinite(bf[i])) ++finite;
+      }
+      std::printf("  maml forward h %ld r %ld %s: %ld of %ld elements judged\n", static_cast<long>(c.h),
+                  static_cast<long>(c.r), f32 ? "f32" : "f64", static_cast<long>(finite), static_cast<long>(p.dim()));
+      // The tangents' float32 bound is the affine form's only while its cost allows (h = 4, r <= 1);
+      // past that core's Tracked leaves part of a float32 answer unjudged ([BILEVEL-MAML-FORWARD]).
+      if (!f32 || (c.h == 4 && c.r <= 1)) {
+        EXPECT_EQ(finite, p.dim());
+      }
+    }
+  }
+  using test_support::diff_verdict;
+  const M p = make_maml(4, 5, 1, 0.05, 950);
+  const Arrays in = maml_arrays(p);
+  auto forward = [&](const Tensor<double>& t) { return diff_verdict("bilevel.maml.exact_forward", in, grads(t, 4), {}, 4); };
+  EXPECT_EQ(forward(as_double(cpu::maml_hypergradient(p.cast<float>(), order::Method::forward))), Verdict::pass);
+  EXPECT_EQ(forward(as_double(cpu::maml_hypergradient(p.cast<float>(), order::Method::stored))), Verdict::pass);
+  EXPECT_EQ(forward(reference::maml_fom<double>(p)), Verdict::fail) << "FOM as exact";
+  const Tensor<double> E = reference::maml_hypergradient<double>(p);
+  Tensor<double> scaled = E, off = E;
+  double largest = 0;
+  for (Index i = 0; i < E.count(); ++i) {
+    scaled[i] *= 1.01;
+    largest = std::max(largest, std::fabs(E[i]));
+  }
+  off[7] += 0.01 * largest;
+  EXPECT_EQ(forward(E), Verdict::pass);
+  EXPECT_EQ(forward(scaled), Verdict::fail) << "scaled by 1.01";
+  EXPECT_EQ(forward(off), Verdict::fail) << "one element off";
+}

@@ -17,3 +17,5 @@ touchstone_test(bilevel_maml_tests unit ${CMAKE_CURRENT_LIST_DIR}/maml_test.cpp)
 add_test(NAME bilevel_maml_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/maml_peer_test.sh
   $<TARGET_FILE:touchstone> ${PROJECT_SOURCE_DIR})
 set_tests_properties(bilevel_maml_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
+# bilevel.quadratic.ufom_adaptive: one step of adaptive UFOM (oracle, regimes, bounds, wrong updates).
+touchstone_test(bilevel_adaptive_tests unit ${CMAKE_CURRENT_LIST_DIR}/adaptive_test.cpp)

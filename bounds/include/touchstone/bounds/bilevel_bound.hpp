@@ -33,6 +33,13 @@ Tensor<double> exact_hypergradient_bound(const QuadraticProblem<double>& p, orde
                                          const BilevelArithmetic& m);
 Tensor<double> fom_bound(const QuadraticProblem<double>& p, const BilevelArithmetic& m);
 Tensor<double> ufom_bound(const UfomProblem<double>& p, const BilevelArithmetic& m);
+// [BILEVEL-UFOM-ADAPTIVE-BOUND] Adaptive UFOM: the estimate's bound and the state's (+inf where
+// the rounded comparison with the threshold can flip: unjudged).
+struct AdaptiveUfomBound {
+  Tensor<double> grad;
+  double q_next = 0, ema_v2_next = 0, ema_d2_next = 0, v2 = 0, d2 = 0;
+};
+AdaptiveUfomBound ufom_adaptive_bound(const AdaptiveUfomProblem<double>& p, const BilevelArithmetic& m);
 // [BILEVEL-RIDGE-CPU] The ridge class's hypergradient by `method` (any order: every method, sums in
 // any order, each division by n or m also as a product with fl(1/n)).
 Tensor<double> ridge_hypergradient_bound(const RidgeProblem<double>& p, order::Method method, const BilevelArithmetic& m);
@@ -47,6 +54,8 @@ Tensor<double> logistic_ufom_bound(const LogisticUfomProblem<double>& u, const B
 // [BILEVEL-MAML-BOUND] The MAML sinusoid class: E (stored = recomputed) and FOM. +inf on every
 // element where a ReLU's computed mask may differ from the exact one ([BILEVEL-MAML-RELU]).
 Tensor<double> maml_hypergradient_bound(const MamlProblem<double>& p, const BilevelArithmetic& m);
+// [BILEVEL-MAML-FORWARD] By `method`: stored (= recompute) or forward; any order: both, the larger.
+Tensor<double> maml_hypergradient_bound(const MamlProblem<double>& p, order::Method method, const BilevelArithmetic& m);
 Tensor<double> maml_fom_bound(const MamlProblem<double>& p, const BilevelArithmetic& m);
 
 // [BILEVEL-HVP-DEF] H v (any order: sums in any order, each Form of A v; n's division either way).

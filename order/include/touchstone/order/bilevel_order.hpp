@@ -249,6 +249,96 @@ std::vector<typename Cls::V> ufom(Ar& ar, Cls& cls, const std::vector<typename C
 }
 // embed-end bilevel_order
 
+// [BILEVEL-UFOM-ADAPTIVE-CPU] One step of adaptive UFOM. The estimate as `ufom` (same operations,
+// same order), keeping E; with xi = 1 the samples |E|^2 and |g - E|^2 (each one sum in k order of
+// fl(x_k x_k)), then `adaptive_state`. The policy adds
+//   V sqrt(V), V min(V, V), V max(V, V)      (sqrt correctly rounded; min/max exact)
+//   V at_least(a, b, then, otherwise)         then() when a >= b, else otherwise(): the tracked
+//                                             policy decides only where the computed and the
+//                                             exact comparison agree for certain, and marks the
+//                                             result outside its domain (unjudged) where they can
+//                                             differ
+template <class V>
+struct AdaptiveUfomValues {
+  std::vector<V> grad;
+  V v2_sample{}, d2_sample{};
+};
+template <class Ar, class Cls>
+AdaptiveUfomValues<typename Cls::V> ufom_adaptive_estimate(Ar& ar, Cls& cls, const std::vector<typename Cls::V>& theta,
+                                                           Index r, double q, int xi, Method method = Method::recompute,
+                                                           bool reciprocal = false) {
+  using V = typename Cls::V;
+  AdaptiveUfomValues<V> out;
+  out.grad = fom(cls, theta, r);
+  if (xi == 0) return out;
+  std::vector<V>& g = out.grad;
+  const std::vector<V> E = method == Method::recompute ? exact_recompute_from(cls, theta, r, g)
+                           : method == Method::stored
+                               ? backward(cls, r, g, [&](Index) -> const std::vector<V>& { return theta; })
+                               : exact_forward(ar, cls, theta, r);
+  const V qv = ar.input(q);
+  const V w = reciprocal ? ar.div(ar.input(1.0), qv) : qv;
+  typename Ar::Acc v2 = ar.acc(), d2 = ar.acc();
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    const V diff = ar.sub(E[i], g[i]);
+    g[i] = ar.add(g[i], reciprocal ? ar.mul(w, diff) : ar.div(diff, w));
+    ar.accumulate(v2, ar.mul(E[i], E[i]));
+    const V dev = ar.sub(g[i], E[i]);
+    ar.accumulate(d2, ar.mul(dev, dev));
+  }
+  out.v2_sample = ar.total(v2);
+  out.d2_sample = ar.total(d2);
+  return out;
+}
+
+// fl(1 - beta^count), count >= 1, beta = fl(99/100), the power by multiplying by beta in turn.
+template <class Ar>
+typename Ar::V bias_correction(Ar& ar, Index count) {
+  const typename Ar::V beta = ar.div(ar.input(99.0), ar.input(100.0));
+  typename Ar::V power = beta;
+  for (Index k = 1; k < count; ++k) power = ar.mul(power, beta);
+  return ar.sub(ar.input(1.0), power);
+}
+
+// The state update of one exact branch, in this order: beta = fl(99/100), 1 - beta = fl(1/100);
+// ema = fl(fl(beta ema) + fl((1 - beta) sample)); V2 = fl(ema_v2 / c), D2 = fl(ema_d2 / c) with
+// c = bias_correction(n + 1); C_det = r + 1, C_rnd = fl(fl(r fl(r - 1)) / 2) + r; the threshold
+// fl(fl(fl(0.5 C_rnd) V2) / fl(C_det + C_rnd)) against D2' = fl(D2 / 10); below it q2 = min(1,
+// fl(fl(b + sqrt(fl(fl(b b) + fl(fl(4 a) fl(fl(2 D2') C_det))))) / fl(2 a))) with
+// a = fl(fl(V2 - D2') C_rnd), b = fl(D2' C_rnd); q_next = max(fl(1/20), q2).
+template <class V>
+struct AdaptiveState {
+  V q_next{}, ema_v2{}, ema_d2{}, v2{}, d2{};
+};
+template <class Ar>
+AdaptiveState<typename Ar::V> adaptive_state(Ar& ar, const typename Ar::V& v2_sample, const typename Ar::V& d2_sample,
+                                             double ema_v2, double ema_d2, Index exact_steps, Index r) {
+  using V = typename Ar::V;
+  AdaptiveState<V> s;
+  const V one = ar.input(1.0), beta = ar.div(ar.input(99.0), ar.input(100.0)),
+          one_minus_beta = ar.div(one, ar.input(100.0));
+  s.ema_v2 = ar.add(ar.mul(beta, ar.input(ema_v2)), ar.mul(one_minus_beta, v2_sample));
+  s.ema_d2 = ar.add(ar.mul(beta, ar.input(ema_d2)), ar.mul(one_minus_beta, d2_sample));
+  const V correction = bias_correction(ar, exact_steps + 1);
+  s.v2 = ar.div(s.ema_v2, correction);
+  s.d2 = ar.div(s.ema_d2, correction);
+  const V v2 = s.v2, d2 = ar.div(s.d2, ar.input(10.0));
+  const V rv = ar.input(static_cast<double>(r));
+  const V c_det = ar.add(rv, one);
+  const V c_rnd = ar.add(ar.div(ar.mul(rv, ar.sub(rv, one)), ar.input(2.0)), rv);
+  const V threshold = ar.div(ar.mul(ar.mul(ar.input(0.5), c_rnd), v2), ar.add(c_det, c_rnd));
+  const V q2 = ar.at_least(
+      d2, threshold, [&] { return one; },
+      [&] {
+        const V a = ar.mul(ar.sub(v2, d2), c_rnd);
+        const V nb = ar.mul(d2, c_rnd);
+        const V disc = ar.add(ar.mul(nb, nb), ar.mul(ar.mul(ar.input(4.0), a), ar.mul(ar.mul(ar.input(2.0), d2), c_det)));
+        return ar.min(one, ar.div(ar.add(nb, ar.sqrt(disc)), ar.mul(ar.input(2.0), a)));
+      });
+  s.q_next = ar.max(ar.div(one, ar.input(20.0)), q2);
+  return s;
+}
+
 // [BILEVEL-RIDGE-CPU] The ridge class on Ar: lambda_k = exp(theta_k) and alpha lambda_k computed
 // once; X, y, X_val, y_val read as inputs. Products with X^T X / n: r_i = sum_k X_ik x_k (k order),
 // (minus y_i for a gradient), then sum_i X_ik r_i (i order) divided by n.

@@ -143,6 +143,62 @@ Tensor<Real> ufom(const UfomProblem<double>& u) {
 }
 // embed-end bilevel_reference
 
+// [BILEVEL-UFOM-ADAPTIVE] One step of adaptive UFOM as the authors' code adapts q (reptile.py,
+// exact_prob < 0; the constants are the code's choices, exact here): g as UFOM with the given q and
+// xi; with xi = 1 the EMAs (beta = 99/100) take the samples |E|^2 and |g - E|^2, the bias correction
+// divides by 1 - beta^(n + 1) (n = exact_steps, the exact branches before this one), D2 is divided
+// by 10 (the heuristic; the output d2 is before it), and q_next = max(1/20, q2) with q2 = 1 when D2 >= C_rnd V2 / (2 (C_det + C_rnd)), else the
+// positive root of (V2 - D2) C_rnd q^2 - D2 C_rnd q - 2 D2 C_det, C_det = r + 1, C_rnd =
+// r (r - 1)/2 + r. With xi = 0 the state is unchanged (q_next = q).
+template <class Real>
+AdaptiveUfomResult<Real> ufom_adaptive(const AdaptiveUfomProblem<double>& a) {
+  using std::sqrt;
+  const UfomProblem<double>& u = a.ufom();
+  AdaptiveUfomResult<Real> out;
+  out.grad = fom<Real>(u.quad());
+  out.q_next = Real(u.q());
+  out.ema_v2_next = Real(a.ema_v2());
+  out.ema_d2_next = Real(a.ema_d2());
+  const Real beta = Real(99) / Real(100);
+  auto correction = [&](Index count) {
+    Real power(1);
+    for (Index k = 0; k < count; ++k) power *= beta;
+    return 1 - power;
+  };
+  if (u.xi() == 0) {
+    if (a.exact_steps() > 0) {
+      const Real c = correction(a.exact_steps());
+      out.v2 = out.ema_v2_next / c;
+      out.d2 = out.ema_d2_next / c;
+    }
+    return out;
+  }
+  const Tensor<Real> E = exact_hypergradient<Real>(u.quad());
+  Real v2_sample(0), d2_sample(0);
+  for (Index i = 0; i < E.count(); ++i) {
+    out.grad[i] = out.grad[i] + (E[i] - out.grad[i]) / Real(u.q());
+    v2_sample += E[i] * E[i];
+    d2_sample += (out.grad[i] - E[i]) * (out.grad[i] - E[i]);
+  }
+  out.ema_v2_next = beta * Real(a.ema_v2()) + (1 - beta) * v2_sample;
+  out.ema_d2_next = beta * Real(a.ema_d2()) + (1 - beta) * d2_sample;
+  const Real c = correction(a.exact_steps() + 1);
+  out.v2 = out.ema_v2_next / c;
+  out.d2 = out.ema_d2_next / c;
+  const Real v2 = out.v2, d2 = out.d2 / 10;
+  const Real r(static_cast<double>(u.quad().steps()));
+  const Real c_det = r + 1, c_rnd = r * (r - 1) / 2 + r;
+  Real q2(1);
+  if (!(d2 >= c_rnd * v2 / (2 * (c_det + c_rnd)))) {
+    const Real lead = (v2 - d2) * c_rnd;  // > 0 here: d2 < v2 / 2
+    q2 = (d2 * c_rnd + sqrt(d2 * d2 * c_rnd * c_rnd + 8 * lead * d2 * c_det)) / (2 * lead);
+    if (q2 > 1) q2 = Real(1);
+  }
+  const Real q_min = Real(1) / Real(20);
+  out.q_next = q2 < q_min ? q_min : q2;
+  return out;
+}
+
 // [BILEVEL-QUAD-CLOSED] The closed form, independent of the unrolled loop: P = (I - alpha A)^r as a
 // matrix power, phi_r = c + P (theta - c), E = P^T A P (theta - c), F = A P (theta - c).
 template <class Real>
@@ -663,6 +719,8 @@ inline double optimal_q_two(double c_det, double c_rnd, double d2, double v2) {
   X Tensor<mp_real> exact_hypergradient_forward<mp_real>(const QuadraticProblem<double>&); \
   X Tensor<mp_real> ufom<mp_real>(const UfomProblem<double>&); \
   X Tensor<double> ufom<double>(const UfomProblem<double>&); \
+  X AdaptiveUfomResult<mp_real> ufom_adaptive<mp_real>(const AdaptiveUfomProblem<double>&); \
+  X AdaptiveUfomResult<double> ufom_adaptive<double>(const AdaptiveUfomProblem<double>&); \
   X Tensor<mp_real> ridge_hypergradient<mp_real>(const RidgeProblem<double>&); \
   X Tensor<double> ridge_hypergradient<double>(const RidgeProblem<double>&); \
   X mp_real ridge_outer_loss<mp_real>(const RidgeProblem<double>&); \

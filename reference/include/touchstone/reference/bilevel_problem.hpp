@@ -118,6 +118,47 @@ class UfomProblem {
   int xi_;
 };
 
+// [BILEVEL-UFOM-ADAPTIVE] Adaptive UFOM, one step of the authors' rule (reptile.py, exact_prob < 0):
+// the UFOM problem (q the probability this step uses, xi its coin) plus the adaptive state before
+// the step: the EMAs of |E|^2 and |g - E|^2 (both >= 0) and the number of exact branches so far.
+template <class T>
+class AdaptiveUfomProblem {
+ public:
+  AdaptiveUfomProblem(UfomProblem<T> ufom, T ema_v2, T ema_d2, Index exact_steps)
+      : ufom_(std::move(ufom)), ema_v2_(ema_v2), ema_d2_(ema_d2), exact_steps_(exact_steps) {
+    if (!(static_cast<double>(ema_v2_) >= 0) || !std::isfinite(static_cast<double>(ema_v2_)))
+      throw InvalidInput("ema_v2", "expected a finite value >= 0, got " + std::to_string(static_cast<double>(ema_v2_)));
+    if (!(static_cast<double>(ema_d2_) >= 0) || !std::isfinite(static_cast<double>(ema_d2_)))
+      throw InvalidInput("ema_d2", "expected a finite value >= 0, got " + std::to_string(static_cast<double>(ema_d2_)));
+    if (exact_steps_ < 0 || exact_steps_ > kMaxSteps)
+      throw InvalidInput("exact_steps", "expected 0 <= exact_steps <= 2^20, got " + std::to_string(exact_steps_));
+  }
+  const UfomProblem<T>& ufom() const { return ufom_; }
+  const QuadraticProblem<T>& quad() const { return ufom_.quad(); }
+  T ema_v2() const { return ema_v2_; }
+  T ema_d2() const { return ema_d2_; }
+  Index exact_steps() const { return exact_steps_; }
+  template <class U>
+  AdaptiveUfomProblem<U> cast() const {
+    return AdaptiveUfomProblem<U>(ufom_.template cast<U>(), static_cast<U>(ema_v2_), static_cast<U>(ema_d2_),
+                                  exact_steps_);
+  }
+
+ private:
+  UfomProblem<T> ufom_;
+  T ema_v2_, ema_d2_;
+  Index exact_steps_;
+};
+
+// What one adaptive UFOM step returns: the estimate g, the state after it (q, the two EMAs) and
+// the bias-corrected estimates V2 = ema_v2 / (1 - beta^n), D2 = ema_d2 / (1 - beta^n) after it
+// (n the exact branches so far, this one included; 0 while n = 0).
+template <class T>
+struct AdaptiveUfomResult {
+  Tensor<T> grad;
+  T q_next{}, ema_v2_next{}, ema_d2_next{}, v2{}, d2{};
+};
+
 // [BILEVEL-RIDGE-DEF] Ridge regression with one regularizer per feature, the hyperparameters
 // theta = log lambda: training data X (n, dim), y (n), validation data X_val (m, dim), y_val (m),
 // the initial weights w0 (dim), theta (dim), the step alpha and the number of steps r.
