@@ -572,6 +572,12 @@ TEST(BilevelUfom, OptimalQIsTheGridArgmin) {
     EXPECT_EQ(reference::optimal_q_half(r, 2 * r / (2 * r + 1), 1), 1.0);
     EXPECT_EQ(reference::optimal_q_two(c_det, c_rnd, 0.5 * c_rnd / (c_det + c_rnd), 1), 1.0);
     EXPECT_NEAR(reference::optimal_q_two(c_det, c_rnd, 0.5 * c_rnd / (c_det + c_rnd) * (1 - 1e-9), 1), 1.0, 1e-6);
+    // D2 = 0 (no bias to correct): q = 0, the limit from above, for p = 1/2, 1 and 2 (the root
+    // formula once gave 1 here: 0/0 with b = -0).
+    EXPECT_EQ(reference::optimal_q_half(r, 0, 1), 0.0);
+    EXPECT_EQ(reference::optimal_q_one(c_det, c_rnd, 0, 1), 0.0);
+    EXPECT_EQ(reference::optimal_q_two(c_det, c_rnd, 0, 1), 0.0);
+    EXPECT_LT(reference::optimal_q_two(c_det, c_rnd, 1e-12, 1), 1e-5);
   }
 }
 

@@ -682,7 +682,10 @@ inline double ufom_cost(double q, double p, double c_det, double c_rnd, double d
   return (c_det + q * c_rnd) * std::pow(v2 + (1 / q - 1) * d2, p);
 }
 // The positive root of a q^2 + b q + c = 0 (a != 0, c < 0 < a: one positive root), clipped to 1.
+// c = 0 (D2 = 0: no first-order bias) has the root 0, the limit of the positive root as D2 -> 0;
+// the formula below would divide 0 by 0 there (with b = -0 read as non-negative) and give 1.
 inline double positive_root(double a, double b, double c) {
+  if (c == 0) return 0;
   const double disc = std::sqrt(b * b - 4 * a * c);
   // The root of larger magnitude without cancellation, then the other from the product c / a.
   const double big = b >= 0 ? (-b - disc) / (2 * a) : (-b + disc) / (2 * a);
