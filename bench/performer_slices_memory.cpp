@@ -3,6 +3,8 @@
 // one thread, positive features and standard normal v and dout from Philox. Run it under a tool
 // that reports the process's peak resident memory (for example /usr/bin/time -v):
 //   ./build/bench/performer_slices_memory L SLICE    (SLICE 0: every state stored)
+// It runs the order header's sequence as written (cpu::generic), whose memory is what the slices
+// change; the backend's fast path ([PERF-FAST-CPU]) keeps no prefix state in either case.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,7 +28,7 @@ int main(int argc, char** argv) {
   for (Index i = 0; i < v.count(); ++i) v[i] = static_cast<float>(r.next_normal());
   for (Index i = 0; i < g.count(); ++i) g[i] = static_cast<float>(r.next_normal());
   const LinearBackwardProblem<float> p({{q, k, v, true, Guard::lr, 1e-6f}, g, false, C});
-  const AttentionGrads<float> grads = cpu::linear_attention_vjp(p, 1);
+  const AttentionGrads<float> grads = cpu::generic::linear_attention_vjp(p, 1);
   double s = 0;
   for (Index i = 0; i < grads.dq.count(); ++i) s += grads.dq[i];
   std::printf("L %lld slice %lld: sum dq %.6e\n", static_cast<long long>(L), static_cast<long long>(C), s);

@@ -177,6 +177,469 @@ AttentionGrads<T> linear_attention_vjp_t(const LinearBackwardProblem<T>& bp, int
   return g;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The fast paths ([PERF-FAST-CPU]): the same operation sequences as the order header, element by
+// element, with only the loop nesting, the memory layout and the threading changed. Every computed
+// value is the same sequence of roundings as the order header's (each sum starts from 0 and adds
+// its terms in the header's index order; products commute exactly), so the outputs are bit
+// identical to the header run on T (tests/performer/performer_fast_test.cpp pins them), and the
+// bound of the header's order stays the backend's bound. The inner loops run over features or
+// values, independent elements, which the compiler vectorizes without reassociating any sum
+// (-ffp-contract=off, no -ffast-math).
+
+// out[n] += a * x[n] for n < count: count independent sums, each one more term.
+template <class T>
+inline void axpy(T* __restrict out, T a, const T* __restrict x, Index count) {
+  for (Index n = 0; n < count; ++n) out[n] += a * x[n];
+}
+
+// NB steps of a state row in one pass: out[n] = out[n] + a[s] x[s][n], then acc[s][n] += b[s] out[n]
+// (the updated value), for s = 0, 1, ... in turn and every n < count. Each element's sequence is
+// that of the NB steps one after the other; the row is read and written once instead of NB times.
+template <int NB, class T>
+inline void axpy_then_axpy_steps(T* __restrict out, const T* a, const T* const* x, T* const* acc, const T* b,
+                                 Index count) {
+#pragma GCC ivdep
+  for (Index n = 0; n < count; ++n) {
+    T o = out[n];
+    for (int s = 0; s < NB; ++s) {
+      o = o + a[s] * x[s][n];
+      acc[s][n] += b[s] * o;
+    }
+    out[n] = o;
+  }
+}
+template <class T>
+inline void axpy_then_axpy_steps(int nb, T* out, const T* a, const T* const* x, T* const* acc, const T* b, Index count) {
+  switch (nb) {
+    case 4: axpy_then_axpy_steps<4>(out, a, x, acc, b, count); break;
+    case 3: axpy_then_axpy_steps<3>(out, a, x, acc, b, count); break;
+    case 2: axpy_then_axpy_steps<2>(out, a, x, acc, b, count); break;
+    default: axpy_then_axpy_steps<1>(out, a, x, acc, b, count); break;
+  }
+}
+inline constexpr int kSteps = 4;  // positions per pass over a state
+inline constexpr Index kBlock = 32;  // sums held in registers at a time
+
+// One (batch, head) of the positive (or hyperbolic) FAVOR+ exponents, as favor_plus_exponents:
+// x~ = fl(c x), diag_i = fl(sum_t x~_t^2) * 0.5, u_ij = sum_t x~_it w_jt in t order (kBlock values
+// of j at a time, against the transposed projection wt (D, M)), su = u (and -u), the shifts by the
+// running maximum in the header's order. Returns a row-major (L, Wd).
+template <class T>
+std::vector<T> fast_exponents(const T* x, const T* wt, Index L, Index D, Index M, bool is_query, bool hyperbolic) {
+  const double d = static_cast<double>(D);
+  const T c = static_cast<T>(1 / std::sqrt(std::sqrt(d)));
+  const T half = static_cast<T>(0.5);
+  const Index Wd = hyperbolic ? 2 * M : M;
+  std::vector<T> xs(static_cast<std::size_t>(D)), diag(static_cast<std::size_t>(L));
+  std::vector<T> su(static_cast<std::size_t>(L * Wd));
+  for (Index i = 0; i < L; ++i) {
+    T sq = 0;
+    for (Index t = 0; t < D; ++t) {
+      xs[t] = c * x[i * D + t];
+      sq = sq + xs[t] * xs[t];
+    }
+    diag[i] = sq * half;
+    T* u = &su[static_cast<std::size_t>(i * Wd)];
+    // kBlock values of j at a time, each summing over t in order in a register.
+    for (Index j0 = 0; j0 < M; j0 += kBlock) {
+      const Index nj = std::min<Index>(kBlock, M - j0);
+      T ub[kBlock] = {};
+      if (nj == kBlock) {
+        for (Index t = 0; t < D; ++t)
+          for (Index jj = 0; jj < kBlock; ++jj) ub[jj] += xs[t] * wt[t * M + j0 + jj];
+      } else {
+        for (Index t = 0; t < D; ++t)
+          for (Index jj = 0; jj < nj; ++jj) ub[jj] += xs[t] * wt[t * M + j0 + jj];
+      }
+      for (Index jj = 0; jj < nj; ++jj) u[j0 + jj] = ub[jj];
+    }
+    if (hyperbolic)
+      for (Index j = 0; j < M; ++j) u[M + j] = -u[j];
+  }
+  auto max = [](T a, T b) { return a < b ? b : a; };
+  T key_shift = su[0];
+  if (!is_query)
+    for (const T& ui : su) key_shift = max(key_shift, ui);
+  for (Index i = 0; i < L; ++i) {
+    T* a = &su[static_cast<std::size_t>(i * Wd)];
+    T shift = key_shift;
+    if (is_query) {
+      shift = a[0];
+      for (Index j = 1; j < Wd; ++j) shift = max(shift, a[j]);
+    }
+    const T di = diag[i];
+    for (Index j = 0; j < Wd; ++j) a[j] = (a[j] - di) - shift;
+  }
+  return su;
+}
+
+template <class T>
+std::vector<T> transposed(const Tensor<T>& w) {  // (M, D) -> (D, M)
+  const Index M = w.extent(0), D = w.extent(1);
+  std::vector<T> wt(static_cast<std::size_t>(M * D));
+  for (Index j = 0; j < M; ++j)
+    for (Index t = 0; t < D; ++t) wt[static_cast<std::size_t>(t * M + j)] = w.data()[j * D + t];
+  return wt;
+}
+
+template <class T>
+T native_exp(T a) {
+  return NativeArithmetic<T>::exp(a);
+}
+
+template <class T>
+Tensor<T> fast_features(const FeatureProblem<T>& p, int threads) {
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
+  const bool hyp = in.map == FeatureMap::hyperbolic;
+  const Index Wd = hyp ? 2 * M : M;
+  const T ratio = static_cast<T>(1 / std::sqrt(static_cast<double>(Wd)));
+  const T eps = static_cast<T>(in.eps);
+  const std::vector<T> wt = transposed(in.projection);
+  Tensor<T> out(Shape{B, H, L, Wd});
+  parallel_for(B * H, threads, [&](std::int64_t bh) {
+    std::vector<T> a = fast_exponents(in.x.data() + bh * L * D, wt.data(), L, D, M, in.is_query, hyp);
+    T* o = out.data() + bh * L * Wd;
+    const Index n = L * Wd;
+    for (Index k = 0; k < n; ++k) o[k] = ratio * (native_exp(a[static_cast<std::size_t>(k)]) + eps);
+  });
+  return out;
+}
+
+template <class T>
+Tensor<T> fast_features_vjp(const FeatureBackwardProblem<T>& bp, int threads) {
+  const FeatureProblem<T>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), D = p.dim(), M = p.features();
+  const bool hyp = in.map == FeatureMap::hyperbolic;
+  const Index Wd = hyp ? 2 * M : M;
+  const double d = static_cast<double>(D);
+  const T c = static_cast<T>(1 / std::sqrt(std::sqrt(d))), c2 = static_cast<T>(1 / std::sqrt(d));
+  const T ratio = static_cast<T>(1 / std::sqrt(static_cast<double>(Wd)));
+  const std::vector<T> wt = transposed(in.projection);
+  const T* w = in.projection.data();
+  Tensor<T> dx(Shape{B, H, L, D});
+  parallel_for(B * H, threads, [&](std::int64_t bh) {
+    const T* x = in.x.data() + bh * L * D;
+    const T* g = bp.dfeatures().data() + bh * L * Wd;
+    std::vector<T> a = fast_exponents(x, wt.data(), L, D, M, in.is_query, hyp);
+    std::vector<T> G(static_cast<std::size_t>(Wd)), s1(static_cast<std::size_t>(D));
+    T* o = dx.data() + bh * L * D;
+    for (Index i = 0; i < L; ++i) {
+      const T* ai = &a[static_cast<std::size_t>(i * Wd)];
+      const T* gi = g + i * Wd;
+      for (Index j = 0; j < Wd; ++j) G[j] = (gi[j] * ratio) * native_exp(ai[j]);
+      T s2 = 0;
+      for (Index j = 0; j < Wd; ++j) s2 = s2 + G[j];
+      for (Index j = M; j < Wd; ++j) G[j] = -G[j];  // the hyperbolic map's -u half: (-G_j) w_j
+      // s1_t = sum_j G_j w_jt in j order, kBlock values of t at a time (held in registers).
+      for (Index t0 = 0; t0 < D; t0 += kBlock) {
+        const Index nt = std::min<Index>(kBlock, D - t0);
+        T s1b[kBlock] = {};
+        if (nt == kBlock) {
+          for (Index j = 0; j < Wd; ++j) {
+            const T* wj = w + (j < M ? j : j - M) * D + t0;
+            for (Index tt = 0; tt < kBlock; ++tt) s1b[tt] += G[j] * wj[tt];
+          }
+        } else {
+          for (Index j = 0; j < Wd; ++j) {
+            const T* wj = w + (j < M ? j : j - M) * D + t0;
+            for (Index tt = 0; tt < nt; ++tt) s1b[tt] += G[j] * wj[tt];
+          }
+        }
+        for (Index tt = 0; tt < nt; ++tt) s1[t0 + tt] = s1b[tt];
+      }
+      for (Index t = 0; t < D; ++t) o[i * D + t] = c * s1[t] - c2 * (x[i * D + t] * s2);
+    }
+  });
+  return dx;
+}
+
+template <class T>
+T guard_gr(T R, T eps) {
+  return NativeArithmetic<T>::guard_gr(R, eps);
+}
+
+template <class T>
+Tensor<T> fast_linear(const LinearProblem<T>& p, int threads) {
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
+  const bool causal = p.causal(), lr = in.guard == Guard::lr && causal;
+  const T eps = static_cast<T>(in.guard_eps);
+  Tensor<T> out(Shape{B, H, L, E});
+  parallel_for(B * H, threads, [&](std::int64_t bh) {
+    const T* q = in.q.data() + bh * L * M;
+    const T* k = in.k.data() + bh * L * M;
+    const T* v = in.v.data() + bh * L * E;
+    T* o = out.data() + bh * L * E;
+    std::vector<T> S(static_cast<std::size_t>(M), T(0)), P(static_cast<std::size_t>(M * E), T(0)),
+        w(static_cast<std::size_t>(E));
+    auto add_key = [&](Index j) {
+      for (Index f = 0; f < M; ++f) {
+        const T kf = k[j * M + f];
+        S[f] = S[f] + kf;
+        axpy(&P[static_cast<std::size_t>(f * E)], kf, v + j * E, E);
+      }
+    };
+    if (!causal)
+      for (Index j = 0; j < L; ++j) add_key(j);
+    if (causal) {
+      // kSteps positions per pass over P: key i enters S (R_i read from it), then P in the pass
+      // that reads W_i from it, as one position at a time.
+      std::vector<T> wb(static_cast<std::size_t>(kSteps * E));
+      for (Index i0 = 0; i0 < L; i0 += kSteps) {
+        const int nb = static_cast<int>(std::min<Index>(kSteps, L - i0));
+        T Rb[kSteps], a[kSteps], bc[kSteps];
+        const T* xs[kSteps];
+        T* accs[kSteps];
+        for (int s_ = 0; s_ < nb; ++s_) {
+          const Index i = i0 + s_;
+          const T* qi = q + i * M;
+          const T* ki = k + i * M;
+          T R = 0;
+          for (Index f = 0; f < M; ++f) {
+            S[f] = S[f] + ki[f];
+            R = R + qi[f] * (lr ? S[f] + eps : S[f]);
+          }
+          if (in.guard == Guard::gr) R = guard_gr(R, eps);
+          Rb[s_] = R;
+          xs[s_] = v + i * E;
+          accs[s_] = &wb[static_cast<std::size_t>(s_ * E)];
+        }
+        std::fill(wb.begin(), wb.end(), T(0));
+        for (Index f = 0; f < M; ++f) {
+          for (int s_ = 0; s_ < nb; ++s_) a[s_] = k[(i0 + s_) * M + f], bc[s_] = q[(i0 + s_) * M + f];
+          axpy_then_axpy_steps(nb, &P[static_cast<std::size_t>(f * E)], a, xs, accs, bc, E);
+        }
+        for (int s_ = 0; s_ < nb; ++s_)
+          for (Index c_ = 0; c_ < E; ++c_) o[(i0 + s_) * E + c_] = wb[static_cast<std::size_t>(s_ * E + c_)] / Rb[s_];
+      }
+      return;
+    }
+    for (Index i = 0; i < L; ++i) {
+      const T* qi = q + i * M;
+      for (Index c_ = 0; c_ < E; ++c_) w[c_] = 0;
+      for (Index f = 0; f < M; ++f) axpy(w.data(), qi[f], &P[static_cast<std::size_t>(f * E)], E);
+      T R = 0;
+      for (Index f = 0; f < M; ++f) R = R + qi[f] * S[f];
+      if (in.guard == Guard::gr) R = guard_gr(R, eps);
+      for (Index c_ = 0; c_ < E; ++c_) o[i * E + c_] = w[c_] / R;
+    }
+  });
+  return out;
+}
+
+// The VJP in two sweeps, each value computed as the order computes it. The quantities of step i
+// that read the prefix state (R, W, dW = g / R, dR, dq) depend on no suffix sum, so they are
+// computed where the state is at hand: in the stored form right after key i enters the running
+// sums of the forward sweep (no state is kept: the state of step i is the running sum then, the
+// stored form's value); for the subtraction form descending from the totals; bidirectional from the
+// totals. The second sweep, descending, accumulates the suffix sums C, D from dW and dR and reads
+// dk, dv from them, in the order's order. P (M, E) and its transpose PT (E, M) accumulate the same
+// products in the same order (equal values), so that W_c = q . P_:c and dq_f = P_f: . dW both run
+// as passes over contiguous rows; likewise C and CT.
+template <class T>
+AttentionGrads<T> fast_linear_vjp(const LinearBackwardProblem<T>& bp, int threads) {
+  const LinearProblem<T>& p = bp.fwd();
+  const auto& in = p.in();
+  const Index B = p.batch(), H = p.heads(), L = p.seqlen(), M = p.features(), E = p.dim_v();
+  const bool causal = p.causal(), lr = in.guard == Guard::lr && causal, subtraction = bp.subtraction();
+  const bool stored = causal && !subtraction;
+  const T eps = static_cast<T>(in.guard_eps), zero = 0;
+  const std::size_t ME = static_cast<std::size_t>(M * E), Ms = static_cast<std::size_t>(M), Es = static_cast<std::size_t>(E);
+  AttentionGrads<T> grads{Tensor<T>(Shape{B, H, L, M}), Tensor<T>(Shape{B, H, L, M}), Tensor<T>(Shape{B, H, L, E})};
+  parallel_for(B * H, threads, [&](std::int64_t bh) {
+    const T* q = in.q.data() + bh * L * M;
+    const T* k = in.k.data() + bh * L * M;
+    const T* v = in.v.data() + bh * L * E;
+    const T* g = bp.dout().data() + bh * L * E;
+    T* dq = grads.dq.data() + bh * L * M;
+    T* dk = grads.dk.data() + bh * L * M;
+    T* dv = grads.dv.data() + bh * L * E;
+    std::vector<T> S(Ms, zero), P(ME, zero), PT(ME, zero), St(Ms), w(Es), acc(Ms), accE(Es);
+    std::vector<T> dW(static_cast<std::size_t>(L) * Es), dR(static_cast<std::size_t>(L));
+    // Step i's R, dW, W, dR and dq from the state (S, P, PT) as it is (subtraction, bidirectional).
+    auto state_step = [&](Index i) {
+      const T* qi = q + i * M;
+      const T* gi = g + i * E;
+      T R = 0;
+      for (Index f = 0; f < M; ++f) {
+        St[f] = lr ? S[f] + eps : S[f];
+        R = R + qi[f] * St[f];
+      }
+      if (in.guard == Guard::gr) R = guard_gr(R, eps);
+      T* dWi = &dW[static_cast<std::size_t>(i) * Es];
+      for (Index c = 0; c < E; ++c) dWi[c] = gi[c] / R;
+      std::fill(w.begin(), w.end(), zero);
+      std::fill(acc.begin(), acc.end(), zero);
+      for (Index f = 0; f < M; ++f) axpy(w.data(), qi[f], &P[static_cast<std::size_t>(f * E)], E);
+      for (Index c = 0; c < E; ++c) axpy(acc.data(), dWi[c], &PT[static_cast<std::size_t>(c * M)], M);
+      T g_out = 0;
+      for (Index c = 0; c < E; ++c) g_out = g_out + gi[c] * (w[c] / R);
+      const T dRi = zero - g_out / R;
+      dR[static_cast<std::size_t>(i)] = dRi;
+      for (Index f = 0; f < M; ++f) dq[i * M + f] = acc[f] + dRi * St[f];
+    };
+    if (stored) {
+      // kSteps positions per pass over P and PT: key i enters S, P and PT, and step i reads R, W
+      // and dq from them, as one position at a time.
+      std::vector<T> Stb(static_cast<std::size_t>(kSteps) * Ms), wb(static_cast<std::size_t>(kSteps) * Es),
+          accb(static_cast<std::size_t>(kSteps) * Ms);
+      for (Index i0 = 0; i0 < L; i0 += kSteps) {
+        const int nb = static_cast<int>(std::min<Index>(kSteps, L - i0));
+        T Rb[kSteps], a[kSteps], bc[kSteps];
+        const T* xs[kSteps];
+        T* accs[kSteps];
+        for (int s_ = 0; s_ < nb; ++s_) {
+          const Index i = i0 + s_;
+          const T* qi = q + i * M;
+          const T* ki = k + i * M;
+          T* St_ = &Stb[static_cast<std::size_t>(s_) * Ms];
+          T R = 0;
+          for (Index f = 0; f < M; ++f) {
+            S[f] = S[f] + ki[f];
+            St_[f] = lr ? S[f] + eps : S[f];
+            R = R + qi[f] * St_[f];
+          }
+          if (in.guard == Guard::gr) R = guard_gr(R, eps);
+          Rb[s_] = R;
+          T* dWi = &dW[static_cast<std::size_t>(i) * Es];
+          for (Index c = 0; c < E; ++c) dWi[c] = g[i * E + c] / R;
+        }
+        std::fill(wb.begin(), wb.end(), zero);
+        std::fill(accb.begin(), accb.end(), zero);
+        for (int s_ = 0; s_ < nb; ++s_) {
+          xs[s_] = v + (i0 + s_) * E;
+          accs[s_] = &wb[static_cast<std::size_t>(s_) * Es];
+        }
+        for (Index f = 0; f < M; ++f) {
+          for (int s_ = 0; s_ < nb; ++s_) a[s_] = k[(i0 + s_) * M + f], bc[s_] = q[(i0 + s_) * M + f];
+          axpy_then_axpy_steps(nb, &P[static_cast<std::size_t>(f * E)], a, xs, accs, bc, E);
+        }
+        for (int s_ = 0; s_ < nb; ++s_) {
+          xs[s_] = k + (i0 + s_) * M;
+          accs[s_] = &accb[static_cast<std::size_t>(s_) * Ms];
+        }
+        for (Index c = 0; c < E; ++c) {
+          for (int s_ = 0; s_ < nb; ++s_) a[s_] = v[(i0 + s_) * E + c], bc[s_] = dW[static_cast<std::size_t>(i0 + s_) * Es + c];
+          axpy_then_axpy_steps(nb, &PT[static_cast<std::size_t>(c * M)], a, xs, accs, bc, M);
+        }
+        for (int s_ = 0; s_ < nb; ++s_) {
+          const Index i = i0 + s_;
+          const T R = Rb[s_];
+          const T* w_ = &wb[static_cast<std::size_t>(s_) * Es];
+          const T* acc_ = &accb[static_cast<std::size_t>(s_) * Ms];
+          const T* St_ = &Stb[static_cast<std::size_t>(s_) * Ms];
+          T g_out = 0;
+          for (Index c = 0; c < E; ++c) g_out = g_out + g[i * E + c] * (w_[c] / R);
+          const T dRi = zero - g_out / R;
+          dR[static_cast<std::size_t>(i)] = dRi;
+          for (Index f = 0; f < M; ++f) dq[i * M + f] = acc_[f] + dRi * St_[f];
+        }
+      }
+    } else {
+      for (Index j = 0; j < L; ++j) {
+        const T* kj = k + j * M;
+        const T* vj = v + j * E;
+        for (Index f = 0; f < M; ++f) {
+          S[f] = S[f] + kj[f];
+          axpy(&P[static_cast<std::size_t>(f * E)], kj[f], vj, E);
+        }
+        for (Index c = 0; c < E; ++c) axpy(&PT[static_cast<std::size_t>(c * M)], vj[c], kj, M);
+      }
+      for (Index i = L - 1; i >= 0; --i) {
+        state_step(i);
+        if (causal) {  // subtraction: the state of step i - 1
+          const T* ki = k + i * M;
+          const T* vi = v + i * E;
+          for (Index f = 0; f < M; ++f) {
+            S[f] = S[f] - ki[f];
+            for (Index c = 0; c < E; ++c) P[static_cast<std::size_t>(f * E + c)] -= ki[f] * vi[c];
+          }
+          for (Index c = 0; c < E; ++c)
+            for (Index f = 0; f < M; ++f) PT[static_cast<std::size_t>(c * M + f)] -= ki[f] * vi[c];
+        }
+      }
+    }
+    // The suffix sums, descending: C += q_i dW_i^T, D += dR_i q_i, then (causal) dk_i, dv_i.
+    std::vector<T> C(ME, zero), CT(ME, zero), D(Ms, zero);
+    // Bidirectional: dk_j, dv_j from the complete suffix sums.
+    auto key_grads = [&](Index j) {
+      const T* vj = v + j * E;
+      const T* kj = k + j * M;
+      std::fill(acc.begin(), acc.end(), zero);
+      std::fill(accE.begin(), accE.end(), zero);
+      for (Index f = 0; f < M; ++f) axpy(accE.data(), kj[f], &C[static_cast<std::size_t>(f * E)], E);
+      for (Index c = 0; c < E; ++c) axpy(acc.data(), vj[c], &CT[static_cast<std::size_t>(c * M)], M);
+      for (Index f = 0; f < M; ++f) dk[j * M + f] = acc[f] + D[f];
+      for (Index c = 0; c < E; ++c) dv[j * E + c] = accE[c];
+    };
+    if (causal) {
+      // kSteps positions (descending) per pass over C and CT, as one position at a time: D after each step is kept for that step's dk.
+      std::vector<T> Db(static_cast<std::size_t>(kSteps) * Ms), accb(static_cast<std::size_t>(kSteps) * Ms),
+          accEb(static_cast<std::size_t>(kSteps) * Es);
+      for (Index i0 = L - 1; i0 >= 0; i0 -= kSteps) {
+        const int nb = static_cast<int>(std::min<Index>(kSteps, i0 + 1));
+        T a[kSteps], bc[kSteps];
+        const T* xs[kSteps];
+        T* accs[kSteps];
+        for (int s_ = 0; s_ < nb; ++s_) {
+          const Index i = i0 - s_;
+          const T dRi = dR[static_cast<std::size_t>(i)];
+          for (Index f = 0; f < M; ++f) D[f] = D[f] + dRi * q[i * M + f];
+          std::copy(D.begin(), D.end(), Db.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(s_) * Ms));
+        }
+        std::fill(accb.begin(), accb.end(), zero);
+        std::fill(accEb.begin(), accEb.end(), zero);
+        for (int s_ = 0; s_ < nb; ++s_) {
+          xs[s_] = &dW[static_cast<std::size_t>(i0 - s_) * Es];
+          accs[s_] = &accEb[static_cast<std::size_t>(s_) * Es];
+        }
+        for (Index f = 0; f < M; ++f) {
+          for (int s_ = 0; s_ < nb; ++s_) a[s_] = q[(i0 - s_) * M + f], bc[s_] = k[(i0 - s_) * M + f];
+          axpy_then_axpy_steps(nb, &C[static_cast<std::size_t>(f * E)], a, xs, accs, bc, E);
+        }
+        for (int s_ = 0; s_ < nb; ++s_) {
+          xs[s_] = q + (i0 - s_) * M;
+          accs[s_] = &accb[static_cast<std::size_t>(s_) * Ms];
+        }
+        for (Index c = 0; c < E; ++c) {
+          for (int s_ = 0; s_ < nb; ++s_) a[s_] = dW[static_cast<std::size_t>(i0 - s_) * Es + c], bc[s_] = v[(i0 - s_) * E + c];
+          axpy_then_axpy_steps(nb, &CT[static_cast<std::size_t>(c * M)], a, xs, accs, bc, M);
+        }
+        for (int s_ = 0; s_ < nb; ++s_) {
+          const Index i = i0 - s_;
+          for (Index f = 0; f < M; ++f)
+            dk[i * M + f] = accb[static_cast<std::size_t>(s_) * Ms + f] + Db[static_cast<std::size_t>(s_) * Ms + f];
+          for (Index c = 0; c < E; ++c) dv[i * E + c] = accEb[static_cast<std::size_t>(s_) * Es + c];
+        }
+      }
+    } else {
+      for (Index i = L - 1; i >= 0; --i) {
+        const T* qi = q + i * M;
+        const T* dWi = &dW[static_cast<std::size_t>(i) * Es];
+        const T dRi = dR[static_cast<std::size_t>(i)];
+        for (Index f = 0; f < M; ++f) {
+          D[f] = D[f] + dRi * qi[f];
+          axpy(&C[static_cast<std::size_t>(f * E)], qi[f], dWi, E);
+        }
+        for (Index c = 0; c < E; ++c) axpy(&CT[static_cast<std::size_t>(c * M)], dWi[c], qi, M);
+      }
+      for (Index j = 0; j < L; ++j) key_grads(j);
+    }
+  });
+  return grads;
+}
+
+template <class T>
+Tensor<T> features_dispatch(const FeatureProblem<T>& p, int threads) {
+  return p.in().map == FeatureMap::trig ? favor_plus_features_t(p, threads) : fast_features(p, threads);
+}
+template <class T>
+Tensor<T> features_vjp_dispatch(const FeatureBackwardProblem<T>& p, int threads) {
+  return p.fwd().in().map == FeatureMap::trig ? favor_plus_features_vjp_t(p, threads) : fast_features_vjp(p, threads);
+}
 }  // namespace
 
 Tensor<float> softmax_attention(const AttentionProblem<float>& p, int threads) { return softmax_attention_t(p, threads); }
@@ -187,13 +650,13 @@ AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float
 AttentionGrads<double> softmax_attention_vjp(const AttentionBackwardProblem<double>& p, int threads) {
   return softmax_attention_vjp_t(p, threads);
 }
-Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads) { return favor_plus_features_t(p, threads); }
-Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads) { return favor_plus_features_t(p, threads); }
+Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads) { return features_dispatch(p, threads); }
+Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads) { return features_dispatch(p, threads); }
 Tensor<float> favor_plus_features_vjp(const FeatureBackwardProblem<float>& p, int threads) {
-  return favor_plus_features_vjp_t(p, threads);
+  return features_vjp_dispatch(p, threads);
 }
 Tensor<double> favor_plus_features_vjp(const FeatureBackwardProblem<double>& p, int threads) {
-  return favor_plus_features_vjp_t(p, threads);
+  return features_vjp_dispatch(p, threads);
 }
 Tensor<float> generalized_features(const GeneralizedFeatureProblem<float>& p, int threads) {
   return generalized_features_t(p, threads);
@@ -207,6 +670,24 @@ Tensor<float> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<f
 Tensor<double> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<double>& p, int threads) {
   return generalized_features_vjp_t(p, threads);
 }
+Tensor<float> linear_attention(const LinearProblem<float>& p, int threads) { return fast_linear(p, threads); }
+Tensor<double> linear_attention(const LinearProblem<double>& p, int threads) { return fast_linear(p, threads); }
+AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads) {
+  return fast_linear_vjp(p, threads);
+}
+AttentionGrads<double> linear_attention_vjp(const LinearBackwardProblem<double>& p, int threads) {
+  return fast_linear_vjp(p, threads);
+}
+
+namespace generic {
+Tensor<float> favor_plus_features(const FeatureProblem<float>& p, int threads) { return favor_plus_features_t(p, threads); }
+Tensor<double> favor_plus_features(const FeatureProblem<double>& p, int threads) { return favor_plus_features_t(p, threads); }
+Tensor<float> favor_plus_features_vjp(const FeatureBackwardProblem<float>& p, int threads) {
+  return favor_plus_features_vjp_t(p, threads);
+}
+Tensor<double> favor_plus_features_vjp(const FeatureBackwardProblem<double>& p, int threads) {
+  return favor_plus_features_vjp_t(p, threads);
+}
 Tensor<float> linear_attention(const LinearProblem<float>& p, int threads) { return linear_attention_t(p, threads); }
 Tensor<double> linear_attention(const LinearProblem<double>& p, int threads) { return linear_attention_t(p, threads); }
 AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p, int threads) {
@@ -215,5 +696,6 @@ AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p
 AttentionGrads<double> linear_attention_vjp(const LinearBackwardProblem<double>& p, int threads) {
   return linear_attention_vjp_t(p, threads);
 }
+}  // namespace generic
 
 }  // namespace touchstone::performer::cpu
