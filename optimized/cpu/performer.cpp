@@ -219,7 +219,37 @@ inline void axpy_then_axpy_steps(int nb, T* out, const T* a, const T* const* x, 
   }
 }
 inline constexpr int kSteps = 4;  // positions per pass over a state
-inline constexpr Index kBlock = 32;  // sums held in registers at a time
+inline constexpr Index kBlock = 128;  // projections held in registers at a time
+inline constexpr Index kGradBlock = 64;  // gradient sums held in registers at a time
+
+// The order's running maximum m = a[0], m = (m < a[j] ? a[j] : m) for j = 1, 2, ... (n >= 1). Its
+// result depends on the order only through NaN and through +0 against -0 (equal, other bits); so
+// the maximum is taken kLanes at a time, and where it is 0 or a NaN is present the sequential loop
+// gives the order's own result.
+template <class T>
+T running_max(const T* a, Index n) {
+  auto max = [](T x, T y) { return x < y ? y : x; };
+  constexpr Index kLanes = 16;
+  T lanes[kLanes];
+  for (Index l = 0; l < kLanes; ++l) lanes[l] = a[0];
+  bool nan = false;
+  Index j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (Index l = 0; l < kLanes; ++l) {
+      lanes[l] = max(lanes[l], a[j + l]);
+      nan |= a[j + l] != a[j + l];
+    }
+  T m = lanes[0];
+  for (Index l = 1; l < kLanes; ++l) m = max(m, lanes[l]);
+  for (; j < n; ++j) {
+    m = max(m, a[j]);
+    nan |= a[j] != a[j];
+  }
+  if (!nan && m != 0) return m;
+  m = a[0];
+  for (j = 1; j < n; ++j) m = max(m, a[j]);
+  return m;
+}
 
 // One (batch, head) of the positive (or hyperbolic) FAVOR+ exponents, as favor_plus_exponents:
 // x~ = fl(c x), diag_i = fl(sum_t x~_t^2) * 0.5, u_ij = sum_t x~_it w_jt in t order (kBlock values
@@ -257,17 +287,10 @@ std::vector<T> fast_exponents(const T* x, const T* wt, Index L, Index D, Index M
     if (hyperbolic)
       for (Index j = 0; j < M; ++j) u[M + j] = -u[j];
   }
-  auto max = [](T a, T b) { return a < b ? b : a; };
-  T key_shift = su[0];
-  if (!is_query)
-    for (const T& ui : su) key_shift = max(key_shift, ui);
+  const T key_shift = is_query ? T(0) : running_max(su.data(), L * Wd);
   for (Index i = 0; i < L; ++i) {
     T* a = &su[static_cast<std::size_t>(i * Wd)];
-    T shift = key_shift;
-    if (is_query) {
-      shift = a[0];
-      for (Index j = 1; j < Wd; ++j) shift = max(shift, a[j]);
-    }
+    const T shift = is_query ? running_max(a, Wd) : key_shift;
     const T di = diag[i];
     for (Index j = 0; j < Wd; ++j) a[j] = (a[j] - di) - shift;
   }
@@ -333,14 +356,14 @@ Tensor<T> fast_features_vjp(const FeatureBackwardProblem<T>& bp, int threads) {
       T s2 = 0;
       for (Index j = 0; j < Wd; ++j) s2 = s2 + G[j];
       for (Index j = M; j < Wd; ++j) G[j] = -G[j];  // the hyperbolic map's -u half: (-G_j) w_j
-      // s1_t = sum_j G_j w_jt in j order, kBlock values of t at a time (held in registers).
-      for (Index t0 = 0; t0 < D; t0 += kBlock) {
-        const Index nt = std::min<Index>(kBlock, D - t0);
-        T s1b[kBlock] = {};
-        if (nt == kBlock) {
+      // s1_t = sum_j G_j w_jt in j order, kGradBlock values of t at a time (held in registers).
+      for (Index t0 = 0; t0 < D; t0 += kGradBlock) {
+        const Index nt = std::min<Index>(kGradBlock, D - t0);
+        T s1b[kGradBlock] = {};
+        if (nt == kGradBlock) {
           for (Index j = 0; j < Wd; ++j) {
             const T* wj = w + (j < M ? j : j - M) * D + t0;
-            for (Index tt = 0; tt < kBlock; ++tt) s1b[tt] += G[j] * wj[tt];
+            for (Index tt = 0; tt < kGradBlock; ++tt) s1b[tt] += G[j] * wj[tt];
           }
         } else {
           for (Index j = 0; j < Wd; ++j) {
