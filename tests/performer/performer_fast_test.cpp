@@ -39,14 +39,15 @@ Index first_bit_difference(const Tensor<T>& a, const Tensor<T>& b) {
   return -1;
 }
 
-// The shapes: (batch, heads, L, d, m, dim_v). L below, at and above the positions a pass takes
-// (4) and not a multiple of it; d and m below, at and above the sums held in registers (m: 128,
-// d: 64).
+// The shapes: (batch, heads, L, d, m, dim_v). L below, at and above the positions a pass takes (4
+// forward, 8 backward) and not a multiple of them; d and m below, at and above the sums held in
+// registers (m: 128, d: 64).
 struct FastShape {
   Index B, H, L, D, M, E;
 };
 constexpr FastShape kShapes[] = {{1, 1, 1, 3, 2, 1},    {2, 3, 7, 8, 12, 5},    {1, 2, 21, 40, 70, 9},
-                                 {1, 1, 13, 64, 64, 16}, {1, 1, 6, 70, 140, 3}, {1, 1, 5, 128, 256, 4}};
+                                 {1, 1, 13, 64, 64, 16}, {1, 1, 6, 70, 140, 3}, {1, 1, 5, 128, 256, 4},
+                                 {1, 2, 16, 5, 33, 8}};
 
 template <class T>
 void features_equal_the_order(const FastShape& s) {
