@@ -1,6 +1,8 @@
 // The Performer family's operation sequences (spec/performer.md [PERF-SOFTMAX-CPU],
 // [PERF-FEATURES-CPU], [PERF-LINEAR-CPU]), written once over an arithmetic policy: the CPU
-// backends (optimized/cpu/performer.cpp) run them on float or double, the bounds
+// backends (optimized/cpu/performer.cpp) run them on float or double (the positive and hyperbolic
+// features, linear attention and their VJPs through fast paths that compute every value with the
+// same roundings, bit identical to these loops: [PERF-FAST-CPU]), the bounds
 // (bounds/src/performer_bound.cpp) on tracked values, sequentially for a backend's own bound or
 // with every reduction in any order for `diff` ([PERF-BOUND-ANY]). These are not the oracles
 // (reference/performer.hpp), which follow the spec's formulas independently.
