@@ -3,43 +3,15 @@
 
 #include <cmath>
 
-#include "common/native_arithmetic.hpp"
+#include "performer_arithmetic.hpp"
 #include "touchstone/order/performer_order.hpp"
 
 namespace touchstone::performer::cpu {
 namespace {
 
-// The order's policy on T: the family's (optimized/cpu/performer.cpp) restricted to what the layer
-// uses: constants rounded once to T, the generalized kernels and their derivatives as autograd
-// takes them at the kinks.
+// The family's policy on T (performer_arithmetic.hpp).
 template <class T>
-struct SlimArithmetic : cpu_common::NativeArithmetic<T> {
-  using V = T;
-  using cpu_common::NativeArithmetic<T>::exp;
-  static V constant(double c, double) { return static_cast<T>(c); }
-  static V kernel(Kernel f, V t) {
-    switch (f) {
-      case Kernel::relu: return t > 0 ? t : V(0);
-      case Kernel::elu1: return t > 0 ? t + V(1) : exp(t);
-      case Kernel::abs: return std::fabs(t);
-      case Kernel::sqr: return t * t;
-      case Kernel::exp: return exp(t);
-      case Kernel::identity: return t;
-    }
-    return t;
-  }
-  static V kernel_derivative(Kernel f, V t) {
-    switch (f) {
-      case Kernel::relu: return t > 0 ? V(1) : V(0);
-      case Kernel::elu1: return t > 0 ? V(1) : exp(t);
-      case Kernel::abs: return t > 0 ? V(1) : (t < 0 ? V(-1) : V(0));
-      case Kernel::sqr: return t + t;
-      case Kernel::exp: return exp(t);
-      case Kernel::identity: return V(1);
-    }
-    return V(1);
-  }
-};
+using SlimArithmetic = PerformerArithmetic<T>;
 
 template <class T, class In>
 struct Reader {
