@@ -2,6 +2,8 @@
 // of Householder reflections, formed sequentially), orthogonal.cwy (the same matrix by the compact
 // WY form), orthogonal.cwy_apply (Q h or Q^T h without forming Q) and orthogonal.tcwy (the
 // truncated CWY map onto the Stiefel manifold).
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include "builtin.hpp"
@@ -481,6 +483,240 @@ std::unique_ptr<Algorithm> qf_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- orthogonal.riemannian_grad ([ORTH-RGRAD-DEF]), orthogonal.rgd_exp_step ([ORTH-RGD-EXP-DEF]) and
+// orthogonal.rgd_cayley_step ([ORTH-RGD-CAYLEY-DEF]) ----
+struct RiemannianSize {
+  const char* name;
+  Index N, M;
+  double eta;
+};
+// O(d) at d = 2, 5, 8; a Stiefel point (N > M); a step whose exponential needs scaling (s > 0).
+constexpr RiemannianSize kRiemannianSizes[] = {
+    {"tiny", 2, 2, 0.3}, {"small", 5, 5, 0.1}, {"medium", 8, 8, 0.05}, {"stiefel", 7, 3, 0.1}, {"large_step", 6, 6, 1.0}};
+
+const ArraySpec kStiefelX{"X", "(N, M)", "the point: orthonormal columns to the format's rounding (N >= M; O(d): N = M)", false};
+const ArraySpec kEuclideanG{"G", "(N, M)", "the Euclidean gradient df/dX at X", false};
+
+// X: the Q factor of a normal N x M matrix (the oracle's qf in binary64), rounded to the format.
+RiemannianProblem<double> riemannian_problem(const RiemannianSize& s, Format format, std::uint64_t seed,
+                                             const std::string& stream) {
+  Tensor<double> x = reference::qf<double>(QfProblem<double>(normal_matrix(s.N, s.M, seed, stream + "/Y", Format::float64)));
+  for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(x[i], format);
+  return RiemannianProblem<double>(std::move(x), normal_matrix(s.N, s.M, seed, stream + "/G", format));
+}
+
+std::unique_ptr<Algorithm> riemannian_grad_entry() {
+  using P = RiemannianProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.riemannian_grad";
+  e.spec_ref = "spec/orthogonal.md [ORTH-RGRAD-DEF]";
+  e.summary = "the Riemannian gradient on St(N, M) (O(d): N = M) under the Euclidean metric: Omega = (X^T G - G^T X) / 2 "
+              "and grad = G - X sym(X^T G) (= X Omega on O(d))";
+  e.inputs = {kStiefelX, kEuclideanG};
+  e.outputs = {{"Omega", "(M, M)", "the skew part of X^T G", false},
+               {"grad", "(N, M)", "the tangent projection of G", false}};
+  e.sizes = size_names(kRiemannianSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    return riemannian_problem(size_row(kRiemannianSizes, size), format, seed, "orthogonal.riemannian_grad");
+  };
+  e.read = [](const InputReader& r) { return P(r.array("X"), r.array("G")); };
+  e.arrays = [](const P& p) { return Arrays{{"X", p.x()}, {"G", p.g()}}; };
+  e.oracle = [](const P& p) {
+    return ExactArrays{{"Omega", reference::riemannian_omega<mp_real>(p)}, {"grad", reference::riemannian_grad<mp_real>(p)}};
+  };
+  auto bound = [](const P& p, const OrthArithmetic& m) {
+    RiemannianGradBound b = riemannian_grad_bound(p, m);
+    return Arrays{{"Omega", std::move(b.omega)}, {"grad", std::move(b.grad)}};
+  };
+  const std::string order =
+      "P = X^T G (sums in j order); omega_ik = fl(fl(p_ik - p_ki) / 2), omega_ki = -omega_ik; s_ik = fl(fl(p_ik + "
+      "p_ki) / 2); grad_rk = g_rk - x_r0 s_0k - ... in i order";
+  e.backends = {
+      {"cpu-f32", Format::float32, order,
+       [](const EntryProblem<P>& h) {
+         auto r = cpu::riemannian_grad(h.f32());
+         return Arrays{{"Omega", as_double(r.omega)}, {"grad", as_double(r.grad)}};
+       },
+       [bound](const P& p) { return bound(p, OrthArithmetic{Format::float32, false}); }},
+      {"cpu-f64", Format::float64, order,
+       [](const EntryProblem<P>& h) {
+         auto r = cpu::riemannian_grad(h.f64());
+         return Arrays{{"Omega", as_double(r.omega)}, {"grad", as_double(r.grad)}};
+       },
+       [bound](const P& p) { return bound(p, OrthArithmetic{Format::float64, false}); }},
+  };
+  e.any_order_bound = [bound](const P& p, Format compute, double) { return bound(p, OrthArithmetic{compute, true}); };
+  e.any_order_assumption = "the formulas as written (P = X^T G once, then its skew and symmetric parts), every sum in any order";
+  return make_entry(std::move(e));
+}
+
+std::unique_ptr<Algorithm> rgd_step_entry(Retraction retraction) {
+  using P = RgdStepProblem<double>;
+  const bool ex = retraction == Retraction::exp;
+  Entry<P> e;
+  e.name = ex ? "orthogonal.rgd_exp_step" : "orthogonal.rgd_cayley_step";
+  e.spec_ref = ex ? "spec/orthogonal.md [ORTH-RGD-EXP-DEF]" : "spec/orthogonal.md [ORTH-RGD-CAYLEY-DEF]";
+  e.summary = ex ? "one Riemannian gradient step with the exponential map: X+ = X exp(-eta Omega), Omega = (X^T G - G^T X) / 2"
+                 : "one Riemannian gradient step with the Cayley retraction: X+ = X (I - eta Omega / 2)(I + eta Omega / 2)^-1, "
+                   "Omega = (X^T G - G^T X) / 2 (PyTorch's Cayley convention at A = -eta Omega)";
+  e.inputs = {kStiefelX, kEuclideanG, {"eta", "()", "the step size (also --option eta)", true}};
+  e.outputs = {{"X_next", "(N, M)", "the point after the step", false}};
+  e.options = {{"eta", "the step size", "(required)"}};
+  e.sizes = size_names(kRiemannianSizes);
+  const std::string stream = e.name;
+  e.generate = [stream, retraction](const std::string& size, Format format, std::uint64_t seed) {
+    const RiemannianSize& s = size_row(kRiemannianSizes, size);
+    return P(riemannian_problem(s, format, seed, stream), round_to_format(s.eta, format), retraction);
+  };
+  e.read = [retraction](const InputReader& r) {
+    const double eta = r.real("eta", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(eta)) throw InvalidInput("eta", "missing: give --option eta=... or a 0-d array eta");
+    return P(RiemannianProblem<double>(r.array("X"), r.array("G")), eta, retraction);
+  };
+  e.arrays = [](const P& p) { return Arrays{{"X", p.x()}, {"G", p.g()}, {"eta", scalar(p.eta())}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"X_next", reference::rgd_step<mp_real>(p)}}; };
+  cpu_backends(e,
+               ex ? "Omega as orthogonal.riemannian_grad; a_ik = -fl(eta omega_ik); exp(A) as orthogonal.matrix_exp "
+                    "(Horner, degree 18) with s from the inputs (|eta| max_i sum_k (|X^T| |G| + |G^T| |X|)_ik / 2); "
+                    "X+ = X exp(A), sums in i order"
+                  : "Omega as orthogonal.riemannian_grad; a_ik = -fl(eta omega_ik); Q = cay(A) as orthogonal.cayley "
+                    "(elimination without pivoting); X+ = X Q, sums in i order",
+               "X_next", [](const auto& p) { return cpu::rgd_step(p); }, &rgd_step_bound);
+  e.any_order_assumption =
+      ex ? "Omega, then exp(-eta Omega) by the degree-18 Taylor polynomial (Horner) with the inputs' scaling, then X "
+           "times it, every sum in any order, quotients or reciprocal products"
+         : "Omega, then the Cayley map by elimination without pivoting, then X times it, every sum in any order, "
+           "quotients or reciprocal products";
+  return make_entry(std::move(e));
+}
+
+// ---- orthogonal.matching_step ([ORTH-MATCH-STEP-DEF]) and orthogonal.matching_flow ([ORTH-FLOW-DEF]) ----
+struct MatchingSize {
+  const char* name;
+  Index N, M;
+  double eta;
+  Index round;
+};
+// Even d (a perfect matching), odd d (one index idle), a Stiefel point, d = 2 (one pair, R = 1).
+constexpr MatchingSize kMatchingSizes[] = {
+    {"tiny", 2, 2, 0.3, 0}, {"small", 6, 6, 0.05, 2}, {"odd", 5, 5, 0.05, 3}, {"stiefel", 7, 4, 0.1, 1}};
+
+std::unique_ptr<Algorithm> matching_step_entry() {
+  using P = MatchingStepProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.matching_step";
+  e.spec_ref = "spec/orthogonal.md [ORTH-MATCH-STEP-DEF]";
+  e.summary = "one stochastic matching-flow step X+ = X exp(-eta R Omega|_M): Omega = (X^T G - G^T X) / 2 restricted to "
+              "round `round` of the round-robin schedule of the M columns, R = the number of rounds (M - 1, or M for odd "
+              "M), applied as the matching's commuting Givens rotations";
+  e.inputs = {kStiefelX, kEuclideanG, {"eta", "()", "the step size (also --option eta)", true},
+              {"round", "()", "the matching: a round of the schedule, 0 <= round < R (also --option round)", true}};
+  e.outputs = {{"X_next", "(N, M)", "the point after the step (only the matched columns change)", false}};
+  e.options = {{"eta", "the step size", "(required)"}, {"round", "the round of the schedule", "(required)"}};
+  e.sizes = size_names(kMatchingSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const MatchingSize& s = size_row(kMatchingSizes, size);
+    return P(riemannian_problem({s.name, s.N, s.M, s.eta}, format, seed, "orthogonal.matching_step"),
+             round_to_format(s.eta, format), s.round);
+  };
+  e.read = [](const InputReader& r) {
+    const double eta = r.real("eta", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(eta)) throw InvalidInput("eta", "missing: give --option eta=... or a 0-d array eta");
+    return P(RiemannianProblem<double>(r.array("X"), r.array("G")), eta, r.required_integer("round", 0, kMaxExtent));
+  };
+  e.arrays = [](const P& p) {
+    return Arrays{{"X", p.x()}, {"G", p.g()}, {"eta", scalar(p.eta())}, {"round", scalar(static_cast<double>(p.round()))}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"X_next", reference::matching_step<mp_real>(p)}}; };
+  cpu_backends(e,
+               "per pair (i, j) of the round: a = x_:i . g_:j, b = g_:i . x_:j (k order), theta = -fl(fl(eta R) "
+               "fl(fl(a - b) / 2)), c, s = glibc cos, sin (binary64, rounded to float32 for cpu-f32); x_ri = fl(fl(c x_ri) "
+               "- fl(s x_rj)), x_rj = fl(fl(s x_ri) + fl(c x_rj))",
+               "X_next", [](const auto& p) { return cpu::matching_step(p); }, &matching_step_bound);
+  e.any_order_bound = [](const P& p, Format compute, double ulps) {
+    return one("X_next", matching_step_bound(p, OrthArithmetic{compute, true, ulps}));
+  };
+  e.any_order_assumption =
+      "Omega's matched entries, then each pair's rotation by cos and sin of theta (any order of the sums, of the "
+      "pairs and of the rows)";
+  return make_entry(std::move(e));
+}
+
+struct FlowSize {
+  const char* name;
+  Index N, M, K;
+  double eta;
+  Index steps, reproject;
+};
+// One step; a short trajectory; odd d; a re-projection by qf after 2 steps. The per-element bound grows
+// about 1.5x per step here and about 400x (float32) per re-projection ([ORTH-FLOW-BOUND]): beyond
+// T ~ 8 (T = 2 with re-projection) it is below the tightness floor (1e-3), so the defaults stay short
+// and the long runs are bench/orthogonal_drift's.
+constexpr FlowSize kFlowSizes[] = {{"one", 4, 4, 4, 0.02, 1, 0},
+                                   {"short", 6, 6, 6, 0.01, 4, 0},
+                                   {"odd", 5, 5, 5, 0.01, 4, 0},
+                                   {"reproject", 6, 6, 6, 0.01, 2, 2}};
+
+std::unique_ptr<Algorithm> matching_flow_entry() {
+  using P = FlowProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.matching_flow";
+  e.spec_ref = "spec/orthogonal.md [ORTH-FLOW-DEF]";
+  e.summary = "T steps of the stochastic matching flow on f(X) = |A X - Y|_F^2 / 2 from X0, the rounds drawn from "
+              "schedule_seed (Philox), optionally re-projected by qf every `reproject` steps: the oracle follows the "
+              "exact trajectory";
+  e.inputs = {{"X0", "(N, M)", "the starting point (N >= M)", false},
+              {"A", "(K, N)", "the quadratic's matrix", false},
+              {"Y", "(K, M)", "the quadratic's target", false},
+              {"eta", "()", "the step size (also --option eta)", true},
+              {"steps", "()", "the number of steps T (also --option steps)", true},
+              {"schedule_seed", "()", "the seed of the rounds' draws (also --option schedule_seed)", true},
+              {"reproject", "()", "re-project by qf every this many steps, 0: never (also --option reproject)", true}};
+  e.outputs = {{"X", "(N, M)", "the point after T steps", false}};
+  e.options = {{"eta", "the step size", "(required)"},
+               {"steps", "the number of steps", "(required)"},
+               {"schedule_seed", "the seed of the rounds", "0"},
+               {"reproject", "re-project every k steps (0: never)", "0"}};
+  e.sizes = size_names(kFlowSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const FlowSize& s = size_row(kFlowSizes, size);
+    const RiemannianProblem<double> start =
+        riemannian_problem({s.name, s.N, s.M, s.eta}, format, seed, "orthogonal.matching_flow");
+    Tensor<double> a = normal_matrix(s.K, s.N, seed, "orthogonal.matching_flow/A", format);
+    for (Index i = 0; i < a.count(); ++i) a[i] = round_to_format(a[i] / std::sqrt(static_cast<double>(s.K)), format);
+    return P(start.x(), std::move(a), normal_matrix(s.K, s.M, seed, "orthogonal.matching_flow/Y", format),
+             round_to_format(s.eta, format), s.steps, seed, s.reproject);
+  };
+  e.read = [](const InputReader& r) {
+    const double eta = r.real("eta", std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(eta)) throw InvalidInput("eta", "missing: give --option eta=... or a 0-d array eta");
+    return P(r.array("X0"), r.array("A"), r.array("Y"), eta, r.required_integer("steps", 0, kMaxFlowSteps),
+             static_cast<std::uint64_t>(r.integer("schedule_seed", 0, Index{1} << 53, 0)),
+             r.integer("reproject", 0, kMaxFlowSteps, 0));
+  };
+  e.arrays = [](const P& p) {
+    return Arrays{{"X0", p.x0()},
+                  {"A", p.a()},
+                  {"Y", p.y()},
+                  {"eta", scalar(p.eta())},
+                  {"steps", scalar(static_cast<double>(p.steps()))},
+                  {"schedule_seed", scalar(static_cast<double>(p.seed()))},
+                  {"reproject", scalar(static_cast<double>(p.reproject()))}};
+  };
+  e.oracle = [](const P& p) { return ExactArrays{{"X", reference::matching_flow<mp_real>(p)}}; };
+  cpu_backends(e,
+               "per step: r = A X - Y (n order, then y), G = A^T r (k order), orthogonal.matching_step's order on the "
+               "round drawn; every `reproject` steps X = qf(X) by orthogonal.qf's modified Gram-Schmidt",
+               "X", [](const auto& p) { return cpu::matching_flow(p); }, &matching_flow_bound);
+  e.any_order_bound = [](const P& p, Format compute, double ulps) {
+    return one("X", matching_flow_bound(p, OrthArithmetic{compute, true, ulps}));
+  };
+  e.any_order_assumption =
+      "the flow's steps in order, each as orthogonal.matching_step's any-order bound, G = A^T (A X - Y) with its sums "
+      "in any order, qf by modified Gram-Schmidt";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::orthogonal
 
@@ -498,5 +734,10 @@ void register_orthogonal(Registry& r) {
   r.add(orthogonal::matrix_exp_entry());
   r.add(orthogonal::matrix_exp_backward_entry());
   r.add(orthogonal::qf_entry());
+  r.add(orthogonal::riemannian_grad_entry());
+  r.add(orthogonal::rgd_step_entry(orthogonal::Retraction::exp));
+  r.add(orthogonal::rgd_step_entry(orthogonal::Retraction::cayley));
+  r.add(orthogonal::matching_step_entry());
+  r.add(orthogonal::matching_flow_entry());
 }
 }  // namespace touchstone

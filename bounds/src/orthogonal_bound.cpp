@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "touchstone/bounds/elementary_ulps.hpp"
 #include "touchstone/bounds/tracked_policy.hpp"
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/order/orthogonal_order.hpp"
@@ -53,7 +54,15 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
     TrackedSum sum;
     bool outside = false;
   };
-  explicit TrackedArithmetic(const OrthArithmetic& m) : TrackedPolicy(m.compute, m.any_order) {}
+  explicit TrackedArithmetic(const OrthArithmetic& m)
+      : TrackedPolicy(m.compute, m.any_order),
+        sincos_ulps_(std::max(m.compute == Format::float64 ? kSinCosF64Ulps : kSinCosF32Ulps, m.elementary_ulps)) {}
+
+  // [ORTH-MATCH-BOUND] sin and cos as [PERF-TRIG-BOUND]: 1-Lipschitz, the image over [lo, hi] from the
+  // endpoints and any extremum inside, within sincos_ulps (the backends' glibc functions, float32
+  // rounding the binary64 result: kSinCosF32Ulps; binary64: kSinCosF64Ulps, [CORE-ASSUME-LIBM-F64]).
+  V sin(const V& a) const { return sincos(a, 0); }
+  V cos(const V& a) const { return sincos(a, 1); }
 
   V sqrt(const V& a) const { return checked(tracked_sqrt(a.t, r_), a.outside); }
   V twice(const V& a) const { return checked(touchstone::twice(a.t), a.outside); }
@@ -94,6 +103,27 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
   }
 
  private:
+  // sin (phase 0) or cos (phase 1) of a tracked argument; the extrema of sin lie at pi/2 + k pi, of
+  // cos at k pi; one may lie in [lo, hi] when some k has it within (decided with a margin).
+  V sincos(const V& a, int phase) const {
+    const double lo = a.t.lo, hi = a.t.hi;
+    if (!std::isfinite(lo) || !std::isfinite(hi)) return {Tracked::exact(0), true};
+    auto f = [&](double x) { return phase == 0 ? std::sin(x) : std::cos(x); };
+    double flo = std::min(f(lo), f(hi)), fhi = std::max(f(lo), f(hi));
+    constexpr double kPi = 3.141592653589793;
+    const double shift = phase == 0 ? kPi / 2 : 0.0;
+    const double margin = 1e-12 * (1 + std::max(std::fabs(lo), std::fabs(hi)));
+    const double k_lo = std::ceil((lo - shift - margin) / kPi), k_hi = std::floor((hi - shift + margin) / kPi);
+    if (hi - lo >= 2 * kPi || k_hi - k_lo >= 1) {
+      flo = -1;
+      fhi = 1;
+    } else if (k_lo == k_hi) {
+      const bool even = std::fmod(std::fabs(k_lo), 2.0) == 0;
+      (even ? fhi : flo) = even ? 1.0 : -1.0;
+    }
+    return checked(elementary(std::max(flo, -1.0), std::min(fhi, 1.0), 1.0, a.t, sincos_ulps_, r_), a.outside);
+  }
+  double sincos_ulps_;
   // The enclosure of |S^-1| for the last S seen (one per run of the order).
   mutable std::vector<V> cached_s_;
   mutable std::vector<double> cached_z_;
@@ -415,6 +445,52 @@ Tensor<double> qf_bound(const QfProblem<double>& p, const OrthArithmetic& m) {
   TrackedArithmetic ar(m);
   const double slack = slack_for(8.0 * static_cast<double>((p.n() + 2) * (p.m() + 2)));
   order::qf(ar, reader(p.y()), p.m(), p.n(), [&](Index k, Index j, const TV& x) { out(k, j) = element_bound(x, slack); });
+  return out;
+}
+
+// [ORTH-RGRAD-BOUND] [ORTH-RGD-BOUND] The Riemannian gradient's and the steps' orders over tracked values.
+RiemannianGradBound riemannian_grad_bound(const RiemannianProblem<double>& p, const OrthArithmetic& m) {
+  const Index N = p.N(), M = p.M();
+  RiemannianGradBound b{Tensor<double>(Shape{M, M}, 0.0), Tensor<double>(Shape{N, M}, 0.0)};
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(8.0 * static_cast<double>((N + 2) * (M + 2)));
+  order::riemannian_grad(ar, reader(p.x()), reader(p.g()), N, M,
+                         [&](Index i, Index k, const TV& x) { b.omega(i, k) = element_bound(x, slack); },
+                         [&](Index i, Index k, const TV& x) { b.grad(i, k) = element_bound(x, slack); });
+  return b;
+}
+
+Tensor<double> rgd_step_bound(const RgdStepProblem<double>& p, const OrthArithmetic& m) {
+  const Index N = p.N(), M = p.M();
+  Tensor<double> out(Shape{N, M}, 0.0);
+  TrackedArithmetic ar(m);
+  const int steps = order::kExpDegree + order::rgd_scaling(reader(p.x()), reader(p.g()), p.eta(), N, M).s + 1;
+  const double slack = slack_for(8.0 * static_cast<double>((N + M + 4) * (steps + 2) * (M + 2)));
+  order::rgd_step(ar, reader(p.x()), reader(p.g()), p.eta(), N, M, p.retraction() == Retraction::exp,
+                  [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
+  return out;
+}
+
+// [ORTH-MATCH-BOUND] [ORTH-FLOW-BOUND] The matching step's and the flow's orders over tracked values.
+Tensor<double> matching_step_bound(const MatchingStepProblem<double>& p, const OrthArithmetic& m) {
+  const Index N = p.N(), M = p.M();
+  Tensor<double> out(Shape{N, M}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(8.0 * static_cast<double>(2 * N + 16));
+  order::matching_step(ar, reader(p.x()), reader(p.g()), N, M, p.eta(), p.round(),
+                       [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
+  return out;
+}
+
+Tensor<double> matching_flow_bound(const FlowProblem<double>& p, const OrthArithmetic& m) {
+  const Index N = p.N(), M = p.M();
+  Tensor<double> out(Shape{N, M}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack =
+      slack_for(8.0 * static_cast<double>(p.steps() + 1) * static_cast<double>(2 * N + p.K() + 16 + (p.reproject() ? N * M : 0)));
+  order::matching_flow(ar, reader(p.x0()), reader(p.a()), reader(p.y()), N, M, p.K(), p.eta(), p.steps(), p.seed(),
+                       p.reproject(), [](Index, const std::vector<TV>&) {},
+                       [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
   return out;
 }
 

@@ -18,6 +18,10 @@ struct NativeArithmetic : cpu_common::NativeArithmetic<T> {
   static T twice(T a) { return a + a; }
   static T unit(T a) { return a; }
   static T method_error(T a, double) { return a; }  // the bound's business only
+  // [ORTH-MATCH-CPU] glibc's binary64 sin and cos (assumed within 1 ulp, [CORE-ASSUME-LIBM-F64]), rounded
+  // to float32 for T = float (kSinCosF32Ulps).
+  static T sin(T a) { return static_cast<T>(std::sin(static_cast<double>(a))); }
+  static T cos(T a) { return static_cast<T>(std::cos(static_cast<double>(a))); }
 };
 
 template <class T>
@@ -129,5 +133,58 @@ Tensor<float> householder_product_lapack(const LapackProblem<float>& p) { return
 Tensor<double> householder_product_lapack(const LapackProblem<double>& p) { return householder_product_lapack_t(p); }
 Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p) { return cwy_vjp_t(p); }
 Tensor<double> cwy_vjp(const CwyBackwardProblem<double>& p) { return cwy_vjp_t(p); }
+
+template <class T>
+RiemannianGrad<T> riemannian_grad_t(const RiemannianProblem<T>& p) {
+  RiemannianGrad<T> r{Tensor<T>(Shape{p.M(), p.M()}), Tensor<T>(Shape{p.N(), p.M()})};
+  NativeArithmetic<T> ar;
+  order::riemannian_grad(ar, reader(p.x()), reader(p.g()), p.N(), p.M(), [&](Index i, Index k, T x) { r.omega(i, k) = x; },
+                         [&](Index i, Index k, T x) { r.grad(i, k) = x; });
+  return r;
+}
+template <class T>
+Tensor<T> rgd_step_t(const RgdStepProblem<T>& p) {
+  Tensor<T> y(Shape{p.N(), p.M()});
+  NativeArithmetic<T> ar;
+  order::rgd_step(ar, reader(p.x()), reader(p.g()), static_cast<double>(p.eta()), p.N(), p.M(),
+                  p.retraction() == Retraction::exp, [&](Index i, Index k, T x) { y(i, k) = x; });
+  return y;
+}
+RiemannianGrad<float> riemannian_grad(const RiemannianProblem<float>& p) { return riemannian_grad_t(p); }
+RiemannianGrad<double> riemannian_grad(const RiemannianProblem<double>& p) { return riemannian_grad_t(p); }
+Tensor<float> rgd_step(const RgdStepProblem<float>& p) { return rgd_step_t(p); }
+Tensor<double> rgd_step(const RgdStepProblem<double>& p) { return rgd_step_t(p); }
+
+template <class T>
+Tensor<T> matching_step_t(const MatchingStepProblem<T>& p) {
+  Tensor<T> y(Shape{p.N(), p.M()});
+  NativeArithmetic<T> ar;
+  order::matching_step(ar, reader(p.x()), reader(p.g()), p.N(), p.M(), static_cast<double>(p.eta()), p.round(),
+                       [&](Index i, Index k, T x) { y(i, k) = x; });
+  return y;
+}
+template <class T>
+Tensor<T> matching_flow_t(const FlowProblem<T>& p, const FlowObserver<T>& observe) {
+  Tensor<T> x(Shape{p.N(), p.M()});
+  NativeArithmetic<T> ar;
+  const Index N = p.N(), M = p.M();
+  Tensor<T> snapshot(Shape{N, M});
+  order::matching_flow(
+      ar, reader(p.x0()), reader(p.a()), reader(p.y()), N, M, p.K(), static_cast<double>(p.eta()), p.steps(), p.seed(),
+      p.reproject(),
+      [&](Index t, const std::vector<T>& v) {
+        if (!observe) return;
+        for (Index i = 0; i < N * M; ++i) snapshot[i] = v[static_cast<std::size_t>(i)];
+        observe(t, snapshot);
+      },
+      [&](Index i, Index k, T v) { x(i, k) = v; });
+  return x;
+}
+Tensor<float> matching_step(const MatchingStepProblem<float>& p) { return matching_step_t(p); }
+Tensor<double> matching_step(const MatchingStepProblem<double>& p) { return matching_step_t(p); }
+Tensor<float> matching_flow(const FlowProblem<float>& p, const FlowObserver<float>& observe) { return matching_flow_t(p, observe); }
+Tensor<double> matching_flow(const FlowProblem<double>& p, const FlowObserver<double>& observe) {
+  return matching_flow_t(p, observe);
+}
 
 }  // namespace touchstone::orthogonal::cpu

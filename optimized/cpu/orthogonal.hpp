@@ -5,6 +5,8 @@
 // loops on one thread (no Eigen: the bounded order is the order that runs).
 #pragma once
 
+#include <functional>
+
 #include "touchstone/reference/orthogonal_problem.hpp"
 
 namespace touchstone::orthogonal::cpu {
@@ -38,6 +40,26 @@ Tensor<double> householder_product_lapack(const LapackProblem<double>& p);
 // [ORTH-CWY-VJP-CPU] dl/dV of CWY or T-CWY (p.stiefel()).
 Tensor<float> cwy_vjp(const CwyBackwardProblem<float>& p);
 Tensor<double> cwy_vjp(const CwyBackwardProblem<double>& p);
+
+// [ORTH-RGRAD-CPU] Omega = (X^T G - G^T X) / 2 and grad = G - X sym(X^T G).
+template <class T>
+struct RiemannianGrad {
+  Tensor<T> omega, grad;
+};
+RiemannianGrad<float> riemannian_grad(const RiemannianProblem<float>& p);
+RiemannianGrad<double> riemannian_grad(const RiemannianProblem<double>& p);
+// [ORTH-RGD-EXP-CPU] [ORTH-RGD-CAYLEY-CPU] X+ = X R(-eta Omega), R = exp or PyTorch's Cayley map.
+Tensor<float> rgd_step(const RgdStepProblem<float>& p);
+Tensor<double> rgd_step(const RgdStepProblem<double>& p);
+
+// [ORTH-MATCH-CPU] One matching step X exp(-eta R Omega|_M) as commuting Givens rotations.
+Tensor<float> matching_step(const MatchingStepProblem<float>& p);
+Tensor<double> matching_step(const MatchingStepProblem<double>& p);
+// [ORTH-FLOW-CPU] T steps of the matching flow; observe(t, X) after each step when given.
+template <class T>
+using FlowObserver = std::function<void(Index, const Tensor<T>&)>;
+Tensor<float> matching_flow(const FlowProblem<float>& p, const FlowObserver<float>& observe = {});
+Tensor<double> matching_flow(const FlowProblem<double>& p, const FlowObserver<double>& observe = {});
 
 }  // namespace touchstone::orthogonal::cpu
 

@@ -26,4 +26,14 @@ template Tensor<mp_real> qf<mp_real>(const QfProblem<double>&);
 template Tensor<double> qf<double>(const QfProblem<double>&);
 template Tensor<mp_real> cayley_vjp<mp_real>(const CayleyBackwardProblem<double>&);
 template Tensor<double> cayley_vjp<double>(const CayleyBackwardProblem<double>&);
+template Tensor<mp_real> riemannian_omega<mp_real>(const RiemannianProblem<double>&);
+template Tensor<double> riemannian_omega<double>(const RiemannianProblem<double>&);
+template Tensor<mp_real> riemannian_grad<mp_real>(const RiemannianProblem<double>&);
+template Tensor<double> riemannian_grad<double>(const RiemannianProblem<double>&);
+template Tensor<mp_real> rgd_step<mp_real>(const RgdStepProblem<double>&);
+template Tensor<double> rgd_step<double>(const RgdStepProblem<double>&);
+template Tensor<mp_real> matching_step<mp_real>(const MatchingStepProblem<double>&);
+template Tensor<double> matching_step<double>(const MatchingStepProblem<double>&);
+template Tensor<mp_real> matching_flow<mp_real>(const FlowProblem<double>&);
+template Tensor<double> matching_flow<double>(const FlowProblem<double>&);
 }  // namespace touchstone::orthogonal::reference

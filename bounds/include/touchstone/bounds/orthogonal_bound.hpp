@@ -20,6 +20,7 @@ Tracked tracked_sqrt(const Tracked& x, const Rounding& r);
 struct OrthArithmetic {
   Format compute = Format::float32;
   bool any_order = false;  // every sum in any order; a quotient also as a product by the reciprocal
+  double elementary_ulps = 0;  // sin and cos within the larger of this and the backends' own ulps
 };
 
 Tensor<double> householder_product_bound(const ReflectorProblem<double>& p, const OrthArithmetic& m);
@@ -47,5 +48,17 @@ Tensor<double> cayley_vjp_bound(const CayleyBackwardProblem<double>& p, const Or
 std::vector<double> cwy_inverse_enclosure(const ReflectorProblem<double>& p, Format compute);
 // [ORTH-VJP-BOUND] The VJP's order (CWY or T-CWY).
 Tensor<double> cwy_vjp_bound(const CwyBackwardProblem<double>& p, const OrthArithmetic& m);
+
+// [ORTH-RGRAD-BOUND] The Riemannian gradient's order (Omega and grad) over tracked values.
+struct RiemannianGradBound {
+  Tensor<double> omega, grad;
+};
+RiemannianGradBound riemannian_grad_bound(const RiemannianProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-RGD-BOUND] One RGD step's order (exp or Cayley) over tracked values.
+Tensor<double> rgd_step_bound(const RgdStepProblem<double>& p, const OrthArithmetic& m);
+
+// [ORTH-MATCH-BOUND] One matching step's order; [ORTH-FLOW-BOUND] the flow's T steps.
+Tensor<double> matching_step_bound(const MatchingStepProblem<double>& p, const OrthArithmetic& m);
+Tensor<double> matching_flow_bound(const FlowProblem<double>& p, const OrthArithmetic& m);
 
 }  // namespace touchstone::orthogonal

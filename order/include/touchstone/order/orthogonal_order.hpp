@@ -10,6 +10,8 @@
 //   V input(double x)      an input element (a value of the compute format)
 //   V add(V, V), sub(V, V), mul(V, V), div(V, V), sqrt(V)   one rounding each
 //   V twice(V), neg(V)     2 x and -x (exact in binary arithmetic, barring overflow)
+//   V sin(V), cos(V)       the matching steps' rotations (the backends: glibc's binary64 functions,
+//                          rounded to float32 for cpu-f32; the bounds: within their ulps)
 //   V unit(V)              the same computed value; the bound may use that the exact value lies in
 //                          [-1, 1] (an entry of an orthogonal matrix or of a unit vector, or the
 //                          inner product of two unit vectors)
@@ -22,9 +24,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "touchstone/core/tensor.hpp"
+#include "touchstone/reference/orthogonal_problem.hpp"
 
 namespace touchstone::orthogonal::order {
 
@@ -271,8 +275,10 @@ void householder_product_lapack(Ar& ar, const Ain& a, const Tin& tau, Index m, I
 // i > k: l = m_ik / m_kk, m_ij = fl(m_ij - fl(l m_kj)) (j > k), r_ic = fl(r_ic - fl(l r_kc)); then
 // for i = n-1..0: q_ic = fl(fl(r_ic - sum_j>i m_ij q_jc) / m_ii), the sum accumulated in j order.
 // embed-begin cayley_order
-template <class Ar, class Ain, class Sink>
-void cayley(Ar& ar, const Ain& a, Index n, bool pytorch, Sink&& out) {
+// The solve on values: a (n x n, row-major) holds A's entries as the policy's values (inputs, or
+// computed ones: the RGD Cayley step's -eta Omega); the diagonal is never read. Returns Q row-major.
+template <class Ar>
+std::vector<typename Ar::V> cayley_values(Ar& ar, const std::vector<typename Ar::V>& a, Index n, bool pytorch) {
   using V = typename Ar::V;
   const V half = ar.input(0.5), one = ar.input(1);
   std::vector<V> m, r;
@@ -285,7 +291,7 @@ void cayley(Ar& ar, const Ain& a, Index n, bool pytorch, Sink&& out) {
         r.push_back(one);
         continue;
       }
-      const V x = pytorch ? ar.mul(half, ar.input(a(i, k))) : ar.input(a(i, k));
+      const V x = pytorch ? ar.mul(half, a[i * n + k]) : a[i * n + k];
       m.push_back(pytorch ? ar.neg(x) : x);
       r.push_back(pytorch ? x : ar.neg(x));
     }
@@ -302,6 +308,17 @@ void cayley(Ar& ar, const Ain& a, Index n, bool pytorch, Sink&& out) {
       for (Index j = i + 1; j < n; ++j) ar.accumulate(s, ar.mul(m[i * n + j], q[j * n + c]));
       q[i * n + c] = ar.div(i + 1 < n ? ar.sub(r[i * n + c], ar.total(s)) : r[i * n + c], m[i * n + i]);
     }
+  return q;
+}
+
+template <class Ar, class Ain, class Sink>
+void cayley(Ar& ar, const Ain& a, Index n, bool pytorch, Sink&& out) {
+  using V = typename Ar::V;
+  std::vector<V> av;
+  av.reserve(static_cast<std::size_t>(n * n));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) av.push_back(ar.input(i == k ? 0.0 : a(i, k)));
+  const std::vector<V> q = cayley_values(ar, av, n, pytorch);
   for (Index i = 0; i < n; ++i)
     for (Index c = 0; c < n; ++c) out(i, c, q[i * n + c]);
 }
@@ -393,6 +410,13 @@ struct ExpScaling {
   double b;
 };
 
+// s and b for an upper bound beta of ||A||_inf (already raised for its own rounding).
+inline ExpScaling exp_scaling_of(long double beta) {
+  int s = 0;
+  while (std::ldexp(beta, -s) > 1) ++s;
+  return {s, static_cast<double>(std::ldexp(beta, -s)) * (1 + 0x1p-52)};
+}
+
 // The row sums are accumulated in long double, whose wider exponent keeps n entries near binary64's
 // largest finite value finite (its rounding, 2^-64 relative on x86, is within the 2^-53 allowed).
 template <class Ain>
@@ -403,10 +427,7 @@ ExpScaling exp_scaling(const Ain& a, Index n) {
     for (Index k = 0; k < n; ++k) row += std::fabs(static_cast<long double>(a(i, k)));
     beta = std::max(beta, row);
   }
-  beta *= 1 + 2 * static_cast<long double>(n) * 0x1p-53L;
-  int s = 0;
-  while (std::ldexp(beta, -s) > 1) ++s;
-  return {s, static_cast<double>(std::ldexp(beta, -s)) * (1 + 0x1p-52)};
+  return exp_scaling_of(beta * (1 + 2 * static_cast<long double>(n) * 0x1p-53L));
 }
 
 // [ORTH-EXP-TRUNC] sum_{k >= m} b^k / k! <= b^m / m! / (1 - b / (m + 1)) for 0 <= b < m + 1 (the ratio
@@ -436,16 +457,18 @@ void matmul(Ar& ar, const std::vector<typename Ar::V>& x, const std::vector<type
 // bound adds exp_tail(b, 19) to every element, the backends nothing); each entry of exp(B) and of
 // its squares lies in [-1, 1] (an orthogonal matrix: `unit`); then s squarings P = P P.
 // embed-begin matrix_exp_order
-template <class Ar, class Ain, class Sink>
-void matrix_exp(Ar& ar, const Ain& a, Index n, Sink&& out) {
+// exp of A given as the policy's values (n x n, row-major: inputs, or computed ones, as the RGD
+// step's -eta Omega), with a scaling sc whose b bounds ||2^-s A||_inf for the exact A (the bound's
+// truncation term and its `unit` rest on that, and on the exact A being skew). Returns exp(A).
+template <class Ar>
+std::vector<typename Ar::V> matrix_exp_values(Ar& ar, const std::vector<typename Ar::V>& a, const ExpScaling& sc,
+                                              Index n) {
   using V = typename Ar::V;
-  const ExpScaling sc = exp_scaling(a, n);
   const V scale = ar.input(std::ldexp(1.0, -sc.s)), one = ar.input(1);
   const std::size_t nn = static_cast<std::size_t>(n * n);
   std::vector<V> b, p(nn, ar.input(0)), c(nn, ar.input(0));
   b.reserve(nn);
-  for (Index i = 0; i < n; ++i)
-    for (Index k = 0; k < n; ++k) b.push_back(ar.mul(scale, ar.input(a(i, k))));
+  for (std::size_t t = 0; t < nn; ++t) b.push_back(ar.mul(scale, a[t]));
   for (Index i = 0; i < n; ++i) p[i * n + i] = one;
   for (int j = kExpDegree; j >= 1; --j) {
     const V jv = ar.input(j);
@@ -462,6 +485,17 @@ void matrix_exp(Ar& ar, const Ain& a, Index n, Sink&& out) {
     matmul(ar, p, p, c, n);
     for (std::size_t t = 0; t < nn; ++t) p[t] = ar.unit(c[t]);
   }
+  return p;
+}
+
+template <class Ar, class Ain, class Sink>
+void matrix_exp(Ar& ar, const Ain& a, Index n, Sink&& out) {
+  using V = typename Ar::V;
+  std::vector<V> av;
+  av.reserve(static_cast<std::size_t>(n * n));
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) av.push_back(ar.input(a(i, k)));
+  const std::vector<V> p = matrix_exp_values(ar, av, exp_scaling(a, n), n);
   for (Index i = 0; i < n; ++i)
     for (Index k = 0; k < n; ++k) out(i, k, p[i * n + k]);
 }
@@ -546,12 +580,13 @@ void matrix_exp_vjp(Ar& ar, const Ain& a, const Gin& g, Index n, Sink&& out) {
 // nrm = fl(sqrt(fl(v . v))) and q_kj = fl(v_k / nrm). In exact arithmetic this is Q with R's
 // diagonal (the norms) positive; each q_kj lies in [-1, 1] (a column of unit norm: `unit`).
 // embed-begin qf_order
-template <class Ar, class Yin, class Sink>
-void qf(Ar& ar, const Yin& y, Index m, Index n, Sink&& out) {
+// On values: y (m x n, row-major) as the policy's values; returns Q row-major.
+template <class Ar>
+std::vector<typename Ar::V> qf_values(Ar& ar, const std::vector<typename Ar::V>& y, Index m, Index n) {
   using V = typename Ar::V;
   std::vector<V> q(static_cast<std::size_t>(m * n), ar.input(0)), v(static_cast<std::size_t>(m), ar.input(0));
   for (Index j = 0; j < n; ++j) {
-    for (Index k = 0; k < m; ++k) v[k] = ar.input(y(k, j));
+    for (Index k = 0; k < m; ++k) v[k] = y[k * n + j];
     for (Index i = 0; i < j; ++i) {
       auto t = ar.acc();
       for (Index k = 0; k < m; ++k) ar.accumulate(t, ar.mul(q[k * n + i], v[k]));
@@ -563,9 +598,196 @@ void qf(Ar& ar, const Yin& y, Index m, Index n, Sink&& out) {
     const V nrm = ar.sqrt(ar.total(t));
     for (Index k = 0; k < m; ++k) q[k * n + j] = ar.unit(ar.div(v[k], nrm));
   }
+  return q;
+}
+
+template <class Ar, class Yin, class Sink>
+void qf(Ar& ar, const Yin& y, Index m, Index n, Sink&& out) {
+  using V = typename Ar::V;
+  std::vector<V> yv;
+  yv.reserve(static_cast<std::size_t>(m * n));
+  for (Index k = 0; k < m; ++k)
+    for (Index j = 0; j < n; ++j) yv.push_back(ar.input(y(k, j)));
+  const std::vector<V> q = qf_values(ar, yv, m, n);
   for (Index k = 0; k < m; ++k)
     for (Index j = 0; j < n; ++j) out(k, j, q[k * n + j]);
 }
 // embed-end qf_order
+
+// [ORTH-RGRAD-CPU] P = X^T G (M x M, row-major): p_ik = x_0i g_0k + ... + x_(N-1)i g_(N-1)k in j order.
+template <class Ar, class Xin, class Gin>
+std::vector<typename Ar::V> xtg(Ar& ar, const Xin& x, const Gin& g, Index N, Index M) {
+  std::vector<typename Ar::V> p;
+  p.reserve(static_cast<std::size_t>(M * M));
+  for (Index i = 0; i < M; ++i)
+    for (Index k = 0; k < M; ++k) {
+      auto t = ar.acc();
+      for (Index j = 0; j < N; ++j) ar.accumulate(t, ar.mul(ar.input(x(j, i)), ar.input(g(j, k))));
+      p.push_back(ar.total(t));
+    }
+  return p;
+}
+
+// [ORTH-RGRAD-CPU] Omega = (P - P^T) / 2: omega_ik = fl(fl(p_ik - p_ki) / 2) for i < k (the halving
+// exact but for underflow), omega_ki = -omega_ik, omega_ii = 0: the computed Omega is exactly skew.
+template <class Ar>
+std::vector<typename Ar::V> skew_half(Ar& ar, const std::vector<typename Ar::V>& p, Index M) {
+  const typename Ar::V half = ar.input(0.5);
+  std::vector<typename Ar::V> w(static_cast<std::size_t>(M * M), ar.input(0));
+  for (Index i = 0; i < M; ++i)
+    for (Index k = i + 1; k < M; ++k) {
+      w[i * M + k] = ar.mul(half, ar.sub(p[i * M + k], p[k * M + i]));
+      w[k * M + i] = ar.neg(w[i * M + k]);
+    }
+  return w;
+}
+
+// [ORTH-RGRAD-CPU] Omega as above, and grad = G - X sym(P): s_ik = fl(fl(p_ik + p_ki) / 2) (s_ii =
+// p_ii), grad_rk = g_rk - x_r0 s_0k - ... - x_r(M-1) s_(M-1)k subtracted in i order.
+// embed-begin riemannian_grad_order
+template <class Ar, class Xin, class Gin, class OmegaSink, class GradSink>
+void riemannian_grad(Ar& ar, const Xin& x, const Gin& g, Index N, Index M, OmegaSink&& omega, GradSink&& grad) {
+  using V = typename Ar::V;
+  const std::vector<V> p = xtg(ar, x, g, N, M), w = skew_half(ar, p, M);
+  for (Index i = 0; i < M; ++i)
+    for (Index k = 0; k < M; ++k) omega(i, k, w[i * M + k]);
+  const V half = ar.input(0.5);
+  std::vector<V> sym(static_cast<std::size_t>(M * M), ar.input(0));
+  for (Index i = 0; i < M; ++i)
+    for (Index k = i; k < M; ++k)
+      sym[i * M + k] = sym[k * M + i] = i == k ? p[i * M + i] : ar.mul(half, ar.add(p[i * M + k], p[k * M + i]));
+  for (Index r = 0; r < N; ++r)
+    for (Index k = 0; k < M; ++k) {
+      auto t = ar.acc();
+      ar.accumulate(t, ar.input(g(r, k)));
+      for (Index i = 0; i < M; ++i) ar.accumulate(t, ar.neg(ar.mul(ar.input(x(r, i)), sym[i * M + k])));
+      grad(r, k, ar.total(t));
+    }
+}
+// embed-end riemannian_grad_order
+
+// [ORTH-RGD-SCALING] The exponential step's scaling from the inputs alone (the backends and the bound
+// take the same s): beta >= |eta| ||Omega||_inf for the exact Omega, from |omega_ik| <=
+// (sum_j |x_ji g_jk| + |g_ji x_jk|) / 2, accumulated in long double and raised by 2 (2 N M + 2) 2^-53
+// for its rounding (as exp_scaling).
+template <class Xin, class Gin>
+ExpScaling rgd_scaling(const Xin& x, const Gin& g, double eta, Index N, Index M) {
+  long double beta = 0;
+  for (Index i = 0; i < M; ++i) {
+    long double row = 0;
+    for (Index k = 0; k < M; ++k) {
+      if (k == i) continue;
+      for (Index j = 0; j < N; ++j)
+        row += std::fabs(static_cast<long double>(x(j, i)) * static_cast<long double>(g(j, k))) +
+               std::fabs(static_cast<long double>(g(j, i)) * static_cast<long double>(x(j, k)));
+    }
+    beta = std::max(beta, row);
+  }
+  beta *= std::fabs(static_cast<long double>(eta)) / 2;
+  return exp_scaling_of(beta * (1 + 2 * (2 * static_cast<long double>(N) * M + 2) * 0x1p-53L));
+}
+
+// [ORTH-RGD-EXP-CPU] [ORTH-RGD-CAYLEY-CPU] X+ = X R(A), A = -eta Omega: Omega by skew_half(xtg),
+// a_ik = -fl(eta omega_ik) (exactly skew); R = exp(A) by matrix_exp_values with rgd_scaling's s, or
+// PyTorch's Cayley map by cayley_values; then x+_rk = x_r0 r_0k + ... + x_r(M-1) r_(M-1)k in i order.
+// embed-begin rgd_step_order
+template <class Ar, class Xin, class Gin, class Sink>
+void rgd_step(Ar& ar, const Xin& x, const Gin& g, double eta, Index N, Index M, bool exp_map, Sink&& out) {
+  using V = typename Ar::V;
+  const std::vector<V> w = skew_half(ar, xtg(ar, x, g, N, M), M);
+  const V ev = ar.input(eta);
+  std::vector<V> a(static_cast<std::size_t>(M * M), ar.input(0));
+  for (Index i = 0; i < M; ++i)
+    for (Index k = i + 1; k < M; ++k) {
+      a[i * M + k] = ar.neg(ar.mul(ev, w[i * M + k]));
+      a[k * M + i] = ar.neg(a[i * M + k]);
+    }
+  const std::vector<V> r = exp_map ? matrix_exp_values(ar, a, rgd_scaling(x, g, eta, N, M), M)
+                                   : cayley_values(ar, a, M, true);
+  for (Index row = 0; row < N; ++row)
+    for (Index k = 0; k < M; ++k) {
+      auto t = ar.acc();
+      for (Index i = 0; i < M; ++i) ar.accumulate(t, ar.mul(ar.input(x(row, i)), r[i * M + k]));
+      out(row, k, ar.total(t));
+    }
+}
+// embed-end rgd_step_order
+
+// [ORTH-MATCH-CPU] One matching step on values: x, g (N x M, row-major); for each pair (i, j) of
+// round s (round_robin_matching), a = x_:i . g_:j and b = g_:i . x_:j (sequential in k, as xtg's p_ij
+// and p_ji), omega = fl(fl(a - b) / 2), theta = -fl(fl(eta R) omega), c = cos(theta), s = sin(theta)
+// (the policy's), then for every row r: x_ri = fl(fl(c x_ri) - fl(s x_rj)), x_rj = fl(fl(s x_ri) +
+// fl(c x_rj)) from the old values. The pairs are disjoint, so each reads only its own columns.
+// embed-begin matching_step_order
+template <class Ar>
+void matching_rotate(Ar& ar, std::vector<typename Ar::V>& x, const std::vector<typename Ar::V>& g, Index N, Index M,
+                     double eta, Index round) {
+  using V = typename Ar::V;
+  const V half = ar.input(0.5), c = ar.mul(ar.input(eta), ar.input(static_cast<double>(matching_rounds(M))));
+  for (const auto& pair : round_robin_matching(M, round)) {
+    const Index i = pair.first, j = pair.second;
+    auto a = ar.acc(), b = ar.acc();
+    for (Index k = 0; k < N; ++k) ar.accumulate(a, ar.mul(x[k * M + i], g[k * M + j]));
+    for (Index k = 0; k < N; ++k) ar.accumulate(b, ar.mul(g[k * M + i], x[k * M + j]));
+    const V theta = ar.neg(ar.mul(c, ar.mul(half, ar.sub(ar.total(a), ar.total(b)))));
+    const V co = ar.cos(theta), si = ar.sin(theta);
+    for (Index r = 0; r < N; ++r) {
+      const V xi = x[r * M + i], xj = x[r * M + j];
+      x[r * M + i] = ar.sub(ar.mul(co, xi), ar.mul(si, xj));
+      x[r * M + j] = ar.add(ar.mul(si, xi), ar.mul(co, xj));
+    }
+  }
+}
+
+template <class Ar, class Xin, class Gin, class Sink>
+void matching_step(Ar& ar, const Xin& x, const Gin& g, Index N, Index M, double eta, Index round, Sink&& out) {
+  using V = typename Ar::V;
+  std::vector<V> xv, gv;
+  for (Index r = 0; r < N; ++r)
+    for (Index k = 0; k < M; ++k) xv.push_back(ar.input(x(r, k))), gv.push_back(ar.input(g(r, k)));
+  matching_rotate(ar, xv, gv, N, M, eta, round);
+  for (Index r = 0; r < N; ++r)
+    for (Index k = 0; k < M; ++k) out(r, k, xv[r * M + k]);
+}
+// embed-end matching_step_order
+
+// [ORTH-FLOW-CPU] The flow: per step r_km = fl(a_k0 x_0m + ... + a_k(N-1) x_(N-1)m - y_km) (n order,
+// then y), g_nm = a_0n r_0m + ... + a_(K-1)n r_(K-1)m (k order), matching_rotate with round
+// flow_round(seed, t, R), and every `reproject` steps X = qf_values(X) (modified Gram-Schmidt);
+// observe(t, x) after each step.
+// embed-begin matching_flow_order
+template <class Ar, class Xin, class Ain, class Yin, class Observe, class Sink>
+void matching_flow(Ar& ar, const Xin& x0, const Ain& a, const Yin& y, Index N, Index M, Index K, double eta, Index steps,
+                   std::uint64_t seed, Index reproject, Observe&& observe, Sink&& out) {
+  using V = typename Ar::V;
+  std::vector<V> x, av, yv, res(static_cast<std::size_t>(K * M), ar.input(0)), g(static_cast<std::size_t>(N * M), ar.input(0));
+  for (Index r = 0; r < N; ++r)
+    for (Index k = 0; k < M; ++k) x.push_back(ar.input(x0(r, k)));
+  for (Index k = 0; k < K; ++k)
+    for (Index n = 0; n < N; ++n) av.push_back(ar.input(a(k, n)));
+  for (Index k = 0; k < K; ++k)
+    for (Index m = 0; m < M; ++m) yv.push_back(ar.input(y(k, m)));
+  const Index R = matching_rounds(M);
+  for (Index t = 0; t < steps; ++t) {
+    for (Index k = 0; k < K; ++k)
+      for (Index m = 0; m < M; ++m) {
+        auto s = ar.acc();
+        for (Index n = 0; n < N; ++n) ar.accumulate(s, ar.mul(av[k * N + n], x[n * M + m]));
+        res[k * M + m] = ar.sub(ar.total(s), yv[k * M + m]);
+      }
+    for (Index n = 0; n < N; ++n)
+      for (Index m = 0; m < M; ++m) {
+        auto s = ar.acc();
+        for (Index k = 0; k < K; ++k) ar.accumulate(s, ar.mul(av[k * N + n], res[k * M + m]));
+        g[n * M + m] = ar.total(s);
+      }
+    matching_rotate(ar, x, g, N, M, eta, flow_round(seed, t, R));
+    if (reproject > 0 && (t + 1) % reproject == 0) x = qf_values(ar, x, N, M);
+    observe(t + 1, x);
+  }
+  for (Index r = 0; r < N; ++r)
+    for (Index k = 0; k < M; ++k) out(r, k, x[r * M + k]);
+}
+// embed-end matching_flow_order
 
 }  // namespace touchstone::orthogonal::order

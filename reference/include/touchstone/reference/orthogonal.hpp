@@ -432,14 +432,14 @@ Tensor<Real> matrix_exp_vjp(const ExpBackwardProblem<double>& p) {
 // arithmetic shows as one at the working precision) is InvalidInput naming Y.
 // embed-begin qf
 template <class Real>
-Tensor<Real> qf(const QfProblem<double>& p) {
+Tensor<Real> qf_matrix(const Tensor<Real>& y) {
   using std::sqrt;
-  const Index m = p.m(), n = p.n();
+  const Index m = y.extent(0), n = y.extent(1);
   Tensor<Real> r(Shape{n, n}, Real(0));
   for (Index i = 0; i < n; ++i)
     for (Index j = i; j < n; ++j) {
       Real g(0);
-      for (Index k = 0; k < m; ++k) g += Real(p.y()(k, i)) * Real(p.y()(k, j));
+      for (Index k = 0; k < m; ++k) g += y(k, i) * y(k, j);
       for (Index l = 0; l < i; ++l) g -= r(l, i) * r(l, j);
       if (i == j) {
         if (!(g > 0)) throw InvalidInput("Y", "rank deficient (column " + std::to_string(i) + "): no QR factor with R's diagonal positive");
@@ -451,13 +451,146 @@ Tensor<Real> qf(const QfProblem<double>& p) {
   Tensor<Real> q(Shape{m, n});
   for (Index k = 0; k < m; ++k)
     for (Index j = 0; j < n; ++j) {
-      Real t(p.y()(k, j));
+      Real t(y(k, j));
       for (Index l = 0; l < j; ++l) t -= q(k, l) * r(l, j);
       q(k, j) = t / r(j, j);
     }
   return q;
 }
+
+template <class Real>
+Tensor<Real> qf(const QfProblem<double>& p) {
+  return qf_matrix(exact_skew<Real>(p.y()));  // the inputs, exactly (exact_skew converts any array)
+}
 // embed-end qf
+
+// [ORTH-RGRAD-DEF] Omega = (X^T G - G^T X) / 2 (M x M, skew), the skew part of X^T G, at the
+// working precision (the products of the inputs are exact there; each sum rounded once per term).
+// embed-begin riemannian_grad
+template <class Real>
+Tensor<Real> xtg(const RiemannianProblem<double>& p) {
+  const Index N = p.N(), M = p.M();
+  Tensor<Real> a(Shape{M, M}, Real(0));
+  for (Index i = 0; i < M; ++i)
+    for (Index k = 0; k < M; ++k)
+      for (Index j = 0; j < N; ++j) a(i, k) += Real(p.x()(j, i)) * Real(p.g()(j, k));
+  return a;
+}
+
+template <class Real>
+Tensor<Real> riemannian_omega(const RiemannianProblem<double>& p) {
+  const Tensor<Real> a = xtg<Real>(p);
+  const Index M = p.M();
+  Tensor<Real> w(Shape{M, M}, Real(0));
+  for (Index i = 0; i < M; ++i)
+    for (Index k = 0; k < M; ++k) w(i, k) = (a(i, k) - a(k, i)) / 2;
+  return w;
+}
+
+// [ORTH-RGRAD-DEF] grad f = G - X sym(X^T G) (N x M): the projection of G onto the tangent space at X
+// under the Euclidean metric (geoopt's Stiefel.egrad2rgrad); = X Omega when X X^T = I.
+template <class Real>
+Tensor<Real> riemannian_grad(const RiemannianProblem<double>& p) {
+  const Tensor<Real> a = xtg<Real>(p);
+  const Index N = p.N(), M = p.M();
+  Tensor<Real> out(Shape{N, M});
+  for (Index r = 0; r < N; ++r)
+    for (Index k = 0; k < M; ++k) {
+      Real t(p.g()(r, k));
+      for (Index i = 0; i < M; ++i) t -= Real(p.x()(r, i)) * (a(i, k) + a(k, i)) / 2;
+      out(r, k) = t;
+    }
+  return out;
+}
+// embed-end riemannian_grad
+
+// [ORTH-RGD-EXP-DEF] [ORTH-RGD-CAYLEY-DEF] X+ = X R(-eta Omega): R = exp (expm_taylor with omega = 1,
+// the argument is exactly skew at the working precision) or PyTorch's Cayley map
+// (I + A/2)(I - A/2)^-1 (cayley_matrix).
+// embed-begin rgd_step
+template <class Real>
+Tensor<Real> rgd_step(const RgdStepProblem<double>& p) {
+  Tensor<Real> a = riemannian_omega<Real>(p.base());
+  const Real eta(p.eta());
+  for (Index i = 0; i < a.count(); ++i) a[i] = -(eta * a[i]);
+  const Tensor<Real> r = p.retraction() == Retraction::exp ? expm_taylor(a, Real(1))
+                                                           : cayley_matrix(a, CayleyConvention::pytorch);
+  const Index N = p.N(), M = p.M();
+  Tensor<Real> out(Shape{N, M});
+  for (Index row = 0; row < N; ++row)
+    for (Index k = 0; k < M; ++k) {
+      Real t(0);
+      for (Index i = 0; i < M; ++i) t += Real(p.x()(row, i)) * r(i, k);
+      out(row, k) = t;
+    }
+  return out;
+}
+// embed-end rgd_step
+
+// [ORTH-MATCH-STEP-DEF] X exp(-eta R Omega|_M) as the product of the matching's commuting Givens
+// rotations ([ORTH-GIVENS-COMMUTE]): for each pair (i, j) of round s, omega_ij = (x_i . g_j - x_j . g_i) / 2
+// from the X and G given, theta = -eta R omega_ij, and columns i, j of X become
+// cos(theta) x_i - sin(theta) x_j and sin(theta) x_i + cos(theta) x_j (X exp(theta E_ij),
+// E_ij = e_i e_j^T - e_j e_i^T). MPFR's cos and sin are correctly rounded at the working precision.
+// embed-begin matching_step
+template <class Real>
+Tensor<Real> matching_rotate(const Tensor<Real>& x, const Tensor<Real>& g, double eta, Index round) {
+  using std::cos;
+  using std::sin;
+  const Index N = x.extent(0), M = x.extent(1);
+  const Real c = Real(eta) * Real(static_cast<double>(matching_rounds(M)));
+  Tensor<Real> out = x;
+  for (const auto& pair : round_robin_matching(M, round)) {
+    const Index i = pair.first, j = pair.second;
+    Real a(0), b(0);
+    for (Index k = 0; k < N; ++k) a += x(k, i) * g(k, j), b += g(k, i) * x(k, j);
+    const Real theta = -(c * ((a - b) / 2)), co = cos(theta), si = sin(theta);
+    for (Index r = 0; r < N; ++r) {
+      out(r, i) = co * x(r, i) - si * x(r, j);
+      out(r, j) = si * x(r, i) + co * x(r, j);
+    }
+  }
+  return out;
+}
+
+template <class Real>
+Tensor<Real> matching_step(const MatchingStepProblem<double>& p) {
+  return matching_rotate(exact_skew<Real>(p.x()), exact_skew<Real>(p.g()), p.eta(), p.round());
+}
+// embed-end matching_step
+
+// [ORTH-FLOW-DEF] The flow's exact trajectory: per step G = A^T (A X - Y), the matching step of round
+// flow_round(seed, t), and qf(X) every `reproject` steps; observe(t, X) after each step (t = 1..T).
+// embed-begin matching_flow
+template <class Real, class Observe>
+Tensor<Real> matching_flow_observed(const FlowProblem<double>& p, Observe&& observe) {
+  const Index N = p.N(), M = p.M(), K = p.K(), R = matching_rounds(M);
+  Tensor<Real> x = exact_skew<Real>(p.x0()), g(Shape{N, M}), res(Shape{K, M});
+  for (Index t = 0; t < p.steps(); ++t) {
+    for (Index k = 0; k < K; ++k)
+      for (Index m = 0; m < M; ++m) {
+        Real s(0);
+        for (Index n = 0; n < N; ++n) s += Real(p.a()(k, n)) * x(n, m);
+        res(k, m) = s - Real(p.y()(k, m));
+      }
+    for (Index n = 0; n < N; ++n)
+      for (Index m = 0; m < M; ++m) {
+        Real s(0);
+        for (Index k = 0; k < K; ++k) s += Real(p.a()(k, n)) * res(k, m);
+        g(n, m) = s;
+      }
+    x = matching_rotate(x, g, p.eta(), flow_round(p.seed(), t, R));
+    if (p.reproject() > 0 && (t + 1) % p.reproject() == 0) x = qf_matrix(x);
+    observe(t + 1, x);
+  }
+  return x;
+}
+
+template <class Real>
+Tensor<Real> matching_flow(const FlowProblem<double>& p) {
+  return matching_flow_observed<Real>(p, [](Index, const Tensor<Real>&) {});
+}
+// embed-end matching_flow
 
 // Instantiated in reference/src/orthogonal_reference.cpp only (MPFR instantiations in one unit).
 extern template Tensor<mp_real> householder_product<mp_real>(const ReflectorProblem<double>&);
@@ -484,5 +617,15 @@ extern template Tensor<mp_real> qf<mp_real>(const QfProblem<double>&);
 extern template Tensor<double> qf<double>(const QfProblem<double>&);
 extern template Tensor<mp_real> cayley_vjp<mp_real>(const CayleyBackwardProblem<double>&);
 extern template Tensor<double> cayley_vjp<double>(const CayleyBackwardProblem<double>&);
+extern template Tensor<mp_real> riemannian_omega<mp_real>(const RiemannianProblem<double>&);
+extern template Tensor<double> riemannian_omega<double>(const RiemannianProblem<double>&);
+extern template Tensor<mp_real> riemannian_grad<mp_real>(const RiemannianProblem<double>&);
+extern template Tensor<double> riemannian_grad<double>(const RiemannianProblem<double>&);
+extern template Tensor<mp_real> rgd_step<mp_real>(const RgdStepProblem<double>&);
+extern template Tensor<double> rgd_step<double>(const RgdStepProblem<double>&);
+extern template Tensor<mp_real> matching_step<mp_real>(const MatchingStepProblem<double>&);
+extern template Tensor<double> matching_step<double>(const MatchingStepProblem<double>&);
+extern template Tensor<mp_real> matching_flow<mp_real>(const FlowProblem<double>&);
+extern template Tensor<double> matching_flow<double>(const FlowProblem<double>&);
 
 }  // namespace touchstone::orthogonal::reference

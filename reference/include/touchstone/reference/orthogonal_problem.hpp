@@ -5,11 +5,15 @@
 // with cast<U>().
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "touchstone/core/errors.hpp"
+#include "touchstone/core/random.hpp"
 #include "touchstone/core/tensor.hpp"
 
 namespace touchstone::orthogonal {
@@ -320,6 +324,173 @@ class LapackProblem {
 
  private:
   Tensor<T> a_, tau_;
+};
+
+// [ORTH-RGRAD-DEF] A point X (N, M) of the Stiefel manifold St(N, M) (O(d) when N = M = d), N >= M,
+// and the Euclidean gradient G = df/dX (N, M) there, both finite. X is taken as given: a matrix
+// rounded to a format is orthonormal only to its rounding, and the maps are defined for any X.
+template <class T>
+class RiemannianProblem {
+ public:
+  RiemannianProblem(Tensor<T> x, Tensor<T> g) : x_(std::move(x)), g_(std::move(g)) {
+    problem_detail::require_matrix(x_, "X", "(N, M) with N >= M: a point of St(N, M) (O(d): N = M = d)");
+    if (x_.extent(0) < x_.extent(1))
+      throw InvalidInput("X", "expected (N, M) with N >= M (orthonormal columns), got shape " + x_.shape().str());
+    if (g_.rank() != 2 || g_.extent(0) != x_.extent(0) || g_.extent(1) != x_.extent(1))
+      throw InvalidInput("G", "expected X's shape " + x_.shape().str() + ", got " + g_.shape().str());
+    problem_detail::require_finite(x_, "X");
+    problem_detail::require_finite(g_, "G");
+  }
+  const Tensor<T>& x() const { return x_; }
+  const Tensor<T>& g() const { return g_; }
+  Index N() const { return x_.extent(0); }
+  Index M() const { return x_.extent(1); }
+  template <class U>
+  RiemannianProblem<U> cast() const {
+    return RiemannianProblem<U>(x_.template cast<U>(), g_.template cast<U>());
+  }
+
+ private:
+  Tensor<T> x_, g_;
+};
+
+// [ORTH-RGD-EXP-DEF] [ORTH-RGD-CAYLEY-DEF] One Riemannian gradient step X+ = X R(-eta Omega) with
+// Omega = (X^T G - G^T X) / 2 and R the exponential or PyTorch's Cayley map; eta finite (any sign).
+enum class Retraction { exp, cayley };
+
+template <class T>
+class RgdStepProblem {
+ public:
+  RgdStepProblem(RiemannianProblem<T> base, T eta, Retraction r) : b_(std::move(base)), eta_(eta), r_(r) {
+    if (!std::isfinite(static_cast<double>(eta_)))
+      throw InvalidInput("eta", "the step size must be finite, got " + std::to_string(static_cast<double>(eta_)));
+  }
+  const RiemannianProblem<T>& base() const { return b_; }
+  const Tensor<T>& x() const { return b_.x(); }
+  const Tensor<T>& g() const { return b_.g(); }
+  T eta() const { return eta_; }
+  Retraction retraction() const { return r_; }
+  Index N() const { return b_.N(); }
+  Index M() const { return b_.M(); }
+  template <class U>
+  RgdStepProblem<U> cast() const {
+    return RgdStepProblem<U>(b_.template cast<U>(), static_cast<U>(eta_), r_);
+  }
+
+ private:
+  RiemannianProblem<T> b_;
+  T eta_;
+  Retraction r_;
+};
+
+// [ORTH-MATCH-SCHEDULE] The round-robin (circle-method) schedule on d indices: for even d, d - 1
+// rounds, round s pairing (s, d - 1) and ((s + k) mod (d - 1), (s - k) mod (d - 1)) for k = 1 ..
+// d/2 - 1; every round a perfect matching, every pair in exactly one round. For odd d, the schedule
+// of d + 1 with the dummy index d dropped: d rounds, each leaving one index idle. Pairs (i, j) with
+// i < j, in the order above. d = 1 has one empty round.
+inline Index matching_rounds(Index d) { return d <= 1 ? 1 : (d % 2 == 0 ? d - 1 : d); }
+
+inline std::vector<std::pair<Index, Index>> round_robin_matching(Index d, Index s) {
+  std::vector<std::pair<Index, Index>> pairs;
+  if (d <= 1) return pairs;
+  const Index n = d % 2 == 0 ? d : d + 1, m = n - 1;  // n even; index n - 1 is the dummy when d is odd
+  const auto add = [&](Index i, Index j) {
+    if (i >= d || j >= d) return;
+    pairs.emplace_back(std::min(i, j), std::max(i, j));
+  };
+  add(s, n - 1);
+  for (Index k = 1; k < n / 2; ++k) add((s + k) % m, (s - k + m) % m);
+  return pairs;
+}
+
+// [ORTH-MATCH-STEP-DEF] One step of the stochastic matching flow: X+ = X exp(-eta R Omega|_M), Omega =
+// (X^T G - G^T X) / 2 restricted to the pairs of round `round` of the schedule of M columns, R =
+// matching_rounds(M) (the unbiased estimator's factor, [ORTH-MATCH-UNBIASED]).
+template <class T>
+class MatchingStepProblem {
+ public:
+  MatchingStepProblem(RiemannianProblem<T> base, T eta, Index round) : b_(std::move(base)), eta_(eta), round_(round) {
+    if (!std::isfinite(static_cast<double>(eta_)))
+      throw InvalidInput("eta", "the step size must be finite, got " + std::to_string(static_cast<double>(eta_)));
+    if (round_ < 0 || round_ >= matching_rounds(b_.M()))
+      throw InvalidInput("round", "expected a round in [0, " + std::to_string(matching_rounds(b_.M()) - 1) + "] for M = " +
+                                      std::to_string(b_.M()) + ", got " + std::to_string(round_));
+  }
+  const RiemannianProblem<T>& base() const { return b_; }
+  const Tensor<T>& x() const { return b_.x(); }
+  const Tensor<T>& g() const { return b_.g(); }
+  T eta() const { return eta_; }
+  Index round() const { return round_; }
+  Index N() const { return b_.N(); }
+  Index M() const { return b_.M(); }
+  template <class U>
+  MatchingStepProblem<U> cast() const {
+    return MatchingStepProblem<U>(b_.template cast<U>(), static_cast<U>(eta_), round_);
+  }
+
+ private:
+  RiemannianProblem<T> b_;
+  T eta_;
+  Index round_;
+};
+
+// [ORTH-FLOW-DEF] T steps of the matching flow on f(X) = |A X - Y|_F^2 / 2 (G = A^T (A X - Y)) from
+// X0 (N, M), A (K, N), Y (K, M); the round of step t is [ORTH-FLOW-ROUNDS]'s draw from `seed`; every
+// `reproject` steps (0: never) X is replaced by qf(X) ([ORTH-QR-DEF]).
+inline constexpr Index kMaxFlowSteps = Index{1} << 20;
+
+inline Index flow_round(std::uint64_t seed, Index t, Index rounds) {
+  const PhiloxStream r(seed, "orthogonal.matching_flow/round");
+  const auto b = r.block(static_cast<std::uint64_t>(t));
+  const std::uint64_t w = (static_cast<std::uint64_t>(b[1]) << 32) | b[0];
+  return static_cast<Index>(w % static_cast<std::uint64_t>(rounds));
+}
+
+template <class T>
+class FlowProblem {
+ public:
+  FlowProblem(Tensor<T> x0, Tensor<T> a, Tensor<T> y, T eta, Index steps, std::uint64_t seed, Index reproject)
+      : x0_(std::move(x0)), a_(std::move(a)), y_(std::move(y)), eta_(eta), steps_(steps), seed_(seed), reproject_(reproject) {
+    problem_detail::require_matrix(x0_, "X0", "(N, M) with N >= M");
+    if (x0_.extent(0) < x0_.extent(1))
+      throw InvalidInput("X0", "expected (N, M) with N >= M, got shape " + x0_.shape().str());
+    problem_detail::require_matrix(a_, "A", "(K, N)");
+    if (a_.extent(1) != x0_.extent(0))
+      throw InvalidInput("A", "expected (K, N) with X0's N = " + std::to_string(x0_.extent(0)) + ", got " + a_.shape().str());
+    if (y_.rank() != 2 || y_.extent(0) != a_.extent(0) || y_.extent(1) != x0_.extent(1))
+      throw InvalidInput("Y", "expected (K, M) = (" + std::to_string(a_.extent(0)) + ", " + std::to_string(x0_.extent(1)) +
+                                  "), got " + y_.shape().str());
+    problem_detail::require_finite(x0_, "X0");
+    problem_detail::require_finite(a_, "A");
+    problem_detail::require_finite(y_, "Y");
+    if (!std::isfinite(static_cast<double>(eta_)))
+      throw InvalidInput("eta", "the step size must be finite, got " + std::to_string(static_cast<double>(eta_)));
+    if (steps_ < 0 || steps_ > kMaxFlowSteps)
+      throw InvalidInput("steps", "expected 0 <= steps <= 2^20, got " + std::to_string(steps_));
+    if (reproject_ < 0) throw InvalidInput("reproject", "expected >= 0 (0: never), got " + std::to_string(reproject_));
+  }
+  const Tensor<T>& x0() const { return x0_; }
+  const Tensor<T>& a() const { return a_; }
+  const Tensor<T>& y() const { return y_; }
+  T eta() const { return eta_; }
+  Index steps() const { return steps_; }
+  std::uint64_t seed() const { return seed_; }
+  Index reproject() const { return reproject_; }
+  Index N() const { return x0_.extent(0); }
+  Index M() const { return x0_.extent(1); }
+  Index K() const { return a_.extent(0); }
+  template <class U>
+  FlowProblem<U> cast() const {
+    return FlowProblem<U>(x0_.template cast<U>(), a_.template cast<U>(), y_.template cast<U>(), static_cast<U>(eta_), steps_,
+                          seed_, reproject_);
+  }
+
+ private:
+  Tensor<T> x0_, a_, y_;
+  T eta_;
+  Index steps_;
+  std::uint64_t seed_;
+  Index reproject_;
 };
 
 }  // namespace touchstone::orthogonal

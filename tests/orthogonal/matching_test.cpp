@@ -1,0 +1,321 @@
+// The stochastic matching (Givens) flow on O(d) and St(N, M) (spec/orthogonal.md [ORTH-MATCH-*],
+// [ORTH-FLOW-*]): the round-robin schedule covers every pair once, the estimator R Omega|_M is
+// unbiased over the rounds, a matching's rotations commute and equal exp of the matched skew
+// matrix, the backends within their bounds (and how the flow's bound grows with T), and `diff`
+// failing wrong variants; each check shown to fail on a wrong variant.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../diff_verdict.hpp"
+#include "../tightness.hpp"
+#include "cpu/orthogonal.hpp"
+#include "touchstone/bounds/orthogonal_bound.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/reference/orthogonal.hpp"
+
+using namespace touchstone;
+using namespace touchstone::orthogonal;
+using touchstone::test_support::diff_verdict;
+
+namespace {
+
+const double kExact = std::ldexp(1.0, -200);
+
+Tensor<double> normal(Index rows, Index cols, std::uint64_t seed, const char* name, Format f = Format::float32) {
+  PhiloxStream r(seed, std::string("matching_test/") + name);
+  Tensor<double> t(Shape{rows, cols});
+  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(r.next_normal(), f);
+  return t;
+}
+
+Tensor<double> stiefel_point(Index N, Index M, std::uint64_t seed) {
+  Tensor<double> x = reference::qf<double>(QfProblem<double>(normal(N, M, seed, "Y", Format::float64)));
+  for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(x[i], Format::float32);
+  return x;
+}
+
+using Schedule = std::function<std::vector<std::pair<Index, Index>>(Index d, Index s)>;
+
+// What is wrong with a schedule of R rounds on d indices: a pair out of range or not i < j, an index
+// twice in one round, a round of an even d that is not perfect, a pair covered other than once.
+// Empty when nothing is.
+std::string schedule_defect(Index d, Index R, const Schedule& schedule) {
+  std::vector<int> covered(static_cast<std::size_t>(d * d), 0);
+  for (Index s = 0; s < R; ++s) {
+    std::vector<int> used(static_cast<std::size_t>(d), 0);
+    const auto pairs = schedule(d, s);
+    for (const auto& pair : pairs) {
+      const Index i = pair.first, j = pair.second;
+      if (i < 0 || j >= d || i >= j) return "round " + std::to_string(s) + ": bad pair";
+      if (used[i]++ || used[j]++) return "round " + std::to_string(s) + ": index used twice";
+      ++covered[i * d + j];
+    }
+    if (d % 2 == 0 && static_cast<Index>(pairs.size()) != d / 2) return "round " + std::to_string(s) + ": not perfect";
+  }
+  for (Index i = 0; i < d; ++i)
+    for (Index j = i + 1; j < d; ++j)
+      if (covered[i * d + j] != 1)
+        return "pair (" + std::to_string(i) + ", " + std::to_string(j) + ") covered " + std::to_string(covered[i * d + j]) + " times";
+  return "";
+}
+
+// X exp(A) at 256 bits for a skew A.
+Tensor<mp_real> times_exp(const Tensor<double>& x, const Tensor<mp_real>& a) {
+  const Tensor<mp_real> e = reference::expm_taylor(a, mp_real(1));
+  Tensor<mp_real> out(x.shape(), mp_real(0));
+  for (Index r = 0; r < x.extent(0); ++r)
+    for (Index k = 0; k < x.extent(1); ++k)
+      for (Index i = 0; i < x.extent(1); ++i) out(r, k) += mp_real(x(r, i)) * e(i, k);
+  return out;
+}
+
+double max_abs_diff(const Tensor<mp_real>& a, const Tensor<mp_real>& b) {
+  double m = 0;
+  for (Index i = 0; i < a.count(); ++i) m = std::max(m, std::fabs(to_double(a[i] - b[i])));
+  return m;
+}
+
+}  // namespace
+
+// covers: ORTH-MATCH-SCHEDULE
+// The round-robin schedule: d - 1 perfect matchings for even d, d rounds with one idle index for
+// odd d, every pair exactly once (d = 2..33). The checker fails a schedule with a repeated pair (round
+// 1 given round 0's first pair in place of its own), one with a round dropped, and one whose pairs
+// share an index.
+TEST(OrthogonalMatching, RoundRobinCoversEveryPairOnce) {
+  const Schedule ok = round_robin_matching;
+  for (Index d = 2; d <= 33; ++d) {
+    EXPECT_EQ(matching_rounds(d), d % 2 == 0 ? d - 1 : d);
+    EXPECT_EQ(schedule_defect(d, matching_rounds(d), ok), "") << d;
+  }
+  EXPECT_TRUE(round_robin_matching(1, 0).empty());
+  const Schedule repeated = [](Index d, Index s) {
+    auto p = round_robin_matching(d, s);
+    if (s == 1) p[0] = round_robin_matching(d, 0)[0];
+    return p;
+  };
+  const Schedule shared = [](Index d, Index s) {
+    auto p = round_robin_matching(d, s);
+    p[1] = {std::min(p[0].first, p[1].second), std::max(p[0].first, p[1].second)};  // shares p[0].first
+    return p;
+  };
+  for (const Index d : {6, 7, 8}) {
+    EXPECT_NE(schedule_defect(d, matching_rounds(d), repeated), "") << d;
+    EXPECT_NE(schedule_defect(d, matching_rounds(d) - 1, ok), "") << d;
+    EXPECT_NE(schedule_defect(d, matching_rounds(d), shared), "") << d;
+  }
+  std::printf("wrong schedules, d = 8: repeated: %s; a round dropped: %s; shared index: %s\n",
+              schedule_defect(8, 7, repeated).c_str(), schedule_defect(8, 6, ok).c_str(), schedule_defect(8, 7, shared).c_str());
+}
+
+// covers: ORTH-MATCH-UNBIASED
+// The mean over the R rounds of R Omega|_{M_s} is Omega exactly (enumeration at 256 bits, even and odd
+// d, Omega from the oracle); without the factor R the mean is Omega / R, and with a schedule that
+// repeats a pair it misses one: both fail.
+TEST(OrthogonalMatching, EstimatorIsUnbiasedOverTheRounds) {
+  const WorkingPrecision precision(256);
+  for (const Index d : {6, 7}) {
+    const Tensor<mp_real> omega =
+        reference::riemannian_omega<mp_real>(RiemannianProblem<double>(stiefel_point(d, d, 1), normal(d, d, 2, "G")));
+    const Index R = matching_rounds(d);
+    const auto mean = [&](double factor, bool repeat) {
+      Tensor<mp_real> m(omega.shape(), mp_real(0));
+      for (Index s = 0; s < R; ++s) {
+        auto pairs = round_robin_matching(d, s);
+        if (repeat && s == 1) pairs[0] = round_robin_matching(d, 0)[0];
+        for (const auto& pair : pairs) {
+          m(pair.first, pair.second) += mp_real(factor) * omega(pair.first, pair.second);
+          m(pair.second, pair.first) += mp_real(factor) * omega(pair.second, pair.first);
+        }
+      }
+      for (Index i = 0; i < m.count(); ++i) m[i] /= R;
+      return max_abs_diff(m, omega);
+    };
+    EXPECT_LT(mean(static_cast<double>(R), false), kExact) << d;
+    EXPECT_GT(mean(1.0, false), 1e-3) << d;
+    EXPECT_GT(mean(static_cast<double>(R), true), 1e-3) << d;
+  }
+}
+
+// covers: ORTH-MATCH-STEP-DEF ORTH-MATCH-EXP ORTH-GIVENS-COMMUTE
+// The oracle's step (the matching's Givens rotations) equals X exp(-eta R Omega|_M), exp by the
+// Taylor oracle, to 2^-200 (even, odd, Stiefel); so the rotations commute. The transposed rotations
+// (X exp(+eta R Omega|_M)) and the step without the factor R fail the comparison.
+TEST(OrthogonalMatching, RotationsEqualExpOfTheMatchedSkew) {
+  const WorkingPrecision precision(256);
+  struct Case {
+    Index N, M;
+    double eta;
+  };
+  for (const Case c : {Case{6, 6, 0.1}, Case{7, 7, 0.2}, Case{9, 4, 0.3}}) {
+    const Tensor<double> x = stiefel_point(c.N, c.M, 3), g = normal(c.N, c.M, 4, "G");
+    const RiemannianProblem<double> base(x, g);
+    const Tensor<mp_real> omega = reference::riemannian_omega<mp_real>(base);
+    const Index R = matching_rounds(c.M);
+    for (Index s = 0; s < R; ++s) {
+      Tensor<mp_real> a(omega.shape(), mp_real(0));
+      for (const auto& pair : round_robin_matching(c.M, s)) {
+        a(pair.first, pair.second) = -mp_real(c.eta) * mp_real(static_cast<double>(R)) * omega(pair.first, pair.second);
+        a(pair.second, pair.first) = -a(pair.first, pair.second);
+      }
+      const Tensor<mp_real> want = times_exp(x, a);
+      EXPECT_LT(max_abs_diff(reference::matching_step<mp_real>(MatchingStepProblem<double>(base, c.eta, s)), want), kExact)
+          << c.M << " round " << s;
+      EXPECT_GT(max_abs_diff(reference::matching_step<mp_real>(MatchingStepProblem<double>(base, -c.eta, s)), want), 1e-3);
+      EXPECT_GT(max_abs_diff(reference::matching_step<mp_real>(MatchingStepProblem<double>(base, c.eta / R, s)), want), 1e-3);
+    }
+  }
+}
+
+// covers: ORTH-MATCH-CPU ORTH-MATCH-BOUND
+// The matching step's backends within their own and the any-order bound beyond the defaults (d = 16,
+// 9, a 20 x 6 Stiefel point, a large eta), not vacuous.
+TEST(OrthogonalMatching, CpuWithinOwnBoundsBeyondTheDefaults) {
+  const WorkingPrecision precision(256);
+  struct Case {
+    Index N, M;
+    double eta;
+    Index round;
+  };
+  for (const Case c : {Case{16, 16, 0.05, 7}, Case{9, 9, 0.1, 8}, Case{20, 6, 0.1, 2}, Case{6, 6, 2.0, 1}}) {
+    const MatchingStepProblem<double> p(RiemannianProblem<double>(stiefel_point(c.N, c.M, 5), normal(c.N, c.M, 6, "G")),
+                                        c.eta, c.round);
+    const Tensor<mp_real> want = reference::matching_step<mp_real>(p);
+    for (const Format f : {Format::float32, Format::float64}) {
+      Tensor<double> got(want.shape());
+      if (f == Format::float32) {
+        const Tensor<float> t = cpu::matching_step(p.cast<float>());
+        for (Index i = 0; i < got.count(); ++i) got[i] = t[i];
+      } else {
+        got = cpu::matching_step(p);
+      }
+      const Tensor<double> own = matching_step_bound(p, OrthArithmetic{f, false}),
+                           any = matching_step_bound(p, OrthArithmetic{f, true, 1.0});
+      double worst = 0;
+      for (Index i = 0; i < got.count(); ++i) {
+        const double err = std::fabs(to_double(mp_real(got[i]) - want[i]));
+        ASSERT_LE(err, own[i]) << i;
+        ASSERT_LE(own[i], any[i]) << i;
+        if (own[i] > 0) worst = std::max(worst, err / own[i]);
+      }
+      std::printf("matching_step N=%lld M=%lld eta=%g %s: err/bound %.3g\n", static_cast<long long>(c.N),
+                  static_cast<long long>(c.M), c.eta, f == Format::float32 ? "f32" : "f64", worst);
+      EXPECT_GT(worst, kVacuousRatio);
+    }
+  }
+}
+
+// covers: ORTH-FLOW-DEF ORTH-FLOW-CPU ORTH-FLOW-BOUND ORTH-FLOW-ROUNDS
+// The flow's backends within their bounds for T = 1 .. 256 (d = 6, eta = 0.01) with and without
+// re-projection, where the bound is finite; where the tracked bound has grown past the format's range
+// it is +inf (the element unjudged: INCONCLUSIVE, never a PASS). The bound is not vacuous (err/bound
+// above the floor) for T <= 8 (T <= 2 with re-projection); how it grows with T is printed (spec/orthogonal.md [ORTH-FLOW-BOUND]'s
+// table). The rounds are a fixed function of (seed, t).
+TEST(OrthogonalMatching, FlowWithinItsBoundAsTGrows) {
+  const WorkingPrecision precision(256);
+  const Index d = 6;
+  const Tensor<double> x0 = stiefel_point(d, d, 7), y = normal(d, d, 9, "Yt");
+  Tensor<double> a = normal(d, d, 8, "A");
+  for (Index i = 0; i < a.count(); ++i) a[i] = round_to_format(a[i] / std::sqrt(6.0), Format::float32);
+  for (const Index reproject : {0, 2}) {
+    for (const Index T : {1, 2, 4, 8, 16, 32, 64, 256}) {
+      const FlowProblem<double> p(x0, a, y, 0.01, T, 5, reproject);
+      const Tensor<mp_real> want = reference::matching_flow<mp_real>(p);
+      for (const Format f : {Format::float32, Format::float64}) {
+        Tensor<double> got(want.shape());
+        if (f == Format::float32) {
+          const Tensor<float> t = cpu::matching_flow(p.cast<float>());
+          for (Index i = 0; i < got.count(); ++i) got[i] = t[i];
+        } else {
+          got = cpu::matching_flow(p);
+        }
+        const Tensor<double> own = matching_flow_bound(p, OrthArithmetic{f, false});
+        double worst = 0, err_max = 0, bound_max = 0;
+        for (Index i = 0; i < got.count(); ++i) {
+          const double err = std::fabs(to_double(mp_real(got[i]) - want[i]));
+          ASSERT_LE(err, own[i]) << i;  // +inf: unjudged
+          worst = std::max(worst, err / own[i]);
+          err_max = std::max(err_max, err);
+          bound_max = std::max(bound_max, own[i]);
+        }
+        std::printf("flow d=6 T=%lld reproject=%lld %s: max err %.3g, max bound %.3g, err/bound %.3g\n",
+                    static_cast<long long>(T), static_cast<long long>(reproject), f == Format::float32 ? "f32" : "f64",
+                    err_max, bound_max, worst);
+        // qf's tracked bound on inputs that carry errors multiplies the bound by about 400 (float32) per
+        // re-projection ([ORTH-FLOW-BOUND]): non-vacuous to T = 2 with re-projection every 2 steps.
+        if (T <= (reproject ? 2 : 8)) {
+          EXPECT_GT(worst, kVacuousRatio) << T;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(flow_round(5, 3, 5), flow_round(5, 3, 5));
+  int differ = 0;
+  for (Index t = 0; t < 64; ++t) differ += flow_round(5, t, 5) != flow_round(6, t, 5);
+  EXPECT_GT(differ, 32);  // another seed, another schedule
+}
+
+// covers: ORTH-MATCH-CONVENTIONS
+// diff passes the oracle's step and flow rounded to float32, and fails: the transposed rotation, the
+// step without the factor R, another round, the flow with another schedule seed, and the flow
+// without its re-projection. Bad input names its argument.
+TEST(OrthogonalMatching, DiffFailsWrongVariants) {
+  const WorkingPrecision precision(256);
+  const Index d = 6;
+  const Tensor<double> x = stiefel_point(d, d, 11), g = normal(d, d, 12, "G");
+  const RiemannianProblem<double> base(x, g);
+  const auto rounded = [](const Tensor<mp_real>& m) {
+    Tensor<double> r(m.shape());
+    for (Index i = 0; i < m.count(); ++i) r[i] = round_to_format(to_double(m[i]), Format::float32);
+    return r;
+  };
+  const auto step = [&](double eta, Index round) {
+    return rounded(reference::matching_step<mp_real>(MatchingStepProblem<double>(base, eta, round)));
+  };
+  const Arrays in{{"X", x}, {"G", g}, {"eta", Tensor<double>(Shape{}, 0.1)}, {"round", Tensor<double>(Shape{}, 2.0)}};
+  EXPECT_EQ(diff_verdict("orthogonal.matching_step", in, {{"X_next", step(0.1, 2)}}), Verdict::pass);
+  EXPECT_EQ(diff_verdict("orthogonal.matching_step", in, {{"X_next", step(-0.1, 2)}}), Verdict::fail);
+  EXPECT_EQ(diff_verdict("orthogonal.matching_step", in, {{"X_next", step(0.1 / 5, 2)}}), Verdict::fail);
+  EXPECT_EQ(diff_verdict("orthogonal.matching_step", in, {{"X_next", step(0.1, 3)}}), Verdict::fail);
+
+  Tensor<double> a = normal(d, d, 13, "A");
+  for (Index i = 0; i < a.count(); ++i) a[i] = round_to_format(a[i] / std::sqrt(6.0), Format::float32);
+  const Tensor<double> y = normal(d, d, 14, "Yt");
+  // X0 = 1.25 X, off the manifold: the re-projection moves it back (a 25% change).
+  Tensor<double> x0 = x;
+  for (Index i = 0; i < x0.count(); ++i) x0[i] *= 1.25;
+  const auto flow = [&](std::uint64_t seed, Index reproject) {
+    return rounded(reference::matching_flow<mp_real>(FlowProblem<double>(x0, a, y, 0.02, 2, seed, reproject)));
+  };
+  const Arrays fin{{"X0", x0},
+                   {"A", a},
+                   {"Y", y},
+                   {"eta", Tensor<double>(Shape{}, 0.02)},
+                   {"steps", Tensor<double>(Shape{}, 2.0)},
+                   {"schedule_seed", Tensor<double>(Shape{}, 3.0)},
+                   {"reproject", Tensor<double>(Shape{}, 2.0)}};
+  EXPECT_EQ(diff_verdict("orthogonal.matching_flow", fin, {{"X", flow(3, 2)}}), Verdict::pass);
+  EXPECT_EQ(diff_verdict("orthogonal.matching_flow", fin, {{"X", flow(4, 2)}}), Verdict::fail);
+  EXPECT_EQ(diff_verdict("orthogonal.matching_flow", fin, {{"X", flow(3, 0)}}), Verdict::fail);
+
+  const auto names = [](const auto& f) {
+    try {
+      f();
+    } catch (const InvalidInput& err) {
+      return err.argument();
+    }
+    return std::string("(nothing thrown)");
+  };
+  EXPECT_EQ(names([&] { MatchingStepProblem<double>(base, 0.1, 5); }), "round");  // d = 6: rounds 0..4
+  EXPECT_EQ(names([&] { MatchingStepProblem<double>(base, NAN, 0); }), "eta");
+  EXPECT_EQ(names([&] { FlowProblem<double>(x, normal(3, 5, 1, "a"), y, 0.1, 4, 0, 0); }), "A");
+  EXPECT_EQ(names([&] { FlowProblem<double>(x, a, normal(d, 5, 1, "y"), 0.1, 4, 0, 0); }), "Y");
+  EXPECT_EQ(names([&] { FlowProblem<double>(x, a, y, 0.1, -1, 0, 0); }), "steps");
+  EXPECT_EQ(names([&] { FlowProblem<double>(x, a, y, 0.1, 4, 0, -2); }), "reproject");
+}
