@@ -17,6 +17,8 @@ packages=(performer-pytorch==1.1.4 einops==0.8.2 local-attention==1.4.4 axial-po
 # Debian's, installed inside the venv. learn2learn 0.2.0 does not build on Python 3.11: its
 # pre-generated Cython C includes longintrepr.h, which 3.11 no longer ships.
 packages+=(torchopt==0.7.3 optree==0.13.1 graphviz==0.20.3 typing_extensions==4.12.2)
+# geotorch 0.4.0 is pure Python over torch (no dependencies beyond it); imports with Debian's torch 1.13.
+packages+=(geotorch==0.4.0)
 stamp="$venv/.touchstone-peers"
 # One maker at a time: peer tests run in parallel under ctest -j, and two of them recreating the
 # venv at once broke each other's ensurepip (seen with the bilevel peer tests).

@@ -7,3 +7,8 @@ touchstone_test(orthogonal_matching_tests unit ${CMAKE_CURRENT_LIST_DIR}/matchin
 add_test(NAME orthogonal_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/orthogonal_peer_test.sh
   $<TARGET_FILE:touchstone>)
 set_tests_properties(orthogonal_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
+# diff of geotorch's SO parametrizations (expm, cayley) and one SGD step through them, in the peers'
+# venv; skipped (77) with the reason when the venv cannot be made.
+add_test(NAME orthogonal_geotorch_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/geotorch_peer_test.sh
+  $<TARGET_FILE:touchstone>)
+set_tests_properties(orthogonal_geotorch_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
