@@ -319,6 +319,10 @@ TEST(OrthogonalMatching, DiffFailsWrongVariants) {
   EXPECT_EQ(names([&] { FlowProblem<double>(x, a, normal(d, 5, 1, "y"), 0.1, 4, 0, 0); }), "Y");
   EXPECT_EQ(names([&] { FlowProblem<double>(x, a, y, 0.1, -1, 0, 0); }), "steps");
   EXPECT_EQ(names([&] { FlowProblem<double>(x, a, y, 0.1, 4, 0, -2); }), "reproject");
+  // A rank-deficient X0 (two equal columns) has no qf: the oracle's re-projection names X0.
+  Tensor<double> deficient = x;
+  for (Index r = 0; r < d; ++r) deficient(r, 1) = deficient(r, 0);
+  EXPECT_EQ(names([&] { reference::matching_flow<mp_real>(FlowProblem<double>(deficient, a, y, 0.1, 2, 0, 1)); }), "X0");
 }
 
 // covers: ORTH-DRIFT

@@ -580,7 +580,14 @@ Tensor<Real> matching_flow_observed(const FlowProblem<double>& p, Observe&& obse
         g(n, m) = s;
       }
     x = matching_rotate(x, g, p.eta(), flow_round(p.seed(), t, R));
-    if (p.reproject() > 0 && (t + 1) % p.reproject() == 0) x = qf_matrix(x);
+    if (p.reproject() > 0 && (t + 1) % p.reproject() == 0) {
+      try {
+        x = qf_matrix(x);
+      } catch (const InvalidInput&) {  // the rotations keep X0's rank: X0 is rank deficient
+        throw InvalidInput("X0", "rank deficient: the re-projection qf(X) at step " + std::to_string(t + 1) +
+                                     " has no factor with R's diagonal positive; spec/orthogonal.md [ORTH-FLOW-DEF]");
+      }
+    }
     observe(t + 1, x);
   }
   return x;
