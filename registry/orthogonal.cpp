@@ -717,6 +717,38 @@ std::unique_ptr<Algorithm> matching_flow_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- orthogonal.qf_backward ([ORTH-QR-VJP]) ----
+// n up to 4: the tracked bound of modified Gram-Schmidt and the substitution loosens with n (err/bound
+// 1.4e-3 at 7 x 6, at the tightness floor; [ORTH-QR-VJP-BOUND]).
+constexpr QfSize kQfBackwardSizes[] = {{"column", 6, 1}, {"tall", 8, 4}, {"square", 4, 4}, {"narrow", 10, 3}};
+std::unique_ptr<Algorithm> qf_backward_entry() {
+  using P = QfBackwardProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.qf_backward";
+  e.spec_ref = "spec/orthogonal.md [ORTH-QR-VJP]";
+  e.summary = "VJP of orthogonal.qf (the QR retraction's Q, R's diagonal positive) with respect to Y: dY = (dQ - Q S) R^-T, "
+              "S the upper triangle of Q^T dQ mirrored";
+  e.inputs = {{"Y", "(m, n)", "a full-column-rank matrix, m >= n", false}, {"dQ", "(m, n)", "cotangent of Q", false}};
+  e.outputs = {{"dY", "(m, n)", "gradient of Y", false}};
+  e.sizes = size_names(kQfBackwardSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const QfSize& s = size_row(kQfBackwardSizes, size);
+    return P(QfProblem<double>(normal_matrix(s.m, s.n, seed, "orthogonal.qf_backward/Y", format)),
+             normal_matrix(s.m, s.n, seed, "orthogonal.qf_backward/dQ", format));
+  };
+  e.read = [](const InputReader& r) { return P(QfProblem<double>(r.array("Y")), r.array("dQ")); };
+  e.arrays = [](const P& p) { return Arrays{{"Y", p.y()}, {"dQ", p.g()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"dY", reference::qf_vjp<mp_real>(p)}}; };
+  cpu_backends(e,
+               "modified Gram-Schmidt's Q and R (orthogonal.qf); b_ij = q_:i . g_:j (i <= j, k order), S = B's upper "
+               "triangle mirrored; w = g_r: - Q_r: S in i order; R x^T = w^T by back substitution (k order)",
+               "dY", [](const auto& p) { return cpu::qf_vjp(p); }, &qf_vjp_bound);
+  e.any_order_assumption =
+      "modified Gram-Schmidt, then (G - Q S) R^-T by substitution as written, every sum in any order, quotients or "
+      "reciprocal products";
+  return make_entry(std::move(e));
+}
+
 }  // namespace
 }  // namespace touchstone::orthogonal
 
@@ -734,6 +766,7 @@ void register_orthogonal(Registry& r) {
   r.add(orthogonal::matrix_exp_entry());
   r.add(orthogonal::matrix_exp_backward_entry());
   r.add(orthogonal::qf_entry());
+  r.add(orthogonal::qf_backward_entry());
   r.add(orthogonal::riemannian_grad_entry());
   r.add(orthogonal::rgd_step_entry(orthogonal::Retraction::exp));
   r.add(orthogonal::rgd_step_entry(orthogonal::Retraction::cayley));

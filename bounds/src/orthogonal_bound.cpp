@@ -494,4 +494,14 @@ Tensor<double> matching_flow_bound(const FlowProblem<double>& p, const OrthArith
   return out;
 }
 
+// [ORTH-QR-VJP-BOUND] The QR VJP's order over tracked values.
+Tensor<double> qf_vjp_bound(const QfBackwardProblem<double>& p, const OrthArithmetic& m) {
+  Tensor<double> out(Shape{p.m(), p.n()}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(16.0 * static_cast<double>((p.n() + 2) * (p.m() + 2)));
+  order::qf_vjp(ar, reader(p.y()), reader(p.g()), p.m(), p.n(),
+                [&](Index k, Index j, const TV& x) { out(k, j) = element_bound(x, slack); });
+  return out;
+}
+
 }  // namespace touchstone::orthogonal

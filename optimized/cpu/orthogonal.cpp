@@ -187,4 +187,14 @@ Tensor<double> matching_flow(const FlowProblem<double>& p, const FlowObserver<do
   return matching_flow_t(p, observe);
 }
 
+template <class T>
+Tensor<T> qf_vjp_t(const QfBackwardProblem<T>& p) {
+  Tensor<T> dy(Shape{p.m(), p.n()});
+  NativeArithmetic<T> ar;
+  order::qf_vjp(ar, reader(p.y()), reader(p.g()), p.m(), p.n(), [&](Index i, Index j, T x) { dy(i, j) = x; });
+  return dy;
+}
+Tensor<float> qf_vjp(const QfBackwardProblem<float>& p) { return qf_vjp_t(p); }
+Tensor<double> qf_vjp(const QfBackwardProblem<double>& p) { return qf_vjp_t(p); }
+
 }  // namespace touchstone::orthogonal::cpu

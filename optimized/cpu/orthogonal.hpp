@@ -61,6 +61,10 @@ using FlowObserver = std::function<void(Index, const Tensor<T>&)>;
 Tensor<float> matching_flow(const FlowProblem<float>& p, const FlowObserver<float>& observe = {});
 Tensor<double> matching_flow(const FlowProblem<double>& p, const FlowObserver<double>& observe = {});
 
+// [ORTH-QR-VJP-CPU] dl/dY of qf(Y): modified Gram-Schmidt's Q and R, then (G - Q S) R^-T.
+Tensor<float> qf_vjp(const QfBackwardProblem<float>& p);
+Tensor<double> qf_vjp(const QfBackwardProblem<double>& p);
+
 }  // namespace touchstone::orthogonal::cpu
 
 namespace touchstone::orthogonal::cpu {

@@ -36,4 +36,6 @@ template Tensor<mp_real> matching_step<mp_real>(const MatchingStepProblem<double
 template Tensor<double> matching_step<double>(const MatchingStepProblem<double>&);
 template Tensor<mp_real> matching_flow<mp_real>(const FlowProblem<double>&);
 template Tensor<double> matching_flow<double>(const FlowProblem<double>&);
+template Tensor<mp_real> qf_vjp<mp_real>(const QfBackwardProblem<double>&);
+template Tensor<double> qf_vjp<double>(const QfBackwardProblem<double>&);
 }  // namespace touchstone::orthogonal::reference

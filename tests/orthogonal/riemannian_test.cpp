@@ -144,7 +144,9 @@ TEST(OrthogonalRiemannian, StepKeepsTheDefect) {
       const Tensor<mp_real> next = reference::rgd_step<mp_real>(p);
       const mp_real before = defect_f(x), after = defect_f(next);
       EXPECT_LT(std::fabs(to_double(after - before)), kExact) << (r == Retraction::exp ? "exp" : "cayley");
-      if (exact_x) EXPECT_LT(to_double(after), kExact);
+      if (exact_x) {
+        EXPECT_LT(to_double(after), kExact);
+      }
       // Wrong: X (I - eta Omega).
       const Tensor<mp_real> omega = reference::riemannian_omega<mp_real>(p.base());
       Tensor<mp_real> first(omega.shape());
@@ -324,4 +326,104 @@ TEST(OrthogonalRiemannian, DiffFailsWrongConventions) {
   bad[3] = std::nan("");
   EXPECT_EQ(names([&] { RiemannianProblem<double>(x, bad); }), "G");
   EXPECT_EQ(names([&] { RgdStepProblem<double>(RiemannianProblem<double>(x, g), INFINITY, Retraction::exp); }), "eta");
+}
+
+// covers: ORTH-QR-VJP ORTH-QR-VJP-CPU ORTH-QR-VJP-BOUND
+// The QR retraction's VJP oracle against central differences of the forward oracle (qf on Y +- h E at
+// 256 bits, h = 2^-40: truncation ~h^2, relative 1e-24), on tall, square and near-square Y; wrong
+// VJPs fail the same comparison: S = Q^T G without the mirroring (the full product), R^-1 in place of
+// R^-T, and G R^-T alone (no Q S term). The backends within their own and the any-order bound, not
+// vacuous; diff passes the oracle rounded and fails the unmirrored variant.
+TEST(OrthogonalQfVjp, MatchesCentralDifferencesOfTheForward) {
+  const WorkingPrecision precision(256);
+  struct Case {
+    Index m, n;
+  };
+  for (const Case c : {Case{8, 4}, Case{5, 5}, Case{7, 6}}) {
+    const Tensor<double> y = normal(c.m, c.n, 61, "qfY", Format::float32), g = normal(c.m, c.n, 62, "qfG");
+    const QfBackwardProblem<double> p(QfProblem<double>(y), g);
+    const Tensor<mp_real> dy = reference::qf_vjp<mp_real>(p);
+    const reference::QrFactors<mp_real> f = reference::qr_factors(reference::exact_skew<mp_real>(y));
+    // The wrong variants, from the same factors.
+    const auto variant = [&](int which) {
+      const Index m = c.m, n = c.n;
+      Tensor<mp_real> b(Shape{n, n}, mp_real(0));
+      for (Index i = 0; i < n; ++i)
+        for (Index j = 0; j < n; ++j)
+          for (Index k = 0; k < m; ++k) b(i, j) += f.q(k, i) * mp_real(g(k, j));
+      Tensor<mp_real> out(Shape{m, n});
+      for (Index r = 0; r < m; ++r) {
+        std::vector<mp_real> w(static_cast<std::size_t>(n));
+        for (Index j = 0; j < n; ++j) {
+          w[j] = mp_real(g(r, j));
+          if (which != 2)
+            for (Index i = 0; i < n; ++i) w[j] -= f.q(r, i) * (which == 0 ? b(i, j) : (i <= j ? b(i, j) : b(j, i)));
+        }
+        if (which == 1) {  // x R = w: forward substitution with R (R^-1 in place of R^-T)
+          for (Index j = 0; j < n; ++j) {
+            for (Index k = 0; k < j; ++k) w[j] -= f.r(k, j) * w[k];
+            w[j] /= f.r(j, j);
+          }
+        } else {
+          for (Index j = n - 1; j >= 0; --j) {
+            for (Index k = j + 1; k < n; ++k) w[j] -= f.r(j, k) * w[k];
+            w[j] /= f.r(j, j);
+          }
+        }
+        for (Index j = 0; j < n; ++j) out(r, j) = w[j];
+      }
+      return out;
+    };
+    // <dY, E> against (<G, qf(Y + h E)> - <G, qf(Y - h E)>) / 2h for three directions E.
+    const mp_real h = ldexp(mp_real(1), -40);
+    const auto mismatch = [&](const Tensor<mp_real>& cand, std::uint64_t dir) {
+      const Tensor<double> e = normal(c.m, c.n, 70 + dir, "qfE");
+      Tensor<mp_real> plus(y.shape()), minus(y.shape());
+      for (Index i = 0; i < y.count(); ++i) plus[i] = mp_real(y[i]) + h * mp_real(e[i]), minus[i] = mp_real(y[i]) - h * mp_real(e[i]);
+      const Tensor<mp_real> qp = reference::qf_matrix(plus), qm = reference::qf_matrix(minus);
+      mp_real fd(0), lin(0), scale(0);
+      for (Index i = 0; i < y.count(); ++i) {
+        fd += mp_real(g[i]) * (qp[i] - qm[i]);
+        lin += cand[i] * mp_real(e[i]);
+        scale += abs(cand[i] * mp_real(e[i]));
+      }
+      return to_double(abs(lin - fd / (2 * h)) / scale);
+    };
+    double worst_ok = 0, best_wrong = 1e300;
+    for (std::uint64_t dir = 0; dir < 3; ++dir) {
+      worst_ok = std::max(worst_ok, mismatch(dy, dir));
+      for (int which : {0, 1, 2}) best_wrong = std::min(best_wrong, mismatch(variant(which), dir));
+    }
+    std::printf("qf_vjp m=%lld n=%lld: central-difference mismatch %.3g, wrong variants at least %.3g\n",
+                static_cast<long long>(c.m), static_cast<long long>(c.n), worst_ok, best_wrong);
+    EXPECT_LT(worst_ok, 1e-20);
+    EXPECT_GT(best_wrong, 1e-3);
+    for (const Format fm : {Format::float32, Format::float64}) {
+      Tensor<double> got(dy.shape());
+      if (fm == Format::float32) {
+        const Tensor<float> t = cpu::qf_vjp(p.cast<float>());
+        for (Index i = 0; i < got.count(); ++i) got[i] = t[i];
+      } else {
+        got = cpu::qf_vjp(p);
+      }
+      const Tensor<double> own = qf_vjp_bound(p, OrthArithmetic{fm, false}), any = qf_vjp_bound(p, OrthArithmetic{fm, true});
+      double worst = 0;
+      for (Index i = 0; i < got.count(); ++i) {
+        const double err = std::fabs(to_double(mp_real(got[i]) - dy[i]));
+        ASSERT_LE(err, own[i]) << i;
+        ASSERT_LE(own[i], any[i]) << i;
+        worst = std::max(worst, err / own[i]);
+      }
+      std::printf("qf_vjp m=%lld n=%lld %s: err/bound %.3g\n", static_cast<long long>(c.m), static_cast<long long>(c.n),
+                  fm == Format::float32 ? "f32" : "f64", worst);
+      EXPECT_GT(worst, kVacuousRatio);
+    }
+    const auto rounded = [](const Tensor<mp_real>& t) {
+      Tensor<double> d(t.shape());
+      for (Index i = 0; i < t.count(); ++i) d[i] = round_to_format(to_double(t[i]), Format::float32);
+      return d;
+    };
+    EXPECT_EQ(diff_verdict("orthogonal.qf_backward", {{"Y", y}, {"dQ", g}}, {{"dY", rounded(dy)}}), Verdict::pass);
+    EXPECT_EQ(diff_verdict("orthogonal.qf_backward", {{"Y", y}, {"dQ", g}}, {{"dY", rounded(variant(0))}}), Verdict::fail);
+  }
 }

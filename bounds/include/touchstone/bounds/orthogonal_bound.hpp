@@ -61,4 +61,7 @@ Tensor<double> rgd_step_bound(const RgdStepProblem<double>& p, const OrthArithme
 Tensor<double> matching_step_bound(const MatchingStepProblem<double>& p, const OrthArithmetic& m);
 Tensor<double> matching_flow_bound(const FlowProblem<double>& p, const OrthArithmetic& m);
 
+// [ORTH-QR-VJP-BOUND] The QR VJP's order over tracked values.
+Tensor<double> qf_vjp_bound(const QfBackwardProblem<double>& p, const OrthArithmetic& m);
+
 }  // namespace touchstone::orthogonal

@@ -581,21 +581,26 @@ void matrix_exp_vjp(Ar& ar, const Ain& a, const Gin& g, Index n, Sink&& out) {
 // diagonal (the norms) positive; each q_kj lies in [-1, 1] (a column of unit norm: `unit`).
 // embed-begin qf_order
 // On values: y (m x n, row-major) as the policy's values; returns Q row-major.
+// With `rfactor`, also R (n x n, row-major, zero below the diagonal): r_ij the projections, r_jj the norms.
 template <class Ar>
-std::vector<typename Ar::V> qf_values(Ar& ar, const std::vector<typename Ar::V>& y, Index m, Index n) {
+std::vector<typename Ar::V> qf_values(Ar& ar, const std::vector<typename Ar::V>& y, Index m, Index n,
+                                      std::vector<typename Ar::V>* rfactor = nullptr) {
   using V = typename Ar::V;
   std::vector<V> q(static_cast<std::size_t>(m * n), ar.input(0)), v(static_cast<std::size_t>(m), ar.input(0));
+  if (rfactor) rfactor->assign(static_cast<std::size_t>(n * n), ar.input(0));
   for (Index j = 0; j < n; ++j) {
     for (Index k = 0; k < m; ++k) v[k] = y[k * n + j];
     for (Index i = 0; i < j; ++i) {
       auto t = ar.acc();
       for (Index k = 0; k < m; ++k) ar.accumulate(t, ar.mul(q[k * n + i], v[k]));
       const V r = ar.total(t);
+      if (rfactor) (*rfactor)[i * n + j] = r;
       for (Index k = 0; k < m; ++k) v[k] = ar.sub(v[k], ar.mul(r, q[k * n + i]));
     }
     auto t = ar.acc();
     for (Index k = 0; k < m; ++k) ar.accumulate(t, ar.mul(v[k], v[k]));
     const V nrm = ar.sqrt(ar.total(t));
+    if (rfactor) (*rfactor)[j * n + j] = nrm;
     for (Index k = 0; k < m; ++k) q[k * n + j] = ar.unit(ar.div(v[k], nrm));
   }
   return q;
@@ -789,5 +794,43 @@ void matching_flow(Ar& ar, const Xin& x0, const Ain& a, const Yin& y, Index N, I
     for (Index k = 0; k < M; ++k) out(r, k, x[r * M + k]);
 }
 // embed-end matching_flow_order
+
+// [ORTH-QR-VJP-CPU] dl/dY of Q = qf(Y) given G = dl/dQ (m x n): Q and R by qf_values (modified
+// Gram-Schmidt); B = Q^T G (b_ij = q_:i . g_:j, sequential in k); S symmetric from B's upper triangle
+// (s_ij = b_ij for i <= j, b_ji for i > j); W = G - Q S (w_rj = g_rj - q_r0 s_0j - ... in i order); then
+// each row x of dY solves R x^T = w^T by back substitution, x_j = fl(fl(w_j - r_j,j+1 x_j+1 - ...) / r_jj)
+// for j = n-1..0, subtracted in k order.
+// embed-begin qf_vjp_order
+template <class Ar, class Yin, class Gin, class Sink>
+void qf_vjp(Ar& ar, const Yin& y, const Gin& g, Index m, Index n, Sink&& out) {
+  using V = typename Ar::V;
+  std::vector<V> yv, gv, r;
+  for (Index k = 0; k < m; ++k)
+    for (Index j = 0; j < n; ++j) yv.push_back(ar.input(y(k, j))), gv.push_back(ar.input(g(k, j)));
+  const std::vector<V> q = qf_values(ar, yv, m, n, &r);
+  std::vector<V> b(static_cast<std::size_t>(n * n), ar.input(0)), w(static_cast<std::size_t>(n), ar.input(0));
+  for (Index i = 0; i < n; ++i)
+    for (Index j = i; j < n; ++j) {
+      auto t = ar.acc();
+      for (Index k = 0; k < m; ++k) ar.accumulate(t, ar.mul(q[k * n + i], gv[k * n + j]));
+      b[i * n + j] = b[j * n + i] = ar.total(t);  // S: B's upper triangle mirrored
+    }
+  for (Index row = 0; row < m; ++row) {
+    for (Index j = 0; j < n; ++j) {
+      auto t = ar.acc();
+      ar.accumulate(t, gv[row * n + j]);
+      for (Index i = 0; i < n; ++i) ar.accumulate(t, ar.neg(ar.mul(q[row * n + i], b[i * n + j])));
+      w[j] = ar.total(t);
+    }
+    for (Index j = n - 1; j >= 0; --j) {
+      auto t = ar.acc();
+      ar.accumulate(t, w[j]);
+      for (Index k = j + 1; k < n; ++k) ar.accumulate(t, ar.neg(ar.mul(r[j * n + k], w[k])));
+      w[j] = ar.div(ar.total(t), r[j * n + j]);
+    }
+    for (Index j = 0; j < n; ++j) out(row, j, w[j]);
+  }
+}
+// embed-end qf_vjp_order
 
 }  // namespace touchstone::orthogonal::order

@@ -326,6 +326,31 @@ class LapackProblem {
   Tensor<T> a_, tau_;
 };
 
+// [ORTH-QR-VJP] The backward problem of orthogonal.qf: Y (m, n) and the cotangent dQ (m, n).
+template <class T>
+class QfBackwardProblem {
+ public:
+  QfBackwardProblem(QfProblem<T> forward, Tensor<T> g) : f_(std::move(forward)), g_(std::move(g)) {
+    if (g_.rank() != 2 || g_.extent(0) != f_.m() || g_.extent(1) != f_.n())
+      throw InvalidInput("dQ", "expected Q's shape (" + std::to_string(f_.m()) + ", " + std::to_string(f_.n()) + "), got " +
+                                   g_.shape().str());
+    problem_detail::require_finite(g_, "dQ");
+  }
+  const QfProblem<T>& forward() const { return f_; }
+  const Tensor<T>& y() const { return f_.y(); }
+  const Tensor<T>& g() const { return g_; }
+  Index m() const { return f_.m(); }
+  Index n() const { return f_.n(); }
+  template <class U>
+  QfBackwardProblem<U> cast() const {
+    return QfBackwardProblem<U>(f_.template cast<U>(), g_.template cast<U>());
+  }
+
+ private:
+  QfProblem<T> f_;
+  Tensor<T> g_;
+};
+
 // [ORTH-RGRAD-DEF] A point X (N, M) of the Stiefel manifold St(N, M) (O(d) when N = M = d), N >= M,
 // and the Euclidean gradient G = df/dX (N, M) there, both finite. X is taken as given: a matrix
 // rounded to a format is orthonormal only to its rounding, and the maps are defined for any X.
