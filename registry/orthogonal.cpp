@@ -493,6 +493,8 @@ struct RiemannianSize {
 // O(d) at d = 2, 5, 8; a Stiefel point (N > M); a step whose exponential needs scaling (s > 0).
 constexpr RiemannianSize kRiemannianSizes[] = {
     {"tiny", 2, 2, 0.3}, {"small", 5, 5, 0.1}, {"medium", 8, 8, 0.05}, {"stiefel", 7, 3, 0.1}, {"large_step", 6, 6, 1.0}};
+// `touchstone bench` only: d = 1024 (the RGD-with-expm against matching-step comparison).
+constexpr RiemannianSize kRiemannianBench{"bench", 1024, 1024, 0.01};
 
 const ArraySpec kStiefelX{"X", "(N, M)", "the point: orthonormal columns to the format's rounding (N >= M; O(d): N = M)", false};
 const ArraySpec kEuclideanG{"G", "(N, M)", "the Euclidean gradient df/dX at X", false};
@@ -563,9 +565,10 @@ std::unique_ptr<Algorithm> rgd_step_entry(Retraction retraction) {
   e.outputs = {{"X_next", "(N, M)", "the point after the step", false}};
   e.options = {{"eta", "the step size", "(required)"}};
   e.sizes = size_names(kRiemannianSizes);
+  e.extra_sizes = {"bench"};
   const std::string stream = e.name;
   e.generate = [stream, retraction](const std::string& size, Format format, std::uint64_t seed) {
-    const RiemannianSize& s = size_row(kRiemannianSizes, size);
+    const RiemannianSize& s = size == "bench" ? kRiemannianBench : size_row(kRiemannianSizes, size);
     return P(riemannian_problem(s, format, seed, stream), round_to_format(s.eta, format), retraction);
   };
   e.read = [retraction](const InputReader& r) {
@@ -600,6 +603,8 @@ struct MatchingSize {
 // Even d (a perfect matching), odd d (one index idle), a Stiefel point, d = 2 (one pair, R = 1).
 constexpr MatchingSize kMatchingSizes[] = {
     {"tiny", 2, 2, 0.3, 0}, {"small", 6, 6, 0.05, 2}, {"odd", 5, 5, 0.05, 3}, {"stiefel", 7, 4, 0.1, 1}};
+// `touchstone bench` only: d = 1024, as the RGD steps' bench size.
+constexpr MatchingSize kMatchingBench{"bench", 1024, 1024, 0.01, 0};
 
 std::unique_ptr<Algorithm> matching_step_entry() {
   using P = MatchingStepProblem<double>;
@@ -614,8 +619,9 @@ std::unique_ptr<Algorithm> matching_step_entry() {
   e.outputs = {{"X_next", "(N, M)", "the point after the step (only the matched columns change)", false}};
   e.options = {{"eta", "the step size", "(required)"}, {"round", "the round of the schedule", "(required)"}};
   e.sizes = size_names(kMatchingSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const MatchingSize& s = size_row(kMatchingSizes, size);
+    const MatchingSize& s = size == "bench" ? kMatchingBench : size_row(kMatchingSizes, size);
     return P(riemannian_problem({s.name, s.N, s.M, s.eta}, format, seed, "orthogonal.matching_step"),
              round_to_format(s.eta, format), s.round);
   };
