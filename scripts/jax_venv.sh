@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the python of a venv with JAX, making it first if needed: Debian's python3 with
 # --system-site-packages (so Debian's numpy 1.24 is the numpy) and JAX's CPU wheels from PyPI with
-# `pip install --no-deps`, their dependencies pinned by hand (the pattern of scripts/peer_venv.sh).
+# `pip install --no-deps`, their dependencies pinned by hand (scripts/pinned_venv.sh).
 # python/tests/test_jax.py runs touchstone's package from build/venv in it.
 # Tried with Debian 12's numpy 1.24.2: jax/jaxlib 0.4.30 (ml_dtypes 0.4.0) and 0.4.38 (ml_dtypes
 # 0.5.1) import and run; 0.5.3 fails at import (AttributeError: module 'numpy' has no attribute
@@ -12,21 +12,5 @@
 set -euo pipefail
 venv=${TOUCHSTONE_JAX_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/touchstone/jax-venv}
 packages=(jax==0.4.38 jaxlib==0.4.38 ml_dtypes==0.5.1 opt_einsum==3.3.0 scipy==1.11.4)
-stamp="$venv/.touchstone-jax"
-mkdir -p "$(dirname "$venv")"
-exec 9>"$venv.lock"
-flock 9
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]; then
-  echo "$venv/bin/python"; exit 0
-fi
-/usr/bin/python3 -c "import numpy" 2>/dev/null ||
-  { echo "jax venv: /usr/bin/python3 has no numpy (apt: python3-numpy)" >&2; exit 77; }
-rm -rf "$venv"
-/usr/bin/python3 -m venv --system-site-packages "$venv" >&2
-if ! "$venv/bin/pip" install --quiet --no-deps --timeout 30 "${packages[@]}" >&2; then
-  echo "jax venv: pip could not install ${packages[*]} from PyPI (registry unreachable?)" >&2
-  rm -rf "$venv"; exit 77
-fi
-"$venv/bin/python" -c "import jax.numpy as jnp; assert float(jnp.ones(3).sum()) == 3.0" >&2
-echo "${packages[*]}" > "$stamp"
-echo "$venv/bin/python"
+exec "$(dirname "${BASH_SOURCE[0]}")/pinned_venv.sh" "jax venv" "$venv" "import numpy" \
+  "import jax.numpy as jnp; assert float(jnp.ones(3).sum()) == 3.0" "${packages[@]}"

@@ -19,22 +19,4 @@ packages=(performer-pytorch==1.1.4 einops==0.8.2 local-attention==1.4.4 axial-po
 packages+=(torchopt==0.7.3 optree==0.13.1 graphviz==0.20.3 typing_extensions==4.12.2)
 # geotorch 0.4.0 is pure Python over torch (no dependencies beyond it); imports with Debian's torch 1.13.
 packages+=(geotorch==0.4.0)
-stamp="$venv/.touchstone-peers"
-# One maker at a time: peer tests run in parallel under ctest -j, and two of them recreating the
-# venv at once broke each other's ensurepip (seen with the bilevel peer tests).
-mkdir -p "$(dirname "$venv")"
-exec 9>"$venv.lock"
-flock 9
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]; then
-  echo "$venv/bin/python"; exit 0
-fi
-/usr/bin/python3 -c "import torch, numpy" 2>/dev/null ||
-  { echo "peer venv: /usr/bin/python3 has no torch/numpy (apt: python3-torch python3-numpy)" >&2; exit 77; }
-rm -rf "$venv"
-/usr/bin/python3 -m venv --system-site-packages "$venv" >&2
-if ! "$venv/bin/pip" install --quiet --no-deps --timeout 30 "${packages[@]}" >&2; then
-  echo "peer venv: pip could not install ${packages[*]} from PyPI (registry unreachable?)" >&2
-  rm -rf "$venv"; exit 77
-fi
-echo "${packages[*]}" > "$stamp"
-echo "$venv/bin/python"
+exec "$(dirname "${BASH_SOURCE[0]}")/pinned_venv.sh" "peer venv" "$venv" "import torch, numpy" "" "${packages[@]}"

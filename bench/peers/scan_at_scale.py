@@ -20,6 +20,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from selective_scan_ref import selective_scan_ref  # noqa: E402
 
 
+def draw_inputs(b, d, L, n, seed):
+    """mamba_ssm's test distribution (see the module's docstring), float32 torch tensors."""
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "u": torch.randn(b, d, L, generator=g),
+        "delta": 0.5 * torch.rand(b, d, L, generator=g),
+        "A": -0.5 * torch.rand(d, n, generator=g),
+        "B": torch.randn(b, n, L, generator=g),
+        "C": torch.randn(b, n, L, generator=g),
+        "D": torch.randn(d, generator=g),
+        "z": torch.randn(b, d, L, generator=g),
+        "delta_bias": 0.5 * torch.rand(d, generator=g),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
@@ -31,18 +46,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    g = torch.Generator().manual_seed(a.seed)
     b, d, L, n = a.batch, a.dim, a.seqlen, a.dstate
-    t = {
-        "u": torch.randn(b, d, L, generator=g),
-        "delta": 0.5 * torch.rand(b, d, L, generator=g),
-        "A": -0.5 * torch.rand(d, n, generator=g),
-        "B": torch.randn(b, n, L, generator=g),
-        "C": torch.randn(b, n, L, generator=g),
-        "D": torch.randn(d, generator=g),
-        "z": torch.randn(b, d, L, generator=g),
-        "delta_bias": 0.5 * torch.rand(d, generator=g),
-    }
+    t = draw_inputs(b, d, L, n, a.seed)
     with torch.no_grad():
         out, last = selective_scan_ref(**t, delta_softplus=True)
     os.makedirs(a.dir, exist_ok=True)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scan_at_scale import draw_inputs  # noqa: E402
 from selective_scan_ref import selective_scan_ref  # noqa: E402
 
 CORRECT = ["ref", "seq_n", "rev_n", "tree_n", "chunked", "chunked256", "f64acc", "exp2"]
@@ -120,18 +121,7 @@ def main():
     ap.add_argument("--variants", default=",".join(CORRECT + WRONG))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    g = torch.Generator().manual_seed(a.seed)
-    b, d, L, n = a.batch, a.dim, a.seqlen, a.dstate
-    t = {
-        "u": torch.randn(b, d, L, generator=g),
-        "delta": 0.5 * torch.rand(b, d, L, generator=g),
-        "A": -0.5 * torch.rand(d, n, generator=g),
-        "B": torch.randn(b, n, L, generator=g),
-        "C": torch.randn(b, n, L, generator=g),
-        "D": torch.randn(d, generator=g),
-        "z": torch.randn(b, d, L, generator=g),
-        "delta_bias": 0.5 * torch.rand(d, generator=g),
-    }
+    t = draw_inputs(a.batch, a.dim, a.seqlen, a.dstate, a.seed)
     os.makedirs(a.dir, exist_ok=True)
     np.savez(os.path.join(a.dir, "inputs.npz"), delta_softplus=np.array(True),
              **{k: v.numpy() for k, v in t.items()})

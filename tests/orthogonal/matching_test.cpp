@@ -19,6 +19,7 @@
 #include "touchstone/bounds/orthogonal_bound.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/orthogonal.hpp"
+#include "test_inputs.hpp"
 
 using namespace touchstone;
 using namespace touchstone::orthogonal;
@@ -26,20 +27,13 @@ using touchstone::test_support::diff_verdict;
 
 namespace {
 
-const double kExact = std::ldexp(1.0, -200);
+using test_inputs::kExact;
 
 Tensor<double> normal(Index rows, Index cols, std::uint64_t seed, const char* name, Format f = Format::float32) {
-  PhiloxStream r(seed, std::string("matching_test/") + name);
-  Tensor<double> t(Shape{rows, cols});
-  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(r.next_normal(), f);
-  return t;
+  return test_inputs::normal("matching_test", rows, cols, seed, name, f);
 }
 
-Tensor<double> stiefel_point(Index N, Index M, std::uint64_t seed) {
-  Tensor<double> x = reference::qf<double>(QfProblem<double>(normal(N, M, seed, "Y", Format::float64)));
-  for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(x[i], Format::float32);
-  return x;
-}
+Tensor<double> stiefel_point(Index N, Index M, std::uint64_t seed) { return test_inputs::stiefel_point("matching_test", N, M, seed); }
 
 using Schedule = std::function<std::vector<std::pair<Index, Index>>(Index d, Index s)>;
 

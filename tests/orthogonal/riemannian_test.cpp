@@ -16,6 +16,7 @@
 #include "touchstone/core/random.hpp"
 #include "touchstone/order/orthogonal_order.hpp"
 #include "touchstone/reference/orthogonal.hpp"
+#include "test_inputs.hpp"
 
 using namespace touchstone;
 using namespace touchstone::orthogonal;
@@ -23,22 +24,13 @@ using touchstone::test_support::diff_verdict;
 
 namespace {
 
-// 2^-200: identities of the 256-bit oracles hold to a few roundings; a wrong one is off by O(1).
-const double kExact = std::ldexp(1.0, -200);
+using test_inputs::kExact;
 
 Tensor<double> normal(Index rows, Index cols, std::uint64_t seed, const char* name, Format f = Format::float32) {
-  PhiloxStream r(seed, std::string("riemannian_test/") + name);
-  Tensor<double> t(Shape{rows, cols});
-  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(r.next_normal(), f);
-  return t;
+  return test_inputs::normal("riemannian_test", rows, cols, seed, name, f);
 }
 
-// A point of St(N, M) rounded to float32: the binary64 Q factor of a normal matrix.
-Tensor<double> stiefel_point(Index N, Index M, std::uint64_t seed) {
-  Tensor<double> x = reference::qf<double>(QfProblem<double>(normal(N, M, seed, "Y", Format::float64)));
-  for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(x[i], Format::float32);
-  return x;
-}
+Tensor<double> stiefel_point(Index N, Index M, std::uint64_t seed) { return test_inputs::stiefel_point("riemannian_test", N, M, seed); }
 
 // An exactly orthogonal X: a signed permutation (row i has -1^i at column (3 i + 1) mod d, d not a
 // multiple of 3).

@@ -1,0 +1,34 @@
+// Test inputs shared by the orthogonal family's tests: normal matrices from a named Philox stream
+// and points of St(N, M), both rounded to a format.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "touchstone/core/formats.hpp"
+#include "touchstone/core/random.hpp"
+#include "touchstone/reference/orthogonal.hpp"
+
+namespace touchstone::orthogonal::test_inputs {
+
+// 2^-200: identities of the 256-bit oracles hold to a few roundings; a wrong one is off by O(1).
+inline const double kExact = std::ldexp(1.0, -200);
+
+// A rows x cols matrix of standard normals from the stream "<test>/<name>", rounded to f.
+inline Tensor<double> normal(const std::string& test, Index rows, Index cols, std::uint64_t seed, const char* name,
+                             Format f = Format::float32) {
+  PhiloxStream r(seed, test + "/" + name);
+  Tensor<double> t(Shape{rows, cols});
+  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(r.next_normal(), f);
+  return t;
+}
+
+// A point of St(N, M) rounded to float32: the binary64 Q factor of a normal matrix.
+inline Tensor<double> stiefel_point(const std::string& test, Index N, Index M, std::uint64_t seed) {
+  Tensor<double> x = reference::qf<double>(QfProblem<double>(normal(test, N, M, seed, "Y", Format::float64)));
+  for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(x[i], Format::float32);
+  return x;
+}
+
+}  // namespace touchstone::orthogonal::test_inputs
