@@ -177,6 +177,7 @@ std::unique_ptr<Algorithm> softmax_attention_entry() {
       "what every Performer estimates";
   e.inputs = AttentionFace::inputs();
   e.outputs = {{"out", "(batch, heads, seqlen, dim_v)", "attention output", false}};
+  e.independent_axes = {"batch", "heads"};  // [CORE-SLICES]: one head of one sequence
   e.options = AttentionFace::options();
   e.sizes = size_names(kAttentionSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
@@ -217,6 +218,7 @@ std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
   e.outputs = {{"dq", kRows, "gradient of q", false},
                {"dk", kRows, "gradient of k", false},
                {"dv", "(batch, heads, seqlen, dim_v)", "gradient of v", false}};
+  e.independent_axes = {"batch", "heads"};  // [CORE-SLICES]: one head of one sequence
   e.options = AttentionFace::options();
   e.sizes = size_names(kAttentionBackwardSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
@@ -502,6 +504,7 @@ std::unique_ptr<Algorithm> linear_attention_entry() {
       "j <= i (causal prefix sums), with google-research's or performer-pytorch's renormalizer guard";
   e.inputs = LinearFace::inputs();
   e.outputs = {{"out", "(batch, heads, seqlen, dim_v)", "attention output", false}};
+  e.independent_axes = {"batch", "heads"};  // [CORE-SLICES]: one head of one sequence
   e.options = LinearFace::options();
   e.sizes = checked_sizes(kLinearSizes);
   e.extra_sizes = {"bench"};
@@ -563,6 +566,7 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
   e.outputs = {{"dq", "(batch, heads, seqlen, nb_features)", "gradient of q'", false},
                {"dk", "(batch, heads, seqlen, nb_features)", "gradient of k'", false},
                {"dv", "(batch, heads, seqlen, dim_v)", "gradient of v", false}};
+  e.independent_axes = {"batch", "heads"};  // [CORE-SLICES]: one head of one sequence
   e.options = LinearFace::options();
   e.options.push_back({"state", "how the kernel gets causal prefix states in the backward pass: stored (from the forward "
                          "pass) or subtraction (P_(i-1) = P_i - k_i v_i^T from the final state); the bound follows it",
