@@ -19,6 +19,7 @@
 #include "touchstone/core/verdict.hpp"
 #include "touchstone/order/orthogonal_order.hpp"
 #include "touchstone/reference/orthogonal.hpp"
+#include "test_inputs.hpp"
 
 using namespace touchstone;
 using namespace touchstone::orthogonal;
@@ -996,9 +997,8 @@ Tensor<double> rounded_f32(const Tensor<mp_real>& m, double factor = 1) {
 
 // The VJP dX checked against the central difference of a forward map F at X along E (in MPFR, step
 // 2^-40: the difference is exact to O(h^2) ~ 1e-24 relative): returns |<dX, E> - jvp| / sum |dX E|.
-// kCentralDifferenceTolerance is that truncation with a margin of 1e4 (256-bit rounding adds
-// 2^-256 / h ~ 1e-65): the right VJP is within it, and a wrong VJP must fail the same comparison.
-constexpr double kCentralDifferenceTolerance = 1e-20;
+// kCentralDifferenceTolerance (test_inputs.hpp) is that truncation with a margin.
+using test_inputs::kCentralDifferenceTolerance;
 double central_difference_gap(const std::function<Tensor<mp_real>(const Tensor<mp_real>&)>& forward,
                               const Tensor<double>& x, const Tensor<double>& e, const Tensor<double>& g,
                               const Tensor<mp_real>& dx) {

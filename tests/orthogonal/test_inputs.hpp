@@ -15,6 +15,11 @@ namespace touchstone::orthogonal::test_inputs {
 // 2^-200: identities of the 256-bit oracles hold to a few roundings; a wrong one is off by O(1).
 inline const double kExact = std::ldexp(1.0, -200);
 
+// A VJP checked against a central difference in MPFR with step h = 2^-40: the difference is exact
+// to O(h^2) ~ 1e-24 relative (256-bit rounding adds 2^-256 / h ~ 1e-65). This is that truncation
+// with a margin of 1e4: the right VJP is within it, and a wrong VJP must fail the same comparison.
+inline constexpr double kCentralDifferenceTolerance = 1e-20;
+
 // A rows x cols matrix of standard normals from the stream "<test>/<name>", rounded to f.
 inline Tensor<double> normal(const std::string& test, Index rows, Index cols, std::uint64_t seed, const char* name,
                              Format f = Format::float32) {
