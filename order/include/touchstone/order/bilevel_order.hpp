@@ -224,6 +224,29 @@ std::vector<typename Cls::V> exact_forward(Ar& ar, Cls& cls, const std::vector<t
   return out;
 }
 
+// UFOM's combination in place, F <- F + fl(fl(E - F) / q) element by element (`reciprocal`:
+// fl(E - F) times fl(1 / q), the bounds only): shared by every class's UFOM.
+template <class Ar, class V>
+void ufom_combine(Ar& ar, std::vector<V>& F, const std::vector<V>& E, double q, bool reciprocal) {
+  const V qv = ar.input(q);
+  const V w = reciprocal ? ar.div(ar.input(1.0), qv) : qv;
+  for (std::size_t i = 0; i < F.size(); ++i) {
+    const V diff = ar.sub(E[i], F[i]);
+    F[i] = ar.add(F[i], reciprocal ? ar.mul(w, diff) : ar.div(diff, w));
+  }
+}
+
+// The exact hypergradient UFOM's xi = 1 branch needs, given F = lambda_r: by recomputation from
+// F, by the stored backward pass with phi_j = theta (see `ufom`), or by forward mode.
+template <class Ar, class Cls>
+std::vector<typename Cls::V> ufom_exact(Ar& ar, Cls& cls, const std::vector<typename Cls::V>& theta, Index r,
+                                        const std::vector<typename Cls::V>& F, Method method) {
+  using V = typename Cls::V;
+  return method == Method::recompute ? exact_recompute_from(cls, theta, r, F)
+         : method == Method::stored  ? backward(cls, r, F, [&](Index) -> const std::vector<V>& { return theta; })
+                                     : exact_forward(ar, cls, theta, r);
+}
+
 // [BILEVEL-UFOM-CPU] g = F + (E - F) / q when xi = 1 (E by recomputation from lambda_r = F), g = F
 // when xi = 0 (E is not computed). For the bounds only: `method` forward (E by forward mode), or
 // stored: the backward pass from lambda_r = F with phi_j = theta in place of the recomputed
@@ -235,16 +258,8 @@ std::vector<typename Cls::V> ufom(Ar& ar, Cls& cls, const std::vector<typename C
                                   int xi, Method method = Method::recompute, bool reciprocal = false) {
   std::vector<typename Cls::V> F = fom(cls, theta, r);
   if (xi == 0) return F;
-  const std::vector<typename Cls::V> E =
-      method == Method::recompute ? exact_recompute_from(cls, theta, r, F)
-      : method == Method::stored  ? backward(cls, r, F, [&](Index) -> const std::vector<typename Cls::V>& { return theta; })
-                                  : exact_forward(ar, cls, theta, r);
-  const typename Cls::V qv = ar.input(q);
-  const typename Cls::V w = reciprocal ? ar.div(ar.input(1.0), qv) : qv;
-  for (std::size_t i = 0; i < F.size(); ++i) {
-    const typename Cls::V diff = ar.sub(E[i], F[i]);
-    F[i] = ar.add(F[i], reciprocal ? ar.mul(w, diff) : ar.div(diff, w));
-  }
+  const std::vector<typename Cls::V> E = ufom_exact(ar, cls, theta, r, F, method);
+  ufom_combine(ar, F, E, q, reciprocal);
   return F;
 }
 // embed-end bilevel_order
@@ -272,16 +287,10 @@ AdaptiveUfomValues<typename Cls::V> ufom_adaptive_estimate(Ar& ar, Cls& cls, con
   out.grad = fom(cls, theta, r);
   if (xi == 0) return out;
   std::vector<V>& g = out.grad;
-  const std::vector<V> E = method == Method::recompute ? exact_recompute_from(cls, theta, r, g)
-                           : method == Method::stored
-                               ? backward(cls, r, g, [&](Index) -> const std::vector<V>& { return theta; })
-                               : exact_forward(ar, cls, theta, r);
-  const V qv = ar.input(q);
-  const V w = reciprocal ? ar.div(ar.input(1.0), qv) : qv;
+  const std::vector<V> E = ufom_exact(ar, cls, theta, r, g, method);
+  ufom_combine(ar, g, E, q, reciprocal);
   typename Ar::Acc v2 = ar.acc(), d2 = ar.acc();
   for (std::size_t i = 0; i < g.size(); ++i) {
-    const V diff = ar.sub(E[i], g[i]);
-    g[i] = ar.add(g[i], reciprocal ? ar.mul(w, diff) : ar.div(diff, w));
     ar.accumulate(v2, ar.mul(E[i], E[i]));
     const V dev = ar.sub(g[i], E[i]);
     ar.accumulate(d2, ar.mul(dev, dev));
@@ -610,12 +619,7 @@ std::vector<typename Cls::V> theta_ufom(Ar& ar, Cls& cls, const std::vector<type
   std::vector<typename Cls::V> F = theta_fom(ar, cls, w0, r);
   if (xi == 0) return F;
   const std::vector<typename Cls::V> E = ridge_exact(ar, cls, w0, r, method);
-  const typename Cls::V qv = ar.input(q);
-  const typename Cls::V w = reciprocal ? ar.div(ar.input(1.0), qv) : qv;
-  for (std::size_t i = 0; i < F.size(); ++i) {
-    const typename Cls::V diff = ar.sub(E[i], F[i]);
-    F[i] = ar.add(F[i], reciprocal ? ar.mul(w, diff) : ar.div(diff, w));
-  }
+  ufom_combine(ar, F, E, q, reciprocal);
   return F;
 }
 // embed-end bilevel_logistic_order
