@@ -94,6 +94,14 @@ struct RealScan {
   static auto any_order_bound(const Problem& p, Format storage, double elementary_ulps) {
     return selective_scan_bound(p, arithmetic_any_order(storage, p.seqlen(), elementary_ulps));
   }
+  // [MAMBA-SCAN-BOUND-PROBABILISTIC] for `diff`'s SUSPECT tier.
+  static double thetas(const Problem& p) { return selective_scan_thetas(p); }
+  static SelectiveScanResult<double> probabilistic_bound(const Problem& p, Format compute, double elementary_ulps,
+                                                         double lambda) {
+    ScanProbabilistic probabilistic{lambda, {}};
+    selective_scan_bound(p, arithmetic_any_order(compute, p.seqlen(), elementary_ulps), &probabilistic);
+    return std::move(probabilistic.bound);
+  }
   static std::vector<EntryBackend<Problem>> backends() {
     const auto shape = cuda::selective_scan_kernel_shape();
     auto bound = [](ScanArithmetic m) { return [m](const Problem& p) { return selective_scan_bound(p, m); }; };

@@ -249,6 +249,17 @@ std::unique_ptr<Algorithm> declare(Entry<P> e) {
   e.any_order_bound = [](const P& p, Format storage, double ulps) {
     return as_arrays(T::any_order_bound(problem_of(p), storage, ulps), p);
   };
+  if constexpr (requires { &T::probabilistic_bound; }) {
+    // [CORE-DIFF-PROBABILISTIC]: lambda from the entry's count of theta's.
+    e.probabilistic_bound = [](const P& p, Format compute, double ulps, double alpha) {
+      ProbabilisticBound out;
+      out.alpha = alpha;
+      out.thetas = T::thetas(problem_of(p));
+      out.lambda = hm_lambda(out.thetas, alpha, format_info(compute).u);
+      out.bound = as_arrays(T::probabilistic_bound(problem_of(p), compute, ulps, out.lambda), p);
+      return out;
+    };
+  }
   return make_entry(std::move(e));
 }
 

@@ -15,8 +15,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
+#include "touchstone/core/probabilistic.hpp"
 #include "touchstone/core/tracked.hpp"
 
 namespace touchstone::mamba {
@@ -119,8 +121,17 @@ Q mul_exact(Q x, double y, double u, double eta) { return mul(x, {std::fabs(y), 
 
 }  // namespace
 
+double selective_scan_thetas(const SelectiveScanProblem<double>& p) {
+  const double B = static_cast<double>(p.batch()), D = static_cast<double>(p.dim());
+  const double N = static_cast<double>(p.dstate()), L = static_cast<double>(p.seqlen());
+  return B * D * (L * (N * (L + 2) + 1) + N * (L + 2));
+}
+
 SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<double>& p,
-                                                 const ScanArithmetic& m) {
+                                                 const ScanArithmetic& m,
+                                                 ScanProbabilistic* probabilistic) {
+  if (probabilistic && (m.fused_dot || m.fused_skip))
+    throw std::logic_error("selective_scan_bound: the probabilistic bound is for separate roundings only");
   const auto& in = p.in();
   const Formats f(m.compute, m.storage);
   const double u = f.u, eta = f.eta, fmax = f.fmax;
@@ -141,12 +152,32 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
 
   SelectiveScanResult<double> r{Tensor<double>(Shape{batch, dim, L}),
                                 Tensor<double>(Shape{batch, dim, N})};
+  // [MAMBA-SCAN-BOUND-PROBABILISTIC] The rounding counts of the model (first order: k u per
+  // rounding on a term's path, where G charges gamma_k >= k u) and the longest path.
+  const double k_step = m.step_roundings;
+  const double k_term = std::min<double>(m.term_roundings, leaves) + 2;  // + beta = (dt u) B's two
+  const double k_init = std::min<double>(m.initial_roundings, leaves);
+  const double k_max = k_step * static_cast<double>(L) + std::max(k_term, k_init) + static_cast<double>(N) + 3;
+  const double lambda = probabilistic ? probabilistic->lambda : 0.0;
+  if (probabilistic)
+    probabilistic->bound = {Tensor<double>(Shape{batch, dim, L}), Tensor<double>(Shape{batch, dim, N})};
+  // The probabilistic bound of an element with magnitude M, rigorous error E >= R1 and first-order
+  // rounding part R1: E - R1 (outside the model, kept) plus the Higham-Mary bound of R1's part.
+  // (R1 <= E holds piece by piece, up to the 2^-1074 floors of the magnitudes: where those make
+  // R1 exceed E, the element keeps its rigorous bound.)
+  auto probable = [&](double M, double E, double R1) {
+    if (!(R1 <= E)) return E;
+    return std::min(E, E - R1 + hm_sum_bound(M, R1, u, lambda, k_max));
+  };
   // Every (batch, channel) is a scan of its own: one work item each, on all cores
   // ([CORE-THREADS]; each writes only its own outputs, so the bound does not depend on the
   // thread count).
   parallel_for(batch * dim, 0, [&](std::int64_t item) {
       const Index b = item / dim, d = item % dim;
       std::vector<double> H(static_cast<std::size_t>(N)), G(static_cast<std::size_t>(N));
+      // R[n] <= G[n]: the first-order part of G[n] from the model's roundings, u sum_j |x_j| k_j
+      // over the terms x_j of h[n] ([MAMBA-SCAN-BOUND-PROBABILISTIC]).
+      std::vector<double> R(probabilistic ? static_cast<std::size_t>(N) : 0);
       bool overflow = false;  // once a state may overflow, every later bound is +inf
       double Wmax = 0;        // running max of H + G, for product underflow in tree orders
       // Tree orders: a bound on every product of a's within the current span (factors below 1
@@ -157,6 +188,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         const double h0 = in.h0 ? std::fabs((*in.h0)(b, d, n)) : 0.0;
         H[n] = h0;
         G[n] = g_init * h0;
+        if (probabilistic) R[n] = k_init * u * h0;
         Wmax = std::max(Wmax, H[n] + G[n]);
       }
       for (Index t = 0; t < L; ++t) {
@@ -168,7 +200,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         if (dt.M + dt.E > fmax || du.M + du.E > fmax) overflow = true;
 
         // [MAMBA-SCAN-BOUND-OUTPUT] accumulators of y = sum_n h[n] C[n].
-        double My = 0, Ey_states = 0, S = 0, F = 0;
+        double My = 0, Ey_states = 0, S = 0, F = 0, Ry = 0;
         for (Index n = 0; n < N; ++n) {
           const double A = in.A(d, n);
           // [MAMBA-SCAN-BOUND-DISCRETIZE] a = exp(dt A): argument error, then exp's own.
@@ -193,6 +225,12 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           const double Gn = q_step * (Ma + Ea) * G[n] + (g_step * Ma + q_step * Ea) * H[n] +
                             g_term * beta.M + (1 + g_term) * beta.E + under;
           const double Hn = Ma * H[n] + beta.M + kTiny;
+          // Each piece is at most G's: Ma R <= q (Ma + Ea) G, k_step u Ma H <= g_step Ma H,
+          // k_term u beta.M <= g_term beta.M + beta.E (beta.E >= 2 u beta.M: two rounded products).
+          if (probabilistic) {
+            R[n] = Ma * R[n] + k_step * u * Ma * H[n] + k_term * u * beta.M;
+            Ry += R[n] * std::fabs(p.C_at(b, d, n, t));
+          }
           H[n] = Hn;
           G[n] = Gn;
           if (Hn + Gn > fmax) overflow = true;
@@ -210,6 +248,8 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
         // Coq.
         if (!m.fused_dot) F = g_dot * S + static_cast<double>(N) * eta * (1 + g_dot);
         Q v{My, F + Ey_states};
+        // The dot's N roundings on every term's path (N u My <= g_dot S, S >= My).
+        Ry += static_cast<double>(N) * u * My;
         // Every intermediate must stay in range, not only the output: y may overflow even when a
         // small silu(z) brings out back (found by the former fuzz/mamba_fuzz.cpp, now fuzz/registry_fuzz.cpp). Partial sums of y are
         // bounded by S, the products by (H + G)|C|.
@@ -223,6 +263,7 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           } else {
             // proved: RoundOps.v mul_bound (exact operands), then add_bound_result_mag (no eta).
             const double Ep = u * Du + eta;
+            Ry += u * Du + u * (v.M + Du);  // the product's and the sum's roundings
             v = {v.M + Du, v.E + Ep + u * (v.M + v.E + Du + Ep)};
           }
           if (Du > fmax || v.M + v.E > fmax) overflow = true;
@@ -231,11 +272,17 @@ SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<doub
           const double zz = (*in.z)(b, d, t);
           const double Ms = silu_magnitude(zz);
           v = mul(v, {Ms, elementary_error(m.silu_ulps, Ms, u, eta)}, u, eta);  // mul_bound
+          Ry = Ms * Ry + u * v.M;  // the gate's rounding, on every term's path
         }
         if (v.M + v.E > fmax) overflow = true;
         r.out(b, d, t) = f.finish(v.M, v.E, overflow, slack);
+        if (probabilistic) probabilistic->bound.out(b, d, t) = f.finish(v.M, probable(v.M, v.E, Ry), overflow, slack);
       }
-      for (Index n = 0; n < N; ++n) r.last_state(b, d, n) = f.finish(H[n], G[n], overflow, slack);
+      for (Index n = 0; n < N; ++n) {
+        r.last_state(b, d, n) = f.finish(H[n], G[n], overflow, slack);
+        if (probabilistic)
+          probabilistic->bound.last_state(b, d, n) = f.finish(H[n], probable(H[n], G[n], R[n]), overflow, slack);
+      }
   });
   return r;
 }

@@ -80,6 +80,17 @@ std::string suspect_text(const DiffReport& r, const Suspicion& s) {
     t += fmt::format("SUSPECT {}: its largest error is {} times that of touchstone's {} on the same "
                      "inputs (more than {}x), though within the bound.\n",
                      s.output, format_number(s.over_baseline), r.baseline_backend, kSuspectOverBaseline);
+  if (s.probabilistic) {
+    Shape shape;
+    for (const auto& j : r.outputs)
+      if (j.output == s.output) shape = j.shape;
+    t += fmt::format("SUSPECT {}: {} element(s) beyond the probabilistic bound, first at {}, the largest "
+                     "error {} times it (Higham-Mary, lambda = {:.2f} over {:.3g} rounding paths: under the "
+                     "model of [CORE-DIFF-PROBABILISTIC] a correct kernel exceeds it anywhere with "
+                     "probability at most {:.0e}), though within the rigorous bound.\n",
+                     s.output, s.beyond_probabilistic, index_string(shape, s.first_beyond),
+                     format_number(s.max_over_probabilistic), s.lambda, s.thetas, s.alpha);
+  }
   return t;
 }
 
@@ -150,6 +161,9 @@ std::string diff_text(const DiffReport& r) {
       t += fmt::format("  signed errors: relative bias {:+.2f} unit roundoffs of {}, {:.1f}% of {} "
                        "nonzero errors point that way\n",
                        sp->bias_units, format_name(compute_format_for(f)), 100 * sp->agreement, sp->errors);
+    if (const Suspicion* sp = suspicion_of(r, jd.output); sp && sp->probabilistic_available)
+      t += fmt::format("  probabilistic bound (Higham-Mary, lambda {:.2f}): largest error / it = {}, {} element(s) beyond\n",
+                       sp->lambda, format_number(sp->max_over_probabilistic), sp->beyond_probabilistic);
     if (const OutputJudgement* bj = baseline_of(r, jd.output))
       t += fmt::format("  baseline {} : max abs {}  max ulps {}  -> theirs / baseline = {}\n",
                        r.baseline_backend, format_number(bj->summary.max_abs),
@@ -206,6 +220,14 @@ Json diff_json(const DiffReport& r) {
                        {"agreement", sp->agreement},
                        {"errors", sp->errors},
                        {"max_abs_over_baseline", num(sp->over_baseline)}};
+      if (sp->probabilistic_available)
+        jo["suspect"]["probabilistic"] = {{"suspect", sp->probabilistic},
+                                          {"beyond", sp->beyond_probabilistic},
+                                          {"first_beyond_index", sp->first_beyond >= 0 ? Json(index_string(jd.shape, sp->first_beyond)) : Json(nullptr)},
+                                          {"max_error_over_bound", sp->max_over_probabilistic},
+                                          {"lambda", sp->lambda},
+                                          {"rounding_paths", sp->thetas},
+                                          {"family_wise_probability", sp->alpha}};
     }
     j["outputs"][jd.output] = jo;
   }

@@ -63,6 +63,26 @@ Suspicion BiasAccumulator::finish(const std::string& output, Format compute) con
   return s;
 }
 
+void ProbabilisticCounter::add(Index i, double theirs, double exact, double error_lower) {
+  if (!bound_ || !std::isfinite(theirs) || !std::isfinite(exact)) return;
+  const double b = (*bound_)[i];
+  if (!(b > 0) || !std::isfinite(b) || !(error_lower > 0)) return;
+  max_ratio_ = std::max(max_ratio_, error_lower / b);
+  if (error_lower > b) {
+    ++beyond_;
+    if (first_ < 0 || i < first_) first_ = i;
+  }
+}
+
+void ProbabilisticCounter::finish(Suspicion& s) const {
+  if (!bound_) return;
+  s.probabilistic_available = true;
+  s.beyond_probabilistic = beyond_;
+  s.first_beyond = first_;
+  s.max_over_probabilistic = max_ratio_;
+  s.probabilistic = beyond_ > 0;
+}
+
 bool DiffReport::suspect() const {
   for (const auto& s : suspicions)
     if (s.suspect()) return true;
@@ -317,13 +337,22 @@ Arrays baseline_outputs(const Algorithm& a, const ProblemHandle& problem, const 
 
 // [CORE-DIFF-SUSPECT] Their outputs' suspicions: the signed-bias sums and their largest error
 // against the baseline's.
-std::vector<Suspicion> suspicions_of(const DiffReport& r, const std::map<std::string, BiasAccumulator>& sums) {
+std::vector<Suspicion> suspicions_of(const DiffReport& r, const std::map<std::string, BiasAccumulator>& sums,
+                                     const std::map<std::string, ProbabilisticCounter>& probable,
+                                     const std::map<Format, std::optional<ProbabilisticBound>>& probable_at) {
   std::vector<Suspicion> out;
   for (const auto& j : r.outputs) {
     auto it = sums.find(j.output);
     Suspicion s = it == sums.end() ? Suspicion{}
                                    : it->second.finish(j.output, compute_format_for(r.format_of(j.output)));
     s.output = j.output;
+    if (auto c = probable.find(j.output); c != probable.end() && c->second.active()) {
+      c->second.finish(s);
+      const auto& pb = probable_at.at(compute_format_for(r.format_of(j.output)));
+      s.lambda = pb->lambda;
+      s.thetas = pb->thetas;
+      s.alpha = pb->alpha;
+    }
     for (const auto& b : r.baseline) {
       if (b.output != j.output) continue;
       const double base = b.summary.max_abs, theirs = j.summary.max_abs;
@@ -451,12 +480,27 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
     if (!(t.shape() == b->second.shape()))
       throw InvalidInput(name, "expected shape " + b->second.shape().str() + ", got " + t.shape().str());
   }
-  r.seconds_bound = ms_since(t0) / 1000;
-  const Arrays baseline = baseline_outputs(a, problem, theirs, r);
   auto narrow_storage = [&](const std::string& name) {
     const Format f = r.format_of(name);
     return f != compute_format_for(f);
   };
+  // [CORE-DIFF-PROBABILISTIC] The probabilistic bound at each compute format an output stored in
+  // it needs (a narrower storage's rounding is worst-case and dominates: no such tier there).
+  std::map<Format, std::optional<ProbabilisticBound>> probable_at;
+  std::map<std::string, ProbabilisticCounter> probable;
+  if (q.probabilistic_alpha > 0)
+    for (const auto& [name, t] : theirs) {
+      if (narrow_storage(name)) continue;
+      const Format c = compute_format_for(r.format_of(name));
+      if (!probable_at.count(c)) probable_at[c] = a.probabilistic_bound(problem, c, q.elementary_ulps, q.probabilistic_alpha);
+      const auto& pb = probable_at.at(c);
+      if (!pb) continue;
+      auto b = pb->bound.find(name);
+      if (b == pb->bound.end() || !(b->second.shape() == t.shape())) continue;
+      probable.emplace(name, ProbabilisticCounter(&b->second));
+    }
+  r.seconds_bound = ms_since(t0) / 1000;
+  const Arrays baseline = baseline_outputs(a, problem, theirs, r);
 
   // Every answer judged: theirs, then the baseline; per output one builder and the elements the
   // enclosure left open (global flat index, sorted by slice).
@@ -527,6 +571,9 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
                 b_hi = storage_bound(bc[i], (std::fabs(vi) + ri) * (1 + 0x1p-49), f);
               }
               settled = builder.enclosed(i, t[i], vi, ri, b_lo, b_hi);
+              if (settled && feed_bias)
+                if (auto c = probable.find(name); c != probable.end())
+                  c->second.add(i, t[i], vi, std::fabs(t[i] - vi) - ri);
             }
             if (!settled) {
               const auto place = slicer.locate(name, t.shape(), i);
@@ -564,6 +611,12 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
           const double b = narrow ? storage_bound(bc[i], std::fabs(to_double(x)) * (1 + 0x1p-52), f) : bc[i];
           builder.exact(i, t[i], x, b);
           if (&j == &judged.front() && !j.bias_from_v64[name]) j.bias[name].add(t[i], to_double(x));
+          if (&j == &judged.front())
+            if (auto c = probable.find(name); c != probable.end()) {
+              // x rounded to double is within 2^-53 |x|: the error's lower bound allows for it.
+              const double xd = to_double(x);
+              c->second.add(i, t[i], xd, std::fabs(t[i] - xd) - 0x1p-52 * std::fabs(xd));
+            }
           r.precision = std::max(r.precision, precision_bits(x));
         };
         if (all_open) {
@@ -601,7 +654,7 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
       j.into->push_back({name, std::move(sum), t.shape()});
     }
   r.verdict = verdict_of(r.outputs);
-  r.suspicions = suspicions_of(r, judged.front().bias);
+  r.suspicions = suspicions_of(r, judged.front().bias, probable, probable_at);
   if (r.verdict == Verdict::fail) add_narrow_hint(r, theirs);
   return r;
 }
@@ -625,7 +678,7 @@ DiffReport judge_diff(const Algorithm& a, const ProblemHandle& problem, const Ar
     if (e == exact.end() || !(e->second.shape() == t.shape())) continue;
     for (Index i = 0; i < t.count(); ++i) sums[name].add(t[i], to_double(e->second[i]));
   }
-  r.suspicions = suspicions_of(r, sums);
+  r.suspicions = suspicions_of(r, sums, {}, {});
   return r;
 }
 

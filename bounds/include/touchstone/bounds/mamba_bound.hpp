@@ -86,8 +86,21 @@ inline bool span_product_overflows(double& product, double factor_bound, bool sp
 // rounded once) with a margin for that rounding.
 double silu_magnitude(double z);  // mamba_bound.cpp
 
+// [MAMBA-SCAN-BOUND-PROBABILISTIC] With `probabilistic` (only for separate roundings:
+// !m.fused_dot && !m.fused_skip, as arithmetic_any_order), also the Higham-Mary bound of every
+// element at that object's lambda (core/probabilistic.hpp): the rigorous bound with its
+// first-order rounding part R1 replaced by hm_sum_bound(M, R1), never above the rigorous bound.
+struct ScanProbabilistic {
+  double lambda = 0;
+  SelectiveScanResult<double> bound;  // filled by selective_scan_bound
+};
 SelectiveScanResult<double> selective_scan_bound(const SelectiveScanProblem<double>& p,
-                                                 const ScanArithmetic& m);
+                                                 const ScanArithmetic& m,
+                                                 ScanProbabilistic* probabilistic = nullptr);
+// The number of theta's (terms times elements) the scan's family-wise statement is over: every
+// out element is a sum of at most dstate (seqlen + 2) + 1 terms (each state's L inputs and h0,
+// the skip term), every last_state element of seqlen + 2.
+double selective_scan_thetas(const SelectiveScanProblem<double>& p);
 
 // What the real and the complex scan's forward bounds (mamba_bound.cpp, mamba_complex_bound.cpp)
 // evaluate alike: the notation is mamba_bound.cpp's.

@@ -133,6 +133,10 @@ struct Entry {
   std::vector<EntryBackend<P>> backends;
   std::function<Arrays(const P&, Format storage, double elementary_ulps)> any_order_bound;
   std::string any_order_assumption;  // empty: a genuine any-order bound ([CORE-DIFF-ORDER])
+  // [CORE-DIFF-PROBABILISTIC] Optional: the probabilistic bound at a compute format, with
+  // family-wise probability alpha.
+  std::function<ProbabilisticBound(const P&, Format compute, double elementary_ulps, double alpha)>
+      probabilistic_bound;
   // [CORE-SLICES] Dimensions along which the problem falls apart (core/slices.hpp), e.g.
   // {"batch", "dim"}: every output must carry each of them.
   std::vector<std::string> independent_axes;
@@ -195,6 +199,11 @@ class DeclaredAlgorithm final : public Algorithm {
     return e_.any_order_bound(of(h).f64(), storage, elementary_ulps);
   }
   std::string any_order_assumption() const override { return e_.any_order_assumption; }
+  std::optional<ProbabilisticBound> probabilistic_bound(const ProblemHandle& h, Format compute,
+                                                        double elementary_ulps, double alpha) const override {
+    if (!e_.probabilistic_bound) return std::nullopt;
+    return e_.probabilistic_bound(of(h).f64(), compute, elementary_ulps, alpha);
+  }
   std::vector<std::string> independent_axes() const override { return e_.independent_axes; }
 
  private:

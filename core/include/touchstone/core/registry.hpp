@@ -21,6 +21,7 @@
 #include "touchstone/core/metrics.hpp"
 #include "touchstone/core/mp.hpp"
 #include "touchstone/core/npy.hpp"
+#include "touchstone/core/probabilistic.hpp"
 #include "touchstone/core/tensor.hpp"
 
 namespace touchstone {
@@ -125,6 +126,14 @@ class Algorithm {
   // otherwise the order it assumes, in one line, which `diff` states in its text and JSON
   // ([CORE-DIFF-ORDER]).
   virtual std::string any_order_assumption() const { return {}; }
+  // [CORE-DIFF-PROBABILISTIC] The per-element probabilistic bound (Higham-Mary) of an unknown
+  // implementation computing in `compute` (float32 or float64) in any association order, with
+  // family-wise probability `alpha` under the model; nullopt where the entry has none.
+  virtual std::optional<ProbabilisticBound> probabilistic_bound(const ProblemHandle&, Format /*compute*/,
+                                                                double /*elementary_ulps*/,
+                                                                double /*alpha*/) const {
+    return std::nullopt;
+  }
   // [CORE-SLICES] Named dimensions along which the problem falls apart into independent problems
   // (core/slices.hpp); empty when it does not, or the entry does not say.
   virtual std::vector<std::string> independent_axes() const { return {}; }

@@ -91,7 +91,32 @@ struct Suspicion {
   double agreement = 0;        // fraction of those errors with sign(e x) = sign(b)
   double over_baseline = std::numeric_limits<double>::quiet_NaN();  // max abs / baseline's; NaN: none
   bool bias = false, baseline = false;
-  bool suspect() const { return bias || baseline; }
+  // [CORE-DIFF-PROBABILISTIC] Where the entry has a probabilistic bound for this output (in its
+  // compute format, not a narrower storage): the elements whose error is certainly beyond it, the
+  // first of them (flat index; -1: none), the largest error over that bound among the judged
+  // elements, and the statement's lambda, theta count and family-wise probability.
+  bool probabilistic_available = false;
+  Index beyond_probabilistic = 0;
+  Index first_beyond = -1;
+  double max_over_probabilistic = 0;
+  double lambda = 0, thetas = 0, alpha = 0;
+  bool probabilistic = false;  // beyond_probabilistic > 0
+  bool suspect() const { return bias || baseline || probabilistic; }
+};
+
+// [CORE-DIFF-PROBABILISTIC] Counts one output's elements against its probabilistic bound, fed
+// with a lower bound on each element's error (any order of elements).
+class ProbabilisticCounter {
+ public:
+  explicit ProbabilisticCounter(const Tensor<double>* bound = nullptr) : bound_(bound) {}
+  bool active() const { return bound_ != nullptr; }
+  void add(Index i, double theirs, double exact, double error_lower);
+  void finish(Suspicion& s) const;
+
+ private:
+  const Tensor<double>* bound_;
+  Index beyond_ = 0, first_ = -1;
+  double max_ratio_ = 0;
 };
 
 // The signed-bias statistic's sums, added to element by element in any order.
@@ -162,6 +187,8 @@ struct DiffRequest {
   double elementary_ulps = kDefaultElementaryUlps;
   unsigned precision = 256;  // the oracle's starting precision in bits
   OracleTier oracle = OracleTier::fast;
+  // [CORE-DIFF-PROBABILISTIC] The family-wise probability of the probabilistic bound; 0 turns it off.
+  double probabilistic_alpha = kProbabilisticAlpha;
   std::function<void(const std::string&)> progress;  // may be empty
 };
 
