@@ -14,6 +14,7 @@ namespace touchstone::s4 {
 
 std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp);           // registry/s4d.cpp
 std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp);  // registry/s4d.cpp
+std::vector<ArraySpec> dss_inputs();                                // registry/s4d.cpp
 
 namespace {
 
@@ -36,7 +37,7 @@ constexpr SizeSpec kSizes[] = {
 };
 
 DssSoftmaxProblem<double> default_problem(const SizeSpec& s, Format format, std::uint64_t seed) {
-  auto rng = [&](const char* a) { return PhiloxStream(seed, std::string(kName) + "/" + a); };
+  const std::string key = std::string(kName) + "/";
   DssSoftmaxInputs<double> in;
   in.L = s.L;
   in.Lambda = Tensor<double>(Shape{s.H, s.N, 2});
@@ -48,18 +49,14 @@ DssSoftmaxProblem<double> default_problem(const SizeSpec& s, Format format, std:
         in.Lambda(h, n, Index{1}) = round_to_format(d.Lambda[n].imag(), format);
       }
   } else {
-    PhiloxStream r = rng("Lambda");
+    PhiloxStream r(seed, key + "Lambda");
     for (Index i = 0; i < in.Lambda.count(); i += 2) {
       in.Lambda[i] = round_to_format(r.next_uniform(-1, 1), format);
       in.Lambda[i + 1] = round_to_format(r.next_uniform(-10, 10), format);
     }
   }
-  PhiloxStream rw = rng("W");
-  in.W = Tensor<double>(Shape{s.H, s.N, 2});
-  for (Index i = 0; i < in.W.count(); ++i) in.W[i] = round_to_format(rw.next_uniform(-1, 1), format);
-  PhiloxStream rd = rng("log_dt");
-  in.log_dt = Tensor<double>(Shape{s.H});
-  for (Index h = 0; h < s.H; ++h) in.log_dt[h] = round_to_format(rd.next_uniform(std::log(1e-3), std::log(1e-1)), format);
+  in.W = uniform_array(seed, key + "W", {s.H, s.N, 2}, -1, 1, format);
+  in.log_dt = uniform_array(seed, key + "log_dt", {s.H}, std::log(1e-3), std::log(1e-1), format);
   return DssSoftmaxProblem<double>(std::move(in));
 }
 
@@ -77,17 +74,12 @@ std::unique_ptr<Algorithm> softmax_entry() {
   e.summary =
       "DSS-softmax kernel: K = Re((W / Lambda) row-softmax(dt Lambda l)), the complex softmax with "
       "annotated-s4's eps-guarded reciprocal and max-Re subtraction";
-  e.inputs = {{"Lambda", "complex (H, N) | (N,)", "diagonal state matrix (shared by channels when (N,))", false},
-              {"W", "complex (H, N)", "output weights", false},
-              {"log_dt", "(H,)", "log of the step: dt = exp(log_dt)", false},
-              {"L", "()", "kernel length (also --option L)", true}};
+  e.inputs = dss_inputs();
   e.outputs = {{"K", "(H, L)", "the kernel", false}};
   e.options = {{"L", "kernel length", "(required)"}};
   e.sizes = size_names(kSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    for (const auto& s : kSizes)
-      if (size == s.name) return default_problem(s, format, seed);
-    throw std::logic_error("unreachable: core checks the size");
+    return default_problem(size_row(kSizes, size), format, seed);
   };
   e.read = [](const InputReader& r) {
     DssSoftmaxInputs<double> in;
@@ -100,7 +92,7 @@ std::unique_ptr<Algorithm> softmax_entry() {
   e.arrays = [](const Problem& p) {
     const auto& in = p.in();
     return Arrays{{"Lambda", in.Lambda}, {"W", in.W}, {"log_dt", in.log_dt},
-                  {"L", Tensor<double>(Shape{}, static_cast<double>(in.L))}};
+                  {"L", scalar_array(static_cast<double>(in.L))}};
   };
   e.describe = [](const Problem& p) {
     return "H=" + std::to_string(p.H()) + " N=" + std::to_string(p.N()) + " L=" + std::to_string(p.L());
@@ -108,17 +100,10 @@ std::unique_ptr<Algorithm> softmax_entry() {
   e.oracle = [](const Problem& p) {
     return ExactArrays{{"K", dss_softmax_kernel<mp_real, mp_complex>(p)}};
   };
-  auto bound_with = [](S4DArithmetic m) {
-    return [m](const Problem& p) { return kernel(dss_softmax_kernel_bound(p, m)); };
-  };
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [](const EntryProblem<Problem>& h) { return kernel(as_double(cpu::dss_softmax_kernel(h.f32()))); },
-       bound_with(s4d_arithmetic_cpu_f32())},
-      {"cpu-f64", Format::float64, order,
-       [](const EntryProblem<Problem>& h) { return kernel(cpu::dss_softmax_kernel(h.f64())); },
-       bound_with(s4d_arithmetic_cpu_f64())},
-  };
+  e.backends = cpu_backends<Problem>(
+      order, [](const auto& p) { return kernel(as_double(cpu::dss_softmax_kernel(p))); },
+      [](const Problem& p, const S4DArithmetic& m) { return kernel(dss_softmax_kernel_bound(p, m)); },
+      s4d_arithmetic_cpu_f32(), s4d_arithmetic_cpu_f64());
   e.any_order_bound = [](const Problem& p, Format storage, double ulps) {
     return kernel(dss_softmax_kernel_bound(p, s4d_arithmetic_any_order(storage, ulps)));
   };

@@ -24,13 +24,6 @@ using ProblemOf = std::conditional_t<op == Op::forward, MambaBlockProblem<T>,
                                      std::conditional_t<op == Op::backward, MambaBlockBackwardProblem<T>,
                                                         MambaBlockStepProblem<T>>>;
 
-// The weights, hidden and dims of any of the three: the forward problem's for the backward one.
-template <class Q>
-const auto& base(const Q& p) {
-  if constexpr (requires { p.forward(); }) return p.forward();
-  else return p;
-}
-
 struct BlockSize {
   const char* name;
   Index batch, seqlen, d_model, d_state, d_conv;
@@ -38,14 +31,6 @@ struct BlockSize {
 // [MAMBA-BLOCK-DEFAULTS] tiny: seqlen < d_conv (the conv's zero padding reaches every output);
 // small: two batches, seqlen 16, d_inner 16.
 constexpr BlockSize kBlockSizes[] = {{"tiny", 1, 3, 4, 2, 4}, {"small", 2, 16, 8, 4, 4}};
-
-Tensor<double> draw(std::uint64_t seed, const char* array, Shape shape, double lo, double hi,
-                    Format f) {
-  PhiloxStream rng(seed, std::string("mamba.block/") + array);
-  Tensor<double> t(std::move(shape));
-  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(rng.next_uniform(lo, hi), f);
-  return t;
-}
 
 // The problem of `op` from its weights and get(name), each other input array.
 template <Op op, class Get>
@@ -77,8 +62,8 @@ Map grads_outputs(MambaBlockGrads<T> g) {
 // block's order on the device.
 template <Op op, bool kGpu, class T>
 Arrays run(const ProblemOf<op, T>& p) {
-  const MambaBlockWeights<T>& w = base(p).weights();
-  const Tensor<T>& hidden = base(p).hidden();
+  const MambaBlockWeights<T>& w = forward_of(p).weights();
+  const Tensor<T>& hidden = forward_of(p).hidden();
   using Cache = std::conditional_t<kGpu, cuda::MambaBlockCache, cpu::MambaBlockCache<T>>;
   auto forward = [&](Cache* cache) {
     if constexpr (kGpu) return cuda::mamba_block_forward(w, hidden, cache);
@@ -171,8 +156,9 @@ std::unique_ptr<Algorithm> block_entry(const char* name, const char* spec_ref, c
                                                  {"conv_state", Shape{batch, di, s.d_conv}},
                                                  {"ssm_state", Shape{batch, di, s.d_state}}};
     // The weights are float32 values: every format holds them.
-    return make<op>(mamba_block_init(c, seed),
-                    [&](const char* a) { return draw(seed, a, shapes.at(a), -1, 1, format); });
+    return make<op>(mamba_block_init(c, seed), [&](const char* a) {
+      return uniform_array(seed, std::string("mamba.block/") + a, shapes.at(a), -1, 1, format);
+    });
   };
   e.read = [](const InputReader& r) {
     MambaBlockWeights<double> w;
@@ -180,8 +166,8 @@ std::unique_ptr<Algorithm> block_entry(const char* name, const char* spec_ref, c
     return make<op>(std::move(w), [&](const char* a) { return r.array(a); });
   };
   e.arrays = [](const P& p) {
-    Arrays a{{"hidden", base(p).hidden()}};
-    base(p).weights().for_each([&](const char* n, const Tensor<double>& t) { a[n] = t; });
+    Arrays a{{"hidden", forward_of(p).hidden()}};
+    forward_of(p).weights().for_each([&](const char* n, const Tensor<double>& t) { a[n] = t; });
     if constexpr (op == Op::backward) a["dout"] = p.dout();
     if constexpr (op == Op::step) {
       a["conv_state"] = p.state().conv_state;
@@ -190,8 +176,8 @@ std::unique_ptr<Algorithm> block_entry(const char* name, const char* spec_ref, c
     return a;
   };
   e.describe = [](const P& p) {
-    const MambaBlockDims& s = base(p).dims();
-    const Tensor<double>& h = base(p).hidden();
+    const MambaBlockDims& s = forward_of(p).dims();
+    const Tensor<double>& h = forward_of(p).hidden();
     return "batch=" + std::to_string(h.extent(0)) + " seqlen=" + std::to_string(h.extent(1)) +
            " d_model=" + std::to_string(s.d_model) + " d_inner=" + std::to_string(s.d_inner) +
            " d_state=" + std::to_string(s.d_state) + " d_conv=" + std::to_string(s.d_conv) +

@@ -27,13 +27,11 @@ auto as_tensor(const std::vector<T>& v, const std::vector<Index>& shape) {
   else return Tensor<double>(Shape(shape), std::vector<double>(v.begin(), v.end()));
 }
 
-Tensor<double> scalar(double x) { return Tensor<double>(Shape{}, x); }
-
 cdouble cround(cdouble z, Format f) { return {round_to_format(z.real(), f), round_to_format(z.imag(), f)}; }
 
 // [S4-FILE-OPTIONS] [S4-CONJ] conj from the option (halves | full) or the file (0 | 1).
 Conj conj_of(const InputReader& r) { return parse_conj(r.choice("conj", {"halves", "full"}, "halves")); }
-Tensor<double> conj_array(Conj c) { return scalar(c == Conj::full ? 1.0 : 0.0); }
+Tensor<double> conj_array(Conj c) { return scalar_array(c == Conj::full); }
 
 
 // The oracle (its named outputs), the cpu-f32 and cpu-f64 backends and the any-order bound of an
@@ -52,13 +50,6 @@ void computations(Entry<P>& e, const std::string& order, Out out, Oracle oracle,
                         [out, run](const EntryProblem<P>& h) { return out(h.f64(), run(double{}, h.f64())); },
                         bound_at(Format::float64)});
   e.any_order_bound = [out, bound](const P& p, Format storage, double) { return out(p, bound(p, storage)); };
-}
-
-// The forward problem of a forward or backward entry's problem.
-template <class P>
-const auto& forward_of(const P& p) {
-  if constexpr (requires { p.forward(); }) return p.forward();
-  else return p;
 }
 
 // ---- s4.cauchy and s4.cauchy_backward ----
@@ -335,7 +326,7 @@ Entry<P> dplr_declaration() {
              {"P", complex_tensor(p.P.values, p.P.shape())},
              {"B", complex_tensor(p.B.values, p.B.shape())},
              {"C", complex_tensor(p.C.values, p.C.shape())},
-             {"L", scalar(static_cast<double>(p.L))},
+             {"L", scalar_array(static_cast<double>(p.L))},
              {"conj", conj_array(p.conj)},
              {"step", as_tensor(p.step, p.step_shape())}};
     if (!p.q_tied) a["Q"] = complex_tensor(p.Q.values, p.Q.shape());
@@ -463,7 +454,7 @@ std::unique_ptr<Algorithm> ssm_entry() {
   };
   e.arrays = [](const P& p) {
     return Arrays{{"Ab", as_tensor(p.Ab, {p.N, p.N})}, {"Bb", as_tensor(p.Bb, {p.N})},
-                  {"Cb", as_tensor(p.Cb, {p.N})}, {"L", scalar(static_cast<double>(p.L))}};
+                  {"Cb", as_tensor(p.Cb, {p.N})}, {"L", scalar_array(static_cast<double>(p.L))}};
   };
   e.describe = [](const P& p) { return "N=" + std::to_string(p.N) + " L=" + std::to_string(p.L); };
   auto out = [](const P& p, const auto& K) { return std::map{std::pair{std::string("K"), as_tensor(K, {p.L})}}; };

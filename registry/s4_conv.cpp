@@ -16,15 +16,6 @@
 namespace touchstone::s4 {
 namespace {
 
-Tensor<double> fill(const std::string& key, std::vector<Index> shape, double lo, double hi,
-                    Format format, std::uint64_t seed) {
-  PhiloxStream rng(seed, key);
-  Tensor<double> t{Shape(std::move(shape))};
-  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(rng.next_uniform(lo, hi), format);
-  return t;
-}
-
-
 // ---- s4.causal_conv ----
 
 constexpr const char* kConvName = "s4.causal_conv";
@@ -63,13 +54,13 @@ std::unique_ptr<Algorithm> conv_entry() {
     const ConvSize& s = size_row(kConvSizes, size);
     const std::string key = kConvName;
     ConvInputs<double> in;
-    in.u = fill(key + "/u", {s.batch, s.H, s.L}, -1, 1, format, seed);
+    in.u = uniform_array(seed, key + "/u", {s.batch, s.H, s.L}, -1, 1, format);
     // A decaying kernel, like an SSM's: uniform on [-1, 1) times exp(-3 s / Lk).
-    in.k = fill(key + "/k", {s.H, s.Lk}, -1, 1, format, seed);
+    in.k = uniform_array(seed, key + "/k", {s.H, s.Lk}, -1, 1, format);
     for (Index h = 0; h < s.H; ++h)
       for (Index j = 0; j < s.Lk; ++j)
         in.k(h, j) = round_to_format(in.k(h, j) * std::exp(-3.0 * double(j) / double(s.Lk)), format);
-    if (s.D) in.D = fill(key + "/D", {s.H}, -1, 1, format, seed);
+    if (s.D) in.D = uniform_array(seed, key + "/D", {s.H}, -1, 1, format);
     return Conv(std::move(in));
   };
   e.read = [](const InputReader& r) {
@@ -86,18 +77,15 @@ std::unique_ptr<Algorithm> conv_entry() {
            (p.in().D ? " D" : "") + " fft_n=" + std::to_string(p.fft_length());
   };
   e.oracle = [](const Conv& p) { return ExactArrays{{"y", reference::causal_conv<mp_real>(p)}}; };
-  auto bound = [](Format f) { return [f](const Conv& p) { return conv_y(causal_conv_bound(p, f)); }; };
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [](const EntryProblem<Conv>& h) { return conv_y(as_double(cpu::causal_conv(h.f32()))); },
-       bound(Format::float32)},
-      {"cpu-f64", Format::float64, order,
-       [](const EntryProblem<Conv>& h) { return conv_y(cpu::causal_conv(h.f64())); }, bound(Format::float64)},
-      {"cuda-f32", Format::float32,
-       "the cpu-f32 order with cuFFT C2C transforms in place of FFTW ([S4CONV-ASSUME-CUFFT])",
-       [](const EntryProblem<Conv>& h) { return conv_y(as_double(cuda::causal_conv(h.f32()))); },
-       bound(Format::float32), [] { return touchstone::cuda::unavailable_reason(); }},
-  };
+  auto bound = [](const Conv& p, Format f) { return conv_y(causal_conv_bound(p, f)); };
+  e.backends = cpu_backends<Conv>(
+      order, [](const auto& p) { return conv_y(as_double(cpu::causal_conv(p))); }, bound, Format::float32,
+      Format::float64);
+  e.backends.push_back({"cuda-f32", Format::float32,
+                        "the cpu-f32 order with cuFFT C2C transforms in place of FFTW ([S4CONV-ASSUME-CUFFT])",
+                        [](const EntryProblem<Conv>& h) { return conv_y(as_double(cuda::causal_conv(h.f32()))); },
+                        [bound](const Conv& p) { return bound(p, Format::float32); },
+                        [] { return touchstone::cuda::unavailable_reason(); }});
   e.any_order_bound = [](const Conv& p, Format storage, double) {
     return conv_y(causal_conv_any_order_bound(p, storage));
   };
@@ -128,7 +116,7 @@ using Scan = ScanProblem<double>;
 Scan default_scan(const ScanSize& s, Format format, std::uint64_t seed) {
   ScanInputs<double> in;
   const std::string key = kScanName;
-  const Tensor<double> dt = fill(key + "/dt", {s.H}, 0.001, 0.1, Format::float64, seed);
+  const Tensor<double> dt = uniform_array(seed, key + "/dt", {s.H}, 0.001, 0.1, Format::float64);
   in.dA = Tensor<double>(Shape{s.H, s.N, 2});
   for (Index h = 0; h < s.H; ++h)
     for (Index n = 0; n < s.N; ++n) {
@@ -136,11 +124,11 @@ Scan default_scan(const ScanSize& s, Format format, std::uint64_t seed) {
       in.dA(h, n, Index{0}) = round_to_format(std::exp(re) * std::cos(im), format);
       in.dA(h, n, Index{1}) = round_to_format(std::exp(re) * std::sin(im), format);
     }
-  in.dB = fill(key + "/dB", {s.H, s.N, 2}, -1, 1, format, seed);
+  in.dB = uniform_array(seed, key + "/dB", {s.H, s.N, 2}, -1, 1, format);
   for (Index i = 0; i < in.dB.count(); ++i) in.dB[i] = round_to_format(in.dB[i] * dt[i / (2 * s.N)], format);
-  in.dC = fill(key + "/dC", {s.H, s.N, 2}, -1, 1, format, seed);
-  in.u = fill(key + "/u", {s.batch, s.H, s.L}, -1, 1, format, seed);
-  if (s.D) in.D = fill(key + "/D", {s.H}, -1, 1, format, seed);
+  in.dC = uniform_array(seed, key + "/dC", {s.H, s.N, 2}, -1, 1, format);
+  in.u = uniform_array(seed, key + "/u", {s.batch, s.H, s.L}, -1, 1, format);
+  if (s.D) in.D = uniform_array(seed, key + "/D", {s.H}, -1, 1, format);
   in.conj = s.conj;
   return Scan(std::move(in));
 }
@@ -179,8 +167,7 @@ std::unique_ptr<Algorithm> scan_entry() {
   };
   e.arrays = [](const Scan& p) {
     const auto& in = p.in();
-    Arrays a{{"dA", in.dA}, {"dB", in.dB}, {"dC", in.dC}, {"u", in.u},
-             {"conj", Tensor<double>(Shape{}, in.conj == Conj::full ? 1.0 : 0.0)}};
+    Arrays a{{"dA", in.dA}, {"dB", in.dB}, {"dC", in.dC}, {"u", in.u}, {"conj", scalar_array(in.conj == Conj::full)}};
     if (in.D) a["D"] = *in.D;
     return a;
   };
@@ -193,13 +180,9 @@ std::unique_ptr<Algorithm> scan_entry() {
     auto r = reference::ssm_scan<mp_real>(p);
     return ExactArrays{{"y", std::move(r.y)}, {"last_state", std::move(r.last_state)}};
   };
-  auto bound = [](Format f) { return [f](const Scan& p) { return scan_arrays(ssm_scan_bound(p, f)); }; };
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [](const EntryProblem<Scan>& h) { return scan_arrays(cpu::ssm_scan(h.f32())); }, bound(Format::float32)},
-      {"cpu-f64", Format::float64, order,
-       [](const EntryProblem<Scan>& h) { return scan_arrays(cpu::ssm_scan(h.f64())); }, bound(Format::float64)},
-  };
+  e.backends = cpu_backends<Scan>(
+      order, [](const auto& p) { return scan_arrays(cpu::ssm_scan(p)); },
+      [](const Scan& p, Format f) { return scan_arrays(ssm_scan_bound(p, f)); }, Format::float32, Format::float64);
   e.any_order_bound = [](const Scan& p, Format storage, double) {
     return scan_arrays(ssm_scan_any_order_bound(p, storage));
   };

@@ -60,7 +60,6 @@ Sizes sizes_of(S4DFlavor f) { return f.dss ? Sizes(kDssSizes) : Sizes(kSizes); }
 
 S4DProblem<double> default_problem(const S4DFlavor& f, const SizeSpec& s, Format format,
                                    std::uint64_t seed) {
-  auto rng = [&](const char* array) { return PhiloxStream(seed, std::string(f.name()) + "/" + array); };
   S4DInputs<double> in;
   in.L = s.L;
   in.disc = s.disc;
@@ -80,16 +79,13 @@ S4DProblem<double> default_problem(const S4DFlavor& f, const SizeSpec& s, Format
     return t;
   };
   auto uniform_complex = [&](const char* name) {
-    PhiloxStream r = rng(name);
-    Tensor<double> t(Shape{s.H, s.N, 2});
-    for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(r.next_uniform(-1, 1), format);
-    return t;
+    return uniform_array(seed, std::string(f.name()) + "/" + name, {s.H, s.N, 2}, -1, 1, format);
   };
   in.A = per_channel(A0);
   in.C = uniform_complex("C");
   if (s.B) in.B = s.init == S4DInit::legs ? per_channel(B0) : uniform_complex("B");
   // [S4D-DEFAULTS] log dt uniform on [log 1e-3, log 1e-1] (the peers' init).
-  PhiloxStream r = rng("log_dt");
+  PhiloxStream r(seed, std::string(f.name()) + "/log_dt");
   in.dt = Tensor<double>(Shape{s.H});
   for (Index h = 0; h < s.H; ++h) {
     const double ld = r.next_uniform(std::log(1e-3), std::log(1e-1));
@@ -98,12 +94,20 @@ S4DProblem<double> default_problem(const S4DFlavor& f, const SizeSpec& s, Format
   return S4DProblem<double>(std::move(in));
 }
 
+}  // namespace
+
+// DSS's inputs, which dss.kernel_softmax shares (registry/dss.cpp).
+std::vector<ArraySpec> dss_inputs() {
+  return {{"Lambda", "complex (H, N) | (N,)", "diagonal state matrix (shared by channels when (N,))", false},
+          {"W", "complex (H, N)", "output weights", false},
+          {"log_dt", "(H,)", "log of the step: dt = exp(log_dt)", false},
+          {"L", "()", "kernel length (also --option L)", true}};
+}
+
+namespace {
+
 std::vector<ArraySpec> inputs_of(S4DFlavor f) {
-  if (f.dss)
-    return {{"Lambda", "complex (H, N) | (N,)", "diagonal state matrix (shared by channels when (N,))", false},
-            {"W", "complex (H, N)", "output weights", false},
-            {"log_dt", "(H,)", "log of the step: dt = exp(log_dt)", false},
-            {"L", "()", "kernel length (also --option L)", true}};
+  if (f.dss) return dss_inputs();
   return {{"A", "complex (H, N')", "diagonal state matrix, one value per stored mode", false},
           {"B", "complex (H, N')", "input matrix (absent: 1)", true},
           {"C", "complex (H, N')", "output matrix", false},
@@ -148,11 +152,11 @@ S4DProblem<double> read_forward(S4DFlavor f, const InputReader& r) {
 Arrays forward_arrays(S4DFlavor f, const S4DProblem<double>& p) {
   const auto& in = p.in();
   Arrays a{{f.A_name(), in.A}, {f.C_name(), in.C}, {in.log_dt ? "log_dt" : "dt", in.dt},
-           {"L", Tensor<double>(Shape{}, static_cast<double>(in.L))}};
+           {"L", scalar_array(static_cast<double>(in.L))}};
   if (in.B) a["B"] = *in.B;
   if (!f.dss) {
-    a["disc"] = Tensor<double>(Shape{}, in.disc == Discretization::bilinear ? 1.0 : 0.0);
-    a["conj"] = Tensor<double>(Shape{}, in.conj == Conj::full ? 1.0 : 0.0);
+    a["disc"] = scalar_array(in.disc == Discretization::bilinear);
+    a["conj"] = scalar_array(in.conj == Conj::full);
   }
   return a;
 }
@@ -164,8 +168,8 @@ std::string describe_forward(const S4DProblem<double>& p) {
 }
 
 // The gradients under the entry's names, as double (V = double) or exact (V = mp_real) arrays.
-template <class V, class T>
-std::map<std::string, Tensor<V>> grads_of(S4DFlavor f, const S4DBackwardProblem<double>& q, S4DGrads<T> g) {
+template <class V, class T, class Q>
+std::map<std::string, Tensor<V>> grads_of(S4DFlavor f, const Q& q, S4DGrads<T> g) {
   auto as_v = [](Tensor<T>& t) -> Tensor<V> {
     if constexpr (std::is_same_v<T, V>) return std::move(t);
     else return t.template cast<V>();
@@ -205,17 +209,10 @@ std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp) {
   e.arrays = [f](const P& p) { return forward_arrays(f, p); };
   e.describe = describe_forward;
   e.oracle = [](const P& p) { return ExactArrays{{"K", s4d_kernel<mp_real, mp_complex>(p)}}; };
-  auto bound_with = [](S4DArithmetic m) {
-    return [m](const P& p) { return Arrays{{"K", s4d_kernel_bound(p, m)}}; };
-  };
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [](const EntryProblem<P>& h) { return Arrays{{"K", as_double(cpu::s4d_kernel(h.f32()))}}; },
-       bound_with(s4d_arithmetic_cpu_f32())},
-      {"cpu-f64", Format::float64, order,
-       [](const EntryProblem<P>& h) { return Arrays{{"K", cpu::s4d_kernel(h.f64())}}; },
-       bound_with(s4d_arithmetic_cpu_f64())},
-  };
+  auto bound = [](const P& p, const S4DArithmetic& m) { return Arrays{{"K", s4d_kernel_bound(p, m)}}; };
+  e.backends = cpu_backends<P>(
+      order, [](const auto& p) { return Arrays{{"K", as_double(cpu::s4d_kernel(p))}}; }, bound,
+      s4d_arithmetic_cpu_f32(), s4d_arithmetic_cpu_f64());
   e.any_order_bound = [](const P& p, Format storage, double ulps) {
     return Arrays{{"K", s4d_kernel_bound(p, s4d_arithmetic_any_order(storage, ulps))}};
   };
@@ -223,7 +220,8 @@ std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp) {
   e.backends.push_back(
       {"cuda-f32", Format::float32, order + " (setup on the host, the product on the device: cpu-f32's bits)",
        [](const EntryProblem<P>& h) { return Arrays{{"K", as_double(cuda::s4d_product(cpu::s4d_setup(h.f32())))}}; },
-       bound_with(s4d_arithmetic_cpu_f32()), [] { return touchstone::cuda::unavailable_reason(); }});
+       [bound](const P& p) { return bound(p, s4d_arithmetic_cpu_f32()); },
+       [] { return touchstone::cuda::unavailable_reason(); }});
   // `touchstone bench`'s size, not one of check's.
   e.extra_sizes = {kBenchSize.name};
   e.generate = [f, check_sizes = e.generate](const std::string& size, Format format, std::uint64_t seed) {
@@ -290,17 +288,11 @@ std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp) {
   };
   e.describe = [](const Q& q) { return describe_forward(q.forward()) + " dK"; };
   e.oracle = [f](const Q& q) { return grads_of<mp_real>(f, q, s4d_kernel_vjp<mp_real, mp_complex>(q)); };
-  auto bound_with = [f](S4DArithmetic m) {
-    return [f, m](const Q& q) { return grads_of<double>(f, q, s4d_kernel_backward_bound(q, m)); };
-  };
-  e.backends = {
-      {"cpu-f32", Format::float32, order,
-       [f](const EntryProblem<Q>& h) { return grads_of<double>(f, h.f64(), cpu::s4d_kernel_backward(h.f32())); },
-       bound_with(s4d_arithmetic_cpu_f32())},
-      {"cpu-f64", Format::float64, order,
-       [f](const EntryProblem<Q>& h) { return grads_of<double>(f, h.f64(), cpu::s4d_kernel_backward(h.f64())); },
-       bound_with(s4d_arithmetic_cpu_f64())},
-  };
+  // The gradients' names and which are present follow the problem's inputs, the same in f32().
+  e.backends = cpu_backends<Q>(
+      order, [f](const auto& q) { return grads_of<double>(f, q, cpu::s4d_kernel_backward(q)); },
+      [f](const Q& q, const S4DArithmetic& m) { return grads_of<double>(f, q, s4d_kernel_backward_bound(q, m)); },
+      s4d_arithmetic_cpu_f32(), s4d_arithmetic_cpu_f64());
   // [S4D-BWD-BOUND] Only the CPU order is modelled: this is that order's bound with the given
   // ulps, not a bound for every association order. It ignores a narrower storage format: diff
   // adds that rounding ([CORE-DIFF-STORAGE]).

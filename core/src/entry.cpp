@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "touchstone/core/random.hpp"
+
 namespace touchstone {
 
 InputReader::InputReader(std::string algorithm, const NpyMap& arrays, const OptionMap& options,
@@ -134,6 +136,14 @@ Tensor<double> InputReader::with_leading_axis(const std::string& name, Index lea
   Tensor<double> t{Shape(e)};
   for (Index h = 0; h < leading; ++h)
     for (Index i = 0; i < a.count(); ++i) t[h * a.count() + i] = a[i];
+  return t;
+}
+
+Tensor<double> uniform_array(std::uint64_t seed, const std::string& stream, Shape shape, double lo, double hi,
+                             Format format) {
+  PhiloxStream rng(seed, stream);
+  Tensor<double> t(std::move(shape));
+  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(rng.next_uniform(lo, hi), format);
   return t;
 }
 

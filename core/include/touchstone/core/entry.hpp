@@ -242,4 +242,31 @@ Tensor<double> as_double(const Tensor<T>& t) {
   else return t.template cast<double>();
 }
 
+// The forward problem of a backward entry's problem (its forward()), or the problem itself.
+template <class P>
+const auto& forward_of(const P& p) {
+  if constexpr (requires { p.forward(); }) return p.forward();
+  else return p;
+}
+
+// A default problem's array: draws i = 0, 1, ... of the Philox stream `stream` under `seed`,
+// uniform on [lo, hi) (PhiloxStream::next_uniform), each rounded to `format`.
+Tensor<double> uniform_array(std::uint64_t seed, const std::string& stream, Shape shape, double lo, double hi,
+                             Format format);
+// A file-or-option scalar as `arrays` writes it ([CORE-FILE-OPTION]): a 0-d array.
+inline Tensor<double> scalar_array(double x) { return Tensor<double>(Shape{}, x); }
+
+// The cpu-f32 and cpu-f64 backends of an entry whose backends share one order: `run` on the
+// float32 or the float64 problem (EntryProblem's f32() or f64()), and `bound(problem, m)` with
+// the arithmetic `f32` or `f64` of that order; both return the entry's Arrays.
+template <class P, class Run, class Bound, class Arithmetic>
+std::vector<EntryBackend<P>> cpu_backends(const std::string& order, Run run, Bound bound, Arithmetic f32,
+                                          Arithmetic f64) {
+  const std::function<std::string()> available = [] { return std::string(); };  // (all: g++ 12 ICEs on the default)
+  return {{"cpu-f32", Format::float32, order, [run](const EntryProblem<P>& h) { return run(h.f32()); },
+           [bound, f32](const P& p) { return bound(p, f32); }, available},
+          {"cpu-f64", Format::float64, order, [run](const EntryProblem<P>& h) { return run(h.f64()); },
+           [bound, f64](const P& p) { return bound(p, f64); }, available}};
+}
+
 }  // namespace touchstone
