@@ -9,7 +9,6 @@
 #include "cuda/device.hpp"
 #include "cuda/mamba_block.hpp"
 #include "touchstone/core/entry.hpp"
-#include "touchstone/core/random.hpp"
 #include "touchstone/reference/mamba_block.hpp"
 #include "touchstone/bounds/mamba_block_bound.hpp"
 

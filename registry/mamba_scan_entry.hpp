@@ -19,7 +19,6 @@
 
 #include "builtin.hpp"
 #include "touchstone/core/entry.hpp"
-#include "touchstone/core/random.hpp"
 #include "touchstone/reference/mamba_complex_problem.hpp"
 #include "touchstone/reference/mamba_problem.hpp"
 
@@ -32,10 +31,7 @@ struct Filler {
   std::string prefix;
   Format format;
   Tensor<double> operator()(const char* array, std::vector<Index> shape, double lo, double hi) const {
-    PhiloxStream rng(seed, prefix + array);
-    Tensor<double> t{Shape(std::move(shape))};
-    for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(rng.next_uniform(lo, hi), format);
-    return t;
+    return uniform_array(seed, prefix + array, Shape(std::move(shape)), lo, hi, format);
   }
 };
 

@@ -9,7 +9,6 @@
 #include "cuda/device.hpp"
 #include "cuda/s4_conv.hpp"
 #include "touchstone/core/entry.hpp"
-#include "touchstone/core/random.hpp"
 #include "touchstone/reference/s4_conv.hpp"
 #include "touchstone/bounds/s4_conv_bound.hpp"
 
