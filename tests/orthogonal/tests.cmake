@@ -12,3 +12,7 @@ set_tests_properties(orthogonal_peer_test PROPERTIES LABELS differential SKIP_RE
 add_test(NAME orthogonal_geotorch_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/geotorch_peer_test.sh
   $<TARGET_FILE:touchstone>)
 set_tests_properties(orthogonal_geotorch_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
+# [ORTH-CUDA] The cuda-f32 bodies run on the host equal cpu-f32 bitwise; the device test (label cuda)
+# skips with its reason where no device can run it.
+touchstone_test(orthogonal_cuda_emulation_tests unit ${CMAKE_CURRENT_LIST_DIR}/cuda_emulation_test.cpp)
+touchstone_test(orthogonal_cuda_tests cuda ${CMAKE_CURRENT_LIST_DIR}/orthogonal_cuda_test.cpp)
