@@ -8,6 +8,8 @@
 
 #include "builtin.hpp"
 #include "cpu/orthogonal.hpp"
+#include "cuda/device.hpp"
+#include "cuda/orthogonal.hpp"
 #include "touchstone/bounds/orthogonal_bound.hpp"
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
@@ -36,6 +38,18 @@ void cpu_backends(Entry<P>& e, const std::string& order, const char* output, Run
        [=](const P& p) { return one(output, bound(p, OrthArithmetic{Format::float64, false})); }},
   };
   e.any_order_bound = [=](const P& p, Format compute, double) { return one(output, bound(p, OrthArithmetic{compute, true})); };
+}
+
+// [ORTH-CUDA] cuda-f32: cpu-f32's order run by the device's threads (`threads`, the stages of
+// optimized/cuda/orthogonal.hpp), so cpu-f32's bits and cpu-f32's bound; unavailable (skipped, with
+// the reason) where no device can run it. After cpu_backends.
+template <class P, class Run>
+void cuda_backend(Entry<P>& e, const char* output, const std::string& threads, Run run) {
+  const std::string order = e.backends.front().order;  // cpu-f32's, as cpu_backends puts it first
+  const auto bound = e.backends.front().bound;
+  e.backends.push_back({"cuda-f32", Format::float32, order + "; on the device, " + threads + " (cpu-f32's bits)",
+                        [=](const EntryProblem<P>& h) { return one(output, as_double(run(h.f32()))); }, bound,
+                        [] { return touchstone::cuda::unavailable_reason(); }});
 }
 
 const ArraySpec kV{"V", "(L, N)", "the Householder vectors v_1..v_L as rows (nonzero)", false};
@@ -97,6 +111,8 @@ std::unique_ptr<Algorithm> cwy_entry() {
                "u_i = v_i / fl(sqrt(v_i . v_i)); s_ij = u_i . u_j; per column c: w = S^-1 u_:c by back substitution "
                "(subtractions in j order, then doubled); Q_rc = delta_rc - u_1r w_1 - ... in i order",
                "Q", [](const auto& p) { return cpu::cwy(p); }, &cwy_bound);
+  cuda_backend(e, "Q", "one thread per vector (u_i), per (i, j) (S), per column (the substitution), per entry of Q",
+               [](const ReflectorProblem<float>& p) { return cuda::cwy(p); });
   // [ORTH-CWY-EIGEN] Eigen's GEMM and TRSM, bounded by the any-order bound (their order is theirs).
   for (Format f : {Format::float32, Format::float64})
     e.backends.push_back(
@@ -139,6 +155,8 @@ std::unique_ptr<Algorithm> tcwy_entry() {
   e.oracle = [](const P& p) { return ExactArrays{{"Omega", reference::tcwy<mp_real>(p)}}; };
   cpu_backends(e, "CWY's order (orthogonal.cwy) for the first M columns only", "Omega",
                [](const auto& p) { return cpu::tcwy(p); }, &tcwy_bound);
+  cuda_backend(e, "Omega", "one thread per vector (u_i), per (i, j) (S), per column (the substitution), per entry of Omega",
+               [](const StiefelProblem<float>& p) { return cuda::tcwy(p); });
   e.any_order_assumption =
       "the T-CWY formulas as written (normalize, Gram, substitution with S, product), every sum in any order, "
       "quotients or reciprocal products";
@@ -221,6 +239,10 @@ std::unique_ptr<Algorithm> backward_entry(bool stiefel, const Table& sizes) {
                "CWY's factors; X1 = S^-1 (U1 G^T), Z = U G, X3 = S^-T Z, K = Z U1^T, P = striu(S^-T K S^-T) by "
                "substitutions; du = -X1 - X3 + (P + P^T) U in j order; dv = (du - u (u . du)) / |v|",
                "dV", [](const auto& p) { return cpu::cwy_vjp(p); }, &cwy_vjp_bound);
+  cuda_backend(e, "dV",
+               "one thread per vector (u_i), per (i, j) (S), per column of X1, of Z and X3, of T1, per row of P, per "
+               "entry of dU, per row (u_i . du_i), per entry of dV",
+               [](const CwyBackwardProblem<float>& p) { return cuda::cwy_vjp(p); });
   e.any_order_assumption =
       "the adjoint formulas of spec/orthogonal.md as written (substitutions with S, no explicit inverse), every sum in "
       "any order, quotients or reciprocal products";
@@ -639,6 +661,10 @@ std::unique_ptr<Algorithm> matching_step_entry() {
                "fl(fl(a - b) / 2)), c, s = glibc cos, sin (binary64, rounded to float32 for cpu-f32); x_ri = fl(fl(c x_ri) "
                "- fl(s x_rj)), x_rj = fl(fl(s x_ri) + fl(c x_rj))",
                "X_next", [](const auto& p) { return cpu::matching_step(p); }, &matching_step_bound);
+  cuda_backend(e, "X_next",
+               "one thread per pair (theta), cos and sin on the host (glibc's, as cpu-f32), one thread per (row, pair) "
+               "(the rotation)",
+               [](const MatchingStepProblem<float>& p) { return cuda::matching_step(p); });
   e.any_order_bound = [](const P& p, Format compute, double ulps) {
     return one("X_next", matching_step_bound(p, OrthArithmetic{compute, true, ulps}));
   };
