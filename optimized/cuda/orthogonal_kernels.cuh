@@ -1,7 +1,7 @@
 // The orthogonal family's cuda-f32 bodies (spec/orthogonal.md [ORTH-CUDA]; the host API and the
 // decomposition are documented in orthogonal.hpp): __host__ __device__ functions that the kernels
 // of orthogonal.cu run once per thread and that the host emulation (tests/orthogonal/
-// orthogonal_cuda_emulation_test.cpp) runs on the CPU. Plain C++ when not compiled by nvcc.
+// cuda_emulation.hpp, cuda_emulation_test.cpp) runs on the CPU. Plain C++ when not compiled by nvcc.
 //
 // Every body follows the operation sequence of order/orthogonal_order.hpp exactly as cpu-f32 runs
 // it (cpu_common::NativeArithmetic<float>: a sum starts from +0 and adds its terms in index order,
