@@ -8,6 +8,8 @@
 #include "builtin.hpp"
 #include "cpu/performer.hpp"
 #include "cpu/performer_slim.hpp"
+#include "cuda/device.hpp"
+#include "cuda/performer.hpp"
 #include "touchstone/bounds/performer_bound.hpp"
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
@@ -64,6 +66,18 @@ void cpu_backends(Entry<P>& e, const std::string& order, Outputs outputs, Run ru
   e.any_order_bound = [=](const P& p, Format compute, double ulps) {
     return outputs(bound(p, performer_arithmetic_any_order(compute, ulps)));
   };
+}
+
+// [PERF-CUDA] The cuda-f32 backend of an entry: cpu-f32's order on the device, one block per
+// (batch, head), every value cpu-f32's bits (the host emulation test pins it), so cpu-f32's bound.
+// Unavailable (SKIP with the reason) where no device can run it.
+template <class P, class Run, class Bound>
+void cuda_backend(Entry<P>& e, const std::string& order, Outputs outputs, Run run, Bound bound) {
+  e.backends.push_back({"cuda-f32", Format::float32,
+                        order + " (on the device, one block per (batch, head): cpu-f32's order and bits)",
+                        [=](const EntryProblem<P>& h) { return outputs(run(h.f32())); },
+                        [=](const P& p) { return outputs(bound(p, performer_arithmetic_cpu(Format::float32))); },
+                        [] { return touchstone::cuda::unavailable_reason(); }});
 }
 
 const char* const kRows = "(batch, heads, seqlen, dim)";
@@ -522,10 +536,12 @@ std::unique_ptr<Algorithm> linear_attention_entry() {
   e.read = [](const InputReader& r) { return P(LinearFace::read(r)); };
   e.arrays = [](const P& p) { return LinearFace::arrays(p.in()); };
   e.oracle = [](const P& p) { return ExactArrays{{"out", reference::linear_attention<mp_real>(p)}}; };
-  cpu_backends(e,
-               "S = sum k'_j, P = sum k'_j v_j^T in j order (running when causal); R = sequential q' . S (+ guard); "
-               "W = sequential q'^T P; out = W / R",
-               Outputs{"out"}, [](const auto& p) { return cpu::linear_attention(p); }, &linear_attention_bound);
+  const std::string order =
+      "S = sum k'_j, P = sum k'_j v_j^T in j order (running when causal); R = sequential q' . S (+ guard); "
+      "W = sequential q'^T P; out = W / R";
+  cpu_backends(e, order, Outputs{"out"}, [](const auto& p) { return cpu::linear_attention(p); }, &linear_attention_bound);
+  cuda_backend(e, order, Outputs{"out"}, [](const auto& p) { return cuda::linear_attention(p); },
+               &linear_attention_bound);
   return make_entry(std::move(e));
 }
 
@@ -614,6 +630,8 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
       "P -= k_i v_i^T after step i; slice=C: the sums at each slice's start kept, a slice's states recomputed from "
       "them when the backward pass enters it";
   cpu_backends(e, order, kGrads, [](const auto& p) { return cpu::linear_attention_vjp(p); }, &linear_attention_vjp_bound);
+  cuda_backend(e, order, kGrads, [](const auto& p) { return cuda::linear_attention_vjp(p); },
+               &linear_attention_vjp_bound);
   e.any_order_assumption =
       "causal prefix states as sums in any order (state=stored) or recovered by sequential subtraction from the "
       "final state (state=subtraction): pass the form your kernel uses";

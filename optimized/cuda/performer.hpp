@@ -1,0 +1,30 @@
+// The Performer family on CUDA, float32 (spec/performer.md [PERF-CUDA]). Plain C++ header: the
+// host API is callable from code built without nvcc (each declaration is its own stub,
+// cuda/availability.hpp); the bodies are __host__ __device__ functions in performer_kernels.cuh,
+// which the host emulation test runs on the CPU.
+//
+// Decomposition: one CUDA block per (batch, head); within it the threads share the independent
+// elements of each phase (a state element, an output column, a feature), and the block
+// synchronizes between phases (performer_kernels.cuh says which index computes what). Order: every
+// value is cpu-f32's operation sequence (order/performer_order.hpp, which cpu-f32's fast paths
+// equal bit for bit): each sum from 0 in the order's index order, the causal prefix sums in
+// increasing position, one rounding per operation. So each function here returns cpu-f32's bits
+// and its bound is cpu-f32's. Compiled (sm_90, -fmad=false) and host-emulated; not yet run on a
+// GPU.
+#pragma once
+
+#include "cuda/availability.hpp"
+#include "touchstone/reference/performer_problem.hpp"
+
+namespace touchstone::performer::cuda {
+
+// [PERF-LINEAR-CPU]'s order, bidirectional or causal, every guard. Throws BackendUnavailable when
+// no device can run it, std::runtime_error on a CUDA error.
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> linear_attention(const LinearProblem<float>& p))
+// [PERF-LINEAR-VJP-CPU]'s order, both state forms; the stored form keeps the running sums every
+// kLinearVjpChunk positions and recomputes a chunk's states when the backward pass enters it (the
+// same values as every state stored, [PERF-SLICES]; p.slice() changes no value and is not used).
+TOUCHSTONE_CUDA_ENTRY(AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p))
+inline constexpr Index kLinearVjpChunk = 64;
+
+}  // namespace touchstone::performer::cuda

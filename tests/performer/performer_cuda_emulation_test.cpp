@@ -1,0 +1,235 @@
+// [PERF-CUDA] The cuda-f32 bodies (optimized/cuda/performer_kernels.cuh) run on the CPU by the
+// host emulation (one loop per phase instead of a block's threads, nothing for a barrier) against
+// cpu-f32: bit for bit over every element, on several shapes, for every mode, guard and state form,
+// the guard's edge |R| <= eps included; and with NaN inputs (which the problems reject,
+// [PERF-NONFINITE]) against cpu-f32's order (order/performer_order.hpp on float, what cpu-f32's
+// fast paths equal bit for bit) run on the same raw arrays.
+// covers: PERF-CUDA
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cpu/performer.hpp"
+#include "cpu/performer_arithmetic.hpp"
+#include "cuda/performer_kernels.cuh"
+#include "touchstone/core/random.hpp"
+#include "touchstone/order/performer_order.hpp"
+
+using namespace touchstone;
+using namespace touchstone::performer;
+
+namespace {
+
+// The block policy of the emulation: a phase's indices in one loop; a barrier is nothing.
+struct HostBlock {
+  template <class F>
+  void for_each(std::int64_t n, F&& f) {
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+  }
+  void sync() {}
+};
+
+Tensor<float> drawn(Shape s, const std::string& name, double scale, bool positive) {
+  PhiloxStream r(20261207, "performer_cuda_emulation_test/" + name);
+  Tensor<float> t(std::move(s));
+  for (Index i = 0; i < t.count(); ++i) {
+    const double z = scale * r.next_normal();
+    t[i] = static_cast<float>(positive ? std::exp(z) : z);
+  }
+  return t;
+}
+
+// The first element whose bits differ (any bit: -0 against +0, NaN payloads), or -1; 0 when the
+// counts differ.
+Index first_bit_difference(const float* a, const float* b, Index count) {
+  for (Index i = 0; i < count; ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) return i;
+  return -1;
+}
+Index first_bit_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() != b.size() ? 0 : first_bit_difference(a.data(), b.data(), static_cast<Index>(a.size()));
+}
+std::vector<float> values(const Tensor<float>& t) { return {t.data(), t.data() + t.count()}; }
+
+// Raw arrays of one linear-attention problem: (BH, L, M) q, k; (BH, L, E) v, g.
+struct LinearRaw {
+  Index BH;
+  cuda::LinearDims d;
+  std::vector<float> q, k, v, g;
+};
+
+LinearRaw raw(const LinearProblem<float>& p, const Tensor<float>* g) {
+  const auto& in = p.in();
+  LinearRaw r{p.batch() * p.heads(),
+              {p.seqlen(), p.features(), p.dim_v(), in.causal, static_cast<int>(in.guard),
+               static_cast<float>(in.guard_eps)},
+              values(in.q), values(in.k), values(in.v), {}};
+  if (g) r.g = values(*g);
+  return r;
+}
+
+std::vector<float> emulate_linear(const LinearRaw& r) {
+  const cuda::LinearDims& d = r.d;
+  std::vector<float> out(static_cast<std::size_t>(r.BH * d.L * d.E)), state(static_cast<std::size_t>(d.M * (d.E + 1)));
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    HostBlock b;
+    cuda::linear_attention_head(b, &r.q[bh * d.L * d.M], &r.k[bh * d.L * d.M], &r.v[bh * d.L * d.E], d, state.data(),
+                                &out[bh * d.L * d.E]);
+  }
+  return out;
+}
+
+struct Grads {
+  std::vector<float> dq, dk, dv;
+};
+
+Grads emulate_linear_vjp(const LinearRaw& r, bool subtraction, Index chunk) {
+  const cuda::LinearDims& d = r.d;
+  const Index n = d.M * (d.E + 1), chunks = (d.L + chunk - 1) / chunk;
+  Grads g{std::vector<float>(r.q.size()), std::vector<float>(r.q.size()), std::vector<float>(r.v.size())};
+  std::vector<float> state(n), ckpt(chunks * n), cs(chunk * n), C(d.M * d.E), D(d.M), dW(d.E), t(d.E), R(1);
+  const cuda::LinearVjpScratch s{state.data(), ckpt.data(), cs.data(), C.data(), D.data(), dW.data(), t.data(), R.data()};
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    HostBlock b;
+    const Index a = bh * d.L * d.M, e = bh * d.L * d.E;
+    cuda::linear_attention_vjp_head(b, &r.q[a], &r.k[a], &r.v[e], &r.g[e], d, subtraction, chunk, s, &g.dq[a], &g.dk[a],
+                                    &g.dv[e]);
+  }
+  return g;
+}
+
+// cpu-f32's order on the raw arrays (NaN allowed).
+std::vector<float> order_linear(const LinearRaw& r, double guard_eps) {
+  const cuda::LinearDims& d = r.d;
+  std::vector<float> out(static_cast<std::size_t>(r.BH * d.L * d.E));
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    cpu::PerformerArithmetic<float> ar;
+    const Index a = bh * d.L * d.M, e = bh * d.L * d.E;
+    order::linear_attention_head(
+        ar, [&](Index i, Index f) { return static_cast<double>(r.q[a + i * d.M + f]); },
+        [&](Index i, Index f) { return static_cast<double>(r.k[a + i * d.M + f]); },
+        [&](Index i, Index c) { return static_cast<double>(r.v[e + i * d.E + c]); }, d.L, d.M, d.E, d.causal,
+        static_cast<Guard>(d.guard), guard_eps, false, [&](Index i, Index c, float x) { out[e + i * d.E + c] = x; });
+  }
+  return out;
+}
+
+Grads order_linear_vjp(const LinearRaw& r, double guard_eps, bool subtraction) {
+  const cuda::LinearDims& d = r.d;
+  Grads g{std::vector<float>(r.q.size()), std::vector<float>(r.q.size()), std::vector<float>(r.v.size())};
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    cpu::PerformerArithmetic<float> ar;
+    const Index a = bh * d.L * d.M, e = bh * d.L * d.E;
+    order::linear_attention_vjp_head(
+        ar, [&](Index i, Index f) { return static_cast<double>(r.q[a + i * d.M + f]); },
+        [&](Index i, Index f) { return static_cast<double>(r.k[a + i * d.M + f]); },
+        [&](Index i, Index c) { return static_cast<double>(r.v[e + i * d.E + c]); },
+        [&](Index i, Index c) { return static_cast<double>(r.g[e + i * d.E + c]); }, d.L, d.M, d.E, d.causal,
+        static_cast<Guard>(d.guard), guard_eps, subtraction, [&](Index i, Index f, float x) { g.dq[a + i * d.M + f] = x; },
+        [&](Index i, Index f, float x) { g.dk[a + i * d.M + f] = x; },
+        [&](Index i, Index c, float x) { g.dv[e + i * d.E + c] = x; });
+  }
+  return g;
+}
+
+// (batch, heads, L, m, dim_v): L = 1, L below, at and above the chunk sizes the tests use, m and
+// dim_v from 1 up.
+struct LinearShape {
+  Index B, H, L, M, E;
+};
+constexpr LinearShape kLinearShapes[] = {{1, 1, 1, 2, 1}, {2, 3, 7, 12, 5}, {1, 2, 21, 70, 9}, {1, 1, 40, 16, 16}};
+
+// Problems of the shape: positive features (FAVOR+'s), or signed ones (the trigonometric map's, R
+// of either sign); with the gr guard a zero query row (R = 0 <= eps: the guard's edge) and, in the
+// tiny-feature variant, every |R| below eps.
+LinearInputs<float> linear_inputs(const LinearShape& s, bool causal, Guard guard, int variant, const std::string& tag) {
+  const bool positive = variant != 1;
+  const double scale = variant == 2 ? 1e-3 : 0.7;
+  LinearInputs<float> in{drawn(Shape{s.B, s.H, s.L, s.M}, tag + "/q", 0.7, positive),
+                         drawn(Shape{s.B, s.H, s.L, s.M}, tag + "/k", 0.7, positive),
+                         drawn(Shape{s.B, s.H, s.L, s.E}, tag + "/v", 1.0, false), causal, guard, 1e-6};
+  if (variant == 2)  // features near 1e-3 e^z: |R| = |sum q S| mostly below eps = 1e-6 for small L
+    for (Index i = 0; i < in.q.count(); ++i) in.q[i] *= static_cast<float>(scale * scale), in.k[i] *= static_cast<float>(scale);
+  for (Index f = 0; f < s.M; ++f) in.q(0, 0, s.L - 1, f) = 0;  // R = 0 <= eps (0/0 without a guard)
+  // R_0 = eps exactly, the other side of the edge |R| <= eps: S_0 = 1 (k_j0 = 0 but k_00 = 1), q_0 =
+  // (fl(eps), 0, ..., 0). With the lr guard S~_0 = fl(1 + eps) instead.
+  for (Index j = 0; j < s.L; ++j) in.k(0, 0, j, 0) = j == 0 ? 1.0f : 0.0f;
+  for (Index f = 0; f < s.M; ++f) in.q(0, 0, 0, f) = f == 0 ? static_cast<float>(in.guard_eps) : 0.0f;
+  return in;
+}
+
+}  // namespace
+
+TEST(PerformerCudaEmulation, LinearAttentionEqualsCpuF32BitForBit) {
+  for (const LinearShape& s : kLinearShapes)
+    for (const bool causal : {false, true})
+      for (const Guard guard : {Guard::none, Guard::gr, Guard::lr})
+        for (const int variant : {0, 1, 2}) {
+          const std::string tag = "linear/" + std::to_string(s.L) + "/" + std::to_string(causal) + "/" +
+                                  guard_name(guard) + "/" + std::to_string(variant);
+          SCOPED_TRACE(tag);
+          const LinearProblem<float> p(linear_inputs(s, causal, guard, variant, tag));
+          const LinearRaw r = raw(p, nullptr);
+          EXPECT_EQ(first_bit_difference(emulate_linear(r), values(cpu::linear_attention(p))), -1);
+        }
+}
+
+TEST(PerformerCudaEmulation, LinearAttentionVjpEqualsCpuF32BitForBit) {
+  for (const LinearShape& s : kLinearShapes)
+    for (const bool causal : {false, true})
+      for (const Guard guard : {Guard::none, Guard::gr, Guard::lr})
+        for (const int variant : {0, 1, 2})
+          for (const int form : {0, 1, 2}) {  // stored, subtraction, stored in slices of 3 (cpu-f32's same values)
+            if (form > 0 && !causal) continue;
+            const std::string tag = "vjp/" + std::to_string(s.L) + "/" + std::to_string(causal) + "/" +
+                                    guard_name(guard) + "/" + std::to_string(variant) + "/" + std::to_string(form);
+            SCOPED_TRACE(tag);
+            const LinearInputs<float> in = linear_inputs(s, causal, guard, variant, tag);
+            const Tensor<float> g = drawn(Shape{s.B, s.H, s.L, s.E}, tag + "/g", 1.0, false);
+            const LinearBackwardProblem<float> bp({in, g, form == 1, form == 2 ? Index(3) : Index(0)});
+            const AttentionGrads<float> cpu = cpu::linear_attention_vjp(bp);
+            const LinearRaw r = raw(bp.fwd(), &g);
+            for (const Index chunk : {Index(1), Index(4), Index(64)}) {  // the device's chunk changes no value
+              SCOPED_TRACE(chunk);
+              const Grads emu = emulate_linear_vjp(r, form == 1, chunk);
+              EXPECT_EQ(first_bit_difference(emu.dq, values(cpu.dq)), -1);
+              EXPECT_EQ(first_bit_difference(emu.dk, values(cpu.dk)), -1);
+              EXPECT_EQ(first_bit_difference(emu.dv, values(cpu.dv)), -1);
+            }
+          }
+}
+
+// NaN inputs: the problems reject them, so the bodies are compared with cpu-f32's order on the
+// same raw arrays; NaN spreads through the same elements with the same bits.
+TEST(PerformerCudaEmulation, LinearWithNaNEqualsTheOrder) {
+  const LinearShape s = kLinearShapes[1];
+  for (const bool causal : {false, true})
+    for (const Guard guard : {Guard::none, Guard::gr, Guard::lr}) {
+      const std::string tag = "nan/" + std::to_string(causal) + guard_name(guard);
+      SCOPED_TRACE(tag);
+      const LinearInputs<float> in = linear_inputs(s, causal, guard, 0, tag);
+      const Tensor<float> g = drawn(Shape{s.B, s.H, s.L, s.E}, tag + "/g", 1.0, false);
+      LinearRaw r = raw(LinearProblem<float>(in), &g);
+      const float nan = std::numeric_limits<float>::quiet_NaN();
+      r.k[(1 * s.L + 3) * s.M + 2] = nan;  // head 1, key 3
+      r.v[(4 * s.L + 5) * s.E + 1] = nan;  // head 4, value 5
+      r.q[(2 * s.L + 6) * s.M + 0] = nan;  // head 2, query 6
+      r.g[(5 * s.L + 2) * s.E + 3] = nan;  // head 5, cotangent 2
+      const std::vector<float> out = emulate_linear(r);
+      EXPECT_EQ(first_bit_difference(out, order_linear(r, in.guard_eps)), -1);
+      Index nans = 0;
+      for (float x : out) nans += std::isnan(x);
+      EXPECT_GT(nans, 0);
+      for (const bool subtraction : {false, true}) {
+        if (subtraction && !causal) continue;
+        const Grads emu = emulate_linear_vjp(r, subtraction, 4), ord = order_linear_vjp(r, in.guard_eps, subtraction);
+        EXPECT_EQ(first_bit_difference(emu.dq, ord.dq), -1);
+        EXPECT_EQ(first_bit_difference(emu.dk, ord.dk), -1);
+        EXPECT_EQ(first_bit_difference(emu.dv, ord.dv), -1);
+      }
+    }
+}
