@@ -53,11 +53,6 @@ unsigned head_blocks(std::int64_t heads) {
   return static_cast<unsigned>(heads);
 }
 
-LinearDims linear_dims(const LinearProblem<float>& p) {
-  const auto& in = p.in();
-  return {p.seqlen(), p.features(), p.dim_v(), in.causal, static_cast<int>(in.guard), static_cast<float>(in.guard_eps)};
-}
-
 __global__ void linear_attention_kernel(const float* q, const float* k, const float* v, LinearDims d, float* state,
                                         float* out) {
   const std::int64_t bh = blockIdx.x;
@@ -91,6 +86,42 @@ __global__ void linear_attention_vjp_kernel(const float* q, const float* k, cons
   DeviceBlock b;
   const std::int64_t a = bh * d.L * d.M, e = bh * d.L * d.E;
   linear_attention_vjp_head(b, q + a, k + a, v + e, g + e, d, subtraction, chunk, s, dq + a, dk + a, dv + e);
+}
+
+// Per head: u (L, M), diag (L), shift (L), G (L, 2M).
+__host__ __device__ std::int64_t feature_scratch_per_head(const FeatureDims& d) { return d.L * d.M + 2 * d.L + 2 * d.L * d.M; }
+
+__device__ FeatureScratch feature_scratch(float* scratch, std::int64_t bh, const FeatureDims& d) {
+  float* at = scratch + bh * feature_scratch_per_head(d);
+  return {at, at + d.L * d.M, at + d.L * d.M + d.L, at + d.L * d.M + 2 * d.L};
+}
+
+__global__ void features_kernel(const float* x, const float* w, FeatureDims d, float* scratch, std::int64_t width,
+                                float* out) {
+  const std::int64_t bh = blockIdx.x;
+  DeviceBlock b;
+  features_head(b, x + bh * d.L * d.D, w, d, feature_scratch(scratch, bh, d), out + bh * d.L * width);
+}
+
+__global__ void features_vjp_kernel(const float* x, const float* w, const float* g, FeatureDims d, float* scratch,
+                                    std::int64_t width, float* dx) {
+  const std::int64_t bh = blockIdx.x;
+  DeviceBlock b;
+  features_vjp_head(b, x + bh * d.L * d.D, w, g + bh * d.L * width, d, feature_scratch(scratch, bh, d),
+                    dx + bh * d.L * d.D);
+}
+
+__global__ void generalized_kernel(const float* x, const float* w, GeneralizedDims d, float* out) {
+  const std::int64_t bh = blockIdx.x;
+  DeviceBlock b;
+  generalized_head(b, x + bh * d.L * d.D, w, d, out + bh * d.L * d.M);
+}
+
+__global__ void generalized_vjp_kernel(const float* x, const float* w, const float* g, GeneralizedDims d, float* G,
+                                       float* dx) {
+  const std::int64_t bh = blockIdx.x;
+  DeviceBlock b;
+  generalized_vjp_head(b, x + bh * d.L * d.D, w, g + bh * d.L * d.M, d, G + bh * d.L * d.M, dx + bh * d.L * d.D);
 }
 
 }  // namespace
@@ -151,6 +182,76 @@ AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& b
   mem.to_host(out.dk.data(), dk, nqk);
   mem.to_host(out.dv.data(), dv, nv);
   return out;
+}
+
+namespace {
+
+// Runs a features kernel: x (B, H, L, D), w, optional g; returns (B, H, L, width).
+template <class Launch>
+Tensor<float> run_features(const char* name, const Tensor<float>& x, const Tensor<float>* w, const Tensor<float>* g,
+                           std::int64_t scratch_per_head, Shape out_shape, Launch launch) {
+  require_available();
+  RuntimeMemory mem(name);
+  const std::int64_t BH = x.extent(0) * x.extent(1), nx = x.count(), nw = w ? w->count() : 0, ng = g ? g->count() : 0;
+  Tensor<float> result(std::move(out_shape));
+  const std::int64_t nout = result.count();
+  auto dx = mem.alloc<float>(nx);
+  auto dw = mem.alloc<float>(nw);
+  auto dg = mem.alloc<float>(ng);
+  auto scratch = mem.alloc<float>(BH * scratch_per_head);
+  auto out = mem.alloc<float>(nout);
+  mem.to_device(dx, x.data(), nx);
+  if (w) mem.to_device(dw, w->data(), nw);
+  if (g) mem.to_device(dg, g->data(), ng);
+  launch(head_blocks(BH), dx.get(), dw.get(), dg.get(), scratch.get(), out.get());
+  runtime_check(cudaGetLastError(), name, "kernel launch");
+  mem.synchronize();
+  mem.to_host(result.data(), out, nout);
+  return result;
+}
+
+}  // namespace
+
+Tensor<float> favor_plus_features(const FeatureProblem<float>& p) {
+  const FeatureDims d = feature_dims(p);
+  const std::int64_t width = p.outputs();
+  return run_features("performer features cuda-f32", p.in().x, &p.in().projection, nullptr, feature_scratch_per_head(d),
+                      Shape{p.batch(), p.heads(), p.seqlen(), width},
+                      [&](unsigned blocks, const float* x, const float* w, const float*, float* scratch, float* out) {
+                        features_kernel<<<blocks, kThreads>>>(x, w, d, scratch, width, out);
+                      });
+}
+
+Tensor<float> favor_plus_features_vjp(const FeatureBackwardProblem<float>& bp) {
+  const FeatureProblem<float>& p = bp.fwd();
+  const FeatureDims d = feature_dims(p);
+  const std::int64_t width = p.outputs();
+  return run_features("performer features backward cuda-f32", p.in().x, &p.in().projection, &bp.dfeatures(),
+                      feature_scratch_per_head(d), p.in().x.shape(),
+                      [&](unsigned blocks, const float* x, const float* w, const float* g, float* scratch, float* out) {
+                        features_vjp_kernel<<<blocks, kThreads>>>(x, w, g, d, scratch, width, out);
+                      });
+}
+
+Tensor<float> generalized_features(const GeneralizedFeatureProblem<float>& p) {
+  const GeneralizedDims d = generalized_dims(p);
+  const auto& w = p.in().projection;
+  return run_features("performer.generalized_features cuda-f32", p.in().x, w ? &*w : nullptr, nullptr, 0,
+                      Shape{p.batch(), p.heads(), p.seqlen(), p.features()},
+                      [&](unsigned blocks, const float* x, const float* w_, const float*, float*, float* out) {
+                        generalized_kernel<<<blocks, kThreads>>>(x, w_, d, out);
+                      });
+}
+
+Tensor<float> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<float>& bp) {
+  const GeneralizedFeatureProblem<float>& p = bp.fwd();
+  const GeneralizedDims d = generalized_dims(p);
+  const auto& w = p.in().projection;
+  return run_features("performer.generalized_features_backward cuda-f32", p.in().x, w ? &*w : nullptr,
+                      &bp.dfeatures(), d.L * d.M, p.in().x.shape(),
+                      [&](unsigned blocks, const float* x, const float* w_, const float* g, float* G, float* out) {
+                        generalized_vjp_kernel<<<blocks, kThreads>>>(x, w_, g, d, G, out);
+                      });
 }
 
 }  // namespace touchstone::performer::cuda

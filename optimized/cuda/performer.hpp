@@ -26,5 +26,14 @@ TOUCHSTONE_CUDA_ENTRY(Tensor<float> linear_attention(const LinearProblem<float>&
 // same values as every state stored, [PERF-SLICES]; p.slice() changes no value and is not used).
 TOUCHSTONE_CUDA_ENTRY(AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& p))
 inline constexpr Index kLinearVjpChunk = 64;
+// The positive, hyperbolic ([PERF-FEATURES-CPU], [PERF-HYPERBOLIC-CPU]) and trigonometric
+// ([PERF-TRIG-CPU]) features and their VJPs. The trigonometric map's cos and sin are CUDA's
+// binary64 functions rounded to float (cpu-f32: glibc's), within kSinCosF32Ulps of float32 either
+// way: the same order, but not assured to be the same bits.
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> favor_plus_features(const FeatureProblem<float>& p))
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> favor_plus_features_vjp(const FeatureBackwardProblem<float>& p))
+// [PERF-GENERALIZED-CPU], [PERF-GENERALIZED-VJP-CPU].
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> generalized_features(const GeneralizedFeatureProblem<float>& p))
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> generalized_features_vjp(const GeneralizedFeatureBackwardProblem<float>& p))
 
 }  // namespace touchstone::performer::cuda

@@ -16,9 +16,11 @@
 // two roundings on both).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "common/elementary.hpp"
+#include "touchstone/reference/performer_problem.hpp"
 
 namespace touchstone::performer::cuda {
 
@@ -222,5 +224,306 @@ TOUCHSTONE_HD void linear_attention_vjp_head(Block& b, const float* q, const flo
     dv[jc] = a;
   });
 }
+
+// ---- Random-feature maps ([PERF-FEATURES-CPU], [PERF-HYPERBOLIC-CPU], [PERF-TRIG-CPU]) ----
+
+// Map codes, as performer::FeatureMap: 0 positive, 1 hyperbolic, 2 trigonometric.
+inline constexpr int kMapPositive = 0, kMapHyperbolic = 1, kMapTrig = 2;
+
+struct FeatureDims {
+  std::int64_t L, D, M;  // positions, dim, nb_features
+  int map;
+  bool is_query;
+  // The order's constants as cpu-f32 rounds them: fl(d^-1/4), fl(d^-1/2), fl(W^-1/2) (W the
+  // exponents a row: m, 2m for the hyperbolic map; m for the trigonometric one), fl(eps).
+  float c, c2, ratio, eps;
+};
+
+// Scratch of one (batch, head): u (L, M), diag (L), shift (L: the query shifts; [0] the key
+// shift or the trigonometric top), G (L, W): the VJP's per-feature terms.
+struct FeatureScratch {
+  float* u;
+  float* diag;
+  float* shift;
+  float* G;
+};
+
+TOUCHSTONE_HD float max_f(float a, float b) { return a < b ? b : a; }  // the order's max
+
+// cos and sin as cpu-f32 computes them: the binary64 function of the float argument, rounded to
+// float. On the host glibc's; on the device CUDA's, which the CUDA Programming Guide gives within
+// 2 ulps of binary64 (glibc's: assumed within 1) - so the results may differ in the last bit, and
+// both are within kSinCosF32Ulps = 0.50001 ulps of float32 (0.5 + 2^-28).
+TOUCHSTONE_HD float cos_f32(float u) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<float>(::cos(static_cast<double>(u)));
+#else
+  return static_cast<float>(std::cos(static_cast<double>(u)));
+#endif
+}
+TOUCHSTONE_HD float sin_f32(float u) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<float>(::sin(static_cast<double>(u)));
+#else
+  return static_cast<float>(std::sin(static_cast<double>(u)));
+#endif
+}
+
+// diag_i = fl(sequential sum_t fl(c x_it)^2) * 0.5.
+TOUCHSTONE_HD float feature_diag(const float* x, std::int64_t i, const FeatureDims& d) {
+  float sq = 0.0f;
+  for (std::int64_t t = 0; t < d.D; ++t) {
+    const float xs = d.c * x[i * d.D + t];
+    sq = sq + xs * xs;
+  }
+  return sq * 0.5f;
+}
+// u_ij = sequential sum_t fl(c x_it) w_jt.
+TOUCHSTONE_HD float feature_projection(const float* x, const float* w, std::int64_t i, std::int64_t j,
+                                       const FeatureDims& d) {
+  float u = 0.0f;
+  for (std::int64_t t = 0; t < d.D; ++t) u = u + (d.c * x[i * d.D + t]) * w[j * d.D + t];
+  return u;
+}
+// The exponent's projection: u_ij, or -u_i,j-M for the hyperbolic map's last M (exact).
+TOUCHSTONE_HD float signed_projection(const float* u, std::int64_t i, std::int64_t j, const FeatureDims& d) {
+  return j < d.M ? u[i * d.M + j] : -u[i * d.M + j - d.M];
+}
+
+// The projections and shifts of one head (favor_plus_exponents, trig_features_head's top):
+//   index i: diag_i; index (i, j): u_ij; | query: index i: the running max of row i's W
+//   exponents' projections; key: index 0: the running max over the head in row-major order;
+//   trigonometric: index 0: top = the running max of diag.
+template <class Block>
+TOUCHSTONE_HD void feature_shifts(Block& b, const float* x, const float* w, const FeatureDims& d,
+                                  const FeatureScratch& s) {
+  const std::int64_t W = d.map == kMapHyperbolic ? 2 * d.M : d.M;
+  b.for_each(d.L, [&](std::int64_t i) { s.diag[i] = feature_diag(x, i, d); });
+  b.for_each(d.L * d.M, [&](std::int64_t ij) {
+    const std::int64_t i = ij / d.M, j = ij - i * d.M;
+    s.u[ij] = feature_projection(x, w, i, j, d);
+  });
+  b.sync();
+  if (d.map == kMapTrig) {
+    b.for_each(1, [&](std::int64_t) {
+      float top = s.diag[0];
+      for (std::int64_t i = 0; i < d.L; ++i) top = max_f(top, s.diag[i]);
+      s.shift[0] = top;
+    });
+  } else if (d.is_query) {
+    b.for_each(d.L, [&](std::int64_t i) {
+      float m = signed_projection(s.u, i, 0, d);
+      for (std::int64_t j = 1; j < W; ++j) m = max_f(m, signed_projection(s.u, i, j, d));
+      s.shift[i] = m;
+    });
+  } else {
+    b.for_each(1, [&](std::int64_t) {
+      float m = signed_projection(s.u, 0, 0, d);
+      for (std::int64_t i = 0; i < d.L; ++i)
+        for (std::int64_t j = 0; j < W; ++j) m = max_f(m, signed_projection(s.u, i, j, d));
+      s.shift[0] = m;
+    });
+  }
+  b.sync();
+}
+
+// a_ij = fl(fl(su_ij - diag_i) - shift).
+TOUCHSTONE_HD float feature_exponent(const FeatureScratch& s, std::int64_t i, std::int64_t j, const FeatureDims& d) {
+  return (signed_projection(s.u, i, j, d) - s.diag[i]) - s.shift[d.is_query ? i : 0];
+}
+
+// [PERF-CUDA] One (batch, head) of the positive, hyperbolic or trigonometric features; x (L, D),
+// w (M, D), out (L, W or 2M). After feature_shifts, index (i, j): positive and hyperbolic
+// phi = fl(ratio fl(exp(a_ij) + eps)); trigonometric (index (i, j < M)) s_i = exp(diag_i - top),
+// phi_ij = fl(fl(cos u ratio) s_i), phi_i,M+j the same with sin.
+template <class Block>
+TOUCHSTONE_HD void features_head(Block& b, const float* x, const float* w, const FeatureDims& d,
+                                 const FeatureScratch& s, float* out) {
+  feature_shifts(b, x, w, d, s);
+  if (d.map == kMapTrig) {
+    b.for_each(d.L * d.M, [&](std::int64_t ij) {
+      const std::int64_t i = ij / d.M, j = ij - i * d.M;
+      const float si = touchstone::elementary::exp_f32(s.diag[i] - s.shift[0]), u = s.u[ij];
+      out[i * 2 * d.M + j] = (cos_f32(u) * d.ratio) * si;
+      out[i * 2 * d.M + d.M + j] = (sin_f32(u) * d.ratio) * si;
+    });
+    return;
+  }
+  const std::int64_t W = d.map == kMapHyperbolic ? 2 * d.M : d.M;
+  b.for_each(d.L * W, [&](std::int64_t ij) {
+    const std::int64_t i = ij / W, j = ij - i * W;
+    out[ij] = d.ratio * (touchstone::elementary::exp_f32(feature_exponent(s, i, j, d)) + d.eps);
+  });
+}
+
+// [PERF-CUDA] One (batch, head) of the features' VJP ([PERF-FEATURES-VJP-CPU],
+// [PERF-TRIG-VJP-CPU]); g (L, W or 2M), dx (L, D). After feature_shifts:
+//   positive, hyperbolic: index (i, j): G_ij = fl(fl(g_ij ratio) exp(a_ij)); then index (i, t):
+//     S1 = sum_j (+-G_ij) w_jt and S2 = sum_j G_ij in j order, dx = fl(fl(c S1) - fl(c2 fl(x S2)));
+//   trigonometric: index (i, j < M): A_ij = fl(fl(gs cos u) - fl(gc sin u)),
+//     B_ij = fl(fl(gc cos u) + fl(gs sin u)); then index (i, t): rs = fl(ratio exp(diag_i - top)),
+//     S1 = sum_j A_ij w_jt, S2 = sum_j B_ij, dx = fl(fl(c fl(rs S1)) + fl(c2 fl(x fl(rs S2)))).
+template <class Block>
+TOUCHSTONE_HD void features_vjp_head(Block& b, const float* x, const float* w, const float* g, const FeatureDims& d,
+                                     const FeatureScratch& s, float* dx) {
+  feature_shifts(b, x, w, d, s);
+  const std::int64_t M = d.M, D = d.D, W = d.map == kMapPositive ? M : 2 * M;
+  if (d.map == kMapTrig) {
+    b.for_each(d.L * M, [&](std::int64_t ij) {
+      const std::int64_t i = ij / M, j = ij - i * M;
+      const float u = s.u[ij], cu = cos_f32(u), su = sin_f32(u);
+      const float gc = g[i * W + j], gs = g[i * W + M + j];
+      s.G[i * W + j] = gs * cu - gc * su;
+      s.G[i * W + M + j] = gc * cu + gs * su;
+    });
+    b.sync();
+    b.for_each(d.L * D, [&](std::int64_t it) {
+      const std::int64_t i = it / D, t = it - i * D;
+      const float rs = d.ratio * touchstone::elementary::exp_f32(s.diag[i] - s.shift[0]);
+      float s1 = 0.0f, s2 = 0.0f;
+      for (std::int64_t j = 0; j < M; ++j) {
+        s2 = s2 + s.G[i * W + M + j];
+        s1 = s1 + s.G[i * W + j] * w[j * D + t];
+      }
+      dx[it] = d.c * (rs * s1) + d.c2 * (x[it] * (rs * s2));
+    });
+    return;
+  }
+  b.for_each(d.L * W, [&](std::int64_t ij) {
+    const std::int64_t i = ij / W, j = ij - i * W;
+    s.G[ij] = (g[ij] * d.ratio) * touchstone::elementary::exp_f32(feature_exponent(s, i, j, d));
+  });
+  b.sync();
+  b.for_each(d.L * D, [&](std::int64_t it) {
+    const std::int64_t i = it / D, t = it - i * D;
+    float s1 = 0.0f, s2 = 0.0f;
+    for (std::int64_t j = 0; j < W; ++j) {
+      const float G = s.G[i * W + j];
+      s2 = s2 + G;
+      s1 = s1 + (j < M ? G : -G) * w[(j < M ? j : j - M) * D + t];
+    }
+    dx[it] = d.c * s1 - d.c2 * (x[it] * s2);
+  });
+}
+
+// ---- Generalized kernel features ([PERF-GENERALIZED-CPU], [PERF-GENERALIZED-VJP-CPU]) ----
+
+// Kernel codes, as performer::Kernel.
+inline constexpr int kKernelRelu = 0, kKernelElu1 = 1, kKernelAbs = 2, kKernelSqr = 3, kKernelExp = 4,
+                     kKernelIdentity = 5;
+
+struct GeneralizedDims {
+  std::int64_t L, D, M;  // positions, dim, features (M = D without a projection)
+  bool projected;
+  int kernel;
+  float c, eps;  // fl(d^-1/4) (1 without normalize_data), fl(kernel_eps)
+};
+
+// cpu-f32's kernel(f, t) and kernel_derivative(f, t) (cpu/performer_arithmetic.hpp).
+TOUCHSTONE_HD float kernel_f(int f, float t) {
+  switch (f) {
+    case kKernelRelu: return t > 0.0f ? t : 0.0f;
+    case kKernelElu1: return t > 0.0f ? t + 1.0f : touchstone::elementary::exp_f32(t);
+    case kKernelAbs: return touchstone::elementary::float_of(touchstone::elementary::bits_of(t) & 0x7fffffffu);
+    case kKernelSqr: return t * t;
+    case kKernelExp: return touchstone::elementary::exp_f32(t);
+    default: return t;
+  }
+}
+TOUCHSTONE_HD float kernel_derivative_f(int f, float t) {
+  switch (f) {
+    case kKernelRelu: return t > 0.0f ? 1.0f : 0.0f;
+    case kKernelElu1: return t > 0.0f ? 1.0f : touchstone::elementary::exp_f32(t);
+    case kKernelAbs: return t > 0.0f ? 1.0f : (t < 0.0f ? -1.0f : 0.0f);
+    case kKernelSqr: return t + t;
+    case kKernelExp: return touchstone::elementary::exp_f32(t);
+    default: return 1.0f;
+  }
+}
+
+// t_ij: the sequential dot w_j . fl(c x_i), or fl(c x_ij) without a projection.
+TOUCHSTONE_HD float generalized_argument(const float* x, const float* w, std::int64_t i, std::int64_t j,
+                                         const GeneralizedDims& d) {
+  if (!d.projected) return d.c * x[i * d.D + j];
+  float t = 0.0f;
+  for (std::int64_t s = 0; s < d.D; ++s) t = t + (d.c * x[i * d.D + s]) * w[j * d.D + s];
+  return t;
+}
+
+// [PERF-CUDA] One (batch, head) of the generalized features: index (i, j): fl(f(t_ij) + eps).
+template <class Block>
+TOUCHSTONE_HD void generalized_head(Block& b, const float* x, const float* w, const GeneralizedDims& d, float* out) {
+  b.for_each(d.L * d.M, [&](std::int64_t ij) {
+    const std::int64_t i = ij / d.M, j = ij - i * d.M;
+    out[ij] = kernel_f(d.kernel, generalized_argument(x, w, i, j, d)) + d.eps;
+  });
+}
+
+// [PERF-CUDA] One (batch, head) of their VJP: without a projection index (i, j):
+// dx = fl(c fl(g_ij f'(t_ij))); with one, index (i, j): G_ij = fl(g_ij f'(t_ij)) into scratch G
+// (L, M), then index (i, t): dx = fl(c sum_j G_ij w_jt) in j order.
+template <class Block>
+TOUCHSTONE_HD void generalized_vjp_head(Block& b, const float* x, const float* w, const float* g,
+                                        const GeneralizedDims& d, float* G, float* dx) {
+  if (!d.projected) {
+    b.for_each(d.L * d.M, [&](std::int64_t ij) {
+      const std::int64_t i = ij / d.M, j = ij - i * d.M;
+      dx[ij] = d.c * (g[ij] * kernel_derivative_f(d.kernel, generalized_argument(x, w, i, j, d)));
+    });
+    return;
+  }
+  b.for_each(d.L * d.M, [&](std::int64_t ij) {
+    const std::int64_t i = ij / d.M, j = ij - i * d.M;
+    G[ij] = g[ij] * kernel_derivative_f(d.kernel, generalized_argument(x, w, i, j, d));
+  });
+  b.sync();
+  b.for_each(d.L * d.D, [&](std::int64_t it) {
+    const std::int64_t i = it / d.D, t = it - i * d.D;
+    float a = 0.0f;
+    for (std::int64_t j = 0; j < d.M; ++j) a = a + G[i * d.M + j] * w[j * d.D + t];
+    dx[it] = d.c * a;
+  });
+}
+
+// ---- Host: a problem's dims, with the order's constants rounded as cpu-f32 rounds them ----
+
+inline LinearDims linear_dims(const LinearProblem<float>& p) {
+  const auto& in = p.in();
+  return {p.seqlen(), p.features(), p.dim_v(), in.causal, static_cast<int>(in.guard), static_cast<float>(in.guard_eps)};
+}
+
+inline FeatureDims feature_dims(const FeatureProblem<float>& p) {
+  const auto& in = p.in();
+  const Index M = p.features(), W = in.map == FeatureMap::hyperbolic ? 2 * M : M;
+  const double d = static_cast<double>(p.dim());
+  return {p.seqlen(),
+          p.dim(),
+          M,
+          static_cast<int>(in.map),
+          in.is_query,
+          static_cast<float>(1 / std::sqrt(std::sqrt(d))),
+          static_cast<float>(1 / std::sqrt(d)),
+          static_cast<float>(1 / std::sqrt(static_cast<double>(W))),
+          static_cast<float>(in.eps)};
+}
+
+inline GeneralizedDims generalized_dims(const GeneralizedFeatureProblem<float>& p) {
+  const auto& in = p.in();
+  return {p.seqlen(),
+          p.dim(),
+          p.features(),
+          in.projection.has_value(),
+          static_cast<int>(in.kernel),
+          in.normalize_data ? static_cast<float>(1 / std::sqrt(std::sqrt(static_cast<double>(p.dim())))) : 1.0f,
+          static_cast<float>(in.kernel_eps)};
+}
+
+static_assert(kGuardNone == static_cast<int>(Guard::none) && kGuardGr == static_cast<int>(Guard::gr) &&
+              kGuardLr == static_cast<int>(Guard::lr));
+static_assert(kMapPositive == static_cast<int>(FeatureMap::positive) &&
+              kMapHyperbolic == static_cast<int>(FeatureMap::hyperbolic) && kMapTrig == static_cast<int>(FeatureMap::trig));
+static_assert(kKernelRelu == static_cast<int>(Kernel::relu) && kKernelElu1 == static_cast<int>(Kernel::elu1) &&
+              kKernelAbs == static_cast<int>(Kernel::abs) && kKernelSqr == static_cast<int>(Kernel::sqr) &&
+              kKernelExp == static_cast<int>(Kernel::exp) && kKernelIdentity == static_cast<int>(Kernel::identity));
 
 }  // namespace touchstone::performer::cuda

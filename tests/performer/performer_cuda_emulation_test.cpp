@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,10 +65,7 @@ struct LinearRaw {
 
 LinearRaw raw(const LinearProblem<float>& p, const Tensor<float>* g) {
   const auto& in = p.in();
-  LinearRaw r{p.batch() * p.heads(),
-              {p.seqlen(), p.features(), p.dim_v(), in.causal, static_cast<int>(in.guard),
-               static_cast<float>(in.guard_eps)},
-              values(in.q), values(in.k), values(in.v), {}};
+  LinearRaw r{p.batch() * p.heads(), cuda::linear_dims(p), values(in.q), values(in.k), values(in.v), {}};
   if (g) r.g = values(*g);
   return r;
 }
@@ -231,5 +229,213 @@ TEST(PerformerCudaEmulation, LinearWithNaNEqualsTheOrder) {
         EXPECT_EQ(first_bit_difference(emu.dk, ord.dk), -1);
         EXPECT_EQ(first_bit_difference(emu.dv, ord.dv), -1);
       }
+    }
+}
+
+// ---- The feature maps ----
+
+namespace {
+
+// Raw arrays of a features problem: x (BH, L, D), w (M, D), g (BH, L, width).
+struct FeatureRaw {
+  Index BH, width;
+  cuda::FeatureDims d;
+  std::vector<float> x, w, g;
+};
+
+FeatureRaw raw(const FeatureProblem<float>& p, const Tensor<float>* g) {
+  FeatureRaw r{p.batch() * p.heads(), p.outputs(), cuda::feature_dims(p), values(p.in().x), values(p.in().projection), {}};
+  if (g) r.g = values(*g);
+  return r;
+}
+
+std::vector<float> emulate_features(const FeatureRaw& r, bool vjp) {
+  const cuda::FeatureDims& d = r.d;
+  std::vector<float> out(static_cast<std::size_t>(r.BH * d.L * (vjp ? d.D : r.width)));
+  std::vector<float> u(d.L * d.M), diag(d.L), shift(d.L), G(d.L * 2 * d.M);
+  const cuda::FeatureScratch s{u.data(), diag.data(), shift.data(), G.data()};
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    HostBlock b;
+    const float* x = &r.x[bh * d.L * d.D];
+    if (vjp)
+      cuda::features_vjp_head(b, x, r.w.data(), &r.g[bh * d.L * r.width], d, s, &out[bh * d.L * d.D]);
+    else
+      cuda::features_head(b, x, r.w.data(), d, s, &out[bh * d.L * r.width]);
+  }
+  return out;
+}
+
+// cpu-f32's order on the raw arrays (NaN allowed).
+std::vector<float> order_features(const FeatureRaw& r, double eps, bool vjp) {
+  const cuda::FeatureDims& d = r.d;
+  const Index width = vjp ? d.D : r.width;
+  std::vector<float> out(static_cast<std::size_t>(r.BH * d.L * width));
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    cpu::PerformerArithmetic<float> ar;
+    auto x = [&](Index i, Index t) { return static_cast<double>(r.x[(bh * d.L + i) * d.D + t]); };
+    auto w = [&](Index j, Index t) { return static_cast<double>(r.w[j * d.D + t]); };
+    auto g = [&](Index i, Index j) { return static_cast<double>(r.g[(bh * d.L + i) * r.width + j]); };
+    auto sink = [&](Index i, Index j, float v) { out[(bh * d.L + i) * width + j] = v; };
+    const bool hyp = d.map == cuda::kMapHyperbolic;
+    if (d.map == cuda::kMapTrig) {
+      if (vjp) order::trig_features_vjp_head(ar, x, w, g, d.L, d.D, d.M, false, sink);
+      else order::trig_features_head(ar, x, w, d.L, d.D, d.M, false, false, sink);
+    } else {
+      if (vjp) order::favor_plus_features_vjp_head(ar, x, w, g, d.L, d.D, d.M, d.is_query, false, sink, hyp);
+      else order::favor_plus_features_head(ar, x, w, d.L, d.D, d.M, d.is_query, eps, false, sink, hyp);
+    }
+  }
+  return out;
+}
+
+// (batch, heads, L, d, m)
+struct FeatureShape {
+  Index B, H, L, D, M;
+};
+constexpr FeatureShape kFeatureShapes[] = {{1, 1, 1, 1, 1}, {2, 3, 7, 8, 12}, {1, 2, 21, 40, 70}, {1, 1, 13, 64, 5}};
+
+FeatureInputs<float> feature_inputs(const FeatureShape& s, FeatureMap map, bool is_query, const std::string& tag) {
+  return {drawn(Shape{s.B, s.H, s.L, s.D}, tag + "/x", 1.5, false), drawn(Shape{s.M, s.D}, tag + "/w", 1.0, false),
+          is_query, map == FeatureMap::trig ? 0.0 : 1e-4, map};
+}
+
+}  // namespace
+
+TEST(PerformerCudaEmulation, FeaturesAndVjpEqualCpuF32BitForBit) {
+  for (const FeatureShape& s : kFeatureShapes)
+    for (const FeatureMap map : {FeatureMap::positive, FeatureMap::hyperbolic, FeatureMap::trig})
+      for (const bool is_query : {true, false}) {
+        if (map == FeatureMap::trig && !is_query) continue;  // no query/key distinction
+        const std::string tag = "features/" + std::to_string(s.L) + "/" + std::to_string(static_cast<int>(map)) +
+                                (is_query ? "/q" : "/k");
+        SCOPED_TRACE(tag);
+        const FeatureProblem<float> p(feature_inputs(s, map, is_query, tag));
+        EXPECT_EQ(first_bit_difference(emulate_features(raw(p, nullptr), false), values(cpu::favor_plus_features(p))), -1);
+        const Tensor<float> g = drawn(Shape{s.B, s.H, s.L, p.outputs()}, tag + "/g", 1.0, false);
+        const FeatureBackwardProblem<float> bp({p.in(), g});
+        EXPECT_EQ(first_bit_difference(emulate_features(raw(p, &g), true), values(cpu::favor_plus_features_vjp(bp))), -1);
+      }
+}
+
+TEST(PerformerCudaEmulation, FeaturesWithNaNEqualTheOrder) {
+  const FeatureShape s = kFeatureShapes[1];
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const FeatureMap map : {FeatureMap::positive, FeatureMap::hyperbolic, FeatureMap::trig})
+    for (const bool is_query : {true, false})
+      for (const int where : {0, 1, 2}) {  // a NaN in x, in w, in g
+        if (map == FeatureMap::trig && !is_query) continue;
+        const std::string tag = "features-nan/" + std::to_string(static_cast<int>(map)) + (is_query ? "/q/" : "/k/") +
+                                std::to_string(where);
+        SCOPED_TRACE(tag);
+        const FeatureInputs<float> in = feature_inputs(s, map, is_query, tag);
+        const FeatureProblem<float> p(in);
+        const Tensor<float> g = drawn(Shape{s.B, s.H, s.L, p.outputs()}, tag + "/g", 1.0, false);
+        FeatureRaw r = raw(p, &g);
+        if (where == 0) r.x[(2 * s.L + 3) * s.D + 1] = nan;  // head 2, position 3
+        if (where == 1) r.w[5 * s.D + 2] = nan;              // feature 5
+        if (where == 2) r.g[(4 * s.L + 1) * r.width + 6] = nan;
+        const std::vector<float> fwd = emulate_features(r, false), vjp = emulate_features(r, true);
+        EXPECT_EQ(first_bit_difference(fwd, order_features(r, in.eps, false)), -1);
+        EXPECT_EQ(first_bit_difference(vjp, order_features(r, in.eps, true)), -1);
+        Index nans = 0;
+        for (float v : vjp) nans += std::isnan(v);
+        EXPECT_GT(nans, 0);
+      }
+}
+
+// ---- Generalized kernel features ----
+
+namespace {
+
+struct GeneralizedRaw {
+  Index BH;
+  cuda::GeneralizedDims d;
+  std::vector<float> x, w, g;
+};
+
+GeneralizedRaw raw(const GeneralizedFeatureProblem<float>& p, const Tensor<float>* g) {
+  GeneralizedRaw r{p.batch() * p.heads(), cuda::generalized_dims(p), values(p.in().x),
+                   p.in().projection ? values(*p.in().projection) : std::vector<float>{}, {}};
+  if (g) r.g = values(*g);
+  return r;
+}
+
+std::vector<float> emulate_generalized(const GeneralizedRaw& r, bool vjp) {
+  const cuda::GeneralizedDims& d = r.d;
+  std::vector<float> out(static_cast<std::size_t>(r.BH * d.L * (vjp ? d.D : d.M))), G(d.L * d.M);
+  const float* w = d.projected ? r.w.data() : nullptr;
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    HostBlock b;
+    const float* x = &r.x[bh * d.L * d.D];
+    if (vjp)
+      cuda::generalized_vjp_head(b, x, w, &r.g[bh * d.L * d.M], d, G.data(), &out[bh * d.L * d.D]);
+    else
+      cuda::generalized_head(b, x, w, d, &out[bh * d.L * d.M]);
+  }
+  return out;
+}
+
+std::vector<float> order_generalized(const GeneralizedRaw& r, double kernel_eps, bool normalize_data, bool vjp) {
+  const cuda::GeneralizedDims& d = r.d;
+  const Index width = vjp ? d.D : d.M;
+  std::vector<float> out(static_cast<std::size_t>(r.BH * d.L * width));
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    cpu::PerformerArithmetic<float> ar;
+    auto x = [&](Index i, Index t) { return static_cast<double>(r.x[(bh * d.L + i) * d.D + t]); };
+    auto w = [&](Index j, Index t) { return static_cast<double>(r.w[j * d.D + t]); };
+    auto g = [&](Index i, Index j) { return static_cast<double>(r.g[(bh * d.L + i) * d.M + j]); };
+    auto sink = [&](Index i, Index j, float v) { out[(bh * d.L + i) * width + j] = v; };
+    const Kernel f = static_cast<Kernel>(d.kernel);
+    if (vjp) order::generalized_features_vjp_head(ar, x, w, g, d.projected, d.L, d.D, d.M, f, normalize_data, sink);
+    else order::generalized_features_head(ar, x, w, d.projected, d.L, d.D, d.M, f, normalize_data, kernel_eps, sink);
+  }
+  return out;
+}
+
+GeneralizedFeatureInputs<float> generalized_inputs(const FeatureShape& s, bool projected, Kernel f, bool normalize,
+                                                   const std::string& tag) {
+  std::optional<Tensor<float>> w;
+  if (projected) w = drawn(Shape{s.M, s.D}, tag + "/w", 1.0, false);
+  Tensor<float> x = drawn(Shape{s.B, s.H, s.L, s.D}, tag + "/x", 1.5, false);
+  x[0] = 0.0f;  // t = 0 without a projection: the kinks of relu, abs, elu1 (their one-sided choice)
+  return {std::move(x), std::move(w), f, normalize, 1e-3};
+}
+
+}  // namespace
+
+TEST(PerformerCudaEmulation, GeneralizedFeaturesAndVjpEqualCpuF32BitForBit) {
+  for (const FeatureShape& s : kFeatureShapes)
+    for (const Kernel f : {Kernel::relu, Kernel::elu1, Kernel::abs, Kernel::sqr, Kernel::exp, Kernel::identity})
+      for (const bool projected : {true, false})
+        for (const bool normalize : {true, false}) {
+          const std::string tag = "generalized/" + std::to_string(s.L) + "/" + std::to_string(static_cast<int>(f)) +
+                                  "/" + std::to_string(projected) + std::to_string(normalize);
+          SCOPED_TRACE(tag);
+          const GeneralizedFeatureProblem<float> p(generalized_inputs(s, projected, f, normalize, tag));
+          EXPECT_EQ(first_bit_difference(emulate_generalized(raw(p, nullptr), false),
+                                         values(cpu::generalized_features(p))),
+                    -1);
+          const Tensor<float> g = drawn(Shape{s.B, s.H, s.L, p.features()}, tag + "/g", 1.0, false);
+          const GeneralizedFeatureBackwardProblem<float> bp({p.in(), g});
+          EXPECT_EQ(first_bit_difference(emulate_generalized(raw(p, &g), true), values(cpu::generalized_features_vjp(bp))),
+                    -1);
+        }
+}
+
+TEST(PerformerCudaEmulation, GeneralizedWithNaNEqualsTheOrder) {
+  const FeatureShape s = kFeatureShapes[1];
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Kernel f : {Kernel::relu, Kernel::elu1, Kernel::abs, Kernel::sqr, Kernel::exp, Kernel::identity})
+    for (const bool projected : {true, false}) {
+      const std::string tag = "generalized-nan/" + std::to_string(static_cast<int>(f)) + std::to_string(projected);
+      SCOPED_TRACE(tag);
+      const GeneralizedFeatureInputs<float> in = generalized_inputs(s, projected, f, true, tag);
+      const GeneralizedFeatureProblem<float> p(in);
+      const Tensor<float> g = drawn(Shape{s.B, s.H, s.L, p.features()}, tag + "/g", 1.0, false);
+      GeneralizedRaw r = raw(p, &g);
+      r.x[(2 * s.L + 3) * s.D + 1] = nan;
+      r.g[(4 * s.L + 1) * r.d.M + 6] = -nan;
+      EXPECT_EQ(first_bit_difference(emulate_generalized(r, false), order_generalized(r, in.kernel_eps, true, false)), -1);
+      EXPECT_EQ(first_bit_difference(emulate_generalized(r, true), order_generalized(r, in.kernel_eps, true, true)), -1);
     }
 }

@@ -5,12 +5,16 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <string>
 
 #include "cpu/performer.hpp"
 #include "cuda/device.hpp"
 #include "cuda/performer.hpp"
+#include "touchstone/bounds/performer_bound.hpp"
 #include "touchstone/core/random.hpp"
+#include "touchstone/reference/performer.hpp"
 
 using namespace touchstone;
 using namespace touchstone::performer;
@@ -81,4 +85,99 @@ TEST(PerformerCuda, LinearAttentionVjpEqualsCpuF32Bitwise) {
           EXPECT_EQ(first_bit_difference(gpu.dk, cpu.dk), -1);
           EXPECT_EQ(first_bit_difference(gpu.dv, cpu.dv), -1);
         }
+}
+
+namespace {
+
+struct FeatureShape {
+  Index B, H, L, D, M;
+};
+constexpr FeatureShape kFeatureShapes[] = {{1, 1, 1, 1, 1}, {2, 3, 37, 8, 12}, {1, 2, 300, 64, 256}, {1, 1, 40, 16, 300}};
+
+// Every element within cpu-f32's bound of the MPFR oracle (the trigonometric map, whose device
+// cos and sin need not be glibc's bits).
+Index outside_bound(const Tensor<float>& got, const Tensor<mp_real>& exact, const Tensor<double>& bound) {
+  if (got.shape() != exact.shape()) return got.count() + 1;
+  Index outside = 0;
+  for (Index i = 0; i < got.count(); ++i)
+    outside += !(std::fabs(static_cast<double>(got[i]) - to_double(exact[i])) <= bound[i]);
+  return outside;
+}
+void expect_within_bound(const Tensor<float>& got, const Tensor<mp_real>& exact, const Tensor<double>& bound) {
+  EXPECT_EQ(outside_bound(got, exact, bound), 0);
+}
+
+}  // namespace
+
+TEST(PerformerCuda, FeaturesEqualCpuF32BitwiseOrTrigWithinBound) {
+  const std::string reason = touchstone::cuda::unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  for (const FeatureShape& s : kFeatureShapes)
+    for (const FeatureMap map : {FeatureMap::positive, FeatureMap::hyperbolic, FeatureMap::trig})
+      for (const bool is_query : {true, false}) {
+        if (map == FeatureMap::trig && !is_query) continue;
+        const std::string tag = "features/" + std::to_string(s.L) + "/" + std::to_string(static_cast<int>(map)) +
+                                (is_query ? "/q" : "/k");
+        SCOPED_TRACE(tag);
+        const FeatureProblem<float> p({drawn(Shape{s.B, s.H, s.L, s.D}, tag + "/x", 1.5, false),
+                                       drawn(Shape{s.M, s.D}, tag + "/w", 1.0, false), is_query,
+                                       map == FeatureMap::trig ? 0.0 : 1e-4, map});
+        const FeatureBackwardProblem<float> bp(
+            {p.in(), drawn(Shape{s.B, s.H, s.L, p.outputs()}, tag + "/g", 1.0, false)});
+        const Tensor<float> fwd = performer::cuda::favor_plus_features(p), vjp = performer::cuda::favor_plus_features_vjp(bp);
+        if (map != FeatureMap::trig) {
+          EXPECT_EQ(first_bit_difference(fwd, cpu::favor_plus_features(p)), -1);
+          EXPECT_EQ(first_bit_difference(vjp, cpu::favor_plus_features_vjp(bp)), -1);
+          continue;
+        }
+        const FeatureProblem<double> pd = p.cast<double>();
+        const FeatureBackwardProblem<double> bpd = bp.cast<double>();
+        const PerformerArithmetic f32 = performer_arithmetic_cpu(Format::float32);
+        expect_within_bound(fwd, reference::favor_plus_features<mp_real>(pd), favor_plus_features_bound(pd, f32));
+        expect_within_bound(vjp, reference::favor_plus_features_vjp<mp_real>(bpd), favor_plus_features_vjp_bound(bpd, f32));
+      }
+}
+
+TEST(PerformerCuda, GeneralizedFeaturesEqualCpuF32Bitwise) {
+  const std::string reason = touchstone::cuda::unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  for (const FeatureShape& s : kFeatureShapes)
+    for (const Kernel f : {Kernel::relu, Kernel::elu1, Kernel::abs, Kernel::sqr, Kernel::exp, Kernel::identity})
+      for (const bool projected : {true, false}) {
+        const std::string tag = "generalized/" + std::to_string(s.L) + "/" + std::to_string(static_cast<int>(f)) +
+                                std::to_string(projected);
+        SCOPED_TRACE(tag);
+        std::optional<Tensor<float>> w;
+        if (projected) w = drawn(Shape{s.M, s.D}, tag + "/w", 1.0, false);
+        const GeneralizedFeatureProblem<float> p({drawn(Shape{s.B, s.H, s.L, s.D}, tag + "/x", 1.5, false), w, f, true, 1e-3});
+        const GeneralizedFeatureBackwardProblem<float> bp(
+            {p.in(), drawn(Shape{s.B, s.H, s.L, p.features()}, tag + "/g", 1.0, false)});
+        EXPECT_EQ(first_bit_difference(performer::cuda::generalized_features(p), cpu::generalized_features(p)), -1);
+        EXPECT_EQ(first_bit_difference(performer::cuda::generalized_features_vjp(bp), cpu::generalized_features_vjp(bp)), -1);
+      }
+}
+
+// The trigonometric check above (no device needed): cpu-f32 passes it; a scaled output, a NaN, one
+// element one part in 2^12 off, the sine and cosine columns swapped fail it.
+TEST(PerformerCuda, WithinBoundCheckFailsOnAWrongAnswer) {
+  const FeatureShape s = kFeatureShapes[1];
+  const FeatureProblem<float> p({drawn(Shape{s.B, s.H, s.L, s.D}, "check/x", 1.5, false),
+                                 drawn(Shape{s.M, s.D}, "check/w", 1.0, false), true, 0.0, FeatureMap::trig});
+  const FeatureProblem<double> pd = p.cast<double>();
+  const Tensor<mp_real> exact = reference::favor_plus_features<mp_real>(pd);
+  const Tensor<double> bound = favor_plus_features_bound(pd, performer_arithmetic_cpu(Format::float32));
+  const Tensor<float> right = cpu::favor_plus_features(p);
+  EXPECT_EQ(outside_bound(right, exact, bound), 0);
+  Tensor<float> scaled = right, nan = right, off = right, swapped = right;
+  for (Index i = 0; i < scaled.count(); ++i) scaled[i] *= 1.001f;
+  nan[5] = std::numeric_limits<float>::quiet_NaN();
+  off[7] *= 1 + 0x1p-12f;
+  for (Index i = 0; i < swapped.count(); ++i) {
+    const Index j = i % (2 * s.M);
+    swapped[i] = right[j < s.M ? i + s.M : i - s.M];
+  }
+  EXPECT_GT(outside_bound(scaled, exact, bound), 0);
+  EXPECT_EQ(outside_bound(nan, exact, bound), 1);
+  EXPECT_EQ(outside_bound(off, exact, bound), 1);
+  EXPECT_GT(outside_bound(swapped, exact, bound), 0);
 }
