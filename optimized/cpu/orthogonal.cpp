@@ -76,12 +76,16 @@ Tensor<T> householder_product_lapack_t(const LapackProblem<T>& p) {
 
 Tensor<float> householder_product(const ReflectorProblem<float>& p) { return householder_product_t(p); }
 Tensor<double> householder_product(const ReflectorProblem<double>& p) { return householder_product_t(p); }
+// The order header's CWY run on T element by element; cwy, tcwy and cwy_apply are the blocked
+// forms of orthogonal_fast.cpp ([ORTH-CWY-FAST]), bit identical to these.
+namespace generic {
 Tensor<float> cwy(const ReflectorProblem<float>& p) { return cwy_columns_t(p, p.N()); }
 Tensor<double> cwy(const ReflectorProblem<double>& p) { return cwy_columns_t(p, p.N()); }
 Tensor<float> tcwy(const StiefelProblem<float>& p) { return cwy_columns_t(p.reflectors(), p.M()); }
 Tensor<double> tcwy(const StiefelProblem<double>& p) { return cwy_columns_t(p.reflectors(), p.M()); }
 Tensor<float> cwy_apply(const ApplyProblem<float>& p) { return cwy_apply_t(p); }
 Tensor<double> cwy_apply(const ApplyProblem<double>& p) { return cwy_apply_t(p); }
+}  // namespace generic
 template <class T>
 Tensor<T> cayley_t(const CayleyProblem<T>& p) {
   Tensor<T> q(Shape{p.n(), p.n()});

@@ -2,7 +2,8 @@
 // [ORTH-CWY-CPU], [ORTH-CWY-APPLY-CPU], [ORTH-TCWY-CPU]). Each runs the operation sequence of
 // order/orthogonal_order.hpp (its bound runs the same sequence over tracked values): every
 // operation rounded once in the backend's format (no contraction), sums in index order, plain
-// loops on one thread (no Eigen: the bounded order is the order that runs).
+// loops on one thread (no Eigen: the bounded order is the order that runs); CWY, T-CWY and the
+// CWY apply in blocked, vectorized, threaded loops with the same per-element order ([ORTH-CWY-FAST]).
 #pragma once
 
 #include <functional>
@@ -19,6 +20,16 @@ Tensor<float> tcwy(const StiefelProblem<float>& p);
 Tensor<double> tcwy(const StiefelProblem<double>& p);
 Tensor<float> cwy_apply(const ApplyProblem<float>& p);
 Tensor<double> cwy_apply(const ApplyProblem<double>& p);
+// [ORTH-CWY-FAST] cwy, tcwy and cwy_apply above are blocked, vectorized and threaded
+// (orthogonal_fast.cpp), bit identical to the order header's run element by element, kept here.
+namespace generic {
+Tensor<float> cwy(const ReflectorProblem<float>& p);
+Tensor<double> cwy(const ReflectorProblem<double>& p);
+Tensor<float> tcwy(const StiefelProblem<float>& p);
+Tensor<double> tcwy(const StiefelProblem<double>& p);
+Tensor<float> cwy_apply(const ApplyProblem<float>& p);
+Tensor<double> cwy_apply(const ApplyProblem<double>& p);
+}  // namespace generic
 // [ORTH-CAYLEY-CPU] The Cayley map by Gaussian elimination without pivoting.
 Tensor<float> cayley(const CayleyProblem<float>& p);
 Tensor<double> cayley(const CayleyProblem<double>& p);

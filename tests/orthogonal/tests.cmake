@@ -16,3 +16,5 @@ set_tests_properties(orthogonal_geotorch_peer_test PROPERTIES LABELS differentia
 # skips with its reason where no device can run it.
 touchstone_test(orthogonal_cuda_emulation_tests unit ${CMAKE_CURRENT_LIST_DIR}/cuda_emulation_test.cpp)
 touchstone_test(orthogonal_cuda_tests cuda ${CMAKE_CURRENT_LIST_DIR}/orthogonal_cuda_test.cpp)
+# [ORTH-CWY-FAST] the blocked CWY, T-CWY and apply bit for bit against the order header's run.
+touchstone_test(orthogonal_cwy_fast_tests unit ${CMAKE_CURRENT_LIST_DIR}/cwy_fast_test.cpp)
