@@ -60,8 +60,8 @@ struct ReflectorSize {
 };
 // One reflection; fewer than N; a square set; more reflections than dimensions (repeats allowed).
 constexpr ReflectorSize kReflectorSizes[] = {{"one", 1, 4}, {"small", 4, 6}, {"square", 8, 8}, {"long", 12, 6}};
-// `touchstone bench` only: N = L = 256.
-constexpr ReflectorSize kReflectorBench{"bench", 256, 256};
+// `touchstone bench` only: N = L = 1024, issue 11's bench (bench/RESULTS.md, "Orthogonal, CPU: forming Q").
+constexpr ReflectorSize kReflectorBench{"bench", 1024, 1024};
 
 Entry<ReflectorProblem<double>> reflector_entry(const std::string& name) {
   using P = ReflectorProblem<double>;
@@ -171,6 +171,8 @@ struct ApplySize {
 };
 constexpr ApplySize kApplySizes[] = {
     {"small", 3, 4, 6, false}, {"transpose", 3, 4, 6, true}, {"long", 2, 10, 6, false}, {"wide", 4, 5, 16, true}};
+// `touchstone bench` only: 256 vectors, N = L = 1024 (issue 11's bench).
+constexpr ApplySize kApplyBench{"bench", 256, 1024, 1024, false};
 
 std::unique_ptr<Algorithm> cwy_apply_entry() {
   using P = ApplyProblem<double>;
@@ -185,8 +187,9 @@ std::unique_ptr<Algorithm> cwy_apply_entry() {
   e.outputs = {{"y", "(B, N)", "Q h (or Q^T h) for each row h", false}};
   e.options = {{"transpose", "apply Q^T instead of Q", "0"}};
   e.sizes = size_names(kApplySizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const ApplySize& s = size_row(kApplySizes, size);
+    const ApplySize& s = size == "bench" ? kApplyBench : size_row(kApplySizes, size);
     return P(ReflectorProblem<double>(normal_matrix(s.L, s.N, seed, "orthogonal.cwy_apply/V", format)),
              normal_matrix(s.B, s.N, seed, "orthogonal.cwy_apply/h", format), s.transpose);
   };
