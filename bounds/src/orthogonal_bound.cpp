@@ -333,6 +333,10 @@ double householder_rownorm_bound(const Tensor<double>& v, const Rounding& r) {
 
 }  // namespace
 
+double householder_rownorm_bound(const ReflectorProblem<double>& p, Format compute) {
+  return householder_rownorm_bound(p.v(), Rounding::of(format_info(compute)));
+}
+
 Tensor<double> householder_product_bound(const ReflectorProblem<double>& p, const OrthArithmetic& m) {
   const Index L = p.L(), N = p.N();
   Tensor<double> out(Shape{N, N}, 0.0);

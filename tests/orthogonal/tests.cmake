@@ -18,3 +18,5 @@ touchstone_test(orthogonal_cuda_emulation_tests unit ${CMAKE_CURRENT_LIST_DIR}/c
 touchstone_test(orthogonal_cuda_tests cuda ${CMAKE_CURRENT_LIST_DIR}/orthogonal_cuda_test.cpp)
 # [ORTH-CWY-FAST] the blocked CWY, T-CWY and apply bit for bit against the order header's run.
 touchstone_test(orthogonal_cwy_fast_tests unit ${CMAKE_CURRENT_LIST_DIR}/cwy_fast_test.cpp)
+# [ORTH-ORTH-TABLE] the a-priori orthogonality anchor (the large sizes: build/bench/orthogonal_defect).
+touchstone_test(orthogonal_anchor_tests unit ${CMAKE_CURRENT_LIST_DIR}/orthogonality_anchor_test.cpp)

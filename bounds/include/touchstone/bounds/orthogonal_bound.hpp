@@ -24,6 +24,10 @@ struct OrthArithmetic {
 };
 
 Tensor<double> householder_product_bound(const ReflectorProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-HH-ROWNORM] E_L >= ||row r of Q^ - row r of Q||_2 for every row of the sequential product
+// in `compute` (any summation order), +inf outside its domain; the a-priori anchor of
+// [ORTH-ORTH-TABLE].
+double householder_rownorm_bound(const ReflectorProblem<double>& p, Format compute);
 // [ORTH-BOUND-ANY] For householder_product's `diff`: the larger of the any-order bounds of the
 // sequential product and of CWY, so either algorithm is covered.
 Tensor<double> householder_product_any_algorithm_bound(const ReflectorProblem<double>& p, Format compute);

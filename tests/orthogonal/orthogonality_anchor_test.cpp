@@ -1,0 +1,85 @@
+// [ORTH-ORTH-TABLE] The a-priori orthogonality anchor of the table in spec/orthogonal.md:
+// max|Q^T Q - I| and ||Q^T Q - I||_F <= 2 sqrt(n) E + n E^2 with E = [ORTH-HH-ROWNORM]'s row bound,
+// for the sequential product (a proof) and, as measured, CWY; and the check fails on a wrong Q (a
+// column scaled, a NaN, the transpose of a non-orthogonal matrix).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "cpu/orthogonal.hpp"
+#include "test_inputs.hpp"
+#include "touchstone/bounds/orthogonal_bound.hpp"
+
+using namespace touchstone;
+using namespace touchstone::orthogonal;
+
+namespace {
+
+struct Defect {
+  long double max = 0, frob = 0;
+};
+
+template <class T>
+Defect defect(const Tensor<T>& q) {
+  const Index R = q.extent(0), C = q.extent(1);
+  Defect d;
+  long double f = 0;
+  for (Index i = 0; i < C; ++i)
+    for (Index j = i; j < C; ++j) {
+      long double s = 0;
+      for (Index r = 0; r < R; ++r) s += static_cast<long double>(q(r, i)) * static_cast<long double>(q(r, j));
+      const long double e = std::fabs(s - (i == j ? 1.0L : 0.0L));
+      d.max = std::isnan(e) || std::isnan(d.max) ? std::numeric_limits<long double>::quiet_NaN() : std::max(d.max, e);
+      f += (i == j ? 1 : 2) * e * e;
+    }
+  d.frob = std::sqrt(f);
+  return d;
+}
+
+double anchor(const ReflectorProblem<double>& p, Format f) {
+  const double E = householder_rownorm_bound(p, f), n = static_cast<double>(p.N());
+  return (2 * std::sqrt(n) * E + n * E * E) * (1 + 0x1p-40);
+}
+
+template <class T>
+bool within(const Tensor<T>& q, double bound) {
+  const Defect d = defect(q);
+  return d.max <= bound && d.frob <= bound;  // false for NaN
+}
+
+// covers: ORTH-ORTH-TABLE
+TEST(OrthogonalityAnchor, BoundsTheSequentialProductAndCwy) {
+  for (const Index n : {4, 8, 16, 32}) {
+    const ReflectorProblem<double> p(test_inputs::normal("anchor", n, n, 3, "V"));
+    const double a32 = anchor(p, Format::float32), a64 = anchor(p, Format::float64);
+    ASSERT_TRUE(std::isfinite(a32) && std::isfinite(a64)) << n;
+    EXPECT_TRUE(within(cpu::householder_product(p.cast<float>()), a32)) << n;
+    EXPECT_TRUE(within(cpu::householder_product(p), a64)) << n;
+    EXPECT_TRUE(within(cpu::cwy(p.cast<float>()), a32)) << n;
+    EXPECT_TRUE(within(cpu::cwy(p), a64)) << n;
+    // The anchor is not vacuous here: far below 1, and above the defect by at most ~1e4.
+    EXPECT_LT(a32, 1e-2);
+    EXPECT_LT(a64, 1e-10);
+  }
+}
+
+TEST(OrthogonalityAnchor, FailsOnAWrongQ) {
+  const ReflectorProblem<double> p(test_inputs::normal("anchor", 8, 8, 3, "V"));
+  const double a32 = anchor(p, Format::float32);
+  const Tensor<float> right = cpu::householder_product(p.cast<float>());
+  ASSERT_TRUE(within(right, a32));
+  Tensor<float> scaled = right;  // one column scaled by 1 + 10 a: its norm is off by about 20 a
+  for (Index r = 0; r < 8; ++r) scaled(r, 2) *= static_cast<float>(1 + 10 * a32);
+  EXPECT_FALSE(within(scaled, a32));
+  Tensor<float> nan = right;
+  nan(5, 5) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(within(nan, a32));
+  Tensor<float> mixed = right;  // two columns mixed by a small shear: no longer orthogonal
+  for (Index r = 0; r < 8; ++r) mixed(r, 1) += static_cast<float>(10 * a32) * right(r, 0);
+  EXPECT_FALSE(within(mixed, a32));
+}
+
+}  // namespace
