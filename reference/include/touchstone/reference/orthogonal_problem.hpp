@@ -187,6 +187,29 @@ class QfProblem {
   Tensor<T> y_;
 };
 
+// [ORTH-POLAR-DEF] The orthogonal polar factor Q = A (A^T A)^-1/2 of a full-rank A (n, m), n >= m
+// (geotorch's and geoopt's polar retraction: U V^T of the thin SVD A = U S V^T).
+template <class T>
+class PolarProblem {
+ public:
+  explicit PolarProblem(Tensor<T> a) : a_(std::move(a)) {
+    problem_detail::require_matrix(a_, "A", "(n, m) with n >= m");
+    if (a_.extent(0) < a_.extent(1))
+      throw InvalidInput("A", "expected (n, m) with n >= m (a tall polar factor), got shape " + a_.shape().str());
+    problem_detail::require_finite(a_, "A");
+  }
+  const Tensor<T>& a() const { return a_; }
+  Index n() const { return a_.extent(0); }
+  Index m() const { return a_.extent(1); }
+  template <class U>
+  PolarProblem<U> cast() const {
+    return PolarProblem<U>(a_.template cast<U>());
+  }
+
+ private:
+  Tensor<T> a_;
+};
+
 // [ORTH-HH-DEF] L nonzero Householder vectors in R^N, the rows of V (L, N).
 template <class T>
 class ReflectorProblem {
