@@ -7,10 +7,13 @@
 // orthogonal.cwy_apply --size bench` ("orthogonal.cwy_apply/V" and "/h"); generation is untimed.
 //   ./build/bench/orthogonal_cwy WHAT [REPEATS]   WHAT: cwy, householder, eigen, generic, apply
 // prints each run and the median seconds. Threads: TOUCHSTONE_THREADS, else all cores (cwy, apply).
+//   ./build/bench/orthogonal_cwy compare   cpu-f32's CWY and apply against the order header's
+// element-by-element run (cpu::generic) at the bench size: bit identical or not (exit status 1).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -38,6 +41,18 @@ int main(int argc, char** argv) {
   const bool apply = what == "apply";
   const ReflectorProblem<float> p(normal(L, N, apply ? "orthogonal.cwy_apply/V" : "orthogonal.cwy/V"));
   const ApplyProblem<float> ap(p, apply ? normal(B, N, "orthogonal.cwy_apply/h") : Tensor<float>(Shape{1, N}, 1.0f), false);
+  if (what == "compare") {
+    auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+      return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.count())) == 0;
+    };
+    const ReflectorProblem<float> pa(normal(L, N, "orthogonal.cwy_apply/V"));
+    const ApplyProblem<float> apply_problem(pa, normal(B, N, "orthogonal.cwy_apply/h"), false);
+    const bool q = same(cpu::cwy(p), cpu::generic::cwy(p));
+    const bool y = same(cpu::cwy_apply(apply_problem), cpu::generic::cwy_apply(apply_problem));
+    std::printf("cwy N=L=1024: %s\ncwy_apply N=L=1024 B=256: %s\n", q ? "bit identical" : "DIFFER",
+                y ? "bit identical" : "DIFFER");
+    return q && y ? 0 : 1;
+  }
   std::vector<double> times;
   double check = 0;
   for (int r = 0; r < repeats; ++r) {
