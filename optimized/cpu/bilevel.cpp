@@ -1,7 +1,11 @@
-// The bilevel family on the CPU: the sequences of order/bilevel_order.hpp on native floats.
+// The bilevel family on the CPU: the sequences of order/bilevel_order.hpp on native floats (the MAML
+// class through FastMlp, [BILEVEL-MAML-FAST-CPU]: the same roundings as order::Mlp, vectorized).
 #include "bilevel.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 #include <type_traits>
 
 #include "common/native_arithmetic.hpp"
@@ -24,19 +28,312 @@ struct LogisticArithmetic : NativeArithmetic<T> {
   static T masked(T m, T a) { return m != T(0) ? a : T(0); }
 };
 
-template <class T, class Body>
+// 64 bytes of T as a GCC/clang vector: lane-wise operations, each the scalar operation's rounding.
+template <class T>
+struct LanesOf;
+template <>
+struct LanesOf<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct LanesOf<double> {
+  typedef double type __attribute__((vector_size(64)));
+};
+
+// [BILEVEL-MAML-FAST-CPU] The MAML class's passes on native floats: every value with the rounding
+// sequence of order::Mlp::pass (order/bilevel_order.hpp), so the outputs equal that class's run on
+// T bit for bit (tests/bilevel/maml_fast_test.cpp) and its bounds stay this code's. Only the loop
+// nesting and the memory change; every sum still starts from 0 and adds its terms in the order's
+// order:
+//  - the points go in chunks of kChunk; for each point of a chunk the forward and backward values
+//    (z1, z2, masks, e, da2, da1 and the HVP's tangents) are computed and kept;
+//  - a layer's h sums (over i for a2 and rz2, over o for da1 and rda1) advance together, kBlock of
+//    them held in registers while their terms are added in order, on copies of W2 (and v's W2)
+//    padded to hp = h rounded up to kBlock, transposed for the sums over i; the padding lanes are
+//    computed and dropped;
+//  - then each parameter's sum over the chunk's points is advanced in point order in registers,
+//    from the running total of the earlier chunks (0 before the first, as the order's sums start);
+//  - the scratch is allocated once; the HVP pass skips the gradient's da1, which the order computes
+//    there but never uses.
+template <class T>
+class FastMlp {
+ public:
+  using V = T;
+  using Vec = std::vector<T>;
+  static constexpr bool hvp_reads_phi = true;
+  static constexpr Index kBlock = 64 / sizeof(T), kChunk = 16, kPoints = 4, kRows = 4;
+  explicit FastMlp(const MamlProblem<T>& p)
+      : h_(p.hidden()), hp_((p.hidden() + kBlock - 1) / kBlock * kBlock), P_(p.dim()), alpha_(p.in().alpha),
+        xs_(p.in().x_support.data(), p.in().x_support.data() + p.in().x_support.count()),
+        ys_(p.in().y_support.data(), p.in().y_support.data() + p.in().y_support.count()),
+        xq_(p.in().x_query.data(), p.in().x_query.data() + p.in().x_query.count()),
+        yq_(p.in().y_query.data(), p.in().y_query.data() + p.in().y_query.count()) {
+    const std::size_t h = static_cast<std::size_t>(h_), hp = static_cast<std::size_t>(hp_);
+    const std::size_t chunk = static_cast<std::size_t>(kChunk) * hp;
+    for (Vec* b : {&w2t_, &w2p_, &vw2t_, &vw2p_, &gW2_}) b->assign(h * hp, T(0));
+    for (Vec* b : {&z1_, &m1_, &z2_, &m2_, &da2_, &da1_, &rz1_, &rz2_, &rda2_, &s_}) b->assign(chunk, T(0));
+    for (Vec* b : {&gW1_, &gB1_, &gB2_, &gW3_}) b->assign(hp, T(0));
+    e_.assign(static_cast<std::size_t>(kChunk), T(0));
+    re_.assign(static_cast<std::size_t>(kChunk), T(0));
+  }
+  Index dim() const { return P_; }
+  order::Counts& counts() { return counts_; }
+  Vec outer_gradient(const Vec& phi) {
+    ++counts_.outer_gradients;
+    Vec out(static_cast<std::size_t>(P_));
+    pass(phi.data(), nullptr, xq_, yq_, out.data());
+    return out;
+  }
+  Vec inner_step(const Vec& phi) {
+    ++counts_.inner_steps;
+    Vec out(static_cast<std::size_t>(P_));
+    pass(phi.data(), nullptr, xs_, ys_, out.data());
+    for (Index k = 0; k < P_; ++k) out[k] = phi[k] - alpha_ * out[k];
+    return out;
+  }
+  Vec hessian_product(const Vec& phi, const Vec& v) {
+    Vec out(static_cast<std::size_t>(P_));
+    pass(phi.data(), v.data(), xs_, ys_, out.data());
+    return out;
+  }
+  Vec hvp_step(const Vec& phi, const Vec& v) {
+    ++counts_.hvps;
+    Vec out(static_cast<std::size_t>(P_));
+    pass(phi.data(), v.data(), xs_, ys_, out.data());
+    for (Index k = 0; k < P_; ++k) out[k] = v[k] - alpha_ * out[k];
+    return out;
+  }
+
+ private:
+  // W (h x h, row-major) into p (rows padded to hp) and t (its transpose, rows padded to hp).
+  void pad(const T* __restrict w, T* __restrict p, T* __restrict t) const {
+    const Index h = h_, hp = hp_;
+    for (Index o = 0; o < h; ++o)
+      for (Index i = 0; i < h; ++i) p[o * hp + i] = w[o * h + i];
+    for (Index i = 0; i < h; ++i)  // contiguous stores, strided loads
+      for (Index o = 0; o < h; ++o) t[i * hp + o] = w[o * h + i];
+  }
+  // kBlock lanes of T (64 bytes: one AVX-512 register, two AVX2 ones); lane-wise + and * are the
+  // scalar operations, one rounding each (no contraction: -ffp-contract=off); a scalar operand is
+  // broadcast to every lane.
+  using Lanes = typename LanesOf<T>::type;
+  static Lanes load(const T* p) {
+    Lanes v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(T* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
+
+  // For each of the n points q of a chunk (u_q = u + q hp, w_q, out_q likewise):
+  // out_q[b] = sum_j (a_j[b] u_q[j], then c_j[b] w_q[j]) for b in [0, hp), j = 0 .. h-1 in order,
+  // from 0, a_j = a + j hp (c likewise); one product per j unless kTwo. kPoints points at a time,
+  // so that their sums' chains of additions overlap.
+  template <bool kTwo>
+  void sums(const T* a, const T* u, const T* c, const T* w, T* out, Index n) const {
+    Index q = 0;
+    for (; q + kPoints <= n; q += kPoints) sums_of<kTwo, kPoints>(a, u + q * hp_, c, w + q * hp_, out + q * hp_);
+    for (; q < n; ++q) sums_of<kTwo, 1>(a, u + q * hp_, c, w + q * hp_, out + q * hp_);
+  }
+  template <bool kTwo, Index kN>
+  void sums_of(const T* a, const T* u, const T* c, const T* w, T* out) const {
+    const Index h = h_, hp = hp_;
+    for (Index blk = 0; blk < hp; blk += kBlock) {
+      Lanes s[kN];
+      for (Index q = 0; q < kN; ++q) s[q] = Lanes{};
+      for (Index j = 0; j < h; ++j) {
+        const Lanes aj = load(a + j * hp + blk);
+        if constexpr (kTwo) {
+          const Lanes cj = load(c + j * hp + blk);
+          for (Index q = 0; q < kN; ++q) {
+            const Lanes t = s[q] + aj * u[q * hp + j];
+            s[q] = t + cj * w[q * hp + j];
+          }
+        } else {
+          for (Index q = 0; q < kN; ++q) s[q] = s[q] + aj * u[q * hp + j];
+        }
+      }
+      for (Index q = 0; q < kN; ++q) store(out + q * hp + blk, s[q]);
+    }
+  }
+  // For the rows r < kR (g_r = g + r hp): g_r[b] += sum over the chunk's n points c in order of
+  // (p_c[r] x_c[b], then q_c[r] y_c[b]) for b in [0, hp), x_c = x + c hp (y likewise), p_c = p + c ps
+  // (q likewise); one product per point unless kTwo. Several rows at a time, so that their chains
+  // of additions overlap.
+  template <bool kTwo, Index kR = 1>
+  void accumulate(T* g, Index n, const T* p, Index ps, const T* x, const T* q, Index qs, const T* y) const {
+    const Index hp = hp_;
+    for (Index blk = 0; blk < hp; blk += kBlock) {
+      Lanes s[kR];
+      for (Index r = 0; r < kR; ++r) s[r] = load(g + r * hp + blk);
+      for (Index c = 0; c < n; ++c) {
+        const Lanes xc = load(x + c * hp + blk);
+        if constexpr (kTwo) {
+          const Lanes yc = load(y + c * hp + blk);
+          for (Index r = 0; r < kR; ++r) {
+            const Lanes t = s[r] + p[c * ps + r] * xc;
+            s[r] = t + q[c * qs + r] * yc;
+          }
+        } else {
+          for (Index r = 0; r < kR; ++r) s[r] = s[r] + p[c * ps + r] * xc;
+        }
+      }
+      for (Index r = 0; r < kR; ++r) store(g + r * hp + blk, s[r]);
+    }
+  }
+  // g[b] += sum over the chunk's n points in order of x_c[b] (x_c = x + c hp).
+  void accumulate_plain(T* g, Index n, const T* x) const {
+    const Index hp = hp_;
+    for (Index blk = 0; blk < hp; blk += kBlock) {
+      Lanes s = load(g + blk);
+      for (Index c = 0; c < n; ++c) s = s + load(x + c * hp + blk);
+      store(g + blk, s);
+    }
+  }
+
+  // out = the gradient of the points' mean squared error at phi (v null), or H(phi) v.
+  void pass(const T* __restrict phi, const T* __restrict v, const Vec& xs, const Vec& ys, T* __restrict out) {
+    const Index h = h_, hp = hp_, K = static_cast<Index>(xs.size());
+    const T* W1 = phi;
+    const T* B1 = phi + h;
+    const T* B2 = phi + 2 * h + h * h;
+    const T* W3 = phi + 3 * h + h * h;
+    const T B3 = phi[4 * h + h * h];
+    const T* vW1 = v ? v : nullptr;
+    const T* vB1 = v ? v + h : nullptr;
+    const T* vB2 = v ? v + 2 * h + h * h : nullptr;
+    const T* vW3 = v ? v + 3 * h + h * h : nullptr;
+    T* w2t = w2t_.data();
+    T* w2p = w2p_.data();
+    T* vw2t = vw2t_.data();
+    T* vw2p = vw2p_.data();
+    pad(phi + 2 * h, w2p, w2t);
+    if (v) pad(v + 2 * h, vw2p, vw2t);
+    for (Vec* g : {&gW1_, &gB1_, &gB2_, &gW2_, &gW3_}) std::fill(g->begin(), g->end(), T(0));
+    T gB3 = T(0);
+    T* s = s_.data();  // the chunk's sums (kChunk x hp)
+    const T count = static_cast<T>(static_cast<double>(K)), two = T(2);
+    for (Index n0 = 0; n0 < K; n0 += kChunk) {
+      const Index nc = std::min(kChunk, K - n0);
+      // The chunk's points, stage by stage (each point's values in the order's sequence).
+      const T* xc = xs.data() + n0;
+      const T* yc = ys.data() + n0;
+      T* z1 = z1_.data();
+      T* m1 = m1_.data();
+      T* z2 = z2_.data();
+      T* m2 = m2_.data();
+      T* da2 = da2_.data();
+      T* d1 = da1_.data();  // da1, or rda1 for the HVP
+      for (Index c = 0; c < nc; ++c)
+        for (Index o = 0; o < h; ++o) {
+          const T a1 = W1[o] * xc[c] + B1[o];
+          m1[c * hp + o] = a1 > T(0) ? T(1) : T(0);
+          z1[c * hp + o] = m1[c * hp + o] != T(0) ? a1 : T(0);
+        }
+      sums<false>(w2t, z1, nullptr, z1, s, nc);  // a2_o - b2_o = sum_i W2_oi z1_i
+      for (Index c = 0; c < nc; ++c) {
+        for (Index o = 0; o < h; ++o) {
+          const T a2 = s[c * hp + o] + B2[o];
+          m2[c * hp + o] = a2 > T(0) ? T(1) : T(0);
+          z2[c * hp + o] = m2[c * hp + o] != T(0) ? a2 : T(0);
+        }
+        T so = T(0);
+        for (Index i = 0; i < h; ++i) so = so + W3[i] * z2[c * hp + i];
+        so = so + B3;
+        const T e = (two * (so - yc[c])) / count;
+        e_[c] = e;
+        for (Index i = 0; i < h; ++i) da2[c * hp + i] = m2[c * hp + i] != T(0) ? W3[i] * e : T(0);
+      }
+      if (!v) {
+        sums<false>(w2p, da2, nullptr, da2, s, nc);  // sum_o W2_oi da2_o
+        for (Index c = 0; c < nc; ++c)
+          for (Index i = 0; i < h; ++i) d1[c * hp + i] = m1[c * hp + i] != T(0) ? s[c * hp + i] : T(0);
+      } else {
+        T* rz1 = rz1_.data();
+        T* rz2 = rz2_.data();
+        T* rda2 = rda2_.data();
+        for (Index c = 0; c < nc; ++c)
+          for (Index o = 0; o < h; ++o)
+            rz1[c * hp + o] = m1[c * hp + o] != T(0) ? vW1[o] * xc[c] + vB1[o] : T(0);
+        sums<true>(vw2t, z1, w2t, rz1, s, nc);  // sum_i (vW2_oi z1_i, then W2_oi rz1_i)
+        for (Index c = 0; c < nc; ++c) {
+          for (Index o = 0; o < h; ++o) {
+            const T t = s[c * hp + o] + vB2[o];
+            rz2[c * hp + o] = m2[c * hp + o] != T(0) ? t : T(0);
+          }
+          T sr = T(0);
+          for (Index i = 0; i < h; ++i) {
+            sr = sr + vW3[i] * z2[c * hp + i];
+            sr = sr + W3[i] * rz2[c * hp + i];
+          }
+          sr = sr + v[4 * h + h * h];
+          const T re = (two * sr) / count;
+          re_[c] = re;
+          for (Index i = 0; i < h; ++i) {
+            T t = T(0) + vW3[i] * e_[c];
+            t = t + W3[i] * re;
+            rda2[c * hp + i] = m2[c * hp + i] != T(0) ? t : T(0);
+          }
+        }
+        sums<true>(vw2p, da2, w2p, rda2, s, nc);  // sum_o (vW2_oi da2_o, then W2_oi rda2_o)
+        for (Index c = 0; c < nc; ++c)
+          for (Index i = 0; i < h; ++i) d1[c * hp + i] = m1[c * hp + i] != T(0) ? s[c * hp + i] : T(0);
+      }
+      // Each parameter's sum over the chunk's points, in point order. The gradient adds per point
+      // e, e z2_i, da2_o, da2_o z1_i, da1_i x, da1_i; the HVP re, (re z2_i, e rz2_i), rda2_o,
+      // (rda2_o z1_i, da2_o rz1_i), rda1_i x, rda1_i.
+      const T* e = e_.data();
+      const T* re = re_.data();
+      const T* d2 = v ? rda2_.data() : da2_.data();
+      for (Index c = 0; c < nc; ++c) gB3 = gB3 + (v ? re[c] : e[c]);
+      if (!v) accumulate<false>(gW3_.data(), nc, e, 1, z2_.data(), nullptr, 0, nullptr);
+      else accumulate<true>(gW3_.data(), nc, re, 1, z2_.data(), e, 1, rz2_.data());
+      accumulate_plain(gB2_.data(), nc, d2);
+      auto rows = [&](auto kR, Index o) {
+        constexpr Index R = decltype(kR)::value;
+        if (!v) accumulate<false, R>(gW2_.data() + o * hp, nc, da2_.data() + o, hp, z1_.data(), nullptr, 0, nullptr);
+        else accumulate<true, R>(gW2_.data() + o * hp, nc, rda2_.data() + o, hp, z1_.data(), da2_.data() + o, hp, rz1_.data());
+      };
+      Index o = 0;
+      for (; o + kRows <= h; o += kRows) rows(std::integral_constant<Index, kRows>{}, o);
+      for (; o < h; ++o) rows(std::integral_constant<Index, 1>{}, o);
+      // gW1_i += d1_i x, gB1_i += d1_i.
+      accumulate<false>(gW1_.data(), nc, xc, 1, d1, nullptr, 0, nullptr);
+      accumulate_plain(gB1_.data(), nc, d1);
+    }
+    for (Index o = 0; o < h; ++o) {
+      out[o] = gW1_[o];
+      out[h + o] = gB1_[o];
+      out[2 * h + h * h + o] = gB2_[o];
+      out[3 * h + h * h + o] = gW3_[o];
+      for (Index i = 0; i < h; ++i) out[2 * h + o * h + i] = gW2_[o * hp + i];
+    }
+    out[4 * h + h * h] = gB3;
+  }
+
+  Index h_, hp_, P_;
+  T alpha_;
+  Vec xs_, ys_, xq_, yq_;
+  Vec w2t_, w2p_, vw2t_, vw2p_, z1_, m1_, z2_, m2_, da2_, da1_, rz1_, rz2_, rda2_, s_, gW1_, gB1_, gB2_, gW2_, gW3_, e_, re_;
+  order::Counts counts_;
+};
+
+// The MAML class on `Cls`: FastMlp (the backends) or order::Mlp over the policy (namespace generic).
+template <class T, bool fast, class Body>
 Tensor<T> run_maml(const MamlProblem<T>& p, order::Counts* counts, const Body& body) {
   LogisticArithmetic<T> ar;
-  const MamlProblem<double> p64 = p.template cast<double>();
-  order::Mlp<LogisticArithmetic<T>> cls(ar, p64);
+  using Cls = std::conditional_t<fast, FastMlp<T>, order::Mlp<LogisticArithmetic<T>>>;
+  Cls cls = [&] {
+    if constexpr (fast) return Cls(p);
+    else return Cls(ar, p.template cast<double>());
+  }();
   const std::vector<T> theta = order::initial(ar, p.dim(), [&](Index i) { return static_cast<double>(p.in().theta[i]); });
   std::vector<T> g = body(ar, cls, theta);
   if (counts) *counts = cls.counts();
   return Tensor<T>(Shape{p.dim()}, std::move(g));
 }
-template <class T>
+template <class T, bool fast = true>
 Tensor<T> maml_exact_t(const MamlProblem<T>& p, Method m, order::Counts* c) {
-  return run_maml(p, c, [&](auto& ar, auto& cls, const std::vector<T>& theta) {
+  return run_maml<T, fast>(p, c, [&](auto& ar, auto& cls, const std::vector<T>& theta) {
     switch (m) {
       case Method::recompute: return order::exact_recompute(cls, theta, p.steps());
       case Method::forward: return order::exact_forward(ar, cls, theta, p.steps());
@@ -45,9 +342,9 @@ Tensor<T> maml_exact_t(const MamlProblem<T>& p, Method m, order::Counts* c) {
     return order::exact_stored(cls, theta, p.steps());
   });
 }
-template <class T>
+template <class T, bool fast = true>
 Tensor<T> maml_fom_t(const MamlProblem<T>& p, order::Counts* c) {
-  return run_maml(p, c, [&](auto&, auto& cls, const std::vector<T>& theta) { return order::fom(cls, theta, p.steps()); });
+  return run_maml<T, fast>(p, c, [&](auto&, auto& cls, const std::vector<T>& theta) { return order::fom(cls, theta, p.steps()); });
 }
 
 template <class T, class Body>
@@ -221,6 +518,17 @@ Tensor<float> maml_hypergradient(const MamlProblem<float>& p, Method m, order::C
 Tensor<double> maml_hypergradient(const MamlProblem<double>& p, Method m, order::Counts* c) { return maml_exact_t(p, m, c); }
 Tensor<float> maml_fom(const MamlProblem<float>& p, order::Counts* c) { return maml_fom_t(p, c); }
 Tensor<double> maml_fom(const MamlProblem<double>& p, order::Counts* c) { return maml_fom_t(p, c); }
+
+namespace generic {
+Tensor<float> maml_hypergradient(const MamlProblem<float>& p, Method m, order::Counts* c) {
+  return maml_exact_t<float, false>(p, m, c);
+}
+Tensor<double> maml_hypergradient(const MamlProblem<double>& p, Method m, order::Counts* c) {
+  return maml_exact_t<double, false>(p, m, c);
+}
+Tensor<float> maml_fom(const MamlProblem<float>& p, order::Counts* c) { return maml_fom_t<float, false>(p, c); }
+Tensor<double> maml_fom(const MamlProblem<double>& p, order::Counts* c) { return maml_fom_t<double, false>(p, c); }
+}  // namespace generic
 
 Tensor<float> ridge_hypergradient(const RidgeProblem<float>& p, Method m, order::Counts* c) { return ridge_t(p, m, c); }
 Tensor<double> ridge_hypergradient(const RidgeProblem<double>& p, Method m, order::Counts* c) { return ridge_t(p, m, c); }

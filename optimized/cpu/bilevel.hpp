@@ -46,6 +46,17 @@ Tensor<float> maml_hypergradient(const MamlProblem<float>& p, Method m, order::C
 Tensor<double> maml_hypergradient(const MamlProblem<double>& p, Method m, order::Counts* counts = nullptr);
 Tensor<float> maml_fom(const MamlProblem<float>& p, order::Counts* counts = nullptr);
 Tensor<double> maml_fom(const MamlProblem<double>& p, order::Counts* counts = nullptr);
+// [BILEVEL-MAML-FAST-CPU] These four run a fast path (vectorized across hidden units, no policy
+// calls, no allocation per operation) that computes every value with order::Mlp's roundings: their
+// outputs equal order::Mlp's run on T (namespace generic below) bit for bit.
+namespace generic {
+// order::Mlp run on T through the arithmetic policy: what the fast path equals bit for bit
+// (tests/bilevel/maml_fast_test.cpp); not used by the registry.
+Tensor<float> maml_hypergradient(const MamlProblem<float>& p, Method m, order::Counts* counts = nullptr);
+Tensor<double> maml_hypergradient(const MamlProblem<double>& p, Method m, order::Counts* counts = nullptr);
+Tensor<float> maml_fom(const MamlProblem<float>& p, order::Counts* counts = nullptr);
+Tensor<double> maml_fom(const MamlProblem<double>& p, order::Counts* counts = nullptr);
+}  // namespace generic
 
 // [BILEVEL-HVP-DEF] H v of the quadratic (A v) and ridge (X^T X v / n + lambda o v) classes.
 Tensor<float> hvp(const HvpProblem<QuadraticProblem<float>>& p);

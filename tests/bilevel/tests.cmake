@@ -19,3 +19,5 @@ add_test(NAME bilevel_maml_peer_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/maml
 set_tests_properties(bilevel_maml_peer_test PROPERTIES LABELS differential SKIP_RETURN_CODE 77)
 # bilevel.quadratic.ufom_adaptive: one step of adaptive UFOM (oracle, regimes, bounds, wrong updates).
 touchstone_test(bilevel_adaptive_tests unit ${CMAKE_CURRENT_LIST_DIR}/adaptive_test.cpp)
+# The MAML class's fast CPU path equals order::Mlp's run bit for bit (RapidCheck problems).
+touchstone_test(bilevel_maml_fast_tests unit ${CMAKE_CURRENT_LIST_DIR}/maml_fast_test.cpp)
