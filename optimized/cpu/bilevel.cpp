@@ -62,6 +62,8 @@ class FastMlp {
   using Vec = std::vector<T>;
   static constexpr bool hvp_reads_phi = true;
   static constexpr Index kBlock = 64 / sizeof(T), kChunk = 16, kPoints = 4, kRows = 4;
+  static_assert(kChunk % 4 == 0, "the output sums go four points at a time");
+  static_assert(kPoints == 4, "sums() handles remainders of 1 to 3 points");
   explicit FastMlp(const MamlProblem<T>& p)
       : h_(p.hidden()), hp_((p.hidden() + kBlock - 1) / kBlock * kBlock), P_(p.dim()), alpha_(p.in().alpha),
         xs_(p.in().x_support.data(), p.in().x_support.data() + p.in().x_support.count()),
@@ -132,7 +134,12 @@ class FastMlp {
   void sums(const T* a, const T* u, const T* c, const T* w, T* out, Index n) const {
     Index q = 0;
     for (; q + kPoints <= n; q += kPoints) sums_of<kTwo, kPoints>(a, u + q * hp_, c, w + q * hp_, out + q * hp_);
-    for (; q < n; ++q) sums_of<kTwo, 1>(a, u + q * hp_, c, w + q * hp_, out + q * hp_);
+    switch (n - q) {  // the remainder in one group too
+      case 3: sums_of<kTwo, 3>(a, u + q * hp_, c, w + q * hp_, out + q * hp_); break;
+      case 2: sums_of<kTwo, 2>(a, u + q * hp_, c, w + q * hp_, out + q * hp_); break;
+      case 1: sums_of<kTwo, 1>(a, u + q * hp_, c, w + q * hp_, out + q * hp_); break;
+      default: break;
+    }
   }
   template <bool kTwo, Index kN>
   void sums_of(const T* a, const T* u, const T* c, const T* w, T* out) const {
@@ -230,19 +237,22 @@ class FastMlp {
           z1[c * hp + o] = m1[c * hp + o] != T(0) ? a1 : T(0);
         }
       sums<false>(w2t, z1, nullptr, z1, s, nc);  // a2_o - b2_o = sum_i W2_oi z1_i
-      for (Index c = 0; c < nc; ++c) {
+      for (Index c = 0; c < nc; ++c)
         for (Index o = 0; o < h; ++o) {
           const T a2 = s[c * hp + o] + B2[o];
           m2[c * hp + o] = a2 > T(0) ? T(1) : T(0);
           z2[c * hp + o] = m2[c * hp + o] != T(0) ? a2 : T(0);
         }
-        T so = T(0);
-        for (Index i = 0; i < h; ++i) so = so + W3[i] * z2[c * hp + i];
-        so = so + B3;
-        const T e = (two * (so - yc[c])) / count;
-        e_[c] = e;
-        for (Index i = 0; i < h; ++i) da2[c * hp + i] = m2[c * hp + i] != T(0) ? W3[i] * e : T(0);
+      // The outputs sum_i W3_i z2_i + b3, four points' sums together (a group past nc reads the
+      // chunk's stale rows and is dropped).
+      for (Index c0 = 0; c0 < nc; c0 += 4) {
+        T so[4] = {T(0), T(0), T(0), T(0)};
+        for (Index i = 0; i < h; ++i)
+          for (Index q = 0; q < 4; ++q) so[q] = so[q] + W3[i] * z2[(c0 + q) * hp + i];
+        for (Index q = 0; q < 4 && c0 + q < nc; ++q) e_[c0 + q] = (two * ((so[q] + B3) - yc[c0 + q])) / count;
       }
+      for (Index c = 0; c < nc; ++c)
+        for (Index i = 0; i < h; ++i) da2[c * hp + i] = m2[c * hp + i] != T(0) ? W3[i] * e_[c] : T(0);
       if (!v) {
         sums<false>(w2p, da2, nullptr, da2, s, nc);  // sum_o W2_oi da2_o
         for (Index c = 0; c < nc; ++c)
@@ -255,25 +265,27 @@ class FastMlp {
           for (Index o = 0; o < h; ++o)
             rz1[c * hp + o] = m1[c * hp + o] != T(0) ? vW1[o] * xc[c] + vB1[o] : T(0);
         sums<true>(vw2t, z1, w2t, rz1, s, nc);  // sum_i (vW2_oi z1_i, then W2_oi rz1_i)
-        for (Index c = 0; c < nc; ++c) {
+        for (Index c = 0; c < nc; ++c)
           for (Index o = 0; o < h; ++o) {
             const T t = s[c * hp + o] + vB2[o];
             rz2[c * hp + o] = m2[c * hp + o] != T(0) ? t : T(0);
           }
-          T sr = T(0);
-          for (Index i = 0; i < h; ++i) {
-            sr = sr + vW3[i] * z2[c * hp + i];
-            sr = sr + W3[i] * rz2[c * hp + i];
-          }
-          sr = sr + v[4 * h + h * h];
-          const T re = (two * sr) / count;
-          re_[c] = re;
+        // sum_i (vW3_i z2_i, then W3_i rz2_i) + vb3, four points together as above.
+        for (Index c0 = 0; c0 < nc; c0 += 4) {
+          T sr[4] = {T(0), T(0), T(0), T(0)};
+          for (Index i = 0; i < h; ++i)
+            for (Index q = 0; q < 4; ++q) {
+              const T t = sr[q] + vW3[i] * z2[(c0 + q) * hp + i];
+              sr[q] = t + W3[i] * rz2[(c0 + q) * hp + i];
+            }
+          for (Index q = 0; q < 4 && c0 + q < nc; ++q) re_[c0 + q] = (two * (sr[q] + v[4 * h + h * h])) / count;
+        }
+        for (Index c = 0; c < nc; ++c)
           for (Index i = 0; i < h; ++i) {
             T t = T(0) + vW3[i] * e_[c];
-            t = t + W3[i] * re;
+            t = t + W3[i] * re_[c];
             rda2[c * hp + i] = m2[c * hp + i] != T(0) ? t : T(0);
           }
-        }
         sums<true>(vw2p, da2, w2p, rda2, s, nc);  // sum_o (vW2_oi da2_o, then W2_oi rda2_o)
         for (Index c = 0; c < nc; ++c)
           for (Index i = 0; i < h; ++i) d1[c * hp + i] = m1[c * hp + i] != T(0) ? s[c * hp + i] : T(0);
