@@ -119,11 +119,9 @@ class FastMlp {
   // scalar operations, one rounding each (no contraction: -ffp-contract=off); a scalar operand is
   // broadcast to every lane.
   using Lanes = typename LanesOf<T>::type;
-  static Lanes load(const T* p) {
-    Lanes v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
+  // Lanes by reference, never by value: a 64-byte vector argument or result has another ABI
+  // without AVX-512 (-Wpsabi), though these calls are all inlined.
+  static void load(Lanes& v, const T* p) { std::memcpy(&v, p, sizeof v); }
   static void store(T* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
 
   // For each of the n points q of a chunk (u_q = u + q hp, w_q, out_q likewise):
@@ -148,9 +146,11 @@ class FastMlp {
       Lanes s[kN];
       for (Index q = 0; q < kN; ++q) s[q] = Lanes{};
       for (Index j = 0; j < h; ++j) {
-        const Lanes aj = load(a + j * hp + blk);
+        Lanes aj;
+        load(aj, a + j * hp + blk);
         if constexpr (kTwo) {
-          const Lanes cj = load(c + j * hp + blk);
+          Lanes cj;
+          load(cj, c + j * hp + blk);
           for (Index q = 0; q < kN; ++q) {
             const Lanes t = s[q] + aj * u[q * hp + j];
             s[q] = t + cj * w[q * hp + j];
@@ -171,11 +171,13 @@ class FastMlp {
     const Index hp = hp_;
     for (Index blk = 0; blk < hp; blk += kBlock) {
       Lanes s[kR];
-      for (Index r = 0; r < kR; ++r) s[r] = load(g + r * hp + blk);
+      for (Index r = 0; r < kR; ++r) load(s[r], g + r * hp + blk);
       for (Index c = 0; c < n; ++c) {
-        const Lanes xc = load(x + c * hp + blk);
+        Lanes xc;
+        load(xc, x + c * hp + blk);
         if constexpr (kTwo) {
-          const Lanes yc = load(y + c * hp + blk);
+          Lanes yc;
+          load(yc, y + c * hp + blk);
           for (Index r = 0; r < kR; ++r) {
             const Lanes t = s[r] + p[c * ps + r] * xc;
             s[r] = t + q[c * qs + r] * yc;
@@ -191,8 +193,12 @@ class FastMlp {
   void accumulate_plain(T* g, Index n, const T* x) const {
     const Index hp = hp_;
     for (Index blk = 0; blk < hp; blk += kBlock) {
-      Lanes s = load(g + blk);
-      for (Index c = 0; c < n; ++c) s = s + load(x + c * hp + blk);
+      Lanes s, xc;
+      load(s, g + blk);
+      for (Index c = 0; c < n; ++c) {
+        load(xc, x + c * hp + blk);
+        s = s + xc;
+      }
       store(g + blk, s);
     }
   }
