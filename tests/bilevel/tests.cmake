@@ -21,3 +21,7 @@ set_tests_properties(bilevel_maml_peer_test PROPERTIES LABELS differential SKIP_
 touchstone_test(bilevel_adaptive_tests unit ${CMAKE_CURRENT_LIST_DIR}/adaptive_test.cpp)
 # The MAML class's fast CPU path equals order::Mlp's run bit for bit (RapidCheck problems).
 touchstone_test(bilevel_maml_fast_tests unit ${CMAKE_CURRENT_LIST_DIR}/maml_fast_test.cpp)
+# The cuda-f32 MAML bodies run on the CPU (host emulation): bitwise cpu-f32 ([BILEVEL-CUDA]).
+touchstone_test(bilevel_maml_cuda_emulation_tests unit ${CMAKE_CURRENT_LIST_DIR}/maml_cuda_emulation_test.cpp)
+# cuda-f32 on a device; skips with the reason where there is none.
+touchstone_test(bilevel_cuda_tests cuda ${CMAKE_CURRENT_LIST_DIR}/bilevel_cuda_test.cpp)
