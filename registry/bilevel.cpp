@@ -14,6 +14,8 @@
 
 #include "builtin.hpp"
 #include "cpu/bilevel.hpp"
+#include "cuda/bilevel.hpp"
+#include "cuda/device.hpp"
 #include "touchstone/bounds/bilevel_bound.hpp"
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
@@ -1053,6 +1055,23 @@ std::unique_ptr<Algorithm> maml_entry(const std::string& kind) {
          return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, method, m), p.hidden(), "grad_");
        }},
   };
+  // [BILEVEL-CUDA] FOM and the exact hypergradient by recomputation on the device: order::Mlp's
+  // operations in its order, so cpu-f32's bits and cpu-f32's bound.
+  if (fom || method == order::Method::recompute)
+    e.backends.push_back(
+        {"cuda-f32", Format::float32,
+         order + " (one block per task; threads over hidden units and parameter elements, each sum owned by one "
+                 "thread in this order: cpu-f32's bits)",
+         [fom](const EntryProblem<P>& h) {
+           const MamlProblem<float>& p = h.f32();
+           return split_mlp(fom ? cuda::maml_fom(p) : cuda::maml_exact_recompute(p), p.hidden(), "grad_");
+         },
+         [fom](const P& p) {
+           const auto m = bilevel_arithmetic_cpu(Format::float32);
+           return split_mlp(fom ? maml_fom_bound(p, m) : maml_hypergradient_bound(p, order::Method::recompute, m),
+                            p.hidden(), "grad_");
+         },
+         [] { return touchstone::cuda::unavailable_reason(); }});
   e.any_order_bound = [fom, forward](const P& p, Format compute, double ulps) {
     const auto m = bilevel_arithmetic_any_order(compute, ulps);
     return split_mlp(fom       ? maml_fom_bound(p, m)
