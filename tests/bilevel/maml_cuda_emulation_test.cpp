@@ -1,7 +1,7 @@
 // The cuda-f32 MAML backends' block bodies (optimized/cuda/bilevel_kernels.cuh) run on the CPU
 // ([BILEVEL-CUDA] host emulation): each parallel phase for every thread index in turn, with plain
-// arrays standing in for global and shared memory. They must equal cpu-f32 (order::Mlp on float)
-// bit for bit over every output element, for any number of threads run in either order, on random tasks, ReLU ties at
+// arrays standing in for global and shared memory. They must equal order::Mlp run on float here
+// (the order header itself, whatever cpu-f32's loops become) and cpu-f32 bit for bit over every output element, for any number of threads run in either order, on random tasks, ReLU ties at
 // 0 and overflowing weights that make Inf and NaN; and take order::exact_recompute's step counts.
 // covers: BILEVEL-CUDA
 #include <gtest/gtest.h>
@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/native_arithmetic.hpp"
 #include "cpu/bilevel.hpp"
 #include "cuda/bilevel_kernels.cuh"
 #include "maml_cuda_support.hpp"
@@ -22,6 +23,23 @@ using namespace touchstone::bilevel;
 using namespace touchstone::bilevel::cuda_testing;
 
 namespace {
+
+// order::Mlp's policy on float as cpu-f32 declares it: IEEE operations, sums in call order, the
+// mask [a > 0] as an exact 0 or 1.
+struct FloatPolicy : cpu_common::NativeArithmetic<float> {
+  static float relu_mask(float a) { return a > 0.0f ? 1.0f : 0.0f; }
+  static float masked(float m, float a) { return m != 0.0f ? a : 0.0f; }
+};
+
+// The order header on float: FOM or order::exact_recompute.
+Tensor<float> order_on_float(const MamlProblem<float>& p, bool exact) {
+  FloatPolicy ar;
+  order::Mlp<FloatPolicy> cls(ar, p.cast<double>());
+  const std::vector<float> theta =
+      order::initial(ar, p.dim(), [&](Index i) { return static_cast<double>(p.in().theta[i]); });
+  std::vector<float> g = exact ? order::exact_recompute(cls, theta, p.steps()) : order::fom(cls, theta, p.steps());
+  return Tensor<float>(Shape{p.dim()}, std::move(g));
+}
 
 struct Emulated {
   Tensor<float> grad;
@@ -50,16 +68,19 @@ void check(const MamlProblem<float>& p, const std::string& what) {
   order::Counts fom_counts, exact_counts;
   const Tensor<float> fom = cpu::maml_fom(p, &fom_counts);
   const Tensor<float> exact = cpu::maml_hypergradient(p, order::Method::recompute, &exact_counts);
+  const Tensor<float> fom_order = order_on_float(p, false), exact_order = order_on_float(p, true);
   for (const auto& [threads, reverse] : {std::pair{Index{1}, false}, std::pair{Index{3}, false}, std::pair{Index{3}, true},
                                          std::pair{Index{32}, false}, std::pair{Index{256}, true}}) {
     const std::string label = what + " threads=" + std::to_string(threads) + (reverse ? " reversed" : "");
     const Emulated f = emulate(p, false, threads, reverse);
     expect_bitwise(f.grad, fom, label + " fom");
+    expect_bitwise(f.grad, fom_order, label + " fom (order header)");
     EXPECT_EQ(f.counts.inner_steps, fom_counts.inner_steps) << label;
     EXPECT_EQ(f.counts.outer_gradients, fom_counts.outer_gradients) << label;
     EXPECT_EQ(f.counts.hvps, fom_counts.hvps) << label;
     const Emulated e = emulate(p, true, threads, reverse);
     expect_bitwise(e.grad, exact, label + " exact_recompute");
+    expect_bitwise(e.grad, exact_order, label + " exact_recompute (order header)");
     EXPECT_EQ(e.counts.inner_steps, exact_counts.inner_steps) << label;
     EXPECT_EQ(e.counts.outer_gradients, exact_counts.outer_gradients) << label;
     EXPECT_EQ(e.counts.hvps, exact_counts.hvps) << label;
