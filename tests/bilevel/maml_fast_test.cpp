@@ -15,6 +15,7 @@
 #include <limits>
 #include <string>
 
+#include "bit_identity.hpp"
 #include "cpu/bilevel.hpp"
 #include "touchstone/core/formats.hpp"
 #include "touchstone/core/random.hpp"
@@ -25,15 +26,7 @@ using order::Method;
 
 namespace {
 
-// The first index where a and b differ in their bits (shape, or any bit of any element: -0 and
-// +0, or NaNs with other payloads, differ), or -1.
-template <class T>
-Index first_bit_difference(const Tensor<T>& a, const Tensor<T>& b) {
-  if (a.shape() != b.shape()) return 0;
-  for (Index i = 0; i < a.count(); ++i)
-    if (std::memcmp(&a.data()[i], &b.data()[i], sizeof(T)) != 0) return i;
-  return -1;
-}
+using touchstone::testing_bits::first_bit_difference;
 
 // A value of the format: its binade uniform in [emin, emax], a random sign, sometimes an exact zero
 // or a subnormal.
@@ -145,21 +138,7 @@ TEST(BilevelMamlFast, BitComparisonFailsOnAWrongAnswer) {
   const MamlProblem<float> p(in);
   const Tensor<float> right = cpu::maml_hypergradient(p, Method::stored);
   ASSERT_EQ(first_bit_difference(right, cpu::generic::maml_hypergradient(p, Method::stored)), -1);
-  Tensor<float> ulp = right;
-  ulp[17] = std::nextafter(ulp[17], std::numeric_limits<float>::infinity());
-  EXPECT_EQ(first_bit_difference(ulp, right), 17);
-  Tensor<float> nan = right;
-  nan[right.count() - 1] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_EQ(first_bit_difference(nan, right), right.count() - 1);
-  Tensor<float> zero = right;
-  zero[3] = 0.0f;
-  Tensor<float> negative_zero = zero;
-  negative_zero[3] = -0.0f;
-  EXPECT_EQ(first_bit_difference(zero, negative_zero), 3);
-  Tensor<float> scaled = right;
-  for (Index i = 0; i < scaled.count(); ++i) scaled[i] *= 2;
-  EXPECT_NE(first_bit_difference(scaled, right), -1);
-  EXPECT_NE(first_bit_difference(Tensor<float>(Shape{1}), right), -1);
+  touchstone::testing_bits::expect_comparison_catches_wrong_answers(right);
   // FOM is not the exact hypergradient: the comparison tells them apart.
   EXPECT_NE(first_bit_difference(cpu::maml_fom(p), right), -1);
 }

@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "bit_identity.hpp"
 #include "cpu/orthogonal.hpp"
 #include "touchstone/core/random.hpp"
 
@@ -19,14 +20,7 @@ using namespace touchstone::orthogonal;
 
 namespace {
 
-// The first flat index at which a and b differ in their bits, 0 for other shapes, -1 if none.
-template <class T>
-Index first_bit_difference(const Tensor<T>& a, const Tensor<T>& b) {
-  if (a.shape() != b.shape()) return 0;
-  for (Index i = 0; i < a.count(); ++i)
-    if (std::memcmp(&a.data()[i], &b.data()[i], sizeof(T)) != 0) return i;
-  return -1;
-}
+using touchstone::testing_bits::first_bit_difference;
 
 template <class T>
 Tensor<T> normal(Index rows, Index cols, const std::string& name) {
@@ -113,21 +107,7 @@ TEST(CwyFast, BitComparisonFailsOnAWrongAnswer) {
   const ReflectorProblem<float> p(normal<float>(37, 53, "wrong"));
   const Tensor<float> right = cpu::cwy(p);
   ASSERT_EQ(first_bit_difference(right, cpu::generic::cwy(p)), -1);
-  Tensor<float> ulp = right;
-  ulp[17] = std::nextafter(ulp[17], std::numeric_limits<float>::infinity());
-  EXPECT_EQ(first_bit_difference(ulp, right), 17);
-  Tensor<float> nan = right;
-  nan[right.count() - 1] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_EQ(first_bit_difference(nan, right), right.count() - 1);
-  Tensor<float> zero = right;
-  zero[3] = 0.0f;
-  Tensor<float> negative_zero = zero;
-  negative_zero[3] = -0.0f;
-  EXPECT_EQ(first_bit_difference(zero, negative_zero), 3);
-  Tensor<float> scaled = right;
-  for (Index i = 0; i < scaled.count(); ++i) scaled[i] *= 2;
-  EXPECT_NE(first_bit_difference(scaled, right), -1);
-  EXPECT_NE(first_bit_difference(Tensor<float>(Shape{53, 52}), right), -1);
+  touchstone::testing_bits::expect_comparison_catches_wrong_answers(right);
   EXPECT_NE(first_bit_difference(cpu::cwy_eigen(p), right), -1);
 }
 

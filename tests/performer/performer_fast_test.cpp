@@ -10,6 +10,7 @@
 #include <limits>
 #include <string>
 
+#include "bit_identity.hpp"
 #include "cpu/performer.hpp"
 #include "touchstone/core/random.hpp"
 
@@ -29,15 +30,7 @@ Tensor<T> drawn(Shape s, const std::string& name, double scale, bool positive = 
   return t;
 }
 
-// The first index where a and b differ in their bits (shape or any bit of any element, so -0 and
-// +0, or two NaNs with other payloads, differ), or -1.
-template <class T>
-Index first_bit_difference(const Tensor<T>& a, const Tensor<T>& b) {
-  if (a.shape() != b.shape()) return 0;
-  for (Index i = 0; i < a.count(); ++i)
-    if (std::memcmp(&a.data()[i], &b.data()[i], sizeof(T)) != 0) return i;
-  return -1;
-}
+using touchstone::testing_bits::first_bit_difference;
 
 // The shapes: (batch, heads, L, d, m, dim_v). L below, at and above the positions a pass takes (4
 // forward, 8 backward) and not a multiple of them; d and m below, at and above the sums held in
@@ -118,19 +111,5 @@ TEST(PerformerFast, BitComparisonFailsOnAWrongAnswer) {
                                 drawn<float>(Shape{s.B, s.H, s.L, s.E}, "cmp/v", 1.0), true, Guard::lr, 1e-6});
   const Tensor<float> right = cpu::linear_attention(p);
   ASSERT_EQ(first_bit_difference(right, cpu::generic::linear_attention(p)), -1);
-  Tensor<float> ulp = right;
-  ulp[17] = std::nextafter(ulp[17], std::numeric_limits<float>::infinity());
-  EXPECT_EQ(first_bit_difference(ulp, right), 17);
-  Tensor<float> nan = right;
-  nan[right.count() - 1] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_EQ(first_bit_difference(nan, right), right.count() - 1);
-  Tensor<float> zero = right;
-  zero[3] = 0.0f;
-  Tensor<float> negative_zero = zero;
-  negative_zero[3] = -0.0f;
-  EXPECT_EQ(first_bit_difference(zero, negative_zero), 3);
-  Tensor<float> scaled = right;
-  for (Index i = 0; i < scaled.count(); ++i) scaled[i] *= 2;
-  EXPECT_NE(first_bit_difference(scaled, right), -1);
-  EXPECT_NE(first_bit_difference(Tensor<float>(Shape{1, 1, 1, 1}), right), -1);
+  touchstone::testing_bits::expect_comparison_catches_wrong_answers(right);
 }
