@@ -236,6 +236,29 @@ int run_eval(const EvalOptions& o) {
   if (!json && !npz) throw InvalidInput("--output", "expected a file name ending in .npz or .json");
   const OptionMap options = parse_options(o.options);
   const auto problem = a.from_arrays(read_inputs(a, o.inputs, options), options);
+  if (!o.backend.empty()) {
+    // One backend's outputs, as a float32 (or float64) answer for `diff` (bench/oracle_tiers.sh).
+    const auto& bs = a.backends();
+    const auto b = std::find_if(bs.begin(), bs.end(), [&](const BackendSpec& s) { return s.name == o.backend; });
+    if (b == bs.end()) {
+      std::string names;
+      for (const auto& s : bs) names += (names.empty() ? "" : ", ") + s.name;
+      throw InvalidInput("--backend", "'" + a.name() + "' has no backend '" + o.backend +
+                                          "' (backends: " + names + ")");
+    }
+    if (const std::string why = b->unavailable_reason(); !why.empty())
+      throw InvalidInput("--backend", "'" + o.backend + "' cannot run here: " + why);
+    if (!npz) throw InvalidInput("--output", "a backend's outputs are written as .npz");
+    const bool f32 = b->format == Format::float32;
+    if (!f32 && b->format != Format::float64)
+      throw InvalidInput("--backend", "'" + o.backend + "' computes in " +
+                                          std::string(format_name(b->format)) +
+                                          ", which .npz output does not hold here");
+    write_npz(o.output, b->run(*problem), f32);
+    fmt::print("wrote {} ({}; backend {}, {})\n", o.output, problem->describe(), o.backend,
+               format_name(b->format));
+    return kExitPass;
+  }
   progress("oracle...");
   const ExactArrays exact = a.reference(*problem, o.precision);
   progress_done();

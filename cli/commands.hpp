@@ -31,6 +31,7 @@ int run_check(const CheckOptions& o);
 
 struct EvalOptions {
   std::string algorithm, inputs, output;
+  std::string backend;  // empty: the oracle; else that backend's outputs, in its format
   unsigned precision = 256;
   std::vector<std::string> options;  // k=v
 };

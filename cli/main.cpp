@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
   ev->add_option("--output", eval.output, "Output .npz (float64) or .json (decimal strings)")->required();
   ev->add_option("--precision", eval.precision, "Precision in bits")->default_val(256);
   ev->add_option("--option", eval.options, "Algorithm option NAME=VALUE (repeatable)");
+  ev->add_option("--backend", eval.backend,
+                 "Write this backend's outputs (in its format: cpu-f32 gives float32) instead of "
+                 "the oracle's");
 
   DiffOptions diff;
   auto* df = app.add_subcommand("diff", "Judge another implementation's outputs against the oracle");

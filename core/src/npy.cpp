@@ -452,14 +452,15 @@ NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& na
   return read_archive(za, name, max_bytes, check_headers);
 }
 
-void write_npz(const std::string& path, const std::map<std::string, Tensor<double>>& arrays) {
+void write_npz(const std::string& path, const std::map<std::string, Tensor<double>>& arrays,
+               bool as_float32) {
   int err = 0;
   zip_t* za = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
   if (!za) throw InvalidInput(path, "cannot create .npz file");
   std::vector<std::vector<std::uint8_t>> buffers;  // must outlive zip_close
   buffers.reserve(arrays.size());
   for (const auto& [key, t] : arrays) {
-    buffers.push_back(serialize_npy(t));
+    buffers.push_back(serialize_npy(t, as_float32));
     zip_source_t* src = zip_source_buffer(za, buffers.back().data(), buffers.back().size(), 0);
     if (!src || zip_file_add(za, (key + ".npy").c_str(), src, ZIP_FL_OVERWRITE) < 0) {
       if (src) zip_source_free(src);

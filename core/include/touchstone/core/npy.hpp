@@ -70,6 +70,8 @@ NpyMap read_npz_bytes(std::span<const std::uint8_t> bytes, const std::string& na
                       std::uint64_t max_bytes = kDefaultMaxNpzBytes,
                       const std::function<void(const NpyHeaders&)>& check_headers = {});
 
-void write_npz(const std::string& path, const std::map<std::string, Tensor<double>>& arrays);
+// Every array as float64, or as float32 (rounded to nearest) with `as_float32`.
+void write_npz(const std::string& path, const std::map<std::string, Tensor<double>>& arrays,
+               bool as_float32 = false);
 
 }  // namespace touchstone
