@@ -12,7 +12,8 @@ wall time. The two verdicts must be the same. One row per entry: entry, size, el
 the float64 enclosure settled, the CPU seconds (user + system) of each run, their ratio, both
 verdicts. A capped row gives the ratio as ">= " the CPU seconds MPFR had used when it was stopped
 over the fast tier's. An entry whose fast tier is not used (no float64 CPU backend, or it cannot
-run) says so. Rows run cheapest first (fewest input and output values).
+run) says so. Rows run cheapest first: the entries without a bench size (small check sizes), then
+the others, each prepared and measured in turn.
 
 Exit status: 0 when every row's verdicts agree (or the MPFR run was capped), 1 when any two
 verdicts differ or a run failed (no report), 2 for bad arguments.
@@ -82,7 +83,7 @@ def check_output(cmd):
     return r.stdout
 
 
-def choose_size(ts, entry, work, forced):
+def choose_size(ts, entry, work, forced, reuse):
     """(size, label, inputs path, answer path): bench size, else the largest check size."""
     d = os.path.join(work, entry["name"])
     os.makedirs(d, exist_ok=True)
@@ -90,6 +91,8 @@ def choose_size(ts, entry, work, forced):
     def make(size):
         inputs = os.path.join(d, f"{size}.inputs.npz")
         theirs = os.path.join(d, f"{size}.theirs.npz")
+        if reuse and os.path.exists(inputs) and os.path.exists(theirs):
+            return inputs, theirs
         check_output([ts, "generate", entry["name"], "--size", size, "--format", "float32",
                       "--output", inputs])
         check_output([ts, "eval", entry["name"], "--inputs", inputs, "--backend", "cpu-f32",
@@ -186,7 +189,8 @@ def main(argv=None):
     ap.add_argument("--cap", type=float, default=300, help="wall seconds per run (default 300)")
     ap.add_argument("--repeats", type=int, default=3, help="fast-tier runs, median (default 3)")
     ap.add_argument("--size", default="", help="this size for every entry (default: bench, else the largest check size)")
-    ap.add_argument("--work", default="", help="keep inputs, answers and reports here (default: a temporary folder)")
+    ap.add_argument("--work", default="", help="keep inputs, answers and reports here, and reuse the inputs and answers found there "
+                    "(default: a temporary folder)")
     ap.add_argument("--json", default="", help="also write the rows as JSON to this file")
     ap.add_argument("--touchstone", default=os.environ.get("TOUCHSTONE", os.path.join(ROOT, "build", "touchstone")))
     a = ap.parse_args(argv)
@@ -214,33 +218,30 @@ def main(argv=None):
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
 
-    # Inputs and answers first, so that the rows can run cheapest first.
-    prepared = []
-    for name in chosen:
-        entry = json.loads(check_output([ts, "list", name, "--json"]))["algorithms"][0]
-        if not any(b["name"] == "cpu-f32" for b in entry["backends"]):
-            prepared.append({"entry": name, "error": "no cpu-f32 backend to make a float32 answer", "size_label": ""})
-            continue
-        try:
-            size, label, inputs, theirs = choose_size(ts, entry, work, a.size)
-        except RuntimeError as e:
-            prepared.append({"entry": name, "error": str(e), "size_label": ""})
-            continue
-        cost = sum(npz_values(inputs).values()) + sum(npz_values(theirs).values())
-        prepared.append({"entry": name, "size": size, "size_label": label, "inputs": inputs,
-                         "theirs": theirs, "values": cost})
-    prepared.sort(key=lambda p: p.get("values", 0))
-
+    # Cheapest first without making anything: the entries without a bench size (their check sizes
+    # are small, for CI), then the others; each row is prepared and measured in turn, so that a
+    # long run prints rows as it goes.
+    entries = [json.loads(check_output([ts, "list", n, "--json"]))["algorithms"][0] for n in chosen]
+    entries.sort(key=lambda e: bool(e["bench_size"]) and not a.size)
     print(HEADER, flush=True)
     rows = []
-    for p in prepared:
-        if "error" in p:
-            r = p
+    for entry in entries:
+        name = entry["name"]
+        r = {"entry": name, "size_label": ""}
+        if not any(b["name"] == "cpu-f32" for b in entry["backends"]):
+            r["error"] = "no cpu-f32 backend to make a float32 answer"
         else:
-            r = measure(ts, p["entry"], p["inputs"], p["theirs"], work, a.cap, a.repeats, env)
-            r.update(size=p["size"], size_label=p["size_label"], cap=a.cap, values=p["values"])
+            try:
+                size, label, inputs, theirs = choose_size(ts, entry, work, a.size, bool(a.work))
+                r = measure(ts, name, inputs, theirs, work, a.cap, a.repeats, env)
+                r.update(size=size, size_label=label, cap=a.cap)
+            except RuntimeError as e:
+                r["error"] = str(e)
         rows.append(r)
         print(row_text(r), flush=True)
+        if a.json:  # after every row, so that a stopped run keeps what it measured
+            with open(a.json, "w") as f:
+                json.dump({"cap_s": a.cap, "repeats": a.repeats, "rows": rows}, f, indent=1)
 
     done = [r for r in rows if "error" not in r]
     differ = [r["entry"] for r in done if r["same_verdict"] is False]
@@ -253,9 +254,6 @@ def main(argv=None):
           f"capped below 50x (undecided): {', '.join(undecided) or 'none'}; "
           f"MPFR capped (verdict not compared): {', '.join(capped) or 'none'}; "
           f"verdicts differ: {', '.join(differ) or 'none'}; errors: {', '.join(errors) or 'none'}", flush=True)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"cap_s": a.cap, "repeats": a.repeats, "rows": rows}, f, indent=1)
     return 1 if differ or errors else 0
 
 
