@@ -10,8 +10,9 @@ median of --repeats runs) and once with `--oracle mpfr`, each with TOUCHSTONE_TH
 so that the ratio depends less on the machine's load), the MPFR run capped at --cap seconds of
 wall time. The two verdicts must be the same. One row per entry: entry, size, elements, how many
 the float64 enclosure settled, the CPU seconds (user + system) of each run, their ratio, both
-verdicts. A capped row gives the ratio as ">= " the CPU seconds MPFR had used when it was stopped
-over the fast tier's. An entry whose fast tier is not used (no float64 CPU backend, or it cannot
+verdicts, and after them the ratio of the two reports' own timings of the oracle part
+(enclosure plus MPFR against MPFR). A capped row gives the ratio as ">= " the CPU seconds MPFR
+had used when it was stopped over the fast tier's. An entry whose fast tier is not used (no float64 CPU backend, or it cannot
 run) says so. Rows run cheapest first: the entries without a bench size (small check sizes), then
 the others, each prepared and measured in turn.
 
@@ -157,7 +158,13 @@ def measure(ts, name, inputs, theirs, work, cap, repeats, env):
         return row
     else:
         row["mpfr_capped"] = False
-        row["mpfr_verdict"] = json.load(open(mpfr_json))["verdict"]
+        mpfr = json.load(open(mpfr_json))
+        row["mpfr_verdict"] = mpfr["verdict"]
+        # The oracle's part alone, as each report times it: the enclosure (cpu-f64 and its bound)
+        # plus MPFR on what it left open, against MPFR on everything; the rest (reading, the
+        # any-order bound, the baseline) is the same work in both runs.
+        fs = fast["oracle"]["seconds"]
+        row["oracle_part_ratio"] = mpfr["oracle"]["seconds"]["oracle"] / max(fs["enclosure"] + fs["oracle"], 1e-9)
     row["ratio"] = cpu / max(row["fast_cpu_s"], 1e-9)
     row["same_verdict"] = None if row["mpfr_capped"] else row["mpfr_verdict"] == row["fast_verdict"]
     return row
@@ -178,6 +185,8 @@ def row_text(r):
         verdicts = f"{r['fast_verdict']} / {r['mpfr_verdict']}" + ("" if r["same_verdict"] else "  DIFFER")
     meets = "" if r["mpfr_capped"] and r["ratio"] < 50 else ("  meets 50x" if r["ratio"] >= 50 else "  below 50x")
     note = f"  ({r['note']})" if r["note"] else ""
+    if "oracle_part_ratio" in r:
+        note += f"  [oracle part {r['oracle_part_ratio']:.0f}x]"
     return (f"{r['entry']:<42} {r['size_label']:<16} {r['elements']:>9} {r['enclosed']:>9} "
             f"{r['fast_cpu_s']:>8.3f} {mpfr_s:>9} {ratio:>9}  {verdicts}{meets}{note}")
 
