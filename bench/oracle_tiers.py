@@ -7,13 +7,14 @@ has one, else its largest default (`check`) size (the one whose cpu-f32 answer h
 values, then the most input values); a float32 answer, touchstone's cpu-f32 outputs
 (`touchstone eval --backend cpu-f32`); then `touchstone diff` with the fast tier (the default;
 median of --repeats runs) and once with `--oracle mpfr`, each with TOUCHSTONE_THREADS=1 (one core,
-so that the ratio depends less on the machine's load), the MPFR run capped at --cap seconds of
-wall time. The two verdicts must be the same. One row per entry: entry, size, elements, how many
+so that the ratio depends less on the machine's load), each run capped at --cap CPU seconds
+(RLIMIT_CPU, whole seconds, so that the machine's load does not shorten it; and 20 times that of
+wall time). The two verdicts must be the same. One row per entry: entry, size, elements, how many
 the float64 enclosure settled, the CPU seconds (user + system) of each run, their ratio, both
 verdicts, and after them the ratio of the two reports' own timings of the oracle part
 (enclosure plus MPFR against MPFR). A capped row gives the ratio as ">= " the CPU seconds MPFR
-had used when it was stopped over the fast tier's. An entry whose fast tier is not used (no float64 CPU backend, or it cannot
-run) says so. Rows run cheapest first: the entries without a bench size (small check sizes), then
+had used when it was stopped over the fast tier's. An entry whose fast tier is not used (no
+float64 CPU backend, or it cannot run) says so. Rows run cheapest first: the entries without a bench size (small check sizes), then
 the others, each prepared and measured in turn.
 
 Exit status: 0 when every row's verdicts agree (or the MPFR run was capped), 1 when any two
@@ -29,6 +30,7 @@ import fnmatch
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,13 +62,20 @@ def npz_values(path):
 
 
 def run_timed(cmd, cap, env):
-    """Run cmd; returns (rc or None when stopped at the cap, wall s, CPU s of the child)."""
+    """Run cmd with at most `cap` CPU seconds (RLIMIT_CPU: the machine's load does not shorten
+    it) and 20 times that of wall time; returns (rc, or None when stopped at a cap, wall s, CPU s
+    of the child, its stderr)."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_CPU, (int(cap) + 1, int(cap) + 3))
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit)
     try:
-        _, err = p.communicate(timeout=cap)
+        _, err = p.communicate(timeout=20 * cap)
         rc = p.returncode
+        if rc in (-signal.SIGXCPU, -signal.SIGKILL):
+            rc = None
     except subprocess.TimeoutExpired:
         p.kill()  # this child only, by its pid
         _, err = p.communicate()
@@ -180,7 +189,7 @@ def row_text(r):
     ratio = (">= " if r["mpfr_capped"] else "") + f"{r['ratio']:.0f}x"
     mpfr_s = (">" if r["mpfr_capped"] else "") + f"{r['mpfr_cpu_s']:.2f}"
     if r["mpfr_capped"]:
-        verdicts = f"{r['fast_verdict']} / (capped at {r['cap']:.0f} s wall)"
+        verdicts = f"{r['fast_verdict']} / (capped at {r['cap']:g} CPU s)"
     else:
         verdicts = f"{r['fast_verdict']} / {r['mpfr_verdict']}" + ("" if r["same_verdict"] else "  DIFFER")
     meets = "" if r["mpfr_capped"] and r["ratio"] < 50 else ("  meets 50x" if r["ratio"] >= 50 else "  below 50x")
@@ -195,7 +204,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", help="entries or globs (mamba.*); default: all")
-    ap.add_argument("--cap", type=float, default=300, help="wall seconds per run (default 300)")
+    ap.add_argument("--cap", type=float, default=300,
+                    help="CPU seconds per run (default 300; and at most 20 times that of wall time)")
     ap.add_argument("--repeats", type=int, default=3, help="fast-tier runs, median (default 3)")
     ap.add_argument("--size", default="", help="this size for every entry (default: bench, else the largest check size)")
     ap.add_argument("--work", default="", help="keep inputs, answers and reports here, and reuse the inputs and answers found there "
@@ -222,7 +232,7 @@ def main(argv=None):
     if not work:
         tmp = tempfile.TemporaryDirectory(prefix="oracle_tiers.")
         work = tmp.name
-    print(f"# oracle tiers: {len(chosen)} entries, TOUCHSTONE_THREADS=1, MPFR capped at {a.cap:.0f} s wall, "
+    print(f"# oracle tiers: {len(chosen)} entries, TOUCHSTONE_THREADS=1, runs capped at {a.cap:g} CPU s, "
           f"fast tier median of {a.repeats}; seconds are CPU (user + system) of the `touchstone diff` process; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
