@@ -53,6 +53,27 @@ unsigned head_blocks(std::int64_t heads) {
   return static_cast<unsigned>(heads);
 }
 
+__global__ void softmax_attention_kernel(const float* q, const float* k, const float* v, SoftmaxDims d, float* scratch,
+                                         float* out) {
+  const std::int64_t bh = blockIdx.x;
+  DeviceBlock b;
+  softmax_attention_head(b, q + bh * d.L * d.D, k + bh * d.L * d.D, v + bh * d.L * d.E, d, scratch + bh * (d.L + 1),
+                         out + bh * d.L * d.E);
+}
+
+// Per head: e (L + 1), ds (L), out (E), den (1).
+__host__ __device__ std::int64_t softmax_vjp_scratch_per_head(const SoftmaxDims& d) { return 2 * d.L + d.E + 2; }
+
+__global__ void softmax_attention_vjp_kernel(const float* q, const float* k, const float* v, const float* g,
+                                             SoftmaxDims d, float* scratch, float* dq, float* dk, float* dv) {
+  const std::int64_t bh = blockIdx.x;
+  float* at = scratch + bh * softmax_vjp_scratch_per_head(d);
+  const SoftmaxVjpScratch s{at, at + d.L + 1, at + 2 * d.L + 1, at + 2 * d.L + 1 + d.E};
+  DeviceBlock b;
+  const std::int64_t a = bh * d.L * d.D, e = bh * d.L * d.E;
+  softmax_attention_vjp_head(b, q + a, k + a, v + e, g + e, d, s, dq + a, dk + a, dv + e);
+}
+
 __global__ void linear_attention_kernel(const float* q, const float* k, const float* v, LinearDims d, float* state,
                                         float* out) {
   const std::int64_t bh = blockIdx.x;
@@ -125,6 +146,60 @@ __global__ void generalized_vjp_kernel(const float* x, const float* w, const flo
 }
 
 }  // namespace
+
+Tensor<float> softmax_attention(const AttentionProblem<float>& p) {
+  require_available();
+  const char* name = "performer.softmax_attention cuda-f32";
+  RuntimeMemory mem(name);
+  const auto& in = p.in();
+  const SoftmaxDims d = softmax_dims(p);
+  const std::int64_t BH = p.batch() * p.heads(), nqk = in.q.count(), nv = in.v.count();
+  auto q = mem.alloc<float>(nqk);
+  auto k = mem.alloc<float>(nqk);
+  auto v = mem.alloc<float>(nv);
+  auto scratch = mem.alloc<float>(BH * (d.L + 1));
+  auto out = mem.alloc<float>(nv);
+  mem.to_device(q, in.q.data(), nqk);
+  mem.to_device(k, in.k.data(), nqk);
+  mem.to_device(v, in.v.data(), nv);
+  softmax_attention_kernel<<<head_blocks(BH), kThreads>>>(q.get(), k.get(), v.get(), d, scratch.get(), out.get());
+  runtime_check(cudaGetLastError(), name, "kernel launch");
+  mem.synchronize();
+  Tensor<float> result(in.v.shape());
+  mem.to_host(result.data(), out, nv);
+  return result;
+}
+
+AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float>& bp) {
+  require_available();
+  const char* name = "performer.softmax_attention_backward cuda-f32";
+  RuntimeMemory mem(name);
+  const AttentionProblem<float>& p = bp.fwd();
+  const auto& in = p.in();
+  const SoftmaxDims d = softmax_dims(p);
+  const std::int64_t BH = p.batch() * p.heads(), nqk = in.q.count(), nv = in.v.count();
+  auto q = mem.alloc<float>(nqk);
+  auto k = mem.alloc<float>(nqk);
+  auto v = mem.alloc<float>(nv);
+  auto g = mem.alloc<float>(nv);
+  auto scratch = mem.alloc<float>(BH * softmax_vjp_scratch_per_head(d));
+  auto dq = mem.alloc<float>(nqk);
+  auto dk = mem.alloc<float>(nqk);
+  auto dv = mem.alloc<float>(nv);
+  mem.to_device(q, in.q.data(), nqk);
+  mem.to_device(k, in.k.data(), nqk);
+  mem.to_device(v, in.v.data(), nv);
+  mem.to_device(g, bp.dout().data(), nv);
+  softmax_attention_vjp_kernel<<<head_blocks(BH), kThreads>>>(q.get(), k.get(), v.get(), g.get(), d, scratch.get(),
+                                                              dq.get(), dk.get(), dv.get());
+  runtime_check(cudaGetLastError(), name, "kernel launch");
+  mem.synchronize();
+  AttentionGrads<float> out{Tensor<float>(in.q.shape()), Tensor<float>(in.q.shape()), Tensor<float>(in.v.shape())};
+  mem.to_host(out.dq.data(), dq, nqk);
+  mem.to_host(out.dk.data(), dk, nqk);
+  mem.to_host(out.dv.data(), dv, nv);
+  return out;
+}
 
 Tensor<float> linear_attention(const LinearProblem<float>& p) {
   require_available();

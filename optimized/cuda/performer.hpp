@@ -18,6 +18,12 @@
 
 namespace touchstone::performer::cuda {
 
+// [PERF-SOFTMAX-CPU]'s order (cpu-f32's placement: q and k scaled by fl(d^-1/4), out = num / den),
+// bidirectional or causal; the rows of a head in turn, O(L) scratch per head (no L x L matrix).
+TOUCHSTONE_CUDA_ENTRY(Tensor<float> softmax_attention(const AttentionProblem<float>& p))
+// [PERF-SOFTMAX-VJP-CPU]'s order: each row's weights recomputed, dk and dv summed over the rows in
+// order; O(L + E) scratch per head.
+TOUCHSTONE_CUDA_ENTRY(AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float>& p))
 // [PERF-LINEAR-CPU]'s order, bidirectional or causal, every guard. Throws BackendUnavailable when
 // no device can run it, std::runtime_error on a CUDA error.
 TOUCHSTONE_CUDA_ENTRY(Tensor<float> linear_attention(const LinearProblem<float>& p))

@@ -225,6 +225,128 @@ TOUCHSTONE_HD void linear_attention_vjp_head(Block& b, const float* q, const flo
   });
 }
 
+// ---- Exact softmax attention ([PERF-SOFTMAX-CPU], [PERF-SOFTMAX-VJP-CPU]) ----
+
+TOUCHSTONE_HD float max_f(float a, float b) { return a < b ? b : a; }  // the order's max
+
+// cpu-f32's placement (order::SoftmaxPlacement{}): q~ = fl(c q), k~ = fl(c k) with c = fl(d^-1/4),
+// out = fl(num / den).
+struct SoftmaxDims {
+  std::int64_t L, D, E;  // positions, dim, value width
+  bool causal;
+  float c;  // fl(d^-1/4)
+};
+
+// s_ij = sequential sum_t fl(fl(c q_it) fl(c k_jt)): the logit of query i and key j.
+TOUCHSTONE_HD float softmax_logit(const float* q, const float* k, std::int64_t i, std::int64_t j, const SoftmaxDims& d) {
+  float s = 0.0f;
+  for (std::int64_t t = 0; t < d.D; ++t) s = s + (d.c * q[i * d.D + t]) * (d.c * k[j * d.D + t]);
+  return s;
+}
+
+// Row i's weights (softmax_row_weights) into e[0 .. count): index j: s_j; index 0: m = the running
+// max of s_0 .. s_count-1 into *m; index j: e_j = exp(s_j - m). The caller syncs after.
+template <class Block>
+TOUCHSTONE_HD void softmax_row_weights(Block& b, const float* q, const float* k, std::int64_t i, std::int64_t count,
+                                       const SoftmaxDims& d, float* e, float* m) {
+  b.for_each(count, [&](std::int64_t j) { e[j] = softmax_logit(q, k, i, j, d); });
+  b.sync();
+  b.for_each(1, [&](std::int64_t) {
+    float x = e[0];
+    for (std::int64_t j = 1; j < count; ++j) x = max_f(x, e[j]);
+    *m = x;
+  });
+  b.sync();
+  b.for_each(count, [&](std::int64_t j) { e[j] = touchstone::elementary::exp_f32(e[j] - *m); });
+}
+
+// den = sequential sum_j e_j, and num_c = sequential sum_j fl(e_j v_jc) (softmax_row_outputs).
+TOUCHSTONE_HD float softmax_den(const float* e, std::int64_t count) {
+  float den = 0.0f;
+  for (std::int64_t j = 0; j < count; ++j) den = den + e[j];
+  return den;
+}
+TOUCHSTONE_HD float softmax_num(const float* e, const float* v, std::int64_t count, std::int64_t c,
+                                const SoftmaxDims& d) {
+  float num = 0.0f;
+  for (std::int64_t j = 0; j < count; ++j) num = num + e[j] * v[j * d.E + c];
+  return num;
+}
+
+// [PERF-CUDA] One (batch, head) of softmax attention ([PERF-SOFTMAX-CPU]); q, k (L, D), v, out (L,
+// E) are the head's; e is scratch of L + 1 floats (a row's logits, then weights; [L] the row max).
+// For i = 0 .. L-1 (count = i + 1 causal, L otherwise): softmax_row_weights, then index c: den
+// (every c the same value), num_c, out_ic = num_c / den. O(L) scratch per head: no L x L matrix.
+template <class Block>
+TOUCHSTONE_HD void softmax_attention_head(Block& b, const float* q, const float* k, const float* v, const SoftmaxDims& d,
+                                          float* e, float* out) {
+  for (std::int64_t i = 0; i < d.L; ++i) {
+    const std::int64_t count = d.causal ? i + 1 : d.L;
+    b.sync();
+    softmax_row_weights(b, q, k, i, count, d, e, e + d.L);
+    b.sync();
+    b.for_each(d.E, [&](std::int64_t c) { out[i * d.E + c] = softmax_num(e, v, count, c, d) / softmax_den(e, count); });
+  }
+}
+
+// The backward pass's scratch for one (batch, head): L + E + 2 + L floats.
+struct SoftmaxVjpScratch {
+  float* e;    // L + 1: a row's logits, weights, then p_j = e_j / den; [L] the row max
+  float* ds;   // L: the row's ds_j
+  float* out;  // E: the row's out_c = num_c / den
+  float* den;  // 1
+};
+
+// [PERF-CUDA] One (batch, head) of the VJP of softmax attention ([PERF-SOFTMAX-VJP-CPU]); q, k, dq,
+// dk (L, D), v, g, dv (L, E) are the head's. dk and dv hold the running sums over rows (from 0);
+// index (j, t), (j, c) finally scale dk by c. For i = 0 .. L-1:
+//   softmax_row_weights; index c: den (every c the same; c = 0 keeps it), out_c = num_c / den;
+//   index j: p_j = e_j / den, D = sequential sum_c fl(g_ic out_c), dp = sequential sum_c
+//     fl(g_ic v_jc), dv_jc += fl(p_j g_ic) (c in order), ds_j = fl(p_j fl(dp - D)),
+//     dk_jt += fl(ds_j fl(c q_it)) (t in order);
+//   index t: dq_it = fl(c sequential sum_j fl(ds_j fl(c k_jt))).
+// Each dk_j, dv_j element is owned by index j of every row, so its sum runs over rows in order.
+template <class Block>
+TOUCHSTONE_HD void softmax_attention_vjp_head(Block& b, const float* q, const float* k, const float* v, const float* g,
+                                              const SoftmaxDims& d, const SoftmaxVjpScratch& s, float* dq, float* dk,
+                                              float* dv) {
+  const std::int64_t L = d.L, D = d.D, E = d.E;
+  b.for_each(L * D, [&](std::int64_t jt) { dk[jt] = 0.0f; });
+  b.for_each(L * E, [&](std::int64_t jc) { dv[jc] = 0.0f; });
+  for (std::int64_t i = 0; i < L; ++i) {
+    const std::int64_t count = d.causal ? i + 1 : L;
+    b.sync();
+    softmax_row_weights(b, q, k, i, count, d, s.e, s.e + L);
+    b.sync();
+    b.for_each(E, [&](std::int64_t c) {
+      const float den = softmax_den(s.e, count);
+      s.out[c] = softmax_num(s.e, v, count, c, d) / den;
+      if (c == 0) s.den[0] = den;
+    });
+    b.sync();
+    b.for_each(count, [&](std::int64_t j) {
+      const float p = s.e[j] / s.den[0];
+      float Di = 0.0f, dp = 0.0f;
+      for (std::int64_t c = 0; c < E; ++c) Di = Di + g[i * E + c] * s.out[c];
+      for (std::int64_t c = 0; c < E; ++c) {
+        dp = dp + g[i * E + c] * v[j * E + c];
+        dv[j * E + c] = dv[j * E + c] + p * g[i * E + c];
+      }
+      const float ds = p * (dp - Di);
+      s.ds[j] = ds;
+      for (std::int64_t t = 0; t < D; ++t) dk[j * D + t] = dk[j * D + t] + ds * (d.c * q[i * D + t]);
+    });
+    b.sync();
+    b.for_each(D, [&](std::int64_t t) {
+      float a = 0.0f;
+      for (std::int64_t j = 0; j < count; ++j) a = a + s.ds[j] * (d.c * k[j * D + t]);
+      dq[i * D + t] = d.c * a;
+    });
+  }
+  b.sync();
+  b.for_each(L * D, [&](std::int64_t jt) { dk[jt] = d.c * dk[jt]; });
+}
+
 // ---- Random-feature maps ([PERF-FEATURES-CPU], [PERF-HYPERBOLIC-CPU], [PERF-TRIG-CPU]) ----
 
 // Map codes, as performer::FeatureMap: 0 positive, 1 hyperbolic, 2 trigonometric.
@@ -248,7 +370,6 @@ struct FeatureScratch {
   float* G;
 };
 
-TOUCHSTONE_HD float max_f(float a, float b) { return a < b ? b : a; }  // the order's max
 
 // cos and sin as cpu-f32 computes them: the binary64 function of the float argument, rounded to
 // float. On the host glibc's; on the device CUDA's, which the CUDA Programming Guide gives within
@@ -490,6 +611,11 @@ TOUCHSTONE_HD void generalized_vjp_head(Block& b, const float* x, const float* w
 inline LinearDims linear_dims(const LinearProblem<float>& p) {
   const auto& in = p.in();
   return {p.seqlen(), p.features(), p.dim_v(), in.causal, static_cast<int>(in.guard), static_cast<float>(in.guard_eps)};
+}
+
+inline SoftmaxDims softmax_dims(const AttentionProblem<float>& p) {
+  return {p.seqlen(), p.dim(), p.dim_v(), p.causal(),
+          static_cast<float>(1 / std::sqrt(std::sqrt(static_cast<double>(p.dim()))))};
 }
 
 inline FeatureDims feature_dims(const FeatureProblem<float>& p) {

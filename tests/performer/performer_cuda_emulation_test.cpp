@@ -439,3 +439,155 @@ TEST(PerformerCudaEmulation, GeneralizedWithNaNEqualsTheOrder) {
       EXPECT_EQ(first_bit_difference(emulate_generalized(r, true), order_generalized(r, in.kernel_eps, true, true)), -1);
     }
 }
+
+// ---- Exact softmax attention ----
+
+namespace {
+
+// Raw arrays of a softmax-attention problem: (BH, L, D) q, k; (BH, L, E) v, g.
+struct SoftmaxRaw {
+  Index BH;
+  cuda::SoftmaxDims d;
+  std::vector<float> q, k, v, g;
+};
+
+SoftmaxRaw raw(const AttentionProblem<float>& p, const Tensor<float>* g) {
+  const auto& in = p.in();
+  SoftmaxRaw r{p.batch() * p.heads(), cuda::softmax_dims(p), values(in.q), values(in.k), values(in.v), {}};
+  if (g) r.g = values(*g);
+  return r;
+}
+
+std::vector<float> emulate_softmax(const SoftmaxRaw& r) {
+  const cuda::SoftmaxDims& d = r.d;
+  std::vector<float> out(r.v.size()), e(d.L + 1);
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    HostBlock b;
+    const Index a = bh * d.L * d.D, c = bh * d.L * d.E;
+    cuda::softmax_attention_head(b, &r.q[a], &r.k[a], &r.v[c], d, e.data(), &out[c]);
+  }
+  return out;
+}
+
+Grads emulate_softmax_vjp(const SoftmaxRaw& r) {
+  const cuda::SoftmaxDims& d = r.d;
+  Grads g{std::vector<float>(r.q.size()), std::vector<float>(r.q.size()), std::vector<float>(r.v.size())};
+  std::vector<float> e(d.L + 1), ds(d.L), out(d.E), den(1);
+  const cuda::SoftmaxVjpScratch s{e.data(), ds.data(), out.data(), den.data()};
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    HostBlock b;
+    const Index a = bh * d.L * d.D, c = bh * d.L * d.E;
+    cuda::softmax_attention_vjp_head(b, &r.q[a], &r.k[a], &r.v[c], &r.g[c], d, s, &g.dq[a], &g.dk[a], &g.dv[c]);
+  }
+  return g;
+}
+
+// cpu-f32's order (order/performer_order.hpp, cpu-f32's placement) on the raw arrays (NaN allowed).
+std::vector<float> order_softmax(const SoftmaxRaw& r) {
+  const cuda::SoftmaxDims& d = r.d;
+  std::vector<float> out(r.v.size());
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    cpu::PerformerArithmetic<float> ar;
+    const Index a = bh * d.L * d.D, c = bh * d.L * d.E;
+    order::softmax_attention_head(
+        ar, [&](Index i, Index t) { return static_cast<double>(r.q[a + i * d.D + t]); },
+        [&](Index i, Index t) { return static_cast<double>(r.k[a + i * d.D + t]); },
+        [&](Index i, Index x) { return static_cast<double>(r.v[c + i * d.E + x]); }, d.L, d.D, d.E, d.causal,
+        order::SoftmaxPlacement{}, [&](Index i, Index x, float y) { out[c + i * d.E + x] = y; });
+  }
+  return out;
+}
+
+Grads order_softmax_vjp(const SoftmaxRaw& r) {
+  const cuda::SoftmaxDims& d = r.d;
+  Grads g{std::vector<float>(r.q.size()), std::vector<float>(r.q.size()), std::vector<float>(r.v.size())};
+  for (Index bh = 0; bh < r.BH; ++bh) {
+    cpu::PerformerArithmetic<float> ar;
+    const Index a = bh * d.L * d.D, c = bh * d.L * d.E;
+    order::softmax_attention_vjp_head(
+        ar, [&](Index i, Index t) { return static_cast<double>(r.q[a + i * d.D + t]); },
+        [&](Index i, Index t) { return static_cast<double>(r.k[a + i * d.D + t]); },
+        [&](Index i, Index x) { return static_cast<double>(r.v[c + i * d.E + x]); },
+        [&](Index i, Index x) { return static_cast<double>(r.g[c + i * d.E + x]); }, d.L, d.D, d.E, d.causal,
+        order::SoftmaxPlacement{}, [&](Index i, Index t, float y) { g.dq[a + i * d.D + t] = y; },
+        [&](Index i, Index t, float y) { g.dk[a + i * d.D + t] = y; },
+        [&](Index i, Index x, float y) { g.dv[c + i * d.E + x] = y; });
+  }
+  return g;
+}
+
+// (batch, heads, L, d, dim_v): L = 1, odd and even L, d and dim_v from 1 up.
+struct SoftmaxShape {
+  Index B, H, L, D, E;
+};
+constexpr SoftmaxShape kSoftmaxShapes[] = {{1, 1, 1, 1, 1}, {2, 3, 7, 8, 5}, {1, 2, 21, 16, 9}, {1, 1, 40, 3, 16}};
+
+// Variants: 0 q, k ~ N(0, 1); 1 sharp (N(0, 6^2): logits of hundreds, most weights underflow to 0);
+// 2 ties: every key of head 0 equal (equal logits, the max met many times) and a zero query row
+// (every logit 0), with -0 in v; 3 tiny (N(0, 1e-20^2): the products underflow, logits 0 or
+// subnormal).
+AttentionInputs<float> softmax_inputs(const SoftmaxShape& s, bool causal, int variant, const std::string& tag) {
+  const double scale = variant == 1 ? 6.0 : variant == 3 ? 1e-20 : 1.0;
+  AttentionInputs<float> in{drawn(Shape{s.B, s.H, s.L, s.D}, tag + "/q", scale, false),
+                            drawn(Shape{s.B, s.H, s.L, s.D}, tag + "/k", scale, false),
+                            drawn(Shape{s.B, s.H, s.L, s.E}, tag + "/v", 1.0, false), causal};
+  if (variant == 2) {
+    for (Index j = 0; j < s.L; ++j)
+      for (Index t = 0; t < s.D; ++t) in.k(0, 0, j, t) = in.k(0, 0, 0, t);
+    for (Index t = 0; t < s.D; ++t) in.q(0, 0, s.L - 1, t) = 0.0f;
+    for (Index j = 0; j < s.L; ++j) in.v(0, 0, j, 0) = -0.0f;
+  }
+  return in;
+}
+
+}  // namespace
+
+TEST(PerformerCudaEmulation, SoftmaxAttentionAndVjpEqualCpuF32BitForBit) {
+  for (const SoftmaxShape& s : kSoftmaxShapes)
+    for (const bool causal : {false, true})
+      for (const int variant : {0, 1, 2, 3}) {
+        const std::string tag =
+            "softmax/" + std::to_string(s.L) + "/" + std::to_string(causal) + "/" + std::to_string(variant);
+        SCOPED_TRACE(tag);
+        const AttentionInputs<float> in = softmax_inputs(s, causal, variant, tag);
+        const AttentionProblem<float> p(in);
+        EXPECT_EQ(first_bit_difference(emulate_softmax(raw(p, nullptr)), values(cpu::softmax_attention(p))), -1);
+        const Tensor<float> g = drawn(Shape{s.B, s.H, s.L, s.E}, tag + "/g", 1.0, false);
+        const AttentionBackwardProblem<float> bp({in, g});
+        const AttentionGrads<float> cpu = cpu::softmax_attention_vjp(bp);
+        const Grads emu = emulate_softmax_vjp(raw(p, &g));
+        EXPECT_EQ(first_bit_difference(emu.dq, values(cpu.dq)), -1);
+        EXPECT_EQ(first_bit_difference(emu.dk, values(cpu.dk)), -1);
+        EXPECT_EQ(first_bit_difference(emu.dv, values(cpu.dv)), -1);
+      }
+}
+
+// Non-finite inputs: the problems reject them, so the bodies are compared with cpu-f32's order on
+// the same raw arrays: NaN in q, k, v or g, and an infinite key (logit +inf: exp(inf - inf) = NaN).
+TEST(PerformerCudaEmulation, SoftmaxWithNonFiniteEqualsTheOrder) {
+  const SoftmaxShape s = kSoftmaxShapes[1];
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (const bool causal : {false, true})
+    for (const int where : {0, 1, 2, 3, 4}) {
+      const std::string tag = "softmax-nan/" + std::to_string(causal) + "/" + std::to_string(where);
+      SCOPED_TRACE(tag);
+      const AttentionInputs<float> in = softmax_inputs(s, causal, 0, tag);
+      const Tensor<float> g = drawn(Shape{s.B, s.H, s.L, s.E}, tag + "/g", 1.0, false);
+      SoftmaxRaw r = raw(AttentionProblem<float>(in), &g);
+      if (where == 0) r.q[(2 * s.L + 3) * s.D + 1] = nan;  // head 2, query 3
+      if (where == 1) r.k[(1 * s.L + 4) * s.D + 0] = nan;  // head 1, key 4
+      if (where == 2) r.v[(4 * s.L + 5) * s.E + 2] = nan;  // head 4, value 5
+      if (where == 3) r.g[(5 * s.L + 2) * s.E + 3] = nan;  // head 5, cotangent 2
+      if (where == 4) r.k[(3 * s.L + 1) * s.D + 2] = inf;  // head 3, key 1
+      const std::vector<float> out = emulate_softmax(r);
+      EXPECT_EQ(first_bit_difference(out, order_softmax(r)), -1);
+      const Grads emu = emulate_softmax_vjp(r), ord = order_softmax_vjp(r);
+      EXPECT_EQ(first_bit_difference(emu.dq, ord.dq), -1);
+      EXPECT_EQ(first_bit_difference(emu.dk, ord.dk), -1);
+      EXPECT_EQ(first_bit_difference(emu.dv, ord.dv), -1);
+      Index nans = 0;
+      for (const auto* a : {&emu.dq, &emu.dk, &emu.dv})
+        for (float x : *a) nans += std::isnan(x);
+      EXPECT_GT(nans, 0);
+    }
+}
