@@ -213,10 +213,12 @@ std::unique_ptr<Algorithm> softmax_attention_entry() {
   e.read = [](const InputReader& r) { return P(AttentionFace::read(r)); };
   e.arrays = [](const P& p) { return AttentionFace::arrays(p.in()); };
   e.oracle = [](const P& p) { return ExactArrays{{"out", reference::softmax_attention<mp_real>(p)}}; };
-  cpu_backends(e,
-               "per row: q~ = fl(d^-1/4) q, k~ likewise; s_j = sequential dot; m = max s_j; e_j = exp(s_j - m); "
-               "den and num = sum e_j v_j in j order; out = num / den",
-               Outputs{"out"}, [](const auto& p) { return cpu::softmax_attention(p); }, &softmax_attention_bound);
+  const std::string order =
+      "per row: q~ = fl(d^-1/4) q, k~ likewise; s_j = sequential dot; m = max s_j; e_j = exp(s_j - m); "
+      "den and num = sum e_j v_j in j order; out = num / den";
+  cpu_backends(e, order, Outputs{"out"}, [](const auto& p) { return cpu::softmax_attention(p); }, &softmax_attention_bound);
+  cuda_backend(e, order, Outputs{"out"}, [](const auto& p) { return cuda::softmax_attention(p); },
+               &softmax_attention_bound);
   e.any_order_assumption = "";
   return make_entry(std::move(e));
 }
@@ -266,6 +268,8 @@ std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
       "per row i in order: the forward's s, m, e, den; p = e / den; out = num / den; D = g . out; per j: "
       "dp = g . v_j, ds = p (dp - D); dq = c sum ds k~_j; dk_j, dv_j accumulate over rows in order";
   cpu_backends(e, order, kGrads, [](const auto& p) { return cpu::softmax_attention_vjp(p); }, &softmax_attention_vjp_bound);
+  cuda_backend(e, order, kGrads, [](const auto& p) { return cuda::softmax_attention_vjp(p); },
+               &softmax_attention_vjp_bound);
   return make_entry(std::move(e));
 }
 

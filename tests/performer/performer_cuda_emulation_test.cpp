@@ -524,7 +524,7 @@ constexpr SoftmaxShape kSoftmaxShapes[] = {{1, 1, 1, 1, 1}, {2, 3, 7, 8, 5}, {1,
 
 // Variants: 0 q, k ~ N(0, 1); 1 sharp (N(0, 6^2): logits of hundreds, most weights underflow to 0);
 // 2 ties: every key of head 0 equal (equal logits, the max met many times) and a zero query row
-// (every logit 0), with -0 in v; 3 tiny (N(0, 1e-20^2): the products underflow, logits 0 or
+// (every logit 0), with -0 in v; 3 tiny (N(0, 1e-20^2): the products and logits
 // subnormal).
 AttentionInputs<float> softmax_inputs(const SoftmaxShape& s, bool causal, int variant, const std::string& tag) {
   const double scale = variant == 1 ? 6.0 : variant == 3 ? 1e-20 : 1.0;

@@ -89,6 +89,40 @@ TEST(PerformerCuda, LinearAttentionVjpEqualsCpuF32Bitwise) {
 
 namespace {
 
+struct SoftmaxShape {
+  Index B, H, L, D, E;
+};
+// L above the block's 256 threads (the rows' logits and weights split among them), d and dim_v
+// above it too (the dq and out phases).
+constexpr SoftmaxShape kSoftmaxShapes[] = {{1, 1, 1, 1, 1}, {2, 3, 37, 8, 5}, {1, 2, 300, 64, 16}, {1, 1, 600, 300, 260}};
+
+}  // namespace
+
+// Exact softmax attention and its VJP, q and k N(0, 1) and sharp N(0, 6^2) (most weights 0).
+TEST(PerformerCuda, SoftmaxAttentionAndVjpEqualCpuF32Bitwise) {
+  const std::string reason = touchstone::cuda::unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  for (const SoftmaxShape& s : kSoftmaxShapes)
+    for (const bool causal : {false, true})
+      for (const double scale : {1.0, 6.0}) {
+        const std::string tag = "softmax/" + std::to_string(s.L) + "/" + std::to_string(causal) + "/" +
+                                std::to_string(static_cast<int>(scale));
+        SCOPED_TRACE(tag);
+        const AttentionInputs<float> in{drawn(Shape{s.B, s.H, s.L, s.D}, tag + "/q", scale, false),
+                                        drawn(Shape{s.B, s.H, s.L, s.D}, tag + "/k", scale, false),
+                                        drawn(Shape{s.B, s.H, s.L, s.E}, tag + "/v", 1.0, false), causal};
+        const AttentionProblem<float> p(in);
+        EXPECT_EQ(first_bit_difference(performer::cuda::softmax_attention(p), cpu::softmax_attention(p)), -1);
+        const AttentionBackwardProblem<float> bp({in, drawn(Shape{s.B, s.H, s.L, s.E}, tag + "/g", 1.0, false)});
+        const AttentionGrads<float> gpu = performer::cuda::softmax_attention_vjp(bp), cpu = cpu::softmax_attention_vjp(bp);
+        EXPECT_EQ(first_bit_difference(gpu.dq, cpu.dq), -1);
+        EXPECT_EQ(first_bit_difference(gpu.dk, cpu.dk), -1);
+        EXPECT_EQ(first_bit_difference(gpu.dv, cpu.dv), -1);
+      }
+}
+
+namespace {
+
 struct FeatureShape {
   Index B, H, L, D, M;
 };
