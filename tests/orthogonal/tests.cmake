@@ -22,3 +22,6 @@ touchstone_test(orthogonal_cwy_fast_tests unit ${CMAKE_CURRENT_LIST_DIR}/cwy_fas
 touchstone_test(orthogonal_anchor_tests unit ${CMAKE_CURRENT_LIST_DIR}/orthogonality_anchor_test.cpp)
 # [ORTH-POLAR-ORACLE] the polar factor's MPFR oracle (not yet an entry).
 touchstone_test(orthogonal_polar_oracle_tests unit ${CMAKE_CURRENT_LIST_DIR}/polar_oracle_test.cpp)
+# [ORTH-SPEED-ACCURACY] the speed/accuracy table's core (bench/orthogonal_speed.hpp) at n = 8.
+touchstone_test(orthogonal_speed_table_tests unit ${CMAKE_CURRENT_LIST_DIR}/speed_table_test.cpp)
+target_include_directories(orthogonal_speed_table_tests PRIVATE ${PROJECT_SOURCE_DIR}/bench)
