@@ -7,6 +7,7 @@
 
 #include "builtin.hpp"
 #include "cpu/performer.hpp"
+#include "cpu/performer_projection.hpp"
 #include "cpu/performer_slim.hpp"
 #include "cuda/device.hpp"
 #include "cuda/performer.hpp"
@@ -14,6 +15,7 @@
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/performer.hpp"
+#include "touchstone/reference/performer_projection.hpp"
 #include "touchstone/reference/performer_slim.hpp"
 
 namespace touchstone::performer {
@@ -781,6 +783,83 @@ std::unique_ptr<Algorithm> slim_layer_backward_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- performer.gaussian_orthogonal_random_matrix ([PERF-RF-ORTHO-DEF]) ----
+// The name and the options nb_rows and scaling are performer-pytorch's
+// gaussian_orthogonal_random_matrix(nb_rows, nb_columns, scaling) (google-research's
+// GaussianOrthogonalRandomMatrix); the Gaussians it draws are inputs here. No independent axes:
+// the blocks are independent, but W carries no block axis (row j comes from block j / d).
+struct ProjectionSize {
+  const char* name;
+  Index m, d;
+  int scaling;
+};
+// One full block; a partial last block; scaling 1 with a partial block; three blocks at d = 8.
+constexpr ProjectionSize kProjectionSizes[] = {
+    {"one_block", 4, 4, 0}, {"partial", 6, 4, 0}, {"sqrt_d", 7, 3, 1}, {"wide", 20, 8, 0}};
+
+std::unique_ptr<Algorithm> gaussian_orthogonal_entry() {
+  using P = GaussianOrthogonalProblem<double>;
+  Entry<P> e;
+  e.name = "performer.gaussian_orthogonal_random_matrix";
+  e.spec_ref = "spec/performer.md [PERF-RF-ORTHO-DEF]";
+  e.summary =
+      "orthogonal random features W (nb_rows, d) from given Gaussian blocks: block k's rows are the columns of "
+      "qf(G_k) (R's diagonal positive), the last block's first nb_rows - k d; rows scaled by the norms of fresh "
+      "Gaussians (scaling 0) or by sqrt(d) (scaling 1)";
+  e.inputs = {{"unstructured_block", "(nb_blocks, dim, dim)", "the Gaussian blocks G_k, nb_blocks = ceil(nb_rows / dim)", false},
+              {"multiplier_gaussians", "(nb_rows, dim)", "the fresh Gaussians whose row norms scale W (scaling 0 only)", true},
+              {"nb_rows", "()", "m, the rows of W (also --option nb_rows)", true},
+              {"scaling", "()", "0 or 1 (also --option scaling)", true}};
+  e.outputs = {{"projection_matrix", "(nb_rows, dim)", "the random features w_j as rows", false}};
+  e.options = {{"nb_rows", "m, the number of random features (default: multiplier_gaussians' rows, else nb_blocks dim)", ""},
+               {"scaling", "0: row j scaled by ||g_j|| (chi(dim) norms); 1: every row by sqrt(dim)", "0"}};
+  e.sizes = size_names(kProjectionSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    // [PERF-RF-ORTHO]'s draws from one named Philox stream: block k's G(a, b) is normal k d^2 + a d
+    // + b, the fresh g_j(t) normal ceil(m/d) d^2 + j d + t (reference/performer_random.hpp's indices).
+    const ProjectionSize& s = size_row(kProjectionSizes, size);
+    const PhiloxStream r(seed, "performer.gaussian_orthogonal_random_matrix");
+    const Index nb = (s.m + s.d - 1) / s.d;
+    Tensor<double> g(Shape{nb, s.d, s.d});
+    for (Index i = 0; i < g.count(); ++i) g[i] = round_to_format(r.normal(static_cast<std::uint64_t>(i)), format);
+    std::optional<Tensor<double>> fresh;
+    if (s.scaling == 0) {
+      fresh = Tensor<double>(Shape{s.m, s.d});
+      for (Index i = 0; i < fresh->count(); ++i)
+        (*fresh)[i] = round_to_format(r.normal(static_cast<std::uint64_t>(nb * s.d * s.d + i)), format);
+    }
+    return P(std::move(g), std::move(fresh), s.m, s.scaling);
+  };
+  e.read = [](const InputReader& r) {
+    const Tensor<double>& g = r.array("unstructured_block");
+    std::optional<Tensor<double>> fresh = r.optional_array("multiplier_gaussians");
+    const Index d = g.rank() == 3 ? g.extent(1) : 1;
+    const Index fallback = fresh && fresh->rank() >= 1 ? fresh->extent(0) : (g.rank() == 3 ? g.extent(0) * d : 1);
+    const Index m = r.integer("nb_rows", 1, kMaxExtent, fallback);
+    const int scaling = static_cast<int>(r.integer("scaling", 0, 1, 0));
+    return P(g, std::move(fresh), m, scaling);
+  };
+  e.arrays = [](const P& p) {
+    Arrays a{{"unstructured_block", p.blocks()},
+             {"nb_rows", scalar(static_cast<double>(p.nb_rows()))},
+             {"scaling", scalar(p.scaling())}};
+    if (p.gaussians()) a["multiplier_gaussians"] = *p.gaussians();
+    return a;
+  };
+  e.oracle = [](const P& p) {
+    return ExactArrays{{"projection_matrix", reference::gaussian_orthogonal_random_matrix<mp_real>(p)}};
+  };
+  cpu_backends(e,
+               "per block: Q = orthogonal.qf's modified Gram-Schmidt (dots sequential); s_j = fl(sqrt(g_j . g_j)) "
+               "sequential, or fl(sqrt(d)); W(kd + i, t) = fl(s_j Q(t, i))",
+               Outputs{"projection_matrix"}, [](const auto& p) { return cpu::gaussian_orthogonal_random_matrix(p); },
+               &gaussian_orthogonal_bound);
+  e.any_order_assumption =
+      "modified Gram-Schmidt per block as orthogonal.qf, every sum in any order, quotients or reciprocal products; "
+      "Householder QR (LAPACK, torch.linalg.qr, jnp.linalg.qr) is another algorithm";
+  return make_entry(std::move(e));
+}
+
 // ---- performer.slim_layer ([PERF-SLIM-DEF]) ----
 constexpr SlimSize kSlimForwardSizes[] = {
     {"tiny", 4, 4, 4, 0, Kernel::sqr, 0, false},
@@ -864,5 +943,6 @@ void register_performer(Registry& registry) {
   registry.add(performer::linear_attention_backward_entry());
   registry.add(performer::slim_layer_entry());
   registry.add(performer::slim_layer_backward_entry());
+  registry.add(performer::gaussian_orthogonal_entry());
 }
 }  // namespace touchstone

@@ -446,10 +446,18 @@ Tensor<double> matrix_exp_vjp_bound(const ExpBackwardProblem<double>& p, const O
 
 Tensor<double> qf_bound(const QfProblem<double>& p, const OrthArithmetic& m) {
   Tensor<double> out(Shape{p.m(), p.n()}, 0.0);
-  TrackedArithmetic ar(m);
   const double slack = slack_for(8.0 * static_cast<double>((p.n() + 2) * (p.m() + 2)));
-  order::qf(ar, reader(p.y()), p.m(), p.n(), [&](Index k, Index j, const TV& x) { out(k, j) = element_bound(x, slack); });
+  const std::vector<TV> q = qf_tracked(p, m);
+  for (Index k = 0; k < p.m(); ++k)
+    for (Index j = 0; j < p.n(); ++j) out(k, j) = element_bound(q[static_cast<std::size_t>(k * p.n() + j)], slack);
   return out;
+}
+
+std::vector<bounds::TV> qf_tracked(const QfProblem<double>& p, const OrthArithmetic& m) {
+  std::vector<TV> q(static_cast<std::size_t>(p.m() * p.n()));
+  TrackedArithmetic ar(m);
+  order::qf(ar, reader(p.y()), p.m(), p.n(), [&](Index k, Index j, const TV& x) { q[static_cast<std::size_t>(k * p.n() + j)] = x; });
+  return q;
 }
 
 // [ORTH-RGRAD-BOUND] [ORTH-RGD-BOUND] The Riemannian gradient's and the steps' orders over tracked values.

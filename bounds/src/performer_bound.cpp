@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "touchstone/bounds/elementary_ulps.hpp"
+#include "touchstone/bounds/orthogonal_bound.hpp"
 #include "touchstone/bounds/tracked_policy.hpp"
 #include "touchstone/core/parallel.hpp"
 #include "touchstone/core/tracked.hpp"
@@ -53,6 +54,8 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
   V sin(const V& a) const { return sincos(a, 0); }
   V cos(const V& a) const { return sincos(a, 1); }
   V max(const V& a, const V& b) const { return {touchstone::max(a.t, b.t), a.outside || b.outside}; }
+  // [PERF-RF-ORTHO-BOUND] IEEE's correctly rounded square root, as the orthogonal family tracks it.
+  V sqrt(const V& a) const { return checked(orthogonal::tracked_sqrt(a.t, r_), a.outside); }
   Acc acc() const { return {}; }
   void accumulate(Acc& s, const V& v) const {
     s.outside = s.outside || v.outside;
@@ -414,6 +417,22 @@ Tensor<double> slim_layer_bound(const SlimLayerForwardProblem<double>& p, const 
   const order::SlimLayerShape shape{L, D, Dh, M, p.projected(), in.kernel, in.kernel_eps, 0, false};
   order::slim_layer_forward(ar, Reader{in}, shape, out);
   return y;
+}
+
+// [PERF-RF-ORTHO-BOUND] Each block's Q tracked by orthogonal.qf's own bound (the same order, the
+// same any-order rule: orthogonal::qf_tracked), then the scaling's roundings of
+// [PERF-RF-ORTHO-CPU] over tracked values.
+Tensor<double> gaussian_orthogonal_bound(const GaussianOrthogonalProblem<double>& p, const PerformerArithmetic& m) {
+  const Index rows = p.nb_rows(), d = p.dim();
+  Tensor<double> w(Shape{rows, d}, 0.0);
+  TrackedArithmetic ar(m);
+  const orthogonal::OrthArithmetic om{m.compute, m.any_order};
+  const double slack = slack_for(8.0 * static_cast<double>((d + 2) * (d + 2)) + 4.0 * static_cast<double>(d) + 8);
+  auto qblock = [&](Index k) { return orthogonal::qf_tracked(p.block_problem(k), om); };
+  auto g = [&](Index j, Index t) { return (*p.gaussians())(j, t); };
+  order::gaussian_orthogonal_rows(ar, rows, d, p.scaling(), qblock, g,
+                                  [&](Index j, Index t, const TV& x) { w(j, t) = element_bound(x, slack); });
+  return w;
 }
 
 }  // namespace touchstone::performer

@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "touchstone/bounds/tracked_policy.hpp"
 #include "touchstone/core/formats.hpp"
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/core/tensor.hpp"
@@ -44,6 +45,9 @@ Tensor<double> matrix_exp_bound(const SkewProblem<double>& p, const OrthArithmet
 Tensor<double> matrix_exp_vjp_bound(const ExpBackwardProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-QR-BOUND] Modified Gram-Schmidt's order over tracked values.
 Tensor<double> qf_bound(const QfProblem<double>& p, const OrthArithmetic& m);
+// The tracked values of that order's Q (m x n, row-major), for an order that continues from them
+// (performer.gaussian_orthogonal_random_matrix scales them, [PERF-RF-ORTHO-BOUND]).
+std::vector<bounds::TV> qf_tracked(const QfProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-CAYLEY-VJP-BOUND] The Cayley VJP's order over tracked values.
 Tensor<double> cayley_vjp_bound(const CayleyBackwardProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-CWY-NORMWISE] The enclosure Z >= |S'^-1| (L x L, row-major) the normwise CWY bound uses, for

@@ -10,6 +10,7 @@
 #include "touchstone/core/formats.hpp"
 #include "touchstone/core/tensor.hpp"
 #include "touchstone/reference/performer_problem.hpp"
+#include "touchstone/reference/performer_projection.hpp"
 #include "touchstone/reference/performer_slim.hpp"
 
 namespace touchstone::performer {
@@ -42,5 +43,7 @@ AttentionGrads<double> linear_attention_vjp_bound(const LinearBackwardProblem<do
 // [PERF-SLIM-BOUND] SLiM's layer: the order of [PERF-SLIM-CPU] with the problem's state form.
 SlimLayerGrads<double> slim_layer_vjp_bound(const SlimLayerProblem<double>& p, const PerformerArithmetic& m);
 Tensor<double> slim_layer_bound(const SlimLayerForwardProblem<double>& p, const PerformerArithmetic& m);
+// [PERF-RF-ORTHO-BOUND] orthogonal.qf's bound per block (its tracked values), then the scaling.
+Tensor<double> gaussian_orthogonal_bound(const GaussianOrthogonalProblem<double>& p, const PerformerArithmetic& m);
 
 }  // namespace touchstone::performer

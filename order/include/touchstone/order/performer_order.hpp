@@ -842,4 +842,35 @@ void slim_layer_vjp(Ar& ar, const In& in, const SlimLayerShape& s, Out& out) {
 }
 // embed-end slim_layer_vjp_order
 
+// [PERF-RF-ORTHO-CPU] performer.gaussian_orthogonal_random_matrix given each block's Q: qblock(k)
+// returns block k's Q (d x d, row-major) as orthogonal.qf's order computes it
+// (orthogonal::order::qf_values, modified Gram-Schmidt, run by the caller on the block), and row
+// j = k d + i of W is fl(s_j q_ti) for t = 0..d-1, with s_j = fl(sqrt(fl(g_j0^2) + ... +
+// fl(g_j,d-1^2))) summed in t order (scaling 0) or s_j = fl(sqrt(d)) (scaling 1). The policy also
+// provides V sqrt(V) (one rounding). The last block gives its first m - k d rows.
+// embed-begin gaussian_orthogonal_order
+template <class Ar, class QBlock, class Gin, class Sink>
+void gaussian_orthogonal_rows(Ar& ar, Index m, Index d, int scaling, QBlock&& qblock, const Gin& g, Sink&& out) {
+  using V = typename Ar::V;
+  const Index nb = (m + d - 1) / d;
+  auto multiplier = [&](Index j) -> V {
+    if (scaling == 1) return ar.sqrt(ar.input(static_cast<double>(d)));
+    auto a = ar.acc();
+    for (Index t = 0; t < d; ++t) {
+      const V x = ar.input(g(j, t));
+      ar.accumulate(a, ar.mul(x, x));
+    }
+    return ar.sqrt(ar.total(a));
+  };
+  for (Index k = 0; k < nb; ++k) {
+    const std::vector<V> q = qblock(k);
+    for (Index i = 0; i < d && k * d + i < m; ++i) {
+      const Index j = k * d + i;
+      const V s = multiplier(j);
+      for (Index t = 0; t < d; ++t) out(j, t, ar.mul(s, q[static_cast<std::size_t>(t * d + i)]));
+    }
+  }
+}
+// embed-end gaussian_orthogonal_order
+
 }  // namespace touchstone::performer::order

@@ -1,0 +1,13 @@
+// [PERF-RF-ORTHO-CPU] performer.gaussian_orthogonal_random_matrix on the CPU, float32 and float64:
+// each block's Q by orthogonal.qf's CPU backend (optimized/cpu/orthogonal.hpp, modified
+// Gram-Schmidt), then the rows scaled as order/performer_order.hpp gaussian_orthogonal_rows says.
+#pragma once
+
+#include "touchstone/reference/performer_projection.hpp"
+
+namespace touchstone::performer::cpu {
+
+Tensor<float> gaussian_orthogonal_random_matrix(const GaussianOrthogonalProblem<float>& p);
+Tensor<double> gaussian_orthogonal_random_matrix(const GaussianOrthogonalProblem<double>& p);
+
+}  // namespace touchstone::performer::cpu
