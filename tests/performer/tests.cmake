@@ -2,7 +2,8 @@
 touchstone_test(performer_tests unit ${CMAKE_CURRENT_LIST_DIR}/performer_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/performer_random_test.cpp ${CMAKE_CURRENT_LIST_DIR}/performer_slim_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/performer_fast_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/performer_cuda_emulation_test.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/performer_cuda_emulation_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/performer_projection_test.cpp)
 # cuda-f32 on a device; skips with the reason where there is none.
 touchstone_test(performer_cuda_tests cuda ${CMAKE_CURRENT_LIST_DIR}/performer_cuda_test.cpp)
 # diff of the peers' own code: performer-pytorch from PyPI in a venv over Debian's torch
