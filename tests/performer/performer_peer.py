@@ -13,6 +13,11 @@ Usage: performer_peer.py MODE IN.npz OUT.npz
             dout from the file                                          -> dq, dk, dv
   features_backward   autograd of softmax_kernel with dfeatures        -> dx
   generalized_backward   autograd of generalized_kernel with dfeatures  -> dx
+  gaussian_orthogonal  gaussian_orthogonal_random_matrix(nb_rows, nb_columns, scaling) with
+            torch.randn fed the file's unstructured_block (one block per call, in order) and then
+            multiplier_gaussians (scaling 0)                          -> projection_matrix
+  gaussian_orthogonal_signfix  the same with torch.linalg.qr's Q times sign(diag R) (the spec's
+            convention; the peer leaves LAPACK's signs)              -> projection_matrix
   make_causal  (OUT ignored) writes IN: positive features from softmax_kernel of random q, k
             and a Gaussian projection, L = 300, for causal with performer-pytorch's guard
 """
@@ -77,6 +82,37 @@ if mode == "features_backward":
     phi.backward(f32(a["dfeatures"]))
     np.savez(dst, dx=x.grad.numpy())
     sys.exit(0)
+if mode.startswith("gaussian_orthogonal"):
+    # The peer draws its own Gaussians with torch.randn: fed here, in the order it draws them.
+    blocks = a["unstructured_block"]
+    fed = [f32(b) for b in blocks]
+    if "multiplier_gaussians" in a:
+        fed.append(f32(a["multiplier_gaussians"]))
+    fed.reverse()
+
+    def randn(*shape, **kw):
+        t = fed.pop()
+        assert tuple(t.shape) == tuple(shape[0] if len(shape) == 1 else shape), (t.shape, shape)
+        return t.clone()
+
+    torch.randn = randn
+    if mode == "gaussian_orthogonal_signfix":
+        qr = torch.linalg.qr
+
+        def signed_qr(x, mode="reduced"):
+            q, r = qr(x, mode=mode)
+            s = torch.sign(torch.diagonal(r))
+            return q * s, r * s[:, None]
+
+        torch.linalg.qr = signed_qr
+    elif mode != "gaussian_orthogonal":
+        sys.exit("unknown mode " + mode)
+    with torch.no_grad():
+        w = lr.gaussian_orthogonal_random_matrix(int(a["nb_rows"]), blocks.shape[1], scaling=int(a["scaling"]))
+    assert not fed, "the peer drew fewer Gaussians than the file holds"
+    np.savez(dst, projection_matrix=w.numpy())
+    sys.exit(0)
+
 if mode.endswith("_backward"):
     q, k, v = (f32(a[n]).requires_grad_() for n in "qkv")
     if mode == "softmax_backward":

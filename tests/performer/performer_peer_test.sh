@@ -1,5 +1,5 @@
 #!/bin/bash
-# covers: PERF-PEERS PERF-ID-SLICES
+# covers: PERF-PEERS PERF-ID-SLICES PERF-RF-ORTHO-PEER
 # `touchstone diff` of the peers' own code (performer-pytorch 1.1.4 from PyPI, and PyTorch's softmax
 # attention) on touchstone's problems, judged in float32 against the oracle within the any-order
 # bound; a wrong convention of each fails (LR's causal guard on a problem without it, keys
@@ -47,6 +47,18 @@ a = dict(np.load(sys.argv[1])); a["state"] = np.array(0.0); np.savez(sys.argv[2]
 PY
 run causal_backward "$work/cs.npz" "$work/o.npz"
 expect PASS performer.linear_attention_backward "$work/cs.npz" "$work/o.npz" "performer-pytorch causal_linear_attention_noncuda autograd (stored states), causal_lr"
+# performer-pytorch's gaussian_orthogonal_random_matrix fed the file's Gaussians (for torch.randn):
+# its torch.linalg.qr leaves LAPACK's signs of R's diagonal, so its W fails [PERF-RF-ORTHO-DEF]
+# (rows negated where R_ii < 0); with Q times sign(diag R) the same code passes.
+for size in one_block partial sqrt_d wide; do
+  gen performer.gaussian_orthogonal_random_matrix "$size" "$work/g.npz"
+  run gaussian_orthogonal "$work/g.npz" "$work/o.npz"
+  expect FAIL performer.gaussian_orthogonal_random_matrix "$work/g.npz" "$work/o.npz" \
+    "performer-pytorch gaussian_orthogonal_random_matrix (R's diagonal signs as LAPACK leaves them), $size"
+  run gaussian_orthogonal_signfix "$work/g.npz" "$work/o.npz"
+  expect PASS performer.gaussian_orthogonal_random_matrix "$work/g.npz" "$work/o.npz" \
+    "performer-pytorch gaussian_orthogonal_random_matrix with Q times sign(diag R), $size"
+done
 
 # Wrong conventions fail. The key features with the query shift (eps = 1e-4 does not cancel):
 gen performer.favor_plus_features key "$work/x.npz"
