@@ -860,6 +860,45 @@ std::unique_ptr<Algorithm> gaussian_orthogonal_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- performer.iid_projection ([PERF-RF-IID-DEF]) ----
+// Gaussian rows rescaled to norm sqrt(dim) ([PERF-RF-IID]'s scaling 1, the paper's SMREG); the
+// unscaled iid matrix is the draw itself and has no entry. Rows are independent.
+struct IidSize {
+  const char* name;
+  Index m, d;
+};
+constexpr IidSize kIidSizes[] = {{"tiny", 4, 4}, {"small", 16, 8}, {"tall", 64, 3}, {"one_dim", 5, 1}};
+
+std::unique_ptr<Algorithm> iid_projection_entry() {
+  using P = IidProjectionProblem<double>;
+  Entry<P> e;
+  e.name = "performer.iid_projection";
+  e.spec_ref = "spec/performer.md [PERF-RF-IID-DEF]";
+  e.summary = "iid Gaussian random features with every row rescaled to norm sqrt(dim): W_j = sqrt(d) g_j / |g_j| "
+              "(scaling 1; unscaled iid features are the draw itself)";
+  e.inputs = {{"gaussians", "(nb_features, dim)", "the Gaussian rows g_j (none zero)", false}};
+  e.outputs = {{"projection_matrix", "(nb_features, dim)", "the random features w_j as rows, |w_j| = sqrt(dim)", false}};
+  e.independent_axes = {"nb_features"};  // [CORE-SLICES]: one row
+  e.sizes = size_names(kIidSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    // [PERF-RF-IID]'s draws: g_j(t) is the stream's normal j d + t (random_projection's indices).
+    const IidSize& s = size_row(kIidSizes, size);
+    const PhiloxStream r(seed, "performer.iid_projection");
+    Tensor<double> g(Shape{s.m, s.d});
+    for (Index i = 0; i < g.count(); ++i) g[i] = round_to_format(r.normal(static_cast<std::uint64_t>(i)), format);
+    return P(std::move(g));
+  };
+  e.read = [](const InputReader& r) { return P(r.array("gaussians")); };
+  e.arrays = [](const P& p) { return Arrays{{"gaussians", p.g()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"projection_matrix", reference::iid_projection<mp_real>(p)}}; };
+  cpu_backends(e, "per row: n = fl(sqrt(g . g)) sequential; c = fl(fl(sqrt(d)) / n); W = fl(g c)",
+               Outputs{"projection_matrix"}, [](const auto& p) { return cpu::iid_projection(p); }, &iid_projection_bound);
+  e.any_order_assumption =
+      "the row's factor sqrt(d) / |g_j| formed first (the quotient or sqrt(d) times a reciprocal), then g times it; "
+      "every sum in any order (fl(g sqrt(d)) / |g_j| and other placements are not covered)";
+  return make_entry(std::move(e));
+}
+
 // ---- performer.slim_layer ([PERF-SLIM-DEF]) ----
 constexpr SlimSize kSlimForwardSizes[] = {
     {"tiny", 4, 4, 4, 0, Kernel::sqr, 0, false},
@@ -944,5 +983,6 @@ void register_performer(Registry& registry) {
   registry.add(performer::slim_layer_entry());
   registry.add(performer::slim_layer_backward_entry());
   registry.add(performer::gaussian_orthogonal_entry());
+  registry.add(performer::iid_projection_entry());
 }
 }  // namespace touchstone

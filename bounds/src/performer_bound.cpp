@@ -435,4 +435,14 @@ Tensor<double> gaussian_orthogonal_bound(const GaussianOrthogonalProblem<double>
   return w;
 }
 
+Tensor<double> iid_projection_bound(const IidProjectionProblem<double>& p, const PerformerArithmetic& m) {
+  const Index rows = p.nb_features(), d = p.dim();
+  Tensor<double> w(Shape{rows, d}, 0.0);
+  TrackedArithmetic ar(m);
+  const double slack = slack_for(4.0 * static_cast<double>(d) + 8);
+  order::iid_projection_rows(ar, rows, d, [&](Index j, Index t) { return p.g()(j, t); },
+                             [&](Index j, Index t, const TV& x) { w(j, t) = element_bound(x, slack); });
+  return w;
+}
+
 }  // namespace touchstone::performer

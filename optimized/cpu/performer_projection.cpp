@@ -31,8 +31,19 @@ Tensor<T> gaussian_orthogonal_t(const GaussianOrthogonalProblem<T>& p) {
   return w;
 }
 
+template <class T>
+Tensor<T> iid_projection_t(const IidProjectionProblem<T>& p) {
+  Tensor<T> w(Shape{p.nb_features(), p.dim()});
+  ProjectionArithmetic<T> ar;
+  auto g = [&](Index j, Index t) { return static_cast<double>(p.g()(j, t)); };
+  order::iid_projection_rows(ar, p.nb_features(), p.dim(), g, [&](Index j, Index t, T x) { w(j, t) = x; });
+  return w;
+}
+
 }  // namespace
 
+Tensor<float> iid_projection(const IidProjectionProblem<float>& p) { return iid_projection_t(p); }
+Tensor<double> iid_projection(const IidProjectionProblem<double>& p) { return iid_projection_t(p); }
 Tensor<float> gaussian_orthogonal_random_matrix(const GaussianOrthogonalProblem<float>& p) {
   return gaussian_orthogonal_t(p);
 }

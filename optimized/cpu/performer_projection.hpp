@@ -9,5 +9,8 @@ namespace touchstone::performer::cpu {
 
 Tensor<float> gaussian_orthogonal_random_matrix(const GaussianOrthogonalProblem<float>& p);
 Tensor<double> gaussian_orthogonal_random_matrix(const GaussianOrthogonalProblem<double>& p);
+// [PERF-RF-IID-CPU] Rows rescaled to norm sqrt(dim), the order header's iid_projection_rows.
+Tensor<float> iid_projection(const IidProjectionProblem<float>& p);
+Tensor<double> iid_projection(const IidProjectionProblem<double>& p);
 
 }  // namespace touchstone::performer::cpu

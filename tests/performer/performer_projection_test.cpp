@@ -268,3 +268,60 @@ TEST(PerformerProjection, InvalidInputNamesTheArgument) {
   EXPECT_NO_THROW(a.from_arrays(files, {}));
   EXPECT_EQ(argument_of([&] { a.from_arrays(files, {{"nb_rows", "3"}}); }), "unstructured_block");
 }
+
+// covers: PERF-RF-IID-DEF PERF-RF-IID-CPU PERF-RF-IID-BOUND
+// performer.iid_projection: `generate` draws [PERF-RF-IID]'s normals j d + t, and the oracle equals
+// random_projection(iid, scaling 1) at the same seed and stream within 1e-13. diff passes a binary64
+// rescaling stored in float32 and fails the unscaled draw (scaling 0), rows rescaled to norm 1,
+// norms taken over columns instead of rows, and one element off by 4 bounds; the CPU backend's
+// output passes. Bad input is InvalidInput naming gaussians.
+TEST(PerformerProjection, IidProjection) {
+  const char* const entry = "performer.iid_projection";
+  const Algorithm& a = builtin_registry().get(entry);
+  for (const char* size : {"tiny", "small", "tall", "one_dim"})
+    for (std::uint64_t seed : {0u, 9u}) {
+      const Arrays in = a.generate(size, Format::float64, seed)->inputs();
+      const Tensor<double>& g = in.at("gaussians");
+      const Index m = g.extent(0), d = g.extent(1);
+      const PhiloxStream r(seed, entry);
+      for (Index i = 0; i < g.count(); ++i) ASSERT_EQ(g[i], r.normal(static_cast<std::uint64_t>(i)));
+      const Tensor<mp_real> w = reference::iid_projection<mp_real>(IidProjectionProblem<double>(g));
+      EXPECT_LT(max_abs_diff(w, random_projection(m, d, seed, entry, ProjectionKind::iid, 1)), 1e-13) << size;
+      EXPECT_GT(max_abs_diff(w, random_projection(m, d, seed, entry, ProjectionKind::iid, 0)), 1e-3) << size;
+    }
+  const Arrays in = a.generate("small", Format::float32, 4)->inputs();
+  const Tensor<double>& g = in.at("gaussians");
+  const Index m = g.extent(0), d = g.extent(1);
+  auto scaled = [&](bool by_row, double target) {
+    Tensor<double> w(g.shape());
+    for (Index j = 0; j < m; ++j)
+      for (Index t = 0; t < d; ++t) {
+        double n = 0;
+        if (by_row)
+          for (Index u = 0; u < d; ++u) n += g(j, u) * g(j, u);
+        else
+          for (Index u = 0; u < m; ++u) n += g(u, t) * g(u, t);
+        w(j, t) = g(j, t) * target / std::sqrt(n);
+      }
+    return w;
+  };
+  const double root_d = std::sqrt(static_cast<double>(d));
+  EXPECT_EQ(diff_verdict(entry, in, rounded(scaled(true, root_d), Format::float32)), Verdict::pass);
+  EXPECT_EQ(diff_verdict(entry, in, {{"projection_matrix", g}}), Verdict::fail);
+  EXPECT_EQ(diff_verdict(entry, in, rounded(scaled(true, 1), Format::float32)), Verdict::fail);
+  EXPECT_EQ(diff_verdict(entry, in, rounded(scaled(false, root_d), Format::float32)), Verdict::fail);
+  const IidProjectionProblem<double> p(g);
+  Tensor<double> ours = as_double(cpu::iid_projection(p.cast<float>()));
+  EXPECT_EQ(diff_verdict(entry, in, {{"projection_matrix", ours}}), Verdict::pass);
+  const Tensor<double> any = iid_projection_bound(p, performer_arithmetic_any_order(Format::float32, 1));
+  ours[7] = round_to_format(ours[7] + 4 * any[7], Format::float32);
+  EXPECT_EQ(diff_verdict(entry, in, {{"projection_matrix", ours}}), Verdict::fail);
+
+  Tensor<double> bad = g;
+  for (Index t = 0; t < d; ++t) bad(2, t) = 0;
+  EXPECT_EQ(argument_of([&] { IidProjectionProblem<double>{bad}; }), "gaussians");
+  bad = g;
+  bad[0] = std::nan("");
+  EXPECT_EQ(argument_of([&] { IidProjectionProblem<double>{bad}; }), "gaussians");
+  EXPECT_EQ(argument_of([&] { IidProjectionProblem<double>{Tensor<double>(Shape{2, 2, 2}, 1.0)}; }), "gaussians");
+}

@@ -45,5 +45,7 @@ SlimLayerGrads<double> slim_layer_vjp_bound(const SlimLayerProblem<double>& p, c
 Tensor<double> slim_layer_bound(const SlimLayerForwardProblem<double>& p, const PerformerArithmetic& m);
 // [PERF-RF-ORTHO-BOUND] orthogonal.qf's bound per block (its tracked values), then the scaling.
 Tensor<double> gaussian_orthogonal_bound(const GaussianOrthogonalProblem<double>& p, const PerformerArithmetic& m);
+// [PERF-RF-IID-BOUND] [PERF-RF-IID-CPU]'s order over tracked values.
+Tensor<double> iid_projection_bound(const IidProjectionProblem<double>& p, const PerformerArithmetic& m);
 
 }  // namespace touchstone::performer

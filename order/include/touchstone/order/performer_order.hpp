@@ -873,4 +873,24 @@ void gaussian_orthogonal_rows(Ar& ar, Index m, Index d, int scaling, QBlock&& qb
 }
 // embed-end gaussian_orthogonal_order
 
+// [PERF-RF-IID-CPU] performer.iid_projection, as random_projection rescales (scaling 1): per row j,
+// n = fl(sqrt(fl(g_j0^2) + ... + fl(g_j,d-1^2))) summed in t order, c = fl(fl(sqrt(d)) / n), and
+// W_jt = fl(g_jt c). The policy also provides V sqrt(V).
+// embed-begin iid_projection_order
+template <class Ar, class Gin, class Sink>
+void iid_projection_rows(Ar& ar, Index m, Index d, const Gin& g, Sink&& out) {
+  using V = typename Ar::V;
+  const V root_d = ar.sqrt(ar.input(static_cast<double>(d)));
+  for (Index j = 0; j < m; ++j) {
+    auto a = ar.acc();
+    for (Index t = 0; t < d; ++t) {
+      const V x = ar.input(g(j, t));
+      ar.accumulate(a, ar.mul(x, x));
+    }
+    const V c = ar.div(root_d, ar.sqrt(ar.total(a)));
+    for (Index t = 0; t < d; ++t) out(j, t, ar.mul(ar.input(g(j, t)), c));
+  }
+}
+// embed-end iid_projection_order
+
 }  // namespace touchstone::performer::order

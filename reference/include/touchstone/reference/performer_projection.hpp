@@ -84,6 +84,34 @@ class GaussianOrthogonalProblem {
   int scaling_;
 };
 
+// [PERF-RF-IID-DEF] performer.iid_projection: Gaussian rows g_j (nb_features, dim), finite, none
+// zero, rescaled to norm sqrt(dim) (scaling 1 of [PERF-RF-IID]).
+template <class T>
+class IidProjectionProblem {
+ public:
+  explicit IidProjectionProblem(Tensor<T> g) : g_(std::move(g)) {
+    if (g_.rank() != 2 || g_.extent(0) < 1 || g_.extent(1) < 1 || g_.extent(0) > kMaxExtent || g_.extent(1) > 4096)
+      throw InvalidInput("gaussians", "expected (nb_features, dim) with 1 <= nb_features <= 2^20, 1 <= dim <= 4096, got shape " +
+                                          g_.shape().str());
+    problem_detail::require_finite(g_, "gaussians");
+    for (Index j = 0; j < g_.extent(0); ++j) {
+      bool zero = true;
+      for (Index t = 0; t < g_.extent(1) && zero; ++t) zero = g_(j, t) == T(0);
+      if (zero) throw InvalidInput("gaussians", "row " + std::to_string(j) + " is zero: it has no direction to rescale");
+    }
+  }
+  const Tensor<T>& g() const { return g_; }
+  Index nb_features() const { return g_.extent(0); }
+  Index dim() const { return g_.extent(1); }
+  template <class U>
+  IidProjectionProblem<U> cast() const {
+    return IidProjectionProblem<U>(g_.template cast<U>());
+  }
+
+ private:
+  Tensor<T> g_;
+};
+
 namespace reference {
 
 // [PERF-RF-ORTHO-DEF] W(k d + i, t) = s_j Q_k(t, i) for j = k d + i < m, Q_k = qf(G_k) (R's
@@ -119,6 +147,24 @@ Tensor<Real> gaussian_orthogonal_random_matrix(const GaussianOrthogonalProblem<d
   return w;
 }
 // embed-end gaussian_orthogonal_random_matrix
+
+// [PERF-RF-IID-DEF] W_jt = sqrt(d) g_jt / ||g_j||_2 at the working precision.
+// embed-begin iid_projection
+template <class Real>
+Tensor<Real> iid_projection(const IidProjectionProblem<double>& p) {
+  using std::sqrt;
+  const Index m = p.nb_features(), d = p.dim();
+  Tensor<Real> w(Shape{m, d});
+  const Real root_d = sqrt(Real(static_cast<double>(d)));
+  for (Index j = 0; j < m; ++j) {
+    Real sq(0);
+    for (Index t = 0; t < d; ++t) sq += Real(p.g()(j, t)) * Real(p.g()(j, t));
+    const Real norm = sqrt(sq);
+    for (Index t = 0; t < d; ++t) w(j, t) = root_d * Real(p.g()(j, t)) / norm;
+  }
+  return w;
+}
+// embed-end iid_projection
 
 }  // namespace reference
 }  // namespace touchstone::performer
