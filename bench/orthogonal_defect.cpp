@@ -23,6 +23,7 @@
 #include <functional>
 #include <string>
 
+#include "orthogonality_defect.hpp"
 #include "cpu/orthogonal.hpp"
 #include "touchstone/bounds/orthogonal_bound.hpp"
 #include "touchstone/core/random.hpp"
@@ -55,22 +56,11 @@ struct Defect {
   double max = 0, frob = 0;
 };
 
-// max|Q^T Q - I| and ||Q^T Q - I||_F over the C columns of Q (R x C), in long double.
+// max|Q^T Q - I| and ||Q^T Q - I||_F over the C columns of Q (orthogonality_defect.hpp).
 template <class T>
 Defect defect(const Tensor<T>& q) {
-  const Index R = q.extent(0), C = q.extent(1);
-  Defect d;
-  long double f = 0;
-  for (Index i = 0; i < C; ++i)
-    for (Index j = i; j < C; ++j) {
-      long double s = 0;
-      for (Index r = 0; r < R; ++r) s += static_cast<long double>(q(r, i)) * static_cast<long double>(q(r, j));
-      const long double e = std::fabs(s - (i == j ? 1.0L : 0.0L));
-      d.max = std::max(d.max, static_cast<double>(e));
-      f += (i == j ? 1 : 2) * e * e;
-    }
-  d.frob = static_cast<double>(std::sqrt(f));
-  return d;
+  const OrthogonalityDefect d = orthogonality_defect(q);
+  return {static_cast<double>(d.max), static_cast<double>(d.frob)};
 }
 
 // [ORTH-ORTH-BOUND] from per-element bounds b (R x C).

@@ -25,6 +25,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "orthogonality_defect.hpp"
 #include "cpu/orthogonal.hpp"
 #include "touchstone/core/mp.hpp"
 #include "touchstone/core/random.hpp"
@@ -71,20 +72,10 @@ inline Tensor<mp_real> exact(const std::string& map, const Inputs& in) {
   throw std::invalid_argument("map: " + map);
 }
 
-// max |Q^T Q - I| over Q's columns, accumulated in long double; NaN when any entry is NaN.
+// max |Q^T Q - I| over Q's columns (orthogonality_defect.hpp); NaN when any entry is NaN.
 template <class T>
 double defect(const Tensor<T>& q) {
-  const Index R = q.extent(0), C = q.extent(1);
-  long double m = 0;
-  for (Index i = 0; i < C; ++i)
-    for (Index j = i; j < C; ++j) {
-      long double s = 0;
-      for (Index r = 0; r < R; ++r) s += static_cast<long double>(q(r, i)) * static_cast<long double>(q(r, j));
-      const long double e = std::fabs(s - (i == j ? 1.0L : 0.0L));
-      if (std::isnan(e)) return std::numeric_limits<double>::quiet_NaN();
-      m = std::max(m, e);
-    }
-  return static_cast<double>(m);
+  return static_cast<double>(orthogonality_defect(q).max);
 }
 
 // max |Q - Q_exact| (each difference formed at the working precision, then rounded); NaN when any

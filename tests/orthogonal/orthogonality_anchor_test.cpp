@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "orthogonality_defect.hpp"
 #include "cpu/orthogonal.hpp"
 #include "test_inputs.hpp"
 #include "touchstone/bounds/orthogonal_bound.hpp"
@@ -18,25 +19,11 @@ using namespace touchstone::orthogonal;
 
 namespace {
 
-struct Defect {
-  long double max = 0, frob = 0;
-};
+using Defect = OrthogonalityDefect;
 
 template <class T>
 Defect defect(const Tensor<T>& q) {
-  const Index R = q.extent(0), C = q.extent(1);
-  Defect d;
-  long double f = 0;
-  for (Index i = 0; i < C; ++i)
-    for (Index j = i; j < C; ++j) {
-      long double s = 0;
-      for (Index r = 0; r < R; ++r) s += static_cast<long double>(q(r, i)) * static_cast<long double>(q(r, j));
-      const long double e = std::fabs(s - (i == j ? 1.0L : 0.0L));
-      d.max = std::isnan(e) || std::isnan(d.max) ? std::numeric_limits<long double>::quiet_NaN() : std::max(d.max, e);
-      f += (i == j ? 1 : 2) * e * e;
-    }
-  d.frob = std::sqrt(f);
-  return d;
+  return orthogonality_defect(q);
 }
 
 double anchor(const ReflectorProblem<double>& p, Format f) {

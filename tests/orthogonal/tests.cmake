@@ -20,6 +20,7 @@ touchstone_test(orthogonal_cuda_tests cuda ${CMAKE_CURRENT_LIST_DIR}/orthogonal_
 touchstone_test(orthogonal_cwy_fast_tests unit ${CMAKE_CURRENT_LIST_DIR}/cwy_fast_test.cpp)
 # [ORTH-ORTH-TABLE] the a-priori orthogonality anchor (the large sizes: build/bench/orthogonal_defect).
 touchstone_test(orthogonal_anchor_tests unit ${CMAKE_CURRENT_LIST_DIR}/orthogonality_anchor_test.cpp)
+target_include_directories(orthogonal_anchor_tests PRIVATE ${PROJECT_SOURCE_DIR}/bench)
 # [ORTH-POLAR-ORACLE] the polar factor's MPFR oracle (not yet an entry).
 touchstone_test(orthogonal_polar_oracle_tests unit ${CMAKE_CURRENT_LIST_DIR}/polar_oracle_test.cpp)
 # [ORTH-SPEED-ACCURACY] the speed/accuracy table's core (bench/orthogonal_speed.hpp) at n = 8.
