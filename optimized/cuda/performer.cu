@@ -153,21 +153,14 @@ Tensor<float> softmax_attention(const AttentionProblem<float>& p) {
   RuntimeMemory mem(name);
   const auto& in = p.in();
   const SoftmaxDims d = softmax_dims(p);
-  const std::int64_t BH = p.batch() * p.heads(), nqk = in.q.count(), nv = in.v.count();
-  auto q = mem.alloc<float>(nqk);
-  auto k = mem.alloc<float>(nqk);
-  auto v = mem.alloc<float>(nv);
+  const std::int64_t BH = p.batch() * p.heads(), nv = in.v.count();
+  auto q = mem.copy_of(in.q), k = mem.copy_of(in.k), v = mem.copy_of(in.v);
   auto scratch = mem.alloc<float>(BH * (d.L + 1));
   auto out = mem.alloc<float>(nv);
-  mem.to_device(q, in.q.data(), nqk);
-  mem.to_device(k, in.k.data(), nqk);
-  mem.to_device(v, in.v.data(), nv);
   softmax_attention_kernel<<<head_blocks(BH), kThreads>>>(q.get(), k.get(), v.get(), d, scratch.get(), out.get());
   runtime_check(cudaGetLastError(), name, "kernel launch");
   mem.synchronize();
-  Tensor<float> result(in.v.shape());
-  mem.to_host(result.data(), out, nv);
-  return result;
+  return mem.tensor_of(out, in.v.shape());
 }
 
 AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float>& bp) {
@@ -178,18 +171,11 @@ AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float
   const auto& in = p.in();
   const SoftmaxDims d = softmax_dims(p);
   const std::int64_t BH = p.batch() * p.heads(), nqk = in.q.count(), nv = in.v.count();
-  auto q = mem.alloc<float>(nqk);
-  auto k = mem.alloc<float>(nqk);
-  auto v = mem.alloc<float>(nv);
-  auto g = mem.alloc<float>(nv);
+  auto q = mem.copy_of(in.q), k = mem.copy_of(in.k), v = mem.copy_of(in.v), g = mem.copy_of(bp.dout());
   auto scratch = mem.alloc<float>(BH * softmax_vjp_scratch_per_head(d));
   auto dq = mem.alloc<float>(nqk);
   auto dk = mem.alloc<float>(nqk);
   auto dv = mem.alloc<float>(nv);
-  mem.to_device(q, in.q.data(), nqk);
-  mem.to_device(k, in.k.data(), nqk);
-  mem.to_device(v, in.v.data(), nv);
-  mem.to_device(g, bp.dout().data(), nv);
   softmax_attention_vjp_kernel<<<head_blocks(BH), kThreads>>>(q.get(), k.get(), v.get(), g.get(), d, scratch.get(),
                                                               dq.get(), dk.get(), dv.get());
   runtime_check(cudaGetLastError(), name, "kernel launch");
@@ -207,21 +193,14 @@ Tensor<float> linear_attention(const LinearProblem<float>& p) {
   RuntimeMemory mem(name);
   const auto& in = p.in();
   const LinearDims d = linear_dims(p);
-  const std::int64_t BH = p.batch() * p.heads(), nqk = in.q.count(), nv = in.v.count();
-  auto q = mem.alloc<float>(nqk);
-  auto k = mem.alloc<float>(nqk);
-  auto v = mem.alloc<float>(nv);
+  const std::int64_t BH = p.batch() * p.heads(), nv = in.v.count();
+  auto q = mem.copy_of(in.q), k = mem.copy_of(in.k), v = mem.copy_of(in.v);
   auto state = mem.alloc<float>(BH * d.M * (d.E + 1));
   auto out = mem.alloc<float>(nv);
-  mem.to_device(q, in.q.data(), nqk);
-  mem.to_device(k, in.k.data(), nqk);
-  mem.to_device(v, in.v.data(), nv);
   linear_attention_kernel<<<head_blocks(BH), kThreads>>>(q.get(), k.get(), v.get(), d, state.get(), out.get());
   runtime_check(cudaGetLastError(), name, "kernel launch");
   mem.synchronize();
-  Tensor<float> result(in.v.shape());
-  mem.to_host(result.data(), out, nv);
-  return result;
+  return mem.tensor_of(out, in.v.shape());
 }
 
 AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& bp) {
@@ -236,18 +215,11 @@ AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& b
   const bool stored = d.causal && !bp.subtraction();
   // Per head: state, C, D, dW, t, R, and (stored) the checkpoints and one chunk's states.
   const std::int64_t per_head = n + d.M * d.E + d.M + 2 * d.E + 1 + (stored ? (chunks + chunk) * n : 0);
-  auto q = mem.alloc<float>(nqk);
-  auto k = mem.alloc<float>(nqk);
-  auto v = mem.alloc<float>(nv);
-  auto g = mem.alloc<float>(nv);
+  auto q = mem.copy_of(in.q), k = mem.copy_of(in.k), v = mem.copy_of(in.v), g = mem.copy_of(bp.dout());
   auto scratch = mem.alloc<float>(BH * per_head);
   auto dq = mem.alloc<float>(nqk);
   auto dk = mem.alloc<float>(nqk);
   auto dv = mem.alloc<float>(nv);
-  mem.to_device(q, in.q.data(), nqk);
-  mem.to_device(k, in.k.data(), nqk);
-  mem.to_device(v, in.v.data(), nv);
-  mem.to_device(g, bp.dout().data(), nv);
   linear_attention_vjp_kernel<<<head_blocks(BH), kThreads>>>(q.get(), k.get(), v.get(), g.get(), d, bp.subtraction(),
                                                              chunk, scratch.get(), per_head, dq.get(), dk.get(), dv.get());
   runtime_check(cudaGetLastError(), name, "kernel launch");

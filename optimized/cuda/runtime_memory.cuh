@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+
+#include "touchstone/core/tensor.hpp"
 
 namespace touchstone::mamba::cuda {
 
@@ -54,6 +57,21 @@ class RuntimeMemory {
       check(cudaMemcpy(dst.get(), src, static_cast<std::size_t>(count) * sizeof(T),
                        cudaMemcpyHostToDevice),
             "cudaMemcpy to device");
+  }
+  // A device copy of a host tensor (anything with data() and count()): alloc, then to_device.
+  template <class Host>
+  auto copy_of(const Host& host) {
+    using T = std::remove_cv_t<std::remove_pointer_t<decltype(host.data())>>;
+    Buffer<T> b = alloc<T>(host.count());
+    to_device(b, host.data(), host.count());
+    return b;
+  }
+  // The first shape.count() values of a device buffer as a host Tensor of that shape.
+  template <class T>
+  Tensor<T> tensor_of(const Buffer<T>& src, Shape shape) {
+    Tensor<T> t(std::move(shape));
+    to_host(t.data(), src, t.count());
+    return t;
   }
   template <class T>
   void to_host(T* dst, const Buffer<T>& src, std::int64_t count) {
