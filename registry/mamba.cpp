@@ -96,11 +96,12 @@ struct RealScan {
   }
   // [MAMBA-SCAN-BOUND-PROBABILISTIC] for `diff`'s SUSPECT tier.
   static double thetas(const Problem& p) { return selective_scan_thetas(p); }
-  static SelectiveScanResult<double> probabilistic_bound(const Problem& p, Format compute, double elementary_ulps,
-                                                         double lambda) {
+  // The probabilistic bound and the rigorous any-order bound, from one evaluation.
+  static std::pair<SelectiveScanResult<double>, SelectiveScanResult<double>> probabilistic_bound(
+      const Problem& p, Format compute, double elementary_ulps, double lambda) {
     ScanProbabilistic probabilistic{lambda, {}};
-    selective_scan_bound(p, arithmetic_any_order(compute, p.seqlen(), elementary_ulps), &probabilistic);
-    return std::move(probabilistic.bound);
+    auto rigorous = selective_scan_bound(p, arithmetic_any_order(compute, p.seqlen(), elementary_ulps), &probabilistic);
+    return {std::move(probabilistic.bound), std::move(rigorous)};
   }
   static std::vector<EntryBackend<Problem>> backends() {
     const auto shape = cuda::selective_scan_kernel_shape();

@@ -252,7 +252,9 @@ std::unique_ptr<Algorithm> declare(Entry<P> e) {
       out.alpha = alpha;
       out.thetas = T::thetas(problem_of(p));
       out.lambda = hm_lambda(out.thetas, alpha, format_info(compute).u);
-      out.bound = as_arrays(T::probabilistic_bound(problem_of(p), compute, ulps, out.lambda), p);
+      auto [probable, rigorous] = T::probabilistic_bound(problem_of(p), compute, ulps, out.lambda);
+      out.bound = as_arrays(std::move(probable), p);
+      out.rigorous = as_arrays(std::move(rigorous), p);
       return out;
     };
   }

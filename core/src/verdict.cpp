@@ -459,27 +459,6 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
   DiffReport r = diff_header(a, problem, theirs, q.format, q.elementary_ulps, q.output_formats);
   auto t0 = std::chrono::steady_clock::now();
   say(q.progress, "bound...");
-  // The any-order bound at each compute format an output needs ([CORE-DIFF-FORMATS]), and each
-  // output's own.
-  std::map<Format, Arrays> bounds_at;
-  for (const auto& [name, t] : theirs) {
-    const Format c = compute_format_for(r.format_of(name));
-    if (!bounds_at.count(c)) bounds_at[c] = a.any_order_bound(problem, c, q.elementary_ulps);
-  }
-  auto bound_of = [&](const std::string& name) -> const Tensor<double>& {
-    return bounds_at.at(compute_format_for(r.format_of(name))).at(name);
-  };
-  for (const auto& [name, t] : theirs) {
-    const Arrays& bound_compute = bounds_at.at(compute_format_for(r.format_of(name)));
-    auto b = bound_compute.find(name);
-    if (b == bound_compute.end()) {
-      std::string known;
-      for (const auto& [n, x] : bound_compute) known += (known.empty() ? "" : ", ") + n;
-      throw InvalidInput(name, "not an output of " + a.name() + " for this problem (outputs: " + known + ")");
-    }
-    if (!(t.shape() == b->second.shape()))
-      throw InvalidInput(name, "expected shape " + b->second.shape().str() + ", got " + t.shape().str());
-  }
   auto narrow_storage = [&](const std::string& name) {
     const Format f = r.format_of(name);
     return f != compute_format_for(f);
@@ -499,6 +478,30 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
       if (b == pb->bound.end() || !(b->second.shape() == t.shape())) continue;
       probable.emplace(name, ProbabilisticCounter(&b->second));
     }
+  // The any-order bound at each compute format an output needs ([CORE-DIFF-FORMATS]), and each
+  // output's own; taken from the probabilistic bound's evaluation where that computed it too.
+  std::map<Format, Arrays> bounds_at;
+  for (const auto& [name, t] : theirs) {
+    const Format c = compute_format_for(r.format_of(name));
+    if (bounds_at.count(c)) continue;
+    auto pb = probable_at.find(c);
+    if (pb != probable_at.end() && pb->second && !pb->second->rigorous.empty()) bounds_at[c] = std::move(pb->second->rigorous);
+    else bounds_at[c] = a.any_order_bound(problem, c, q.elementary_ulps);
+  }
+  auto bound_of = [&](const std::string& name) -> const Tensor<double>& {
+    return bounds_at.at(compute_format_for(r.format_of(name))).at(name);
+  };
+  for (const auto& [name, t] : theirs) {
+    const Arrays& bound_compute = bounds_at.at(compute_format_for(r.format_of(name)));
+    auto b = bound_compute.find(name);
+    if (b == bound_compute.end()) {
+      std::string known;
+      for (const auto& [n, x] : bound_compute) known += (known.empty() ? "" : ", ") + n;
+      throw InvalidInput(name, "not an output of " + a.name() + " for this problem (outputs: " + known + ")");
+    }
+    if (!(t.shape() == b->second.shape()))
+      throw InvalidInput(name, "expected shape " + b->second.shape().str() + ", got " + t.shape().str());
+  }
   r.seconds_bound = ms_since(t0) / 1000;
   const Arrays baseline = baseline_outputs(a, problem, theirs, r);
 

@@ -47,6 +47,10 @@ inline double hm_sum_bound(double M, double R1, double u, double lambda, double 
 // statement's parameters (the report prints them).
 struct ProbabilisticBound {
   std::map<std::string, Tensor<double>> bound;
+  // The rigorous any-order bound at the same compute format where the entry computes it alongside
+  // (the probabilistic bound is a by-product of its evaluation); empty otherwise. `diff` then
+  // does not evaluate it a second time.
+  std::map<std::string, Tensor<double>> rigorous;
   double lambda = 0;  // Higham-Mary's lambda
   double thetas = 0;  // n: how many theta's the family-wise statement is over
   double alpha = kProbabilisticAlpha;
