@@ -11,6 +11,7 @@
 #include "cuda/device.hpp"
 #include "cuda/orthogonal.hpp"
 #include "touchstone/bounds/orthogonal_bound.hpp"
+#include "touchstone/bounds/orthogonal_polar_bound.hpp"
 #include "touchstone/core/entry.hpp"
 #include "touchstone/core/random.hpp"
 #include "touchstone/reference/orthogonal.hpp"
@@ -508,6 +509,63 @@ std::unique_ptr<Algorithm> qf_entry() {
   return make_entry(std::move(e));
 }
 
+// ---- orthogonal.polar ([ORTH-POLAR-DEF]) ----
+struct PolarSize {
+  const char* name;
+  Index n, m;
+  double retraction;  // > 0: A = X + retraction * normal with X on the Stiefel manifold (a retraction step)
+  double column_scale;  // column 0 scaled by this (conditioning)
+};
+constexpr PolarSize kPolarSizes[] = {{"column", 6, 1, 0, 1},         {"tall", 8, 4, 0, 1},
+                                     {"square", 5, 5, 0, 1},         {"retraction", 9, 3, 0.1, 1},
+                                     {"ill_conditioned", 6, 6, 0, 1e-3}};
+
+// [ORTH-POLAR-BOUND] A backend's bound: the certificate of that backend's own result on p, the same
+// bound for every element (an element's error is at most the Frobenius norm of the error).
+Tensor<double> polar_bound(const PolarProblem<double>& p, Format compute) {
+  const Tensor<double> q = compute == Format::float64 ? cpu::polar(p) : as_double(cpu::polar(p.cast<float>()));
+  return Tensor<double>(p.a().shape(), polar_certificate(p.a(), q).bound);
+}
+
+std::unique_ptr<Algorithm> polar_entry() {
+  using P = PolarProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.polar";
+  e.spec_ref = "spec/orthogonal.md [ORTH-POLAR-DEF]";
+  e.summary = "the orthogonal polar factor Q = A (A^T A)^-1/2 = U V^T of a full-rank A (n x m, n >= m): the polar "
+              "retraction polar(X + xi) of geotorch, geoopt and pymanopt";
+  e.inputs = {{"A", "(n, m)", "a full-column-rank matrix, n >= m", false}};
+  e.outputs = {{"Q", "(n, m)", "orthonormal columns with Q^T A symmetric positive definite", false}};
+  e.sizes = size_names(kPolarSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const PolarSize& s = size_row(kPolarSizes, size);
+    Tensor<double> a = normal_matrix(s.n, s.m, seed, "orthogonal.polar/A", Format::float64);
+    if (s.retraction > 0) {
+      const Tensor<double> x = reference::qf<double>(QfProblem<double>(a));
+      const Tensor<double> xi = normal_matrix(s.n, s.m, seed, "orthogonal.polar/xi", Format::float64);
+      for (Index i = 0; i < a.count(); ++i) a[i] = x[i] + s.retraction * xi[i];
+    }
+    for (Index i = 0; i < s.n; ++i) a(i, 0) *= s.column_scale;
+    for (Index i = 0; i < a.count(); ++i) a[i] = round_to_format(a[i], format);
+    return P(std::move(a));
+  };
+  e.read = [](const InputReader& r) { return P(r.array("A")); };
+  e.arrays = [](const P& p) { return Arrays{{"A", p.a()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"Q", reference::polar<mp_real>(p)}}; };
+  cpu_backends(e,
+               "A scaled by 2^-e, modified Gram-Schmidt Q_r R (orthogonal.qf's order), Newton X <- (zeta X + X^-T/zeta)/2 "
+               "on R with Frobenius scaling while the step is above 1e-2, Gauss-Jordan inverses, two steps past a "
+               "relative step of sqrt(u); Q = Q_r X (bound: a certificate of the result)",
+               "Q", [](const auto& p) { return cpu::polar(p); },
+               [](const P& p, const OrthArithmetic& m) { return polar_bound(p, m.compute); });
+  e.any_order_assumption =
+      "touchstone's cpu algorithm in the compute format (modified Gram-Schmidt, then scaled Newton): the bound is the "
+      "certified error of that computation on these inputs ([ORTH-POLAR-BOUND]); the polar factor is iterative and has "
+      "no a-priori per-element bound, and another algorithm (U V^T of an SVD, Newton-Schulz, QDWH) may be as accurate "
+      "and still exceed it";
+  return make_entry(std::move(e));
+}
+
 // ---- orthogonal.riemannian_grad ([ORTH-RGRAD-DEF]), orthogonal.rgd_exp_step ([ORTH-RGD-EXP-DEF]) and
 // orthogonal.rgd_cayley_step ([ORTH-RGD-CAYLEY-DEF]) ----
 struct RiemannianSize {
@@ -802,6 +860,7 @@ void register_orthogonal(Registry& r) {
   r.add(orthogonal::matrix_exp_backward_entry());
   r.add(orthogonal::qf_entry());
   r.add(orthogonal::qf_backward_entry());
+  r.add(orthogonal::polar_entry());
   r.add(orthogonal::riemannian_grad_entry());
   r.add(orthogonal::rgd_step_entry(orthogonal::Retraction::exp));
   r.add(orthogonal::rgd_step_entry(orthogonal::Retraction::cayley));

@@ -1,7 +1,10 @@
 // The orthogonal family on the CPU: the sequences of order/orthogonal_order.hpp on native floats.
 #include "orthogonal.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "common/native_arithmetic.hpp"
 #include "touchstone/order/orthogonal_order.hpp"
@@ -200,5 +203,85 @@ Tensor<T> qf_vjp_t(const QfBackwardProblem<T>& p) {
 }
 Tensor<float> qf_vjp(const QfBackwardProblem<float>& p) { return qf_vjp_t(p); }
 Tensor<double> qf_vjp(const QfBackwardProblem<double>& p) { return qf_vjp_t(p); }
+
+// [ORTH-POLAR-CPU] The polar factor: A scaled by a power of two (exact barring underflow; the polar
+// factor of cA is that of A), modified Gram-Schmidt's Q_r and R (order::qf_values), Newton's
+// iteration on R, Q = Q_r X. Not an order header: the pivoting and the stopping rule depend on the
+// values, and the bound is a certificate of the computed result ([ORTH-POLAR-BOUND]), not a
+// tracked run of the order.
+template <class T>
+std::vector<T> polar_inverse(std::vector<T> x, Index m) {
+  // Gauss-Jordan elimination with partial pivoting; a zero pivot gives NaN (R singular in T).
+  std::vector<T> y(static_cast<std::size_t>(m * m), T(0));
+  for (Index i = 0; i < m; ++i) y[i * m + i] = T(1);
+  for (Index k = 0; k < m; ++k) {
+    Index piv = k;
+    for (Index i = k + 1; i < m; ++i)
+      if (std::fabs(x[i * m + k]) > std::fabs(x[piv * m + k])) piv = i;
+    if (!(x[piv * m + k] != T(0))) return std::vector<T>(y.size(), std::numeric_limits<T>::quiet_NaN());
+    for (Index j = 0; j < m; ++j) std::swap(x[k * m + j], x[piv * m + j]), std::swap(y[k * m + j], y[piv * m + j]);
+    const T d = x[k * m + k];
+    for (Index j = 0; j < m; ++j) x[k * m + j] /= d, y[k * m + j] /= d;
+    for (Index i = 0; i < m; ++i) {
+      if (i == k) continue;
+      const T l = x[i * m + k];
+      for (Index j = 0; j < m; ++j) x[i * m + j] -= l * x[k * m + j], y[i * m + j] -= l * y[k * m + j];
+    }
+  }
+  return y;
+}
+template <class T>
+T polar_frobenius(const std::vector<T>& x) {
+  T s(0);
+  for (T v : x) s += v * v;
+  return std::sqrt(s);
+}
+template <class T>
+Tensor<T> polar_t(const PolarProblem<T>& p) {
+  const Index n = p.n(), m = p.m();
+  T amax(0);
+  for (Index i = 0; i < p.a().count(); ++i) amax = std::max(amax, std::fabs(p.a()[i]));
+  int e = 0;
+  std::frexp(amax, &e);  // amax in [2^(e-1), 2^e): scaled entries at most 1 in magnitude
+  NativeArithmetic<T> ar;
+  std::vector<T> a;
+  for (Index i = 0; i < n * m; ++i) a.push_back(std::ldexp(p.a()[i], -e));
+  std::vector<T> r;
+  const std::vector<T> qr = order::qf_values(ar, a, n, m, &r);
+  // X <- (zeta X + X^-T / zeta) / 2 with zeta = (|X^-1|_F / |X|_F)^(1/2) while the relative step is
+  // above 1e-2, zeta = 1 after; stop two steps after the first relative step at or below sqrt(u)
+  // (quadratic convergence takes it to the rounding level), at most 100 steps.
+  const T tol = std::sqrt(std::numeric_limits<T>::epsilon() / 2);
+  std::vector<T> x = r, next(x.size());
+  bool scaled = true;
+  int after = -1;
+  for (int it = 0; it < 100 && after != 0; ++it) {
+    const std::vector<T> y = polar_inverse(x, m);
+    const T zeta = scaled ? std::sqrt(polar_frobenius(y) / polar_frobenius(x)) : T(1);
+    T step(0);
+    for (Index i = 0; i < m; ++i)
+      for (Index j = 0; j < m; ++j) {
+        const T v = (zeta * x[i * m + j] + y[j * m + i] / zeta) / T(2);
+        step += (v - x[i * m + j]) * (v - x[i * m + j]);
+        next[i * m + j] = v;
+      }
+    const T rel = std::sqrt(step) / polar_frobenius(next);
+    std::swap(x, next);
+    if (!(rel == rel)) break;  // NaN: R singular in T; the NaN output says so
+    if (rel <= T(0.01)) scaled = false;
+    if (after > 0) --after;
+    else if (after < 0 && rel <= tol) after = 2;
+  }
+  Tensor<T> q(Shape{n, m});
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < m; ++j) {
+      T t(0);
+      for (Index k = 0; k < m; ++k) t += qr[i * m + k] * x[k * m + j];
+      q(i, j) = t;
+    }
+  return q;
+}
+Tensor<float> polar(const PolarProblem<float>& p) { return polar_t(p); }
+Tensor<double> polar(const PolarProblem<double>& p) { return polar_t(p); }
 
 }  // namespace touchstone::orthogonal::cpu

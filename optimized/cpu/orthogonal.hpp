@@ -76,6 +76,10 @@ Tensor<double> matching_flow(const FlowProblem<double>& p, const FlowObserver<do
 Tensor<float> qf_vjp(const QfBackwardProblem<float>& p);
 Tensor<double> qf_vjp(const QfBackwardProblem<double>& p);
 
+// [ORTH-POLAR-CPU] The polar factor: modified Gram-Schmidt, then scaled Newton on R; Q = Q_r X.
+Tensor<float> polar(const PolarProblem<float>& p);
+Tensor<double> polar(const PolarProblem<double>& p);
+
 }  // namespace touchstone::orthogonal::cpu
 
 namespace touchstone::orthogonal::cpu {

@@ -19,6 +19,7 @@ float64; without it the input arrays' dtype):
   cwy_backward, tcwy_backward   autograd of the same with the file's dQ / dOmega             -> dV
   unnormalized_backward   the wrong VJP: autograd with respect to U = V / |V| (the normalization
               left out of the chain rule), reported as dV                             -> dV
+  polar_svd   U V^T of torch.linalg.svd(A, full_matrices=False) -> Q (the polar factor)
   geqrf       (IN ignored) writes OUT as an input: A, tau = torch.geqrf of a Gaussian 9 x 6
               float32 matrix (seed 20261207)
 """
@@ -116,6 +117,10 @@ for job in sys.argv[1:]:
         if mode == "qr":  # the sign normalization: R's diagonal positive
             q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
         np.savez(dst, Q=q.numpy())
+        continue
+    if mode == "polar_svd":  # the polar factor as U V^T of torch's thin SVD (LAPACK gesdd)
+        u, _, vh = torch.linalg.svd(torch.from_numpy(d["A"]).to(dtype), full_matrices=False)
+        np.savez(dst, Q=(u @ vh).numpy())
         continue
     if mode == "unskewed_backward":
         np.savez(dst, **unskewed_backward(d, dtype))

@@ -1,5 +1,5 @@
 #!/bin/bash
-# covers: ORTH-LAPACK-PEER ORTH-AUTOGRAD-PEER ORTH-CAYLEY-PEER ORTH-CAYLEY-VJP-PEER ORTH-EXP-PEER ORTH-QR-PEER
+# covers: ORTH-LAPACK-PEER ORTH-AUTOGRAD-PEER ORTH-CAYLEY-PEER ORTH-CAYLEY-VJP-PEER ORTH-EXP-PEER ORTH-QR-PEER ORTH-POLAR-PEER
 # `touchstone diff` of PyTorch (Debian's torch, CPU) on touchstone's problems:
 # torch.linalg.householder_product (LAPACK orgqr) for orthogonal.householder_product_lapack, in
 # float32 and float64 and on a geqrf factorization made by torch itself; the wrong order
@@ -67,6 +67,12 @@ for fmt in float32 float64; do
     jobs+=("qr_raw,$work/qf.$size.$fmt.in.npz,$work/qf_raw.$size.$fmt.out.npz,$fmt")
   done
 done
+for fmt in float32 float64; do
+  for size in column tall square ill_conditioned; do
+    "$ts" generate orthogonal.polar --size "$size" --format "$fmt" --output "$work/polar.$size.$fmt.in.npz" >/dev/null || exit 1
+    jobs+=("polar_svd,$work/polar.$size.$fmt.in.npz,$work/polar.$size.$fmt.out.npz,$fmt")
+  done
+done
 jobs+=("unskewed_backward,$work/orthogonal.matrix_exp_backward.small.float32.in.npz,$work/unskewed.out.npz,float32")
 "$ts" generate orthogonal.cayley --size exprnn --format float32 --output "$work/cayley.exprnn.in.npz" >/dev/null || exit 1
 jobs+=("cayley,$work/cayley.exprnn.in.npz,$work/cayley.exprnn.out.npz,float32")
@@ -129,4 +135,15 @@ verdict_of FAIL "$work/orthogonal.cwy_backward.square.float32.in.npz" "$work/unn
 verdict_of PASS "$work/geqrf.in.npz" "$work/geqrf.out.npz" "torch householder_product on torch.geqrf's A, tau (9 x 6)"
 verdict_of FAIL "$work/tall.float32.in.npz" "$work/reversed.out.npz" "the reversed order H_k ... H_1"
 verdict_of FAIL "$work/tall.float32.in.npz" "$work/full.out.npz" "the last n columns of the m x m product"
+# [ORTH-POLAR-PEER] U V^T of torch.linalg.svd against the certificate of touchstone's own result
+# (ASSUMING ONE ORDER): PASS except the 6 x 1 column in float64, 3.65 times outside (torch's SVD
+# is a few ulps off a/|a|, which touchstone's Gram-Schmidt rounds almost exactly).
+for fmt in float32 float64; do
+  for size in column tall square ill_conditioned; do
+    want=PASS
+    [[ $size.$fmt == column.float64 ]] && want=FAIL
+    verdict_of "$want" "$work/polar.$size.$fmt.in.npz" "$work/polar.$size.$fmt.out.npz" "torch svd U V^T, $size, $fmt" \
+      orthogonal.polar
+  done
+done
 exit $fail

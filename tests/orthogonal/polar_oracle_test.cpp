@@ -1,4 +1,4 @@
-// [ORTH-POLAR-ORACLE] The polar factor's MPFR oracle (reference::polar), not yet an entry: checked
+// [ORTH-POLAR-ORACLE] The polar factor's MPFR oracle (reference::polar), the oracle of orthogonal.polar: checked
 // by the polar factor's characterization (Q^T Q = I and H = Q^T A symmetric positive definite,
 // which determine Q for a full-rank A), special cases, invariances and agreement at 256 and 512
 // bits; the characterization fails for other conventions (QR's Q, -Q, the transpose's factor).

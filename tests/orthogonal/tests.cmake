@@ -21,8 +21,11 @@ touchstone_test(orthogonal_cwy_fast_tests unit ${CMAKE_CURRENT_LIST_DIR}/cwy_fas
 # [ORTH-ORTH-TABLE] the a-priori orthogonality anchor (the large sizes: build/bench/orthogonal_defect).
 touchstone_test(orthogonal_anchor_tests unit ${CMAKE_CURRENT_LIST_DIR}/orthogonality_anchor_test.cpp)
 target_include_directories(orthogonal_anchor_tests PRIVATE ${PROJECT_SOURCE_DIR}/bench)
-# [ORTH-POLAR-ORACLE] the polar factor's MPFR oracle (not yet an entry).
+# [ORTH-POLAR-ORACLE] the polar factor's MPFR oracle (the oracle of orthogonal.polar).
 touchstone_test(orthogonal_polar_oracle_tests unit ${CMAKE_CURRENT_LIST_DIR}/polar_oracle_test.cpp)
 # [ORTH-SPEED-ACCURACY] the speed/accuracy table's core (bench/orthogonal_speed.hpp) at n = 8.
 touchstone_test(orthogonal_speed_table_tests unit ${CMAKE_CURRENT_LIST_DIR}/speed_table_test.cpp)
 target_include_directories(orthogonal_speed_table_tests PRIVATE ${PROJECT_SOURCE_DIR}/bench)
+# [ORTH-POLAR-BOUND] [ORTH-POLAR-CPU] the polar factor's certificate on perturbed answers, the cpu
+# backends it certifies, and the wrong conventions it fails.
+touchstone_test(orthogonal_polar_tests unit ${CMAKE_CURRENT_LIST_DIR}/polar_test.cpp)

@@ -1,0 +1,34 @@
+// [ORTH-POLAR-BOUND] A certified a-posteriori bound on the error of a computed polar factor
+// (spec/orthogonal.md): from A and any n x m matrix Q^ (n >= m), an upper bound on
+// ||Q^ - polar(A)||_F evaluated in interval arithmetic (MPFI), hence on every element's error.
+// The polar factor is computed iteratively, so its error has no a-priori per-element bound like
+// the other entries' tracked runs (spec/orthogonal.md [ORTH-POLAR-CPU]); this bounds the result.
+#pragma once
+
+#include <string>
+
+#include "touchstone/core/tensor.hpp"
+
+namespace touchstone::orthogonal {
+
+struct PolarCertificate {
+  // Upper bounds (lambda: a lower bound) on the quantities of [ORTH-POLAR-BOUND], for the
+  // orthogonalized Q~ = Q (I - G/2), G = Q^T Q - I:
+  double rho = 0;     // ||Q - Q~||_F = ||Q G||_F / 2
+  double delta = 0;   // ||Q~^T Q~ - I||_F
+  double kappa = 0;   // ||skew(Q~^T A)||_F
+  double lambda = 0;  // lambda_min(sym(Q~^T A)) >= lambda (a lower bound)
+  double lambda2 = 0; // the second smallest eigenvalue of sym(Q~^T A) >= lambda2 (>= lambda; m >= 2)
+  double nu = 0;      // ||(I - W W^T) A||_F, W = polar(Q~) (0 for a square A)
+  double alpha = 0;   // ||A||_F
+  double bound = 0;   // >= ||Q^ - polar(A)||_F; +inf where the theorem's conditions fail
+  std::string failed; // which condition failed ("" when bound is finite)
+};
+
+// A: the problem's matrix (values exact as doubles); q: the computed factor, same shape.
+PolarCertificate polar_certificate(const Tensor<double>& a, const Tensor<double>& q);
+// The theorem's formula on given delta, kappa, lambda, nu and alpha (their bounds), in interval
+// arithmetic: sets `bound` (rounded up; +inf with `failed` where a condition fails).
+PolarCertificate polar_certificate_bound(PolarCertificate c);
+
+}  // namespace touchstone::orthogonal

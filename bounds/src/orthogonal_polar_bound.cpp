@@ -1,0 +1,335 @@
+// [ORTH-POLAR-BOUND] The certified a-posteriori bound of a computed polar factor (spec/orthogonal.md):
+// the quantities delta, kappa, lambda, nu and alpha of the theorem enclosed in interval arithmetic
+// (MPFI at 128 bits: a product of two doubles is exact there, and every other operation is rounded
+// outward), then the theorem's formula evaluated on their bounds (it increases with delta, kappa,
+// nu and alpha and decreases with lambda), and its upper end rounded up to a double.
+#include "touchstone/bounds/orthogonal_polar_bound.hpp"
+
+#include <mpfi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+namespace touchstone::orthogonal {
+namespace {
+
+constexpr mpfr_prec_t kBits = 128;
+
+// An MPFI interval with value semantics.
+class Interval {
+ public:
+  Interval() {
+    mpfi_init2(x_, kBits);
+    mpfi_set_ui(x_, 0);
+  }
+  explicit Interval(double d) : Interval() { mpfi_set_d(x_, d); }
+  Interval(const Interval& o) : Interval() { mpfi_set(x_, o.x_); }
+  Interval& operator=(const Interval& o) {
+    mpfi_set(x_, o.x_);
+    return *this;
+  }
+  ~Interval() { mpfi_clear(x_); }
+  mpfi_ptr get() { return x_; }
+  mpfi_srcptr get() const { return x_; }
+  double upper() const { return end(mpfi_get_right, MPFR_RNDU); }
+  double lower() const { return end(mpfi_get_left, MPFR_RNDD); }
+  double mid() const {
+    mpfr_t r;
+    mpfr_init2(r, kBits);
+    mpfi_mid(r, x_);
+    const double d = mpfr_get_d(r, MPFR_RNDN);
+    mpfr_clear(r);
+    return d;
+  }
+
+ private:
+  template <class Get>
+  double end(Get get, mpfr_rnd_t rnd) const {
+    mpfr_t r;
+    mpfr_init2(r, kBits);
+    get(r, x_);
+    const double d = mpfr_get_d(r, rnd);
+    mpfr_clear(r);
+    return d;
+  }
+  mpfi_t x_;
+};
+
+Interval operator+(const Interval& a, const Interval& b) {
+  Interval r;
+  mpfi_add(r.get(), a.get(), b.get());
+  return r;
+}
+Interval operator-(const Interval& a, const Interval& b) {
+  Interval r;
+  mpfi_sub(r.get(), a.get(), b.get());
+  return r;
+}
+Interval operator*(const Interval& a, const Interval& b) {
+  Interval r;
+  mpfi_mul(r.get(), a.get(), b.get());
+  return r;
+}
+Interval operator/(const Interval& a, const Interval& b) {
+  Interval r;
+  mpfi_div(r.get(), a.get(), b.get());
+  return r;
+}
+Interval square(const Interval& a) {  // [0, max^2] when a holds 0, unlike a * a
+  Interval r;
+  mpfi_sqr(r.get(), a.get());
+  return r;
+}
+Interval root(const Interval& a) {
+  Interval r;
+  mpfi_sqrt(r.get(), a.get());
+  return r;
+}
+Interval half(const Interval& a) {
+  Interval r;
+  mpfi_div_2ui(r.get(), a.get(), 1);
+  return r;
+}
+
+// acc += x y for doubles x, y (exact product at 128 bits, outward-rounded sum).
+void add_product(Interval& acc, double x, double y, Interval& t) {
+  mpfi_set_d(t.get(), x);
+  mpfi_mul_d(t.get(), t.get(), y);
+  mpfi_add(acc.get(), acc.get(), t.get());
+}
+
+// Whether every symmetric matrix with its lower triangle in S (m x m, row-major), minus mu I, is
+// positive definite: Cholesky in interval arithmetic, every pivot strictly positive. The exact
+// factorization of each such matrix lies inside the intervals computed, so its pivots are positive.
+bool shifted_positive_definite(const std::vector<Interval>& S, Index m, double mu) {
+  std::vector<Interval> L(static_cast<std::size_t>(m * m));
+  const Interval shift(mu);
+  for (Index j = 0; j < m; ++j) {
+    Interval s = S[j * m + j] - shift;
+    for (Index k = 0; k < j; ++k) s = s - square(L[j * m + k]);
+    if (!mpfi_is_strictly_pos(s.get())) return false;
+    L[j * m + j] = root(s);
+    for (Index i = j + 1; i < m; ++i) {
+      Interval t = S[i * m + j];
+      for (Index k = 0; k < j; ++k) t = t - L[i * m + k] * L[j * m + k];
+      L[i * m + j] = t / L[j * m + j];
+    }
+  }
+  return true;
+}
+
+// Whether plain double Cholesky of mid - mu I runs with positive pivots (the search only; the
+// certificate is shifted_positive_definite's).
+bool cholesky_runs(const std::vector<double>& mid, Index m, double mu) {
+  std::vector<double> L(mid.size(), 0.0);
+  for (Index j = 0; j < m; ++j) {
+    double s = mid[j * m + j] - mu;
+    for (Index k = 0; k < j; ++k) s -= L[j * m + k] * L[j * m + k];
+    if (!(s > 0)) return false;
+    L[j * m + j] = std::sqrt(s);
+    for (Index i = j + 1; i < m; ++i) {
+      double t = mid[i * m + j];
+      for (Index k = 0; k < j; ++k) t -= L[i * m + k] * L[j * m + k];
+      L[i * m + j] = t / L[j * m + j];
+    }
+  }
+  return true;
+}
+
+// A certified lower bound on lambda_min of the symmetric matrices in S, or NaN if none > 0 is
+// found: bisection on double Cholesky for the largest shift that factors, then the interval
+// Cholesky at that shift reduced by a relative 2^-30, 2^-20, 2^-10, 1/2, 3/4, 15/16.
+double lambda_min_lower(const std::vector<Interval>& S, Index m) {
+  std::vector<double> mid(S.size());
+  double hi = std::numeric_limits<double>::infinity();
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j <= i; ++j) mid[i * m + j] = S[i * m + j].mid();
+  for (Index i = 0; i < m; ++i) hi = std::min(hi, mid[i * m + i]);  // lambda_min <= every diagonal entry
+  double lo = 0;
+  if (!(hi > 0) || !cholesky_runs(mid, m, 0)) return std::nan("");
+  for (int it = 0; it < 64; ++it) {
+    const double mu = lo + (hi - lo) / 2;
+    if (mu <= lo || mu >= hi) break;
+    (cholesky_runs(mid, m, mu) ? lo : hi) = mu;
+  }
+  for (double f : {1 - 0x1p-30, 1 - 0x1p-20, 1 - 0x1p-10, 0.5, 0.25, 0.0625})
+    if (lo * f > 0 && shifted_positive_definite(S, m, lo * f)) return lo * f;
+  return std::nan("");
+}
+
+// Whether every symmetric matrix with its lower triangle in S, minus mu I, has at most one
+// eigenvalue below mu... i.e. lambda_2 > mu: LDL^T in interval arithmetic without pivoting, every
+// pivot's interval excluding 0 (then the exact factorization exists and, by Sylvester's law of
+// inertia, its negative pivots count the eigenvalues below mu), at most one negative.
+bool shifted_second_above(const std::vector<Interval>& S, Index m, double mu) {
+  std::vector<Interval> L(static_cast<std::size_t>(m * m)), D(static_cast<std::size_t>(m));
+  const Interval shift(mu);
+  int negative = 0;
+  for (Index j = 0; j < m; ++j) {
+    Interval d = S[j * m + j] - shift;
+    for (Index k = 0; k < j; ++k) d = d - square(L[j * m + k]) * D[k];
+    if (mpfi_is_strictly_neg(d.get())) ++negative;
+    else if (!mpfi_is_strictly_pos(d.get())) return false;
+    D[j] = d;
+    for (Index i = j + 1; i < m; ++i) {
+      Interval t = S[i * m + j];
+      for (Index k = 0; k < j; ++k) t = t - L[i * m + k] * L[j * m + k] * D[k];
+      L[i * m + j] = t / d;
+    }
+  }
+  return negative <= 1;
+}
+
+// The number of eigenvalues of mid below mu by a double LDL^T (the search only), -1 on a zero pivot.
+int count_below(const std::vector<double>& mid, Index m, double mu) {
+  std::vector<double> L(mid.size(), 0.0), D(static_cast<std::size_t>(m));
+  int negative = 0;
+  for (Index j = 0; j < m; ++j) {
+    double d = mid[j * m + j] - mu;
+    for (Index k = 0; k < j; ++k) d -= L[j * m + k] * L[j * m + k] * D[k];
+    if (!(d != 0)) return -1;
+    negative += d < 0;
+    D[j] = d;
+    for (Index i = j + 1; i < m; ++i) {
+      double t = mid[i * m + j];
+      for (Index k = 0; k < j; ++k) t -= L[i * m + k] * L[j * m + k] * D[k];
+      L[i * m + j] = t / d;
+    }
+  }
+  return negative;
+}
+
+// A certified lower bound on the second smallest eigenvalue of the matrices in S, at least
+// `lambda1` (a lower bound on the smallest): bisection on the double count for the largest shift
+// with at most one eigenvalue below it, then the interval check at that shift reduced as
+// lambda_min_lower does; `lambda1` where that fails or m < 2.
+double lambda_second_lower(const std::vector<Interval>& S, Index m, double lambda1) {
+  if (m < 2) return lambda1;
+  std::vector<double> mid(S.size());
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j <= i; ++j) mid[i * m + j] = mid[j * m + i] = S[i * m + j].mid();
+  double lo = lambda1, hi = 0;
+  for (Index i = 0; i < m; ++i) {  // Gershgorin: every eigenvalue is below hi
+    double r = mid[i * m + i];
+    for (Index j = 0; j < m; ++j) r += j == i ? 0 : std::fabs(mid[i * m + j]);
+    hi = std::max(hi, r);
+  }
+  for (int it = 0; it < 64; ++it) {
+    const double mu = lo + (hi - lo) / 2;
+    if (mu <= lo || mu >= hi) break;
+    const int below = count_below(mid, m, mu);
+    (below >= 0 && below <= 1 ? lo : hi) = mu;
+  }
+  for (double f : {1 - 0x1p-30, 1 - 0x1p-20, 1 - 0x1p-10, 0.5, 0.25, 0.0625})
+    if (lo * f > lambda1 && shifted_second_above(S, m, lo * f)) return lo * f;
+  return lambda1;
+}
+
+PolarCertificate fail(PolarCertificate c, const std::string& why) {
+  c.bound = std::numeric_limits<double>::infinity();
+  c.failed = why;
+  return c;
+}
+
+}  // namespace
+
+PolarCertificate polar_certificate(const Tensor<double>& a, const Tensor<double>& q) {
+  if (a.rank() != 2 || !(q.shape() == a.shape()) || a.extent(0) < a.extent(1))
+    throw std::invalid_argument("polar_certificate: A and Q must be n x m matrices of one shape, n >= m");
+  const Index n = a.extent(0), m = a.extent(1);
+  PolarCertificate c;
+  for (Index i = 0; i < q.count(); ++i)
+    if (!std::isfinite(q[i])) return fail(c, "Q has a non-finite element");
+  Interval t, rho2, alpha2, delta2, kappa2, nu2;
+  // The first-order orthogonalization Q~ = Q (I - G/2), G = Q^T Q - I: Q~^T Q~ - I = -3G^2/4 + G^3/4,
+  // so the theorem below, applied to the exact Q~ (inside these intervals), sees a defect of order
+  // |G|^2 instead of |G| (which it would multiply by ||A||_F / lambda); rho = ||Q G / 2||_F.
+  std::vector<Interval> G(static_cast<std::size_t>(m * m)), Qt(static_cast<std::size_t>(n * m));
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j <= i; ++j) {
+      Interval g(i == j ? -1.0 : 0.0);
+      for (Index k = 0; k < n; ++k) add_product(g, q(k, i), q(k, j), t);
+      G[i * m + j] = G[j * m + i] = half(g);  // G / 2
+    }
+  for (Index k = 0; k < n; ++k)
+    for (Index i = 0; i < m; ++i) {
+      Interval r;
+      for (Index j = 0; j < m; ++j) r = r + Interval(q(k, j)) * G[j * m + i];
+      rho2 = rho2 + square(r);
+      Qt[k * m + i] = Interval(q(k, i)) - r;
+    }
+  // On Q~: M = Q~^T A, G~ = Q~^T Q~ - I (m x m); alpha^2 = sum of a^2.
+  std::vector<Interval> M(static_cast<std::size_t>(m * m)), S(static_cast<std::size_t>(m * m));
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j) {
+      Interval& x = M[i * m + j];
+      for (Index k = 0; k < n; ++k) x = x + Qt[k * m + i] * Interval(a(k, j));
+    }
+  for (Index i = 0; i < a.count(); ++i) add_product(alpha2, a[i], a[i], t);
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j <= i; ++j) {
+      Interval g(i == j ? -1.0 : 0.0);
+      for (Index k = 0; k < n; ++k) g = g + Qt[k * m + i] * Qt[k * m + j];
+      const Interval g2 = square(g);
+      delta2 = delta2 + (i == j ? g2 : g2 + g2);  // G~ is symmetric
+      S[i * m + j] = half(M[i * m + j] + M[j * m + i]);
+      if (i != j) {
+        const Interval k2 = square(half(M[i * m + j] - M[j * m + i]));
+        kappa2 = kappa2 + k2 + k2;
+      }
+    }
+  // nu >= ||(I - W W^T) A||_F = ||(I - W W^T)(A - Q~ Y)||_F <= ||A - Q~ Y||_F for any Y (here M's
+  // midpoints); 0 when A is square (W W^T = I).
+  if (n > m) {
+    std::vector<Interval> y(M.size());
+    for (std::size_t i = 0; i < M.size(); ++i) y[i] = Interval(M[i].mid());
+    for (Index k = 0; k < n; ++k)
+      for (Index j = 0; j < m; ++j) {
+        Interval e(a(k, j));
+        for (Index i = 0; i < m; ++i) e = e - Qt[k * m + i] * y[i * m + j];
+        nu2 = nu2 + square(e);
+      }
+  }
+  c.rho = root(rho2).upper();
+  c.delta = root(delta2).upper();
+  c.kappa = root(kappa2).upper();
+  c.alpha = root(alpha2).upper();
+  c.nu = root(nu2).upper();
+  c.lambda = lambda_min_lower(S, m);
+  if (c.lambda > 0) c.lambda2 = lambda_second_lower(S, m, c.lambda);
+  return polar_certificate_bound(c);
+}
+
+PolarCertificate polar_certificate_bound(PolarCertificate c) {
+  c.failed.clear();
+  if (!(c.delta < 1)) return fail(c, "||Q^T Q - I||_F is not below 1");
+  if (!(c.lambda > 0)) return fail(c, "sym(Q^T A) is not certified positive definite");
+  // [ORTH-POLAR-BOUND]: lambda_W >= lambda - delta alpha, kappa_W <= kappa + delta alpha,
+  // d = nu / lambda_W, eps = d^2 alpha, kappa' = kappa + delta alpha + eps, and
+  // eta = (lambda_W - eps + max(lambda_W - eps, lambda2 - delta alpha - eps - kappa')) / 2:
+  // ||Q - polar(A)||_F <= rho + delta + sqrt((d^2 + sqrt(2) kappa' / eta)^2 + d^2).
+  const Interval delta(c.delta), kappa(c.kappa), lambda(c.lambda), nu(c.nu), alpha(c.alpha);
+  const Interval lambda2(std::max(c.lambda, c.lambda2));
+  const Interval da = delta * alpha;
+  const Interval lambda_w = lambda - da;
+  if (!mpfi_is_strictly_pos(lambda_w.get())) return fail(c, "lambda_min(sym(Q^T A)) is not above ||Q^T Q - I||_F ||A||_F");
+  const Interval d = nu / lambda_w;
+  const Interval d2 = square(d);
+  const Interval eps = d2 * alpha;
+  const Interval den = lambda_w - eps;  // <= sigma_min(M')
+  if (!mpfi_is_strictly_pos(den.get())) return fail(c, "the component outside range(Q) is too large (lambda_W <= eps)");
+  const Interval kappa_prime = kappa + da + eps;
+  // sigma_(m-1)(M') >= max(sigma_m(M'), lambda_2(sym M') - ||skew M'||_2): lower ends only.
+  const double second = std::max(den.lower(), (lambda2 - da - eps - kappa_prime).lower());
+  const Interval eta = half(Interval(den.lower()) + Interval(second));
+  const Interval sqrt2 = root(Interval(2.0));
+  const Interval inside = d2 + sqrt2 * kappa_prime / eta;
+  const Interval total = Interval(c.rho) + delta + root(square(inside) + d2);
+  c.bound = total.upper();
+  return c;
+}
+
+}  // namespace touchstone::orthogonal

@@ -1,0 +1,246 @@
+// [ORTH-POLAR-BOUND] The certified bound of a computed polar factor, and [ORTH-POLAR-CPU] the cpu
+// backends it certifies. The certificate is a theorem about any matrix Q^, so it is tested on
+// answers perturbed in each way the theorem separates (a scaled factor, a rotated one, a component
+// outside range(A), one element off, noise): the Frobenius error, computed in MPFR from the oracle,
+// must never exceed it, the bound must be finite for small perturbations (not vacuous), and it
+// must fail when one of the theorem's terms is left out. The verdict with it fails the wrong
+// conventions (QR's Q, -Q, a scaled column, the transpose).
+// covers: ORTH-POLAR-BOUND ORTH-POLAR-CPU
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "builtin.hpp"
+#include "cpu/orthogonal.hpp"
+#include "test_inputs.hpp"
+#include "touchstone/bounds/orthogonal_polar_bound.hpp"
+#include "touchstone/core/entry.hpp"
+#include "touchstone/core/mp.hpp"
+#include "touchstone/core/registry.hpp"
+#include "touchstone/core/verdict.hpp"
+#include "touchstone/reference/orthogonal.hpp"
+
+using namespace touchstone;
+using namespace touchstone::orthogonal;
+
+namespace {
+
+struct Case {
+  const char* name;
+  Index n, m;
+  double column_scale;  // column 0 scaled by this
+  bool two_small;       // and the last column too: two small singular values, rotated together below
+};
+// Square, tall, one column, conditioned 1e3 (one or two small singular values) and 1e6.
+constexpr Case kCases[] = {{"square", 5, 5, 1, false},     {"tall", 8, 3, 1, false},
+                           {"column", 6, 1, 1, false},     {"cond1e3", 6, 6, 1e-3, false},
+                           {"two_small", 6, 6, 1e-3, true}, {"tall_cond1e6", 7, 4, 1e-6, false}};
+
+Tensor<double> case_matrix(const Case& c) {
+  Tensor<double> a = test_inputs::normal("polar_test", c.n, c.m, 1, c.name, Format::float64);
+  for (Index i = 0; i < c.n; ++i) {
+    a(i, 0) *= c.column_scale;
+    if (c.two_small) a(i, c.m - 1) *= c.column_scale;
+  }
+  return a;
+}
+
+// ||q - u||_F in MPFR.
+double frobenius_error(const Tensor<double>& q, const Tensor<mp_real>& u) {
+  mp_real s(0);
+  for (Index i = 0; i < q.count(); ++i) s += (mp_real(q[i]) - u[i]) * (mp_real(q[i]) - u[i]);
+  return to_double(mp_real(sqrt(s)));
+}
+
+Tensor<double> rounded(const Tensor<mp_real>& u) {
+  Tensor<double> d(u.shape());
+  for (Index i = 0; i < u.count(); ++i) d[i] = to_double(u[i]);
+  return d;
+}
+
+// The perturbations of the exact factor U (rounded to double) the theorem's terms answer for.
+enum class Kind { scaled, rotated, outside, element, noise };
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::scaled: return "scaled";
+    case Kind::rotated: return "rotated";
+    case Kind::outside: return "outside";
+    case Kind::element: return "element";
+    case Kind::noise: return "noise";
+  }
+  return "?";
+}
+
+Tensor<double> perturbed(const Tensor<mp_real>& u, Kind kind, double eps) {
+  const Index n = u.extent(0), m = u.extent(1);
+  Tensor<mp_real> q = u;
+  switch (kind) {
+    case Kind::scaled:  // delta's term: Q^T A stays symmetric
+      for (Index i = 0; i < q.count(); ++i) q[i] = u[i] * (1 + mp_real(eps));
+      break;
+    case Kind::rotated:  // kappa's term: orthonormal columns, Q^T A not symmetric (columns 0 and m-1)
+      if (m >= 2) {
+        const mp_real c = cos(mp_real(eps)), s = sin(mp_real(eps));
+        for (Index i = 0; i < n; ++i) {
+          q(i, 0) = c * u(i, 0) - s * u(i, m - 1);
+          q(i, m - 1) = s * u(i, 0) + c * u(i, m - 1);
+        }
+      } else {
+        q(0, 0) += mp_real(eps);
+      }
+      break;
+    case Kind::outside: {  // nu's term: a component outside range(A), along (I - U U^T) e_last
+      Tensor<mp_real> w(Shape{n}, mp_real(0));
+      w[n - 1] = 1;
+      for (Index j = 0; j < m; ++j)
+        for (Index i = 0; i < n; ++i) w[i] -= u(n - 1, j) * u(i, j);
+      mp_real norm(0);
+      for (Index i = 0; i < n; ++i) norm += w[i] * w[i];
+      if (norm > mp_real(1e-20))
+        for (Index i = 0; i < n; ++i) q(i, 0) += mp_real(eps) * w[i] / sqrt(norm);
+      else
+        q(0, 0) += mp_real(eps);
+      break;
+    }
+    case Kind::element:
+      q(n / 2, m / 2) += mp_real(eps);
+      break;
+    case Kind::noise: {
+      const Tensor<double> z = test_inputs::normal("polar_test", n, m, 7, "noise", Format::float64);
+      for (Index i = 0; i < q.count(); ++i) q[i] += mp_real(eps) * mp_real(z[i]);
+      break;
+    }
+  }
+  return rounded(q);
+}
+
+constexpr Kind kKinds[] = {Kind::scaled, Kind::rotated, Kind::outside, Kind::element, Kind::noise};
+
+}  // namespace
+
+// The certificate is never below the error, and finite (with a stated tightness) for perturbations
+// up to 1e-6 of a well-conditioned factor.
+TEST(OrthogonalPolarCertificate, NeverBelowTheErrorOfAnyPerturbation) {
+  const WorkingPrecision precision(256);
+  double worst_ratio = 0;  // the largest bound / error on the well-conditioned shapes, eps <= 1e-3
+  for (const Case& c : kCases) {
+    const Tensor<double> a = case_matrix(c);
+    const Tensor<mp_real> u = reference::polar<mp_real>(PolarProblem<double>(a));
+    for (Kind kind : kKinds)
+      for (double eps : {1e-13, 1e-10, 1e-6, 1e-3, 0.1, 0.5}) {
+        const Tensor<double> q = perturbed(u, kind, eps);
+        const double err = frobenius_error(q, u);
+        const PolarCertificate cert = polar_certificate(a, q);
+        SCOPED_TRACE(std::string(c.name) + " " + kind_name(kind) + " eps " + std::to_string(eps));
+        if (std::isfinite(cert.bound)) EXPECT_LE(err, cert.bound) << "the certificate is below the error";
+        else EXPECT_FALSE(cert.failed.empty());
+        if (eps / c.column_scale <= 1e-3) {  // small beside sigma_min(A): the conditions hold
+          EXPECT_TRUE(std::isfinite(cert.bound)) << cert.failed;
+          if (c.column_scale == 1 && err > 0) worst_ratio = std::max(worst_ratio, cert.bound / err);
+        }
+      }
+  }
+  std::printf("largest certificate / error, well-conditioned shapes, eps <= 1e-3: %.3g\n", worst_ratio);
+}
+
+// Each term of the theorem is needed: without rho's term the scaled factor, without kappa's the
+// rotated one, without nu's the component outside range(A) are above the "bound".
+TEST(OrthogonalPolarCertificate, FailsWithoutEachTerm) {
+  const WorkingPrecision precision(256);
+  const Case tall = kCases[1];
+  const Tensor<double> a = case_matrix(tall);
+  const Tensor<mp_real> u = reference::polar<mp_real>(PolarProblem<double>(a));
+  struct Dropped {
+    Kind kind;
+    double PolarCertificate::*term;
+  };
+  for (Dropped d : {Dropped{Kind::scaled, &PolarCertificate::rho}, Dropped{Kind::rotated, &PolarCertificate::kappa},
+                    Dropped{Kind::outside, &PolarCertificate::nu}}) {
+    const Tensor<double> q = perturbed(u, d.kind, 1e-6);
+    const double err = frobenius_error(q, u);
+    PolarCertificate cert = polar_certificate(a, q);
+    ASSERT_TRUE(std::isfinite(cert.bound)) << cert.failed;
+    EXPECT_LE(err, cert.bound);
+    cert.*(d.term) = 0;
+    const PolarCertificate without = polar_certificate_bound(cert);
+    EXPECT_GT(err, without.bound) << kind_name(d.kind) << ": the bound without its term still holds";
+  }
+}
+
+// Outside the theorem's conditions the certificate is +inf with the reason, never a small number.
+TEST(OrthogonalPolarCertificate, InfiniteOutsideItsConditions) {
+  const WorkingPrecision precision(256);
+  const Tensor<double> a = case_matrix(kCases[0]);
+  const Tensor<mp_real> u = reference::polar<mp_real>(PolarProblem<double>(a));
+  Tensor<double> minus = rounded(u);  // -U: Q^T A = -H is negative definite
+  for (Index i = 0; i < minus.count(); ++i) minus[i] = -minus[i];
+  const PolarCertificate c1 = polar_certificate(a, minus);
+  EXPECT_TRUE(std::isinf(c1.bound));
+  EXPECT_NE(c1.failed.find("positive definite"), std::string::npos) << c1.failed;
+  Tensor<double> scaled = rounded(u);  // 1.5 U: Q~ = 0.5625 U, ||Q~^T Q~ - I||_F = 0.68 sqrt(5)
+  for (Index i = 0; i < scaled.count(); ++i) scaled[i] *= 1.5;
+  const PolarCertificate c2 = polar_certificate(a, scaled);
+  EXPECT_TRUE(std::isinf(c2.bound));
+  EXPECT_NE(c2.failed.find("not below 1"), std::string::npos) << c2.failed;
+  Tensor<double> nan = rounded(u);
+  nan[3] = std::nan("");
+  EXPECT_TRUE(std::isinf(polar_certificate(a, nan).bound));
+}
+
+// [ORTH-POLAR-CPU] The cpu backends converge to the polar factor, certified (float32 except at cond 1e6);
+// the certificate's ratio printed per case (it loses up to cond(A) where one singular value is small).
+TEST(OrthogonalPolarCpu, CertifiedOnEveryCase) {
+  const WorkingPrecision precision(256);
+  for (const Case& c : kCases) {
+    const Tensor<double> a = case_matrix(c);
+    const PolarProblem<double> p(a);
+    const Tensor<mp_real> u = reference::polar<mp_real>(p);
+    const PolarProblem<float> p32 = p.cast<float>();  // judged against its own (rounded) A
+    const Tensor<mp_real> u32 = reference::polar<mp_real>(p32.cast<double>());
+    const Tensor<double> q64 = cpu::polar(p), q32 = as_double(cpu::polar(p32));
+    const PolarCertificate c64 = polar_certificate(a, q64), c32 = polar_certificate(p32.cast<double>().a(), q32);
+    ASSERT_TRUE(std::isfinite(c64.bound)) << c.name << ": " << c64.failed;
+    const double e64 = frobenius_error(q64, u), e32 = frobenius_error(q32, u32);
+    EXPECT_LE(e64, c64.bound) << c.name;
+    // float32 at cond(A) = 1e6: u cond(A) ~ 0.06 and the certificate, which loses cond(A) where one
+    // singular value is small, fails its conditions (+inf with the reason) though the error is ~1e-7.
+    if (c.column_scale >= 1e-3) EXPECT_TRUE(std::isfinite(c32.bound)) << c.name << ": " << c32.failed;
+    if (std::isfinite(c32.bound)) EXPECT_LE(e32, c32.bound) << c.name;
+    else EXPECT_FALSE(c32.failed.empty());
+    std::printf("%-13s f64 err %.3g bound %.3g (ratio %.3g) | f32 err %.3g bound %.3g (ratio %.3g)\n", c.name, e64,
+                c64.bound, c64.bound / e64, e32, c32.bound, c32.bound / e32);
+  }
+}
+
+// `diff` with the entry's bound fails the wrong conventions and passes the cpu-f32 answer.
+TEST(OrthogonalPolarEntry, WrongConventionsFail) {
+  const Algorithm& alg = builtin_registry().get("orthogonal.polar");
+  for (const char* size : {"square", "tall", "retraction"}) {
+    const auto problem = alg.generate(size, Format::float32, 0);
+    const Tensor<double> a = problem->inputs().at("A");
+    const Tensor<double> ours = alg.backends().front().run(*problem).at("Q");  // cpu-f32
+    auto verdict = [&](const Tensor<double>& q) {
+      DiffRequest r;
+      r.format = Format::float32;
+      return run_diff(alg, *problem, {{"Q", q}}, r).verdict;
+    };
+    SCOPED_TRACE(size);
+    EXPECT_EQ(verdict(ours), Verdict::pass);
+    const Tensor<double> qr = reference::qf<double>(QfProblem<double>(a));  // QR's Q
+    EXPECT_EQ(verdict(qr), Verdict::fail) << "QR's Q";
+    Tensor<double> minus = ours, column = ours;
+    for (Index i = 0; i < minus.count(); ++i) minus[i] = -minus[i];
+    EXPECT_EQ(verdict(minus), Verdict::fail) << "-Q";
+    for (Index i = 0; i < column.extent(0); ++i) column(i, 0) = static_cast<float>(column(i, 0) * 1.001);
+    EXPECT_EQ(verdict(column), Verdict::fail) << "a column scaled by 1.001";
+    if (a.extent(0) == a.extent(1)) {  // polar(A^T) = polar(A)^T: the transposed convention
+      Tensor<double> t(ours.shape());
+      for (Index i = 0; i < t.extent(0); ++i)
+        for (Index j = 0; j < t.extent(1); ++j) t(i, j) = ours(j, i);
+      EXPECT_EQ(verdict(t), Verdict::fail) << "Q^T";
+    }
+  }
+}
