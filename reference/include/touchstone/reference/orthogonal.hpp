@@ -483,7 +483,7 @@ Tensor<Real> qf(const QfProblem<double>& p) {
 // above 1e-2 and zeta = 1 after, each inverse by Gauss-Jordan elimination with partial pivoting;
 // the iteration stops two steps after the first relative step at or below 2^-(p/2) (it converges
 // quadratically, so the last steps reach the rounding level), and Q = Q_r X. Rank deficiency is
-// InvalidInput naming A; no convergence in 100 steps is an error. The result is checked by its
+// InvalidInput naming A, and so is no convergence in 100 steps. The result is checked by its
 // characterization (Q^T Q = I and Q^T A symmetric positive definite) in the tests and at p and 2p
 // bits by core's precision doubling where it is an entry's oracle.
 template <class Real>
@@ -551,7 +551,11 @@ Tensor<Real> polar_matrix(const Tensor<Real>& a) {
     if (after > 0) --after;
     else if (after < 0 && rel <= tol) after = 2;
   }
-  if (after != 0) throw std::runtime_error("orthogonal polar oracle: Newton's iteration did not converge in 100 steps");
+  // An A that is numerically singular at this precision: a typed answer about the input, as for an
+  // exactly rank-deficient A (the fuzzer treats anything else as a crash).
+  if (after != 0)
+    throw InvalidInput("A", "too ill-conditioned for the polar oracle at " + std::to_string(working_bits<Real>()) +
+                                " bits: Newton's iteration did not converge in 100 steps");
   Tensor<Real> q(Shape{n, m}, Real(0));
   for (Index i = 0; i < n; ++i)
     for (Index j = 0; j < m; ++j) {
