@@ -244,3 +244,60 @@ TEST(OrthogonalPolarEntry, WrongConventionsFail) {
     }
   }
 }
+
+namespace {
+
+// <dA, E> against the central difference of <G, polar(A + t E)> at t = 0 (MPFR, step 2^-40: exact
+// to O(h^2) ~ 1e-24 relative): |<dA, E> - jvp| / sum |dA E|.
+double polar_central_difference_gap(const Tensor<double>& a, const Tensor<double>& e, const Tensor<double>& g,
+                                    const Tensor<mp_real>& da) {
+  const mp_real h = mp_real(std::ldexp(1.0, -40));
+  auto at = [&](const mp_real& t) {
+    Tensor<mp_real> x(a.shape());
+    for (Index i = 0; i < a.count(); ++i) x[i] = mp_real(a[i]) + t * mp_real(e[i]);
+    const Tensor<mp_real> q = reference::polar_matrix(x);
+    mp_real s(0);
+    for (Index i = 0; i < q.count(); ++i) s += mp_real(g[i]) * q[i];
+    return s;
+  };
+  const mp_real jvp = (at(h) - at(-h)) / (2 * h);
+  mp_real vjp(0), scale(0);
+  for (Index i = 0; i < da.count(); ++i) vjp += da[i] * mp_real(e[i]), scale += abs(da[i] * mp_real(e[i]));
+  return std::fabs(to_double(mp_real(jvp - vjp))) / to_double(scale);
+}
+
+}  // namespace
+
+// covers: ORTH-POLAR-VJP-DEF ORTH-POLAR-VJP-ORACLE
+// The VJP oracle (not yet an entry) against central differences of the polar oracle (square, tall,
+// a column); wrong VJPs fail the same comparison (the -2 A C term dropped, twice the answer).
+TEST(OrthogonalPolarVjp, MatchesCentralDifferencesOfTheForward) {
+  const WorkingPrecision precision(256);
+  for (const Case& c : {kCases[0], kCases[1], kCases[2]}) {
+    SCOPED_TRACE(c.name);
+    const Tensor<double> a = case_matrix(c);
+    const Tensor<double> e = test_inputs::normal("polar_test", c.n, c.m, 2, "E", Format::float64);
+    const Tensor<double> g = test_inputs::normal("polar_test", c.n, c.m, 3, "G", Format::float32);
+    const PolarBackwardProblem<double> p(PolarProblem<double>(a), g);
+    const Tensor<mp_real> da = reference::polar_vjp<mp_real>(p);
+    EXPECT_LT(polar_central_difference_gap(a, e, g, da), test_inputs::kCentralDifferenceTolerance);
+    // G H^-1 alone (the -2 A C term dropped): -2 A C = G H^-1 - dA.
+    Tensor<mp_real> first(da.shape()), twice(da.shape());
+    const Tensor<mp_real> u = reference::polar<mp_real>(PolarProblem<double>(a));
+    {
+      Tensor<mp_real> h(Shape{c.m, c.m}, mp_real(0));
+      for (Index i = 0; i < c.m; ++i)
+        for (Index j = 0; j < c.m; ++j)
+          for (Index k = 0; k < c.n; ++k) h(i, j) += u(k, i) * mp_real(a(k, j));
+      const Tensor<mp_real> hinv = reference::inverse_matrix(h);
+      for (Index k = 0; k < c.n; ++k)
+        for (Index j = 0; j < c.m; ++j) {
+          first(k, j) = 0;
+          for (Index i = 0; i < c.m; ++i) first(k, j) += mp_real(g(k, i)) * hinv(i, j);
+        }
+    }
+    for (Index i = 0; i < da.count(); ++i) twice[i] = 2 * da[i];
+    EXPECT_GT(polar_central_difference_gap(a, e, g, first), test_inputs::kCentralDifferenceTolerance) << "G H^-1 only";
+    EXPECT_GT(polar_central_difference_gap(a, e, g, twice), test_inputs::kCentralDifferenceTolerance) << "twice";
+  }
+}

@@ -571,6 +571,57 @@ Tensor<Real> polar(const PolarProblem<double>& p) {
   return polar_matrix<Real>(exact_skew<Real>(p.a()));
 }
 
+// [ORTH-POLAR-VJP-ORACLE] dl/dA of Q = polar(A) given G = dl/dQ (n x m), at the working precision:
+// with A = U H (U = polar(A), H = U^T A symmetrized), dU = (dA - U dH) H^-1 and H dH + dH H =
+// dA^T A + A^T dA, so dl/dA = G H^-1 - 2 A C with C the symmetric solution of
+// H C + C H = sym(U^T G H^-1). H^-1 by Gauss-Jordan, C by Gauss-Jordan on the m^2 x m^2 system
+// (H (x) I + I (x) H) vec(C) = vec(sym(U^T G H^-1)), independently of the backends' Cholesky solves.
+template <class Real>
+Tensor<Real> polar_vjp(const PolarBackwardProblem<double>& p) {
+  const Index n = p.n(), m = p.m();
+  const Tensor<Real> a = exact_skew<Real>(p.a()), g = exact_skew<Real>(p.g());
+  const Tensor<Real> u = polar_matrix<Real>(a);
+  Tensor<Real> h(Shape{m, m}, Real(0));
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j) {
+      Real s(0), t(0);
+      for (Index k = 0; k < n; ++k) s += u(k, i) * a(k, j), t += u(k, j) * a(k, i);
+      h(i, j) = (s + t) / 2;
+    }
+  const Tensor<Real> hinv = inverse_matrix(h);
+  Tensor<Real> x(Shape{n, m}, Real(0));  // G H^-1
+  for (Index k = 0; k < n; ++k)
+    for (Index j = 0; j < m; ++j)
+      for (Index i = 0; i < m; ++i) x(k, j) += g(k, i) * hinv(i, j);
+  Tensor<Real> b(Shape{m, m}, Real(0));  // U^T G H^-1
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j)
+      for (Index k = 0; k < n; ++k) b(i, j) += u(k, i) * x(k, j);
+  const Index mm = m * m;
+  Tensor<Real> kron(Shape{mm, mm}, Real(0));
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j)
+      for (Index k = 0; k < m; ++k) {
+        kron(i * m + j, k * m + j) += h(i, k);  // (H C)_ij
+        kron(i * m + j, i * m + k) += h(k, j);  // (C H)_ij
+      }
+  const Tensor<Real> kinv = inverse_matrix(kron);
+  Tensor<Real> c(Shape{m, m}, Real(0));
+  for (Index p_ = 0; p_ < mm; ++p_)
+    for (Index q = 0; q < mm; ++q) {
+      const Index i = q / m, j = q % m;
+      c[p_] += kinv(p_, q) * (b(i, j) + b(j, i)) / 2;
+    }
+  Tensor<Real> da(Shape{n, m});
+  for (Index k = 0; k < n; ++k)
+    for (Index j = 0; j < m; ++j) {
+      Real s(0);
+      for (Index i = 0; i < m; ++i) s += a(k, i) * c(i, j);
+      da(k, j) = x(k, j) - 2 * s;
+    }
+  return da;
+}
+
 // [ORTH-RGRAD-DEF] Omega = (X^T G - G^T X) / 2 (M x M, skew), the skew part of X^T G, at the
 // working precision (the products of the inputs are exact there; each sum rounded once per term).
 // embed-begin riemannian_grad

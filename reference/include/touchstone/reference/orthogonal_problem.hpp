@@ -210,6 +210,31 @@ class PolarProblem {
   Tensor<T> a_;
 };
 
+// [ORTH-POLAR-VJP-DEF] The polar factor's VJP: A as PolarProblem and the cotangent dQ of Q (n, m).
+template <class T>
+class PolarBackwardProblem {
+ public:
+  PolarBackwardProblem(PolarProblem<T> forward, Tensor<T> g) : f_(std::move(forward)), g_(std::move(g)) {
+    if (g_.rank() != 2 || g_.extent(0) != f_.n() || g_.extent(1) != f_.m())
+      throw InvalidInput("dQ", "expected Q's shape (" + std::to_string(f_.n()) + ", " + std::to_string(f_.m()) + "), got " +
+                                   g_.shape().str());
+    problem_detail::require_finite(g_, "dQ");
+  }
+  const PolarProblem<T>& forward() const { return f_; }
+  const Tensor<T>& a() const { return f_.a(); }
+  const Tensor<T>& g() const { return g_; }
+  Index n() const { return f_.n(); }
+  Index m() const { return f_.m(); }
+  template <class U>
+  PolarBackwardProblem<U> cast() const {
+    return PolarBackwardProblem<U>(f_.template cast<U>(), g_.template cast<U>());
+  }
+
+ private:
+  PolarProblem<T> f_;
+  Tensor<T> g_;
+};
+
 // [ORTH-HH-DEF] L nonzero Householder vectors in R^N, the rows of V (L, N).
 template <class T>
 class ReflectorProblem {
