@@ -1,4 +1,5 @@
-// Selective scan on the CPU; the association order is documented in mamba.hpp.
+// Selective scan on the CPU: every lane runs the steps of order/mamba_order.hpp (the order
+// documented in mamba.hpp, [MAMBA-SCAN-CPU]).
 #include "mamba.hpp"
 
 #include <algorithm>
@@ -17,6 +18,7 @@ void scan_tile(const SelectiveScanProblem<T>& p, const Tile& tile, SelectiveScan
                SelectiveScanCheckpoints<T>* checkpoints) {
   using M = LaneMath<T>;
   constexpr int W = M::W;
+  M ar;  // the order's arithmetic (order/mamba_order.hpp) on one lane
   const auto& in = p.in();
   const Index L = p.seqlen(), N = p.dstate(), b = tile.b, d0 = tile.d0;
   const int nl = tile.lanes;
@@ -56,7 +58,7 @@ void scan_tile(const SelectiveScanProblem<T>& p, const Tile& tile, SelectiveScan
       const T* ul = &u[t * W];
       alignas(64) T du[W], y[W];
       for (int l = 0; l < W; ++l) {
-        du[l] = dl[l] * ul[l];
+        du[l] = order::scaled_input(ar, dl[l], ul[l]);
         y[l] = T(0);
       }
       for (Index n = 0; n < N; ++n) {
@@ -64,26 +66,18 @@ void scan_tile(const SelectiveScanProblem<T>& p, const Tile& tile, SelectiveScan
         const T* An = &A[n * W];
         if constexpr (kVarB && kVarC) {
           const T bv = Bv[n * L + t0 + t], cv = Cv[n * L + t0 + t];
-          for (int l = 0; l < W; ++l) {
-            const T a = M::exp(dl[l] * An[l]);
-            hn[l] = M::fma(a, hn[l], du[l] * bv);
-            y[l] = M::fma(hn[l], cv, y[l]);
-          }
+          for (int l = 0; l < W; ++l) order::state_step(ar, dl[l], du[l], An[l], bv, cv, hn[l], y[l]);
         } else {
           for (int l = 0; l < W; ++l) {
             const T bv = kVarB ? Bv[n * L + t0 + t] : Bc[n * W + l];
             const T cv = kVarC ? Cv[n * L + t0 + t] : Cc[n * W + l];
-            const T a = M::exp(dl[l] * An[l]);
-            hn[l] = M::fma(a, hn[l], du[l] * bv);
-            y[l] = M::fma(hn[l], cv, y[l]);
+            order::state_step(ar, dl[l], du[l], An[l], bv, cv, hn[l], y[l]);
           }
         }
       }
       T* o = &out[t * W];
-      for (int l = 0; l < W; ++l) {
-        const T v = has_D ? M::fma(Dl[l], ul[l], y[l]) : y[l];
-        o[l] = has_z ? v * s[t * W + l] : v;
-      }
+      for (int l = 0; l < W; ++l)
+        o[l] = order::gated(ar, order::skip(ar, y[l], ul[l], Dl[l], has_D), s[t * W + l], has_z);
     }
     store_time_block<W>(out, tile, t0, tb, r.out);
   }

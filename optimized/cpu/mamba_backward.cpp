@@ -9,6 +9,8 @@
 // entering states from its forward pass (SelectiveScanCheckpoints); the complex scan, whose
 // forward keeps none, first runs the state recurrence alone per tile to keep them. Per work item
 // it holds one block's states, never (batch, dim, dstate, seqlen).
+// The recomputation calls the forward's steps (order/mamba_order.hpp) on the same lane
+// arithmetic, so it is the forward's by construction.
 //
 // Association order, per lane (channel d of batch b), for t = L-1 down to 0, each operation
 // rounded once. Real state (the bound [MAMBA-BWD-BOUND-CPU] is for exactly this order):
@@ -98,6 +100,7 @@ void backward_tile(const ScanBackwardProblem<T, S>& q, const SelectiveScanCheckp
   constexpr int P = kParts<S>;
   using M = LaneMath<T>;
   constexpr int W = M::W;
+  M ar;  // the forward's arithmetic (order/mamba_order.hpp) on one lane, for the recomputation
   const ScanProblem<T, S>& p = q.forward();
   const auto& in = p.in();
   const Index L = p.seqlen(), N = p.dstate(), b = tile.b, d0 = tile.d0;
@@ -175,12 +178,9 @@ void backward_tile(const ScanBackwardProblem<T, S>& q, const SelectiveScanCheckp
     }
     const Index span = tb * W;
     if (has_bias)
-      for (Index i = 0; i < span; ++i) x[i] = x[i] + bias[i % W];
+      for (Index i = 0; i < span; ++i) x[i] = order::biased_delta(ar, x[i], bias[i % W]);
     if (softplus) {
-      for (Index i = 0; i < span; ++i) {
-        const T sp = M::softplus(x[i]);
-        dt[i] = x[i] > T(20) ? x[i] : sp;
-      }
+      for (Index i = 0; i < span; ++i) dt[i] = order::activated_delta(ar, x[i]);
     } else {
       std::copy(x.begin(), x.begin() + span, dt.begin());
     }
@@ -196,18 +196,16 @@ void backward_tile(const ScanBackwardProblem<T, S>& q, const SelectiveScanCheckp
     const T* Are = A[0].data();
     const T* Aim = A[P - 1].data();
     cos_sin_rows<M>(dl, Aim, N, cosv.data(), sinv.data());
-    for (int l = 0; l < W; ++l) du[t * W + l] = dl[l] * ul[l];
+    for (int l = 0; l < W; ++l) du[t * W + l] = order::scaled_input(ar, dl[l], ul[l]);
     for (Index n = 0; n < N; ++n) {
       const std::size_t nw = static_cast<std::size_t>(n * W);
       for (int l = 0; l < W; ++l) {
         const T br = kVarB ? Bv[2 * (n * L + tt)] : Bc[0][nw + l];
         const T bi = kVarB ? Bv[2 * (n * L + tt) + 1] : Bc[P - 1][nw + l];
-        const T m = M::exp(dl[l] * Are[nw + l]);
-        const T a_r = m * cosv[nw + l], a_i = m * sinv[nw + l];
-        const T bu_re = du[t * W + l] * br, bu_im = du[t * W + l] * bi;
-        const T h_re = hp_re[nw + l], h_im = hp_im[nw + l];
-        hn_re[nw + l] = M::fma(a_r, h_re, M::fma(-a_i, h_im, bu_re));
-        hn_im[nw + l] = M::fma(a_r, h_im, M::fma(a_i, h_re, bu_im));
+        T a_r, a_i;
+        order::complex_decay(ar, dl[l], Are[nw + l], cosv[nw + l], sinv[nw + l], a_r, a_i);
+        order::complex_state_update(ar, a_r, a_i, hp_re[nw + l], hp_im[nw + l], du[t * W + l], br,
+                                    bi, hn_re[nw + l], hn_im[nw + l]);
         if (a_re) {
           a_re[nw + l] = a_r;
           a_im[nw + l] = a_i;
@@ -240,7 +238,7 @@ void backward_tile(const ScanBackwardProblem<T, S>& q, const SelectiveScanCheckp
     const Index t0 = k * K, tb = std::min(K, L - t0);
     load_block(t0, tb);
     if (has_z)
-      for (Index i = 0; i < tb * W; ++i) sz[i] = M::silu(z[i]);
+      for (Index i = 0; i < tb * W; ++i) sz[i] = order::gate(ar, z[i]);
     if constexpr (kComplex) {
       for (int c = 0; c < P; ++c)
         std::copy(entering[c].begin() + static_cast<std::ptrdiff_t>(k * NW),
@@ -267,17 +265,14 @@ void backward_tile(const ScanBackwardProblem<T, S>& q, const SelectiveScanCheckp
           for (int l = 0; l < W; ++l) {
             const T cr = kVarC ? Cv[nt] : Cc[0][nw + l];
             const T ci = kVarC ? Cv[nt + 1] : Cc[1][nw + l];
-            y[l] = M::fma(H[0][row + NW + nw + l], cr, y[l]);
-            y[l] = M::fma(-H[1][row + NW + nw + l], ci, y[l]);
+            y[l] = order::complex_output_accumulate(ar, H[0][row + NW + nw + l],
+                                                    H[1][row + NW + nw + l], cr, ci, y[l]);
           }
         }
-        for (int l = 0; l < W; ++l) {
-          const T twice = T(2) * y[l];
-          v[t * W + l] = has_D ? M::fma(Dl[l], ul[l], twice) : twice;
-        }
+        for (int l = 0; l < W; ++l) v[t * W + l] = order::complex_skip(ar, y[l], ul[l], Dl[l], has_D);
       } else {
         for (int l = 0; l < W; ++l) {
-          du[t * W + l] = dl[l] * ul[l];
+          du[t * W + l] = order::scaled_input(ar, dl[l], ul[l]);
           y[l] = T(0);
         }
         for (Index n = 0; n < N; ++n) {
@@ -288,13 +283,13 @@ void backward_tile(const ScanBackwardProblem<T, S>& q, const SelectiveScanCheckp
           for (int l = 0; l < W; ++l) {
             const T bv = kVarB ? Bv[n * L + t0 + t] : Bc[0][n * W + l];
             const T cv = kVarC ? Cv[n * L + t0 + t] : Cc[0][n * W + l];
-            const T a = M::exp(dl[l] * An[l]);
+            const T a = order::decay(ar, dl[l], An[l]);
             an[l] = a;
-            hn[l] = M::fma(a, hp[l], du[t * W + l] * bv);
-            y[l] = M::fma(hn[l], cv, y[l]);
+            hn[l] = order::state_update(ar, a, hp[l], du[t * W + l], bv);
+            y[l] = order::output_accumulate(ar, hn[l], cv, y[l]);
           }
         }
-        for (int l = 0; l < W; ++l) v[t * W + l] = has_D ? M::fma(Dl[l], ul[l], y[l]) : y[l];
+        for (int l = 0; l < W; ++l) v[t * W + l] = order::skip(ar, y[l], ul[l], Dl[l], has_D);
       }
     }
 

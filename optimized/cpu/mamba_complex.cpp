@@ -1,5 +1,5 @@
-// The complex selective scan on the CPU; the association order is documented in
-// mamba_complex.hpp.
+// The complex selective scan on the CPU: every lane runs the complex steps of
+// order/mamba_order.hpp (the order documented in mamba_complex.hpp, [MAMBA-CSCAN-CPU]).
 #include "mamba_complex.hpp"
 
 #include <algorithm>
@@ -18,6 +18,7 @@ template <class T, bool kVarB, bool kVarC>
 void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResult<T>& r) {
   using M = LaneMath<T>;
   constexpr int W = M::W;
+  M ar;  // the order's arithmetic (order/mamba_order.hpp) on one lane
   const auto& in = p.in();
   const Index L = p.seqlen(), N = p.dstate(), b = tile.b, d0 = tile.d0;
   const int nl = tile.lanes;
@@ -58,14 +59,14 @@ void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResu
       cos_sin_rows<M>(dl, Aim.data(), N, cosv.data(), sinv.data());
       alignas(64) T du[W], y[W];
       for (int l = 0; l < W; ++l) {
-        du[l] = dl[l] * ul[l];
+        du[l] = order::scaled_input(ar, dl[l], ul[l]);
         y[l] = T(0);
       }
       const Index tt = t0 + t;
       for (Index n = 0; n < N; ++n) {
         T* hr = &hre[n * W];
         T* hi = &him[n * W];
-        const T* ar_ = &Are[n * W];
+        const T* Are_n = &Are[n * W];
         const T* cs = &cosv[n * W];
         const T* sn = &sinv[n * W];
         for (int l = 0; l < W; ++l) {
@@ -73,24 +74,14 @@ void scan_tile(const ComplexScanProblem<T>& p, const Tile& tile, ComplexScanResu
           const T bi = kVarB ? Bv[2 * (n * L + tt) + 1] : Bim[n * W + l];
           const T cr = kVarC ? Cv[2 * (n * L + tt)] : Cre[n * W + l];
           const T ci = kVarC ? Cv[2 * (n * L + tt) + 1] : Cim[n * W + l];
-          const T m = M::exp(dl[l] * ar_[l]);
-          const T a_re = m * cs[l], a_im = m * sn[l];
-          const T bu_re = du[l] * br, bu_im = du[l] * bi;
-          const T h_re = hr[l], h_im = hi[l];
-          const T new_re = M::fma(a_re, h_re, M::fma(-a_im, h_im, bu_re));
-          const T new_im = M::fma(a_re, h_im, M::fma(a_im, h_re, bu_im));
-          hr[l] = new_re;
-          hi[l] = new_im;
-          y[l] = M::fma(new_re, cr, y[l]);
-          y[l] = M::fma(-new_im, ci, y[l]);
+          order::complex_state_step(ar, dl[l], du[l], Are_n[l], cs[l], sn[l], br, bi, cr, ci, hr[l],
+                                    hi[l], y[l]);
         }
       }
       T* o = &out[t * W];
-      for (int l = 0; l < W; ++l) {
-        const T twice = T(2) * y[l];
-        const T v = has_D ? M::fma(Dl[l], ul[l], twice) : twice;
-        o[l] = has_z ? v * s[t * W + l] : v;
-      }
+      for (int l = 0; l < W; ++l)
+        o[l] = order::gated(ar, order::complex_skip(ar, y[l], ul[l], Dl[l], has_D), s[t * W + l],
+                            has_z);
     }
     store_time_block<W>(out, tile, t0, tb, r.out);
   }

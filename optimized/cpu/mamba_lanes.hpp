@@ -8,12 +8,14 @@
 #include "../common/elementary.hpp"
 #include "mamba_complex.hpp"
 #include "touchstone/core/parallel.hpp"
+#include "touchstone/order/mamba_order.hpp"
 #include "touchstone/reference/mamba_problem.hpp"
 
 namespace touchstone::mamba::cpu::lanes {
 
 // Per-format lane width and elementary functions ([MAMBA-SCAN-ELEMENTARY]; cos and sin for the
-// complex scans, [MAMBA-CSCAN-ELEMENTARY]). always_inline:
+// complex scans, [MAMBA-CSCAN-ELEMENTARY]), and the arithmetic policy of the scan's order
+// (order/mamba_order.hpp) on one lane: every operation one IEEE rounding. always_inline:
 // the loops over lanes and time blocks only vectorize when these bodies are inlined, and gcc's
 // size heuristic declines softplus and silu (about 60% of the run time when it does).
 #define TOUCHSTONE_LANE static inline __attribute__((always_inline))
@@ -23,8 +25,19 @@ struct LaneMath;
 template <>
 struct LaneMath<float> {
   static constexpr int W = 16;
+  using V = float;
+  TOUCHSTONE_LANE float input(float x) { return x; }
+  TOUCHSTONE_LANE float add(float a, float b) { return a + b; }
+  TOUCHSTONE_LANE float mul(float a, float b) { return a * b; }
+  TOUCHSTONE_LANE float neg(float a) { return -a; }
+  TOUCHSTONE_LANE float twice(float a) { return float(2) * a; }
   TOUCHSTONE_LANE float exp(float x) { return elementary::exp_f32(x); }
   TOUCHSTONE_LANE float softplus(float x) { return elementary::softplus_f32(x); }
+  // [MAMBA-SCAN-SOFTPLUS]; softplus is evaluated on both branches, so a loop of it is a select.
+  TOUCHSTONE_LANE float softplus_thresholded(float x) {
+    const float sp = softplus(x);
+    return x > float(20) ? x : sp;
+  }
   TOUCHSTONE_LANE float silu(float x) { return elementary::silu_f32(x); }
   TOUCHSTONE_LANE float sigmoid(float x) { return elementary::sigmoid_f32(x); }
   TOUCHSTONE_LANE float fma(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
@@ -35,8 +48,19 @@ struct LaneMath<float> {
 template <>
 struct LaneMath<double> {
   static constexpr int W = 8;
+  using V = double;
+  TOUCHSTONE_LANE double input(double x) { return x; }
+  TOUCHSTONE_LANE double add(double a, double b) { return a + b; }
+  TOUCHSTONE_LANE double mul(double a, double b) { return a * b; }
+  TOUCHSTONE_LANE double neg(double a) { return -a; }
+  TOUCHSTONE_LANE double twice(double a) { return double(2) * a; }
   TOUCHSTONE_LANE double exp(double x) { return elementary::exp_f64(x); }
   TOUCHSTONE_LANE double softplus(double x) { return elementary::softplus_f64(x); }
+  // [MAMBA-SCAN-SOFTPLUS]; softplus is evaluated on both branches, so a loop of it is a select.
+  TOUCHSTONE_LANE double softplus_thresholded(double x) {
+    const double sp = softplus(x);
+    return x > double(20) ? x : sp;
+  }
   TOUCHSTONE_LANE double silu(double x) { return elementary::silu_f64(x); }
   TOUCHSTONE_LANE double sigmoid(double x) { return elementary::sigmoid_f64(x); }
   TOUCHSTONE_LANE double fma(double a, double b, double c) { return __builtin_fma(a, b, c); }
@@ -82,9 +106,10 @@ std::vector<T> lane_rows(const Tensor<T>& X, const Tile& tile, Index N, Part... 
 }
 
 // The forward scans' per-step inputs of time block [t0, t0 + tb), transposed (element (t, lane)
-// at [t * W + lane], padding lanes zero), and their elementwise first operations, vectorized
-// over the block ([MAMBA-SCAN-CPU], [MAMBA-CSCAN-CPU]): dt = delta + bias (with delta_bias),
-// dt = x > 20 ? x : softplus(x) (with delta_softplus); u; s = silu(z) (with z).
+// at [t * W + lane], padding lanes zero), and the order's lines that do not depend on the state
+// (order/mamba_order.hpp), vectorized over the block ([MAMBA-SCAN-CPU], [MAMBA-CSCAN-CPU]):
+// dt = delta + bias (with delta_bias), dt = x > 20 ? x : softplus(x) (with delta_softplus); u;
+// s = silu(z) (with z).
 template <class M, class In, class T>
 TOUCHSTONE_LANE void load_time_block(const In& in, const Tile& tile, Index t0, Index tb,
                                      const T* bias, std::vector<T>& dt, std::vector<T>& u,
@@ -108,16 +133,13 @@ TOUCHSTONE_LANE void load_time_block(const In& in, const Tile& tile, Index t0, I
     }
   }
   const Index span = tb * W;
+  M ar;
   if (in.delta_bias)
-    for (Index i = 0; i < span; ++i) dt[i] = dt[i] + bias[i % W];
+    for (Index i = 0; i < span; ++i) dt[i] = order::biased_delta(ar, dt[i], bias[i % W]);
   if (in.delta_softplus)
-    for (Index i = 0; i < span; ++i) {
-      const T x = dt[i];
-      const T sp = M::softplus(x);
-      dt[i] = x > T(20) ? x : sp;
-    }
+    for (Index i = 0; i < span; ++i) dt[i] = order::activated_delta(ar, dt[i]);
   if (has_z)
-    for (Index i = 0; i < span; ++i) s[i] = M::silu(s[i]);
+    for (Index i = 0; i < span; ++i) s[i] = order::gate(ar, s[i]);
 }
 
 // The complex scans' cos and sin of dt Im A for one time step ([MAMBA-CSCAN-CPU]): dt's lanes
@@ -126,12 +148,9 @@ TOUCHSTONE_LANE void load_time_block(const In& in, const Tile& tile, Index t0, I
 template <class M, class T>
 TOUCHSTONE_LANE void cos_sin_rows(const T* dl, const T* Aim, Index N, T* cosv, T* sinv) {
   constexpr int W = M::W;
+  M ar;
   for (Index n = 0; n < N; ++n)
-    for (int l = 0; l < W; ++l) {
-      const T arg = dl[l] * Aim[n * W + l];
-      cosv[n * W + l] = M::cos(arg);
-      sinv[n * W + l] = M::sin(arg);
-    }
+    for (int l = 0; l < W; ++l) order::rotation(ar, dl[l], Aim[n * W + l], cosv[n * W + l], sinv[n * W + l]);
 }
 
 // The block's outputs, transposed back: out(b, d0 + lane, t0 + t) = block[t * W + lane].
