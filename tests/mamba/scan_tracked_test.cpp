@@ -105,9 +105,11 @@ void compare(const Tensor<double>& closed, const Tensor<double>& tracked, const 
     if (std::isinf(closed[i])) continue;  // +inf bounds everything
     const bool ok = closed[i] >= tracked[i];
     if (!ok) {
-      if (c.below++ == 0)
-        c.first_below = std::string(what) + " " + index_string(closed.shape(), i) + ": closed " +
-                        std::to_string(closed[i]) + " < tracked " + std::to_string(tracked[i]);
+      if (c.below++ == 0) {
+        char values[96];
+        std::snprintf(values, sizeof values, ": closed %.17g < tracked %.17g", closed[i], tracked[i]);
+        c.first_below = std::string(what) + " " + index_string(closed.shape(), i) + values;
+      }
       continue;
     }
     if (tracked[i] > 0) c.ratios.push_back(closed[i] / tracked[i]);
