@@ -2,6 +2,10 @@
 // under the ID cited next to it. The state recurrence and the fused dot of the sequential fma
 // model are proved in proofs/theories/MambaScanBound.v (state_bound_mag, dot_bound_mag); each
 // rule below names the Coq theorem it instantiates ("proved: ...") or says it is on paper.
+// The CPU backends' order is order/include/touchstone/order/mamba_order.hpp. This file counts its
+// roundings in closed form rather than running it on Tracked values (the bound is most of
+// `touchstone diff`'s time at production shapes); tests/mamba/scan_tracked_test.cpp runs the
+// header on Tracked values and requires the closed form to be at least that on every element.
 //
 // Notation: for a quantity q the implementation computes, M(q) >= |q| bounds the exact value's
 // magnitude and E(q) >= |q_computed - q_exact| its error; u and eta are the compute format's
