@@ -34,8 +34,8 @@ namespace {
 using bounds::TV;
 
 // The order's arithmetic on Tracked values: core's rounded operations (tracked_policy.hpp) and
-// elementary functions (tracked.hpp) at the backend's ulps, with two of the scan's own rules where
-// core's general ones are looser than the spec's derivation:
+// elementary functions (tracked.hpp) at the backend's ulps, with three rules where core's general
+// ones are looser than the spec's derivation (the fma's exact zero factor is below):
 //   - the thresholded softplus's propagated error is min(E, M (e^E - 1)) (softplus(x + e) <=
 //     softplus(x) e^|e|, [MAMBA-SCAN-BOUND-DELTA]); core's softplus_thresholded propagates E;
 //   - silu of an exact input (z always is) has the image of that one value, moved out by the
@@ -47,7 +47,12 @@ class TrackedScanArithmetic : public bounds::TrackedPolicy {
       : TrackedPolicy(compute, false), m_(m) {}
 
   V fma(const V& a, const V& b, const V& c) const {
-    return checked(touchstone::fma(a.t, b.t, c.t, r_), a.outside || b.outside || c.outside);
+    const bool outside = a.outside || b.outside || c.outside;
+    // fl(a * 0 + c) = c for an exact zero factor (the initial state without h0): nothing is
+    // rounded. Core's fma would charge E(a) times the 2^-1074 floor of the zero's magnitude, an
+    // underflow-sized term the growing decays of later steps (up to e^32 per step) amplify.
+    if (exact_zero(a.t) || exact_zero(b.t)) return checked(c.t, outside);
+    return checked(touchstone::fma(a.t, b.t, c.t, r_), outside);
   }
   V exp(const V& x) const { return checked(touchstone::exp(x.t, m_.exp_ulps, r_), x.outside); }
   V softplus_thresholded(const V& x) const {
@@ -69,6 +74,7 @@ class TrackedScanArithmetic : public bounds::TrackedPolicy {
   }
 
  private:
+  static bool exact_zero(const Tracked& x) { return x.lo == 0 && x.hi == 0 && x.err == 0; }
   ScanArithmetic m_;
 };
 
