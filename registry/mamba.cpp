@@ -1,6 +1,6 @@
 // mamba.selective_scan and mamba.selective_scan_backward in the registry: their names, default
-// problems, file layouts, oracles, backends and bounds; the entries are declared by
-// mamba_scan_entry.hpp, shared with the complex scan (mamba_complex.cpp).
+// problems, oracles, backends and bounds; what they share with the complex scan
+// (mamba_complex.cpp) is mamba_scan_entry.hpp's.
 #include "mamba.hpp"
 
 #include "cpu/mamba.hpp"
@@ -48,125 +48,104 @@ SelectiveScanProblem<double> default_selective_scan_problem(const std::string& s
 SelectiveScanBackwardProblem<double> default_selective_scan_backward_problem(const std::string& size,
                                                                              Format format,
                                                                              std::uint64_t seed) {
-  auto p = default_selective_scan_problem(size, format, seed);
-  std::optional<std::vector<Index>> dlast;
   // The small problem also has h0: exercise dlast_state and dh0.
-  if (size == "small") dlast = std::vector<Index>{p.batch(), p.dim(), p.dstate()};
-  return with_cotangents<SelectiveScanBackwardProblem<double>>(
-      std::move(p), "mamba.selective_scan_backward", format, seed, std::move(dlast));
+  return with_cotangents(default_selective_scan_problem(size, format, seed), "mamba.selective_scan_backward",
+                         format, seed, size == "small");
 }
 
 namespace {
 
 // ---- mamba.selective_scan ([MAMBA-SCAN-DEF]) ----
-
-struct RealScan {
-  using Problem = SelectiveScanProblem<double>;
-  static constexpr const char* kName = "mamba.selective_scan";
-  static constexpr const char* kSpecRef = "spec/mamba.md [MAMBA-SCAN-DEF]";
-  static constexpr const char* kSummary =
-      "Mamba's selective scan (S6) forward, real A: mamba_ssm selective_scan_fn semantics, plus an initial "
-      "state h0";
-  // The forward inputs in the peer's names ([MAMBA-SCAN-SHAPES]); the backward entry adds its
-  // cotangents.
-  static std::vector<ArraySpec> inputs() {
-    return scan_inputs(
-        {"A", "(dim, dstate)", "real state matrix (diagonal per channel)", false},
-        {"B", "(dim, dstate) | (batch, dstate, seqlen) | (batch, B_groups, dstate, seqlen)",
-         "input matrix, constant or selective", false},
-        {"C", "(dim, dstate) | (batch, dstate, seqlen) | (batch, C_groups, dstate, seqlen)",
-         "output matrix, constant or selective", false},
-        ArraySpec{"h0", "(batch, dim, dstate)", "initial state (touchstone extension)", true});
-  }
-  static std::vector<ArraySpec> outputs() {
-    return {{"out", "(batch, dim, seqlen)", "output sequence", false},
-            {"last_state", "(batch, dim, dstate)", "state after the last step", false}};
-  }
-  static std::vector<std::string> sizes() { return size_names(kSizes); }
-  static std::vector<std::string> extra_sizes() { return {kBench.name}; }  // touchstone bench's
-  static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
-    return default_selective_scan_problem(size, format, seed);
-  }
-  // The problem takes the peer's 3-d variable B or C as groups = 1.
-  static Tensor<double> read_A(const InputReader& r) { return r.array("A"); }
-  static Tensor<double> operand(const InputReader& r, const char* name) { return r.array(name); }
-  static auto oracle(const Problem& p) { return reference::selective_scan<mp_real>(p); }
-  static auto any_order_bound(const Problem& p, Format storage, double elementary_ulps) {
-    return selective_scan_bound(p, arithmetic_any_order(storage, p.seqlen(), elementary_ulps));
-  }
-  // [MAMBA-SCAN-BOUND-PROBABILISTIC] for `diff`'s SUSPECT tier.
-  static double thetas(const Problem& p) { return selective_scan_thetas(p); }
-  // The probabilistic bound and the rigorous any-order bound, from one evaluation.
-  static std::pair<SelectiveScanResult<double>, SelectiveScanResult<double>> probabilistic_bound(
-      const Problem& p, Format compute, double elementary_ulps, double lambda) {
-    ScanProbabilistic probabilistic{lambda, {}};
-    auto rigorous = selective_scan_bound(p, arithmetic_any_order(compute, p.seqlen(), elementary_ulps), &probabilistic);
-    return {std::move(probabilistic.bound), std::move(rigorous)};
-  }
-  static std::vector<EntryBackend<Problem>> backends() {
-    const auto shape = cuda::selective_scan_kernel_shape();
-    auto bound = [](ScanArithmetic m) { return [m](const Problem& p) { return selective_scan_bound(p, m); }; };
-    auto run_cpu = [](const auto& p) { return cpu::selective_scan(p); };
-    const std::string sequential = "sequential in t; per step fma(a,h,dt*u*B); y by fma over n; fma(D,u,y)*silu(z)";
-    auto backends = cpu_backends<Problem>(sequential, run_cpu, bound, arithmetic_cpu_f32(), arithmetic_cpu_f64());
-    backends.push_back(backend<Problem, true>(
-            "cuda-f32",
-            "chunks of " + std::to_string(shape.chunk) + ": per-thread sequential folds, block tree scan, "
-            "sequential recompute; y and gate as cpu",
-            [](const SelectiveScanProblem<float>& p) { return cuda::selective_scan(p); },
-            bound(arithmetic_cuda_f32(shape.tree_depth, shape.chunk)), [] { return touchstone::cuda::unavailable_reason(); }));
-    return backends;
-  }
-};
+Entry<SelectiveScanProblem<double>> scan() {
+  using P = SelectiveScanProblem<double>;
+  auto e = forward_entry<RealState>(
+      {"A", "(dim, dstate)", "real state matrix (diagonal per channel)", false},
+      {"B", "(dim, dstate) | (batch, dstate, seqlen) | (batch, B_groups, dstate, seqlen)",
+       "input matrix, constant or selective", false},
+      {"C", "(dim, dstate) | (batch, dstate, seqlen) | (batch, C_groups, dstate, seqlen)",
+       "output matrix, constant or selective", false},
+      ArraySpec{"h0", "(batch, dim, dstate)", "initial state (touchstone extension)", true});
+  e.name = "mamba.selective_scan";
+  e.spec_ref = "spec/mamba.md [MAMBA-SCAN-DEF]";
+  e.summary = "Mamba's selective scan (S6) forward, real A: mamba_ssm selective_scan_fn semantics, plus an initial "
+              "state h0";
+  e.outputs = {{"out", "(batch, dim, seqlen)", "output sequence", false},
+               {"last_state", "(batch, dim, dstate)", "state after the last step", false}};
+  e.sizes = size_names(kSizes);
+  e.extra_sizes = {kBench.name};  // touchstone bench's
+  e.generate = default_selective_scan_problem;
+  e.oracle = [](const P& p) { return result_arrays(reference::selective_scan<mp_real>(p)); };
+  auto bound = [](const P& p, const ScanArithmetic& m) { return result_arrays(selective_scan_bound(p, m)); };
+  e.backends = cpu_backends<P>("sequential in t; per step fma(a,h,dt*u*B); y by fma over n; fma(D,u,y)*silu(z)",
+                               [](const auto& p) { return result_arrays(cpu::selective_scan(p)); }, bound,
+                               arithmetic_cpu_f32(), arithmetic_cpu_f64());
+  const auto shape = cuda::selective_scan_kernel_shape();
+  e.backends.push_back(
+      {"cuda-f32", Format::float32,
+       "chunks of " + std::to_string(shape.chunk) + ": per-thread sequential folds, block tree scan, "
+       "sequential recompute; y and gate as cpu",
+       [](const EntryProblem<P>& h) { return result_arrays(cuda::selective_scan(h.f32())); },
+       [bound, m = arithmetic_cuda_f32(shape.tree_depth, shape.chunk)](const P& p) { return bound(p, m); },
+       [] { return touchstone::cuda::unavailable_reason(); }});
+  e.any_order_bound = [bound](const P& p, Format storage, double ulps) {
+    return bound(p, arithmetic_any_order(storage, p.seqlen(), ulps));
+  };
+  // [MAMBA-SCAN-BOUND-PROBABILISTIC] for `diff`'s SUSPECT tier ([CORE-DIFF-PROBABILISTIC]): lambda
+  // from the count of theta's; the probabilistic and the rigorous any-order bound from one evaluation.
+  e.probabilistic_bound = [](const P& p, Format compute, double ulps, double alpha) {
+    ProbabilisticBound out;
+    out.alpha = alpha, out.thetas = selective_scan_thetas(p);
+    out.lambda = hm_lambda(out.thetas, alpha, format_info(compute).u);
+    ScanProbabilistic probabilistic{out.lambda, {}};
+    auto rigorous = selective_scan_bound(p, arithmetic_any_order(compute, p.seqlen(), ulps), &probabilistic);
+    out.bound = result_arrays(std::move(probabilistic.bound));
+    out.rigorous = result_arrays(std::move(rigorous));
+    return out;
+  };
+  return e;
+}
 
 // ---- mamba.selective_scan_backward ([MAMBA-BWD-DEF]) ----
-
-struct RealScanBackward {
-  using Forward = RealScan;
-  using Problem = SelectiveScanBackwardProblem<double>;
-  static constexpr const char* kName = "mamba.selective_scan_backward";
-  static constexpr const char* kSpecRef = "spec/mamba.md [MAMBA-BWD-DEF]";
-  static constexpr const char* kSummary = "gradients (VJP) of mamba.selective_scan with respect to every input, real A";
-  static ArraySpec dlast_spec() {
-    return {"dlast_state", "(batch, dim, dstate)", "cotangent of last_state (the peer ignores it: absent = 0)", true};
-  }
-  static std::vector<ArraySpec> outputs() {
-    return backward_outputs({"dA", "(dim, dstate)", "gradient of A", false}, {"dB", "B's shape", "gradient of B", false},
-                            {"dC", "C's shape", "gradient of C", false},
-                            ArraySpec{"dh0", "(batch, dim, dstate)", "gradient of h0 (when given)", true});
-  }
-  static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
-    return default_selective_scan_backward_problem(size, format, seed);
-  }
-  static auto oracle(const Problem& q) { return reference::selective_scan_vjp<mp_real>(q); }
-  static auto any_order_bound(const Problem& q, Format storage, double elementary_ulps) {
-    return selective_scan_backward_bound(q, backward_arithmetic_any_order(storage, elementary_ulps));
-  }
-  static std::vector<EntryBackend<Backward<Problem>>> backends() {
-    using P = Backward<Problem>;
-    auto bound = [](BackwardArithmetic m) {
-      return [m](const Problem& q) { return selective_scan_backward_bound(q, m); };
-    };
-    auto run_cpu = [](const auto& q) { return cpu::selective_scan_backward(q); };
-    const std::string order =
-        "reverse in t from checkpointed blocks of 256; fma chains over n and t per channel; channel and batch "
-        "sums in a fixed order";
-    auto backends = cpu_backends<P>(order, run_cpu, bound, backward_arithmetic_cpu_f32(), backward_arithmetic_cpu_f64());
-    // [MAMBA-BWD-CUDA]: the cpu-f32 order exactly (bitwise equal), so the cpu-f32 bound.
-    backends.push_back(backend<P, true>(
-        "cuda-f32", order + " (the cpu-f32 order: bitwise equal)",
-        [](const SelectiveScanBackwardProblem<float>& q) { return cuda::selective_scan_backward(q); },
-        bound(backward_arithmetic_cpu_f32()), [] { return touchstone::cuda::unavailable_reason(); }));
-    return backends;
-  }
-};
+std::unique_ptr<Algorithm> scan_backward(const Entry<SelectiveScanProblem<double>>& forward) {
+  using P = ScanBackwardAsGiven<SelectiveScanBackwardProblem<double>>;
+  auto e = backward_entry(
+      forward,
+      {"dlast_state", "(batch, dim, dstate)", "cotangent of last_state (the peer ignores it: absent = 0)", true},
+      {"dA", "(dim, dstate)", "gradient of A", false}, {"dB", "B's shape", "gradient of B", false},
+      {"dC", "C's shape", "gradient of C", false},
+      ArraySpec{"dh0", "(batch, dim, dstate)", "gradient of h0 (when given)", true});
+  e.name = "mamba.selective_scan_backward";
+  e.spec_ref = "spec/mamba.md [MAMBA-BWD-DEF]";
+  e.summary = "gradients (VJP) of mamba.selective_scan with respect to every input, real A";
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    return as_written(default_selective_scan_backward_problem(size, format, seed));
+  };
+  e.oracle = [](const P& b) { return b.gradients(reference::selective_scan_vjp<mp_real>(b.q)); };
+  auto bound = [](const P& b, const BackwardArithmetic& m) { return b.gradients(selective_scan_backward_bound(b.q, m)); };
+  const std::string order =
+      "reverse in t from checkpointed blocks of 256; fma chains over n and t per channel; channel and batch "
+      "sums in a fixed order";
+  e.backends = cpu_backends<P>(order, [](const auto& b) { return b.gradients(cpu::selective_scan_backward(b.q)); },
+                               bound, backward_arithmetic_cpu_f32(), backward_arithmetic_cpu_f64());
+  // [MAMBA-BWD-CUDA]: the cpu-f32 order exactly (bitwise equal), so the cpu-f32 bound.
+  e.backends.push_back({"cuda-f32", Format::float32, order + " (the cpu-f32 order: bitwise equal)",
+                        [](const EntryProblem<P>& h) { return h.f32().gradients(cuda::selective_scan_backward(h.f32().q)); },
+                        [bound](const P& b) { return bound(b, backward_arithmetic_cpu_f32()); },
+                        [] { return touchstone::cuda::unavailable_reason(); }});
+  e.any_order_bound = [bound](const P& b, Format storage, double ulps) {
+    return bound(b, backward_arithmetic_any_order(storage, ulps));
+  };
+  return make_entry(std::move(e));
+}
 
 }  // namespace
 }  // namespace touchstone::mamba
 
 namespace touchstone {
 void register_mamba(Registry& registry) {
-  registry.add(mamba::scan_entry::scan_entry<mamba::RealScan>());
-  registry.add(mamba::scan_entry::backward_entry<mamba::RealScanBackward>());
+  auto forward = mamba::scan();
+  auto backward = mamba::scan_backward(forward);
+  registry.add(make_entry(std::move(forward)));
+  registry.add(std::move(backward));
 }
 }  // namespace touchstone

@@ -1,9 +1,6 @@
 // mamba.selective_scan_complex and mamba.selective_scan_complex_backward in the registry: their
-// names and file layouts, default problems, oracles, backends and bounds
-// (spec/mamba_complex.md); the entries are declared by mamba_scan_entry.hpp, shared with the
-// real scan (mamba.cpp).
-#include <optional>
-
+// names, default problems, oracles, backends and bounds (spec/mamba_complex.md); what they share
+// with the real scan (mamba.cpp) is mamba_scan_entry.hpp's.
 #include "cpu/mamba_complex.hpp"
 #include "mamba_scan_entry.hpp"
 #include "touchstone/reference/mamba_complex.hpp"
@@ -16,14 +13,19 @@ namespace {
 
 using namespace scan_entry;
 
-constexpr const char* kName = "mamba.selective_scan_complex";
-
 // [MAMBA-CSCAN-DEFAULTS] Between them: L = 1, a ragged L, groups, both variable layouts, constant
 // operands, every option, and S4D-Lin A.
-constexpr SizeSpec kComplexSizes[] = {
+constexpr SizeSpec kSizes[] = {
     {"tiny", 1, 3, 2, 1, 0, 0, false, false, false, false, false, true},
     {"small", 2, 4, 8, 33, 2, 1, true, true, true, false, true, false},
     {"medium", 1, 16, 16, 256, 0, 1, true, true, false, false, false, true},
+};
+// [MAMBA-CSCAN-BWD-DEFAULTS] The forward's tiny and small problems (the same inputs), and a
+// medium one that crosses a checkpoint block (L = 300 > 256); small and medium with dlast_state.
+constexpr SizeSpec kBackwardSizes[] = {
+    kSizes[0],
+    kSizes[1],
+    {"medium", 1, 8, 8, 300, 1, 0, true, true, true, false, true, true},
 };
 
 // S4D-Lin ([P] 3.6): A_n = -1/2 + i pi n, the imaginary part rounded to the format; else Re A on
@@ -47,136 +49,84 @@ Tensor<double> complex_A(const SizeSpec& s, const Filler& fill) {
 }
 
 ComplexScanProblem<double> default_complex_problem(const SizeSpec& s, Format format, std::uint64_t seed) {
-  return default_problem<ComplexScanProblem<double>>(s, kName, format, seed, complex_A);
+  return default_problem<ComplexScanProblem<double>>(s, "mamba.selective_scan_complex", format, seed, complex_A);
 }
 
 // ---- mamba.selective_scan_complex ([MAMBA-CSCAN-DEF]) ----
-
-struct ComplexScan {
-  using Problem = ComplexScanProblem<double>;
-  static constexpr const char* kName = mamba::kName;
-  static constexpr const char* kSpecRef = "spec/mamba_complex.md [MAMBA-CSCAN-DEF]";
-  static constexpr const char* kSummary =
-      "Mamba's selective scan (S6) forward, complex A (S4D-Lin style): mamba_ssm selective_scan_ref semantics, "
-      "out = 2 Re(sum_n h_n C_n)";
-  static std::vector<ArraySpec> inputs() {
-    return scan_inputs(
-        {"A", "(dim, dstate, 2) | complex (dim, dstate) | (dim, dstate)", "complex state matrix: (re, im) pairs, complex, or real (imaginary parts 0)", false},
-        {"B", "complex (dim, dstate) | (batch, dstate, 2 seqlen) | (batch, B_groups, dstate, 2 seqlen)",
-         "input matrix: constant complex, or variable with interleaved (re, im)", false},
-        {"C", "complex (dim, dstate) | (batch, dstate, 2 seqlen) | (batch, C_groups, dstate, 2 seqlen)",
-         "output matrix: constant complex, or variable with interleaved (re, im)", false});
-  }
-  static std::vector<ArraySpec> outputs() {
-    return {{"out", "(batch, dim, seqlen)", "output sequence, 2 Re(sum_n h_n C_n) + D u, gated", false},
-            {"last_state", "complex (batch, dim, dstate) as (batch, dim, dstate, 2)", "state after the last step", false}};
-  }
-  static std::vector<std::string> sizes() { return size_names(kComplexSizes); }
-  static std::vector<std::string> extra_sizes() { return {}; }
-  static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
-    return default_complex_problem(size_row(kComplexSizes, size), format, seed);
-  }
-  // A as (dim, dstate, 2) (a complex array's values, or its real view), or real (dim, dstate).
-  static Tensor<double> read_A(const InputReader& r) {
-    const Tensor<double>& A = r.array("A");
-    return A.rank() == 2 ? complex_from_real(A) : A;
-  }
-  // [MAMBA-CSCAN-LAYOUT-INTERLEAVED] B or C as the problem's (re, im) layout. A complex array is
-  // a constant (dim, N). A real array follows the peer's rule `is_variable = B.dim() >= 3`: the
-  // interleaved (batch, [G,] N, 2L); a real (dim, N, 2), the view_as_real of a constant (what
-  // `touchstone generate` writes), is read as that when it cannot be the interleaved layout.
-  static Tensor<double> operand(const InputReader& r, const std::string& name) {
-    const Tensor<double>& X = r.array(name);
-    if (X.rank() == 3) {
-      const bool interleaved_fits = X.extent(0) == r.dim("batch") && X.extent(2) == 2 * r.dim("seqlen");
-      const bool view_fits = X.extent(0) == r.dim("dim") && X.extent(2) == 2;
-      if (interleaved_fits && view_fits && !r.stored_complex(name))
-        throw InvalidInput(name, "shape " + X.shape().str() + " is ambiguous: both the interleaved (batch, "
-                                 "dstate, 2 seqlen) and a constant (dim, dstate, 2) as (re, im); save a "
-                                 "constant as a complex array");
-      if (view_fits) return X;
-    }
-    return complex_from_interleaved(X, name);
-  }
-  static auto oracle(const Problem& p) { return reference::selective_scan_complex<mp_real, mp_complex>(p); }
-  static auto any_order_bound(const Problem& p, Format storage, double elementary_ulps) {
-    return selective_scan_complex_bound(p, complex_arithmetic_any_order(storage, elementary_ulps));
-  }
-  static std::vector<EntryBackend<Problem>> backends() {
-    auto bound = [](ComplexScanArithmetic m) {
-      return [m](const Problem& p) { return selective_scan_complex_bound(p, m); };
-    };
-    auto run_cpu = [](const auto& p) { return cpu::selective_scan_complex(p); };
-    const std::string sequential =
-        "sequential in t; per step h = fma(a.re,h,fma(-+a.im,h',dt*u*B)) per part; y by fma over (n, part); "
-        "fma(D,u,2y)*silu(z)";
-    return cpu_backends<Problem>(sequential, run_cpu, bound, complex_arithmetic_cpu_f32(), complex_arithmetic_cpu_f64());
-  }
-};
+Entry<ComplexScanProblem<double>> scan() {
+  using P = ComplexScanProblem<double>;
+  auto e = forward_entry<ComplexState>(
+      {"A", "(dim, dstate, 2) | complex (dim, dstate) | (dim, dstate)",
+       "complex state matrix: (re, im) pairs, complex, or real (imaginary parts 0)", false},
+      {"B", "complex (dim, dstate) | (batch, dstate, 2 seqlen) | (batch, B_groups, dstate, 2 seqlen)",
+       "input matrix: constant complex, or variable with interleaved (re, im)", false},
+      {"C", "complex (dim, dstate) | (batch, dstate, 2 seqlen) | (batch, C_groups, dstate, 2 seqlen)",
+       "output matrix: constant complex, or variable with interleaved (re, im)", false});
+  e.name = "mamba.selective_scan_complex";
+  e.spec_ref = "spec/mamba_complex.md [MAMBA-CSCAN-DEF]";
+  e.summary = "Mamba's selective scan (S6) forward, complex A (S4D-Lin style): mamba_ssm selective_scan_ref "
+              "semantics, out = 2 Re(sum_n h_n C_n)";
+  e.outputs = {{"out", "(batch, dim, seqlen)", "output sequence, 2 Re(sum_n h_n C_n) + D u, gated", false},
+               {"last_state", "complex (batch, dim, dstate) as (batch, dim, dstate, 2)", "state after the last step",
+                false}};
+  e.sizes = size_names(kSizes);
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    return default_complex_problem(size_row(kSizes, size), format, seed);
+  };
+  e.oracle = [](const P& p) { return result_arrays(reference::selective_scan_complex<mp_real, mp_complex>(p)); };
+  auto bound = [](const P& p, const ComplexScanArithmetic& m) { return result_arrays(selective_scan_complex_bound(p, m)); };
+  e.backends = cpu_backends<P>(
+      "sequential in t; per step h = fma(a.re,h,fma(-+a.im,h',dt*u*B)) per part; y by fma over (n, part); "
+      "fma(D,u,2y)*silu(z)",
+      [](const auto& p) { return result_arrays(cpu::selective_scan_complex(p)); }, bound,
+      complex_arithmetic_cpu_f32(), complex_arithmetic_cpu_f64());
+  e.any_order_bound = [bound](const P& p, Format storage, double ulps) {
+    return bound(p, complex_arithmetic_any_order(storage, ulps));
+  };
+  return e;
+}
 
 // ---- mamba.selective_scan_complex_backward ([MAMBA-CSCAN-BWD-DEF]) ----
-
-constexpr const char* kBackwardName = "mamba.selective_scan_complex_backward";
-
-// [MAMBA-CSCAN-BWD-DEFAULTS] The forward's tiny and small problems (the same inputs), and a
-// medium one that crosses a checkpoint block (L = 300 > 256); small and medium with dlast_state.
-constexpr SizeSpec kComplexBackwardSizes[] = {
-    kComplexSizes[0],
-    kComplexSizes[1],
-    {"medium", 1, 8, 8, 300, 1, 0, true, true, true, false, true, true},
-};
-
-struct ComplexScanBackward {
-  using Forward = ComplexScan;
-  using Problem = ComplexScanBackwardProblem<double>;
-  static constexpr const char* kName = kBackwardName;
-  static constexpr const char* kSpecRef = "spec/mamba_complex.md [MAMBA-CSCAN-BWD-DEF]";
-  static constexpr const char* kSummary =
-      "gradients (VJP) of mamba.selective_scan_complex with respect to every input; complex gradients as "
-      "(dL/dRe, dL/dIm), PyTorch's .grad convention";
-  static ArraySpec dlast_spec() {
-    return {"dlast_state", "complex (batch, dim, dstate) | (batch, dim, dstate, 2)",
-            "cotangent of last_state, PyTorch's grad_output convention (absent = 0)", true};
-  }
-  static std::vector<ArraySpec> outputs() {
-    return backward_outputs({"dA", "A's layout", "gradient of A, (dL/dRe, dL/dIm) pairs", false},
-                            {"dB", "B's layout", "gradient of B (interleaved when B is)", false},
-                            {"dC", "C's layout", "gradient of C (interleaved when C is)", false});
-  }
-  static Problem generate(const std::string& size, Format format, std::uint64_t seed) {
-    auto p = default_complex_problem(size_row(kComplexBackwardSizes, size), format, seed);
-    std::optional<std::vector<Index>> dlast;
-    if (size != "tiny") dlast = std::vector<Index>{p.batch(), p.dim(), p.dstate(), 2};
-    return with_cotangents<Problem>(std::move(p), kBackwardName, format, seed, std::move(dlast));
-  }
-  static auto oracle(const Problem& q) {
-    return reference::selective_scan_complex_vjp<mp_real, mp_complex>(q);
-  }
-  static auto any_order_bound(const Problem& q, Format storage, double elementary_ulps) {
-    return selective_scan_complex_backward_bound(
-        q, complex_backward_arithmetic_any_order(storage, elementary_ulps));
-  }
-
-  static std::vector<EntryBackend<Backward<Problem>>> backends() {
-    using P = Backward<Problem>;
-    auto bound = [](ComplexBackwardArithmetic m) {
-      return [m](const Problem& q) { return selective_scan_complex_backward_bound(q, m); };
-    };
-    auto run_cpu = [](const auto& q) { return cpu::selective_scan_complex_backward(q); };
-    const std::string order =
-        "reverse in t from per-tile checkpoints every 256 steps; complex products by two fmas per part; fma "
-        "chains over n and t per channel; channel and batch sums in a fixed order";
-    return cpu_backends<P>(order, run_cpu, bound, complex_backward_arithmetic_cpu_f32(),
-                           complex_backward_arithmetic_cpu_f64());
-  }
-};
+std::unique_ptr<Algorithm> scan_backward(const Entry<ComplexScanProblem<double>>& forward) {
+  using Q = ComplexScanBackwardProblem<double>;
+  using P = ScanBackwardAsGiven<Q>;
+  auto e = backward_entry(forward,
+                          {"dlast_state", "complex (batch, dim, dstate) | (batch, dim, dstate, 2)",
+                           "cotangent of last_state, PyTorch's grad_output convention (absent = 0)", true},
+                          {"dA", "A's layout", "gradient of A, (dL/dRe, dL/dIm) pairs", false},
+                          {"dB", "B's layout", "gradient of B (interleaved when B is)", false},
+                          {"dC", "C's layout", "gradient of C (interleaved when C is)", false});
+  e.name = "mamba.selective_scan_complex_backward";
+  e.spec_ref = "spec/mamba_complex.md [MAMBA-CSCAN-BWD-DEF]";
+  e.summary = "gradients (VJP) of mamba.selective_scan_complex with respect to every input; complex gradients as "
+              "(dL/dRe, dL/dIm), PyTorch's .grad convention";
+  e.generate = [name = e.name](const std::string& size, Format format, std::uint64_t seed) {
+    auto p = default_complex_problem(size_row(kBackwardSizes, size), format, seed);
+    return as_written(with_cotangents(std::move(p), name, format, seed, size != "tiny"));
+  };
+  e.oracle = [](const P& b) { return b.gradients(reference::selective_scan_complex_vjp<mp_real, mp_complex>(b.q)); };
+  auto bound = [](const P& b, const ComplexBackwardArithmetic& m) {
+    return b.gradients(selective_scan_complex_backward_bound(b.q, m));
+  };
+  e.backends = cpu_backends<P>(
+      "reverse in t from per-tile checkpoints every 256 steps; complex products by two fmas per part; fma "
+      "chains over n and t per channel; channel and batch sums in a fixed order",
+      [](const auto& b) { return b.gradients(cpu::selective_scan_complex_backward(b.q)); }, bound,
+      complex_backward_arithmetic_cpu_f32(), complex_backward_arithmetic_cpu_f64());
+  e.any_order_bound = [bound](const P& b, Format storage, double ulps) {
+    return bound(b, complex_backward_arithmetic_any_order(storage, ulps));
+  };
+  return make_entry(std::move(e));
+}
 
 }  // namespace
 }  // namespace touchstone::mamba
 
 namespace touchstone {
 void register_mamba_complex(Registry& registry) {
-  registry.add(mamba::scan_entry::scan_entry<mamba::ComplexScan>());
-  registry.add(mamba::scan_entry::backward_entry<mamba::ComplexScanBackward>());
+  auto forward = mamba::scan();
+  auto backward = mamba::scan_backward(forward);
+  registry.add(make_entry(std::move(forward)));
+  registry.add(std::move(backward));
 }
 }  // namespace touchstone
