@@ -31,9 +31,26 @@ constexpr double kTiny = 4.9406564584124654e-324;
 // same expression in absolute values, which the Tracked error bounds, so
 //   |computed - exact| <= min(t.err, sum_k |c_k| + p + gamma_depth t.err)
 // (`deviation`), with depth the longest chain of operations behind the value.
+// The coefficients c_k of an affine form, stored sparsely: the symbols k whose coefficient may be
+// nonzero, increasing, with their values, and `size`, one past the largest symbol the form has
+// met (a coefficient below it and not stored is 0). A form's symbols are those of the roundings
+// behind it, a small part of all symbols on most problems (a dot product of inputs has one), so
+// the arithmetic costs the stored coefficients rather than every symbol so far. Each stored value
+// is the same long double expression, in the same order, as in a dense vector of `size`
+// coefficients (a 0 added or skipped changes no value but the sign of a zero, and |c_k| is all
+// that is read); a scaling by a non-finite factor, which a dense vector would turn into NaN at
+// its zeros, marks the form `nonfinite`, read as a NaN sum as the dense sum would be.
+struct Coefficients {
+  std::vector<std::size_t> k;
+  std::vector<long double> c;
+  std::size_t size = 0;
+  bool nonfinite = false;
+  bool empty() const { return size == 0; }
+};
+
 struct TV {
   Tracked t;
-  std::vector<long double> c;
+  Coefficients c;
   double pending = 0;
   double depth = 0;
   bool outside = false;
@@ -43,11 +60,66 @@ struct TV {
 
 constexpr long double kLongU = std::numeric_limits<long double>::epsilon() / 2;
 
-double coefficient_sum(const std::vector<long double>& c) {
-  long double s = 0;
-  for (long double x : c) s += x < 0 ? -x : x;
-  // The sum's own rounding (non-negative terms, at most size() of them) and the conversion.
-  return static_cast<double>(s * (1 + kLongU * static_cast<long double>(c.size() + 2))) * (1 + 0x1p-52);
+double coefficient_sum(const Coefficients& c) {
+  long double s = c.nonfinite ? std::numeric_limits<long double>::quiet_NaN() : 0.0L;
+  for (long double x : c.c) s += x < 0 ? -x : x;
+  // The sum's own rounding (non-negative terms, at most size of them) and the conversion.
+  return static_cast<double>(s * (1 + kLongU * static_cast<long double>(c.size + 2))) * (1 + 0x1p-52);
+}
+
+// into += s c, coefficient by coefficient in long double (into's size the larger of the two).
+void add_scaled(Coefficients& into, const Coefficients& c, long double s) {
+  if (c.empty()) return;
+  into.nonfinite = into.nonfinite || c.nonfinite || !std::isfinite(s);
+  into.size = std::max(into.size, c.size);
+  if (into.k.empty()) {
+    into.k = c.k;
+    into.c.resize(c.c.size());
+    for (std::size_t j = 0; j < c.c.size(); ++j) into.c[j] = s * c.c[j];
+    return;
+  }
+  if (into.k == c.k) {  // the same symbols (a common case: values of one iteration)
+    for (std::size_t j = 0; j < c.c.size(); ++j) into.c[j] += s * c.c[j];
+    return;
+  }
+  std::vector<std::size_t> k;
+  std::vector<long double> v;
+  k.reserve(into.k.size() + c.k.size());
+  v.reserve(into.k.size() + c.k.size());
+  std::size_t a = 0, b = 0;
+  while (a < into.k.size() || b < c.k.size()) {
+    if (b == c.k.size() || (a < into.k.size() && into.k[a] < c.k[b])) {
+      k.push_back(into.k[a]);
+      v.push_back(into.c[a++]);
+    } else if (a == into.k.size() || c.k[b] < into.k[a]) {
+      k.push_back(c.k[b]);
+      v.push_back(s * c.c[b++]);
+    } else {
+      k.push_back(into.k[a]);
+      v.push_back(into.c[a++] + s * c.c[b++]);
+    }
+  }
+  into.k = std::move(k);
+  into.c = std::move(v);
+}
+
+// sum_k |a_k - b_k|, in increasing k as over dense vectors (NaN where either is nonfinite).
+long double coefficient_distance(const Coefficients& a, const Coefficients& b) {
+  long double d = a.nonfinite || b.nonfinite ? std::numeric_limits<long double>::quiet_NaN() : 0.0L;
+  std::size_t i = 0, j = 0;
+  while (i < a.k.size() || j < b.k.size()) {
+    long double x = 0, y = 0;
+    if (j == b.k.size() || (i < a.k.size() && a.k[i] < b.k[j])) {
+      x = a.c[i++];
+    } else if (i == a.k.size() || b.k[j] < a.k[i]) {
+      y = b.c[j++];
+    } else {
+      x = a.c[i++];
+      y = b.c[j++];
+    }
+    d += x > y ? x - y : y - x;
+  }
+  return d;
 }
 
 // A bound on |computed - exact| of v.
@@ -67,7 +139,10 @@ class TrackedArithmetic {
     Tracked seq;
     TrackedSum sum;
     bool any = false, outside = false;
+    // The terms' coefficients summed densely (index = symbol; a sum meets many symbols once each).
     std::vector<long double> c;
+    std::size_t c_size = 0;
+    bool c_nonfinite = false;
     double pending = 0;       // the terms' pendings
     double rounding = 0;      // sequential: sum of u |partial sum| bounds
     double size = 0;          // sum of |term| bounds (any order)
@@ -214,12 +289,8 @@ class TrackedArithmetic {
     if (via.outside) return via;
     via.depth = std::max(via.depth, z.depth);
     fresh(via);  // via's rounding as a symbol of its own, so that the comparison below sees it
-    long double diff = 0;
-    const std::size_t n = std::max(via.c.size(), z.c.size());
-    for (std::size_t k = 0; k < n; ++k) {
-      const long double cv = k < via.c.size() ? via.c[k] : 0.0L, cz = k < z.c.size() ? z.c[k] : 0.0L;
-      diff += cv > cz ? cv - cz : cz - cv;
-    }
+    const long double diff = coefficient_distance(via.c, z.c);
+    const std::size_t n = std::max(via.c.size, z.c.size);
     const double gamma = static_cast<double>(kLongU * static_cast<long double>(2 * z.depth + 8));
     const double extra = affine_ ? static_cast<double>(diff * (1 + kLongU * static_cast<long double>(n + 2))) +
                                        gamma * (via.t.err + z.t.err)
@@ -256,7 +327,13 @@ class TrackedArithmetic {
   Acc acc() const { return {}; }
   void accumulate(Acc& s, const V& v) const {
     s.outside = s.outside || v.outside;
-    combine(s.c, v.c, 1);
+    if (affine_ && !v.c.empty()) {
+      // As combine(s.c, v.c, 1) over dense vectors: each stored coefficient added at its symbol.
+      s.c_nonfinite = s.c_nonfinite || v.c.nonfinite;
+      s.c_size = std::max(s.c_size, v.c.size);
+      if (!v.c.k.empty() && s.c.size() <= v.c.k.back()) s.c.resize(v.c.k.back() + 1, 0.0L);
+      for (std::size_t j = 0; j < v.c.k.size(); ++j) s.c[v.c.k[j]] += v.c.c[j];
+    }
     s.pending += v.pending;
     s.dev += deviation(v);
     s.size += v.t.mag() + deviation(v);
@@ -277,7 +354,13 @@ class TrackedArithmetic {
     V z;
     z.affine = affine_;
     z.depth = s.depth + static_cast<double>(s.count);
-    z.c = s.c;
+    z.c.size = s.c_size;
+    z.c.nonfinite = s.c_nonfinite;
+    for (std::size_t k = 0; k < s.c.size(); ++k)
+      if (s.c[k] != 0 || std::isnan(s.c[k])) {
+        z.c.k.push_back(k);
+        z.c.c.push_back(s.c[k]);
+      }
     if (any_order_) {
       z.t = s.sum.result(r_);
       const double gamma = s.count > 1 ? gamma_k(r_.u, static_cast<double>(s.count - 1)) : 0.0;
@@ -315,27 +398,16 @@ class TrackedArithmetic {
     if (t.lo == t.hi && t.lo == m) return 0;
     return std::max(t.hi - m, m - t.lo) * (1 + 0x1p-50) + 4.9406564584124654e-324;
   }
-  void combine(std::vector<long double>& into, const std::vector<long double>& c, long double s) const {
-    if (!affine_ || c.empty()) return;
-    if (into.empty()) {
-      into.resize(c.size());
-      for (std::size_t k = 0; k < c.size(); ++k) into[k] = s * c[k];
-      return;
-    }
-    if (into.size() < c.size()) into.resize(c.size(), 0);
-    if (s == 1) {
-      for (std::size_t k = 0; k < c.size(); ++k) into[k] += c[k];
-    } else if (s == -1) {
-      for (std::size_t k = 0; k < c.size(); ++k) into[k] -= c[k];
-    } else {
-      for (std::size_t k = 0; k < c.size(); ++k) into[k] += s * c[k];
-    }
+  void combine(Coefficients& into, const Coefficients& c, long double s) const {
+    if (affine_) add_scaled(into, c, s);
   }
   // Gives v's pending its own symbol.
   void fresh(V& v) const {
     if (affine_ && v.pending != 0) {
-      if (v.c.size() < next_ + 1) v.c.resize(next_ + 1, 0);
-      v.c[next_] = v.pending;
+      // next_ is past every symbol so far: appended, the symbols stay increasing.
+      v.c.k.push_back(next_);
+      v.c.c.push_back(v.pending);
+      v.c.size = next_ + 1;
       ++next_;
       v.pending = 0;
     }
