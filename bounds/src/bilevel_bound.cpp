@@ -449,12 +449,24 @@ double operations(const QuadraticProblem<double>& p) {
   return (2 * r + 2 + r * (r + 1) / 2) * (2 * d * d + 2 * d) * (d + 1) + 8 * d + 16;
 }
 
+// Every element's bound already +inf: a further run cannot change any, as each element keeps the
+// largest over the runs (std::max(+inf, b) is +inf for every b, NaN included), so the runs left are
+// skipped: an any-order bound past the affine form's budget is +inf everywhere after its first run
+// ([BILEVEL-BOUND-AFFINE]), and the verdict needs nothing more of it.
+bool all_infinite(const Tensor<double>& out) {
+  for (Index i = 0; i < out.count(); ++i)
+    if (!(out[i] == kInf)) return false;
+  return out.count() > 0;
+}
+
 // Runs `body(ar, cls, theta)` for each Form (one, plain, for the backends' own bounds; all three
 // for the any-order bound) and keeps the largest bound per element.
 // `forward`: the runs include forward mode (dim tangents: dim times the products and symbols).
+// `keep` returns whether some element is still finite (else the body and the forms stop: all_infinite),
+// unless `every_run` (a body that computes more than the elements, as adaptive UFOM's state).
 template <class Body>
 Tensor<double> bound_over_forms(const QuadraticProblem<double>& p, const BilevelArithmetic& m, bool forward,
-                                const Body& body) {
+                                const Body& body, bool every_run = false) {
   const auto& in = p.in();
   const double ops = operations(p);
   Tensor<double> out(Shape{p.dim()}, 0.0);
@@ -468,6 +480,7 @@ Tensor<double> bound_over_forms(const QuadraticProblem<double>& p, const Bilevel
   const double products = (2 * r + 2) * d * d + (forward ? r * d * d * d : 0);
   const bool affine = symbols * products < 4e9;
   for (order::Form form : forms) {
+    if (!every_run && all_infinite(out)) break;
     TrackedArithmetic ar(m, affine);
     order::Quadratic<TrackedArithmetic> cls(
         ar, p.dim(), [&](Index i, Index k) { return in.A(i, k); }, [&](Index i) { return in.c[i]; }, in.alpha, form);
@@ -483,6 +496,7 @@ Tensor<double> bound_over_forms(const QuadraticProblem<double>& p, const Bilevel
         if (!affine && !(b < v.t.mag())) b = kInf;
         out[i] = std::max(out[i], b);
       }
+      return every_run || !all_infinite(out);
     });
   }
   return out;
@@ -510,7 +524,7 @@ Tensor<double> exact_hypergradient_bound(const QuadraticProblem<double>& p, orde
     out = bound_over_forms(p, m, false, [&](TrackedArithmetic&, auto& cls, const std::vector<TV>& theta, auto&& keep) {
       keep(order::exact_stored(cls, theta, p.steps()));
     });
-  if (m.any_order || method == order::Method::forward) {
+  if ((m.any_order || method == order::Method::forward) && !all_infinite(out)) {
     const Tensor<double> f =
         bound_over_forms(p, m, true, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& theta, auto&& keep) {
           keep(order::exact_forward(ar, cls, theta, p.steps()));
@@ -535,14 +549,14 @@ Tensor<double> ufom_bound(const UfomProblem<double>& u, const BilevelArithmetic&
   const double q = u.q();
   Tensor<double> out = bound_over_forms(
       u.quad(), m, false, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& theta, auto&& keep) {
-        keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::stored));
-        if (m.any_order && u.xi() == 1) keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::stored, true));
+        if (keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::stored)) && m.any_order && u.xi() == 1)
+          keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::stored, true));
       });
-  if (!m.any_order || u.xi() == 0) return out;
+  if (!m.any_order || u.xi() == 0 || all_infinite(out)) return out;
   const Tensor<double> f = bound_over_forms(
       u.quad(), m, true, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& theta, auto&& keep) {
-        keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::forward, false));
-        keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::forward, true));
+        if (keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::forward, false)))
+          keep(order::ufom(ar, cls, theta, r, q, u.xi(), order::Method::forward, true));
       });
   for (Index i = 0; i < out.count(); ++i) out[i] = std::max(out[i], f[i]);
   return out;
@@ -579,7 +593,8 @@ AdaptiveUfomBound ufom_adaptive_bound(const AdaptiveUfomProblem<double>& a, cons
           out.ema_d2_next = std::max(out.ema_d2_next, element_bound(s.ema_d2, ops));
           out.v2 = std::max(out.v2, element_bound(s.v2, ops));
           out.d2 = std::max(out.d2, element_bound(s.d2, ops));
-        });
+        },
+        true);
     for (Index i = 0; i < g.count(); ++i) out.grad[i] = std::max(out.grad[i], g[i]);
   };
   run(false, order::Method::stored, false);
@@ -632,7 +647,7 @@ Tensor<double> ridge_hypergradient_bound(const RidgeProblem<double>& p, order::M
     }
   };
   if (m.any_order || method != order::Method::forward) run(order::Method::stored);
-  if (m.any_order || method == order::Method::forward) run(order::Method::forward);
+  if ((m.any_order || method == order::Method::forward) && !all_infinite(out)) run(order::Method::forward);
   return out;
 }
 
@@ -679,6 +694,7 @@ Tensor<double> logistic_hypergradient_bound(const LogisticProblem<double>& p, or
   for (order::Method meth : {order::Method::stored, order::Method::forward}) {
     const bool forward = meth == order::Method::forward;
     if (!m.any_order && forward != (method == order::Method::forward)) continue;
+    if (all_infinite(out)) break;
     logistic_run(p, m, forward, out, [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& w0) {
       return order::ridge_exact(ar, cls, w0, p.steps(), meth);
     });
@@ -703,6 +719,7 @@ Tensor<double> logistic_ufom_bound(const LogisticUfomProblem<double>& u, const B
     for (bool reciprocal : {false, true}) {
       if (!m.any_order && (meth == order::Method::forward || reciprocal)) continue;
       if (u.xi() == 0 && (meth == order::Method::forward || reciprocal)) continue;
+      if (all_infinite(out)) break;
       logistic_run(p, m, meth == order::Method::forward, out,
                    [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& w0) {
                      return order::theta_ufom(ar, cls, w0, p.steps(), u.q(), u.xi(), meth, reciprocal);
@@ -763,7 +780,7 @@ Tensor<double> maml_hypergradient_bound(const MamlProblem<double>& p, const Bile
 Tensor<double> maml_hypergradient_bound(const MamlProblem<double>& p, order::Method method, const BilevelArithmetic& m) {
   Tensor<double> out(Shape{p.dim()}, 0.0);
   if (m.any_order || method != order::Method::forward) out = maml_hypergradient_bound(p, m);
-  if (m.any_order || method == order::Method::forward) {
+  if ((m.any_order || method == order::Method::forward) && !all_infinite(out)) {
     const Tensor<double> f = maml_run(
         p, m,
         [&](TrackedArithmetic& ar, auto& cls, const std::vector<TV>& theta) {
