@@ -52,15 +52,21 @@ double node_tan_double(long long k, long long L) {
 std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
   const Rounding r = Rounding::of(format_info(format));
   std::vector<double> out(static_cast<std::size_t>(p.H * p.L * 2));
-  for (Index h = 0; h < p.H; ++h)
+  // The numerators do not depend on l: formed once per channel.
+  std::vector<CTracked> num(static_cast<std::size_t>(p.N)), num_conj(static_cast<std::size_t>(p.N));
+  for (Index h = 0; h < p.H; ++h) {
+    for (Index n = 0; n < p.N; ++n) {
+      num[static_cast<std::size_t>(n)] = cexact(p.vv(h, n));
+      num_conj[static_cast<std::size_t>(n)] = cexact(std::conj(p.vv(h, n)));
+    }
     for (Index l = 0; l < p.L; ++l) {
       CTrackedSum s;
       for (Index n = 0; n < p.N; ++n) {
         const Diff d = diff_exact(p.z[l], p.ww(h, n), r);
-        s.add_term(div(cexact(p.vv(h, n)), d.d, d.low, r));
+        s.add_term(div(num[static_cast<std::size_t>(n)], d.d, d.low, r));
         if (p.conj == Conj::halves) {
           const Diff e = diff_exact(p.z[l], std::conj(p.ww(h, n)), r);
-          s.add_term(div(cexact(std::conj(p.vv(h, n))), e.d, e.low, r));
+          s.add_term(div(num_conj[static_cast<std::size_t>(n)], e.d, e.low, r));
         }
       }
       const CTracked t = s.result(r);
@@ -68,6 +74,7 @@ std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
       out[static_cast<std::size_t>((h * p.L + l) * 2)] = E;
       out[static_cast<std::size_t>((h * p.L + l) * 2 + 1)] = E;
     }
+  }
   return out;
 }
 // embed-end cauchy_bound

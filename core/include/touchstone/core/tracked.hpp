@@ -24,9 +24,39 @@
 
 namespace touchstone {
 
+namespace tracked_detail {
+// gamma_k for float32's and binary64's unit roundoffs and k = 0 .. kGammaTable, evaluated once by
+// the same expression at run time (u read through a volatile, so that the compiler does not fold
+// log1p with its own rounding): a bound evaluates gamma_k for every operation it tracks, two libm
+// calls each, mostly for a few small k.
+constexpr int kGammaTable = 256;
+struct GammaTable {
+  double f32[kGammaTable + 1], f64[kGammaTable + 1];
+  GammaTable() {
+    volatile double u32 = 0x1p-24, u64 = 0x1p-53;
+    const double l32 = std::log1p(u32), l64 = std::log1p(u64);
+    for (int k = 0; k <= kGammaTable; ++k) {
+      f32[k] = std::expm1(static_cast<double>(k) * l32);
+      f64[k] = std::expm1(static_cast<double>(k) * l64);
+    }
+  }
+};
+inline const GammaTable& gamma_table() {
+  static const GammaTable table;
+  return table;
+}
+}  // namespace tracked_detail
+
 // gamma_k = (1 + u)^k - 1, the growth of k roundings (Higham's gamma_k without its first-order
-// approximation ku / (1 - ku)), evaluated as expm1(k log1p(u)).
-inline double gamma_k(double u, double k) { return std::expm1(k * std::log1p(u)); }
+// approximation ku / (1 - ku)), evaluated as expm1(k log1p(u)) (from a table of the same values
+// for the usual u and small integer k).
+inline double gamma_k(double u, double k) {
+  if (k >= 0 && !std::signbit(k) && k <= tracked_detail::kGammaTable && k == static_cast<double>(static_cast<int>(k))) {
+    if (u == 0x1p-24) return tracked_detail::gamma_table().f32[static_cast<int>(k)];
+    if (u == 0x1p-53) return tracked_detail::gamma_table().f64[static_cast<int>(k)];
+  }
+  return std::expm1(k * std::log1p(u));
+}
 
 struct Rounding {
   double u;    // unit roundoff of the compute format

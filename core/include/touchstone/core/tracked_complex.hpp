@@ -89,7 +89,7 @@ inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const R
   constexpr double inf = std::numeric_limits<double>::infinity();
   const double yc_low = My_low - y.E;  // lower bound on |y^|
   const double yc_high = y.M + y.E, xc = x.M + x.E;
-  const double min_normal = std::ldexp(r.eta, 1) / r.u;  // 2^(emin + 1) >= 2^emin
+  const double min_normal = 2 * r.eta / r.u;  // 2^(emin + 1) >= 2^emin (2 eta is exact)
   const double M = x.M / std::max(My_low, CTracked::kTinyC) + CTracked::kTinyC;
   if (!(yc_low > 0) || !(yc_high * yc_high * (1 + 4 * r.u) <= r.max_finite) ||
       !(xc * yc_high * (1 + 4 * r.u) <= r.max_finite) ||
