@@ -87,25 +87,33 @@ std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vec
   const Rounding r = Rounding::of(format_info(format));
   const std::size_t half = static_cast<std::size_t>(p.H * p.N * 2);
   std::vector<double> out(2 * half);
-  for (Index h = 0; h < p.H; ++h)
+  // The exact inputs' CTracked (a hypot each) formed once: dout's per channel, v's per (h, n).
+  const std::size_t L = static_cast<std::size_t>(p.L);
+  std::vector<CTracked> g_exact(L), g_conj_exact(L);
+  for (Index h = 0; h < p.H; ++h) {
+    for (std::size_t l = 0; l < L; ++l) {
+      const cdouble g = dout[static_cast<std::size_t>(h) * L + l];
+      g_exact[l] = cexact(g);
+      g_conj_exact[l] = cexact(std::conj(g));
+    }
     for (Index n = 0; n < p.N; ++n) {
       CTrackedSum sv, sw;
       bool intermediate_overflow = false;
       const cdouble v = p.vv(h, n), w = p.ww(h, n);
+      const CTracked v_exact = cexact(v), v_conj_exact = cexact(std::conj(v));
       for (Index l = 0; l < p.L; ++l) {
-        const cdouble g = dout[static_cast<std::size_t>(h * p.L + l)];
-        auto terms = [&](cdouble gg, cdouble vv, cdouble ww) {
+        auto terms = [&](const CTracked& gg, const CTracked& vv, cdouble ww) {
           const Diff d = diff_exact(p.z[l], ww, r);
-          sv.add_term(div(cexact(gg), d.d, d.low, r));
+          sv.add_term(div(gg, d.d, d.low, r));
           const CTracked q = mul(d.d, d.d, r);
-          const CTracked s = div(cexact(vv), q, d.low * d.low * (1 - kRel), r);
+          const CTracked s = div(vv, q, d.low * d.low * (1 - kRel), r);
           // An intermediate that may leave the range (q, or v/q though the product with dout
           // would not) puts dw outside the bound's domain.
           if (q.overflows(r) || s.overflows(r)) intermediate_overflow = true;
-          sw.add_term(mul(cexact(gg), s, r));
+          sw.add_term(mul(gg, s, r));
         };
-        terms(g, v, w);
-        if (p.conj == Conj::halves) terms(std::conj(g), std::conj(v), std::conj(w));
+        terms(g_exact[static_cast<std::size_t>(l)], v_exact, w);
+        if (p.conj == Conj::halves) terms(g_conj_exact[static_cast<std::size_t>(l)], v_conj_exact, std::conj(w));
       }
       const double Ev = sv.may_overflow(r) ? kInf : sv.result(r).E * (1 + kRel);
       const double Ew = sw.may_overflow(r) || intermediate_overflow ? kInf : sw.result(r).E * (1 + kRel);
@@ -113,6 +121,7 @@ std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vec
       out[i] = out[i + 1] = Ev;
       out[half + i] = out[half + i + 1] = Ew;
     }
+  }
   return out;
 }
 // embed-end cauchy_backward_bound
