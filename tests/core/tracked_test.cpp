@@ -140,3 +140,28 @@ TEST(Tracked, SumsInAnyOrderWithinBound) {
 
 }  // namespace
 }  // namespace touchstone
+
+namespace touchstone {
+namespace {
+
+// covers: CORE-TRACKED-SUM
+// gamma_k's table (float32's and binary64's u, integer k <= 256) holds exactly what the formula
+// gives at run time, so the bounds that read it are bit for bit those that called the formula;
+// other arguments take the formula; and either is (1 + u)^k - 1 within a few ulps (MPFR).
+TEST(Tracked, GammaTableIsTheFormulaBitForBit) {
+  volatile double u32 = 0x1p-24, u64 = 0x1p-53;  // not folded by the compiler
+  for (double u : {static_cast<double>(u32), static_cast<double>(u64)})
+    for (int k = 0; k <= 300; ++k) {
+      const double formula = std::expm1(static_cast<double>(k) * std::log1p(u));
+      EXPECT_EQ(gamma_k(u, k), formula) << "u " << u << " k " << k;
+      const WorkingPrecision wp(256);
+      const mp_real exact = pow(mp_real(1) + mp_real(u), k) - 1;
+      EXPECT_LE(abs(mp_real(gamma_k(u, k)) - exact), mp_real(8 * 0x1p-53) * exact) << "u " << u << " k " << k;
+    }
+  EXPECT_EQ(gamma_k(0x1p-24, 2.5), std::expm1(2.5 * std::log1p(0x1p-24)));  // not an integer
+  EXPECT_EQ(gamma_k(0x1p-11, 3), std::expm1(3 * std::log1p(0x1p-11)));     // float16's u
+  EXPECT_EQ(gamma_k(0x1p-24, 1e6), std::expm1(1e6 * std::log1p(0x1p-24)));  // past the table
+}
+
+}  // namespace
+}  // namespace touchstone
