@@ -102,10 +102,14 @@ void solve_s_steps(Ar& ar, const CwyFactors<Ar>& f, Index L, std::vector<typenam
     const Index i = transpose ? n : L - 1 - n;
     auto t = ar.acc();
     ar.accumulate(t, x[i]);
-    if (!transpose)
-      for (Index j = i + 1; j < L; ++j) ar.accumulate(t, ar.neg(ar.mul(f.s[i * L + j], x[j])));
-    else
-      for (Index j = 0; j < i; ++j) ar.accumulate(t, ar.neg(ar.mul(f.s[j * L + i], x[j])));
+    // Row i's terms j = i + 1 .. L - 1 (transpose: column i's, j = 0 .. i - 1), in j order, as a count
+    // of terms: the same operations as a loop on j, without g++ 12's false -Waggressive-loop-optimizations
+    // on that loop (i + 1 <= L always: no iteration can overflow).
+    const Index first = transpose ? 0 : i + 1, count = transpose ? i : L - 1 - i;
+    for (Index c = 0; c < count; ++c) {
+      const Index j = first + c;
+      ar.accumulate(t, ar.neg(ar.mul(f.s[transpose ? j * L + i : i * L + j], x[j])));
+    }
     x[i] = ar.twice(ar.total(t));
   }
 }
