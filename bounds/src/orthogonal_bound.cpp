@@ -331,6 +331,262 @@ double householder_rownorm_bound(const Tensor<double>& v, const Rounding& r) {
   return E;
 }
 
+// The order header's policy on binary64 for [ORTH-FLOW-NORMWISE]'s reference run (the cpu-f64
+// backend's arithmetic: one IEEE rounding per operation, -ffp-contract=off, glibc's sin and cos).
+struct Binary64Run {
+  using V = double;
+  using Acc = double;
+  static constexpr bool kRefinesSolves = false;
+  static V input(double x) { return x; }
+  static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
+  static V mul(V a, V b) { return a * b; }
+  static V div(V a, V b) { return a / b; }
+  static V neg(V a) { return -a; }
+  static V sqrt(V a) { return std::sqrt(a); }
+  static V twice(V a) { return a + a; }
+  static V unit(V a) { return a; }
+  static V sin(V a) { return std::sin(a); }
+  static V cos(V a) { return std::cos(a); }
+  static Acc acc() { return 0.0; }
+  static void accumulate(Acc& s, V t) { s = s + t; }
+  static V total(Acc s) { return s; }
+};
+
+// [ORTH-FLOW-NORMWISE] e_T >= ||X^_T - X_T||_F for the flow (re-projection: `reproject`), in binary64 over
+// non-negative terms (spec/orthogonal.md derives each line). With E_t = X^_t - X_t, per pair p = (i, j)
+// of step t's round, Z_p = X^_t,p Rot(theta(X^_t)) - X_t,p Rot(theta(X_t)) and E_t+1,p = Z_p + delta_p,
+// delta_p the rounding of one step from X^_t (G's sums, the angle's, cos and sin within `sincos_ulps`,
+// the rotation's products). The exact angle is linear in X (theta = -eta R (b_i . x_j - x_i . b_j) / 2,
+// B = A^T Y: the quadratic term X^T A^T A X is symmetric and cancels), so with beta_p =
+// sqrt(|b_i|^2 + |b_j|^2), P >= ||X_t,p||_F (the exact trajectory keeps X0's singular values) and
+// lambda_p = |eta| R beta_p P / 2:
+//   ||Z_p||_F <= (1 + lambda_p) ||E_p||_F                                          (Lipschitz), and
+//   ||Z_p||_F^2 <= Lambda_p ||E_p||_F^2, Lambda_p = 1 + lambda_p^2 + |eta| R (beta_p P - tau_p) / 2 + h.o.,
+// tau_p <= sign(eta) (x_i . b_i + x_j . b_j) at the exact X_t (the cross term's sign; from a binary64
+// run of the flow within its own bound e~_t of the exact trajectory). Then e_t+1 = g_t e_t + ||delta_t||_F with g_t
+// the smaller factor, maximized over the round's pairs.
+class FlowNormwise {
+ public:
+  FlowNormwise(const FlowProblem<double>& p, const OrthArithmetic& arith, double sincos_ulps)
+      : p_(p), own_arith_(arith) {
+    const Format compute = arith.compute;
+    const Index N = p.N(), M = p.M(), K = p.K();
+    const double n = static_cast<double>(N), k = static_cast<double>(K);
+    const double g64N = 2 * gamma_k(0x1p-53, n), g64K = 2 * gamma_k(0x1p-53, k);  // doubled: the abs sums' own rounding
+    // The data's norms (binary64; the signed sums' rounding bounded explicitly, the rest by the slack).
+    for (Index i = 0; i < p.x0().count(); ++i) F0_ += p.x0()[i] * p.x0()[i];
+    for (Index i = 0; i < p.a().count(); ++i) alpha_ += p.a()[i] * p.a()[i];
+    for (Index i = 0; i < p.y().count(); ++i) nu_y_ += p.y()[i] * p.y()[i];
+    F0_ = std::sqrt(F0_), alpha_ = std::sqrt(alpha_), nu_y_ = std::sqrt(nu_y_);
+    // ||X0||_2^2 = ||X0^T X0||_2 <= ||X0^T X0||_inf (symmetric), its entries within their rounding.
+    double sigma2 = 0;
+    for (Index i = 0; i < M; ++i) {
+      double row = 0;
+      for (Index c = 0; c < M; ++c) {
+        double sum = 0, mag = 0;
+        for (Index q = 0; q < N; ++q) sum += p.x0()(q, i) * p.x0()(q, c), mag += std::fabs(p.x0()(q, i) * p.x0()(q, c));
+        row += std::fabs(sum) + g64N * mag + n * kTiny;
+      }
+      sigma2 = std::max(sigma2, row);
+    }
+    P_ = std::min(F0_, std::sqrt(2 * sigma2));
+    // B^ = fl(A^T Y) with |B^ - B| <= berr_ entrywise, and |b_m|_2 <= bnorm_m for the exact columns.
+    bhat_.assign(static_cast<std::size_t>(N * M), 0.0);
+    berr_.assign(static_cast<std::size_t>(N * M), 0.0);
+    bnorm_.assign(static_cast<std::size_t>(M), 0.0);
+    for (Index m = 0; m < M; ++m)
+      for (Index q = 0; q < N; ++q) {
+        double sum = 0, mag = 0;
+        for (Index c = 0; c < K; ++c) sum += p.a()(c, q) * p.y()(c, m), mag += std::fabs(p.a()(c, q) * p.y()(c, m));
+        const std::size_t at = static_cast<std::size_t>(q * M + m);
+        bhat_[at] = sum;
+        berr_[at] = g64K * mag + k * kTiny;
+        const double b = std::fabs(sum) + berr_[at];
+        bnorm_[static_cast<std::size_t>(m)] += b * b;
+      }
+    for (double& b : bnorm_) b = std::sqrt(b);
+    R_ = matching_rounds(M);
+    etaR_ = std::fabs(p.eta()) * static_cast<double>(R_);
+    own_ = Local(Rounding::of(format_info(compute)), sincos_ulps);
+    ref_ = Local(Rounding::of(format_info(Format::float64)), kSinCosF64Ulps);
+  }
+
+  // e_T, or +inf outside the domain.
+  double run() {
+    const Index N = p_.N(), M = p_.M(), K = p_.K(), T = p_.steps();
+    // The reference run: binary64, the backends' order ([ORTH-FLOW-CPU]) step by step.
+    Binary64Run ar;
+    std::vector<double> x(p_.x0().data(), p_.x0().data() + p_.x0().count()), g(static_cast<std::size_t>(N * M)),
+        res(static_cast<std::size_t>(K * M));
+    for (Index t = 0; t < T; ++t) {
+      const std::vector<double> before = x;
+      for (Index k = 0; k < K; ++k)
+        for (Index m = 0; m < M; ++m) {
+          double s = 0;
+          for (Index n = 0; n < N; ++n) s = s + p_.a()(k, n) * x[static_cast<std::size_t>(n * M + m)];
+          res[static_cast<std::size_t>(k * M + m)] = s - p_.y()(k, m);
+        }
+      for (Index n = 0; n < N; ++n)
+        for (Index m = 0; m < M; ++m) {
+          double s = 0;
+          for (Index k = 0; k < K; ++k) s = s + p_.a()(k, n) * res[static_cast<std::size_t>(k * M + m)];
+          g[static_cast<std::size_t>(n * M + m)] = s;
+        }
+      order::matching_rotate(ar, x, g, N, M, p_.eta(), flow_round(p_.seed(), t, R_));
+      step(t, before);
+      if (p_.reproject() > 0 && (t + 1) % p_.reproject() == 0) {
+        reproject(x);
+        x = order::qf_values(ar, x, N, M);
+      }
+    }
+    if (!std::isfinite(e_)) return kInf;
+    // The evaluation: at most 100 operations per step and pair on non-negative terms, and the data's sums.
+    const double ops = 100.0 * static_cast<double>((T + 1) * (M + 1)) +
+                       static_cast<double>(M * M * N + M * N * K + N * M + K * N + K * M);
+    return e_ * (1 + slack_for(ops)) + kTiny;
+  }
+
+ private:
+  // A format's constants for one step's rounding.
+  struct Local {
+    Local() = default;
+    Local(const Rounding& r_, double ulps) : r(r_) {
+      const double u = r.u;
+      d_sincos = 2 * ulps * u + 2 * std::sqrt(2.0) * ulps * r.eta;  // |(c^, s^) - (cos, sin)(theta^)|_2
+      cs = std::sqrt(2.0) * (1 + d_sincos);                          // >= |c^| + |s^|
+    }
+    Rounding r{};
+    double d_sincos = 0, cs = 0;
+  };
+
+  // ||delta_t||_F for a computed X^ with ||X^||_F <= Xf and ||X^_p||_F <= Xp, in the format of `f`;
+  // +inf where an intermediate may overflow.
+  double local(const Local& f, double Xf, double Xp, std::size_t pairs) const {
+    const double u = f.r.u, eta_u = f.r.eta, n = static_cast<double>(p_.N()), k = static_cast<double>(p_.K()),
+                 m = static_cast<double>(p_.M());
+    const double gN = gamma_k(u, n), gN1 = gamma_k(u, n + 1), gK = gamma_k(u, k), g2 = gamma_k(u, 2);
+    const double c_eta = etaR_ * (1 + u) + eta_u, dc_eta = u * etaR_ + eta_u;  // |fl(eta R)|, |fl(eta R) - eta R|
+    const double Rn = alpha_ * Xf + nu_y_;                                      // ||A X^ - Y||_F
+    const double DR = gN1 * Rn + std::sqrt(k * m) * (1 + gN1) * n * eta_u;      // ||R^ - (A X^ - Y)||_F
+    const double Rh = Rn + DR;                                                  // ||R^||_F
+    const double DG = gK * alpha_ * Rh + alpha_ * DR + std::sqrt(n * m) * (1 + gK) * k * eta_u;  // ||G^ - G(X^)||_F
+    const double Gh = alpha_ * Rn + DG;                                         // ||G^||_F
+    const double Wm = Xp * Gh / 2;                                              // |omega*| (with G^)
+    const double Dab = gN * Xp * Gh + 2 * (1 + gN) * n * eta_u;                 // the two dot products
+    const double Dd = Dab + u * (2 * Wm + Dab);                                 // fl(a^ - b^) - 2 omega*
+    const double Domega = Dd / 2 + u * (Wm + Dd / 2) + eta_u;                   // omega^ - omega*
+    const double omega_h = Wm + Domega;
+    const double Dtheta = u * c_eta * omega_h + eta_u + dc_eta * omega_h + etaR_ * (Domega + Xp * DG / 2);
+    const double big = 4 * std::max({Rh, alpha_ * Rh, Xp * Gh, Xf, Gh, (c_eta + 1) * (omega_h + 1)});
+    if (!(big < f.r.max_finite)) return kInf;
+    return Xf * (Dtheta + f.d_sincos + g2 * f.cs) +
+           std::sqrt(static_cast<double>(pairs)) * 2 * (1 + u) * eta_u * std::sqrt(2 * n);
+  }
+
+  // The growth factor of step t's round for an error of Frobenius norm at most e, given tau_lo per pair.
+  double growth(const std::vector<std::pair<Index, Index>>& pairs, const std::vector<double>& tau_lo, double e) const {
+    double lipschitz = 0, lambda2 = 0;
+    for (std::size_t q = 0; q < pairs.size(); ++q) {
+      const double bi = bnorm_[static_cast<std::size_t>(pairs[q].first)], bj = bnorm_[static_cast<std::size_t>(pairs[q].second)];
+      const double beta = std::sqrt(bi * bi + bj * bj), lambda = etaR_ * beta * P_ / 2, h = etaR_ * beta / 2;
+      lipschitz = std::max(lipschitz, lambda);
+      // beta P - tau may cancel: the binary64 rounding of beta, P and tau_lo (relative, at most (N + K + M)
+      // 2^-52 each, below 1e-10 for extents below 2^20) is added explicitly rather than left to the slack.
+      const double cross = std::isfinite(tau_lo[q])
+                               ? std::max(0.0, beta * P_ - tau_lo[q]) + 1e-10 * (beta * P_ + std::fabs(tau_lo[q]))
+                               : 2 * beta * P_;
+      lambda2 = std::max(lambda2, lambda * lambda + etaR_ * cross / 2 + h * h * (P_ * e + etaR_ * beta * P_ * e * e / 6));
+    }
+    return std::min(1 + lipschitz, std::sqrt(1 + lambda2));
+  }
+
+  void step(Index t, const std::vector<double>& xref) {
+    if (!std::isfinite(e_) || !std::isfinite(eref_)) {
+      e_ = eref_ = kInf;
+      return;
+    }
+    const Index N = p_.N(), M = p_.M();
+    const auto pairs = round_robin_matching(M, flow_round(p_.seed(), t, R_));
+    if (pairs.empty()) return;
+    // sign(eta) tau_p(X_t) >= sign(eta) tau(X~_t) - its evaluation's error - beta_p e~_t (eta < 0 runs
+    // the flow uphill: the cross term's sign turns with eta's).
+    std::vector<double> tau_lo(pairs.size(), -kInf);
+    const double g64 = 2 * gamma_k(0x1p-53, 2.0 * static_cast<double>(N));
+    for (std::size_t q = 0; q < pairs.size(); ++q) {
+      const Index i = pairs[q].first, j = pairs[q].second;
+      double sum = 0, mag = 0, berr = 0;
+      for (Index r = 0; r < N; ++r)
+        for (const Index c : {i, j}) {
+          const std::size_t at = static_cast<std::size_t>(r * M + c);
+          sum += bhat_[at] * xref[at];
+          mag += std::fabs(bhat_[at] * xref[at]);
+          berr += berr_[at] * std::fabs(xref[at]);
+        }
+      const double bi = bnorm_[static_cast<std::size_t>(i)], bj = bnorm_[static_cast<std::size_t>(j)];
+      const double lo = (p_.eta() < 0 ? -sum : sum) - (g64 * mag + berr + 2 * static_cast<double>(N) * kTiny) * (1 + 1e-10) -
+                        std::sqrt(bi * bi + bj * bj) * eref_ * (1 + 1e-10);
+      if (std::isfinite(lo)) tau_lo[q] = lo;
+    }
+    const double e = e_, eref = eref_;
+    e_ = growth(pairs, tau_lo, e) * e + local(own_, F0_ + e, P_ + e, pairs.size());
+    eref_ = growth(pairs, tau_lo, eref) * eref + local(ref_, F0_ + eref, P_ + eref, pairs.size());
+  }
+
+  // A re-projection X = qf(X) after a step: the computed X^ is within e of the exact X, which lies
+  // within e~ of the reference run's X~ (entrywise, as the Frobenius norms bound every entry). The
+  // tracked modified Gram-Schmidt ([ORTH-QR-BOUND]) on inputs with those ranges and errors bounds every
+  // entry of qf(X^) (computed) - qf(X) (exact); its Frobenius norm is the new e. Likewise e~ for the
+  // reference run's own qf in binary64. The exact X then has orthonormal columns: F0 = sqrt(M), P = sqrt(2).
+  void reproject(const std::vector<double>& xref) {
+    const Index N = p_.N(), M = p_.M();
+    const double spread = eref_ * (1 + 0x1p-50);
+    const auto through_qf = [&](const OrthArithmetic& m, double err) {
+      if (!std::isfinite(err) || !std::isfinite(spread)) return kInf;
+      TrackedArithmetic tar(m);
+      std::vector<TV> in;
+      in.reserve(xref.size());
+      for (const double v : xref)
+        in.push_back({{tracked_detail::down(v - spread, std::fabs(v) + spread), tracked_detail::up(v + spread, std::fabs(v) + spread), err},
+                      false});
+      const std::vector<TV> q = order::qf_values(tar, in, N, M);
+      const double slack = slack_for(8.0 * static_cast<double>((M + 2) * (N + 2)));
+      double sum = 0;
+      for (const TV& v : q) {
+        const double b = element_bound(v, slack);
+        sum += b * b;
+      }
+      return std::sqrt(sum) * (1 + 0x1p-48);
+    };
+    const double e = through_qf(own_arith_, e_);
+    eref_ = through_qf(OrthArithmetic{Format::float64, false, 0}, eref_);
+    e_ = e;
+    F0_ = std::sqrt(static_cast<double>(M)) * (1 + 0x1p-50);
+    P_ = std::min(F0_, std::sqrt(2.0) * (1 + 0x1p-50));
+  }
+
+  const FlowProblem<double>& p_;
+  double F0_ = 0, alpha_ = 0, nu_y_ = 0, P_ = 0, etaR_ = 0;
+  Index R_ = 1;
+  std::vector<double> bhat_, berr_, bnorm_;
+  Local own_, ref_;
+  OrthArithmetic own_arith_;
+  double e_ = 0, eref_ = 0;  // the bounds for the compute format and for the binary64 reference run
+};
+
+double flow_normwise(const FlowProblem<double>& p, const OrthArithmetic& arith, double sincos_ulps) {
+  const Format compute = arith.compute;
+  // The inputs are values of the compute format (as the tracked bound's `input` assumes): else +inf.
+  const auto representable = [&](const Tensor<double>& t) {
+    for (Index i = 0; i < t.count(); ++i)
+      if (!representable_in(t[i], compute)) return false;
+    return true;
+  };
+  if (!representable(p.x0()) || !representable(p.a()) || !representable(p.y()) || !representable_in(p.eta(), compute))
+    return kInf;
+  return FlowNormwise(p, arith, sincos_ulps).run();
+}
+
 }  // namespace
 
 double householder_rownorm_bound(const ReflectorProblem<double>& p, Format compute) {
@@ -500,10 +756,17 @@ Tensor<double> matching_flow_bound(const FlowProblem<double>& p, const OrthArith
   TrackedArithmetic ar(m);
   const double slack =
       slack_for(8.0 * static_cast<double>(p.steps() + 1) * static_cast<double>(2 * N + p.K() + 16 + (p.reproject() ? N * M : 0)));
+  // [ORTH-FLOW-NORMWISE] Every element's error is at most ||X^_T - X_T||_F: the smaller of the two per
+  // element. It checks its own domain (no overflow), so it also holds where the tracked run left its.
+  const double normwise = matching_flow_normwise_bound(p, m);
   order::matching_flow(ar, reader(p.x0()), reader(p.a()), reader(p.y()), N, M, p.K(), p.eta(), p.steps(), p.seed(),
                        p.reproject(), [](Index, const std::vector<TV>&) {},
-                       [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
+                       [&](Index i, Index k, const TV& x) { out(i, k) = std::min(element_bound(x, slack), normwise); });
   return out;
+}
+
+double matching_flow_normwise_bound(const FlowProblem<double>& p, const OrthArithmetic& m) {
+  return flow_normwise(p, m, std::max(m.compute == Format::float64 ? kSinCosF64Ulps : kSinCosF32Ulps, m.elementary_ulps));
 }
 
 // [ORTH-QR-VJP-BOUND] The QR VJP's order over tracked values.

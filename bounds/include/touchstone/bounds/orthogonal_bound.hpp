@@ -68,6 +68,12 @@ Tensor<double> rgd_step_bound(const RgdStepProblem<double>& p, const OrthArithme
 // [ORTH-MATCH-BOUND] One matching step's order; [ORTH-FLOW-BOUND] the flow's T steps.
 Tensor<double> matching_step_bound(const MatchingStepProblem<double>& p, const OrthArithmetic& m);
 Tensor<double> matching_flow_bound(const FlowProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-FLOW-NORMWISE] e_T >= ||X^_T - X_T||_F, the computed flow's Frobenius distance from the exact
+// trajectory after T steps (any order of the sums, sin and cos within the larger of the backends' and
+// m.elementary_ulps; re-projections through the tracked qf); +inf outside its domain (an input that is
+// not a value of m.compute, a possible overflow, a qf whose norm may reach 0). matching_flow_bound
+// takes it per element where smaller.
+double matching_flow_normwise_bound(const FlowProblem<double>& p, const OrthArithmetic& m);
 
 // [ORTH-QR-VJP-BOUND] The QR VJP's order over tracked values.
 Tensor<double> qf_vjp_bound(const QfBackwardProblem<double>& p, const OrthArithmetic& m);
