@@ -336,7 +336,6 @@ double householder_rownorm_bound(const Tensor<double>& v, const Rounding& r) {
 struct Binary64Run {
   using V = double;
   using Acc = double;
-  static constexpr bool kRefinesSolves = false;
   static V input(double x) { return x; }
   static V add(V a, V b) { return a + b; }
   static V sub(V a, V b) { return a - b; }
