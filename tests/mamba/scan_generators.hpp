@@ -87,4 +87,24 @@ inline SelectiveScanProblem<double> draw_problem(Format f, const Ranges& r = {},
   return SelectiveScanProblem<double>(std::move(in));
 }
 
+// A fixed problem for the tests that show a comparison can fail: batch 1, dim 4, dstate 8, seqlen 32,
+// every value offset + scale sin(1 + 0.7 i) of its index i, rounded to float32; u, delta, A and
+// constant B and C (the tests add their options with sine_values).
+inline Tensor<double> sine_values(Shape s, double scale, double offset) {
+  Tensor<double> x(std::move(s));
+  for (Index i = 0; i < x.count(); ++i)
+    x[i] = static_cast<float>(offset + scale * std::sin(1.0 + 0.7 * static_cast<double>(i)));
+  return x;
+}
+inline SelectiveScanInputs<double> sine_inputs() {
+  const Index dim = 4, N = 8, L = 32;
+  SelectiveScanInputs<double> in;
+  in.u = sine_values(Shape{1, dim, L}, 1.0, 0.0);
+  in.delta = sine_values(Shape{1, dim, L}, 1.0, -1.0);
+  in.A = sine_values(Shape{dim, N}, 0.5, -1.0);
+  in.B = sine_values(Shape{dim, N}, 1.0, 0.0);
+  in.C = sine_values(Shape{dim, N}, 1.0, 0.0);
+  return in;
+}
+
 }  // namespace touchstone::mamba::testing

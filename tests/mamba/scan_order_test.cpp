@@ -139,19 +139,7 @@ RC_GTEST_PROP(SelectiveScanOrder, ComplexCpuBackendsRunTheListedOrderBitForBit, 
 // does not contract, or a hand-written kernel, would do), change cpu-f32's bits.
 TEST(SelectiveScanOrder, AWrongListingIsSeen) {
   // batch 1, dim 4, dstate 8, seqlen 32; values from sin of their index, rounded to float32.
-  const Index dim = 4, N = 8, L = 32;
-  auto fill = [](Shape s, double scale, double offset) {
-    Tensor<double> x(std::move(s));
-    for (Index i = 0; i < x.count(); ++i)
-      x[i] = static_cast<float>(offset + scale * std::sin(1.0 + 0.7 * static_cast<double>(i)));
-    return x;
-  };
-  SelectiveScanInputs<double> in;
-  in.u = fill(Shape{1, dim, L}, 1.0, 0.0);
-  in.delta = fill(Shape{1, dim, L}, 1.0, -1.0);
-  in.A = fill(Shape{dim, N}, 0.5, -1.0);
-  in.B = fill(Shape{dim, N}, 1.0, 0.0);
-  in.C = fill(Shape{dim, N}, 1.0, 0.0);
+  SelectiveScanInputs<double> in = sine_inputs();
   in.delta_softplus = true;
   const SelectiveScanProblem<double> p(std::move(in));
   const auto p32 = p.cast<float>();

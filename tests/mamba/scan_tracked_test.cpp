@@ -172,22 +172,11 @@ TEST(SelectiveScanTrackedBound, ClosedFormIsAtLeastTheOrderOnTrackedF64) {
 // and a bias; values from sin of their index, rounded to float32), two wrong closed forms: the
 // state fma's rounding of a h left out (k = 0), or of its du B term (c = 0).
 TEST(SelectiveScanTrackedBound, AClosedFormMissingARoundingFails) {
-  const Index dim = 4, N = 8, L = 32;
-  auto fill = [](Shape s, double scale, double offset) {
-    Tensor<double> x(std::move(s));
-    for (Index i = 0; i < x.count(); ++i)
-      x[i] = static_cast<float>(offset + scale * std::sin(1.0 + 0.7 * static_cast<double>(i)));
-    return x;
-  };
-  SelectiveScanInputs<double> in;
-  in.u = fill(Shape{1, dim, L}, 1.0, 0.0);
-  in.delta = fill(Shape{1, dim, L}, 1.0, -1.0);
-  in.A = fill(Shape{dim, N}, 0.5, -1.0);
-  in.B = fill(Shape{dim, N}, 1.0, 0.0);
-  in.C = fill(Shape{dim, N}, 1.0, 0.0);
-  in.D = fill(Shape{dim}, 1.0, 0.0);
-  in.z = fill(Shape{1, dim, L}, 2.0, 0.0);
-  in.delta_bias = fill(Shape{dim}, 0.25, 0.0);
+  const Index dim = 4, L = 32;
+  SelectiveScanInputs<double> in = sine_inputs();
+  in.D = sine_values(Shape{dim}, 1.0, 0.0);
+  in.z = sine_values(Shape{1, dim, L}, 2.0, 0.0);
+  in.delta_bias = sine_values(Shape{dim}, 0.25, 0.0);
   in.delta_softplus = true;
   const SelectiveScanProblem<double> p(std::move(in));
   const ScanArithmetic right = arithmetic_cpu_f32();

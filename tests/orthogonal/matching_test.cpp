@@ -76,6 +76,15 @@ double max_abs_diff(const Tensor<mp_real>& a, const Tensor<mp_real>& b) {
   return m;
 }
 
+// cpu-f32's (on p in float32) or cpu-f64's flow endpoint, as doubles.
+Tensor<double> cpu_flow(const FlowProblem<double>& p, Format f) {
+  if (f == Format::float64) return cpu::matching_flow(p);
+  const Tensor<float> t = cpu::matching_flow(p.cast<float>());
+  Tensor<double> got(t.shape());
+  for (Index i = 0; i < got.count(); ++i) got[i] = t[i];
+  return got;
+}
+
 }  // namespace
 
 // covers: ORTH-MATCH-SCHEDULE
@@ -228,13 +237,7 @@ TEST(OrthogonalMatching, FlowWithinItsBoundAsTGrows) {
       const FlowProblem<double> p(x0, a, y, round_to_format(0.01, Format::float32), T, 5, reproject);
       const Tensor<mp_real> want = reference::matching_flow<mp_real>(p);
       for (const Format f : {Format::float32, Format::float64}) {
-        Tensor<double> got(want.shape());
-        if (f == Format::float32) {
-          const Tensor<float> t = cpu::matching_flow(p.cast<float>());
-          for (Index i = 0; i < got.count(); ++i) got[i] = t[i];
-        } else {
-          got = cpu::matching_flow(p);
-        }
+        const Tensor<double> got = cpu_flow(p, f);
         const Tensor<double> own = matching_flow_bound(p, OrthArithmetic{f, false});
         double worst = 0, err_max = 0, bound_max = 0;
         for (Index i = 0; i < got.count(); ++i) {
@@ -314,13 +317,7 @@ TEST(OrthogonalMatching, FlowWithinItsNormwiseBoundOverLongRuns) {
       const FlowProblem<double> p(x0, a, y, eta, T, 5, 0);
       const Tensor<mp_real> want = reference::matching_flow<mp_real>(p);
       for (const Format f : {Format::float32, Format::float64}) {
-        Tensor<double> got(want.shape());
-        if (f == Format::float32) {
-          const Tensor<float> t = cpu::matching_flow(p.cast<float>());
-          for (Index i = 0; i < got.count(); ++i) got[i] = t[i];
-        } else {
-          got = cpu::matching_flow(p);
-        }
+        const Tensor<double> got = cpu_flow(p, f);
         const auto by_steps = [&](Index at, int wrong) {
           return f == Format::float32 ? flow_by_steps<float>(p, at, wrong) : flow_by_steps<double>(p, at, wrong);
         };
@@ -387,13 +384,7 @@ TEST(OrthogonalMatching, FlowNormwiseBoundThroughReprojection) {
   const FlowProblem<double> p(x0, a, y, round_to_format(0.01, Format::float32), 256, 5, 100);
   const Tensor<mp_real> want = reference::matching_flow<mp_real>(p);
   for (const Format f : {Format::float32, Format::float64}) {
-    Tensor<double> got(want.shape());
-    if (f == Format::float32) {
-      const Tensor<float> t = cpu::matching_flow(p.cast<float>());
-      for (Index i = 0; i < got.count(); ++i) got[i] = t[i];
-    } else {
-      got = cpu::matching_flow(p);
-    }
+    const Tensor<double> got = cpu_flow(p, f);
     const Tensor<double> own = matching_flow_bound(p, OrthArithmetic{f, false});
     const double normwise = matching_flow_normwise_bound(p, OrthArithmetic{f, false});
     double err_max = 0, bound_max = 0;
