@@ -131,7 +131,7 @@ Arrays rounded(const Tensor<double>& t, Format f) {
 // spec), and its MPFR oracle on them equals random_projection (Eigen's Householder QR in binary64,
 // signs fixed) at the same seed and stream within 1e-12 (the binary64 QR's error at d <= 8); for
 // m < d, m = d, partial last blocks, several blocks, both scalings. Taking Q's rows instead of its
-// columns is 1e-1 away, so the comparison distinguishes the convention.
+// columns fails that same comparison, so it distinguishes the convention.
 TEST(PerformerProjection, OracleEqualsRandomProjection) {
   const Algorithm& a = builtin_registry().get(kEntry);
   for (const char* size : {"one_block", "partial", "sqrt_d", "wide"})
@@ -159,7 +159,7 @@ TEST(PerformerProjection, OracleEqualsRandomProjection) {
       if (c.d > 1) {
         Convention rows;
         rows.q_rows = true;
-        EXPECT_GT(max_abs_diff(w, householder(p, rows).w), 1e-1) << c.m << " " << c.d;
+        EXPECT_GT(max_abs_diff(w, householder(p, rows).w), 1e-12) << c.m << " " << c.d;  // fails the comparison above
       }
     }
 }
@@ -271,8 +271,8 @@ TEST(PerformerProjection, InvalidInputNamesTheArgument) {
 
 // covers: PERF-RF-IID-DEF PERF-RF-IID-CPU PERF-RF-IID-BOUND
 // performer.iid_projection: `generate` draws [PERF-RF-IID]'s normals j d + t, and the oracle equals
-// random_projection(iid, scaling 1) at the same seed and stream within 1e-13. diff passes a binary64
-// rescaling stored in float32 and fails the unscaled draw (scaling 0), rows rescaled to norm 1,
+// random_projection(iid, scaling 1) at the same seed and stream within 1e-13 (scaling 0 is not).
+// diff passes a binary64 rescaling stored in float32 and fails the unscaled draw (scaling 0), rows rescaled to norm 1,
 // norms taken over columns instead of rows, and one element off by 4 bounds; the CPU backend's
 // output passes. Bad input is InvalidInput naming gaussians.
 TEST(PerformerProjection, IidProjection) {
@@ -287,7 +287,7 @@ TEST(PerformerProjection, IidProjection) {
       for (Index i = 0; i < g.count(); ++i) ASSERT_EQ(g[i], r.normal(static_cast<std::uint64_t>(i)));
       const Tensor<mp_real> w = reference::iid_projection<mp_real>(IidProjectionProblem<double>(g));
       EXPECT_LT(max_abs_diff(w, random_projection(m, d, seed, entry, ProjectionKind::iid, 1)), 1e-13) << size;
-      EXPECT_GT(max_abs_diff(w, random_projection(m, d, seed, entry, ProjectionKind::iid, 0)), 1e-3) << size;
+      EXPECT_GT(max_abs_diff(w, random_projection(m, d, seed, entry, ProjectionKind::iid, 0)), 1e-13) << size;
     }
   const Arrays in = a.generate("small", Format::float32, 4)->inputs();
   const Tensor<double>& g = in.at("gaussians");
