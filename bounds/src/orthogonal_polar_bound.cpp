@@ -36,16 +36,10 @@ class Interval {
   mpfi_srcptr get() const { return x_; }
   double upper() const { return end(mpfi_get_right, MPFR_RNDU); }
   double lower() const { return end(mpfi_get_left, MPFR_RNDD); }
-  double mid() const {
-    mpfr_t r;
-    mpfr_init2(r, kBits);
-    mpfi_mid(r, x_);
-    const double d = mpfr_get_d(r, MPFR_RNDN);
-    mpfr_clear(r);
-    return d;
-  }
+  double mid() const { return end(mpfi_mid, MPFR_RNDN); }
 
  private:
+  // An end point (or the midpoint) of the interval, rounded to a double in the direction given.
   template <class Get>
   double end(Get get, mpfr_rnd_t rnd) const {
     mpfr_t r;

@@ -180,11 +180,7 @@ AttentionGrads<float> softmax_attention_vjp(const AttentionBackwardProblem<float
                                                               dq.get(), dk.get(), dv.get());
   runtime_check(cudaGetLastError(), name, "kernel launch");
   mem.synchronize();
-  AttentionGrads<float> out{Tensor<float>(in.q.shape()), Tensor<float>(in.q.shape()), Tensor<float>(in.v.shape())};
-  mem.to_host(out.dq.data(), dq, nqk);
-  mem.to_host(out.dk.data(), dk, nqk);
-  mem.to_host(out.dv.data(), dv, nv);
-  return out;
+  return {mem.tensor_of(dq, in.q.shape()), mem.tensor_of(dk, in.k.shape()), mem.tensor_of(dv, in.v.shape())};
 }
 
 Tensor<float> linear_attention(const LinearProblem<float>& p) {
@@ -224,11 +220,7 @@ AttentionGrads<float> linear_attention_vjp(const LinearBackwardProblem<float>& b
                                                              chunk, scratch.get(), per_head, dq.get(), dk.get(), dv.get());
   runtime_check(cudaGetLastError(), name, "kernel launch");
   mem.synchronize();
-  AttentionGrads<float> out{Tensor<float>(in.q.shape()), Tensor<float>(in.q.shape()), Tensor<float>(in.v.shape())};
-  mem.to_host(out.dq.data(), dq, nqk);
-  mem.to_host(out.dk.data(), dk, nqk);
-  mem.to_host(out.dv.data(), dv, nv);
-  return out;
+  return {mem.tensor_of(dq, in.q.shape()), mem.tensor_of(dk, in.k.shape()), mem.tensor_of(dv, in.v.shape())};
 }
 
 namespace {
