@@ -520,11 +520,40 @@ constexpr PolarSize kPolarSizes[] = {{"column", 6, 1, 0, 1},         {"tall", 8,
                                      {"square", 5, 5, 0, 1},         {"retraction", 9, 3, 0.1, 1},
                                      {"ill_conditioned", 6, 6, 0, 1e-3}};
 
+// A full-rank A: normal, or a retraction step X + t xi from X on the Stiefel manifold; column 0 scaled.
+PolarProblem<double> polar_problem(const PolarSize& s, Format format, std::uint64_t seed, const std::string& stream) {
+  Tensor<double> a = normal_matrix(s.n, s.m, seed, stream + "/A", Format::float64);
+  if (s.retraction > 0) {
+    const Tensor<double> x = reference::qf<double>(QfProblem<double>(a));
+    const Tensor<double> xi = normal_matrix(s.n, s.m, seed, stream + "/xi", Format::float64);
+    for (Index i = 0; i < a.count(); ++i) a[i] = x[i] + s.retraction * xi[i];
+  }
+  for (Index i = 0; i < s.n; ++i) a(i, 0) *= s.column_scale;
+  for (Index i = 0; i < a.count(); ++i) a[i] = round_to_format(a[i], format);
+  return PolarProblem<double>(std::move(a));
+}
+
+// The cpu backend's polar factor of p in `compute`, as doubles.
+Tensor<double> cpu_polar(const PolarProblem<double>& p, Format compute) {
+  return compute == Format::float64 ? cpu::polar(p) : as_double(cpu::polar(p.cast<float>()));
+}
+
 // [ORTH-POLAR-BOUND] A backend's bound: the certificate of that backend's own result on p, the same
 // bound for every element (an element's error is at most the Frobenius norm of the error).
 Tensor<double> polar_bound(const PolarProblem<double>& p, Format compute) {
-  const Tensor<double> q = compute == Format::float64 ? cpu::polar(p) : as_double(cpu::polar(p.cast<float>()));
-  return Tensor<double>(p.a().shape(), polar_certificate(p.a(), q).bound);
+  return Tensor<double>(p.a().shape(), polar_certificate(p.a(), cpu_polar(p, compute)).bound);
+}
+
+// [ORTH-POLAR-VJP-BOUND] The certificate of the cpu backend's dA in `compute`, the same bound for every
+// element. A backend's own bound evaluates it with the float64 polar factor (the most accurate at
+// hand: the certificate is then close to the backend's actual error); `diff`'s tolerance
+// (any_order) with the compute format's own factor, so that it also admits the VJP's sensitivity
+// to a polar factor as far off as that format's certificate allows.
+Tensor<double> polar_vjp_bound(const PolarBackwardProblem<double>& p, const OrthArithmetic& m) {
+  const Tensor<double> da =
+      m.compute == Format::float64 ? cpu::polar_vjp(p) : as_double(cpu::polar_vjp(p.cast<float>()));
+  const Tensor<double> u = cpu_polar(p.forward(), m.any_order ? m.compute : Format::float64);
+  return Tensor<double>(p.a().shape(), polar_vjp_certificate(p.a(), p.g(), da, u).bound);
 }
 
 std::unique_ptr<Algorithm> polar_entry() {
@@ -538,16 +567,7 @@ std::unique_ptr<Algorithm> polar_entry() {
   e.outputs = {{"Q", "(n, m)", "orthonormal columns with Q^T A symmetric positive definite", false}};
   e.sizes = size_names(kPolarSizes);
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const PolarSize& s = size_row(kPolarSizes, size);
-    Tensor<double> a = normal_matrix(s.n, s.m, seed, "orthogonal.polar/A", Format::float64);
-    if (s.retraction > 0) {
-      const Tensor<double> x = reference::qf<double>(QfProblem<double>(a));
-      const Tensor<double> xi = normal_matrix(s.n, s.m, seed, "orthogonal.polar/xi", Format::float64);
-      for (Index i = 0; i < a.count(); ++i) a[i] = x[i] + s.retraction * xi[i];
-    }
-    for (Index i = 0; i < s.n; ++i) a(i, 0) *= s.column_scale;
-    for (Index i = 0; i < a.count(); ++i) a[i] = round_to_format(a[i], format);
-    return P(std::move(a));
+    return polar_problem(size_row(kPolarSizes, size), format, seed, "orthogonal.polar");
   };
   e.read = [](const InputReader& r) { return P(r.array("A")); };
   e.arrays = [](const P& p) { return Arrays{{"A", p.a()}}; };
@@ -563,6 +583,39 @@ std::unique_ptr<Algorithm> polar_entry() {
       "certified error of that computation on these inputs ([ORTH-POLAR-BOUND]); the polar factor is iterative and has "
       "no a-priori per-element bound, and another algorithm (U V^T of an SVD, Newton-Schulz, QDWH) may be as accurate "
       "and still exceed it";
+  return make_entry(std::move(e));
+}
+
+// ---- orthogonal.polar_backward ([ORTH-POLAR-VJP-DEF]) ----
+std::unique_ptr<Algorithm> polar_backward_entry() {
+  using P = PolarBackwardProblem<double>;
+  Entry<P> e;
+  e.name = "orthogonal.polar_backward";
+  e.spec_ref = "spec/orthogonal.md [ORTH-POLAR-VJP-DEF]";
+  e.summary = "VJP of orthogonal.polar with respect to A: dA = dQ H^-1 - 2 A C with H = Q^T A and H C + C H = "
+              "sym(Q^T dQ H^-1)";
+  e.inputs = {{"A", "(n, m)", "a full-column-rank matrix, n >= m", false}, {"dQ", "(n, m)", "the cotangent of Q", false}};
+  e.outputs = {{"dA", "(n, m)", "the gradient with respect to A", false}};
+  e.sizes = {"column", "tall", "square", "retraction"};
+  e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
+    const PolarSize& s = size_row(kPolarSizes, size);
+    return P(polar_problem(s, format, seed, "orthogonal.polar_backward"),
+             normal_matrix(s.n, s.m, seed, "orthogonal.polar_backward/dQ", format));
+  };
+  e.read = [](const InputReader& r) { return P(PolarProblem<double>(r.array("A")), r.array("dQ")); };
+  e.arrays = [](const P& p) { return Arrays{{"A", p.a()}, {"dQ", p.g()}}; };
+  e.oracle = [](const P& p) { return ExactArrays{{"dA", reference::polar_vjp<mp_real>(p)}}; };
+  cpu_backends(e,
+               "U from orthogonal.polar's cpu backend; H = sym(U^T A) = V diag(lambda) V^T (Eigen's symmetric "
+               "eigensolver); dA = U V [(V^T (U^T dQ - dQ^T U) V)_ij / (lambda_i + lambda_j)] V^T + (dQ - U U^T dQ) H^-1 "
+               "(bound: a certificate of the result)",
+               "dA", [](const auto& p) { return cpu::polar_vjp(p); },
+               &polar_vjp_bound);
+  e.any_order_assumption =
+      "touchstone's cpu algorithm in the compute format (its polar factor, then H's eigendecomposition): the bound is "
+      "the certified error of that computation on these inputs ([ORTH-POLAR-VJP-BOUND]), charged with the certified "
+      "error of its polar factor; autograd through an SVD or Newton iteration is another algorithm and may be as "
+      "accurate and still exceed it";
   return make_entry(std::move(e));
 }
 
@@ -863,6 +916,7 @@ void register_orthogonal(Registry& r) {
   r.add(orthogonal::qf_entry());
   r.add(orthogonal::qf_backward_entry());
   r.add(orthogonal::polar_entry());
+  r.add(orthogonal::polar_backward_entry());
   r.add(orthogonal::riemannian_grad_entry());
   r.add(orthogonal::rgd_step_entry(orthogonal::Retraction::exp));
   r.add(orthogonal::rgd_step_entry(orthogonal::Retraction::cayley));

@@ -5,6 +5,7 @@
 // nu and alpha and decreases with lambda), and its upper end rounded up to a double.
 #include "touchstone/bounds/orthogonal_polar_bound.hpp"
 
+#include <Eigen/Dense>
 #include <mpfi.h>
 
 #include <algorithm>
@@ -323,6 +324,179 @@ PolarCertificate polar_certificate_bound(PolarCertificate c) {
   const Interval inside = d2 + sqrt2 * kappa_prime / eta;
   const Interval total = Interval(c.rho) + delta + root(square(inside) + d2);
   c.bound = total.upper();
+  return c;
+}
+
+// ---- [ORTH-POLAR-VJP-BOUND] ----
+
+namespace {
+
+using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// A dense interval matrix, row-major.
+struct IMat {
+  Index rows = 0, cols = 0;
+  std::vector<Interval> v;
+  IMat(Index r, Index c) : rows(r), cols(c), v(static_cast<std::size_t>(r * c)) {}
+  Interval& operator()(Index i, Index j) { return v[static_cast<std::size_t>(i * cols + j)]; }
+  const Interval& operator()(Index i, Index j) const { return v[static_cast<std::size_t>(i * cols + j)]; }
+  Mat mid() const {
+    Mat m(rows, cols);
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < cols; ++j) m(i, j) = (*this)(i, j).mid();
+    return m;
+  }
+  double frobenius_upper() const {
+    Interval s;
+    for (const Interval& x : v) s = s + square(x);
+    return root(s).upper();
+  }
+};
+
+// X^T Y for doubles X (k x p) and Y (k x q): each product exact, the sums rounded outward.
+IMat transpose_times(const Tensor<double>& x, const Tensor<double>& y) {
+  const Index k = x.extent(0), p = x.extent(1), q = y.extent(1);
+  IMat r(p, q);
+  Interval t;
+  for (Index i = 0; i < p; ++i)
+    for (Index j = 0; j < q; ++j)
+      for (Index l = 0; l < k; ++l) add_product(r(i, j), x(l, i), y(l, j), t);
+  return r;
+}
+
+// X Y (+ the sign's multiple of) for interval or double operands, through an element accessor.
+template <class X, class Y>
+IMat times(Index rows, Index inner, Index cols, X x, Y y) {
+  IMat r(rows, cols);
+  for (Index i = 0; i < rows; ++i)
+    for (Index j = 0; j < cols; ++j)
+      for (Index l = 0; l < inner; ++l) r(i, j) = r(i, j) + x(i, l) * y(l, j);
+  return r;
+}
+
+double frobenius(const Tensor<double>& t) {
+  Interval s, u;
+  for (Index i = 0; i < t.count(); ++i) add_product(s, t[i], t[i], u);
+  return root(s).upper();
+}
+
+double frobenius(const Mat& m) {
+  Interval s, u;
+  for (Index i = 0; i < m.size(); ++i) add_product(s, m.data()[i], m.data()[i], u);
+  return root(s).upper();
+}
+
+// An upper bound on ||X||_2 for a double matrix X (k x p): sqrt(mu) for a mu with mu I - X^T X
+// certified positive definite (interval Cholesky of its negation shifted by -mu), mu from a double
+// eigensolver enlarged by 2^-20 then 2^-10; ||X||_F where that fails or is smaller.
+double norm2_upper(const Tensor<double>& x) {
+  const double f = frobenius(x);
+  const Index p = x.extent(1);
+  const IMat gram = transpose_times(x, x);
+  std::vector<Interval> neg(static_cast<std::size_t>(p * p));
+  for (std::size_t i = 0; i < neg.size(); ++i) mpfi_neg(neg[i].get(), gram.v[i].get());
+  const Mat mid = gram.mid();
+  const double top = Eigen::SelfAdjointEigenSolver<Mat>(mid, Eigen::EigenvaluesOnly).eigenvalues().maxCoeff();
+  for (double grow : {0x1p-20, 0x1p-10}) {
+    const double mu = std::max(top, 0.0) * (1 + grow) + 0x1p-1000;
+    if (shifted_positive_definite(neg, p, -mu)) return std::min(f, root(Interval(mu)).upper());
+  }
+  return f;
+}
+
+PolarVjpCertificate fail(PolarVjpCertificate c, const std::string& why) {
+  c.bound = std::numeric_limits<double>::infinity();
+  c.failed = why;
+  return c;
+}
+
+}  // namespace
+
+PolarVjpCertificate polar_vjp_certificate(const Tensor<double>& a, const Tensor<double>& g, const Tensor<double>& da,
+                                          const Tensor<double>& u) {
+  if (a.rank() != 2 || a.extent(0) < a.extent(1) || !(g.shape() == a.shape()) || !(da.shape() == a.shape()) ||
+      !(u.shape() == a.shape()))
+    throw std::invalid_argument("polar_vjp_certificate: A, G, dA and U must be n x m matrices of one shape, n >= m");
+  const Index n = a.extent(0), m = a.extent(1);
+  PolarVjpCertificate c;
+  c.tall = n > m;
+  for (Index i = 0; i < da.count(); ++i)
+    if (!std::isfinite(da[i])) return fail(c, "dA has a non-finite element");
+  const PolarCertificate uc = polar_certificate(a, u);
+  c.epsilon = uc.bound;
+  if (!std::isfinite(c.epsilon)) return fail(c, "U's certificate: " + uc.failed);
+  c.alpha = norm2_upper(a), c.da_norm = norm2_upper(da), c.g_norm = norm2_upper(g);
+  // With U^: H^ = U^T A, P^ = U^T dA, F^ = U^T G, and R1^ = H^ P^ + P^ H^ - F^ + F^^T, the residual of
+  // U^T dA in the Sylvester equation H X + X H = U^T G - G^T U that U^T (dl/dA) solves.
+  const IMat h = transpose_times(u, a), pa = transpose_times(u, da), f = transpose_times(u, g);
+  IMat r1 = times(m, m, m, [&](Index i, Index l) { return h(i, l); }, [&](Index l, Index j) { return pa(l, j); });
+  const IMat ph = times(m, m, m, [&](Index i, Index l) { return pa(i, l); }, [&](Index l, Index j) { return h(l, j); });
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j) r1(i, j) = r1(i, j) + ph(i, j) - f(i, j) + f(j, i);
+  std::vector<Interval> sym(static_cast<std::size_t>(m * m));
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j <= i; ++j) sym[i * m + j] = sym[j * m + i] = half(h(i, j) + h(j, i));
+  c.lambda = lambda_min_lower(sym, m);
+  if (!(c.lambda > 0)) return fail(c, "sym(U^T A) is not certified positive definite");
+  // An approximate eigendecomposition of sym(H^) (doubles; the search only: what it gives is
+  // checked by the residuals below) for the first-order corrections Z~ ~ L^-1(R1^) and W~ ~ M^ H^-1.
+  const Mat hmid = h.mid();
+  const Eigen::SelfAdjointEigenSolver<Mat> eig((hmid + hmid.transpose()) / 2);
+  const Mat& vv = eig.eigenvectors();
+  const Eigen::VectorXd lam = eig.eigenvalues();
+  Mat t = vv.transpose() * r1.mid() * vv;
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j) t(i, j) /= lam(i) + lam(j);
+  const Mat z = vv * t * vv.transpose();
+  c.z = frobenius(z);
+  IMat res1 = r1;
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j)
+      for (Index l = 0; l < m; ++l)
+        res1(i, j) = res1(i, j) - h(i, l) * Interval(z(l, j)) - Interval(z(i, l)) * h(l, j);
+  c.z_res = res1.frobenius_upper();
+  if (c.tall) {
+    // N^ = dA H^ - G and M^ = (I - U^ U^T) N^: the residual of dA's part outside range(U) in
+    // dA H = G there; W~ ~ M^ H^-1.
+    IMat nn = times(n, m, m, [&](Index i, Index l) { return Interval(da(i, l)); }, [&](Index l, Index j) { return h(l, j); });
+    for (Index i = 0; i < n; ++i)
+      for (Index j = 0; j < m; ++j) nn(i, j) = nn(i, j) - Interval(g(i, j));
+    c.n_norm = nn.frobenius_upper();
+    const IMat utn = times(m, n, m, [&](Index i, Index l) { return Interval(u(l, i)); }, [&](Index l, Index j) { return nn(l, j); });
+    IMat mm = nn;
+    for (Index i = 0; i < n; ++i)
+      for (Index j = 0; j < m; ++j)
+        for (Index l = 0; l < m; ++l) mm(i, j) = mm(i, j) - Interval(u(i, l)) * utn(l, j);
+    const Mat w = mm.mid() * vv * lam.cwiseInverse().asDiagonal() * vv.transpose();
+    c.w = frobenius(w);
+    IMat res2 = mm;
+    for (Index i = 0; i < n; ++i)
+      for (Index j = 0; j < m; ++j)
+        for (Index l = 0; l < m; ++l) res2(i, j) = res2(i, j) - Interval(w(i, l)) * h(l, j);
+    c.w_res = res2.frobenius_upper();
+  }
+  return polar_vjp_certificate_bound(c);
+}
+
+PolarVjpCertificate polar_vjp_certificate_bound(PolarVjpCertificate c) {
+  c.failed.clear();
+  if (!std::isfinite(c.epsilon)) return fail(c, "U's certificate is not finite");
+  // [ORTH-POLAR-VJP-BOUND]: s = lambda - eps alpha <= sigma_min(A);
+  // T1 = z + (z_res + 2 eps alpha z) / (2 s) + eps da (1 + eps alpha / s) + eps (alpha da + g) / s;
+  // T2 = w + (w_res + eps (2 + eps) n + eps alpha da + eps alpha w) / s (tall A; else 0);
+  // ||dA^ - dl/dA||_F <= sqrt(T1^2 + T2^2).
+  const Interval eps(c.epsilon), alpha(c.alpha), dan(c.da_norm), gn(c.g_norm), z(c.z), w(c.w);
+  const Interval s = Interval(c.lambda) - eps * alpha;
+  if (!mpfi_is_strictly_pos(s.get())) return fail(c, "sigma_min(A) is not certified above 0 (lambda <= epsilon alpha)");
+  const Interval one(1.0), two(2.0), ea = eps * alpha, e2 = eps * (two + eps);
+  const Interval t1 = z + (Interval(c.z_res) + two * ea * z) / (two * s) + eps * dan * (one + ea / s) +
+                      eps * (alpha * dan + gn) / s;
+  Interval total = square(t1);
+  if (c.tall) {
+    const Interval t2 = w + (Interval(c.w_res) + e2 * Interval(c.n_norm) + ea * dan + ea * w) / s;
+    total = total + square(t2);
+  }
+  c.bound = root(total).upper();
   return c;
 }
 

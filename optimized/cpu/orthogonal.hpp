@@ -79,6 +79,10 @@ Tensor<double> qf_vjp(const QfBackwardProblem<double>& p);
 // [ORTH-POLAR-CPU] The polar factor: modified Gram-Schmidt, then scaled Newton on R; Q = Q_r X.
 Tensor<float> polar(const PolarProblem<float>& p);
 Tensor<double> polar(const PolarProblem<double>& p);
+// [ORTH-POLAR-VJP-CPU] dl/dA of polar(A) from this backend's polar factor U, through the symmetric
+// eigendecomposition of H = sym(U^T A) (Eigen; optimized/cpu/orthogonal_eigen.cpp).
+Tensor<float> polar_vjp(const PolarBackwardProblem<float>& p);
+Tensor<double> polar_vjp(const PolarBackwardProblem<double>& p);
 
 }  // namespace touchstone::orthogonal::cpu
 

@@ -32,7 +32,38 @@ Tensor<T> cwy_eigen_t(const ReflectorProblem<T>& p) {
     for (Index c = 0; c < N; ++c) out(r, c) = q(r, c);
   return out;
 }
+
+// [ORTH-POLAR-VJP-CPU] dl/dA of Q = polar(A) from this format's polar factor U (orthogonal.polar's
+// cpu backend): H = sym(U^T A) = V diag(lambda) V^T (Eigen's symmetric eigensolver); the part in
+// range(U) is U X with H X + X H = U^T G - G^T U, solved in H's eigenbasis
+// (X = V [(V^T K V)_ij / (lambda_i + lambda_j)] V^T); the part outside range(U) is
+// (G - U U^T G) H^-1 (tall A only; 0 for a square A).
+template <class T>
+Tensor<T> polar_vjp_eigen_t(const PolarBackwardProblem<T>& p) {
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Index n = p.n(), m = p.m();
+  const Tensor<T> q = polar(p.forward());
+  auto matrix = [&](const Tensor<T>& t) { return Eigen::Map<const Mat>(t.data(), n, m).eval(); };
+  const Mat u = matrix(q), a = matrix(p.a()), g = matrix(p.g());
+  const Mat uta = u.transpose() * a;
+  const Eigen::SelfAdjointEigenSolver<Mat> eig((uta + uta.transpose()) / T(2));
+  const Mat& v = eig.eigenvectors();
+  const auto lambda = eig.eigenvalues();
+  const Mat utg = u.transpose() * g;
+  Mat k = v.transpose() * (utg - utg.transpose()) * v;
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j) k(i, j) /= lambda(i) + lambda(j);
+  Mat da = u * (v * k * v.transpose());
+  if (n > m) da += (g - u * utg) * (v * lambda.cwiseInverse().asDiagonal() * v.transpose());
+  Tensor<T> out(Shape{n, m});
+  for (Index r = 0; r < n; ++r)
+    for (Index c = 0; c < m; ++c) out(r, c) = da(r, c);
+  return out;
+}
 }  // namespace
+
+Tensor<float> polar_vjp(const PolarBackwardProblem<float>& p) { return polar_vjp_eigen_t(p); }
+Tensor<double> polar_vjp(const PolarBackwardProblem<double>& p) { return polar_vjp_eigen_t(p); }
 
 Tensor<float> cwy_eigen(const ReflectorProblem<float>& p) { return cwy_eigen_t(p); }
 Tensor<double> cwy_eigen(const ReflectorProblem<double>& p) { return cwy_eigen_t(p); }

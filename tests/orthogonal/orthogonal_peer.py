@@ -20,6 +20,7 @@ float64; without it the input arrays' dtype):
   unnormalized_backward   the wrong VJP: autograd with respect to U = V / |V| (the normalization
               left out of the chain rule), reported as dV                             -> dV
   polar_svd   U V^T of torch.linalg.svd(A, full_matrices=False) -> Q (the polar factor)
+  polar_svd_backward  autograd of that U V^T with respect to A for the cotangent dQ -> dA
   geqrf       (IN ignored) writes OUT as an input: A, tau = torch.geqrf of a Gaussian 9 x 6
               float32 matrix (seed 20261207)
 """
@@ -121,6 +122,12 @@ for job in sys.argv[1:]:
     if mode == "polar_svd":  # the polar factor as U V^T of torch's thin SVD (LAPACK gesdd)
         u, _, vh = torch.linalg.svd(torch.from_numpy(d["A"]).to(dtype), full_matrices=False)
         np.savez(dst, Q=(u @ vh).numpy())
+        continue
+    if mode == "polar_svd_backward":  # autograd of U V^T (torch's thin SVD) with respect to A, cotangent dQ
+        a = torch.from_numpy(d["A"]).to(dtype).requires_grad_(True)
+        u, _, vh = torch.linalg.svd(a, full_matrices=False)
+        (u @ vh).backward(torch.from_numpy(d["dQ"]).to(dtype))
+        np.savez(dst, dA=a.grad.numpy())
         continue
     if mode == "unskewed_backward":
         np.savez(dst, **unskewed_backward(d, dtype))

@@ -301,3 +301,248 @@ TEST(OrthogonalPolarVjp, MatchesCentralDifferencesOfTheForward) {
     EXPECT_GT(polar_central_difference_gap(a, e, g, twice), test_inputs::kCentralDifferenceTolerance) << "twice";
   }
 }
+
+// ---- [ORTH-POLAR-VJP-BOUND] the certificate of a computed VJP, and [ORTH-POLAR-VJP-CPU] ----
+// covers: ORTH-POLAR-VJP-BOUND ORTH-POLAR-VJP-CPU
+
+namespace {
+
+struct VjpCase {
+  Case shape;
+  Tensor<double> a, g;
+  Tensor<mp_real> u, da;  // the oracle's polar factor and VJP
+};
+
+VjpCase vjp_case(const Case& c) {
+  VjpCase v{c, case_matrix(c), test_inputs::normal("polar_test", c.n, c.m, 3, "G", Format::float32), {}, {}};
+  v.u = reference::polar<mp_real>(PolarProblem<double>(v.a));
+  v.da = reference::polar_vjp<mp_real>(PolarBackwardProblem<double>(PolarProblem<double>(v.a), v.g));
+  return v;
+}
+
+// The VJP that is exactly consistent with a given orthonormal U' (in MPFR): U' X + (I - U' U'^T) G H'^-1
+// with H' = U'^T A (not symmetrized) and H' X + X H' = U'^T G - G^T U' (Kronecker system). Its
+// residuals in the certificate vanish, so only the certificate's epsilon terms can account for
+// its error when U' is not polar(A).
+Tensor<mp_real> vjp_consistent_with(const Tensor<double>& a, const Tensor<mp_real>& u, const Tensor<double>& g) {
+  const Index n = a.extent(0), m = a.extent(1), mm = m * m;
+  Tensor<mp_real> h(Shape{m, m}, mp_real(0)), k(Shape{m, m}, mp_real(0));
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j)
+      for (Index l = 0; l < n; ++l) {
+        h(i, j) += u(l, i) * mp_real(a(l, j));
+        k(i, j) += u(l, i) * mp_real(g(l, j)) - mp_real(g(l, i)) * u(l, j);
+      }
+  Tensor<mp_real> kron(Shape{mm, mm}, mp_real(0));
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < m; ++j)
+      for (Index l = 0; l < m; ++l) {
+        kron(i * m + j, l * m + j) += h(i, l);
+        kron(i * m + j, i * m + l) += h(l, j);
+      }
+  const Tensor<mp_real> kinv = reference::inverse_matrix(kron), hinv = reference::inverse_matrix(h);
+  Tensor<mp_real> x(Shape{m, m}, mp_real(0));
+  for (Index p = 0; p < mm; ++p)
+    for (Index q = 0; q < mm; ++q) x[p] += kinv(p, q) * k[q];
+  Tensor<mp_real> da(Shape{n, m}, mp_real(0)), r(Shape{n, m}, mp_real(0));  // r = (I - U U^T) G
+  for (Index l = 0; l < n; ++l)
+    for (Index j = 0; j < m; ++j) {
+      r(l, j) = mp_real(g(l, j));
+      for (Index i = 0; i < m; ++i)
+        for (Index t = 0; t < n; ++t) r(l, j) -= u(l, i) * u(t, i) * mp_real(g(t, j));
+    }
+  for (Index l = 0; l < n; ++l)
+    for (Index j = 0; j < m; ++j)
+      for (Index i = 0; i < m; ++i) da(l, j) += u(l, i) * x(i, j) + r(l, i) * hinv(i, j);
+  return da;
+}
+
+// U rotated by angle t in its columns (0, m - 1) (exactly orthonormal in MPFR); U itself for m = 1
+// scaled back to unit norm after a tilt into the complement (tall A).
+Tensor<mp_real> rotated_factor(const Tensor<mp_real>& u, double t) {
+  Tensor<mp_real> r = u;
+  const Index n = u.extent(0), m = u.extent(1);
+  const mp_real c = cos(mp_real(t)), s = sin(mp_real(t));
+  if (m >= 2) {
+    for (Index k = 0; k < n; ++k) {
+      r(k, 0) = c * u(k, 0) - s * u(k, m - 1);
+      r(k, m - 1) = s * u(k, 0) + c * u(k, m - 1);
+    }
+  } else {  // tilt the column toward e_0's complement part and renormalize
+    mp_real norm(0);
+    for (Index k = 0; k < n; ++k) r(k, 0) = u(k, 0) + (k == n - 1 ? mp_real(t) : mp_real(0)), norm += r(k, 0) * r(k, 0);
+    for (Index k = 0; k < n; ++k) r(k, 0) /= sqrt(norm);
+  }
+  return r;
+}
+
+}  // namespace
+
+// The certificate is never below the error of the exact VJP perturbed (scaled, one element, noise),
+// evaluated with the exact factor rounded or with the cpu float32 factor (so that its epsilon terms
+// are large), and it is finite for small perturbations on the well-conditioned shapes.
+TEST(OrthogonalPolarVjpCertificate, NeverBelowTheErrorOfAnyPerturbation) {
+  const WorkingPrecision precision(256);
+  for (const Case& c : {kCases[0], kCases[1], kCases[2], kCases[3]}) {
+    const VjpCase v = vjp_case(c);
+    const Tensor<double> u64 = rounded(v.u);
+    const Tensor<double> u32 = as_double(cpu::polar(PolarProblem<double>(v.a).cast<float>()));
+    for (int kind = 0; kind < 3; ++kind)
+      for (double eps : {1e-13, 1e-9, 1e-6, 1e-3, 0.1}) {
+        Tensor<mp_real> d = v.da;
+        const Tensor<double> noise = test_inputs::normal("polar_test", c.n, c.m, 4, "noise", Format::float64);
+        for (Index i = 0; i < d.count(); ++i) {
+          if (kind == 0) d[i] *= 1 + eps;
+          if (kind == 1 && i == d.count() / 2) d[i] += eps * (1 + abs(d[i]));
+          if (kind == 2) d[i] += eps * mp_real(noise[i]);
+        }
+        const Tensor<double> da = rounded(d);
+        const double err = frobenius_error(da, v.da);
+        for (const Tensor<double>* u : {&u64, &u32}) {
+          const PolarVjpCertificate cert = polar_vjp_certificate(v.a, v.g, da, *u);
+          SCOPED_TRACE(std::string(c.name) + " kind " + std::to_string(kind) + " eps " + std::to_string(eps) +
+                       (u == &u64 ? " exact U" : " f32 U"));
+          if (std::isfinite(cert.bound)) EXPECT_LE(err, cert.bound) << "the certificate is below the error";
+          else EXPECT_FALSE(cert.failed.empty());
+          if (c.column_scale == 1) EXPECT_TRUE(std::isfinite(cert.bound)) << cert.failed;
+        }
+      }
+  }
+}
+
+// A VJP exactly consistent with a wrong factor U' (U rotated by 1e-6) is within the certificate
+// evaluated with U' (its epsilon, U''s certificate, carries the error), and below it with epsilon
+// set to 0; a perturbed VJP is above the certificate without its first-order terms z and w.
+TEST(OrthogonalPolarVjpCertificate, FailsWithoutEachTerm) {
+  const WorkingPrecision precision(256);
+  for (const Case& c : {kCases[0], kCases[1]}) {
+    SCOPED_TRACE(c.name);
+    const VjpCase v = vjp_case(c);
+    const Tensor<mp_real> u1 = rotated_factor(v.u, 1e-6);
+    const Tensor<double> da1 = rounded(vjp_consistent_with(v.a, u1, v.g));
+    const double err1 = frobenius_error(da1, v.da);
+    PolarVjpCertificate cert = polar_vjp_certificate(v.a, v.g, da1, rounded(u1));
+    ASSERT_TRUE(std::isfinite(cert.bound)) << cert.failed;
+    EXPECT_LE(err1, cert.bound);
+    cert.epsilon = 0;
+    EXPECT_GT(err1, polar_vjp_certificate_bound(cert).bound) << "without epsilon's terms";
+    // Noise of 1e-6 on the exact VJP: z (range(U)) and, for the tall A, w (its complement) carry it.
+    Tensor<mp_real> d = v.da;
+    const Tensor<double> noise = test_inputs::normal("polar_test", c.n, c.m, 4, "noise", Format::float64);
+    for (Index i = 0; i < d.count(); ++i) d[i] += 1e-6 * mp_real(noise[i]);
+    const Tensor<double> da2 = rounded(d);
+    const double err2 = frobenius_error(da2, v.da);
+    PolarVjpCertificate c2 = polar_vjp_certificate(v.a, v.g, da2, rounded(v.u));
+    ASSERT_TRUE(std::isfinite(c2.bound)) << c2.failed;
+    EXPECT_LE(err2, c2.bound);
+    PolarVjpCertificate no_z = c2, no_w = c2;
+    no_z.z = 0;
+    EXPECT_GT(err2, polar_vjp_certificate_bound(no_z).bound) << "without z";
+    if (c.n > c.m) {
+      // A component outside range(U) only: w carries it.
+      Tensor<mp_real> o = v.da;
+      for (Index k = 0; k < c.n; ++k) {
+        mp_real proj(0);  // (I - U U^T) e_last, column 0
+        for (Index i = 0; i < c.m; ++i) proj += v.u(c.n - 1, i) * v.u(k, i);
+        o(k, 0) += 1e-6 * ((k == c.n - 1 ? mp_real(1) : mp_real(0)) - proj);
+      }
+      const Tensor<double> da3 = rounded(o);
+      PolarVjpCertificate c3 = polar_vjp_certificate(v.a, v.g, da3, rounded(v.u));
+      const double err3 = frobenius_error(da3, v.da);
+      EXPECT_LE(err3, c3.bound);
+      c3.w = 0;
+      EXPECT_GT(err3, polar_vjp_certificate_bound(c3).bound) << "without w";
+    }
+  }
+}
+
+// Outside its conditions the certificate is +inf with the reason: a NaN in dA, U = -polar(A) (whose
+// own certificate fails), a rank-deficient A.
+TEST(OrthogonalPolarVjpCertificate, InfiniteOutsideItsConditions) {
+  const WorkingPrecision precision(256);
+  const VjpCase v = vjp_case(kCases[0]);
+  Tensor<double> nan = rounded(v.da);
+  nan[2] = std::nan("");
+  const PolarVjpCertificate c1 = polar_vjp_certificate(v.a, v.g, nan, rounded(v.u));
+  EXPECT_TRUE(std::isinf(c1.bound));
+  EXPECT_NE(c1.failed.find("non-finite"), std::string::npos) << c1.failed;
+  Tensor<double> minus = rounded(v.u);
+  for (Index i = 0; i < minus.count(); ++i) minus[i] = -minus[i];
+  const PolarVjpCertificate c2 = polar_vjp_certificate(v.a, v.g, rounded(v.da), minus);
+  EXPECT_TRUE(std::isinf(c2.bound));
+  EXPECT_NE(c2.failed.find("U's certificate"), std::string::npos) << c2.failed;
+}
+
+// [ORTH-POLAR-VJP-CPU] The cpu backends' VJPs are within their certificates (with their own factor),
+// printed with the Frobenius error: the tightness table of spec/orthogonal.md.
+TEST(OrthogonalPolarVjpCpu, CertifiedOnEveryCase) {
+  const WorkingPrecision precision(256);
+  for (const Case& c : kCases) {
+    const VjpCase v = vjp_case(c);
+    const PolarBackwardProblem<double> p(PolarProblem<double>(v.a), v.g);
+    const PolarBackwardProblem<float> p32 = p.cast<float>();
+    const PolarBackwardProblem<double> p32d = p32.cast<double>();  // judged against its own rounded inputs
+    const Tensor<mp_real> da32 = reference::polar_vjp<mp_real>(p32d);
+    const Tensor<double> d64 = cpu::polar_vjp(p), d32 = as_double(cpu::polar_vjp(p32));
+    const PolarVjpCertificate c64 = polar_vjp_certificate(v.a, v.g, d64, cpu::polar(p.forward()));
+    const PolarVjpCertificate c32 =
+        polar_vjp_certificate(p32d.a(), p32d.g(), d32, as_double(cpu::polar(p32.forward())));
+    const double e64 = frobenius_error(d64, v.da), e32 = frobenius_error(d32, da32);
+    if (std::isfinite(c64.bound)) EXPECT_LE(e64, c64.bound) << c.name;
+    if (std::isfinite(c32.bound)) EXPECT_LE(e32, c32.bound) << c.name;
+    if (c.column_scale == 1) EXPECT_TRUE(std::isfinite(c64.bound) && std::isfinite(c32.bound)) << c.name;
+    double scale = 0;
+    for (Index i = 0; i < v.da.count(); ++i) scale += to_double(v.da[i]) * to_double(v.da[i]);
+    std::printf("%-13s |dA|_F %.3g | f64 err %.3g bound %.3g (ratio %.3g; eps %.2g z %.2g) | f32 err %.3g bound %.3g "
+                "(ratio %.3g; eps %.2g z %.2g)\n",
+                c.name, std::sqrt(scale), e64, c64.bound, c64.bound / e64, c64.epsilon, c64.z, e32, c32.bound,
+                c32.bound / e32, c32.epsilon, c32.z);
+  }
+}
+
+// `diff` with the entry's bound passes touchstone's cpu-f32 VJP and fails the wrong ones: the sign
+// of the Sylvester part flipped (dA - 2 U U^T dA), the part outside range(U) dropped (U U^T dA; tall
+// A), -dA, and the transpose (square A).
+TEST(OrthogonalPolarVjpEntry, WrongConventionsFail) {
+  const WorkingPrecision precision(256);
+  const Algorithm& alg = builtin_registry().get("orthogonal.polar_backward");
+  for (const char* size : {"column", "tall", "square", "retraction"}) {
+    SCOPED_TRACE(size);
+    const auto problem = alg.generate(size, Format::float32, 0);
+    const Tensor<double> a = problem->inputs().at("A"), g = problem->inputs().at("dQ");
+    const Index n = a.extent(0), m = a.extent(1);
+    const Tensor<double> ours = alg.backends().front().run(*problem).at("dA");  // cpu-f32
+    const Tensor<mp_real> u = reference::polar<mp_real>(PolarProblem<double>(a));
+    const Tensor<mp_real> da = reference::polar_vjp<mp_real>(PolarBackwardProblem<double>(PolarProblem<double>(a), g));
+    Tensor<mp_real> inside(da.shape(), mp_real(0));  // U U^T dA
+    for (Index k = 0; k < n; ++k)
+      for (Index j = 0; j < m; ++j)
+        for (Index i = 0; i < m; ++i)
+          for (Index l = 0; l < n; ++l) inside(k, j) += u(k, i) * u(l, i) * da(l, j);
+    auto verdict = [&](const Tensor<double>& d) {
+      DiffRequest r;
+      r.format = Format::float32;
+      return run_diff(alg, *problem, {{"dA", d}}, r).verdict;
+    };
+    auto f32 = [](Tensor<double> t) {
+      for (Index i = 0; i < t.count(); ++i) t[i] = static_cast<float>(t[i]);
+      return t;
+    };
+    EXPECT_EQ(verdict(ours), Verdict::pass);
+    Tensor<double> flipped(da.shape()), dropped(da.shape()), minus(da.shape());
+    for (Index i = 0; i < da.count(); ++i) {
+      flipped[i] = to_double(mp_real(da[i] - 2 * inside[i]));
+      dropped[i] = to_double(inside[i]);
+      minus[i] = -to_double(da[i]);
+    }
+    if (m > 1) EXPECT_EQ(verdict(f32(flipped)), Verdict::fail) << "the Sylvester part's sign flipped";
+    if (n > m) EXPECT_EQ(verdict(f32(dropped)), Verdict::fail) << "the part outside range(U) dropped";
+    EXPECT_EQ(verdict(f32(minus)), Verdict::fail) << "-dA";
+    if (n == m) {
+      Tensor<double> t(ours.shape());
+      for (Index i = 0; i < n; ++i)
+        for (Index j = 0; j < m; ++j) t(i, j) = ours(j, i);
+      EXPECT_EQ(verdict(t), Verdict::fail) << "dA^T";
+    }
+  }
+}

@@ -31,4 +31,30 @@ PolarCertificate polar_certificate(const Tensor<double>& a, const Tensor<double>
 // arithmetic: sets `bound` (rounded up; +inf with `failed` where a condition fails).
 PolarCertificate polar_certificate_bound(PolarCertificate c);
 
+// [ORTH-POLAR-VJP-BOUND] A certified a-posteriori bound on the error of a computed VJP of the polar
+// factor: from A, the cotangent G = dl/dQ, a candidate dA^ and any approximate polar factor U^ of A
+// (all n x m, n >= m), an upper bound on ||dA^ - dl/dA||_F (hence on every element's error),
+// evaluated in interval arithmetic. U^'s own certificate ([ORTH-POLAR-BOUND]) is its epsilon; the
+// rest is a residual of dA^ through the Sylvester operator X -> H X + X H and through H.
+struct PolarVjpCertificate {
+  double epsilon = 0;  // >= ||U^ - polar(A)||_F (polar_certificate(A, U^).bound)
+  double lambda = 0;   // <= lambda_min(sym(U^T A)) (a lower bound; sigma_min(A) >= lambda - epsilon alpha)
+  double alpha = 0;    // >= ||A||_2 (certified; ||A||_F where that is smaller)
+  double da_norm = 0;  // >= ||dA^||_2
+  double g_norm = 0;   // >= ||G||_2
+  double n_norm = 0;   // >= ||dA^ U^T A - G||_2 (tall A only)
+  double z = 0;        // ||Z~||_F: the range(U) part's correction, first order
+  double z_res = 0;    // >= ||R1 - (H^ Z~ + Z~ H^)||_F with U^ (its second-order residual)
+  double w = 0;        // ||W~||_F: the complement's correction (tall A)
+  double w_res = 0;    // >= ||M^ - W~ H^||_F (tall A)
+  bool tall = false;   // n > m: the complement term is there
+  double bound = 0;    // >= ||dA^ - dl/dA||_F; +inf where a condition fails
+  std::string failed;  // why it is +inf ("" when finite)
+};
+
+PolarVjpCertificate polar_vjp_certificate(const Tensor<double>& a, const Tensor<double>& g, const Tensor<double>& da,
+                                          const Tensor<double>& u);
+// The theorem's formula on the fields above: sets `bound` (rounded up; +inf with `failed`).
+PolarVjpCertificate polar_vjp_certificate_bound(PolarVjpCertificate c);
+
 }  // namespace touchstone::orthogonal
