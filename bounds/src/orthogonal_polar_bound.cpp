@@ -455,6 +455,9 @@ PolarVjpCertificate polar_vjp_certificate(const Tensor<double>& a, const Tensor<
       for (Index l = 0; l < m; ++l)
         res1(i, j) = res1(i, j) - h(i, l) * Interval(z(l, j)) - Interval(z(i, l)) * h(l, j);
   c.z_res = res1.frobenius_upper();
+  // The corrections are free (any Z~ and W~ serve), but a non-finite one (an eigenvalue sum that
+  // under- or overflowed in double) makes no bound.
+  if (!std::isfinite(c.z) || !std::isfinite(c.z_res)) return fail(c, "the first-order correction in range(U) is not finite");
   if (c.tall) {
     // N^ = dA H^ - G and M^ = (I - U^ U^T) N^: the residual of dA's part outside range(U) in
     // dA H = G there; W~ ~ M^ H^-1.
@@ -474,6 +477,7 @@ PolarVjpCertificate polar_vjp_certificate(const Tensor<double>& a, const Tensor<
       for (Index j = 0; j < m; ++j)
         for (Index l = 0; l < m; ++l) res2(i, j) = res2(i, j) - Interval(w(i, l)) * h(l, j);
     c.w_res = res2.frobenius_upper();
+    if (!std::isfinite(c.w) || !std::isfinite(c.w_res)) return fail(c, "the first-order correction outside range(U) is not finite");
   }
   return polar_vjp_certificate_bound(c);
 }

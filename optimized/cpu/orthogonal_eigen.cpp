@@ -44,7 +44,12 @@ Tensor<T> polar_vjp_eigen_t(const PolarBackwardProblem<T>& p) {
   const Index n = p.n(), m = p.m();
   const Tensor<T> q = polar(p.forward());
   auto matrix = [&](const Tensor<T>& t) { return Eigen::Map<const Mat>(t.data(), n, m).eval(); };
-  const Mat u = matrix(q), a = matrix(p.a()), g = matrix(p.g());
+  // A scaled by 2^-e into [1/2, 1) in its largest element (exact), as the forward does, so that H's
+  // eigenvalues and their sums neither overflow nor underflow; polar(c A) = polar(A) and
+  // dl/dA = c dl/d(cA), so the result is scaled back by 2^-e at the end.
+  int e = 0;
+  std::frexp(matrix(p.a()).cwiseAbs().maxCoeff(), &e);
+  const Mat u = matrix(q), a = matrix(p.a()) * std::ldexp(T(1), -e), g = matrix(p.g());
   const Mat uta = u.transpose() * a;
   const Eigen::SelfAdjointEigenSolver<Mat> eig((uta + uta.transpose()) / T(2));
   const Mat& v = eig.eigenvectors();
@@ -57,7 +62,7 @@ Tensor<T> polar_vjp_eigen_t(const PolarBackwardProblem<T>& p) {
   if (n > m) da += (g - u * utg) * (v * lambda.cwiseInverse().asDiagonal() * v.transpose());
   Tensor<T> out(Shape{n, m});
   for (Index r = 0; r < n; ++r)
-    for (Index c = 0; c < m; ++c) out(r, c) = da(r, c);
+    for (Index c = 0; c < m; ++c) out(r, c) = std::ldexp(da(r, c), -e);
   return out;
 }
 }  // namespace
