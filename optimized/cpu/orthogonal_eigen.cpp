@@ -49,7 +49,8 @@ Tensor<T> polar_vjp_eigen_t(const PolarBackwardProblem<T>& p) {
   // dl/dA = c dl/d(cA), so the result is scaled back by 2^-e at the end.
   int e = 0;
   std::frexp(matrix(p.a()).cwiseAbs().maxCoeff(), &e);
-  const Mat u = matrix(q), a = matrix(p.a()) * std::ldexp(T(1), -e), g = matrix(p.g());
+  // (element by element: 2^-e itself may overflow T for a subnormal A)
+  const Mat u = matrix(q), a = matrix(p.a()).unaryExpr([e](T x) { return std::ldexp(x, -e); }), g = matrix(p.g());
   const Mat uta = u.transpose() * a;
   const Eigen::SelfAdjointEigenSolver<Mat> eig((uta + uta.transpose()) / T(2));
   const Mat& v = eig.eigenvectors();
