@@ -270,7 +270,7 @@ double polar_central_difference_gap(const Tensor<double>& a, const Tensor<double
 }  // namespace
 
 // covers: ORTH-POLAR-VJP-DEF ORTH-POLAR-VJP-ORACLE
-// The VJP oracle (not yet an entry) against central differences of the polar oracle (square, tall,
+// The VJP oracle (orthogonal.polar_backward's) against central differences of the polar oracle (square, tall,
 // a column); wrong VJPs fail the same comparison (the -2 A C term dropped, twice the answer).
 TEST(OrthogonalPolarVjp, MatchesCentralDifferencesOfTheForward) {
   const WorkingPrecision precision(256);
