@@ -172,6 +172,12 @@ std::unique_ptr<Algorithm> cauchy_forward_entry() {
   e.summary = "Cauchy kernel out[h,l] = sum_n v/(z_l - w_n) (+ conj terms in halves): state-spaces/s4 cauchy_mult";
   e.outputs = {{"out", "complex (H, L) as (H, L, 2)", "the Cauchy sums", false}};
   e.independent_axes = {"H"};  // [CORE-SLICES]: one channel's row, from its own v and w
+  // [CORE-DIFF-JOINT-BOUND] The any-order bound (cauchy_bound at the compute format) and cpu-f64's
+  // (at float64): one pass, the differences' moduli shared.
+  e.any_order_and_cpu_f64_bound = [out](const CauchyProblem& p, Format compute, double) {
+    auto both = cauchy_bound_pair(p, compute, Format::float64);
+    return AnyOrderAndCpuF64Bound{out(p, both[0]), out(p, both[1])};
+  };
   return make_entry(std::move(e));
 }
 
@@ -207,6 +213,11 @@ std::unique_ptr<Algorithm> cauchy_backward_entry() {
       "each term formed as [S4-CAUCHY-VJP] writes it: d = z - w, dout / conj(d) and "
       "dout * conj(v / (d d)) (one complex product d d, textbook complex divisions); the sums "
       "over l in any order";
+  // [CORE-DIFF-JOINT-BOUND] As the forward's: both formats in one pass.
+  e.any_order_and_cpu_f64_bound = [dv_dw](const Q& q, Format compute, double) {
+    auto both = cauchy_backward_bound_pair(q.forward(), q.dout(), compute, Format::float64);
+    return AnyOrderAndCpuF64Bound{dv_dw(q, both[0]), dv_dw(q, both[1])};
+  };
   return make_entry(std::move(e));
 }
 

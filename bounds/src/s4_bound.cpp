@@ -3,6 +3,7 @@
 #include "touchstone/bounds/s4_bound.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -17,18 +18,18 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kPi = 3.141592653589793;
 constexpr double kRel = 0x1p-50;  // margin for a few roundings of double approximations
 
-// The exact difference a - b of two format values (a CTracked whose M is tight) and a lower bound
-// on its modulus: the double difference is within 2^-53 per part, hypot within an ulp; the
-// computed difference (per part, in the format) is within u of the exact part, and exact when it
-// underflows.
+// The exact difference a - b of two format values and a lower bound `low` on its modulus: the
+// double difference is within 2^-53 per part, hypot within an ulp, so |a - b| <= M. Its computed
+// difference in a format r (per part, in the format) is within r.u of the exact part, and exact
+// when it underflows: `in(r)`, a CTracked whose M is tight. M and low do not depend on the format
+// (the bounds at two formats share them: cauchy_bound_pair).
 struct Diff {
-  CTracked d;
-  double low;
+  double M, low;
+  CTracked in(const Rounding& r) const { return {M, r.u * M}; }
 };
-Diff diff_exact(cdouble a, cdouble b, const Rounding& r) {
+Diff diff_exact(cdouble a, cdouble b) {
   const double m = std::hypot(a.real() - b.real(), a.imag() - b.imag());
-  const double M = m * (1 + kRel) + CTracked::kTinyC;
-  return {{M, r.u * M}, m * (1 - kRel)};
+  return {m * (1 + kRel) + CTracked::kTinyC, m * (1 - kRel)};
 }
 CTracked cexact(cdouble z) { return CTracked::exact(z.real(), z.imag()); }
 double total(const CTracked& t) { return t.E; }
@@ -45,13 +46,28 @@ double node_tan_double(long long k, long long L) {
   return sign / std::tan(kPi * static_cast<double>(m) / static_cast<double>(2 * L));
 }
 
+// The Cauchy bounds at K formats from one pass ([CORE-DIFF-JOINT-BOUND]): the loop and each
+// difference's hypot shared, the tracked arithmetic of each format its own. Each format's values
+// are those of a pass at that format alone (the same operations on the same doubles; the build
+// does not contract them into fmas), which the registry test JointBound checks bit for bit.
+namespace {
+
+template <std::size_t K>
+std::array<Rounding, K> roundings(const std::array<Format, K>& formats) {
+  std::array<Rounding, K> r;
+  for (std::size_t k = 0; k < K; ++k) r[k] = Rounding::of(format_info(formats[k]));
+  return r;
+}
+
 // embed-begin cauchy_bound
 // [S4-CAUCHY-BOUND] Per term v/(z - w): the difference (exact inputs, one rounding per part), the
 // textbook division [CORE-TRACKED-CDIV]; the sum of the N (2N in halves) terms [CORE-TRACKED-CSUM]
 // = [S4-ID-CAUCHY-BOUND]. The bound of each part is the modulus bound.
-std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
-  const Rounding r = Rounding::of(format_info(format));
-  std::vector<double> out(static_cast<std::size_t>(p.H * p.L * 2));
+template <std::size_t K>
+std::array<std::vector<double>, K> cauchy_bound_pass(const CauchyProblem& p, const std::array<Format, K>& formats) {
+  const std::array<Rounding, K> r = roundings(formats);
+  std::array<std::vector<double>, K> out;
+  for (auto& o : out) o.resize(static_cast<std::size_t>(p.H * p.L * 2));
   // The numerators do not depend on l: formed once per channel.
   std::vector<CTracked> num(static_cast<std::size_t>(p.N)), num_conj(static_cast<std::size_t>(p.N));
   for (Index h = 0; h < p.H; ++h) {
@@ -60,19 +76,22 @@ std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
       num_conj[static_cast<std::size_t>(n)] = cexact(std::conj(p.vv(h, n)));
     }
     for (Index l = 0; l < p.L; ++l) {
-      CTrackedSum s;
+      std::array<CTrackedSum, K> s;
       for (Index n = 0; n < p.N; ++n) {
-        const Diff d = diff_exact(p.z[l], p.ww(h, n), r);
-        s.add_term(div(num[static_cast<std::size_t>(n)], d.d, d.low, r));
+        const Diff d = diff_exact(p.z[l], p.ww(h, n));
+        for (std::size_t k = 0; k < K; ++k) s[k].add_term(div(num[static_cast<std::size_t>(n)], d.in(r[k]), d.low, r[k]));
         if (p.conj == Conj::halves) {
-          const Diff e = diff_exact(p.z[l], std::conj(p.ww(h, n)), r);
-          s.add_term(div(num_conj[static_cast<std::size_t>(n)], e.d, e.low, r));
+          const Diff e = diff_exact(p.z[l], std::conj(p.ww(h, n)));
+          for (std::size_t k = 0; k < K; ++k)
+            s[k].add_term(div(num_conj[static_cast<std::size_t>(n)], e.in(r[k]), e.low, r[k]));
         }
       }
-      const CTracked t = s.result(r);
-      const double E = s.may_overflow(r) ? kInf : total(t) * (1 + kRel);
-      out[static_cast<std::size_t>((h * p.L + l) * 2)] = E;
-      out[static_cast<std::size_t>((h * p.L + l) * 2 + 1)] = E;
+      for (std::size_t k = 0; k < K; ++k) {
+        const CTracked t = s[k].result(r[k]);
+        const double E = s[k].may_overflow(r[k]) ? kInf : total(t) * (1 + kRel);
+        out[k][static_cast<std::size_t>((h * p.L + l) * 2)] = E;
+        out[k][static_cast<std::size_t>((h * p.L + l) * 2 + 1)] = E;
+      }
     }
   }
   return out;
@@ -83,10 +102,13 @@ std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
 // [S4-CAUCHY-VJP-BOUND] dv: Σ_l dout_l / conj(d) (textbook division); dw: Σ_l dout_l conj(v/(d d)),
 // d d one complex product whose exact modulus is at least low², then the division, then the
 // product with dout; halves adds the conjugate terms. Sums [CORE-TRACKED-CSUM].
-std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vector<cdouble>& dout, Format format) {
-  const Rounding r = Rounding::of(format_info(format));
+template <std::size_t K>
+std::array<std::vector<double>, K> cauchy_backward_bound_pass(const CauchyProblem& p, const std::vector<cdouble>& dout,
+                                                          const std::array<Format, K>& formats) {
+  const std::array<Rounding, K> r = roundings(formats);
   const std::size_t half = static_cast<std::size_t>(p.H * p.N * 2);
-  std::vector<double> out(2 * half);
+  std::array<std::vector<double>, K> out;
+  for (auto& o : out) o.resize(2 * half);
   // The exact inputs' CTracked (a hypot each) formed once: dout's per channel, v's per (h, n).
   const std::size_t L = static_cast<std::size_t>(p.L);
   std::vector<CTracked> g_exact(L), g_conj_exact(L);
@@ -97,34 +119,55 @@ std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vec
       g_conj_exact[l] = cexact(std::conj(g));
     }
     for (Index n = 0; n < p.N; ++n) {
-      CTrackedSum sv, sw;
-      bool intermediate_overflow = false;
+      std::array<CTrackedSum, K> sv, sw;
+      std::array<bool, K> intermediate_overflow{};
       const cdouble v = p.vv(h, n), w = p.ww(h, n);
       const CTracked v_exact = cexact(v), v_conj_exact = cexact(std::conj(v));
       for (Index l = 0; l < p.L; ++l) {
         auto terms = [&](const CTracked& gg, const CTracked& vv, cdouble ww) {
-          const Diff d = diff_exact(p.z[l], ww, r);
-          sv.add_term(div(gg, d.d, d.low, r));
-          const CTracked q = mul(d.d, d.d, r);
-          const CTracked s = div(vv, q, d.low * d.low * (1 - kRel), r);
-          // An intermediate that may leave the range (q, or v/q though the product with dout
-          // would not) puts dw outside the bound's domain.
-          if (q.overflows(r) || s.overflows(r)) intermediate_overflow = true;
-          sw.add_term(mul(gg, s, r));
+          const Diff sd = diff_exact(p.z[l], ww);
+          for (std::size_t k = 0; k < K; ++k) {
+            const CTracked d = sd.in(r[k]);
+            sv[k].add_term(div(gg, d, sd.low, r[k]));
+            const CTracked q = mul(d, d, r[k]);
+            const CTracked s = div(vv, q, sd.low * sd.low * (1 - kRel), r[k]);
+            // An intermediate that may leave the range (q, or v/q though the product with dout
+            // would not) puts dw outside the bound's domain.
+            if (q.overflows(r[k]) || s.overflows(r[k])) intermediate_overflow[k] = true;
+            sw[k].add_term(mul(gg, s, r[k]));
+          }
         };
         terms(g_exact[static_cast<std::size_t>(l)], v_exact, w);
         if (p.conj == Conj::halves) terms(g_conj_exact[static_cast<std::size_t>(l)], v_conj_exact, std::conj(w));
       }
-      const double Ev = sv.may_overflow(r) ? kInf : sv.result(r).E * (1 + kRel);
-      const double Ew = sw.may_overflow(r) || intermediate_overflow ? kInf : sw.result(r).E * (1 + kRel);
       const std::size_t i = static_cast<std::size_t>((h * p.N + n) * 2);
-      out[i] = out[i + 1] = Ev;
-      out[half + i] = out[half + i + 1] = Ew;
+      for (std::size_t k = 0; k < K; ++k) {
+        const double Ev = sv[k].may_overflow(r[k]) ? kInf : sv[k].result(r[k]).E * (1 + kRel);
+        const double Ew = sw[k].may_overflow(r[k]) || intermediate_overflow[k] ? kInf : sw[k].result(r[k]).E * (1 + kRel);
+        out[k][i] = out[k][i + 1] = Ev;
+        out[k][half + i] = out[k][half + i + 1] = Ew;
+      }
     }
   }
   return out;
 }
 // embed-end cauchy_backward_bound
+
+}  // namespace
+
+std::vector<double> cauchy_bound(const CauchyProblem& p, Format format) {
+  return std::move(cauchy_bound_pass<1>(p, {format})[0]);
+}
+std::array<std::vector<double>, 2> cauchy_bound_pair(const CauchyProblem& p, Format a, Format b) {
+  return cauchy_bound_pass<2>(p, {a, b});
+}
+std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vector<cdouble>& dout, Format format) {
+  return std::move(cauchy_backward_bound_pass<1>(p, dout, {format})[0]);
+}
+std::array<std::vector<double>, 2> cauchy_backward_bound_pair(const CauchyProblem& p,
+                                                              const std::vector<cdouble>& dout, Format a, Format b) {
+  return cauchy_backward_bound_pass<2>(p, dout, {a, b});
+}
 
 namespace {
 

@@ -478,15 +478,44 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
       if (b == pb->bound.end() || !(b->second.shape() == t.shape())) continue;
       probable.emplace(name, ProbabilisticCounter(&b->second));
     }
+  // [CORE-DIFF-TIERS] Whether the fast tier will enclose the exact values, and with which backend.
+  r.oracle = q.oracle;
+  const BackendSpec* f64 = enclosure_backend(a);
+  if (q.oracle == OracleTier::fast) {
+    bool all_float64 = true;
+    for (const auto& [name, t] : theirs) all_float64 = all_float64 && r.format_of(name) == Format::float64;
+    if (all_float64) r.oracle_note = "float64 outputs: the float64 enclosure is as wide as the bound";
+    else if (!f64) r.oracle_note = "no float64 CPU backend to enclose the exact value";
+  }
+  const bool enclose = q.oracle == OracleTier::fast && r.oracle_note.empty();
   // The any-order bound at each compute format an output needs ([CORE-DIFF-FORMATS]), and each
-  // output's own; taken from the probabilistic bound's evaluation where that computed it too.
+  // output's own; taken from the probabilistic bound's evaluation where that computed it too, and
+  // at float32 (the outputs the enclosure judges) together with cpu-f64's own bound where the
+  // entry evaluates both at once ([CORE-DIFF-JOINT-BOUND]).
   std::map<Format, Arrays> bounds_at;
+  std::optional<Arrays> f64_bound;  // cpu-f64's bound, when the joint evaluation gave it
   for (const auto& [name, t] : theirs) {
     const Format c = compute_format_for(r.format_of(name));
     if (bounds_at.count(c)) continue;
     auto pb = probable_at.find(c);
-    if (pb != probable_at.end() && pb->second && !pb->second->rigorous.empty()) bounds_at[c] = std::move(pb->second->rigorous);
-    else bounds_at[c] = a.any_order_bound(problem, c, q.elementary_ulps);
+    if (pb != probable_at.end() && pb->second && !pb->second->rigorous.empty()) {
+      bounds_at[c] = std::move(pb->second->rigorous);
+      continue;
+    }
+    if (enclose && c == Format::float32 && f64->name == "cpu-f64") {
+      std::optional<AnyOrderAndCpuF64Bound> both;
+      try {
+        both = a.any_order_and_cpu_f64_bound(problem, c, q.elementary_ulps);
+      } catch (const InvalidInput&) {
+        // Either half may refuse the problem: the separate calls below say which.
+      }
+      if (both) {
+        bounds_at[c] = std::move(both->any_order);
+        f64_bound = std::move(both->cpu_f64);
+        continue;
+      }
+    }
+    bounds_at[c] = a.any_order_bound(problem, c, q.elementary_ulps);
   }
   auto bound_of = [&](const std::string& name) -> const Tensor<double>& {
     return bounds_at.at(compute_format_for(r.format_of(name))).at(name);
@@ -528,21 +557,13 @@ DiffReport run_diff(const Algorithm& a, const ProblemHandle& problem, const Arra
   std::vector<char> needed(static_cast<std::size_t>(slicer.count()), 0);
   bool all_open = true;  // the MPFR tier: every element of every slice
 
-  r.oracle = q.oracle;
-  const BackendSpec* f64 = enclosure_backend(a);
-  if (q.oracle == OracleTier::fast) {
-    bool all_float64 = true;
-    for (const auto& [name, t] : theirs) all_float64 = all_float64 && r.format_of(name) == Format::float64;
-    if (all_float64) r.oracle_note = "float64 outputs: the float64 enclosure is as wide as the bound";
-    else if (!f64) r.oracle_note = "no float64 CPU backend to enclose the exact value";
-  }
-  if (q.oracle == OracleTier::fast && r.oracle_note.empty()) {
+  if (enclose) {
     t0 = std::chrono::steady_clock::now();
     say(q.progress, "float64 enclosure...");
     Arrays v64, r64;
     try {
       v64 = f64->run(problem);
-      r64 = f64->bound(problem);
+      r64 = f64_bound ? std::move(*f64_bound) : f64->bound(problem);
     } catch (const InvalidInput& e) {
       r.oracle_note = std::string(f64->name) + " cannot run on this problem: " + e.what();
     }

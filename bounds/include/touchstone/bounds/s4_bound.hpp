@@ -4,6 +4,7 @@
 // error tracking of core/tracked_complex.hpp.
 #pragma once
 
+#include <array>
 #include <vector>
 
 #include "touchstone/core/formats.hpp"
@@ -13,8 +14,14 @@ namespace touchstone::s4 {
 
 // (H, L, 2): the bound of each part of out[h, l] (the modulus bound of the complex error).
 std::vector<double> cauchy_bound(const CauchyProblem& p, Format format);
+// The bounds at formats a and b from one pass (the differences' moduli shared), each bit for bit
+// cauchy_bound(p, a) and cauchy_bound(p, b) ([CORE-DIFF-JOINT-BOUND]).
+std::array<std::vector<double>, 2> cauchy_bound_pair(const CauchyProblem& p, Format a, Format b);
 // (2, H, N, 2): dv then dw.
 std::vector<double> cauchy_backward_bound(const CauchyProblem& p, const std::vector<cdouble>& dout, Format format);
+// At formats a and b from one pass, each bit for bit the one-format call's.
+std::array<std::vector<double>, 2> cauchy_backward_bound_pair(const CauchyProblem& p,
+                                                              const std::vector<cdouble>& dout, Format a, Format b);
 // (H, L).
 std::vector<double> kernel_dplr_bound(const DplrProblem& p, Format format);
 

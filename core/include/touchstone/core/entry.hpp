@@ -133,6 +133,10 @@ struct Entry {
   std::vector<EntryBackend<P>> backends;
   std::function<Arrays(const P&, Format storage, double elementary_ulps)> any_order_bound;
   std::string any_order_assumption;  // empty: a genuine any-order bound ([CORE-DIFF-ORDER])
+  // [CORE-DIFF-JOINT-BOUND] Optional: {any_order_bound(p, compute, ulps), the "cpu-f64" backend's
+  // bound(p)} from one evaluation, each half bit for bit the separate call's.
+  std::function<AnyOrderAndCpuF64Bound(const P&, Format compute, double elementary_ulps)>
+      any_order_and_cpu_f64_bound;
   // [CORE-DIFF-PROBABILISTIC] Optional: the probabilistic bound at a compute format, with
   // family-wise probability alpha.
   std::function<ProbabilisticBound(const P&, Format compute, double elementary_ulps, double alpha)>
@@ -197,6 +201,11 @@ class DeclaredAlgorithm final : public Algorithm {
   const std::vector<BackendSpec>& backends() const override { return backends_; }
   Arrays any_order_bound(const ProblemHandle& h, Format storage, double elementary_ulps) const override {
     return e_.any_order_bound(of(h).f64(), storage, elementary_ulps);
+  }
+  std::optional<AnyOrderAndCpuF64Bound> any_order_and_cpu_f64_bound(const ProblemHandle& h, Format compute,
+                                                                    double elementary_ulps) const override {
+    if (!e_.any_order_and_cpu_f64_bound) return std::nullopt;
+    return e_.any_order_and_cpu_f64_bound(of(h).f64(), compute, elementary_ulps);
   }
   std::string any_order_assumption() const override { return e_.any_order_assumption; }
   std::optional<ProbabilisticBound> probabilistic_bound(const ProblemHandle& h, Format compute,

@@ -74,6 +74,13 @@ class Float32Copy {
   mutable std::optional<Problem32> copy_;
 };
 
+// [CORE-DIFF-JOINT-BOUND] What Algorithm::any_order_and_cpu_f64_bound returns: the two bounds the
+// fast tier of `diff` needs, from one evaluation.
+struct AnyOrderAndCpuF64Bound {
+  Arrays any_order;  // = any_order_bound(p, compute, elementary_ulps)
+  Arrays cpu_f64;    // = the bound of the backend named "cpu-f64"
+};
+
 struct BackendSpec {
   std::string name;    // "cpu-f32"
   Format format;       // compute and output format
@@ -122,6 +129,16 @@ class Algorithm {
   // ([CORE-DIFF-STORAGE], core/verdict.hpp diff_bound).
   virtual Arrays any_order_bound(const ProblemHandle& p, Format storage,
                                  double elementary_ulps) const = 0;
+  // [CORE-DIFF-JOINT-BOUND] Optional: `any_order_bound(p, compute, elementary_ulps)` and the
+  // "cpu-f64" backend's `bound(p)` from one evaluation, for an entry whose two bounds share their
+  // work (the same recursion with two unit roundoffs); each half bit for bit what the separate
+  // call returns (registry test JointBound). nullopt where the entry has none: `diff` makes the
+  // two calls.
+  virtual std::optional<AnyOrderAndCpuF64Bound> any_order_and_cpu_f64_bound(const ProblemHandle&,
+                                                                            Format /*compute*/,
+                                                                            double /*elementary_ulps*/) const {
+    return std::nullopt;
+  }
   // Empty when `any_order_bound` holds for every association order of the spec's formula;
   // otherwise the order it assumes, in one line, which `diff` states in its text and JSON
   // ([CORE-DIFF-ORDER]).
