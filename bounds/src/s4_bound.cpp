@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "touchstone/core/tracked_complex.hpp"
 #include "touchstone/bounds/fft_bound.hpp"
@@ -58,6 +59,12 @@ std::array<Rounding, K> roundings(const std::array<Format, K>& formats) {
   for (std::size_t k = 0; k < K; ++k) r[k] = Rounding::of(format_info(formats[k]));
   return r;
 }
+template <std::size_t K>
+std::array<CDivRounding, K> division_roundings(const std::array<Rounding, K>& r) {
+  return [&]<std::size_t... k>(std::index_sequence<k...>) {
+    return std::array<CDivRounding, K>{CDivRounding(r[k])...};
+  }(std::make_index_sequence<K>{});
+}
 
 // embed-begin cauchy_bound
 // [S4-CAUCHY-BOUND] Per term v/(z - w): the difference (exact inputs, one rounding per part), the
@@ -66,26 +73,31 @@ std::array<Rounding, K> roundings(const std::array<Format, K>& formats) {
 template <std::size_t K>
 std::array<std::vector<double>, K> cauchy_bound_pass(const CauchyProblem& p, const std::array<Format, K>& formats) {
   const std::array<Rounding, K> r = roundings(formats);
+  const std::array<CDivRounding, K> rd = division_roundings(r);
   std::array<std::vector<double>, K> out;
   for (auto& o : out) o.resize(static_cast<std::size_t>(p.H * p.L * 2));
-  // The numerators do not depend on l: formed once per channel.
-  std::vector<CTracked> num(static_cast<std::size_t>(p.N)), num_conj(static_cast<std::size_t>(p.N));
+  // The terms of one sum in order (halves: each mode, then its conjugate): their numerators, which
+  // do not depend on l (formed once per channel), and their differences (formed per l, all hypots
+  // first, so that the loop of divisions after them has no call and overlaps its divisions).
+  const bool halves = p.conj == Conj::halves;
+  const std::size_t terms = static_cast<std::size_t>(p.N) * (halves ? 2 : 1);
+  std::vector<CTracked> num(terms);
+  std::vector<Diff> diff(terms);
   for (Index h = 0; h < p.H; ++h) {
+    std::vector<cdouble> poles;
     for (Index n = 0; n < p.N; ++n) {
-      num[static_cast<std::size_t>(n)] = cexact(p.vv(h, n));
-      num_conj[static_cast<std::size_t>(n)] = cexact(std::conj(p.vv(h, n)));
+      num[poles.size()] = cexact(p.vv(h, n));
+      poles.push_back(p.ww(h, n));
+      if (halves) {
+        num[poles.size()] = cexact(std::conj(p.vv(h, n)));
+        poles.push_back(std::conj(p.ww(h, n)));
+      }
     }
     for (Index l = 0; l < p.L; ++l) {
+      for (std::size_t i = 0; i < terms; ++i) diff[i] = diff_exact(p.z[l], poles[i]);
       std::array<CTrackedSum, K> s;
-      for (Index n = 0; n < p.N; ++n) {
-        const Diff d = diff_exact(p.z[l], p.ww(h, n));
-        for (std::size_t k = 0; k < K; ++k) s[k].add_term(div(num[static_cast<std::size_t>(n)], d.in(r[k]), d.low, r[k]));
-        if (p.conj == Conj::halves) {
-          const Diff e = diff_exact(p.z[l], std::conj(p.ww(h, n)));
-          for (std::size_t k = 0; k < K; ++k)
-            s[k].add_term(div(num_conj[static_cast<std::size_t>(n)], e.in(r[k]), e.low, r[k]));
-        }
-      }
+      for (std::size_t i = 0; i < terms; ++i)
+        for (std::size_t k = 0; k < K; ++k) s[k].add_term(div(num[i], diff[i].in(r[k]), diff[i].low, rd[k]));
       for (std::size_t k = 0; k < K; ++k) {
         const CTracked t = s[k].result(r[k]);
         const double E = s[k].may_overflow(r[k]) ? kInf : total(t) * (1 + kRel);
@@ -106,6 +118,7 @@ template <std::size_t K>
 std::array<std::vector<double>, K> cauchy_backward_bound_pass(const CauchyProblem& p, const std::vector<cdouble>& dout,
                                                           const std::array<Format, K>& formats) {
   const std::array<Rounding, K> r = roundings(formats);
+  const std::array<CDivRounding, K> rd = division_roundings(r);
   const std::size_t half = static_cast<std::size_t>(p.H * p.N * 2);
   std::array<std::vector<double>, K> out;
   for (auto& o : out) o.resize(2 * half);
@@ -128,9 +141,9 @@ std::array<std::vector<double>, K> cauchy_backward_bound_pass(const CauchyProble
           const Diff sd = diff_exact(p.z[l], ww);
           for (std::size_t k = 0; k < K; ++k) {
             const CTracked d = sd.in(r[k]);
-            sv[k].add_term(div(gg, d, sd.low, r[k]));
+            sv[k].add_term(div(gg, d, sd.low, rd[k]));
             const CTracked q = mul(d, d, r[k]);
-            const CTracked s = div(vv, q, sd.low * sd.low * (1 - kRel), r[k]);
+            const CTracked s = div(vv, q, sd.low * sd.low * (1 - kRel), rd[k]);
             // An intermediate that may leave the range (q, or v/q though the product with dout
             // would not) puts dw outside the bound's domain.
             if (q.overflows(r[k]) || s.overflows(r[k])) intermediate_overflow[k] = true;

@@ -70,6 +70,16 @@ inline CTracked mul_real(const CTracked& x, const Tracked& y, const Rounding& r)
   return {M, prop + r.u * (x.M + x.E) * y.computed_mag() + kSqrt2 * r.eta};
 }
 
+// What div needs of the rounding, with sqrt(2) gamma_6 formed once: a loop of divisions in one
+// format (bounds/src/s4_bound.cpp) passes one, so that no call (gamma_k's look-up) is left in it;
+// every value is the same double as div(x, y, My_low, r)'s.
+struct CDivRounding {
+  Rounding r;
+  double sqrt2_gamma6;
+  explicit CDivRounding(const Rounding& rounding)
+      : r(rounding), sqrt2_gamma6(tracked_complex_detail::kSqrt2 * gamma_k(rounding.u, 6)) {}
+};
+
 // [CORE-TRACKED-CDIV] fl(x / y) by the textbook formula ((a c + b d) + i (b c - a d)) / (c^2 + d^2),
 // each part's numerator two products and an addition (or a product and an fma), the
 // denominator two squares and an addition, then one division per part. Domain: the computed
@@ -84,9 +94,10 @@ inline CTracked mul_real(const CTracked& x, const Tracked& y, const Rounding& r)
 // proved: proofs/theories/ComplexOps.v cdiv_tracked (u <= 1/32; its domain E <= u^2 yl^2 / 2 is
 // the check yc_low^2 (1 - 4u) >= 2 eta / u^2 below), per part ComplexPartBounds.v
 // cdiv_part_bound_gamma6.
-inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const Rounding& r) {
+inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const CDivRounding& c) {
   using namespace tracked_complex_detail;
   constexpr double inf = std::numeric_limits<double>::infinity();
+  const Rounding& r = c.r;
   const double yc_low = My_low - y.E;  // lower bound on |y^|
   const double yc_high = y.M + y.E, xc = x.M + x.E;
   const double min_normal = 2 * r.eta / r.u;  // 2^(emin + 1) >= 2^emin (2 eta is exact)
@@ -96,9 +107,12 @@ inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const R
       !(yc_low * yc_low * (1 - 4 * r.u) >= min_normal / r.u))
     return {M, inf};
   const double prop = (x.E * My_low + x.M * y.E) / (My_low * yc_low) * (1 + 0x1p-50);
-  const double round = kSqrt2 * gamma_k(r.u, 6) * xc / yc_low;
+  const double round = c.sqrt2_gamma6 * xc / yc_low;
   const double under = kSqrt2 * (3 * r.eta / (yc_low * yc_low) + 2 * r.eta);
   return {M, prop + round + under};
+}
+inline CTracked div(const CTracked& x, const CTracked& y, double My_low, const Rounding& r) {
+  return div(x, y, My_low, CDivRounding(r));
 }
 
 // [CORE-TRACKED-CSUM] A sum of k computed complex terms in an order the bound does not fix:
@@ -139,7 +153,9 @@ class CTrackedSum {
 inline CTracked exp(const Tracked& re, double im_err, double ulps, const Rounding& r) {
   using namespace tracked_complex_detail;
   const double ehi = std::exp(re.hi) * (1 + 0x1p-48) + CTracked::kTinyC;
-  const double e_exp = ehi * std::expm1(re.err) + ulps * (2 * r.u * ehi * (1 + std::expm1(re.err)) + 2 * r.eta);
+  // One call (the compiler may not merge two: expm1 may set errno).
+  const double expm1_err = std::expm1(re.err);
+  const double e_exp = ehi * expm1_err + ulps * (2 * r.u * ehi * (1 + expm1_err) + 2 * r.eta);
   const double e_cs = std::min(im_err, 2.0) + ulps * (2 * r.u + 2 * kSqrt2 * r.eta);
   const double m = ehi + e_exp;  // computed |e^Re| bound
   // (m^)(cs^) - e^re e^(i im): propagated ehi e_cs + e_exp (1 + e_cs), then one rounding per part.
