@@ -30,6 +30,12 @@ struct BlockSize {
 // [MAMBA-BLOCK-DEFAULTS] tiny: seqlen < d_conv (the conv's zero padding reaches every output);
 // small: two batches, seqlen 16, d_inner 16.
 constexpr BlockSize kBlockSizes[] = {{"tiny", 1, 3, 4, 2, 4}, {"small", 2, 16, 8, 4, 4}};
+// `touchstone bench` only (not a `check` size; [MAMBA-BLOCK-DEFAULTS]): Mamba-130M's block (d_model
+// 768, N 16, d_conv 4, expand 2, dt_rank 48), batch 1. The forward and backward: seqlen 64, not
+// the peer's training length (2048), so that the MPFR oracle (about 4 million products a token,
+// the backward about three times that) finishes within ~300 CPU seconds on one core. The step:
+// one token (the peer's generation benchmark steps batch 1).
+constexpr BlockSize kBench = {"bench", 1, 64, 768, 16, 4};
 
 // The problem of `op` from its weights and get(name), each other input array.
 template <Op op, class Get>
@@ -143,8 +149,9 @@ std::unique_ptr<Algorithm> block_entry(const char* name, const char* spec_ref, c
     for (auto& s : weight_specs()) e.outputs.push_back({"d" + s.name, s.shape, "gradient of " + s.name, false});
   }
   e.sizes = size_names(kBlockSizes);
+  e.extra_sizes = {kBench.name};  // touchstone bench's
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const BlockSize& s = size_row(kBlockSizes, size);
+    const BlockSize& s = size == kBench.name ? kBench : size_row(kBlockSizes, size);
     MambaBlockConfig c;
     c.d_model = s.d_model;
     c.d_state = s.d_state;

@@ -426,11 +426,14 @@ struct SsmSize {
 };
 // [S4-SSM-KERNEL-DEFAULTS]
 constexpr SsmSize kSsmSizes[] = {{"tiny", 2, 1, 0.5}, {"small", 8, 64, 1.0 / 64}, {"medium", 32, 512, 0.01}};
+// `touchstone bench` only (not a `check` size): S4's state size N 64 and the L 4096 of the other S4
+// kernels' bench, Δ = 1/L (annotated-s4's step).
+constexpr SsmSize kSsmBench = {"bench", 64, 4096, 1.0 / 4096};
 
 // [S4-SSM-KERNEL-DEFAULTS] Ā, B̄: HiPPO-LegS discretized by the bilinear rule in double
 // (annotated-s4's discretize), rounded to the format; C̄ ~ N(0, 1) rounded.
 DiscreteSsmProblem default_ssm(const std::string& size, Format f, std::uint64_t seed) {
-  const SsmSize& s = size_row(kSsmSizes, size);
+  const SsmSize& s = size == kSsmBench.name ? kSsmBench : size_row(kSsmSizes, size);
   const HippoLegs<double> h = hippo_legs<double>(s.N);
   const auto d = reference::discretize_bilinear<double, double>(h.A, h.B, s.step);
   DiscreteSsmInputs p;
@@ -457,6 +460,7 @@ std::unique_ptr<Algorithm> ssm_entry() {
   e.outputs = {{"K", "(L,)", "the kernel", false}};
   e.options = {{"L", "kernel length (required with a file)", ""}};
   e.sizes = size_names(kSsmSizes);
+  e.extra_sizes = {kSsmBench.name};  // touchstone bench's
   e.generate = default_ssm;
   // [S4-SSM-KERNEL-SHAPES] core checks Ab (N, N), Bb and Cb (N,); the Problem the values.
   e.read = [](const InputReader& r) {

@@ -30,6 +30,10 @@ constexpr ConvSize kConvSizes[] = {
     {"small", 2, 3, 37, 20, true},
     {"medium", 1, 4, 512, 600, false},
 };
+// `touchstone bench` only (not a `check` size; [S4CONV-CONV-DEFAULTS]): one sequence of S4's
+// sequential CIFAR (L 1024) through a layer of H 256 channels (the width of the peer's LRA
+// configs), a full-length kernel, D. Its MPFR oracle sums L (L + 1) / 2 products per channel.
+constexpr ConvSize kConvBench = {"bench", 1, 256, 1024, 1024, true};
 
 using Conv = ConvProblem<double>;
 
@@ -49,8 +53,9 @@ std::unique_ptr<Algorithm> conv_entry() {
               {"D", "(H,)", "skip connection (absent: no skip term)", true}};
   e.outputs = {{"y", "(batch, H, L)", "y_t = sum_{s<=t} k_s u_{t-s} + D u_t", false}};
   e.sizes = size_names(kConvSizes);
+  e.extra_sizes = {kConvBench.name};  // touchstone bench's
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const ConvSize& s = size_row(kConvSizes, size);
+    const ConvSize& s = size == kConvBench.name ? kConvBench : size_row(kConvSizes, size);
     const std::string key = kConvName;
     ConvInputs<double> in;
     in.u = uniform_array(seed, key + "/u", {s.batch, s.H, s.L}, -1, 1, format);
@@ -107,6 +112,9 @@ constexpr ScanSize kScanSizes[] = {
     {"small", 2, 3, 4, 33, true, Conj::full},
     {"medium", 1, 8, 32, 256, true, Conj::halves},
 };
+// `touchstone bench` only (not a `check` size; [S4CONV-SCAN-DEFAULTS]): the recurrent mode of the
+// same layer as s4.causal_conv's bench (batch 1, H 256, L 1024) with S4D's N 64 as 32 halves.
+constexpr ScanSize kScanBench = {"bench", 1, 256, 32, 1024, true, Conj::halves};
 
 using Scan = ScanProblem<double>;
 
@@ -156,8 +164,9 @@ std::unique_ptr<Algorithm> scan_entry() {
   e.options = {{"conj", "conjugate-pair convention: halves (y = 2 Re, state-spaces/s4) or full (y = Re, annotated-s4)",
                 "halves"}};
   e.sizes = size_names(kScanSizes);
+  e.extra_sizes = {kScanBench.name};  // touchstone bench's
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    return default_scan(size_row(kScanSizes, size), format, seed);
+    return default_scan(size == kScanBench.name ? kScanBench : size_row(kScanSizes, size), format, seed);
   };
   e.read = [](const InputReader& r) {
     ScanInputs<double> in{r.array("dA"), r.array("dB"), r.array("dC"), r.array("u"), r.optional_array("D"),

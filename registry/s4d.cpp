@@ -54,8 +54,14 @@ constexpr SizeSpec kDssSizes[] = {
     {"small", 3, 8, 100, S4DInit::legs, Discretization::zoh, Conj::full, false, true},
     {"medium", 4, 32, 1024, S4DInit::lin, Discretization::zoh, Conj::full, false, true},
 };
+// `touchstone bench` only: dss.kernel_exp's is s4d.kernel's shape (H 256, N' 32, L 4096, S4D-Lin,
+// log_dt) with the 32 modes as full ones, as medium takes S4D-Lin halves as full modes (DSS's own
+// N is 64 full modes: twice the MPFR oracle's time).
+constexpr SizeSpec kDssBenchSize = {"bench", 256, 32, 4096, S4DInit::lin, Discretization::zoh,
+                                    Conj::full, false, true};
 using Sizes = std::span<const SizeSpec>;
 Sizes sizes_of(S4DFlavor f) { return f.dss ? Sizes(kDssSizes) : Sizes(kSizes); }
+const SizeSpec& bench_size_of(S4DFlavor f) { return f.dss ? kDssBenchSize : kBenchSize; }
 
 
 S4DProblem<double> default_problem(const S4DFlavor& f, const SizeSpec& s, Format format,
@@ -216,17 +222,18 @@ std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp) {
   e.any_order_bound = [](const P& p, Format storage, double ulps) {
     return Arrays{{"K", s4d_kernel_bound(p, s4d_arithmetic_any_order(storage, ulps))}};
   };
+  // `touchstone bench`'s size, not one of check's.
+  e.extra_sizes = {kBenchSize.name};
+  e.generate = [f, check_sizes = e.generate](const std::string& size, Format format, std::uint64_t seed) {
+    return size == kBenchSize.name ? default_problem(f, bench_size_of(f), format, seed)
+                                   : check_sizes(size, format, seed);
+  };
   if (f.dss) return make_entry(std::move(e));
   e.backends.push_back(
       {"cuda-f32", Format::float32, order + " (setup on the host, the product on the device: cpu-f32's bits)",
        [](const EntryProblem<P>& h) { return Arrays{{"K", as_double(cuda::s4d_product(cpu::s4d_setup(h.f32())))}}; },
        [bound](const P& p) { return bound(p, s4d_arithmetic_cpu_f32()); },
        [] { return touchstone::cuda::unavailable_reason(); }});
-  // `touchstone bench`'s size, not one of check's.
-  e.extra_sizes = {kBenchSize.name};
-  e.generate = [f, check_sizes = e.generate](const std::string& size, Format format, std::uint64_t seed) {
-    return size == kBenchSize.name ? default_problem(f, kBenchSize, format, seed) : check_sizes(size, format, seed);
-  };
   return make_entry(std::move(e));
 }
 
@@ -259,13 +266,14 @@ std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp) {
                  {"dlog_dt", "(H,)", "gradient of log_dt (when log_dt is given)", true}};
   e.options = options_of(f);
   e.sizes = {"tiny", "small", "medium"};
+  e.extra_sizes = {kBenchSize.name};  // the forward's bench problem, with dK
   e.generate = [f, name = e.name](const std::string& size, Format format, std::uint64_t seed) {
     // [S4D-BWD-REGISTRY] The forward's sizes, but tiny has 3 channels (the forward's has 1): ddt
     // has one element per channel, and one element's error/bound says little about the bound.
     // medium has L = 256, not the forward's 1024: at L = 1024 the Delta gradient's bound is about
     // 10^3 times its error (the powers' worst-case rounding grows linearly in l; spec/s4d.md
     // [S4D-BWD-BOUND-COHERENT]), at the tightness floor.
-    SizeSpec s = size_row(sizes_of(f), size);
+    SizeSpec s = size == kBenchSize.name ? bench_size_of(f) : size_row(sizes_of(f), size);
     if (size == "tiny") s.H = 3;
     if (size == "medium") s.L = 256;
     auto p = default_problem(f, s, format, seed);

@@ -199,6 +199,23 @@ TEST(Registry, TheBenchSizeIsGeneratedButNotChecked) {
   }
 }
 
+// covers: CORE-ENTRY
+// The bench sizes added for issue 13's 50x table (bench/RESULTS.md, "Bench sizes for the entries
+// without one"): generated on request, not among check's sizes.
+TEST(Registry, TheMambaAndS4FamiliesBenchSizesAreGeneratedButNotChecked) {
+  const Registry& r = builtin_registry();
+  for (const char* name : {"mamba.block", "mamba.block_backward", "mamba.block_step", "mamba.selective_scan_complex",
+                           "mamba.selective_scan_complex_backward", "dss.kernel_exp", "dss.kernel_exp_backward",
+                           "dss.kernel_softmax", "s4.causal_conv", "s4.ssm_scan", "s4.ssm_kernel",
+                           "s4d.kernel_backward"}) {
+    const Algorithm& a = r.get(name);
+    const auto sizes = a.sizes();
+    EXPECT_EQ(std::find(sizes.begin(), sizes.end(), "bench"), sizes.end()) << name;
+    EXPECT_NO_THROW(a.generate("bench", Format::float32, 0)) << name;
+    EXPECT_THROW(a.generate("benchh", Format::float32, 0), InvalidInput) << name;
+  }
+}
+
 // covers: CORE-REGISTRY-BOUNDS
 TEST(Registry, ABoundThatOmitsAnOutputIsADefectNotAPass) {
   const ToyProblem p;
