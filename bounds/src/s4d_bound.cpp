@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "touchstone/core/tracked_complex.hpp"
@@ -269,35 +270,60 @@ struct PowerSums {
   std::vector<double> c;
 };
 
-PowerSums power_sums(const double* c, Index count, double are, double aim, const CTracked& a64, const Rounding& r64) {
-  PowerSums ps;
-  ps.c.assign(c, c + count);
-  double pre = 1, pim = 0, s0re = 0, s0im = 0, s1re = 0, s1im = 0;
-  double e0 = 0, e1 = 0, size0 = 0, size1 = 0;
+// The power sums of F = sum_k dK_k A_bar^k and of F1 = sum_k b_k A_bar^k, b_k = (k+1) dK_(k+1)
+// (count L - 1), in one pass: both walk the same binary64 powers and their tracked errors, and F's
+// derivative sum is F1's own sum (the same terms b_k p_k in the same order), so each is computed
+// once. The values are those of two separate passes bit for bit (every sum's terms and order are
+// unchanged).
+std::pair<PowerSums, PowerSums> power_sums_pair(const double* dK, const double* b, Index L, double are, double aim,
+                                                const CTracked& a64, const Rounding& r64) {
+  std::pair<PowerSums, PowerSums> out;
+  PowerSums& sF = out.first;
+  PowerSums& sF1 = out.second;
+  sF.c.assign(dK, dK + L);
+  if (L > 1) sF1.c.assign(b, b + (L - 1));
+  double pre = 1, pim = 0, s0re = 0, s0im = 0, s1re = 0, s1im = 0, s2re = 0, s2im = 0;
+  double e0 = 0, e1 = 0, e2 = 0, size0 = 0, size1 = 0, size2 = 0;
   CTracked pt{1, 0};
-  for (Index k = 0; k < count; ++k) {
-    const double ck = c[k];
-    // sum_0 += c_k p_k; sum_1 += (k+1) c_(k+1) p_k (the derivative's term of power k)
+  for (Index k = 0; k < L; ++k) {
+    const double ck = dK[k];
+    // sum_0 += dK_k p_k; sum_1 += b_k p_k (F's derivative term of power k, and F1's sum);
+    // sum_2 += (k+1) b_(k+1) p_k (F1's derivative term)
     s0re += ck * pre;
     s0im += ck * pim;
     e0 += std::fabs(ck) * pt.E;
     size0 += std::fabs(ck) * (pt.M + pt.E);
-    if (k + 1 < count) {
-      const double dk = static_cast<double>(k + 1) * c[k + 1];
+    if (k + 1 < L) {
+      const double dk = static_cast<double>(k + 1) * dK[k + 1];  // b_k, the same double
       s1re += dk * pre;
       s1im += dk * pim;
       e1 += std::fabs(dk) * pt.E;
       size1 += std::fabs(dk) * (pt.M + pt.E);
+    }
+    if (k + 2 < L) {
+      const double dk = static_cast<double>(k + 1) * b[k + 1];
+      s2re += dk * pre;
+      s2im += dk * pim;
+      e2 += std::fabs(dk) * pt.E;
+      size2 += std::fabs(dk) * (pt.M + pt.E);
     }
     const double nre = std::fma(pre, are, -(pim * aim)), nim = std::fma(pre, aim, pim * are);
     pre = nre;
     pim = nim;
     pt = k == 0 ? a64 : mul(pt, a64, r64);
   }
-  const double g = gamma_k(r64.u, 2 * static_cast<double>(count) + 4);
-  ps.d0_hi = (std::hypot(s0re, s0im) * (1 + 0x1p-50) + e0 + g * size0) * (1 + 0x1p-40) + kTiny;
-  ps.d1_hi = (std::hypot(s1re, s1im) * (1 + 0x1p-50) + e1 + g * size1) * (1 + 0x1p-40) + kTiny;
-  return ps;
+  const auto hi = [](double g, double re, double im, double e, double size) {
+    return (std::hypot(re, im) * (1 + 0x1p-50) + e + g * size) * (1 + 0x1p-40) + kTiny;
+  };
+  const double g = gamma_k(r64.u, 2 * static_cast<double>(L) + 4);
+  sF.d0_hi = hi(g, s0re, s0im, e0, size0);
+  sF.d1_hi = hi(g, s1re, s1im, e1, size1);
+  if (L > 1) {
+    const double g1 = gamma_k(r64.u, 2 * static_cast<double>(L - 1) + 4);
+    sF1.d0_hi = hi(g1, s1re, s1im, e1, size1);
+    sF1.d1_hi = hi(g1, s2re, s2im, e2, size2);
+  }
+  return out;
 }
 
 // The binary64 value of A_bar by the CPU order (the value whose error setup(..., f64) tracks).
@@ -380,13 +406,12 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
       double a64re, a64im;
       abar64(p, h, n, a64re, a64im);
       const Mode md64 = setup(p, h, n, m64, r64);
-      const PowerSums sF = power_sums(dK, L, a64re, a64im, md64.Abar, r64);
+      const auto [sF, sF1] = power_sums_pair(dK, b.data(), L, a64re, a64im, md64.Abar, r64);
       // Fr and F1r bound the computed values (M + E >= |F^|); an overflowing one stays +inf.
       const CTracked F = bad(Fr, r) ? CTracked{kInf, kInf}
                                     : guard({std::min(Fr.M, sF.d0_hi), Fr.E + Ea * (sF.d1_hi + Ea * sF.d2(Rad))}, r);
       CTracked F1{0, 0};
       if (L > 1) {
-        const PowerSums sF1 = power_sums(b.data(), L - 1, a64re, a64im, md64.Abar, r64);
         F1 = bad(F1r, r) ? CTracked{kInf, kInf}
                          : guard({std::min(F1r.M, sF1.d0_hi), F1r.E + Ea * (sF1.d1_hi + Ea * sF1.d2(Rad))}, r);
       }
