@@ -30,7 +30,7 @@ constexpr SizeSpec kBackwardSizes[] = {
 // `touchstone bench` only (not a `check` size; [MAMBA-CSCAN-DEFAULTS], [MAMBA-CSCAN-BWD-DEFAULTS]):
 // the real scan's bench layout (mamba.cpp: variable B and C in one group, D, z, delta_bias,
 // softplus; L 4096, N 16) with S4D-Lin A, but dim 64 (forward) and 32 (backward), not 1024: the
-// MPFR oracle's complex steps (about 25 and 45 us each) must finish within ~300 CPU seconds.
+// MPFR oracle's complex steps (about 30 and 45 us each) must finish within ~300 CPU seconds.
 constexpr SizeSpec kBench = {"bench", 1, 64, 16, 4096, 1, 1, true, true, true, false, true, true};
 constexpr SizeSpec kBackwardBench = {"bench", 1, 32, 16, 4096, 1, 1, true, true, true, false, true, true};
 
