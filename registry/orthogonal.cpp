@@ -136,6 +136,8 @@ struct StiefelSize {
   Index M, N;
 };
 constexpr StiefelSize kStiefelSizes[] = {{"tiny", 2, 5}, {"small", 4, 10}, {"square", 6, 6}};
+// Bench only (issue 13's table; not in check; spec [ORTH-BENCH-SIZES]): 128 vectors in 512 dimensions.
+constexpr StiefelSize kStiefelBench{"bench", 128, 512};
 
 std::unique_ptr<Algorithm> tcwy_entry() {
   using P = StiefelProblem<double>;
@@ -147,8 +149,9 @@ std::unique_ptr<Algorithm> tcwy_entry() {
   e.inputs = {{"V", "(M, N)", "the M <= N Householder vectors as rows (nonzero)", false}};
   e.outputs = {{"Omega", "(N, M)", "an N x M matrix with orthonormal columns", false}};
   e.sizes = size_names(kStiefelSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const StiefelSize& s = size_row(kStiefelSizes, size);
+    const StiefelSize& s = size == "bench" ? kStiefelBench : size_row(kStiefelSizes, size);
     return P(ReflectorProblem<double>(normal_matrix(s.M, s.N, seed, "orthogonal.tcwy/V", format)));
   };
   e.read = [](const InputReader& r) { return P(ReflectorProblem<double>(r.array("V"))); };
@@ -216,9 +219,13 @@ struct BackwardSize {
 };
 constexpr BackwardSize kCwyBackwardSizes[] = {{"one", 1, 4}, {"small", 4, 6}, {"square", 6, 6}, {"long", 8, 5}};
 constexpr BackwardSize kTcwyBackwardSizes[] = {{"tiny", 2, 5}, {"small", 4, 8}, {"square", 5, 5}};
+// Bench only ([ORTH-BENCH-SIZES]): N = L = 128 (at the forward's old bench size 256 the oracle took over
+// 40 CPU s); T-CWY's the forward's 128 x 512.
+constexpr BackwardSize kCwyBackwardBench{"bench", 128, 128};
+constexpr BackwardSize kTcwyBackwardBench{"bench", 128, 512};
 
 template <class Table>
-std::unique_ptr<Algorithm> backward_entry(bool stiefel, const Table& sizes) {
+std::unique_ptr<Algorithm> backward_entry(bool stiefel, const Table& sizes, const BackwardSize& bench) {
   using P = CwyBackwardProblem<double>;
   const char* g = stiefel ? "dOmega" : "dQ";
   Entry<P> e;
@@ -230,9 +237,10 @@ std::unique_ptr<Algorithm> backward_entry(bool stiefel, const Table& sizes) {
               stiefel ? ArraySpec{g, "(N, M)", "cotangent of Omega", false} : ArraySpec{g, "(N, N)", "cotangent of Q", false}};
   e.outputs = {{"dV", stiefel ? "(M, N)" : "(L, N)", "gradient of V", false}};
   e.sizes = size_names(sizes);
+  e.extra_sizes = {"bench"};
   const std::string stream = e.name;
-  e.generate = [stiefel, sizes, stream](const std::string& size, Format format, std::uint64_t seed) {
-    const BackwardSize& s = size_row(sizes, size);
+  e.generate = [stiefel, sizes, bench, stream](const std::string& size, Format format, std::uint64_t seed) {
+    const BackwardSize& s = size == "bench" ? bench : size_row(sizes, size);
     return P(ReflectorProblem<double>(normal_matrix(s.L, s.N, seed, stream + "/V", format)),
              normal_matrix(s.N, stiefel ? s.L : s.N, seed, stream + "/g", format), stiefel);
   };
@@ -261,6 +269,8 @@ struct LapackSize {
 };
 constexpr LapackSize kLapackSizes[] = {
     {"square", 5, 5, 5, false}, {"tall", 8, 4, 4, false}, {"partial", 7, 5, 3, false}, {"free_tau", 6, 4, 4, true}};
+// Bench only ([ORTH-BENCH-SIZES]): Q of a square 256 x 256 QR (all 256 reflectors), CWY's old bench size.
+constexpr LapackSize kLapackBench{"bench", 256, 256, 256, false};
 
 std::unique_ptr<Algorithm> householder_product_lapack_entry() {
   using P = LapackProblem<double>;
@@ -273,8 +283,9 @@ std::unique_ptr<Algorithm> householder_product_lapack_entry() {
               {"tau", "(k)", "the scalars tau_1..tau_k, k <= n", false}};
   e.outputs = {{"Q", "(m, n)", "the first n columns of H_1 ... H_k", false}};
   e.sizes = size_names(kLapackSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const LapackSize& s = size_row(kLapackSizes, size);
+    const LapackSize& s = size == "bench" ? kLapackBench : size_row(kLapackSizes, size);
     Tensor<double> a = normal_matrix(s.m, s.n, seed, "orthogonal.householder_product_lapack/A", format);
     PhiloxStream r(seed, "orthogonal.householder_product_lapack/tau");
     Tensor<double> tau(Shape{s.k});
@@ -310,6 +321,9 @@ constexpr CayleySize kCayleySizes[] = {{"tiny", 2, 0.5, CayleyConvention::pytorc
                                        {"medium", 8, 0.5, CayleyConvention::pytorch},
                                        {"large_entries", 6, 3, CayleyConvention::pytorch},
                                        {"exprnn", 6, 0.5, CayleyConvention::exprnn}};
+// Bench only ([ORTH-BENCH-SIZES]): n = 256, an orthogonal RNN's hidden size; scale 1/16 = 1/sqrt(n) keeps
+// |A|_2 near the check sizes' (at 0.5 it would be about 8 times larger). Also the backward's.
+constexpr CayleySize kCayleyBench{"bench", 256, 0.0625, CayleyConvention::pytorch};
 
 std::unique_ptr<Algorithm> cayley_entry() {
   using P = CayleyProblem<double>;
@@ -323,8 +337,9 @@ std::unique_ptr<Algorithm> cayley_entry() {
   e.outputs = {{"Q", "(n, n)", "the orthogonal matrix", false}};
   e.options = {{"convention", "pytorch: (I + A/2)(I - A/2)^-1; exprnn: (I + A)^-1 (I - A)", "pytorch"}};
   e.sizes = size_names(kCayleySizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const CayleySize& s = size_row(kCayleySizes, size);
+    const CayleySize& s = size == "bench" ? kCayleyBench : size_row(kCayleySizes, size);
     const Tensor<double> x = normal_matrix(s.n, s.n, seed, "orthogonal.cayley/X", format);
     Tensor<double> a(Shape{s.n, s.n}, 0.0);
     for (Index i = 0; i < s.n; ++i)
@@ -386,8 +401,9 @@ std::unique_ptr<Algorithm> cayley_backward_entry() {
   e.outputs = {{"dA", "(n, n)", "gradient of X: zero on and above the diagonal", false}};
   e.options = {{"convention", "pytorch: (I + A/2)(I - A/2)^-1; exprnn: (I + A)^-1 (I - A)", "pytorch"}};
   e.sizes = size_names(kCayleyBackwardSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const CayleySize& s = size_row(kCayleyBackwardSizes, size);
+    const CayleySize& s = size == "bench" ? kCayleyBench : size_row(kCayleyBackwardSizes, size);
     return P(CayleyProblem<double>(skew_input(s, seed, "orthogonal.cayley_backward/X", format), s.convention),
              normal_matrix(s.n, s.n, seed, "orthogonal.cayley_backward/dQ", format));
   };
@@ -417,6 +433,9 @@ constexpr CayleySize kExpSizes[] = {{"tiny", 2, 0.5, CayleyConvention::pytorch},
                                     {"small", 5, 0.5, CayleyConvention::pytorch},
                                     {"medium", 8, 0.5, CayleyConvention::pytorch},
                                     {"large_entries", 6, 3, CayleyConvention::pytorch}};
+// Bench only ([ORTH-BENCH-SIZES]): n = 64, scale 1/8 = 1/sqrt(n) as Cayley's: the degree-18 oracle at
+// n = 128 took over 40 CPU s. Also the backward's.
+constexpr CayleySize kExpBench{"bench", 64, 0.125, CayleyConvention::pytorch};
 const ArraySpec kSkewX{"A", "(n, n)", "the parameter X: its strict lower triangle defines the skew A", false};
 
 std::unique_ptr<Algorithm> matrix_exp_entry() {
@@ -429,8 +448,9 @@ std::unique_ptr<Algorithm> matrix_exp_entry() {
   e.inputs = {kSkewX};
   e.outputs = {{"Q", "(n, n)", "the orthogonal matrix exp(A)", false}};
   e.sizes = size_names(kExpSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    return P(skew_input(size_row(kExpSizes, size), seed, "orthogonal.matrix_exp/X", format));
+    return P(skew_input(size == "bench" ? kExpBench : size_row(kExpSizes, size), seed, "orthogonal.matrix_exp/X", format));
   };
   e.read = [](const InputReader& r) { return P(r.array("A")); };
   e.arrays = [](const P& p) { return Arrays{{"A", p.a()}}; };
@@ -455,8 +475,9 @@ std::unique_ptr<Algorithm> matrix_exp_backward_entry() {
   e.inputs = {kSkewX, {"dQ", "(n, n)", "cotangent of Q", false}};
   e.outputs = {{"dA", "(n, n)", "gradient of X: zero on and above the diagonal", false}};
   e.sizes = size_names(kExpSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const CayleySize& s = size_row(kExpSizes, size);
+    const CayleySize& s = size == "bench" ? kExpBench : size_row(kExpSizes, size);
     return P(SkewProblem<double>(skew_input(s, seed, "orthogonal.matrix_exp_backward/X", format)),
              normal_matrix(s.n, s.n, seed, "orthogonal.matrix_exp_backward/dQ", format));
   };
@@ -481,6 +502,8 @@ struct QfSize {
   Index m, n;
 };
 constexpr QfSize kQfSizes[] = {{"column", 6, 1}, {"tall", 8, 4}, {"square", 5, 5}, {"near_square", 7, 6}};
+// Bench only ([ORTH-BENCH-SIZES]): the QR retraction on St(1024, 128). Also the backward's.
+constexpr QfSize kQfBench{"bench", 1024, 128};
 
 std::unique_ptr<Algorithm> qf_entry() {
   using P = QfProblem<double>;
@@ -492,8 +515,9 @@ std::unique_ptr<Algorithm> qf_entry() {
   e.inputs = {{"Y", "(m, n)", "a full-column-rank matrix, m >= n", false}};
   e.outputs = {{"Q", "(m, n)", "orthonormal columns, Y = Q R with R upper triangular, diag R > 0", false}};
   e.sizes = size_names(kQfSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const QfSize& s = size_row(kQfSizes, size);
+    const QfSize& s = size == "bench" ? kQfBench : size_row(kQfSizes, size);
     return P(normal_matrix(s.m, s.n, seed, "orthogonal.qf/Y", format));
   };
   e.read = [](const InputReader& r) { return P(r.array("Y")); };
@@ -631,6 +655,8 @@ constexpr RiemannianSize kRiemannianSizes[] = {
     {"tiny", 2, 2, 0.3}, {"small", 5, 5, 0.1}, {"medium", 8, 8, 0.05}, {"stiefel", 7, 3, 0.1}, {"large_step", 6, 6, 1.0}};
 // `touchstone bench` only: d = 1024 (the issue's RGD-with-expm against matching-step comparison).
 constexpr RiemannianSize kRiemannianBench{"bench", 1024, 1024, 0.01};
+// orthogonal.riemannian_grad's bench ([ORTH-BENCH-SIZES]): d = 256 (at 512 the oracle took over 120 CPU s).
+constexpr RiemannianSize kRiemannianGradBench{"bench", 256, 256, 0.01};
 
 const ArraySpec kStiefelX{"X", "(N, M)", "the point: orthonormal columns to the format's rounding (N >= M; O(d): N = M)", false};
 const ArraySpec kEuclideanG{"G", "(N, M)", "the Euclidean gradient df/dX at X", false};
@@ -654,8 +680,10 @@ std::unique_ptr<Algorithm> riemannian_grad_entry() {
   e.outputs = {{"Omega", "(M, M)", "the skew part of X^T G", false},
                {"grad", "(N, M)", "the tangent projection of G", false}};
   e.sizes = size_names(kRiemannianSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    return riemannian_problem(size_row(kRiemannianSizes, size), format, seed, "orthogonal.riemannian_grad");
+    const RiemannianSize& s = size == "bench" ? kRiemannianGradBench : size_row(kRiemannianSizes, size);
+    return riemannian_problem(s, format, seed, "orthogonal.riemannian_grad");
   };
   e.read = [](const InputReader& r) { return P(r.array("X"), r.array("G")); };
   e.arrays = [](const P& p) { return Arrays{{"X", p.x()}, {"G", p.g()}}; };
@@ -804,6 +832,8 @@ constexpr FlowSize kFlowSizes[] = {{"one", 4, 4, 4, 0.02, 1, 0},
                                    {"odd", 5, 5, 5, 0.01, 4, 0},
                                    {"reproject", 6, 6, 6, 0.01, 2, 2},
                                    {"long", 6, 6, 6, 0.01, 16, 0}};
+// Bench only ([ORTH-BENCH-SIZES]): d = K = 128, 4 steps (at d = 256 the oracle took over 40 CPU s).
+constexpr FlowSize kFlowBench{"bench", 128, 128, 128, 0.01, 4, 0};
 
 std::unique_ptr<Algorithm> matching_flow_entry() {
   using P = FlowProblem<double>;
@@ -826,8 +856,9 @@ std::unique_ptr<Algorithm> matching_flow_entry() {
                {"schedule_seed", "the seed of the rounds", "0"},
                {"reproject", "re-project every k steps (0: never)", "0"}};
   e.sizes = size_names(kFlowSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const FlowSize& s = size_row(kFlowSizes, size);
+    const FlowSize& s = size == "bench" ? kFlowBench : size_row(kFlowSizes, size);
     const RiemannianProblem<double> start =
         riemannian_problem({s.name, s.N, s.M, s.eta}, format, seed, "orthogonal.matching_flow");
     Tensor<double> a = normal_matrix(s.K, s.N, seed, "orthogonal.matching_flow/A", format);
@@ -879,8 +910,9 @@ std::unique_ptr<Algorithm> qf_backward_entry() {
   e.inputs = {{"Y", "(m, n)", "a full-column-rank matrix, m >= n", false}, {"dQ", "(m, n)", "cotangent of Q", false}};
   e.outputs = {{"dY", "(m, n)", "gradient of Y", false}};
   e.sizes = size_names(kQfBackwardSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const QfSize& s = size_row(kQfBackwardSizes, size);
+    const QfSize& s = size == "bench" ? kQfBench : size_row(kQfBackwardSizes, size);
     return P(QfProblem<double>(normal_matrix(s.m, s.n, seed, "orthogonal.qf_backward/Y", format)),
              normal_matrix(s.m, s.n, seed, "orthogonal.qf_backward/dQ", format));
   };
@@ -907,8 +939,8 @@ void register_orthogonal(Registry& r) {
   r.add(orthogonal::householder_product_lapack_entry());
   r.add(orthogonal::cwy_apply_entry());
   r.add(orthogonal::tcwy_entry());
-  r.add(orthogonal::backward_entry(false, orthogonal::kCwyBackwardSizes));
-  r.add(orthogonal::backward_entry(true, orthogonal::kTcwyBackwardSizes));
+  r.add(orthogonal::backward_entry(false, orthogonal::kCwyBackwardSizes, orthogonal::kCwyBackwardBench));
+  r.add(orthogonal::backward_entry(true, orthogonal::kTcwyBackwardSizes, orthogonal::kTcwyBackwardBench));
   r.add(orthogonal::cayley_entry());
   r.add(orthogonal::cayley_backward_entry());
   r.add(orthogonal::matrix_exp_entry());

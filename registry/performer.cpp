@@ -188,6 +188,9 @@ constexpr AttentionSize kAttentionSizes[] = {
     {"tiny", 1, 1, 4, 4, 4, false, 1.0},   {"small", 2, 2, 32, 16, 16, false, 1.0},
     {"causal", 1, 2, 48, 16, 8, true, 1.0}, {"sharp", 1, 2, 32, 16, 16, true, 2.5},
     {"medium", 1, 2, 96, 16, 16, false, 1.0},
+    // Bench only (issue 13's table; not in check): one head of BERT-base's 512 positions, d_head 64;
+    // its MPFR oracle (computed twice, [CORE-ORACLE-VERIFIED]) took over 40 CPU s at 1024 positions.
+    {"bench", 1, 1, 512, 64, 64, false, 1.0},
 };
 
 std::unique_ptr<Algorithm> softmax_attention_entry() {
@@ -202,7 +205,8 @@ std::unique_ptr<Algorithm> softmax_attention_entry() {
   e.outputs = {{"out", "(batch, heads, seqlen, dim_v)", "attention output", false}};
   e.independent_axes = {"batch", "heads"};  // [CORE-SLICES]: one head of one sequence
   e.options = AttentionFace::options();
-  e.sizes = size_names(kAttentionSizes);
+  e.sizes = checked_sizes(kAttentionSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const AttentionSize& s = size_row(kAttentionSizes, size);
     const std::string stream = "performer.softmax_attention/";
@@ -231,6 +235,7 @@ constexpr AttentionSize kAttentionBackwardSizes[] = {
     {"small", 2, 2, 16, 8, 8, false, 1.0},
     {"causal", 1, 2, 32, 16, 8, true, 1.0},
     {"sharp", 1, 2, 24, 16, 8, true, 2.5},
+    {"bench", 1, 1, 512, 64, 64, true, 1.0},  // bench only: the forward's head, causal (a decoder's step)
 };
 
 std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
@@ -245,7 +250,8 @@ std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
                {"dv", "(batch, heads, seqlen, dim_v)", "gradient of v", false}};
   e.independent_axes = {"batch", "heads"};  // [CORE-SLICES]: one head of one sequence
   e.options = AttentionFace::options();
-  e.sizes = size_names(kAttentionBackwardSizes);
+  e.sizes = checked_sizes(kAttentionBackwardSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const AttentionSize& s = size_row(kAttentionBackwardSizes, size);
     const std::string stream = "performer.softmax_attention_backward/";
@@ -415,6 +421,9 @@ constexpr GeneralizedSize kGeneralizedSizes[] = {
     {"tiny", 1, 1, 4, 4, 4, Kernel::relu},       {"relu", 2, 2, 32, 16, 32, Kernel::relu},
     {"elu1", 1, 2, 32, 16, 32, Kernel::elu1},    {"sqr", 1, 2, 32, 16, 0, Kernel::sqr},
     {"exp", 1, 2, 24, 16, 16, Kernel::exp},      {"abs", 1, 1, 16, 8, 0, Kernel::abs},
+    // Bench only: one head of performer-pytorch's defaults (dim_head 64, 256 features; relu, its
+    // generalized_kernel's default) at 1024 positions: at 4096 the oracle took over 40 CPU s.
+    {"bench", 1, 1, 1024, 64, 256, Kernel::relu},
 };
 
 struct GeneralizedFace {
@@ -463,7 +472,8 @@ std::unique_ptr<Algorithm> generalized_features_entry() {
   e.inputs = GeneralizedFace::inputs();
   e.outputs = {{"features", "(batch, heads, seqlen, nb_features) | (batch, heads, seqlen, dim)", "phi(x)", false}};
   e.options = GeneralizedFace::options();
-  e.sizes = size_names(kGeneralizedSizes);
+  e.sizes = checked_sizes(kGeneralizedSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     return P(GeneralizedFace::generate(size_row(kGeneralizedSizes, size), format, seed, "performer.generalized_features/"));
   };
@@ -491,7 +501,8 @@ std::unique_ptr<Algorithm> generalized_features_backward_entry() {
                                          "cotangent of the features", false});
   e.outputs = {{"dx", kRows, "gradient of x", false}};
   e.options = GeneralizedFace::options();
-  e.sizes = size_names(kGeneralizedSizes);
+  e.sizes = checked_sizes(kGeneralizedSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const GeneralizedSize& s = size_row(kGeneralizedSizes, size);
     const std::string stream = "performer.generalized_features_backward/";
@@ -674,6 +685,7 @@ constexpr SlimSize kSlimSizes[] = {
     {"sqr", 32, 8, 8, 0, Kernel::sqr, 0, false},
     {"elu1_slices", 24, 6, 4, 8, Kernel::elu1, 5, true},  // slices of 5 (the last of 4)
     {"sqr_subtraction", 16, 6, 4, 0, Kernel::sqr, 0, true},
+    {"bench", 256, 256, 64, 0, Kernel::sqr, 0, false},  // bench only: the forward's widths, 256 positions
 };
 
 template <class T>
@@ -717,7 +729,8 @@ std::unique_ptr<Algorithm> slim_layer_backward_entry() {
                {"slice", "SLiM's slice size C: the backward pass recomputes one slice's rows at a time and keeps "
                          "only the current prefix state (needs state=subtraction, its default then)",
                 "0"}};
-  e.sizes = size_names(kSlimSizes);
+  e.sizes = checked_sizes(kSlimSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const SlimSize& s = size_row(kSlimSizes, size);
     const std::string stream = "performer.slim_layer_backward/";
@@ -905,6 +918,9 @@ constexpr SlimSize kSlimForwardSizes[] = {
     {"sqr", 32, 8, 8, 0, Kernel::sqr, 0, false},
     {"elu1", 24, 6, 4, 8, Kernel::elu1, 0, false},
     {"exp", 24, 8, 4, 8, Kernel::exp, 0, false},
+    // Bench only: d_head 64 and SLiM's default kernel (x^2, no projection), d_model 256, 512 positions:
+    // smaller than a production layer so that the oracle stays within minutes (over 40 CPU s at 1024 x 512).
+    {"bench", 512, 256, 64, 0, Kernel::sqr, 0, false},
 };
 
 std::unique_ptr<Algorithm> slim_layer_entry() {
@@ -926,7 +942,8 @@ std::unique_ptr<Algorithm> slim_layer_entry() {
   e.outputs = {{"y", "(seqlen, d_model)", "the layer's output", false}};
   e.options = {{"kernel", "f: relu, elu1, abs, sqr, exp, identity (SLiM's default: sqr without a projection)", "sqr"},
                {"kernel_eps", "added after f", "1e-3"}};
-  e.sizes = size_names(kSlimForwardSizes);
+  e.sizes = checked_sizes(kSlimForwardSizes);
+  e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const SlimSize& s = size_row(kSlimForwardSizes, size);
     const std::string stream = "performer.slim_layer/";
