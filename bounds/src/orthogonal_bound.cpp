@@ -228,14 +228,17 @@ SolveBound solve_bound(const InverseEnclosure& zi, const std::vector<TV>& s, con
     eb[i] = b[i].t.err;
     bh[i] = B[i] + eb[i];
   }
+  // Row j's sum of |M^| (the same sum, in the same order, for every i: formed once, so that a
+  // solve costs L^2 here and not L^3).
+  std::vector<double> rowsum(L, 0.0);
+  for (Index j = 0; j < L; ++j)
+    for (Index k = 0; k < L; ++k) rowsum[j] += sabs(j, k);
   double kappa = 0, ainf = 0;
   for (Index i = 0; i < L; ++i) {
     for (Index j = 0; j < L; ++j) {
       wx[i] += z(i, j) * B[j];
       a[i] += z(i, j) * (bh[j] * (1 + gL) + etaL);
-      double rowsum = 0;
-      for (Index k = 0; k < L; ++k) rowsum += sabs(j, k);
-      zs[i] += z(i, j) * rowsum;
+      zs[i] += z(i, j) * rowsum[j];
     }
     kappa = std::max(kappa, gL * zs[i]);
     ainf = std::max(ainf, a[i]);
@@ -250,12 +253,15 @@ SolveBound solve_bound(const InverseEnclosure& zi, const std::vector<TV>& s, con
     for (Index k = 0; k < L; ++k) t += sabs(i, k) * wh[k];
     rho[i] = gL * t + etaL;
   }
+  // Row j's |b^ - b| + |r| + |S^ - S| |w| (independent of i: formed once, as rowsum).
+  std::vector<double> perturbation(L);
+  for (Index j = 0; j < L; ++j) {
+    double t = eb[j] + rho[j];
+    for (Index k = 0; k < L; ++k) t += serr(j, k) * wx[k];
+    perturbation[j] = t;
+  }
   for (Index i = 0; i < L; ++i)
-    for (Index j = 0; j < L; ++j) {
-      double t = eb[j] + rho[j];
-      for (Index k = 0; k < L; ++k) t += serr(j, k) * wx[k];
-      out.err[i] += z(i, j) * t;
-    }
+    for (Index j = 0; j < L; ++j) out.err[i] += z(i, j) * perturbation[j];
   for (Index i = 0; i < L; ++i) out.err[i] *= 1 + 1e-12;
   return out;
 }
