@@ -226,7 +226,9 @@ double lambda_second_lower(const std::vector<Interval>& S, Index m, double lambd
   return lambda1;
 }
 
-PolarCertificate fail(PolarCertificate c, const std::string& why) {
+// A certificate (forward or VJP) that is +inf, with the reason.
+template <class Certificate>
+Certificate fail(Certificate c, const std::string& why) {
   c.bound = std::numeric_limits<double>::infinity();
   c.failed = why;
   return c;
@@ -409,12 +411,6 @@ double norm2_upper(const Tensor<double>& x) {
     if (shifted_positive_definite(neg, p, -mu)) return std::min(f, root(Interval(mu)).upper());
   }
   return f;
-}
-
-PolarVjpCertificate fail(PolarVjpCertificate c, const std::string& why) {
-  c.bound = std::numeric_limits<double>::infinity();
-  c.failed = why;
-  return c;
 }
 
 }  // namespace
