@@ -85,7 +85,7 @@ std::unique_ptr<Algorithm> softmax_entry() {
   e.sizes = size_names(kSizes);
   e.extra_sizes = {kBench.name};  // touchstone bench's
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    return default_problem(size == kBench.name ? kBench : size_row(kSizes, size), format, seed);
+    return default_problem(size_row(kSizes, kBench, size), format, seed);
   };
   e.read = [](const InputReader& r) {
     DssSoftmaxInputs<double> in;

@@ -41,7 +41,7 @@ Tensor<double> real_A(const SizeSpec& s, const Filler& fill) {
 
 SelectiveScanProblem<double> default_selective_scan_problem(const std::string& size, Format format,
                                                             std::uint64_t seed) {
-  const SizeSpec& s = size == kBench.name ? kBench : size_row(kSizes, size);
+  const SizeSpec& s = size_row(kSizes, kBench, size);
   return default_problem<SelectiveScanProblem<double>>(s, "mamba.selective_scan", format, seed, real_A);
 }
 

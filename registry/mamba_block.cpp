@@ -151,7 +151,7 @@ std::unique_ptr<Algorithm> block_entry(const char* name, const char* spec_ref, c
   e.sizes = size_names(kBlockSizes);
   e.extra_sizes = {kBench.name};  // touchstone bench's
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const BlockSize& s = size == kBench.name ? kBench : size_row(kBlockSizes, size);
+    const BlockSize& s = size_row(kBlockSizes, kBench, size);
     MambaBlockConfig c;
     c.d_model = s.d_model;
     c.d_state = s.d_state;

@@ -78,7 +78,7 @@ Entry<ComplexScanProblem<double>> scan() {
   e.sizes = size_names(kSizes);
   e.extra_sizes = {kBench.name};  // touchstone bench's
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    return default_complex_problem(size == kBench.name ? kBench : size_row(kSizes, size), format, seed);
+    return default_complex_problem(size_row(kSizes, kBench, size), format, seed);
   };
   e.oracle = [](const P& p) { return result_arrays(reference::selective_scan_complex<mp_real, mp_complex>(p)); };
   auto bound = [](const P& p, const ComplexScanArithmetic& m) { return result_arrays(selective_scan_complex_bound(p, m)); };
@@ -109,7 +109,7 @@ std::unique_ptr<Algorithm> scan_backward(const Entry<ComplexScanProblem<double>>
               "(dL/dRe, dL/dIm), PyTorch's .grad convention";
   e.generate = [name = e.name](const std::string& size, Format format, std::uint64_t seed) {
     auto p = default_complex_problem(
-        size == kBackwardBench.name ? kBackwardBench : size_row(kBackwardSizes, size), format, seed);
+        size_row(kBackwardSizes, kBackwardBench, size), format, seed);
     return as_written(with_cotangents(std::move(p), name, format, seed, size != "tiny"));
   };
   e.oracle = [](const P& b) { return b.gradients(reference::selective_scan_complex_vjp<mp_real, mp_complex>(b.q)); };

@@ -73,7 +73,7 @@ Entry<ReflectorProblem<double>> reflector_entry(const std::string& name) {
   e.sizes = size_names(kReflectorSizes);
   e.extra_sizes = {"bench"};
   e.generate = [name](const std::string& size, Format format, std::uint64_t seed) {
-    const ReflectorSize& s = size == "bench" ? kReflectorBench : size_row(kReflectorSizes, size);
+    const ReflectorSize& s = size_row(kReflectorSizes, kReflectorBench, size);
     return P(normal_matrix(s.L, s.N, seed, name + "/V", format));
   };
   e.read = [](const InputReader& r) { return P(r.array("V")); };
@@ -151,7 +151,7 @@ std::unique_ptr<Algorithm> tcwy_entry() {
   e.sizes = size_names(kStiefelSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const StiefelSize& s = size == "bench" ? kStiefelBench : size_row(kStiefelSizes, size);
+    const StiefelSize& s = size_row(kStiefelSizes, kStiefelBench, size);
     return P(ReflectorProblem<double>(normal_matrix(s.M, s.N, seed, "orthogonal.tcwy/V", format)));
   };
   e.read = [](const InputReader& r) { return P(ReflectorProblem<double>(r.array("V"))); };
@@ -193,7 +193,7 @@ std::unique_ptr<Algorithm> cwy_apply_entry() {
   e.sizes = size_names(kApplySizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const ApplySize& s = size == "bench" ? kApplyBench : size_row(kApplySizes, size);
+    const ApplySize& s = size_row(kApplySizes, kApplyBench, size);
     return P(ReflectorProblem<double>(normal_matrix(s.L, s.N, seed, "orthogonal.cwy_apply/V", format)),
              normal_matrix(s.B, s.N, seed, "orthogonal.cwy_apply/h", format), s.transpose);
   };
@@ -240,7 +240,7 @@ std::unique_ptr<Algorithm> backward_entry(bool stiefel, const Table& sizes, cons
   e.extra_sizes = {"bench"};
   const std::string stream = e.name;
   e.generate = [stiefel, sizes, bench, stream](const std::string& size, Format format, std::uint64_t seed) {
-    const BackwardSize& s = size == "bench" ? bench : size_row(sizes, size);
+    const BackwardSize& s = size_row(sizes, bench, size);
     return P(ReflectorProblem<double>(normal_matrix(s.L, s.N, seed, stream + "/V", format)),
              normal_matrix(s.N, stiefel ? s.L : s.N, seed, stream + "/g", format), stiefel);
   };
@@ -285,7 +285,7 @@ std::unique_ptr<Algorithm> householder_product_lapack_entry() {
   e.sizes = size_names(kLapackSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const LapackSize& s = size == "bench" ? kLapackBench : size_row(kLapackSizes, size);
+    const LapackSize& s = size_row(kLapackSizes, kLapackBench, size);
     Tensor<double> a = normal_matrix(s.m, s.n, seed, "orthogonal.householder_product_lapack/A", format);
     PhiloxStream r(seed, "orthogonal.householder_product_lapack/tau");
     Tensor<double> tau(Shape{s.k});
@@ -339,7 +339,7 @@ std::unique_ptr<Algorithm> cayley_entry() {
   e.sizes = size_names(kCayleySizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const CayleySize& s = size == "bench" ? kCayleyBench : size_row(kCayleySizes, size);
+    const CayleySize& s = size_row(kCayleySizes, kCayleyBench, size);
     const Tensor<double> x = normal_matrix(s.n, s.n, seed, "orthogonal.cayley/X", format);
     Tensor<double> a(Shape{s.n, s.n}, 0.0);
     for (Index i = 0; i < s.n; ++i)
@@ -403,7 +403,7 @@ std::unique_ptr<Algorithm> cayley_backward_entry() {
   e.sizes = size_names(kCayleyBackwardSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const CayleySize& s = size == "bench" ? kCayleyBench : size_row(kCayleyBackwardSizes, size);
+    const CayleySize& s = size_row(kCayleyBackwardSizes, kCayleyBench, size);
     return P(CayleyProblem<double>(skew_input(s, seed, "orthogonal.cayley_backward/X", format), s.convention),
              normal_matrix(s.n, s.n, seed, "orthogonal.cayley_backward/dQ", format));
   };
@@ -450,7 +450,7 @@ std::unique_ptr<Algorithm> matrix_exp_entry() {
   e.sizes = size_names(kExpSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    return P(skew_input(size == "bench" ? kExpBench : size_row(kExpSizes, size), seed, "orthogonal.matrix_exp/X", format));
+    return P(skew_input(size_row(kExpSizes, kExpBench, size), seed, "orthogonal.matrix_exp/X", format));
   };
   e.read = [](const InputReader& r) { return P(r.array("A")); };
   e.arrays = [](const P& p) { return Arrays{{"A", p.a()}}; };
@@ -477,7 +477,7 @@ std::unique_ptr<Algorithm> matrix_exp_backward_entry() {
   e.sizes = size_names(kExpSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const CayleySize& s = size == "bench" ? kExpBench : size_row(kExpSizes, size);
+    const CayleySize& s = size_row(kExpSizes, kExpBench, size);
     return P(SkewProblem<double>(skew_input(s, seed, "orthogonal.matrix_exp_backward/X", format)),
              normal_matrix(s.n, s.n, seed, "orthogonal.matrix_exp_backward/dQ", format));
   };
@@ -517,7 +517,7 @@ std::unique_ptr<Algorithm> qf_entry() {
   e.sizes = size_names(kQfSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const QfSize& s = size == "bench" ? kQfBench : size_row(kQfSizes, size);
+    const QfSize& s = size_row(kQfSizes, kQfBench, size);
     return P(normal_matrix(s.m, s.n, seed, "orthogonal.qf/Y", format));
   };
   e.read = [](const InputReader& r) { return P(r.array("Y")); };
@@ -682,7 +682,7 @@ std::unique_ptr<Algorithm> riemannian_grad_entry() {
   e.sizes = size_names(kRiemannianSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const RiemannianSize& s = size == "bench" ? kRiemannianGradBench : size_row(kRiemannianSizes, size);
+    const RiemannianSize& s = size_row(kRiemannianSizes, kRiemannianGradBench, size);
     return riemannian_problem(s, format, seed, "orthogonal.riemannian_grad");
   };
   e.read = [](const InputReader& r) { return P(r.array("X"), r.array("G")); };
@@ -732,7 +732,7 @@ std::unique_ptr<Algorithm> rgd_step_entry(Retraction retraction) {
   e.extra_sizes = {"bench"};
   const std::string stream = e.name;
   e.generate = [stream, retraction](const std::string& size, Format format, std::uint64_t seed) {
-    const RiemannianSize& s = size == "bench" ? kRiemannianBench : size_row(kRiemannianSizes, size);
+    const RiemannianSize& s = size_row(kRiemannianSizes, kRiemannianBench, size);
     return P(riemannian_problem(s, format, seed, stream), round_to_format(s.eta, format), retraction);
   };
   e.read = [retraction](const InputReader& r) {
@@ -785,7 +785,7 @@ std::unique_ptr<Algorithm> matching_step_entry() {
   e.sizes = size_names(kMatchingSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const MatchingSize& s = size == "bench" ? kMatchingBench : size_row(kMatchingSizes, size);
+    const MatchingSize& s = size_row(kMatchingSizes, kMatchingBench, size);
     return P(riemannian_problem({s.name, s.N, s.M, s.eta}, format, seed, "orthogonal.matching_step"),
              round_to_format(s.eta, format), s.round);
   };
@@ -858,7 +858,7 @@ std::unique_ptr<Algorithm> matching_flow_entry() {
   e.sizes = size_names(kFlowSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const FlowSize& s = size == "bench" ? kFlowBench : size_row(kFlowSizes, size);
+    const FlowSize& s = size_row(kFlowSizes, kFlowBench, size);
     const RiemannianProblem<double> start =
         riemannian_problem({s.name, s.N, s.M, s.eta}, format, seed, "orthogonal.matching_flow");
     Tensor<double> a = normal_matrix(s.K, s.N, seed, "orthogonal.matching_flow/A", format);
@@ -912,7 +912,7 @@ std::unique_ptr<Algorithm> qf_backward_entry() {
   e.sizes = size_names(kQfBackwardSizes);
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const QfSize& s = size == "bench" ? kQfBench : size_row(kQfBackwardSizes, size);
+    const QfSize& s = size_row(kQfBackwardSizes, kQfBench, size);
     return P(QfProblem<double>(normal_matrix(s.m, s.n, seed, "orthogonal.qf_backward/Y", format)),
              normal_matrix(s.m, s.n, seed, "orthogonal.qf_backward/dQ", format));
   };

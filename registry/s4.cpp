@@ -433,7 +433,7 @@ constexpr SsmSize kSsmBench = {"bench", 64, 4096, 1.0 / 4096};
 // [S4-SSM-KERNEL-DEFAULTS] Ā, B̄: HiPPO-LegS discretized by the bilinear rule in double
 // (annotated-s4's discretize), rounded to the format; C̄ ~ N(0, 1) rounded.
 DiscreteSsmProblem default_ssm(const std::string& size, Format f, std::uint64_t seed) {
-  const SsmSize& s = size == kSsmBench.name ? kSsmBench : size_row(kSsmSizes, size);
+  const SsmSize& s = size_row(kSsmSizes, kSsmBench, size);
   const HippoLegs<double> h = hippo_legs<double>(s.N);
   const auto d = reference::discretize_bilinear<double, double>(h.A, h.B, s.step);
   DiscreteSsmInputs p;

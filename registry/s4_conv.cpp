@@ -55,7 +55,7 @@ std::unique_ptr<Algorithm> conv_entry() {
   e.sizes = size_names(kConvSizes);
   e.extra_sizes = {kConvBench.name};  // touchstone bench's
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    const ConvSize& s = size == kConvBench.name ? kConvBench : size_row(kConvSizes, size);
+    const ConvSize& s = size_row(kConvSizes, kConvBench, size);
     const std::string key = kConvName;
     ConvInputs<double> in;
     in.u = uniform_array(seed, key + "/u", {s.batch, s.H, s.L}, -1, 1, format);
@@ -166,7 +166,7 @@ std::unique_ptr<Algorithm> scan_entry() {
   e.sizes = size_names(kScanSizes);
   e.extra_sizes = {kScanBench.name};  // touchstone bench's
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
-    return default_scan(size == kScanBench.name ? kScanBench : size_row(kScanSizes, size), format, seed);
+    return default_scan(size_row(kScanSizes, kScanBench, size), format, seed);
   };
   e.read = [](const InputReader& r) {
     ScanInputs<double> in{r.array("dA"), r.array("dB"), r.array("dC"), r.array("u"), r.optional_array("D"),

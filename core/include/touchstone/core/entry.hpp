@@ -243,6 +243,12 @@ const auto& size_row(const Table& table, const std::string& size) {
     if (size == s.name) return s;
   throw std::logic_error("size '" + size + "' is not in the entry's table");
 }
+// The same, where the entry also has a row outside the table (its `extra_sizes` "bench" row, not
+// in `check`).
+template <class Table, class Row>
+const Row& size_row(const Table& table, const Row& extra, const std::string& size) {
+  return size == extra.name ? extra : size_row(table, size);
+}
 
 // Converts a result tensor of any scalar to the Arrays value type.
 template <class T>
