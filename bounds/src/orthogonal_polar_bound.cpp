@@ -373,7 +373,7 @@ IMat transpose_times(const Tensor<double>& x, const Tensor<double>& y) {
   return r;
 }
 
-// X Y (+ the sign's multiple of) for interval or double operands, through an element accessor.
+// X Y for interval or double operands, each read through an element accessor.
 template <class X, class Y>
 IMat times(Index rows, Index inner, Index cols, X x, Y y) {
   IMat r(rows, cols);
@@ -383,17 +383,14 @@ IMat times(Index rows, Index inner, Index cols, X x, Y y) {
   return r;
 }
 
-double frobenius(const Tensor<double>& t) {
+// An upper bound on the Frobenius norm of `count` doubles (a Tensor's or an Eigen matrix's).
+double frobenius(const double* x, Index count) {
   Interval s, u;
-  for (Index i = 0; i < t.count(); ++i) add_product(s, t[i], t[i], u);
+  for (Index i = 0; i < count; ++i) add_product(s, x[i], x[i], u);
   return root(s).upper();
 }
-
-double frobenius(const Mat& m) {
-  Interval s, u;
-  for (Index i = 0; i < m.size(); ++i) add_product(s, m.data()[i], m.data()[i], u);
-  return root(s).upper();
-}
+double frobenius(const Tensor<double>& t) { return frobenius(t.data(), t.count()); }
+double frobenius(const Mat& m) { return frobenius(m.data(), m.size()); }
 
 // An upper bound on ||X||_2 for a double matrix X (k x p): sqrt(mu) for a mu with mu I - X^T X
 // certified positive definite (interval Cholesky of its negation shifted by -mu), mu from a double
