@@ -106,13 +106,11 @@ std::unique_ptr<Algorithm> softmax_entry() {
   e.oracle = [](const Problem& p) {
     return ExactArrays{{"K", dss_softmax_kernel<mp_real, mp_complex>(p)}};
   };
-  e.backends = cpu_backends<Problem>(
-      order, [](const auto& p) { return kernel(as_double(cpu::dss_softmax_kernel(p))); },
+  cpu_backends_and_any_order(
+      e, order, [](const auto& p) { return kernel(as_double(cpu::dss_softmax_kernel(p))); },
       [](const Problem& p, const S4DArithmetic& m) { return kernel(dss_softmax_kernel_bound(p, m)); },
-      s4d_arithmetic_cpu_f32(), s4d_arithmetic_cpu_f64());
-  e.any_order_bound = [](const Problem& p, Format storage, double ulps) {
-    return kernel(dss_softmax_kernel_bound(p, s4d_arithmetic_any_order(storage, ulps)));
-  };
+      s4d_arithmetic_cpu_f32(), s4d_arithmetic_cpu_f64(),
+      [](const Problem&, Format s, double ulps) { return s4d_arithmetic_any_order(s, ulps); });
   return make_entry(std::move(e));
 }
 

@@ -76,9 +76,10 @@ Entry<SelectiveScanProblem<double>> scan() {
   e.generate = default_selective_scan_problem;
   e.oracle = [](const P& p) { return result_arrays(reference::selective_scan<mp_real>(p)); };
   auto bound = [](const P& p, const ScanArithmetic& m) { return result_arrays(selective_scan_bound(p, m)); };
-  e.backends = cpu_backends<P>("sequential in t; per step fma(a,h,dt*u*B); y by fma over n; fma(D,u,y)*silu(z)",
-                               [](const auto& p) { return result_arrays(cpu::selective_scan(p)); }, bound,
-                               arithmetic_cpu_f32(), arithmetic_cpu_f64());
+  cpu_backends_and_any_order(
+      e, "sequential in t; per step fma(a,h,dt*u*B); y by fma over n; fma(D,u,y)*silu(z)",
+      [](const auto& p) { return result_arrays(cpu::selective_scan(p)); }, bound, arithmetic_cpu_f32(),
+      arithmetic_cpu_f64(), [](const P& p, Format s, double ulps) { return arithmetic_any_order(s, p.seqlen(), ulps); });
   const auto shape = cuda::selective_scan_kernel_shape();
   e.backends.push_back(
       {"cuda-f32", Format::float32,
@@ -87,9 +88,6 @@ Entry<SelectiveScanProblem<double>> scan() {
        [](const EntryProblem<P>& h) { return result_arrays(cuda::selective_scan(h.f32())); },
        [bound, m = arithmetic_cuda_f32(shape.tree_depth, shape.chunk)](const P& p) { return bound(p, m); },
        [] { return touchstone::cuda::unavailable_reason(); }});
-  e.any_order_bound = [bound](const P& p, Format storage, double ulps) {
-    return bound(p, arithmetic_any_order(storage, p.seqlen(), ulps));
-  };
   // [MAMBA-SCAN-BOUND-PROBABILISTIC] for `diff`'s SUSPECT tier ([CORE-DIFF-PROBABILISTIC]): lambda
   // from the count of theta's; the probabilistic and the rigorous any-order bound from one evaluation.
   e.probabilistic_bound = [](const P& p, Format compute, double ulps, double alpha) {
@@ -125,16 +123,15 @@ std::unique_ptr<Algorithm> scan_backward(const Entry<SelectiveScanProblem<double
   const std::string order =
       "reverse in t from checkpointed blocks of 256; fma chains over n and t per channel; channel and batch "
       "sums in a fixed order";
-  e.backends = cpu_backends<P>(order, [](const auto& b) { return b.gradients(cpu::selective_scan_backward(b.q)); },
-                               bound, backward_arithmetic_cpu_f32(), backward_arithmetic_cpu_f64());
+  cpu_backends_and_any_order(
+      e, order, [](const auto& b) { return b.gradients(cpu::selective_scan_backward(b.q)); }, bound,
+      backward_arithmetic_cpu_f32(), backward_arithmetic_cpu_f64(),
+      [](const P&, Format s, double ulps) { return backward_arithmetic_any_order(s, ulps); });
   // [MAMBA-BWD-CUDA]: the cpu-f32 order exactly (bitwise equal), so the cpu-f32 bound.
   e.backends.push_back({"cuda-f32", Format::float32, order + " (the cpu-f32 order: bitwise equal)",
                         [](const EntryProblem<P>& h) { return h.f32().gradients(cuda::selective_scan_backward(h.f32().q)); },
                         [bound](const P& b) { return bound(b, backward_arithmetic_cpu_f32()); },
                         [] { return touchstone::cuda::unavailable_reason(); }});
-  e.any_order_bound = [bound](const P& b, Format storage, double ulps) {
-    return bound(b, backward_arithmetic_any_order(storage, ulps));
-  };
   return make_entry(std::move(e));
 }
 

@@ -82,14 +82,13 @@ Entry<ComplexScanProblem<double>> scan() {
   };
   e.oracle = [](const P& p) { return result_arrays(reference::selective_scan_complex<mp_real, mp_complex>(p)); };
   auto bound = [](const P& p, const ComplexScanArithmetic& m) { return result_arrays(selective_scan_complex_bound(p, m)); };
-  e.backends = cpu_backends<P>(
+  cpu_backends_and_any_order(
+      e,
       "sequential in t; per step h = fma(a.re,h,fma(-+a.im,h',dt*u*B)) per part; y by fma over (n, part); "
       "fma(D,u,2y)*silu(z)",
       [](const auto& p) { return result_arrays(cpu::selective_scan_complex(p)); }, bound,
-      complex_arithmetic_cpu_f32(), complex_arithmetic_cpu_f64());
-  e.any_order_bound = [bound](const P& p, Format storage, double ulps) {
-    return bound(p, complex_arithmetic_any_order(storage, ulps));
-  };
+      complex_arithmetic_cpu_f32(), complex_arithmetic_cpu_f64(),
+      [](const P&, Format s, double ulps) { return complex_arithmetic_any_order(s, ulps); });
   return e;
 }
 
@@ -116,14 +115,13 @@ std::unique_ptr<Algorithm> scan_backward(const Entry<ComplexScanProblem<double>>
   auto bound = [](const P& b, const ComplexBackwardArithmetic& m) {
     return b.gradients(selective_scan_complex_backward_bound(b.q, m));
   };
-  e.backends = cpu_backends<P>(
+  cpu_backends_and_any_order(
+      e,
       "reverse in t from per-tile checkpoints every 256 steps; complex products by two fmas per part; fma "
       "chains over n and t per channel; channel and batch sums in a fixed order",
       [](const auto& b) { return b.gradients(cpu::selective_scan_complex_backward(b.q)); }, bound,
-      complex_backward_arithmetic_cpu_f32(), complex_backward_arithmetic_cpu_f64());
-  e.any_order_bound = [bound](const P& b, Format storage, double ulps) {
-    return bound(b, complex_backward_arithmetic_any_order(storage, ulps));
-  };
+      complex_backward_arithmetic_cpu_f32(), complex_backward_arithmetic_cpu_f64(),
+      [](const P&, Format s, double ulps) { return complex_backward_arithmetic_any_order(s, ulps); });
   return make_entry(std::move(e));
 }
 

@@ -31,15 +31,6 @@ std::vector<std::string> checked_sizes(const Table& table) {
   return v;
 }
 
-// A (batch, heads, seqlen, width) array of Philox draws, rounded to the format.
-template <class Draw>
-Tensor<double> drawn(Shape shape, std::uint64_t seed, const std::string& stream, Format format, Draw draw) {
-  PhiloxStream r(seed, stream);
-  Tensor<double> t(std::move(shape));
-  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(draw(r), format);
-  return t;
-}
-Tensor<double> scalar(double x) { return Tensor<double>(Shape{}, x); }
 // A backend's or bound's result as the entry's output arrays: one named tensor, or the three
 // gradients of an attention; float results are converted to double.
 struct Outputs {
@@ -105,7 +96,7 @@ struct AttentionFace {
     return {r.array("q"), r.array("k"), r.array("v"), r.flag("causal", false)};
   }
   static Arrays arrays(const AttentionInputs<double>& in) {
-    return {{"q", in.q}, {"k", in.k}, {"v", in.v}, {"causal", scalar(in.causal ? 1 : 0)}};
+    return {{"q", in.q}, {"k", in.k}, {"v", in.v}, {"causal", scalar_array(in.causal ? 1 : 0)}};
   }
 };
 
@@ -133,8 +124,8 @@ struct FeatureFace {
   static Arrays arrays(const FeatureInputs<double>& in) {
     Arrays a{{"x", in.x}, {"projection_matrix", in.projection}};
     if (in.map != FeatureMap::trig) {
-      a["is_query"] = scalar(in.is_query ? 1 : 0);
-      a["eps"] = scalar(in.eps);
+      a["is_query"] = scalar_array(in.is_query ? 1 : 0);
+      a["eps"] = scalar_array(in.eps);
     }
     return a;
   }
@@ -163,9 +154,9 @@ struct LinearFace {
     return {{"q", in.q},
             {"k", in.k},
             {"v", in.v},
-            {"causal", scalar(in.causal ? 1 : 0)},
-            {"guard", scalar(static_cast<double>(in.guard))},
-            {"guard_eps", scalar(in.guard_eps)}};
+            {"causal", scalar_array(in.causal ? 1 : 0)},
+            {"guard", scalar_array(static_cast<double>(in.guard))},
+            {"guard_eps", scalar_array(in.guard_eps)}};
   }
 };
 
@@ -210,10 +201,9 @@ std::unique_ptr<Algorithm> softmax_attention_entry() {
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const AttentionSize& s = size_row(kAttentionSizes, size);
     const std::string stream = "performer.softmax_attention/";
-    auto normal = [&](PhiloxStream& r) { return s.scale * r.next_normal(); };
-    return P({drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "q", format, normal),
-              drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "k", format, normal),
-              drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, [](PhiloxStream& r) { return r.next_normal(); }),
+    return P({normal_array(seed, stream + "q", Shape{s.B, s.H, s.L, s.D}, format, s.scale),
+              normal_array(seed, stream + "k", Shape{s.B, s.H, s.L, s.D}, format, s.scale),
+              normal_array(seed, stream + "v", Shape{s.B, s.H, s.L, s.E}, format),
               s.causal});
   };
   e.read = [](const InputReader& r) { return P(AttentionFace::read(r)); };
@@ -255,12 +245,10 @@ std::unique_ptr<Algorithm> softmax_attention_backward_entry() {
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const AttentionSize& s = size_row(kAttentionBackwardSizes, size);
     const std::string stream = "performer.softmax_attention_backward/";
-    auto scaled = [&](PhiloxStream& r) { return s.scale * r.next_normal(); };
-    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
-    AttentionInputs<double> fwd{drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "q", format, scaled),
-                                drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "k", format, scaled),
-                                drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, normal), s.causal};
-    return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "dout", format, normal)});
+    AttentionInputs<double> fwd{normal_array(seed, stream + "q", Shape{s.B, s.H, s.L, s.D}, format, s.scale),
+                                normal_array(seed, stream + "k", Shape{s.B, s.H, s.L, s.D}, format, s.scale),
+                                normal_array(seed, stream + "v", Shape{s.B, s.H, s.L, s.E}, format), s.causal};
+    return P({std::move(fwd), normal_array(seed, stream + "dout", Shape{s.B, s.H, s.L, s.E}, format)});
   };
   e.read = [](const InputReader& r) { return P({AttentionFace::read(r), r.array("dout")}); };
   e.arrays = [](const P& p) {
@@ -335,9 +323,8 @@ const FeatureMapEntry kFeatureMaps[] = {
 
 FeatureInputs<double> drawn_features(const FeatureSize& s, FeatureMap map, Format format, std::uint64_t seed,
                                      const std::string& stream) {
-  auto normal = [](PhiloxStream& r) { return r.next_normal(); };
-  return {drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal),
-          drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal), s.is_query,
+  return {normal_array(seed, stream + "x", Shape{s.B, s.H, s.L, s.D}, format),
+          normal_array(seed, stream + "projection_matrix", Shape{s.M, s.D}, format), s.is_query,
           map == FeatureMap::trig ? 0.0 : round_to_format(1e-4, format), map};
 }
 
@@ -387,9 +374,8 @@ std::unique_ptr<Algorithm> features_backward_entry(const FeatureMapEntry& f) {
   e.generate = [=](const std::string& size, Format format, std::uint64_t seed) {
     const FeatureSize& s = size_row(kFeatureBackwardSizes, size);
     const Index width = map == FeatureMap::positive ? s.M : 2 * s.M;
-    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
     return P({drawn_features(s, map, format, seed, stream),
-              drawn(Shape{s.B, s.H, s.L, width}, seed, stream + "dfeatures", format, normal)});
+              normal_array(seed, stream + "dfeatures", Shape{s.B, s.H, s.L, width}, format)});
   };
   e.read = [=](const InputReader& r) { return P({FeatureFace::read(r, map), r.array("dfeatures")}); };
   e.arrays = [](const P& p) {
@@ -441,10 +427,9 @@ struct GeneralizedFace {
   }
   static GeneralizedFeatureInputs<double> generate(const GeneralizedSize& s, Format format, std::uint64_t seed,
                                                    const std::string& stream) {
-    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
     std::optional<Tensor<double>> w;
-    if (s.M > 0) w = drawn(Shape{s.M, s.D}, seed, stream + "projection_matrix", format, normal);
-    return {drawn(Shape{s.B, s.H, s.L, s.D}, seed, stream + "x", format, normal), std::move(w), s.kernel, true,
+    if (s.M > 0) w = normal_array(seed, stream + "projection_matrix", Shape{s.M, s.D}, format);
+    return {normal_array(seed, stream + "x", Shape{s.B, s.H, s.L, s.D}, format), std::move(w), s.kernel, true,
             round_to_format(1e-3, format)};
   }
   static GeneralizedFeatureInputs<double> read(const InputReader& r) {
@@ -453,9 +438,9 @@ struct GeneralizedFace {
   }
   static Arrays arrays(const GeneralizedFeatureInputs<double>& in) {
     Arrays a{{"x", in.x},
-             {"kernel", scalar(static_cast<double>(in.kernel))},
-             {"normalize_data", scalar(in.normalize_data ? 1 : 0)},
-             {"kernel_eps", scalar(in.kernel_eps)}};
+             {"kernel", scalar_array(static_cast<double>(in.kernel))},
+             {"normalize_data", scalar_array(in.normalize_data ? 1 : 0)},
+             {"kernel_eps", scalar_array(in.kernel_eps)}};
     if (in.projection) a["projection_matrix"] = *in.projection;
     return a;
   }
@@ -507,8 +492,7 @@ std::unique_ptr<Algorithm> generalized_features_backward_entry() {
     const GeneralizedSize& s = size_row(kGeneralizedSizes, size);
     const std::string stream = "performer.generalized_features_backward/";
     GeneralizedFeatureInputs<double> fwd = GeneralizedFace::generate(s, format, seed, stream);
-    Tensor<double> g = drawn(Shape{s.B, s.H, s.L, s.M > 0 ? s.M : s.D}, seed, stream + "dfeatures", format,
-                             [](PhiloxStream& r) { return r.next_normal(); });
+    Tensor<double> g = normal_array(seed, stream + "dfeatures", Shape{s.B, s.H, s.L, s.M > 0 ? s.M : s.D}, format);
     return P({std::move(fwd), std::move(g)});
   };
   e.read = [](const InputReader& r) { return P({GeneralizedFace::read(r), r.array("dfeatures")}); };
@@ -562,9 +546,9 @@ std::unique_ptr<Algorithm> linear_attention_entry() {
     // Positive features, as FAVOR+ makes them: m^-1/2 e^g with g on [-2, 0].
     const double ratio = s.feature_scale / std::sqrt(static_cast<double>(s.M));
     auto feature = [ratio](PhiloxStream& r) { return ratio * std::exp(r.next_uniform(-2, 0)); };
-    return P({drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "q", format, feature),
-              drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "k", format, feature),
-              drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, [](PhiloxStream& r) { return r.next_normal(); }),
+    return P({drawn_array(seed, stream + "q", Shape{s.B, s.H, s.L, s.M}, format, feature),
+              drawn_array(seed, stream + "k", Shape{s.B, s.H, s.L, s.M}, format, feature),
+              normal_array(seed, stream + "v", Shape{s.B, s.H, s.L, s.E}, format),
               s.causal, s.guard, round_to_format(1e-6, format)});
   };
   e.read = [](const InputReader& r) { return P(LinearFace::read(r)); };
@@ -631,16 +615,15 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
     const std::string stream = "performer.linear_attention_backward/";
     const double ratio = 1 / std::sqrt(static_cast<double>(s.M));
     auto feature = [ratio](PhiloxStream& r) { return ratio * std::exp(r.next_uniform(-2, 0)); };
-    auto normal = [](PhiloxStream& r) { return r.next_normal(); };
-    Tensor<double> k = drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "k", format, feature);
+    Tensor<double> k = drawn_array(seed, stream + "k", Shape{s.B, s.H, s.L, s.M}, format, feature);
     for (Index i = 0; i < k.count(); ++i) {
       const Index j = (i / s.M) % s.L;
       k[i] = round_to_format(k[i] * std::pow(10.0, s.growth * static_cast<double>(j) / static_cast<double>(s.L - 1)), format);
     }
-    LinearInputs<double> fwd{drawn(Shape{s.B, s.H, s.L, s.M}, seed, stream + "q", format, feature), std::move(k),
-                             drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "v", format, normal), s.causal, s.guard,
+    LinearInputs<double> fwd{drawn_array(seed, stream + "q", Shape{s.B, s.H, s.L, s.M}, format, feature), std::move(k),
+                             normal_array(seed, stream + "v", Shape{s.B, s.H, s.L, s.E}, format), s.causal, s.guard,
                              round_to_format(1e-6, format)};
-    return P({std::move(fwd), drawn(Shape{s.B, s.H, s.L, s.E}, seed, stream + "dout", format, normal), s.subtraction,
+    return P({std::move(fwd), normal_array(seed, stream + "dout", Shape{s.B, s.H, s.L, s.E}, format), s.subtraction,
               s.slice});
   };
   e.read = [](const InputReader& r) {
@@ -650,8 +633,8 @@ std::unique_ptr<Algorithm> linear_attention_backward_entry() {
   e.arrays = [](const P& p) {
     Arrays a = LinearFace::arrays(p.fwd().in());
     a["dout"] = p.dout();
-    a["state"] = scalar(p.subtraction() ? 1 : 0);
-    a["slice"] = scalar(static_cast<double>(p.slice()));
+    a["state"] = scalar_array(p.subtraction() ? 1 : 0);
+    a["slice"] = scalar_array(static_cast<double>(p.slice()));
     return a;
   };
   e.oracle = [](const P& p) {
@@ -734,16 +717,15 @@ std::unique_ptr<Algorithm> slim_layer_backward_entry() {
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const SlimSize& s = size_row(kSlimSizes, size);
     const std::string stream = "performer.slim_layer_backward/";
-    auto scaled = [](double scale) { return [scale](PhiloxStream& r) { return scale * r.next_normal(); }; };
     const double wd = 1 / std::sqrt(static_cast<double>(s.D)), wo = 1 / std::sqrt(static_cast<double>(s.Dh));
     std::optional<Tensor<double>> w;
-    if (s.M > 0) w = drawn(Shape{s.M, s.Dh}, seed, stream + "projection_matrix", format, scaled(1));
-    return P({drawn(Shape{s.L, s.D}, seed, stream + "x", format, scaled(1)),
-              drawn(Shape{s.D, s.Dh}, seed, stream + "w_q", format, scaled(wd)),
-              drawn(Shape{s.D, s.Dh}, seed, stream + "w_k", format, scaled(wd)),
-              drawn(Shape{s.D, s.Dh}, seed, stream + "w_v", format, scaled(wd)), std::move(w),
-              drawn(Shape{s.Dh, s.D}, seed, stream + "w_o", format, scaled(wo)),
-              drawn(Shape{s.L, s.D}, seed, stream + "dy", format, scaled(1)), s.kernel, round_to_format(1e-3, format),
+    if (s.M > 0) w = normal_array(seed, stream + "projection_matrix", Shape{s.M, s.Dh}, format);
+    return P({normal_array(seed, stream + "x", Shape{s.L, s.D}, format),
+              normal_array(seed, stream + "w_q", Shape{s.D, s.Dh}, format, wd),
+              normal_array(seed, stream + "w_k", Shape{s.D, s.Dh}, format, wd),
+              normal_array(seed, stream + "w_v", Shape{s.D, s.Dh}, format, wd), std::move(w),
+              normal_array(seed, stream + "w_o", Shape{s.Dh, s.D}, format, wo),
+              normal_array(seed, stream + "dy", Shape{s.L, s.D}, format), s.kernel, round_to_format(1e-3, format),
               s.slice, s.subtraction});
   };
   e.read = [](const InputReader& r) {
@@ -762,10 +744,10 @@ std::unique_ptr<Algorithm> slim_layer_backward_entry() {
              {"w_v", in.w_v},
              {"w_o", in.w_o},
              {"dy", in.dy},
-             {"kernel", scalar(static_cast<double>(in.kernel))},
-             {"kernel_eps", scalar(in.kernel_eps)},
-             {"state", scalar(in.subtraction ? 1 : 0)},
-             {"slice", scalar(static_cast<double>(in.slice))}};
+             {"kernel", scalar_array(static_cast<double>(in.kernel))},
+             {"kernel_eps", scalar_array(in.kernel_eps)},
+             {"state", scalar_array(in.subtraction ? 1 : 0)},
+             {"slice", scalar_array(static_cast<double>(in.slice))}};
     if (in.projection) a["projection_matrix"] = *in.projection;
     return a;
   };
@@ -854,8 +836,8 @@ std::unique_ptr<Algorithm> gaussian_orthogonal_entry() {
   };
   e.arrays = [](const P& p) {
     Arrays a{{"unstructured_block", p.blocks()},
-             {"nb_rows", scalar(static_cast<double>(p.nb_rows()))},
-             {"scaling", scalar(p.scaling())}};
+             {"nb_rows", scalar_array(static_cast<double>(p.nb_rows()))},
+             {"scaling", scalar_array(p.scaling())}};
     if (p.gaussians()) a["multiplier_gaussians"] = *p.gaussians();
     return a;
   };
@@ -947,15 +929,14 @@ std::unique_ptr<Algorithm> slim_layer_entry() {
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const SlimSize& s = size_row(kSlimForwardSizes, size);
     const std::string stream = "performer.slim_layer/";
-    auto scaled = [](double scale) { return [scale](PhiloxStream& r) { return scale * r.next_normal(); }; };
     const double wd = 1 / std::sqrt(static_cast<double>(s.D)), wo = 1 / std::sqrt(static_cast<double>(s.Dh));
     std::optional<Tensor<double>> w;
-    if (s.M > 0) w = drawn(Shape{s.M, s.Dh}, seed, stream + "projection_matrix", format, scaled(1));
-    return P({drawn(Shape{s.L, s.D}, seed, stream + "x", format, scaled(1)),
-              drawn(Shape{s.D, s.Dh}, seed, stream + "w_q", format, scaled(wd)),
-              drawn(Shape{s.D, s.Dh}, seed, stream + "w_k", format, scaled(wd)),
-              drawn(Shape{s.D, s.Dh}, seed, stream + "w_v", format, scaled(wd)), std::move(w),
-              drawn(Shape{s.Dh, s.D}, seed, stream + "w_o", format, scaled(wo)), s.kernel, round_to_format(1e-3, format)});
+    if (s.M > 0) w = normal_array(seed, stream + "projection_matrix", Shape{s.M, s.Dh}, format);
+    return P({normal_array(seed, stream + "x", Shape{s.L, s.D}, format),
+              normal_array(seed, stream + "w_q", Shape{s.D, s.Dh}, format, wd),
+              normal_array(seed, stream + "w_k", Shape{s.D, s.Dh}, format, wd),
+              normal_array(seed, stream + "w_v", Shape{s.D, s.Dh}, format, wd), std::move(w),
+              normal_array(seed, stream + "w_o", Shape{s.Dh, s.D}, format, wo), s.kernel, round_to_format(1e-3, format)});
   };
   e.read = [](const InputReader& r) {
     return P({r.array("x"), r.array("w_q"), r.array("w_k"), r.array("w_v"), r.optional_array("projection_matrix"),
@@ -968,8 +949,8 @@ std::unique_ptr<Algorithm> slim_layer_entry() {
              {"w_k", in.w_k},
              {"w_v", in.w_v},
              {"w_o", in.w_o},
-             {"kernel", scalar(static_cast<double>(in.kernel))},
-             {"kernel_eps", scalar(in.kernel_eps)}};
+             {"kernel", scalar_array(static_cast<double>(in.kernel))},
+             {"kernel_eps", scalar_array(in.kernel_eps)}};
     if (in.projection) a["projection_matrix"] = *in.projection;
     return a;
   };

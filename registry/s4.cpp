@@ -76,26 +76,22 @@ constexpr CauchySize kCauchySizes[] = {
 // system), all rounded to the format; the backward's dout ~ complex normal.
 template <class P>
 P default_cauchy(const std::string& size, Format f, std::uint64_t seed) {
-  constexpr bool backward = std::is_same_v<P, CauchyBackwardProblem>;
+  using Q = CauchyBackwardProblem;
+  constexpr bool backward = std::is_same_v<P, Q>;
   const CauchySize& s = size_row(kCauchySizes, size);
   CauchyInputs p;
   p.H = s.H, p.N = s.N, p.L = s.L, p.conj = s.conj;
-  PhiloxStream rz(seed, std::string(kCauchy) + "/z"), rv(seed, std::string(kCauchy) + "/v"),
-      rw(seed, std::string(kCauchy) + "/w"), rg(seed, std::string(backward ? kCauchyBwd : kCauchy) + "/dout");
-  for (Index l = 0; l < p.L; ++l) {
-    const double x = rz.next_normal();
-    p.z.push_back(cround({std::cos(x), std::sin(x)}, f));
-  }
-  for (Index i = 0; i < p.H * p.N; ++i) {
-    p.v.push_back(cround({rv.next_normal(), rv.next_normal()}, f));
-    p.w.push_back(cround({-rw.next_uniform(0.05, 1), rw.next_normal()}, f));
-  }
+  const std::string key = std::string(kCauchy) + "/";
+  const Tensor<double> x = normal_array(seed, key + "z", {p.L}, Format::float64);
+  for (Index l = 0; l < p.L; ++l) p.z.push_back(cround({std::cos(x[l]), std::sin(x[l])}, f));
+  p.v = complex_values(normal_array(seed, key + "v", {p.H, p.N, 2}, f));
+  PhiloxStream rw(seed, key + "w");
+  for (Index i = 0; i < p.H * p.N; ++i) p.w.push_back(cround({-rw.next_uniform(0.05, 1), rw.next_normal()}, f));
   if constexpr (!backward) {
     return CauchyProblem(std::move(p));
   } else {
-    std::vector<cdouble> dout;
-    for (Index i = 0; i < p.H * p.L; ++i) dout.push_back(cround({rg.next_normal(), rg.next_normal()}, f));
-    return CauchyBackwardProblem(CauchyProblem(std::move(p)), std::move(dout));
+    auto dout = complex_values(normal_array(seed, std::string(kCauchyBwd) + "/dout", {p.H, p.L, 2}, f));
+    return Q(CauchyProblem(std::move(p)), std::move(dout));
   }
 }
 
@@ -265,20 +261,15 @@ P default_dplr(const std::string& size, Format f, std::uint64_t seed) {
   p.Q = p.P;
   p.q_tied = true;
   p.B = shared(hip.B);
-  PhiloxStream rc(seed, std::string(kDplr) + "/C"), rs(seed, std::string(kDplr) + "/step");
-  p.C.H = p.H;
-  p.C.N = p.N;
-  const double sq = std::sqrt(0.5);
-  for (Index i = 0; i < p.H * p.N; ++i) p.C.values.push_back(cround({sq * rc.next_normal(), sq * rc.next_normal()}, f));
-  for (Index h = 0; h < p.H; ++h)
-    p.step.push_back(round_to_format(std::exp(rs.next_uniform(std::log(1e-3), std::log(1e-1))), f));
+  p.C = {p.H, p.N, complex_values(normal_array(seed, std::string(kDplr) + "/C", {p.H, p.N, 2}, f, std::sqrt(0.5)))};
+  p.step = drawn_array(seed, std::string(kDplr) + "/step", {p.H}, f, [](PhiloxStream& r) {
+             return std::exp(r.next_uniform(std::log(1e-3), std::log(1e-1)));
+           }).values();
   if constexpr (std::is_same_v<P, DplrProblem>) {
     return DplrProblem(std::move(p));
   } else {
-    std::vector<double> dK;
-    PhiloxStream rk(seed, std::string(kDplrBwd) + "/dK");
-    for (Index i = 0; i < p.H * p.L; ++i) dK.push_back(round_to_format(rk.next_normal(), f));
-    return DplrBackwardProblem(DplrProblem(std::move(p)), std::move(dK));
+    auto dK = normal_array(seed, std::string(kDplrBwd) + "/dK", {p.H * p.L}, f).values();
+    return P(DplrProblem(std::move(p)), std::move(dK));
   }
 }
 
@@ -442,8 +433,7 @@ DiscreteSsmProblem default_ssm(const std::string& size, Format f, std::uint64_t 
   for (Index i = 0; i < p.N; ++i)
     for (Index j = 0; j < p.N; ++j) p.Ab.push_back(round_to_format(d.Ab(i, j), f));
   for (Index i = 0; i < p.N; ++i) p.Bb.push_back(round_to_format(d.Bb(i), f));
-  PhiloxStream rc(seed, std::string(kSsm) + "/Cb");
-  for (Index i = 0; i < p.N; ++i) p.Cb.push_back(round_to_format(rc.next_normal(), f));
+  p.Cb = normal_array(seed, std::string(kSsm) + "/Cb", {p.N}, f).values();
   return DiscreteSsmProblem(std::move(p));
 }
 

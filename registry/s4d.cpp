@@ -91,12 +91,10 @@ S4DProblem<double> default_problem(const S4DFlavor& f, const SizeSpec& s, Format
   in.C = uniform_complex("C");
   if (s.B) in.B = s.init == S4DInit::legs ? per_channel(B0) : uniform_complex("B");
   // [S4D-DEFAULTS] log dt uniform on [log 1e-3, log 1e-1] (the peers' init).
-  PhiloxStream r(seed, std::string(f.name()) + "/log_dt");
-  in.dt = Tensor<double>(Shape{s.H});
-  for (Index h = 0; h < s.H; ++h) {
+  in.dt = drawn_array(seed, std::string(f.name()) + "/log_dt", {s.H}, format, [&s](PhiloxStream& r) {
     const double ld = r.next_uniform(std::log(1e-3), std::log(1e-1));
-    in.dt[h] = round_to_format(s.log_dt ? ld : std::exp(ld), format);
-  }
+    return s.log_dt ? ld : std::exp(ld);
+  });
   return S4DProblem<double>(std::move(in));
 }
 
@@ -277,9 +275,7 @@ std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp) {
     if (size == "tiny") s.H = 3;
     if (size == "medium") s.L = 256;
     auto p = default_problem(f, s, format, seed);
-    PhiloxStream rng(seed, name + "/dK");
-    Tensor<double> dK(Shape{p.H(), p.L()});
-    for (Index i = 0; i < dK.count(); ++i) dK[i] = round_to_format(rng.next_uniform(-1, 1), format);
+    Tensor<double> dK = uniform_array(seed, name + "/dK", {p.H(), p.L()}, -1, 1, format);
     return Q(std::move(p), std::move(dK));
   };
   e.read = [f](const InputReader& r) {

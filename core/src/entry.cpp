@@ -139,12 +139,21 @@ Tensor<double> InputReader::with_leading_axis(const std::string& name, Index lea
   return t;
 }
 
-Tensor<double> uniform_array(std::uint64_t seed, const std::string& stream, Shape shape, double lo, double hi,
-                             Format format) {
+Tensor<double> drawn_array(std::uint64_t seed, const std::string& stream, Shape shape, Format format,
+                           const std::function<double(PhiloxStream&)>& draw) {
   PhiloxStream rng(seed, stream);
   Tensor<double> t(std::move(shape));
-  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(rng.next_uniform(lo, hi), format);
+  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(draw(rng), format);
   return t;
+}
+
+Tensor<double> uniform_array(std::uint64_t seed, const std::string& stream, Shape shape, double lo, double hi,
+                             Format format) {
+  return drawn_array(seed, stream, std::move(shape), format, [lo, hi](PhiloxStream& r) { return r.next_uniform(lo, hi); });
+}
+
+Tensor<double> normal_array(std::uint64_t seed, const std::string& stream, Shape shape, Format format, double scale) {
+  return drawn_array(seed, stream, std::move(shape), format, [scale](PhiloxStream& r) { return scale * r.next_normal(); });
 }
 
 namespace entry_detail {

@@ -28,6 +28,8 @@
 
 namespace touchstone {
 
+class PhiloxStream;  // core/random.hpp
+
 // A user's arrays and options after check_inputs ([CORE-INPUT-CHECK]): every array present is
 // declared, has its declared dtype and layout (complex ones as (..., 2)) and agrees with the
 // others on every named dimension, which `dim` returns. What the declarations cannot say (value
@@ -264,10 +266,16 @@ const auto& forward_of(const P& p) {
   else return p;
 }
 
-// A default problem's array: draws i = 0, 1, ... of the Philox stream `stream` under `seed`,
-// uniform on [lo, hi) (PhiloxStream::next_uniform), each rounded to `format`.
+// A default problem's array: element i is the value `draw` takes from the Philox stream `stream`
+// under `seed` (elements in order, each drawing what it needs), rounded to `format`.
+Tensor<double> drawn_array(std::uint64_t seed, const std::string& stream, Shape shape, Format format,
+                           const std::function<double(PhiloxStream&)>& draw);
+// The same, uniform on [lo, hi) (PhiloxStream::next_uniform(lo, hi)).
 Tensor<double> uniform_array(std::uint64_t seed, const std::string& stream, Shape shape, double lo, double hi,
                              Format format);
+// The same, scale * N(0, 1) (scale times PhiloxStream::next_normal, then rounded).
+Tensor<double> normal_array(std::uint64_t seed, const std::string& stream, Shape shape, Format format,
+                            double scale = 1);
 // A file-or-option scalar as `arrays` writes it ([CORE-FILE-OPTION]): a 0-d array.
 inline Tensor<double> scalar_array(double x) { return Tensor<double>(Shape{}, x); }
 
@@ -282,6 +290,18 @@ std::vector<EntryBackend<P>> cpu_backends(const std::string& order, Run run, Bou
            [bound, f32](const P& p) { return bound(p, f32); }, available},
           {"cpu-f64", Format::float64, order, [run](const EntryProblem<P>& h) { return run(h.f64()); },
            [bound, f64](const P& p) { return bound(p, f64); }, available}};
+}
+
+// Both cpu backends as above, and the any-order bound as `bound` with the arithmetic
+// `any_order(problem, storage, elementary_ulps)`: the entries whose bound is one model of the order
+// evaluated in several arithmetics.
+template <class P, class Run, class Bound, class Arithmetic, class AnyOrder>
+void cpu_backends_and_any_order(Entry<P>& e, const std::string& order, Run run, Bound bound, Arithmetic f32,
+                                Arithmetic f64, AnyOrder any_order) {
+  e.backends = cpu_backends<P>(order, run, bound, f32, f64);
+  e.any_order_bound = [bound, any_order](const P& p, Format storage, double elementary_ulps) {
+    return bound(p, any_order(p, storage, elementary_ulps));
+  };
 }
 
 }  // namespace touchstone
