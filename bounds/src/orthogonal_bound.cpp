@@ -316,9 +316,13 @@ double householder_rownorm_bound(const Tensor<double>& v, const Rounding& r) {
   const double gN = gamma_k(u, n);
   double E = 0;
   for (Index i = 0; i < L; ++i) {
-    double nn = 0;  // v . v in binary64: within N 2^-53 relative of the exact (non-negative terms)
+    // v . v in binary64: N non-negative terms, so within gamma_N of binary64 relative, (N + 4) 2^-52
+    // with room for this line's own roundings, and N 2^-1074 for squares that underflow. (A fixed
+    // 2^-40 held only for N <= 2^13.)
+    double nn = 0;
     for (Index k = 0; k < N; ++k) nn += v(i, k) * v(i, k);
-    const double nlo = nn * (1 - 0x1p-40), nhi = nn * (1 + 0x1p-40);
+    const double rel = (n + 4) * 0x1p-52, underflow = n * 0x1p-1074;
+    const double nlo = std::max(0.0, nn * (1 - rel) - underflow), nhi = (nn + underflow) * (1 + rel);
     const double nv = std::sqrt(nhi) * (1 + 0x1p-50);  // >= ||v_i||_2
     const double Y = 1 + E;                            // >= ||y^||_2
     const double Dn = gN * nhi + (1 + gN) * n * eta;   // |fl(v . v) - v . v|
