@@ -1,5 +1,7 @@
 # The orthogonal family (spec/orthogonal.md).
 touchstone_test(orthogonal_tests unit ${CMAKE_CURRENT_LIST_DIR}/orthogonal_test.cpp)
+# [ORTH-LAPACK-NORMWISE] the LAPACK convention's normwise bound, up to the bench size.
+touchstone_test(orthogonal_lapack_normwise_tests unit ${CMAKE_CURRENT_LIST_DIR}/lapack_normwise_test.cpp)
 touchstone_test(orthogonal_riemannian_tests unit ${CMAKE_CURRENT_LIST_DIR}/riemannian_test.cpp)
 touchstone_test(orthogonal_matching_tests unit ${CMAKE_CURRENT_LIST_DIR}/matching_test.cpp)
 # diff of PyTorch's torch.linalg.householder_product (Debian's torch) for the LAPACK convention;

@@ -37,6 +37,11 @@ Tensor<double> tcwy_bound(const StiefelProblem<double>& p, const OrthArithmetic&
 Tensor<double> cwy_apply_bound(const ApplyProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-LAPACK-BOUND] The LAPACK convention's order (no orthogonality is assumed: tau is free).
 Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-LAPACK-NORMWISE] Per column c, a bound on ||column c of Q^ - column c of Q||_2 for the
+// column-by-column order with its sums in any order (so on each of its elements), +inf outside its
+// domain (a magnitude along the way may exceed the format's range, or an input is not a value of
+// `compute`). householder_product_lapack_bound takes it per element where smaller.
+std::vector<double> householder_product_lapack_normwise(const LapackProblem<double>& p, Format compute);
 // [ORTH-CAYLEY-BOUND] The Cayley map's elimination order over tracked values.
 Tensor<double> cayley_bound(const CayleyProblem<double>& p, const OrthArithmetic& m);
 // [ORTH-EXP-BOUND] [ORTH-EXP-VJP-BOUND] The exponential's orders over tracked values, with the
