@@ -171,6 +171,64 @@ TEST(OrthogonalLapackNormwise, AboveTheMeasuredErrorOfBothBackends) {
 }
 
 // covers: ORTH-LAPACK-NORMWISE
+// Drawn problems, the normwise bound alone against both backends: 400 shapes m = 1..14, n <= m,
+// k <= n; each column of A scaled by 2^e, e in [-70, 70] (squares and products underflow in float32,
+// s = |v|^2 spans 2^-140 .. 2^140 beside the unit entry); tau 2 / s, 0, or a signed log-uniform
+// multiple of 1 / s in [2^-20, 2^6], all float32 values. Wherever a column's bound is finite, every
+// element of both backends' answers is within it (so finite); and it is finite on most columns (on
+// all 1719, measured; the largest err/bound, 0.92 in float32, is one rounding of a value near 1).
+TEST(OrthogonalLapackNormwise, HoldsOnDrawnProblems) {
+  const WorkingPrecision precision(256);
+  PhiloxStream r(11, "lapack_normwise_test/drawn");
+  Index columns = 0, finite32 = 0, finite64 = 0;
+  double worst32 = 0, worst64 = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    const Index m = 1 + static_cast<Index>(r.next_below(14));
+    const Index n = 1 + static_cast<Index>(r.next_below(static_cast<std::uint64_t>(m)));
+    const Index k = 1 + static_cast<Index>(r.next_below(static_cast<std::uint64_t>(n)));
+    Tensor<double> a(Shape{m, n});
+    for (Index c = 0; c < n; ++c) {
+      const double scale = std::ldexp(1.0, static_cast<int>(r.next_below(141)) - 70);
+      for (Index j = 0; j < m; ++j) a(j, c) = round_to_format(r.next_normal() * scale, Format::float32);
+    }
+    Tensor<double> tau(Shape{k});
+    for (Index i = 0; i < k; ++i) {
+      const double s = norm2(a, i);
+      const std::uint64_t mode = r.next_below(3);
+      const double t = mode == 0 ? 2 / s : mode == 1 ? 0.0 : r.next_log_uniform(-20, 6, true) / s;
+      tau[i] = round_to_format(t, Format::float32);
+    }
+    const LapackProblem<double> p(a, tau);
+    const Tensor<mp_real> q = reference::householder_product_lapack<mp_real>(p);
+    const Tensor<double> f32 = as_f64(cpu::householder_product_lapack(p.cast<float>()));
+    const Tensor<double> f64 = cpu::householder_product_lapack(p);
+    const std::vector<double> n32 = householder_product_lapack_normwise(p, Format::float32);
+    const std::vector<double> n64 = householder_product_lapack_normwise(p, Format::float64);
+    for (Index c = 0; c < n; ++c) {
+      ++columns;
+      finite32 += std::isfinite(n32[c]) ? 1 : 0;
+      finite64 += std::isfinite(n64[c]) ? 1 : 0;
+      for (Index j = 0; j < m; ++j) {
+        const double e32 = std::fabs(to_double(mp_real(f32(j, c)) - q(j, c)));
+        const double e64 = std::fabs(to_double(mp_real(f64(j, c)) - q(j, c)));
+        if (std::isfinite(n32[c])) {
+          EXPECT_LE(e32, n32[c]) << "trial " << trial << " f32 (" << j << ", " << c << ")";
+          worst32 = std::max(worst32, e32 / n32[c]);
+        }
+        if (std::isfinite(n64[c])) {
+          EXPECT_LE(e64, n64[c]) << "trial " << trial << " f64 (" << j << ", " << c << ")";
+          worst64 = std::max(worst64, e64 / n64[c]);
+        }
+      }
+    }
+  }
+  std::printf("drawn: %d columns, normwise finite on %d (f32) and %d (f64); largest err/bound f32 %.3g f64 %.3g\n",
+              static_cast<int>(columns), static_cast<int>(finite32), static_cast<int>(finite64), worst32, worst64);
+  EXPECT_GT(finite32, columns / 2);
+  EXPECT_GT(finite64, columns / 2);
+}
+
+// covers: ORTH-LAPACK-NORMWISE
 // The bench size (Q of a 256 x 256 QR, all 256 reflectors, the registry's bench problem): the
 // tracked any-order float32 bound alone is +inf there (spec/orthogonal.md [ORTH-BENCH-SIZES]); the
 // bound is finite on every element in both formats and below 1e-2 (float32) and 1e-10 (float64),
