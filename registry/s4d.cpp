@@ -220,6 +220,12 @@ std::unique_ptr<Algorithm> make_s4d_entry(bool dss_exp) {
   e.any_order_bound = [](const P& p, Format storage, double ulps) {
     return Arrays{{"K", s4d_kernel_bound(p, s4d_arithmetic_any_order(storage, ulps))}};
   };
+  // [CORE-DIFF-JOINT-BOUND] The any-order bound at the compute format and cpu-f64's in one pass
+  // (s4d_kernel_bounds: the any-order bound's two power models share each mode's setup).
+  e.any_order_and_cpu_f64_bound = [](const P& p, Format compute, double ulps) {
+    auto both = s4d_kernel_bounds(p, {s4d_arithmetic_any_order(compute, ulps), s4d_arithmetic_cpu_f64()});
+    return AnyOrderAndCpuF64Bound{Arrays{{"K", std::move(both[0])}}, Arrays{{"K", std::move(both[1])}}};
+  };
   // `touchstone bench`'s size, not one of check's.
   e.extra_sizes = {kBenchSize.name};
   e.generate = [f, check_sizes = e.generate](const std::string& size, Format format, std::uint64_t seed) {

@@ -4,7 +4,9 @@
 #include "touchstone/bounds/s4d_bound.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -150,78 +152,140 @@ Mode setup(const S4DProblem<double>& p, Index h, Index n, const S4DArithmetic& m
   return md;
 }
 
-Tensor<double> bound_impl(const S4DProblem<double>& p, const S4DArithmetic& m) {
-  const Rounding r = Rounding::of(m.compute);
-  const Rounding rs = Rounding::of(m.storage);
-  const bool rounds_to_storage = m.storage.precision != m.compute.precision || m.storage.emin != m.compute.emin;
+// Whether setup(p, h, n, a, ra) and setup(p, h, n, b, rb) are the same evaluation: it reads the
+// arithmetic's rounding and elementary-function ulps only.
+bool same_setup(const S4DArithmetic& a, const Rounding& ra, const S4DArithmetic& b, const Rounding& rb) {
+  return ra.u == rb.u && ra.eta == rb.eta && ra.max_finite == rb.max_finite && a.exp_ulps == b.exp_ulps &&
+         a.sincos_ulps == b.sincos_ulps;
+}
+
+bool same_bits(const Tracked& x, const Tracked& y) {
+  return std::bit_cast<std::uint64_t>(x.lo) == std::bit_cast<std::uint64_t>(y.lo) &&
+         std::bit_cast<std::uint64_t>(x.hi) == std::bit_cast<std::uint64_t>(y.hi) &&
+         std::bit_cast<std::uint64_t>(x.err) == std::bit_cast<std::uint64_t>(y.err);
+}
+
+// One power model of the forward bound ([S4D-BOUND-POWERS] when m.chunked, else [S4D-BOUND-ANY]'s
+// exp(l x)) at one arithmetic, and its per-l sums over a channel's modes ([S4D-BOUND-SUM]).
+struct PowerModel {
+  explicit PowerModel(const S4DArithmetic& arithmetic, Index L)
+      : m(arithmetic), r(Rounding::of(m.compute)), rs(Rounding::of(m.storage)),
+        rounds_to_storage(m.storage.precision != m.compute.precision || m.storage.emin != m.compute.emin),
+        prop(static_cast<std::size_t>(L)), size(static_cast<std::size_t>(L)), mag(static_cast<std::size_t>(L)),
+        ovf(static_cast<std::size_t>(L)) {}
+  S4DArithmetic m;
+  Rounding r, rs;
+  bool rounds_to_storage;
+  std::vector<double> prop, size, mag;
+  std::vector<char> ovf;
+  bool overflow = false;  // of the channel's setup
+  // The exp(l x) model's exp_of_re(fl(l x_re)) for every l, for the mode's x_re: the modes of a
+  // channel that share it (S4D-Lin's and S4D-Inv's real parts under ZOH) reuse it, the same bits.
+  std::vector<CExpOfRe> e_re;
+  Tracked e_re_of;
+  bool e_re_valid = false;
+};
+
+// The per-l sums of one mode's terms under one model.
+void add_mode(PowerModel& pm, const Mode& md, Index L, std::vector<CTracked>& t) {
+  const Rounding& r = pm.r;
+  const S4DArithmetic& m = pm.m;
+  const Index T = kS4DPowerBlock;
+  pm.overflow = pm.overflow || md.overflow;
+  auto add_term = [&](Index l, const CTracked& a, const CTracked& b) {
+    if (bad(a, r) || bad(b, r)) pm.ovf[l] = 1;
+    pm.prop[l] += a.M * b.E + a.E * b.M + a.E * b.E;
+    pm.size[l] += (a.M + a.E) * (b.M + b.E);
+    pm.mag[l] += a.M * b.M;
+  };
+  if (m.chunked) {
+    // [S4D-BOUND-POWERS] t_0 = 1, t_1 = A_bar, t_i = t_(i-1) A_bar; P_1 = t_T,
+    // P_j = P_(j-1) t_T; w_0 = v, w_j = v P_j.
+    const Index J = (L + T - 1) / T;
+    const Index tcount = J > 1 ? T + 1 : std::min(L, T);
+    t[0] = CTracked{1, 0};
+    for (Index i = 1; i < tcount; ++i) {
+      t[i] = i == 1 ? md.Abar : mul(t[i - 1], md.Abar, r);
+    }
+    CTracked P{1, 0};
+    for (Index j = 0; j < J; ++j) {
+      if (j == 1) P = t[T];
+      if (j > 1) P = mul(P, t[T], r);
+      const CTracked wj = j == 0 ? md.v : mul(md.v, P, r);
+      // An overflowing P_j or t_T makes every later block's w unbounded.
+      const CTracked wcheck = bad(P, r) || bad(t[T], r) ? CTracked{kInf, kInf} : wj;
+      const Index i_end = std::min(T, L - j * T);
+      for (Index i = 0; i < i_end; ++i) add_term(j * T + i, j == 0 ? wj : wcheck, t[i]);
+    }
+  } else {
+    // [S4D-BOUND-ANY] e_l = exp(fl(l x^)), the term v^ e_l.
+    if (!pm.e_re_valid || !same_bits(pm.e_re_of, md.x_re)) {
+      pm.e_re.resize(static_cast<std::size_t>(L));
+      for (Index l = 0; l < L; ++l) pm.e_re[l] = exp_of_re(mul(Tracked::exact(static_cast<double>(l)), md.x_re, r));
+      pm.e_re_of = md.x_re;
+      pm.e_re_valid = true;
+    }
+    for (Index l = 0; l < L; ++l) {
+      const Tracked lt = Tracked::exact(static_cast<double>(l));
+      const Tracked aim = mul(lt, Tracked{-md.x_im, md.x_im, md.x_im_err}, r);
+      const CTracked e = touchstone::exp(pm.e_re[l], aim.err, std::max(m.exp_ulps, m.sincos_ulps), r);
+      add_term(l, md.v, e);
+    }
+  }
+}
+
+// Each model's bound, every channel in one pass: a mode's setup is evaluated once for the models
+// that share it (same_setup), and each model's sums are those of its own pass bit for bit (every
+// sum's terms and order are unchanged).
+std::vector<Tensor<double>> bound_models(const S4DProblem<double>& p, const std::vector<S4DArithmetic>& arithmetics) {
   const Index H = p.H(), N = p.N(), L = p.L(), T = kS4DPowerBlock;
   const double s = p.in().conj == Conj::halves ? 2.0 : 1.0;
   const double slack = std::max(0x1p-20, static_cast<double>(L + 2 * N) * 0x1p-40);
-  // [S4D-BOUND-SUM] 2N' products (two per mode) accumulated: gamma_(2N') of their sizes.
-  const double g_sum = gamma_k(r.u, 2 * static_cast<double>(N));
-  Tensor<double> bound(Shape{H, L}, 0.0);
-  std::vector<double> prop(static_cast<std::size_t>(L)), size(static_cast<std::size_t>(L)),
-      mag(static_cast<std::size_t>(L));
-  std::vector<char> ovf(static_cast<std::size_t>(L));
-  std::vector<CTracked> t(static_cast<std::size_t>(T + 1)), w;
+  std::vector<PowerModel> models;
+  std::vector<Tensor<double>> bounds;
+  for (const S4DArithmetic& m : arithmetics) {
+    models.emplace_back(m, L);
+    bounds.emplace_back(Shape{H, L}, 0.0);
+  }
+  std::vector<CTracked> t(static_cast<std::size_t>(T + 1));
   for (Index h = 0; h < H; ++h) {
     if (p.channel_nonfinite(h)) {  // the exact value is NaN ([S4D-NONFINITE])
-      for (Index l = 0; l < L; ++l) bound(h, l) = kInf;
+      for (Tensor<double>& bound : bounds)
+        for (Index l = 0; l < L; ++l) bound(h, l) = kInf;
       continue;
     }
-    std::fill(prop.begin(), prop.end(), 0.0);
-    std::fill(size.begin(), size.end(), 0.0);
-    std::fill(mag.begin(), mag.end(), 0.0);
-    std::fill(ovf.begin(), ovf.end(), 0);
-    bool overflow = false;  // of the channel's setup
+    for (PowerModel& pm : models) {
+      std::fill(pm.prop.begin(), pm.prop.end(), 0.0);
+      std::fill(pm.size.begin(), pm.size.end(), 0.0);
+      std::fill(pm.mag.begin(), pm.mag.end(), 0.0);
+      std::fill(pm.ovf.begin(), pm.ovf.end(), 0);
+      pm.overflow = false;
+      pm.e_re_valid = false;
+    }
     for (Index n = 0; n < N; ++n) {
-      const Mode md = setup(p, h, n, m, r);
-      overflow = overflow || md.overflow;
-      auto add_term = [&](Index l, const CTracked& a, const CTracked& b) {
-        if (bad(a, r) || bad(b, r)) ovf[l] = 1;
-        prop[l] += a.M * b.E + a.E * b.M + a.E * b.E;
-        size[l] += (a.M + a.E) * (b.M + b.E);
-        mag[l] += a.M * b.M;
-      };
-      if (m.chunked) {
-        // [S4D-BOUND-POWERS] t_0 = 1, t_1 = A_bar, t_i = t_(i-1) A_bar; P_1 = t_T,
-        // P_j = P_(j-1) t_T; w_0 = v, w_j = v P_j.
-        const Index J = (L + T - 1) / T;
-        const Index tcount = J > 1 ? T + 1 : std::min(L, T);
-        t[0] = CTracked{1, 0};
-        for (Index i = 1; i < tcount; ++i) {
-          t[i] = i == 1 ? md.Abar : mul(t[i - 1], md.Abar, r);
-        }
-        CTracked P{1, 0};
-        for (Index j = 0; j < J; ++j) {
-          if (j == 1) P = t[T];
-          if (j > 1) P = mul(P, t[T], r);
-          const CTracked wj = j == 0 ? md.v : mul(md.v, P, r);
-          // An overflowing P_j or t_T makes every later block's w unbounded.
-          const CTracked wcheck = bad(P, r) || bad(t[T], r) ? CTracked{kInf, kInf} : wj;
-          const Index i_end = std::min(T, L - j * T);
-          for (Index i = 0; i < i_end; ++i) add_term(j * T + i, j == 0 ? wj : wcheck, t[i]);
-        }
-      } else {
-        // [S4D-BOUND-ANY] e_l = exp(fl(l x^)), the term v^ e_l.
-        for (Index l = 0; l < L; ++l) {
-          const Tracked lt = Tracked::exact(static_cast<double>(l));
-          const Tracked are = mul(lt, md.x_re, r);
-          const Tracked aim = mul(lt, Tracked{-md.x_im, md.x_im, md.x_im_err}, r);
-          const CTracked e = touchstone::exp(are, aim.err, std::max(m.exp_ulps, m.sincos_ulps), r);
-          add_term(l, md.v, e);
-        }
+      Mode md;
+      for (std::size_t k = 0; k < models.size(); ++k) {
+        if (k == 0 || !same_setup(models[k].m, models[k].r, models[k - 1].m, models[k - 1].r))
+          md = setup(p, h, n, models[k].m, models[k].r);
+        add_mode(models[k], md, L, t);
       }
     }
-    for (Index l = 0; l < L; ++l) {
-      const double sz = size[l] * (1 + g_sum);
-      double E = s * (prop[l] + g_sum * size[l] + 2 * static_cast<double>(N) * r.eta * (1 + g_sum));
-      if (rounds_to_storage) E += rs.u * (s * mag[l] + E) + rs.eta;
-      E *= 1 + slack;
-      bound(h, l) = (overflow || ovf[l] || !(s * sz <= r.max_finite) || !(E <= r.max_finite)) ? kInf : E;
+    for (std::size_t k = 0; k < models.size(); ++k) {
+      const PowerModel& pm = models[k];
+      const Rounding &r = pm.r, &rs = pm.rs;
+      // [S4D-BOUND-SUM] 2N' products (two per mode) accumulated: gamma_(2N') of their sizes.
+      const double g_sum = gamma_k(r.u, 2 * static_cast<double>(N));
+      for (Index l = 0; l < L; ++l) {
+        const double sz = pm.size[l] * (1 + g_sum);
+        double E = s * (pm.prop[l] + g_sum * pm.size[l] + 2 * static_cast<double>(N) * r.eta * (1 + g_sum));
+        if (pm.rounds_to_storage) E += rs.u * (s * pm.mag[l] + E) + rs.eta;
+        E *= 1 + slack;
+        bounds[k](h, l) =
+            (pm.overflow || pm.ovf[l] || !(s * sz <= r.max_finite) || !(E <= r.max_finite)) ? kInf : E;
+      }
     }
   }
-  return bound;
+  return bounds;
 }
 
 }  // namespace
@@ -460,17 +524,36 @@ S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb,
   return g;
 }
 
-Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic& m) {
-  if (m.chunked) return bound_impl(p, m);
+std::vector<Tensor<double>> s4d_kernel_bounds(const S4DProblem<double>& p, const std::vector<S4DArithmetic>& ms) {
   // [S4D-BOUND-ANY] An unknown implementation computes the powers either as exp(l x) or by
   // products of A_bar (the chunked order with T = 64 covers repeated multiplication up to 64
-  // products per block): the larger of the two models' bounds.
-  S4DArithmetic chunked = m;
-  chunked.chunked = true;
-  Tensor<double> a = bound_impl(p, m);
-  const Tensor<double> b = bound_impl(p, chunked);
-  for (Index i = 0; i < a.count(); ++i) a[i] = std::isnan(a[i]) || std::isnan(b[i]) ? a[i] + b[i] : std::max(a[i], b[i]);
-  return a;
+  // products per block): the larger of the two models' bounds. Every model of every arithmetic
+  // in one pass (bound_models).
+  std::vector<S4DArithmetic> models;
+  for (const S4DArithmetic& m : ms) {
+    models.push_back(m);
+    if (m.chunked) continue;
+    S4DArithmetic chunked = m;
+    chunked.chunked = true;
+    models.push_back(chunked);
+  }
+  std::vector<Tensor<double>> each = bound_models(p, models);
+  std::vector<Tensor<double>> out;
+  std::size_t k = 0;
+  for (const S4DArithmetic& m : ms) {
+    Tensor<double> a = std::move(each[k++]);
+    if (!m.chunked) {
+      const Tensor<double>& b = each[k++];
+      for (Index i = 0; i < a.count(); ++i)
+        a[i] = std::isnan(a[i]) || std::isnan(b[i]) ? a[i] + b[i] : std::max(a[i], b[i]);
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic& m) {
+  return std::move(s4d_kernel_bounds(p, {m}).front());
 }
 
 }  // namespace touchstone::s4

@@ -81,9 +81,10 @@ TEST_P(JointBound, EachHalfIsTheSeparateCallBitForBit) {
 
 INSTANTIATE_TEST_SUITE_P(Registry, JointBound, testing::ValuesIn(joint_cases()), testing_registry::case_name);
 
-// The entries this was made for give one (else the suite above could be empty and pass).
-TEST(JointBoundEntries, TheCauchyEntriesGiveOne) {
-  for (const char* name : {"s4.cauchy", "s4.cauchy_backward"}) {
+// The entries this was made for give one (else the suite above could be empty, or leave them
+// out, and pass).
+TEST(JointBoundEntries, TheEntriesMadeForItGiveOne) {
+  for (const char* name : {"s4.cauchy", "s4.cauchy_backward", "s4d.kernel", "dss.kernel_exp"}) {
     const Algorithm& a = builtin_registry().get(name);
     const auto problem = a.generate(a.sizes().front(), Format::float32, 0);
     EXPECT_TRUE(a.any_order_and_cpu_f64_bound(*problem, Format::float32, kDefaultElementaryUlps)) << name;

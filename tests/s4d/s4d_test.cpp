@@ -233,6 +233,38 @@ TEST(S4DBackends, OverflowIsOutsideTheBoundsDomain) {
   EXPECT_TRUE(std::isinf(b(0, Index{3999})));
 }
 
+// The exp(l x) model reuses its libm values (exp_of_re) for consecutive modes with the same real
+// part x only: with modes whose real parts differ, the any-order bound does not depend on the
+// modes' order beyond the sums' rounding, as it would if one mode's values served another's.
+// covers: S4D-BOUND-ANY
+TEST(S4DBounds, AnyOrderExpModelSharesOnlyEqualRealParts) {
+  auto in = random_inputs(31, 2, 3, 300, Discretization::zoh, Conj::halves, false);
+  const double modes[3][2] = {{-0.5, 1}, {-0.5, 7}, {-0.02, 3}};  // the first two share Re A
+  for (Index h = 0; h < 2; ++h) {
+    in.dt[h] = h == 0 ? 0.1 : 0.05;
+    for (Index n = 0; n < 3; ++n)
+      for (Index part = 0; part < 2; ++part) in.A(h, n, part) = modes[n][part];
+  }
+  // The same modes in the order 2, 0, 1.
+  S4DInputs<double> moved = in;
+  for (Index h = 0; h < 2; ++h)
+    for (Index n = 0; n < 3; ++n)
+      for (Index part = 0; part < 2; ++part) {
+        moved.A(h, n, part) = in.A(h, (n + 2) % 3, part);
+        moved.C(h, n, part) = in.C(h, (n + 2) % 3, part);
+      }
+  for (Format f : {Format::float32, Format::float64}) {
+    const auto a = s4d_kernel_bound(S4DProblem<double>(in), s4d_arithmetic_any_order(f, 4));
+    const auto b = s4d_kernel_bound(S4DProblem<double>(moved), s4d_arithmetic_any_order(f, 4));
+    double worst = 0;
+    for (Index i = 0; i < a.count(); ++i) {
+      ASSERT_TRUE(std::isfinite(a[i]) && std::isfinite(b[i])) << i;
+      worst = std::max(worst, std::fabs(a[i] - b[i]) / a[i]);
+    }
+    EXPECT_LT(worst, 1e-12) << format_name(f);
+  }
+}
+
 // covers: S4D-NONFINITE
 TEST(S4DBackends, NonFiniteInputsMakeTheirChannelNaN) {
   auto in = random_inputs(6, 3, 4, 70, Discretization::zoh, Conj::halves, true);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "touchstone/core/formats.hpp"
 #include "touchstone/core/tensor.hpp"
@@ -34,6 +35,10 @@ S4DArithmetic s4d_arithmetic_any_order(Format storage, double elementary_ulps);
 // Per element of K (H, L): |computed - exact| <= bound; +inf where an intermediate may overflow
 // the compute format (outside the bound's domain).
 Tensor<double> s4d_kernel_bound(const S4DProblem<double>& p, const S4DArithmetic& m);
+// [CORE-DIFF-JOINT-BOUND] s4d_kernel_bound(p, ms[i]) for each i, bit for bit, from one pass over
+// the channels and modes: each mode's setup evaluated once for the arithmetics that share it (the
+// any-order bound's two power models), the other power models beside it (cpu-f64's).
+std::vector<Tensor<double>> s4d_kernel_bounds(const S4DProblem<double>& p, const std::vector<S4DArithmetic>& ms);
 
 // [S4D-BWD-BOUND] Per element of each gradient (both parts of a complex one get the bound of its
 // modulus): the tracked model of [S4D-BWD-CPU]'s order. Only the CPU order is modelled (m.chunked

@@ -145,22 +145,34 @@ class CTrackedSum {
   long long count_ = 0;
 };
 
-// [CORE-TRACKED-CEXP] e^x computed as e^(Re x^) (cos(Im x^) + i sin(Im x^)), with exp, cos and
-// sin each within `ulps` ulps and the two products rounded: `re` is the Tracked of the real part
-// of the argument (its range and error), `im_err` the error of the imaginary part's argument.
-// |e^(x^) - e^x| <= e^(hi) (expm1(E_re) + min(E_im, 2)) + the functions' and products' roundings.
-// Not proved in Coq (the functions' ulp bounds are measured or assumed; spec/core.md argues it).
-inline CTracked exp(const Tracked& re, double im_err, double ulps, const Rounding& r) {
+// The two libm calls of [CORE-TRACKED-CEXP]'s `exp` (below), which depend on `re` alone:
+// e^(re.hi) rounded up, and expm1(re.err). A caller that needs e^x for one `re` and many errors
+// of the imaginary part (S4D's any-order model, modes sharing a real part) computes them once.
+struct CExpOfRe {
+  double ehi = 0, expm1_err = 0;
+};
+inline CExpOfRe exp_of_re(const Tracked& re) {
+  // One expm1 call (the compiler may not merge two: expm1 may set errno).
+  return {std::exp(re.hi) * (1 + 0x1p-48) + CTracked::kTinyC, std::expm1(re.err)};
+}
+// `exp(re, im_err, ulps, r)` (below) from `exp_of_re(re)`: the same bits.
+inline CTracked exp(const CExpOfRe& of_re, double im_err, double ulps, const Rounding& r) {
   using namespace tracked_complex_detail;
-  const double ehi = std::exp(re.hi) * (1 + 0x1p-48) + CTracked::kTinyC;
-  // One call (the compiler may not merge two: expm1 may set errno).
-  const double expm1_err = std::expm1(re.err);
+  const double ehi = of_re.ehi, expm1_err = of_re.expm1_err;
   const double e_exp = ehi * expm1_err + ulps * (2 * r.u * ehi * (1 + expm1_err) + 2 * r.eta);
   const double e_cs = std::min(im_err, 2.0) + ulps * (2 * r.u + 2 * kSqrt2 * r.eta);
   const double m = ehi + e_exp;  // computed |e^Re| bound
   // (m^)(cs^) - e^re e^(i im): propagated ehi e_cs + e_exp (1 + e_cs), then one rounding per part.
   const double prop = ehi * e_cs + e_exp * (1 + e_cs);
   return {ehi, prop + r.u * m * (1 + e_cs) + kSqrt2 * r.eta};
+}
+// [CORE-TRACKED-CEXP] e^x computed as e^(Re x^) (cos(Im x^) + i sin(Im x^)), with exp, cos and
+// sin each within `ulps` ulps and the two products rounded: `re` is the Tracked of the real part
+// of the argument (its range and error), `im_err` the error of the imaginary part's argument.
+// |e^(x^) - e^x| <= e^(hi) (expm1(E_re) + min(E_im, 2)) + the functions' and products' roundings.
+// Not proved in Coq (the functions' ulp bounds are measured or assumed; spec/core.md argues it).
+inline CTracked exp(const Tracked& re, double im_err, double ulps, const Rounding& r) {
+  return exp(exp_of_re(re), im_err, ulps, r);
 }
 
 }  // namespace touchstone
