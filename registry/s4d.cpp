@@ -311,6 +311,14 @@ std::unique_ptr<Algorithm> make_s4d_backward_entry(bool dss_exp) {
     m.chunked = true;
     return grads_of<double>(f, q, s4d_kernel_backward_bound(q, m));
   };
+  // [CORE-DIFF-JOINT-BOUND] The any-order bound at the compute format and cpu-f64's in one pass
+  // (s4d_kernel_backward_bounds: the binary64 power sums, most of either bound's time, once).
+  e.any_order_and_cpu_f64_bound = [f](const Q& q, Format compute, double ulps) {
+    S4DArithmetic m = s4d_arithmetic_any_order(compute, ulps);
+    m.chunked = true;
+    auto both = s4d_kernel_backward_bounds(q, {m, s4d_arithmetic_cpu_f64()});
+    return AnyOrderAndCpuF64Bound{grads_of<double>(f, q, std::move(both[0])), grads_of<double>(f, q, std::move(both[1]))};
+  };
   e.any_order_assumption = "the cpu backends' order [S4D-BWD-BOUND]: " + order;
   return make_entry(std::move(e));
 }

@@ -408,120 +408,153 @@ void abar64(const S4DProblem<double>& p, Index h, Index n, double& re, double& i
 
 }  // namespace
 
-S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb, const S4DArithmetic& m) {
+std::vector<S4DGrads<double>> s4d_kernel_backward_bounds(const S4DBackwardProblem<double>& qb,
+                                                         const std::vector<S4DArithmetic>& ms) {
   const S4DProblem<double>& p = qb.forward();
-  const Rounding r = Rounding::of(m.compute);
   const Index H = p.H(), N = p.N(), L = p.L(), T = kS4DPowerBlock, J = (L + T - 1) / T;
   const double s = p.in().conj == Conj::halves ? 2.0 : 1.0;
   const double slack = std::max(0x1p-20, static_cast<double>(L + 2 * N) * 0x1p-40);
-  S4DGrads<double> g{Tensor<double>(Shape{H, N, 2}), Tensor<double>(Shape{H, N, 2}), std::nullopt, Tensor<double>(Shape{H})};
-  if (p.in().B) g.dB = Tensor<double>(Shape{H, N, 2});
+  std::vector<S4DGrads<double>> gs;
+  for (std::size_t k = 0; k < ms.size(); ++k) {
+    gs.push_back({Tensor<double>(Shape{H, N, 2}), Tensor<double>(Shape{H, N, 2}), std::nullopt, Tensor<double>(Shape{H})});
+    if (p.in().B) gs.back().dB = Tensor<double>(Shape{H, N, 2});
+  }
   std::vector<CTracked> t(static_cast<std::size_t>(T + 1)), P(static_cast<std::size_t>(J));
   std::vector<double> b(static_cast<std::size_t>(std::max<Index>(L - 1, 1)));
   const S4DArithmetic m64 = s4d_arithmetic_cpu_f64();
   const Rounding r64 = Rounding::of(m64.compute);
-  // The output is s times the tracked value, each part (s = 2 is exact but for overflow): the
-  // bound is +inf when s (M + E) may exceed the format's range ([S4D-BWD-BOUND-OVERFLOW]).
-  auto put = [&](Tensor<double>& out, Index h, Index n, const CTracked& x) {
-    const double E = bad(x, r) || !(s * (x.M + x.E) <= r.max_finite) ? kInf : s * x.E * (1 + slack);
-    out(h, n, Index{0}) = E;
-    out(h, n, Index{1}) = E;
+  // Per arithmetic: its rounding, and a channel's ddt sum, overflow and dt.
+  struct Channel {
+    Rounding r;
+    Tracked acc;
+    bool overflow = false;
+    Tracked dt;
   };
+  std::vector<Channel> cs;
+  for (const S4DArithmetic& m : ms) cs.push_back({Rounding::of(m.compute), Tracked::exact(0), false, Tracked{}});
   for (Index h = 0; h < H; ++h) {
     // [S4D-BWD-NONFINITE] A non-finite input of the channel (dK included): the exact gradients are
     // NaN or infinite, outside the bound's domain.
     bool dK_nonfinite = false;
     for (Index l = 0; l < L; ++l) dK_nonfinite = dK_nonfinite || !std::isfinite(qb.dK()(h, l));
     if (p.channel_nonfinite(h) || dK_nonfinite) {
-      for (Index i = 0; i < 2 * N; ++i) {
-        g.dA[h * 2 * N + i] = kInf;
-        g.dC[h * 2 * N + i] = kInf;
-        if (g.dB) (*g.dB)[h * 2 * N + i] = kInf;
+      for (S4DGrads<double>& g : gs) {
+        for (Index i = 0; i < 2 * N; ++i) {
+          g.dA[h * 2 * N + i] = kInf;
+          g.dC[h * 2 * N + i] = kInf;
+          if (g.dB) (*g.dB)[h * 2 * N + i] = kInf;
+        }
+        g.ddt[h] = kInf;
       }
-      g.ddt[h] = kInf;
       continue;
     }
     const double* dK = &qb.dK()(h, Index{0});
     for (Index k = 0; k + 1 < L; ++k) b[k] = static_cast<double>(k + 1) * dK[k + 1];
-    // The backend rounds k + 1 to the compute format, exact up to 2^p = 1/u; beyond it (L > 2^24
-    // in float32) the coefficient has two roundings.
-    const double b_rel = static_cast<double>(L - 1) <= 1 / r.u ? r.u : gamma_k(r.u, 2);
-    Tracked acc = Tracked::exact(0);
-    bool overflow = false;
-    Tracked dt;
+    for (Channel& c : cs) {
+      c.acc = Tracked::exact(0);
+      c.overflow = false;
+    }
     for (Index n = 0; n < N; ++n) {
-      const Mode md = setup(p, h, n, m, r);
-      dt = md.dt;
-      const double ar = p.A(h, n, 0), ai = p.A(h, n, 1);
-      const CTracked A = CTracked::exact(ar, ai);
-      const double A_low = std::hypot(ar, ai) * (1 - 0x1p-50);
-      // [S4D-BWD-BOUND-COHERENT] F^ - F = (F^ - F(A_bar^)) + (F(A_bar^) - F(A_bar)): the first
-      // by the tracked chains seeded with the computed A_bar taken as exact (the products'
-      // roundings only); the second by |A_bar^ - A_bar| times the largest |F'| on the disk
-      // around A_bar, F'(A_bar) from a binary64 enclosure and a second-derivative majorant.
-      const Index tcount = J > 1 ? T + 1 : std::min(L, T);
-      const double Ea = md.Abar.E, Rad = md.Abar.M + md.Abar.E;
-      const CTracked seed{Rad, 0};
-      t[0] = CTracked{1, 0};
-      for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? guard(seed, r) : guard(mul(t[i - 1], seed, r), r);
-      for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[T] : guard(mul(P[j - 1], t[T], r), r);
-      const CTracked Fr = transposed_sum_bound(dK, L, 0, 0, t, P, T, r);
-      const CTracked F1r = L > 1 ? transposed_sum_bound(b.data(), L - 1, b_rel, r.eta, t, P, T, r) : CTracked{0, 0};
+      // [S4D-BWD-BOUND-COHERENT] The binary64 power sums at the computed binary64 A_bar: they do
+      // not depend on the arithmetic, so one evaluation serves every one.
       double a64re, a64im;
       abar64(p, h, n, a64re, a64im);
       const Mode md64 = setup(p, h, n, m64, r64);
       const auto [sF, sF1] = power_sums_pair(dK, b.data(), L, a64re, a64im, md64.Abar, r64);
-      // Fr and F1r bound the computed values (M + E >= |F^|); an overflowing one stays +inf.
-      const CTracked F = bad(Fr, r) ? CTracked{kInf, kInf}
-                                    : guard({std::min(Fr.M, sF.d0_hi), Fr.E + Ea * (sF.d1_hi + Ea * sF.d2(Rad))}, r);
-      CTracked F1{0, 0};
-      if (L > 1) {
-        F1 = bad(F1r, r) ? CTracked{kInf, kInf}
-                         : guard({std::min(F1r.M, sF1.d0_hi), F1r.E + Ea * (sF1.d1_hi + Ea * sF1.d2(Rad))}, r);
+      for (std::size_t k = 0; k < ms.size(); ++k) {
+        const S4DArithmetic& m = ms[k];
+        Channel& c = cs[k];
+        const Rounding& r = c.r;
+        S4DGrads<double>& g = gs[k];
+        // The output is s times the tracked value, each part (s = 2 is exact but for overflow):
+        // the bound is +inf when s (M + E) may exceed the format's range
+        // ([S4D-BWD-BOUND-OVERFLOW]).
+        auto put = [&](Tensor<double>& out, const CTracked& x) {
+          const double E = bad(x, r) || !(s * (x.M + x.E) <= r.max_finite) ? kInf : s * x.E * (1 + slack);
+          out(h, n, Index{0}) = E;
+          out(h, n, Index{1}) = E;
+        };
+        // The backend rounds k + 1 to the compute format, exact up to 2^p = 1/u; beyond it (L >
+        // 2^24 in float32) the coefficient has two roundings.
+        const double b_rel = static_cast<double>(L - 1) <= 1 / r.u ? r.u : gamma_k(r.u, 2);
+        const Mode md = same_setup(m, r, m64, r64) ? md64 : setup(p, h, n, m, r);
+        c.dt = md.dt;
+        const double ar = p.A(h, n, 0), ai = p.A(h, n, 1);
+        const CTracked A = CTracked::exact(ar, ai);
+        const double A_low = std::hypot(ar, ai) * (1 - 0x1p-50);
+        // [S4D-BWD-BOUND-COHERENT] F^ - F = (F^ - F(A_bar^)) + (F(A_bar^) - F(A_bar)): the first
+        // by the tracked chains seeded with the computed A_bar taken as exact (the products'
+        // roundings only); the second by |A_bar^ - A_bar| times the largest |F'| on the disk
+        // around A_bar, F'(A_bar) from a binary64 enclosure and a second-derivative majorant.
+        const Index tcount = J > 1 ? T + 1 : std::min(L, T);
+        const double Ea = md.Abar.E, Rad = md.Abar.M + md.Abar.E;
+        const CTracked seed{Rad, 0};
+        t[0] = CTracked{1, 0};
+        for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? guard(seed, r) : guard(mul(t[i - 1], seed, r), r);
+        for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[T] : guard(mul(P[j - 1], t[T], r), r);
+        const CTracked Fr = transposed_sum_bound(dK, L, 0, 0, t, P, T, r);
+        const CTracked F1r =
+            L > 1 ? transposed_sum_bound(b.data(), L - 1, b_rel, r.eta, t, P, T, r) : CTracked{0, 0};
+        // Fr and F1r bound the computed values (M + E >= |F^|); an overflowing one stays +inf.
+        const CTracked F = bad(Fr, r) ? CTracked{kInf, kInf}
+                                      : guard({std::min(Fr.M, sF.d0_hi), Fr.E + Ea * (sF.d1_hi + Ea * sF.d2(Rad))}, r);
+        CTracked F1{0, 0};
+        if (L > 1) {
+          F1 = bad(F1r, r) ? CTracked{kInf, kInf}
+                           : guard({std::min(F1r.M, sF1.d0_hi), F1r.E + Ea * (sF1.d1_hi + Ea * sF1.d2(Rad))}, r);
+        }
+        // Every intermediate below is guarded in the backend's order ([S4D-BWD-BOUND-OVERFLOW]).
+        auto gmul = [&](const CTracked& x, const CTracked& y) { return guard(mul(x, y, r), r); };
+        auto gadd = [&](const CTracked& x, const CTracked& y) { return guard(add(x, y, r), r); };
+        CTracked dq, Ad, Adt, qdt;
+        if (p.in().disc == Discretization::zoh) {
+          Ad = guard(mul_real(md.Abar, md.dt, r), r);
+          // Ad - q: the modulus bound of a difference is that of the sum.
+          dq = guard(div(gadd(Ad, md.q), A, A_low, r), r);
+          Adt = gmul(A, md.Abar);
+          qdt = md.Abar;
+        } else {
+          const CTracked d1sq = gmul(md.d1, md.d1);
+          const CTracked i2 = guard(div(CTracked{1, 0}, d1sq, md.d1_low * md.d1_low * (1 - 0x1p-50), r), r);
+          Ad = guard(mul_real(i2, md.dt, r), r);
+          Tracked c2 = mul(md.dt, md.dt, r);
+          // dt dt may overflow before the halving.
+          const bool c2_bad = !(c2.computed_mag() <= r.max_finite);
+          c2 = Tracked{c2.lo * 0.5, c2.hi * 0.5, c2.err * 0.5 + r.eta};
+          dq = c2_bad ? CTracked{kInf, kInf} : guard(mul_real(i2, c2, r), r);
+          Adt = gmul(A, i2);
+          qdt = i2;
+        }
+        const CTracked C = CTracked::exact(p.C(h, n, 0), p.C(h, n, 1));
+        const CTracked B = CTracked::exact(p.B(h, n, 0), p.B(h, n, 1));
+        const CTracked cb = p.in().B ? gmul(C, B) : C;
+        // q, A_bar, dt and C B are checked by setup (md.overflow); an overflowing setup makes
+        // every output of the mode +inf (the forward's q, A_bar are the backward's too).
+        const CTracked q = md.overflow ? CTracked{kInf, kInf} : md.q;
+        const CTracked qF = gmul(q, F);
+        put(g.dC, p.in().B ? gmul(B, qF) : qF);
+        if (g.dB) put(*g.dB, gmul(C, qF));
+        put(g.dA, gmul(cb, gadd(gmul(dq, F), gmul(q, gmul(F1, Ad)))));
+        const CTracked Z = gmul(cb, gadd(gmul(qdt, F), gmul(q, gmul(F1, Adt))));
+        c.overflow = c.overflow || bad(Z, r) || md.overflow;
+        c.acc = touchstone::add(c.acc, Tracked{-Z.M, Z.M, Z.E}, r);
       }
-      // Every intermediate below is guarded in the backend's order ([S4D-BWD-BOUND-OVERFLOW]).
-      auto gmul = [&](const CTracked& x, const CTracked& y) { return guard(mul(x, y, r), r); };
-      auto gadd = [&](const CTracked& x, const CTracked& y) { return guard(add(x, y, r), r); };
-      CTracked dq, Ad, Adt, qdt;
-      if (p.in().disc == Discretization::zoh) {
-        Ad = guard(mul_real(md.Abar, md.dt, r), r);
-        // Ad - q: the modulus bound of a difference is that of the sum.
-        dq = guard(div(gadd(Ad, md.q), A, A_low, r), r);
-        Adt = gmul(A, md.Abar);
-        qdt = md.Abar;
-      } else {
-        const CTracked d1sq = gmul(md.d1, md.d1);
-        const CTracked i2 = guard(div(CTracked{1, 0}, d1sq, md.d1_low * md.d1_low * (1 - 0x1p-50), r), r);
-        Ad = guard(mul_real(i2, md.dt, r), r);
-        Tracked c2 = mul(md.dt, md.dt, r);
-        // dt dt may overflow before the halving.
-        const bool c2_bad = !(c2.computed_mag() <= r.max_finite);
-        c2 = Tracked{c2.lo * 0.5, c2.hi * 0.5, c2.err * 0.5 + r.eta};
-        dq = c2_bad ? CTracked{kInf, kInf} : guard(mul_real(i2, c2, r), r);
-        Adt = gmul(A, i2);
-        qdt = i2;
-      }
-      const CTracked C = CTracked::exact(p.C(h, n, 0), p.C(h, n, 1));
-      const CTracked B = CTracked::exact(p.B(h, n, 0), p.B(h, n, 1));
-      const CTracked cb = p.in().B ? gmul(C, B) : C;
-      // q, A_bar, dt and C B are checked by setup (md.overflow); an overflowing setup makes every
-      // output of the mode +inf (the forward's q, A_bar are the backward's too).
-      const CTracked q = md.overflow ? CTracked{kInf, kInf} : md.q;
-      const CTracked qF = gmul(q, F);
-      put(g.dC, h, n, p.in().B ? gmul(B, qF) : qF);
-      if (g.dB) put(*g.dB, h, n, gmul(C, qF));
-      put(g.dA, h, n, gmul(cb, gadd(gmul(dq, F), gmul(q, gmul(F1, Ad)))));
-      const CTracked Z = gmul(cb, gadd(gmul(qdt, F), gmul(q, gmul(F1, Adt))));
-      overflow = overflow || bad(Z, r) || md.overflow;
-      acc = touchstone::add(acc, Tracked{-Z.M, Z.M, Z.E}, r);
     }
-    Tracked d{s * acc.lo, s * acc.hi, s * acc.err};
-    // s acc is computed (and may overflow) before the product by dt ([S4D-BWD-BOUND-OVERFLOW]).
-    const bool sacc_bad = !(d.computed_mag() <= r.max_finite);
-    if (p.in().log_dt) d = mul(d, dt, r);
-    g.ddt[h] = overflow || sacc_bad || !(d.computed_mag() <= r.max_finite) ? kInf : d.err * (1 + slack);
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      const Channel& c = cs[k];
+      const Rounding& r = c.r;
+      Tracked d{s * c.acc.lo, s * c.acc.hi, s * c.acc.err};
+      // s acc is computed (and may overflow) before the product by dt ([S4D-BWD-BOUND-OVERFLOW]).
+      const bool sacc_bad = !(d.computed_mag() <= r.max_finite);
+      if (p.in().log_dt) d = mul(d, c.dt, r);
+      gs[k].ddt[h] = c.overflow || sacc_bad || !(d.computed_mag() <= r.max_finite) ? kInf : d.err * (1 + slack);
+    }
   }
-  return g;
+  return gs;
+}
+
+S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& qb, const S4DArithmetic& m) {
+  return std::move(s4d_kernel_backward_bounds(qb, {m}).front());
 }
 
 std::vector<Tensor<double>> s4d_kernel_bounds(const S4DProblem<double>& p, const std::vector<S4DArithmetic>& ms) {

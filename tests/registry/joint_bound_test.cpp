@@ -84,7 +84,8 @@ INSTANTIATE_TEST_SUITE_P(Registry, JointBound, testing::ValuesIn(joint_cases()),
 // The entries this was made for give one (else the suite above could be empty, or leave them
 // out, and pass).
 TEST(JointBoundEntries, TheEntriesMadeForItGiveOne) {
-  for (const char* name : {"s4.cauchy", "s4.cauchy_backward", "s4d.kernel", "dss.kernel_exp"}) {
+  for (const char* name : {"s4.cauchy", "s4.cauchy_backward", "s4d.kernel", "s4d.kernel_backward", "dss.kernel_exp",
+                           "dss.kernel_exp_backward"}) {
     const Algorithm& a = builtin_registry().get(name);
     const auto problem = a.generate(a.sizes().front(), Format::float32, 0);
     EXPECT_TRUE(a.any_order_and_cpu_f64_bound(*problem, Format::float32, kDefaultElementaryUlps)) << name;

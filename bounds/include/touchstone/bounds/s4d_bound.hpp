@@ -44,5 +44,10 @@ std::vector<Tensor<double>> s4d_kernel_bounds(const S4DProblem<double>& p, const
 // modulus): the tracked model of [S4D-BWD-CPU]'s order. Only the CPU order is modelled (m.chunked
 // is ignored).
 S4DGrads<double> s4d_kernel_backward_bound(const S4DBackwardProblem<double>& q, const S4DArithmetic& m);
+// [CORE-DIFF-JOINT-BOUND] s4d_kernel_backward_bound(q, ms[i]) for each i, bit for bit, from one
+// pass: the binary64 power sums of [S4D-BWD-BOUND-COHERENT], which do not depend on the
+// arithmetic, evaluated once per mode for all of them.
+std::vector<S4DGrads<double>> s4d_kernel_backward_bounds(const S4DBackwardProblem<double>& q,
+                                                         const std::vector<S4DArithmetic>& ms);
 
 }  // namespace touchstone::s4
