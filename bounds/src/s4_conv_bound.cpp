@@ -206,6 +206,10 @@ ScanResult<double> scan_bound(const ScanProblem<double>& p, const Rounding& r, b
   const bool has_D = in.D.has_value();
   ScanResult<double> res{Tensor<double>(Shape{batch, H, L}), Tensor<double>(Shape{batch, H, N, 2})};
   const double g2 = gamma_k(r.u, 2), g3 = gamma_k(r.u, 3);
+  // The underflow terms formed once (CMulRounding: in binary64 eta is subnormal, and forming a
+  // subnormal product in the loop is slow); the same doubles as formed in place.
+  const CMulRounding cm(r);
+  const double under2 = 2 * (1 + r.u) * r.eta;
   for (Index b = 0; b < batch; ++b)
     for (Index h = 0; h < H; ++h) {
       std::vector<CTracked> x(static_cast<std::size_t>(N));  // exact state 0
@@ -239,12 +243,12 @@ ScanResult<double> scan_bound(const ScanProblem<double>& p, const Rounding& r, b
             continue;
           }
           if (!any) {
-            x[m] = add(mul(A[m], x[m], r), mul_real(B[m], U, r), r);
+            x[m] = add(mul(A[m], x[m], cm), mul_real(B[m], U, cm), r);
           } else {
             const double xc = x[m].M + x[m].E;
             const double M = A[m].M * x[m].M + B[m].M * U.mag() + CTracked::kTinyC;
             const double prop = A[m].M * x[m].E;
-            x[m] = {M, prop + kSqrt2 * g3 * (A[m].M * xc + B[m].M * U.mag()) + 3 * kSqrt2 * r.eta};
+            x[m] = {M, prop + kSqrt2 * g3 * (A[m].M * xc + B[m].M * U.mag()) + cm.three_sqrt2_eta};
           }
           if (x[m].overflows(r)) state_ok[m] = 0;
           if (!ok || !state_ok[m]) {
@@ -254,7 +258,7 @@ ScanResult<double> scan_bound(const ScanProblem<double>& p, const Rounding& r, b
           // Re(C x^) by fl(fl(cr xr) - fl(ci xi)).
           const double Mterm = C[m].M * x[m].M;
           const Tracked term{-Mterm, Mterm,
-                             C[m].M * x[m].E + g2 * C[m].M * (x[m].M + x[m].E) + 2 * (1 + r.u) * r.eta};
+                             C[m].M * x[m].E + g2 * C[m].M * (x[m].M + x[m].E) + under2};
           acc = m == 0 ? term : add(acc, term, r);
           if (term.overflows(r) || acc.overflows(r)) ok = false;  // a partial sum may overflow
           S += C[m].M * (x[m].M + x[m].E);

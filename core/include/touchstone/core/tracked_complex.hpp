@@ -46,6 +46,21 @@ inline CTracked add(const CTracked& x, const CTracked& y, const Rounding& r) {
   return {M, prop + r.u * (M + prop)};
 }
 
+// What mul and mul_real need of the rounding, formed once: sqrt(2) gamma_2 and the underflow
+// terms 3 sqrt(2) eta and sqrt(2) eta. In binary64 eta is subnormal, and a product with a
+// subnormal result costs far more than an addition of one on some x86 cores (on this project's
+// AMD EPYC, s4.ssm_scan's binary64 bound took 3 times as long with them formed at every step). A
+// loop of products in one format passes one (bounds/src/s4_conv_bound.cpp); every value is the
+// same double as mul(x, y, r)'s and mul_real(x, y, r)'s.
+struct CMulRounding {
+  Rounding r;
+  double sqrt2_gamma2, three_sqrt2_eta, sqrt2_eta;
+  explicit CMulRounding(const Rounding& rounding)
+      : r(rounding), sqrt2_gamma2(tracked_complex_detail::kSqrt2 * gamma_k(rounding.u, 2)),
+        three_sqrt2_eta(3 * tracked_complex_detail::kSqrt2 * rounding.eta),
+        sqrt2_eta(tracked_complex_detail::kSqrt2 * rounding.eta) {}
+};
+
 // [CORE-TRACKED-CMUL] fl(x * y) per part, each part a.c - b.d (or a.d + b.c) formed by two
 // products and one addition, or by a product and an fma: per part the error is at most
 // gamma_2 (|a c| + |b d|), so in modulus sqrt(2) gamma_2 |x^| |y^| (Higham Lemma 3.5), plus two
@@ -54,6 +69,11 @@ inline CTracked add(const CTracked& x, const CTracked& y, const Rounding& r) {
 // proved: proofs/theories/ComplexOps.v cmul_tracked (two products and an addition per part,
 // u <= 1/2); per part, also the product-and-fma form: ComplexPartBounds.v cmul_part_bound,
 // cmul_part_bound_fma.
+inline CTracked mul(const CTracked& x, const CTracked& y, const CMulRounding& c) {
+  const double prop = x.M * y.E + x.E * y.M + x.E * y.E;
+  const double M = x.M * y.M + CTracked::kTinyC;
+  return {M, prop + c.sqrt2_gamma2 * (x.M + x.E) * (y.M + y.E) + c.three_sqrt2_eta};
+}
 inline CTracked mul(const CTracked& x, const CTracked& y, const Rounding& r) {
   using namespace tracked_complex_detail;
   const double prop = x.M * y.E + x.E * y.M + x.E * y.E;
@@ -63,6 +83,11 @@ inline CTracked mul(const CTracked& x, const CTracked& y, const Rounding& r) {
 
 // [CORE-TRACKED-CMUL] x times a real y, each part one product: u |x^ y^| + one underflow per part.
 // proved: proofs/theories/ComplexOps.v cmul_real_tracked.
+inline CTracked mul_real(const CTracked& x, const Tracked& y, const CMulRounding& c) {
+  const double prop = x.M * y.err + x.E * y.mag() + x.E * y.err;
+  const double M = x.M * y.mag() + CTracked::kTinyC;
+  return {M, prop + c.r.u * (x.M + x.E) * y.computed_mag() + c.sqrt2_eta};
+}
 inline CTracked mul_real(const CTracked& x, const Tracked& y, const Rounding& r) {
   using namespace tracked_complex_detail;
   const double prop = x.M * y.err + x.E * y.mag() + x.E * y.err;
