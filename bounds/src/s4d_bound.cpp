@@ -169,12 +169,14 @@ bool same_bits(const Tracked& x, const Tracked& y) {
 // exp(l x)) at one arithmetic, and its per-l sums over a channel's modes ([S4D-BOUND-SUM]).
 struct PowerModel {
   explicit PowerModel(const S4DArithmetic& arithmetic, Index L)
-      : m(arithmetic), r(Rounding::of(m.compute)), rs(Rounding::of(m.storage)),
+      : m(arithmetic), r(Rounding::of(m.compute)), cm(r), rs(Rounding::of(m.storage)),
         rounds_to_storage(m.storage.precision != m.compute.precision || m.storage.emin != m.compute.emin),
         prop(static_cast<std::size_t>(L)), size(static_cast<std::size_t>(L)), mag(static_cast<std::size_t>(L)),
         ovf(static_cast<std::size_t>(L)) {}
   S4DArithmetic m;
-  Rounding r, rs;
+  Rounding r;
+  CMulRounding cm;  // [CORE-TRACKED-CMUL]: the powers' products
+  Rounding rs;
   bool rounds_to_storage;
   std::vector<double> prop, size, mag;
   std::vector<char> ovf;
@@ -205,13 +207,13 @@ void add_mode(PowerModel& pm, const Mode& md, Index L, std::vector<CTracked>& t)
     const Index tcount = J > 1 ? T + 1 : std::min(L, T);
     t[0] = CTracked{1, 0};
     for (Index i = 1; i < tcount; ++i) {
-      t[i] = i == 1 ? md.Abar : mul(t[i - 1], md.Abar, r);
+      t[i] = i == 1 ? md.Abar : mul(t[i - 1], md.Abar, pm.cm);
     }
     CTracked P{1, 0};
     for (Index j = 0; j < J; ++j) {
       if (j == 1) P = t[T];
-      if (j > 1) P = mul(P, t[T], r);
-      const CTracked wj = j == 0 ? md.v : mul(md.v, P, r);
+      if (j > 1) P = mul(P, t[T], pm.cm);
+      const CTracked wj = j == 0 ? md.v : mul(md.v, P, pm.cm);
       // An overflowing P_j or t_T makes every later block's w unbounded.
       const CTracked wcheck = bad(P, r) || bad(t[T], r) ? CTracked{kInf, kInf} : wj;
       const Index i_end = std::min(T, L - j * T);
@@ -340,7 +342,8 @@ struct PowerSums {
 // once. The values are those of two separate passes bit for bit (every sum's terms and order are
 // unchanged).
 std::pair<PowerSums, PowerSums> power_sums_pair(const double* dK, const double* b, Index L, double are, double aim,
-                                                const CTracked& a64, const Rounding& r64) {
+                                                const CTracked& a64, const CMulRounding& c64) {
+  const Rounding& r64 = c64.r;
   std::pair<PowerSums, PowerSums> out;
   PowerSums& sF = out.first;
   PowerSums& sF1 = out.second;
@@ -374,7 +377,7 @@ std::pair<PowerSums, PowerSums> power_sums_pair(const double* dK, const double* 
     const double nre = std::fma(pre, are, -(pim * aim)), nim = std::fma(pre, aim, pim * are);
     pre = nre;
     pim = nim;
-    pt = k == 0 ? a64 : mul(pt, a64, r64);
+    pt = k == 0 ? a64 : mul(pt, a64, c64);
   }
   const auto hi = [](double g, double re, double im, double e, double size) {
     return (std::hypot(re, im) * (1 + 0x1p-50) + e + g * size) * (1 + 0x1p-40) + kTiny;
@@ -423,15 +426,20 @@ std::vector<S4DGrads<double>> s4d_kernel_backward_bounds(const S4DBackwardProble
   std::vector<double> b(static_cast<std::size_t>(std::max<Index>(L - 1, 1)));
   const S4DArithmetic m64 = s4d_arithmetic_cpu_f64();
   const Rounding r64 = Rounding::of(m64.compute);
+  const CMulRounding c64(r64);  // [CORE-TRACKED-CMUL]: the power sums' products at binary64
   // Per arithmetic: its rounding, and a channel's ddt sum, overflow and dt.
   struct Channel {
     Rounding r;
+    CMulRounding cm;
     Tracked acc;
     bool overflow = false;
     Tracked dt;
   };
   std::vector<Channel> cs;
-  for (const S4DArithmetic& m : ms) cs.push_back({Rounding::of(m.compute), Tracked::exact(0), false, Tracked{}});
+  for (const S4DArithmetic& m : ms) {
+    const Rounding r = Rounding::of(m.compute);
+    cs.push_back({r, CMulRounding(r), Tracked::exact(0), false, Tracked{}});
+  }
   for (Index h = 0; h < H; ++h) {
     // [S4D-BWD-NONFINITE] A non-finite input of the channel (dK included): the exact gradients are
     // NaN or infinite, outside the bound's domain.
@@ -460,7 +468,7 @@ std::vector<S4DGrads<double>> s4d_kernel_backward_bounds(const S4DBackwardProble
       double a64re, a64im;
       abar64(p, h, n, a64re, a64im);
       const Mode md64 = setup(p, h, n, m64, r64);
-      const auto [sF, sF1] = power_sums_pair(dK, b.data(), L, a64re, a64im, md64.Abar, r64);
+      const auto [sF, sF1] = power_sums_pair(dK, b.data(), L, a64re, a64im, md64.Abar, c64);
       for (std::size_t k = 0; k < ms.size(); ++k) {
         const S4DArithmetic& m = ms[k];
         Channel& c = cs[k];
@@ -490,8 +498,8 @@ std::vector<S4DGrads<double>> s4d_kernel_backward_bounds(const S4DBackwardProble
         const double Ea = md.Abar.E, Rad = md.Abar.M + md.Abar.E;
         const CTracked seed{Rad, 0};
         t[0] = CTracked{1, 0};
-        for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? guard(seed, r) : guard(mul(t[i - 1], seed, r), r);
-        for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[T] : guard(mul(P[j - 1], t[T], r), r);
+        for (Index i = 1; i < tcount; ++i) t[i] = i == 1 ? guard(seed, r) : guard(mul(t[i - 1], seed, c.cm), r);
+        for (Index j = 1; j < J; ++j) P[j] = j == 1 ? t[T] : guard(mul(P[j - 1], t[T], c.cm), r);
         const CTracked Fr = transposed_sum_bound(dK, L, 0, 0, t, P, T, r);
         const CTracked F1r =
             L > 1 ? transposed_sum_bound(b.data(), L - 1, b_rel, r.eta, t, P, T, r) : CTracked{0, 0};

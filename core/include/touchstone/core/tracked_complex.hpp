@@ -50,8 +50,8 @@ inline CTracked add(const CTracked& x, const CTracked& y, const Rounding& r) {
 // terms 3 sqrt(2) eta and sqrt(2) eta. In binary64 eta is subnormal, and a product with a
 // subnormal result costs far more than an addition of one on some x86 cores (on this project's
 // AMD EPYC, s4.ssm_scan's binary64 bound took 3 times as long with them formed at every step). A
-// loop of products in one format passes one (bounds/src/s4_conv_bound.cpp); every value is the
-// same double as mul(x, y, r)'s and mul_real(x, y, r)'s.
+// loop of products in one format passes one (bounds/src/s4_conv_bound.cpp, s4d_bound.cpp);
+// every value is the same double as mul(x, y, r)'s and mul_real(x, y, r)'s.
 struct CMulRounding {
   Rounding r;
   double sqrt2_gamma2, three_sqrt2_eta, sqrt2_eta;
