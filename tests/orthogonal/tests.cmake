@@ -31,3 +31,5 @@ target_include_directories(orthogonal_speed_table_tests PRIVATE ${PROJECT_SOURCE
 # [ORTH-POLAR-BOUND] [ORTH-POLAR-CPU] the polar factor's certificate on perturbed answers, the cpu
 # backends it certifies, and the wrong conventions it fails.
 touchstone_test(orthogonal_polar_tests unit ${CMAKE_CURRENT_LIST_DIR}/polar_test.cpp)
+# [ORTH-CAYLEY-NORMWISE] the Cayley map's normwise bound: containment, the bench size, wrong answers.
+touchstone_test(orthogonal_cayley_normwise_tests unit ${CMAKE_CURRENT_LIST_DIR}/cayley_normwise_test.cpp)

@@ -42,8 +42,17 @@ Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, 
 // domain (a magnitude along the way may exceed the format's range, or an input is not a value of
 // `compute`). householder_product_lapack_bound takes it per element where smaller.
 std::vector<double> householder_product_lapack_normwise(const LapackProblem<double>& p, Format compute);
-// [ORTH-CAYLEY-BOUND] The Cayley map's elimination order over tracked values.
+// [ORTH-CAYLEY-BOUND] The Cayley map's elimination order over tracked values, per element the
+// smaller of that and [ORTH-CAYLEY-NORMWISE].
 Tensor<double> cayley_bound(const CayleyProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-CAYLEY-NORMWISE] (bounds/src/orthogonal_cayley_bound.cpp) One bound on every element's
+// error of the elimination order in `compute`, the substitution's sums in any order and each
+// quotient a division or a product with the reciprocal: ||q^_c - q_c||_2 for every column c. +inf
+// outside its domain (an input not a value of `compute`, or the growth too large to prove).
+double cayley_normwise_bound(const CayleyProblem<double>& p, Format compute);
+// s >= ||S||_2 for an n x n matrix S (row-major): the 2^(J+1)-th root of ||(S^T S)^(2^J)||_inf, its
+// binary64 rounding bounded (J = 6), or the Frobenius norm where smaller. +inf for a non-finite entry.
+double spectral_norm_upper(const std::vector<double>& s, Index n);
 // [ORTH-EXP-BOUND] [ORTH-EXP-VJP-BOUND] The exponential's orders over tracked values, with the
 // Taylor truncation as an error of the method ([ORTH-EXP-TRUNC]).
 Tensor<double> matrix_exp_bound(const SkewProblem<double>& p, const OrthArithmetic& m);

@@ -1,0 +1,232 @@
+// [ORTH-CAYLEY-NORMWISE] The Cayley map's normwise bound: the certified spectral norm it starts
+// from, containment of cpu-f32's and cpu-f64's errors against the MPFR oracle, the bench size
+// (n = 256, where the tracked bound is +inf) judged by `diff`, wrong answers there failing, and
+// +inf outside the bound's domain.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../diff_verdict.hpp"
+#include "cpu/orthogonal.hpp"
+#include "touchstone/bounds/orthogonal_bound.hpp"
+#include "touchstone/reference/orthogonal.hpp"
+#include "test_inputs.hpp"
+
+using namespace touchstone;
+using namespace touchstone::orthogonal;
+using touchstone::test_support::diff_verdict;
+
+namespace {
+
+// The skew scale (X - X^T) of a standard normal X, rounded to float32 (the registry's inputs).
+Tensor<double> skew(Index n, double scale, std::uint64_t seed, const char* name) {
+  const Tensor<double> x = test_inputs::normal("cayley_normwise_test", n, n, seed, name, Format::float64);
+  Tensor<double> a(Shape{n, n}, 0.0);
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < i; ++k) {
+      a(i, k) = round_to_format(scale * (x(i, k) - x(k, i)), Format::float32);
+      a(k, i) = -a(i, k);
+    }
+  return a;
+}
+
+std::vector<double> row_major(const Tensor<double>& a) {
+  std::vector<double> v(static_cast<std::size_t>(a.count()));
+  for (Index i = 0; i < a.count(); ++i) v[static_cast<std::size_t>(i)] = a[i];
+  return v;
+}
+
+// A lower estimate of ||S||_2: the Rayleigh quotient of S^T S at the 300th power iterate, whose
+// square root is at most ||S||_2 (up to its binary64 rounding, 1e-12 relative at these sizes).
+double spectral_norm_lower(const Tensor<double>& s) {
+  const Index n = s.extent(0);
+  std::vector<double> x(static_cast<std::size_t>(n)), y(x.size()), z(x.size());
+  for (Index i = 0; i < n; ++i) x[i] = 1.0 + 0.01 * static_cast<double>(i % 7);
+  double rq = 0;
+  for (int it = 0; it < 300; ++it) {
+    double xx = 0;
+    for (double v : x) xx += v * v;
+    for (Index i = 0; i < n; ++i) {
+      y[i] = 0;
+      for (Index k = 0; k < n; ++k) y[i] += s(i, k) * x[k];
+    }
+    double yy = 0;
+    for (double v : y) yy += v * v;
+    rq = yy / xx;  // x^T S^T S x / x^T x
+    for (Index k = 0; k < n; ++k) {
+      z[k] = 0;
+      for (Index i = 0; i < n; ++i) z[k] += s(i, k) * y[i];
+    }
+    double zn = 0;
+    for (double v : z) zn = std::max(zn, std::fabs(v));
+    for (Index k = 0; k < n; ++k) x[k] = z[k] / zn;
+  }
+  return std::sqrt(rq) * (1 - 1e-12);
+}
+
+template <class T>
+Tensor<double> as_f64(const Tensor<T>& t) {
+  Tensor<double> d(t.shape());
+  for (Index i = 0; i < t.count(); ++i) d[i] = static_cast<double>(t[i]);
+  return d;
+}
+
+CayleyConvention other(CayleyConvention c) {
+  return c == CayleyConvention::pytorch ? CayleyConvention::exprnn : CayleyConvention::pytorch;
+}
+
+}  // namespace
+
+// covers: ORTH-CAYLEY-NORMWISE
+// The spectral norm the bound starts from: at least ||S||_2 (power iteration's lower estimate, and
+// a 2 x 2 rotation generator whose norm is |a|), within 5% of it (n^(1/256) and the rounding), far
+// below the Frobenius norm at n = 200 (so the squaring is what makes the bench size provable), and
+// +inf for a non-finite entry.
+TEST(OrthogonalCayleyNormwise, SpectralNormIsCertifiedAndTight) {
+  Tensor<double> r(Shape{2, 2}, 0.0);
+  r(0, 1) = 0.75, r(1, 0) = -0.75;
+  const double s2 = spectral_norm_upper(row_major(r), 2);
+  EXPECT_GE(s2, 0.75);
+  EXPECT_LE(s2, 0.75 * 1.03);
+  for (const Index n : {Index(8), Index(64), Index(200)}) {
+    const Tensor<double> s = skew(n, 1 / std::sqrt(static_cast<double>(n)), 3, "norm");
+    const double lower = spectral_norm_lower(s), upper = spectral_norm_upper(row_major(s), n);
+    double fro = 0;
+    for (Index i = 0; i < s.count(); ++i) fro += s[i] * s[i];
+    fro = std::sqrt(fro);
+    std::printf("n=%lld: ||S||_2 >= %.6g, bound %.6g (ratio %.4f), Frobenius %.4g\n", static_cast<long long>(n), lower,
+                upper, upper / lower, fro);
+    EXPECT_GE(upper, lower) << n;
+    EXPECT_LE(upper, 1.05 * lower) << n << " not tight";
+    if (n == 200) EXPECT_GT(fro, 3 * upper);
+  }
+  Tensor<double> bad = r;
+  bad(1, 0) = NAN;
+  EXPECT_EQ(spectral_norm_upper(row_major(bad), 2), INFINITY);
+}
+
+// covers: ORTH-CAYLEY-NORMWISE
+// Both backends within the normwise bound against the MPFR oracle, both conventions, n = 16 to 96,
+// A = scale (X - X^T); and the entry's bounds (tracked, then the minimum with this) contain them too.
+// The ratios are printed ([ORTH-CAYLEY-NORMWISE]'s table).
+TEST(OrthogonalCayleyNormwise, ContainsBothBackendsErrors) {
+  const WorkingPrecision precision(256);
+  struct Case {
+    Index n;
+    double scale;
+    CayleyConvention conv;
+  };
+  const Case cases[] = {{16, 0.5, CayleyConvention::pytorch},
+                        {48, 0.125, CayleyConvention::pytorch},
+                        {96, 0.1, CayleyConvention::pytorch},
+                        {48, 0.0625, CayleyConvention::exprnn},
+                        {24, 1.5, CayleyConvention::pytorch},
+                        {24, 1.0, CayleyConvention::exprnn}};
+  std::uint64_t seed = 10;
+  for (const Case& c : cases) {
+    const CayleyProblem<double> p(skew(c.n, c.scale, ++seed, "contains"), c.conv);
+    const Tensor<mp_real> q = reference::cayley<mp_real>(p);
+    for (const Format f : {Format::float32, Format::float64}) {
+      const Tensor<double> got = f == Format::float32 ? as_f64(cpu::cayley(p.cast<float>())) : cpu::cayley(p);
+      const double normwise = cayley_normwise_bound(p, f);
+      ASSERT_TRUE(std::isfinite(normwise)) << c.n;
+      const Tensor<double> own = cayley_bound(p, OrthArithmetic{f, false}), any = cayley_bound(p, OrthArithmetic{f, true});
+      double worst = 0;
+      for (Index i = 0; i < got.count(); ++i) {
+        const double err = std::fabs(to_double(mp_real(got[i]) - q[i]));
+        ASSERT_LE(err, normwise) << c.n << " " << i;
+        ASSERT_LE(err, own[i]) << c.n << " " << i;
+        ASSERT_LE(err, any[i]) << c.n << " " << i;
+        ASSERT_LE(own[i], normwise);
+        worst = std::max(worst, err);
+      }
+      std::printf("n=%lld scale=%g %s %s: max err %.3g, normwise bound %.3g, err/bound %.3g\n",
+                  static_cast<long long>(c.n), c.scale, c.conv == CayleyConvention::pytorch ? "pytorch" : "exprnn",
+                  f == Format::float32 ? "f32" : "f64", worst, normwise, worst / normwise);
+      // A regression guard, not the tightness floor: the bound is normwise, about n^2 u (1 + ||A||^2)
+      // against errors near sqrt(n) u.
+      EXPECT_GT(worst / normwise, 1e-6) << c.n;
+    }
+  }
+}
+
+// covers: ORTH-CAYLEY-NORMWISE ORTH-BENCH-SIZES
+// The bench size (n = 256, A = (X - X^T)/16, PyTorch's convention; and expRNN's at half the scale):
+// the tracked any-order bound is +inf there, the normwise one finite and the entry's bound on most
+// elements. cpu-f32's answer is within it, shown through cpu-f64's answer and its own bound
+// (|q32 - q| <= |q32 - q64| + b64: the fast tier's argument, without the minute of MPFR), and `diff`
+// PASSes it; the other convention's answer FAILs in both, and in PyTorch's the transpose, one
+// element moved by twice its bound and the answer scaled by 1 + 2 bound / max |q_ij| FAIL.
+TEST(OrthogonalCayleyNormwise, BenchSizeIsJudged) {
+  const Index n = 256;
+  for (const CayleyConvention conv : {CayleyConvention::pytorch, CayleyConvention::exprnn}) {
+    const double scale = conv == CayleyConvention::pytorch ? 0.0625 : 0.03125;
+    const Tensor<double> a = skew(n, scale, 7, "bench");
+    const CayleyProblem<double> p(a, conv);
+    const double b32 = cayley_normwise_bound(p, Format::float32), b64 = cayley_normwise_bound(p, Format::float64);
+    ASSERT_TRUE(std::isfinite(b32));
+    ASSERT_TRUE(std::isfinite(b64));
+    EXPECT_LT(b32, 0.1);
+    EXPECT_LT(b64, 1e-9);
+    // The entry's any-order bound is this one wherever the tracked run's is larger (+inf here).
+    const Tensor<double> any = cayley_bound(p, OrthArithmetic{Format::float32, true});
+    Index normwise_used = 0;
+    for (Index i = 0; i < any.count(); ++i) normwise_used += any[i] == b32;
+    EXPECT_GT(normwise_used, any.count() / 2);
+    const Tensor<double> q32 = as_f64(cpu::cayley(p.cast<float>())), q64 = cpu::cayley(p);
+    double worst = 0, qmax = 0;
+    for (Index i = 0; i < q32.count(); ++i) {
+      const double err_upper = std::fabs(q32[i] - q64[i]) * (1 + 0x1p-50) + b64;
+      ASSERT_LE(err_upper, b32) << i;
+      worst = std::max(worst, err_upper);
+      qmax = std::max(qmax, std::fabs(q64[i]));
+    }
+    std::printf("bench %s: f32 err <= %.3g, bound %.3g (err/bound <= %.3g); f64 bound %.3g\n",
+                conv == CayleyConvention::pytorch ? "pytorch" : "exprnn", worst, b32, worst / b32, b64);
+    const OptionMap opts = conv == CayleyConvention::exprnn ? OptionMap{{"convention", "exprnn"}} : OptionMap{};
+    EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", q32}}, opts), Verdict::pass);
+    const Tensor<double> q_other = as_f64(cpu::cayley(CayleyProblem<double>(a, other(conv)).cast<float>()));
+    EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", q_other}}, opts), Verdict::fail) << "other convention";
+    if (conv == CayleyConvention::exprnn) continue;  // the other wrong answers once (each diff takes seconds)
+    Tensor<double> t(q32.shape()), moved = q32, scaled(q32.shape());
+    for (Index i = 0; i < n; ++i)
+      for (Index k = 0; k < n; ++k) t(i, k) = q32(k, i);
+    moved(3, 5) += 2 * b32;
+    const double factor = 1 + 2 * b32 / qmax;
+    for (Index i = 0; i < q32.count(); ++i) scaled[i] = round_to_format(q32[i] * factor, Format::float32);
+    EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", t}}, opts), Verdict::fail) << "transpose";
+    EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", moved}}, opts), Verdict::fail) << "moved";
+    EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", scaled}}, opts), Verdict::fail) << "scaled " << factor;
+  }
+}
+
+// covers: ORTH-CAYLEY-NORMWISE
+// Outside its domain the bound is +inf: an input that is not a value of the compute format, entries
+// so large that the growth cannot be proved (and, near float32's range, the tracked run overflows
+// too: `diff` says INCONCLUSIVE, never PASS); a non-finite input never reaches it (InvalidInput).
+TEST(OrthogonalCayleyNormwise, InfiniteOutsideItsDomain) {
+  const WorkingPrecision precision(256);
+  Tensor<double> a = skew(6, 0.5, 5, "domain");
+  a(3, 1) = 0.1, a(1, 3) = -0.1;  // not a float32 value
+  EXPECT_EQ(cayley_normwise_bound(CayleyProblem<double>(a, CayleyConvention::pytorch), Format::float32), INFINITY);
+  EXPECT_TRUE(std::isfinite(cayley_normwise_bound(CayleyProblem<double>(a, CayleyConvention::pytorch), Format::float64)));
+  const CayleyProblem<double> large(skew(6, 1e4, 5, "domain"), CayleyConvention::pytorch);
+  EXPECT_EQ(cayley_normwise_bound(large, Format::float32), INFINITY);
+  EXPECT_EQ(cayley_normwise_bound(large, Format::float64), INFINITY);
+  const Tensor<double> huge = skew(4, 1e37, 5, "domain");
+  const CayleyProblem<double> hp(huge, CayleyConvention::pytorch);
+  EXPECT_EQ(cayley_normwise_bound(hp, Format::float32), INFINITY);
+  const Tensor<double> b = cayley_bound(hp, OrthArithmetic{Format::float32, true});
+  for (Index i = 0; i < b.count(); ++i) EXPECT_EQ(b[i], INFINITY) << i;
+  // The oracle's own answer, rounded to float32 (cpu-f32's overflows to NaN here, which FAILs).
+  const Tensor<mp_real> exact = reference::cayley<mp_real>(hp);
+  Tensor<double> q(exact.shape());
+  for (Index i = 0; i < q.count(); ++i) q[i] = round_to_format(to_double(exact[i]), Format::float32);
+  EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", huge}}, {{"Q", q}}), Verdict::inconclusive);
+  Tensor<double> nan = a;
+  nan(2, 0) = NAN;
+  EXPECT_THROW(CayleyProblem<double>(nan, CayleyConvention::pytorch), InvalidInput);
+}
