@@ -184,8 +184,8 @@ TEST(OrthogonalCayleyNormwise, BenchSizeIsJudged) {
       worst = std::max(worst, err_upper);
       qmax = std::max(qmax, std::fabs(q64[i]));
     }
-    std::printf("bench %s: f32 err <= %.3g, bound %.3g (err/bound <= %.3g); f64 bound %.3g\n",
-                conv == CayleyConvention::pytorch ? "pytorch" : "exprnn", worst, b32, worst / b32, b64);
+    std::printf("bench %s: f32 err <= %.3g, bound %.3g (err/bound <= %.3g); f64 bound %.3g; max |q| %.3g\n",
+                conv == CayleyConvention::pytorch ? "pytorch" : "exprnn", worst, b32, worst / b32, b64, qmax);
     const OptionMap opts = conv == CayleyConvention::exprnn ? OptionMap{{"convention", "exprnn"}} : OptionMap{};
     EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", q32}}, opts), Verdict::pass);
     const Tensor<double> q_other = as_f64(cpu::cayley(CayleyProblem<double>(a, other(conv)).cast<float>()));
