@@ -101,7 +101,9 @@ TEST(OrthogonalCayleyNormwise, SpectralNormIsCertifiedAndTight) {
                 upper, upper / lower, fro);
     EXPECT_GE(upper, lower) << n;
     EXPECT_LE(upper, 1.05 * lower) << n << " not tight";
-    if (n == 200) EXPECT_GT(fro, 3 * upper);
+    if (n == 200) {
+      EXPECT_GT(fro, 3 * upper);
+    }
   }
   Tensor<double> bad = r;
   bad(1, 0) = NAN;
@@ -229,4 +231,54 @@ TEST(OrthogonalCayleyNormwise, InfiniteOutsideItsDomain) {
   Tensor<double> nan = a;
   nan(2, 0) = NAN;
   EXPECT_THROW(CayleyProblem<double>(nan, CayleyConvention::pytorch), InvalidInput);
+}
+
+// covers: ORTH-CAYLEY-NORMWISE
+// Inputs that stress the proof's terms, each against the MPFR oracle in both formats: one large
+// rotation plane in a small A (a pivot of 1 + 30^2: the growth term (s + delta)^2), a dense A at
+// 3 (X - X^T) (the registry's large_entries scale at n = 12), a rank-2 A, and float32 subnormal
+// entries (the halving underflows: the eta terms). The bound is finite on each and contains both
+// backends; err/bound is printed.
+TEST(OrthogonalCayleyNormwise, ContainsBothBackendsOnHardInputs) {
+  const WorkingPrecision precision(256);
+  struct Case {
+    const char* name;
+    Tensor<double> a;
+  };
+  std::vector<Case> cases;
+  Tensor<double> plane = skew(6, 0.5, 21, "plane");
+  plane(4, 1) = 60, plane(1, 4) = -60;
+  cases.push_back({"one plane at 60", plane});
+  cases.push_back({"3 (X - X^T), n = 12", skew(12, 3, 22, "dense")});
+  {
+    const Index n = 32;
+    const Tensor<double> x = test_inputs::normal("cayley_normwise_test", 2, n, 23, "rank2", Format::float64);
+    Tensor<double> a(Shape{n, n}, 0.0);
+    for (Index i = 0; i < n; ++i)
+      for (Index k = 0; k < i; ++k) {
+        a(i, k) = round_to_format(0.25 * (x(0, i) * x(1, k) - x(1, i) * x(0, k)), Format::float32);
+        a(k, i) = -a(i, k);
+      }
+    cases.push_back({"rank 2, n = 32", a});
+  }
+  cases.push_back({"subnormal float32 entries", skew(10, 1e-40, 24, "subnormal")});
+  for (const Case& c : cases)
+    for (const CayleyConvention conv : {CayleyConvention::pytorch, CayleyConvention::exprnn}) {
+      const CayleyProblem<double> p(c.a, conv);
+      const Tensor<mp_real> q = reference::cayley<mp_real>(p);
+      for (const Format f : {Format::float32, Format::float64}) {
+        const double normwise = cayley_normwise_bound(p, f);
+        ASSERT_TRUE(std::isfinite(normwise)) << c.name;
+        const Tensor<double> got = f == Format::float32 ? as_f64(cpu::cayley(p.cast<float>())) : cpu::cayley(p);
+        double worst = 0;
+        for (Index i = 0; i < got.count(); ++i) {
+          const double err = std::fabs(to_double(mp_real(got[i]) - q[i]));
+          ASSERT_LE(err, normwise) << c.name << " " << i;
+          worst = std::max(worst, err);
+        }
+        std::printf("%s, %s, %s: max err %.3g, bound %.3g, err/bound %.3g\n", c.name,
+                    conv == CayleyConvention::pytorch ? "pytorch" : "exprnn", f == Format::float32 ? "f32" : "f64",
+                    worst, normwise, worst / normwise);
+      }
+    }
 }
