@@ -22,8 +22,8 @@ constexpr double kU64 = 0x1p-53;
 // sqrt(n), so s overstates ||S||_2 by at most n^(1/2^(J+2)) (1.04 at n = 2^14, 1.02 at 256).
 constexpr int kSquarings = 6;
 
-// The evaluation of sums of n non-negative binary64 terms: relative error at most gamma_n(2^-53),
-// below 2^-39 for n <= 2^14; 1e-10 covers it with a margin.
+// The evaluation of sums of n non-negative binary64 terms (a row sum, an entry of a product):
+// relative error at most gamma_n(2^-53), below 2^-39 for n <= 2^14; 1e-10 covers it with a margin.
 constexpr double kSumSlack = 1 + 1e-10;
 
 }  // namespace
@@ -43,10 +43,12 @@ double spectral_norm_upper(const std::vector<double>& s_in, Index n) {
   std::vector<double> s(nn);
   for (std::size_t i = 0; i < nn; ++i) s[i] = std::ldexp(s_in[i], -e0);
   const double scaled_input_err = nd * kEta64;
-  // Frobenius: always an upper bound (the sum of squares of values below 2 in magnitude).
+  // Frobenius: always an upper bound. Its sum has n^2 terms (squares of values below 2 in magnitude,
+  // each rounded once), so its relative error is at most gamma_(n^2 + 1)(2^-53) <= (n^2 + 2) 2^-52;
+  // the squares may underflow (2^-1074 each).
   double fro = 0;
   for (const double v : s) fro += v * v;
-  fro = std::sqrt((fro * kSumSlack + nd * nd * kEta64) * kSumSlack) * (1 + 1e-15);
+  fro = std::sqrt((fro * (1 + (nd * nd + 2) * 0x1p-52) + nd * nd * kEta64) * (1 + 0x1p-50)) * (1 + 1e-15);
   // B = S^T S, symmetric positive semidefinite: ||S||_2^2 = ||B||_2, and ||B||_2 <= ||B||_inf for any
   // symmetric B. |fl(B) - B| <= gamma_n |S|^T |S| + n eta, so in the inf-norm E_0 <= gamma_n ||S||_1
   // ||S||_inf + n^2 eta.
