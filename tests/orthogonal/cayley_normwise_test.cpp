@@ -282,3 +282,71 @@ TEST(OrthogonalCayleyNormwise, ContainsBothBackendsOnHardInputs) {
       }
     }
 }
+
+namespace {
+
+// Another order the bound covers, in float32: each multiplier a product with the rounded reciprocal
+// of the pivot, each update one FMA, and the back substitution's sums in reverse j order, each
+// quotient a product with the reciprocal.
+Tensor<double> cayley_other_order_f32(const CayleyProblem<double>& p) {
+  const Index n = p.n();
+  const bool pytorch = p.convention() == CayleyConvention::pytorch;
+  std::vector<float> m(static_cast<std::size_t>(n * n)), r(m.size()), q(m.size());
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < n; ++k) {
+      const float x = i == k ? 0.0f : static_cast<float>(p.a()(i, k)), h = pytorch ? 0.5f * x : x;
+      m[i * n + k] = i == k ? 1.0f : (pytorch ? -h : h);
+      r[i * n + k] = i == k ? 1.0f : (pytorch ? h : -h);
+    }
+  for (Index k = 0; k < n; ++k) {
+    const float inv = 1.0f / m[k * n + k];
+    for (Index i = k + 1; i < n; ++i) {
+      const float l = m[i * n + k] * inv;
+      for (Index j = k + 1; j < n; ++j) m[i * n + j] = std::fma(-l, m[k * n + j], m[i * n + j]);
+      for (Index c = 0; c < n; ++c) r[i * n + c] = std::fma(-l, r[k * n + c], r[i * n + c]);
+    }
+  }
+  for (Index i = n - 1; i >= 0; --i) {
+    const float inv = 1.0f / m[i * n + i];
+    for (Index c = 0; c < n; ++c) {
+      float s = 0;
+      for (Index j = n - 1; j > i; --j) s += m[i * n + j] * q[j * n + c];
+      q[i * n + c] = (r[i * n + c] - s) * inv;
+    }
+  }
+  Tensor<double> out(Shape{n, n});
+  for (Index i = 0; i < out.count(); ++i) out[i] = q[static_cast<std::size_t>(i)];
+  return out;
+}
+
+}  // namespace
+
+// covers: ORTH-CAYLEY-NORMWISE
+// The bound covers more than cpu-f32's order: a float32 run with reciprocal multipliers, FMA updates
+// and reversed substitution sums (a different answer) is within it against the MPFR oracle at
+// n = 64, and at the bench size through cpu-f64's answer and bound; `diff` PASSes it there.
+TEST(OrthogonalCayleyNormwise, CoversAnotherOrder) {
+  const WorkingPrecision precision(256);
+  for (const CayleyConvention conv : {CayleyConvention::pytorch, CayleyConvention::exprnn}) {
+    const CayleyProblem<double> p(skew(64, 0.125, 31, "order"), conv);
+    const Tensor<mp_real> q = reference::cayley<mp_real>(p);
+    const Tensor<double> other = cayley_other_order_f32(p), own = as_f64(cpu::cayley(p.cast<float>()));
+    const double b = cayley_normwise_bound(p, Format::float32);
+    double worst = 0, differs = 0;
+    for (Index i = 0; i < other.count(); ++i) {
+      const double err = std::fabs(to_double(mp_real(other[i]) - q[i]));
+      ASSERT_LE(err, b) << i;
+      worst = std::max(worst, err);
+      differs = std::max(differs, std::fabs(other[i] - own[i]));
+    }
+    EXPECT_GT(differs, 0.0) << "the same bits as cpu-f32: not another order";
+    std::printf("n=64 %s, other order: max err %.3g, bound %.3g, differs from cpu-f32 by %.3g\n",
+                conv == CayleyConvention::pytorch ? "pytorch" : "exprnn", worst, b, differs);
+  }
+  const Tensor<double> a = skew(256, 0.0625, 7, "bench");
+  const CayleyProblem<double> p(a, CayleyConvention::pytorch);
+  const Tensor<double> other = cayley_other_order_f32(p), q64 = cpu::cayley(p);
+  const double b32 = cayley_normwise_bound(p, Format::float32), b64 = cayley_normwise_bound(p, Format::float64);
+  for (Index i = 0; i < other.count(); ++i) ASSERT_LE(std::fabs(other[i] - q64[i]) * (1 + 0x1p-50) + b64, b32) << i;
+  EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", other}}), Verdict::pass);
+}
