@@ -74,20 +74,17 @@ struct QuadraticFace {
   // A(k, i) are the same sum of the same products, so A stays exactly symmetric).
   static QuadraticProblem<double> generate(const QuadSize& s, Format format, std::uint64_t seed,
                                            const std::string& stream) {
-    PhiloxStream g(seed, stream + "G"), cs(seed, stream + "c"), ts(seed, stream + "theta");
-    Tensor<double> G(Shape{s.d, s.d}), A(Shape{s.d, s.d}), c(Shape{s.d}), theta(Shape{s.d});
-    for (Index i = 0; i < G.count(); ++i) G[i] = g.next_normal();
+    const Tensor<double> G = normal_array(seed, stream + "G", {s.d, s.d}, Format::float64);
+    Tensor<double> A(Shape{s.d, s.d});
     for (Index i = 0; i < s.d; ++i)
       for (Index k = 0; k < s.d; ++k) {
         double sum = 0;
         for (Index l = 0; l < s.d; ++l) sum += (i <= k ? G(i, l) * G(k, l) : G(k, l) * G(i, l));
         A(i, k) = round_to_format(sum / static_cast<double>(s.d), format);
       }
-    for (Index i = 0; i < s.d; ++i) {
-      c[i] = round_to_format(cs.next_normal(), format);
-      theta[i] = round_to_format(ts.next_normal(), format);
-    }
-    return QuadraticProblem<double>({A, c, theta, round_to_format(s.alpha, format), s.r});
+    return QuadraticProblem<double>({A, normal_array(seed, stream + "c", {s.d}, format),
+                                     normal_array(seed, stream + "theta", {s.d}, format),
+                                     round_to_format(s.alpha, format), s.r});
   }
 };
 
@@ -565,13 +562,6 @@ void hvp_backends(Entry<HvpProblem<Problem>>& e, const std::string& order) {
   e.oracle = [](const P& p) { return ExactArrays{{"hv", reference::hvp<mp_real>(p)}}; };
 }
 
-Tensor<double> drawn_vector(Index d, std::uint64_t seed, const std::string& stream, Format format) {
-  PhiloxStream g(seed, stream);
-  Tensor<double> v(Shape{d});
-  for (Index i = 0; i < d; ++i) v[i] = round_to_format(g.next_normal(), format);
-  return v;
-}
-
 std::unique_ptr<Algorithm> quadratic_hvp_entry() {
   using P = HvpProblem<QuadraticProblem<double>>;
   Entry<P> e;
@@ -591,7 +581,7 @@ std::unique_ptr<Algorithm> quadratic_hvp_entry() {
     const HvpSize& s = size_row(kHvpSizes, size);
     const QuadSize q{s.name, s.d, 0, 0.0, 1, 1};
     return from_a(QuadraticFace::generate(q, format, seed, "bilevel.quadratic.hvp/").in().A,
-                  drawn_vector(s.d, seed, "bilevel.quadratic.hvp/v", format));
+                  normal_array(seed, "bilevel.quadratic.hvp/v", {s.d}, format));
   };
   e.read = [from_a](const InputReader& r) { return from_a(full_matrix(r.array("A")), r.array("v")); };
   e.arrays = [](const P& p) { return Arrays{{"A", p.problem().in().A}, {"v", p.v()}}; };
@@ -623,7 +613,7 @@ std::unique_ptr<Algorithm> ridge_hvp_entry() {
     const HvpSize& s = size_row(kHvpSizes, size);
     const RidgeSize rs{s.name, s.n, 1, s.d, 0, 0.0};
     const RidgeProblem<double> p = generate_ridge(rs, format, seed, "bilevel.ridge.hvp/");
-    return from_x(p.in().X, p.in().theta, drawn_vector(s.d, seed, "bilevel.ridge.hvp/v", format));
+    return from_x(p.in().X, p.in().theta, normal_array(seed, "bilevel.ridge.hvp/v", {s.d}, format));
   };
   e.read = [from_x](const InputReader& r) { return from_x(r.array("X"), r.array("theta"), r.array("v")); };
   e.arrays = [](const P& p) { return Arrays{{"X", p.problem().in().X}, {"theta", p.problem().in().theta}, {"v", p.v()}}; };
@@ -832,8 +822,8 @@ std::unique_ptr<Algorithm> logistic_hvp_entry() {
     const HvpSize& s = size_row(kHvpSizes, size);
     const RidgeSize rs{s.name, s.n, 1, s.d, 0, 0.0};
     const LogisticProblem<double> p = generate_logistic(rs, format, seed, "bilevel.logistic.hvp/");
-    return from_x(p.in().X, p.in().theta, drawn_vector(s.d, seed, "bilevel.logistic.hvp/w", format),
-                  drawn_vector(s.d, seed, "bilevel.logistic.hvp/v", format));
+    return from_x(p.in().X, p.in().theta, normal_array(seed, "bilevel.logistic.hvp/w", {s.d}, format),
+                  normal_array(seed, "bilevel.logistic.hvp/v", {s.d}, format));
   };
   e.read = [from_x](const InputReader& r) { return from_x(r.array("X"), r.array("theta"), r.array("w"), r.array("v")); };
   e.arrays = [](const P& p) {

@@ -19,14 +19,6 @@
 namespace touchstone::orthogonal {
 namespace {
 
-// A (rows, cols) array of standard normal Philox draws, rounded to the format.
-Tensor<double> normal_matrix(Index rows, Index cols, std::uint64_t seed, const std::string& stream, Format format) {
-  PhiloxStream r(seed, stream);
-  Tensor<double> t(Shape{rows, cols});
-  for (Index i = 0; i < t.count(); ++i) t[i] = round_to_format(r.next_normal(), format);
-  return t;
-}
-Tensor<double> scalar(double x) { return Tensor<double>(Shape{}, x); }
 Arrays one(const char* name, Tensor<double> t) { return {{name, std::move(t)}}; }
 
 // cpu-f32 and cpu-f64 run the order header; their bounds run it over tracked values.
@@ -74,7 +66,7 @@ Entry<ReflectorProblem<double>> reflector_entry(const std::string& name) {
   e.extra_sizes = {"bench"};
   e.generate = [name](const std::string& size, Format format, std::uint64_t seed) {
     const ReflectorSize& s = size_row(kReflectorSizes, kReflectorBench, size);
-    return P(normal_matrix(s.L, s.N, seed, name + "/V", format));
+    return P(normal_array(seed, name + "/V", {s.L, s.N}, format));
   };
   e.read = [](const InputReader& r) { return P(r.array("V")); };
   e.arrays = [](const P& p) { return Arrays{{"V", p.v()}}; };
@@ -152,7 +144,7 @@ std::unique_ptr<Algorithm> tcwy_entry() {
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const StiefelSize& s = size_row(kStiefelSizes, kStiefelBench, size);
-    return P(ReflectorProblem<double>(normal_matrix(s.M, s.N, seed, "orthogonal.tcwy/V", format)));
+    return P(ReflectorProblem<double>(normal_array(seed, "orthogonal.tcwy/V", {s.M, s.N}, format)));
   };
   e.read = [](const InputReader& r) { return P(ReflectorProblem<double>(r.array("V"))); };
   e.arrays = [](const P& p) { return Arrays{{"V", p.v()}}; };
@@ -194,13 +186,13 @@ std::unique_ptr<Algorithm> cwy_apply_entry() {
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const ApplySize& s = size_row(kApplySizes, kApplyBench, size);
-    return P(ReflectorProblem<double>(normal_matrix(s.L, s.N, seed, "orthogonal.cwy_apply/V", format)),
-             normal_matrix(s.B, s.N, seed, "orthogonal.cwy_apply/h", format), s.transpose);
+    return P(ReflectorProblem<double>(normal_array(seed, "orthogonal.cwy_apply/V", {s.L, s.N}, format)),
+             normal_array(seed, "orthogonal.cwy_apply/h", {s.B, s.N}, format), s.transpose);
   };
   e.read = [](const InputReader& r) {
     return P(ReflectorProblem<double>(r.array("V")), r.array("h"), r.flag("transpose", false));
   };
-  e.arrays = [](const P& p) { return Arrays{{"V", p.v()}, {"h", p.h()}, {"transpose", scalar(p.transpose() ? 1 : 0)}}; };
+  e.arrays = [](const P& p) { return Arrays{{"V", p.v()}, {"h", p.h()}, {"transpose", scalar_array(p.transpose() ? 1 : 0)}}; };
   e.oracle = [](const P& p) { return ExactArrays{{"y", reference::cwy_apply<mp_real>(p)}}; };
   cpu_backends(e,
                "CWY's u_i and S; per row h: a_i = u_i . h sequential; s = S^-1 a (S^-T a) by substitution; "
@@ -241,8 +233,8 @@ std::unique_ptr<Algorithm> backward_entry(bool stiefel, const Table& sizes, cons
   const std::string stream = e.name;
   e.generate = [stiefel, sizes, bench, stream](const std::string& size, Format format, std::uint64_t seed) {
     const BackwardSize& s = size_row(sizes, bench, size);
-    return P(ReflectorProblem<double>(normal_matrix(s.L, s.N, seed, stream + "/V", format)),
-             normal_matrix(s.N, stiefel ? s.L : s.N, seed, stream + "/g", format), stiefel);
+    return P(ReflectorProblem<double>(normal_array(seed, stream + "/V", {s.L, s.N}, format)),
+             normal_array(seed, stream + "/g", {s.N, stiefel ? s.L : s.N}, format), stiefel);
   };
   e.read = [stiefel, g](const InputReader& r) { return P(ReflectorProblem<double>(r.array("V")), r.array(g), stiefel); };
   e.arrays = [g](const P& p) { return Arrays{{"V", p.v()}, {g, p.g()}}; };
@@ -286,7 +278,7 @@ std::unique_ptr<Algorithm> householder_product_lapack_entry() {
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const LapackSize& s = size_row(kLapackSizes, kLapackBench, size);
-    Tensor<double> a = normal_matrix(s.m, s.n, seed, "orthogonal.householder_product_lapack/A", format);
+    Tensor<double> a = normal_array(seed, "orthogonal.householder_product_lapack/A", {s.m, s.n}, format);
     PhiloxStream r(seed, "orthogonal.householder_product_lapack/tau");
     Tensor<double> tau(Shape{s.k});
     for (Index i = 0; i < s.k; ++i) {
@@ -340,7 +332,7 @@ std::unique_ptr<Algorithm> cayley_entry() {
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const CayleySize& s = size_row(kCayleySizes, kCayleyBench, size);
-    const Tensor<double> x = normal_matrix(s.n, s.n, seed, "orthogonal.cayley/X", format);
+    const Tensor<double> x = normal_array(seed, "orthogonal.cayley/X", {s.n, s.n}, format);
     Tensor<double> a(Shape{s.n, s.n}, 0.0);
     for (Index i = 0; i < s.n; ++i)
       for (Index k = i + 1; k < s.n; ++k) {
@@ -354,7 +346,7 @@ std::unique_ptr<Algorithm> cayley_entry() {
     return P(r.array("A"), c == "exprnn" ? CayleyConvention::exprnn : CayleyConvention::pytorch);
   };
   e.arrays = [](const P& p) {
-    return Arrays{{"A", p.a()}, {"convention", scalar(p.convention() == CayleyConvention::exprnn ? 1 : 0)}};
+    return Arrays{{"A", p.a()}, {"convention", scalar_array(p.convention() == CayleyConvention::exprnn ? 1 : 0)}};
   };
   e.oracle = [](const P& p) { return ExactArrays{{"Q", reference::cayley<mp_real>(p)}}; };
   cpu_backends(e,
@@ -370,7 +362,7 @@ std::unique_ptr<Algorithm> cayley_entry() {
 
 // ---- orthogonal.cayley_backward ([ORTH-CAYLEY-VJP]) ----
 Tensor<double> skew_input(const CayleySize& s, std::uint64_t seed, const std::string& stream, Format format) {
-  const Tensor<double> x = normal_matrix(s.n, s.n, seed, stream, format);
+  const Tensor<double> x = normal_array(seed, stream, {s.n, s.n}, format);
   Tensor<double> a(Shape{s.n, s.n}, 0.0);
   for (Index i = 0; i < s.n; ++i)
     for (Index k = i + 1; k < s.n; ++k) {
@@ -405,7 +397,7 @@ std::unique_ptr<Algorithm> cayley_backward_entry() {
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const CayleySize& s = size_row(kCayleyBackwardSizes, kCayleyBench, size);
     return P(CayleyProblem<double>(skew_input(s, seed, "orthogonal.cayley_backward/X", format), s.convention),
-             normal_matrix(s.n, s.n, seed, "orthogonal.cayley_backward/dQ", format));
+             normal_array(seed, "orthogonal.cayley_backward/dQ", {s.n, s.n}, format));
   };
   e.read = [](const InputReader& r) {
     const std::string c = r.choice("convention", {"pytorch", "exprnn"}, "pytorch");
@@ -413,7 +405,7 @@ std::unique_ptr<Algorithm> cayley_backward_entry() {
              r.array("dQ"));
   };
   e.arrays = [](const P& p) {
-    return Arrays{{"A", p.a()}, {"dQ", p.g()}, {"convention", scalar(p.convention() == CayleyConvention::exprnn ? 1 : 0)}};
+    return Arrays{{"A", p.a()}, {"dQ", p.g()}, {"convention", scalar_array(p.convention() == CayleyConvention::exprnn ? 1 : 0)}};
   };
   e.oracle = [](const P& p) { return ExactArrays{{"dA", reference::cayley_vjp<mp_real>(p)}}; };
   cpu_backends(e,
@@ -479,7 +471,7 @@ std::unique_ptr<Algorithm> matrix_exp_backward_entry() {
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const CayleySize& s = size_row(kExpSizes, kExpBench, size);
     return P(SkewProblem<double>(skew_input(s, seed, "orthogonal.matrix_exp_backward/X", format)),
-             normal_matrix(s.n, s.n, seed, "orthogonal.matrix_exp_backward/dQ", format));
+             normal_array(seed, "orthogonal.matrix_exp_backward/dQ", {s.n, s.n}, format));
   };
   e.read = [](const InputReader& r) { return P(SkewProblem<double>(r.array("A")), r.array("dQ")); };
   e.arrays = [](const P& p) { return Arrays{{"A", p.a()}, {"dQ", p.g()}}; };
@@ -518,7 +510,7 @@ std::unique_ptr<Algorithm> qf_entry() {
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const QfSize& s = size_row(kQfSizes, kQfBench, size);
-    return P(normal_matrix(s.m, s.n, seed, "orthogonal.qf/Y", format));
+    return P(normal_array(seed, "orthogonal.qf/Y", {s.m, s.n}, format));
   };
   e.read = [](const InputReader& r) { return P(r.array("Y")); };
   e.arrays = [](const P& p) { return Arrays{{"Y", p.y()}}; };
@@ -546,10 +538,10 @@ constexpr PolarSize kPolarSizes[] = {{"column", 6, 1, 0, 1},         {"tall", 8,
 
 // A full-rank A: normal, or a retraction step X + t xi from X on the Stiefel manifold; column 0 scaled.
 PolarProblem<double> polar_problem(const PolarSize& s, Format format, std::uint64_t seed, const std::string& stream) {
-  Tensor<double> a = normal_matrix(s.n, s.m, seed, stream + "/A", Format::float64);
+  Tensor<double> a = normal_array(seed, stream + "/A", {s.n, s.m}, Format::float64);
   if (s.retraction > 0) {
     const Tensor<double> x = reference::qf<double>(QfProblem<double>(a));
-    const Tensor<double> xi = normal_matrix(s.n, s.m, seed, stream + "/xi", Format::float64);
+    const Tensor<double> xi = normal_array(seed, stream + "/xi", {s.n, s.m}, Format::float64);
     for (Index i = 0; i < a.count(); ++i) a[i] = x[i] + s.retraction * xi[i];
   }
   for (Index i = 0; i < s.n; ++i) a(i, 0) *= s.column_scale;
@@ -624,7 +616,7 @@ std::unique_ptr<Algorithm> polar_backward_entry() {
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const PolarSize& s = size_row(kPolarSizes, size);
     return P(polar_problem(s, format, seed, "orthogonal.polar_backward"),
-             normal_matrix(s.n, s.m, seed, "orthogonal.polar_backward/dQ", format));
+             normal_array(seed, "orthogonal.polar_backward/dQ", {s.n, s.m}, format));
   };
   e.read = [](const InputReader& r) { return P(PolarProblem<double>(r.array("A")), r.array("dQ")); };
   e.arrays = [](const P& p) { return Arrays{{"A", p.a()}, {"dQ", p.g()}}; };
@@ -664,9 +656,9 @@ const ArraySpec kEuclideanG{"G", "(N, M)", "the Euclidean gradient df/dX at X", 
 // X: the Q factor of a normal N x M matrix (the oracle's qf in binary64), rounded to the format.
 RiemannianProblem<double> riemannian_problem(const RiemannianSize& s, Format format, std::uint64_t seed,
                                              const std::string& stream) {
-  Tensor<double> x = reference::qf<double>(QfProblem<double>(normal_matrix(s.N, s.M, seed, stream + "/Y", Format::float64)));
+  Tensor<double> x = reference::qf<double>(QfProblem<double>(normal_array(seed, stream + "/Y", {s.N, s.M}, Format::float64)));
   for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(x[i], format);
-  return RiemannianProblem<double>(std::move(x), normal_matrix(s.N, s.M, seed, stream + "/G", format));
+  return RiemannianProblem<double>(std::move(x), normal_array(seed, stream + "/G", {s.N, s.M}, format));
 }
 
 std::unique_ptr<Algorithm> riemannian_grad_entry() {
@@ -740,7 +732,7 @@ std::unique_ptr<Algorithm> rgd_step_entry(Retraction retraction) {
     if (std::isnan(eta)) throw InvalidInput("eta", "missing: give --option eta=... or a 0-d array eta");
     return P(RiemannianProblem<double>(r.array("X"), r.array("G")), eta, retraction);
   };
-  e.arrays = [](const P& p) { return Arrays{{"X", p.x()}, {"G", p.g()}, {"eta", scalar(p.eta())}}; };
+  e.arrays = [](const P& p) { return Arrays{{"X", p.x()}, {"G", p.g()}, {"eta", scalar_array(p.eta())}}; };
   e.oracle = [](const P& p) { return ExactArrays{{"X_next", reference::rgd_step<mp_real>(p)}}; };
   cpu_backends(e,
                ex ? "Omega as orthogonal.riemannian_grad; a_ik = -fl(eta omega_ik); exp(A) as orthogonal.matrix_exp "
@@ -795,7 +787,7 @@ std::unique_ptr<Algorithm> matching_step_entry() {
     return P(RiemannianProblem<double>(r.array("X"), r.array("G")), eta, r.required_integer("round", 0, kMaxExtent));
   };
   e.arrays = [](const P& p) {
-    return Arrays{{"X", p.x()}, {"G", p.g()}, {"eta", scalar(p.eta())}, {"round", scalar(static_cast<double>(p.round()))}};
+    return Arrays{{"X", p.x()}, {"G", p.g()}, {"eta", scalar_array(p.eta())}, {"round", scalar_array(static_cast<double>(p.round()))}};
   };
   e.oracle = [](const P& p) { return ExactArrays{{"X_next", reference::matching_step<mp_real>(p)}}; };
   cpu_backends(e,
@@ -861,9 +853,9 @@ std::unique_ptr<Algorithm> matching_flow_entry() {
     const FlowSize& s = size_row(kFlowSizes, kFlowBench, size);
     const RiemannianProblem<double> start =
         riemannian_problem({s.name, s.N, s.M, s.eta}, format, seed, "orthogonal.matching_flow");
-    Tensor<double> a = normal_matrix(s.K, s.N, seed, "orthogonal.matching_flow/A", format);
+    Tensor<double> a = normal_array(seed, "orthogonal.matching_flow/A", {s.K, s.N}, format);
     for (Index i = 0; i < a.count(); ++i) a[i] = round_to_format(a[i] / std::sqrt(static_cast<double>(s.K)), format);
-    return P(start.x(), std::move(a), normal_matrix(s.K, s.M, seed, "orthogonal.matching_flow/Y", format),
+    return P(start.x(), std::move(a), normal_array(seed, "orthogonal.matching_flow/Y", {s.K, s.M}, format),
              round_to_format(s.eta, format), s.steps, seed, s.reproject);
   };
   e.read = [](const InputReader& r) {
@@ -877,10 +869,10 @@ std::unique_ptr<Algorithm> matching_flow_entry() {
     return Arrays{{"X0", p.x0()},
                   {"A", p.a()},
                   {"Y", p.y()},
-                  {"eta", scalar(p.eta())},
-                  {"steps", scalar(static_cast<double>(p.steps()))},
-                  {"schedule_seed", scalar(static_cast<double>(p.seed()))},
-                  {"reproject", scalar(static_cast<double>(p.reproject()))}};
+                  {"eta", scalar_array(p.eta())},
+                  {"steps", scalar_array(static_cast<double>(p.steps()))},
+                  {"schedule_seed", scalar_array(static_cast<double>(p.seed()))},
+                  {"reproject", scalar_array(static_cast<double>(p.reproject()))}};
   };
   e.oracle = [](const P& p) { return ExactArrays{{"X", reference::matching_flow<mp_real>(p)}}; };
   cpu_backends(e,
@@ -913,8 +905,8 @@ std::unique_ptr<Algorithm> qf_backward_entry() {
   e.extra_sizes = {"bench"};
   e.generate = [](const std::string& size, Format format, std::uint64_t seed) {
     const QfSize& s = size_row(kQfBackwardSizes, kQfBench, size);
-    return P(QfProblem<double>(normal_matrix(s.m, s.n, seed, "orthogonal.qf_backward/Y", format)),
-             normal_matrix(s.m, s.n, seed, "orthogonal.qf_backward/dQ", format));
+    return P(QfProblem<double>(normal_array(seed, "orthogonal.qf_backward/Y", {s.m, s.n}, format)),
+             normal_array(seed, "orthogonal.qf_backward/dQ", {s.m, s.n}, format));
   };
   e.read = [](const InputReader& r) { return P(QfProblem<double>(r.array("Y")), r.array("dQ")); };
   e.arrays = [](const P& p) { return Arrays{{"Y", p.y()}, {"dQ", p.g()}}; };
