@@ -18,9 +18,11 @@
 #include "touchstone/core/random.hpp"
 #include "touchstone/core/verdict.hpp"
 #include "touchstone/reference/orthogonal.hpp"
+#include "test_inputs.hpp"
 
 using namespace touchstone;
 using namespace touchstone::orthogonal;
+using test_inputs::worst_ratio;
 using touchstone::test_support::diff_verdict;
 
 namespace {
@@ -90,19 +92,6 @@ Tensor<double> per_element(const std::vector<double>& normwise, Index m) {
   for (Index r = 0; r < m; ++r)
     for (Index c = 0; c < n; ++c) t(r, c) = normwise[c];
   return t;
-}
-
-// The largest error / bound of a computed Q against the oracle; every element within its bound.
-double worst_ratio(const Tensor<double>& computed, const Tensor<mp_real>& exact, const Tensor<double>& bound,
-                   const std::string& what) {
-  double worst = 0;
-  for (Index i = 0; i < computed.count(); ++i) {
-    const double err = std::fabs(to_double(mp_real(computed[i]) - exact[i]));
-    EXPECT_TRUE(std::isfinite(bound[i])) << what << " element " << i;
-    EXPECT_LE(err, bound[i]) << what << " element " << i;
-    worst = std::max(worst, err / bound[i]);
-  }
-  return worst;
 }
 
 double largest(const Tensor<double>& t) {

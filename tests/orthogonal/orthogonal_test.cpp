@@ -23,6 +23,7 @@
 
 using namespace touchstone;
 using namespace touchstone::orthogonal;
+using test_inputs::worst_ratio;
 using touchstone::test_support::diff_verdict;
 using touchstone::test_support::npy;
 
@@ -570,21 +571,6 @@ TEST(OrthogonalBounds, TrackedSqrtHolds) {
   }
   EXPECT_GT(missed_without_propagation, 100);
 }
-
-namespace {
-// The largest |computed - exact| / bound over the elements, failing the test if any exceeds 1.
-double worst_ratio(const Tensor<double>& computed, const Tensor<mp_real>& exact, const Tensor<double>& bound,
-                   const std::string& what) {
-  double worst = 0;
-  for (Index i = 0; i < computed.count(); ++i) {
-    const double err = std::fabs(to_double(mp_real(computed[i]) - exact[i]));
-    EXPECT_TRUE(std::isfinite(bound[i])) << what << " element " << i;
-    EXPECT_LE(err, bound[i]) << what << " element " << i;
-    worst = std::max(worst, err / bound[i]);
-  }
-  return worst;
-}
-}  // namespace
 
 // covers: ORTH-HH-CPU ORTH-CWY-CPU ORTH-CWY-APPLY-CPU ORTH-TCWY-CPU ORTH-CWY-VJP-CPU ORTH-TCWY-VJP-CPU
 // covers: ORTH-BOUND-CPU ORTH-BOUND-EVAL ORTH-HH-ROWNORM ORTH-VJP-BOUND ORTH-BOUND-GROWTH

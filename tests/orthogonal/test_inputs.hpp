@@ -1,7 +1,11 @@
 // Test inputs shared by the orthogonal family's tests: normal matrices from a named Philox stream
-// and points of St(N, M), both rounded to a format.
+// and points of St(N, M), both rounded to a format; and the check of a computed answer against the
+// oracle within a per-element bound.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -34,6 +38,20 @@ inline Tensor<double> stiefel_point(const std::string& test, Index N, Index M, s
   Tensor<double> x = reference::qf<double>(QfProblem<double>(normal(test, N, M, seed, "Y", Format::float64)));
   for (Index i = 0; i < x.count(); ++i) x[i] = round_to_format(x[i], Format::float32);
   return x;
+}
+
+// The largest |computed - exact| / bound over the elements, failing the test where an element's
+// bound is not finite or its error exceeds it.
+inline double worst_ratio(const Tensor<double>& computed, const Tensor<mp_real>& exact, const Tensor<double>& bound,
+                          const std::string& what) {
+  double worst = 0;
+  for (Index i = 0; i < computed.count(); ++i) {
+    const double err = std::fabs(to_double(mp_real(computed[i]) - exact[i]));
+    EXPECT_TRUE(std::isfinite(bound[i])) << what << " element " << i;
+    EXPECT_LE(err, bound[i]) << what << " element " << i;
+    worst = std::max(worst, err / bound[i]);
+  }
+  return worst;
 }
 
 }  // namespace touchstone::orthogonal::test_inputs
