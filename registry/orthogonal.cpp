@@ -355,8 +355,9 @@ std::unique_ptr<Algorithm> cayley_entry() {
                "Q", [](const auto& p) { return cpu::cayley(p); }, &cayley_bound);
   e.any_order_assumption =
       "Gaussian elimination of M without pivoting (M's symmetric part is I, so no pivot is small) and the back "
-      "substitution with its sums in any order; a solver that pivots (LAPACK getrf, torch.linalg.solve) is covered "
-      "where it does not swap rows";
+      "substitution with its sums in any order; a solver that pivots is covered only where it swaps no rows and "
+      "applies the updates one step at a time (LAPACK's unblocked getf2), not blocked or recursive LU (getrf, "
+      "getrf2, as torch.linalg.solve calls them), whose updates sum over several steps";
   return make_entry(std::move(e));
 }
 
@@ -416,7 +417,7 @@ std::unique_ptr<Algorithm> cayley_backward_entry() {
   e.any_order_assumption =
       "Gamma = c M^-T G M^-T by elimination of M without pivoting and "
       "substitutions, every sum in any order, quotients or reciprocal products; a solver that pivots is covered "
-      "where it does not swap rows";
+      "only where it swaps no rows and applies the updates one step at a time, not blocked or recursive LU";
   return make_entry(std::move(e));
 }
 
