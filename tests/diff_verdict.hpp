@@ -20,19 +20,26 @@ inline NpyArray npy(const Tensor<double>& t, int item_bytes = 8) {
   return a;
 }
 
-inline Verdict diff_verdict(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs) {
+inline DiffReport diff_report(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs) {
   DiffRequest q;
   q.elementary_ulps = 1.0;
-  return run_diff(a, problem, theirs, q).verdict;
+  return run_diff(a, problem, theirs, q);
+}
+inline Verdict diff_verdict(const Algorithm& a, const ProblemHandle& problem, const Arrays& theirs) {
+  return diff_report(a, problem, theirs).verdict;
 }
 
-// The verdict on `theirs` for the problem `inputs` (with `options`) of `entry`.
-inline Verdict diff_verdict(const std::string& entry, const Arrays& inputs, const Arrays& theirs,
-                            const OptionMap& options = {}, int item_bytes = 8) {
+// The report (verdict, SUSPECT flags) on `theirs` for the problem `inputs` (with `options`) of `entry`.
+inline DiffReport diff_report(const std::string& entry, const Arrays& inputs, const Arrays& theirs,
+                              const OptionMap& options = {}, int item_bytes = 8) {
   const Algorithm& a = builtin_registry().get(entry);
   NpyMap files;
   for (const auto& [name, t] : inputs) files[name] = npy(t, item_bytes);
-  return diff_verdict(a, *a.from_arrays(files, options), theirs);
+  return diff_report(a, *a.from_arrays(files, options), theirs);
+}
+inline Verdict diff_verdict(const std::string& entry, const Arrays& inputs, const Arrays& theirs,
+                            const OptionMap& options = {}, int item_bytes = 8) {
+  return diff_report(entry, inputs, theirs, options, item_bytes).verdict;
 }
 
 }  // namespace touchstone::test_support

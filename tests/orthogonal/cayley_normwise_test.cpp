@@ -17,6 +17,7 @@
 
 using namespace touchstone;
 using namespace touchstone::orthogonal;
+using touchstone::test_support::diff_report;
 using touchstone::test_support::diff_verdict;
 
 namespace {
@@ -202,6 +203,22 @@ TEST(OrthogonalCayleyNormwise, BenchSizeIsJudged) {
     EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", t}}, opts), Verdict::fail) << "transpose";
     EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", moved}}, opts), Verdict::fail) << "moved";
     EXPECT_EQ(diff_verdict("orthogonal.cayley", {{"A", a}}, {{"Q", scaled}}, opts), Verdict::fail) << "scaled " << factor;
+    // [CORE-DIFF-SUSPECT] Inside this worst-case tolerance (0.05 on entries up to about 0.6), the
+    // SUSPECT tier still flags answers far from a correct kernel's: one element moved by 1e-3 (about
+    // 1e3 times cpu-f32's largest error) and a relative bias of 2^-12 (4096 float32 ulps) PASS and
+    // are SUSPECT; cpu-f32's own answer is not.
+    Tensor<double> nudged = q32, biased(q32.shape());
+    nudged(10, 20) = round_to_format(nudged(10, 20) + 1e-3, Format::float32);
+    for (Index i = 0; i < q32.count(); ++i) biased[i] = round_to_format(q32[i] * (1 + 0x1p-12), Format::float32);
+    EXPECT_FALSE(diff_report("orthogonal.cayley", {{"A", a}}, {{"Q", q32}}, opts).suspect());
+    const DiffReport r_nudged = diff_report("orthogonal.cayley", {{"A", a}}, {{"Q", nudged}}, opts);
+    EXPECT_EQ(r_nudged.verdict, Verdict::pass);
+    ASSERT_EQ(r_nudged.suspicions.size(), 1u);
+    EXPECT_TRUE(r_nudged.suspicions[0].baseline) << "over the baseline " << r_nudged.suspicions[0].over_baseline;
+    const DiffReport r_biased = diff_report("orthogonal.cayley", {{"A", a}}, {{"Q", biased}}, opts);
+    EXPECT_EQ(r_biased.verdict, Verdict::pass);
+    ASSERT_EQ(r_biased.suspicions.size(), 1u);
+    EXPECT_TRUE(r_biased.suspicions[0].bias) << "bias " << r_biased.suspicions[0].bias_units << " u";
   }
 }
 
