@@ -8,6 +8,7 @@
 
 #include "touchstone/bounds/elementary_ulps.hpp"
 #include "touchstone/bounds/tracked_policy.hpp"
+#include "touchstone/bounds/tracked_products.hpp"
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/order/orthogonal_order.hpp"
 
@@ -92,6 +93,13 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
   // right-hand side, taken per component where tighter, and the exact |w| <= Z |b| intersected with
   // the tracked range (both hold for the same computed values).
   void refine_solve(const std::vector<V>& s, Index L, const std::vector<V>& rhs, std::vector<V>& x, bool transpose) const;
+  // [CORE-PRODUCT-SUMS] shared_order::product_sums a row of sums at a time: accumulate keeps the sequential
+  // sum always and the order-free one for any order.
+  template <class First, class Lead, class X, class Y, class Out>
+  void product_sums(Index rows, Index cols, Index inner, const First& first, const Lead& lead, const X& x, const Y& y,
+                    Out&& out) const {
+    bounds::tracked_product_sums(*this, {any_order_, true}, rows, cols, inner, first, lead, x, y, out);
+  }
   V total(const Acc& s) const {
     if (!s.any) return {Tracked::exact(0), s.outside};
     if (any_order_) {

@@ -150,6 +150,18 @@ class TrackedSum {
   bool may_overflow(const Rounding& r) const {
     return !(size_ * (1 + gamma_k(r.u, static_cast<double>(count_))) <= r.max_finite);
   }
+  // A sum whose terms were added elsewhere by the same steps as add_term (bounds/tracked_products.hpp
+  // adds many sums' terms at once, in arrays): its running state.
+  static TrackedSum of_state(double lo, double hi, double err, double size, long long count, long long additions) {
+    TrackedSum s;
+    s.lo_ = lo;
+    s.hi_ = hi;
+    s.err_ = err;
+    s.size_ = size;
+    s.count_ = count;
+    s.additions_ = additions;
+    return s;
+  }
   Tracked result(const Rounding& r) const {
     const double gamma = count_ > 1 ? gamma_k(r.u, static_cast<double>(count_ - 1)) : 0.0;
     const double own = 1 + static_cast<double>(additions_ + 2) * 0x1p-52;  // this sum's own roundings

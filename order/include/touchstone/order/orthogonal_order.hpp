@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "touchstone/core/tensor.hpp"
+#include "touchstone/order/product_sums.hpp"
 #include "touchstone/reference/orthogonal_problem.hpp"
 
 namespace touchstone::orthogonal::order {
@@ -83,12 +84,10 @@ CwyFactors<Ar> cwy_factors(Ar& ar, const Vin& v, Index L, Index N) {
     for (Index k = 0; k < N; ++k) f.u.push_back(ar.unit(ar.div(ar.input(v(i, k)), f.norm.back())));
   }
   f.s.assign(static_cast<std::size_t>(L * L), ar.input(0));
-  for (Index i = 0; i < L; ++i)
-    for (Index j = i + 1; j < L; ++j) {
-      auto g = ar.acc();
-      for (Index k = 0; k < N; ++k) ar.accumulate(g, ar.mul(f.u[i * N + k], f.u[j * N + k]));
-      f.s[i * L + j] = ar.unit(ar.total(g));
-    }
+  touchstone::shared_order::product_sums(
+      ar, L, L, N, [](Index i) { return i + 1; }, [&](Index i, Index k) { return f.u[i * N + k]; },
+      [&](Index k, Index j) { return f.u[j * N + k]; },
+      [&](Index i, Index j, const typename Ar::V& v) { f.s[i * L + j] = ar.unit(v); });
   return f;
 }
 
@@ -444,15 +443,13 @@ inline double exp_tail(double b, int m) {
 }
 
 // z = x y (n x n, row-major), each z_ij = x_i1 y_1j + ... + x_in y_nj accumulated in l order.
+// (order::product_sums, [CORE-PRODUCT-SUMS]: a bound's policy forms a row's sums together.)
 template <class Ar>
 void matmul(Ar& ar, const std::vector<typename Ar::V>& x, const std::vector<typename Ar::V>& y,
             std::vector<typename Ar::V>& z, Index n) {
-  for (Index i = 0; i < n; ++i)
-    for (Index j = 0; j < n; ++j) {
-      auto t = ar.acc();
-      for (Index l = 0; l < n; ++l) ar.accumulate(t, ar.mul(x[i * n + l], y[l * n + j]));
-      z[i * n + j] = ar.total(t);
-    }
+  touchstone::shared_order::product_sums(
+      ar, n, n, n, touchstone::shared_order::kAllColumns, [&](Index i, Index l) { return x[i * n + l]; },
+      [&](Index l, Index j) { return y[l * n + j]; }, [&](Index i, Index j, const auto& v) { z[i * n + j] = v; });
 }
 
 // [ORTH-EXP-CPU] Q = exp(A): B = fl(2^-s A) (exact barring underflow); Horner P = I, then for
@@ -540,15 +537,14 @@ void matrix_exp_vjp(Ar& ar, const Ain& a, const Gin& g, Index n, Sink&& out) {
     }
   for (Index i = 0; i < n; ++i) p[i * n + i] = one;
   // f = x1 y1 + x2 y2 (n x n), each element one sum of 2n products in l order, x1 y1's first.
+  // (order::product_sums over the 2n terms.)
   const auto two_products = [&](const std::vector<V>& x1, const std::vector<V>& y1, const std::vector<V>& x2,
                                 const std::vector<V>& y2, std::vector<V>& z) {
-    for (Index i = 0; i < n; ++i)
-      for (Index j = 0; j < n; ++j) {
-        auto t = ar.acc();
-        for (Index l = 0; l < n; ++l) ar.accumulate(t, ar.mul(x1[i * n + l], y1[l * n + j]));
-        for (Index l = 0; l < n; ++l) ar.accumulate(t, ar.mul(x2[i * n + l], y2[l * n + j]));
-        z[i * n + j] = ar.total(t);
-      }
+    touchstone::shared_order::product_sums(
+        ar, n, n, 2 * n, touchstone::shared_order::kAllColumns,
+        [&](Index i, Index l) { return l < n ? x1[i * n + l] : x2[i * n + l - n]; },
+        [&](Index l, Index j) { return l < n ? y1[l * n + j] : y2[(l - n) * n + j]; },
+        [&](Index i, Index j, const V& v) { z[i * n + j] = v; });
   };
   for (int j = kExpDegree; j >= 1; --j) {
     const V jv = ar.input(j);
@@ -628,12 +624,10 @@ template <class Ar, class Xin, class Gin>
 std::vector<typename Ar::V> xtg(Ar& ar, const Xin& x, const Gin& g, Index N, Index M) {
   std::vector<typename Ar::V> p;
   p.reserve(static_cast<std::size_t>(M * M));
-  for (Index i = 0; i < M; ++i)
-    for (Index k = 0; k < M; ++k) {
-      auto t = ar.acc();
-      for (Index j = 0; j < N; ++j) ar.accumulate(t, ar.mul(ar.input(x(j, i)), ar.input(g(j, k))));
-      p.push_back(ar.total(t));
-    }
+  touchstone::shared_order::product_sums(
+      ar, M, M, N, touchstone::shared_order::kAllColumns, [&](Index i, Index j) { return ar.input(x(j, i)); },
+      [&](Index j, Index k) { return ar.input(g(j, k)); },
+      [&](Index, Index, const typename Ar::V& v) { p.push_back(v); });
   return p;
 }
 
@@ -665,13 +659,11 @@ void riemannian_grad(Ar& ar, const Xin& x, const Gin& g, Index N, Index M, Omega
   for (Index i = 0; i < M; ++i)
     for (Index k = i; k < M; ++k)
       sym[i * M + k] = sym[k * M + i] = i == k ? p[i * M + i] : ar.mul(half, ar.add(p[i * M + k], p[k * M + i]));
-  for (Index r = 0; r < N; ++r)
-    for (Index k = 0; k < M; ++k) {
-      auto t = ar.acc();
-      ar.accumulate(t, ar.input(g(r, k)));
-      for (Index i = 0; i < M; ++i) ar.accumulate(t, ar.neg(ar.mul(ar.input(x(r, i)), sym[i * M + k])));
-      grad(r, k, ar.total(t));
-    }
+  // Each term -fl(x_ri s_ik) as fl((-x_ri) s_ik), the same value (negation is exact).
+  touchstone::shared_order::lead_and_product_sums(
+      ar, N, M, M, touchstone::shared_order::kAllColumns, [&](Index r, Index k) { return ar.input(g(r, k)); },
+      [&](Index r, Index i) { return ar.neg(ar.input(x(r, i))); }, [&](Index i, Index k) { return sym[i * M + k]; },
+      [&](Index r, Index k, const V& v) { grad(r, k, v); });
 }
 // embed-end riemannian_grad_order
 
