@@ -9,6 +9,7 @@
 #include "touchstone/bounds/elementary_ulps.hpp"
 #include "touchstone/bounds/orthogonal_bound.hpp"
 #include "touchstone/bounds/tracked_policy.hpp"
+#include "touchstone/bounds/tracked_products.hpp"
 #include "touchstone/core/parallel.hpp"
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/order/performer_order.hpp"
@@ -66,6 +67,13 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
       s.outside = s.outside || s.seq.overflows(r_);
     }
     s.any = true;
+  }
+  // [CORE-PRODUCT-SUMS] shared_order::product_sums a row of sums at a time: accumulate keeps the
+  // order-free sum for any order, else the sequential one.
+  template <class First, class Lead, class X, class Y, class Out>
+  void product_sums(Index rows, Index cols, Index inner, const First& first, const Lead& lead, const X& x, const Y& y,
+                    Out&& out) const {
+    bounds::tracked_product_sums(*this, {any_order_, !any_order_}, rows, cols, inner, first, lead, x, y, out);
   }
   V total(const Acc& s) const {
     if (!s.any) return {Tracked::exact(0), s.outside};

@@ -2,9 +2,10 @@
 // values with every sign, signed zeros, subnormals, values past float32's range and flagged ones,
 // the rows of sums formed in arrays (vectorized) must leave every sum exactly as the policy's own
 // mul and accumulate do, bit for bit, in each of the families' accumulate modes, with and without
-// a leading term and for rows that start at any column.
+// a leading term, for rows that start or end at any column.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -99,13 +100,19 @@ std::vector<TV> values(PhiloxStream& rng, std::size_t n) {
 
 // Runs shared_order::lead_and_product_sums with both policies on the same values; returns how many sums
 // differ in any bit of what total() saw or of the output, or in the order of the outputs.
+// Columns of row i: every one, from i + 1 on (triangular), or the first i + 1 (causal).
+enum class Columns { all, triangular, causal };
+
 int mismatches(Format f, ProductSumsKeep keep, ProductSumsKeep kernel_keep, Index rows, Index cols, Index inner,
-               bool triangular, bool with_lead, std::uint64_t seed) {
+               Columns columns, bool with_lead, std::uint64_t seed) {
   PhiloxStream rng(seed, "tracked-products-test");
   const std::vector<TV> x = values(rng, static_cast<std::size_t>(rows * inner)),
                         y = values(rng, static_cast<std::size_t>(inner * cols)),
                         lead = values(rng, static_cast<std::size_t>(rows * cols));
-  auto first = [&](Index i) -> Index { return triangular ? i + 1 : 0; };
+  auto first = [&](Index i) {
+    return shared_order::ColumnRange{columns == Columns::triangular ? i + 1 : 0,
+                                     columns == Columns::causal ? std::min(i + 1, cols) : cols};
+  };
   auto xf = [&](Index i, Index l) { return x[static_cast<std::size_t>(i * inner + l)]; };
   auto yf = [&](Index l, Index j) { return y[static_cast<std::size_t>(l * cols + j)]; };
   auto leadf = [&](Index i, Index j) { return lead[static_cast<std::size_t>(i * cols + j)]; };
@@ -150,23 +157,24 @@ TEST(TrackedProducts, RowsOfSumsAreTheScalarLoopBitForBit) {
   for (Format f : {Format::float32, Format::float64})
     for (ProductSumsKeep keep : {kOrthogonalAnyOrder, kAnyOrderOnly, kSequential})
       for (Index inner : {0, 1, 2, 7, 33})
-        for (bool triangular : {false, true})
+        for (Columns columns : {Columns::all, Columns::triangular, Columns::causal})
           for (bool with_lead : {false, true}) {
             // 11 rows: one block of 8 and a partial one; 13 columns: not a multiple of any vector width.
-            EXPECT_EQ(mismatches(f, keep, keep, 11, 13, inner, triangular, with_lead, seed++), 0)
+            EXPECT_EQ(mismatches(f, keep, keep, 11, 13, inner, columns, with_lead, seed++), 0)
                 << "format " << static_cast<int>(f) << " keep " << keep.any_order_sum << keep.sequential << " inner "
-                << inner << " triangular " << triangular << " lead " << with_lead;
+                << inner << " columns " << static_cast<int>(columns) << " lead " << with_lead;
             ++cases;
           }
-  EXPECT_EQ(cases, 2 * 3 * 5 * 2 * 2);
+  EXPECT_EQ(cases, 2 * 3 * 5 * 3 * 2);
 }
 
 // The comparison above can fail: the kernel told to keep other sums than the policy's accumulate
 // (the sequential sum dropped, the order-free one dropped) leaves sums that differ.
 TEST(TrackedProducts, ComparisonDetectsAWrongAccumulateMode) {
-  EXPECT_GT(mismatches(Format::float32, kOrthogonalAnyOrder, kAnyOrderOnly, 11, 13, 7, false, false, 77), 0);
-  EXPECT_GT(mismatches(Format::float32, kOrthogonalAnyOrder, kSequential, 11, 13, 7, false, true, 78), 0);
-  EXPECT_GT(mismatches(Format::float64, kSequential, kOrthogonalAnyOrder, 11, 13, 7, true, false, 79), 0);
+  EXPECT_GT(mismatches(Format::float32, kOrthogonalAnyOrder, kAnyOrderOnly, 11, 13, 7, Columns::all, false, 77), 0);
+  EXPECT_GT(mismatches(Format::float32, kOrthogonalAnyOrder, kSequential, 11, 13, 7, Columns::causal, true, 78), 0);
+  EXPECT_GT(mismatches(Format::float64, kSequential, kOrthogonalAnyOrder, 11, 13, 7, Columns::triangular, false, 79),
+            0);
 }
 
 }  // namespace

@@ -206,21 +206,26 @@ void tracked_product_sums(const Policy& ar, ProductSumsKeep keep, Index rows, In
   std::vector<TrackedRowSums> sums(static_cast<std::size_t>(kBlock), TrackedRowSums(ar.rounding(), keep));
   for (Index i0 = 0; i0 < rows; i0 += kBlock) {
     const Index i1 = std::min(rows, i0 + kBlock);
+    shared_order::ColumnRange range[kBlock];
     for (Index i = i0; i < i1; ++i) {
+      const shared_order::ColumnRange c = range[i - i0] = shared_order::row_columns(first, i, cols);
       TrackedRowSums& s = sums[static_cast<std::size_t>(i - i0)];
       s.start(cols);
       if constexpr (!std::is_same_v<Lead, shared_order::NoLead>)
-        if (first(i) < cols) s.add_values([&](Index j) { return lead(i, j); }, first(i), cols);
+        if (c.begin < c.end) s.add_values([&](Index j) { return lead(i, j); }, c.begin, c.end);
     }
     for (Index l = 0; l < inner; ++l) {
       const std::size_t k = static_cast<std::size_t>(l * cols);
-      for (Index i = i0; i < i1; ++i)
-        if (first(i) < cols)
+      for (Index i = i0; i < i1; ++i) {
+        const shared_order::ColumnRange c = range[i - i0];
+        if (c.begin < c.end)
           sums[static_cast<std::size_t>(i - i0)].add_products(x(i, l), ylo.data() + k, yhi.data() + k, yerr.data() + k,
-                                                               yout.data() + k, first(i), cols);
+                                                               yout.data() + k, c.begin, c.end);
+      }
     }
     for (Index i = i0; i < i1; ++i)
-      for (Index j = first(i); j < cols; ++j) out(i, j, ar.total(sums[static_cast<std::size_t>(i - i0)].acc(j, ar.acc())));
+      for (Index j = range[i - i0].begin; j < range[i - i0].end; ++j)
+        out(i, j, ar.total(sums[static_cast<std::size_t>(i - i0)].acc(j, ar.acc())));
   }
 }
 

@@ -22,10 +22,12 @@
 // (i, c, V).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "touchstone/core/tensor.hpp"
+#include "touchstone/order/product_sums.hpp"
 #include "touchstone/reference/performer_problem.hpp"
 
 namespace touchstone::performer::order {
@@ -34,6 +36,10 @@ namespace touchstone::performer::order {
 // arithmetic rounds them: within 2^-51 relative of the exact constant (at most three correctly
 // rounded double operations).
 inline constexpr double kConstantRel = 0x1p-51;
+
+// Rows per block where an order forms a block's sums of products together (shared_order::product_sums):
+// what it holds at once stays bounded by this many rows.
+inline constexpr Index kRowBlock = 256;
 
 // Where the formula's scale and normalization are applied. The CPU backends scale q and k by
 // d^-1/4 each and divide at the end; the any-order bound also covers the other placements
@@ -66,20 +72,27 @@ SoftmaxInputs<Ar> softmax_inputs(Ar& ar, const Q& q, const K& k, Index L, Index 
   return in;
 }
 
-// Row i's weights over its `count` keys: e_j = exp(s_j - m) with s_j the sequential dot product
-// (times c2 when the scale goes on the logits) and m the running maximum; returns den = sum_j e_j in
-// j order.
+// The logits of rows i0 .. i0 + rows - 1 over their keys (j < i + 1 when causal, else j < L):
+// s_ij the sequential dot product q~_i . k~_j (times c2 when the scale goes on the logits), at
+// s[(i - i0) L + j] (product_sums, a block of rows at a time).
 template <class Ar>
-typename Ar::V softmax_row_weights(Ar& ar, const SoftmaxInputs<Ar>& in, Index i, Index count, Index D,
-                                   SoftmaxPlacement placement, std::vector<typename Ar::V>& e) {
+void softmax_logits(Ar& ar, const SoftmaxInputs<Ar>& in, Index i0, Index rows, Index L, Index D, bool causal,
+                    SoftmaxPlacement placement, std::vector<typename Ar::V>& s) {
+  using V = typename Ar::V;
+  s.assign(static_cast<std::size_t>(rows * L), ar.input(0));
+  touchstone::shared_order::product_sums(
+      ar, rows, L, D,
+      [&](Index i) { return touchstone::shared_order::ColumnRange{0, causal ? i0 + i + 1 : L}; },
+      [&](Index i, Index t) { return in.qs[(i0 + i) * D + t]; }, [&](Index t, Index j) { return in.ks[j * D + t]; },
+      [&](Index i, Index j, const V& dot) { s[i * L + j] = placement.scale_logits ? ar.mul(dot, in.c2) : dot; });
+}
+
+// A row's weights over its `count` keys from its logits s_0 .. s_(count-1): e_j = exp(s_j - m) with m
+// the running maximum; returns den = sum_j e_j in j order.
+template <class Ar>
+typename Ar::V softmax_row_weights(Ar& ar, const typename Ar::V* s, Index count, std::vector<typename Ar::V>& e) {
   using V = typename Ar::V;
   using Acc = typename Ar::Acc;
-  std::vector<V> s;
-  for (Index j = 0; j < count; ++j) {
-    Acc dot = ar.acc();
-    for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(in.qs[i * D + t], in.ks[j * D + t]));
-    s.push_back(placement.scale_logits ? ar.mul(ar.total(dot), in.c2) : ar.total(dot));
-  }
   V m = s[0];
   for (Index j = 1; j < count; ++j) m = ar.max(m, s[j]);
   e.clear();
@@ -110,10 +123,11 @@ template <class Ar, class Q, class K, class Vin, class Sink>
 void softmax_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L, Index D, Index E, bool causal,
                             SoftmaxPlacement placement, Sink&& out) {
   const SoftmaxInputs<Ar> in = softmax_inputs(ar, q, k, L, D, placement);
-  std::vector<typename Ar::V> e;
+  std::vector<typename Ar::V> e, s;
   for (Index i = 0; i < L; ++i) {
+    if (i % kRowBlock == 0) softmax_logits(ar, in, i, std::min(kRowBlock, L - i), L, D, causal, placement, s);
     const Index count = causal ? i + 1 : L;
-    const auto den = softmax_row_weights(ar, in, i, count, D, placement, e);
+    const auto den = softmax_row_weights(ar, s.data() + (i % kRowBlock) * L, count, e);
     if (placement.normalize_first)
       for (Index j = 0; j < count; ++j) e[j] = ar.div(e[j], den);
     const auto row = softmax_row_outputs(ar, e, den, v, count, E, placement.normalize_first);
@@ -136,10 +150,11 @@ void softmax_attention_vjp_head(Ar& ar, const Q& q, const K& k, const Vin& v, co
   using Acc = typename Ar::Acc;
   const SoftmaxInputs<Ar> in = softmax_inputs(ar, q, k, L, D, placement);
   std::vector<Acc> dk_sum(static_cast<std::size_t>(L * D), ar.acc()), dv_sum(static_cast<std::size_t>(L * E), ar.acc());
-  std::vector<V> e, pr, gi;
+  std::vector<V> e, pr, gi, s;
   for (Index i = 0; i < L; ++i) {
+    if (i % kRowBlock == 0) softmax_logits(ar, in, i, std::min(kRowBlock, L - i), L, D, causal, placement, s);
     const Index count = causal ? i + 1 : L;
-    const V den = softmax_row_weights(ar, in, i, count, D, placement, e);
+    const V den = softmax_row_weights(ar, s.data() + (i % kRowBlock) * L, count, e);
     pr.clear();
     for (Index j = 0; j < count; ++j) pr.push_back(ar.div(e[j], den));
     gi.clear();
@@ -203,12 +218,9 @@ FeatureProjections<typename Ar::V> feature_projections(Ar& ar, const X& x, const
     f.diag.push_back(diag_from_raw ? ar.mul(ar.mul(ar.total(sq), half), c2) : ar.mul(ar.total(sq), half));
   }
   f.u.reserve(static_cast<std::size_t>(L * M));
-  for (Index i = 0; i < L; ++i)
-    for (Index j = 0; j < M; ++j) {
-      Acc dot = ar.acc();
-      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(xs[i * D + t], ar.input(w(j, t))));
-      f.u.push_back(ar.total(dot));
-    }
+  touchstone::shared_order::product_sums(
+      ar, L, M, D, touchstone::shared_order::kAllColumns, [&](Index i, Index t) { return xs[i * D + t]; },
+      [&](Index t, Index j) { return ar.input(w(j, t)); }, [&](Index, Index, const V& u) { f.u.push_back(u); });
   return f;
 }
 
@@ -302,20 +314,30 @@ void trig_features_vjp_head(Ar& ar, const X& x, const W& w, const G& g, Index L,
   const FeatureProjections<V> f = feature_projections(ar, x, w, L, D, M, diag_from_raw);
   V top = f.diag[0];
   for (const V& di : f.diag) top = ar.max(top, di);
-  for (Index i = 0; i < L; ++i) {
-    const V rs = ar.mul(ratio, ar.exp(ar.sub(f.diag[i], top)));
-    std::vector<Acc> s1(static_cast<std::size_t>(D), ar.acc());
-    Acc s2 = ar.acc();
-    for (Index j = 0; j < M; ++j) {
-      const V u = f.u[i * M + j], cu = ar.cos(u), su = ar.sin(u);
-      const V gc = ar.input(g(i, j)), gs = ar.input(g(i, M + j));
-      const V A = ar.sub(ar.mul(gs, cu), ar.mul(gc, su));
-      ar.accumulate(s2, ar.add(ar.mul(gc, cu), ar.mul(gs, su)));
-      for (Index t = 0; t < D; ++t) ar.accumulate(s1[t], ar.mul(A, ar.input(w(j, t))));
+  // Rows in blocks: a block's rs, A_j and S2, then its S1 (product_sums).
+  std::vector<V> As, rs, S2;
+  for (Index i0 = 0; i0 < L; i0 += kRowBlock) {
+    const Index rows = std::min(kRowBlock, L - i0);
+    As.clear();
+    rs.clear();
+    S2.clear();
+    for (Index i = i0; i < i0 + rows; ++i) {
+      rs.push_back(ar.mul(ratio, ar.exp(ar.sub(f.diag[i], top))));
+      Acc s2 = ar.acc();
+      for (Index j = 0; j < M; ++j) {
+        const V u = f.u[i * M + j], cu = ar.cos(u), su = ar.sin(u);
+        const V gc = ar.input(g(i, j)), gs = ar.input(g(i, M + j));
+        As.push_back(ar.sub(ar.mul(gs, cu), ar.mul(gc, su)));
+        ar.accumulate(s2, ar.add(ar.mul(gc, cu), ar.mul(gs, su)));
+      }
+      S2.push_back(ar.mul(rs.back(), ar.total(s2)));
     }
-    const V S2 = ar.mul(rs, ar.total(s2));
-    for (Index t = 0; t < D; ++t)
-      dx(i, t, ar.add(ar.mul(c, ar.mul(rs, ar.total(s1[t]))), ar.mul(c2, ar.mul(ar.input(x(i, t)), S2))));
+    touchstone::shared_order::product_sums(
+        ar, rows, D, M, touchstone::shared_order::kAllColumns, [&](Index i, Index j) { return As[i * M + j]; },
+        [&](Index j, Index t) { return ar.input(w(j, t)); },
+        [&](Index i, Index t, const V& s1) {
+          dx(i0 + i, t, ar.add(ar.mul(c, ar.mul(rs[i], s1)), ar.mul(c2, ar.mul(ar.input(x(i0 + i, t)), S2[i]))));
+        });
   }
 }
 // embed-end trig_features_vjp_order
@@ -337,19 +359,27 @@ void favor_plus_features_vjp_head(Ar& ar, const X& x, const W& w, const G& g, In
   const V c2 = ar.constant(1 / std::sqrt(d), kConstantRel);
   const V ratio = ar.constant(1 / std::sqrt(static_cast<double>(Wd)), kConstantRel);
   const std::vector<V> a = favor_plus_exponents(ar, x, w, L, D, M, is_query, diag_from_raw, hyperbolic);
-  for (Index i = 0; i < L; ++i) {
-    std::vector<Acc> s1(static_cast<std::size_t>(D), ar.acc());
-    Acc s2 = ar.acc();
-    for (Index j = 0; j < Wd; ++j) {
-      const V Gj = ar.mul(ar.mul(ar.input(g(i, j)), ratio), ar.exp(a[i * Wd + j]));
-      ar.accumulate(s2, Gj);
-      const V Gw = j < M ? Gj : ar.neg(Gj);
-      const Index row = j < M ? j : j - M;
-      for (Index t = 0; t < D; ++t) ar.accumulate(s1[t], ar.mul(Gw, ar.input(w(row, t))));
+  // Rows in blocks: a block's G_j (and S2), then its S1 (product_sums).
+  std::vector<V> gw, S2;
+  for (Index i0 = 0; i0 < L; i0 += kRowBlock) {
+    const Index rows = std::min(kRowBlock, L - i0);
+    gw.clear();
+    S2.clear();
+    for (Index i = i0; i < i0 + rows; ++i) {
+      Acc s2 = ar.acc();
+      for (Index j = 0; j < Wd; ++j) {
+        const V Gj = ar.mul(ar.mul(ar.input(g(i, j)), ratio), ar.exp(a[i * Wd + j]));
+        ar.accumulate(s2, Gj);
+        gw.push_back(j < M ? Gj : ar.neg(Gj));
+      }
+      S2.push_back(ar.total(s2));
     }
-    const V S2 = ar.total(s2);
-    for (Index t = 0; t < D; ++t)
-      dx(i, t, ar.sub(ar.mul(c, ar.total(s1[t])), ar.mul(c2, ar.mul(ar.input(x(i, t)), S2))));
+    touchstone::shared_order::product_sums(
+        ar, rows, D, Wd, touchstone::shared_order::kAllColumns, [&](Index i, Index j) { return gw[i * Wd + j]; },
+        [&](Index j, Index t) { return ar.input(w(j < M ? j : j - M, t)); },
+        [&](Index i, Index t, const V& s1) {
+          dx(i0 + i, t, ar.sub(ar.mul(c, s1), ar.mul(c2, ar.mul(ar.input(x(i0 + i, t)), S2[i]))));
+        });
   }
 }
 // embed-end favor_plus_features_vjp_order
@@ -362,23 +392,25 @@ template <class Ar, class X, class W, class Sink>
 void generalized_features_head(Ar& ar, const X& x, const W& w, bool projected, Index L, Index D, Index M, Kernel f,
                                bool normalize_data, double kernel_eps, Sink&& out) {
   using V = typename Ar::V;
-  using Acc = typename Ar::Acc;
   const V c = ar.constant(normalize_data ? 1 / std::sqrt(std::sqrt(static_cast<double>(D))) : 1.0,
                           normalize_data ? kConstantRel : 0.0);
   const V eps = ar.constant(kernel_eps, 0);
+  // Rows in blocks (bounded memory): x~ for the block, then its dot products (product_sums).
   std::vector<V> xs;
-  for (Index i = 0; i < L; ++i) {
+  for (Index i0 = 0; i0 < L; i0 += kRowBlock) {
+    const Index rows = std::min(kRowBlock, L - i0);
     xs.clear();
-    for (Index t = 0; t < D; ++t) xs.push_back(ar.mul(c, ar.input(x(i, t))));
-    for (Index j = 0; j < M; ++j) {
-      V t = xs[projected ? 0 : j];
-      if (projected) {
-        Acc dot = ar.acc();
-        for (Index s = 0; s < D; ++s) ar.accumulate(dot, ar.mul(xs[s], ar.input(w(j, s))));
-        t = ar.total(dot);
-      }
-      out(i, j, ar.add(ar.kernel(f, t), eps));
+    for (Index i = i0; i < i0 + rows; ++i)
+      for (Index t = 0; t < D; ++t) xs.push_back(ar.mul(c, ar.input(x(i, t))));
+    if (!projected) {
+      for (Index i = 0; i < rows; ++i)
+        for (Index j = 0; j < M; ++j) out(i0 + i, j, ar.add(ar.kernel(f, xs[i * D + j]), eps));
+      continue;
     }
+    touchstone::shared_order::product_sums(
+        ar, rows, M, D, touchstone::shared_order::kAllColumns, [&](Index i, Index s) { return xs[i * D + s]; },
+        [&](Index s, Index j) { return ar.input(w(j, s)); },
+        [&](Index i, Index j, const V& t) { out(i0 + i, j, ar.add(ar.kernel(f, t), eps)); });
   }
 }
 // embed-end generalized_features_order
@@ -391,25 +423,30 @@ template <class Ar, class X, class W, class G, class Sink>
 void generalized_features_vjp_head(Ar& ar, const X& x, const W& w, const G& g, bool projected, Index L, Index D,
                                    Index M, Kernel f, bool normalize_data, Sink&& dx) {
   using V = typename Ar::V;
-  using Acc = typename Ar::Acc;
   const V c = ar.constant(normalize_data ? 1 / std::sqrt(std::sqrt(static_cast<double>(D))) : 1.0,
                           normalize_data ? kConstantRel : 0.0);
-  std::vector<V> xs;
-  for (Index i = 0; i < L; ++i) {
+  // Rows in blocks: a block's x~, its dot products and G_j (product_sums), then its sums (product_sums).
+  std::vector<V> xs, Gs;
+  for (Index i0 = 0; i0 < L; i0 += kRowBlock) {
+    const Index rows = std::min(kRowBlock, L - i0);
     xs.clear();
-    for (Index t = 0; t < D; ++t) xs.push_back(ar.mul(c, ar.input(x(i, t))));
+    for (Index i = i0; i < i0 + rows; ++i)
+      for (Index t = 0; t < D; ++t) xs.push_back(ar.mul(c, ar.input(x(i, t))));
     if (!projected) {
-      for (Index j = 0; j < M; ++j) dx(i, j, ar.mul(c, ar.mul(ar.input(g(i, j)), ar.kernel_derivative(f, xs[j]))));
+      for (Index i = 0; i < rows; ++i)
+        for (Index j = 0; j < M; ++j)
+          dx(i0 + i, j, ar.mul(c, ar.mul(ar.input(g(i0 + i, j)), ar.kernel_derivative(f, xs[i * D + j]))));
       continue;
     }
-    std::vector<Acc> s(static_cast<std::size_t>(D), ar.acc());
-    for (Index j = 0; j < M; ++j) {
-      Acc dot = ar.acc();
-      for (Index t = 0; t < D; ++t) ar.accumulate(dot, ar.mul(xs[t], ar.input(w(j, t))));
-      const V Gj = ar.mul(ar.input(g(i, j)), ar.kernel_derivative(f, ar.total(dot)));
-      for (Index t = 0; t < D; ++t) ar.accumulate(s[t], ar.mul(Gj, ar.input(w(j, t))));
-    }
-    for (Index t = 0; t < D; ++t) dx(i, t, ar.mul(c, ar.total(s[t])));
+    Gs.clear();
+    touchstone::shared_order::product_sums(
+        ar, rows, M, D, touchstone::shared_order::kAllColumns, [&](Index i, Index t) { return xs[i * D + t]; },
+        [&](Index t, Index j) { return ar.input(w(j, t)); },
+        [&](Index i, Index j, const V& t) { Gs.push_back(ar.mul(ar.input(g(i0 + i, j)), ar.kernel_derivative(f, t))); });
+    touchstone::shared_order::product_sums(
+        ar, rows, D, M, touchstone::shared_order::kAllColumns, [&](Index i, Index j) { return Gs[i * M + j]; },
+        [&](Index j, Index t) { return ar.input(w(j, t)); },
+        [&](Index i, Index t, const V& s) { dx(i0 + i, t, ar.mul(c, s)); });
   }
 }
 // embed-end generalized_features_vjp_order
