@@ -154,18 +154,26 @@ constexpr ProductSumsKeep kOrthogonalAnyOrder{true, true}, kAnyOrderOnly{true, f
 TEST(TrackedProducts, RowsOfSumsAreTheScalarLoopBitForBit) {
   std::uint64_t seed = 1;
   int cases = 0;
+  // The loop in the widest instruction set this CPU has, then in the baseline one.
+  for (bool baseline : {false, true})
   for (Format f : {Format::float32, Format::float64})
     for (ProductSumsKeep keep : {kOrthogonalAnyOrder, kAnyOrderOnly, kSequential})
       for (Index inner : {0, 1, 2, 7, 33})
         for (Columns columns : {Columns::all, Columns::triangular, Columns::causal})
           for (bool with_lead : {false, true}) {
             // 11 rows: one block of 8 and a partial one; 13 columns: not a multiple of any vector width.
+            TrackedRowSums::force_baseline = baseline;
             EXPECT_EQ(mismatches(f, keep, keep, 11, 13, inner, columns, with_lead, seed++), 0)
                 << "format " << static_cast<int>(f) << " keep " << keep.any_order_sum << keep.sequential << " inner "
-                << inner << " columns " << static_cast<int>(columns) << " lead " << with_lead;
+                << inner << " columns " << static_cast<int>(columns) << " lead " << with_lead << " baseline "
+                << baseline;
             ++cases;
           }
-  EXPECT_EQ(cases, 2 * 3 * 5 * 3 * 2);
+  TrackedRowSums::force_baseline = false;
+  EXPECT_EQ(cases, 2 * 2 * 3 * 5 * 3 * 2);
+  std::printf("instruction set of the array loop on this CPU: %s\n",
+              TrackedRowSums::isa() == TrackedRowSums::Isa::avx512 ? "AVX-512"
+              : TrackedRowSums::isa() == TrackedRowSums::Isa::avx2 ? "AVX2" : "baseline");
 }
 
 // The comparison above can fail: the kernel told to keep other sums than the policy's accumulate

@@ -96,14 +96,61 @@ class TrackedRowSums {
   template <bool kFirst, bool kSum, bool kSeq>
   void add_products_impl(const TV& a, const double* blo, const double* bhi, const double* berr, const double* bout,
                          Index j0, Index j1) {
-    add_products_loop<kFirst, kSum, kSeq>(a.t.lo, a.t.hi, a.t.err, a.t.mag(), a.outside, r_, blo, bhi, berr, bout,
-                                          sum_lo_.data(), sum_hi_.data(), sum_err_.data(), sum_size_.data(),
-                                          seq_lo_.data(), seq_hi_.data(), seq_err_.data(), outside_.data(), j0, j1);
+    const auto run = [&](auto loop) {
+      loop(a.t.lo, a.t.hi, a.t.err, a.t.mag(), a.outside, r_, blo, bhi, berr, bout, sum_lo_.data(), sum_hi_.data(),
+           sum_err_.data(), sum_size_.data(), seq_lo_.data(), seq_hi_.data(), seq_err_.data(), outside_.data(), j0, j1);
+    };
+    switch (isa()) {
+      case Isa::avx512: return run(add_products_avx512<kFirst, kSum, kSeq>);
+      case Isa::avx2: return run(add_products_avx2<kFirst, kSum, kSeq>);
+      case Isa::baseline: return run(add_products_baseline<kFirst, kSum, kSeq>);
+    }
   }
-  // Every array a parameter of its own, restrict-qualified: gcc then needs no run-time alias checks
-  // (too many for it to version the loop with twelve arrays).
+
+ public:
+  // The instruction set the loop runs in: the widest this CPU has (checked once), or `baseline`
+  // where a test asks for it (TrackedRowSums::force_baseline). Only the loop is compiled for the
+  // wider sets (a target attribute on it, not -march for the library: gcc 12 contracts complex
+  // products into fmas despite -ffp-contract=off when it may use them, which would change other
+  // bounds' bits); every operation in it is the same IEEE operation in each, so the results are.
+  enum class Isa { baseline, avx2, avx512 };
+  static inline bool force_baseline = false;
+  static Isa isa() {
+    static const Isa best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")
+                                ? Isa::avx512
+                                : (__builtin_cpu_supports("avx2") ? Isa::avx2 : Isa::baseline);
+    return force_baseline ? Isa::baseline : best;
+  }
+
+ private:
+#define TOUCHSTONE_ADD_PRODUCTS_PARAMS                                                                           \
+  const double alo, const double ahi, const double aerr, const double amag, const bool aout, const Rounding r,   \
+      const double *__restrict blo, const double *__restrict bhi, const double *__restrict berr,                \
+      const double *__restrict bout, double *__restrict slo, double *__restrict shi, double *__restrict serr,   \
+      double *__restrict ssize, double *__restrict qlo, double *__restrict qhi, double *__restrict qerr,        \
+      double *__restrict out, Index j0, Index j1
+#define TOUCHSTONE_ADD_PRODUCTS_ARGS \
+  alo, ahi, aerr, amag, aout, r, blo, bhi, berr, bout, slo, shi, serr, ssize, qlo, qhi, qerr, out, j0, j1
   template <bool kFirst, bool kSum, bool kSeq>
-  static void add_products_loop(const double alo, const double ahi, const double aerr, const double amag,
+  [[gnu::target("avx512f,avx512dq,avx512vl,avx512bw")]] static void add_products_avx512(TOUCHSTONE_ADD_PRODUCTS_PARAMS) {
+    add_products_loop<kFirst, kSum, kSeq>(TOUCHSTONE_ADD_PRODUCTS_ARGS);
+  }
+  template <bool kFirst, bool kSum, bool kSeq>
+  [[gnu::target("avx2")]] static void add_products_avx2(TOUCHSTONE_ADD_PRODUCTS_PARAMS) {
+    add_products_loop<kFirst, kSum, kSeq>(TOUCHSTONE_ADD_PRODUCTS_ARGS);
+  }
+  template <bool kFirst, bool kSum, bool kSeq>
+  static void add_products_baseline(TOUCHSTONE_ADD_PRODUCTS_PARAMS) {
+    add_products_loop<kFirst, kSum, kSeq>(TOUCHSTONE_ADD_PRODUCTS_ARGS);
+  }
+#undef TOUCHSTONE_ADD_PRODUCTS_PARAMS
+#undef TOUCHSTONE_ADD_PRODUCTS_ARGS
+
+  // Every array a parameter of its own, restrict-qualified: gcc then needs no run-time alias checks
+  // (too many for it to version the loop with twelve arrays). Inlined into each instruction set's copy.
+  template <bool kFirst, bool kSum, bool kSeq>
+  [[gnu::always_inline]] static inline void add_products_loop(const double alo, const double ahi, const double aerr, const double amag,
                                 const bool aout, const Rounding r, const double* __restrict blo,
                                 const double* __restrict bhi, const double* __restrict berr,
                                 const double* __restrict bout, double* __restrict slo, double* __restrict shi,
