@@ -51,7 +51,7 @@ inline CTracked add(const CTracked& x, const CTracked& y, const Rounding& r) {
 // subnormal result costs far more than an addition of one on some x86 cores (on this project's
 // AMD EPYC, s4.ssm_scan's binary64 bound took 3 times as long with them formed at every step). A
 // loop of products in one format passes one (bounds/src/s4_conv_bound.cpp, s4d_bound.cpp);
-// every value is the same double as mul(x, y, r)'s and mul_real(x, y, r)'s.
+// every value is the same double as mul(x, y, r)'s and mul_real(x, y, r)'s, which form one per call.
 struct CMulRounding {
   Rounding r;
   double sqrt2_gamma2, three_sqrt2_eta, sqrt2_eta;
@@ -74,12 +74,8 @@ inline CTracked mul(const CTracked& x, const CTracked& y, const CMulRounding& c)
   const double M = x.M * y.M + CTracked::kTinyC;
   return {M, prop + c.sqrt2_gamma2 * (x.M + x.E) * (y.M + y.E) + c.three_sqrt2_eta};
 }
-inline CTracked mul(const CTracked& x, const CTracked& y, const Rounding& r) {
-  using namespace tracked_complex_detail;
-  const double prop = x.M * y.E + x.E * y.M + x.E * y.E;
-  const double M = x.M * y.M + CTracked::kTinyC;
-  return {M, prop + kSqrt2 * gamma_k(r.u, 2) * (x.M + x.E) * (y.M + y.E) + 3 * kSqrt2 * r.eta};
-}
+// (The same doubles: CMulRounding's constants are these expressions, associated the same way.)
+inline CTracked mul(const CTracked& x, const CTracked& y, const Rounding& r) { return mul(x, y, CMulRounding(r)); }
 
 // [CORE-TRACKED-CMUL] x times a real y, each part one product: u |x^ y^| + one underflow per part.
 // proved: proofs/theories/ComplexOps.v cmul_real_tracked.
@@ -89,10 +85,7 @@ inline CTracked mul_real(const CTracked& x, const Tracked& y, const CMulRounding
   return {M, prop + c.r.u * (x.M + x.E) * y.computed_mag() + c.sqrt2_eta};
 }
 inline CTracked mul_real(const CTracked& x, const Tracked& y, const Rounding& r) {
-  using namespace tracked_complex_detail;
-  const double prop = x.M * y.err + x.E * y.mag() + x.E * y.err;
-  const double M = x.M * y.mag() + CTracked::kTinyC;
-  return {M, prop + r.u * (x.M + x.E) * y.computed_mag() + kSqrt2 * r.eta};
+  return mul_real(x, y, CMulRounding(r));
 }
 
 // What div needs of the rounding, with sqrt(2) gamma_6 formed once: a loop of divisions in one
