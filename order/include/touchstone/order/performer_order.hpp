@@ -122,16 +122,36 @@ std::vector<typename Ar::V> softmax_row_outputs(Ar& ar, const std::vector<typena
 template <class Ar, class Q, class K, class Vin, class Sink>
 void softmax_attention_head(Ar& ar, const Q& q, const K& k, const Vin& v, Index L, Index D, Index E, bool causal,
                             SoftmaxPlacement placement, Sink&& out) {
+  using V = typename Ar::V;
   const SoftmaxInputs<Ar> in = softmax_inputs(ar, q, k, L, D, placement);
-  std::vector<typename Ar::V> e, s;
-  for (Index i = 0; i < L; ++i) {
-    if (i % kRowBlock == 0) softmax_logits(ar, in, i, std::min(kRowBlock, L - i), L, D, causal, placement, s);
-    const Index count = causal ? i + 1 : L;
-    const auto den = softmax_row_weights(ar, s.data() + (i % kRowBlock) * L, count, e);
-    if (placement.normalize_first)
-      for (Index j = 0; j < count; ++j) e[j] = ar.div(e[j], den);
-    const auto row = softmax_row_outputs(ar, e, den, v, count, E, placement.normalize_first);
-    for (Index c = 0; c < E; ++c) out(i, c, row[c]);
+  std::vector<V> e, s, w, den;
+  for (Index i0 = 0; i0 < L; i0 += kRowBlock) {
+    const Index rows = std::min(kRowBlock, L - i0);
+    softmax_logits(ar, in, i0, rows, L, D, causal, placement, s);
+    if (causal) {  // each row its own number of terms
+      for (Index i = i0; i < i0 + rows; ++i) {
+        const Index count = i + 1;
+        const V d = softmax_row_weights(ar, s.data() + (i - i0) * L, count, e);
+        if (placement.normalize_first)
+          for (Index j = 0; j < count; ++j) e[j] = ar.div(e[j], d);
+        const auto row = softmax_row_outputs(ar, e, d, v, count, E, placement.normalize_first);
+        for (Index c = 0; c < E; ++c) out(i, c, row[c]);
+      }
+      continue;
+    }
+    // Every row has L terms: the block's weights, then its sums w_j v_j (product_sums).
+    w.clear();
+    den.clear();
+    for (Index i = 0; i < rows; ++i) {
+      den.push_back(softmax_row_weights(ar, s.data() + i * L, L, e));
+      for (Index j = 0; j < L; ++j) w.push_back(placement.normalize_first ? ar.div(e[j], den.back()) : e[j]);
+    }
+    touchstone::shared_order::product_sums(
+        ar, rows, E, L, touchstone::shared_order::kAllColumns, [&](Index i, Index j) { return w[i * L + j]; },
+        [&](Index j, Index c) { return ar.input(v(j, c)); },
+        [&](Index i, Index c, const V& num) {
+          out(i0 + i, c, placement.normalize_first ? num : ar.div(num, den[i]));
+        });
   }
 }
 // embed-end softmax_attention_order
