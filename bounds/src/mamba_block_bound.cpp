@@ -11,6 +11,10 @@
 // every fma into a rounded product and a rounded sum, each step of the scan's two recurrences
 // (h forward, lambda backward) into [MAMBA-SCAN-BOUND-STATE] with [MAMBA-SCAN-BOUND-ANY]'s
 // constants, and rounds the outputs once more to the storage format.
+//
+// The Engine and Reduction are in touchstone/bounds/mamba_block_engine.hpp, with
+// product_reductions: the projections' matrix products a row of reductions at a time, in arrays
+// the compiler vectorizes, every reduction the same to the bit ([MAMBA-BLOCK-PRODUCT-ROWS]).
 #include "touchstone/bounds/mamba_block_bound.hpp"
 
 #include <algorithm>
@@ -21,6 +25,7 @@
 
 #include "touchstone/core/tracked.hpp"
 #include "touchstone/bounds/mamba_backward_bound.hpp"
+#include "touchstone/bounds/mamba_block_engine.hpp"
 #include "touchstone/bounds/mamba_bound.hpp"
 
 namespace touchstone::mamba {
@@ -48,9 +53,8 @@ BlockArithmetic block_arithmetic_any_order(Format storage, double elementary_ulp
 
 namespace {
 
+using namespace block_engine;
 using TT = std::vector<Tracked>;
-
-Tracked neg(const Tracked& x) { return {-x.hi, -x.lo, x.err}; }
 
 // A flat (row-major) array of Tracked with its extents.
 struct TArray {
@@ -72,174 +76,6 @@ TArray exact_array(const Tensor<double>& t) {
   return a;
 }
 
-constexpr double kTinyD = 4.9406564584124654e-324;  // 2^-1074
-
-bool exact_zero(const Tracked& t) { return t.lo == 0 && t.hi == 0 && t.err == 0; }
-
-class Engine {
- public:
-  Engine(const BlockArithmetic& m) : m_(m), r_(Rounding::of(m.compute)) {}
-
-  bool any() const { return m_.any_order; }
-  const Rounding& rounding() const { return r_; }
-
-  // Checks an intermediate against the format's range ([MAMBA-BLOCK-BOUND-MODEL]): once any may
-  // overflow, every bound of the run is +inf.
-  const Tracked& check(const Tracked& t) {
-    if (t.overflows(r_)) overflow_ = true;
-    return t;
-  }
-  Tracked add(const Tracked& x, const Tracked& y) { return check(touchstone::add(x, y, r_)); }
-  Tracked mul(const Tracked& x, const Tracked& y) { return check(touchstone::mul(x, y, r_)); }
-  Tracked sub(const Tracked& x, const Tracked& y) { return check(touchstone::sub(x, y, r_)); }
-  // One fma of the CPU order; in any order a rounded product, then a rounded sum, whose bound
-  // dominates the fma's (the product's rounding error is added to the sum's propagated error).
-  Tracked fma(const Tracked& x, const Tracked& y, const Tracked& z) {
-    if (m_.any_order) return add(mul(x, y), z);
-    return check(touchstone::fma(x, y, z, r_));
-  }
-  // exp's argument dt A: one rounded product; in any order up to 3 roundings, which covers
-  // exp2(dt A log2 e) ([MAMBA-SCAN-BOUND-ANY], exp_arg_roundings = 3).
-  Tracked exp_arg(const Tracked& dt, const Tracked& A) {
-    Tracked p = mul(dt, A);
-    if (m_.any_order)
-      for (int k = 1; k < 3; ++k) p.err += r_.u * p.computed_mag() + r_.eta;
-    return check(p);
-  }
-
-  // [MAMBA-BLOCK-BOUND-ANY] The scan's recurrences in any order. set_scan_length(L) fixes the
-  // constants of [MAMBA-SCAN-BOUND-ANY] for a recurrence of L steps: k = 2 roundings per step,
-  // a term (or the initial state) enters through at most c = L + 1 roundings, at most
-  // 2 (L + 1) underflow errors per step, each scaled by 1 + W (W: the running maximum of
-  // H + G over the channel's states, products of a's being formed).
-  void set_scan_length(Index L) {
-    const double leaves = static_cast<double>(L) + 1;
-    g_step_ = gamma_k(r_.u, 2);
-    g_term_ = gamma_k(r_.u, leaves);
-    underflows_ = 2 * leaves;
-  }
-  // The initial state's error: ((1+u)^c0 - 1) |h0| ([MAMBA-SCAN-BOUND-STATE] G_{-1}).
-  Tracked scan_initial(double h0) const { return {h0, h0, g_term_ * std::fabs(h0)}; }
-  // One step h = a h_prev + beta of [MAMBA-SCAN-BOUND-STATE], with computed a, h_prev and
-  // beta (magnitudes M, errors E = G for the state):
-  // G = (1+u)^k (Ma + Ea) G_prev + (((1+u)^k - 1) Ma + (1+u)^k Ea) H_prev
-  //     + ((1+u)^c - 1) M_beta + (1+u)^c E_beta + m eta (1 + W).
-  Tracked scan_step(const Tracked& a, const Tracked& h, const Tracked& beta, double W) {
-    Tracked s = tracked_detail::interval_add(tracked_detail::interval_mul(a, {h.lo, h.hi, 0}),
-                                             {beta.lo, beta.hi, 0});
-    const double q_step = 1 + g_step_, Ma = a.mag(), Ea = a.err, H = h.mag(), G = h.err;
-    s.err = q_step * (Ma + Ea) * G + (g_step_ * Ma + q_step * Ea) * H + g_term_ * beta.mag() +
-            (1 + g_term_) * beta.err + underflows_ * r_.eta * (1 + W);
-    return check(s);
-  }
-  Tracked exp(const Tracked& x) { return check(touchstone::exp(x, m_.exp_ulps, r_)); }
-  Tracked silu(const Tracked& x) { return check(touchstone::silu(x, m_.silu_ulps, r_)); }
-  Tracked sigmoid(const Tracked& x) { return check(touchstone::sigmoid(x, m_.sigmoid_ulps, r_)); }
-  Tracked softplus(const Tracked& x) {
-    return check(touchstone::softplus_thresholded(x, m_.softplus_ulps, r_));
-  }
-  // 1 - s, one rounding.
-  Tracked one_minus(const Tracked& s) { return add(Tracked::exact(1), neg(s)); }
-
-  // A sum of `terms` in an unknown order with separate roundings (no underflow: sums are exact
-  // there): |error| <= sum E_i + ((1+u)^(n-1) - 1) sum (|t_i| + E_i) ([MAMBA-BLOCK-BOUND-SUM]).
-  Tracked any_order_sum(const TT& terms) {
-    Tracked s = Tracked::exact(0);
-    double prop = 0, mags = 0;
-    for (const Tracked& t : terms) {
-      s.lo += t.lo;
-      s.hi += t.hi;
-      prop += t.err;
-      mags += t.mag() + t.err;
-    }
-    const double n = static_cast<double>(std::max<std::size_t>(terms.size(), 1) - 1);
-    if (m_.any_order) {
-      // The enclosure moved outwards by the double sums' own rounding (at most n 2^-53 of the
-      // terms' magnitudes), so that it holds the exact value for certain: the storage rounding
-      // in `finish` uses it directly.
-      const double move = 0x1p-51 * (n + 1) * mags + kTinyD;
-      s.lo -= move;
-      s.hi += move;
-    }
-    const double g = std::expm1(n * std::log1p(r_.u));
-    s.err = prop + g * mags;
-    // In some order a partial sum may reach sum (|t_i| + E_i) (1 + gamma): it must stay in range.
-    if (!(mags * (1 + g) <= r_.max_finite)) overflow_ = true;
-    return check(s);
-  }
-
-  bool overflow() const { return overflow_; }
-
-  // The final bound of an element ([MAMBA-BLOCK-BOUND-EVAL]).
-  // In any order the output is rounded once more to the storage format when it differs from the
-  // compute format ([MAMBA-SCAN-BOUND-ANY]): E += u_s (M + E) + eta_s, and the computed value
-  // must be in the storage format's range. Where the computed value is known to within a few
-  // storage cells (values in float16's subnormal range) the rounding's actual reach is sharper:
-  // rounding to nearest is monotone, so with the computed value c in [lo - E, hi + E] and the
-  // exact x in [lo, hi], |rn(c) - x| <= max(rn(hi + E) - lo, hi - rn(lo - E)); the smaller of
-  // the two bounds holds.
-  double finish(const Tracked& t, double slack) const {
-    constexpr double inf = std::numeric_limits<double>::infinity();
-    if (overflow_ || t.overflows(r_)) return inf;
-    double E = t.err;
-    const FormatInfo& sf = format_info(m_.storage);
-    if (m_.any_order && (sf.precision != m_.compute.precision || sf.emin != m_.compute.emin)) {
-      if (!(t.computed_mag() <= sf.max_finite)) return inf;
-      const double usual = E + sf.u * t.computed_mag() + std::max(sf.eta, kTinyD);
-      // The ends of c's range, moved outwards by their own double rounding (and E's, by slack).
-      const double Es = E * (1 + slack);
-      const double clo = t.lo - Es - 0x1p-52 * (std::fabs(t.lo) + Es) - kTinyD;
-      const double chi = t.hi + Es + 0x1p-52 * (std::fabs(t.hi) + Es) + kTinyD;
-      const double up = round_to_format(chi, m_.storage) - t.lo,
-                   down = t.hi - round_to_format(clo, m_.storage);
-      const double sharp = std::max(up, down) * (1 + 0x1p-50) + kTinyD;
-      E = std::min(usual, sharp);
-    }
-    return E * (1 + slack) + kTinyD;
-  }
-
- private:
-  BlockArithmetic m_;
-  Rounding r_;
-  bool overflow_ = false;
-  double g_step_ = 0, g_term_ = 0, underflows_ = 0;  // set_scan_length
-};
-
-// One reduction (a sum of products and terms, from an initial value). In the CPU order a
-// sequential chain: acc = fma(x, y, acc) or acc = acc + t, in call order. In any order the list
-// of its terms, each product rounded on its own, summed by any_order_sum: every term then passes
-// through at most n roundings (its product's and n - 1 additions; an fma merges the two), so
-// this covers every order with or without fma ([MAMBA-BLOCK-BOUND-ANY]). Terms that are exact
-// zeros (a zero tap) are left out: adding or fma-ing them is exact.
-class Reduction {
- public:
-  explicit Reduction(Engine& e, const Tracked& init = Tracked::exact(0)) : e_(&e), seq_(init) {
-    if (e.any()) push(init);
-  }
-  void fma(const Tracked& x, const Tracked& y) {
-    if (!e_->any()) seq_ = e_->fma(x, y, seq_);
-    else if (!exact_zero(x) && !exact_zero(y)) terms_.push_back(e_->mul(x, y));
-  }
-  void add(const Tracked& t) {
-    if (!e_->any()) seq_ = e_->add(seq_, t);
-    else push(t);
-  }
-  // CPU order: this sum plus `o`'s (one addition); any order: the union of the terms.
-  void merge(const Reduction& o) {
-    if (!e_->any()) seq_ = e_->add(seq_, o.seq_);
-    else terms_.insert(terms_.end(), o.terms_.begin(), o.terms_.end());
-  }
-  Tracked value() const { return e_->any() ? e_->any_order_sum(terms_) : seq_; }
-
- private:
-  void push(const Tracked& t) {
-    if (!exact_zero(t)) terms_.push_back(t);
-  }
-  Engine* e_;
-  Tracked seq_;
-  TT terms_;
-};
-
 // The forward pass in the CPU order, keeping what the backward's bound needs.
 struct Forward {
   Index batch = 0, L = 0, dm = 0, di = 0, N = 0, R = 0, K = 0;
@@ -249,15 +85,6 @@ struct Forward {
   TArray sx, sdt, sdu, v, sz, a, beta, H;
   TArray conv_state, ssm_state;
 };
-
-// Sequential fma dot from `acc`: acc = fma(w_k, x_k, acc), k increasing (the CPU `product`).
-// In any order: an any-order sum of acc and the products (a Reduction).
-template <class WAt, class XAt>
-Tracked dot(Engine& e, Tracked acc, Index n, WAt w, XAt x) {
-  Reduction r(e, acc);
-  for (Index k = 0; k < n; ++k) r.fma(w(k), x(k));
-  return r.value();
-}
 
 // hidden (batch, L, dm); `prefix` (batch, di, K-1): the pre-conv x values before t = 0 (zero in a
 // forward pass; the conv state's last K-1 values in a step); `h0` (batch, di, N) or zero.
@@ -280,15 +107,17 @@ Forward run_forward(Engine& e, const MambaBlockWeights<double>& w, const Tensor<
   f.x = TArray({batch, di, L});
   f.z = TArray({batch, di, L});
   // in_proj: x, z = dot over k < dm of in_proj_weight[j, k] hidden[b, t, k].
+  // The projections' products are formed a row of reductions at a time ([MAMBA-BLOCK-PRODUCT-ROWS]).
+  const auto from_zero = [&](Index, Index) { return Reduction(e); };
   for (Index b = 0; b < batch; ++b)
-    for (Index j = 0; j < 2 * di; ++j)
-      for (Index t = 0; t < L; ++t) {
-        const Tracked v = dot(
-            e, Tracked::exact(0), dm, [&](Index k) { return Win[j * dm + k]; },
-            [&](Index k) { return h[(b * L + t) * dm + k]; });
-        if (j < di) f.x[(b * di + j) * L + t] = v;
-        else f.z[(b * di + j - di) * L + t] = v;
-      }
+    product_reductions(
+        e, 2 * di, L, dm, true, from_zero, [&](Index j, Index k) { return Win[j * dm + k]; },
+        [&](Index k, Index t) { return h[(b * L + t) * dm + k]; },
+        [&](Index j, Index t, const Reduction& r) {
+          const Tracked v = r.value();
+          if (j < di) f.x[(b * di + j) * L + t] = v;
+          else f.z[(b * di + j - di) * L + t] = v;
+        });
   // conv: acc = bias; acc = fma(W[d, w], x[t - (K-1) + w], acc); u = silu(acc).
   f.xc = TArray({batch, di, L});
   f.u = TArray({batch, di, L});
@@ -313,20 +142,19 @@ Forward run_forward(Engine& e, const MambaBlockWeights<double>& w, const Tensor<
   f.C = TArray({batch, N, L});
   f.delta = TArray({batch, di, L});
   for (Index b = 0; b < batch; ++b) {
-    for (Index q = 0; q < R + 2 * N; ++q)
-      for (Index t = 0; t < L; ++t) {
-        const Tracked v = dot(
-            e, Tracked::exact(0), di, [&](Index d) { return Wx[q * di + d]; },
-            [&](Index d) { return f.u[(b * di + d) * L + t]; });
-        if (q < R) f.dt_low[(b * R + q) * L + t] = v;
-        else if (q < R + N) f.B[(b * N + q - R) * L + t] = v;
-        else f.C[(b * N + q - R - N) * L + t] = v;
-      }
-    for (Index d = 0; d < di; ++d)
-      for (Index t = 0; t < L; ++t)
-        f.delta[(b * di + d) * L + t] = dot(
-            e, Tracked::exact(0), R, [&](Index q) { return Wdt[d * R + q]; },
-            [&](Index q) { return f.dt_low[(b * R + q) * L + t]; });
+    product_reductions(
+        e, R + 2 * N, L, di, true, from_zero, [&](Index q, Index d) { return Wx[q * di + d]; },
+        [&](Index d, Index t) { return f.u[(b * di + d) * L + t]; },
+        [&](Index q, Index t, const Reduction& r) {
+          const Tracked v = r.value();
+          if (q < R) f.dt_low[(b * R + q) * L + t] = v;
+          else if (q < R + N) f.B[(b * N + q - R) * L + t] = v;
+          else f.C[(b * N + q - R - N) * L + t] = v;
+        });
+    product_reductions(
+        e, di, L, R, true, from_zero, [&](Index d, Index q) { return Wdt[d * R + q]; },
+        [&](Index q, Index t) { return f.dt_low[(b * R + q) * L + t]; },
+        [&](Index d, Index t, const Reduction& r) { f.delta[(b * di + d) * L + t] = r.value(); });
   }
   // A = -exp(A_log).
   f.A = TArray({di, N});
@@ -391,11 +219,10 @@ Forward run_forward(Engine& e, const MambaBlockWeights<double>& w, const Tensor<
   // out_proj.
   f.out = TArray({batch, L, dm});
   for (Index b = 0; b < batch; ++b)
-    for (Index m = 0; m < dm; ++m)
-      for (Index t = 0; t < L; ++t)
-        f.out[(b * L + t) * dm + m] = dot(
-            e, Tracked::exact(0), di, [&](Index d) { return Wo[m * di + d]; },
-            [&](Index d) { return f.y[(b * di + d) * L + t]; });
+    product_reductions(
+        e, dm, L, di, true, from_zero, [&](Index m, Index d) { return Wo[m * di + d]; },
+        [&](Index d, Index t) { return f.y[(b * di + d) * L + t]; },
+        [&](Index m, Index t, const Reduction& r) { f.out[(b * L + t) * dm + m] = r.value(); });
   // The state after the last token: the last K pre-conv x values, and h.
   f.conv_state = TArray({batch, di, K});
   for (Index b = 0; b < batch; ++b)
@@ -455,40 +282,44 @@ MambaBlockGrads<double> mamba_block_backward_bound(const MambaBlockBackwardProbl
                Wx = exact_array(w.x_proj_weight), Wdt = exact_array(w.dt_proj_weight),
                Dw = exact_array(w.D), Wo = exact_array(w.out_proj_weight),
                dout = exact_array(q.dout()), h = exact_array(q.forward().hidden());
-  // Sums over (b, t), b-major and t increasing, sequential fma from +0 (any order: a Reduction).
-  auto bt_dot = [&](auto g_at, auto x_at) {
-    Reduction acc(e);
-    for (Index b = 0; b < batch; ++b)
-      for (Index t = 0; t < L; ++t) acc.fma(g_at(b, t), x_at(b, t));
-    return acc.value();
+  // Sums over (b, t), b-major and t increasing (l = b L + t), sequential fma from +0 (any order: a
+  // Reduction): the products g(i, b, t) x(b, t, j), a row of reductions at a time
+  // ([MAMBA-BLOCK-PRODUCT-ROWS]).
+  const auto from_zero = [&](Index, Index) { return Reduction(e); };
+  auto bt_products = [&](Index rows, Index cols, auto g_at, auto x_at, auto out_at) {
+    product_reductions(
+        e, rows, cols, batch * L, true, from_zero, [&](Index i, Index l) { return g_at(i, l / L, l % L); },
+        [&](Index l, Index j) { return x_at(l / L, l % L, j); },
+        [&](Index i, Index j, const Reduction& r) { out_at(i, j) = r.value(); });
   };
   MambaBlockGrads<double> out{Tensor<double>(q.forward().hidden().shape()), w};
 
   // dy = out_proj_weight^T dout;  d out_proj = dout y^T.
   TArray dy({batch, di, L});
   for (Index b = 0; b < batch; ++b)
-    for (Index d = 0; d < di; ++d)
-      for (Index t = 0; t < L; ++t)
-        dy[(b * di + d) * L + t] = dot(
-            e, Tracked::exact(0), dm, [&](Index mm) { return Wo[mm * di + d]; },
-            [&](Index mm) { return dout[(b * L + t) * dm + mm]; });
+    product_reductions(
+        e, di, L, dm, true, from_zero, [&](Index d, Index mm) { return Wo[mm * di + d]; },
+        [&](Index mm, Index t) { return dout[(b * L + t) * dm + mm]; },
+        [&](Index d, Index t, const Reduction& r) { dy[(b * di + d) * L + t] = r.value(); });
   TArray dWo({dm, di});
-  for (Index mm = 0; mm < dm; ++mm)
-    for (Index d = 0; d < di; ++d)
-      dWo[mm * di + d] = bt_dot([&](Index b, Index t) { return dout[(b * L + t) * dm + mm]; },
-                                [&](Index b, Index t) { return f.y[(b * di + d) * L + t]; });
+  bt_products(
+      dm, di, [&](Index mm, Index b, Index t) { return dout[(b * L + t) * dm + mm]; },
+      [&](Index b, Index t, Index d) { return f.y[(b * di + d) * L + t]; },
+      [&](Index mm, Index d) -> Tracked& { return dWo[mm * di + d]; });
 
   // The scan's backward, [MAMBA-BWD-CPU] order, per (b, d), t = L-1 down to 0.
   // du is a reduction: the scan's g D and d_du dt, then x_proj's products.
   TArray ddelta({batch, di, L}), dz({batch, di, L});
   std::vector<Reduction> du(static_cast<std::size_t>(batch * di * L), Reduction(e));
-  // Per (b, d) partial sums over t (the CPU's per-channel chains), summed over b below.
+  // Per (b, d) partial sums over t (the CPU's per-channel chains), summed over b below. In any
+  // order one sum of all (b, t) terms, in the slots of b = 0: the terms then come b-major as the
+  // parts' concatenation did.
   std::vector<Reduction> dA_part(static_cast<std::size_t>(batch * di * N), Reduction(e)),
       dD_part(static_cast<std::size_t>(batch * di), Reduction(e)),
       dbias_part(static_cast<std::size_t>(batch * di), Reduction(e));
   // Variable dB, dC: per (b, n, t) the channel terms, summed in a fixed order the bound does
   // not rely on (the any-order sum rule).
-  std::vector<TT> dB_terms(static_cast<std::size_t>(batch * N * L)),
+  std::vector<AnySum> dB_terms(static_cast<std::size_t>(batch * N * L)),
       dC_terms(static_cast<std::size_t>(batch * N * L));
   // CPU order: lam = fma(g, C, lam) then lam = lam a. Any order: lam'_t = a_{t+1} lam'_{t+1} +
   // g_t C_t is the scan's linear recurrence run backwards, bounded by the same
@@ -499,8 +330,9 @@ MambaBlockGrads<double> mamba_block_backward_bound(const MambaBlockBackwardProbl
       std::fill(lam.begin(), lam.end(), Tracked::exact(0));
       std::fill(a_next.begin(), a_next.end(), Tracked::exact(1));
       double W = 0;  // any order: the running maximum of lam's M + E
-      Reduction& acc_dD = dD_part[b * di + d];
-      Reduction& acc_dbias = dbias_part[b * di + d];
+      const Index pb = e.any() ? 0 : b;  // the partial sums' batch slot
+      Reduction& acc_dD = dD_part[pb * di + d];
+      Reduction& acc_dbias = dbias_part[pb * di + d];
       for (Index t = L - 1; t >= 0; --t) {
         const Index i = (b * di + d) * L + t;
         const Tracked& go = dy[i];
@@ -519,7 +351,7 @@ MambaBlockGrads<double> mamba_block_backward_bound(const MambaBlockBackwardProbl
           // lam = fma(g, C, lam); any order: the reverse recurrence's step
           lam[n] = e.any() ? e.scan_step(a_next[n], lam[n], e.mul(gl, f.C[bn]), W)
                            : e.fma(gl, f.C[bn], lam[n]);
-          dC_terms[static_cast<std::size_t>(bn)].push_back(e.mul(gl, hn));  // g * h_t
+          dC_terms[static_cast<std::size_t>(bn)].add(e.mul(gl, hn));  // g * h_t
           d_du_r.fma(lam[n], f.B[bn]);                               // d_du = fma(lam, B, d_du)
           Tracked ex = e.mul(e.mul(lam[n], hp), an);                 // (lam h_{t-1}) a
           if (e.any()) {
@@ -529,9 +361,9 @@ MambaBlockGrads<double> mamba_block_backward_bound(const MambaBlockBackwardProbl
             ex.hi = std::max(ex.hi, ex2.hi);
             ex.err = std::max(ex.err, ex2.err);
           }
-          dA_part[(b * di + d) * N + n].fma(ex, f.sdt[i]);           // dA += e dt
+          dA_part[(pb * di + d) * N + n].fma(ex, f.sdt[i]);          // dA += e dt
           d_dt_r.fma(ex, f.A[d * N + n]);                            // d_dt += e A
-          dB_terms[static_cast<std::size_t>(bn)].push_back(e.mul(lam[n], f.sdu[i]));  // lam du
+          dB_terms[static_cast<std::size_t>(bn)].add(e.mul(lam[n], f.sdu[i]));  // lam du
           if (e.any()) a_next[n] = an;
           else lam[n] = e.mul(lam[n], an);                           // lam = lam a
         }
@@ -556,14 +388,10 @@ MambaBlockGrads<double> mamba_block_backward_bound(const MambaBlockBackwardProbl
     }
   // Sums over b in increasing order (any order: one any-order sum of all (b, t) terms).
   auto over_batch = [&](const std::vector<Reduction>& part, Index per, Index i) {
-    if (!e.any()) {
-      Tracked acc = part[i].value();
+    Tracked acc = part[i].value();
+    if (!e.any())
       for (Index b = 1; b < batch; ++b) acc = e.add(acc, part[b * per + i].value());
-      return acc;
-    }
-    Reduction all(e);
-    for (Index b = 0; b < batch; ++b) all.merge(part[b * per + i]);
-    return all.value();
+    return acc;
   };
   TArray dA_log({di, N}), dD({di}), dbdt({di});
   for (Index i = 0; i < di * N; ++i) dA_log[i] = e.mul(over_batch(dA_part, di * N, i), f.A[i]);
@@ -579,16 +407,17 @@ MambaBlockGrads<double> mamba_block_backward_bound(const MambaBlockBackwardProbl
 
   // dt_proj.
   TArray dWdt({di, R}), dxdbl({batch, R + 2 * N, L});
-  for (Index d = 0; d < di; ++d)
-    for (Index r = 0; r < R; ++r)
-      dWdt[d * R + r] = bt_dot([&](Index b, Index t) { return ddelta[(b * di + d) * L + t]; },
-                               [&](Index b, Index t) { return f.dt_low[(b * R + r) * L + t]; });
+  bt_products(
+      di, R, [&](Index d, Index b, Index t) { return ddelta[(b * di + d) * L + t]; },
+      [&](Index b, Index t, Index r) { return f.dt_low[(b * R + r) * L + t]; },
+      [&](Index d, Index r) -> Tracked& { return dWdt[d * R + r]; });
+  for (Index b = 0; b < batch; ++b)
+    product_reductions(
+        e, R, L, di, true, from_zero, [&](Index r, Index d) { return Wdt[d * R + r]; },
+        [&](Index d, Index t) { return ddelta[(b * di + d) * L + t]; },
+        [&](Index r, Index t, const Reduction& red) { dxdbl[(b * (R + 2 * N) + r) * L + t] = red.value(); });
   for (Index b = 0; b < batch; ++b)
     for (Index t = 0; t < L; ++t) {
-      for (Index r = 0; r < R; ++r)
-        dxdbl[(b * (R + 2 * N) + r) * L + t] = dot(
-            e, Tracked::exact(0), di, [&](Index d) { return Wdt[d * R + r]; },
-            [&](Index d) { return ddelta[(b * di + d) * L + t]; });
       for (Index n = 0; n < N; ++n) {
         dxdbl[(b * (R + 2 * N) + R + n) * L + t] = dB[(b * N + n) * L + t];
         dxdbl[(b * (R + 2 * N) + R + N + n) * L + t] = dC[(b * N + n) * L + t];
@@ -596,18 +425,17 @@ MambaBlockGrads<double> mamba_block_backward_bound(const MambaBlockBackwardProbl
     }
   // x_proj.
   TArray dWx({R + 2 * N, di});
-  for (Index qq = 0; qq < R + 2 * N; ++qq)
-    for (Index d = 0; d < di; ++d)
-      dWx[qq * di + d] =
-          bt_dot([&](Index b, Index t) { return dxdbl[(b * (R + 2 * N) + qq) * L + t]; },
-                 [&](Index b, Index t) { return f.u[(b * di + d) * L + t]; });
+  bt_products(
+      R + 2 * N, di, [&](Index qq, Index b, Index t) { return dxdbl[(b * (R + 2 * N) + qq) * L + t]; },
+      [&](Index b, Index t, Index d) { return f.u[(b * di + d) * L + t]; },
+      [&](Index qq, Index d) -> Tracked& { return dWx[qq * di + d]; });
+  // du continues from the scan's du.
   for (Index b = 0; b < batch; ++b)
-    for (Index d = 0; d < di; ++d)
-      for (Index t = 0; t < L; ++t) {
-        Reduction& acc = du[(b * di + d) * L + t];  // continues from the scan's du
-        for (Index qq = 0; qq < R + 2 * N; ++qq)
-          acc.fma(Wx[qq * di + d], dxdbl[(b * (R + 2 * N) + qq) * L + t]);
-      }
+    product_reductions(
+        e, di, L, R + 2 * N, true, [&](Index d, Index t) { return du[(b * di + d) * L + t]; },
+        [&](Index d, Index qq) { return Wx[qq * di + d]; },
+        [&](Index qq, Index t) { return dxdbl[(b * (R + 2 * N) + qq) * L + t]; },
+        [&](Index d, Index t, const Reduction& r) { du[(b * di + d) * L + t] = r; });
   // silu and conv.
   TArray dxc({batch, di, L}), dxz({batch, 2 * di, L}), dWc({di, 1, K}), dbc({di});
   for (Index i = 0; i < batch * di * L; ++i) {
@@ -640,16 +468,15 @@ MambaBlockGrads<double> mamba_block_backward_bound(const MambaBlockBackwardProbl
   }
   // in_proj.
   TArray dWin({2 * di, dm}), dh({batch, L, dm});
-  for (Index j = 0; j < 2 * di; ++j)
-    for (Index k = 0; k < dm; ++k)
-      dWin[j * dm + k] = bt_dot([&](Index b, Index t) { return dxz[(b * 2 * di + j) * L + t]; },
-                                [&](Index b, Index t) { return h[(b * L + t) * dm + k]; });
+  bt_products(
+      2 * di, dm, [&](Index j, Index b, Index t) { return dxz[(b * 2 * di + j) * L + t]; },
+      [&](Index b, Index t, Index k) { return h[(b * L + t) * dm + k]; },
+      [&](Index j, Index k) -> Tracked& { return dWin[j * dm + k]; });
   for (Index b = 0; b < batch; ++b)
-    for (Index t = 0; t < L; ++t)
-      for (Index k = 0; k < dm; ++k)
-        dh[(b * L + t) * dm + k] = dot(
-            e, Tracked::exact(0), 2 * di, [&](Index j) { return Win[j * dm + k]; },
-            [&](Index j) { return dxz[(b * 2 * di + j) * L + t]; });
+    product_reductions(
+        e, dm, L, 2 * di, true, from_zero, [&](Index k, Index j) { return Win[j * dm + k]; },
+        [&](Index j, Index t) { return dxz[(b * 2 * di + j) * L + t]; },
+        [&](Index k, Index t, const Reduction& r) { dh[(b * L + t) * dm + k] = r.value(); });
 
   const double slack = slack_for(3 * (dm + di + R + K + N) + 4 * batch * L + batch * di);
   out.dhidden = finish(e, dh, slack);

@@ -1,0 +1,417 @@
+// The Mamba block bound's engine (bounds/src/mamba_block_bound.cpp, spec/mamba_block.md
+// [MAMBA-BLOCK-BOUND-MODEL]): the Tracked arithmetic in the CPU order or in any order, its
+// reductions, and the projections' matrix products formed a row of reductions at a time in
+// arrays ([MAMBA-BLOCK-PRODUCT-ROWS], after [CORE-PRODUCT-SUMS]). Internal to the bound; a
+// header so that tests/mamba/block_products_test.cpp can hold the array path to the scalar one.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+#include "touchstone/bounds/mamba_block_bound.hpp"
+#include "touchstone/core/tracked.hpp"
+
+namespace touchstone::mamba::block_engine {
+
+constexpr double kTinyD = 4.9406564584124654e-324;  // 2^-1074
+
+inline Tracked neg(const Tracked& x) { return {-x.hi, -x.lo, x.err}; }
+inline bool exact_zero(const Tracked& t) { return t.lo == 0 && t.hi == 0 && t.err == 0; }
+
+// The running state of an any-order sum ([MAMBA-BLOCK-BOUND-SUM]): the terms' enclosures and
+// errors summed in the order the terms come, their magnitudes M + E, and how many. Kept instead of
+// the list of terms: the sum over the list in its order is these very additions.
+struct AnySum {
+  double lo = 0, hi = 0, prop = 0, mags = 0;
+  std::size_t count = 0;
+  void add(const Tracked& t) {
+    lo += t.lo;
+    hi += t.hi;
+    prop += t.err;
+    mags += t.mag() + t.err;
+    ++count;
+  }
+};
+
+class Engine {
+ public:
+  explicit Engine(const BlockArithmetic& m) : m_(m), r_(Rounding::of(m.compute)) {}
+
+  bool any() const { return m_.any_order; }
+  const Rounding& rounding() const { return r_; }
+
+  // Checks an intermediate against the format's range ([MAMBA-BLOCK-BOUND-MODEL]): once any may
+  // overflow, every bound of the run is +inf.
+  const Tracked& check(const Tracked& t) {
+    if (t.overflows(r_)) overflow_ = true;
+    return t;
+  }
+  Tracked add(const Tracked& x, const Tracked& y) { return check(touchstone::add(x, y, r_)); }
+  Tracked mul(const Tracked& x, const Tracked& y) { return check(touchstone::mul(x, y, r_)); }
+  Tracked sub(const Tracked& x, const Tracked& y) { return check(touchstone::sub(x, y, r_)); }
+  // One fma of the CPU order; in any order a rounded product, then a rounded sum, whose bound
+  // dominates the fma's (the product's rounding error is added to the sum's propagated error).
+  Tracked fma(const Tracked& x, const Tracked& y, const Tracked& z) {
+    if (m_.any_order) return add(mul(x, y), z);
+    return check(touchstone::fma(x, y, z, r_));
+  }
+  // exp's argument dt A: one rounded product; in any order up to 3 roundings, which covers
+  // exp2(dt A log2 e) ([MAMBA-SCAN-BOUND-ANY], exp_arg_roundings = 3).
+  Tracked exp_arg(const Tracked& dt, const Tracked& A) {
+    Tracked p = mul(dt, A);
+    if (m_.any_order)
+      for (int k = 1; k < 3; ++k) p.err += r_.u * p.computed_mag() + r_.eta;
+    return check(p);
+  }
+
+  // [MAMBA-BLOCK-BOUND-ANY] The scan's recurrences in any order. set_scan_length(L) fixes the
+  // constants of [MAMBA-SCAN-BOUND-ANY] for a recurrence of L steps: k = 2 roundings per step,
+  // a term (or the initial state) enters through at most c = L + 1 roundings, at most
+  // 2 (L + 1) underflow errors per step, each scaled by 1 + W (W: the running maximum of
+  // H + G over the channel's states, products of a's being formed).
+  void set_scan_length(Index L) {
+    const double leaves = static_cast<double>(L) + 1;
+    g_step_ = gamma_k(r_.u, 2);
+    g_term_ = gamma_k(r_.u, leaves);
+    underflows_ = 2 * leaves;
+  }
+  // The initial state's error: ((1+u)^c0 - 1) |h0| ([MAMBA-SCAN-BOUND-STATE] G_{-1}).
+  Tracked scan_initial(double h0) const { return {h0, h0, g_term_ * std::fabs(h0)}; }
+  // One step h = a h_prev + beta of [MAMBA-SCAN-BOUND-STATE], with computed a, h_prev and
+  // beta (magnitudes M, errors E = G for the state):
+  // G = (1+u)^k (Ma + Ea) G_prev + (((1+u)^k - 1) Ma + (1+u)^k Ea) H_prev
+  //     + ((1+u)^c - 1) M_beta + (1+u)^c E_beta + m eta (1 + W).
+  Tracked scan_step(const Tracked& a, const Tracked& h, const Tracked& beta, double W) {
+    Tracked s = tracked_detail::interval_add(tracked_detail::interval_mul(a, {h.lo, h.hi, 0}),
+                                             {beta.lo, beta.hi, 0});
+    const double q_step = 1 + g_step_, Ma = a.mag(), Ea = a.err, H = h.mag(), G = h.err;
+    s.err = q_step * (Ma + Ea) * G + (g_step_ * Ma + q_step * Ea) * H + g_term_ * beta.mag() +
+            (1 + g_term_) * beta.err + underflows_ * r_.eta * (1 + W);
+    return check(s);
+  }
+  Tracked exp(const Tracked& x) { return check(touchstone::exp(x, m_.exp_ulps, r_)); }
+  Tracked silu(const Tracked& x) { return check(touchstone::silu(x, m_.silu_ulps, r_)); }
+  Tracked sigmoid(const Tracked& x) { return check(touchstone::sigmoid(x, m_.sigmoid_ulps, r_)); }
+  Tracked softplus(const Tracked& x) {
+    return check(touchstone::softplus_thresholded(x, m_.softplus_ulps, r_));
+  }
+  // 1 - s, one rounding.
+  Tracked one_minus(const Tracked& s) { return add(Tracked::exact(1), neg(s)); }
+
+  // A sum of terms in an unknown order with separate roundings (no underflow: sums are exact
+  // there): |error| <= sum E_i + ((1+u)^(n-1) - 1) sum (|t_i| + E_i) ([MAMBA-BLOCK-BOUND-SUM]);
+  // `s` holds the terms' running sums (AnySum::add, in the order the terms came).
+  Tracked any_order_sum(const AnySum& a) {
+    Tracked s{a.lo, a.hi, 0};
+    const double prop = a.prop, mags = a.mags;
+    const double n = static_cast<double>(std::max<std::size_t>(a.count, 1) - 1);
+    if (m_.any_order) {
+      // The enclosure moved outwards by the double sums' own rounding (at most n 2^-53 of the
+      // terms' magnitudes), so that it holds the exact value for certain: the storage rounding
+      // in `finish` uses it directly.
+      const double move = 0x1p-51 * (n + 1) * mags + kTinyD;
+      s.lo -= move;
+      s.hi += move;
+    }
+    const double g = std::expm1(n * std::log1p(r_.u));
+    s.err = prop + g * mags;
+    // In some order a partial sum may reach sum (|t_i| + E_i) (1 + gamma): it must stay in range.
+    if (!(mags * (1 + g) <= r_.max_finite)) overflow_ = true;
+    return check(s);
+  }
+
+  bool overflow() const { return overflow_; }
+  // An overflow found outside the engine's own operations (the product rows below).
+  void set_overflow() { overflow_ = true; }
+
+  // The final bound of an element ([MAMBA-BLOCK-BOUND-EVAL]).
+  // In any order the output is rounded once more to the storage format when it differs from the
+  // compute format ([MAMBA-SCAN-BOUND-ANY]): E += u_s (M + E) + eta_s, and the computed value
+  // must be in the storage format's range. Where the computed value is known to within a few
+  // storage cells (values in float16's subnormal range) the rounding's actual reach is sharper:
+  // rounding to nearest is monotone, so with the computed value c in [lo - E, hi + E] and the
+  // exact x in [lo, hi], |rn(c) - x| <= max(rn(hi + E) - lo, hi - rn(lo - E)); the smaller of
+  // the two bounds holds.
+  double finish(const Tracked& t, double slack) const {
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    if (overflow_ || t.overflows(r_)) return inf;
+    double E = t.err;
+    const FormatInfo& sf = format_info(m_.storage);
+    if (m_.any_order && (sf.precision != m_.compute.precision || sf.emin != m_.compute.emin)) {
+      if (!(t.computed_mag() <= sf.max_finite)) return inf;
+      const double usual = E + sf.u * t.computed_mag() + std::max(sf.eta, kTinyD);
+      // The ends of c's range, moved outwards by their own double rounding (and E's, by slack).
+      const double Es = E * (1 + slack);
+      const double clo = t.lo - Es - 0x1p-52 * (std::fabs(t.lo) + Es) - kTinyD;
+      const double chi = t.hi + Es + 0x1p-52 * (std::fabs(t.hi) + Es) + kTinyD;
+      const double up = round_to_format(chi, m_.storage) - t.lo,
+                   down = t.hi - round_to_format(clo, m_.storage);
+      const double sharp = std::max(up, down) * (1 + 0x1p-50) + kTinyD;
+      E = std::min(usual, sharp);
+    }
+    return E * (1 + slack) + kTinyD;
+  }
+
+ private:
+  BlockArithmetic m_;
+  Rounding r_;
+  bool overflow_ = false;
+  double g_step_ = 0, g_term_ = 0, underflows_ = 0;  // set_scan_length
+};
+
+
+// One reduction (a sum of products and terms, from an initial value). In the CPU order a
+// sequential chain: acc = fma(x, y, acc) or acc = acc + t, in call order. In any order the
+// any-order sum of its terms, each product rounded on its own: every term then passes through at
+// most n roundings (its product's and n - 1 additions; an fma merges the two), so this covers
+// every order with or without fma ([MAMBA-BLOCK-BOUND-ANY]). Terms that are exact zeros (a zero
+// tap) are left out: adding or fma-ing them is exact.
+class Reduction {
+ public:
+  explicit Reduction(Engine& e, const Tracked& init = Tracked::exact(0)) : e_(&e), seq_(init) {
+    if (e.any()) push(init);
+  }
+  // A reduction in the state `seq` (CPU order) or `sum` (any order).
+  Reduction(Engine& e, const Tracked& seq, const AnySum& sum) : e_(&e), seq_(seq), sum_(sum) {}
+  void fma(const Tracked& x, const Tracked& y) {
+    if (!e_->any()) seq_ = e_->fma(x, y, seq_);
+    else if (!exact_zero(x) && !exact_zero(y)) sum_.add(e_->mul(x, y));
+  }
+  void add(const Tracked& t) {
+    if (!e_->any()) seq_ = e_->add(seq_, t);
+    else push(t);
+  }
+  Tracked value() const { return e_->any() ? e_->any_order_sum(sum_) : seq_; }
+  const Tracked& sequential() const { return seq_; }
+  const AnySum& any_sum() const { return sum_; }
+
+ private:
+  void push(const Tracked& t) {
+    if (!exact_zero(t)) sum_.add(t);
+  }
+  Engine* e_;
+  Tracked seq_;
+  AnySum sum_;
+};
+
+// Sequential fma dot from `acc`: acc = fma(w_k, x_k, acc), k increasing (the CPU `product`).
+// In any order: an any-order sum of acc and the products (a Reduction).
+template <class WAt, class XAt>
+Tracked dot(Engine& e, Tracked acc, Index n, WAt w, XAt x) {
+  Reduction r(e, acc);
+  for (Index k = 0; k < n; ++k) r.fma(w(k), x(k));
+  return r.value();
+}
+
+// [MAMBA-BLOCK-PRODUCT-ROWS] The reductions of a matrix product, many at once. Each reduction
+// (i, j) of a row i is kept as arrays over j (one per field: the CPU chain's lo, hi, err; the any
+// order sum's lo, hi, prop, mags, count; an overflow flag), and each step l applies the same
+// operation to all of them in one loop over j that the compiler vectorizes: Reduction::fma(a, b_j)
+// with a = x(i, l) the same for the row. Every lane goes through exactly the operations of
+// Engine::fma / Engine::mul and AnySum::add (touchstone::fma, touchstone::mul with
+// interval_mul's first-kept ties, the overflow check), written out here without branches (a
+// select keeps a skipped lane's sums), so every reduction ends the same to the bit.
+// Fewer columns than this: product_reductions runs the scalar loops.
+constexpr Index kMinArrayColumns = 8;
+
+namespace rows_detail {
+
+// One step l of a row in the CPU order: s_j = fma(a, b_j, s_j) (kLeft: a is fma's first operand,
+// else b_j is), each lane's overflow check or-ed into over_j.
+template <bool kLeft>
+void fma_lanes(const double alo, const double ahi, const double aerr, const double amag, const double u,
+               const double eta, const double max_finite, const double* __restrict blo,
+               const double* __restrict bhi, const double* __restrict berr, double* __restrict slo,
+               double* __restrict shi, double* __restrict serr, double* __restrict over, const Index n) {
+  using tracked_detail::kOutward;
+  for (Index j = 0; j < n; ++j) {
+    // interval_mul(x, y): x.lo y.lo, x.lo y.hi, x.hi y.lo, x.hi y.hi; min and max, first kept on ties.
+    const double p1 = alo * blo[j], p2 = kLeft ? alo * bhi[j] : ahi * blo[j],
+                 p3 = kLeft ? ahi * blo[j] : alo * bhi[j], p4 = ahi * bhi[j];
+    double mn = p1, mx = p1;
+    mn = p2 < mn ? p2 : mn;
+    mn = p3 < mn ? p3 : mn;
+    mn = p4 < mn ? p4 : mn;
+    mx = mx < p2 ? p2 : mx;
+    mx = mx < p3 ? p3 : mx;
+    mx = mx < p4 ? p4 : mx;
+    const double plo = mn - kOutward * std::fabs(mn) - kTinyD, phi = mx + kOutward * std::fabs(mx) + kTinyD;
+    // interval_add with the accumulator's [lo, hi].
+    const double zlo = slo[j], zhi = shi[j];
+    const double lo = (plo + zlo) - kOutward * (std::fabs(plo) + std::fabs(zlo)) - kTinyD;
+    const double hi = (phi + zhi) + kOutward * (std::fabs(phi) + std::fabs(zhi)) + kTinyD;
+    // product_propagation(x, y) + z.err: x.mag y.err + x.err y.mag + x.err y.err.
+    const double bl = std::fabs(blo[j]), bh = std::fabs(bhi[j]);
+    const double bmag = (bl < bh ? bh : bl) + kTinyD;
+    const double pp = kLeft ? amag * berr[j] + aerr * bmag + aerr * berr[j]
+                            : bmag * aerr + berr[j] * amag + berr[j] * aerr;
+    const double prop = pp + serr[j];
+    const double al = std::fabs(lo), ah = std::fabs(hi);
+    const double mag = (al < ah ? ah : al) + kTinyD;
+    const double err = prop + u * (mag + prop) + eta;
+    slo[j] = lo;
+    shi[j] = hi;
+    serr[j] = err;
+    over[j] = ((over[j] != 0) | !(mag + err <= max_finite)) ? 1.0 : 0.0;
+  }
+}
+
+// One step l of a row in any order: where b_j is not an exact zero (skip_j = 0; an exact zero a
+// skips the whole step), AnySum::add(mul(a, b_j)) with the product's overflow check.
+template <bool kLeft>
+void any_lanes(const double alo, const double ahi, const double aerr, const double amag, const double u,
+               const double eta, const double max_finite, const double* __restrict blo,
+               const double* __restrict bhi, const double* __restrict berr, const double* __restrict skip,
+               double* __restrict slo, double* __restrict shi, double* __restrict sprop,
+               double* __restrict smags, double* __restrict scount, double* __restrict over, const Index n) {
+  using tracked_detail::kOutward;
+  for (Index j = 0; j < n; ++j) {
+    const double p1 = alo * blo[j], p2 = kLeft ? alo * bhi[j] : ahi * blo[j],
+                 p3 = kLeft ? ahi * blo[j] : alo * bhi[j], p4 = ahi * bhi[j];
+    double mn = p1, mx = p1;
+    mn = p2 < mn ? p2 : mn;
+    mn = p3 < mn ? p3 : mn;
+    mn = p4 < mn ? p4 : mn;
+    mx = mx < p2 ? p2 : mx;
+    mx = mx < p3 ? p3 : mx;
+    mx = mx < p4 ? p4 : mx;
+    const double plo = mn - kOutward * std::fabs(mn) - kTinyD, phi = mx + kOutward * std::fabs(mx) + kTinyD;
+    const double bl = std::fabs(blo[j]), bh = std::fabs(bhi[j]);
+    const double bmag = (bl < bh ? bh : bl) + kTinyD;
+    const double prop = kLeft ? amag * berr[j] + aerr * bmag + aerr * berr[j]
+                              : bmag * aerr + berr[j] * amag + berr[j] * aerr;
+    const double pl = std::fabs(plo), ph = std::fabs(phi);
+    const double pmag = (pl < ph ? ph : pl) + kTinyD;
+    const double perr = prop + u * (pmag + prop) + eta;
+    const bool take = skip[j] == 0;
+    slo[j] = take ? slo[j] + plo : slo[j];
+    shi[j] = take ? shi[j] + phi : shi[j];
+    sprop[j] = take ? sprop[j] + perr : sprop[j];
+    smags[j] = take ? smags[j] + (pmag + perr) : smags[j];
+    scount[j] = take ? scount[j] + 1 : scount[j];
+    over[j] = ((over[j] != 0) | (take & !(pmag + perr <= max_finite))) ? 1.0 : 0.0;
+  }
+}
+
+// The right operand of a product as arrays: y(l, j) for l < inner, j < cols.
+struct Operand {
+  std::vector<double> lo, hi, err, skip;  // skip: 1 where y(l, j) is an exact zero
+  template <class YAt>
+  Operand(Index inner, Index cols, const YAt& y) {
+    const std::size_t n = static_cast<std::size_t>(inner) * static_cast<std::size_t>(cols);
+    lo.resize(n);
+    hi.resize(n);
+    err.resize(n);
+    skip.resize(n);
+    for (Index l = 0; l < inner; ++l)
+      for (Index j = 0; j < cols; ++j) {
+        const Tracked v = y(l, j);
+        const std::size_t k = static_cast<std::size_t>(l * cols + j);
+        lo[k] = v.lo;
+        hi[k] = v.hi;
+        err[k] = v.err;
+        skip[k] = exact_zero(v) ? 1.0 : 0.0;
+      }
+  }
+};
+
+// The reductions of one row as arrays.
+struct Lanes {
+  std::vector<double> lo, hi, err, mags, count, over;  // CPU order: lo, hi, err; any order: lo, hi, err (prop), mags, count
+  void load(Engine& e, Index cols, const auto& init) {
+    for (std::vector<double>* a : {&lo, &hi, &err, &mags, &count, &over})
+      a->resize(static_cast<std::size_t>(cols));
+    for (Index j = 0; j < cols; ++j) {
+      const Reduction r = init(j);
+      const std::size_t k = static_cast<std::size_t>(j);
+      if (e.any()) {
+        const AnySum& s = r.any_sum();
+        lo[k] = s.lo;
+        hi[k] = s.hi;
+        err[k] = s.prop;
+        mags[k] = s.mags;
+        count[k] = static_cast<double>(s.count);
+      } else {
+        const Tracked& s = r.sequential();
+        lo[k] = s.lo;
+        hi[k] = s.hi;
+        err[k] = s.err;
+      }
+      over[k] = 0;
+    }
+  }
+  Reduction at(Engine& e, Index j) const {
+    const std::size_t k = static_cast<std::size_t>(j);
+    if (e.any())
+      return Reduction(e, Tracked::exact(0), AnySum{lo[k], hi[k], err[k], mags[k], static_cast<std::size_t>(count[k])});
+    return Reduction(e, Tracked{lo[k], hi[k], err[k]}, AnySum{});
+  }
+  void step(Engine& e, bool x_left, const Tracked& a, const Operand& y, Index l, Index cols) {
+    const Rounding& r = e.rounding();
+    const std::size_t k = static_cast<std::size_t>(l * cols);
+    const double* blo = y.lo.data() + k;
+    const double* bhi = y.hi.data() + k;
+    const double* berr = y.err.data() + k;
+    if (!e.any()) {
+      (x_left ? fma_lanes<true> : fma_lanes<false>)(a.lo, a.hi, a.err, a.mag(), r.u, r.eta, r.max_finite, blo, bhi,
+                                                      berr, lo.data(), hi.data(), err.data(), over.data(), cols);
+    } else if (!exact_zero(a)) {
+      (x_left ? any_lanes<true> : any_lanes<false>)(a.lo, a.hi, a.err, a.mag(), r.u, r.eta, r.max_finite, blo, bhi,
+                                                      berr, y.skip.data() + k, lo.data(), hi.data(), err.data(),
+                                                      mags.data(), count.data(), over.data(), cols);
+    }
+  }
+  bool overflowed(Index cols) const {
+    bool any = false;
+    for (Index j = 0; j < cols; ++j) any = any | (over[static_cast<std::size_t>(j)] != 0);
+    return any;
+  }
+};
+
+template <class Init, class XAt, class YAt, class Out>
+void product_rows(Engine& e, Index rows, Index cols, Index inner, bool x_left, const Init& init, const XAt& x,
+                  const YAt& y, const Out& out) {
+  const Operand yy(inner, cols, y);
+  // Rows in blocks, so that each of y's rows is read from the cache by all the block's reductions.
+  constexpr Index kBlock = 8;
+  std::vector<Lanes> lanes(static_cast<std::size_t>(kBlock));
+  for (Index i0 = 0; i0 < rows; i0 += kBlock) {
+    const Index i1 = std::min(rows, i0 + kBlock);
+    for (Index i = i0; i < i1; ++i)
+      lanes[static_cast<std::size_t>(i - i0)].load(e, cols, [&](Index j) { return init(i, j); });
+    for (Index l = 0; l < inner; ++l)
+      for (Index i = i0; i < i1; ++i) lanes[static_cast<std::size_t>(i - i0)].step(e, x_left, x(i, l), yy, l, cols);
+    for (Index i = i0; i < i1; ++i) {
+      const Lanes& s = lanes[static_cast<std::size_t>(i - i0)];
+      if (s.overflowed(cols)) e.set_overflow();
+      for (Index j = 0; j < cols; ++j) out(i, j, s.at(e, j));
+    }
+  }
+}
+
+}  // namespace rows_detail
+
+// The reductions r(i, j) = init(i, j) (a Reduction), then r.fma(x(i, l), y(l, j)) for l < inner
+// in increasing l (x_left; else r.fma(y(l, j), x(i, l))), for i < rows, j < cols; out(i, j, r)
+// receives each. The same as those scalar loops to the bit, the overflow flag included
+// ([MAMBA-BLOCK-PRODUCT-ROWS]). The arrays run along j; with few columns (a single token) the
+// scalar loops themselves (laying y out as arrays would cost as much as the products).
+template <class Init, class XAt, class YAt, class Out>
+void product_reductions(Engine& e, Index rows, Index cols, Index inner, bool x_left, const Init& init, const XAt& x,
+                        const YAt& y, const Out& out) {
+  if (cols < kMinArrayColumns) {
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < cols; ++j) {
+        Reduction r = init(i, j);
+        for (Index l = 0; l < inner; ++l) x_left ? r.fma(x(i, l), y(l, j)) : r.fma(y(l, j), x(i, l));
+        out(i, j, r);
+      }
+    return;
+  }
+  rows_detail::product_rows(e, rows, cols, inner, x_left, init, x, y, out);
+}
+
+}  // namespace touchstone::mamba::block_engine
