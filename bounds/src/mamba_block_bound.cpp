@@ -15,6 +15,13 @@
 // The Engine and Reduction are in touchstone/bounds/mamba_block_engine.hpp, with
 // product_reductions: the projections' matrix products a row of reductions at a time, in arrays
 // the compiler vectorizes, every reduction the same to the bit ([MAMBA-BLOCK-PRODUCT-ROWS]).
+// The engine's vector helpers are always inlined (mamba_block_engine.hpp): no V8 crosses a call,
+// whatever gcc's -Wpsabi says about builds for CPUs without 512-bit registers. gcc reports it where
+// the templates are evaluated (the end of the file), so it is off for the whole file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 #include "touchstone/bounds/mamba_block_bound.hpp"
 
 #include <algorithm>

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -214,91 +216,266 @@ Tracked dot(Engine& e, Tracked acc, Index n, WAt w, XAt x) {
 // Engine::fma / Engine::mul and AnySum::add (touchstone::fma, touchstone::mul with
 // interval_mul's first-kept ties, the overflow check), written out here without branches (a
 // select keeps a skipped lane's sums), so every reduction ends the same to the bit.
+
 // Fewer columns than this: product_reductions runs the scalar loops.
 constexpr Index kMinArrayColumns = 8;
 
 namespace rows_detail {
 
-// One step l of a row in the CPU order: s_j = fma(a, b_j, s_j) (kLeft: a is fma's first operand,
-// else b_j is), each lane's overflow check or-ed into over_j.
-template <bool kLeft>
-void fma_lanes(const double alo, const double ahi, const double aerr, const double amag, const double u,
-               const double eta, const double max_finite, const double* __restrict blo,
-               const double* __restrict bhi, const double* __restrict berr, double* __restrict slo,
-               double* __restrict shi, double* __restrict serr, double* __restrict over, const Index n) {
-  using tracked_detail::kOutward;
-  for (Index j = 0; j < n; ++j) {
-    // interval_mul(x, y): x.lo y.lo, x.lo y.hi, x.hi y.lo, x.hi y.hi; min and max, first kept on ties.
-    const double p1 = alo * blo[j], p2 = kLeft ? alo * bhi[j] : ahi * blo[j],
-                 p3 = kLeft ? ahi * blo[j] : alo * bhi[j], p4 = ahi * bhi[j];
-    double mn = p1, mx = p1;
+using tracked_detail::kOutward;
+
+// The lane helpers below are written once for a lane type T: double (one reduction) or V8 (eight
+// reductions in one vector register, GCC's vector extension: every operator is the same IEEE
+// operation lane by lane; a comparison gives a mask M8, `m ? a : b` selects, abs clears the sign
+// bit as fabs does).
+// Built for a CPU without 512-bit registers, gcc warns (-Wpsabi) that passing V8 by value has
+// another ABI there: the helpers taking one are always inlined, no call passes one; the files that
+// include this header turn the warning off.
+using V8 = double __attribute__((vector_size(8 * sizeof(double))));
+using M8 = std::int64_t __attribute__((vector_size(8 * sizeof(double))));  // what comparing V8s gives
+[[gnu::always_inline]] inline double abs_lane(double x) { return std::fabs(x); }
+[[gnu::always_inline]] inline V8 abs_lane(V8 x) {
+  constexpr std::int64_t kNoSign = 0x7fffffffffffffff;
+  return reinterpret_cast<V8>(reinterpret_cast<M8>(x) & kNoSign);
+}
+// !(x <= y): true for NaN.
+[[gnu::always_inline]] inline bool not_le(double x, double y) { return !(x <= y); }
+[[gnu::always_inline]] inline M8 not_le(V8 x, double y) { return ~(x <= y); }
+[[gnu::always_inline]] inline double flag_lane(bool m) { return m ? 1.0 : 0.0; }
+[[gnu::always_inline]] inline V8 flag_lane(M8 m) { return m ? V8{} + 1.0 : V8{}; }
+[[gnu::always_inline]] inline V8 load8(const double* p) {
+  V8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline void store8(double* p, V8 v) { std::memcpy(p, &v, sizeof v); }
+
+// Which factors of a step are known exact (a bit set: 1, x(i, l) = a; 2, the operand y = b):
+// err 0 and lo, hi the same finite double. Then the four corner products of interval_mul are two
+// pairs of equal doubles (or one), and the propagated error's terms with a zero error are zeros:
+// the general formulas' values follow from fewer operations. Where a factor is infinite or NaN
+// (a lane whose sums then overflow) the shorter forms may give other values; the lane's overflow
+// check fails either way, and so every bound of the run is +inf either way.
+constexpr int kExactA = 1, kExactB = 2;
+
+// interval_mul(x, y) of a = x, b = y (kLeft) or a = y, b = x: x.lo y.lo, x.lo y.hi, x.hi y.lo,
+// x.hi y.hi; min and max, the first kept on ties; moved outwards.
+template <bool kLeft, int kExact, class T>
+[[gnu::always_inline]] inline void product_range(const double alo, const double ahi, const T blo, const T bhi, T& plo,
+                                                 T& phi) {
+  T mn, mx;
+  if constexpr ((kExact & kExactA) && (kExact & kExactB)) {
+    mn = mx = alo * blo;  // the four products are one double
+  } else if constexpr (kExact & (kExactA | kExactB)) {
+    // a exact: the corners are alo blo, alo bhi (twice each); b exact: alo blo, ahi blo; in
+    // either operand order the first corner is alo blo, and the min (max) of (q1, q2, q1, q2) with
+    // the first kept on ties is q2 < q1 ? q2 : q1 (q1 < q2 ? q2 : q1).
+    const T q1 = alo * blo, q2 = (kExact & kExactA) ? alo * bhi : ahi * blo;
+    mn = q2 < q1 ? q2 : q1;
+    mx = q1 < q2 ? q2 : q1;
+  } else {
+    const T p1 = alo * blo, p2 = kLeft ? alo * bhi : ahi * blo, p3 = kLeft ? ahi * blo : alo * bhi, p4 = ahi * bhi;
+    mn = p1;
+    mx = p1;
     mn = p2 < mn ? p2 : mn;
     mn = p3 < mn ? p3 : mn;
     mn = p4 < mn ? p4 : mn;
     mx = mx < p2 ? p2 : mx;
     mx = mx < p3 ? p3 : mx;
     mx = mx < p4 ? p4 : mx;
-    const double plo = mn - kOutward * std::fabs(mn) - kTinyD, phi = mx + kOutward * std::fabs(mx) + kTinyD;
-    // interval_add with the accumulator's [lo, hi].
-    const double zlo = slo[j], zhi = shi[j];
-    const double lo = (plo + zlo) - kOutward * (std::fabs(plo) + std::fabs(zlo)) - kTinyD;
-    const double hi = (phi + zhi) + kOutward * (std::fabs(phi) + std::fabs(zhi)) + kTinyD;
-    // product_propagation(x, y) + z.err: x.mag y.err + x.err y.mag + x.err y.err.
-    const double bl = std::fabs(blo[j]), bh = std::fabs(bhi[j]);
-    const double bmag = (bl < bh ? bh : bl) + kTinyD;
-    const double pp = kLeft ? amag * berr[j] + aerr * bmag + aerr * berr[j]
-                            : bmag * aerr + berr[j] * amag + berr[j] * aerr;
-    const double prop = pp + serr[j];
-    const double al = std::fabs(lo), ah = std::fabs(hi);
-    const double mag = (al < ah ? ah : al) + kTinyD;
-    const double err = prop + u * (mag + prop) + eta;
-    slo[j] = lo;
-    shi[j] = hi;
-    serr[j] = err;
-    over[j] = ((over[j] != 0) | !(mag + err <= max_finite)) ? 1.0 : 0.0;
+  }
+  plo = mn - kOutward * abs_lane(mn) - kTinyD;
+  phi = mx + kOutward * abs_lane(mx) + kTinyD;
+}
+
+// product_propagation(x, y): x.mag y.err + x.err y.mag + x.err y.err. With an exact factor the
+// terms carrying its zero error are zeros, so the sum is the remaining term up to the sign of a
+// zero, which no bound sees (the rounding then adds eta > 0 to it).
+template <bool kLeft, int kExact, class T>
+[[gnu::always_inline]] inline T product_prop(const double aerr, const double amag, const T blo, const T bhi,
+                                             const T berr) {
+  if constexpr ((kExact & kExactA) && (kExact & kExactB)) {
+    return T{} * 0.0;
+  } else if constexpr (kExact & kExactA) {
+    return amag * berr;
+  } else {
+    const T bl = abs_lane(blo), bh = abs_lane(bhi);
+    const T bmag = (bl < bh ? bh : bl) + kTinyD;
+    if constexpr (kExact & kExactB) return aerr * bmag;
+    else if constexpr (kLeft) return amag * berr + aerr * bmag + aerr * berr;
+    else return bmag * aerr + berr * amag + berr * aerr;
   }
 }
 
-// One step l of a row in any order: where b_j is not an exact zero (skip_j = 0; an exact zero a
-// skips the whole step), AnySum::add(mul(a, b_j)) with the product's overflow check.
+// One lane of one step in the CPU order: s = fma(a, b, s) (touchstone::fma: interval_add of the
+// product's range and s's, the propagated errors, the rounding), the overflow check or-ed into
+// over (0 or 1).
+template <bool kLeft, int kExact, class T>
+[[gnu::always_inline]] inline void fma_lane(const double alo, const double ahi, const double aerr, const double amag,
+                                            const double u, const double eta, const double max_finite, const T blo,
+                                            const T bhi, const T berr, T& slo, T& shi, T& serr, T& over) {
+  T plo, phi;
+  product_range<kLeft, kExact>(alo, ahi, blo, bhi, plo, phi);
+  const T zlo = slo, zhi = shi;
+  const T lo = (plo + zlo) - kOutward * (abs_lane(plo) + abs_lane(zlo)) - kTinyD;
+  const T hi = (phi + zhi) + kOutward * (abs_lane(phi) + abs_lane(zhi)) + kTinyD;
+  const T prop = product_prop<kLeft, kExact>(aerr, amag, blo, bhi, berr) + serr;
+  const T al = abs_lane(lo), ah = abs_lane(hi);
+  const T mag = (al < ah ? ah : al) + kTinyD;
+  const T err = prop + u * (mag + prop) + eta;
+  slo = lo;
+  shi = hi;
+  serr = err;
+  over = flag_lane((over != 0) | not_le(mag + err, max_finite));
+}
+
+// One lane of one step in any order: unless b is an exact zero (skip != 0; an exact zero a skips
+// the whole step), AnySum::add(mul(a, b)) with the product's overflow check (touchstone::mul).
+template <bool kLeft, int kExact, class T>
+[[gnu::always_inline]] inline void any_lane(const double alo, const double ahi, const double aerr, const double amag,
+                                            const double u, const double eta, const double max_finite, const T blo,
+                                            const T bhi, const T berr, const T skip, T& slo, T& shi, T& sprop,
+                                            T& smags, T& scount, T& over) {
+  T plo, phi;
+  product_range<kLeft, kExact>(alo, ahi, blo, bhi, plo, phi);
+  const T prop = product_prop<kLeft, kExact>(aerr, amag, blo, bhi, berr);
+  const T pl = abs_lane(plo), ph = abs_lane(phi);
+  const T pmag = (pl < ph ? ph : pl) + kTinyD;
+  const T perr = prop + u * (pmag + prop) + eta;
+  const auto take = skip == 0;
+  slo = take ? slo + plo : slo;
+  shi = take ? shi + phi : shi;
+  sprop = take ? sprop + perr : sprop;
+  smags = take ? smags + (pmag + perr) : smags;
+  scount = take ? scount + 1.0 : scount;
+  over = flag_lane((over != 0) | (take & not_le(pmag + perr, max_finite)));
+}
+
+// An exact factor in the sense of kExactA, kExactB: err 0, lo and hi the same finite double.
+inline bool known_exact(const Tracked& v) {
+  return v.err == 0 && std::memcmp(&v.lo, &v.hi, sizeof v.lo) == 0 && std::isfinite(v.lo);
+}
+
+// x's values x(i, l) of one row as arrays over l.
+struct RowOperand {
+  std::vector<double> lo, hi, err, mag, zero;  // zero: 1 where x(i, l) is an exact zero
+  bool exact = true;                           // every x(i, l) exact (known_exact)
+  template <class XAt>
+  void load(Index i, Index inner, const XAt& x) {
+    for (std::vector<double>* a : {&lo, &hi, &err, &mag, &zero}) a->resize(static_cast<std::size_t>(inner));
+    exact = true;
+    for (Index l = 0; l < inner; ++l) {
+      const Tracked v = x(i, l);
+      exact = exact && known_exact(v);
+      const std::size_t k = static_cast<std::size_t>(l);
+      lo[k] = v.lo;
+      hi[k] = v.hi;
+      err[k] = v.err;
+      mag[k] = v.mag();
+      zero[k] = exact_zero(v) ? 1.0 : 0.0;
+    }
+  }
+};
+
+// The columns [j, j + kNT kTile) of one row through every step l, the sums held in vector
+// registers (kNT independent vectors: a step's operations on one vector depend on its previous
+// step's, so several are in flight at once): b's row l at b + l * stride.
+constexpr Index kTile = 8;
+
+template <bool kLeft, int kExact, int kNT>
+void fma_tile(const RowOperand& a, const Index inner, const double u, const double eta, const double max_finite,
+              const double* blo, const double* bhi, const double* berr, const Index stride, double* slo, double* shi,
+              double* serr, double* sover) {
+  V8 lo[kNT], hi[kNT], err[kNT], over[kNT];
+#pragma GCC unroll 8
+  for (int t = 0; t < kNT; ++t) {
+    lo[t] = load8(slo + t * kTile);
+    hi[t] = load8(shi + t * kTile);
+    err[t] = load8(serr + t * kTile);
+    over[t] = load8(sover + t * kTile);
+  }
+  for (Index l = 0; l < inner; ++l) {
+    const std::size_t q = static_cast<std::size_t>(l);
+    const double alo = a.lo[q], ahi = a.hi[q], aerr = a.err[q], amag = a.mag[q];
+    const double *bl = blo + l * stride, *bh = bhi + l * stride, *be = berr + l * stride;
+#pragma GCC unroll 8
+    for (int t = 0; t < kNT; ++t)
+      fma_lane<kLeft, kExact>(alo, ahi, aerr, amag, u, eta, max_finite, load8(bl + t * kTile), load8(bh + t * kTile),
+                      load8(be + t * kTile), lo[t], hi[t], err[t], over[t]);
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < kNT; ++t) {
+    store8(slo + t * kTile, lo[t]);
+    store8(shi + t * kTile, hi[t]);
+    store8(serr + t * kTile, err[t]);
+    store8(sover + t * kTile, over[t]);
+  }
+}
+
+template <bool kLeft, int kExact, int kNT>
+void any_tile(const RowOperand& a, const Index inner, const double u, const double eta, const double max_finite,
+              const double* blo, const double* bhi, const double* berr, const double* bskip, const Index stride,
+              double* slo, double* shi, double* sprop, double* smags, double* scount, double* sover) {
+  V8 lo[kNT], hi[kNT], prop[kNT], mags[kNT], count[kNT], over[kNT];
+#pragma GCC unroll 8
+  for (int t = 0; t < kNT; ++t) {
+    lo[t] = load8(slo + t * kTile);
+    hi[t] = load8(shi + t * kTile);
+    prop[t] = load8(sprop + t * kTile);
+    mags[t] = load8(smags + t * kTile);
+    count[t] = load8(scount + t * kTile);
+    over[t] = load8(sover + t * kTile);
+  }
+  for (Index l = 0; l < inner; ++l) {
+    const std::size_t q = static_cast<std::size_t>(l);
+    if (a.zero[q] != 0) continue;  // an exact zero x(i, l): no term
+    const double alo = a.lo[q], ahi = a.hi[q], aerr = a.err[q], amag = a.mag[q];
+    const double *bl = blo + l * stride, *bh = bhi + l * stride, *be = berr + l * stride, *bs = bskip + l * stride;
+#pragma GCC unroll 8
+    for (int t = 0; t < kNT; ++t)
+      any_lane<kLeft, kExact>(alo, ahi, aerr, amag, u, eta, max_finite, load8(bl + t * kTile), load8(bh + t * kTile),
+                      load8(be + t * kTile), load8(bs + t * kTile), lo[t], hi[t], prop[t], mags[t], count[t],
+                      over[t]);
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < kNT; ++t) {
+    store8(slo + t * kTile, lo[t]);
+    store8(shi + t * kTile, hi[t]);
+    store8(sprop + t * kTile, prop[t]);
+    store8(smags + t * kTile, mags[t]);
+    store8(scount + t * kTile, count[t]);
+    store8(sover + t * kTile, over[t]);
+  }
+}
+
+// One step l of a row for the columns [j0, j1) (those after the last whole tile).
+template <bool kLeft>
+void fma_lanes(const double alo, const double ahi, const double aerr, const double amag, const double u,
+               const double eta, const double max_finite, const double* __restrict blo,
+               const double* __restrict bhi, const double* __restrict berr, double* __restrict slo,
+               double* __restrict shi, double* __restrict serr, double* __restrict over, const Index j0,
+               const Index j1) {
+  for (Index j = j0; j < j1; ++j)
+    fma_lane<kLeft, 0>(alo, ahi, aerr, amag, u, eta, max_finite, blo[j], bhi[j], berr[j], slo[j], shi[j], serr[j],
+                    over[j]);
+}
+
 template <bool kLeft>
 void any_lanes(const double alo, const double ahi, const double aerr, const double amag, const double u,
                const double eta, const double max_finite, const double* __restrict blo,
                const double* __restrict bhi, const double* __restrict berr, const double* __restrict skip,
                double* __restrict slo, double* __restrict shi, double* __restrict sprop,
-               double* __restrict smags, double* __restrict scount, double* __restrict over, const Index n) {
-  using tracked_detail::kOutward;
-  for (Index j = 0; j < n; ++j) {
-    const double p1 = alo * blo[j], p2 = kLeft ? alo * bhi[j] : ahi * blo[j],
-                 p3 = kLeft ? ahi * blo[j] : alo * bhi[j], p4 = ahi * bhi[j];
-    double mn = p1, mx = p1;
-    mn = p2 < mn ? p2 : mn;
-    mn = p3 < mn ? p3 : mn;
-    mn = p4 < mn ? p4 : mn;
-    mx = mx < p2 ? p2 : mx;
-    mx = mx < p3 ? p3 : mx;
-    mx = mx < p4 ? p4 : mx;
-    const double plo = mn - kOutward * std::fabs(mn) - kTinyD, phi = mx + kOutward * std::fabs(mx) + kTinyD;
-    const double bl = std::fabs(blo[j]), bh = std::fabs(bhi[j]);
-    const double bmag = (bl < bh ? bh : bl) + kTinyD;
-    const double prop = kLeft ? amag * berr[j] + aerr * bmag + aerr * berr[j]
-                              : bmag * aerr + berr[j] * amag + berr[j] * aerr;
-    const double pl = std::fabs(plo), ph = std::fabs(phi);
-    const double pmag = (pl < ph ? ph : pl) + kTinyD;
-    const double perr = prop + u * (pmag + prop) + eta;
-    const bool take = skip[j] == 0;
-    slo[j] = take ? slo[j] + plo : slo[j];
-    shi[j] = take ? shi[j] + phi : shi[j];
-    sprop[j] = take ? sprop[j] + perr : sprop[j];
-    smags[j] = take ? smags[j] + (pmag + perr) : smags[j];
-    scount[j] = take ? scount[j] + 1 : scount[j];
-    over[j] = ((over[j] != 0) | (take & !(pmag + perr <= max_finite))) ? 1.0 : 0.0;
-  }
+               double* __restrict smags, double* __restrict scount, double* __restrict over, const Index j0,
+               const Index j1) {
+  for (Index j = j0; j < j1; ++j)
+    any_lane<kLeft, 0>(alo, ahi, aerr, amag, u, eta, max_finite, blo[j], bhi[j], berr[j], skip[j], slo[j], shi[j],
+                    sprop[j], smags[j], scount[j], over[j]);
 }
 
 // The right operand of a product as arrays: y(l, j) for l < inner, j < cols.
 struct Operand {
   std::vector<double> lo, hi, err, skip;  // skip: 1 where y(l, j) is an exact zero
+  bool exact = true;                      // every y(l, j) exact (known_exact)
   template <class YAt>
   Operand(Index inner, Index cols, const YAt& y) {
     const std::size_t n = static_cast<std::size_t>(inner) * static_cast<std::size_t>(cols);
@@ -309,6 +486,7 @@ struct Operand {
     for (Index l = 0; l < inner; ++l)
       for (Index j = 0; j < cols; ++j) {
         const Tracked v = y(l, j);
+        exact = exact && known_exact(v);
         const std::size_t k = static_cast<std::size_t>(l * cols + j);
         lo[k] = v.lo;
         hi[k] = v.hi;
@@ -349,19 +527,44 @@ struct Lanes {
       return Reduction(e, Tracked::exact(0), AnySum{lo[k], hi[k], err[k], mags[k], static_cast<std::size_t>(count[k])});
     return Reduction(e, Tracked{lo[k], hi[k], err[k]}, AnySum{});
   }
-  void step(Engine& e, bool x_left, const Tracked& a, const Operand& y, Index l, Index cols) {
+  // The columns [j, j + kNT kTile) of the row through every step (x's row `a`).
+  template <int kNT>
+  void tiles(Engine& e, bool x_left, const RowOperand& a, const Operand& y, Index inner, Index cols, Index j) {
+    const int exact = (a.exact ? kExactA : 0) | (y.exact ? kExactB : 0);
+    switch (exact) {
+      case 0: return tiles<kNT, 0>(e, x_left, a, y, inner, cols, j);
+      case kExactA: return tiles<kNT, kExactA>(e, x_left, a, y, inner, cols, j);
+      case kExactB: return tiles<kNT, kExactB>(e, x_left, a, y, inner, cols, j);
+      default: return tiles<kNT, kExactA | kExactB>(e, x_left, a, y, inner, cols, j);
+    }
+  }
+  template <int kNT, int kExact>
+  void tiles(Engine& e, bool x_left, const RowOperand& a, const Operand& y, Index inner, Index cols, Index j) {
     const Rounding& r = e.rounding();
-    const std::size_t k = static_cast<std::size_t>(l * cols);
-    const double* blo = y.lo.data() + k;
-    const double* bhi = y.hi.data() + k;
-    const double* berr = y.err.data() + k;
+    const std::size_t k = static_cast<std::size_t>(j);
     if (!e.any()) {
-      (x_left ? fma_lanes<true> : fma_lanes<false>)(a.lo, a.hi, a.err, a.mag(), r.u, r.eta, r.max_finite, blo, bhi,
-                                                      berr, lo.data(), hi.data(), err.data(), over.data(), cols);
-    } else if (!exact_zero(a)) {
-      (x_left ? any_lanes<true> : any_lanes<false>)(a.lo, a.hi, a.err, a.mag(), r.u, r.eta, r.max_finite, blo, bhi,
-                                                      berr, y.skip.data() + k, lo.data(), hi.data(), err.data(),
-                                                      mags.data(), count.data(), over.data(), cols);
+      (x_left ? fma_tile<true, kExact, kNT> : fma_tile<false, kExact, kNT>)(
+          a, inner, r.u, r.eta, r.max_finite, y.lo.data() + k, y.hi.data() + k, y.err.data() + k, cols,
+          lo.data() + k, hi.data() + k, err.data() + k, over.data() + k);
+    } else {
+      (x_left ? any_tile<true, kExact, kNT> : any_tile<false, kExact, kNT>)(
+          a, inner, r.u, r.eta, r.max_finite, y.lo.data() + k, y.hi.data() + k, y.err.data() + k, y.skip.data() + k,
+          cols, lo.data() + k, hi.data() + k, err.data() + k, mags.data() + k, count.data() + k, over.data() + k);
+    }
+  }
+  // Step l of the row for the columns [j0, j1).
+  void step(Engine& e, bool x_left, const RowOperand& a, const Operand& y, Index l, Index cols, Index j0, Index j1) {
+    const Rounding& r = e.rounding();
+    const std::size_t q = static_cast<std::size_t>(l), k = static_cast<std::size_t>(l * cols);
+    const double alo = a.lo[q], ahi = a.hi[q], aerr = a.err[q], amag = a.mag[q];
+    const double *blo = y.lo.data() + k, *bhi = y.hi.data() + k, *berr = y.err.data() + k;
+    if (!e.any()) {
+      (x_left ? fma_lanes<true> : fma_lanes<false>)(alo, ahi, aerr, amag, r.u, r.eta, r.max_finite, blo, bhi, berr,
+                                                      lo.data(), hi.data(), err.data(), over.data(), j0, j1);
+    } else if (a.zero[q] == 0) {
+      (x_left ? any_lanes<true> : any_lanes<false>)(alo, ahi, aerr, amag, r.u, r.eta, r.max_finite, blo, bhi, berr,
+                                                      y.skip.data() + k, lo.data(), hi.data(), err.data(),
+                                                      mags.data(), count.data(), over.data(), j0, j1);
     }
   }
   bool overflowed(Index cols) const {
@@ -371,19 +574,39 @@ struct Lanes {
   }
 };
 
-template <class Init, class XAt, class YAt, class Out>
+// product_reductions on y laid out as arrays (`yy`): rows in blocks of 8; for each block, the
+// whole tiles of kTile columns through every step (a tile of y's columns is then read from the
+// cache by all the block's rows), then the remaining columns step by step.
+template <class Init, class XAt, class Out>
 void product_rows(Engine& e, Index rows, Index cols, Index inner, bool x_left, const Init& init, const XAt& x,
-                  const YAt& y, const Out& out) {
-  const Operand yy(inner, cols, y);
-  // Rows in blocks, so that each of y's rows is read from the cache by all the block's reductions.
+                  const Operand& yy, const Out& out) {
   constexpr Index kBlock = 8;
+  const Index tiled = cols - cols % kTile;
   std::vector<Lanes> lanes(static_cast<std::size_t>(kBlock));
+  std::vector<RowOperand> xs(static_cast<std::size_t>(kBlock));
   for (Index i0 = 0; i0 < rows; i0 += kBlock) {
     const Index i1 = std::min(rows, i0 + kBlock);
-    for (Index i = i0; i < i1; ++i)
-      lanes[static_cast<std::size_t>(i - i0)].load(e, cols, [&](Index j) { return init(i, j); });
-    for (Index l = 0; l < inner; ++l)
-      for (Index i = i0; i < i1; ++i) lanes[static_cast<std::size_t>(i - i0)].step(e, x_left, x(i, l), yy, l, cols);
+    for (Index i = i0; i < i1; ++i) {
+      const std::size_t b = static_cast<std::size_t>(i - i0);
+      lanes[b].load(e, cols, [&](Index j) { return init(i, j); });
+      xs[b].load(i, inner, x);
+    }
+    // Four tiles at a time, then one.
+    for (Index j = 0; j < tiled;) {
+      const bool four = j + 4 * kTile <= tiled;
+      for (Index i = i0; i < i1; ++i) {
+        Lanes& s = lanes[static_cast<std::size_t>(i - i0)];
+        const RowOperand& a = xs[static_cast<std::size_t>(i - i0)];
+        four ? s.tiles<4>(e, x_left, a, yy, inner, cols, j) : s.tiles<1>(e, x_left, a, yy, inner, cols, j);
+      }
+      j += four ? 4 * kTile : kTile;
+    }
+    if (tiled < cols)
+      for (Index l = 0; l < inner; ++l)
+        for (Index i = i0; i < i1; ++i) {
+          const std::size_t b = static_cast<std::size_t>(i - i0);
+          lanes[b].step(e, x_left, xs[b], yy, l, cols, tiled, cols);
+        }
     for (Index i = i0; i < i1; ++i) {
       const Lanes& s = lanes[static_cast<std::size_t>(i - i0)];
       if (s.overflowed(cols)) e.set_overflow();
@@ -411,7 +634,7 @@ void product_reductions(Engine& e, Index rows, Index cols, Index inner, bool x_l
       }
     return;
   }
-  rows_detail::product_rows(e, rows, cols, inner, x_left, init, x, y, out);
+  rows_detail::product_rows(e, rows, cols, inner, x_left, init, x, rows_detail::Operand(inner, cols, y), out);
 }
 
 }  // namespace touchstone::mamba::block_engine
