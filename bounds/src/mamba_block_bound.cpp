@@ -13,8 +13,8 @@
 // constants, and rounds the outputs once more to the storage format.
 //
 // The Engine and Reduction are in touchstone/bounds/mamba_block_engine.hpp, with
-// product_reductions: the projections' matrix products a row of reductions at a time, in arrays
-// the compiler vectorizes, every reduction the same to the bit ([MAMBA-BLOCK-PRODUCT-ROWS]).
+// product_reductions: the projections' matrix products a row of reductions at a time, 8 columns
+// to a vector register, every reduction the same to the bit ([MAMBA-BLOCK-PRODUCT-ROWS]).
 // The engine's vector helpers are always inlined (mamba_block_engine.hpp): no V8 crosses a call,
 // whatever gcc's -Wpsabi says about builds for CPUs without 512-bit registers. gcc reports it where
 // the templates are evaluated (the end of the file), so it is off for the whole file.

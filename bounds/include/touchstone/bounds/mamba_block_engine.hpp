@@ -208,14 +208,15 @@ Tracked dot(Engine& e, Tracked acc, Index n, WAt w, XAt x) {
   return r.value();
 }
 
-// [MAMBA-BLOCK-PRODUCT-ROWS] The reductions of a matrix product, many at once. Each reduction
-// (i, j) of a row i is kept as arrays over j (one per field: the CPU chain's lo, hi, err; the any
-// order sum's lo, hi, prop, mags, count; an overflow flag), and each step l applies the same
-// operation to all of them in one loop over j that the compiler vectorizes: Reduction::fma(a, b_j)
-// with a = x(i, l) the same for the row. Every lane goes through exactly the operations of
-// Engine::fma / Engine::mul and AnySum::add (touchstone::fma, touchstone::mul with
-// interval_mul's first-kept ties, the overflow check), written out here without branches (a
-// select keeps a skipped lane's sums), so every reduction ends the same to the bit.
+// [MAMBA-BLOCK-PRODUCT-ROWS] The reductions of a matrix product, many at once. The reductions
+// (i, j) of a row i are kept by field (the CPU chain's lo, hi, err; the any-order sum's lo, hi,
+// prop, mags, count; an overflow flag), 8 columns to a vector register, and each step l applies
+// Reduction::fma(a, b_j), a = x(i, l) the same for the row, to all of them at once. Every lane
+// goes through exactly the operations of Engine::fma / Engine::mul and AnySum::add
+// (touchstone::fma, touchstone::mul with interval_mul's first-kept ties, the overflow check),
+// written without branches (a select keeps a skipped lane's sums), in shorter forms where a
+// factor is exact (kExactA, kExactB), so every reduction ends the same to the bit
+// (tests/mamba/block_products_test.cpp).
 
 // Fewer columns than this: product_reductions runs the scalar loops.
 constexpr Index kMinArrayColumns = 8;
@@ -228,6 +229,7 @@ using tracked_detail::kOutward;
 // reductions in one vector register, GCC's vector extension: every operator is the same IEEE
 // operation lane by lane; a comparison gives a mask M8, `m ? a : b` selects, abs clears the sign
 // bit as fabs does).
+//
 // Built for a CPU without 512-bit registers, gcc warns (-Wpsabi) that passing V8 by value has
 // another ABI there: the helpers taking one are always inlined, no call passes one; the files that
 // include this header turn the warning off.
