@@ -43,6 +43,30 @@ using bounds::element_bound;
 using bounds::slack_for;
 using bounds::TV;
 
+// [ORTH-CWY-NORMWISE] Z >= |S'^-1| element by element for every upper-triangular S' with diagonal
+// 1/2 whose strict upper triangle lies in the tracked ranges of S widened by their errors (so for
+// the exact S and for the computed S^ alike). S' = (I + N') / 2 with N' = 2 striu(S'); X~ is the
+// binary64 inverse of I + N~ at the midpoint; with R = I - X~ (I + N'), |R| <= |fl(I - X~ (I + N~))|
+// + gamma_(L+2) (I + |X~| |I + N~|) + |X~| |N' - N~|, rho = ||R||_inf < 1/2, and
+// (I + N')^-1 = sum_k R^k X~, so |(I + N')^-1| <= |X~| + rho / (1 - rho) ||X~||_inf.
+struct InverseEnclosure {
+  std::vector<double> z;  // L x L, row-major
+  bool valid = false;
+};
+
+// The parts of solve_bound that depend on S and the direction only (one per S and transpose, not per
+// right-hand side), each matrix laid out by columns of the sums it enters (entry (i, j) at j L + i),
+// so that the per-right-hand-side sums below run over i in the inner loop (each sum still adds its
+// terms in the same order, by the same operations: the same bits).
+struct SolveTables {
+  std::vector<double> z;     // z(i, j) at j L + i
+  std::vector<double> sabs;  // |M^_ik| + |M^_ik - M_ik|'s bound (sabs(i, k)) at k L + i
+  std::vector<double> serr;  // |M^_jk - M_jk| at k L + j
+  std::vector<double> zs;    // (Z |M^| 1)_i
+  double kappa = 0;
+  bool valid = false;
+};
+
 // The order header's policy over tracked values: the shared operations (bounds/tracked_policy.hpp)
 // and the orthogonal family's own. Sequential: each accumulate is one rounded addition in the
 // order of the calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM] (see accumulate).
@@ -92,7 +116,10 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
   // [ORTH-CWY-NORMWISE] After each substitution with S: the normwise bound of the solution from the
   // right-hand side, taken per component where tighter, and the exact |w| <= Z |b| intersected with
   // the tracked range (both hold for the same computed values).
-  void refine_solve(const std::vector<V>& s, Index L, const std::vector<V>& rhs, std::vector<V>& x, bool transpose) const;
+  // (order::solve_s's hook; the order header's solves go through solve_s_columns, which refines too.)
+  void refine_solve(const std::vector<V>& s, Index L, const std::vector<V>& rhs, std::vector<V>& x, bool transpose) const {
+    refine_with(tables_for(s, L, transpose), L, rhs, x);
+  }
   // [CORE-PRODUCT-SUMS] shared_order::product_sums a row of sums at a time: accumulate keeps the sequential
   // sum always and the order-free one for any order.
   template <class First, class Lead, class X, class Y, class Out>
@@ -100,6 +127,14 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
                     Out&& out) const {
     bounds::tracked_product_sums(*this, {any_order_, true}, rows, cols, inner, first, lead, x, y, out);
   }
+  // [ORTH-CWY-SOLVE-COLUMNS] order::solve_s_columns: solve_s_steps on K columns at once, row i of
+  // every column together ([CORE-PRODUCT-SUMS]'s row sums: each term -fl(s_ij x_j) as
+  // fl((-s_ij) x_j), the same tracked value), then refine_solve per column.
+  void solve_s_columns(const std::vector<V>& s, Index L, std::vector<V>& x, Index K, bool transpose) const;
+  // [ORTH-CWY-SOLVE-COLUMNS] order::cwy_vjp_du: a row of du at a time, its columns k < C (two
+  // leading terms) and k >= C (one) as two row sums.
+  void cwy_vjp_du(const std::vector<V>& u, const std::vector<V>& x1, const std::vector<V>& x3, const std::vector<V>& pm,
+                  Index L, Index N, Index C, std::vector<V>& du) const;
   V total(const Acc& s) const {
     if (!s.any) return {Tracked::exact(0), s.outside};
     if (any_order_) {
@@ -132,10 +167,14 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
     return checked(elementary(std::max(flo, -1.0), std::min(fhi, 1.0), 1.0, a.t, sincos_ulps_, r_), a.outside);
   }
   double sincos_ulps_;
-  // The enclosure of |S^-1| for the last S seen (one per run of the order).
+  const SolveTables& tables_for(const std::vector<V>& s, Index L, bool transpose) const;
+  void refine_with(const SolveTables& tb, Index L, const std::vector<V>& rhs, std::vector<V>& x) const;
+  // The enclosure of |S^-1| for the last S seen (one per run of the order), and its solve tables
+  // (S, then S^T).
   mutable std::vector<V> cached_s_;
-  mutable std::vector<double> cached_z_;
-  mutable bool cached_valid_ = false;
+  mutable InverseEnclosure cached_enclosure_;
+  mutable SolveTables cached_tables_[2];
+  mutable bool tables_built_[2] = {false, false};
 };
 
 // [ORTH-BOUND-EVAL] element_bound and slack_for: bounds/tracked_policy.hpp.
@@ -144,17 +183,8 @@ auto reader(const Tensor<double>& t) {
   return [&t](Index i, Index k) { return t(i, k); };
 }
 
-// [ORTH-CWY-NORMWISE] Z >= |S'^-1| element by element for every upper-triangular S' with diagonal
-// 1/2 whose strict upper triangle lies in the tracked ranges of S widened by their errors (so for
-// the exact S and for the computed S^ alike). S' = (I + N') / 2 with N' = 2 striu(S'); X~ is the
-// binary64 inverse of I + N~ at the midpoint; with R = I - X~ (I + N'), |R| <= |fl(I - X~ (I + N~))|
-// + gamma_(L+2) (I + |X~| |I + N~|) + |X~| |N' - N~|, rho = ||R||_inf < 1/2, and
-// (I + N')^-1 = sum_k R^k X~, so |(I + N')^-1| <= |X~| + rho / (1 - rho) ||X~||_inf.
-struct InverseEnclosure {
-  std::vector<double> z;  // L x L, row-major
-  bool valid = false;
-};
 
+// [ORTH-CWY-NORMWISE] Z for the tracked S (InverseEnclosure above says how).
 InverseEnclosure inverse_enclosure(const std::vector<TV>& s, Index L) {
   const std::size_t LL = static_cast<std::size_t>(L * L);
   std::vector<double> nt(LL, 0.0), rad(LL, 0.0), x(LL, 0.0);
@@ -210,8 +240,8 @@ struct SolveBound {
   bool valid = false;
 };
 
-SolveBound solve_bound(const InverseEnclosure& zi, const std::vector<TV>& s, const std::vector<TV>& b, Index L,
-                       bool transpose, const Rounding& r) {
+SolveTables solve_tables(const InverseEnclosure& zi, const std::vector<TV>& s, Index L, bool transpose,
+                         const Rounding& r) {
   if (!zi.valid) return {};
   auto z = [&](Index i, Index j) { return transpose ? zi.z[j * L + i] : zi.z[i * L + j]; };
   // |M_ij| and |M^_ij - M_ij| of the matrix solved (S or S^T).
@@ -228,69 +258,111 @@ SolveBound solve_bound(const InverseEnclosure& zi, const std::vector<TV>& s, con
     const TV* t = entry(i, j);
     return t && i != j ? t->t.err : 0.0;
   };
+  const double gL = gamma_k(r.u, static_cast<double>(L));
+  const std::size_t LL = static_cast<std::size_t>(L * L);
+  SolveTables out{std::vector<double>(LL), std::vector<double>(LL), std::vector<double>(LL),
+                  std::vector<double>(static_cast<std::size_t>(L), 0.0), 0, true};
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < L; ++j) {
+      out.z[j * L + i] = z(i, j);
+      out.sabs[j * L + i] = sabs(i, j);
+      out.serr[j * L + i] = serr(i, j);
+    }
+  // Row j's sum of |M^| (the same sum, in the same order, for every i: formed once, so that a
+  // solve costs L^2 here and not L^3).
+  std::vector<double> rowsum(L, 0.0);
+  for (Index j = 0; j < L; ++j)
+    for (Index k = 0; k < L; ++k) rowsum[j] += sabs(j, k);
+  for (Index i = 0; i < L; ++i) {
+    for (Index j = 0; j < L; ++j) out.zs[i] += z(i, j) * rowsum[j];
+    out.kappa = std::max(out.kappa, gL * out.zs[i]);
+  }
+  return out;
+}
+
+// [ORTH-CWY-NORMWISE] The substitution w^ = S^-1 b^ (transpose: S^-T) as the order header computes
+// it, for tracked right-hand sides b (|b| <= B, |b^ - b| <= e_b) and tracked S: S^ w^ = b^ + r with
+// |r| <= gamma_L (|b^| + |S^| |w^|) + L eta (1 + gamma_L) (each term of row i's sum rounded at most
+// L times, in any order; products may underflow), so
+//   w^ - w = S^-1... = S^^-1 [(b^ - b) + r - (S^ - S) w],  |w| <= Z B,
+//   |w^| <= a + gamma_L Z |S^| 1 ||a||_inf / (1 - kappa),  a = Z (|b^| (1 + gamma_L) + L eta (1 + gamma_L)),
+// kappa = gamma_L ||Z |S^|||_inf < 1/2. Returns per component the error bound and |w^|'s bound.
+// (The S-only parts come from solve_tables; every sum below adds its terms in index order.)
+SolveBound solve_bound(const SolveTables& tb, const std::vector<TV>& b, Index L, const Rounding& r) {
+  if (!tb.valid) return {};
   const double gL = gamma_k(r.u, static_cast<double>(L)), etaL = static_cast<double>(L) * r.eta * (1 + gL);
-  std::vector<double> B(L), eb(L), bh(L), wx(L, 0.0), a(L, 0.0), zs(L, 0.0), wh(L), rho(L);
+  std::vector<double> B(L), eb(L), bh(L), wx(L, 0.0), a(L, 0.0), wh(L), rho(L);
   for (Index i = 0; i < L; ++i) {
     if (b[i].outside || !std::isfinite(b[i].t.err)) return {};
     B[i] = b[i].t.mag();
     eb[i] = b[i].t.err;
     bh[i] = B[i] + eb[i];
   }
-  // Row j's sum of |M^| (the same sum, in the same order, for every i: formed once, so that a
-  // solve costs L^2 here and not L^3).
-  std::vector<double> rowsum(L, 0.0);
-  for (Index j = 0; j < L; ++j)
-    for (Index k = 0; k < L; ++k) rowsum[j] += sabs(j, k);
-  double kappa = 0, ainf = 0;
-  for (Index i = 0; i < L; ++i) {
-    for (Index j = 0; j < L; ++j) {
-      wx[i] += z(i, j) * B[j];
-      a[i] += z(i, j) * (bh[j] * (1 + gL) + etaL);
-      zs[i] += z(i, j) * rowsum[j];
-    }
-    kappa = std::max(kappa, gL * zs[i]);
-    ainf = std::max(ainf, a[i]);
-  }
+  const double kappa = tb.kappa;
   if (!(kappa < 0.5)) return {};
+  const double* z = tb.z.data();
+  for (Index j = 0; j < L; ++j) {
+    const double bj = B[j], cj = bh[j] * (1 + gL) + etaL;
+    const double* zj = z + j * L;
+    for (Index i = 0; i < L; ++i) wx[i] += zj[i] * bj;
+    for (Index i = 0; i < L; ++i) a[i] += zj[i] * cj;
+  }
+  double ainf = 0;
+  for (Index i = 0; i < L; ++i) ainf = std::max(ainf, a[i]);
   // The evaluation (non-negative terms, at most 3 L^2 operations per component) is covered by 1e-12.
   for (double& t : wx) t *= 1 + 1e-12;
   SolveBound out{std::vector<double>(L, 0.0), std::vector<double>(L), wx, true};
-  for (Index i = 0; i < L; ++i) wh[i] = out.mag[i] = (a[i] + gL * zs[i] * ainf / (1 - kappa)) * (1 + 1e-12);
-  for (Index i = 0; i < L; ++i) {
-    double t = bh[i];
-    for (Index k = 0; k < L; ++k) t += sabs(i, k) * wh[k];
-    rho[i] = gL * t + etaL;
+  for (Index i = 0; i < L; ++i) wh[i] = out.mag[i] = (a[i] + gL * tb.zs[i] * ainf / (1 - kappa)) * (1 + 1e-12);
+  std::vector<double> t(bh);
+  for (Index k = 0; k < L; ++k) {
+    const double* sk = tb.sabs.data() + k * L;
+    const double whk = wh[k];
+    for (Index i = 0; i < L; ++i) t[i] += sk[i] * whk;
   }
+  for (Index i = 0; i < L; ++i) rho[i] = gL * t[i] + etaL;
   // Row j's |b^ - b| + |r| + |S^ - S| |w| (independent of i: formed once, as rowsum).
   std::vector<double> perturbation(L);
-  for (Index j = 0; j < L; ++j) {
-    double t = eb[j] + rho[j];
-    for (Index k = 0; k < L; ++k) t += serr(j, k) * wx[k];
-    perturbation[j] = t;
+  for (Index j = 0; j < L; ++j) perturbation[j] = eb[j] + rho[j];
+  for (Index k = 0; k < L; ++k) {
+    const double* ek = tb.serr.data() + k * L;
+    const double wxk = wx[k];
+    for (Index j = 0; j < L; ++j) perturbation[j] += ek[j] * wxk;
   }
-  for (Index i = 0; i < L; ++i)
-    for (Index j = 0; j < L; ++j) out.err[i] += z(i, j) * perturbation[j];
+  for (Index j = 0; j < L; ++j) {
+    const double* zj = z + j * L;
+    const double pj = perturbation[j];
+    for (Index i = 0; i < L; ++i) out.err[i] += zj[i] * pj;
+  }
   for (Index i = 0; i < L; ++i) out.err[i] *= 1 + 1e-12;
   return out;
 }
 
-void TrackedArithmetic::refine_solve(const std::vector<V>& s, Index L, const std::vector<V>& rhs, std::vector<V>& x,
-                                     bool transpose) const {
+// The enclosure of |S^-1| and the solve tables for s (recomputed only when s is not the one seen last).
+const SolveTables& TrackedArithmetic::tables_for(const std::vector<V>& s, Index L, bool transpose) const {
   bool same = cached_s_.size() == s.size();
   for (std::size_t i = 0; same && i < s.size(); ++i)
     same = s[i].outside == cached_s_[i].outside && s[i].t.lo == cached_s_[i].t.lo && s[i].t.hi == cached_s_[i].t.hi &&
            s[i].t.err == cached_s_[i].t.err;
   if (!same) {
-    const InverseEnclosure e = inverse_enclosure(s, L);
+    cached_enclosure_ = inverse_enclosure(s, L);
     cached_s_ = s;
-    cached_z_ = e.z;
-    cached_valid_ = e.valid;
+    cached_tables_[0] = cached_tables_[1] = SolveTables{};
+    tables_built_[0] = tables_built_[1] = false;
   }
-  if (!cached_valid_) return;
+  const int d = transpose ? 1 : 0;
+  if (!tables_built_[d]) {
+    cached_tables_[d] = solve_tables(cached_enclosure_, s, L, transpose, r_);
+    tables_built_[d] = true;
+  }
+  return cached_tables_[d];
+}
+
+void TrackedArithmetic::refine_with(const SolveTables& tb, Index L, const std::vector<V>& rhs, std::vector<V>& x) const {
+  if (!tb.valid) return;
   // The normwise analysis is of the whole computed vector: it needs every component in the domain.
   for (Index i = 0; i < L; ++i)
     if (x[i].outside) return;
-  const SolveBound w = solve_bound(InverseEnclosure{cached_z_, true}, s, rhs, L, transpose, r_);
+  const SolveBound w = solve_bound(tb, rhs, L, r_);
   if (!w.valid) return;
   for (Index i = 0; i < L; ++i) {
     if (!std::isfinite(w.err[i]) || !std::isfinite(w.exact[i])) continue;
@@ -298,6 +370,73 @@ void TrackedArithmetic::refine_solve(const std::vector<V>& s, Index L, const std
     t.err = std::min(t.err, w.err[i]);
     const double lo = std::max(t.lo, -w.exact[i]), hi = std::min(t.hi, w.exact[i]);
     if (lo <= hi) t.lo = lo, t.hi = hi;
+  }
+}
+
+void TrackedArithmetic::solve_s_columns(const std::vector<V>& s, Index L, std::vector<V>& x, Index K,
+                                        bool transpose) const {
+  if (L == 0 || K == 0) return;
+  const std::vector<V> rhs = x;
+  const std::size_t n = static_cast<std::size_t>(L * K);
+  // The solved rows' values as arrays (row j at j K), for the products with them.
+  std::vector<double> xlo(n), xhi(n), xerr(n), xout(n);
+  bounds::TrackedRowSums sums(r_, {any_order_, true});
+  for (Index step = 0; step < L; ++step) {
+    const Index i = transpose ? step : L - 1 - step;
+    sums.start(K);
+    sums.add_values([&](Index c) { return x[i * K + c]; }, 0, K);
+    const Index first = transpose ? 0 : i + 1, count = transpose ? i : L - 1 - i;
+    for (Index t = 0; t < count; ++t) {
+      const Index j = first + t;
+      const std::size_t row = static_cast<std::size_t>(j * K);
+      sums.add_products(neg(s[transpose ? j * L + i : i * L + j]), xlo.data() + row, xhi.data() + row,
+                        xerr.data() + row, xout.data() + row, 0, K);
+    }
+    for (Index c = 0; c < K; ++c) {
+      const std::size_t e = static_cast<std::size_t>(i * K + c);
+      x[e] = twice(total(sums.acc(c, acc())));
+      xlo[e] = x[e].t.lo;
+      xhi[e] = x[e].t.hi;
+      xerr[e] = x[e].t.err;
+      xout[e] = x[e].outside ? 1.0 : 0.0;
+    }
+  }
+  const SolveTables& tb = tables_for(s, L, transpose);
+  std::vector<V> b(static_cast<std::size_t>(L)), w(static_cast<std::size_t>(L));
+  for (Index c = 0; c < K; ++c) {
+    for (Index i = 0; i < L; ++i) b[i] = rhs[i * K + c], w[i] = x[i * K + c];
+    refine_with(tb, L, b, w);
+    for (Index i = 0; i < L; ++i) x[i * K + c] = w[i];
+  }
+}
+
+void TrackedArithmetic::cwy_vjp_du(const std::vector<V>& u, const std::vector<V>& x1, const std::vector<V>& x3,
+                                   const std::vector<V>& pm, Index L, Index N, Index C, std::vector<V>& du) const {
+  const std::size_t n = static_cast<std::size_t>(L * N);
+  std::vector<double> ulo(n), uhi(n), uerr(n), uout(n);
+  for (std::size_t e = 0; e < n; ++e) {
+    ulo[e] = u[e].t.lo;
+    uhi[e] = u[e].t.hi;
+    uerr[e] = u[e].t.err;
+    uout[e] = u[e].outside ? 1.0 : 0.0;
+  }
+  // Columns k < C: -x1_ik, then -x3_ik, then the products; k >= C: -x1_ik, then the products.
+  bounds::TrackedRowSums two_leads(r_, {any_order_, true}), one_lead(r_, {any_order_, true});
+  for (Index i = 0; i < L; ++i) {
+    two_leads.start(N);
+    one_lead.start(N);
+    two_leads.add_values([&](Index k) { return neg(x1[i * N + k]); }, 0, C);
+    two_leads.add_values([&](Index k) { return neg(x3[i * C + k]); }, 0, C);
+    if (C < N) one_lead.add_values([&](Index k) { return neg(x1[i * N + k]); }, C, N);
+    for (Index j = 0; j < L; ++j) {
+      if (j == i) continue;
+      const V& d = j > i ? pm[i * L + j] : pm[j * L + i];
+      const std::size_t row = static_cast<std::size_t>(j * N);
+      two_leads.add_products(d, ulo.data() + row, uhi.data() + row, uerr.data() + row, uout.data() + row, 0, C);
+      if (C < N) one_lead.add_products(d, ulo.data() + row, uhi.data() + row, uerr.data() + row, uout.data() + row, C, N);
+    }
+    for (Index k = 0; k < N; ++k)
+      du[i * N + k] = total(k < C ? two_leads.acc(k, acc()) : one_lead.acc(k, acc()));
   }
 }
 

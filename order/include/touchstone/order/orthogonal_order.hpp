@@ -126,53 +126,92 @@ void solve_s(Ar& ar, const CwyFactors<Ar>& f, Index L, std::vector<typename Ar::
   }
 }
 
+// [ORTH-CWY-SOLVE-COLUMNS] solve_s on each of the K columns of x (L x K, row-major), in turn. The
+// columns do not depend on one another, so a policy may solve them together: one that provides a
+// member solve_s_columns(s, L, x, K, transpose) is called instead (the bounds' tracked policy, which
+// runs solve_s_steps' operations for a row of every column at once, then its refine_solve per
+// column; bounds/src/orthogonal_bound.cpp). The backends' policies have none and run the loop.
+template <class Ar>
+void solve_s_columns(Ar& ar, const CwyFactors<Ar>& f, Index L, std::vector<typename Ar::V>& x, Index K,
+                     bool transpose) {
+  if constexpr (requires { ar.solve_s_columns(f.s, L, x, K, transpose); }) {
+    ar.solve_s_columns(f.s, L, x, K, transpose);
+  } else {
+    std::vector<typename Ar::V> col(static_cast<std::size_t>(L), ar.input(0));
+    for (Index c = 0; c < K; ++c) {
+      for (Index i = 0; i < L; ++i) col[i] = x[i * K + c];
+      solve_s(ar, f, L, col, transpose);
+      for (Index i = 0; i < L; ++i) x[i * K + c] = col[i];
+    }
+  }
+}
+
 // [ORTH-CWY-CPU] [ORTH-TCWY-CPU] The first C columns of Q = I - U^T S^-1 U: per column c,
-// w = S^-1 u_{:,c} (solve_s), then Q_rc = delta_rc - u_1r w_1 - ... - u_Lr w_L subtracted in i order.
+// w = S^-1 u_{:,c} (solve_s), then Q_rc = delta_rc - u_1r w_1 - ... - u_Lr w_L subtracted in i order
+// (the columns' solves first, then the sums: each element's operations are the same; each term
+// -fl(u_ir w_i) as fl((-u_ir) w_i), the same value, so that the sums are product_sums).
 // embed-begin cwy_order
 template <class Ar, class Vin, class Sink>
 void cwy_columns(Ar& ar, const Vin& v, Index L, Index N, Index C, Sink&& out) {
   using V = typename Ar::V;
   const CwyFactors<Ar> f = cwy_factors(ar, v, L, N);
-  std::vector<V> w(static_cast<std::size_t>(L), ar.input(0));
-  for (Index c = 0; c < C; ++c) {
-    for (Index i = 0; i < L; ++i) w[i] = f.u[i * N + c];
-    solve_s(ar, f, L, w, false);
-    for (Index r = 0; r < N; ++r) {
-      auto t = ar.acc();
-      ar.accumulate(t, ar.input(r == c ? 1 : 0));
-      for (Index i = 0; i < L; ++i) ar.accumulate(t, ar.neg(ar.mul(f.u[i * N + r], w[i])));
-      out(r, c, ar.unit(ar.total(t)));
-    }
-  }
+  std::vector<V> w(static_cast<std::size_t>(L * C), ar.input(0));  // W = S^-1 U_{:, 0..C-1}
+  for (Index i = 0; i < L; ++i)
+    for (Index c = 0; c < C; ++c) w[i * C + c] = f.u[i * N + c];
+  solve_s_columns(ar, f, L, w, C, false);
+  touchstone::shared_order::lead_and_product_sums(
+      ar, N, C, L, touchstone::shared_order::kAllColumns, [&](Index r, Index c) { return ar.input(r == c ? 1 : 0); },
+      [&](Index r, Index i) { return ar.neg(f.u[i * N + r]); }, [&](Index i, Index c) { return w[i * C + c]; },
+      [&](Index r, Index c, const V& x) { out(r, c, ar.unit(x)); });
 }
 // embed-end cwy_order
 
 // [ORTH-CWY-APPLY-CPU] y = h - U^T S^-1 U h (transpose: S^-T) for each row h of H (B x N), without
 // forming Q: a_i = fl(u_i . h) sequential in k, s = S^-1 a (solve_s), y_k = h_k - u_1k s_1 - ... -
-// u_Lk s_L subtracted in i order.
+// u_Lk s_L subtracted in i order. (Every row's a first, then the solves, then the sums: each
+// element's operations are the same; each term -fl(u_ik s_i) as fl((-u_ik) s_i), the same value.)
 // embed-begin cwy_apply_order
 template <class Ar, class Vin, class Hin, class Sink>
 void cwy_apply(Ar& ar, const Vin& v, const Hin& h, Index B, Index L, Index N, bool transpose, Sink&& out) {
   using V = typename Ar::V;
   const CwyFactors<Ar> f = cwy_factors(ar, v, L, N);
-  std::vector<V> hs(static_cast<std::size_t>(N), ar.input(0)), s(static_cast<std::size_t>(L), ar.input(0));
-  for (Index b = 0; b < B; ++b) {
-    for (Index k = 0; k < N; ++k) hs[k] = ar.input(h(b, k));
-    for (Index i = 0; i < L; ++i) {
-      auto a = ar.acc();
-      for (Index k = 0; k < N; ++k) ar.accumulate(a, ar.mul(f.u[i * N + k], hs[k]));
-      s[i] = ar.total(a);
-    }
-    solve_s(ar, f, L, s, transpose);
-    for (Index k = 0; k < N; ++k) {
-      auto t = ar.acc();
-      ar.accumulate(t, hs[k]);
-      for (Index i = 0; i < L; ++i) ar.accumulate(t, ar.neg(ar.mul(f.u[i * N + k], s[i])));
-      out(b, k, ar.total(t));
-    }
-  }
+  std::vector<V> hs, s(static_cast<std::size_t>(L * B), ar.input(0));  // s: L x B, column b for row b of H
+  hs.reserve(static_cast<std::size_t>(B * N));
+  for (Index b = 0; b < B; ++b)
+    for (Index k = 0; k < N; ++k) hs.push_back(ar.input(h(b, k)));
+  touchstone::shared_order::product_sums(
+      ar, L, B, N, touchstone::shared_order::kAllColumns, [&](Index i, Index k) { return f.u[i * N + k]; },
+      [&](Index k, Index b) { return hs[b * N + k]; }, [&](Index i, Index b, const V& x) { s[i * B + b] = x; });
+  solve_s_columns(ar, f, L, s, B, transpose);
+  touchstone::shared_order::lead_and_product_sums(
+      ar, N, B, L, touchstone::shared_order::kAllColumns, [&](Index k, Index b) { return hs[b * N + k]; },
+      [&](Index k, Index i) { return ar.neg(f.u[i * N + k]); }, [&](Index i, Index b) { return s[i * B + b]; },
+      [&](Index k, Index b, const V& x) { out(b, k, x); });
 }
 // embed-end cwy_apply_order
+
+// [ORTH-CWY-VJP-CPU] du of cwy_vjp (L x N, row-major): du_ik = -x1_ik - x3_ik [k < C] + sum_{j != i}
+// D_ij u_jk in j order with D_ij = pm_ij (i < j) or pm_ji (i > j). The rows do not depend on one
+// another: a policy that provides a member cwy_vjp_du(u, x1, x3, pm, L, N, C, du) is called instead
+// (the bounds' tracked policy forms a row's sums together, every element by these operations).
+template <class Ar>
+void cwy_vjp_du(Ar& ar, const CwyFactors<Ar>& f, const std::vector<typename Ar::V>& x1,
+                const std::vector<typename Ar::V>& x3, const std::vector<typename Ar::V>& pm, Index L, Index N,
+                Index C, std::vector<typename Ar::V>& du) {
+  if constexpr (requires { ar.cwy_vjp_du(f.u, x1, x3, pm, L, N, C, du); }) {
+    ar.cwy_vjp_du(f.u, x1, x3, pm, L, N, C, du);
+  } else {
+    for (Index i = 0; i < L; ++i)
+      for (Index k = 0; k < N; ++k) {
+        auto t = ar.acc();
+        ar.accumulate(t, ar.neg(x1[i * N + k]));
+        if (k < C) ar.accumulate(t, ar.neg(x3[i * C + k]));
+        for (Index j = 0; j < L; ++j)
+          if (j != i) ar.accumulate(t, ar.mul(j > i ? pm[i * L + j] : pm[j * L + i], f.u[j * N + k]));
+        du[i * N + k] = ar.total(t);
+      }
+  }
+}
 
 // [ORTH-CWY-VJP-CPU] [ORTH-TCWY-VJP-CPU] dl/dV of the first C columns of Q (C = N: CWY; C = M = L:
 // T-CWY) given G = dl/dQ (N x C), without forming S^-1: CWY's factors; Y = U1 G^T (y_ir = sum_c
@@ -180,70 +219,53 @@ void cwy_apply(Ar& ar, const Vin& v, const Hin& h, Index B, Index L, Index N, bo
 // X3 = S^-T Z; K = Z U1^T (in c order); T1 = S^-T K column by column, P_ij = (S^-1 T1_i:^T)_j for
 // i < j (row by row); du_ik = -X1_ik - X3_ik [k < C] + sum_{j != i} D_ij u_jk in j order with
 // D_ij = P_ij (i < j) or P_ji (i > j); then dv_ik = fl(fl(du_ik - fl(u_ik a_i)) / norm_i) with
-// a_i = u_i . du_i sequential in k.
+// a_i = u_i . du_i sequential in k. (Each product in full, then its solves: the elements' operations
+// are the same in any order of the elements; the products are product_sums, the solves
+// solve_s_columns.)
 // embed-begin cwy_vjp_order
 template <class Ar, class Vin, class Gin, class Sink>
 void cwy_vjp(Ar& ar, const Vin& v, const Gin& g, Index L, Index N, Index C, Sink&& out) {
   using V = typename Ar::V;
+  using touchstone::shared_order::kAllColumns;
   const CwyFactors<Ar> f = cwy_factors(ar, v, L, N);
   std::vector<V> gs;
   gs.reserve(static_cast<std::size_t>(N * C));
   for (Index r = 0; r < N; ++r)
     for (Index c = 0; c < C; ++c) gs.push_back(ar.input(g(r, c)));
   auto U = [&](Index i, Index k) -> const V& { return f.u[i * N + k]; };
-  std::vector<V> col(static_cast<std::size_t>(L), ar.input(0));
   // X1 (L x N) = S^-1 U1 G^T, by columns r
   std::vector<V> x1(static_cast<std::size_t>(L * N), ar.input(0));
-  for (Index r = 0; r < N; ++r) {
-    for (Index i = 0; i < L; ++i) {
-      auto t = ar.acc();
-      for (Index c = 0; c < C; ++c) ar.accumulate(t, ar.mul(U(i, c), gs[r * C + c]));
-      col[i] = ar.total(t);
-    }
-    solve_s(ar, f, L, col, false);
-    for (Index i = 0; i < L; ++i) x1[i * N + r] = col[i];
-  }
+  touchstone::shared_order::product_sums(
+      ar, L, N, C, kAllColumns, U, [&](Index c, Index r) { return gs[r * C + c]; },
+      [&](Index i, Index r, const V& x) { x1[i * N + r] = x; });
+  solve_s_columns(ar, f, L, x1, N, false);
   // Z = U G (L x C) and X3 = S^-T Z, by columns c
-  std::vector<V> z(static_cast<std::size_t>(L * C), ar.input(0)), x3(static_cast<std::size_t>(L * C), ar.input(0));
-  for (Index c = 0; c < C; ++c) {
-    for (Index i = 0; i < L; ++i) {
-      auto t = ar.acc();
-      for (Index r = 0; r < N; ++r) ar.accumulate(t, ar.mul(U(i, r), gs[r * C + c]));
-      z[i * C + c] = col[i] = ar.total(t);
-    }
-    solve_s(ar, f, L, col, true);
-    for (Index i = 0; i < L; ++i) x3[i * C + c] = col[i];
-  }
-  // K = Z U1^T (L x L); T1 = S^-T K by columns; P = striu(T1 S^-T) by rows of T1
+  std::vector<V> z(static_cast<std::size_t>(L * C), ar.input(0));
+  touchstone::shared_order::product_sums(
+      ar, L, C, N, kAllColumns, U, [&](Index r, Index c) { return gs[r * C + c]; },
+      [&](Index i, Index c, const V& x) { z[i * C + c] = x; });
+  std::vector<V> x3 = z;
+  solve_s_columns(ar, f, L, x3, C, true);
+  // K = Z U1^T (L x L); T1 = S^-T K by columns; P = striu(T1 S^-T) by rows of T1 (tt = T1^T: its
+  // columns are T1's rows)
   std::vector<V> t1(static_cast<std::size_t>(L * L), ar.input(0)), pm(static_cast<std::size_t>(L * L), ar.input(0));
-  for (Index j = 0; j < L; ++j) {
-    for (Index i = 0; i < L; ++i) {
-      auto t = ar.acc();
-      for (Index c = 0; c < C; ++c) ar.accumulate(t, ar.mul(z[i * C + c], U(j, c)));
-      col[i] = ar.total(t);
-    }
-    solve_s(ar, f, L, col, true);
-    for (Index i = 0; i < L; ++i) t1[i * L + j] = col[i];
-  }
-  for (Index i = 0; i < L; ++i) {
-    for (Index j = 0; j < L; ++j) col[j] = t1[i * L + j];
-    solve_s(ar, f, L, col, false);
-    for (Index j = i + 1; j < L; ++j) pm[i * L + j] = col[j];
-  }
-  std::vector<V> du(static_cast<std::size_t>(N), ar.input(0));
+  touchstone::shared_order::product_sums(
+      ar, L, L, C, kAllColumns, [&](Index i, Index c) { return z[i * C + c]; }, [&](Index c, Index j) { return U(j, c); },
+      [&](Index i, Index j, const V& x) { t1[i * L + j] = x; });
+  solve_s_columns(ar, f, L, t1, L, true);
+  std::vector<V> tt(static_cast<std::size_t>(L * L), ar.input(0));
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < L; ++j) tt[j * L + i] = t1[i * L + j];
+  solve_s_columns(ar, f, L, tt, L, false);
+  for (Index i = 0; i < L; ++i)
+    for (Index j = i + 1; j < L; ++j) pm[i * L + j] = tt[j * L + i];
+  std::vector<V> du(static_cast<std::size_t>(L * N), ar.input(0));
+  cwy_vjp_du(ar, f, x1, x3, pm, L, N, C, du);
   for (Index i = 0; i < L; ++i) {
     auto a = ar.acc();
-    for (Index k = 0; k < N; ++k) {
-      auto t = ar.acc();
-      ar.accumulate(t, ar.neg(x1[i * N + k]));
-      if (k < C) ar.accumulate(t, ar.neg(x3[i * C + k]));
-      for (Index j = 0; j < L; ++j)
-        if (j != i) ar.accumulate(t, ar.mul(j > i ? pm[i * L + j] : pm[j * L + i], U(j, k)));
-      du[k] = ar.total(t);
-      ar.accumulate(a, ar.mul(U(i, k), du[k]));
-    }
+    for (Index k = 0; k < N; ++k) ar.accumulate(a, ar.mul(U(i, k), du[i * N + k]));
     const V proj = ar.total(a);
-    for (Index k = 0; k < N; ++k) out(i, k, ar.div(ar.sub(du[k], ar.mul(U(i, k), proj)), f.norm[i]));
+    for (Index k = 0; k < N; ++k) out(i, k, ar.div(ar.sub(du[i * N + k], ar.mul(U(i, k), proj)), f.norm[i]));
   }
 }
 // embed-end cwy_vjp_order
