@@ -69,8 +69,9 @@ struct SolveTables {
 
 // The order header's policy over tracked values: the shared operations (bounds/tracked_policy.hpp)
 // and the orthogonal family's own. Sequential: each accumulate is one rounded addition in the
-// order of the calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM] (see accumulate).
-class TrackedArithmetic : public bounds::TrackedPolicy {
+// order of the calls ([CORE-TRACKED-ADD]); any order: [CORE-TRACKED-SUM] (see accumulate). This one
+// runs the order header's loops; TrackedArithmetic below adds the array paths (the bounds use it).
+class ScalarTrackedArithmetic : public bounds::TrackedPolicy {
  public:
   static constexpr bool kRefinesSolves = true;
   struct Acc {
@@ -79,7 +80,7 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
     TrackedSum sum;
     bool outside = false;
   };
-  explicit TrackedArithmetic(const OrthArithmetic& m)
+  explicit ScalarTrackedArithmetic(const OrthArithmetic& m)
       : TrackedPolicy(m.compute, m.any_order),
         sincos_ulps_(std::max(m.compute == Format::float64 ? kSinCosF64Ulps : kSinCosF32Ulps, m.elementary_ulps)) {}
 
@@ -120,21 +121,6 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
   void refine_solve(const std::vector<V>& s, Index L, const std::vector<V>& rhs, std::vector<V>& x, bool transpose) const {
     refine_with(tables_for(s, L, transpose), L, rhs, x);
   }
-  // [CORE-PRODUCT-SUMS] shared_order::product_sums a row of sums at a time: accumulate keeps the sequential
-  // sum always and the order-free one for any order.
-  template <class First, class Lead, class X, class Y, class Out>
-  void product_sums(Index rows, Index cols, Index inner, const First& first, const Lead& lead, const X& x, const Y& y,
-                    Out&& out) const {
-    bounds::tracked_product_sums(*this, {any_order_, true}, rows, cols, inner, first, lead, x, y, out);
-  }
-  // [ORTH-CWY-SOLVE-COLUMNS] order::solve_s_columns: solve_s_steps on K columns at once, row i of
-  // every column together ([CORE-PRODUCT-SUMS]'s row sums: each term -fl(s_ij x_j) as
-  // fl((-s_ij) x_j), the same tracked value), then refine_solve per column.
-  void solve_s_columns(const std::vector<V>& s, Index L, std::vector<V>& x, Index K, bool transpose) const;
-  // [ORTH-CWY-SOLVE-COLUMNS] order::cwy_vjp_du: a row of du at a time, its columns k < C (two
-  // leading terms) and k >= C (one) as two row sums.
-  void cwy_vjp_du(const std::vector<V>& u, const std::vector<V>& x1, const std::vector<V>& x3, const std::vector<V>& pm,
-                  Index L, Index N, Index C, std::vector<V>& du) const;
   V total(const Acc& s) const {
     if (!s.any) return {Tracked::exact(0), s.outside};
     if (any_order_) {
@@ -145,7 +131,7 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
     return {s.seq, s.outside};
   }
 
- private:
+ protected:
   // sin (phase 0) or cos (phase 1) of a tracked argument; the extrema of sin lie at pi/2 + k pi, of
   // cos at k pi; one may lie in [lo, hi] when some k has it within (decided with a margin).
   V sincos(const V& a, int phase) const {
@@ -177,6 +163,35 @@ class TrackedArithmetic : public bounds::TrackedPolicy {
   mutable bool tables_built_[2] = {false, false};
 };
 
+// [CORE-PRODUCT-SUMS] [ORTH-CWY-SOLVE-COLUMNS] The bounds' policy: the order header's sums that do
+// not depend on one another formed a row at a time in arrays (bounds/tracked_products.hpp), every
+// element by the operations of the loops they replace (tests/orthogonal/cwy_arrays_test.cpp checks
+// both policies give the same bits). `row_keep` is what the row sums of solve_s_columns and
+// cwy_vjp_du keep (the accumulate's {any order, sequential}; another only for that test's control).
+class TrackedArithmetic : public ScalarTrackedArithmetic {
+ public:
+  explicit TrackedArithmetic(const OrthArithmetic& m) : ScalarTrackedArithmetic(m), row_keep_{m.any_order, true} {}
+  TrackedArithmetic(const OrthArithmetic& m, bounds::ProductSumsKeep row_keep)
+      : ScalarTrackedArithmetic(m), row_keep_(row_keep) {}
+  // [CORE-PRODUCT-SUMS] shared_order::product_sums a row of sums at a time: accumulate keeps the sequential
+  // sum always and the order-free one for any order.
+  template <class First, class Lead, class X, class Y, class Out>
+  void product_sums(Index rows, Index cols, Index inner, const First& first, const Lead& lead, const X& x, const Y& y,
+                    Out&& out) const {
+    bounds::tracked_product_sums(*this, {any_order_, true}, rows, cols, inner, first, lead, x, y, out);
+  }
+  // [ORTH-CWY-SOLVE-COLUMNS] order::solve_s_columns: solve_s_steps on K columns at once, row i of
+  // every column together ([CORE-PRODUCT-SUMS]'s row sums: each term -fl(s_ij x_j) as
+  // fl((-s_ij) x_j), the same tracked value), then refine_solve per column.
+  void solve_s_columns(const std::vector<V>& s, Index L, std::vector<V>& x, Index K, bool transpose) const;
+  // [ORTH-CWY-SOLVE-COLUMNS] order::cwy_vjp_du: a row of du at a time, its columns k < C (two
+  // leading terms) and k >= C (one) as two row sums.
+  void cwy_vjp_du(const std::vector<V>& u, const std::vector<V>& x1, const std::vector<V>& x3, const std::vector<V>& pm,
+                  Index L, Index N, Index C, std::vector<V>& du) const;
+ private:
+  bounds::ProductSumsKeep row_keep_;
+};
+
 // [ORTH-BOUND-EVAL] element_bound and slack_for: bounds/tracked_policy.hpp.
 
 auto reader(const Tensor<double>& t) {
@@ -196,25 +211,43 @@ InverseEnclosure inverse_enclosure(const std::vector<TV>& s, Index L) {
       // |N' - nt| <= 2 (half-width + error) + the rounding of lo + hi, evaluated upwards
       rad[i * L + j] = ((t.t.hi - t.t.lo) + 2 * t.t.err + 0x1p-52 * std::fabs(nt[i * L + j])) * (1 + 0x1p-50);
     }
-  for (Index j = 0; j < L; ++j)
-    for (Index i = L - 1; i >= 0; --i) {
-      double t = i == j ? 1.0 : 0.0;
-      for (Index k = i + 1; k < L; ++k) t -= nt[i * L + k] * x[k * L + j];
-      x[i * L + j] = t;
+  // X~ by back substitution, column j's x_ij = delta_ij - sum_k>i nt_ik x_kj in k order; every
+  // column's x_ij formed together (the loop over j innermost: each element's operations the same).
+  for (Index i = L - 1; i >= 0; --i) {
+    double* xi = x.data() + i * L;
+    for (Index j = 0; j < L; ++j) xi[j] = i == j ? 1.0 : 0.0;
+    for (Index k = i + 1; k < L; ++k) {
+      const double n = nt[i * L + k];
+      const double* xk = x.data() + k * L;
+      for (Index j = 0; j < L; ++j) xi[j] -= n * xk[j];
     }
+  }
   const double g = gamma_k(0x1p-53, static_cast<double>(L + 2));
   double rho = 0, xinf = 0;
+  // Row i's sums over k for every j together (each in k order, as one j at a time would add them).
+  std::vector<double> acc(static_cast<std::size_t>(L)), mag(static_cast<std::size_t>(L)),
+      spread(static_cast<std::size_t>(L));
   for (Index i = 0; i < L; ++i) {
+    const double* xi = x.data() + i * L;
+    for (Index j = 0; j < L; ++j) {
+      acc[j] = (i == j ? 1.0 : 0.0) - xi[j];
+      mag[j] = (i == j ? 1.0 : 0.0) + std::fabs(xi[j]);
+      spread[j] = 0;
+    }
+    for (Index k = 0; k < L; ++k) {
+      const double xik = xi[k], axik = std::fabs(xi[k]);
+      const double* nk = nt.data() + k * L;
+      const double* rk = rad.data() + k * L;
+      for (Index j = 0; j < L; ++j) {
+        acc[j] -= xik * nk[j];
+        mag[j] += std::fabs(xik * nk[j]);
+        spread[j] += axik * rk[j];
+      }
+    }
     double row = 0, xrow = 0;
     for (Index j = 0; j < L; ++j) {
-      double acc = (i == j ? 1.0 : 0.0) - x[i * L + j], mag = (i == j ? 1.0 : 0.0) + std::fabs(x[i * L + j]), spread = 0;
-      for (Index k = 0; k < L; ++k) {
-        acc -= x[i * L + k] * nt[k * L + j];
-        mag += std::fabs(x[i * L + k] * nt[k * L + j]);
-        spread += std::fabs(x[i * L + k]) * rad[k * L + j];
-      }
-      row += std::fabs(acc) + g * mag + spread;
-      xrow += std::fabs(x[i * L + j]);
+      row += std::fabs(acc[j]) + g * mag[j] + spread[j];
+      xrow += std::fabs(xi[j]);
     }
     rho = std::max(rho, row);
     xinf = std::max(xinf, xrow);
@@ -338,7 +371,7 @@ SolveBound solve_bound(const SolveTables& tb, const std::vector<TV>& b, Index L,
 }
 
 // The enclosure of |S^-1| and the solve tables for s (recomputed only when s is not the one seen last).
-const SolveTables& TrackedArithmetic::tables_for(const std::vector<V>& s, Index L, bool transpose) const {
+const SolveTables& ScalarTrackedArithmetic::tables_for(const std::vector<V>& s, Index L, bool transpose) const {
   bool same = cached_s_.size() == s.size();
   for (std::size_t i = 0; same && i < s.size(); ++i)
     same = s[i].outside == cached_s_[i].outside && s[i].t.lo == cached_s_[i].t.lo && s[i].t.hi == cached_s_[i].t.hi &&
@@ -357,7 +390,7 @@ const SolveTables& TrackedArithmetic::tables_for(const std::vector<V>& s, Index 
   return cached_tables_[d];
 }
 
-void TrackedArithmetic::refine_with(const SolveTables& tb, Index L, const std::vector<V>& rhs, std::vector<V>& x) const {
+void ScalarTrackedArithmetic::refine_with(const SolveTables& tb, Index L, const std::vector<V>& rhs, std::vector<V>& x) const {
   if (!tb.valid) return;
   // The normwise analysis is of the whole computed vector: it needs every component in the domain.
   for (Index i = 0; i < L; ++i)
@@ -380,7 +413,7 @@ void TrackedArithmetic::solve_s_columns(const std::vector<V>& s, Index L, std::v
   const std::size_t n = static_cast<std::size_t>(L * K);
   // The solved rows' values as arrays (row j at j K), for the products with them.
   std::vector<double> xlo(n), xhi(n), xerr(n), xout(n);
-  bounds::TrackedRowSums sums(r_, {any_order_, true});
+  bounds::TrackedRowSums sums(r_, row_keep_);
   for (Index step = 0; step < L; ++step) {
     const Index i = transpose ? step : L - 1 - step;
     sums.start(K);
@@ -421,7 +454,7 @@ void TrackedArithmetic::cwy_vjp_du(const std::vector<V>& u, const std::vector<V>
     uout[e] = u[e].outside ? 1.0 : 0.0;
   }
   // Columns k < C: -x1_ik, then -x3_ik, then the products; k >= C: -x1_ik, then the products.
-  bounds::TrackedRowSums two_leads(r_, {any_order_, true}), one_lead(r_, {any_order_, true});
+  bounds::TrackedRowSums two_leads(r_, row_keep_), one_lead(r_, row_keep_);
   for (Index i = 0; i < L; ++i) {
     two_leads.start(N);
     one_lead.start(N);
@@ -803,6 +836,40 @@ Tensor<double> cwy_vjp_bound(const CwyBackwardProblem<double>& p, const OrthArit
   const double slack = slack_for(static_cast<double>(8 * (L + 2) * (L + 2) * (L + N + C + 2)));
   order::cwy_vjp(ar, reader(p.v()), reader(p.g()), L, N, C, [&](Index i, Index k, const TV& x) { out(i, k) = element_bound(x, slack); });
   return out;
+}
+
+namespace {
+template <class Ar>
+std::vector<TV> cwy_tracked_run(Ar& ar, CwyRun run, const Tensor<double>& v, const Tensor<double>& second, Index C,
+                                bool transpose) {
+  const Index L = v.extent(0), N = v.extent(1);
+  std::vector<TV> out;
+  if (run == CwyRun::columns) {
+    out.resize(static_cast<std::size_t>(N * C));
+    order::cwy_columns(ar, reader(v), L, N, C, [&](Index r, Index c, const TV& x) { out[r * C + c] = x; });
+  } else if (run == CwyRun::apply) {
+    const Index B = second.extent(0);
+    out.resize(static_cast<std::size_t>(B * N));
+    order::cwy_apply(ar, reader(v), reader(second), B, L, N, transpose,
+                     [&](Index b, Index k, const TV& x) { out[b * N + k] = x; });
+  } else {
+    out.resize(static_cast<std::size_t>(L * N));
+    order::cwy_vjp(ar, reader(v), reader(second), L, N, second.extent(1),
+                   [&](Index i, Index k, const TV& x) { out[i * N + k] = x; });
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<TV> cwy_tracked_outputs(CwyRun run, CwyPaths paths, const OrthArithmetic& m, const Tensor<double>& v,
+                                    const Tensor<double>& second, Index C, bool transpose) {
+  if (paths == CwyPaths::loops) {
+    ScalarTrackedArithmetic ar(m);
+    return cwy_tracked_run(ar, run, v, second, C, transpose);
+  }
+  // The control keeps the order-free sum only: the sequential one, which total() uses, is missing.
+  TrackedArithmetic ar = paths == CwyPaths::arrays ? TrackedArithmetic(m) : TrackedArithmetic(m, {true, false});
+  return cwy_tracked_run(ar, run, v, second, C, transpose);
 }
 
 Tensor<double> householder_product_lapack_bound(const LapackProblem<double>& p, const OrthArithmetic& m) {

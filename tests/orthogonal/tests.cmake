@@ -33,3 +33,6 @@ target_include_directories(orthogonal_speed_table_tests PRIVATE ${PROJECT_SOURCE
 touchstone_test(orthogonal_polar_tests unit ${CMAKE_CURRENT_LIST_DIR}/polar_test.cpp)
 # [ORTH-CAYLEY-NORMWISE] the Cayley map's normwise bound: containment, the bench size, wrong answers.
 touchstone_test(orthogonal_cayley_normwise_tests unit ${CMAKE_CURRENT_LIST_DIR}/cayley_normwise_test.cpp)
+# [ORTH-CWY-SOLVE-COLUMNS] the CWY family's bounds' array paths (products, substitutions for many
+# right-hand sides, du) give the order header's loops' tracked values bit for bit; a wrong row sum is caught.
+touchstone_test(orthogonal_cwy_arrays_tests unit ${CMAKE_CURRENT_LIST_DIR}/cwy_arrays_test.cpp)

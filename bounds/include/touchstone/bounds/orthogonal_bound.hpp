@@ -70,6 +70,15 @@ Tensor<double> cayley_vjp_bound(const CayleyBackwardProblem<double>& p, const Or
 std::vector<double> cwy_inverse_enclosure(const ReflectorProblem<double>& p, Format compute);
 // [ORTH-VJP-BOUND] The VJP's order (CWY or T-CWY).
 Tensor<double> cwy_vjp_bound(const CwyBackwardProblem<double>& p, const OrthArithmetic& m);
+// [ORTH-CWY-SOLVE-COLUMNS] For tests: the tracked values of the outputs of cwy_columns (`columns`: v
+// L x N, its first C columns; row-major N x C), cwy_apply (`apply`: h = `second`, B x N; B x N) or
+// cwy_vjp (`vjp`: G = `second`, N x C; L x N) as the bounds compute them: with the array paths
+// (`arrays`, what the bounds run), with the order header's loops (`loops`), or with the array paths'
+// row sums keeping the wrong sums (`wrong_row_sums`: a control that must differ).
+enum class CwyRun { columns, apply, vjp };
+enum class CwyPaths { arrays, loops, wrong_row_sums };
+std::vector<bounds::TV> cwy_tracked_outputs(CwyRun run, CwyPaths paths, const OrthArithmetic& m, const Tensor<double>& v,
+                                            const Tensor<double>& second, Index C, bool transpose);
 
 // [ORTH-RGRAD-BOUND] The Riemannian gradient's order (Omega and grad) over tracked values.
 struct RiemannianGradBound {
