@@ -792,18 +792,14 @@ void matching_flow(Ar& ar, const Xin& x0, const Ain& a, const Yin& y, Index N, I
     for (Index m = 0; m < M; ++m) yv.push_back(ar.input(y(k, m)));
   const Index R = matching_rounds(M);
   for (Index t = 0; t < steps; ++t) {
-    for (Index k = 0; k < K; ++k)
-      for (Index m = 0; m < M; ++m) {
-        auto s = ar.acc();
-        for (Index n = 0; n < N; ++n) ar.accumulate(s, ar.mul(av[k * N + n], x[n * M + m]));
-        res[k * M + m] = ar.sub(ar.total(s), yv[k * M + m]);
-      }
-    for (Index n = 0; n < N; ++n)
-      for (Index m = 0; m < M; ++m) {
-        auto s = ar.acc();
-        for (Index k = 0; k < K; ++k) ar.accumulate(s, ar.mul(av[k * N + n], res[k * M + m]));
-        g[n * M + m] = ar.total(s);
-      }
+    // (Both products as product_sums: each element's sum in the order above.)
+    touchstone::shared_order::product_sums(
+        ar, K, M, N, touchstone::shared_order::kAllColumns, [&](Index k, Index n) { return av[k * N + n]; },
+        [&](Index n, Index m) { return x[n * M + m]; },
+        [&](Index k, Index m, const V& v) { res[k * M + m] = ar.sub(v, yv[k * M + m]); });
+    touchstone::shared_order::product_sums(
+        ar, N, M, K, touchstone::shared_order::kAllColumns, [&](Index n, Index k) { return av[k * N + n]; },
+        [&](Index k, Index m) { return res[k * M + m]; }, [&](Index n, Index m, const V& v) { g[n * M + m] = v; });
     matching_rotate(ar, x, g, N, M, eta, flow_round(seed, t, R));
     if (reproject > 0 && (t + 1) % reproject == 0) x = qf_values(ar, x, N, M);
     observe(t + 1, x);
