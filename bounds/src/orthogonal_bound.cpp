@@ -610,18 +610,27 @@ class FlowNormwise {
         res(static_cast<std::size_t>(K * M));
     for (Index t = 0; t < T; ++t) {
       const std::vector<double> before = x;
-      for (Index k = 0; k < K; ++k)
-        for (Index m = 0; m < M; ++m) {
-          double s = 0;
-          for (Index n = 0; n < N; ++n) s = s + p_.a()(k, n) * x[static_cast<std::size_t>(n * M + m)];
-          res[static_cast<std::size_t>(k * M + m)] = s - p_.y()(k, m);
+      // Each sum in the order above (n, then k ascending); a row's columns m together, so that the
+      // loop over m is innermost and contiguous (the same operations per element).
+      for (Index k = 0; k < K; ++k) {
+        double* rk = res.data() + k * M;
+        for (Index m = 0; m < M; ++m) rk[m] = 0;
+        for (Index n = 0; n < N; ++n) {
+          const double akn = p_.a()(k, n);
+          const double* xn = x.data() + n * M;
+          for (Index m = 0; m < M; ++m) rk[m] = rk[m] + akn * xn[m];
         }
-      for (Index n = 0; n < N; ++n)
-        for (Index m = 0; m < M; ++m) {
-          double s = 0;
-          for (Index k = 0; k < K; ++k) s = s + p_.a()(k, n) * res[static_cast<std::size_t>(k * M + m)];
-          g[static_cast<std::size_t>(n * M + m)] = s;
+        for (Index m = 0; m < M; ++m) rk[m] = rk[m] - p_.y()(k, m);
+      }
+      for (Index n = 0; n < N; ++n) {
+        double* gn = g.data() + n * M;
+        for (Index m = 0; m < M; ++m) gn[m] = 0;
+        for (Index k = 0; k < K; ++k) {
+          const double akn = p_.a()(k, n);
+          const double* rk = res.data() + k * M;
+          for (Index m = 0; m < M; ++m) gn[m] = gn[m] + akn * rk[m];
         }
+      }
       order::matching_rotate(ar, x, g, N, M, p_.eta(), flow_round(p_.seed(), t, R_));
       step(t, before);
       if (p_.reproject() > 0 && (t + 1) % p_.reproject() == 0) {
