@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "common/native_arithmetic.hpp"
@@ -25,6 +26,31 @@ struct NativeArithmetic : cpu_common::NativeArithmetic<T> {
   // to float32 for T = float (kSinCosF32Ulps).
   static T sin(T a) { return static_cast<T>(std::sin(static_cast<double>(a))); }
   static T cos(T a) { return static_cast<T>(std::cos(static_cast<double>(a))); }
+  // [CORE-PRODUCT-SUMS] shared_order::product_sums with a row's sums side by side (the loop over the
+  // columns innermost and contiguous, which the compiler vectorizes): each sum still starts at 0,
+  // adds its leading term, then its products in l order, one rounding each, so every value is the
+  // scalar loop's. y is read once, before any output (no order writes into its own y).
+  template <class First, class Lead, class X, class Y, class Out>
+  static void product_sums(Index rows, Index cols, Index inner, const First& first, const Lead& lead, const X& x,
+                           const Y& y, Out&& out) {
+    std::vector<T> yv(static_cast<std::size_t>(inner * cols)), acc(static_cast<std::size_t>(cols));
+    for (Index l = 0; l < inner; ++l)
+      for (Index j = 0; j < cols; ++j) yv[static_cast<std::size_t>(l * cols + j)] = y(l, j);
+    for (Index i = 0; i < rows; ++i) {
+      const Index j0 = first(i);
+      if (j0 >= cols) continue;
+      T* a = acc.data();
+      for (Index j = j0; j < cols; ++j) a[j] = T(0);
+      if constexpr (!std::is_same_v<Lead, touchstone::shared_order::NoLead>)
+        for (Index j = j0; j < cols; ++j) a[j] = a[j] + lead(i, j);
+      for (Index l = 0; l < inner; ++l) {
+        const T xil = x(i, l);
+        const T* yl = yv.data() + l * cols;
+        for (Index j = j0; j < cols; ++j) a[j] = a[j] + xil * yl[j];
+      }
+      for (Index j = j0; j < cols; ++j) out(i, j, a[j]);
+    }
+  }
 };
 
 template <class T>
