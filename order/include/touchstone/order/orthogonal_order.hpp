@@ -746,26 +746,42 @@ template <class Ar>
 void matching_rotate(Ar& ar, std::vector<typename Ar::V>& x, const std::vector<typename Ar::V>& g, Index N, Index M,
                      double eta, Index round) {
   using V = typename Ar::V;
+  using Acc = decltype(ar.acc());
   const V half = ar.input(0.5), c = ar.mul(ar.input(eta), ar.input(static_cast<double>(matching_rounds(M))));
-  for (const auto& pair : round_robin_matching(M, round)) {
-    const Index i = pair.first, j = pair.second;
-    auto a = ar.acc(), b = ar.acc();
-    for (Index k = 0; k < N; ++k) ar.accumulate(a, ar.mul(x[k * M + i], g[k * M + j]));
-    for (Index k = 0; k < N; ++k) ar.accumulate(b, ar.mul(g[k * M + i], x[k * M + j]));
-    const V theta = ar.neg(ar.mul(c, ar.mul(half, ar.sub(ar.total(a), ar.total(b)))));
-    const V co = ar.cos(theta), si = ar.sin(theta);
-    for (Index r = 0; r < N; ++r) {
-      const V xi = x[r * M + i], xj = x[r * M + j];
-      x[r * M + i] = ar.sub(ar.mul(co, xi), ar.mul(si, xj));
-      x[r * M + j] = ar.add(ar.mul(si, xi), ar.mul(co, xj));
+  // Every pair's sums and rotation side by side, row by row (x and g are row-major): each pair's
+  // operations are the ones above in the same order; a pair reads and writes only its own columns.
+  const auto pairs = round_robin_matching(M, round);
+  const std::size_t P = pairs.size();
+  std::vector<Acc> a(P, ar.acc()), b(P, ar.acc());
+  for (Index k = 0; k < N; ++k)
+    for (std::size_t q = 0; q < P; ++q) {
+      const Index i = pairs[q].first, j = pairs[q].second;
+      ar.accumulate(a[q], ar.mul(x[k * M + i], g[k * M + j]));
+      ar.accumulate(b[q], ar.mul(g[k * M + i], x[k * M + j]));
     }
+  std::vector<V> co, si;
+  co.reserve(P);
+  si.reserve(P);
+  for (std::size_t q = 0; q < P; ++q) {
+    const V theta = ar.neg(ar.mul(c, ar.mul(half, ar.sub(ar.total(a[q]), ar.total(b[q])))));
+    co.push_back(ar.cos(theta));
+    si.push_back(ar.sin(theta));
   }
+  for (Index r = 0; r < N; ++r)
+    for (std::size_t q = 0; q < P; ++q) {
+      const Index i = pairs[q].first, j = pairs[q].second;
+      const V xi = x[r * M + i], xj = x[r * M + j];
+      x[r * M + i] = ar.sub(ar.mul(co[q], xi), ar.mul(si[q], xj));
+      x[r * M + j] = ar.add(ar.mul(si[q], xi), ar.mul(co[q], xj));
+    }
 }
 
 template <class Ar, class Xin, class Gin, class Sink>
 void matching_step(Ar& ar, const Xin& x, const Gin& g, Index N, Index M, double eta, Index round, Sink&& out) {
   using V = typename Ar::V;
   std::vector<V> xv, gv;
+  xv.reserve(static_cast<std::size_t>(N * M));
+  gv.reserve(static_cast<std::size_t>(N * M));
   for (Index r = 0; r < N; ++r)
     for (Index k = 0; k < M; ++k) xv.push_back(ar.input(x(r, k))), gv.push_back(ar.input(g(r, k)));
   matching_rotate(ar, xv, gv, N, M, eta, round);
