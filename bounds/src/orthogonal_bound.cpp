@@ -569,14 +569,23 @@ class FlowNormwise {
     for (Index i = 0; i < p.y().count(); ++i) nu_y_ += p.y()[i] * p.y()[i];
     F0_ = std::sqrt(F0_), alpha_ = std::sqrt(alpha_), nu_y_ = std::sqrt(nu_y_);
     // ||X0||_2^2 = ||X0^T X0||_2 <= ||X0^T X0||_inf (symmetric), its entries within their rounding.
+    // (Row i's sums over q for every c together, the loop over c innermost: each sum in q order.)
     double sigma2 = 0;
+    const double* x0 = p.x0().data();
+    std::vector<double> sums(static_cast<std::size_t>(M)), mags(static_cast<std::size_t>(M));
     for (Index i = 0; i < M; ++i) {
-      double row = 0;
-      for (Index c = 0; c < M; ++c) {
-        double sum = 0, mag = 0;
-        for (Index q = 0; q < N; ++q) sum += p.x0()(q, i) * p.x0()(q, c), mag += std::fabs(p.x0()(q, i) * p.x0()(q, c));
-        row += std::fabs(sum) + g64N * mag + n * kTiny;
+      std::fill(sums.begin(), sums.end(), 0.0);
+      std::fill(mags.begin(), mags.end(), 0.0);
+      for (Index q = 0; q < N; ++q) {
+        const double xqi = x0[q * M + i];
+        const double* xq = x0 + q * M;
+        for (Index c = 0; c < M; ++c) {
+          sums[c] += xqi * xq[c];
+          mags[c] += std::fabs(xqi * xq[c]);
+        }
       }
+      double row = 0;
+      for (Index c = 0; c < M; ++c) row += std::fabs(sums[c]) + g64N * mags[c] + n * kTiny;
       sigma2 = std::max(sigma2, row);
     }
     P_ = std::min(F0_, std::sqrt(2 * sigma2));
@@ -584,16 +593,28 @@ class FlowNormwise {
     bhat_.assign(static_cast<std::size_t>(N * M), 0.0);
     berr_.assign(static_cast<std::size_t>(N * M), 0.0);
     bnorm_.assign(static_cast<std::size_t>(M), 0.0);
-    for (Index m = 0; m < M; ++m)
-      for (Index q = 0; q < N; ++q) {
-        double sum = 0, mag = 0;
-        for (Index c = 0; c < K; ++c) sum += p.a()(c, q) * p.y()(c, m), mag += std::fabs(p.a()(c, q) * p.y()(c, m));
+    // (Row q of B^ for every m together, the loop over m innermost: each sum in c order, and each
+    // bnorm_m adds its terms in q order, as before.)
+    const double* yd = p.y().data();
+    for (Index q = 0; q < N; ++q) {
+      std::fill(sums.begin(), sums.end(), 0.0);
+      std::fill(mags.begin(), mags.end(), 0.0);
+      for (Index c = 0; c < K; ++c) {
+        const double acq = p.a()(c, q);
+        const double* yc = yd + c * M;
+        for (Index m = 0; m < M; ++m) {
+          sums[m] += acq * yc[m];
+          mags[m] += std::fabs(acq * yc[m]);
+        }
+      }
+      for (Index m = 0; m < M; ++m) {
         const std::size_t at = static_cast<std::size_t>(q * M + m);
-        bhat_[at] = sum;
-        berr_[at] = g64K * mag + k * kTiny;
-        const double b = std::fabs(sum) + berr_[at];
+        bhat_[at] = sums[m];
+        berr_[at] = g64K * mags[m] + k * kTiny;
+        const double b = std::fabs(sums[m]) + berr_[at];
         bnorm_[static_cast<std::size_t>(m)] += b * b;
       }
+    }
     for (double& b : bnorm_) b = std::sqrt(b);
     R_ = matching_rounds(M);
     etaR_ = std::fabs(p.eta()) * static_cast<double>(R_);
