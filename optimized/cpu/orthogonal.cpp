@@ -37,18 +37,19 @@ struct NativeArithmetic : cpu_common::NativeArithmetic<T> {
     for (Index l = 0; l < inner; ++l)
       for (Index j = 0; j < cols; ++j) yv[static_cast<std::size_t>(l * cols + j)] = y(l, j);
     for (Index i = 0; i < rows; ++i) {
-      const Index j0 = first(i);
-      if (j0 >= cols) continue;
+      const touchstone::shared_order::ColumnRange c = touchstone::shared_order::row_columns(first, i, cols);
+      const Index j0 = c.begin, j1 = c.end;
+      if (j0 >= j1) continue;
       T* a = acc.data();
-      for (Index j = j0; j < cols; ++j) a[j] = T(0);
+      for (Index j = j0; j < j1; ++j) a[j] = T(0);
       if constexpr (!std::is_same_v<Lead, touchstone::shared_order::NoLead>)
-        for (Index j = j0; j < cols; ++j) a[j] = a[j] + lead(i, j);
+        for (Index j = j0; j < j1; ++j) a[j] = a[j] + lead(i, j);
       for (Index l = 0; l < inner; ++l) {
         const T xil = x(i, l);
         const T* yl = yv.data() + l * cols;
-        for (Index j = j0; j < cols; ++j) a[j] = a[j] + xil * yl[j];
+        for (Index j = j0; j < j1; ++j) a[j] = a[j] + xil * yl[j];
       }
-      for (Index j = j0; j < cols; ++j) out(i, j, a[j]);
+      for (Index j = j0; j < j1; ++j) out(i, j, a[j]);
     }
   }
 };

@@ -162,18 +162,16 @@ TEST(TrackedProducts, RowsOfSumsAreTheScalarLoopBitForBit) {
         for (Columns columns : {Columns::all, Columns::triangular, Columns::causal})
           for (bool with_lead : {false, true}) {
             // 11 rows: one block of 8 and a partial one; 13 columns: not a multiple of any vector width.
-            TrackedRowSums::force_baseline = baseline;
+            vector_isa_force_baseline() = baseline;
             EXPECT_EQ(mismatches(f, keep, keep, 11, 13, inner, columns, with_lead, seed++), 0)
                 << "format " << static_cast<int>(f) << " keep " << keep.any_order_sum << keep.sequential << " inner "
                 << inner << " columns " << static_cast<int>(columns) << " lead " << with_lead << " baseline "
                 << baseline;
             ++cases;
           }
-  TrackedRowSums::force_baseline = false;
+  vector_isa_force_baseline() = false;
   EXPECT_EQ(cases, 2 * 2 * 3 * 5 * 3 * 2);
-  std::printf("instruction set of the array loop on this CPU: %s\n",
-              TrackedRowSums::isa() == TrackedRowSums::Isa::avx512 ? "AVX-512"
-              : TrackedRowSums::isa() == TrackedRowSums::Isa::avx2 ? "AVX2" : "baseline");
+  std::printf("instruction set of the array loop on this CPU: %s\n", vector_isa_name(vector_isa()));
 }
 
 // The comparison above can fail: the kernel told to keep other sums than the policy's accumulate

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "touchstone/bounds/mamba_block_bound.hpp"
+#include "touchstone/bounds/vector_isa.hpp"
 #include "touchstone/core/tracked.hpp"
 
 namespace touchstone::mamba::block_engine {
@@ -385,7 +386,7 @@ struct RowOperand {
 constexpr Index kTile = 8;
 
 template <bool kLeft, int kExact, int kNT>
-void fma_tile(const RowOperand& a, const Index inner, const double u, const double eta, const double max_finite,
+[[gnu::always_inline]] inline void fma_tile_in(const RowOperand& a, const Index inner, const double u, const double eta, const double max_finite,
               const double* blo, const double* bhi, const double* berr, const Index stride, double* slo, double* shi,
               double* serr, double* sover) {
   V8 lo[kNT], hi[kNT], err[kNT], over[kNT];
@@ -415,7 +416,7 @@ void fma_tile(const RowOperand& a, const Index inner, const double u, const doub
 }
 
 template <bool kLeft, int kExact, int kNT>
-void any_tile(const RowOperand& a, const Index inner, const double u, const double eta, const double max_finite,
+[[gnu::always_inline]] inline void any_tile_in(const RowOperand& a, const Index inner, const double u, const double eta, const double max_finite,
               const double* blo, const double* bhi, const double* berr, const double* bskip, const Index stride,
               double* slo, double* shi, double* sprop, double* smags, double* scount, double* sover) {
   V8 lo[kNT], hi[kNT], prop[kNT], mags[kNT], count[kNT], over[kNT];
@@ -449,6 +450,56 @@ void any_tile(const RowOperand& a, const Index inner, const double u, const doub
     store8(sover + t * kTile, over[t]);
   }
 }
+
+// The tiles in each instruction set the CPU may have (bounds/vector_isa.hpp, [CORE-PRODUCT-SUMS]):
+// the same IEEE operations in each, so the same values; chosen at run time.
+#define TOUCHSTONE_FMA_TILE_PARAMS                                                                              \
+  const RowOperand &a, const Index inner, const double u, const double eta, const double max_finite,           \
+      const double *blo, const double *bhi, const double *berr, const Index stride, double *slo, double *shi,   \
+      double *serr, double *sover
+#define TOUCHSTONE_FMA_TILE_ARGS a, inner, u, eta, max_finite, blo, bhi, berr, stride, slo, shi, serr, sover
+#define TOUCHSTONE_ANY_TILE_PARAMS                                                                              \
+  const RowOperand &a, const Index inner, const double u, const double eta, const double max_finite,           \
+      const double *blo, const double *bhi, const double *berr, const double *bskip, const Index stride,         \
+      double *slo, double *shi, double *sprop, double *smags, double *scount, double *sover
+#define TOUCHSTONE_ANY_TILE_ARGS \
+  a, inner, u, eta, max_finite, blo, bhi, berr, bskip, stride, slo, shi, sprop, smags, scount, sover
+template <bool kLeft, int kExact, int kNT>
+TOUCHSTONE_TARGET_AVX512 void fma_tile_avx512(TOUCHSTONE_FMA_TILE_PARAMS) {
+  fma_tile_in<kLeft, kExact, kNT>(TOUCHSTONE_FMA_TILE_ARGS);
+}
+template <bool kLeft, int kExact, int kNT>
+TOUCHSTONE_TARGET_AVX2 void fma_tile_avx2(TOUCHSTONE_FMA_TILE_PARAMS) {
+  fma_tile_in<kLeft, kExact, kNT>(TOUCHSTONE_FMA_TILE_ARGS);
+}
+template <bool kLeft, int kExact, int kNT>
+void fma_tile(TOUCHSTONE_FMA_TILE_PARAMS) {
+  switch (bounds::vector_isa()) {
+    case bounds::VectorIsa::avx512: return fma_tile_avx512<kLeft, kExact, kNT>(TOUCHSTONE_FMA_TILE_ARGS);
+    case bounds::VectorIsa::avx2: return fma_tile_avx2<kLeft, kExact, kNT>(TOUCHSTONE_FMA_TILE_ARGS);
+    case bounds::VectorIsa::baseline: return fma_tile_in<kLeft, kExact, kNT>(TOUCHSTONE_FMA_TILE_ARGS);
+  }
+}
+template <bool kLeft, int kExact, int kNT>
+TOUCHSTONE_TARGET_AVX512 void any_tile_avx512(TOUCHSTONE_ANY_TILE_PARAMS) {
+  any_tile_in<kLeft, kExact, kNT>(TOUCHSTONE_ANY_TILE_ARGS);
+}
+template <bool kLeft, int kExact, int kNT>
+TOUCHSTONE_TARGET_AVX2 void any_tile_avx2(TOUCHSTONE_ANY_TILE_PARAMS) {
+  any_tile_in<kLeft, kExact, kNT>(TOUCHSTONE_ANY_TILE_ARGS);
+}
+template <bool kLeft, int kExact, int kNT>
+void any_tile(TOUCHSTONE_ANY_TILE_PARAMS) {
+  switch (bounds::vector_isa()) {
+    case bounds::VectorIsa::avx512: return any_tile_avx512<kLeft, kExact, kNT>(TOUCHSTONE_ANY_TILE_ARGS);
+    case bounds::VectorIsa::avx2: return any_tile_avx2<kLeft, kExact, kNT>(TOUCHSTONE_ANY_TILE_ARGS);
+    case bounds::VectorIsa::baseline: return any_tile_in<kLeft, kExact, kNT>(TOUCHSTONE_ANY_TILE_ARGS);
+  }
+}
+#undef TOUCHSTONE_FMA_TILE_PARAMS
+#undef TOUCHSTONE_FMA_TILE_ARGS
+#undef TOUCHSTONE_ANY_TILE_PARAMS
+#undef TOUCHSTONE_ANY_TILE_ARGS
 
 // One step l of a row for the columns [j0, j1) (those after the last whole tile).
 template <bool kLeft>

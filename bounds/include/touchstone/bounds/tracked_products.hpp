@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "touchstone/bounds/tracked_policy.hpp"
+#include "touchstone/bounds/vector_isa.hpp"
 #include "touchstone/core/tensor.hpp"
 #include "touchstone/order/product_sums.hpp"
 
@@ -100,30 +101,14 @@ class TrackedRowSums {
       loop(a.t.lo, a.t.hi, a.t.err, a.t.mag(), a.outside, r_, blo, bhi, berr, bout, sum_lo_.data(), sum_hi_.data(),
            sum_err_.data(), sum_size_.data(), seq_lo_.data(), seq_hi_.data(), seq_err_.data(), outside_.data(), j0, j1);
     };
-    switch (isa()) {
-      case Isa::avx512: return run(add_products_avx512<kFirst, kSum, kSeq>);
-      case Isa::avx2: return run(add_products_avx2<kFirst, kSum, kSeq>);
-      case Isa::baseline: return run(add_products_baseline<kFirst, kSum, kSeq>);
+    switch (vector_isa()) {
+      case VectorIsa::avx512: return run(add_products_avx512<kFirst, kSum, kSeq>);
+      case VectorIsa::avx2: return run(add_products_avx2<kFirst, kSum, kSeq>);
+      case VectorIsa::baseline: return run(add_products_baseline<kFirst, kSum, kSeq>);
     }
   }
 
- public:
-  // The instruction set the loop runs in: the widest this CPU has (checked once), or `baseline`
-  // where a test asks for it (TrackedRowSums::force_baseline). Only the loop is compiled for the
-  // wider sets (a target attribute on it, not -march for the library: gcc 12 contracts complex
-  // products into fmas despite -ffp-contract=off when it may use them, which would change other
-  // bounds' bits); every operation in it is the same IEEE operation in each, so the results are.
-  enum class Isa { baseline, avx2, avx512 };
-  static inline bool force_baseline = false;
-  static Isa isa() {
-    static const Isa best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")
-                                ? Isa::avx512
-                                : (__builtin_cpu_supports("avx2") ? Isa::avx2 : Isa::baseline);
-    return force_baseline ? Isa::baseline : best;
-  }
-
- private:
+  // The loop in each instruction set (bounds/vector_isa.hpp).
 #define TOUCHSTONE_ADD_PRODUCTS_PARAMS                                                                           \
   const double alo, const double ahi, const double aerr, const double amag, const bool aout, const Rounding r,   \
       const double *__restrict blo, const double *__restrict bhi, const double *__restrict berr,                \
@@ -133,11 +118,11 @@ class TrackedRowSums {
 #define TOUCHSTONE_ADD_PRODUCTS_ARGS \
   alo, ahi, aerr, amag, aout, r, blo, bhi, berr, bout, slo, shi, serr, ssize, qlo, qhi, qerr, out, j0, j1
   template <bool kFirst, bool kSum, bool kSeq>
-  [[gnu::target("avx512f,avx512dq,avx512vl,avx512bw")]] static void add_products_avx512(TOUCHSTONE_ADD_PRODUCTS_PARAMS) {
+  TOUCHSTONE_TARGET_AVX512 static void add_products_avx512(TOUCHSTONE_ADD_PRODUCTS_PARAMS) {
     add_products_loop<kFirst, kSum, kSeq>(TOUCHSTONE_ADD_PRODUCTS_ARGS);
   }
   template <bool kFirst, bool kSum, bool kSeq>
-  [[gnu::target("avx2")]] static void add_products_avx2(TOUCHSTONE_ADD_PRODUCTS_PARAMS) {
+  TOUCHSTONE_TARGET_AVX2 static void add_products_avx2(TOUCHSTONE_ADD_PRODUCTS_PARAMS) {
     add_products_loop<kFirst, kSum, kSeq>(TOUCHSTONE_ADD_PRODUCTS_ARGS);
   }
   template <bool kFirst, bool kSum, bool kSeq>
