@@ -593,6 +593,7 @@ struct Lanes {
   }
   template <int kNT, int kExact>
   void tiles(Engine& e, bool x_left, const RowOperand& a, const Operand& y, Index inner, Index cols, Index j) {
+    if (inner == 0) return;  // no step: the sums stay as they are (and y's arrays are empty: no offsets into them)
     const Rounding& r = e.rounding();
     const std::size_t k = static_cast<std::size_t>(j);
     if (!e.any()) {
