@@ -412,7 +412,7 @@ void TrackedArithmetic::solve_s_columns(const std::vector<V>& s, Index L, std::v
   const std::vector<V> rhs = x;
   const std::size_t n = static_cast<std::size_t>(L * K);
   // The solved rows' values as arrays (row j at j K), for the products with them.
-  std::vector<double> xlo(n), xhi(n), xerr(n), xout(n);
+  bounds::TrackedArrays xs(n);
   bounds::TrackedRowSums sums(r_, row_keep_);
   for (Index step = 0; step < L; ++step) {
     const Index i = transpose ? step : L - 1 - step;
@@ -422,16 +422,12 @@ void TrackedArithmetic::solve_s_columns(const std::vector<V>& s, Index L, std::v
     for (Index t = 0; t < count; ++t) {
       const Index j = first + t;
       const std::size_t row = static_cast<std::size_t>(j * K);
-      sums.add_products(neg(s[transpose ? j * L + i : i * L + j]), xlo.data() + row, xhi.data() + row,
-                        xerr.data() + row, xout.data() + row, 0, K);
+      sums.add_products(neg(s[transpose ? j * L + i : i * L + j]), xs, row, 0, K);
     }
     for (Index c = 0; c < K; ++c) {
       const std::size_t e = static_cast<std::size_t>(i * K + c);
       x[e] = twice(total(sums.acc(c, acc())));
-      xlo[e] = x[e].t.lo;
-      xhi[e] = x[e].t.hi;
-      xerr[e] = x[e].t.err;
-      xout[e] = x[e].outside ? 1.0 : 0.0;
+      xs.set(e, x[e]);
     }
   }
   const SolveTables& tb = tables_for(s, L, transpose);
@@ -446,13 +442,8 @@ void TrackedArithmetic::solve_s_columns(const std::vector<V>& s, Index L, std::v
 void TrackedArithmetic::cwy_vjp_du(const std::vector<V>& u, const std::vector<V>& x1, const std::vector<V>& x3,
                                    const std::vector<V>& pm, Index L, Index N, Index C, std::vector<V>& du) const {
   const std::size_t n = static_cast<std::size_t>(L * N);
-  std::vector<double> ulo(n), uhi(n), uerr(n), uout(n);
-  for (std::size_t e = 0; e < n; ++e) {
-    ulo[e] = u[e].t.lo;
-    uhi[e] = u[e].t.hi;
-    uerr[e] = u[e].t.err;
-    uout[e] = u[e].outside ? 1.0 : 0.0;
-  }
+  bounds::TrackedArrays us(n);
+  for (std::size_t e = 0; e < n; ++e) us.set(e, u[e]);
   // Columns k < C: -x1_ik, then -x3_ik, then the products; k >= C: -x1_ik, then the products.
   bounds::TrackedRowSums two_leads(r_, row_keep_), one_lead(r_, row_keep_);
   for (Index i = 0; i < L; ++i) {
@@ -465,8 +456,8 @@ void TrackedArithmetic::cwy_vjp_du(const std::vector<V>& u, const std::vector<V>
       if (j == i) continue;
       const V& d = j > i ? pm[i * L + j] : pm[j * L + i];
       const std::size_t row = static_cast<std::size_t>(j * N);
-      two_leads.add_products(d, ulo.data() + row, uhi.data() + row, uerr.data() + row, uout.data() + row, 0, C);
-      if (C < N) one_lead.add_products(d, ulo.data() + row, uhi.data() + row, uerr.data() + row, uout.data() + row, C, N);
+      two_leads.add_products(d, us, row, 0, C);
+      if (C < N) one_lead.add_products(d, us, row, C, N);
     }
     for (Index k = 0; k < N; ++k)
       du[i * N + k] = total(k < C ? two_leads.acc(k, acc()) : one_lead.acc(k, acc()));

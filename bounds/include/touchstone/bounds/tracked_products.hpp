@@ -28,6 +28,18 @@ struct ProductSumsKeep {
   bool sequential = false;
 };
 
+// Tracked values laid out as arrays, one per field (outside: 1 or 0), for the loops below.
+struct TrackedArrays {
+  std::vector<double> lo, hi, err, outside;
+  explicit TrackedArrays(std::size_t n = 0) : lo(n), hi(n), err(n), outside(n) {}
+  void set(std::size_t k, const TV& v) {
+    lo[k] = v.t.lo;
+    hi[k] = v.t.hi;
+    err[k] = v.t.err;
+    outside[k] = v.outside ? 1.0 : 0.0;
+  }
+};
+
 // The running sums of the columns [j0, cols) of one row, as arrays.
 class TrackedRowSums {
  public:
@@ -42,42 +54,29 @@ class TrackedRowSums {
   // Adds fl(a * b_j) to sum j for j in [j0, j1); b_j's fields at blo[j], bhi[j], berr[j], bout[j] (1: outside).
   void add_products(const TV& a, const double* blo, const double* bhi, const double* berr, const double* bout,
                     Index j0, Index j1) {
-    // One loop per case, so that no flag is tested inside it (the vectorizer needs straight code).
-    const bool first = terms_ == 0;
-    if (keep_.any_order_sum && keep_.sequential)
-      first ? add_products_impl<true, true, true>(a, blo, bhi, berr, bout, j0, j1)
-            : add_products_impl<false, true, true>(a, blo, bhi, berr, bout, j0, j1);
-    else if (keep_.any_order_sum)
-      first ? add_products_impl<true, true, false>(a, blo, bhi, berr, bout, j0, j1)
-            : add_products_impl<false, true, false>(a, blo, bhi, berr, bout, j0, j1);
-    else
-      first ? add_products_impl<true, false, true>(a, blo, bhi, berr, bout, j0, j1)
-            : add_products_impl<false, false, true>(a, blo, bhi, berr, bout, j0, j1);
-    ++terms_;
+    with_mode([&]<bool kFirst, bool kSum, bool kSeq>() {
+      add_products_impl<kFirst, kSum, kSeq>(a, blo, bhi, berr, bout, j0, j1);
+    });
+  }
+  // The same with b_j = b's element offset + j.
+  void add_products(const TV& a, const TrackedArrays& b, std::size_t offset, Index j0, Index j1) {
+    add_products(a, b.lo.data() + offset, b.hi.data() + offset, b.err.data() + offset, b.outside.data() + offset, j0,
+                 j1);
   }
 
   // Adds the values v(j) (TVs) to sum j for j in [j0, j1), as the family's accumulate does: a
   // leading term before the products, one row's worth (not vectorized).
   template <class Value>
   void add_values(const Value& v, Index j0, Index j1) {
-    const bool first = terms_ == 0;
-    for (Index j = j0; j < j1; ++j) {
-      const TV t = v(j);
-      const double mag = t.t.mag();
-      const std::size_t k = static_cast<std::size_t>(j);
-      auto lane = [&]<bool kFirst, bool kSum, bool kSeq>() {
-        accumulate_lane<kFirst, kSum, kSeq>(t.t.lo, t.t.hi, t.t.err, mag, t.outside, r_.u, r_.max_finite, sum_lo_[k],
-                                            sum_hi_[k], sum_err_[k], sum_size_[k], seq_lo_[k], seq_hi_[k],
+    with_mode([&]<bool kFirst, bool kSum, bool kSeq>() {
+      for (Index j = j0; j < j1; ++j) {
+        const TV t = v(j);
+        const std::size_t k = static_cast<std::size_t>(j);
+        accumulate_lane<kFirst, kSum, kSeq>(t.t.lo, t.t.hi, t.t.err, t.t.mag(), t.outside, r_.u, r_.max_finite,
+                                            sum_lo_[k], sum_hi_[k], sum_err_[k], sum_size_[k], seq_lo_[k], seq_hi_[k],
                                             seq_err_[k], outside_[k]);
-      };
-      if (keep_.any_order_sum && keep_.sequential)
-        first ? lane.template operator()<true, true, true>() : lane.template operator()<false, true, true>();
-      else if (keep_.any_order_sum)
-        first ? lane.template operator()<true, true, false>() : lane.template operator()<false, true, false>();
-      else
-        first ? lane.template operator()<true, false, true>() : lane.template operator()<false, false, true>();
-    }
-    ++terms_;
+      }
+    });
   }
 
   // Sum j as the family's Acc ({Tracked seq; bool any; TrackedSum sum; bool outside}), as its
@@ -94,6 +93,21 @@ class TrackedRowSums {
   }
 
  private:
+  // Calls f.operator()<kFirst, kSum, kSeq>() for this term (the first or a later one) and what the
+  // sums keep, then counts the term: one instantiation per case, so that no flag is tested inside
+  // the loops (the vectorizer needs straight code).
+  template <class F>
+  void with_mode(F&& f) {
+    const bool first = terms_ == 0;
+    if (keep_.any_order_sum && keep_.sequential)
+      first ? f.template operator()<true, true, true>() : f.template operator()<false, true, true>();
+    else if (keep_.any_order_sum)
+      first ? f.template operator()<true, true, false>() : f.template operator()<false, true, false>();
+    else
+      first ? f.template operator()<true, false, true>() : f.template operator()<false, false, true>();
+    ++terms_;
+  }
+
   template <bool kFirst, bool kSum, bool kSeq>
   void add_products_impl(const TV& a, const double* blo, const double* bhi, const double* berr, const double* bout,
                          Index j0, Index j1) {
@@ -222,17 +236,9 @@ class TrackedRowSums {
 template <class Policy, class First, class Lead, class X, class Y, class Out>
 void tracked_product_sums(const Policy& ar, ProductSumsKeep keep, Index rows, Index cols, Index inner,
                           const First& first, const Lead& lead, const X& x, const Y& y, Out&& out) {
-  const std::size_t n = static_cast<std::size_t>(inner) * static_cast<std::size_t>(cols);
-  std::vector<double> ylo(n), yhi(n), yerr(n), yout(n);
+  TrackedArrays ys(static_cast<std::size_t>(inner) * static_cast<std::size_t>(cols));
   for (Index l = 0; l < inner; ++l)
-    for (Index j = 0; j < cols; ++j) {
-      const TV v = y(l, j);
-      const std::size_t k = static_cast<std::size_t>(l * cols + j);
-      ylo[k] = v.t.lo;
-      yhi[k] = v.t.hi;
-      yerr[k] = v.t.err;
-      yout[k] = v.outside ? 1.0 : 0.0;
-    }
+    for (Index j = 0; j < cols; ++j) ys.set(static_cast<std::size_t>(l * cols + j), y(l, j));
   // Rows in blocks, so that each of y's rows is read from the cache by all the block's sums.
   constexpr Index kBlock = 8;
   std::vector<TrackedRowSums> sums(static_cast<std::size_t>(kBlock), TrackedRowSums(ar.rounding(), keep));
@@ -251,8 +257,7 @@ void tracked_product_sums(const Policy& ar, ProductSumsKeep keep, Index rows, In
       for (Index i = i0; i < i1; ++i) {
         const shared_order::ColumnRange c = range[i - i0];
         if (c.begin < c.end)
-          sums[static_cast<std::size_t>(i - i0)].add_products(x(i, l), ylo.data() + k, yhi.data() + k, yerr.data() + k,
-                                                               yout.data() + k, c.begin, c.end);
+          sums[static_cast<std::size_t>(i - i0)].add_products(x(i, l), ys, k, c.begin, c.end);
       }
     }
     for (Index i = i0; i < i1; ++i)
